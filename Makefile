@@ -1,0 +1,133 @@
+# gan-tools build.  `make` builds every program into bin/ (CPU); `make CUDA=1` also compiles
+# kernels/ with nvcc; `make CUDA=emu` builds the CUDA sources as a host emulation;
+# `make check` runs every test (see tests/run.sh); `make install PREFIX=...`.
+#
+# Sources are found by wildcard: a new lib/*.c, formats/*.c, cmd/*.c, tests/unit/test_*.c or
+# kernels/*.cu is picked up without editing this file.
+
+PREFIX  ?= /usr/local
+BUILD   ?= release
+CUDA    ?= 0
+CC      ?= cc
+CXX     ?= c++
+NVCC    ?= nvcc
+
+WARN     = -Wall -Wextra -pedantic
+CSTD     = -std=c11
+# -std=c11 (not gnu11) keeps GCC from contracting a*b+c into FMA: the CPU computes exactly the
+# function written, which is what the CUDA build with --fmad=false is compared against.
+OPT_release = -O2 -g
+OPT_asan    = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT_emu     = -O2 -g
+OPT         = $(OPT_$(BUILD))
+CPPFLAGS   += -D_FILE_OFFSET_BITS=64 -I/usr/include/cjson
+CFLAGS     ?=
+CFLAGS     += $(CSTD) $(WARN) $(OPT) -pthread
+LDFLAGS    += $(filter -fsanitize%,$(OPT)) -pthread
+LDLIBS     += -lopenblas -lpng -lz -lcjson -lm
+
+# Objects of each build flavour live apart, so switching flavours never mixes them.
+# OBJ and BIN may be overridden on the command line for a private build (e.g. OBJ=build/mine BIN=build/mine/bin).
+OBJ ?= build/$(BUILD)-cuda$(CUDA)
+ifeq ($(BUILD),release)
+  BIN ?= bin
+else
+  BIN ?= $(OBJ)/bin
+endif
+
+LIB_SRC  = $(sort $(wildcard lib/*.c formats/*.c))
+CMD_SRC  = $(sort $(wildcard cmd/*.c))
+UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
+TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
+CU_SRC   = $(sort $(wildcard kernels/*.cu))
+
+PROGRAMS = $(patsubst cmd/%.c,%,$(CMD_SRC))
+LIB_OBJ  = $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRC))
+
+# --- CUDA: real (nvcc) or host emulation -------------------------------------------------
+ifeq ($(CUDA),1)
+  CUDA_HOME ?= /usr/local/cuda
+  CU_OBJ    = $(patsubst %.cu,$(OBJ)/%.cu.o,$(CU_SRC))
+  CPPFLAGS += -DGT_HAVE_CUDA=1
+  NVFLAGS  ?= -O2 -std=c++17 --fmad=false -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror \
+              -arch=sm_80 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+  LDLIBS   += -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+  LINK      = $(CXX)
+else ifeq ($(CUDA),emu)
+  CU_OBJ    = $(patsubst %.cu,$(OBJ)/%.emu.o,$(CU_SRC))
+  CPPFLAGS += -DGT_HAVE_CUDA=1 -DGT_CUDA_EMU=1
+  LINK      = $(CXX)
+  LDLIBS   += -lstdc++
+else
+  CU_OBJ    =
+  LINK      = $(CC)
+endif
+
+LIBA = $(OBJ)/libgan.a
+
+.SECONDARY:
+.PHONY: all check unit-tests install uninstall clean deps fuzz bench demo asan emu
+all: $(addprefix $(BIN)/,$(PROGRAMS))
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(OBJ)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(CPPFLAGS) $(NVFLAGS) -MMD -MP -c $< -o $@
+
+# Host emulation: the same .cu compiled as C++ against kernels/cuda_emu.h.
+$(OBJ)/%.emu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(CXX) -x c++ -std=c++17 $(WARN) $(OPT) $(CPPFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBA): $(LIB_OBJ) $(CU_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/%: $(OBJ)/cmd/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+
+$(OBJ)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIBA)
+	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+
+# Test-only programs (e.g. the layer probe the PyTorch parity scripts drive).
+$(OBJ)/tests/tools/%: $(OBJ)/tests/tools/%.o $(LIBA)
+	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+
+unit-tests: $(patsubst tests/unit/%.c,$(OBJ)/tests/unit/%,$(UNIT_SRC)) \
+            $(patsubst tests/tools/%.c,$(OBJ)/tests/tools/%,$(TOOL_SRC))
+
+# Everything CI runs: release build, unit tests, bats, PyTorch/NumPy parity, the sanitizer
+# build of unit tests and bats, and the CUDA emulation build.  One summary line at the end.
+check:
+	$(MAKE) all unit-tests
+	$(MAKE) BUILD=asan all unit-tests
+	$(MAKE) BUILD=emu CUDA=emu all unit-tests
+	bash tests/run.sh
+
+deps:
+	bash tools/deps.sh
+
+fuzz:
+	bash tests/fuzz/run.sh
+
+bench: all
+	bash bench/run.sh
+
+demo:
+	bash examples/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(addprefix $(BIN)/,$(PROGRAMS)) $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(PROGRAMS))
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,67 @@
+/* common.c: the per-thread error message and checked allocation (see common.h). */
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *gt_progname = "gan-tools";
+
+static _Thread_local char err_buf[1024];
+
+int gt_err(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int gt_err_prefix(const char *prefix) {
+    char tmp[sizeof err_buf];
+    snprintf(tmp, sizeof tmp, "%s: %s", prefix, err_buf);
+    memcpy(err_buf, tmp, sizeof err_buf);
+    return -1;
+}
+
+const char *gt_errmsg(void) { return err_buf; }
+
+static void oom(void) {
+    fprintf(stderr, "%s: out of memory\n", gt_progname);
+    exit(1);
+}
+
+void *gt_xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) oom();
+    return p;
+}
+
+void *gt_xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) oom();
+    return p;
+}
+
+void *gt_xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) oom();
+    return q;
+}
+
+char *gt_xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = gt_xmalloc(n);
+    memcpy(p, s, n);
+    return p;
+}
+
+void *gt_aligned_alloc(size_t n) {
+    size_t rounded = (n + 63) / 64 * 64;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) oom();
+    return p;
+}
+
+void gt_aligned_free(void *p) { free(p); }

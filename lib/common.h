@@ -1,0 +1,54 @@
+/* common.h: error reporting, checked allocation and small helpers shared by lib/, formats/ and cmd/.
+ *
+ * Convention (STYLE.md): library functions return 0 on success or -1 on failure after
+ * recording a one-line message with gt_err(); only a program's main prints and exits.
+ * The message is per thread and says what is wrong (and, where it helps, what to do);
+ * it does not start with the program name: cli.c adds that. */
+#ifndef GT_COMMON_H
+#define GT_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __GNUC__
+#define GT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define GT_PRINTF(a, b)
+#endif
+
+/* Record a message (printf-style) for the caller; always returns -1 so that
+ * `return gt_err("...")` reports and fails in one statement. */
+int gt_err(const char *fmt, ...) GT_PRINTF(1, 2);
+/* Prefix the current message with "PREFIX: " (e.g. a file name); returns -1. */
+int gt_err_prefix(const char *prefix);
+/* The last recorded message ("" if none). Valid until the next gt_err on this thread. */
+const char *gt_errmsg(void);
+
+/* Allocation that cannot fail silently: on exhaustion they print "out of memory" with the
+ * program name and exit 1. Use for bounded, internal buffers; sizes that come from a file
+ * must first be checked with gt_mul_overflow and friends. */
+void *gt_xmalloc(size_t n);
+void *gt_xcalloc(size_t n, size_t size);
+void *gt_xrealloc(void *p, size_t n);
+char *gt_xstrdup(const char *s);
+
+/* Aligned (64-byte) allocation for float buffers; free with gt_aligned_free. Dies on OOM. */
+void *gt_aligned_alloc(size_t n);
+void gt_aligned_free(void *p);
+
+/* Overflow-checked size arithmetic: return 1 when the result does not fit. */
+static inline int gt_mul_overflow(uint64_t a, uint64_t b, uint64_t *out) {
+    if (a != 0 && b > UINT64_MAX / a) return 1;
+    *out = a * b;
+    return 0;
+}
+static inline int gt_add_overflow(uint64_t a, uint64_t b, uint64_t *out) {
+    if (b > UINT64_MAX - a) return 1;
+    *out = a + b;
+    return 0;
+}
+
+/* Name used in messages: set once by cli_init (defaults to "gan-tools"). */
+extern const char *gt_progname;
+
+#endif
