@@ -69,7 +69,8 @@ typedef struct layer_ops {
 
 struct layer {
     const layer_ops_t *ops;
-    int index;             /* position in the network, from 1 in messages */
+    int index;             /* position in the network from 0 (torch's Sequential index, the Philox
+                              init step); messages say "layer index+1" */
     shape3_t in, out;
 
     /* hyper-parameters (each kind uses the ones it needs; the spec parser sets them) */
@@ -85,8 +86,14 @@ struct layer {
 
     /* parameters (slices of the net's buffers; NULL when n_params == 0) */
     size_t n_params;       /* weights followed by biases */
+    size_t n_bias;         /* setup sets it: floats of the bias, the last n_bias of n_params (0: no b) */
+    int w_ndim, w_shape[4];/* setup sets them: PyTorch shape of the weight tensor (checkpoint names);
+                              w_ndim 0 means 1-D of n_params - n_bias */
+    int b_ndim, b_shape[4];/* likewise for the bias; b_ndim 0 means 1-D of n_bias */
     float *w, *b, *dw, *db;
-    size_t n_state;        /* non-trained state saved in checkpoints (BN running mean then var) */
+    size_t n_state;        /* non-trained state saved in checkpoints (BN running mean then var):
+                              a layer with n_state > 0 has two 1-D halves, "running_mean" and
+                              "running_var", and a num_batches_tracked counter (net.c) */
     float *state;
     long long *num_batches_tracked; /* BN only; points into the net's counter array */
 

@@ -9,6 +9,8 @@
 #ifndef GT_NET_H
 #define GT_NET_H
 
+#include <stdint.h>
+
 #include "layer.h"
 
 typedef struct net {
@@ -26,8 +28,10 @@ typedef struct net {
     int max_batch;
     float **acts;           /* acts[i]: input of layer i (acts[0] = network input copy or NULL),
                                acts[n_layers] = output; each (max_batch, size) */
-    float **dacts;          /* gradient buffers, same shapes */
-    float **tacts;          /* tangents for the gradient penalty (NULL until needed) */
+    float **dacts;          /* gradient buffers: two (max_batch, max size) buffers used in turn */
+    float **tacts;          /* tangents for the gradient penalty (NULL until net_alloc_jvp) */
+    float **dtacts;         /* their gradients (two buffers used in turn, like dacts) */
+    float *dzero;           /* (max_batch, out) zeros: the output cotangent when none is given */
     float *saved;           /* all layers' saved tensors */
     size_t workspace_floats;
     float *workspace;
@@ -54,7 +58,42 @@ void net_zero_grad(net_t *n);
 /* The context for a pass (workspace filled in from the net). */
 nn_ctx_t net_ctx(net_t *n, int training, uint64_t seed, uint32_t rng_step, uint64_t sample_base);
 
-/* Name of parameter tensor j of layer i in PyTorch's nn.Sequential state_dict style
- * ("3.weight", "3.bias", "3.running_mean", ...), for checkpoints. */
+/* Check that the output shape is WANT; otherwise fail with a message naming the last layer
+ * that changes the spatial size (or the channels): "layer 8 (convT): output 27x27, expected 28x28". */
+int net_check_output(const net_t *n, shape3_t want);
+
+/* The gradient penalty's forward-over-reverse passes (layer.h, jvp_*). net_alloc_jvp allocates
+ * the tangent buffers (call once after net_alloc; net_jvp_forward does it on first use).
+ * Every layer must have jvp ops (net_jvp_ok says which does not). */
+int net_jvp_ok(const net_t *n);
+void net_alloc_jvp(net_t *n);
+/* y = net(x) and ty = J(x) tx for a batch; returns y (B, out) and sets *ty (B, out), both owned
+ * by the net. x and tx must stay unchanged until net_jvp_backward. */
+const float *net_jvp_forward(net_t *n, const nn_ctx_t *ctx, const float *x, const float *tx, int B,
+                             const float **ty);
+/* Given cotangents dy (NULL: zeros) and dty of y and ty, accumulate the parameter gradients into
+ * grads and write dx, dtx (B, in) when not NULL. */
+void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const float *dty, float *dx, float *dtx,
+                      int B);
+
+/* Parameter and state tensors for checkpoints, in PyTorch's nn.Sequential state_dict order and
+ * names: "3.weight", "3.bias", "3.running_mean", "3.running_var", "3.num_batches_tracked". */
+typedef struct {
+    char name[32];
+    int is_param;       /* 1: in params (trained; grad at the same offset in grads); 0: state */
+    float *data;        /* float32 data (NULL for num_batches_tracked) */
+    long long *i64;     /* num_batches_tracked (a 0-dim int64 tensor in PyTorch) */
+    size_t count;       /* elements */
+    int ndim;
+    int64_t shape[4];
+} net_tensor_t;
+int net_n_tensors(const net_t *n);
+/* Tensor j (0 <= j < net_n_tensors) after net_alloc. */
+void net_tensor(const net_t *n, int j, net_tensor_t *t);
+
+/* Spec text (lib/spec.c): parse into a new array of layers (hyper-parameters set, shapes not
+ * inferred; free with free()), and format layers back into normalised text (malloc'd). */
+int spec_parse(const char *spec, layer_t **layers, int *n_layers);
+char *spec_format(const layer_t *layers, int n_layers);
 
 #endif

@@ -1,0 +1,167 @@
+/* backend_cpu.c: the CPU backend: host memory, OpenBLAS's row-major sgemm, and a small
+ * persistent thread pool for our own loops (cpu_parallel_for).
+ *
+ * Thread fight (bench/PERF.md): OpenBLAS and our loops never run at the same time, because
+ * every call here is synchronous: a gemm returns before the next loop starts, and a
+ * parallel loop returns only when every part is done. Our workers sleep on a condition
+ * variable between jobs (they never spin), so an idle pool costs OpenBLAS nothing. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cblas.h>
+
+#include "backend.h"
+#include "common.h"
+
+/* ---- memory ---------------------------------------------------------------------------- */
+
+static void *cpu_alloc(backend_t *be, size_t bytes) {
+    (void)be;
+    return gt_aligned_alloc(bytes ? bytes : 1);
+}
+static void cpu_free(backend_t *be, void *p) {
+    (void)be;
+    gt_aligned_free(p);
+}
+static void cpu_copy(backend_t *be, void *dst, const void *src, size_t bytes) {
+    (void)be;
+    if (bytes) memmove(dst, src, bytes);
+}
+static void cpu_zero(backend_t *be, void *p, size_t bytes) {
+    (void)be;
+    if (bytes) memset(p, 0, bytes);
+}
+
+/* ---- gemm ------------------------------------------------------------------------------ */
+
+static void cpu_gemm(backend_t *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                     const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    (void)be;
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) { /* C = beta * C: BLAS implementations disagree on k == 0, so do it here */
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n,
+                k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* ---- thread pool ----------------------------------------------------------------------- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    pthread_t *tid;
+    int n_workers;      /* threads besides the caller */
+    unsigned long gen;  /* bumped for every job */
+    int pending;        /* workers not yet finished with the current job */
+    int quit;
+    /* the current job */
+    void (*fn)(void *, long, long);
+    void *arg;
+    long n;
+    int parts;
+} pool_t;
+
+static pool_t pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                      NULL, 0, 0, 0, 0, NULL, NULL, 0, 0};
+
+/* Part t of [0, n) split in `parts`: a fixed function of (t, n, parts). */
+static void part_range(long n, int parts, int t, long *b, long *e) {
+    long q = n / parts, r = n % parts; /* floor(n * t / parts) without overflow */
+    *b = q * t + r * t / parts;
+    *e = q * (t + 1) + r * (t + 1) / parts;
+}
+
+static void *pool_worker(void *p) {
+    int me = (int)(intptr_t)p; /* 1 .. n_workers; the caller does part 0 */
+    unsigned long seen = 0;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (!pool.quit && pool.gen == seen) pthread_cond_wait(&pool.wake, &pool.mu);
+        if (pool.quit) break;
+        seen = pool.gen;
+        if (me < pool.parts) {
+            void (*fn)(void *, long, long) = pool.fn;
+            void *arg = pool.arg;
+            long b, e;
+            part_range(pool.n, pool.parts, me, &b, &e);
+            pthread_mutex_unlock(&pool.mu);
+            if (e > b) fn(arg, b, e);
+            pthread_mutex_lock(&pool.mu);
+        }
+        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return NULL;
+}
+
+static void pool_stop(void) {
+    if (!pool.n_workers) return;
+    pthread_mutex_lock(&pool.mu);
+    pool.quit = 1;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.mu);
+    for (int i = 0; i < pool.n_workers; i++) pthread_join(pool.tid[i], NULL);
+    free(pool.tid);
+    pool.tid = NULL;
+    pool.n_workers = 0;
+    pool.quit = 0;
+}
+
+static void pool_start(int workers) {
+    pool.tid = gt_xcalloc((size_t)workers, sizeof *pool.tid);
+    for (int i = 0; i < workers; i++) {
+        if (pthread_create(&pool.tid[i], NULL, pool_worker, (void *)(intptr_t)(i + 1)) != 0) break;
+        pool.n_workers = i + 1; /* fewer threads if the system refuses: results do not change */
+    }
+}
+
+static backend_t cpu_backend = {"cpu", DEV_CPU, 1, cpu_alloc, cpu_free, cpu_copy, cpu_copy, cpu_zero, cpu_gemm};
+
+backend_t *backend_cpu(int threads) {
+    if (threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    if (threads > 256) threads = 256;
+    if (threads - 1 != pool.n_workers) {
+        pool_stop();
+        if (threads > 1) pool_start(threads - 1);
+    }
+    cpu_backend.threads = threads;
+    openblas_set_num_threads(threads);
+    return &cpu_backend;
+}
+
+void cpu_parallel_for(backend_t *be, long n, void (*fn)(void *arg, long begin, long end), void *arg) {
+    if (n <= 0) return;
+    int parts = be && be->threads > 1 ? be->threads : 1;
+    if (parts > pool.n_workers + 1) parts = pool.n_workers + 1;
+    if (parts > n) parts = (int)n;
+    if (parts <= 1) {
+        fn(arg, 0, n);
+        return;
+    }
+    pthread_mutex_lock(&pool.mu);
+    pool.fn = fn;
+    pool.arg = arg;
+    pool.n = n;
+    pool.parts = parts;
+    pool.pending = pool.n_workers;
+    pool.gen++;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.mu);
+
+    long b, e;
+    part_range(n, parts, 0, &b, &e);
+    if (e > b) fn(arg, b, e);
+
+    pthread_mutex_lock(&pool.mu);
+    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
+    pthread_mutex_unlock(&pool.mu);
+}

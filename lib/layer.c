@@ -1,0 +1,25 @@
+/* layer.c: the table of layer kinds the spec parser knows. A new kind adds its ops struct
+ * (exported by lib/layer_KIND.c) here, one line each. */
+#include <string.h>
+
+#include "layer.h"
+
+extern const layer_ops_t layer_linear_ops, layer_relu_ops, layer_lrelu_ops, layer_tanh_ops, layer_sigmoid_ops,
+    layer_reshape_ops, layer_flatten_ops;
+
+const layer_ops_t *const layer_kinds[] = {
+    &layer_linear_ops,
+    &layer_relu_ops,
+    &layer_lrelu_ops,
+    &layer_tanh_ops,
+    &layer_sigmoid_ops,
+    &layer_reshape_ops,
+    &layer_flatten_ops,
+    NULL,
+};
+
+const layer_ops_t *layer_kind_find(const char *name) {
+    for (int i = 0; layer_kinds[i]; i++)
+        if (strcmp(layer_kinds[i]->name, name) == 0) return layer_kinds[i];
+    return NULL;
+}
