@@ -1,0 +1,352 @@
+"""nnref.py: PyTorch float64 reference for networks written in the spec language (lib/spec.md),
+and the driver of the C probe (tests/tools/nn-probe.c), for the layer parity scripts.
+
+    import nnref
+    from tap import Tap
+    t = Tap()
+    r = nnref.run("conv 8 k3 p1; relu", (3, 8, 8), batch=4, seed=1)   # ours and torch's
+    nnref.compare(t, "conv relu", r)          # y, dx, dparams, state (and ty, dtx in jvp mode)
+    t.done()
+
+run() draws x, dy (and tx, dty with jvp=True) from a NumPy generator, runs the probe (float32),
+then builds the equivalent torch.nn.Sequential in float64 from the same spec, loads the
+parameters the probe used (its params.npy: our initialisation, or the ones passed in), and
+runs the same pass with autograd. Dropout's mask cannot come from torch's RNG: it is read off
+the probe's own activations (mask = output != 0 where the input is non-zero).
+
+Layouts: the flat parameter vector is every layer's parameters in order, each tensor in
+PyTorch layout, weight then bias (torch's module.parameters() order); the flat state vector
+is every BatchNorm's running_mean then running_var.
+"""
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+
+
+def tool_path(name):
+    """A test-only program built from tests/tools/NAME.c, found relative to $GT_BIN:
+    $GT_BIN/../tests/tools/NAME (private builds), or for the default release build whose
+    programs are in bin/, build/release-cuda0/tests/tools/NAME."""
+    gt_bin = os.path.abspath(os.environ.get("GT_BIN", os.path.join(ROOT, "bin")))
+    cands = [os.path.normpath(os.path.join(gt_bin, "..", "tests", "tools", name))]
+    if os.path.normpath(gt_bin) == os.path.join(ROOT, "bin"):
+        cands.insert(0, os.path.join(ROOT, "build", "release-cuda0", "tests", "tools", name))
+    for c in cands:
+        if os.access(c, os.X_OK):
+            return os.path.normpath(c)
+    raise FileNotFoundError(f"{name} not built (looked in {', '.join(cands)}); run make unit-tests")
+
+
+# ---- the spec language, parsed independently of lib/spec.c ------------------------------
+
+def _pair(s):
+    if "x" in s:
+        a, b = s.split("x")
+        return int(a), int(b)
+    return int(s), int(s)
+
+
+def parse_spec(text):
+    """[(kind, args)] with args a dict of the layer's settings (defaults filled in)."""
+    layers = []
+    lines = [ln.split("#", 1)[0] for ln in text.split("\n")]
+    for item in ";".join(lines).split(";"):
+        toks = item.split()
+        if not toks:
+            continue
+        kind, rest = toks[0], toks[1:]
+        a = {"bias": True, "slope": 0.01, "p": 0.5, "eps": 1e-5, "momentum": 0.1,
+             "s": None, "pad": (0, 0), "op": (0, 0)}
+        pos = []
+        for t in rest:
+            if t in ("nobias", "noaffine"):
+                a["bias"] = False
+            elif t.startswith("eps="):
+                a["eps"] = float(t[4:])
+            elif t.startswith("momentum="):
+                a["momentum"] = float(t[9:])
+            elif t.startswith("op") and t[2:3].isdigit():
+                a["op"] = _pair(t[2:])
+            elif t[0] == "k" and t[1:2].isdigit():
+                a["k"] = _pair(t[1:])
+            elif t[0] == "s" and t[1:2].isdigit():
+                a["s"] = _pair(t[1:])
+            elif t[0] == "p" and t[1:2].isdigit():
+                a["pad"] = _pair(t[1:])
+            else:
+                pos.append(t)
+        if pos:
+            if kind == "reshape":
+                a["shape"] = tuple(int(v) for v in pos[0].split("x"))
+            elif kind in ("lrelu",):
+                a["slope"] = float(pos[0])
+            elif kind == "dropout":
+                a["p"] = float(pos[0])
+            else:
+                a["n"] = int(pos[0])
+        if a["s"] is None:
+            a["s"] = a["k"] if kind in ("maxpool", "avgpool") else (1, 1)
+        layers.append((kind, a))
+    return layers
+
+
+class MaskDropout(nn.Module):
+    """nn.Dropout with a given mask (taken from our probe): y = x * mask / (1 - p) in training."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+        self.mask = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        return x * self.mask.reshape(x.shape) / (1 - self.p)
+
+
+FEATURE_KINDS = (nn.Linear, nn.BatchNorm1d)
+IMAGE_KINDS = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.Upsample)
+
+
+def _adapt(m, x):
+    """Give module m its input in torch's rank: (B, n) for features, (B, C, H, W) for images."""
+    B = x.shape[0]
+    if isinstance(m, FEATURE_KINDS) or isinstance(m, nn.Unflatten) or (
+            isinstance(m, nn.LayerNorm) and len(m.normalized_shape) == 1):
+        return x.reshape(B, -1)
+    if isinstance(m, IMAGE_KINDS) or isinstance(m, nn.LayerNorm):
+        return x if x.dim() == 4 else x.reshape(B, -1, 1, 1)
+    return x
+
+
+def forward(seq, x, collect=False):
+    """Run the Sequential with rank adapters; returns the output (and each layer's output)."""
+    outs = []
+    for m in seq:
+        x = m(_adapt(m, x))
+        outs.append(x)
+    return (x, outs) if collect else x
+
+
+def build(spec, in_shape):
+    """(nn.Sequential in float64, [output shape (C, H, W) per layer]) for the spec."""
+    C, H, W = in_shape
+    mods, shapes = [], []
+    x = torch.zeros(1, C, H, W, dtype=torch.float64)
+    for kind, a in parse_spec(spec):
+        c, h, w = x.shape[1], (x.shape[2] if x.dim() == 4 else 1), (x.shape[3] if x.dim() == 4 else 1)
+        feat = h == 1 and w == 1
+        if kind == "linear":
+            m = nn.Linear(c * h * w, a["n"], bias=a["bias"])
+        elif kind == "conv":
+            m = nn.Conv2d(c, a["n"], a["k"], stride=a["s"], padding=a["pad"], bias=a["bias"])
+        elif kind == "convT":
+            m = nn.ConvTranspose2d(c, a["n"], a["k"], stride=a["s"], padding=a["pad"],
+                                   output_padding=a["op"], bias=a["bias"])
+        elif kind == "bn":
+            cls = nn.BatchNorm1d if feat else nn.BatchNorm2d
+            m = cls(c, eps=a["eps"], momentum=a["momentum"], affine=a["bias"])
+        elif kind == "ln":
+            m = nn.LayerNorm(c if feat else [c, h, w], eps=a["eps"], elementwise_affine=a["bias"])
+        elif kind == "relu":
+            m = nn.ReLU()
+        elif kind == "lrelu":
+            m = nn.LeakyReLU(a["slope"])
+        elif kind == "tanh":
+            m = nn.Tanh()
+        elif kind == "sigmoid":
+            m = nn.Sigmoid()
+        elif kind == "dropout":
+            m = MaskDropout(a["p"])
+        elif kind == "reshape":
+            m = nn.Unflatten(1, a["shape"])
+        elif kind == "flatten":
+            m = nn.Flatten()
+        elif kind == "upsample":
+            m = nn.Upsample(scale_factor=a["n"], mode="nearest")
+        elif kind == "maxpool":
+            m = nn.MaxPool2d(a["k"], stride=a["s"], padding=a["pad"])
+        elif kind == "avgpool":
+            m = nn.AvgPool2d(a["k"], stride=a["s"], padding=a["pad"], count_include_pad=True)
+        else:
+            raise ValueError(f"nnref: unknown layer kind {kind!r}")
+        m = m.double()
+        m.eval()
+        with torch.no_grad():
+            x = m(_adapt(m, x))
+        mods.append(m)
+        s = tuple(x.shape[1:])
+        shapes.append(s + (1,) * (3 - len(s)))
+    return nn.Sequential(*mods), shapes
+
+
+def flat_params(seq):
+    return torch.cat([p.detach().reshape(-1) for p in seq.parameters()]) if list(seq.parameters()) else torch.zeros(0, dtype=torch.float64)
+
+
+def set_params(seq, flat):
+    flat = torch.as_tensor(np.asarray(flat, dtype=np.float64))
+    n = sum(p.numel() for p in seq.parameters())
+    if n != flat.numel():
+        raise ValueError(f"nnref: {flat.numel()} parameters given, the torch net has {n}")
+    off = 0
+    with torch.no_grad():
+        for p in seq.parameters():
+            p.copy_(flat[off:off + p.numel()].reshape(p.shape))
+            off += p.numel()
+
+
+def bn_modules(seq):
+    return [m for m in seq if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+
+
+def flat_state(seq):
+    parts = []
+    for m in bn_modules(seq):
+        parts += [m.running_mean.reshape(-1), m.running_var.reshape(-1)]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
+
+
+def set_state(seq, flat):
+    flat = torch.as_tensor(np.asarray(flat, dtype=np.float64))
+    off = 0
+    with torch.no_grad():
+        for m in bn_modules(seq):
+            for buf in (m.running_mean, m.running_var):
+                buf.copy_(flat[off:off + buf.numel()])
+                off += buf.numel()
+    if off != flat.numel():
+        raise ValueError(f"nnref: {flat.numel()} state values given, the torch net has {off}")
+
+
+def _save(path, a):
+    np.save(path, np.ascontiguousarray(a, dtype=np.float32))
+
+
+def run_probe(spec, in_shape, batch, x, params=None, state=None, dy=None, tx=None, dty=None,
+              train=True, seed=1, step=0, init=None, threads=1):
+    """Run nn-probe; returns a dict of its outputs (float64 arrays) plus 'spec' and 'tensors'."""
+    with tempfile.TemporaryDirectory() as d:
+        args = [tool_path("nn-probe"), "--spec", spec, "--in", "x".join(str(v) for v in in_shape),
+                "--batch", str(batch), "--out", d, "--seed", str(seed), "--step", str(step),
+                "--threads", str(threads), "--train" if train else "--eval"]
+        for name, arr in (("x", x), ("params", params), ("state", state), ("dy", dy), ("tx", tx), ("dty", dty)):
+            if arr is not None:
+                _save(os.path.join(d, name + "_in.npy"), arr)
+                args += ["--" + name, os.path.join(d, name + "_in.npy")]
+        if init is not None:
+            args += ["--init", init]
+        p = subprocess.run(args, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"nn-probe failed ({p.returncode}): {p.stderr.strip()}")
+        out = {}
+        for f in os.listdir(d):
+            if f.endswith(".npy") and not f.endswith("_in.npy"):
+                out[f[:-4]] = np.load(os.path.join(d, f)).astype(np.float64)
+        with open(os.path.join(d, "spec.txt")) as fh:
+            out["spec"] = fh.read().strip()
+        with open(os.path.join(d, "tensors.txt")) as fh:
+            out["tensors"] = [ln.split() for ln in fh.read().splitlines()]
+        return out
+
+
+def _mask_from(act_in, act_out):
+    """Dropout's keep mask read off our activations: kept where the output is non-zero
+    (where the input is zero the mask cannot be seen, and does not matter: taken as kept)."""
+    return ((act_out != 0) | (act_in == 0)).astype(np.float64)
+
+
+def reference(spec, in_shape, ours, x, state=None, dy=None, tx=None, dty=None, train=True):
+    """Torch float64 results for the pass the probe ran (its params and dropout masks)."""
+    seq, shapes = build(spec, in_shape)
+    set_params(seq, ours["params"])
+    if state is not None:
+        set_state(seq, state)
+    seq.train(train)
+    B = x.shape[0]
+    # dropout masks from our activations
+    for i, m in enumerate(seq):
+        if isinstance(m, MaskDropout):
+            a_in = x.reshape(B, -1) if i == 0 else ours[f"act_{i - 1}"].reshape(B, -1)
+            a_out = ours[f"act_{i}"].reshape(B, -1)
+            m.mask = torch.as_tensor(_mask_from(a_in, a_out))
+    xt = torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
+    params = list(seq.parameters())
+    res = {}
+    if tx is None:
+        y, outs = forward(seq, xt, collect=True)
+        res["y"] = y.detach().numpy().reshape(ours["y"].shape)
+        for i, o in enumerate(outs):
+            res[f"act_{i}"] = o.detach().numpy().reshape((B,) + shapes[i])
+        if dy is not None:
+            dyt = torch.as_tensor(np.asarray(dy, dtype=np.float64)).reshape(y.shape)
+            grads = torch.autograd.grad(y, [xt] + params, dyt, allow_unused=True)
+            res["dx"] = grads[0].numpy().reshape(x.shape)
+            res["dparams"] = _flat_grads(grads[1:], params)
+    else:
+        txt = torch.tensor(np.asarray(tx, dtype=np.float64), requires_grad=True)
+        y = forward(seq, xt)
+        u = torch.zeros_like(y, requires_grad=True)
+        (g,) = torch.autograd.grad(y, xt, u, create_graph=True)  # J^T u
+        (ty,) = torch.autograd.grad(g, u, txt, create_graph=True)  # J tx
+        res["y"] = y.detach().numpy().reshape(ours["y"].shape)
+        res["ty"] = ty.detach().numpy().reshape(ours["y"].shape)
+        dyt = torch.zeros_like(y) if dy is None else torch.as_tensor(np.asarray(dy, dtype=np.float64)).reshape(y.shape)
+        dtyt = torch.as_tensor(np.asarray(dty, dtype=np.float64)).reshape(y.shape)
+        s = (y * dyt).sum() + (ty * dtyt).sum()
+        grads = torch.autograd.grad(s, [xt, txt] + params, allow_unused=True)
+        res["dx"] = _zeros_if_none(grads[0], xt).numpy().reshape(x.shape)
+        res["dtx"] = _zeros_if_none(grads[1], txt).numpy().reshape(x.shape)
+        res["dparams"] = _flat_grads(grads[2:], params)
+    res["state"] = flat_state(seq).numpy()
+    res["seq"] = seq
+    return res
+
+
+def _zeros_if_none(g, like):
+    return torch.zeros_like(like) if g is None else g.detach()
+
+
+def _flat_grads(grads, params):
+    if not params:
+        return np.zeros(0)
+    return torch.cat([_zeros_if_none(g, p).reshape(-1) for g, p in zip(grads, params)]).numpy()
+
+
+def run(spec, in_shape, batch=4, seed=1, params=None, state=None, train=True, jvp=False, backward=True,
+        init=None, step=0, threads=1, x=None, scale=1.0):
+    """Random x, dy (and tx, dty when jvp) from seed; probe then torch. Returns
+    {'ours': probe outputs, 'ref': torch results, 'x': x, ...}."""
+    rng = np.random.default_rng(seed)
+    C, H, W = in_shape
+    if x is None:
+        x = (rng.standard_normal((batch, C, H, W)) * scale).astype(np.float32)
+    ref_seq, shapes = build(spec, in_shape)
+    out_shape = (batch,) + shapes[-1]
+    dy = rng.standard_normal(out_shape).astype(np.float32) if backward else None
+    tx = dty = None
+    if jvp:
+        tx = rng.standard_normal((batch, C, H, W)).astype(np.float32)
+        dty = rng.standard_normal(out_shape).astype(np.float32)
+    ours = run_probe(spec, in_shape, batch, x, params=params, state=state, dy=dy, tx=tx, dty=dty, train=train,
+                     seed=seed, step=step, init=init, threads=threads)
+    ref = reference(spec, in_shape, ours, x.astype(np.float64), state=state, dy=dy, tx=tx, dty=dty, train=train)
+    return {"ours": ours, "ref": ref, "x": x, "dy": dy, "tx": tx, "dty": dty}
+
+
+def compare(t, name, r, rtol=1e-4, keys=("y", "dx", "dparams", "state", "ty", "dtx")):
+    """One TAP check per tensor present in both results: max |ours - ref| / max |ref| <= rtol."""
+    ok = True
+    for k in keys:
+        if k in r["ours"] and k in r["ref"]:
+            if k == "state" and r["ref"][k].size == 0 and r["ours"][k].size == 0:
+                continue
+            ok &= bool(t.close(r["ours"][k], r["ref"][k], rtol, f"{name}: {k}"))
+    return ok
