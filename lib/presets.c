@@ -1,0 +1,78 @@
+/* presets.c: the named architectures of presets.h as spec texts. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "presets.h"
+
+const char *const preset_names[] = {"mlp", "dcgan", "dcgan32", "wgan-gp", NULL};
+
+static char *fmt(const char *f, ...) GT_PRINTF(1, 2);
+static char *fmt(const char *f, ...) {
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(NULL, 0, f, ap);
+    va_end(ap);
+    char *s = gt_xmalloc((size_t)n + 1);
+    va_start(ap, f);
+    vsnprintf(s, (size_t)n + 1, f, ap);
+    va_end(ap);
+    return s;
+}
+
+static int need_div(const char *name, shape3_t d, int k) {
+    if (d.h % k || d.w % k || d.h < k || d.w < k)
+        return gt_err("preset %s needs height and width divisible by %d (data is %dx%dx%d)", name, k, d.c, d.h,
+                      d.w);
+    return 0;
+}
+
+int preset_get(const char *name, shape3_t d, int zdim, preset_t *p) {
+    memset(p, 0, sizeof *p);
+    if (zdim <= 0) return gt_err("latent size must be positive");
+    if (d.c <= 0 || d.h <= 0 || d.w <= 0) return gt_err("data shape %dx%dx%d is not positive", d.c, d.h, d.w);
+    if (strcmp(name, "mlp") == 0) {
+        long n = shape3_size(d);
+        p->g = fmt("linear 256; lrelu 0.2; linear 512; bn; lrelu 0.2; linear 1024; bn; lrelu 0.2; linear %ld; tanh; "
+                   "reshape %dx%dx%d",
+                   n, d.c, d.h, d.w);
+        p->d = fmt("flatten; linear 1024; lrelu 0.2; linear 512; lrelu 0.2; linear 256; lrelu 0.2; linear 1");
+        p->init = INIT_TORCH;
+        return 0;
+    }
+    if (strcmp(name, "dcgan") == 0 || strcmp(name, "wgan-gp") == 0) {
+        if (need_div(name, d, 4)) return -1;
+        int h = d.h / 4, w = d.w / 4;
+        p->g = fmt("linear %d nobias; bn; lrelu 0.2; reshape 256x%dx%d; convT 128 k4 s2 p1 nobias; bn; lrelu 0.2; "
+                   "convT 64 k4 s2 p1 nobias; bn; lrelu 0.2; conv %d k7 p3; tanh",
+                   256 * h * w, h, w, d.c);
+        if (name[0] == 'd')
+            p->d = fmt("conv 64 k4 s2 p1; lrelu 0.2; dropout 0.3; conv 128 k4 s2 p1; lrelu 0.2; dropout 0.3; "
+                       "flatten; linear 1");
+        else
+            p->d = fmt("conv 64 k4 s2 p1; lrelu 0.2; conv 128 k4 s2 p1; lrelu 0.2; flatten; linear 1");
+        p->init = INIT_DCGAN;
+        return 0;
+    }
+    if (strcmp(name, "dcgan32") == 0) {
+        if (need_div(name, d, 8)) return -1;
+        int h = d.h / 8, w = d.w / 8;
+        p->g = fmt("linear %d nobias; bn; relu; reshape 512x%dx%d; convT 256 k4 s2 p1 nobias; bn; relu; "
+                   "convT 128 k4 s2 p1 nobias; bn; relu; convT 64 k4 s2 p1 nobias; bn; relu; conv %d k3 p1; tanh",
+                   512 * h * w, h, w, d.c);
+        p->d = fmt("conv 64 k4 s2 p1; lrelu 0.2; conv 128 k4 s2 p1; lrelu 0.2; conv 256 k4 s2 p1; lrelu 0.2; "
+                   "flatten; linear 1");
+        p->init = INIT_DCGAN;
+        return 0;
+    }
+    return gt_err("unknown preset '%s' (known: mlp, dcgan, dcgan32, wgan-gp)", name);
+}
+
+void preset_free(preset_t *p) {
+    free(p->g);
+    free(p->d);
+    p->g = p->d = NULL;
+}
