@@ -58,6 +58,7 @@ typedef struct {
     pthread_t *tid;
     int n_workers;      /* threads besides the caller */
     unsigned long gen;  /* bumped for every job */
+    unsigned long start_gen; /* gen when the workers were started (no job in flight then) */
     int pending;        /* workers not yet finished with the current job */
     int quit;
     /* the current job */
@@ -68,7 +69,7 @@ typedef struct {
 } pool_t;
 
 static pool_t pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                      NULL, 0, 0, 0, 0, NULL, NULL, 0, 0};
+                      NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0};
 
 /* Part t of [0, n) split in `parts`: a fixed function of (t, n, parts). */
 static void part_range(long n, int parts, int t, long *b, long *e) {
@@ -79,8 +80,8 @@ static void part_range(long n, int parts, int t, long *b, long *e) {
 
 static void *pool_worker(void *p) {
     int me = (int)(intptr_t)p; /* 1 .. n_workers; the caller does part 0 */
-    unsigned long seen = 0;
     pthread_mutex_lock(&pool.mu);
+    unsigned long seen = pool.start_gen;
     for (;;) {
         while (!pool.quit && pool.gen == seen) pthread_cond_wait(&pool.wake, &pool.mu);
         if (pool.quit) break;
@@ -115,6 +116,7 @@ static void pool_stop(void) {
 
 static void pool_start(int workers) {
     pool.tid = gt_xcalloc((size_t)workers, sizeof *pool.tid);
+    pool.start_gen = pool.gen;
     for (int i = 0; i < workers; i++) {
         if (pthread_create(&pool.tid[i], NULL, pool_worker, (void *)(intptr_t)(i + 1)) != 0) break;
         pool.n_workers = i + 1; /* fewer threads if the system refuses: results do not change */

@@ -1,0 +1,161 @@
+/* test_gemm.c: the CPU backend: row-major gemm against a naive double-precision loop for
+ * every transpose combination, odd sizes, padded strides, alpha/beta; the k == 0 and
+ * beta == 0 edge cases; cpu_parallel_for covering every index once for any thread count. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lib/backend.h"
+#include "../../lib/philox.h"
+#include "harness.h"
+
+static void fill(float *p, size_t n, uint32_t step) {
+    for (size_t i = 0; i < n; i++) p[i] = 2.0f * philox_uniform(7, PHILOX_STREAM_USER, step, i) - 1.0f;
+}
+
+/* C = alpha op(A) op(B) + beta C in double, row-major with strides */
+static void naive(int ta, int tb, int m, int n, int k, double alpha, const float *a, int lda, const float *b,
+                  int ldb, double beta, const float *c0, double *c, int ldc) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int p = 0; p < k; p++) {
+                double av = ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+                double bv = tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
+                s += av * bv;
+            }
+            c[(size_t)i * ldc + j] = alpha * s + (beta == 0 ? 0 : beta * c0[(size_t)i * ldc + j]);
+        }
+}
+
+static int check_case(backend_t *be, int ta, int tb, int m, int n, int k, float alpha, float beta, int pad) {
+    int arows = ta ? k : m, acols = ta ? m : k;
+    int brows = tb ? n : k, bcols = tb ? k : n;
+    int lda = acols + pad, ldb = bcols + pad, ldc = n + pad;
+    float *a = malloc(sizeof(float) * (size_t)arows * lda + 4);
+    float *b = malloc(sizeof(float) * (size_t)brows * ldb + 4);
+    float *c = malloc(sizeof(float) * (size_t)m * ldc + 4);
+    float *c0 = malloc(sizeof(float) * (size_t)m * ldc + 4);
+    double *r = malloc(sizeof(double) * (size_t)m * ldc + 4);
+    fill(a, (size_t)arows * lda, 1);
+    fill(b, (size_t)brows * ldb, 2);
+    fill(c0, (size_t)m * ldc, 3);
+    if (beta == 0.0f)
+        for (size_t i = 0; i < (size_t)m * ldc; i++) c0[i] = NAN; /* beta 0 must ignore C */
+    memcpy(c, c0, sizeof(float) * (size_t)m * ldc);
+    be->gemm(be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c0, r, ldc);
+    int bad = 0;
+    for (int i = 0; i < m && !bad; i++)
+        for (int j = 0; j < n; j++) {
+            double want = r[(size_t)i * ldc + j], got = c[(size_t)i * ldc + j];
+            double tol = 1e-5 * (k + 1) * (fabs(alpha) + 1) + 1e-6 * fabs(want);
+            if (!(fabs(got - want) <= tol)) {
+                printf("# ta=%d tb=%d m=%d n=%d k=%d alpha=%g beta=%g pad=%d: C[%d,%d] = %.9g, want %.9g\n", ta, tb,
+                       m, n, k, alpha, beta, pad, i, j, got, want);
+                bad = 1;
+                break;
+            }
+            /* the padding between rows is never written */
+            if (j == n - 1 && pad && c[(size_t)i * ldc + n] != c0[(size_t)i * ldc + n] &&
+                !(isnan(c[(size_t)i * ldc + n]) && isnan(c0[(size_t)i * ldc + n]))) {
+                printf("# padding of row %d was written\n", i);
+                bad = 1;
+                break;
+            }
+        }
+    free(a);
+    free(b);
+    free(c);
+    free(c0);
+    free(r);
+    return bad;
+}
+
+static void test_gemm_all_transposes(void) {
+    backend_t *be = backend_cpu(1);
+    static const int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 1, 33}, {1, 19, 4}, {64, 65, 63}, {33, 100, 129}};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+                for (int pad = 0; pad < 2; pad++) {
+                    int bad = check_case(be, ta, tb, sizes[s][0], sizes[s][1], sizes[s][2], 1.0f, 0.0f, pad * 3);
+                    bad |= check_case(be, ta, tb, sizes[s][0], sizes[s][1], sizes[s][2], -0.5f, 1.0f, pad * 3);
+                    bad |= check_case(be, ta, tb, sizes[s][0], sizes[s][1], sizes[s][2], 2.0f, 0.25f, pad * 3);
+                    CHECK(!bad, "ta=%d tb=%d size %zu pad %d", ta, tb, s, pad);
+                }
+}
+
+static void test_gemm_two_threads(void) {
+    backend_t *be = backend_cpu(2);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            CHECK(!check_case(be, ta, tb, 300, 257, 129, 1.0f, 0.5f, 1), "ta=%d tb=%d", ta, tb);
+    backend_cpu(1);
+}
+
+static void test_gemm_k_zero(void) {
+    backend_t *be = backend_cpu(1);
+    float c[6] = {1, 2, 3, 4, 5, 6}, a[1] = {0}, b[1] = {0};
+    be->gemm(be, 0, 0, 2, 3, 0, 1.0f, a, 1, b, 3, 0.5f, c, 3);
+    for (int i = 0; i < 6; i++) CHECK_CLOSE(c[i], 0.5 * (i + 1), 0);
+    float d[6] = {NAN, NAN, NAN, NAN, NAN, NAN};
+    be->gemm(be, 0, 0, 2, 3, 0, 1.0f, a, 1, b, 3, 0.0f, d, 3);
+    for (int i = 0; i < 6; i++) CHECK(d[i] == 0.0f, "d[%d] = %g", i, d[i]);
+}
+
+typedef struct {
+    int *hits;
+} cover_t;
+
+static void cover(void *arg, long b, long e) {
+    cover_t *c = arg;
+    for (long i = b; i < e; i++) c->hits[i]++; /* each index by exactly one thread: no race */
+}
+
+static void test_parallel_for_covers_once(void) {
+    static const long ns[] = {0, 1, 2, 3, 7, 100, 1001, 65537};
+    static const int ts[] = {1, 2, 3, 8};
+    for (size_t t = 0; t < sizeof ts / sizeof ts[0]; t++) {
+        backend_t *be = backend_cpu(ts[t]);
+        CHECK(be->threads == ts[t], "threads %d, asked %d", be->threads, ts[t]);
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+            for (int rep = 0; rep < 3; rep++) {
+                cover_t c = {calloc((size_t)ns[k] + 1, sizeof(int))};
+                cpu_parallel_for(be, ns[k], cover, &c);
+                int bad = 0;
+                for (long i = 0; i < ns[k]; i++) bad |= c.hits[i] != 1;
+                CHECK(!bad, "n=%ld threads=%d: an index not visited exactly once", ns[k], ts[t]);
+                free(c.hits);
+            }
+        }
+    }
+    backend_cpu(1);
+}
+
+static void test_backend_memory(void) {
+    backend_t *be = backend_cpu(1);
+    float *p = be->alloc(be, 1000 * sizeof(float));
+    CHECK(((uintptr_t)p & 63) == 0, "not 64-byte aligned");
+    float src[1000];
+    for (int i = 0; i < 1000; i++) src[i] = (float)i;
+    be->upload(be, p, src, sizeof src);
+    float back[1000];
+    be->download(be, back, p, sizeof back);
+    CHECK(memcmp(src, back, sizeof src) == 0, "round trip");
+    be->zero(be, p, sizeof src);
+    int nz = 0;
+    for (int i = 0; i < 1000; i++) nz += p[i] != 0.0f;
+    CHECK(nz == 0, "%d non-zero after zero", nz);
+    be->free(be, p);
+}
+
+int main(void) {
+    RUN(test_gemm_all_transposes);
+    RUN(test_gemm_two_threads);
+    RUN(test_gemm_k_zero);
+    RUN(test_parallel_for_covers_once);
+    RUN(test_backend_memory);
+    return harness_done();
+}
