@@ -26,7 +26,10 @@ typedef struct backend {
     void (*zero)(struct backend *be, void *p, size_t bytes);
 
     /* Row-major C (M x N) = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
-     * A is M x K after op (stored K x M when trans_a), lda/ldb/ldc are row strides. */
+     * A is M x K after op (stored K x M when trans_a), lda/ldb/ldc are row strides.
+     * beta == 0 ignores C's old contents (NaN included); k == 0 gives beta * C.
+     * Note: OpenBLAS's rounding depends on its thread count (it partitions the matrices by
+     * threads), so results are bit-identical run to run only at the same thread count. */
     void (*gemm)(struct backend *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
                  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 } backend_t;
