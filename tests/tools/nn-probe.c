@@ -13,7 +13,10 @@
  * with --tx (jvp mode: y = f(x), ty = J tx, then the reverse pass of the pair with cotangents
  * dy (zeros when not given) and dty): ty.npy, dx.npy, dtx.npy, dparams.npy.
  * Also DIR/spec.txt (normalised spec) and DIR/tensors.txt ("name count d0 d1 ..." per line).
- * --seed and --step key dropout masks (PHILOX_STREAM_DROPOUT) and --init. */
+ * --seed and --step key dropout masks (PHILOX_STREAM_DROPOUT) and --init.
+ *
+ *   nn-probe --preset NAME --data CxHxW --zdim N
+ * prints the preset's G spec, a newline and its D spec (lib/presets.h), and exits. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 
 #include "../../lib/common.h"
 #include "../../lib/net.h"
+#include "../../lib/presets.h"
 
 static void fail(const char *fmt, const char *a) {
     fprintf(stderr, "nn-probe: ");
@@ -124,7 +128,8 @@ static float *load_n(const char *path, size_t want, const char *what) {
 
 int main(int argc, char **argv) {
     const char *spec = NULL, *in_s = NULL, *params_p = NULL, *state_p = NULL, *x_p = NULL, *dy_p = NULL,
-               *tx_p = NULL, *dty_p = NULL, *out = NULL, *init_s = "torch";
+               *tx_p = NULL, *dty_p = NULL, *out = NULL, *init_s = "torch", *preset = NULL, *data_s = NULL,
+               *zdim_s = NULL;
     int B = 0, training = 1, threads = 1;
     unsigned long long seed = 1, step = 0;
     for (int i = 1; i < argc; i++) {
@@ -136,7 +141,7 @@ int main(int argc, char **argv) {
         continue;                                          \
     }
         ARG("--spec", spec) ARG("--in", in_s) ARG("--params", params_p) ARG("--state", state_p) ARG("--x", x_p)
-        ARG("--dy", dy_p) ARG("--tx", tx_p) ARG("--dty", dty_p) ARG("--out", out) ARG("--init", init_s)
+        ARG("--preset", preset) ARG("--data", data_s) ARG("--zdim", zdim_s) ARG("--dy", dy_p) ARG("--tx", tx_p) ARG("--dty", dty_p) ARG("--out", out) ARG("--init", init_s)
         if (strcmp(a, "--batch") == 0 || strcmp(a, "--seed") == 0 || strcmp(a, "--step") == 0 ||
             strcmp(a, "--threads") == 0) {
             if (++i >= argc) fail("%s needs a value", a);
@@ -152,6 +157,16 @@ int main(int argc, char **argv) {
         if (strcmp(a, "--train") == 0) training = 1;
         else if (strcmp(a, "--eval") == 0) training = 0;
         else fail("unknown option '%s'", a);
+    }
+    if (preset) {
+        shape3_t d;
+        preset_t p;
+        if (!data_s || !zdim_s || sscanf(data_s, "%dx%dx%d", &d.c, &d.h, &d.w) != 3)
+            fail("%s", "--preset needs --data CxHxW and --zdim N");
+        if (preset_get(preset, d, atoi(zdim_s), &p)) fail("%s", gt_errmsg());
+        printf("%s\n%s\n", p.g, p.d);
+        preset_free(&p);
+        return 0;
     }
     if (!spec || !in_s || !x_p || !out || B <= 0) fail("%s", "need --spec, --in, --batch, --x and --out");
     shape3_t in;
