@@ -1,10 +1,13 @@
 /* backend_cpu.c: the CPU backend: host memory, OpenBLAS's row-major sgemm, and a small
  * persistent thread pool for our own loops (cpu_parallel_for).
  *
- * Thread fight (bench/PERF.md): OpenBLAS and our loops never run at the same time, because
- * every call here is synchronous: a gemm returns before the next loop starts, and a
- * parallel loop returns only when every part is done. Our workers sleep on a condition
- * variable between jobs (they never spin), so an idle pool costs OpenBLAS nothing. */
+ * Thread fight (PERF.md): OpenBLAS's own worker threads spin for a while after each call,
+ * on the cores our loops need next (measured: a 2-thread tanh over 1M floats right after an
+ * OpenBLAS 2-thread gemm took 6.7 ms instead of 4.6, and the gemm itself fell from ~200 to
+ * ~125 GFLOP/s when alternating with our loops). So OpenBLAS runs single-threaded, and a
+ * large gemm is split into blocks of rows (or columns) of C computed in parallel by our
+ * pool, each block by one single-threaded cblas_sgemm. Our workers sleep on a condition
+ * variable between jobs (they never spin). Every call is synchronous. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdint.h>
@@ -37,17 +40,58 @@ static void cpu_zero(backend_t *be, void *p, size_t bytes) {
 
 /* ---- gemm ------------------------------------------------------------------------------ */
 
+static void sgemm1(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                   const float *b, int ldb, float beta, float *c, int ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
+                alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* A gemm split over the pool: each part computes a block of rows (or of columns) of C with
+ * single-threaded OpenBLAS in its own thread. */
+typedef struct {
+    int ta, tb, m, n, k, by_rows;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int lda, ldb, ldc;
+} gemm_job_t;
+
+#define GEMM_ALIGN 16 /* part boundaries on multiples of this many rows/columns */
+
+static void gemm_part(void *arg, long p0, long p1) {
+    const gemm_job_t *g = arg;
+    int lo = (int)p0 * GEMM_ALIGN, hi = (int)p1 * GEMM_ALIGN;
+    if (g->by_rows) {
+        if (hi > g->m) hi = g->m;
+        const float *a = g->ta ? g->a + lo : g->a + (size_t)lo * g->lda;
+        sgemm1(g->ta, g->tb, hi - lo, g->n, g->k, g->alpha, a, g->lda, g->b, g->ldb, g->beta,
+               g->c + (size_t)lo * g->ldc, g->ldc);
+    } else {
+        if (hi > g->n) hi = g->n;
+        const float *b = g->tb ? g->b + (size_t)lo * g->ldb : g->b + lo;
+        sgemm1(g->ta, g->tb, g->m, hi - lo, g->k, g->alpha, g->a, g->lda, b, g->ldb, g->beta, g->c + lo, g->ldc);
+    }
+}
+
 static void cpu_gemm(backend_t *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
                      const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-    (void)be;
     if (m <= 0 || n <= 0) return;
     if (k <= 0) { /* C = beta * C: BLAS implementations disagree on k == 0, so do it here */
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
         return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n,
-                k, alpha, a, lda, b, ldb, beta, c, ldc);
+    double flops = 2.0 * m * n * k;
+    /* Split rows of C unless there are few (then columns): measured on 2 cores, row parts beat
+     * OpenBLAS's own 2-thread gemm on the DCGAN/MLP shapes, and leave no spinning threads. */
+    int by_rows = m >= 256 || m >= n;
+    long blocks = ((by_rows ? m : n) + GEMM_ALIGN - 1) / GEMM_ALIGN;
+    if (be->threads > 1 && flops >= 4e6 && blocks >= 2) {
+        gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, alpha, beta, a, b, c, lda, ldb, ldc};
+        cpu_parallel_for(be, blocks, gemm_part, &g);
+        return;
+    }
+    sgemm1(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* ---- thread pool ----------------------------------------------------------------------- */
@@ -136,7 +180,7 @@ backend_t *backend_cpu(int threads) {
         if (threads > 1) pool_start(threads - 1);
     }
     cpu_backend.threads = threads;
-    openblas_set_num_threads(threads);
+    openblas_set_num_threads(1); /* our pool splits the gemms: no OpenBLAS threads spin beside our loops */
     return &cpu_backend;
 }
 
