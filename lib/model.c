@@ -1,0 +1,738 @@
+/* model.c: the GAN model (model.h): settings and their text forms, creation, optimizers,
+ * and the checkpoint (save/load in model_io.c's section below). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "model.h"
+
+/* ---- settings ------------------------------------------------------------------------ */
+
+static const char *const loss_names[LOSS_COUNT] = {"bce", "ns", "wgan", "wgan-gp", "hinge", "lsgan"};
+
+int gan_loss_parse(const char *s, gan_loss_t *out) {
+    for (int i = 0; i < LOSS_COUNT; i++)
+        if (strcmp(s, loss_names[i]) == 0) {
+            *out = (gan_loss_t)i;
+            return 0;
+        }
+    return gt_err("unknown loss '%s' (bce, ns, wgan, wgan-gp, hinge, lsgan)", s);
+}
+
+const char *gan_loss_name(gan_loss_t l) { return l < LOSS_COUNT ? loss_names[l] : "?"; }
+
+void gan_settings_default(gan_settings_t *s, gan_loss_t loss) {
+    memset(s, 0, sizeof *s);
+    s->loss = loss;
+    const char *opt = "adam:lr=2e-4,b1=0.5,b2=0.999";
+    s->n_critic = 1;
+    s->gp = 10;
+    s->batch = 64;
+    if (loss == LOSS_WGAN) {
+        opt = "rmsprop:lr=5e-5";
+        s->n_critic = 5;
+        s->clip = 0.01;
+    } else if (loss == LOSS_WGAN_GP) {
+        opt = "adam:lr=1e-4,b1=0,b2=0.9";
+        s->n_critic = 5;
+    }
+    opt_conf_parse(opt, &s->opt_g);
+    s->opt_d = s->opt_g;
+}
+
+static int parse_num(const char *s, double *v) {
+    if (!*s) return -1;
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    if (*end || errno == ERANGE || !isfinite(*v)) return -1;
+    return 0;
+}
+
+int opt_conf_parse(const char *text, opt_conf_t *c) {
+    memset(c, 0, sizeof *c);
+    char buf[256];
+    if (strlen(text) >= sizeof buf) return gt_err("optimizer '%.40s...' is too long", text);
+    strcpy(buf, text);
+    char *colon = strchr(buf, ':');
+    if (colon) *colon = 0;
+    if (strcmp(buf, "adam") == 0) {
+        c->kind = OPT_ADAM;
+        c->lr = 1e-3, c->b1 = 0.9, c->b2 = 0.999, c->eps = 1e-8;
+    } else if (strcmp(buf, "sgd") == 0) {
+        c->kind = OPT_SGD;
+        c->lr = 1e-3;
+    } else if (strcmp(buf, "rmsprop") == 0) {
+        c->kind = OPT_RMSPROP;
+        c->lr = 1e-2, c->b1 = 0.99, c->eps = 1e-8;
+    } else {
+        return gt_err("unknown optimizer '%s' (adam, sgd, rmsprop)", buf);
+    }
+    const char *kind = buf;
+    char *p = colon ? colon + 1 : NULL;
+    while (p && *p) {
+        char *comma = strchr(p, ',');
+        if (comma) *comma = 0;
+        char *eq = strchr(p, '=');
+        double v = 0;
+        if (eq) {
+            *eq = 0;
+            if (parse_num(eq + 1, &v)) return gt_err("%s: '%s' is not a number for '%s'", kind, eq + 1, p);
+        }
+        int flag = !eq;
+        int ok = 1;
+        if (strcmp(p, "lr") == 0 && !flag) c->lr = v;
+        else if (strcmp(p, "wd") == 0 && !flag) c->wd = v;
+        else if (strcmp(p, "weight_decay") == 0 && !flag) c->wd = v;
+        else if (strcmp(p, "eps") == 0 && !flag && c->kind != OPT_SGD) c->eps = v;
+        else if (strcmp(p, "b1") == 0 && !flag && c->kind == OPT_ADAM) c->b1 = v;
+        else if (strcmp(p, "b2") == 0 && !flag && c->kind == OPT_ADAM) c->b2 = v;
+        else if (strcmp(p, "alpha") == 0 && !flag && c->kind == OPT_RMSPROP) c->b1 = v;
+        else if (strcmp(p, "momentum") == 0 && !flag && c->kind == OPT_SGD) c->b1 = v;
+        else if (strcmp(p, "momentum") == 0 && !flag && c->kind == OPT_RMSPROP) c->momentum = v;
+        else if (strcmp(p, "nesterov") == 0 && c->kind == OPT_SGD) c->nesterov = flag ? 1 : v != 0;
+        else if (strcmp(p, "centered") == 0 && c->kind == OPT_RMSPROP) c->centered = flag ? 1 : v != 0;
+        else ok = 0;
+        if (!ok) return gt_err("%s: unknown setting '%s'", kind, p);
+        p = comma ? comma + 1 : NULL;
+    }
+    if (!(c->lr > 0)) return gt_err("%s: lr must be positive", kind);
+    if (c->wd < 0) return gt_err("%s: weight decay must not be negative", kind);
+    if (c->kind == OPT_ADAM && (c->b1 < 0 || c->b1 >= 1 || c->b2 < 0 || c->b2 >= 1))
+        return gt_err("adam: b1 and b2 must lie in [0, 1)");
+    if (c->kind != OPT_SGD && !(c->eps > 0)) return gt_err("%s: eps must be positive", kind);
+    if (c->kind == OPT_SGD && (c->b1 < 0 || c->b1 >= 1)) return gt_err("sgd: momentum must lie in [0, 1)");
+    if (c->kind == OPT_SGD && c->nesterov && c->b1 == 0) return gt_err("sgd: nesterov needs a momentum");
+    if (c->kind == OPT_RMSPROP && (c->b1 < 0 || c->b1 >= 1)) return gt_err("rmsprop: alpha must lie in [0, 1)");
+    if (c->kind == OPT_RMSPROP && (c->momentum < 0 || c->momentum >= 1))
+        return gt_err("rmsprop: momentum must lie in [0, 1)");
+    return 0;
+}
+
+void opt_conf_format(const opt_conf_t *c, char *buf, size_t n) {
+    switch (c->kind) {
+    case OPT_ADAM:
+        snprintf(buf, n, "adam:lr=%.9g,b1=%.9g,b2=%.9g,eps=%.9g,wd=%.9g", c->lr, c->b1, c->b2, c->eps, c->wd);
+        break;
+    case OPT_SGD:
+        snprintf(buf, n, "sgd:lr=%.9g,momentum=%.9g,wd=%.9g%s", c->lr, c->b1, c->wd, c->nesterov ? ",nesterov" : "");
+        break;
+    case OPT_RMSPROP:
+        snprintf(buf, n, "rmsprop:lr=%.9g,alpha=%.9g,eps=%.9g,momentum=%.9g,wd=%.9g%s", c->lr, c->b1, c->eps,
+                 c->momentum, c->wd, c->centered ? ",centered" : "");
+        break;
+    }
+}
+
+int gan_settings_check(const gan_settings_t *s) {
+    if (s->loss >= LOSS_COUNT) return gt_err("unknown loss");
+    if (s->n_critic < 1 || s->n_critic > GAN_MAX_CRITIC)
+        return gt_err("n_critic %d is out of range [1, %d]", s->n_critic, GAN_MAX_CRITIC);
+    if (!(s->gp >= 0) || !isfinite(s->gp)) return gt_err("gradient-penalty weight must be >= 0");
+    if (!(s->clip >= 0) || !isfinite(s->clip)) return gt_err("clip must be >= 0");
+    if (!(s->label_smooth >= 0 && s->label_smooth < 1)) return gt_err("label smoothing must lie in [0, 1)");
+    if (!(s->ema >= 0 && s->ema < 1)) return gt_err("EMA decay must lie in [0, 1)");
+    if (s->batch < 1 || s->batch > 65536) return gt_err("batch %d is out of range [1, 65536]", s->batch);
+    return 0;
+}
+
+int shape3_parse(const char *s, shape3_t *out) {
+    int v[3], k = 0;
+    const char *p = s;
+    while (k < 3) {
+        if (*p < '0' || *p > '9') break;
+        long x = 0;
+        while (*p >= '0' && *p <= '9') {
+            x = x * 10 + (*p++ - '0');
+            if (x > 1 << 20) return gt_err("shape '%s': a dimension is too large", s);
+        }
+        if (x <= 0) return gt_err("shape '%s': dimensions must be positive", s);
+        v[k++] = (int)x;
+        if (k < 3) {
+            if (*p != 'x') break;
+            p++;
+        }
+    }
+    if (k != 3 || *p) return gt_err("shape '%s' is not CxHxW (e.g. 1x28x28)", s);
+    out->c = v[0], out->h = v[1], out->w = v[2];
+    return 0;
+}
+
+/* ---- optimizers ----------------------------------------------------------------------- */
+
+static float *zalloc(size_t n) {
+    float *p = gt_aligned_alloc(sizeof(float) * (n ? n : 1));
+    memset(p, 0, sizeof(float) * (n ? n : 1));
+    return p;
+}
+
+static void optim_free(optim_state_t *o) {
+    gt_aligned_free(o->s1);
+    gt_aligned_free(o->s2);
+    gt_aligned_free(o->s3);
+    o->s1 = o->s2 = o->s3 = NULL;
+}
+
+/* Fresh state for conf over n parameters: the buffers the settings use, zeroed, t = 0. */
+static void optim_init(optim_state_t *o, const opt_conf_t *c, size_t n) {
+    optim_free(o);
+    o->conf = *c;
+    o->n = n;
+    o->t = 0;
+    if (c->kind == OPT_ADAM) {
+        o->s1 = zalloc(n);
+        o->s2 = zalloc(n);
+    } else if (c->kind == OPT_SGD) {
+        if (c->b1 != 0) o->s1 = zalloc(n);
+    } else {
+        o->s1 = zalloc(n);
+        if (c->momentum != 0) o->s2 = zalloc(n);
+        if (c->centered) o->s3 = zalloc(n);
+    }
+}
+
+/* torch.optim (1.13, single-tensor path) formulas, element by element in float32. */
+void optim_step(optim_state_t *o, float *p, const float *g) {
+    const opt_conf_t *c = &o->conf;
+    size_t n = o->n;
+    o->t++;
+    float lr = (float)c->lr, wd = (float)c->wd, eps = (float)c->eps;
+    if (c->kind == OPT_ADAM) {
+        float b1 = (float)c->b1, b2 = (float)c->b2;
+        double bc1 = 1.0 - pow(c->b1, (double)o->t), bc2 = 1.0 - pow(c->b2, (double)o->t);
+        float step_size = (float)(c->lr / bc1);
+        float bc2_sqrt = (float)sqrt(bc2);
+        for (size_t i = 0; i < n; i++) {
+            float gi = g[i];
+            if (wd != 0) gi = gi + wd * p[i];
+            o->s1[i] = o->s1[i] + (gi - o->s1[i]) * (1 - b1); /* exp_avg.lerp_(grad, 1 - beta1) */
+            o->s2[i] = o->s2[i] * b2 + (1 - b2) * gi * gi;
+            float denom = sqrtf(o->s2[i]) / bc2_sqrt + eps;
+            p[i] = p[i] - step_size * (o->s1[i] / denom);
+        }
+    } else if (c->kind == OPT_SGD) {
+        float mom = (float)c->b1;
+        for (size_t i = 0; i < n; i++) {
+            float gi = g[i];
+            if (wd != 0) gi = gi + wd * p[i];
+            if (mom != 0) {
+                float b = o->t == 1 ? gi : o->s1[i] * mom + gi;
+                o->s1[i] = b;
+                gi = c->nesterov ? gi + mom * b : b;
+            }
+            p[i] = p[i] - lr * gi;
+        }
+    } else {
+        float alpha = (float)c->b1, mom = (float)c->momentum;
+        for (size_t i = 0; i < n; i++) {
+            float gi = g[i];
+            if (wd != 0) gi = gi + wd * p[i];
+            o->s1[i] = o->s1[i] * alpha + (1 - alpha) * gi * gi;
+            float avg;
+            if (c->centered) {
+                o->s3[i] = o->s3[i] + (gi - o->s3[i]) * (1 - alpha);
+                avg = sqrtf(o->s1[i] - o->s3[i] * o->s3[i]) + eps;
+            } else {
+                avg = sqrtf(o->s1[i]) + eps;
+            }
+            if (mom != 0) {
+                o->s2[i] = o->s2[i] * mom + gi / avg;
+                p[i] = p[i] - lr * o->s2[i];
+            } else {
+                p[i] = p[i] - lr * (gi / avg);
+            }
+        }
+    }
+}
+
+/* ---- life cycle ---------------------------------------------------------------------- */
+
+static int build_nets(gan_model_t *m, const char *g_spec, const char *d_spec, int max_batch) {
+    shape3_t zin = {m->z_dim, 1, 1};
+    if (net_build(&m->G, g_spec, zin, m->be)) return gt_err_prefix("G");
+    if (net_check_output(&m->G, m->shape)) return gt_err_prefix("G");
+    if (net_build(&m->D, d_spec, m->shape, m->be)) return gt_err_prefix("D");
+    if (shape3_size(m->D.out) != 1)
+        return gt_err("D: output is %dx%dx%d, expected a single logit (end D with 'linear 1')", m->D.out.c,
+                      m->D.out.h, m->D.out.w);
+    if (m->set.loss == LOSS_WGAN_GP && net_jvp_ok(&m->D)) return gt_err_prefix("D (wgan-gp)");
+    if (net_alloc(&m->G, max_batch) || net_alloc(&m->D, max_batch)) return -1;
+    return 0;
+}
+
+void model_set_opt(gan_model_t *m, int which_d, const opt_conf_t *c) {
+    optim_state_t *o = which_d ? &m->opt_D : &m->opt_G;
+    net_t *n = which_d ? &m->D : &m->G;
+    opt_conf_t old = o->conf;
+    if (o->s1 || o->s2 || o->s3 || o->n) {
+        int same_kind = old.kind == c->kind && (c->kind != OPT_RMSPROP || ((old.momentum != 0) == (c->momentum != 0) &&
+                                                                           old.centered == c->centered)) &&
+                        (c->kind != OPT_SGD || (old.b1 != 0) == (c->b1 != 0));
+        if (same_kind) {
+            o->conf = *c;
+            return;
+        }
+    }
+    optim_init(o, c, n->n_params);
+}
+
+void model_set_ema(gan_model_t *m, double decay) {
+    m->set.ema = decay;
+    if (decay == 0) {
+        gt_aligned_free(m->G_ema);
+        m->G_ema = NULL;
+    } else if (!m->G_ema) {
+        m->G_ema = zalloc(m->G.n_params);
+        memcpy(m->G_ema, m->G.params, sizeof(float) * m->G.n_params);
+    }
+}
+
+int model_new(gan_model_t *m, const char *g_spec, const char *d_spec, shape3_t shape, int z_dim,
+              const gan_settings_t *s, int init, uint64_t seed, backend_t *be, int max_batch) {
+    memset(m, 0, sizeof *m);
+    if (gan_settings_check(s)) return -1;
+    if (z_dim < 1) return gt_err("latent size must be positive");
+    m->set = *s;
+    m->shape = shape;
+    m->z_dim = z_dim;
+    m->init = init;
+    m->seed = seed;
+    m->be = be;
+    if (build_nets(m, g_spec, d_spec, max_batch > 0 ? max_batch : s->batch)) {
+        model_free(m);
+        return -1;
+    }
+    net_init(&m->G, (init_mode_t)init, seed);
+    net_init(&m->D, (init_mode_t)init, seed ^ GAN_D_SEED_XOR);
+    model_set_opt(m, 0, &s->opt_g);
+    model_set_opt(m, 1, &s->opt_d);
+    m->set.ema = 0;
+    model_set_ema(m, s->ema);
+    return 0;
+}
+
+void model_free(gan_model_t *m) {
+    net_free(&m->G);
+    net_free(&m->D);
+    gt_aligned_free(m->G_ema);
+    optim_free(&m->opt_G);
+    optim_free(&m->opt_D);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- checkpoint ------------------------------------------------------------------------ *
+ * A safetensors file: 8 bytes little-endian header length N, N bytes of JSON (an object:
+ * tensor name -> {"dtype", "shape", "data_offsets"}, and "__metadata__": string -> string),
+ * padded with spaces to a multiple of 8, then the tensors' bytes back to back in header order.
+ * Tensors, in this order (net tensor names are torch.nn.Sequential's, net.h):
+ *   G.<i>.weight, G.<i>.bias, G.<i>.running_mean, G.<i>.running_var, G.<i>.num_batches_tracked
+ *   D.<...>                        likewise
+ *   G_ema.<i>.weight, ...          EMA of G's parameters (only when ema > 0)
+ *   opt_G.<buffer>, opt_D.<buffer> flat F32 vectors over the net's parameters in parameter
+ *                                  order (the order of the G.* / D.* weight and bias tensors):
+ *                                  adam exp_avg, exp_avg_sq; sgd momentum_buffer (momentum > 0);
+ *                                  rmsprop square_avg, momentum_buffer (momentum > 0),
+ *                                  grad_avg (centered)
+ * Metadata: see write_meta. Numbers are written so that they read back exactly. */
+
+#include <cJSON.h>
+
+/* Shortest of %.15g/%.16g/%.17g that reads back as the same double. */
+static void fmt_double(char *buf, size_t n, double v) {
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+static const char *opt_buf_name(opt_kind_t k, int j) {
+    static const char *adam[3] = {"exp_avg", "exp_avg_sq", NULL};
+    static const char *sgd[3] = {"momentum_buffer", NULL, NULL};
+    static const char *rms[3] = {"square_avg", "momentum_buffer", "grad_avg"};
+    return k == OPT_ADAM ? adam[j] : k == OPT_SGD ? sgd[j] : rms[j];
+}
+
+static float *opt_buf(const optim_state_t *o, int j) { return j == 0 ? o->s1 : j == 1 ? o->s2 : o->s3; }
+
+/* The tensors of a model, in file order. */
+typedef struct {
+    char name[48];
+    int is_i64;
+    const void *data;
+    size_t count;
+    int ndim;
+    int64_t shape[4];
+} ck_tensor_t;
+
+static int ck_list(const gan_model_t *m, ck_tensor_t **out) {
+    int cap = net_n_tensors(&m->G) * 2 + net_n_tensors(&m->D) + 8, k = 0;
+    ck_tensor_t *v = gt_xcalloc((size_t)cap, sizeof *v);
+    for (int which = 0; which < 3; which++) {
+        const net_t *n = which == 1 ? &m->D : &m->G;
+        if (which == 2 && !m->G_ema) break;
+        const char *pre = which == 0 ? "G" : which == 1 ? "D" : "G_ema";
+        for (int j = 0; j < net_n_tensors(n); j++) {
+            net_tensor_t nt;
+            net_tensor(n, j, &nt);
+            if (which == 2 && !nt.is_param) continue;
+            ck_tensor_t *c = &v[k++];
+            snprintf(c->name, sizeof c->name, "%s.%s", pre, nt.name);
+            c->is_i64 = nt.i64 != NULL;
+            c->data = nt.i64 ? (const void *)nt.i64 : (const void *)nt.data;
+            if (which == 2) c->data = m->G_ema + (nt.data - m->G.params);
+            c->count = nt.count;
+            c->ndim = nt.ndim;
+            memcpy(c->shape, nt.shape, sizeof c->shape);
+        }
+    }
+    for (int which = 0; which < 2; which++) {
+        const optim_state_t *o = which ? &m->opt_D : &m->opt_G;
+        for (int j = 0; j < 3; j++) {
+            if (!opt_buf(o, j)) continue;
+            ck_tensor_t *c = &v[k++];
+            snprintf(c->name, sizeof c->name, "opt_%s.%s", which ? "D" : "G", opt_buf_name(o->conf.kind, j));
+            c->data = opt_buf(o, j);
+            c->count = o->n;
+            c->ndim = 1;
+            c->shape[0] = (int64_t)o->n;
+        }
+    }
+    *out = v;
+    return k;
+}
+
+static void meta_add(cJSON *meta, const char *key, const char *val) { cJSON_AddStringToObject(meta, key, val); }
+static void meta_num(cJSON *meta, const char *key, double v) {
+    char b[40];
+    fmt_double(b, sizeof b, v);
+    meta_add(meta, key, b);
+}
+static void meta_int(cJSON *meta, const char *key, long long v) {
+    char b[32];
+    snprintf(b, sizeof b, "%lld", v);
+    meta_add(meta, key, b);
+}
+static void opt_text(const opt_conf_t *c, char *buf, size_t n) {
+    char lr[40], a[40], b[40], e[40], w[40], mo[40];
+    fmt_double(lr, sizeof lr, c->lr);
+    fmt_double(a, sizeof a, c->b1);
+    fmt_double(b, sizeof b, c->b2);
+    fmt_double(e, sizeof e, c->eps);
+    fmt_double(w, sizeof w, c->wd);
+    fmt_double(mo, sizeof mo, c->momentum);
+    switch (c->kind) {
+    case OPT_ADAM: snprintf(buf, n, "adam:lr=%s,b1=%s,b2=%s,eps=%s,wd=%s", lr, a, b, e, w); break;
+    case OPT_SGD: snprintf(buf, n, "sgd:lr=%s,momentum=%s,wd=%s%s", lr, a, w, c->nesterov ? ",nesterov" : ""); break;
+    case OPT_RMSPROP:
+        snprintf(buf, n, "rmsprop:lr=%s,alpha=%s,eps=%s,momentum=%s,wd=%s%s", lr, a, e, mo, w,
+                 c->centered ? ",centered" : "");
+        break;
+    }
+}
+
+static void write_meta(const gan_model_t *m, cJSON *meta) {
+    char b[512];
+    meta_add(meta, "format", "gan-tools-checkpoint");
+    meta_add(meta, "version", "1");
+    meta_add(meta, "G_spec", m->G.spec);
+    meta_add(meta, "D_spec", m->D.spec);
+    snprintf(b, sizeof b, "%dx%dx%d", m->shape.c, m->shape.h, m->shape.w);
+    meta_add(meta, "shape", b);
+    meta_int(meta, "z_dim", m->z_dim);
+    meta_add(meta, "loss", gan_loss_name(m->set.loss));
+    opt_text(&m->set.opt_g, b, sizeof b);
+    meta_add(meta, "opt_G", b);
+    opt_text(&m->set.opt_d, b, sizeof b);
+    meta_add(meta, "opt_D", b);
+    meta_int(meta, "opt_G_steps", (long long)m->opt_G.t);
+    meta_int(meta, "opt_D_steps", (long long)m->opt_D.t);
+    meta_int(meta, "n_critic", m->set.n_critic);
+    meta_num(meta, "gp", m->set.gp);
+    meta_num(meta, "clip", m->set.clip);
+    meta_num(meta, "label_smooth", m->set.label_smooth);
+    meta_num(meta, "ema", m->set.ema);
+    meta_add(meta, "init", m->init == INIT_DCGAN ? "dcgan" : "torch");
+    snprintf(b, sizeof b, "%llu", (unsigned long long)m->seed);
+    meta_add(meta, "seed", b);
+    meta_int(meta, "step", (long long)m->step);
+    meta_int(meta, "epoch", (long long)m->epoch);
+    meta_int(meta, "epoch_pos", (long long)m->epoch_pos);
+    meta_int(meta, "data_n", (long long)m->data_n);
+    meta_int(meta, "batch", m->set.batch);
+}
+
+static int put(FILE *f, const void *p, size_t n) {
+    if (n && fwrite(p, 1, n, f) != n) return gt_err("write failed");
+    return 0;
+}
+
+int model_save(const gan_model_t *m, FILE *f) {
+    ck_tensor_t *v;
+    int k = ck_list(m, &v);
+    cJSON *root = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
+    write_meta(m, meta);
+    uint64_t off = 0;
+    for (int i = 0; i < k; i++) {
+        cJSON *e = cJSON_AddObjectToObject(root, v[i].name);
+        cJSON_AddStringToObject(e, "dtype", v[i].is_i64 ? "I64" : "F32");
+        cJSON *sh = cJSON_AddArrayToObject(e, "shape");
+        for (int d = 0; d < v[i].ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)v[i].shape[d]));
+        uint64_t bytes = (uint64_t)v[i].count * (v[i].is_i64 ? 8 : 4);
+        cJSON *of = cJSON_AddArrayToObject(e, "data_offsets");
+        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
+        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)(off + bytes)));
+        off += bytes;
+    }
+    char *json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    size_t jl = strlen(json), padded = (jl + 7) / 8 * 8;
+    unsigned char hdr[8];
+    for (int i = 0; i < 8; i++) hdr[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    int rc = put(f, hdr, 8) || put(f, json, jl);
+    for (size_t i = jl; i < padded && !rc; i++) rc = put(f, " ", 1);
+    free(json);
+    for (int i = 0; i < k && !rc; i++) {
+        if (v[i].is_i64) {
+            int64_t x = *(const long long *)v[i].data;
+            unsigned char b[8];
+            for (int j = 0; j < 8; j++) b[j] = (unsigned char)((uint64_t)x >> (8 * j));
+            rc = put(f, b, 8);
+        } else {
+            rc = put(f, v[i].data, v[i].count * sizeof(float));
+        }
+    }
+    free(v);
+    return rc ? -1 : 0;
+}
+
+/* ---- load ---------------------------------------------------------------------------- */
+
+static int read_all(const char *path, unsigned char **buf, size_t *len) {
+    FILE *f = (!path || strcmp(path, "-") == 0) ? stdin : fopen(path, "rb");
+    if (!f) return gt_err("%s", strerror(errno));
+    size_t cap = 1 << 20, n = 0;
+    unsigned char *b = gt_xmalloc(cap);
+    for (;;) {
+        if (n == cap) b = gt_xrealloc(b, cap *= 2);
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+    }
+    int err = ferror(f);
+    if (f != stdin) fclose(f);
+    if (err) {
+        free(b);
+        return gt_err("read error");
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+static const char *meta_str(cJSON *meta, const char *key) {
+    cJSON *e = cJSON_GetObjectItemCaseSensitive(meta, key);
+    return cJSON_IsString(e) ? e->valuestring : NULL;
+}
+
+static int meta_ll(cJSON *meta, const char *key, long long lo, long long hi, long long *out) {
+    const char *s = meta_str(meta, key);
+    if (!s) return gt_err("checkpoint metadata lacks '%s'", key);
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi) return gt_err("checkpoint metadata '%s' = '%s' is invalid", key, s);
+    *out = v;
+    return 0;
+}
+
+static int meta_dbl(cJSON *meta, const char *key, double *out) {
+    const char *s = meta_str(meta, key);
+    if (!s) return gt_err("checkpoint metadata lacks '%s'", key);
+    if (parse_num(s, out)) return gt_err("checkpoint metadata '%s' = '%s' is not a number", key, s);
+    return 0;
+}
+
+static int load_meta(gan_model_t *m, cJSON *meta, const char **g_spec, const char **d_spec) {
+    const char *s;
+    long long v;
+    if (!(s = meta_str(meta, "version")) || strcmp(s, "1") != 0)
+        return gt_err("checkpoint version '%s' is not supported (this is version 1)", s ? s : "");
+    if (!(*g_spec = meta_str(meta, "G_spec")) || !(*d_spec = meta_str(meta, "D_spec")))
+        return gt_err("checkpoint metadata lacks G_spec or D_spec");
+    if (!(s = meta_str(meta, "shape"))) return gt_err("checkpoint metadata lacks 'shape'");
+    if (shape3_parse(s, &m->shape)) return -1;
+    if (meta_ll(meta, "z_dim", 1, 1 << 20, &v)) return -1;
+    m->z_dim = (int)v;
+    if (!(s = meta_str(meta, "loss"))) return gt_err("checkpoint metadata lacks 'loss'");
+    if (gan_loss_parse(s, &m->set.loss)) return -1;
+    if (!(s = meta_str(meta, "opt_G")) || opt_conf_parse(s, &m->set.opt_g)) return gt_err_prefix("opt_G");
+    if (!(s = meta_str(meta, "opt_D")) || opt_conf_parse(s, &m->set.opt_d)) return gt_err_prefix("opt_D");
+    if (meta_ll(meta, "n_critic", 1, GAN_MAX_CRITIC, &v)) return -1;
+    m->set.n_critic = (int)v;
+    if (meta_dbl(meta, "gp", &m->set.gp) || meta_dbl(meta, "clip", &m->set.clip) ||
+        meta_dbl(meta, "label_smooth", &m->set.label_smooth) || meta_dbl(meta, "ema", &m->set.ema))
+        return -1;
+    if (meta_ll(meta, "batch", 1, 65536, &v)) return -1;
+    m->set.batch = (int)v;
+    if (gan_settings_check(&m->set)) return -1;
+    if (!(s = meta_str(meta, "init")) || (strcmp(s, "dcgan") && strcmp(s, "torch")))
+        return gt_err("checkpoint metadata 'init' is missing or invalid");
+    m->init = strcmp(s, "dcgan") == 0 ? INIT_DCGAN : INIT_TORCH;
+    if (!(s = meta_str(meta, "seed"))) return gt_err("checkpoint metadata lacks 'seed'");
+    char *end;
+    errno = 0;
+    unsigned long long seed = strtoull(s, &end, 10);
+    if (!*s || *end || errno || *s == '-') return gt_err("checkpoint metadata 'seed' = '%s' is invalid", s);
+    m->seed = seed;
+    if (meta_ll(meta, "step", 0, UINT32_MAX / 16, &v)) return -1;
+    m->step = v;
+    if (meta_ll(meta, "epoch", 0, UINT32_MAX, &v)) return -1;
+    m->epoch = v;
+    if (meta_ll(meta, "epoch_pos", 0, INT64_MAX, &v)) return -1;
+    m->epoch_pos = v;
+    if (meta_ll(meta, "data_n", 0, INT64_MAX, &v)) return -1;
+    m->data_n = v;
+    if (m->epoch_pos > m->data_n) return gt_err("checkpoint metadata: epoch_pos beyond data_n");
+    return 0;
+}
+
+/* Find tensor NAME in the header and check dtype and shape; returns its bytes or NULL. */
+static const unsigned char *ck_find(cJSON *root, const unsigned char *data, size_t data_len, const ck_tensor_t *want,
+                                    int *used) {
+    cJSON *e = cJSON_GetObjectItemCaseSensitive(root, want->name);
+    if (!cJSON_IsObject(e)) {
+        gt_err("checkpoint lacks tensor '%s'", want->name);
+        return NULL;
+    }
+    (*used)++;
+    cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype"), *sh = cJSON_GetObjectItemCaseSensitive(e, "shape"),
+          *of = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    const char *wdt = want->is_i64 ? "I64" : "F32";
+    if (!cJSON_IsString(dt) || strcmp(dt->valuestring, wdt) != 0) {
+        gt_err("tensor '%s' has dtype %s, expected %s", want->name, cJSON_IsString(dt) ? dt->valuestring : "?", wdt);
+        return NULL;
+    }
+    int ok = cJSON_IsArray(sh) && cJSON_GetArraySize(sh) == want->ndim;
+    for (int d = 0; ok && d < want->ndim; d++) {
+        cJSON *x = cJSON_GetArrayItem(sh, d);
+        ok = cJSON_IsNumber(x) && x->valuedouble == (double)want->shape[d];
+    }
+    if (!ok) {
+        char ws[64] = "";
+        for (int d = 0; d < want->ndim; d++)
+            snprintf(ws + strlen(ws), sizeof ws - strlen(ws), "%s%lld", d ? "x" : "", (long long)want->shape[d]);
+        gt_err("tensor '%s' does not have the shape [%s] the spec gives", want->name, ws);
+        return NULL;
+    }
+    uint64_t bytes = (uint64_t)want->count * (want->is_i64 ? 8 : 4);
+    if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(of, 0)) ||
+        !cJSON_IsNumber(cJSON_GetArrayItem(of, 1))) {
+        gt_err("tensor '%s': bad data_offsets", want->name);
+        return NULL;
+    }
+    double b = cJSON_GetArrayItem(of, 0)->valuedouble, en = cJSON_GetArrayItem(of, 1)->valuedouble;
+    if (!(b >= 0 && en >= b && en - b == (double)bytes && b == floor(b))) {
+        gt_err("tensor '%s': data_offsets do not match its shape", want->name);
+        return NULL;
+    }
+    if (en > (double)data_len) {
+        gt_err("tensor '%s' lies beyond the end of the file (truncated checkpoint?)", want->name);
+        return NULL;
+    }
+    return data + (size_t)b;
+}
+
+static int load_body(gan_model_t *m, const unsigned char *buf, size_t len, backend_t *be, int max_batch) {
+    if (len >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0) return gt_err("this is a .npy file, not a checkpoint");
+    if (len < 8) return gt_err("not a checkpoint (empty or truncated file)");
+    uint64_t hl = 0;
+    for (int i = 0; i < 8; i++) hl |= (uint64_t)buf[i] << (8 * i);
+    if (hl < 2 || buf[8] != '{') return gt_err("not a gan-tools checkpoint (not a safetensors file)");
+    if (hl > len - 8) return gt_err("truncated checkpoint (header runs past the end of the file)");
+    cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)hl);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return gt_err("not a gan-tools checkpoint (bad safetensors header)");
+    }
+    int rc = -1;
+    const char *g_spec = NULL, *d_spec = NULL, *fmt;
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
+    if (!cJSON_IsObject(meta) || !(fmt = meta_str(meta, "format")) || strcmp(fmt, "gan-tools-checkpoint") != 0) {
+        gt_err("a safetensors file but not a gan-tools checkpoint (no __metadata__ format 'gan-tools-checkpoint')");
+        goto out;
+    }
+    if (load_meta(m, meta, &g_spec, &d_spec)) goto out;
+    m->be = be;
+    if (build_nets(m, g_spec, d_spec, max_batch > 0 ? max_batch : m->set.batch)) goto out;
+    double ema = m->set.ema;
+    m->set.ema = 0;
+    model_set_ema(m, ema);
+    optim_init(&m->opt_G, &m->set.opt_g, m->G.n_params);
+    optim_init(&m->opt_D, &m->set.opt_d, m->D.n_params);
+    long long v;
+    if (meta_ll(meta, "opt_G_steps", 0, INT64_MAX, &v)) goto out;
+    m->opt_G.t = v;
+    if (meta_ll(meta, "opt_D_steps", 0, INT64_MAX, &v)) goto out;
+    m->opt_D.t = v;
+
+    ck_tensor_t *list;
+    int k = ck_list(m, &list), used = 0;
+    const unsigned char *data = buf + 8 + hl;
+    size_t data_len = len - 8 - (size_t)hl;
+    for (int i = 0; i < k; i++) {
+        const unsigned char *p = ck_find(root, data, data_len, &list[i], &used);
+        if (!p) {
+            free(list);
+            goto out;
+        }
+        if (list[i].is_i64) {
+            uint64_t x = 0;
+            for (int j = 0; j < 8; j++) x |= (uint64_t)p[j] << (8 * j);
+            *(long long *)list[i].data = (long long)x;
+        } else {
+            memcpy((void *)list[i].data, p, list[i].count * sizeof(float));
+        }
+    }
+    free(list);
+    int n_entries = cJSON_GetArraySize(root) - 1;
+    if (n_entries != used) {
+        gt_err("checkpoint has %d tensors that this model does not use", n_entries - used);
+        goto out;
+    }
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int model_load(gan_model_t *m, const char *path, backend_t *be, int max_batch) {
+    memset(m, 0, sizeof *m);
+    const char *name = (!path || strcmp(path, "-") == 0) ? "stdin" : path;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    if (read_all(path, &buf, &len)) return gt_err_prefix(name);
+    int rc = load_body(m, buf, len, be, max_batch);
+    free(buf);
+    if (rc) {
+        gt_err_prefix(name);
+        model_free(m);
+    }
+    return rc;
+}
+
+/* ---- backend -------------------------------------------------------------------------- */
+
+backend_t *gan_backend(const char *device, int threads) {
+    if (strcmp(device, "cpu") == 0 || strcmp(device, "auto") == 0) return backend_cpu(threads);
+    if (strcmp(device, "cuda") == 0) {
+        gt_err("--device cuda: built without CUDA; rebuild with make CUDA=1");
+        return NULL;
+    }
+    gt_err("--device: unknown device '%s' (cpu, cuda, auto)", device);
+    return NULL;
+}

@@ -1,0 +1,252 @@
+/* train.c: one GAN training step and the loop (train.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "philox.h"
+#include "shuffle.h"
+#include "train.h"
+
+/* ---- losses on logits ----------------------------------------------------------------- *
+ * Each returns the loss (mean over the batch, accumulated in double) and writes dl = dloss/dx,
+ * and adds D's mean output (sigmoid for bce/ns, raw otherwise) to *mean_out. */
+
+static double softplus(double x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
+static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
+
+/* which: 0 = D on real, 1 = D on fake, 2 = G on fake */
+static double loss_eval(gan_loss_t loss, double smooth, int which, const float *x, float *dl, int B,
+                        double *mean_out) {
+    double sum = 0, msum = 0;
+    double inv = 1.0 / B;
+    for (int i = 0; i < B; i++) {
+        double v = x[i], l = 0, d = 0;
+        switch (loss) {
+        case LOSS_BCE:
+        case LOSS_NS: {
+            double s = sigmoid(v);
+            msum += s;
+            if (which == 0) { /* BCE(x, 1 - smooth) */
+                double t = 1 - smooth;
+                l = softplus(v) - v * t;
+                d = s - t;
+            } else if (which == 1 || loss == LOSS_BCE) { /* BCE(x, 0) = softplus(x) */
+                l = softplus(v);
+                d = s;
+                if (which == 2) { /* saturating G: minimise -BCE(fake, 0) */
+                    l = -l;
+                    d = -d;
+                }
+            } else { /* non-saturating G: BCE(x, 1) */
+                l = softplus(-v);
+                d = s - 1;
+            }
+            break;
+        }
+        case LOSS_WGAN:
+        case LOSS_WGAN_GP:
+            msum += v;
+            l = which == 1 ? v : -v;
+            d = which == 1 ? 1 : -1;
+            break;
+        case LOSS_HINGE:
+            msum += v;
+            if (which == 0) {
+                l = 1 - v > 0 ? 1 - v : 0;
+                d = 1 - v > 0 ? -1 : 0;
+            } else if (which == 1) {
+                l = 1 + v > 0 ? 1 + v : 0;
+                d = 1 + v > 0 ? 1 : 0;
+            } else {
+                l = -v;
+                d = -1;
+            }
+            break;
+        case LOSS_LSGAN:
+        default:
+            msum += v;
+            if (which == 1) {
+                l = 0.5 * v * v;
+                d = v;
+            } else {
+                l = 0.5 * (v - 1) * (v - 1);
+                d = v - 1;
+            }
+            break;
+        }
+        sum += l;
+        dl[i] = (float)(d * inv);
+    }
+    *mean_out = msum * inv;
+    return sum * inv;
+}
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static double norm2(const float *g, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return sqrt(s);
+}
+
+static int all_finite(const float *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(p[i])) return 0;
+    return 1;
+}
+
+void train_get_image(const trainer_t *t, int64_t index, float *out) {
+    size_t sz = (size_t)shape3_size(t->m->shape);
+    if (t->data->dtype == DT_U8) {
+        const uint8_t *s = (const uint8_t *)t->data->data + (size_t)index * sz;
+        for (size_t j = 0; j < sz; j++) out[j] = t->u8_lut[s[j]];
+    } else {
+        memcpy(out, (const float *)t->data->data + (size_t)index * sz, sizeof(float) * sz);
+    }
+}
+
+int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
+    memset(t, 0, sizeof *t);
+    if (data->dtype != DT_F32 && data->dtype != DT_U8)
+        return gt_err("data must be float32 or uint8 images, not %s", dtype_name(data->dtype));
+    char ds[64];
+    tensor_shape_str(data, ds, sizeof ds);
+    if (data->ndim != 4 || data->shape[1] != m->shape.c || data->shape[2] != m->shape.h ||
+        data->shape[3] != m->shape.w)
+        return gt_err("data is %s but the model expects N x %dx%dx%d images", ds, m->shape.c, m->shape.h,
+                      m->shape.w);
+    int B = m->set.batch;
+    if (B > m->G.max_batch || B > m->D.max_batch) return gt_err("batch %d exceeds the allocated batch", B);
+    if (data->shape[0] < B)
+        return gt_err("data has %lld images, fewer than one batch of %d", (long long)data->shape[0], B);
+    t->m = m;
+    t->data = data;
+    t->n = data->shape[0];
+    t->B = B;
+    t->perm = gt_xmalloc(sizeof *t->perm * (size_t)t->n);
+    t->perm_epoch = -1;
+    size_t sz = (size_t)shape3_size(m->shape);
+    t->real = gt_aligned_alloc(sizeof(float) * (size_t)B * sz);
+    t->dfake = gt_aligned_alloc(sizeof(float) * (size_t)B * sz);
+    t->z = gt_aligned_alloc(sizeof(float) * (size_t)B * (size_t)m->z_dim);
+    t->dlogit = gt_aligned_alloc(sizeof(float) * (size_t)B);
+    for (int v = 0; v < 256; v++) t->u8_lut[v] = ((float)v - 127.5f) / 127.5f;
+    if (m->data_n != t->n) {
+        if (m->data_n != 0 && m->epoch_pos != 0) {
+            m->epoch++;
+            m->epoch_pos = 0;
+        }
+        m->data_n = t->n;
+    }
+    return 0;
+}
+
+void trainer_free(trainer_t *t) {
+    free(t->perm);
+    gt_aligned_free(t->real);
+    gt_aligned_free(t->dfake);
+    gt_aligned_free(t->z);
+    gt_aligned_free(t->dlogit);
+    memset(t, 0, sizeof *t);
+}
+
+/* The next real batch into t->real, advancing the model's epoch counters. */
+static void next_real(trainer_t *t) {
+    gan_model_t *m = t->m;
+    if (m->epoch_pos + t->B > t->n) { /* drop the last partial batch */
+        m->epoch++;
+        m->epoch_pos = 0;
+    }
+    if (t->perm_epoch != m->epoch) {
+        shuffle_perm(t->perm, t->n, m->seed, (uint32_t)m->epoch);
+        t->perm_epoch = m->epoch;
+    }
+    size_t sz = (size_t)shape3_size(m->shape);
+    for (int i = 0; i < t->B; i++) train_get_image(t, t->perm[m->epoch_pos + i], t->real + (size_t)i * sz);
+    m->epoch_pos += t->B;
+}
+
+static void draw_z(trainer_t *t, int c) {
+    gan_model_t *m = t->m;
+    uint64_t zd = (uint64_t)m->z_dim, base = (uint64_t)c * (uint64_t)t->B * zd;
+    for (uint64_t j = 0; j < (uint64_t)t->B * zd; j++)
+        t->z[j] = philox_normal(m->seed, PHILOX_STREAM_Z, (uint32_t)m->step, base + j);
+}
+
+int train_step(trainer_t *t, train_stats_t *st) {
+    gan_model_t *m = t->m;
+    const gan_settings_t *s = &m->set;
+    int B = t->B;
+    long long stepno = (long long)m->step + 1;
+    uint32_t rs = (uint32_t)m->step * 16u;
+    memset(st, 0, sizeof *st);
+    if (m->step >= (int64_t)(UINT32_MAX / 16)) return gt_err("step %lld: step counter exhausted", stepno);
+    if (s->loss == LOSS_WGAN_GP)
+        return gt_err("loss wgan-gp: the gradient penalty is not available in this build");
+
+    const float *fake = NULL;
+    for (int c = 0; c < s->n_critic; c++) {
+        double mean;
+        next_real(t);
+        net_zero_grad(&m->D);
+        nn_ctx_t cr = net_ctx(&m->D, 1, m->seed, rs + 3u * (uint32_t)c, 0);
+        const float *yr = net_forward(&m->D, &cr, t->real, B);
+        double lr = loss_eval(s->loss, s->label_smooth, 0, yr, t->dlogit, B, &mean);
+        st->d_real = mean;
+        net_backward(&m->D, &cr, t->dlogit, NULL, B);
+
+        draw_z(t, c);
+        nn_ctx_t cg = net_ctx(&m->G, 1, m->seed, rs + 3u * (uint32_t)c + 2u, 0);
+        fake = net_forward(&m->G, &cg, t->z, B);
+        nn_ctx_t cf = net_ctx(&m->D, 1, m->seed, rs + 3u * (uint32_t)c + 1u, 0);
+        const float *yf = net_forward(&m->D, &cf, fake, B);
+        double lf = loss_eval(s->loss, s->label_smooth, 1, yf, t->dlogit, B, &mean);
+        st->d_fake = mean;
+        net_backward(&m->D, &cf, t->dlogit, NULL, B);
+        st->loss_d = lr + lf;
+        if (!isfinite(st->loss_d)) return gt_err("step %lld: D's loss is %g; stopping", stepno, st->loss_d);
+
+        st->gnorm_d = norm2(m->D.grads, m->D.n_params);
+        optim_step(&m->opt_D, m->D.params, m->D.grads);
+        if (s->clip > 0) {
+            float cl = (float)s->clip;
+            for (size_t i = 0; i < m->D.n_params; i++)
+                m->D.params[i] = m->D.params[i] > cl ? cl : m->D.params[i] < -cl ? -cl : m->D.params[i];
+        }
+        if (!all_finite(m->D.params, m->D.n_params))
+            return gt_err("step %lld: D's weights are no longer finite; stopping", stepno);
+    }
+
+    /* G update through D on the last fake batch (still G's output buffer) */
+    double mean;
+    net_zero_grad(&m->G);
+    nn_ctx_t cd = net_ctx(&m->D, 1, m->seed, rs + 15u, 0);
+    const float *y = net_forward(&m->D, &cd, fake, B);
+    st->loss_g = loss_eval(s->loss, s->label_smooth, 2, y, t->dlogit, B, &mean);
+    if (!isfinite(st->loss_g)) return gt_err("step %lld: G's loss is %g; stopping", stepno, st->loss_g);
+    net_backward(&m->D, &cd, t->dlogit, t->dfake, B);
+    nn_ctx_t cg = net_ctx(&m->G, 1, m->seed, rs + 3u * (uint32_t)(s->n_critic - 1) + 2u, 0);
+    net_backward(&m->G, &cg, t->dfake, NULL, B);
+    st->gnorm_g = norm2(m->G.grads, m->G.n_params);
+    optim_step(&m->opt_G, m->G.params, m->G.grads);
+    if (!all_finite(m->G.params, m->G.n_params))
+        return gt_err("step %lld: G's weights are no longer finite; stopping", stepno);
+    if (m->G_ema) {
+        float d = (float)s->ema, e = 1.0f - d;
+        for (size_t i = 0; i < m->G.n_params; i++) m->G_ema[i] = d * m->G_ema[i] + e * m->G.params[i];
+    }
+    m->step++;
+    return 0;
+}
+
+int train_loop(trainer_t *t, int64_t until_step, volatile sig_atomic_t *stop,
+               int (*after_step)(void *arg, const train_stats_t *st), void *arg) {
+    train_stats_t st;
+    while (t->m->step < until_step) {
+        if (train_step(t, &st)) return -1;
+        if (after_step && after_step(arg, &st)) break;
+        if (stop && *stop) break;
+    }
+    return 0;
+}
