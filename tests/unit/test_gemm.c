@@ -90,8 +90,13 @@ static void test_gemm_all_transposes(void) {
 static void test_gemm_two_threads(void) {
     backend_t *be = backend_cpu(2);
     for (int ta = 0; ta < 2; ta++)
-        for (int tb = 0; tb < 2; tb++)
-            CHECK(!check_case(be, ta, tb, 300, 257, 129, 1.0f, 0.5f, 1), "ta=%d tb=%d", ta, tb);
+        for (int tb = 0; tb < 2; tb++) { /* split by rows, then by columns (few rows), over 2 and 3 threads */
+            CHECK(!check_case(be, ta, tb, 300, 257, 129, 1.0f, 0.5f, 1), "rows ta=%d tb=%d", ta, tb);
+            CHECK(!check_case(be, ta, tb, 37, 701, 130, 1.0f, 0.0f, 2), "columns ta=%d tb=%d", ta, tb);
+            be = backend_cpu(3);
+            CHECK(!check_case(be, ta, tb, 301, 33, 257, -1.0f, 0.0f, 0), "3 threads ta=%d tb=%d", ta, tb);
+            be = backend_cpu(2);
+        }
     backend_cpu(1);
 }
 
