@@ -59,13 +59,19 @@ static void linear_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const floa
     affine(ctx, l, y, x, B, 1);
 }
 
-/* db += column sums of dy (B, out), accumulated in double */
+/* db += column sums of dy (B, out), accumulated in double, by blocks of columns so that dy is
+ * read row by row */
 static void bias_grad(const layer_t *l, const float *dy, int B) {
+    enum { BLK = 256 };
     int out = l->units;
-    for (int o = 0; o < out; o++) {
-        double s = 0;
-        for (int i = 0; i < B; i++) s += dy[(size_t)i * out + o];
-        l->db[o] += (float)s;
+    for (int o0 = 0; o0 < out; o0 += BLK) {
+        int n = out - o0 < BLK ? out - o0 : BLK;
+        double acc[BLK] = {0};
+        for (int i = 0; i < B; i++) {
+            const float *row = dy + (size_t)i * out + o0;
+            for (int o = 0; o < n; o++) acc[o] += row[o];
+        }
+        for (int o = 0; o < n; o++) l->db[o0 + o] += (float)acc[o];
     }
 }
 
