@@ -215,11 +215,28 @@ const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B) {
     return n->acts[n->n_layers];
 }
 
+/* The first layer with parameters: when the caller wants no input gradient, layers up to
+ * this one need not compute theirs (e.g. the D's first linear after a flatten). */
+static int first_param_layer(const net_t *n) {
+    for (int i = 0; i < n->n_layers; i++)
+        if (n->layers[i].n_params) return i;
+    return n->n_layers;
+}
+
+/* where layer i writes its input gradient: NULL when nobody needs it */
+static float *grad_in(float **bufs, int i, float *dx, int first) {
+    if (i == 0) return dx;
+    if (!dx && i <= first) return NULL;
+    return bufs[i & 1];
+}
+
 void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int B) {
     const float *g = dy;
+    int first = first_param_layer(n);
     for (int i = n->n_layers - 1; i >= 0; i--) {
         layer_t *l = &n->layers[i];
-        float *gin = i > 0 ? n->dacts[i & 1] : dx;
+        if (!dx && i < first) break;
+        float *gin = grad_in(n->dacts, i, dx, first);
         l->ops->backward(ctx, l, gin, g, n->acts[i], n->acts[i + 1], B);
         g = gin;
     }
@@ -248,10 +265,13 @@ const float *net_jvp_forward(net_t *n, const nn_ctx_t *ctx, const float *x, cons
 void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const float *dty, float *dx, float *dtx,
                       int B) {
     const float *g = dy ? dy : n->dzero, *tg = dty;
+    int first = first_param_layer(n);
     for (int i = n->n_layers - 1; i >= 0; i--) {
         layer_t *l = &n->layers[i];
-        float *gin = i > 0 ? n->dacts[i & 1] : dx;
-        float *tgin = i > 0 ? n->dtacts[i & 1] : dtx;
+        if (!dx && !dtx && i < first) break;
+        int none = !dx && !dtx && i <= first;
+        float *gin = none ? NULL : i > 0 ? n->dacts[i & 1] : dx;
+        float *tgin = none ? NULL : i > 0 ? n->dtacts[i & 1] : dtx;
         l->ops->jvp_backward(ctx, l, gin, tgin, g, tg, n->acts[i], n->tacts[i], n->acts[i + 1], n->tacts[i + 1], B);
         g = gin;
         tg = tgin;
