@@ -40,7 +40,9 @@ backend_t *backend_cpu(int threads);
 
 /* Split [0, n) over the CPU backend's threads and call fn(arg, begin, end) on each part
  * (in the calling thread when threads == 1 or n is small). Work must be independent per
- * index so results never depend on the thread count. */
+ * index so results never depend on the thread count. A call from inside fn (a nested loop,
+ * or a gemm inside a parallel loop) runs inline in that thread; calls from several threads
+ * take turns. Part t of p covers [floor(n t / p), floor(n (t+1) / p)). */
 void cpu_parallel_for(backend_t *be, long n, void (*fn)(void *arg, long begin, long end), void *arg);
 
 #endif

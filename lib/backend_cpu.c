@@ -122,6 +122,13 @@ static void part_range(long n, int parts, int t, long *b, long *e) {
     *e = q * (t + 1) + r * (t + 1) / parts;
 }
 
+/* Set while this thread runs a part of a job: a nested cpu_parallel_for (e.g. a gemm called
+ * inside a parallel loop) then runs inline instead of waiting on the busy pool. */
+static _Thread_local int in_part;
+/* Held by the thread that owns the pool for the duration of a job (several caller threads
+ * take turns). */
+static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void *pool_worker(void *p) {
     int me = (int)(intptr_t)p; /* 1 .. n_workers; the caller does part 0 */
     pthread_mutex_lock(&pool.mu);
@@ -136,7 +143,9 @@ static void *pool_worker(void *p) {
             long b, e;
             part_range(pool.n, pool.parts, me, &b, &e);
             pthread_mutex_unlock(&pool.mu);
+            in_part = 1;
             if (e > b) fn(arg, b, e);
+            in_part = 0;
             pthread_mutex_lock(&pool.mu);
         }
         if (--pool.pending == 0) pthread_cond_signal(&pool.done);
@@ -189,10 +198,11 @@ void cpu_parallel_for(backend_t *be, long n, void (*fn)(void *arg, long begin, l
     int parts = be && be->threads > 1 ? be->threads : 1;
     if (parts > pool.n_workers + 1) parts = pool.n_workers + 1;
     if (parts > n) parts = (int)n;
-    if (parts <= 1) {
+    if (parts <= 1 || in_part) {
         fn(arg, 0, n);
         return;
     }
+    pthread_mutex_lock(&job_mu);
     pthread_mutex_lock(&pool.mu);
     pool.fn = fn;
     pool.arg = arg;
@@ -205,9 +215,12 @@ void cpu_parallel_for(backend_t *be, long n, void (*fn)(void *arg, long begin, l
 
     long b, e;
     part_range(n, parts, 0, &b, &e);
+    in_part = 1;
     if (e > b) fn(arg, b, e);
+    in_part = 0;
 
     pthread_mutex_lock(&pool.mu);
     while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
     pthread_mutex_unlock(&pool.mu);
+    pthread_mutex_unlock(&job_mu);
 }

@@ -139,6 +139,47 @@ static void test_parallel_for_covers_once(void) {
     backend_cpu(1);
 }
 
+typedef struct {
+    backend_t *be;
+    float *a, *b, *c; /* per part: c[p] = a[p] (128 x 300) * b (300 x 128): large enough to split */
+    int *hits;
+} nest_t;
+
+static void nested_part(void *arg, long p0, long p1) {
+    nest_t *t = arg;
+    for (long p = p0; p < p1; p++) {
+        t->be->gemm(t->be, 0, 0, 128, 128, 300, 1.0f, t->a + p * 128 * 300, 300, t->b, 128, 0.0f, t->c + p * 128 * 128, 128);
+        cover_t c = {t->hits + p * 100};
+        cpu_parallel_for(t->be, 100, cover, &c); /* nested: runs inline */
+    }
+}
+
+/* a gemm (and a loop) inside a parallel loop neither deadlocks nor changes results */
+static void test_nested_parallel(void) {
+    backend_t *be = backend_cpu(2);
+    enum { P = 5 };
+    nest_t t = {be, malloc(sizeof(float) * P * 128 * 300), malloc(sizeof(float) * 300 * 128),
+                calloc(P * 128 * 128, sizeof(float)), calloc(P * 100, sizeof(int))};
+    fill(t.a, P * 128 * 300, 4);
+    fill(t.b, 300 * 128, 5);
+    cpu_parallel_for(be, P, nested_part, &t);
+    int bad = 0;
+    for (int p = 0; p < P; p++)
+        for (int i = 0; i < 128; i += 13)
+            for (int j = 0; j < 128; j += 11) {
+                double s = 0;
+                for (int k = 0; k < 300; k++) s += (double)t.a[p * 128 * 300 + i * 300 + k] * t.b[k * 128 + j];
+                bad |= fabs(s - t.c[p * 128 * 128 + i * 128 + j]) > 1e-4;
+            }
+    for (int i = 0; i < P * 100; i++) bad |= t.hits[i] != 1;
+    CHECK(!bad, "nested results wrong");
+    free(t.a);
+    free(t.b);
+    free(t.c);
+    free(t.hits);
+    backend_cpu(1);
+}
+
 static void test_backend_memory(void) {
     backend_t *be = backend_cpu(1);
     float *p = be->alloc(be, 1000 * sizeof(float));
@@ -161,6 +202,7 @@ int main(void) {
     RUN(test_gemm_two_threads);
     RUN(test_gemm_k_zero);
     RUN(test_parallel_for_covers_once);
+    RUN(test_nested_parallel);
     RUN(test_backend_memory);
     return harness_done();
 }
