@@ -42,7 +42,7 @@ static void act_bwd_range(const act_job_t *j, long b, long e) {
     const float *x = j->x, *y = j->yin, *dy = j->dy;
     float *dx = j->dx;
     switch (j->kind) {
-    case K_RELU: for (long i = b; i < e; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f; break;
+    case K_RELU: for (long i = b; i < e; i++) dx[i] = act_relu_bwd(x[i], dy[i]); break;
     case K_LRELU: for (long i = b; i < e; i++) dx[i] = act_lrelu_d(x[i], j->slope) * dy[i]; break;
     case K_TANH: for (long i = b; i < e; i++) dx[i] = act_tanh_d(y[i]) * dy[i]; break;
     default: for (long i = b; i < e; i++) dx[i] = act_sigmoid_d(y[i]) * dy[i]; break;
