@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,11 +92,19 @@ void cli_version(void) {
 }
 
 void out_open(out_t *o, const char *path, int binary) {
+    struct stat st;
     memset(o, 0, sizeof *o);
     if (!path || strcmp(path, "-") == 0) {
         if (binary && isatty(STDOUT_FILENO))
             die_usage("refusing to write binary data to a terminal; redirect it to a file or a pipe, or use -o FILE");
         o->f = stdout;
+    } else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a device or a FIFO (e.g. /dev/null): write to it directly; renaming a temporary over
+         * it would replace the device node */
+        o->f = fopen(path, "wb");
+        if (!o->f) die(EXIT_DATA, "%s: %s", path, strerror(errno));
+        if (binary && isatty(fileno(o->f)))
+            die_usage("%s: refusing to write binary data to a terminal", path);
     } else {
         size_t n = strlen(path) + 32;
         o->path = gt_xstrdup(path);
