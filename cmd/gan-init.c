@@ -1,0 +1,149 @@
+/* gan-init: write a new GAN model checkpoint (manual: cmd/gan-init.md). */
+#define _DEFAULT_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../formats/npy.h"
+#include "../lib/cli.h"
+#include "../lib/common.h"
+#include "../lib/model.h"
+#include "../lib/presets.h"
+
+static void usage(void) {
+    printf("usage: gan-init (--arch PRESET | --G SPEC --D SPEC) (--like DATA.npy | --shape CxHxW)\n"
+           "                [options] [-o FILE]\n"
+           "Write a new GAN model checkpoint (safetensors) to stdout or FILE.\n\n"
+           "  --arch PRESET      mlp, dcgan, dcgan32 or wgan-gp\n"
+           "  --G SPEC, --D SPEC generator and discriminator in the spec language (lib/spec.md)\n"
+           "  --like DATA.npy    fit the networks to this data (reads only its header: N x C x H x W)\n"
+           "  --shape CxHxW      fit the networks to images of this shape\n"
+           "  --z DIM            latent size (default 100)\n"
+           "  --loss KIND        bce, ns, wgan, wgan-gp, hinge, lsgan (default ns; wgan-gp for --arch wgan-gp)\n"
+           "  --opt-g OPT        G's optimizer (default adam:lr=2e-4,b1=0.5,b2=0.999;\n"
+           "                     wgan: rmsprop:lr=5e-5; wgan-gp: adam:lr=1e-4,b1=0,b2=0.9)\n"
+           "  --opt-d OPT        D's optimizer (same defaults)\n"
+           "  --n-critic K       D steps per G step, 1..5 (default 1; 5 for wgan and wgan-gp)\n"
+           "  --gp LAMBDA        gradient-penalty weight for wgan-gp (default 10)\n"
+           "  --clip C           clip D's weights to [-C, C] after each D step (default 0.01 for wgan, else 0)\n"
+           "  --label-smooth A   one-sided label smoothing: D's real target is 1-A (bce, ns; default 0)\n"
+           "  --ema DECAY        keep an EMA of G's weights for sampling (0 = off, default)\n"
+           "  --init MODE        dcgan or torch (default: the preset's; torch for --G/--D)\n"
+           "  --seed S           random seed (default 0)\n"
+           "  --batch B          batch size stored for gan-step (default 64)\n"
+           "  --threads N        CPU threads (0 = all cores, default)\n"
+           "  --device DEV       cpu, cuda or auto (default auto)\n"
+           "  -o FILE            write to FILE (atomically) instead of stdout\n"
+           "  -h, --help         this help;  --version  print the version\n\n"
+           "example:\n"
+           "  gan-init --arch dcgan --like train.npy --seed 1 -o m0.st\n");
+    exit(0);
+}
+
+enum { O_ARCH = 256, O_G, O_D, O_LIKE, O_SHAPE, O_Z, O_LOSS, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
+       O_INIT, O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION };
+
+static const struct option longopts[] = {
+    {"arch", required_argument, 0, O_ARCH},       {"G", required_argument, 0, O_G},
+    {"D", required_argument, 0, O_D},             {"like", required_argument, 0, O_LIKE},
+    {"shape", required_argument, 0, O_SHAPE},     {"z", required_argument, 0, O_Z},
+    {"loss", required_argument, 0, O_LOSS},       {"opt-g", required_argument, 0, O_OPTG},
+    {"opt-d", required_argument, 0, O_OPTD},      {"n-critic", required_argument, 0, O_NCRIT},
+    {"gp", required_argument, 0, O_GP},           {"clip", required_argument, 0, O_CLIP},
+    {"label-smooth", required_argument, 0, O_LS}, {"ema", required_argument, 0, O_EMA},
+    {"init", required_argument, 0, O_INIT},       {"seed", required_argument, 0, O_SEED},
+    {"batch", required_argument, 0, O_BATCH},     {"threads", required_argument, 0, O_THREADS},
+    {"device", required_argument, 0, O_DEVICE},   {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, O_VERSION},       {0, 0, 0, 0}};
+
+int main(int argc, char **argv) {
+    cli_init("gan-init");
+    const char *arch = NULL, *gs = NULL, *ds = NULL, *like = NULL, *shape_s = NULL, *loss_s = NULL;
+    const char *optg = NULL, *optd = NULL, *init_s = NULL, *device = "auto", *out = NULL;
+    long long z = 100, ncrit = -1, batch = 64, threads = 0;
+    unsigned long long seed = 0;
+    double gp = -1, clip = -1, ls = 0, ema = 0;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_ARCH: arch = optarg; break;
+        case O_G: gs = optarg; break;
+        case O_D: ds = optarg; break;
+        case O_LIKE: like = optarg; break;
+        case O_SHAPE: shape_s = optarg; break;
+        case O_Z: z = cli_long("--z", optarg, 1, 1 << 16); break;
+        case O_LOSS: loss_s = optarg; break;
+        case O_OPTG: optg = optarg; break;
+        case O_OPTD: optd = optarg; break;
+        case O_NCRIT: ncrit = cli_long("--n-critic", optarg, 1, GAN_MAX_CRITIC); break;
+        case O_GP: gp = cli_double("--gp", optarg, 0, 1e6); break;
+        case O_CLIP: clip = cli_double("--clip", optarg, 0, 1e6); break;
+        case O_LS: ls = cli_double("--label-smooth", optarg, 0, 0.999); break;
+        case O_EMA: ema = cli_double("--ema", optarg, 0, 0.999999); break;
+        case O_INIT: init_s = optarg; break;
+        case O_SEED: seed = (unsigned long long)cli_long("--seed", optarg, 0, INT64_MAX); break;
+        case O_BATCH: batch = cli_long("--batch", optarg, 1, 65536); break;
+        case O_THREADS: threads = cli_long("--threads", optarg, 0, 1024); break;
+        case O_DEVICE: device = optarg; break;
+        case 'o': out = optarg; break;
+        case 'h': usage(); break;
+        case O_VERSION: cli_version(); break;
+        case ':': die_usage("%s needs a value", argv[optind - 1]);
+        default: die_usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) die_usage("unexpected argument '%s'", argv[optind]);
+    if (arch && (gs || ds)) die_usage("give --arch or --G/--D, not both");
+    if (!arch && (!gs || !ds)) die_usage("give --arch PRESET, or both --G SPEC and --D SPEC");
+    if (like && shape_s) die_usage("give --like or --shape, not both");
+    if (!like && !shape_s) die_usage("give --like DATA.npy or --shape CxHxW");
+
+    shape3_t shape;
+    if (shape_s) {
+        if (shape3_parse(shape_s, &shape)) die_usage("--shape: %s", gt_errmsg());
+    } else {
+        npy_reader_t r;
+        if (npy_reader_open(&r, like)) die_lib(EXIT_DATA);
+        if (r.ndim != 4 || r.shape[1] < 1 || r.shape[2] < 1 || r.shape[3] < 1 || r.shape[1] > 1 << 20 ||
+            r.shape[2] > 1 << 20 || r.shape[3] > 1 << 20)
+            die(EXIT_DATA, "%s: expected images N x C x H x W, got %d dimensions", in_name(like), r.ndim);
+        shape.c = (int)r.shape[1], shape.h = (int)r.shape[2], shape.w = (int)r.shape[3];
+        npy_reader_close(&r);
+    }
+
+    preset_t p = {0};
+    if (arch && preset_get(arch, shape, (int)z, &p)) die_usage("--arch: %s", gt_errmsg());
+    gan_loss_t loss = arch && strcmp(arch, "wgan-gp") == 0 ? LOSS_WGAN_GP : LOSS_NS;
+    if (loss_s && gan_loss_parse(loss_s, &loss)) die_usage("--loss: %s", gt_errmsg());
+    gan_settings_t s;
+    gan_settings_default(&s, loss);
+    if (optg && opt_conf_parse(optg, &s.opt_g)) die_usage("--opt-g: %s", gt_errmsg());
+    if (optd && opt_conf_parse(optd, &s.opt_d)) die_usage("--opt-d: %s", gt_errmsg());
+    if (ncrit > 0) s.n_critic = (int)ncrit;
+    if (gp >= 0) s.gp = gp;
+    if (clip >= 0) s.clip = clip;
+    s.label_smooth = ls;
+    s.ema = ema;
+    s.batch = (int)batch;
+    int init = arch ? (int)p.init : INIT_TORCH;
+    if (init_s) {
+        if (strcmp(init_s, "dcgan") == 0) init = INIT_DCGAN;
+        else if (strcmp(init_s, "torch") == 0) init = INIT_TORCH;
+        else die_usage("--init: unknown mode '%s' (dcgan, torch)", init_s);
+    }
+    backend_t *be = gan_backend(device, (int)threads);
+    if (!be) die_usage("%s", gt_errmsg());
+
+    out_t o;
+    out_open(&o, out, 1);
+    gan_model_t m;
+    if (model_new(&m, arch ? p.g : gs, arch ? p.d : ds, shape, (int)z, &s, init, seed, be, 1))
+        die(EXIT_USAGE, "%s", gt_errmsg());
+    if (model_save(&m, o.f)) die(EXIT_DATA, "%s: write failed", out ? out : "stdout");
+    out_commit(&o);
+    model_free(&m);
+    preset_free(&p);
+    return 0;
+}

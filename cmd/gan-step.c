@@ -1,0 +1,292 @@
+/* gan-step: train a GAN checkpoint on image data for a number of steps or epochs
+ * (manual: cmd/gan-step.md). */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../formats/npy.h"
+#include "../lib/cli.h"
+#include "../lib/common.h"
+#include "../lib/model.h"
+#include "../lib/train.h"
+
+static void usage(void) {
+    printf("usage: gan-step --data DATA.npy (--steps N | --epochs E) [options]\n"
+           "                [-i IN.st | < IN.st] [-o OUT.st | > OUT.st | --in-place FILE.st]\n"
+           "Train a GAN model checkpoint on images and write the trained checkpoint.\n\n"
+           "  --data DATA.npy      images N x C x H x W: float32 in [-1, 1] or uint8 (mapped (x-127.5)/127.5)\n"
+           "  --steps N            train N more steps (one step: n_critic D updates and one G update)\n"
+           "  --epochs E           train until E more passes over the data (steps = E * floor(N / batch))\n"
+           "  -i FILE              read the checkpoint from FILE (default stdin)\n"
+           "  -o FILE              write the checkpoint to FILE, atomically (default stdout)\n"
+           "  --in-place FILE      read FILE and replace it atomically when done\n"
+           "  --batch B            batch size (overrides the checkpoint's, and is stored)\n"
+           "  --opt-g OPT, --opt-d OPT   optimizer settings, e.g. adam:lr=2e-4,b1=0.5,b2=0.999\n"
+           "  --n-critic K, --gp LAMBDA, --clip C, --label-smooth A, --ema DECAY\n"
+           "                       override the checkpoint's settings (said on stderr, stored)\n"
+           "  --log FILE.tsv       append a row of losses every --log-every steps (header when new)\n"
+           "  --log-every N        default 50\n"
+           "  --snapshot-every N   write DIR/step-NNNNNN.st every N steps (with --snapshot-dir)\n"
+           "  --snapshot-dir DIR   where snapshots go (created if missing)\n"
+           "  --threads N          CPU threads (0 = all cores, default)\n"
+           "  --device DEV         cpu, cuda or auto (default auto)\n"
+           "  -q                   no progress on stderr\n"
+           "  -h, --help           this help;  --version  print the version\n\n"
+           "SIGINT or SIGTERM finish the current step, write the checkpoint and exit 130 or 143.\n\n"
+           "example:\n"
+           "  gan-step --data train.npy --epochs 5 --log loss.tsv < m0.st > m5.st\n");
+    exit(0);
+}
+
+enum { O_DATA = 256, O_STEPS, O_EPOCHS, O_INPLACE, O_BATCH, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
+       O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS, O_DEVICE, O_VERSION };
+
+static const struct option longopts[] = {
+    {"data", required_argument, 0, O_DATA},
+    {"steps", required_argument, 0, O_STEPS},
+    {"epochs", required_argument, 0, O_EPOCHS},
+    {"in-place", required_argument, 0, O_INPLACE},
+    {"batch", required_argument, 0, O_BATCH},
+    {"opt-g", required_argument, 0, O_OPTG},
+    {"opt-d", required_argument, 0, O_OPTD},
+    {"n-critic", required_argument, 0, O_NCRIT},
+    {"gp", required_argument, 0, O_GP},
+    {"clip", required_argument, 0, O_CLIP},
+    {"label-smooth", required_argument, 0, O_LS},
+    {"ema", required_argument, 0, O_EMA},
+    {"log", required_argument, 0, O_LOG},
+    {"log-every", required_argument, 0, O_LOGEVERY},
+    {"snapshot-every", required_argument, 0, O_SNAPEVERY},
+    {"snapshot-dir", required_argument, 0, O_SNAPDIR},
+    {"threads", required_argument, 0, O_THREADS},
+    {"device", required_argument, 0, O_DEVICE},
+    {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, O_VERSION},
+    {0, 0, 0, 0}};
+
+static volatile sig_atomic_t got_signal;
+static void on_signal(int sig) { got_signal = sig; }
+
+/* What the per-step hook needs. */
+typedef struct {
+    gan_model_t *m;
+    int64_t start_step, until;
+    FILE *log;
+    const char *log_path;
+    int log_every, snap_every;
+    const char *snap_dir;
+    double t0, t_last_log;
+    int64_t last_log_step;
+    double acc[7];
+    int acc_n;
+    progress_t prog;
+} run_t;
+
+static void write_snapshot(run_t *r) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/step-%06lld.st", r->snap_dir, (long long)r->m->step);
+    out_t o;
+    out_open(&o, path, 1);
+    if (model_save(r->m, o.f)) die(EXIT_DATA, "%s: write failed", path);
+    out_commit(&o);
+}
+
+static int after_step(void *arg, const train_stats_t *st) {
+    run_t *r = arg;
+    gan_model_t *m = r->m;
+    double v[7] = {st->loss_d, st->loss_g, st->d_real, st->d_fake, st->gp, st->gnorm_g, st->gnorm_d};
+    for (int k = 0; k < 7; k++) r->acc[k] += v[k];
+    r->acc_n++;
+    double t = now_seconds();
+    if (r->log && (m->step % r->log_every == 0 || m->step == r->until)) {
+        double dt = t - r->t_last_log;
+        double ips = dt > 0 ? (double)(m->step - r->last_log_step) * m->set.batch * m->set.n_critic / dt : 0;
+        fprintf(r->log, "%lld\t%lld", (long long)m->step, (long long)m->epoch);
+        for (int k = 0; k < 7; k++) fprintf(r->log, "\t%.6g", r->acc[k] / r->acc_n);
+        fprintf(r->log, "\t%.1f\t%.3f\n", ips, t - r->t0);
+        if (fflush(r->log) != 0 || ferror(r->log)) die(EXIT_DATA, "%s: write failed: %s", r->log_path, strerror(errno));
+        memset(r->acc, 0, sizeof r->acc);
+        r->acc_n = 0;
+        r->t_last_log = t;
+        r->last_log_step = m->step;
+    }
+    if (r->snap_every && m->step % r->snap_every == 0) write_snapshot(r);
+    double el = t - r->t0;
+    double done = (double)(m->step - r->start_step), total = (double)(r->until - r->start_step);
+    progress_update(&r->prog, 0, "step %lld/%lld  epoch %lld  loss D %.4f G %.4f  %.0f img/s  %.0f s left",
+                    (long long)m->step, (long long)r->until, (long long)m->epoch, st->loss_d, st->loss_g,
+                    el > 0 ? done * m->set.batch * m->set.n_critic / el : 0.0,
+                    done > 0 ? el / done * (total - done) : 0.0);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    cli_init("gan-step");
+    const char *data_path = NULL, *in = NULL, *out = NULL, *inplace = NULL, *optg = NULL, *optd = NULL;
+    const char *log_path = NULL, *snap_dir = NULL, *device = "auto";
+    long long steps = -1, epochs = -1, batch = -1, ncrit = -1, threads = 0, log_every = 50, snap_every = 0;
+    double gp = -1, clip = -1, ls = -1, ema = -1;
+    int quiet = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hqi:o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_DATA: data_path = optarg; break;
+        case O_STEPS: steps = cli_long("--steps", optarg, 0, 100000000); break;
+        case O_EPOCHS: epochs = cli_long("--epochs", optarg, 0, 1000000); break;
+        case O_INPLACE: inplace = optarg; break;
+        case O_BATCH: batch = cli_long("--batch", optarg, 1, 65536); break;
+        case O_OPTG: optg = optarg; break;
+        case O_OPTD: optd = optarg; break;
+        case O_NCRIT: ncrit = cli_long("--n-critic", optarg, 1, GAN_MAX_CRITIC); break;
+        case O_GP: gp = cli_double("--gp", optarg, 0, 1e6); break;
+        case O_CLIP: clip = cli_double("--clip", optarg, 0, 1e6); break;
+        case O_LS: ls = cli_double("--label-smooth", optarg, 0, 0.999); break;
+        case O_EMA: ema = cli_double("--ema", optarg, 0, 0.999999); break;
+        case O_LOG: log_path = optarg; break;
+        case O_LOGEVERY: log_every = cli_long("--log-every", optarg, 1, INT32_MAX); break;
+        case O_SNAPEVERY: snap_every = cli_long("--snapshot-every", optarg, 1, INT32_MAX); break;
+        case O_SNAPDIR: snap_dir = optarg; break;
+        case O_THREADS: threads = cli_long("--threads", optarg, 0, 1024); break;
+        case O_DEVICE: device = optarg; break;
+        case 'i': in = optarg; break;
+        case 'o': out = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(); break;
+        case O_VERSION: cli_version(); break;
+        case ':': die_usage("%s needs a value", argv[optind - 1]);
+        default: die_usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) die_usage("unexpected argument '%s'", argv[optind]);
+    if (!data_path) die_usage("--data DATA.npy is required");
+    if ((steps < 0) == (epochs < 0)) die_usage("give one of --steps N or --epochs E");
+    if (inplace && (in || out)) die_usage("--in-place replaces -i and -o");
+    if (inplace) in = out = inplace;
+    if (!!snap_every != !!snap_dir) die_usage("--snapshot-every and --snapshot-dir go together");
+
+    backend_t *be = gan_backend(device, (int)threads);
+    if (!be) die_usage("%s", gt_errmsg());
+
+    /* Check the output before the work: refuse a terminal now, not after an hour. */
+    out_t o;
+    out_open(&o, out, 1);
+
+    gan_model_t m;
+    if (model_load(&m, in, be, batch > 0 ? (int)batch : 0)) die_lib(EXIT_DATA);
+
+    /* overrides: apply, say, store */
+    gan_settings_t s = m.set;
+    char b1[256], b2[256];
+    if (batch > 0 && batch != s.batch) {
+        warnx("batch %d -> %lld", s.batch, batch);
+        s.batch = (int)batch;
+    }
+    if (optg) {
+        if (opt_conf_parse(optg, &s.opt_g)) die_usage("--opt-g: %s", gt_errmsg());
+        opt_conf_format(&m.set.opt_g, b1, sizeof b1);
+        opt_conf_format(&s.opt_g, b2, sizeof b2);
+        if (strcmp(b1, b2)) warnx("G optimizer %s -> %s", b1, b2);
+    }
+    if (optd) {
+        if (opt_conf_parse(optd, &s.opt_d)) die_usage("--opt-d: %s", gt_errmsg());
+        opt_conf_format(&m.set.opt_d, b1, sizeof b1);
+        opt_conf_format(&s.opt_d, b2, sizeof b2);
+        if (strcmp(b1, b2)) warnx("D optimizer %s -> %s", b1, b2);
+    }
+    if (ncrit > 0 && ncrit != s.n_critic) {
+        warnx("n_critic %d -> %lld", s.n_critic, ncrit);
+        s.n_critic = (int)ncrit;
+    }
+    if (gp >= 0 && gp != s.gp) {
+        warnx("gp %g -> %g", s.gp, gp);
+        s.gp = gp;
+    }
+    if (clip >= 0 && clip != s.clip) {
+        warnx("clip %g -> %g", s.clip, clip);
+        s.clip = clip;
+    }
+    if (ls >= 0 && ls != s.label_smooth) {
+        warnx("label smoothing %g -> %g", s.label_smooth, ls);
+        s.label_smooth = ls;
+    }
+    if (ema >= 0 && ema != s.ema) warnx("EMA decay %g -> %g", s.ema, ema);
+    m.set.batch = s.batch;
+    m.set.n_critic = s.n_critic;
+    m.set.gp = s.gp;
+    m.set.clip = s.clip;
+    m.set.label_smooth = s.label_smooth;
+    if (optg) {
+        m.set.opt_g = s.opt_g;
+        model_set_opt(&m, 0, &s.opt_g);
+    }
+    if (optd) {
+        m.set.opt_d = s.opt_d;
+        model_set_opt(&m, 1, &s.opt_d);
+    }
+    if (ema >= 0) model_set_ema(&m, ema);
+
+    tensor_t data;
+    if (npy_load(data_path, &data, 1)) die_lib(EXIT_DATA);
+    trainer_t tr;
+    if (trainer_init(&tr, &m, &data)) die(EXIT_DATA, "%s: %s", in_name(data_path), gt_errmsg());
+
+    int64_t per_epoch = tr.n / tr.B;
+    int64_t until = m.step + (steps >= 0 ? steps : epochs * per_epoch);
+    if (until > (int64_t)(UINT32_MAX / 16)) die_usage("too many steps");
+
+    run_t r;
+    memset(&r, 0, sizeof r);
+    r.m = &m;
+    r.start_step = m.step;
+    r.until = until;
+    r.log_every = (int)log_every;
+    r.snap_every = (int)snap_every;
+    r.snap_dir = snap_dir;
+    r.log_path = log_path;
+    if (snap_dir && mkdir(snap_dir, 0777) != 0 && errno != EEXIST)
+        die(EXIT_DATA, "%s: cannot create: %s", snap_dir, strerror(errno));
+    if (log_path) {
+        r.log = fopen(log_path, "a");
+        if (!r.log) die(EXIT_DATA, "%s: %s", log_path, strerror(errno));
+        if (ftell(r.log) == 0)
+            fprintf(r.log, "step\tepoch\tloss_d\tloss_g\td_real\td_fake\tgp\tgnorm_g\tgnorm_d\timg_per_s\twall_s\n");
+    }
+    progress_init(&r.prog, quiet);
+    r.t0 = r.t_last_log = now_seconds();
+    r.last_log_step = m.step;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    if (train_loop(&tr, until, &got_signal, after_step, &r)) {
+        progress_done(&r.prog);
+        die(EXIT_DATA, "%s", gt_errmsg());
+    }
+    progress_update(&r.prog, 1, "step %lld  epoch %lld  %.1f s%s", (long long)m.step, (long long)m.epoch,
+                    now_seconds() - r.t0, got_signal ? "  (interrupted)" : "");
+    progress_done(&r.prog);
+    if (r.log && fclose(r.log) != 0) die(EXIT_DATA, "%s: write failed: %s", log_path, strerror(errno));
+
+    if (model_save(&m, o.f)) die(EXIT_DATA, "%s: write failed", out ? out : "stdout");
+    out_commit(&o);
+    long long done_step = (long long)m.step;
+    trainer_free(&tr);
+    tensor_free(&data);
+    model_free(&m);
+    if (got_signal) {
+        warnx("interrupted by %s at step %lld; checkpoint written", got_signal == SIGINT ? "SIGINT" : "SIGTERM",
+              done_step);
+        return 128 + got_signal;
+    }
+    return 0;
+}

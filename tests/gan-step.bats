@@ -1,0 +1,267 @@
+#!/usr/bin/env bats
+# gan-step: exact resume (also after SIGINT/SIGTERM), thread-count independence, logs,
+# snapshots, overrides, NaN handling, and bad input.
+load helper
+
+G_SMALL='linear 32; lrelu 0.2; linear 64; tanh; reshape 1x8x8'
+D_SMALL='flatten; linear 32; lrelu 0.2; dropout 0.2; linear 1'
+D_NODROP='flatten; linear 32; lrelu 0.2; linear 1'
+
+meta() {
+    $PY -c '
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+print(json.loads(b[8:8 + n])["__metadata__"][sys.argv[2]])' "$1" "$2"
+}
+
+# data N DTYPE FILE: random images N x 1 x 8 x 8 (uint8 or float32 in [-1, 1])
+data() {
+    $PY -c '
+import sys, numpy as np
+n, dt, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+r = np.random.default_rng(n)
+x = r.integers(0, 256, size=(n, 1, 8, 8)).astype(np.uint8)
+np.save(path, x if dt == "u8" else (x.astype(np.float32) - 127.5) / 127.5)' "$@"
+}
+
+# init FILE [args]: a small model
+init() {
+    local f=$1; shift
+    local d="$D_SMALL"
+    gan-init --G "$G_SMALL" --D "$d" --shape 1x8x8 --z 8 --batch 16 --seed 4 "$@" -o "$f" 2>/dev/null || \
+        gan-init --G "$G_SMALL" --D "$D_NODROP" --shape 1x8x8 --z 8 --batch 16 --seed 4 "$@" -o "$f"
+}
+
+@test "gan-step --help lists every option and an example" {
+    run gan-step --help
+    [ "$status" -eq 0 ]
+    for o in --data --steps --epochs -i -o --in-place --batch --opt-g --opt-d --n-critic --gp --clip \
+             --label-smooth --ema --log --log-every --snapshot-every --snapshot-dir --threads --device -q; do
+        [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
+    done
+    [[ "$output" == *example* ]]
+}
+
+@test "resume is exact: 12 steps equal 5 then 7 from the checkpoint, bit for bit" {
+    data 100 u8 "$T/d.npy"
+    init "$T/m0.st" --ema 0.9
+    gan-step -q --data "$T/d.npy" --steps 12 -i "$T/m0.st" -o "$T/a.st"
+    gan-step -q --data "$T/d.npy" --steps 5 < "$T/m0.st" > "$T/m5.st"
+    gan-step -q --data "$T/d.npy" --steps 7 -i "$T/m5.st" -o "$T/b.st"
+    [ "$(meta "$T/a.st" step)" = 12 ]
+    [ "$(meta "$T/a.st" epoch)" = 1 ]      # 6 batches of 16 per epoch of 100 images: 2 epochs done,
+    [ "$(meta "$T/a.st" epoch_pos)" = 96 ] # the next batch starts epoch 2
+    cmp "$T/a.st" "$T/b.st"
+    ! cmp -s "$T/a.st" "$T/m5.st"
+}
+
+@test "resume is exact for wgan (5 critic steps, clipping) and float32 data" {
+    data 64 f32 "$T/d.npy"
+    init "$T/m0.st" --loss wgan --opt-d rmsprop:lr=1e-3
+    gan-step -q --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/a.st"
+    gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m0.st" -o "$T/m1.st"
+    gan-step -q --data "$T/d.npy" --steps 3 -i "$T/m1.st" -o "$T/b.st"
+    cmp "$T/a.st" "$T/b.st"
+    [ "$(meta "$T/a.st" opt_D_steps)" = 20 ]
+    [ "$(meta "$T/a.st" opt_G_steps)" = 4 ]
+}
+
+@test "--epochs E trains E * floor(N / batch) steps" {
+    data 100 u8 "$T/d.npy"
+    init "$T/m0.st"
+    gan-step -q --data "$T/d.npy" --epochs 2 -i "$T/m0.st" -o "$T/a.st"
+    [ "$(meta "$T/a.st" step)" = 12 ]
+    [ "$(meta "$T/a.st" data_n)" = 100 ]
+}
+
+# interrupt SIGNAL CODE: a run interrupted by SIGNAL exits CODE, and resuming it to the same
+# total gives the weights of an uninterrupted run
+interrupt() {
+    data 300 u8 "$T/d.npy"
+    init "$T/m0.st"
+    gan-step -q --data "$T/d.npy" --steps 100000000 -i "$T/m0.st" -o "$T/int.st" &
+    local pid=$!
+    sleep 1.5
+    kill -"$1" "$pid"
+    local rc=0
+    wait "$pid" || rc=$?
+    [ "$rc" -eq "$2" ] || { echo "exit $rc, expected $2"; return 1; }
+    local s
+    s=$(meta "$T/int.st" step)
+    [ "$s" -gt 0 ]
+    gan-step -q --data "$T/d.npy" --steps $((s + 7)) -i "$T/m0.st" -o "$T/full.st"
+    gan-step -q --data "$T/d.npy" --steps 7 -i "$T/int.st" -o "$T/resumed.st"
+    cmp "$T/full.st" "$T/resumed.st"
+}
+
+@test "SIGINT finishes the step, writes the checkpoint, exits 130; resuming is exact" {
+    interrupt INT 130
+}
+
+@test "SIGTERM: exit 143 with a checkpoint that resumes exactly" {
+    interrupt TERM 143
+}
+
+@test "--threads 1 and --threads 2 give identical weights" {
+    data 200 u8 "$T/d.npy"
+    gan-init --G 'linear 128; lrelu 0.2; linear 256; lrelu 0.2; linear 64; tanh; reshape 1x8x8' \
+        --D 'flatten; linear 256; lrelu 0.2; linear 128; lrelu 0.2; linear 1' --shape 1x8x8 --batch 64 --seed 2 \
+        -o "$T/m0.st"
+    gan-step -q --data "$T/d.npy" --steps 6 --threads 1 -i "$T/m0.st" -o "$T/t1.st"
+    gan-step -q --data "$T/d.npy" --steps 6 --threads 2 -i "$T/m0.st" -o "$T/t2.st"
+    cmp "$T/t1.st" "$T/t2.st"
+}
+
+@test "--log writes a header and one row per --log-every steps; appends on resume" {
+    data 100 u8 "$T/d.npy"
+    init "$T/m0.st"
+    gan-step -q --data "$T/d.npy" --steps 6 --log "$T/l.tsv" --log-every 2 -i "$T/m0.st" -o "$T/a.st"
+    gan-step -q --data "$T/d.npy" --steps 3 --log "$T/l.tsv" --log-every 2 -i "$T/a.st" -o "$T/b.st"
+    run $PY -c '
+import sys, math
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+head = rows[0]
+assert head == ["step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "gp", "gnorm_g", "gnorm_d",
+                "img_per_s", "wall_s"], head
+steps = [int(r[0]) for r in rows[1:]]
+assert steps == [2, 4, 6, 8, 9], steps
+for r in rows[1:]:
+    assert len(r) == 11 and all(math.isfinite(float(v)) for v in r), r
+    assert 0 < float(r[4]) < 1 and 0 < float(r[5]) < 1, r   # probabilities for ns
+    assert float(r[7]) > 0 and float(r[8]) > 0, r
+print("ok")' "$T/l.tsv"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+}
+
+@test "snapshots: DIR/step-NNNNNN.st every N steps, each equal to a run of that length" {
+    data 100 u8 "$T/d.npy"
+    init "$T/m0.st"
+    gan-step -q --data "$T/d.npy" --steps 6 --snapshot-every 2 --snapshot-dir "$T/snap" -i "$T/m0.st" -o "$T/a.st"
+    [ "$(ls "$T/snap")" = "$(printf 'step-000002.st\nstep-000004.st\nstep-000006.st')" ]
+    gan-step -q --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/four.st"
+    cmp "$T/snap/step-000004.st" "$T/four.st"
+    cmp "$T/snap/step-000006.st" "$T/a.st"
+}
+
+@test "overrides are said on stderr and stored; --in-place replaces the file" {
+    data 100 u8 "$T/d.npy"
+    init "$T/m.st"
+    run gan-step -q --data "$T/d.npy" --steps 2 --batch 32 --opt-g adam:lr=1e-3,b1=0.5 --label-smooth 0.1 \
+        --ema 0.99 --in-place "$T/m.st"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"batch 16 -> 32"* ]]
+    [[ "$output" == *"G optimizer"*"lr=0.001"* ]]
+    [[ "$output" == *"label smoothing"* ]]
+    [ "$(meta "$T/m.st" batch)" = 32 ]
+    [ "$(meta "$T/m.st" step)" = 2 ]
+    [ "$(meta "$T/m.st" label_smooth)" = 0.1 ]
+    [ "$(meta "$T/m.st" ema)" = 0.99 ]
+    [[ "$(meta "$T/m.st" opt_G)" == adam:lr=0.001,* ]]
+    [ "$(ls "$T")" = "$(printf 'd.npy\nm.st')" ]
+}
+
+@test "a NaN or Inf stops the run naming the step; the old file stays" {
+    data 100 u8 "$T/d.npy"
+    init "$T/m.st"
+    cp "$T/m.st" "$T/orig.st"
+    run gan-step -q --data "$T/d.npy" --steps 50 --opt-d sgd:lr=1e38 --in-place "$T/m.st"
+    [ "$status" -eq 1 ]
+    [ "${#lines[@]}" -eq 2 ]                        # the override notice, then the error
+    [[ "${lines[1]}" == "gan-step: step "[0-9]*": "*"stopping" ]]
+    cmp "$T/m.st" "$T/orig.st"
+    [ "$(ls "$T")" = "$(printf 'd.npy\nm.st\norig.st')" ]
+}
+
+@test "a checkpoint of the wrong kind: one line, exit 1" {
+    data 100 u8 "$T/d.npy"
+    run gan-step --data "$T/d.npy" --steps 1 -i "$T/d.npy" -o "$T/x.st"
+    assert_one_line_error 1
+    [[ "$output" == *npy* ]]
+    $PY -c '
+import json, struct
+h = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+h += b" " * (-len(h) % 8)
+open("'"$T"'/plain.st", "wb").write(struct.pack("<Q", len(h)) + h + b"\0\0\0\0")'
+    run gan-step --data "$T/d.npy" --steps 1 -i "$T/plain.st" -o "$T/x.st"
+    assert_one_line_error 1
+    [[ "$output" == *"not a gan-tools checkpoint"* ]]
+    [ ! -e "$T/x.st" ]
+}
+
+@test "a truncated checkpoint on stdin: one line, exit 1" {
+    data 100 u8 "$T/d.npy"
+    init "$T/m.st"
+    size=$(stat -c %s "$T/m.st")
+    for n in 0 5 100 $((size / 2)) $((size - 1)); do
+        run bash -c "head -c $n '$T/m.st' | gan-step --data '$T/d.npy' --steps 1 -o '$T/x.st'"
+        assert_one_line_error 1
+        [[ "$output" == "gan-step: stdin: "* ]]
+    done
+}
+
+@test "a checkpoint with a tensor of the wrong shape or missing: one line, exit 1" {
+    data 100 u8 "$T/d.npy"
+    init "$T/m.st"
+    $PY -c '
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+def write(path, h):
+    j = json.dumps(h).encode(); j += b" " * (-len(j) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(j)) + j + b[8 + n:])
+h2 = json.loads(json.dumps(h)); h2["G.0.weight"]["shape"] = [8, 32]; write(sys.argv[2], h2)
+h3 = json.loads(json.dumps(h)); h3["G.0.weight2"] = h3.pop("G.0.weight"); write(sys.argv[3], h3)
+h4 = json.loads(json.dumps(h)); h4["__metadata__"]["G_spec"] = "linear 32; bogus"; write(sys.argv[4], h4)
+' "$T/m.st" "$T/shape.st" "$T/missing.st" "$T/spec.st"
+    run gan-step --data "$T/d.npy" --steps 1 -i "$T/shape.st" -o "$T/x.st"
+    assert_one_line_error 1
+    [[ "$output" == *G.0.weight* ]]
+    run gan-step --data "$T/d.npy" --steps 1 -i "$T/missing.st" -o "$T/x.st"
+    assert_one_line_error 1
+    [[ "$output" == *"lacks tensor 'G.0.weight'"* ]]
+    run gan-step --data "$T/d.npy" --steps 1 -i "$T/spec.st" -o "$T/x.st"
+    assert_one_line_error 1
+}
+
+@test "data whose shape does not fit the model: one line, exit 1" {
+    init "$T/m.st"
+    $PY -c 'import numpy as np; np.save("'"$T"'/d.npy", np.zeros((50, 1, 28, 28), np.float32))'
+    run gan-step --data "$T/d.npy" --steps 1 -i "$T/m.st" -o "$T/x.st"
+    assert_one_line_error 1
+    [[ "$output" == *"1x8x8"* ]]
+    $PY -c 'import numpy as np; np.save("'"$T"'/few.npy", np.zeros((3, 1, 8, 8), np.float32))'
+    run gan-step --data "$T/few.npy" --steps 1 -i "$T/m.st" -o "$T/x.st"
+    assert_one_line_error 1
+    [[ "$output" == *batch* ]]
+    run gan-step --data "$T/missing.npy" --steps 1 -i "$T/m.st" -o "$T/x.st"
+    assert_one_line_error 1
+    [ ! -e "$T/x.st" ]
+}
+
+@test "bad usage: exit 2, one line naming the option" {
+    data 100 u8 "$T/d.npy"
+    init "$T/m.st"
+    for args in "--steps -1" "--steps abc" "--batch 0" "--n-critic 9" "--log-every 0" "--threads x" \
+                "--opt-d adam:lr=-1" "--opt-g rms" "--clip -1"; do
+        run gan-step --data "$T/d.npy" -i "$T/m.st" -o "$T/x.st" --steps 1 $args
+        assert_one_line_error 2
+        opt=${args%% *}
+        [[ "$output" == *"$opt"* ]] || { echo "message for $args does not name $opt: $output"; return 1; }
+    done
+    run gan-step -i "$T/m.st" -o "$T/x.st" --steps 1
+    assert_one_line_error 2
+    run gan-step --data "$T/d.npy" -i "$T/m.st" -o "$T/x.st"
+    assert_one_line_error 2
+    run gan-step --data "$T/d.npy" -i "$T/m.st" -o "$T/x.st" --steps 1 --epochs 1
+    assert_one_line_error 2
+    run gan-step --data "$T/d.npy" -i "$T/m.st" -o "$T/x.st" --steps 1 --frobnicate
+    assert_one_line_error 2
+    run gan-step --data "$T/d.npy" -i "$T/m.st" -o "$T/x.st" --steps 1 --snapshot-every 5
+    assert_one_line_error 2
+    run gan-step --data "$T/d.npy" -i "$T/m.st" -o "$T/x.st" --steps 1 --device cuda
+    assert_one_line_error 2
+    [[ "$output" == *CUDA* ]]
+    [ ! -e "$T/x.st" ]
+}
