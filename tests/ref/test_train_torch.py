@@ -1,0 +1,261 @@
+"""test_train_torch.py: ten gan-step training steps equal the same steps in PyTorch float64.
+
+Independent of the C code: the Philox 4x32-10 generator, its Box-Muller normals and the epoch
+shuffle (lib/philox.h, lib/shuffle.h, as documented) are re-implemented here in NumPy; the
+networks are rebuilt with nnref.build from the checkpoint's specs and initial weights; losses
+are written from their definitions and the optimizers are torch.optim's. The procedure is
+lib/train.h's: per critic step a real batch from the epoch permutation (last partial batch
+dropped), D on real, z from Philox (seed, stream Z, step, (c*B + i)*z_dim + k), G(z), D on
+the fake batch, D's optimizer, clipping; then G through D on the last fake batch, G's
+optimizer, EMA. After 10 steps every weight, optimizer buffer and EMA weight must agree
+(1e-4 of each tensor's scale; float32 against float64).
+"""
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nnref  # noqa: E402
+from tap import BIN, Tap, rel_err  # noqa: E402
+
+MASK = np.uint64(0xFFFFFFFF)
+STREAM_SHUFFLE, STREAM_Z = 2, 3
+
+
+def philox(c0, c1, c2, c3, seed):
+    """Philox 4x32-10 on uint64 arrays holding 32-bit words; returns the four output words."""
+    c = [np.asarray(v, dtype=np.uint64) & MASK for v in (c0, c1, c2, c3)]
+    k0, k1 = np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
+    for _ in range(10):
+        p0 = np.uint64(0xD2511F53) * c[0]
+        p1 = np.uint64(0xCD9E8D57) * c[2]
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k0, p1 & MASK, (p0 >> np.uint64(32)) ^ c[3] ^ k1, p0 & MASK]
+        k0 = (k0 + np.uint64(0x9E3779B9)) & MASK
+        k1 = (k1 + np.uint64(0xBB67AE85)) & MASK
+    return c
+
+
+def words(seed, stream, step, idx):
+    idx = np.asarray(idx, dtype=np.uint64)
+    blk = idx >> np.uint64(2)
+    r = philox(blk & MASK, blk >> np.uint64(32), np.full_like(idx, step), np.full_like(idx, stream), seed)
+    return np.stack(r), idx
+
+
+def normal(seed, stream, step, idx):
+    r, idx = words(seed, stream, step, idx)
+    pair = ((idx & np.uint64(3)) >> np.uint64(1)).astype(np.int64)
+    cols = np.arange(idx.size)
+    a = r[2 * pair, cols].astype(np.float64)
+    b = r[2 * pair + 1, cols].astype(np.float64)
+    u1 = (a + 1.0) / 4294967296.0
+    u2 = b / 4294967296.0
+    rad = np.sqrt(-2.0 * np.log(u1))
+    ang = 6.283185307179586476925 * u2
+    odd = (idx & np.uint64(1)).astype(bool)
+    return np.where(odd, rad * np.sin(ang), rad * np.cos(ang)).astype(np.float32)
+
+
+def u32(seed, stream, step, i):
+    r, _ = words(seed, stream, step, [i])
+    return int(r[i & 3, 0])
+
+
+def permutation(n, seed, epoch):
+    p = list(range(n))
+    for i in range(n - 1, 0, -1):
+        r = u32(seed, STREAM_SHUFFLE, epoch, 2 * i) | (u32(seed, STREAM_SHUFFLE, epoch, 2 * i + 1) << 32)
+        j = r % (i + 1)
+        p[i], p[j] = p[j], p[i]
+    return p
+
+
+def read_st(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    data = b[8 + n:]
+    dt = {"F32": np.float32, "I64": np.int64}
+    out = {}
+    for k, v in h.items():
+        if k != "__metadata__":
+            s, e = v["data_offsets"]
+            out[k] = np.frombuffer(data[s:e], dtype=dt[v["dtype"]]).reshape(v["shape"])
+    return h["__metadata__"], out
+
+
+def parse_opt(text):
+    kind, _, rest = text.partition(":")
+    kv = {}
+    for item in filter(None, rest.split(",")):
+        k, _, v = item.partition("=")
+        kv[k] = float(v) if v else 1.0
+    return kind, kv
+
+
+def make_opt(text, params):
+    kind, kv = parse_opt(text)
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=kv["lr"], betas=(kv["b1"], kv["b2"]), eps=kv["eps"], weight_decay=kv["wd"])
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=kv["lr"], momentum=kv["momentum"], weight_decay=kv["wd"],
+                               nesterov=bool(kv.get("nesterov", 0)))
+    return torch.optim.RMSprop(params, lr=kv["lr"], alpha=kv["alpha"], eps=kv["eps"], momentum=kv["momentum"],
+                               weight_decay=kv["wd"], centered=bool(kv.get("centered", 0)))
+
+
+def losses(kind, smooth):
+    """(D loss on real logits, D loss on fake logits, G loss on fake logits), means over the batch."""
+    bce = F.binary_cross_entropy_with_logits
+    if kind in ("bce", "ns"):
+        d_real = lambda y: bce(y, torch.full_like(y, 1 - smooth))
+        d_fake = lambda y: bce(y, torch.zeros_like(y))
+        g = (lambda y: -bce(y, torch.zeros_like(y))) if kind == "bce" else (lambda y: bce(y, torch.ones_like(y)))
+        return d_real, d_fake, g
+    if kind in ("wgan", "wgan-gp"):
+        return (lambda y: -y.mean()), (lambda y: y.mean()), (lambda y: -y.mean())
+    if kind == "hinge":
+        return (lambda y: F.relu(1 - y).mean()), (lambda y: F.relu(1 + y).mean()), (lambda y: -y.mean())
+    return (lambda y: 0.5 * ((y - 1) ** 2).mean()), (lambda y: 0.5 * (y ** 2).mean()), \
+        (lambda y: 0.5 * ((y - 1) ** 2).mean())
+
+
+def net_from(meta, tensors, which):
+    in_shape = (int(meta["z_dim"]), 1, 1) if which == "G" else tuple(int(v) for v in meta["shape"].split("x"))
+    seq, _ = nnref.build(meta[which + "_spec"], in_shape)
+    sd = {k: torch.as_tensor(np.array(tensors[which + "." + k])) for k in seq.state_dict()}
+    sd = {k: v.double() if v.dtype == torch.float32 else v for k, v in sd.items()}
+    seq.load_state_dict(sd)
+    seq.train()
+    return seq
+
+
+def reference(m0, data_u8, steps):
+    """Train the checkpoint m0 for `steps` steps in torch float64; returns the final tensors."""
+    meta, tensors = read_st(m0)
+    G, D = net_from(meta, tensors, "G"), net_from(meta, tensors, "D")
+    oG, oD = make_opt(meta["opt_G"], G.parameters()), make_opt(meta["opt_D"], D.parameters())
+    ema_decay = float(meta["ema"])
+    ema = [p.detach().clone() for p in G.parameters()] if ema_decay > 0 else None
+    seed, zd, B = int(meta["seed"]), int(meta["z_dim"]), int(meta["batch"])
+    K, clip, smooth = int(meta["n_critic"]), float(meta["clip"]), float(meta["label_smooth"])
+    l_real, l_fake, l_g = losses(meta["loss"], smooth)
+    x_all = torch.as_tensor((data_u8.astype(np.float32) - np.float32(127.5)) / np.float32(127.5)).double()
+    n = x_all.shape[0]
+    epoch, pos, perm, perm_epoch = 0, 0, None, None
+    for step in range(steps):
+        fake = None
+        for c in range(K):
+            if pos + B > n:
+                epoch, pos = epoch + 1, 0
+            if perm_epoch != epoch:
+                perm, perm_epoch = permutation(n, seed, epoch), epoch
+            real = x_all[perm[pos:pos + B]]
+            pos += B
+            oD.zero_grad()
+            lr = l_real(nnref.forward(D, real))
+            idx = np.arange(c * B * zd, (c + 1) * B * zd, dtype=np.uint64)
+            z = torch.as_tensor(normal(seed, STREAM_Z, step, idx).reshape(B, zd)).double()
+            fake = nnref.forward(G, z)
+            lf = l_fake(nnref.forward(D, fake.detach()))
+            (lr + lf).backward()
+            oD.step()
+            if clip > 0:
+                with torch.no_grad():
+                    for p in D.parameters():
+                        p.clamp_(-clip, clip)
+        oG.zero_grad()
+        l_g(nnref.forward(D, fake)).backward()
+        oG.step()
+        if ema is not None:
+            with torch.no_grad():
+                for e, p in zip(ema, G.parameters()):
+                    e.mul_(ema_decay).add_((1 - ema_decay) * p)
+    out = {}
+    for which, net, opt in (("G", G, oG), ("D", D, oD)):
+        for k, v in net.state_dict().items():
+            out[which + "." + k] = v.numpy()
+        names = {"adam": ["exp_avg", "exp_avg_sq"], "sgd": ["momentum_buffer"],
+                 "rmsprop": ["square_avg", "momentum_buffer", "grad_avg"]}[parse_opt(meta["opt_" + which])[0]]
+        for nm in names:
+            parts = [opt.state[p][nm].reshape(-1) for p in net.parameters()
+                     if opt.state[p].get(nm) is not None]
+            if parts:
+                out[f"opt_{which}.{nm}"] = torch.cat(parts).numpy()
+    if ema is not None:
+        pnames = [k for k, _ in G.named_parameters()]
+        for k, e in zip(pnames, ema):
+            out["G_ema." + k] = e.numpy()
+    return out
+
+
+CASES = [
+    # name, gan-init arguments
+    ("linear ns adam ema smooth", ["--G", "linear 32; lrelu 0.2; linear 64; tanh; reshape 1x8x8",
+                                   "--D", "flatten; linear 32; lrelu 0.2; linear 1", "--shape", "1x8x8",
+                                   "--loss", "ns", "--ema", "0.9", "--label-smooth", "0.1"]),
+    ("linear bce sgd nesterov", ["--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+                                 "--D", "flatten; linear 32; lrelu 0.2; linear 1", "--shape", "1x8x8",
+                                 "--loss", "bce", "--opt-g", "sgd:lr=0.05,momentum=0.9,nesterov",
+                                 "--opt-d", "sgd:lr=0.02,wd=0.01"]),
+    ("linear hinge rmsprop", ["--G", "linear 32; lrelu 0.1; linear 64; tanh; reshape 1x8x8",
+                              "--D", "flatten; linear 32; tanh; linear 1", "--shape", "1x8x8", "--loss", "hinge",
+                              "--opt-g", "rmsprop:lr=1e-3,momentum=0.5,centered", "--opt-d", "rmsprop:lr=1e-3"]),
+    ("linear lsgan adam wd", ["--G", "linear 32; sigmoid; linear 64; tanh; reshape 1x8x8",
+                              "--D", "flatten; linear 32; lrelu 0.2; linear 1", "--shape", "1x8x8", "--loss",
+                              "lsgan", "--opt-d", "adam:lr=1e-3,b1=0.5,b2=0.99,wd=1e-2"]),
+    ("linear wgan clip n_critic 3", ["--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+                                     "--D", "flatten; linear 32; lrelu 0.2; linear 1", "--shape", "1x8x8",
+                                     "--loss", "wgan", "--n-critic", "3", "--opt-d", "rmsprop:lr=5e-3",
+                                     "--clip", "0.05"]),
+    ("mlp preset (BatchNorm) ns", ["--arch", "mlp", "--shape", "1x8x8", "--ema", "0.5"]),
+    ("wgan-gp preset nets (conv, convT, BatchNorm) ns", ["--arch", "wgan-gp", "--shape", "1x8x8", "--loss", "ns",
+                                                         "--n-critic", "1"]),
+]
+
+
+def main():
+    t = Tap()
+    tmp = tempfile.mkdtemp(prefix="gt-train-")
+    data = np.random.default_rng(1).integers(0, 256, size=(40, 1, 8, 8)).astype(np.uint8)
+    dpath = os.path.join(tmp, "d.npy")
+    np.save(dpath, data)
+    steps = 10
+    for name, args in CASES:
+        m0, m = os.path.join(tmp, "m0.st"), os.path.join(tmp, "m.st")
+        r = subprocess.run([os.path.join(BIN, "gan-init")] + args + ["--z", "6", "--batch", "16", "--seed", "11",
+                                                                      "-o", m0], capture_output=True, text=True)
+        if not t.check(f"{name}: gan-init", r.returncode == 0, r.stderr):
+            continue
+        r = subprocess.run([os.path.join(BIN, "gan-step"), "-q", "--data", dpath, "--steps", str(steps), "-i", m0,
+                            "-o", m], capture_output=True, text=True)
+        if not t.check(f"{name}: gan-step", r.returncode == 0, r.stderr):
+            continue
+        _, ours = read_st(m)
+        ref = reference(m0, data, steps)
+        worst, where = 0.0, ""
+        missing = sorted(set(ref) ^ set(k for k in ours if not k.endswith("num_batches_tracked")) -
+                         set(k for k in ref if k.endswith("num_batches_tracked")))
+        for k, v in ref.items():
+            if k not in ours:
+                continue
+            a = np.asarray(ours[k], dtype=np.float64).reshape(-1)
+            e = rel_err(a, np.asarray(v, dtype=np.float64).reshape(-1))
+            if e > worst:
+                worst, where = e, k
+        t.check(f"{name}: the same tensors", not missing, f"only on one side: {missing}")
+        t.check(f"{name}: {steps} steps equal torch float64 (worst {worst:.2g} in {where})", worst <= 1e-4,
+                f"relative error {worst:.3g} in {where}")
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
