@@ -325,9 +325,7 @@ void model_free(gan_model_t *m) {
 }
 
 /* ---- checkpoint ------------------------------------------------------------------------ *
- * A safetensors file: 8 bytes little-endian header length N, N bytes of JSON (an object:
- * tensor name -> {"dtype", "shape", "data_offsets"}, and "__metadata__": string -> string),
- * padded with spaces to a multiple of 8, then the tensors' bytes back to back in header order.
+ * A safetensors file (formats/safetensors.h does the format and its validation).
  * Tensors, in this order (net tensor names are torch.nn.Sequential's, net.h):
  *   G.<i>.weight, G.<i>.bias, G.<i>.running_mean, G.<i>.running_var, G.<i>.num_batches_tracked
  *   D.<...>                        likewise
@@ -339,7 +337,7 @@ void model_free(gan_model_t *m) {
  *                                  grad_avg (centered)
  * Metadata: see write_meta. Numbers are written so that they read back exactly. */
 
-#include <cJSON.h>
+#include "../formats/safetensors.h"
 
 /* Shortest of %.15g/%.16g/%.17g that reads back as the same double. */
 static void fmt_double(char *buf, size_t n, double v) {
@@ -405,13 +403,13 @@ static int ck_list(const gan_model_t *m, ck_tensor_t **out) {
     return k;
 }
 
-static void meta_add(cJSON *meta, const char *key, const char *val) { cJSON_AddStringToObject(meta, key, val); }
-static void meta_num(cJSON *meta, const char *key, double v) {
+static void meta_add(st_writer_t *meta, const char *key, const char *val) { st_writer_meta(meta, key, val); }
+static void meta_num(st_writer_t *meta, const char *key, double v) {
     char b[40];
     fmt_double(b, sizeof b, v);
     meta_add(meta, key, b);
 }
-static void meta_int(cJSON *meta, const char *key, long long v) {
+static void meta_int(st_writer_t *meta, const char *key, long long v) {
     char b[32];
     snprintf(b, sizeof b, "%lld", v);
     meta_add(meta, key, b);
@@ -434,7 +432,7 @@ static void opt_text(const opt_conf_t *c, char *buf, size_t n) {
     }
 }
 
-static void write_meta(const gan_model_t *m, cJSON *meta) {
+static void write_meta(const gan_model_t *m, st_writer_t *meta) {
     char b[512];
     meta_add(meta, "format", "gan-tools-checkpoint");
     meta_add(meta, "version", "1");
@@ -465,47 +463,16 @@ static void write_meta(const gan_model_t *m, cJSON *meta) {
     meta_int(meta, "batch", m->set.batch);
 }
 
-static int put(FILE *f, const void *p, size_t n) {
-    if (n && fwrite(p, 1, n, f) != n) return gt_err("write failed");
-    return 0;
-}
-
 int model_save(const gan_model_t *m, FILE *f) {
     ck_tensor_t *v;
     int k = ck_list(m, &v);
-    cJSON *root = cJSON_CreateObject();
-    cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
-    write_meta(m, meta);
-    uint64_t off = 0;
-    for (int i = 0; i < k; i++) {
-        cJSON *e = cJSON_AddObjectToObject(root, v[i].name);
-        cJSON_AddStringToObject(e, "dtype", v[i].is_i64 ? "I64" : "F32");
-        cJSON *sh = cJSON_AddArrayToObject(e, "shape");
-        for (int d = 0; d < v[i].ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)v[i].shape[d]));
-        uint64_t bytes = (uint64_t)v[i].count * (v[i].is_i64 ? 8 : 4);
-        cJSON *of = cJSON_AddArrayToObject(e, "data_offsets");
-        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
-        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)(off + bytes)));
-        off += bytes;
-    }
-    char *json = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    size_t jl = strlen(json), padded = (jl + 7) / 8 * 8;
-    unsigned char hdr[8];
-    for (int i = 0; i < 8; i++) hdr[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-    int rc = put(f, hdr, 8) || put(f, json, jl);
-    for (size_t i = jl; i < padded && !rc; i++) rc = put(f, " ", 1);
-    free(json);
-    for (int i = 0; i < k && !rc; i++) {
-        if (v[i].is_i64) {
-            int64_t x = *(const long long *)v[i].data;
-            unsigned char b[8];
-            for (int j = 0; j < 8; j++) b[j] = (unsigned char)((uint64_t)x >> (8 * j));
-            rc = put(f, b, 8);
-        } else {
-            rc = put(f, v[i].data, v[i].count * sizeof(float));
-        }
-    }
+    st_writer_t *w = st_writer_new();
+    write_meta(m, w);
+    int rc = 0;
+    for (int i = 0; i < k && !rc; i++)
+        rc = st_writer_add_raw(w, v[i].name, v[i].is_i64 ? DT_I64 : DT_F32, v[i].ndim, v[i].shape, v[i].data);
+    if (!rc) rc = st_writer_write(w, f);
+    st_writer_free(w);
     free(v);
     return rc ? -1 : 0;
 }
@@ -534,12 +501,9 @@ static int read_all(const char *path, unsigned char **buf, size_t *len) {
     return 0;
 }
 
-static const char *meta_str(cJSON *meta, const char *key) {
-    cJSON *e = cJSON_GetObjectItemCaseSensitive(meta, key);
-    return cJSON_IsString(e) ? e->valuestring : NULL;
-}
+static const char *meta_str(const st_file_t *meta, const char *key) { return st_meta_get(meta, key); }
 
-static int meta_ll(cJSON *meta, const char *key, long long lo, long long hi, long long *out) {
+static int meta_ll(const st_file_t *meta, const char *key, long long lo, long long hi, long long *out) {
     const char *s = meta_str(meta, key);
     if (!s) return gt_err("checkpoint metadata lacks '%s'", key);
     char *end;
@@ -550,14 +514,14 @@ static int meta_ll(cJSON *meta, const char *key, long long lo, long long hi, lon
     return 0;
 }
 
-static int meta_dbl(cJSON *meta, const char *key, double *out) {
+static int meta_dbl(const st_file_t *meta, const char *key, double *out) {
     const char *s = meta_str(meta, key);
     if (!s) return gt_err("checkpoint metadata lacks '%s'", key);
     if (parse_num(s, out)) return gt_err("checkpoint metadata '%s' = '%s' is not a number", key, s);
     return 0;
 }
 
-static int load_meta(gan_model_t *m, cJSON *meta, const char **g_spec, const char **d_spec) {
+static int load_meta(gan_model_t *m, const st_file_t *meta, const char **g_spec, const char **d_spec) {
     const char *s;
     long long v;
     if (!(s = meta_str(meta, "version")) || strcmp(s, "1") != 0)
@@ -601,72 +565,47 @@ static int load_meta(gan_model_t *m, cJSON *meta, const char **g_spec, const cha
     return 0;
 }
 
-/* Find tensor NAME in the header and check dtype and shape; returns its bytes or NULL. */
-static const unsigned char *ck_find(cJSON *root, const unsigned char *data, size_t data_len, const ck_tensor_t *want,
-                                    int *used) {
-    cJSON *e = cJSON_GetObjectItemCaseSensitive(root, want->name);
-    if (!cJSON_IsObject(e)) {
+/* Check that the file's tensor is there with the dtype and shape the model gives. */
+static const st_entry_t *ck_find(const st_file_t *f, const ck_tensor_t *want) {
+    const st_entry_t *e = st_find(f, want->name);
+    if (!e) {
         gt_err("checkpoint lacks tensor '%s'", want->name);
         return NULL;
     }
-    (*used)++;
-    cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype"), *sh = cJSON_GetObjectItemCaseSensitive(e, "shape"),
-          *of = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-    const char *wdt = want->is_i64 ? "I64" : "F32";
-    if (!cJSON_IsString(dt) || strcmp(dt->valuestring, wdt) != 0) {
-        gt_err("tensor '%s' has dtype %s, expected %s", want->name, cJSON_IsString(dt) ? dt->valuestring : "?", wdt);
+    dtype_t wdt = want->is_i64 ? DT_I64 : DT_F32;
+    if (e->t.dtype != wdt) {
+        gt_err("tensor '%s' has dtype %s, expected %s", want->name, st_dtype_str(e->t.dtype), st_dtype_str(wdt));
         return NULL;
     }
-    int ok = cJSON_IsArray(sh) && cJSON_GetArraySize(sh) == want->ndim;
-    for (int d = 0; ok && d < want->ndim; d++) {
-        cJSON *x = cJSON_GetArrayItem(sh, d);
-        ok = cJSON_IsNumber(x) && x->valuedouble == (double)want->shape[d];
-    }
+    int ok = e->t.ndim == want->ndim;
+    for (int d = 0; ok && d < want->ndim; d++) ok = e->t.shape[d] == want->shape[d];
     if (!ok) {
-        char ws[64] = "";
+        char ws[64] = "", fs[64];
         for (int d = 0; d < want->ndim; d++)
             snprintf(ws + strlen(ws), sizeof ws - strlen(ws), "%s%lld", d ? "x" : "", (long long)want->shape[d]);
-        gt_err("tensor '%s' does not have the shape [%s] the spec gives", want->name, ws);
+        tensor_shape_str(&e->t, fs, sizeof fs);
+        gt_err("tensor '%s' has shape %s, but the spec gives %s", want->name, fs, ws);
         return NULL;
     }
-    uint64_t bytes = (uint64_t)want->count * (want->is_i64 ? 8 : 4);
-    if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(of, 0)) ||
-        !cJSON_IsNumber(cJSON_GetArrayItem(of, 1))) {
-        gt_err("tensor '%s': bad data_offsets", want->name);
-        return NULL;
-    }
-    double b = cJSON_GetArrayItem(of, 0)->valuedouble, en = cJSON_GetArrayItem(of, 1)->valuedouble;
-    if (!(b >= 0 && en >= b && en - b == (double)bytes && b == floor(b))) {
-        gt_err("tensor '%s': data_offsets do not match its shape", want->name);
-        return NULL;
-    }
-    if (en > (double)data_len) {
-        gt_err("tensor '%s' lies beyond the end of the file (truncated checkpoint?)", want->name);
-        return NULL;
-    }
-    return data + (size_t)b;
+    return e;
 }
 
 static int load_body(gan_model_t *m, const unsigned char *buf, size_t len, backend_t *be, int max_batch) {
     if (len >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0) return gt_err("this is a .npy file, not a checkpoint");
-    if (len < 8) return gt_err("not a checkpoint (empty or truncated file)");
-    uint64_t hl = 0;
-    for (int i = 0; i < 8; i++) hl |= (uint64_t)buf[i] << (8 * i);
-    if (hl < 2 || buf[8] != '{') return gt_err("not a gan-tools checkpoint (not a safetensors file)");
-    if (hl > len - 8) return gt_err("truncated checkpoint (header runs past the end of the file)");
-    cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)hl);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return gt_err("not a gan-tools checkpoint (bad safetensors header)");
+    if (len == 0) return gt_err("empty input: not a checkpoint");
+    st_file_t f;
+    if (st_parse(buf, len, &f)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", gt_errmsg());
+        return gt_err("not a valid checkpoint: %s", why);
     }
     int rc = -1;
-    const char *g_spec = NULL, *d_spec = NULL, *fmt;
-    cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
-    if (!cJSON_IsObject(meta) || !(fmt = meta_str(meta, "format")) || strcmp(fmt, "gan-tools-checkpoint") != 0) {
+    const char *g_spec = NULL, *d_spec = NULL, *fmt = st_meta_get(&f, "format");
+    if (!fmt || strcmp(fmt, "gan-tools-checkpoint") != 0) {
         gt_err("a safetensors file but not a gan-tools checkpoint (no __metadata__ format 'gan-tools-checkpoint')");
         goto out;
     }
-    if (load_meta(m, meta, &g_spec, &d_spec)) goto out;
+    if (load_meta(m, &f, &g_spec, &d_spec)) goto out;
     m->be = be;
     if (build_nets(m, g_spec, d_spec, max_batch > 0 ? max_batch : m->set.batch)) goto out;
     double ema = m->set.ema;
@@ -675,38 +614,29 @@ static int load_body(gan_model_t *m, const unsigned char *buf, size_t len, backe
     optim_init(&m->opt_G, &m->set.opt_g, m->G.n_params);
     optim_init(&m->opt_D, &m->set.opt_d, m->D.n_params);
     long long v;
-    if (meta_ll(meta, "opt_G_steps", 0, INT64_MAX, &v)) goto out;
+    if (meta_ll(&f, "opt_G_steps", 0, INT64_MAX, &v)) goto out;
     m->opt_G.t = v;
-    if (meta_ll(meta, "opt_D_steps", 0, INT64_MAX, &v)) goto out;
+    if (meta_ll(&f, "opt_D_steps", 0, INT64_MAX, &v)) goto out;
     m->opt_D.t = v;
 
     ck_tensor_t *list;
-    int k = ck_list(m, &list), used = 0;
-    const unsigned char *data = buf + 8 + hl;
-    size_t data_len = len - 8 - (size_t)hl;
+    int k = ck_list(m, &list);
     for (int i = 0; i < k; i++) {
-        const unsigned char *p = ck_find(root, data, data_len, &list[i], &used);
-        if (!p) {
+        const st_entry_t *e = ck_find(&f, &list[i]);
+        if (!e) {
             free(list);
             goto out;
         }
-        if (list[i].is_i64) {
-            uint64_t x = 0;
-            for (int j = 0; j < 8; j++) x |= (uint64_t)p[j] << (8 * j);
-            *(long long *)list[i].data = (long long)x;
-        } else {
-            memcpy((void *)list[i].data, p, list[i].count * sizeof(float));
-        }
+        memcpy((void *)list[i].data, e->t.data, list[i].count * (list[i].is_i64 ? 8 : sizeof(float)));
     }
     free(list);
-    int n_entries = cJSON_GetArraySize(root) - 1;
-    if (n_entries != used) {
-        gt_err("checkpoint has %d tensors that this model does not use", n_entries - used);
+    if (f.n != k) {
+        gt_err("checkpoint has %d tensors that this model does not use", f.n - k);
         goto out;
     }
     rc = 0;
 out:
-    cJSON_Delete(root);
+    st_free(&f);
     return rc;
 }
 
