@@ -22,7 +22,7 @@ static void usage(void) {
            "Train a GAN model checkpoint on images and write the trained checkpoint.\n\n"
            "  --data DATA.npy      images N x C x H x W: float32 in [-1, 1] or uint8 (mapped (x-127.5)/127.5)\n"
            "  --steps N            train N more steps (one step: n_critic D updates and one G update)\n"
-           "  --epochs E           train until E more passes over the data (steps = E * floor(N / batch))\n"
+           "  --epochs E           train E more passes over the data: E * floor(N / batch) / n_critic steps\n"
            "  -i FILE              read the checkpoint from FILE (default stdin)\n"
            "  -o FILE              write the checkpoint to FILE, atomically (default stdout)\n"
            "  --in-place FILE      read FILE and replace it atomically when done\n"
@@ -237,7 +237,8 @@ int main(int argc, char **argv) {
     if (trainer_init(&tr, &m, &data)) die(EXIT_DATA, "%s: %s", in_name(data_path), gt_errmsg());
 
     int64_t per_epoch = tr.n / tr.B;
-    int64_t until = m.step + (steps >= 0 ? steps : epochs * per_epoch);
+    /* an epoch is floor(N / B) real batches; a step draws n_critic of them */
+    int64_t until = m.step + (steps >= 0 ? steps : epochs * per_epoch / m.set.n_critic);
     if (until > (int64_t)(UINT32_MAX / 16)) die_usage("too many steps");
 
     run_t r;

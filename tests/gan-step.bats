@@ -67,12 +67,17 @@ init() {
     [ "$(meta "$T/a.st" opt_G_steps)" = 4 ]
 }
 
-@test "--epochs E trains E * floor(N / batch) steps" {
+@test "--epochs E trains E * floor(N / batch) / n_critic steps" {
     data 100 u8 "$T/d.npy"
     init "$T/m0.st"
     gan-step -q --data "$T/d.npy" --epochs 2 -i "$T/m0.st" -o "$T/a.st"
     [ "$(meta "$T/a.st" step)" = 12 ]
     [ "$(meta "$T/a.st" data_n)" = 100 ]
+    init "$T/w0.st" --loss wgan                            # 5 real batches per step
+    gan-step -q --data "$T/d.npy" --epochs 5 -i "$T/w0.st" -o "$T/w.st"
+    [ "$(meta "$T/w.st" step)" = 6 ]
+    [ "$(meta "$T/w.st" epoch)" = 4 ]
+    [ "$(meta "$T/w.st" epoch_pos)" = 96 ]
 }
 
 # interrupt SIGNAL CODE: a run interrupted by SIGNAL exits CODE, and resuming it to the same
