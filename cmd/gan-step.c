@@ -38,7 +38,8 @@ static void usage(void) {
            "  --device DEV         cpu, cuda or auto (default auto)\n"
            "  -q                   no progress on stderr\n"
            "  -h, --help           this help;  --version  print the version\n\n"
-           "SIGINT or SIGTERM finish the current step, write the checkpoint and exit 130 or 143.\n\n"
+           "SIGINT or SIGTERM finish the current step, write the checkpoint and exit 130 or 143\n"
+           "(a second one ends the program at once, writing nothing).\n\n"
            "example:\n"
            "  gan-step --data train.npy --epochs 5 --log loss.tsv < m0.st > m5.st\n");
     exit(0);
@@ -265,6 +266,7 @@ int main(int argc, char **argv) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the program at once, without a checkpoint */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
