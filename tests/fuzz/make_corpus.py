@@ -1,0 +1,81 @@
+"""make_corpus.py: writes the seed corpora tests/fuzz/corpus/fuzz_npy/ and
+tests/fuzz/corpus/fuzz_safetensors/: a few small valid files of every dtype and version and
+a few invalid ones (bad magic, lying lengths, odd headers), so the fuzzer starts near the
+interesting paths. Run with /usr/bin/python3 (needs numpy); the output is committed."""
+import io
+import json
+import os
+import struct
+
+import numpy as np
+from numpy.lib import format as npformat
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def put(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def npy(a, ver=(1, 0)):
+    b = io.BytesIO()
+    npformat.write_array(b, a, version=ver)
+    return b.getvalue()
+
+
+def raw(dict_text, data=b"", ver=1):
+    h = dict_text.encode()
+    return b"\x93NUMPY" + bytes([ver, 0]) + struct.pack("<H" if ver == 1 else "<I", len(h)) + h + data
+
+
+put("fuzz_npy", "f4_2x3", npy(np.arange(6, dtype="<f4").reshape(2, 3)))
+put("fuzz_npy", "f8_scalar_v2", npy(np.float64(1.5) * np.ones(()), (2, 0)))
+put("fuzz_npy", "u1_v3", npy(np.arange(10, dtype=np.uint8), (3, 0)))
+put("fuzz_npy", "i8_empty", npy(np.zeros((0, 3), "<i8")))
+put("fuzz_npy", "f4_4d", npy(np.ones((2, 1, 2, 2), "<f4")))
+put("fuzz_npy", "py2_L", raw("{'descr': '<f4', 'fortran_order': False, 'shape': (2L,), }\n", b"\0" * 8))
+put("fuzz_npy", "fortran", npy(np.asfortranarray(np.ones((2, 2), "<f4"))))
+put("fuzz_npy", "bigendian", npy(np.ones(2, ">f4")))
+put("fuzz_npy", "f2", npy(np.ones(2, np.float16)))
+put("fuzz_npy", "overflow", raw("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }"))
+put("fuzz_npy", "negative", raw("{'descr': '|u1', 'fortran_order': False, 'shape': (-1,), }"))
+put("fuzz_npy", "lying_len", b"\x93NUMPY\x01\x00\xff\xff{'descr'")
+put("fuzz_npy", "structured", npy(np.zeros(1, dtype=[("a", "<f4")])))
+
+
+def st(tensors, meta=None):
+    h, blobs, off = {}, b"", 0
+    if meta:
+        h["__metadata__"] = meta
+    for k, (dt, a) in tensors.items():
+        b = a.tobytes()
+        h[k] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        off += len(b)
+        blobs += b
+    hj = json.dumps(h).encode()
+    hj += b" " * (-len(hj) % 8)
+    return struct.pack("<Q", len(hj)) + hj + blobs
+
+
+def sth(text, data=b""):
+    return struct.pack("<Q", len(text)) + text.encode() + data
+
+
+put("fuzz_safetensors", "all_dtypes", st({
+    "w": ("F32", np.ones((2, 3), "<f4")), "d": ("F64", np.ones(2)), "u": ("U8", np.arange(3, dtype=np.uint8)),
+    "s": ("I64", np.array(5, "<i8"))}, {"format": "gan-tools-checkpoint", "spec": "linear 10\nrelu"}))
+put("fuzz_safetensors", "empty_tensor", st({"e": ("F32", np.zeros((0, 2), "<f4"))}))
+put("fuzz_safetensors", "meta_only", st({}, {"k": "v"}))
+put("fuzz_safetensors", "empty_object", sth("{}"))
+put("fuzz_safetensors", "gap", sth('{"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', b"\0" * 8))
+put("fuzz_safetensors", "overlap", sth('{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},'
+                                       '"b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}', b"ab"))
+put("fuzz_safetensors", "f16", sth('{"t":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}', b"\0" * 4))
+put("fuzz_safetensors", "lying_len", b"\xff\xff\x00\x00\x00\x00\x00\x00{}")
+put("fuzz_safetensors", "dup_names", sth('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},'
+                                         '"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}', b"ab"))
+put("fuzz_safetensors", "escapes", sth('{"__metadata__":{"k\\u00e9":"a\\nb\\"c"},"x\\ty":'
+                                       '{"dtype":"I64","shape":[],"data_offsets":[0,8]}}', b"\1" * 8))
