@@ -341,12 +341,37 @@ def run(spec, in_shape, batch=4, seed=1, params=None, state=None, train=True, jv
     return {"ours": ours, "ref": ref, "x": x, "dy": dy, "tx": tx, "dty": dty}
 
 
+def _rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30)) if a.size else 0.0
+
+
+def first_divergence(r, rtol=1e-4):
+    """'layer I (KIND): relative error E' for the first layer whose output differs, or None
+    (plain mode only: the probe's act_I against torch's)."""
+    kinds = [k for k, _ in parse_spec(r["ours"]["spec"])]
+    for i, kind in enumerate(kinds):
+        k = f"act_{i}"
+        if k in r["ours"] and k in r["ref"]:
+            e = _rel(r["ours"][k], r["ref"][k])
+            if not e <= rtol:
+                return f"first differing output: layer {i + 1} ({kind}), relative error {e:.3g}"
+    return None
+
+
 def compare(t, name, r, rtol=1e-4, keys=("y", "dx", "dparams", "state", "ty", "dtx")):
-    """One TAP check per tensor present in both results: max |ours - ref| / max |ref| <= rtol."""
+    """One TAP check per tensor present in both results: max |ours - ref| / max |ref| <= rtol.
+    A failing output also names the first layer whose output differs."""
     ok = True
     for k in keys:
         if k in r["ours"] and k in r["ref"]:
             if k == "state" and r["ref"][k].size == 0 and r["ours"][k].size == 0:
                 continue
-            ok &= bool(t.close(r["ours"][k], r["ref"][k], rtol, f"{name}: {k}"))
+            e = _rel(r["ours"][k], r["ref"][k])
+            msg = f"relative error {e:.3g} > {rtol:g}"
+            if not e <= rtol and k == "y":
+                msg += "\n" + (first_divergence(r, rtol) or "")
+            ok &= bool(t.check(f"{name}: {k}", e <= rtol, msg))
     return ok
