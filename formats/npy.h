@@ -2,7 +2,8 @@
  *
  * Read: versions 1.0, 2.0 and 3.0; dtypes <f4, <f8, |u1, <i8 (also '<u1', '|i8'-style
  * spellings NumPy accepts for those); C order only (fortran_order True is an error).
- * Regular files are memory-mapped read-only; pipes are read into memory.
+ * Regular files are memory-mapped (privately, copy-on-write: writing to a loaded tensor never
+ * changes the file); pipes are read into memory.
  * Write: version 1.0 (2.0 only when the header would not fit 65535 bytes).
  * Every length and dimension read is distrusted: short files, lying headers and
  * overflowing shapes are errors with a message, never a crash. */
@@ -17,7 +18,8 @@
  * Returns 0 or -1. The caller frees with tensor_free. */
 int npy_load(const char *path, tensor_t *t, int to_f32);
 
-/* Parse a .npy from memory (used by npy_load and the fuzzer); data is copied. */
+/* Parse a .npy from memory (used by tensor-info for pipes and by the fuzzer); the data is
+ * copied into heap memory the tensor owns, so buf may go away. */
 int npy_parse(const void *buf, size_t len, tensor_t *t);
 
 /* Streaming reader: header first, then items in chunks, for inputs too large to hold. */
