@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -432,7 +433,10 @@ int main(int argc, char **argv) {
         } else if (strcmp(a, "--version") == 0) cli_version();
         else die_usage("unknown option '%s'", a);
     }
-    if (nf == 0) files[nf++] = "-";
+    if (nf == 0) {
+        if (isatty(STDIN_FILENO)) die_usage("no input: name a FILE or pipe a tensor in");
+        files[nf++] = "-";
+    }
     int bad = 0, shown = 0;
     for (int i = 0; i < nf; i++) {
         if (shown && !o.json) {
