@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../formats/npy.h"
 #include "../lib/cli.h"
@@ -147,6 +148,8 @@ int main(int argc, char **argv) {
     out_t o, oz;
     out_open(&o, out, 1);
 
+    if ((!in || strcmp(in, "-") == 0) && isatty(STDIN_FILENO))
+        die_usage("the checkpoint would come from the terminal; give -i FILE or redirect stdin");
     gan_model_t m;
     if (model_load(&m, in, be, (int)batch)) die_lib(EXIT_DATA);
     int zd = m.z_dim;

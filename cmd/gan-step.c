@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "../formats/npy.h"
@@ -178,6 +179,8 @@ int main(int argc, char **argv) {
     out_t o;
     out_open(&o, out, 1);
 
+    if ((!in || strcmp(in, "-") == 0) && isatty(STDIN_FILENO))
+        die_usage("the checkpoint would come from the terminal; give -i FILE or redirect stdin");
     gan_model_t m;
     if (model_load(&m, in, be, batch > 0 ? (int)batch : 0)) die_lib(EXIT_DATA);
 
