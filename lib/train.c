@@ -131,6 +131,12 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
     t->dfake = gt_aligned_alloc(sizeof(float) * (size_t)B * sz);
     t->z = gt_aligned_alloc(sizeof(float) * (size_t)B * (size_t)m->z_dim);
     t->dlogit = gt_aligned_alloc(sizeof(float) * (size_t)B);
+    if (m->set.loss == LOSS_WGAN_GP) {
+        t->xhat = gt_aligned_alloc(sizeof(float) * (size_t)B * sz);
+        t->gx = gt_aligned_alloc(sizeof(float) * (size_t)B * sz);
+        t->ones = gt_aligned_alloc(sizeof(float) * (size_t)B);
+        t->grad_keep = gt_aligned_alloc(sizeof(float) * (m->D.n_params ? m->D.n_params : 1));
+    }
     for (int v = 0; v < 256; v++) t->u8_lut[v] = ((float)v - 127.5f) / 127.5f;
     if (m->data_n != t->n) {
         if (m->data_n != 0 && m->epoch_pos != 0) {
@@ -148,6 +154,10 @@ void trainer_free(trainer_t *t) {
     gt_aligned_free(t->dfake);
     gt_aligned_free(t->z);
     gt_aligned_free(t->dlogit);
+    gt_aligned_free(t->xhat);
+    gt_aligned_free(t->gx);
+    gt_aligned_free(t->ones);
+    gt_aligned_free(t->grad_keep);
     memset(t, 0, sizeof *t);
 }
 
@@ -174,6 +184,46 @@ static void draw_z(trainer_t *t, int c) {
         t->z[j] = philox_normal(m->seed, PHILOX_STREAM_Z, (uint32_t)m->step, base + j);
 }
 
+/* WGAN-GP penalty lambda * mean_i (|g_i| - 1)^2, g_i = grad_x D(xhat_i) at xhat = e real + (1 - e)
+ * fake, e_i uniform from Philox (seed, PHILOX_STREAM_GP, step, c*B + i); its parameter gradient is
+ * added to D's grads by forward-over-reverse (net.h's jvp passes): with v_i = dP/dg_i held fixed,
+ * dP/dtheta = d/dtheta sum_i <grad_x D(xhat_i), v_i> = d/dtheta sum_i J_D(xhat_i) v_i.
+ * Dropout in the critic draws the masks of the fake pass for sample indices B..2B-1. */
+static double gradient_penalty(trainer_t *t, int c, const float *fake, uint32_t rng_step) {
+    gan_model_t *m = t->m;
+    net_t *D = &m->D;
+    int B = t->B;
+    size_t sz = (size_t)shape3_size(m->shape), np = D->n_params;
+    double lambda = m->set.gp;
+    for (int i = 0; i < B; i++) {
+        float e = philox_uniform(m->seed, PHILOX_STREAM_GP, (uint32_t)m->step, (uint64_t)c * (uint64_t)B + (uint64_t)i);
+        const float *r = t->real + (size_t)i * sz, *f = fake + (size_t)i * sz;
+        float *x = t->xhat + (size_t)i * sz;
+        for (size_t j = 0; j < sz; j++) x[j] = e * r[j] + (1.0f - e) * f[j];
+    }
+    nn_ctx_t ctx = net_ctx(D, 1, m->seed, rng_step, (uint64_t)B);
+    /* g = grad_x sum_i D(xhat_i); the parameter gradients of this pass are not wanted */
+    memcpy(t->grad_keep, D->grads, sizeof(float) * np);
+    net_forward(D, &ctx, t->xhat, B);
+    for (int i = 0; i < B; i++) t->ones[i] = 1.0f;
+    net_backward(D, &ctx, t->ones, t->gx, B);
+    memcpy(D->grads, t->grad_keep, sizeof(float) * np);
+    double pen = 0;
+    for (int i = 0; i < B; i++) {
+        float *g = t->gx + (size_t)i * sz;
+        double n2 = 0;
+        for (size_t j = 0; j < sz; j++) n2 += (double)g[j] * g[j];
+        double n = sqrt(n2);
+        pen += (n - 1) * (n - 1);
+        double k = n > 0 ? 2.0 * lambda / B * (n - 1) / n : 0.0;
+        for (size_t j = 0; j < sz; j++) g[j] = (float)(k * g[j]); /* v_i */
+    }
+    const float *ty;
+    net_jvp_forward(D, &ctx, t->xhat, t->gx, B, &ty);
+    net_jvp_backward(D, &ctx, NULL, t->ones, NULL, NULL, B);
+    return lambda * pen / B;
+}
+
 int train_step(trainer_t *t, train_stats_t *st) {
     gan_model_t *m = t->m;
     const gan_settings_t *s = &m->set;
@@ -182,8 +232,6 @@ int train_step(trainer_t *t, train_stats_t *st) {
     uint32_t rs = (uint32_t)m->step * 16u;
     memset(st, 0, sizeof *st);
     if (m->step >= (int64_t)(UINT32_MAX / 16)) return gt_err("step %lld: step counter exhausted", stepno);
-    if (s->loss == LOSS_WGAN_GP)
-        return gt_err("loss wgan-gp: the gradient penalty is not available in this build");
 
     const float *fake = NULL;
     for (int c = 0; c < s->n_critic; c++) {
@@ -205,6 +253,10 @@ int train_step(trainer_t *t, train_stats_t *st) {
         st->d_fake = mean;
         net_backward(&m->D, &cf, t->dlogit, NULL, B);
         st->loss_d = lr + lf;
+        if (s->loss == LOSS_WGAN_GP) {
+            st->gp = gradient_penalty(t, c, fake, rs + 3u * (uint32_t)c + 1u);
+            st->loss_d += st->gp;
+        }
         if (!isfinite(st->loss_d)) return gt_err("step %lld: D's loss is %g; stopping", stepno, st->loss_d);
 
         st->gnorm_d = norm2(m->D.grads, m->D.n_params);

@@ -10,7 +10,8 @@
  *     z    = N(0,1) from Philox (seed, PHILOX_STREAM_Z, step t, index (c*B + i)*z_dim + k)
  *     fake = G(z) (training mode)                       dropout pass 3c+2
  *     D forward/backward on fake                        dropout pass 3c+1
- *     wgan-gp: add the gradient penalty's gradient
+ *     wgan-gp: add the gradient penalty lambda * mean (|grad_x D(xhat)| - 1)^2 and its gradient,
+ *              xhat = e real + (1 - e) fake, e from Philox (seed, PHILOX_STREAM_GP, t, c*B + i)
  *     D optimizer step; wgan/clip > 0: clip D's weights to [-clip, clip]
  *   G update: D forward on the last fake batch (pass 15), backward through D into the fake
  *     images and through G; G optimizer step (D's parameter gradients from this pass are
@@ -45,6 +46,9 @@ typedef struct {
     float *z;                /* (B, z_dim) */
     float *dfake;            /* (B, C*H*W) gradient of G's loss w.r.t. the fake images */
     float *dlogit;           /* (B) */
+    float *xhat, *gx;        /* (B, C*H*W) wgan-gp: interpolates, their input gradients / v */
+    float *ones;             /* (B) wgan-gp */
+    float *grad_keep;        /* (D.n_params) wgan-gp: D's gradients kept across the penalty's passes */
     float u8_lut[256];
 } trainer_t;
 

@@ -67,6 +67,20 @@ init() {
     [ "$(meta "$T/a.st" opt_G_steps)" = 4 ]
 }
 
+@test "wgan-gp: the penalty is logged, and resume is exact" {
+    data 64 u8 "$T/d.npy"
+    gan-init --G "$G_SMALL" --D "$D_NODROP" --shape 1x8x8 --z 8 --batch 16 --seed 4 --loss wgan-gp -o "$T/m0.st"
+    gan-step -q --data "$T/d.npy" --steps 3 --log "$T/l.tsv" --log-every 1 -i "$T/m0.st" -o "$T/a.st"
+    gan-step -q --data "$T/d.npy" --steps 2 -i "$T/m0.st" -o "$T/m2.st"
+    gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m2.st" -o "$T/b.st"
+    cmp "$T/a.st" "$T/b.st"
+    run $PY -c '
+import sys
+rows = [l.split("\t") for l in open(sys.argv[1])][1:]
+assert len(rows) == 3 and all(float(r[6]) > 0 for r in rows), rows' "$T/l.tsv"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+}
+
 @test "--epochs E trains E * floor(N / batch) / n_critic steps" {
     data 100 u8 "$T/d.npy"
     init "$T/m0.st"

@@ -27,7 +27,7 @@ import nnref  # noqa: E402
 from tap import BIN, Tap, rel_err  # noqa: E402
 
 MASK = np.uint64(0xFFFFFFFF)
-STREAM_SHUFFLE, STREAM_Z = 2, 3
+STREAM_SHUFFLE, STREAM_Z, STREAM_GP = 2, 3, 5
 
 
 def philox(c0, c1, c2, c3, seed):
@@ -62,6 +62,13 @@ def normal(seed, stream, step, idx):
     ang = 6.283185307179586476925 * u2
     odd = (idx & np.uint64(1)).astype(bool)
     return np.where(odd, rad * np.sin(ang), rad * np.cos(ang)).astype(np.float32)
+
+
+def uniform(seed, stream, step, idx):
+    """philox_uniform: 24 random bits of each word, as float32 in [0, 1)."""
+    r, idx = words(seed, stream, step, idx)
+    w = r[(idx & np.uint64(3)).astype(np.int64), np.arange(idx.size)]
+    return ((w >> np.uint64(8)).astype(np.float64) / 16777216.0).astype(np.float32)
 
 
 def u32(seed, stream, step, i):
@@ -147,6 +154,7 @@ def reference(m0, data_u8, steps):
     ema = [p.detach().clone() for p in G.parameters()] if ema_decay > 0 else None
     seed, zd, B = int(meta["seed"]), int(meta["z_dim"]), int(meta["batch"])
     K, clip, smooth = int(meta["n_critic"]), float(meta["clip"]), float(meta["label_smooth"])
+    lam = float(meta["gp"]) if meta["loss"] == "wgan-gp" else 0.0
     l_real, l_fake, l_g = losses(meta["loss"], smooth)
     x_all = torch.as_tensor((data_u8.astype(np.float32) - np.float32(127.5)) / np.float32(127.5)).double()
     n = x_all.shape[0]
@@ -166,7 +174,16 @@ def reference(m0, data_u8, steps):
             z = torch.as_tensor(normal(seed, STREAM_Z, step, idx).reshape(B, zd)).double()
             fake = nnref.forward(G, z)
             lf = l_fake(nnref.forward(D, fake.detach()))
-            (lr + lf).backward()
+            loss = lr + lf
+            if lam:
+                e = uniform(seed, STREAM_GP, step, np.arange(c * B, (c + 1) * B, dtype=np.uint64))
+                e = torch.as_tensor(e).double().reshape(B, 1, 1, 1)
+                # the interpolate as the C code rounds it (float32), then float64
+                xh = (e.float() * real.float() + (1 - e.float()) * fake.detach().float()).double()
+                xh.requires_grad_(True)
+                g, = torch.autograd.grad(nnref.forward(D, xh).sum(), xh, create_graph=True)
+                loss = loss + lam * ((g.reshape(B, -1).norm(dim=1) - 1) ** 2).mean()
+            loss.backward()
             oD.step()
             if clip > 0:
                 with torch.no_grad():
@@ -216,6 +233,10 @@ CASES = [
                                      "--D", "flatten; linear 32; lrelu 0.2; linear 1", "--shape", "1x8x8",
                                      "--loss", "wgan", "--n-critic", "3", "--opt-d", "rmsprop:lr=5e-3",
                                      "--clip", "0.05"]),
+    ("linear wgan-gp (exact penalty gradient) n_critic 2", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; lrelu 0.2; linear 16; tanh; linear 1", "--shape", "1x8x8",
+        "--loss", "wgan-gp", "--n-critic", "2", "--gp", "5", "--opt-d", "adam:lr=1e-3,b1=0,b2=0.9"]),
     ("mlp preset (BatchNorm) ns", ["--arch", "mlp", "--shape", "1x8x8", "--ema", "0.5"]),
     ("wgan-gp preset nets (conv, convT, BatchNorm) ns", ["--arch", "wgan-gp", "--shape", "1x8x8", "--loss", "ns",
                                                          "--n-critic", "1"]),
