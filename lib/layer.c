@@ -6,6 +6,7 @@
 
 extern const layer_ops_t layer_linear_ops, layer_relu_ops, layer_lrelu_ops, layer_tanh_ops, layer_sigmoid_ops,
     layer_reshape_ops, layer_flatten_ops;
+extern const layer_ops_t layer_bn_ops, layer_ln_ops, layer_dropout_ops;
 
 const layer_ops_t *const layer_kinds[] = {
     &layer_linear_ops,
@@ -15,6 +16,9 @@ const layer_ops_t *const layer_kinds[] = {
     &layer_sigmoid_ops,
     &layer_reshape_ops,
     &layer_flatten_ops,
+    &layer_bn_ops,
+    &layer_ln_ops,
+    &layer_dropout_ops,
     NULL,
 };
 

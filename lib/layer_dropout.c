@@ -1,0 +1,102 @@
+/* layer_dropout.c: torch.nn.Dropout(p), inverted: in training mode each element is zeroed
+ * with probability p and the others are scaled by 1 / (1 - p); in eval mode y = x.
+ *
+ *   x (B, N)  N = C*H*W    y (B, N)    no parameters, nothing saved
+ *
+ * The mask is a pure function of Philox: element k of sample i is kept iff
+ *   philox_uniform(ctx->seed, PHILOX_STREAM_DROPOUT, ctx->rng_step, (ctx->sample_base + i) * N + k) >= p
+ * so it is keyed by the global sample index: the same samples get the same masks however a
+ * batch is split (data-parallel training relies on it), a new rng_step gives new masks.
+ * Backward recomputes the mask instead of saving it (one Philox block per 4 elements is
+ * cheaper than writing and reading B*N saved floats); it must therefore get the forward's
+ * ctx (same training flag, seed, rng_step and sample_base). The tangent of the gradient
+ * penalty gets the same mask: ty = mask tx / (1 - p). Elements are split over threads,
+ * each computed from its own index, so results do not depend on the thread count. */
+#include <stddef.h>
+#include <string.h>
+
+#include "common.h"
+#include "layer.h"
+#include "norm_math.h"
+#include "philox.h"
+
+static int dropout_setup(layer_t *l) {
+    if (!(l->p >= 0.0f && l->p < 1.0f)) return gt_err("probability must be in [0, 1)");
+    l->out = l->in;
+    l->n_params = l->n_bias = l->n_state = l->n_saved = l->n_saved_fixed = l->workspace = 0;
+    return 0;
+}
+
+typedef struct {
+    uint64_t seed, base; /* base: global flat index of the batch's first element */
+    uint32_t step;
+    float p, scale;
+    float *o1, *o2;       /* outputs: y, dx (and ty, dtx) */
+    const float *i1, *i2; /* their inputs: x, dy (and tx, dty); i2 may be NULL */
+} drop_job_t;
+
+/* o1 = mask i1 * scale, o2 = mask i2 * scale over local elements [b, e) */
+static void drop_range(void *arg, long b, long e) {
+    const drop_job_t *j = arg;
+    uint64_t cached = ~(uint64_t)0;
+    philox_u4 r = {{0, 0, 0, 0}};
+    for (long k = b; k < e; k++) {
+        uint64_t g = j->base + (uint64_t)k;
+        if (g >> 2 != cached) {
+            cached = g >> 2;
+            r = philox_block(j->seed, PHILOX_STREAM_DROPOUT, j->step, cached);
+        }
+        float s = dropout_keep_bits(r.v[g & 3], j->p) ? j->scale : 0.0f;
+        if (j->o1) j->o1[k] = j->i1 ? j->i1[k] * s : 0.0f;
+        if (j->o2) j->o2[k] = j->i2 ? j->i2[k] * s : 0.0f;
+    }
+}
+
+static void drop_run(const nn_ctx_t *ctx, const layer_t *l, int B, float *o1, const float *i1, float *o2,
+                     const float *i2) {
+    long n = (long)B * shape3_size(l->in);
+    if (!ctx->training || l->p == 0.0f) { /* identity */
+        if (o1 && o1 != i1) {
+            if (i1) memcpy(o1, i1, sizeof(float) * (size_t)n);
+            else memset(o1, 0, sizeof(float) * (size_t)n);
+        }
+        if (o2 && o2 != i2) {
+            if (i2) memcpy(o2, i2, sizeof(float) * (size_t)n);
+            else memset(o2, 0, sizeof(float) * (size_t)n);
+        }
+        return;
+    }
+    drop_job_t j = {ctx->seed, ctx->sample_base * (uint64_t)shape3_size(l->in), ctx->rng_step, l->p,
+                    dropout_scale(l->p), o1, o2, i1, i2};
+    if (n >= 16384) cpu_parallel_for(ctx->be, n, drop_range, &j);
+    else drop_range(&j, 0, n);
+}
+
+static void dropout_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
+    drop_run(ctx, l, B, y, x, NULL, NULL);
+}
+
+static void dropout_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
+                             const float *y, int B) {
+    (void)x;
+    (void)y;
+    if (dx) drop_run(ctx, l, B, dx, dy, NULL, NULL);
+}
+
+static void dropout_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
+                                const float *tx, int B) {
+    drop_run(ctx, l, B, y, x, ty, tx);
+}
+
+static void dropout_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
+                                 const float *dty, const float *x, const float *tx, const float *y,
+                                 const float *ty, int B) {
+    (void)x;
+    (void)tx;
+    (void)y;
+    (void)ty;
+    if (dx || dtx) drop_run(ctx, l, B, dx, dy, dtx, dty);
+}
+
+const layer_ops_t layer_dropout_ops = {"dropout", dropout_setup, NULL, dropout_forward, dropout_backward,
+                                       dropout_jvp_forward, dropout_jvp_backward};
