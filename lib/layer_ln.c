@@ -150,26 +150,36 @@ static void ln_sample_range(void *arg, long i0, long i1) {
     }
 }
 
-/* per element: dw, db summed over the samples in order */
+/* per element: dw, db summed over the samples in order; elements [k0, k1) by blocks of
+ * LN_BLK so that each sample's rows are read contiguously (a stride of N per read was 3x
+ * slower) */
+enum { LN_BLK = 256 };
+
 static void ln_param_range(void *arg, long k0, long k1) {
     const ln_job_t *j = arg;
     const layer_t *l = j->l;
     long N = j->N;
-    for (long k = k0; k < k1; k++) {
-        double sw = 0, sb = 0;
+    int jvp = j->pass == P_JVP_BWD && j->dty;
+    for (long kb = k0; kb < k1; kb += LN_BLK) {
+        long nk = k1 - kb < LN_BLK ? k1 - kb : LN_BLK;
+        double sw[LN_BLK] = {0}, sb[LN_BLK] = {0};
         for (int i = 0; i < j->B; i++) {
-            size_t o = (size_t)i * N + k;
+            size_t o = (size_t)i * N + kb;
             float mean = l->saved[2 * i], r = l->saved[2 * i + 1];
-            double xh = norm_hat(j->x[o], mean, r), dy = GET(j->dy, o);
-            sw += dy * xh;
-            sb += dy;
-            if (j->pass == P_JVP_BWD && j->dty) {
-                double th = r * ((double)j->tx[o] - j->ws[2 * i] - xh * j->ws[2 * i + 1]);
-                sw += (double)j->dty[o] * th;
+            for (long k = 0; k < nk; k++) {
+                double xh = norm_hat(j->x[o + k], mean, r), dy = GET(j->dy, o + k);
+                sw[k] += dy * xh;
+                sb[k] += dy;
+                if (jvp) {
+                    double th = r * ((double)j->tx[o + k] - j->ws[2 * i] - xh * j->ws[2 * i + 1]);
+                    sw[k] += (double)j->dty[o + k] * th;
+                }
             }
         }
-        l->dw[k] += (float)sw;
-        l->db[k] += (float)sb;
+        for (long k = 0; k < nk; k++) {
+            l->dw[kb + k] += (float)sw[k];
+            l->db[kb + k] += (float)sb[k];
+        }
     }
 }
 
