@@ -116,6 +116,10 @@ void out_open(out_t *o, const char *path, int binary) {
             o->tmp = NULL;
             die(EXIT_DATA, "%s: cannot create: %s", path, strerror(errno));
         }
+        /* mkstemp makes the file private (0600); give it the mode a plain fopen would */
+        mode_t mask = umask(0);
+        umask(mask);
+        fchmod(fd, 0666 & ~mask);
         o->f = fdopen(fd, "wb");
         if (!o->f) die(EXIT_DATA, "%s: %s", path, strerror(errno));
     }
