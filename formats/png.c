@@ -27,6 +27,7 @@ typedef struct {
     uint8_t *raw;
     png_bytep *rows;
     char msg[512];
+    char warning[256]; /* libpng's last warning: often the reason for the error that follows */
 } png_ctx_t;
 
 const char *png8_color_name(int color_type) {
@@ -42,13 +43,17 @@ const char *png8_color_name(int color_type) {
 
 static void on_error(png_structp png, png_const_charp msg) {
     png_ctx_t *c = png_get_error_ptr(png);
-    if (!c->msg[0]) snprintf(c->msg, sizeof c->msg, "bad PNG: %s", msg);
+    if (c->msg[0]) png_longjmp(png, 1);
+    if (c->warning[0]) snprintf(c->msg, sizeof c->msg, "bad PNG: %s (%s)", msg, c->warning);
+    else snprintf(c->msg, sizeof c->msg, "bad PNG: %s", msg);
     png_longjmp(png, 1);
 }
 
+/* Warnings are about ancillary trouble (a bad profile, a bad tEXt) that leaves the pixels
+ * right; the last one is kept to explain an error that may follow. */
 static void on_warning(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg; /* ancillary trouble (a bad profile, a bad tEXt): the pixels are still right */
+    png_ctx_t *c = png_get_error_ptr(png);
+    snprintf(c->warning, sizeof c->warning, "%s", msg);
 }
 
 /* Raw bytes from the stream or memory; fewer than n is an error for libpng's reads. */
