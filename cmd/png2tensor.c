@@ -122,7 +122,7 @@ static void read_one(set_t *s, size_t i, size_t n, const char *path) {
         die(EXIT_DATA, "%s: %lux%lu pixels, but %s is %lux%lu: every image must have the same size", name,
             (unsigned long)img.width, (unsigned long)img.height, s->first, (unsigned long)s->w, (unsigned long)s->h);
     } else if (img.channels != s->c) {
-        die(EXIT_DATA, "%s: a %s image (%d channel%s), but %s is %s (%d channel%s); use --gray or --rgb to convert",
+        die(EXIT_DATA, "%s: %s (%d channel%s), but %s is %s (%d channel%s); use --gray or --rgb to convert",
             name, png8_color_name(img.src_color), img.channels, img.channels > 1 ? "s" : "", s->first,
             png8_color_name(s->first_color), s->c, s->c > 1 ? "s" : "");
     }

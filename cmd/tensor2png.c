@@ -230,7 +230,7 @@ static void images_of(const tensor_t *t, const char *name, images_t *im) {
     memset(im, 0, sizeof *im);
     im->t = t;
     if (t->dtype != DT_F32 && t->dtype != DT_U8)
-        die(EXIT_DATA, "%s: a %s tensor; tensor2png draws float32, float64 or uint8 images", name, dtype_name(t->dtype));
+        die(EXIT_DATA, "%s: %s data; tensor2png draws float32, float64 or uint8 images", name, dtype_name(t->dtype));
     if (t->ndim == 2) {
         im->n = 1, im->c = 1, im->h = t->shape[0], im->w = t->shape[1];
     } else if (t->ndim == 3 || t->ndim == 4) {
