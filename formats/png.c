@@ -116,6 +116,9 @@ static int read_png(png_ctx_t *c, png8_image_t *img, int want) {
     png_set_read_fn(png, c, on_read);
     png_set_sig_bytes(png, 8);
     png_set_user_limits(png, PNG8_MAX_SIDE, PNG8_MAX_SIDE);
+    /* Skip every ancillary chunk but tRNS unread: we use none of them, and libpng would
+     * otherwise allocate (and clear) whatever length a tEXt or iCCP header claims. */
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     png_read_info(png, info);
 
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);

@@ -19,7 +19,7 @@
 #include <stdio.h>
 
 #define PNG8_MAX_SIDE 1000000                  /* libpng's own default limit */
-#define PNG8_MAX_BYTES ((uint64_t)1 << 30)     /* decoded size */
+#define PNG8_MAX_BYTES ((uint64_t)1 << 28)     /* decoded size (256 MiB: 9000 x 9000 RGB) */
 
 typedef struct {
     uint32_t width, height;

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -179,6 +180,18 @@ static void test_malformed(void) {
     free(b);
     b = tiny_png(1000000, 1000000, 6, z, zl, &len);
     expect_parse_fail("huge", b, len, "image of 1000000x1000000 pixels is too large");
+    free(b);
+    /* an ancillary chunk claiming 1.6 GB, with nothing after it: refused as truncated without
+     * reserving (or clearing) that much memory (found by fuzz_png) */
+    unsigned char claim[33 + 8];
+    b = tiny_png(6, 4, 0, z, zl, &len);
+    memcpy(claim, b, 33);
+    memcpy(claim + 33, "\x61\x00\x00\x03tEXt", 8);
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    expect_parse_fail("huge tEXt", claim, sizeof claim, "truncated PNG");
+    getrusage(RUSAGE_SELF, &after);
+    CHECK(after.ru_maxrss - before.ru_maxrss < 64 * 1024, "peak memory grew by %ld KB", after.ru_maxrss - before.ru_maxrss);
     free(b);
     /* a 2x2 gray image whose rows are missing from IDAT */
     b = tiny_png(2, 2, 0, z, zl, &len);
