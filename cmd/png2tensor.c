@@ -31,6 +31,7 @@ static void usage(void) {
            "  --range LO,HI    map pixel bytes 0..255 linearly onto [LO, HI] (default -1,1)\n"
            "  --u8             keep the raw bytes (uint8)\n"
            "  -o FILE          write to FILE (atomically) instead of stdout\n"
+           "  -q               no progress on stderr (shown when reading takes seconds)\n"
            "  -h, --help       this help;  --version  print the version\n\n"
            "Without --gray or --rgb, C is 1 for gray images and 3 for colour ones; alpha is\n"
            "dropped (not composited); 16-bit samples become round(v / 257).\n"
@@ -144,9 +145,9 @@ int main(int argc, char **argv) {
     cli_init("png2tensor");
     const char *out_path = NULL;
     pixel_range_t range = PIXEL_RANGE_DEFAULT;
-    int c, u8 = 0, have_range = 0, gray = 0, rgb = 0;
+    int c, u8 = 0, have_range = 0, gray = 0, rgb = 0, quiet = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hqo:", longopts, NULL)) != -1) {
         switch (c) {
         case O_GRAY: gray = 1; break;
         case O_RGB: rgb = 1; break;
@@ -156,6 +157,7 @@ int main(int argc, char **argv) {
             break;
         case O_U8: u8 = 1; break;
         case 'o': out_path = optarg; break;
+        case 'q': quiet = 1; break;
         case 'h': usage(); break;
         case O_VERSION: cli_version(); break;
         case ':': die_usage("%s needs a value", argv[optind - 1]);
@@ -186,7 +188,13 @@ int main(int argc, char **argv) {
     set_t s;
     memset(&s, 0, sizeof s);
     s.want = gray ? 1 : rgb ? 3 : 0;
-    for (size_t i = 0; i < files.n; i++) read_one(&s, i, files.n, files.v[i]);
+    progress_t pr;
+    progress_init(&pr, quiet);
+    for (size_t i = 0; i < files.n; i++) {
+        read_one(&s, i, files.n, files.v[i]);
+        progress_update(&pr, 0, "read %zu of %zu images", i + 1, files.n);
+    }
+    if (pr.t_last > pr.t_start) progress_done(&pr); /* a line was shown */
 
     int64_t shape[4] = {(int64_t)files.n, s.c, s.h, s.w};
     size_t n = files.n * s.image_bytes;

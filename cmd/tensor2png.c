@@ -34,6 +34,7 @@ static void usage(void) {
            "                   width allowed, e.g. %%05d) replaced by i; no grid\n"
            "  --level L        zlib compression level 0..9 (default 6)\n"
            "  -o FILE          write the grid to FILE (atomically) instead of stdout\n"
+           "  -q               no progress on stderr (shown when --each takes seconds)\n"
            "  -h, --help       this help;  --version  print the version\n\n"
            "Exit status: 0 done, 1 bad input or a failed write, 2 bad usage.\n\n"
            "examples:\n"
@@ -54,6 +55,7 @@ static const struct option longopts[] = {
 typedef struct {
     pixel_range_t range;
     long long cols, pad, pad_value, scale, level;
+    int quiet;
 } opts_t;
 
 /* The images of the tensor: n of c x h x w. */
@@ -181,14 +183,18 @@ static void emit(out_t *out, uint8_t *canvas, size_t w, size_t h, int c, const o
 static void write_each(const images_t *im, const opts_t *o, const pattern_t *p) {
     check_size((uint64_t)im->w, (uint64_t)im->h, (uint64_t)im->c, (uint64_t)o->scale);
     uint8_t *canvas = gt_xmalloc((size_t)(im->w * im->h * im->c));
+    progress_t pr;
+    progress_init(&pr, o->quiet);
     for (int64_t i = 0; i < im->n; i++) {
         char *name = pattern_name(p, i);
         out_t out;
         out_open(&out, name, 1);
         draw(canvas, (size_t)im->w, 0, 0, im, i, o->range);
         emit(&out, canvas, (size_t)im->w, (size_t)im->h, (int)im->c, o);
+        progress_update(&pr, 0, "wrote %lld of %lld images (%s)", (long long)i + 1, (long long)im->n, name);
         free(name);
     }
+    if (pr.t_last > pr.t_start) progress_done(&pr); /* a line was shown */
     free(canvas);
 }
 
@@ -249,11 +255,11 @@ static void images_of(const tensor_t *t, const char *name, images_t *im) {
 
 int main(int argc, char **argv) {
     cli_init("tensor2png");
-    opts_t o = {PIXEL_RANGE_DEFAULT, 0, 2, 0, 1, 6};
+    opts_t o = {PIXEL_RANGE_DEFAULT, 0, 2, 0, 1, 6, 0};
     const char *out_path = NULL, *each = NULL;
     int c, grid_opts = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hqo:", longopts, NULL)) != -1) {
         switch (c) {
         case O_RANGE:
             if (pixel_range_parse(optarg, &o.range)) die_usage("--range: %s", gt_errmsg());
@@ -265,6 +271,7 @@ int main(int argc, char **argv) {
         case O_EACH: each = optarg; break;
         case O_LEVEL: o.level = cli_long("--level", optarg, 0, 9); break;
         case 'o': out_path = optarg; break;
+        case 'q': o.quiet = 1; break;
         case 'h': usage(); break;
         case O_VERSION: cli_version(); break;
         case ':': die_usage("%s needs a value", argv[optind - 1]);

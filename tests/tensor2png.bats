@@ -108,6 +108,19 @@ print('ok')"
     assert_output "ok"
 }
 
+@test "--each shows progress on a terminal; -q silences it" {
+    py "np.save(T + '/x.npy', np.zeros((6000, 1, 8, 8), np.uint8))"
+    mkdir "$T/a" "$T/b"
+    run script -qec "tensor2png --each '$T/a/%d.png' '$T/x.npy'" /dev/null
+    assert_success
+    assert_output --partial "tensor2png: wrote "
+    assert_output --partial " of 6000 images ($T/a/"
+    run script -qec "tensor2png -q --each '$T/b/%d.png' '$T/x.npy'" /dev/null
+    assert_success
+    assert_output ""
+    [ "$(ls "$T/b" | wc -l)" -eq 6000 ]
+}
+
 # bad ARGS MESSAGE: one line "tensor2png: ...MESSAGE", exit 1, no output file.
 bad() {
     local msg=$1
