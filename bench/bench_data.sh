@@ -6,7 +6,8 @@
 #   tensor2png: a grid of 10000 images (100 x 100, 3002 x 3002 pixels), from uint8 and from
 #               float32, at zlib levels 6 (default), 1 and 9; the peer is NumPy + zlib writing
 #               the same grid as a PNG without row filters.
-# Each figure is the best of BENCH_REPEAT (default 3) runs, wall clock.
+# Each figure is the best of BENCH_REPEAT (default 3) runs: wall clock, and CPU time (user +
+# system, the steadier figure on a shared machine); throughput is by wall clock.
 set -eu
 D=${FMNIST:-/usr/share/datasets/fashion-mnist}
 IDX=$D/train-images-idx3-ubyte.gz
@@ -15,21 +16,24 @@ R=${BENCH_REPEAT:-3}
 T=${BENCH_TMP:-$(mktemp -d)}
 PY=/usr/bin/python3
 
-# best CMD...: the best wall time of R runs of CMD (a shell string), in seconds
+# best CMD: "WALL CPU", the best wall-clock and the best CPU (user + system) seconds of R runs
+# of CMD (a shell string). CPU time is the steadier figure on a shared machine.
 best() {
-    local b=""
+    local out=""
     for _ in $(seq "$R"); do
-        local t0 t1
-        t0=$(date +%s.%N)
-        bash -c "$1" > /dev/null
-        t1=$(date +%s.%N)
-        b=$(echo "$t0 $t1 $b" | awk '{ t = $2 - $1; if ($3 == "" || t < $3) print t; else print $3 }')
+        /usr/bin/time -f "%e %U %S" -o "$T/time" bash -c "$1" > /dev/null
+        out="$out$(cat "$T/time")
+"
     done
-    echo "$b"
+    echo "$out" | awk 'NF == 3 { w = $1; c = $2 + $3; if (bw == "" || w < bw) bw = w; if (bc == "" || c < bc) bc = c }
+        END { print bw, bc }'
 }
 
-# line WHAT SECONDS N UNIT: one figure with its throughput
-line() { awk -v w="$1" -v s="$2" -v n="$3" -v u="$4" 'BEGIN { printf "%-58s %7.3f s %10.0f %s/s\n", w, s, n / s, u }'; }
+# line WHAT "WALL CPU" N UNIT: one figure with its throughput (by wall clock)
+line() {
+    echo "$2" | awk -v w="$1" -v n="$3" -v u="$4" \
+        '{ printf "%-56s %6.3f s wall %6.3f s cpu %8.0f %s/s\n", w, $1, $2, n / $1, u }'
+}
 
 line "idx2tensor 60000 -> float32, to /dev/null" "$(best "idx2tensor '$IDX' > /dev/null")" 60000 images
 line "idx2tensor 60000 -> float32, -o file" "$(best "idx2tensor '$IDX' -o '$T/x.npy'")" 60000 images
