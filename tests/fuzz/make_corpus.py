@@ -1,4 +1,4 @@
-"""make_corpus.py: writes the seed corpora tests/fuzz/corpus/fuzz_npy/ and
+"""make_corpus.py: writes the seed corpora tests/fuzz/corpus/fuzz_npy/, fuzz_npz/ and
 tests/fuzz/corpus/fuzz_safetensors/: a few small valid files of every dtype and version and
 a few invalid ones (bad magic, lying lengths, odd headers), so the fuzzer starts near the
 interesting paths. Run with /usr/bin/python3 (needs numpy); the output is committed."""
@@ -79,3 +79,17 @@ put("fuzz_safetensors", "dup_names", sth('{"a":{"dtype":"U8","shape":[1],"data_o
                                          '"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}', b"ab"))
 put("fuzz_safetensors", "escapes", sth('{"__metadata__":{"k\\u00e9":"a\\nb\\"c"},"x\\ty":'
                                        '{"dtype":"I64","shape":[],"data_offsets":[0,8]}}', b"\1" * 8))
+
+
+def npz(compressed=False, **arrays):
+    b = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(b, **arrays)
+    return b.getvalue()
+
+
+put("fuzz_npz", "stats", npz(mu=np.arange(3.0), sigma=np.eye(3), n=np.int64(7)))
+put("fuzz_npz", "stats_deflated", npz(True, mu=np.arange(3.0), sigma=np.eye(3)))
+put("fuzz_npz", "u1_f4", npz(a=np.arange(5, dtype=np.uint8), b=np.ones((2, 2), "<f4")))
+put("fuzz_npz", "empty_archive", npz())
+put("fuzz_npz", "eocd_only", b"PK\x05\x06" + b"\0" * 18)
+put("fuzz_npz", "zip64_locator", b"PK\x06\x07" + b"\0" * 16 + b"PK\x05\x06" + b"\0" * 4 + b"\xff" * 12 + b"\0\0")
