@@ -2,7 +2,7 @@
  * symmetric eigendecompositions, and KID (see fid.h for the mathematics and the contracts).
  *
  * Sections: statistics (chunked rank-k updates and Chan's pairwise merge), the Frechet
- * distance (LAPACK dsyevd), KID (Philox subsets, float64 kernel sums).
+ * distance (LAPACK dsyevd and dgesdd), KID (Philox subsets, float64 kernel sums).
  * BLAS and LAPACK run in float64 in column-major or row-major form as noted at each call; every
  * matrix here is symmetric, so the two layouts hold the same numbers. */
 #include <cblas.h>
@@ -216,42 +216,47 @@ int fid_stats_merge(fid_stats_t *dst, fid_stats_t *src) {
 
 /* ---- the Frechet distance ---------------------------------------------------------------- */
 
-/* tr sqrt(S1 S2) for symmetric S1, S2 (d, d), with `offset` added to both diagonals.
+/* tr sqrt(S1 S2) for symmetric S1, S2 (d, d), with `offset` added to both diagonals: the sum of
+ * the singular values of M = L2^1/2 (V2^T V1) L1^1/2 (fid.h). Matrices are column-major here
+ * (the symmetric inputs read the same either way); eigenvectors are the columns of V1, V2.
  * Returns 0, or the LAPACK info (> 0: no convergence) of the failing call. */
 static int trace_sqrt_product(int d, const double *s1, const double *s2, double offset, double *tr) {
     size_t dd = (size_t)d * (size_t)d;
-    double *V = gt_xmalloc(sizeof(double) * dd);  /* S1, then its eigenvectors (columns, col-major) */
-    double *S2 = gt_xmalloc(sizeof(double) * dd); /* S2 (+ offset) */
-    double *T = gt_xmalloc(sizeof(double) * dd);  /* S2 V, then C */
-    double *W = gt_xmalloc(sizeof(double) * dd);  /* V^T S2 V */
-    double *l = gt_xmalloc(sizeof(double) * (size_t)d), *mu = gt_xmalloc(sizeof(double) * (size_t)d);
-    memcpy(V, s1, sizeof(double) * dd);
-    memcpy(S2, s2, sizeof(double) * dd);
+    double *V1 = gt_xmalloc(sizeof(double) * dd); /* S1, then its eigenvectors */
+    double *V2 = gt_xmalloc(sizeof(double) * dd); /* S2, then its eigenvectors */
+    double *M = gt_xmalloc(sizeof(double) * dd);  /* V2^T V1, then scaled */
+    double *l1 = gt_xmalloc(sizeof(double) * (size_t)d), *l2 = gt_xmalloc(sizeof(double) * (size_t)d);
+    double *sv = gt_xmalloc(sizeof(double) * (size_t)d);
+    memcpy(V1, s1, sizeof(double) * dd);
+    memcpy(V2, s2, sizeof(double) * dd);
     for (int i = 0; i < d; i++) {
-        V[(size_t)i * d + i] += offset;
-        S2[(size_t)i * d + i] += offset;
+        V1[(size_t)i * d + i] += offset;
+        V2[(size_t)i * d + i] += offset;
     }
-    int info = (int)LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', d, V, d, l);
+    int info = (int)LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', d, V1, d, l1);
+    if (info == 0) info = (int)LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', d, V2, d, l2);
     if (info == 0) {
-        cblas_dsymm(CblasColMajor, CblasLeft, CblasLower, d, d, 1.0, S2, d, V, d, 0.0, T, d);
-        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, d, d, d, 1.0, V, d, T, d, 0.0, W, d);
-        /* C = L^1/2 W L^1/2, eigenvalues of S1 below 0 (rounding noise) taken as 0 */
-        for (int i = 0; i < d; i++) l[i] = l[i] > 0 ? sqrt(l[i]) : 0.0;
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, d, d, d, 1.0, V2, d, V1, d, 0.0, M, d);
+        /* eigenvalues below 0 (rounding noise around an exact 0) count as 0 */
+        for (int i = 0; i < d; i++) {
+            l1[i] = l1[i] > 0 ? sqrt(l1[i]) : 0.0;
+            l2[i] = l2[i] > 0 ? sqrt(l2[i]) : 0.0;
+        }
         for (int j = 0; j < d; j++)
-            for (int i = j; i < d; i++) T[(size_t)j * d + i] = l[i] * W[(size_t)j * d + i] * l[j];
-        info = (int)LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'L', d, T, d, mu);
+            for (int i = 0; i < d; i++) M[(size_t)j * d + i] *= l2[i] * l1[j];
+        info = (int)LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', d, d, M, d, sv, NULL, 1, NULL, 1);
     }
     if (info == 0) {
-        double sum = 0; /* ascending: the small terms first */
-        for (int i = 0; i < d; i++) sum += mu[i] > 0 ? sqrt(mu[i]) : 0.0;
+        double sum = 0; /* singular values come largest first: add the small ones first */
+        for (int i = d - 1; i >= 0; i--) sum += sv[i];
         *tr = sum;
     }
-    free(V);
-    free(S2);
-    free(T);
-    free(W);
-    free(l);
-    free(mu);
+    free(V1);
+    free(V2);
+    free(M);
+    free(l1);
+    free(l2);
+    free(sv);
     return info;
 }
 
