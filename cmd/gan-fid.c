@@ -543,8 +543,10 @@ int main(int argc, char **argv) {
 
     if (merge_path || save_stats_path || save_feat_path) {
         fid_stats_t pooled;
-        const char *feat = NULL;
-        int have = 0;
+        char feat[NAME_LEN] = "";
+        const char *first = NULL; /* the first set's name, features and dimension, for messages */
+        char first_feat[NAME_LEN] = "";
+        int first_d = 0, have = 0;
         for (int i = 0; i < n_in; i++) {
             set_t *s = &sets[i];
             load_set(s, &ex, &ro);
@@ -555,18 +557,26 @@ int main(int argc, char **argv) {
                 die(EXIT_DATA, "%s: statistics without a sample count n (pytorch-fid's hold only mu and sigma) cannot "
                                "be merged",
                     s->name);
-            if (i > 0) check_compatible(&sets[0], s);
             if (!have) {
                 if (fid_stats_init(&pooled, s->st.d, 16)) die_lib(EXIT_DATA);
                 have = 1;
+                first = s->name;
+                first_d = s->st.d;
+                snprintf(first_feat, NAME_LEN, "%s", s->feat);
             }
+            if (s->st.d != first_d)
+                die(EXIT_DATA, "%s has %d features but %s has %d: merge statistics of the same features", first,
+                    first_d, s->name, s->st.d);
+            if (first_feat[0] && s->feat[0] && strcmp(first_feat, s->feat) != 0)
+                die(EXIT_DATA, "%s holds %s features but %s holds %s: merge statistics of the same features", first,
+                    first_feat, s->name, s->feat);
             if (fid_stats_merge(&pooled, &s->st)) die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
-            if (!feat || !feat[0]) feat = s->feat;
-            fid_stats_free(&s->st);
+            if (!feat[0]) snprintf(feat, NAME_LEN, "%s", s->feat);
+            fid_stats_free(&s->st); /* one set's statistics at a time */
         }
         if (ro.feat_out) out_commit(ro.feat_out);
         if (merge_path) {
-            save_stats(merge_path, &pooled, feat ? feat : "");
+            save_stats(merge_path, &pooled, feat);
             fid_stats_free(&pooled);
         } else if (save_stats_path) {
             save_stats(save_stats_path, &sets[0].st, sets[0].feat);
