@@ -195,22 +195,25 @@ static void optim_init(optim_state_t *o, const opt_conf_t *c, size_t n) {
     }
 }
 
-/* torch.optim (1.13, single-tensor path) formulas, element by element in float32. */
+/* torch.optim (1.13, single-tensor path) formulas, element by element in float32. As in torch,
+ * each scalar is rounded to float once from the double setting: beta2 and (1 - beta2) are both
+ * rounded from double (torch passes the Python float 1 - beta2; computing 1 - (float)0.999 in
+ * float instead gives 9.9998713e-4, an error of 1.3e-5 in every exp_avg_sq). */
 void optim_step(optim_state_t *o, float *p, const float *g) {
     const opt_conf_t *c = &o->conf;
     size_t n = o->n;
     o->t++;
     float lr = (float)c->lr, wd = (float)c->wd, eps = (float)c->eps;
     if (c->kind == OPT_ADAM) {
-        float b1 = (float)c->b1, b2 = (float)c->b2;
+        float b1 = (float)c->b1, b2 = (float)c->b2, w1 = (float)(1.0 - c->b1), w2 = (float)(1.0 - c->b2);
         double bc1 = 1.0 - pow(c->b1, (double)o->t), bc2 = 1.0 - pow(c->b2, (double)o->t);
         float step_size = (float)(c->lr / bc1);
         float bc2_sqrt = (float)sqrt(bc2);
         for (size_t i = 0; i < n; i++) {
             float gi = g[i];
             if (wd != 0) gi = gi + wd * p[i];
-            o->s1[i] = o->s1[i] + (gi - o->s1[i]) * (1 - b1); /* exp_avg.lerp_(grad, 1 - beta1) */
-            o->s2[i] = o->s2[i] * b2 + (1 - b2) * gi * gi;
+            o->s1[i] = o->s1[i] * b1 + w1 * gi;      /* exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1) */
+            o->s2[i] = o->s2[i] * b2 + w2 * gi * gi; /* exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2) */
             float denom = sqrtf(o->s2[i]) / bc2_sqrt + eps;
             p[i] = p[i] - step_size * (o->s1[i] / denom);
         }
@@ -227,14 +230,14 @@ void optim_step(optim_state_t *o, float *p, const float *g) {
             p[i] = p[i] - lr * gi;
         }
     } else {
-        float alpha = (float)c->b1, mom = (float)c->momentum;
+        float alpha = (float)c->b1, w = (float)(1.0 - c->b1), mom = (float)c->momentum;
         for (size_t i = 0; i < n; i++) {
             float gi = g[i];
             if (wd != 0) gi = gi + wd * p[i];
-            o->s1[i] = o->s1[i] * alpha + (1 - alpha) * gi * gi;
+            o->s1[i] = o->s1[i] * alpha + w * gi * gi; /* square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha) */
             float avg;
             if (c->centered) {
-                o->s3[i] = o->s3[i] + (gi - o->s3[i]) * (1 - alpha);
+                o->s3[i] = o->s3[i] * alpha + w * gi; /* grad_avg.mul_(alpha).add_(grad, alpha=1 - alpha) */
                 avg = sqrtf(o->s1[i] - o->s3[i] * o->s3[i]) + eps;
             } else {
                 avg = sqrtf(o->s1[i]) + eps;
