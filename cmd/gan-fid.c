@@ -21,6 +21,7 @@
 #include "../lib/cli.h"
 #include "../lib/common.h"
 #include "../lib/fid.h"
+#include "../lib/inception.h"
 #include "../lib/model.h"
 
 static void usage(void) {
@@ -78,7 +79,6 @@ static const struct option longopts[] = {
 typedef enum { FEAT_INCEPTION, FEAT_PIXELS, FEAT_NET } feat_kind_t;
 
 #define NAME_LEN 160
-#define INCEPTION_DIM 2048
 
 typedef struct {
     feat_kind_t kind;
@@ -94,6 +94,7 @@ typedef struct {
     char name[NAME_LEN];  /* recorded in statistics files ("inception", "pixels", "net:HASH:LAYER") */
     char label[NAME_LEN]; /* what the distance is called: "FID", "FD(pixels)", "FD(m.st:5)" */
     gan_model_t model;
+    inception_t *inc;
     float *out;           /* (batch, d) features of a batch (pixels: unused) */
 } extractor_t;
 
@@ -194,7 +195,7 @@ static void extractor_setup(extractor_t *ex, shape3_t s, const char *set_name) {
         if (!ex->weights) die(EXIT_DATA, "%s: %s", set_name, no_weights_msg);
         if (s.c != 1 && s.c != 3)
             die(EXIT_DATA, "%s: images have %d channels; Inception takes gray (1) or RGB (3) images", set_name, s.c);
-        die(EXIT_DATA, "%s: Inception features are not built yet (they need the conv layers)", set_name);
+        if (inception_load(&ex->inc, ex->weights, ex->be, ex->batch)) die_lib(EXIT_DATA);
         ex->d = INCEPTION_DIM;
         snprintf(ex->name, NAME_LEN, "inception");
         ex->out = gt_xmalloc(sizeof(float) * (size_t)ex->batch * INCEPTION_DIM);
@@ -211,13 +212,13 @@ static const float *extractor_run(extractor_t *ex, const float *x, int B, shape3
         net_forward(D, &ctx, x, B);
         return D->acts[ex->layer + 1];
     }
-    (void)s;
-    (void)B;
+    if (inception_forward(ex->inc, ex->out, x, B, s.c, s.h, s.w)) die_lib(EXIT_DATA);
     return ex->out;
 }
 
 static void extractor_free(extractor_t *ex) {
     if (ex->kind == FEAT_NET && ex->ready) model_free(&ex->model);
+    if (ex->inc) inception_free(ex->inc);
     free(ex->out);
 }
 
@@ -318,6 +319,7 @@ static void save_stats(const char *path, fid_stats_t *st, const char *feat) {
 }
 
 typedef struct {
+    int stats;              /* statistics are wanted (not with --save-features alone) */
     int keep;               /* keep the features (KID) */
     out_t *feat_out;        /* --save-features, or NULL */
     const char *feat_path;
@@ -367,7 +369,9 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
             r.shape[3] > 65536)
             die(EXIT_DATA, "%s: images of shape %s are not plausible", s->name, sh);
         s3 = (shape3_t){(int)r.shape[1], (int)r.shape[2], (int)r.shape[3]};
-        if (N < 2) die(EXIT_DATA, "%s: %lld image%s: statistics need at least 2", s->name, (long long)N, N == 1 ? "" : "s");
+        if (N < 1 + ro->stats)
+            die(EXIT_DATA, "%s: %lld image%s: %s", s->name, (long long)N, N == 1 ? "" : "s",
+                ro->stats ? "statistics need at least 2" : "nothing to do");
         extractor_setup(ex, s3, s->name);
         d = ex->d;
         img = (size_t)shape3_size(s3);
@@ -378,7 +382,9 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
             die(EXIT_DATA, "%s: %s features: expected float32 or float64", s->name, dtype_name(r.dtype));
         if (r.shape[1] < 1 || r.shape[1] > 32768)
             die(EXIT_DATA, "%s: %lld features per row: out of range [1, 32768]", s->name, (long long)r.shape[1]);
-        if (N < 2) die(EXIT_DATA, "%s: %lld row%s: statistics need at least 2", s->name, (long long)N, N == 1 ? "" : "s");
+        if (N < 1 + ro->stats)
+            die(EXIT_DATA, "%s: %lld row%s: %s", s->name, (long long)N, N == 1 ? "" : "s",
+                ro->stats ? "statistics need at least 2" : "nothing to do");
         d = (int)r.shape[1];
         img = (size_t)d;
         snprintf(s->feat, NAME_LEN, "features");
@@ -438,7 +444,7 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
     free(raw);
     gt_aligned_free(x);
     free(xd);
-    if (fid_stats_finish(&s->st)) die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
+    if (ro->stats && fid_stats_finish(&s->st)) die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
 }
 
 static void load_set(set_t *s, extractor_t *ex, const run_opts_t *ro) {
@@ -529,7 +535,7 @@ int main(int argc, char **argv) {
     extractor_parse(&ex, features ? features : "inception");
 
     out_t feat_out;
-    run_opts_t ro = {kid, NULL, save_feat_path, quiet};
+    run_opts_t ro = {!(save_feat_path && !save_stats_path), kid, NULL, save_feat_path, quiet};
     if (save_feat_path) {
         out_open(&feat_out, save_feat_path, 1);
         ro.feat_out = &feat_out;
