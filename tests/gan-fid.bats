@@ -236,3 +236,23 @@ print('ok')"
     [[ "$output" == *"pixels features but"*"features"* ]]
     [ ! -e "$T/bad.npz" ]
 }
+
+@test "bounded memory: 40000 images (125 MB) take no more memory than 4000" {
+    $PY -c "
+import numpy as np
+r = np.random.default_rng(0)
+for n, name in ((4000, 'small'), (40000, 'big')):
+    with open('$T/' + name + '.npy', 'wb') as f:
+        np.lib.format.write_array_header_1_0(f, {'descr': '<f4', 'fortran_order': False, 'shape': (n, 1, 28, 28)})
+        for i in range(n // 4000):
+            f.write(r.uniform(-1, 1, (4000, 1, 28, 28)).astype(np.float32).tobytes())"
+    images "$T/b.npy" 100 2 1x28x28
+    for n in small big; do
+        run /usr/bin/time -f "maxrss %M" gan-fid -q --features pixels "$T/$n.npy" "$T/b.npy"
+        assert_success
+        [[ "${lines[0]}" == "FD(pixels) "* ]]
+        eval "rss_$n=$(echo "$output" | sed -n 's/^maxrss //p')"
+    done
+    # the input is read in batches; only the statistics (14 MB a set at 784 features) stay
+    [ $((rss_big - rss_small)) -lt 20000 ] || { echo "max RSS $rss_big kB for 40000 images, $rss_small kB for 4000"; return 1; }
+}
