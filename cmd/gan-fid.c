@@ -112,6 +112,14 @@ static void labels_of(const char *feat, int d, char *fd, char *kd, size_t n) {
     }
 }
 
+/* v in the shortest %g form that reads back as the same double (as Python prints floats) */
+static void fmt_exact(char *buf, size_t cap, double v) {
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
 /* FNV-1a over bytes, continuing from h */
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
     const unsigned char *b = p;
@@ -285,10 +293,17 @@ static void load_stats(set_t *s) {
         if (count < 2) die(EXIT_DATA, "%s: n = %lld: statistics need at least 2 samples", s->name, (long long)count);
     }
     size_t dd = (size_t)d * (size_t)d;
-    double *m = gt_xmalloc(sizeof(double) * (size_t)d), *sg = gt_xmalloc(sizeof(double) * dd);
-    for (int64_t i = 0; i < d; i++) m[i] = tensor_get(mu, i);
-    for (size_t i = 0; i < dd; i++) sg[i] = tensor_get(sigma, (int64_t)i);
-    if (fid_stats_from(&s->st, (int)d, count, m, sg)) die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
+    double *m = NULL, *sg = NULL; /* float32 arrays converted (pytorch-fid's mu is float32) */
+    if (mu->dtype != DT_F64) {
+        m = gt_xmalloc(sizeof(double) * (size_t)d);
+        for (int64_t i = 0; i < d; i++) m[i] = tensor_get(mu, i);
+    }
+    if (sigma->dtype != DT_F64) {
+        sg = gt_xmalloc(sizeof(double) * dd);
+        for (size_t i = 0; i < dd; i++) sg[i] = tensor_get(sigma, (int64_t)i);
+    }
+    if (fid_stats_from(&s->st, (int)d, count, m ? m : mu->data, sg ? sg : sigma->data))
+        die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
     free(m);
     free(sg);
     s->feat[0] = 0;
@@ -559,7 +574,7 @@ int main(int argc, char **argv) {
             if (s->kind == IN_STATS && ro.feat_out)
                 die_usage("--save-features: %s holds statistics, not images or features", s->name);
             if (!merge_path) break;
-            if (!s->st.m2)
+            if (s->st.n == 0)
                 die(EXIT_DATA, "%s: statistics without a sample count n (pytorch-fid's hold only mu and sigma) cannot "
                                "be merged",
                     s->name);
@@ -618,13 +633,17 @@ int main(int argc, char **argv) {
         warnx("warning: the eigendecomposition did not converge; added %g to the covariances' diagonals (as "
               "pytorch-fid does for a singular product)",
               offset);
-    printf("%s %.10g\n", fd_label, fd);
+    char num[40], num2[40];
+    fmt_exact(num, sizeof num, fd);
+    printf("%s %s\n", fd_label, num);
     if (kid) {
         double km, ks;
         if (fid_kid(a->feats, a->n_feats, b->feats, b->n_feats, a->st.d, (int)kid_subsets, (int)kid_size, seed,
                     be->threads, &km, &ks))
             die(EXIT_DATA, "%s", gt_errmsg());
-        printf("%s %.10g std %.10g\n", kd_label, km, ks);
+        fmt_exact(num, sizeof num, km);
+        fmt_exact(num2, sizeof num2, ks);
+        printf("%s %s std %s\n", kd_label, num, num2);
     }
     if (fflush(stdout) != 0 || ferror(stdout)) die(EXIT_DATA, "stdout: write failed");
     for (int i = 0; i < n_in; i++) {

@@ -12,6 +12,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define SIG_LOCAL 0x04034b50u
@@ -372,15 +375,28 @@ int npz_load(const char *path, npz_file_t *z) {
         gt_err("%s", strerror(errno));
         return gt_err_prefix(name);
     }
-    unsigned char *b = NULL;
-    size_t len = 0;
-    int rc = read_all(f, &b, &len);
-    if (!is_stdin) fclose(f);
-    if (rc == 0) {
-        if (len == 0) rc = gt_err("empty file");
-        else rc = npz_parse(b, len, z);
+    struct stat st;
+    int fd = fileno(f), rc;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        rc = gt_err("is a directory");
+    } else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && lseek(fd, 0, SEEK_CUR) == 0 &&
+               ftell(f) == 0) {
+        /* a regular file: parse it where it lies */
+        void *b = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (b == MAP_FAILED) {
+            rc = gt_err("cannot map: %s", strerror(errno));
+        } else {
+            rc = npz_parse(b, (size_t)st.st_size, z);
+            munmap(b, (size_t)st.st_size);
+        }
+    } else {
+        unsigned char *b = NULL;
+        size_t len = 0;
+        rc = read_all(f, &b, &len);
+        if (rc == 0) rc = len == 0 ? gt_err("empty file") : npz_parse(b, len, z);
+        free(b);
     }
-    free(b);
+    if (!is_stdin) fclose(f);
     return rc ? gt_err_prefix(name) : 0;
 }
 

@@ -7,6 +7,7 @@
  * really there, each member's CRC-32 and size are verified, and each member is parsed by
  * npy_parse. Refused: encryption, other compression methods, multi-disk archives, duplicate
  * names, members that are not NAME.npy.
+ * Regular files are memory-mapped while they are parsed, pipes read whole.
  * Write: members stored (numpy.savez) or deflated (numpy.savez_compressed), without ZIP64 (a
  * member or the archive reaching 4 GiB is an error), fixed time stamps, so the bytes depend only
  * on the arrays. np.load reads what we write. */

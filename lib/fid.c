@@ -92,10 +92,6 @@ int fid_stats_from(fid_stats_t *s, int d, int64_t n, const double *mu, const dou
             double v = 0.5 * (sigma[(size_t)i * d + j] + sigma[(size_t)j * d + i]);
             s->sigma[(size_t)i * d + j] = s->sigma[(size_t)j * d + i] = v;
         }
-    if (n >= 2) {
-        s->m2 = gt_xmalloc(sizeof(double) * dd);
-        for (size_t k = 0; k < dd; k++) s->m2[k] = s->sigma[k] * (double)(n - 1);
-    }
     s->finished = 1;
     return 0;
 }
@@ -183,12 +179,22 @@ int fid_stats_finish(fid_stats_t *s) {
     return 0;
 }
 
+/* Statistics read from a file get their co-moment when a merge needs it. */
+static int ensure_m2(fid_stats_t *s) {
+    if (s->m2) return 0;
+    if (s->n < 2)
+        return gt_err("cannot merge statistics without a sample count n (pytorch-fid's .npz holds only mu and "
+                      "sigma): they can be scored, not merged");
+    size_t dd = (size_t)s->d * (size_t)s->d;
+    s->m2 = gt_xmalloc(sizeof(double) * dd);
+    for (size_t k = 0; k < dd; k++) s->m2[k] = s->sigma[k] * (double)(s->n - 1);
+    return 0;
+}
+
 int fid_stats_merge(fid_stats_t *dst, fid_stats_t *src) {
     if (dst->d != src->d)
         return gt_err("cannot merge statistics of %d features with statistics of %d", dst->d, src->d);
-    if (!dst->m2 || !src->m2)
-        return gt_err("cannot merge statistics without a sample count n (pytorch-fid's .npz holds only mu and "
-                      "sigma): they can be scored, not merged");
+    if (ensure_m2(dst) || ensure_m2(src)) return -1;
     if (dst->chunk) flush_chunk(dst);
     if (src->chunk) flush_chunk(src);
     if (src->n >= 2 && fid_stats_finish(src)) return -1; /* keeps src's sigma up to date */

@@ -47,7 +47,8 @@ typedef struct {
     int64_t n;        /* samples accumulated; 0 for statistics read without a count (pytorch-fid's
                          .npz): those can be scored but not merged */
     double *mu;       /* (d) mean */
-    double *m2;       /* (d, d) centred co-moment; NULL when n is unknown (0) */
+    double *m2;       /* (d, d) centred co-moment; for statistics read from a file NULL until a
+                         merge needs it (then sigma * (n - 1)) */
     double *sigma;    /* (d, d) covariance m2 / (n - 1); valid after fid_stats_finish, or as read */
     /* private: rows buffered until a chunk is full (one rank-k update per chunk) */
     double *chunk;    /* (chunk_cap, d) */
@@ -59,8 +60,8 @@ typedef struct {
  * chunk_rows x d doubles (chunk_rows <= 0: 1024, or fewer for large d). Returns 0 or -1
  * (d out of range). Free with fid_stats_free. */
 int fid_stats_init(fid_stats_t *s, int d, int chunk_rows);
-/* Statistics read from a file: mu (d) and sigma (d, d) copied; n may be 0 (unknown count: then
- * no m2, the statistics cannot be merged); with n >= 2, m2 = sigma * (n - 1). Checks that the
+/* Statistics read from a file: mu (d) and sigma (d, d) copied; n may be 0 (unknown count: the
+ * statistics cannot be merged); with n >= 2 a merge takes m2 = sigma * (n - 1). Checks that the
  * values are finite and sigma is symmetric (to 1e-9 relative). Returns 0 or -1. */
 int fid_stats_from(fid_stats_t *s, int d, int64_t n, const double *mu, const double *sigma);
 void fid_stats_free(fid_stats_t *s);

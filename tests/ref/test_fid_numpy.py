@@ -6,7 +6,7 @@ NumPy and SciPy, and its checkpoint-network features against PyTorch.
   2048, for random statistics (N > d) and near-singular ones (N < d: rank N - 1). It also
   equals the exact value, the nuclear norm of the product of the centred data matrices
   (tr sqrt(S1 S2) = sum of the singular values of Xc Yc^T / sqrt((n1-1)(n2-1)), no square root
-  of a matrix involved), to 2e-10 (1e-8 near-singular) where that is affordable.
+  of a matrix involved), to 1e-12 (1e-8 near-singular) where that is affordable.
 - --save-stats of a feature array gives np.mean and np.cov (N - 1) to 1e-12, n and the features
   name; the file loads in NumPy and scores like the array it came from. A pytorch-fid file (mu
   float32, sigma float64, no n) is read and scored, and refused by --merge-stats.
@@ -143,7 +143,7 @@ def main():
             if n <= 1024:
                 # near-singular: rounding sigma to float64 (1e-16) moves its null directions' tiny
                 # eigenvalues, whose square roots (1e-8 of the scale) enter tr sqrt(S1 S2)
-                tol = 2e-10 if kind == "random" else 1e-8
+                tol = 1e-12 if kind == "random" else 1e-8
                 ex = exact_fd(x, y)
                 t.close(ours, ex, tol, f"d={d} {kind}: equals the exact value {ex:.12g} to {tol:g}")
 
