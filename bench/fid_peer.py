@@ -1,7 +1,8 @@
 """fid_peer.py: the Python side of bench/bench_fid.sh: random Inception weights for gan-fid, and
 the peers' timings (torch 1.13 CPU for the Inception features, SciPy for the distance, NumPy for
 the statistics), measured inside Python so that interpreter start-up and model building are not
-counted.
+counted. Each timing prints "WALL CPU": the best wall-clock and the best CPU (process, all
+threads) seconds of REPEAT runs; the torch command prints images/s by each instead.
 
     fid_peer.py weights OUT.safetensors          random FID-Inception weights (tests' torch module)
     fid_peer.py torch N THREADS BATCH REPEAT      images/s of torch float32 on N 3x32x32 images
@@ -28,12 +29,14 @@ def load(path, name):
 
 
 def best(fn, repeat):
-    ts = []
+    """(best wall seconds, best CPU seconds) of REPEAT calls of fn"""
+    walls, cpus = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        ts.append(time.perf_counter() - t)
-    return min(ts)
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return min(walls), min(cpus)
 
 
 def main():
@@ -58,7 +61,8 @@ def main():
                 for i in range(0, n, batch):
                     net.features(x[i:i + batch])
         run()  # warm-up
-        print(f"{n / best(run, repeat):.2f}")
+        w, c = best(run, repeat)
+        print(f"{n / w:.3f} {n / c:.3f}")
     elif cmd == "scipy":
         import scipy.linalg
         a, b, repeat = np.load(sys.argv[2]), np.load(sys.argv[3]), int(sys.argv[4])
@@ -71,10 +75,10 @@ def main():
                 covmean = scipy.linalg.sqrtm((s1 + off).dot(s2 + off))
             d = mu1 - mu2
             return d.dot(d) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean.real)
-        print(f"{best(fd, repeat):.3f}")
+        print("%.3f %.3f" % best(fd, repeat))
     elif cmd == "numpy":
         x, repeat = np.load(sys.argv[2]), int(sys.argv[3])
-        print(f"{best(lambda: (np.mean(x, axis=0), np.cov(x, rowvar=False)), repeat):.3f}")
+        print("%.3f %.3f" % best(lambda: (np.mean(x, axis=0), np.cov(x, rowvar=False)), repeat))
     elif cmd == "stats":
         n, d = int(sys.argv[2]), int(sys.argv[3])
         rng = np.random.default_rng(1)
