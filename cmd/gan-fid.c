@@ -8,6 +8,7 @@
  * The kind of an input is decided by its content: a .npy of 4 dims is images, of 2 dims
  * features, a .npz (ZIP) statistics. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -251,12 +252,13 @@ static input_kind_t sniff(const char *path, const char *name) {
         in_open(path); /* dies with the reason */
         exit(EXIT_DATA);
     }
-    int c = getc(f);
+    int c = getc(f), err = c == EOF && ferror(f) ? errno : 0;
     if (f == stdin) {
         if (c != EOF) ungetc(c, f);
     } else {
         fclose(f);
     }
+    if (err) die(EXIT_DATA, "%s: %s", name, strerror(err));
     if (c == 0x93) return IN_IMAGES; /* images or features: the shape decides */
     if (c == 'P') return IN_STATS;
     if (c == EOF) die(EXIT_DATA, "%s: empty file", name);

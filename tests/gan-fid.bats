@@ -207,6 +207,10 @@ a[3, 0, 1, 2] = np.inf; np.save('$T/inf.npy', a)"
     assert_one_line_error 1
     run gan-fid -q --features pixels "$T/nothere.npy" "$T/a.npy"
     assert_one_line_error 1
+    mkdir "$T/dir"
+    run gan-fid -q --features pixels "$T/dir" "$T/a.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"Is a directory"* ]]
 }
 
 @test "--merge-stats writes the pooled statistics; --save-features writes N x D float32" {
