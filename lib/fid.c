@@ -2,7 +2,7 @@
  * symmetric eigendecompositions, and KID (see fid.h for the mathematics and the contracts).
  *
  * Sections: statistics (chunked rank-k updates and Chan's pairwise merge), the Frechet
- * distance (LAPACK dsyevd and dgesdd), KID (Philox subsets, float64 kernel sums).
+ * distance (LAPACK dpotrf or dsyevd, and dgesdd), KID (Philox subsets, float64 kernel sums).
  * BLAS and LAPACK run in float64 in column-major or row-major form as noted at each call; every
  * matrix here is symmetric, so the two layouts hold the same numbers. */
 #include <cblas.h>
@@ -222,34 +222,45 @@ int fid_stats_merge(fid_stats_t *dst, fid_stats_t *src) {
 
 /* ---- the Frechet distance ---------------------------------------------------------------- */
 
-/* tr sqrt(S1 S2) for symmetric S1, S2 (d, d), with `offset` added to both diagonals: the sum of
- * the singular values of M = L2^1/2 (V2^T V1) L1^1/2 (fid.h). Matrices are column-major here
- * (the symmetric inputs read the same either way); eigenvectors are the columns of V1, V2.
- * Returns 0, or the LAPACK info (> 0: no convergence) of the failing call. */
+/* A factor F (d, d, column-major) of the symmetric S + offset I = F^T F: the Cholesky factor R
+ * (upper triangular, lower part zeroed) when that is positive definite, else L^1/2 V^T from the
+ * eigendecomposition S = V L V^T with negative eigenvalues (rounding noise around an exact zero)
+ * taken as 0. work: d * d doubles, w: d doubles. *chol says which. Returns 0 or the LAPACK info
+ * (> 0: the eigensolver did not converge). */
+static int factor(int d, const double *S, double offset, double *F, double *work, double *w, int *chol) {
+    size_t dd = (size_t)d * (size_t)d;
+    memcpy(F, S, sizeof(double) * dd);
+    for (int i = 0; i < d; i++) F[(size_t)i * d + i] += offset;
+    *chol = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', d, F, d) == 0;
+    if (*chol) {
+        for (int j = 0; j < d; j++)
+            for (int i = j + 1; i < d; i++) F[(size_t)j * d + i] = 0.0;
+        return 0;
+    }
+    memcpy(work, S, sizeof(double) * dd);
+    for (int i = 0; i < d; i++) work[(size_t)i * d + i] += offset;
+    int info = (int)LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', d, work, d, w);
+    if (info) return info;
+    for (int i = 0; i < d; i++) w[i] = w[i] > 0 ? sqrt(w[i]) : 0.0;
+    /* F[i][j] = sqrt(l_i) V[j][i]: column j of F is row j of V scaled */
+    for (int j = 0; j < d; j++)
+        for (int i = 0; i < d; i++) F[(size_t)j * d + i] = w[i] * work[(size_t)i * d + j];
+    return 0;
+}
+
+/* tr sqrt(S1 S2) for symmetric positive semi-definite S1, S2 (d, d), with `offset` added to both
+ * diagonals: the sum of the singular values of F2 F1^T for any factors S1 = F1^T F1, S2 = F2^T F2
+ * (fid.h). Returns 0, or the LAPACK info (> 0: no convergence) of the failing call. */
 static int trace_sqrt_product(int d, const double *s1, const double *s2, double offset, double *tr) {
     size_t dd = (size_t)d * (size_t)d;
-    double *V1 = gt_xmalloc(sizeof(double) * dd); /* S1, then its eigenvectors */
-    double *V2 = gt_xmalloc(sizeof(double) * dd); /* S2, then its eigenvectors */
-    double *M = gt_xmalloc(sizeof(double) * dd);  /* V2^T V1, then scaled */
-    double *l1 = gt_xmalloc(sizeof(double) * (size_t)d), *l2 = gt_xmalloc(sizeof(double) * (size_t)d);
+    double *F1 = gt_xmalloc(sizeof(double) * dd), *F2 = gt_xmalloc(sizeof(double) * dd);
+    double *M = gt_xmalloc(sizeof(double) * dd); /* scratch, then F2 F1^T */
     double *sv = gt_xmalloc(sizeof(double) * (size_t)d);
-    memcpy(V1, s1, sizeof(double) * dd);
-    memcpy(V2, s2, sizeof(double) * dd);
-    for (int i = 0; i < d; i++) {
-        V1[(size_t)i * d + i] += offset;
-        V2[(size_t)i * d + i] += offset;
-    }
-    int info = (int)LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', d, V1, d, l1);
-    if (info == 0) info = (int)LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', d, V2, d, l2);
+    int chol1, chol2;
+    int info = factor(d, s1, offset, F1, M, sv, &chol1);
+    if (info == 0) info = factor(d, s2, offset, F2, M, sv, &chol2);
     if (info == 0) {
-        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, d, d, d, 1.0, V2, d, V1, d, 0.0, M, d);
-        /* eigenvalues below 0 (rounding noise around an exact 0) count as 0 */
-        for (int i = 0; i < d; i++) {
-            l1[i] = l1[i] > 0 ? sqrt(l1[i]) : 0.0;
-            l2[i] = l2[i] > 0 ? sqrt(l2[i]) : 0.0;
-        }
-        for (int j = 0; j < d; j++)
-            for (int i = 0; i < d; i++) M[(size_t)j * d + i] *= l2[i] * l1[j];
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, d, d, d, 1.0, F2, d, F1, d, 0.0, M, d);
         info = (int)LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', d, d, M, d, sv, NULL, 1, NULL, 1);
     }
     if (info == 0) {
@@ -257,11 +268,9 @@ static int trace_sqrt_product(int d, const double *s1, const double *s2, double 
         for (int i = d - 1; i >= 0; i--) sum += sv[i];
         *tr = sum;
     }
-    free(V1);
-    free(V2);
+    free(F1);
+    free(F2);
     free(M);
-    free(l1);
-    free(l2);
     free(sv);
     return info;
 }

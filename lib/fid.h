@@ -8,14 +8,15 @@
  *
  * The Frechet distance between N(mu1, S1) and N(mu2, S2) is
  *     |mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr sqrt(S1 S2).
- * tr sqrt(S1 S2) is computed in float64 through two symmetric eigendecompositions and one SVD
- * (LAPACK dsyevd, dgesdd):
- *     S1 = V1 L1 V1^T,  S2 = V2 L2 V2^T,  M = L2^1/2 (V2^T V1) L1^1/2,  tr sqrt(S1 S2) = sum sigma_k(M).
- * (M is S2^1/2 S1^1/2 up to orthogonal factors, and M^T M = V1^T S1^1/2 S2 S1^1/2 V1 has the
- * eigenvalues of S1 S2, so the singular values of M are the square roots of those eigenvalues.)
+ * tr sqrt(S1 S2) is computed in float64 as a nuclear norm (LAPACK dpotrf or dsyevd, dgesdd):
+ *     S1 = F1^T F1,  S2 = F2^T F2,  tr sqrt(S1 S2) = sum_k sigma_k(F2 F1^T),
+ * because (F2 F1^T)^T (F2 F1^T) = F1 S2 F1^T has the eigenvalues of S2 F1^T F1 = S2 S1. Each
+ * factor is the Cholesky factor when the matrix is positive definite (the usual case, N > d),
+ * else L^1/2 V^T from its eigendecomposition S = V L V^T (rank-deficient S: N <= d, constant
+ * features); both are backward stable, and Cholesky costs a small fraction of an eigendecomposition.
  * Summing singular values instead of square roots of eigenvalues avoids squaring: a small
- * sigma is found to about eps * |M| instead of sqrt(eps * |M|^2), which is what decides the
- * result when N < d or the features are ill-conditioned. Measured against the exact value
+ * sigma is found to about eps * |F2| |F1| instead of sqrt(eps * |S1| |S2|), which is what decides
+ * the result when N < d or the features are ill-conditioned. Measured against the exact value
  * (the nuclear norm of the centred data product, tests/ref/test_fid_numpy.py) it is correct to
  * about 1e-13 relative where SciPy's sqrtm (pytorch-fid's route) is off by up to 2.5e-6 (500
  * Fashion-MNIST images in pixel space) and by 3e-8 on random rank-deficient statistics.
