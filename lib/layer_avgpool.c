@@ -1,11 +1,13 @@
 /* layer_avgpool.c: average pooling, torch.nn.AvgPool2d(k, stride, padding) with
- * count_include_pad=True (torch's default; floor mode).
+ * count_include_pad=True (torch's default; floor mode), or count_include_pad=False with the
+ * spec flag `nopad` (l->exclude_pad: the divisor is the window's part inside the image).
  *
  *   x (B, C, H, W)   y (B, C, Ho, Wo)   Ho = floor((H + 2 ph - kh) / sh) + 1, Wo likewise
  *
  * Each output is the sum of its window clipped to the image divided by the window's padded
  * size (conv_math.h, pool_window: the window may reach past the padding at the far edge, as in
- * torch's kernel, and is then shortened). Backward spreads dy / count over the clipped window
+ * torch's kernel, and is then shortened), or with nopad by the clipped window's size
+ * (conv_math.h, pool_divisor). Backward spreads dy / count over the clipped window
  * (adding where windows overlap). Linear in x: the gradient penalty's tangent is the same map,
  * ty = avgpool(tx), and its reverse pass spreads dy and dty alike.
  * Planes (sample, channel) are split over threads, each computed in a fixed order, so results
@@ -48,7 +50,7 @@ static void avgpool_fwd_plane(const layer_t *l, float *y, const float *x) {
             float s = 0.0f;
             for (int iy = y0; iy < y1; iy++)
                 for (int ix = x0; ix < x1; ix++) s += x[iy * W + ix];
-            y[oy * l->out.w + ox] = s / (float)(cy * cx);
+            y[oy * l->out.w + ox] = s / (float)pool_divisor(cy, cx, y0, y1, x0, x1, l->exclude_pad);
         }
     }
 }
@@ -64,7 +66,7 @@ static void avgpool_bwd_plane(const layer_t *l, float *dx, const float *dy) {
         for (int ox = 0; ox < l->out.w; ox++) {
             int x0, x1;
             int cx = pool_window(ox, l->kw, l->sw, l->pw, W, &x0, &x1);
-            float g = dy[oy * l->out.w + ox] / (float)(cy * cx);
+            float g = dy[oy * l->out.w + ox] / (float)pool_divisor(cy, cx, y0, y1, x0, x1, l->exclude_pad);
             for (int iy = y0; iy < y1; iy++)
                 for (int ix = x0; ix < x1; ix++) dx[iy * W + ix] += g;
         }
