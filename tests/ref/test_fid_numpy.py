@@ -18,13 +18,12 @@ NumPy and SciPy, and its checkpoint-network features against PyTorch.
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import scipy.linalg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tap import BIN, Tap, rel_err  # noqa: E402
+from tap import BIN, Tap, rel_err, scratch_dir  # noqa: E402
 
 GAN_FID = os.path.join(BIN, "gan-fid")
 MASK = np.uint64(0xFFFFFFFF)
@@ -119,7 +118,7 @@ def data(rng, n, d, shift):
 
 def main():
     t = Tap()
-    tmp = tempfile.mkdtemp(prefix="gt-fid-")
+    tmp = scratch_dir("gt-fid-")
     rng = np.random.default_rng(7)
 
     # ---- the Frechet distance of NumPy-written statistics against SciPy and the exact value

@@ -15,7 +15,6 @@ one-line errors for weights of the wrong shape, missing tensors and wrong dtypes
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import scipy.linalg
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nnref  # noqa: E402
-from tap import BIN, Tap  # noqa: E402
+from tap import BIN, Tap, scratch_dir  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 GAN_FID = os.path.join(BIN, "gan-fid")
@@ -230,7 +229,7 @@ def features(weights, images, tmp, extra=()):
 
 def main():
     t = Tap()
-    tmp = tempfile.mkdtemp(prefix="gt-inception-")
+    tmp = scratch_dir("gt-inception-")
     torch.set_num_threads(2)
 
     # the pooling layer the FID blocks need, against torch (forward and backward)

@@ -14,7 +14,6 @@ import os
 import struct
 import subprocess
 import sys
-import tempfile
 import zipfile
 import zlib
 
@@ -22,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nnref import tool_path  # noqa: E402
-from tap import Tap  # noqa: E402
+from tap import Tap, scratch_dir  # noqa: E402
 
 RT = tool_path("npz-roundtrip")
 
@@ -91,7 +90,7 @@ def zip64_archive(arrays):
 
 def main():
     t = Tap()
-    tmp = tempfile.mkdtemp(prefix="gt-npz-")
+    tmp = scratch_dir("gt-npz-")
     rng = np.random.default_rng(3)
     arrays = {
         "mu": rng.standard_normal(700),
