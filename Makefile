@@ -39,6 +39,7 @@ LIB_SRC  = $(sort $(wildcard lib/*.c formats/*.c))
 CMD_SRC  = $(sort $(wildcard cmd/*.c))
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
+BENCH_SRC = $(sort $(wildcard bench/*.c))
 CU_SRC   = $(sort $(wildcard kernels/*.cu))
 
 PROGRAMS = $(patsubst cmd/%.c,%,$(CMD_SRC))
@@ -97,6 +98,10 @@ $(OBJ)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIBA)
 $(OBJ)/tests/tools/%: $(OBJ)/tests/tools/%.o $(LIBA)
 	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
+# Benchmark drivers (bench/*.c), built by `make bench`.
+$(OBJ)/bench/%: $(OBJ)/bench/%.o $(LIBA)
+	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+
 unit-tests: $(patsubst tests/unit/%.c,$(OBJ)/tests/unit/%,$(UNIT_SRC)) \
             $(patsubst tests/tools/%.c,$(OBJ)/tests/tools/%,$(TOOL_SRC))
 
@@ -114,7 +119,7 @@ deps:
 fuzz:
 	bash tests/fuzz/run.sh
 
-bench: all
+bench: all $(patsubst bench/%.c,$(OBJ)/bench/%,$(BENCH_SRC))
 	bash bench/run.sh
 
 demo:
