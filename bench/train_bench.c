@@ -5,7 +5,7 @@
  *       builds the preset for 1x28x28 data (z 100, the ns loss and Adam as gan-init makes them),
  *       trains W steps, then N timed steps on random uint8 images, and prints one line:
  *       arch=.. batch=.. threads=.. step_ms=<median> img_s=.. gflop_step=.. gflops=..
- *       peak_rss_mb=.. allocs_after_first=..
+ *       peak_rss_mb=.. allocs_after_first=.. cpu_ms=<CPU time of all threads per step, mean>
  *   train_bench --sgemm-ceiling
  *       prints sgemm1=<GFLOP/s> sgemm2=<GFLOP/s>: OpenBLAS's own cblas_sgemm with 1 and 2 of its
  *       threads, best over large shapes (square 2048 and the DCGAN's 2048 x 3136 x 256).
@@ -66,6 +66,14 @@ static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* CPU seconds of the process (all threads, user and system) */
+static double cpu_now(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)ru.ru_stime.tv_usec;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -171,9 +179,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     train_stats_t st;
-    double *ms = gt_xcalloc((size_t)steps, sizeof *ms);
+    double *ms = gt_xcalloc((size_t)steps, sizeof *ms), cpu0 = 0;
     for (int i = 0; i < warmup + steps; i++) {
         if (i == 1) counting = 1; /* every step after the first */
+        if (i == warmup) cpu0 = cpu_now();
         double t0 = now();
         if (train_step(&t, &st)) {
             fprintf(stderr, "train_bench: %s\n", gt_errmsg());
@@ -182,6 +191,7 @@ int main(int argc, char **argv) {
         if (i >= warmup) ms[i - warmup] = (now() - t0) * 1e3;
     }
     counting = 0;
+    double cpu_ms = (cpu_now() - cpu0) * 1e3 / steps;
     qsort(ms, (size_t)steps, sizeof *ms, cmp_double);
     double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
     double gf, gb, df, db, dbx;
@@ -192,9 +202,9 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("arch=%s batch=%d threads=%d step_ms=%.2f img_s=%.1f gflop_step=%.3f gflops=%.1f peak_rss_mb=%.1f "
-           "allocs_after_first=%ld\n",
+           "allocs_after_first=%ld cpu_ms=%.2f\n",
            arch, B, be->threads, med, B / (med / 1e3), flop / 1e9, flop / 1e9 / (med / 1e3), ru.ru_maxrss / 1024.0,
-           n_allocs);
+           n_allocs, cpu_ms);
     free(ms);
     trainer_free(&t);
     tensor_free(&data);
