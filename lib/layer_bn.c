@@ -58,7 +58,7 @@ static void bn_init(layer_t *l, init_mode_t mode, uint64_t seed) {
 
 typedef struct {
     const layer_t *l;
-    int B, training;
+    int B, training, param_grads;
     float *y, *dx;
     const float *x, *dy;
 } bn_job_t;
@@ -126,7 +126,7 @@ static void bn_bwd_range(void *arg, long c0, long c1) {
                 sgx += g * norm_hat(j->x[o + k], mean, istd);
             }
         }
-        if (l->dw) {
+        if (l->dw && j->param_grads) {
             l->dw[c] += (float)sgx;
             l->db[c] += (float)sg;
         }
@@ -147,7 +147,7 @@ static void bn_run(const nn_ctx_t *ctx, const layer_t *l, int B, void (*fn)(void
 }
 
 static void bn_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
-    bn_job_t j = {l, B, ctx->training, y, NULL, x, NULL};
+    bn_job_t j = {l, B, ctx->training, 0, y, NULL, x, NULL};
     bn_run(ctx, l, B, bn_fwd_range, &j);
     if (ctx->training && l->num_batches_tracked) ++*l->num_batches_tracked;
 }
@@ -155,8 +155,9 @@ static void bn_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x
 static void bn_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
                         const float *y, int B) {
     (void)y;
-    if (!dx && !l->dw) return;
-    bn_job_t j = {l, B, ctx->training, NULL, dx, x, dy};
+    int param_grads = l->dw && !ctx->skip_param_grads;
+    if (!dx && !param_grads) return;
+    bn_job_t j = {l, B, ctx->training, param_grads, NULL, dx, x, dy};
     bn_run(ctx, l, B, bn_bwd_range, &j);
 }
 
