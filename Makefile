@@ -23,8 +23,12 @@ OPT         = $(OPT_$(BUILD))
 CPPFLAGS   += -D_FILE_OFFSET_BITS=64 -I/usr/include/cjson
 CFLAGS     ?=
 # -fno-math-errno: nothing reads errno after a math function, and without it GCC cannot
-# compile sqrtf to one instruction (nor vectorize a loop that calls it); results do not change.
-CFLAGS     += $(CSTD) $(WARN) $(OPT) -fno-math-errno -pthread
+# compile sqrtf to one instruction (nor vectorize a loop that calls it). VECT: GCC 12's -O2
+# vectorizes only loops whose trip count is known; the dynamic cost model lets it vectorize the
+# element-wise loops of the layers too (measured: col2im 3.1 -> 2.0 ms on the DCGAN's 28x28
+# layer). Neither changes results: GCC never reorders float arithmetic without -ffast-math.
+VECT      := $(shell $(CC) -fvect-cost-model=dynamic -E -x c /dev/null >/dev/null 2>&1 && echo -fvect-cost-model=dynamic)
+CFLAGS     += $(CSTD) $(WARN) $(OPT) $(VECT) -fno-math-errno -pthread
 LDFLAGS    += $(filter -fsanitize%,$(OPT)) -pthread
 LDLIBS     += -lopenblas -lpng -lz -lcjson -lm
 

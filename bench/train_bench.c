@@ -11,9 +11,11 @@
  *       threads, best over large shapes (square 2048 and the DCGAN's 2048 x 3136 x 256).
  *
  * gflop_step counts the convolution and linear arithmetic of a step as lib/train.h runs it:
- * D forward three times (real, fake, G's update), D backward three times (the input gradient
- * skipped below D's first layer except in G's update), G forward and backward (no input
- * gradient for G's first layer); 2 flops per multiply-add. allocs_after_first counts malloc
+ * D forward three times (real, fake, G's update), D backward on real and fake (weight
+ * gradients, and input gradients but for D's first layer), D backward in G's update (input
+ * gradients only), G forward and backward (no input gradient for G's first layer); 2 flops per
+ * multiply-add. (PyTorch's step also computes D's weight gradients in G's update: 0.84 GFLOP
+ * more for dcgan at batch 64.) allocs_after_first counts malloc
  * family calls made by the steps after the first (they must be none). */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -93,16 +95,19 @@ static double layer_macs(const layer_t *l) {
     return 0;
 }
 
-/* forward, weight-gradient and input-gradient flops of a net for one sample; dx_skip: the input
- * gradient of the first layer with parameters is not computed */
-static void net_flops(const net_t *n, double *fwd, double *bwd, int dx_skip) {
+/* forward, weight-gradient and input-gradient flops of a net for one sample; the input gradient
+ * of the first layer with parameters is counted apart (dx0), as passes that need no input
+ * gradient skip it */
+static void net_flops(const net_t *n, double *fwd, double *dw, double *dx, double *dx0) {
     int first = -1;
-    *fwd = *bwd = 0;
+    *fwd = *dw = *dx = *dx0 = 0;
     for (int i = 0; i < n->n_layers; i++) {
         double m = 2 * layer_macs(&n->layers[i]);
         if (m > 0 && first < 0) first = i;
         *fwd += m;
-        *bwd += m + (dx_skip && i == first ? 0 : m);
+        *dw += m;
+        if (i == first) *dx0 += m;
+        else *dx += m;
     }
 }
 
@@ -194,11 +199,13 @@ int main(int argc, char **argv) {
     double cpu_ms = (cpu_now() - cpu0) * 1e3 / steps;
     qsort(ms, (size_t)steps, sizeof *ms, cmp_double);
     double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
-    double gf, gb, df, db, dbx;
-    net_flops(&m.G, &gf, &gb, 1);
-    net_flops(&m.D, &df, &db, 1);
-    net_flops(&m.D, &df, &dbx, 0);
-    double flop = (double)B * (3 * df + 2 * db + dbx + gf + gb);
+    double gf, gw, gx, gx0, df, dw, dx, dx0;
+    net_flops(&m.G, &gf, &gw, &gx, &gx0);
+    net_flops(&m.D, &df, &dw, &dx, &dx0);
+    /* D: three forwards; real and fake backward: weights and input gradients but the first
+     * layer's; G's update: input gradients only (skip_param_grads). G: forward, weights, input
+     * gradients but the first layer's. */
+    double flop = (double)B * (3 * df + 2 * (dw + dx) + (dx + dx0) + gf + gw + gx);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("arch=%s batch=%d threads=%d step_ms=%.2f img_s=%.1f gflop_step=%.3f gflops=%.1f peak_rss_mb=%.1f "

@@ -20,7 +20,7 @@ int gt_err(const char *fmt, ...) {
 
 int gt_err_prefix(const char *prefix) {
     char tmp[sizeof err_buf];
-    snprintf(tmp, sizeof tmp, "%s: %s", prefix, err_buf);
+    if (snprintf(tmp, sizeof tmp, "%s: %s", prefix, err_buf) < 0) tmp[0] = 0; /* too long: cut short */
     memcpy(err_buf, tmp, sizeof err_buf);
     return -1;
 }

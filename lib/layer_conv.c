@@ -37,9 +37,6 @@
 #include "layer.h"
 #include "philox.h"
 
-/* a chunk's buffers hold about this many floats (16 MiB) */
-#define CONV_CHUNK_FLOATS (1L << 22)
-
 /* floats rounded up to a 64-byte multiple, so that each buffer in the workspace is aligned */
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 

@@ -32,9 +32,6 @@
 #include "layer.h"
 #include "philox.h"
 
-/* a chunk's buffers hold about this many floats (16 MiB) */
-#define CONVT_CHUNK_FLOATS (1L << 22)
-
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* image side: the output y; grid side: the input x */
@@ -50,7 +47,7 @@ static size_t per_sample(const layer_t *l) {
 }
 
 static int chunk_of(const layer_t *l, int B) {
-    long nb = CONVT_CHUNK_FLOATS / (long)per_sample(l);
+    long nb = CONV_CHUNK_FLOATS / (long)per_sample(l);
     if (nb < 1) nb = 1;
     return nb < B ? (int)nb : B;
 }
