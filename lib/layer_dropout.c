@@ -38,39 +38,9 @@ typedef struct {
     unsigned char *mask;  /* (B*N) keep bytes: written by the forward, read by backward */
 } drop_job_t;
 
-/* forward: the mask of local elements [b, e) into j->mask, and o1 = mask i1 * scale, o2 = mask
- * i2 * scale; one Philox block (4 elements) at a time */
-static void drop_range(void *arg, long b, long e) {
-    const drop_job_t *j = arg;
-    if (b >= e) return;
-    float *o1 = j->o1, *o2 = j->o2; /* locals: stores through o1 cannot change them */
-    const float *i1 = j->i1, *i2 = j->i2;
-    uint64_t base = j->base;
-    uint64_t g0 = base + (uint64_t)b, g1 = base + (uint64_t)e; /* global [g0, g1) */
-    for (uint64_t blk = g0 >> 2; blk <= (g1 - 1) >> 2; blk++) {
-        philox_u4 r = philox_block(j->seed, PHILOX_STREAM_DROPOUT, j->step, blk);
-        uint64_t lo = blk << 2 < g0 ? g0 : blk << 2, hi = (blk << 2) + 4 > g1 ? g1 : (blk << 2) + 4;
-        /* the scale times keep as 0/1, without a branch: the mask is random, a branch on it
-         * mispredicted and cost 3/4 of the time */
-        float m[4];
-        unsigned char keep[4];
-        for (int w = 0; w < 4; w++) {
-            keep[w] = (unsigned char)dropout_keep_bits(r.v[w], j->p);
-            m[w] = j->scale * (float)keep[w];
-        }
-        for (uint64_t g = lo; g < hi; g++) {
-            long k = (long)(g - base);
-            j->mask[k] = keep[g & 3];
-            if (o1) o1[k] = i1 ? i1[k] * m[g & 3] : 0.0f;
-            if (o2) o2[k] = i2 ? i2[k] * m[g & 3] : 0.0f;
-        }
-    }
-}
-
-/* backward: o1 = mask i1 * scale, o2 = mask i2 * scale over [b, e) from the saved mask (the
- * same products as the forward's) */
-static void drop_saved_range(void *arg, long b, long e) {
-    const drop_job_t *j = arg;
+/* o1 = mask i1 * scale, o2 = mask i2 * scale over local elements [b, e) from the mask bytes
+ * (scale times keep as 0/1, without a branch: the mask is random, a branch on it mispredicted) */
+static void drop_apply(const drop_job_t *j, long b, long e) {
     const unsigned char *mask = j->mask;
     float scale = j->scale;
     for (int k = 0; k < 2; k++) {
@@ -84,6 +54,25 @@ static void drop_saved_range(void *arg, long b, long e) {
         for (long i = b; i < e; i++) o[i] = in[i] * (scale * (float)mask[i]);
     }
 }
+
+/* forward over local elements [b, e): the mask bytes, one Philox block (4 elements) at a time,
+ * then the products */
+static void drop_range(void *arg, long b, long e) {
+    const drop_job_t *j = arg;
+    if (b >= e) return;
+    unsigned char *mask = j->mask;
+    uint64_t base = j->base;
+    uint64_t g0 = base + (uint64_t)b, g1 = base + (uint64_t)e; /* global [g0, g1) */
+    for (uint64_t blk = g0 >> 2; blk <= (g1 - 1) >> 2; blk++) {
+        philox_u4 r = philox_block(j->seed, PHILOX_STREAM_DROPOUT, j->step, blk);
+        uint64_t lo = blk << 2 < g0 ? g0 : blk << 2, hi = (blk << 2) + 4 > g1 ? g1 : (blk << 2) + 4;
+        for (uint64_t g = lo; g < hi; g++) mask[g - base] = (unsigned char)dropout_keep_bits(r.v[g & 3], j->p);
+    }
+    drop_apply(j, b, e);
+}
+
+/* backward over [b, e): the forward's saved mask applied to dy (and dty) */
+static void drop_saved_range(void *arg, long b, long e) { drop_apply(arg, b, e); }
 
 /* forward (saves the mask) or backward (reads it) over B samples */
 static void drop_run(const nn_ctx_t *ctx, const layer_t *l, int B, int backward, float *o1, const float *i1,
