@@ -179,9 +179,10 @@ static void optim_free(optim_state_t *o) {
 }
 
 /* Fresh state for conf over n parameters: the buffers the settings use, zeroed, t = 0. */
-static void optim_init(optim_state_t *o, const opt_conf_t *c, size_t n) {
+static void optim_init(optim_state_t *o, const opt_conf_t *c, size_t n, backend_t *be) {
     optim_free(o);
     o->conf = *c;
+    o->be = be;
     o->n = n;
     o->t = 0;
     if (c->kind == OPT_ADAM) {
@@ -213,14 +214,22 @@ static inline void adam_loop(size_t n, float *restrict p, const float *restrict 
         optim_adam(&p[i], &m[i], &v[i], g[i], has_wd, wd, b1, w1, b2, w2, bc2_sqrt, eps, step_size);
 }
 
-/* torch.optim (1.13, single-tensor path) formulas, element by element in float32 (optim_math.h).
- * As in torch, each scalar is rounded to float once from the double setting: beta2 and
- * (1 - beta2) are both rounded from double (torch passes the Python float 1 - beta2; computing
- * 1 - (float)0.999 in float instead gives 9.9998713e-4, an error of 1.3e-5 in every exp_avg_sq). */
-void optim_step(optim_state_t *o, float *p, const float *g) {
+/* One step over elements [i0, i1) of the parameters; the scalars are rounded to float once from
+ * the double settings. */
+typedef struct {
+    optim_state_t *o;
+    float *p;
+    const float *g;
+    long n;
+} optim_job_t;
+
+static void optim_range(void *arg, long i0, long i1) {
+    const optim_job_t *j = arg;
+    optim_state_t *o = j->o;
     const opt_conf_t *c = &o->conf;
-    size_t n = o->n;
-    o->t++;
+    float *p = j->p + i0;
+    const float *g = j->g + i0;
+    size_t n = (size_t)(i1 - i0);
     float lr = (float)c->lr, wd = (float)c->wd, eps = (float)c->eps;
     int has_wd = wd != 0;
     if (c->kind == OPT_ADAM) {
@@ -228,20 +237,43 @@ void optim_step(optim_state_t *o, float *p, const float *g) {
         double bc1 = 1.0 - pow(c->b1, (double)o->t), bc2 = 1.0 - pow(c->b2, (double)o->t);
         float step_size = (float)(c->lr / bc1);
         float bc2_sqrt = (float)sqrt(bc2);
-        if (has_wd) adam_loop(n, p, g, o->s1, o->s2, 1, wd, b1, w1, b2, w2, bc2_sqrt, eps, step_size);
-        else adam_loop(n, p, g, o->s1, o->s2, 0, wd, b1, w1, b2, w2, bc2_sqrt, eps, step_size);
+        float *m = o->s1 + i0, *v = o->s2 + i0;
+        if (has_wd) adam_loop(n, p, g, m, v, 1, wd, b1, w1, b2, w2, bc2_sqrt, eps, step_size);
+        else adam_loop(n, p, g, m, v, 0, wd, b1, w1, b2, w2, bc2_sqrt, eps, step_size);
     } else if (c->kind == OPT_SGD) {
         float mom = (float)c->b1;
         float dummy = 0;
         for (size_t i = 0; i < n; i++)
-            optim_sgd(&p[i], mom != 0 ? &o->s1[i] : &dummy, g[i], has_wd, wd, mom, o->t == 1, c->nesterov, lr);
+            optim_sgd(&p[i], mom != 0 ? &o->s1[i0 + i] : &dummy, g[i], has_wd, wd, mom, o->t == 1, c->nesterov, lr);
     } else {
         float alpha = (float)c->b1, w = (float)(1.0 - c->b1), mom = (float)c->momentum;
         float d1 = 0, d2 = 0;
         for (size_t i = 0; i < n; i++)
-            optim_rmsprop(&p[i], &o->s1[i], mom != 0 ? &o->s2[i] : &d1, c->centered ? &o->s3[i] : &d2, g[i], has_wd,
-                          wd, alpha, w, c->centered, mom, eps, lr);
+            optim_rmsprop(&p[i], &o->s1[i0 + i], mom != 0 ? &o->s2[i0 + i] : &d1, c->centered ? &o->s3[i0 + i] : &d2,
+                          g[i], has_wd, wd, alpha, w, c->centered, mom, eps, lr);
     }
+}
+
+/* parts [k0, k1) of OPTIM_PART elements each (a multiple of 16, so Adam's vectorized blocks
+ * fall the same way): the split does not change what any element computes */
+enum { OPTIM_PART = 16384 };
+
+static void optim_parts(void *arg, long k0, long k1) {
+    const optim_job_t *j = arg;
+    long e = k1 * OPTIM_PART < j->n ? k1 * OPTIM_PART : j->n;
+    optim_range((void *)j, k0 * OPTIM_PART, e);
+}
+
+/* torch.optim (1.13, single-tensor path) formulas, element by element in float32 (optim_math.h).
+ * As in torch, each scalar is rounded to float once from the double setting: beta2 and
+ * (1 - beta2) are both rounded from double (torch passes the Python float 1 - beta2; computing
+ * 1 - (float)0.999 in float instead gives 9.9998713e-4, an error of 1.3e-5 in every exp_avg_sq).
+ * Elements are independent: large vectors are split over the backend's threads. */
+void optim_step(optim_state_t *o, float *p, const float *g) {
+    o->t++;
+    optim_job_t j = {o, p, g, (long)o->n};
+    if (o->be && j.n >= 4 * OPTIM_PART) cpu_parallel_for(o->be, (j.n + OPTIM_PART - 1) / OPTIM_PART, optim_parts, &j);
+    else optim_range(&j, 0, j.n);
 }
 
 /* ---- life cycle ---------------------------------------------------------------------- */
@@ -272,7 +304,7 @@ void model_set_opt(gan_model_t *m, int which_d, const opt_conf_t *c) {
             return;
         }
     }
-    optim_init(o, c, n->n_params);
+    optim_init(o, c, n->n_params, m->be);
 }
 
 void model_set_ema(gan_model_t *m, double decay) {
@@ -606,8 +638,8 @@ static int load_body(gan_model_t *m, const unsigned char *buf, size_t len, backe
     double ema = m->set.ema;
     m->set.ema = 0;
     model_set_ema(m, ema);
-    optim_init(&m->opt_G, &m->set.opt_g, m->G.n_params);
-    optim_init(&m->opt_D, &m->set.opt_d, m->D.n_params);
+    optim_init(&m->opt_G, &m->set.opt_g, m->G.n_params, m->be);
+    optim_init(&m->opt_D, &m->set.opt_d, m->D.n_params, m->be);
     long long v;
     if (meta_ll(&f, "opt_G_steps", 0, INT64_MAX, &v)) goto out;
     m->opt_G.t = v;
