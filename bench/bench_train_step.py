@@ -6,14 +6,22 @@ For the presets mlp and dcgan (1x28x28 data, z 100, ns loss, Adam) at batch 64 a
   torch: bench/torch_peer.py with 1 thread, and with 2 threads and OMP_WAIT_POLICY=passive
          (PERF.md: torch's default 2-thread setting spins on the core OpenBLAS needs); the
          faster of the two is the peer
-and prints images/s of both and their ratio, our GFLOP/s (convolution and linear arithmetic of
-the step, bench/train_bench.c) beside OpenBLAS's 2-thread sgemm ceiling measured now, peak
-resident memory of both processes, and whether our steps after the first allocated anything.
-Step times are medians over the timed steps. The machine is shared: the load average is
-printed before and after; compare ratios from one run.
+and prints images/s of both and their ratio, our GFLOP/s (the convolution and linear arithmetic
+of our step, bench/train_bench.c) beside OpenBLAS's 2-thread sgemm ceiling measured in the same
+environment, peak resident memory of both processes, and whether our steps after the first
+allocated anything. Step times are medians over the timed steps.
+
+OpenBLAS 0.3.21 picks its kernels by CPU model; on CPUs it does not know (AMD Zen 5, for one)
+it falls back to its AVX2 "Haswell" kernels although AVX-512 is there, and sgemm runs at about
+60% of what its AVX-512 kernels reach (OPENBLAS_CORETYPE=SkylakeX). Both programs link the same
+OpenBLAS, so when the default core is Haswell on an AVX-512 CPU the whole table is measured a
+second time with OPENBLAS_CORETYPE=SkylakeX for ours, the peer and the ceiling alike.
+
+The machine may be shared: the load average is printed before and after; compare ratios from
+one run.
 
     /usr/bin/python3 bench/bench_train_step.py            (make bench runs it)
-    BENCH_STEPS=4 ... for a quick look"""
+    BENCH_STEPS=4 ... for a quick look;  BENCH_ENVS=default (or skylakex) for one environment"""
 import os
 import subprocess
 import sys
@@ -29,9 +37,9 @@ def kv(line):
     return dict(item.split("=", 1) for item in line.split())
 
 
-def run(cmd, env=None):
+def run(cmd, env):
     e = dict(os.environ)
-    e.update(env or {})
+    e.update(env)
     p = subprocess.run(cmd, capture_output=True, text=True, env=e)
     if p.returncode != 0:
         sys.exit(f"bench_train_step: {' '.join(cmd[:2])} failed: {p.stderr.strip()}")
@@ -43,28 +51,28 @@ def load():
         return " ".join(f.read().split()[:3])
 
 
-def main():
-    tb = os.path.join(BUILD, "bench", "train_bench")
-    probe = os.path.join(BUILD, "tests", "tools", "nn-probe")
-    for p in (tb, probe):
-        if not os.access(p, os.X_OK):
-            sys.exit(f"bench_train_step: {p} is not built; run make bench")
-    print(f"# load average before: {load()} (2 cores; others may be running)")
-    ceil = run([tb, "--sgemm-ceiling"])
+def has_avx512():
+    with open("/proc/cpuinfo") as f:
+        return " avx512f " in f.read().replace("\n", " ")
+
+
+def table(tb, probe, env, label):
+    ceil = run([tb, "--sgemm-ceiling"], env)
     s1, s2 = float(ceil["sgemm1"]), float(ceil["sgemm2"])
-    print(f"# OpenBLAS sgemm ceiling: {s1:.0f} GFLOP/s on 1 thread, {s2:.0f} on 2")
+    print(f"## {label}: OpenBLAS core {ceil['core']}, sgemm ceiling {s1:.0f} GFLOP/s on 1 thread, {s2:.0f} on 2",
+          flush=True)
     rows = []
     for arch in ("mlp", "dcgan"):
         g, d = subprocess.run([probe, "--preset", arch, "--data", "1x28x28", "--zdim", "100"], capture_output=True,
                               text=True, check=True).stdout.strip().split("\n")
         for batch in (64, 256):
             steps = max(3, STEPS // 2) if (arch == "dcgan" and batch == 256) else STEPS
-            ours = run([tb, "--arch", arch, "--batch", str(batch), "--steps", str(steps), "--warmup", "2"])
+            ours = run([tb, "--arch", arch, "--batch", str(batch), "--steps", str(steps), "--warmup", "2"], env)
             peers = []
-            for threads, env in ((1, {}), (2, {"OMP_WAIT_POLICY": "passive"})):
+            for threads, extra in ((1, {}), (2, {"OMP_WAIT_POLICY": "passive"})):
                 peers.append(run([PY, os.path.join(HERE, "torch_peer.py"), "--arch", arch, "--batch", str(batch),
                                   "--threads", str(threads), "--steps", str(steps), "--warmup", "2",
-                                  "--specs", g, d], env))
+                                  "--specs", g, d], dict(env, **extra)))
             best = max(peers, key=lambda r: float(r["img_s"]))
             rows.append((arch, batch, ours, peers, best))
             o, t = float(ours["img_s"]), float(best["img_s"])
@@ -81,7 +89,26 @@ def main():
         print(f"| {arch} B={batch} | {o:.0f} | {t:.0f} ({setting}) | {o / t:.2f} | {gf:.1f} | {s2:.0f} | "
               f"{100 * gf / s2:.0f}% | {float(ours['peak_rss_mb']):.0f} MB | {float(best['peak_rss_mb']):.0f} MB | "
               f"{ours['allocs_after_first']} |")
-    print()
+    print(flush=True)
+
+
+def main():
+    tb = os.path.join(BUILD, "bench", "train_bench")
+    probe = os.path.join(BUILD, "tests", "tools", "nn-probe")
+    for p in (tb, probe):
+        if not os.access(p, os.X_OK):
+            sys.exit(f"bench_train_step: {p} is not built; run make bench")
+    print(f"# load average before: {load()} (2 cores; others may be running)")
+    envs = [("default", "default environment", {})]
+    default_core = run([tb, "--sgemm-ceiling"], {})["core"] if has_avx512() else ""
+    if default_core == "Haswell" and "OPENBLAS_CORETYPE" not in os.environ:
+        envs.append(("skylakex", "OPENBLAS_CORETYPE=SkylakeX (AVX-512 kernels) for both",
+                     {"OPENBLAS_CORETYPE": "SkylakeX"}))
+    want = os.environ.get("BENCH_ENVS")
+    for key, label, env in envs:
+        if want and key not in want.split(","):
+            continue
+        table(tb, probe, env, label)
     print(f"# load average after: {load()}")
 
 

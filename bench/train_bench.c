@@ -7,8 +7,9 @@
  *       arch=.. batch=.. threads=.. step_ms=<median> img_s=.. gflop_step=.. gflops=..
  *       peak_rss_mb=.. allocs_after_first=.. cpu_ms=<CPU time of all threads per step, mean>
  *   train_bench --sgemm-ceiling
- *       prints sgemm1=<GFLOP/s> sgemm2=<GFLOP/s>: OpenBLAS's own cblas_sgemm with 1 and 2 of its
- *       threads, best over large shapes (square 2048 and the DCGAN's 2048 x 3136 x 256).
+ *       prints sgemm1=<GFLOP/s> sgemm2=<GFLOP/s> core=<OpenBLAS's kernel family>: OpenBLAS's own
+ *       cblas_sgemm with 1 and 2 of its threads, best over large shapes (square 2048 and the
+ *       DCGAN's 2048 x 3136 x 256).
  *
  * gflop_step counts the convolution and linear arithmetic of a step as lib/train.h runs it:
  * D forward three times (real, fake, G's update), D backward on real and fake (weight
@@ -146,7 +147,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--sgemm-ceiling") == 0) {
             double g1 = sgemm_best(1), g2 = sgemm_best(2);
-            printf("sgemm1=%.1f sgemm2=%.1f\n", g1, g2);
+            printf("sgemm1=%.1f sgemm2=%.1f core=%s\n", g1, g2, openblas_get_corename());
             return 0;
         }
         if (i + 1 >= argc) usage();
