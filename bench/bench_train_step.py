@@ -11,17 +11,17 @@ of our step, bench/train_bench.c) beside OpenBLAS's 2-thread sgemm ceiling measu
 environment, peak resident memory of both processes, and whether our steps after the first
 allocated anything. Step times are medians over the timed steps.
 
-OpenBLAS 0.3.21 picks its kernels by CPU model; on CPUs it does not know (AMD Zen 5, for one)
-it falls back to its AVX2 "Haswell" kernels although AVX-512 is there, and sgemm runs at about
-60% of what its AVX-512 kernels reach (OPENBLAS_CORETYPE=SkylakeX). Both programs link the same
-OpenBLAS, so when the default core is Haswell on an AVX-512 CPU the whole table is measured a
-second time with OPENBLAS_CORETYPE=SkylakeX for ours, the peer and the ceiling alike.
+OpenBLAS 0.3.21 picks its kernels by CPU model unless OPENBLAS_CORETYPE says which to use. The
+table is measured in the environment the script runs in; when that sets OPENBLAS_CORETYPE (our
+development machines set Haswell, OpenBLAS's AVX2 kernels, where OpenBLAS itself would take its
+AVX-512 ones), the whole table is measured a second time without it, for ours, the peer and the
+ceiling alike (both programs link the same OpenBLAS).
 
 The machine may be shared: the load average is printed before and after; compare ratios from
 one run.
 
     /usr/bin/python3 bench/bench_train_step.py            (make bench runs it)
-    BENCH_STEPS=4 ... for a quick look;  BENCH_ENVS=default (or skylakex) for one environment"""
+    BENCH_STEPS=4 ... for a quick look;  BENCH_ENVS=inherited (or openblas) for one environment"""
 import os
 import subprocess
 import sys
@@ -38,8 +38,13 @@ def kv(line):
 
 
 def run(cmd, env):
+    """Run cmd with the environment changed by env (a value None removes the variable)."""
     e = dict(os.environ)
-    e.update(env)
+    for k, v in env.items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
     p = subprocess.run(cmd, capture_output=True, text=True, env=e)
     if p.returncode != 0:
         sys.exit(f"bench_train_step: {' '.join(cmd[:2])} failed: {p.stderr.strip()}")
@@ -49,11 +54,6 @@ def run(cmd, env):
 def load():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
-
-
-def has_avx512():
-    with open("/proc/cpuinfo") as f:
-        return " avx512f " in f.read().replace("\n", " ")
 
 
 def table(tb, probe, env, label):
@@ -99,11 +99,11 @@ def main():
         if not os.access(p, os.X_OK):
             sys.exit(f"bench_train_step: {p} is not built; run make bench")
     print(f"# load average before: {load()} (2 cores; others may be running)")
-    envs = [("default", "default environment", {})]
-    default_core = run([tb, "--sgemm-ceiling"], {})["core"] if has_avx512() else ""
-    if default_core == "Haswell" and "OPENBLAS_CORETYPE" not in os.environ:
-        envs.append(("skylakex", "OPENBLAS_CORETYPE=SkylakeX (AVX-512 kernels) for both",
-                     {"OPENBLAS_CORETYPE": "SkylakeX"}))
+    core = os.environ.get("OPENBLAS_CORETYPE")
+    envs = [("inherited", "this environment" + (f" (OPENBLAS_CORETYPE={core})" if core else ""), {})]
+    if core:
+        envs.append(("openblas", "OPENBLAS_CORETYPE unset (OpenBLAS picks its kernels) for both",
+                     {"OPENBLAS_CORETYPE": None}))
     want = os.environ.get("BENCH_ENVS")
     for key, label, env in envs:
         if want and key not in want.split(","):
