@@ -20,7 +20,8 @@ int gt_err(const char *fmt, ...) {
 
 int gt_err_prefix(const char *prefix) {
     char tmp[sizeof err_buf];
-    if (snprintf(tmp, sizeof tmp, "%s: %s", prefix, err_buf) < 0) tmp[0] = 0; /* too long: cut short */
+    /* a message that no longer fits is cut short: using snprintf's count says that is meant */
+    if (snprintf(tmp, sizeof tmp, "%s: %s", prefix, err_buf) < 0) return -1;
     memcpy(err_buf, tmp, sizeof err_buf);
     return -1;
 }
