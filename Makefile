@@ -125,7 +125,7 @@ deps:
 fuzz:
 	bash tests/fuzz/run.sh
 
-bench: all $(patsubst bench/%.c,$(OBJ)/bench/%,$(BENCH_SRC))
+bench: all $(patsubst bench/%.c,$(OBJ)/bench/%,$(BENCH_SRC)) $(OBJ)/tests/tools/nn-probe
 	bash bench/run.sh
 
 demo:
