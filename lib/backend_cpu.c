@@ -81,7 +81,8 @@ typedef struct {
 } gemm_job_t;
 
 #define GEMM_ALIGN 16              /* block boundaries on multiples of this many rows/columns */
-#define GEMM_MAX_BLOCKS 16         /* enough for 16 threads */
+#define GEMM_MAX_BLOCKS 4          /* even shares for 2 and 4 threads; each block packs the shared
+                                      operand again: 16 blocks cost the MLP step 10% on one thread */
 #define GEMM_BLOCK_FLOPS 4.0e6     /* below twice this a gemm is one block (thread start-up costs more) */
 #define GEMM_MIN_BLOCK 128         /* rows (columns) per block at least: each block packs the other
                                       operand again, which cost 40% at 16-row blocks */
