@@ -84,33 +84,68 @@ static double loss_eval(gan_loss_t loss, double smooth, int which, const float *
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-/* The L2 norm of g, in double: eight partial sums (element i into sum i % 8) added at the end,
- * so the additions do not wait on each other (one running sum was latency-bound: 3 ms per step
- * for the MLP's 2.9M parameters). */
-static double norm2(const float *g, size_t n) {
+/* ---- reductions over a parameter vector, split into fixed parts ----------------------- *
+ * Parts of RED_PART elements are reduced independently (over the backend's threads) into
+ * t->red, then added in part order: the result depends on the vector only, not on the threads. */
+#define RED_PART 65536
+
+typedef struct {
+    const float *p;
+    size_t n;
+    double *out; /* one per part */
+    int finite;  /* 1: count non-finite elements; 0: sum of squares */
+} red_job_t;
+
+/* sum of squares of p[0..n) in double: eight partial sums (element i into sum i % 8) so that the
+ * additions do not wait on each other */
+static double sumsq(const float *p, size_t n) {
     double acc[8] = {0};
     size_t n8 = n - n % 8;
     for (size_t i = 0; i < n8; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += (double)g[i + k] * g[i + k];
-    for (size_t i = n8; i < n; i++) acc[i % 8] += (double)g[i] * g[i];
+        for (int k = 0; k < 8; k++) acc[k] += (double)p[i + k] * p[i + k];
+    for (size_t i = n8; i < n; i++) acc[i % 8] += (double)p[i] * p[i];
     double s = 0;
     for (int k = 0; k < 8; k++) s += acc[k];
-    return sqrt(s);
+    return s;
 }
 
-/* 1 when no element is an infinity or a NaN (all exponent bits set), tested on the bits so that
- * the loop has no branch and vectorizes */
-static int all_finite(const float *p, size_t n) {
+/* the number of infinities and NaNs (all exponent bits set) in p[0..n), tested on the bits so
+ * that the loop has no branch and vectorizes */
+static uint32_t count_nonfinite(const float *p, size_t n) {
     uint32_t bad = 0;
     size_t n16 = n - n % 16;
     for (size_t i = 0; i < n16; i += 16) {
         uint32_t u[16];
         memcpy(u, p + i, sizeof u);
-        for (int k = 0; k < 16; k++) bad |= (u[k] & 0x7f800000u) == 0x7f800000u;
+        for (int k = 0; k < 16; k++) bad += (u[k] & 0x7f800000u) == 0x7f800000u;
     }
-    for (size_t i = n16; i < n; i++) bad |= !isfinite(p[i]);
-    return !bad;
+    for (size_t i = n16; i < n; i++) bad += !isfinite(p[i]);
+    return bad;
 }
+
+static void red_parts(void *arg, long k0, long k1) {
+    const red_job_t *j = arg;
+    for (long k = k0; k < k1; k++) {
+        size_t b = (size_t)k * RED_PART, e = b + RED_PART < j->n ? b + RED_PART : j->n;
+        j->out[k] = j->finite ? (double)count_nonfinite(j->p + b, e - b) : sumsq(j->p + b, e - b);
+    }
+}
+
+static double reduce(const trainer_t *t, const float *p, size_t n, int finite) {
+    long parts = (long)((n + RED_PART - 1) / RED_PART);
+    red_job_t j = {p, n, t->red, finite};
+    if (parts > 1) cpu_parallel_for(t->m->be, parts, red_parts, &j);
+    else red_parts(&j, 0, parts);
+    double s = 0;
+    for (long k = 0; k < parts; k++) s += t->red[k];
+    return s;
+}
+
+/* the L2 norm of g (n floats) */
+static double norm2(const trainer_t *t, const float *g, size_t n) { return sqrt(reduce(t, g, n, 0)); }
+
+/* 1 when no element of p is an infinity or a NaN */
+static int all_finite(const trainer_t *t, const float *p, size_t n) { return reduce(t, p, n, 1) == 0; }
 
 /* ema = d ema + e p, in blocks of 16 that vectorize */
 static void ema_update(float *restrict ema, const float *restrict p, size_t n, float d, float e) {
@@ -160,6 +195,8 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
         t->gx = gt_aligned_alloc(sizeof(float) * (size_t)B * sz);
         t->ones = gt_aligned_alloc(sizeof(float) * (size_t)B);
     }
+    size_t np = m->G.n_params > m->D.n_params ? m->G.n_params : m->D.n_params;
+    t->red = gt_xcalloc(np / RED_PART + 1, sizeof *t->red);
     for (int v = 0; v < 256; v++) t->u8_lut[v] = ((float)v - 127.5f) / 127.5f;
     if (m->data_n != t->n) {
         if (m->data_n != 0 && m->epoch_pos != 0) {
@@ -180,6 +217,7 @@ void trainer_free(trainer_t *t) {
     gt_aligned_free(t->xhat);
     gt_aligned_free(t->gx);
     gt_aligned_free(t->ones);
+    free(t->red);
     memset(t, 0, sizeof *t);
 }
 
@@ -281,14 +319,14 @@ int train_step(trainer_t *t, train_stats_t *st) {
         }
         if (!isfinite(st->loss_d)) return gt_err("step %lld: D's loss is %g; stopping", stepno, st->loss_d);
 
-        st->gnorm_d = norm2(m->D.grads, m->D.n_params);
+        st->gnorm_d = norm2(t, m->D.grads, m->D.n_params);
         optim_step(&m->opt_D, m->D.params, m->D.grads);
         if (s->clip > 0) {
             float cl = (float)s->clip;
             for (size_t i = 0; i < m->D.n_params; i++)
                 m->D.params[i] = m->D.params[i] > cl ? cl : m->D.params[i] < -cl ? -cl : m->D.params[i];
         }
-        if (!all_finite(m->D.params, m->D.n_params))
+        if (!all_finite(t, m->D.params, m->D.n_params))
             return gt_err("step %lld: D's weights are no longer finite; stopping", stepno);
     }
 
@@ -303,9 +341,9 @@ int train_step(trainer_t *t, train_stats_t *st) {
     net_backward(&m->D, &cd, t->dlogit, t->dfake, B);
     nn_ctx_t cg = net_ctx(&m->G, 1, m->seed, rs + 3u * (uint32_t)(s->n_critic - 1) + 2u, 0);
     net_backward(&m->G, &cg, t->dfake, NULL, B);
-    st->gnorm_g = norm2(m->G.grads, m->G.n_params);
+    st->gnorm_g = norm2(t, m->G.grads, m->G.n_params);
     optim_step(&m->opt_G, m->G.params, m->G.grads);
-    if (!all_finite(m->G.params, m->G.n_params))
+    if (!all_finite(t, m->G.params, m->G.n_params))
         return gt_err("step %lld: G's weights are no longer finite; stopping", stepno);
     if (m->G_ema) {
         float d = (float)s->ema, e = 1.0f - d;

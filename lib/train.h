@@ -48,6 +48,7 @@ typedef struct {
     float *dlogit;           /* (B) */
     float *xhat, *gx;        /* (B, C*H*W) wgan-gp: interpolates, their input gradients / v */
     float *ones;             /* (B) wgan-gp */
+    double *red;             /* (max parameters / 65536 + 1) partial sums of the gradient norms and checks */
     float u8_lut[256];
 } trainer_t;
 
