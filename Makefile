@@ -22,7 +22,13 @@ OPT_emu     = -O2 -g
 OPT         = $(OPT_$(BUILD))
 CPPFLAGS   += -D_FILE_OFFSET_BITS=64 -I/usr/include/cjson
 CFLAGS     ?=
-CFLAGS     += $(CSTD) $(WARN) $(OPT) -pthread
+# -fno-math-errno: nothing reads errno after a math function, and without it GCC cannot
+# compile sqrtf to one instruction (nor vectorize a loop that calls it). VECT: GCC 12's -O2
+# vectorizes only loops whose trip count is known; the dynamic cost model lets it vectorize the
+# element-wise loops of the layers too (measured: col2im 3.1 -> 2.0 ms on the DCGAN's 28x28
+# layer). Neither changes results: GCC never reorders float arithmetic without -ffast-math.
+VECT      := $(shell $(CC) -fvect-cost-model=dynamic -E -x c /dev/null >/dev/null 2>&1 && echo -fvect-cost-model=dynamic)
+CFLAGS     += $(CSTD) $(WARN) $(OPT) $(VECT) -fno-math-errno -pthread
 LDFLAGS    += $(filter -fsanitize%,$(OPT)) -pthread
 LDLIBS     += -llapacke -lopenblas -lpng -lz -lcjson -lm
 
@@ -39,6 +45,7 @@ LIB_SRC  = $(sort $(wildcard lib/*.c formats/*.c))
 CMD_SRC  = $(sort $(wildcard cmd/*.c))
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
+BENCH_SRC = $(sort $(wildcard bench/*.c))
 CU_SRC   = $(sort $(wildcard kernels/*.cu))
 
 PROGRAMS = $(patsubst cmd/%.c,%,$(CMD_SRC))
@@ -97,6 +104,10 @@ $(OBJ)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIBA)
 $(OBJ)/tests/tools/%: $(OBJ)/tests/tools/%.o $(LIBA)
 	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
+# Benchmark drivers (bench/*.c), built by `make bench`.
+$(OBJ)/bench/%: $(OBJ)/bench/%.o $(LIBA)
+	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+
 unit-tests: $(patsubst tests/unit/%.c,$(OBJ)/tests/unit/%,$(UNIT_SRC)) \
             $(patsubst tests/tools/%.c,$(OBJ)/tests/tools/%,$(TOOL_SRC))
 
@@ -114,7 +125,7 @@ deps:
 fuzz:
 	bash tests/fuzz/run.sh
 
-bench: all
+bench: all $(patsubst bench/%.c,$(OBJ)/bench/%,$(BENCH_SRC)) $(OBJ)/tests/tools/nn-probe
 	bash bench/run.sh
 
 demo:

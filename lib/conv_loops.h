@@ -12,6 +12,12 @@
 
 #include "backend.h"
 
+/* The convolution layers work on chunks of samples whose buffers hold about this many floats
+ * (16 MiB): a fixed number, so that the chunks depend only on the shapes. */
+#ifndef CONV_CHUNK_FLOATS
+#define CONV_CHUNK_FLOATS (1L << 22)
+#endif
+
 /* A convolution seen from its image side (the input of conv, the output of convT) and its
  * grid side (the output of conv, the input of convT). */
 typedef struct {

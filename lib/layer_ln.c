@@ -187,7 +187,7 @@ static void ln_run(const nn_ctx_t *ctx, ln_job_t *j) {
     long work = (long)j->B * j->N;
     if (work >= 32768 && j->B > 1) cpu_parallel_for(ctx->be, j->B, ln_sample_range, j);
     else ln_sample_range(j, 0, j->B);
-    if ((j->pass == P_BWD || j->pass == P_JVP_BWD) && j->l->dw) {
+    if ((j->pass == P_BWD || j->pass == P_JVP_BWD) && j->l->dw && !ctx->skip_param_grads) {
         if (work >= 32768) cpu_parallel_for(ctx->be, j->N, ln_param_range, j);
         else ln_param_range(j, 0, j->N);
     }

@@ -84,16 +84,75 @@ static double loss_eval(gan_loss_t loss, double smooth, int which, const float *
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-static double norm2(const float *g, size_t n) {
+/* ---- reductions over a parameter vector, split into fixed parts ----------------------- *
+ * Parts of RED_PART elements are reduced independently (over the backend's threads) into
+ * t->red, then added in part order: the result depends on the vector only, not on the threads. */
+#define RED_PART 65536
+
+typedef struct {
+    const float *p;
+    size_t n;
+    double *out; /* one per part */
+    int finite;  /* 1: count non-finite elements; 0: sum of squares */
+} red_job_t;
+
+/* sum of squares of p[0..n) in double: eight partial sums (element i into sum i % 8) so that the
+ * additions do not wait on each other */
+static double sumsq(const float *p, size_t n) {
+    double acc[8] = {0};
+    size_t n8 = n - n % 8;
+    for (size_t i = 0; i < n8; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += (double)p[i + k] * p[i + k];
+    for (size_t i = n8; i < n; i++) acc[i % 8] += (double)p[i] * p[i];
     double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    return sqrt(s);
+    for (int k = 0; k < 8; k++) s += acc[k];
+    return s;
 }
 
-static int all_finite(const float *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(p[i])) return 0;
-    return 1;
+/* the number of infinities and NaNs (all exponent bits set) in p[0..n), tested on the bits so
+ * that the loop has no branch and vectorizes */
+static uint32_t count_nonfinite(const float *p, size_t n) {
+    uint32_t bad = 0;
+    size_t n16 = n - n % 16;
+    for (size_t i = 0; i < n16; i += 16) {
+        uint32_t u[16];
+        memcpy(u, p + i, sizeof u);
+        for (int k = 0; k < 16; k++) bad += (u[k] & 0x7f800000u) == 0x7f800000u;
+    }
+    for (size_t i = n16; i < n; i++) bad += !isfinite(p[i]);
+    return bad;
+}
+
+static void red_parts(void *arg, long k0, long k1) {
+    const red_job_t *j = arg;
+    for (long k = k0; k < k1; k++) {
+        size_t b = (size_t)k * RED_PART, e = b + RED_PART < j->n ? b + RED_PART : j->n;
+        j->out[k] = j->finite ? (double)count_nonfinite(j->p + b, e - b) : sumsq(j->p + b, e - b);
+    }
+}
+
+static double reduce(const trainer_t *t, const float *p, size_t n, int finite) {
+    long parts = (long)((n + RED_PART - 1) / RED_PART);
+    red_job_t j = {p, n, t->red, finite};
+    if (parts > 1) cpu_parallel_for(t->m->be, parts, red_parts, &j);
+    else red_parts(&j, 0, parts);
+    double s = 0;
+    for (long k = 0; k < parts; k++) s += t->red[k];
+    return s;
+}
+
+/* the L2 norm of g (n floats) */
+static double norm2(const trainer_t *t, const float *g, size_t n) { return sqrt(reduce(t, g, n, 0)); }
+
+/* 1 when no element of p is an infinity or a NaN */
+static int all_finite(const trainer_t *t, const float *p, size_t n) { return reduce(t, p, n, 1) == 0; }
+
+/* ema = d ema + e p, in blocks of 16 that vectorize */
+static void ema_update(float *restrict ema, const float *restrict p, size_t n, float d, float e) {
+    size_t n16 = n - n % 16;
+    for (size_t i = 0; i < n16; i += 16)
+        for (int k = 0; k < 16; k++) ema[i + k] = d * ema[i + k] + e * p[i + k];
+    for (size_t i = n16; i < n; i++) ema[i] = d * ema[i] + e * p[i];
 }
 
 void train_get_image(const trainer_t *t, int64_t index, float *out) {
@@ -135,8 +194,9 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
         t->xhat = gt_aligned_alloc(sizeof(float) * (size_t)B * sz);
         t->gx = gt_aligned_alloc(sizeof(float) * (size_t)B * sz);
         t->ones = gt_aligned_alloc(sizeof(float) * (size_t)B);
-        t->grad_keep = gt_aligned_alloc(sizeof(float) * (m->D.n_params ? m->D.n_params : 1));
     }
+    size_t np = m->G.n_params > m->D.n_params ? m->G.n_params : m->D.n_params;
+    t->red = gt_xcalloc(np / RED_PART + 1, sizeof *t->red);
     for (int v = 0; v < 256; v++) t->u8_lut[v] = ((float)v - 127.5f) / 127.5f;
     if (m->data_n != t->n) {
         if (m->data_n != 0 && m->epoch_pos != 0) {
@@ -157,7 +217,7 @@ void trainer_free(trainer_t *t) {
     gt_aligned_free(t->xhat);
     gt_aligned_free(t->gx);
     gt_aligned_free(t->ones);
-    gt_aligned_free(t->grad_keep);
+    free(t->red);
     memset(t, 0, sizeof *t);
 }
 
@@ -193,7 +253,7 @@ static double gradient_penalty(trainer_t *t, int c, const float *fake, uint32_t 
     gan_model_t *m = t->m;
     net_t *D = &m->D;
     int B = t->B;
-    size_t sz = (size_t)shape3_size(m->shape), np = D->n_params;
+    size_t sz = (size_t)shape3_size(m->shape);
     double lambda = m->set.gp;
     for (int i = 0; i < B; i++) {
         float e = philox_uniform(m->seed, PHILOX_STREAM_GP, (uint32_t)m->step, (uint64_t)c * (uint64_t)B + (uint64_t)i);
@@ -203,11 +263,11 @@ static double gradient_penalty(trainer_t *t, int c, const float *fake, uint32_t 
     }
     nn_ctx_t ctx = net_ctx(D, 1, m->seed, rng_step, (uint64_t)B);
     /* g = grad_x sum_i D(xhat_i); the parameter gradients of this pass are not wanted */
-    memcpy(t->grad_keep, D->grads, sizeof(float) * np);
     net_forward(D, &ctx, t->xhat, B);
     for (int i = 0; i < B; i++) t->ones[i] = 1.0f;
+    ctx.skip_param_grads = 1;
     net_backward(D, &ctx, t->ones, t->gx, B);
-    memcpy(D->grads, t->grad_keep, sizeof(float) * np);
+    ctx.skip_param_grads = 0;
     double pen = 0;
     for (int i = 0; i < B; i++) {
         float *g = t->gx + (size_t)i * sz;
@@ -259,14 +319,14 @@ int train_step(trainer_t *t, train_stats_t *st) {
         }
         if (!isfinite(st->loss_d)) return gt_err("step %lld: D's loss is %g; stopping", stepno, st->loss_d);
 
-        st->gnorm_d = norm2(m->D.grads, m->D.n_params);
+        st->gnorm_d = norm2(t, m->D.grads, m->D.n_params);
         optim_step(&m->opt_D, m->D.params, m->D.grads);
         if (s->clip > 0) {
             float cl = (float)s->clip;
             for (size_t i = 0; i < m->D.n_params; i++)
                 m->D.params[i] = m->D.params[i] > cl ? cl : m->D.params[i] < -cl ? -cl : m->D.params[i];
         }
-        if (!all_finite(m->D.params, m->D.n_params))
+        if (!all_finite(t, m->D.params, m->D.n_params))
             return gt_err("step %lld: D's weights are no longer finite; stopping", stepno);
     }
 
@@ -274,19 +334,20 @@ int train_step(trainer_t *t, train_stats_t *st) {
     double mean;
     net_zero_grad(&m->G);
     nn_ctx_t cd = net_ctx(&m->D, 1, m->seed, rs + 15u, 0);
+    cd.skip_param_grads = 1; /* only the gradient into the fake images is wanted */
     const float *y = net_forward(&m->D, &cd, fake, B);
     st->loss_g = loss_eval(s->loss, s->label_smooth, 2, y, t->dlogit, B, &mean);
     if (!isfinite(st->loss_g)) return gt_err("step %lld: G's loss is %g; stopping", stepno, st->loss_g);
     net_backward(&m->D, &cd, t->dlogit, t->dfake, B);
     nn_ctx_t cg = net_ctx(&m->G, 1, m->seed, rs + 3u * (uint32_t)(s->n_critic - 1) + 2u, 0);
     net_backward(&m->G, &cg, t->dfake, NULL, B);
-    st->gnorm_g = norm2(m->G.grads, m->G.n_params);
+    st->gnorm_g = norm2(t, m->G.grads, m->G.n_params);
     optim_step(&m->opt_G, m->G.params, m->G.grads);
-    if (!all_finite(m->G.params, m->G.n_params))
+    if (!all_finite(t, m->G.params, m->G.n_params))
         return gt_err("step %lld: G's weights are no longer finite; stopping", stepno);
     if (m->G_ema) {
         float d = (float)s->ema, e = 1.0f - d;
-        for (size_t i = 0; i < m->G.n_params; i++) m->G_ema[i] = d * m->G_ema[i] + e * m->G.params[i];
+        ema_update(m->G_ema, m->G.params, m->G.n_params, d, e);
     }
     m->step++;
     return 0;
