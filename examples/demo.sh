@@ -52,10 +52,10 @@ if command -v gnuplot >/dev/null; then
     gnuplot -e "set terminal pngcairo size 900,450 noenhanced; set output '$out/losses.png';
         set datafile separator '\t'; set key autotitle columnhead; set xlabel 'step'; set ylabel 'loss';
         set title 'dcgan on Fashion-MNIST';
-        plot '$out/losses.tsv' using 'step':'loss_d' with lines, '' using 'step':'loss_g' with lines" \
+        plot '$out/losses.tsv' using 'step':'loss_d' with lines title 'D loss', '' using 'step':'loss_g' with lines title 'G loss'" \
         || gnuplot -e "set terminal png size 900,450; set output '$out/losses.png';
         set datafile separator '\t'; set key autotitle columnhead; set xlabel 'step';
-        plot '$out/losses.tsv' using 'step':'loss_d' with lines, '' using 'step':'loss_g' with lines"
+        plot '$out/losses.tsv' using 'step':'loss_d' with lines title 'D loss', '' using 'step':'loss_g' with lines title 'G loss'"
 else
     echo "demo: gnuplot not found; skipping losses.png (make deps installs it)" >&2
 fi
