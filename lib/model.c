@@ -164,89 +164,46 @@ int shape3_parse(const char *s, shape3_t *out) {
 
 /* ---- optimizers ----------------------------------------------------------------------- */
 
-static float *zalloc(size_t n) {
-    float *p = gt_aligned_alloc(sizeof(float) * (n ? n : 1));
-    memset(p, 0, sizeof(float) * (n ? n : 1));
+static float *dev_zeros(backend_t *be, size_t n) {
+    float *p = be->alloc(be, sizeof(float) * (n ? n : 1));
+    be->zero(be, p, sizeof(float) * (n ? n : 1));
     return p;
 }
 
 static void optim_free(optim_state_t *o) {
-    gt_aligned_free(o->s1);
-    gt_aligned_free(o->s2);
-    gt_aligned_free(o->s3);
-    o->s1 = o->s2 = o->s3 = NULL;
+    for (int j = 0; j < 3; j++) {
+        float **s = j == 0 ? &o->s1 : j == 1 ? &o->s2 : &o->s3;
+        if (*s) o->be->free(o->be, *s);
+        *s = NULL;
+    }
 }
 
-/* Fresh state for conf over n parameters: the buffers the settings use, zeroed, t = 0. */
-static void optim_init(optim_state_t *o, const opt_conf_t *c, size_t n) {
+/* Fresh state for conf over n parameters on be: the buffers the settings use, zeroed, t = 0. */
+static void optim_init(optim_state_t *o, backend_t *be, const opt_conf_t *c, size_t n) {
     optim_free(o);
+    o->be = be;
     o->conf = *c;
     o->n = n;
     o->t = 0;
     if (c->kind == OPT_ADAM) {
-        o->s1 = zalloc(n);
-        o->s2 = zalloc(n);
+        o->s1 = dev_zeros(be, n);
+        o->s2 = dev_zeros(be, n);
     } else if (c->kind == OPT_SGD) {
-        if (c->b1 != 0) o->s1 = zalloc(n);
+        if (c->b1 != 0) o->s1 = dev_zeros(be, n);
     } else {
-        o->s1 = zalloc(n);
-        if (c->momentum != 0) o->s2 = zalloc(n);
-        if (c->centered) o->s3 = zalloc(n);
+        o->s1 = dev_zeros(be, n);
+        if (c->momentum != 0) o->s2 = dev_zeros(be, n);
+        if (c->centered) o->s3 = dev_zeros(be, n);
     }
 }
 
-/* torch.optim (1.13, single-tensor path) formulas, element by element in float32. */
+/* torch.optim (1.13, single-tensor path) formulas, element by element in float32 (opt_math.h). */
 void optim_step(optim_state_t *o, float *p, const float *g) {
     const opt_conf_t *c = &o->conf;
-    size_t n = o->n;
     o->t++;
-    float lr = (float)c->lr, wd = (float)c->wd, eps = (float)c->eps;
-    if (c->kind == OPT_ADAM) {
-        float b1 = (float)c->b1, b2 = (float)c->b2;
-        double bc1 = 1.0 - pow(c->b1, (double)o->t), bc2 = 1.0 - pow(c->b2, (double)o->t);
-        float step_size = (float)(c->lr / bc1);
-        float bc2_sqrt = (float)sqrt(bc2);
-        for (size_t i = 0; i < n; i++) {
-            float gi = g[i];
-            if (wd != 0) gi = gi + wd * p[i];
-            o->s1[i] = o->s1[i] + (gi - o->s1[i]) * (1 - b1); /* exp_avg.lerp_(grad, 1 - beta1) */
-            o->s2[i] = o->s2[i] * b2 + (1 - b2) * gi * gi;
-            float denom = sqrtf(o->s2[i]) / bc2_sqrt + eps;
-            p[i] = p[i] - step_size * (o->s1[i] / denom);
-        }
-    } else if (c->kind == OPT_SGD) {
-        float mom = (float)c->b1;
-        for (size_t i = 0; i < n; i++) {
-            float gi = g[i];
-            if (wd != 0) gi = gi + wd * p[i];
-            if (mom != 0) {
-                float b = o->t == 1 ? gi : o->s1[i] * mom + gi;
-                o->s1[i] = b;
-                gi = c->nesterov ? gi + mom * b : b;
-            }
-            p[i] = p[i] - lr * gi;
-        }
-    } else {
-        float alpha = (float)c->b1, mom = (float)c->momentum;
-        for (size_t i = 0; i < n; i++) {
-            float gi = g[i];
-            if (wd != 0) gi = gi + wd * p[i];
-            o->s1[i] = o->s1[i] * alpha + (1 - alpha) * gi * gi;
-            float avg;
-            if (c->centered) {
-                o->s3[i] = o->s3[i] + (gi - o->s3[i]) * (1 - alpha);
-                avg = sqrtf(o->s1[i] - o->s3[i] * o->s3[i]) + eps;
-            } else {
-                avg = sqrtf(o->s1[i]) + eps;
-            }
-            if (mom != 0) {
-                o->s2[i] = o->s2[i] * mom + gi / avg;
-                p[i] = p[i] - lr * o->s2[i];
-            } else {
-                p[i] = p[i] - lr * (gi / avg);
-            }
-        }
-    }
+    opt_step_t k = opt_step_make(c->kind, c->lr, c->b1, c->b2, c->eps, c->wd, c->momentum, c->nesterov, c->centered,
+                                 o->t);
+    o->be->optim(o->be, &k, p, g, o->s1, o->s2, o->s3, o->n);
 }
 
 /* ---- life cycle ---------------------------------------------------------------------- */
@@ -277,17 +234,18 @@ void model_set_opt(gan_model_t *m, int which_d, const opt_conf_t *c) {
             return;
         }
     }
-    optim_init(o, c, n->n_params);
+    optim_init(o, m->be, c, n->n_params);
 }
 
 void model_set_ema(gan_model_t *m, double decay) {
+    backend_t *be = m->be;
     m->set.ema = decay;
     if (decay == 0) {
-        gt_aligned_free(m->G_ema);
+        if (m->G_ema) be->free(be, m->G_ema);
         m->G_ema = NULL;
     } else if (!m->G_ema) {
-        m->G_ema = zalloc(m->G.n_params);
-        memcpy(m->G_ema, m->G.params, sizeof(float) * m->G.n_params);
+        m->G_ema = dev_zeros(be, m->G.n_params);
+        be->copy(be, m->G_ema, m->G.params, sizeof(float) * m->G.n_params);
     }
 }
 
@@ -316,11 +274,11 @@ int model_new(gan_model_t *m, const char *g_spec, const char *d_spec, shape3_t s
 }
 
 void model_free(gan_model_t *m) {
+    if (m->G_ema) m->be->free(m->be, m->G_ema);
+    if (m->opt_G.be) optim_free(&m->opt_G);
+    if (m->opt_D.be) optim_free(&m->opt_D);
     net_free(&m->G);
     net_free(&m->D);
-    gt_aligned_free(m->G_ema);
-    optim_free(&m->opt_G);
-    optim_free(&m->opt_D);
     memset(m, 0, sizeof *m);
 }
 
@@ -359,7 +317,7 @@ static float *opt_buf(const optim_state_t *o, int j) { return j == 0 ? o->s1 : j
 /* The tensors of a model, in file order. */
 typedef struct {
     char name[48];
-    int is_i64;
+    int is_i64;         /* num_batches_tracked: a host counter; every float tensor is device memory */
     const void *data;
     size_t count;
     int ndim;
@@ -466,13 +424,26 @@ static void write_meta(const gan_model_t *m, st_writer_t *meta) {
 int model_save(const gan_model_t *m, FILE *f) {
     ck_tensor_t *v;
     int k = ck_list(m, &v);
+    /* the float tensors come from the device into one host buffer */
+    size_t floats = 0;
+    for (int i = 0; i < k; i++)
+        if (!v[i].is_i64) floats += v[i].count;
+    float *host = gt_xmalloc(sizeof(float) * (floats ? floats : 1)), *h = host;
     st_writer_t *w = st_writer_new();
     write_meta(m, w);
     int rc = 0;
-    for (int i = 0; i < k && !rc; i++)
-        rc = st_writer_add_raw(w, v[i].name, v[i].is_i64 ? DT_I64 : DT_F32, v[i].ndim, v[i].shape, v[i].data);
+    for (int i = 0; i < k && !rc; i++) {
+        const void *data = v[i].data;
+        if (!v[i].is_i64) {
+            m->be->download(m->be, h, v[i].data, sizeof(float) * v[i].count);
+            data = h;
+            h += v[i].count;
+        }
+        rc = st_writer_add_raw(w, v[i].name, v[i].is_i64 ? DT_I64 : DT_F32, v[i].ndim, v[i].shape, data);
+    }
     if (!rc) rc = st_writer_write(w, f);
     st_writer_free(w);
+    free(host);
     free(v);
     return rc ? -1 : 0;
 }
@@ -611,8 +582,8 @@ static int load_body(gan_model_t *m, const unsigned char *buf, size_t len, backe
     double ema = m->set.ema;
     m->set.ema = 0;
     model_set_ema(m, ema);
-    optim_init(&m->opt_G, &m->set.opt_g, m->G.n_params);
-    optim_init(&m->opt_D, &m->set.opt_d, m->D.n_params);
+    optim_init(&m->opt_G, be, &m->set.opt_g, m->G.n_params);
+    optim_init(&m->opt_D, be, &m->set.opt_d, m->D.n_params);
     long long v;
     if (meta_ll(&f, "opt_G_steps", 0, INT64_MAX, &v)) goto out;
     m->opt_G.t = v;
@@ -627,7 +598,8 @@ static int load_body(gan_model_t *m, const unsigned char *buf, size_t len, backe
             free(list);
             goto out;
         }
-        memcpy((void *)list[i].data, e->t.data, list[i].count * (list[i].is_i64 ? 8 : sizeof(float)));
+        if (list[i].is_i64) memcpy((void *)list[i].data, e->t.data, list[i].count * 8);
+        else be->upload(be, (void *)list[i].data, e->t.data, list[i].count * sizeof(float));
     }
     free(list);
     if (f.n != k) {
@@ -657,12 +629,37 @@ int model_load(gan_model_t *m, const char *path, backend_t *be, int max_batch) {
 
 /* ---- backend -------------------------------------------------------------------------- */
 
+static char backend_note[320];
+static int backend_noted;
+
 backend_t *gan_backend(const char *device, int threads) {
-    if (strcmp(device, "cpu") == 0 || strcmp(device, "auto") == 0) return backend_cpu(threads);
+    backend_noted = 0;
+    if (strcmp(device, "cpu") == 0) return backend_cpu(threads);
     if (strcmp(device, "cuda") == 0) {
-        gt_err("--device cuda: built without CUDA; rebuild with make CUDA=1");
-        return NULL;
+        backend_t *be = backend_cuda();
+        if (!be) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", gt_errmsg());
+            gt_err("--device cuda: %s", why);
+        }
+        return be;
+    }
+    if (strcmp(device, "auto") == 0) {
+#ifdef GT_HAVE_CUDA
+        backend_t *be = backend_cuda();
+        backend_noted = 1;
+        if (be) {
+            snprintf(backend_note, sizeof backend_note, "device cuda: %s", be->description);
+            return be;
+        }
+        char why[256];
+        snprintf(why, sizeof why, "%s", gt_errmsg());
+        snprintf(backend_note, sizeof backend_note, "device cpu: %s", why);
+#endif
+        return backend_cpu(threads);
     }
     gt_err("--device: unknown device '%s' (cpu, cuda, auto)", device);
     return NULL;
 }
+
+const char *gan_backend_note(void) { return backend_noted ? backend_note : NULL; }
