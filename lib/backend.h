@@ -34,10 +34,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "act_math.h" /* act_kind_t */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { DEV_CPU = 0, DEV_CUDA = 1 } device_t;
 
-/* Activation kinds (lib/act_math.h has their math). */
-typedef enum { ACT_RELU = 0, ACT_LRELU, ACT_TANH, ACT_SIGMOID } act_kind_t;
 
 /* What philox_fill writes, element j of n, with r = Philox at index index0 + j
  * (seed, stream, step): see philox_fill_value in lib/philox.h. */
@@ -227,5 +231,9 @@ void cpu_parallel_for(backend_t *be, long n, void (*fn)(void *arg, long begin, l
 static inline void be_sync(backend_t *be) {
     if (be->sync) be->sync(be);
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
