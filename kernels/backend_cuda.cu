@@ -221,13 +221,14 @@ extern "C" backend_t *backend_cuda(void) {
     if (ready) return &gt_cuda_backend;
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
-    if (e != cudaSuccess) {
+    if (e == cudaErrorNoDevice || (e == cudaSuccess && count < 1)) {
         (void)cudaGetLastError();
-        gt_err("no usable CUDA GPU (%s: %s)", cudaGetErrorName(e), cudaGetErrorString(e));
+        gt_err("no CUDA GPU found");
         return NULL;
     }
-    if (count < 1) {
-        gt_err("no CUDA GPU found");
+    if (e != cudaSuccess) { /* e.g. no driver, or a driver older than this runtime */
+        (void)cudaGetLastError();
+        gt_err("no usable CUDA GPU (%s: %s)", cudaGetErrorName(e), cudaGetErrorString(e));
         return NULL;
     }
     cudaDeviceProp prop;

@@ -6,7 +6,10 @@
  * it, first fit from a free list, freed pages returned to the system. The used part of the
  * arena is readable and writable only while a kernel, a copy or a cuBLAS call runs; a SIGSEGV
  * in the arena at any other time is host code touching device memory, and the handler says so
- * before the program aborts. */
+ * before the program aborts.
+ * Cost: two mprotect calls per launch. Their cost grows with the pages they change (measured
+ * on a 2-core VM: 7 ms per pair over 64 MiB of 4 KiB pages), so the arena asks for transparent
+ * huge pages and changes whole 2 MiB units: about 0.25 ms per pair whatever the size. */
 #ifdef GT_CUDA_EMU
 
 #include "cuda_emu.h"
@@ -24,6 +27,7 @@
 
 static const size_t ARENA_BYTES = (size_t)64 << 30;
 static const size_t ALIGN = 256;
+static const size_t HUGE = (size_t)2 << 20; /* the unit of protection changes */
 
 static char *arena;
 static size_t arena_top;                   /* bytes of the arena ever handed out */
@@ -55,12 +59,13 @@ static void arena_init(void) {
     protect = !(p && strcmp(p, "0") == 0);
     const char *o = getenv("GT_EMU_ORDER");
     if (o && strcmp(o, "reverse") == 0) reverse_order = 1;
-    void *m = mmap(NULL, ARENA_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *m = mmap(NULL, ARENA_BYTES + HUGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) {
         say("cuda emulation: cannot reserve the device arena\n");
         abort();
     }
-    arena = (char *)m;
+    arena = (char *)(((uintptr_t)m + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
+    madvise(arena, ARENA_BYTES, MADV_HUGEPAGE); /* advice only: without it protection is slower */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_segv;
@@ -71,9 +76,9 @@ static void arena_init(void) {
 
 static size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 
-/* Set the protection of the used part of the arena. */
+/* Set the protection of the used part of the arena (in whole huge pages). */
 static void arena_protect(int rw) {
-    size_t ps = page_size(), top = (arena_top + ps - 1) / ps * ps;
+    size_t top = (arena_top + HUGE - 1) / HUGE * HUGE;
     if (!protect) rw = 1;
     if (top > protected_top) { /* newly used pages start inaccessible (or open, unprotected) */
         if (mprotect(arena + protected_top, top - protected_top, rw ? PROT_READ | PROT_WRITE : PROT_NONE)) abort();
