@@ -41,6 +41,7 @@ LIB_SRC  = $(sort $(wildcard lib/*.c formats/*.c))
 CMD_SRC  = $(sort $(wildcard cmd/*.c))
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
+BENCH_SRC = $(sort $(wildcard bench/*.c))
 CU_SRC   = $(sort $(wildcard kernels/*.cu))
 
 PROGRAMS = $(patsubst cmd/%.c,%,$(CMD_SRC))
@@ -106,8 +107,13 @@ $(OBJ)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIBA)
 $(OBJ)/tests/tools/%: $(OBJ)/tests/tools/%.o $(LIBA)
 	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
+# Benchmark helpers (bench/*.c, e.g. bench/step_cost), built with the tests so they never rot.
+$(OBJ)/bench/%: $(OBJ)/bench/%.o $(LIBA)
+	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+
 unit-tests: $(patsubst tests/unit/%.c,$(OBJ)/tests/unit/%,$(UNIT_SRC)) \
-            $(patsubst tests/tools/%.c,$(OBJ)/tests/tools/%,$(TOOL_SRC))
+            $(patsubst tests/tools/%.c,$(OBJ)/tests/tools/%,$(TOOL_SRC)) \
+            $(patsubst bench/%.c,$(OBJ)/bench/%,$(BENCH_SRC))
 
 # Everything CI runs: release build, unit tests, bats, PyTorch/NumPy parity, the sanitizer
 # build of unit tests and bats, the CUDA emulation build (its backend parity suite and
