@@ -169,51 +169,49 @@ static void cuda_gemm(backend_t *be, int trans_a, int trans_b, int m, int n, int
 
 /* ---- the backend ------------------------------------------------------------------------- */
 
-backend_t gt_cuda_backend = {
-    "cuda",
-    DEV_CUDA,
-    1,
-    0,
-    "",
-    {0, 0, 0, 0, 0, 0},
-    NULL,
-    cuda_alloc,
-    cuda_free,
-    cuda_upload,
-    cuda_download,
-    cuda_copy,
-    cuda_zero,
-    NULL, /* upload_const: alloc + upload */
-    NULL,
-    cuda_sync,
-    cuda_gemm,
-    cuda_fill,
-    cuda_philox_fill,
-    cuda_bias_add,
-    cuda_bias_grad,
-    cuda_act_forward,
-    cuda_act_backward,
-    cuda_act_jvp_forward,
-    cuda_act_jvp_backward,
-    cuda_bn_forward,
-    cuda_bn_backward,
-    cuda_ln_forward,
-    cuda_ln_backward,
-    cuda_ln_jvp_forward,
-    cuda_ln_jvp_backward,
-    cuda_dropout,
-    cuda_loss,
-    cuda_gather,
-    cuda_gp_mix,
-    cuda_gp_scale,
-    cuda_sumsq,
-    cuda_nonfinite,
-    cuda_train_stats,
-    cuda_optim,
-    cuda_ema,
-    cuda_clip,
-    cuda_latents,
-};
+backend_t gt_cuda_backend; /* filled in by backend_cuda() */
+
+static void fill_struct(backend_t *be) {
+    be->name = "cuda";
+    be->device = DEV_CUDA;
+    be->threads = 1;
+    be->alloc = cuda_alloc;
+    be->free = cuda_free;
+    be->upload = cuda_upload;
+    be->download = cuda_download;
+    be->copy = cuda_copy;
+    be->zero = cuda_zero;
+    be->upload_const = NULL; /* the caller allocates and uploads */
+    be->release_const = NULL;
+    be->sync = cuda_sync;
+    be->gemm = cuda_gemm;
+    be->fill = cuda_fill;
+    be->philox_fill = cuda_philox_fill;
+    be->bias_add = cuda_bias_add;
+    be->bias_grad = cuda_bias_grad;
+    be->act_forward = cuda_act_forward;
+    be->act_backward = cuda_act_backward;
+    be->act_jvp_forward = cuda_act_jvp_forward;
+    be->act_jvp_backward = cuda_act_jvp_backward;
+    be->bn_forward = cuda_bn_forward;
+    be->bn_backward = cuda_bn_backward;
+    be->ln_forward = cuda_ln_forward;
+    be->ln_backward = cuda_ln_backward;
+    be->ln_jvp_forward = cuda_ln_jvp_forward;
+    be->ln_jvp_backward = cuda_ln_jvp_backward;
+    be->dropout = cuda_dropout;
+    be->loss = cuda_loss;
+    be->gather = cuda_gather;
+    be->gp_mix = cuda_gp_mix;
+    be->gp_scale = cuda_gp_scale;
+    be->sumsq = cuda_sumsq;
+    be->nonfinite = cuda_nonfinite;
+    be->train_stats = cuda_train_stats;
+    be->optim = cuda_optim;
+    be->ema = cuda_ema;
+    be->clip = cuda_clip;
+    be->latents = cuda_latents;
+}
 
 static int ready;
 
@@ -244,6 +242,7 @@ extern "C" backend_t *backend_cuda(void) {
         return NULL;
     }
     CUBLAS_CHECK(cublasSetStream(blas, stream));
+    fill_struct(&gt_cuda_backend);
     snprintf(gt_cuda_backend.description, sizeof gt_cuda_backend.description, "%.100s (%.1f GiB, compute %d.%d)",
              prop.name, (double)prop.totalGlobalMem / (1 << 30), prop.major, prop.minor);
     ready = 1;

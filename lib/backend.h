@@ -97,7 +97,6 @@ struct backend {
     int tf32;           /* CUDA: gemms may use TF32 tensor cores (gan-step --tf32); CPU ignores it */
     char description[160]; /* for messages: "cpu (2 threads)", "cuda: NVIDIA H100 ..." */
     backend_counters_t counters;
-    void *impl;         /* the implementation's private state */
 
     /* ---- memory ----------------------------------------------------------------------- */
     /* alloc never returns NULL (dies on exhaustion); buffers are 64-byte aligned (256 on
