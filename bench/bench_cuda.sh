@@ -4,7 +4,8 @@
 #   bench/bench_cuda.sh                 counts from the CUDA host emulation (no GPU needed)
 #   bench/bench_cuda.sh --device cuda   also measure images/s on the GPU (a make CUDA=1 build)
 #
-# For each preset and batch: kernel launches per step (cuBLAS calls count as one), the GEMM
+# For each preset and batch: launches per step (kernels; cuBLAS calls,
+# device copies and memsets count as one each), the GEMM
 # FLOPs and the bytes the operations must at least read and write (bench/step_cost.c reads the
 # CUDA backend's counters; they do not depend on the device, so the emulation counts them), and
 # the floor they put on a step on an H100 SXM: about 60 TFLOP/s float32 without tensor cores,

@@ -122,12 +122,14 @@ static void cuda_download(backend_t *be, void *dst, const void *src, size_t byte
 
 static void cuda_copy(backend_t *be, void *dst, const void *src, size_t bytes) {
     if (!bytes || dst == src) return;
+    be->counters.launches++; /* a copy on the stream costs a launch */
     be->counters.bytes += 2.0 * (double)bytes;
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
 }
 
 static void cuda_zero(backend_t *be, void *p, size_t bytes) {
     if (!bytes) return;
+    be->counters.launches++;
     be->counters.bytes += (double)bytes;
     CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream));
 }
@@ -243,8 +245,13 @@ extern "C" backend_t *backend_cuda(void) {
     }
     CUBLAS_CHECK(cublasSetStream(blas, stream));
     fill_struct(&gt_cuda_backend);
+#ifdef GT_CUDA_EMU
+    snprintf(gt_cuda_backend.description, sizeof gt_cuda_backend.description, "%.100s (kernels/cuda_emu.h)",
+             prop.name);
+#else
     snprintf(gt_cuda_backend.description, sizeof gt_cuda_backend.description, "%.100s (%.1f GiB, compute %d.%d)",
              prop.name, (double)prop.totalGlobalMem / (1 << 30), prop.major, prop.minor);
+#endif
     ready = 1;
     return &gt_cuda_backend;
 }

@@ -80,7 +80,8 @@ typedef struct {
  * count (lib/opt_math.h: opt_step_make); the per-element update is opt_math.h's. */
 typedef struct opt_step opt_step_t;
 
-/* Counters the CUDA backend keeps (zero on the CPU): kernel launches, FLOPs of the gemms,
+/* Counters the CUDA backend keeps (zero on the CPU): launches (kernels, cuBLAS calls, and
+ * device-side copies and memsets, one each: what the stream must start), FLOPs of the gemms,
  * bytes that the operations must at least read and write, device allocations that went to
  * the device allocator (cudaMalloc) rather than the cache, and host<->device transfers. */
 typedef struct {

@@ -798,7 +798,7 @@ static void run_steps(const run_conf_t *r) {
     CHECK(na == 10 && nb == 10, "%s: %lld and %lld steps counted", r->name, (long long)na, (long long)nb);
     CHECK(save(&mc, pc) == 0 && save(&mg, pg) == 0, "save");
     compare_checkpoints(r->name, pc, pg, TOL_TRAIN);
-    printf("# %s: %llu kernel launches (cuBLAS calls counted as one) per training step at batch %d\n", r->name,
+    printf("# %s: %llu launches (kernels, cuBLAS calls, device copies and memsets) per training step at batch %d\n", r->name,
            (unsigned long long)launches, r->batch);
     trainer_free(&tc);
     trainer_free(&tg);
