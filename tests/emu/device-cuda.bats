@@ -86,6 +86,17 @@ PY
     close "$T/cpu.st" "$T/cuda.st"
 }
 
+@test "gan-init --device cuda writes the CPU's bytes (Philox fills are exact)" {
+    for dev in cpu cuda; do
+        gan-init --device $dev --arch mlp --shape 1x8x8 --seed 9 --ema 0.99 --opt-d rmsprop:momentum=0.5,centered \
+            -o "$T/$dev.st"
+        gan-init --device $dev --G "$G_SMALL" --D "$D_LN" --shape 1x8x8 --z 8 --init dcgan --loss wgan-gp \
+            -o "$T/$dev-2.st"
+    done
+    cmp "$T/cpu.st" "$T/cuda.st"
+    cmp "$T/cpu-2.st" "$T/cuda-2.st"
+}
+
 @test "resume on cuda is exact: 7 steps equal 3 then 4, bit for bit" {
     data 100 u8 "$T/d.npy"
     init "$T/m0.st" --ema 0.9
