@@ -25,8 +25,9 @@ init() {
     gan-init --device cpu --G "$G_SMALL" --D "$D_SMALL" --shape 1x8x8 --z 8 --batch 16 --seed 4 "$@" -o "$f"
 }
 
-# close A B: every tensor of checkpoints A and B within 1e-4 of its tensor's rms
-# (tests/unit/tolerances.h, TOL_TRAIN), integers and counters equal
+# close A B: checkpoints A and B hold the same tensors and metadata, integers equal, and each
+# float tensor within 1e-3 of its rms (the rms of the difference: tests/unit/tolerances.h,
+# TOL_STEP_RMS, says why a few steps of training are compared so, not element by element)
 close() {
     $PY - "$1" "$2" <<'PY'
 import json, struct, sys
@@ -51,9 +52,10 @@ for k in a:
     if a[k].dtype == np.int64:
         assert (x == y).all(), k
         continue
-    scale = np.maximum(np.abs(y), np.sqrt(np.mean(y * y)) if y.size else 0)
-    bad = np.abs(x - y) > 1e-4 * scale
-    assert not bad.any(), "%s: %d elements differ, worst %g" % (k, bad.sum(), np.max(np.abs(x - y)))
+    if y.size == 0:
+        continue
+    d, r = np.sqrt(np.mean((x - y) ** 2)), np.sqrt(np.mean(y * y))
+    assert d <= 1e-3 * r, "%s differs by %g of its rms" % (k, d / r)
 PY
 }
 

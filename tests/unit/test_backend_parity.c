@@ -10,7 +10,8 @@
  * the CUDA=1 build finds one. Elsewhere it skips with a message (a plan of 0). The CPU side
  * runs on one thread, whose gemm splits nothing (the emulation then matches it bit for bit).
  * Figures (the worst deviation of each comparison, launches per training step) are printed
- * as TAP comments. */
+ * as TAP comments. GT_PARITY_QUICK=1 in the environment leaves out the training steps (the
+ * operations alone take seconds). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <signal.h>
@@ -733,6 +734,92 @@ static void compare_checkpoints(const char *what, const char *pc, const char *pg
     st_free(&b);
 }
 
+/* The float arrays of a model that a step reads or writes, with their names: parameters,
+ * BatchNorm state, optimizer state, EMA. */
+typedef struct {
+    const char *name;
+    float *p;
+    size_t n;
+} arr_t;
+
+static int model_arrays(const gan_model_t *m, arr_t *v) {
+    int k = 0;
+    v[k++] = (arr_t){"G params", m->G.params, m->G.n_params};
+    v[k++] = (arr_t){"G state", m->G.state, m->G.n_state};
+    v[k++] = (arr_t){"D params", m->D.params, m->D.n_params};
+    v[k++] = (arr_t){"D state", m->D.state, m->D.n_state};
+    if (m->G_ema) v[k++] = (arr_t){"G_ema", m->G_ema, m->G.n_params};
+    const optim_state_t *o[2] = {&m->opt_G, &m->opt_D};
+    static const char *names[2][3] = {{"opt_G s1", "opt_G s2", "opt_G s3"}, {"opt_D s1", "opt_D s2", "opt_D s3"}};
+    for (int w = 0; w < 2; w++) {
+        float *s[3] = {o[w]->s1, o[w]->s2, o[w]->s3};
+        for (int j = 0; j < 3; j++)
+            if (s[j]) v[k++] = (arr_t){names[w][j], s[j], o[w]->n};
+    }
+    return k;
+}
+
+/* Make dst (on the GPU) the CPU model src: every array, counter and BatchNorm count. */
+static void sync_model(gan_model_t *dst, const gan_model_t *src) {
+    arr_t a[16], b[16];
+    int na = model_arrays(src, a), nb = model_arrays(dst, b);
+    CHECK(na == nb, "models differ in their arrays");
+    for (int i = 0; i < na && i < nb; i++) {
+        float *h = gt_xmalloc(sizeof(float) * (a[i].n ? a[i].n : 1));
+        cpu->download(cpu, h, a[i].p, sizeof(float) * a[i].n);
+        gpu->upload(gpu, b[i].p, h, sizeof(float) * a[i].n);
+        free(h);
+    }
+    memcpy(dst->G.bn_batches, src->G.bn_batches, sizeof(long long) * ((size_t)src->G.n_layers + 1));
+    memcpy(dst->D.bn_batches, src->D.bn_batches, sizeof(long long) * ((size_t)src->D.n_layers + 1));
+    dst->step = src->step;
+    dst->epoch = src->epoch;
+    dst->epoch_pos = src->epoch_pos;
+    dst->data_n = src->data_n;
+    dst->opt_G.t = src->opt_G.t;
+    dst->opt_D.t = src->opt_D.t;
+}
+
+/* Compare the models' arrays after a step (tolerances.h, TOL_STEP_RMS): per array, the rms of
+ * the difference against the array's rms. Returns the worst such ratio (and its array); the
+ * worst single element is reported too, for information. Counters must be equal. */
+static double compare_models(const char *what, const gan_model_t *mc, const gan_model_t *mg, double *worst_elem,
+                             const char **worst_name) {
+    arr_t a[16], b[16];
+    int na = model_arrays(mc, a), nb = model_arrays(mg, b);
+    double worst = 0;
+    for (int i = 0; i < na && i < nb; i++) {
+        size_t n = a[i].n;
+        float *x = gt_xmalloc(sizeof(float) * (n ? n : 1)), *y = gt_xmalloc(sizeof(float) * (n ? n : 1));
+        gpu->download(gpu, x, b[i].p, sizeof(float) * n);
+        cpu->download(cpu, y, a[i].p, sizeof(float) * n);
+        double ss = 0, sd = 0;
+        for (size_t q = 0; q < n; q++) {
+            ss += (double)y[q] * y[q];
+            sd += ((double)x[q] - y[q]) * ((double)x[q] - y[q]);
+        }
+        double r = sd == 0 ? 0 : ss > 0 ? sqrt(sd / ss) : INFINITY;
+        CHECK(r <= TOL_STEP_RMS, "%s: %s differs by %.3g of its rms", what, a[i].name, r);
+        if (r > worst) {
+            worst = r;
+            *worst_name = a[i].name;
+        }
+        size_t at;
+        double w = worst_rel(x, y, n, &at);
+        if (w > *worst_elem) *worst_elem = w;
+        free(x);
+        free(y);
+    }
+    int same = mc->step == mg->step && mc->epoch == mg->epoch && mc->epoch_pos == mg->epoch_pos &&
+               mc->opt_G.t == mg->opt_G.t && mc->opt_D.t == mg->opt_D.t &&
+               !memcmp(mc->G.bn_batches, mg->G.bn_batches, sizeof(long long) * ((size_t)mc->G.n_layers + 1)) &&
+               !memcmp(mc->D.bn_batches, mg->D.bn_batches, sizeof(long long) * ((size_t)mc->D.n_layers + 1));
+    CHECK(same, "%s: counters differ", what);
+    return worst;
+}
+
+/* 10 training steps on each backend, each step from the same state: the CPU's after the step
+ * before (see tolerances.h, TOL_STEP_RMS, for why not 10 free-running steps). */
 static void run_steps(const run_conf_t *r) {
     gan_settings_t s;
     gan_loss_t loss;
@@ -762,7 +849,7 @@ static void run_steps(const run_conf_t *r) {
         preset_free(&p);
         return;
     }
-    char *p0 = tmp_path("m0"), *pc = tmp_path("cpu"), *pg = tmp_path("cuda");
+    char *p0 = tmp_path("m0");
     CHECK(save(&m0, p0) == 0, "save");
     model_free(&m0);
     tensor_t data;
@@ -774,43 +861,49 @@ static void run_steps(const run_conf_t *r) {
     CHECK(trainer_init(&tc, &mc, &data) == 0, "%s", gt_errmsg());
     CHECK(trainer_init(&tg, &mg, &data) == 0, "%s", gt_errmsg());
     uint64_t mallocs = 0, launches = 0;
+    double worst = 0, worst_fig = 0, worst_elem = 0;
+    const char *wname = "";
     for (int step = 0; step < 10; step++) {
+        sync_model(&mg, &mc);
         train_step(&tc);
         uint64_t l0 = gpu->counters.launches;
         train_step(&tg);
         if (step == 0) mallocs = gpu->counters.device_mallocs;
         if (step == 9) launches = gpu->counters.launches - l0;
+        CHECK(trainer_check(&tc) == 0, "%s: cpu: %s", r->name, gt_errmsg());
+        CHECK(trainer_check(&tg) == 0, "%s: cuda: %s", r->name, gt_errmsg());
+        train_stats_t fa, fb;
+        trainer_stats(&tc, &fa, NULL, NULL);
+        trainer_stats(&tg, &fb, NULL, NULL);
+        const double *va = &fa.loss_d, *vb = &fb.loss_d;
+        for (int k = 0; k < 7; k++) {
+            double sc = fabs(va[k]) > 1e-6 ? fabs(va[k]) : 1e-6, e = fabs(va[k] - vb[k]) / sc;
+            CHECK(e <= TOL_FIGURES, "%s: step %d: figure %d is %.9g on cuda, %.9g on cpu", r->name, step + 1, k, vb[k],
+                  va[k]);
+            if (e > worst_fig) worst_fig = e;
+        }
+        char what[128];
+        snprintf(what, sizeof what, "%s, step %d", r->name, step + 1);
+        const char *wn = "";
+        double w = compare_models(what, &mc, &mg, &worst_elem, &wn);
+        if (w > worst) {
+            worst = w;
+            wname = wn;
+        }
     }
     CHECK(gpu->counters.device_mallocs == mallocs, "%s: %llu cudaMalloc calls after the first step", r->name,
           (unsigned long long)(gpu->counters.device_mallocs - mallocs));
-    CHECK(trainer_check(&tc) == 0, "%s: cpu: %s", r->name, gt_errmsg());
-    CHECK(trainer_check(&tg) == 0, "%s: cuda: %s", r->name, gt_errmsg());
-    train_stats_t a, b, ma, mb;
-    int64_t na, nb;
-    trainer_stats(&tc, &a, &ma, &na);
-    trainer_stats(&tg, &b, &mb, &nb);
-    const double *va = &a.loss_d, *vb = &b.loss_d, *wa = &ma.loss_d, *wb = &mb.loss_d;
-    for (int k = 0; k < 7; k++) {
-        double sc = fabs(va[k]) > 1e-6 ? fabs(va[k]) : 1e-6, sm = fabs(wa[k]) > 1e-6 ? fabs(wa[k]) : 1e-6;
-        CHECK(fabs(va[k] - vb[k]) <= TOL_TRAIN * sc && fabs(wa[k] - wb[k]) <= TOL_TRAIN * sm,
-              "%s: figure %d: cpu %.9g (mean %.9g), cuda %.9g (mean %.9g)", r->name, k, va[k], wa[k], vb[k], wb[k]);
-    }
-    CHECK(na == 10 && nb == 10, "%s: %lld and %lld steps counted", r->name, (long long)na, (long long)nb);
-    CHECK(save(&mc, pc) == 0 && save(&mg, pg) == 0, "save");
-    compare_checkpoints(r->name, pc, pg, TOL_TRAIN);
-    printf("# %s: %llu launches (kernels, cuBLAS calls, device copies and memsets) per training step at batch %d\n", r->name,
-           (unsigned long long)launches, r->batch);
+    printf("# %s: 10 steps: worst rms difference %.3g (%s), worst element %.3g, worst figure %.3g; "
+           "%llu launches per step at batch %d\n",
+           r->name, worst, worst > 0 ? wname : "bit-identical", worst_elem, worst_fig, (unsigned long long)launches,
+           r->batch);
     trainer_free(&tc);
     trainer_free(&tg);
     model_free(&mc);
     model_free(&mg);
     tensor_free(&data);
     remove(p0);
-    remove(pc);
-    remove(pg);
     free(p0);
-    free(pc);
-    free(pg);
     preset_free(&p);
 }
 
@@ -929,7 +1022,7 @@ int main(void) {
     RUN(test_train_stats);
     RUN(test_optimizers);
     RUN(test_latents);
-    RUN(test_training_steps);
+    if (!getenv("GT_PARITY_QUICK")) RUN(test_training_steps);
     RUN(test_bad_step_is_named);
 #ifdef GT_CUDA_EMU
     RUN(test_emulation_thread_order);
