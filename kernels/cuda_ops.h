@@ -1,5 +1,5 @@
 /* cuda_ops.h: the CUDA backend's operations (backend.h), defined in kernels/layers.cu,
- * norm.cu, train.cu and optim.cu and gathered into the backend struct by
+ * norm.cu, conv.cu, train.cu and optim.cu and gathered into the backend struct by
  * kernels/backend_cuda.cu. Private to kernels/: everyone else calls them through backend_t.
  * Each entry point counts the bytes it must move (bench/) and queues its kernels on the
  * backend's stream; like the CPU's, it trusts the caller for backend.h's contracts. */
@@ -29,6 +29,22 @@ void cuda_ln_jvp_forward(backend_t *be, const ln_args_t *a);
 void cuda_ln_jvp_backward(backend_t *be, const ln_args_t *a);
 void cuda_dropout(backend_t *be, float *o1, const float *i1, float *o2, const float *i2, size_t n, uint64_t seed,
                  uint32_t step, uint64_t base, float p);
+
+/* conv.cu */
+void cuda_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *img, int nb);
+void cuda_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *col, const float *bias, int nb);
+void cuda_shiftsum(backend_t *be, const conv_geom_t *g, int o_ch, float *y, const float *z, const float *bias,
+                   int nb);
+void cuda_shiftscatter(backend_t *be, const conv_geom_t *g, int o_ch, float *dz, const float *dy, int nb);
+void cuda_to_cmajor(backend_t *be, float *dst, const float *src, int C, long S, int nb);
+void cuda_from_cmajor(backend_t *be, float *dst, const float *src, const float *bias, int C, long S, int nb,
+                      int accumulate);
+void cuda_maxpool_forward(backend_t *be, const pool_args_t *a);
+void cuda_maxpool_backward(backend_t *be, const pool_args_t *a);
+void cuda_avgpool_forward(backend_t *be, const pool_args_t *a);
+void cuda_avgpool_backward(backend_t *be, const pool_args_t *a);
+void cuda_upsample_forward(backend_t *be, const pool_args_t *a);
+void cuda_upsample_backward(backend_t *be, const pool_args_t *a);
 
 /* train.cu, optim.cu */
 void cuda_loss(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit, int B);

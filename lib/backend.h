@@ -34,7 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "act_math.h" /* act_kind_t */
+#include "act_math.h"  /* act_kind_t */
+#include "conv_math.h" /* conv_geom_t */
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,6 +76,22 @@ typedef struct {
     float *saved; /* (B, 2): mean, inv_std per sample, written by the forward passes */
     float *ws;    /* (B, 2): scratch of the jvp backward pass */
 } ln_args_t;
+
+/* Pooling and nearest upsampling over `planes` = B * C image planes (lib/layer_maxpool.c,
+ * layer_avgpool.c, layer_upsample.c say what each computes): x, tx, dx, dtx are
+ * (planes, h, w); y, ty, dy, dty are (planes, ho, wo). Forward writes y (and ty from tx when
+ * ty is not NULL); backward overwrites dx from dy (and dtx from dty when dtx is not NULL); dy
+ * or dty NULL count as zeros. argmax (planes, ho, wo): max pooling's int32 index of each
+ * output's maximum in its input plane (-1 for an empty window), written by forward. */
+typedef struct {
+    long planes;
+    int h, w, ho, wo;
+    int kh, kw, sh, sw, ph, pw; /* pooling window */
+    int scale;                  /* upsampling factor */
+    const float *x, *tx, *dy, *dty;
+    float *y, *ty, *dx, *dtx;
+    int32_t *argmax;
+} pool_args_t;
 
 /* One optimizer step's constants, computed on the host from the settings and the step
  * count (lib/opt_math.h: opt_step_make); the per-element update is opt_math.h's. */
@@ -121,8 +138,13 @@ struct backend {
     /* Row-major C (M x N) = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
      * A is M x K after op (stored K x M when trans_a), lda/ldb/ldc are row strides.
      * beta == 0 ignores C's old contents (NaN included); k == 0 gives beta * C.
-     * Note: OpenBLAS's rounding depends on how the product is split, so the CPU's results
-     * are bit-identical run to run only at the same thread count; cuBLAS's are run to run. */
+     * Results do not depend on the thread count: OpenBLAS's rounding depends on the shape of
+     * each call, so the CPU backend cuts C into blocks that depend only on (m, n, k) and shares
+     * whole blocks over its threads (backend_cpu.c). Cost, measured on 2 shared cores against
+     * the former split into one part per thread: within the run-to-run noise (about 5%) on the
+     * DCGAN and MLP shapes, e.g. 2048 x 3136 x 256 at 158-163 GFLOP/s against 171-186, and
+     * 1024 x 12544 x 128 at 161-163 against 152-173. cuBLAS's results are the same run to run
+     * (one stream, one device). */
     void (*gemm)(backend_t *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
                  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
@@ -167,6 +189,29 @@ struct backend {
      * input i1 or i2 that is NULL counts as zeros. */
     void (*dropout)(backend_t *be, float *o1, const float *i1, float *o2, const float *i2, size_t n,
                     uint64_t seed, uint32_t step, uint64_t base, float p);
+
+    /* ---- convolutions (lib/conv_loops.h documents each; conv_math.h has the geometry) ---- */
+    /* col (c*kh*kw, nb*gh*gw) = im2col of img (nb, c, h, w), zeros outside the image */
+    void (*im2col)(backend_t *be, const conv_geom_t *g, float *col, const float *img, int nb);
+    /* img (nb, c, h, w) = bias[ch] (bias may be NULL) + the adjoint of im2col of col */
+    void (*col2im)(backend_t *be, const conv_geom_t *g, float *img, const float *col, const float *bias, int nb);
+    /* kn2row: y (nb, o_ch, gh, gw) = bias + the shifted sum of z's rows; dz = its adjoint of dy */
+    void (*shiftsum)(backend_t *be, const conv_geom_t *g, int o_ch, float *y, const float *z, const float *bias,
+                     int nb);
+    void (*shiftscatter)(backend_t *be, const conv_geom_t *g, int o_ch, float *dz, const float *dy, int nb);
+    /* dst (C, nb*S) = src (nb, C, S) channel-major; and back: dst (nb, C, S) = src (C, nb*S)
+     * + bias[c] (bias may be NULL), or += when accumulate */
+    void (*to_cmajor)(backend_t *be, float *dst, const float *src, int C, long S, int nb);
+    void (*from_cmajor)(backend_t *be, float *dst, const float *src, const float *bias, int C, long S, int nb,
+                        int accumulate);
+
+    /* ---- pooling (pool_args_t above) ------------------------------------------------------ */
+    void (*maxpool_forward)(backend_t *be, const pool_args_t *a);
+    void (*maxpool_backward)(backend_t *be, const pool_args_t *a);
+    void (*avgpool_forward)(backend_t *be, const pool_args_t *a);
+    void (*avgpool_backward)(backend_t *be, const pool_args_t *a);
+    void (*upsample_forward)(backend_t *be, const pool_args_t *a);
+    void (*upsample_backward)(backend_t *be, const pool_args_t *a);
 
     /* ---- training step (lib/train.c; the math is in loss_math.h and train_math.h) -------- */
     /* Loss of B logits (loss_math.h: loss kind, label smoothing, which = LOSS_ON_*): writes

@@ -100,7 +100,8 @@ void out_open(out_t *o, const char *path, int binary) {
         o->f = stdout;
     } else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
         /* a device or a FIFO (e.g. /dev/null): write to it directly; renaming a temporary over
-         * it would replace the device node */
+         * it would replace the device node. path is kept for messages, tmp stays NULL. */
+        o->path = gt_xstrdup(path);
         o->f = fopen(path, "wb");
         if (!o->f) die(EXIT_DATA, "%s: %s", path, strerror(errno));
         if (binary && isatty(fileno(o->f)))
@@ -116,6 +117,10 @@ void out_open(out_t *o, const char *path, int binary) {
             o->tmp = NULL;
             die(EXIT_DATA, "%s: cannot create: %s", path, strerror(errno));
         }
+        /* mkstemp makes the file private (0600); give it the mode a plain fopen would */
+        mode_t mask = umask(0);
+        umask(mask);
+        fchmod(fd, 0666 & ~mask);
         o->f = fdopen(fd, "wb");
         if (!o->f) die(EXIT_DATA, "%s: %s", path, strerror(errno));
     }
@@ -150,7 +155,8 @@ void out_commit(out_t *o) {
             write_failed(o, errno ? errno : EIO);
         }
         o->f = NULL;
-        if (rename(o->tmp, o->path) != 0) die(EXIT_DATA, "%s: cannot rename into place: %s", o->path, strerror(errno));
+        if (o->tmp && rename(o->tmp, o->path) != 0)
+            die(EXIT_DATA, "%s: cannot rename into place: %s", o->path, strerror(errno));
         free(o->tmp);
         o->tmp = NULL;
         free(o->path);

@@ -38,24 +38,38 @@ void cpu_bias_add(backend_t *be, float *y, const float *b, long outer, long C, l
         }
 }
 
-/* By blocks of channels so that dy is read row by row when inner == 1 (linear layers); each
- * channel's sum runs over outer, then inner, in order. */
-void cpu_bias_grad(backend_t *be, float *db, const float *dy, long outer, long C, long inner) {
-    (void)be;
-    enum { BLK = 256 };
-    for (long c0 = 0; c0 < C; c0 += BLK) {
-        long n = C - c0 < BLK ? C - c0 : BLK;
-        double acc[BLK] = {0};
-        for (long o = 0; o < outer; o++) {
-            const float *row = dy + ((size_t)o * C + c0) * inner;
+/* Each channel's sum runs over outer, then inner, in order, in double. Items: blocks of 256
+ * channels read row by row when inner == 1 (linear layers), else single channels (planes). */
+typedef struct {
+    float *db;
+    const float *dy;
+    long outer, C, inner;
+} bias_job_t;
+
+enum { BIAS_BLK = 256 };
+
+static void bias_grad_items(void *arg, long i0, long i1) {
+    const bias_job_t *j = arg;
+    long C = j->C, inner = j->inner;
+    for (long it = i0; it < i1; it++) {
+        long c0 = inner == 1 ? it * BIAS_BLK : it, n = inner == 1 ? (C - c0 < BIAS_BLK ? C - c0 : BIAS_BLK) : 1;
+        double acc[BIAS_BLK] = {0};
+        for (long o = 0; o < j->outer; o++) {
+            const float *row = j->dy + ((size_t)o * C + c0) * inner;
             if (inner == 1)
                 for (long c = 0; c < n; c++) acc[c] += row[c];
             else
-                for (long c = 0; c < n; c++)
-                    for (long i = 0; i < inner; i++) acc[c] += row[(size_t)c * inner + i];
+                for (long i = 0; i < inner; i++) acc[0] += row[i];
         }
-        for (long c = 0; c < n; c++) db[c0 + c] += (float)acc[c];
+        for (long c = 0; c < n; c++) j->db[c0 + c] += (float)acc[c];
     }
+}
+
+void cpu_bias_grad(backend_t *be, float *db, const float *dy, long outer, long C, long inner) {
+    bias_job_t j = {db, dy, outer, C, inner};
+    long items = inner == 1 ? (C + BIAS_BLK - 1) / BIAS_BLK : C;
+    if (items > 1 && outer * C * inner >= 32768) cpu_parallel_for(be, items, bias_grad_items, &j);
+    else bias_grad_items(&j, 0, items);
 }
 
 /* ---- activations ------------------------------------------------------------------------ */

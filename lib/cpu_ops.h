@@ -1,5 +1,5 @@
-/* cpu_ops.h: the CPU backend's operations (backend.h), defined in lib/cpu_layers.c and
- * lib/cpu_train.c and gathered into the backend struct by lib/backend_cpu.c. Private to
+/* cpu_ops.h: the CPU backend's operations (backend.h), defined in lib/cpu_layers.c,
+ * lib/conv_loops.c, lib/cpu_pool.c and lib/cpu_train.c and gathered into the backend struct by lib/backend_cpu.c. Private to
  * those files: everyone else calls them through backend_t. */
 #ifndef GT_CPU_OPS_H
 #define GT_CPU_OPS_H
@@ -27,6 +27,17 @@ void cpu_ln_jvp_forward(backend_t *be, const ln_args_t *a);
 void cpu_ln_jvp_backward(backend_t *be, const ln_args_t *a);
 void cpu_dropout(backend_t *be, float *o1, const float *i1, float *o2, const float *i2, size_t n, uint64_t seed,
                  uint32_t step, uint64_t base, float p);
+
+/* conv_loops.c (its own header documents them) */
+#include "conv_loops.h"
+
+/* cpu_pool.c */
+void cpu_maxpool_forward(backend_t *be, const pool_args_t *a);
+void cpu_maxpool_backward(backend_t *be, const pool_args_t *a);
+void cpu_avgpool_forward(backend_t *be, const pool_args_t *a);
+void cpu_avgpool_backward(backend_t *be, const pool_args_t *a);
+void cpu_upsample_forward(backend_t *be, const pool_args_t *a);
+void cpu_upsample_backward(backend_t *be, const pool_args_t *a);
 
 /* cpu_train.c */
 void cpu_loss(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit, int B);

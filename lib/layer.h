@@ -45,7 +45,8 @@ typedef struct layer_ops {
 
     /* Infer l->out from l->in and the hyper-parameters, check them, and set n_params,
      * n_state, n_saved (floats per sample kept for backward), n_saved_fixed and workspace (floats needed
-     * for a batch of B = 1; scaled by B by the caller). Returns 0 or -1 with a message
+     * for a batch of B = 1; scaled by B by the caller, or by at most workspace_batch samples, plus
+     * workspace_fixed). Returns 0 or -1 with a message
      * (gt_err) that names the problem; net.c prefixes "layer N (KIND): ". */
     int (*setup)(layer_t *l);
     /* Fill l->w, l->b (and state such as running_var = 1) for the init mode, from Philox
@@ -104,6 +105,9 @@ struct layer {
     size_t n_saved_fixed;  /* plus floats independent of B (e.g. BatchNorm's batch mean, inv std) */
     float *saved;          /* B * n_saved + n_saved_fixed floats, owned by the net */
     size_t workspace;      /* floats of ctx->workspace needed per sample */
+    int workspace_batch;   /* > 0: the layer works on chunks of at most this many samples, so it needs
+                              workspace * min(B, workspace_batch) floats (0: workspace * B) */
+    size_t workspace_fixed;/* plus floats independent of B */
 };
 
 /* The table of kinds, for the spec parser: NULL-terminated. */

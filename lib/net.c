@@ -9,7 +9,8 @@
  *   dacts           two (max_batch, max size) buffers, used in turn going backward
  *   tacts[i]        tangents, like acts; dtacts two buffers like dacts
  *   saved           each layer's B * n_saved + n_saved_fixed floats
- *   workspace       max over layers of workspace * max_batch floats */
+ *   workspace       max over layers of workspace * max_batch (or * workspace_batch) +
+ *                   workspace_fixed floats */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +112,8 @@ int net_alloc(net_t *n, int max_batch) {
         layer_t *l = &n->layers[i];
         n->acts[i + 1] = be->alloc(be, sizeof(float) * B * (size_t)shape3_size(l->out));
         saved += B * l->n_saved + l->n_saved_fixed;
-        if (l->workspace * B > ws) ws = l->workspace * B;
+        size_t wb = l->workspace_batch > 0 && (size_t)l->workspace_batch < B ? (size_t)l->workspace_batch : B;
+        if (l->workspace * wb + l->workspace_fixed > ws) ws = l->workspace * wb + l->workspace_fixed;
         if (l->n_params) {
             size_t nw = l->n_params - l->n_bias;
             l->w = n->params + po;

@@ -4,8 +4,8 @@
  * opt_update, so both compute exactly these roundings (no FMA contraction on either side:
  * -std=c11 and nvcc --fmad=false; sqrtf and / are correctly rounded on both).
  *
- * The per-step constants (bias corrections, which depend on the step count) are computed
- * once on the host by opt_step_make, in double as torch does, then rounded to float. */
+ * The per-step constants (bias corrections, which depend on the step count, and 1 - beta) are
+ * computed once on the host by opt_step_make, in double as torch does, then rounded to float. */
 #ifndef GT_OPT_MATH_H
 #define GT_OPT_MATH_H
 
@@ -22,6 +22,7 @@ struct opt_step {
     int kind;                /* opt_kind_t */
     float lr, wd, eps;
     float b1, b2;            /* adam: betas; sgd: b1 = momentum; rmsprop: b1 = alpha */
+    float w1, w2;            /* 1 - b1, 1 - b2, rounded from double as torch does */
     float mom;               /* rmsprop: momentum */
     float step_size, bc2_sqrt; /* adam: lr / (1 - b1^t), sqrt(1 - b2^t) */
     int first;               /* sgd: the first step (the momentum buffer starts as the gradient) */
@@ -38,6 +39,8 @@ static inline struct opt_step opt_step_make(int kind, double lr, double b1, doub
     c.eps = (float)eps;
     c.b1 = (float)b1;
     c.b2 = (float)b2;
+    c.w1 = (float)(1.0 - b1);
+    c.w2 = (float)(1.0 - b2);
     c.mom = (float)momentum;
     c.step_size = 0.0f;
     c.bc2_sqrt = 1.0f;
@@ -61,8 +64,8 @@ GT_HD static inline void opt_update(const struct opt_step *c, float *p, float g,
     float gi = g;
     if (c->wd != 0) gi = gi + c->wd * *p;
     if (c->kind == OPT_ADAM) {
-        *s1 = *s1 + (gi - *s1) * (1 - c->b1); /* exp_avg.lerp_(grad, 1 - beta1) */
-        *s2 = *s2 * c->b2 + (1 - c->b2) * gi * gi;
+        *s1 = *s1 * c->b1 + c->w1 * gi;      /* exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1) */
+        *s2 = *s2 * c->b2 + c->w2 * gi * gi; /* exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2) */
         float denom = sqrtf(*s2) / c->bc2_sqrt + c->eps;
         *p = *p - c->step_size * (*s1 / denom);
     } else if (c->kind == OPT_SGD) {
@@ -74,11 +77,11 @@ GT_HD static inline void opt_update(const struct opt_step *c, float *p, float g,
         }
         *p = *p - c->lr * gi;
     } else {
-        float alpha = c->b1;
-        *s1 = *s1 * alpha + (1 - alpha) * gi * gi;
+        float alpha = c->b1, w = c->w1;
+        *s1 = *s1 * alpha + w * gi * gi; /* square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha) */
         float avg;
         if (c->centered) {
-            *s3 = *s3 + (gi - *s3) * (1 - alpha);
+            *s3 = *s3 * alpha + w * gi; /* grad_avg.mul_(alpha).add_(grad, alpha=1 - alpha) */
             avg = sqrtf(*s1 - *s3 * *s3) + c->eps;
         } else {
             avg = sqrtf(*s1) + c->eps;

@@ -1,16 +1,22 @@
-"""make_corpus.py: writes the seed corpora tests/fuzz/corpus/fuzz_npy/ and
-tests/fuzz/corpus/fuzz_safetensors/: a few small valid files of every dtype and version and
-a few invalid ones (bad magic, lying lengths, odd headers), so the fuzzer starts near the
-interesting paths. Run with /usr/bin/python3 (needs numpy); the output is committed."""
+"""make_corpus.py: writes the seed corpora tests/fuzz/corpus/<target>/ for fuzz_npy,
+fuzz_safetensors, fuzz_idx and fuzz_png: a few small valid files of every dtype, version, colour
+type and compression, and a few invalid ones (bad magic, lying lengths, odd headers, broken
+gzip, bad CRCs), so the fuzzer starts near the interesting paths. Run with /usr/bin/python3
+(needs numpy); the output is committed."""
+import gzip
 import io
 import json
 import os
 import struct
+import sys
+import zlib
 
 import numpy as np
 from numpy.lib import format as npformat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "data"))
+import pngpy  # noqa: E402
 
 
 def put(target, name, data):
@@ -79,3 +85,54 @@ put("fuzz_safetensors", "dup_names", sth('{"a":{"dtype":"U8","shape":[1],"data_o
                                          '"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}', b"ab"))
 put("fuzz_safetensors", "escapes", sth('{"__metadata__":{"k\\u00e9":"a\\nb\\"c"},"x\\ty":'
                                        '{"dtype":"I64","shape":[],"data_offsets":[0,8]}}', b"\1" * 8))
+
+
+def idx(typ, dims, data=None):
+    n = int(np.prod(dims)) if dims else 0
+    if data is None:
+        data = bytes(i * 7 % 256 for i in range(n))
+    return bytes([0, 0, typ, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + data
+
+
+def gz(b):
+    return gzip.compress(b, mtime=0)
+
+
+images = idx(8, [3, 5, 4])
+labels = idx(8, [6], bytes([0, 9, 3, 3, 7, 1]))
+put("fuzz_idx", "images", images)
+put("fuzz_idx", "labels", labels)
+put("fuzz_idx", "images_gz", gz(images))
+put("fuzz_idx", "labels_two_members", gz(labels[:5]) + gz(labels[5:]))
+put("fuzz_idx", "four_dims", idx(8, [2, 1, 3, 2]))
+put("fuzz_idx", "empty_images", idx(8, [0, 28, 28]))
+put("fuzz_idx", "lying", idx(8, [60000, 28, 28], b"\0" * 10))
+put("fuzz_idx", "negative", idx(8, [0xFFFFFFFF, 2], b""))
+put("fuzz_idx", "overflow", idx(8, [0x7FFFFFFF] * 3, b""))
+put("fuzz_idx", "float_type", idx(0x0D, [2], b"\0" * 8))
+put("fuzz_idx", "gz_truncated", gz(images)[:-5])
+put("fuzz_idx", "gz_trailing", gz(labels) + b"junk")
+rng = np.random.default_rng(0)
+rec = np.concatenate([[3], rng.integers(0, 256, 3072)]).astype(np.uint8).tobytes()
+put("fuzz_idx", "cifar_one", rec)
+put("fuzz_idx", "cifar_two_gz", gz(rec + rec))
+
+g = (np.arange(24).reshape(4, 6) * 11 % 256).astype(np.uint8)
+c = (np.arange(72).reshape(4, 6, 3) * 7 % 256).astype(np.uint8)
+pal = (np.arange(48).reshape(16, 3) * 5 % 256).astype(np.uint8)
+put("fuzz_png", "gray", pngpy.encode(g, "gray", filters=(0, 1, 2, 3, 4)))
+put("fuzz_png", "gray1", pngpy.encode(g % 2, "gray", depth=1))
+put("fuzz_png", "gray4_interlaced", pngpy.encode(g % 16, "gray", depth=4, interlace=True))
+put("fuzz_png", "gray16", pngpy.encode(g.astype(np.uint16) * 257 + 3, "gray", depth=16))
+put("fuzz_png", "gray_alpha", pngpy.encode(np.stack([g, 255 - g], -1), "gray+alpha"))
+put("fuzz_png", "rgb_interlaced", pngpy.encode(c, "rgb", filters=(4, 3), interlace=True))
+put("fuzz_png", "rgba16", pngpy.encode(np.concatenate([c, c[..., :1]], -1).astype(np.uint16) * 300, "rgba", depth=16))
+put("fuzz_png", "palette_trns", pngpy.encode(g % 16, "palette", depth=4, palette=pal, trns=bytes(range(16))))
+put("fuzz_png", "gamma_text", pngpy.encode(g, "gray", extra=[(b"gAMA", struct.pack(">I", 45455)), (b"tEXt", b"k\0v")]))
+good = pngpy.encode(c, "rgb")
+put("fuzz_png", "truncated", good[:len(good) - 20])
+bad = bytearray(good)
+bad[20] ^= 1
+put("fuzz_png", "bad_crc", bytes(bad))
+put("fuzz_png", "huge_ihdr", pngpy.SIG + pngpy.chunk(b"IHDR", struct.pack(">IIBBBBB", 900000, 900000, 8, 6, 0, 0, 0))
+    + pngpy.chunk(b"IDAT", zlib.compress(b"\0" * 10)) + pngpy.chunk(b"IEND", b""))

@@ -3,7 +3,7 @@
 # clang -fsanitize=fuzzer,address,undefined (linked with the library sources directly, so
 # they are instrumented too) and runs each for FUZZ_SECONDS (default 60) seconds, starting
 # from its seed corpus tests/fuzz/corpus/<target>/ (made by tests/fuzz/make_corpus.py when
-# missing). New inputs go to build/fuzz/corpus/<target>/; crashes to build/fuzz/crashes/.
+# one is missing). New inputs go to build/fuzz/corpus/<target>/; crashes to build/fuzz/crashes/.
 # Exit status: 0 if no target found anything, 1 otherwise.
 #
 #   FUZZ_SECONDS=10 bash tests/fuzz/run.sh            # every target
@@ -19,12 +19,13 @@ CLANG=${CLANG:-clang}
 out=build/fuzz
 mkdir -p "$out/crashes"
 command -v "$CLANG" >/dev/null || { echo "run.sh: $CLANG not found (apt install clang)" >&2; exit 2; }
-[ -d tests/fuzz/corpus ] || /usr/bin/python3 tests/fuzz/make_corpus.py
-
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     for f in tests/fuzz/fuzz_*.c; do targets+=("$(basename "$f" .c)"); done
 fi
+for t in "${targets[@]}"; do
+    [ -d "tests/fuzz/corpus/$t" ] || { /usr/bin/python3 tests/fuzz/make_corpus.py; break; }
+done
 
 failed=()
 for t in "${targets[@]}"; do

@@ -130,10 +130,36 @@ static void test_optim_by_hand(void) {
     model_free(&m);
 }
 
+/* Adam's and RMSprop's moving averages round their weights from double as torch does: with
+ * beta2 = 0.999 the first exp_avg_sq is (float)0.001 * g * g exactly, not (1 - 0.999f) g g. */
+static void test_optim_constants(void) {
+    gan_settings_t s;
+    gan_settings_default(&s, LOSS_NS);
+    backend_t *be = backend_cpu(1);
+    gan_model_t m;
+    opt_conf_parse("adam:lr=1e-3,b1=0.9,b2=0.999", &s.opt_g);
+    opt_conf_parse("rmsprop:lr=1e-3,alpha=0.99,centered", &s.opt_d);
+    CHECK(model_new(&m, G_SPEC, D_SPEC, (shape3_t){3, 2, 2}, 5, &s, INIT_TORCH, 1, be, 1) == 0, "%s", gt_errmsg());
+    float *gp = calloc(m.G.n_params, sizeof(float)), *gd = calloc(m.D.n_params, sizeof(float));
+    float g = 0.37f;
+    gp[0] = gd[0] = g;
+    optim_step(&m.opt_G, m.G.params, gp);
+    optim_step(&m.opt_D, m.D.params, gd);
+    CHECK(m.opt_G.s1[0] == (float)(1.0 - 0.9) * g, "exp_avg %.9g", m.opt_G.s1[0]);
+    CHECK(m.opt_G.s2[0] == (float)(1.0 - 0.999) * g * g, "exp_avg_sq %.9g, want %.9g", m.opt_G.s2[0],
+          (float)(1.0 - 0.999) * g * g);
+    CHECK(m.opt_D.s1[0] == (float)(1.0 - 0.99) * g * g, "square_avg %.9g", m.opt_D.s1[0]);
+    CHECK(m.opt_D.s3[0] == (float)(1.0 - 0.99) * g, "grad_avg %.9g", m.opt_D.s3[0]);
+    free(gp);
+    free(gd);
+    model_free(&m);
+}
+
 int main(void) {
     RUN(test_opt_parse);
     RUN(test_shape_loss);
     RUN(test_checkpoint_round_trip);
     RUN(test_optim_by_hand);
+    RUN(test_optim_constants);
     return harness_done();
 }

@@ -15,8 +15,8 @@
  * (tanhf, expf, log, sin, cos: 1-2 ulps). TOL_OP = 1e-5 is about 80 float ulps: every
  * operation's documented error with a margin, and far below any formula bug.
  * Under the host emulation the libm and the reductions' rounding to float coincide with the
- * CPU's, and every operation gives the one-thread CPU backend's bits (the GEMM too, while the
- * CPU backend makes one OpenBLAS call per product, as the emulated cuBLAS does).
+ * CPU's, and every operation but the GEMM gives the CPU's bits; the GEMM differs where the CPU
+ * backend cuts a product into blocks (backend_cpu.c) and the emulated cuBLAS makes one call.
  *
  * Bit-exact (TOL_EXACT): random numbers (Philox is integer arithmetic; the normals go through
  * double log/sin/cos, whose 1-2 ulp differences on a GPU change the rounded float once in
@@ -29,8 +29,7 @@
  * rounding: discrete branches (relu and lrelu at 0, the hinge at 1, max pooling's ties) flip
  * for values within rounding of the branch point, and Adam with eps 1e-8 turns the rounding
  * noise of a near-zero gradient into a step of lr. One step from the same state moves D by
- * about 1e-5 of its rms on the two devices (measured under the emulation with a CPU backend
- * whose GEMM cut products into blocks), and G's gradient taken through that D moves by up to 2e-3 of its rms
+ * about 1e-5 of its rms on the two devices (measured under the emulation), and G's gradient taken through that D moves by up to 2e-3 of its rms
  * in the presets (wgan-gp, 5 critic updates; a controlled experiment on the CPU alone, D
  * perturbed by 1e-5 of itself, moves it by 4e-3 after one step). So free-running runs part ways within a
  * few steps whatever the arithmetic's quality, and the suite compares steps one at a time from

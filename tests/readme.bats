@@ -1,0 +1,26 @@
+#!/usr/bin/env bats
+# readme.bats: the examples in README.md's sections on the data programs run as written, in
+# order, in a scratch directory (with bin/ on PATH), and do what they say.
+load helper
+
+# the ```sh blocks of README section "### NAME..." (up to the next heading)
+examples() {
+    awk -v s="### $1" 'index($0, s) == 1 { on = 1; next } /^##/ { on = 0 } on && /^```sh/ { c = 1; next }
+        /^```/ { c = 0 } on && c' "$BATS_TEST_DIRNAME/../README.md"
+}
+
+@test "README: the idx2tensor, png2tensor and tensor2png examples run" {
+    [ -f "$FMNIST/train-images-idx3-ubyte.gz" ] || skip "no Fashion-MNIST"
+    for p in idx2tensor png2tensor tensor2png; do examples $p; done > "$T/ex.sh"
+    [ "$(grep -c . "$T/ex.sh")" -ge 7 ]
+    # the examples put ./bin on PATH, which is not in the scratch directory: the suite's
+    # programs (maybe a sanitizer build) are the ones that run
+    run bash -c "cd '$T' && set -e -o pipefail && source ex.sh"
+    assert_success
+    assert_output --partial "shape   60000 (60000 elements)"
+    assert_output --partial "the same bytes"
+    run tensor-info --json "$T/train.npy"
+    assert_output --partial '"shape":[60000,1,28,28]'
+    run $PY -c "import struct; d = open('$T/grid.png', 'rb').read(); print(d[:8] == b'\x89PNG\r\n\x1a\n', *struct.unpack('>IIBB', d[16:26]))"
+    assert_output "True 484 484 8 0"
+}

@@ -1,0 +1,224 @@
+/* net_check.h: checks of whole networks shared by the unit tests of the network core
+ * (test_net.c, test_layer_conv.c): central finite differences of backward and of the gradient
+ * penalty's tangent passes, with the losses accumulated in double, and bit-identical results
+ * with different thread counts. Include after harness.h; the including file defines
+ * `static backend_t *be;` (the backend fd_check builds on). */
+#ifndef GT_NET_CHECK_H
+#define GT_NET_CHECK_H
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lib/common.h"
+#include "../../lib/net.h"
+#include "../../lib/philox.h"
+
+static backend_t *be;
+
+/* ---- finite differences ---------------------------------------------------------------- */
+
+/* L = sum_k c_k y_k over the batch, accumulated in double */
+static double loss_fwd(net_t *n, const nn_ctx_t *ctx, const float *x, const float *c, int B) {
+    const float *y = net_forward(n, ctx, x, B);
+    double L = 0;
+    size_t ny = (size_t)B * (size_t)shape3_size(n->out);
+    for (size_t i = 0; i < ny; i++) L += (double)c[i] * y[i];
+    return L;
+}
+
+/* S = sum dy*y + sum dty*ty, the scalar the jvp backward differentiates */
+static double loss_jvp(net_t *n, const nn_ctx_t *ctx, const float *x, const float *tx, const float *dy,
+                       const float *dty, int B) {
+    const float *ty;
+    const float *y = net_jvp_forward(n, ctx, x, tx, B, &ty);
+    double S = 0;
+    size_t ny = (size_t)B * (size_t)shape3_size(n->out);
+    for (size_t i = 0; i < ny; i++) S += (double)dy[i] * y[i] + (double)dty[i] * ty[i];
+    return S;
+}
+
+static void randn(float *p, size_t n, uint32_t step, float scale) {
+    for (size_t i = 0; i < n; i++) p[i] = scale * philox_normal(3, PHILOX_STREAM_USER, step, i);
+}
+
+/* central difference of f at *v with step h: returns the estimate, restores *v */
+#define CENTRAL(v, h, expr, out)                         \
+    do {                                                 \
+        float v0_ = (v);                                 \
+        (v) = v0_ + (h);                                 \
+        double fp_ = (expr);                             \
+        (v) = v0_ - (h);                                 \
+        double fm_ = (expr);                             \
+        (v) = v0_;                                       \
+        (out) = (fp_ - fm_) / (2.0 * (double)(h));       \
+    } while (0)
+
+static int grad_close(double an, double fd, const char *what, size_t i) {
+    if (fabs(an - fd) <= 2e-3 + 1e-2 * fabs(fd)) return 1;
+    printf("# %s[%zu]: analytic %.7g, finite difference %.7g\n", what, i, an, fd);
+    return 0;
+}
+
+/* backward, jvp_forward and jvp_backward of the net built from spec, against central
+ * differences (h = 1e-3) of its forward and of its jvp_forward; x0 is the input (NULL: standard
+ * normal draws) */
+static void fd_check_x(const char *spec, shape3_t in, int B, const float *x0) {
+    net_t n;
+    int rc = net_build(&n, spec, in, be);
+    CHECK(rc == 0, "%s: %s", spec, gt_errmsg());
+    if (rc) return;
+    net_alloc(&n, B);
+    net_init(&n, INIT_TORCH, 5);
+    size_t nx = (size_t)B * (size_t)shape3_size(in), ny = (size_t)B * (size_t)shape3_size(n.out);
+    float *x = malloc(nx * sizeof(float)), *tx = malloc(nx * sizeof(float)), *dx = malloc(nx * sizeof(float));
+    float *dtx = malloc(nx * sizeof(float)), *c = malloc(ny * sizeof(float)), *dty = malloc(ny * sizeof(float));
+    if (x0) memcpy(x, x0, nx * sizeof(float));
+    else randn(x, nx, 1, 1.0f);
+    randn(tx, nx, 2, 1.0f);
+    randn(c, ny, 3, 1.0f);
+    randn(dty, ny, 4, 1.0f);
+    nn_ctx_t ctx = net_ctx(&n, 1, 1, 0, 0);
+    const float h = 1e-3f;
+    int ok = 1;
+
+    /* backward vs differences of the forward */
+    net_zero_grad(&n);
+    net_forward(&n, &ctx, x, B);
+    net_backward(&n, &ctx, c, dx, B);
+    float *g = malloc(n.n_params * sizeof(float) + 4);
+    memcpy(g, n.grads, n.n_params * sizeof(float));
+    for (size_t i = 0; i < n.n_params; i++) {
+        double fd;
+        CENTRAL(n.params[i], h, loss_fwd(&n, &ctx, x, c, B), fd);
+        ok &= grad_close(g[i], fd, "dparams", i);
+    }
+    for (size_t i = 0; i < nx; i++) {
+        double fd;
+        CENTRAL(x[i], h, loss_fwd(&n, &ctx, x, c, B), fd);
+        ok &= grad_close(dx[i], fd, "dx", i);
+    }
+    CHECK(ok, "%s: backward", spec);
+
+    /* jvp forward: ty against the directional difference of the forward */
+    ok = 1;
+    const float *ty;
+    net_jvp_forward(&n, &ctx, x, tx, B, &ty);
+    float *ty0 = malloc(ny * sizeof(float)), *yp = malloc(ny * sizeof(float));
+    memcpy(ty0, ty, ny * sizeof(float));
+    float *xs = malloc(nx * sizeof(float));
+    for (size_t i = 0; i < nx; i++) xs[i] = x[i] + h * tx[i];
+    memcpy(yp, net_forward(&n, &ctx, xs, B), ny * sizeof(float));
+    for (size_t i = 0; i < nx; i++) xs[i] = x[i] - h * tx[i];
+    const float *ym = net_forward(&n, &ctx, xs, B);
+    for (size_t i = 0; i < ny; i++) ok &= grad_close(ty0[i], (yp[i] - (double)ym[i]) / (2.0 * h), "ty", i);
+    CHECK(ok, "%s: jvp forward", spec);
+
+    /* jvp backward vs differences of S(params, x, tx) */
+    ok = 1;
+    net_zero_grad(&n);
+    net_jvp_forward(&n, &ctx, x, tx, B, &ty);
+    net_jvp_backward(&n, &ctx, c, dty, dx, dtx, B);
+    memcpy(g, n.grads, n.n_params * sizeof(float));
+    for (size_t i = 0; i < n.n_params; i++) {
+        double fd;
+        CENTRAL(n.params[i], h, loss_jvp(&n, &ctx, x, tx, c, dty, B), fd);
+        ok &= grad_close(g[i], fd, "jvp dparams", i);
+    }
+    for (size_t i = 0; i < nx; i++) {
+        double fd;
+        CENTRAL(x[i], h, loss_jvp(&n, &ctx, x, tx, c, dty, B), fd);
+        ok &= grad_close(dx[i], fd, "jvp dx", i);
+        CENTRAL(tx[i], h, loss_jvp(&n, &ctx, x, tx, c, dty, B), fd);
+        ok &= grad_close(dtx[i], fd, "jvp dtx", i);
+    }
+    CHECK(ok, "%s: jvp backward", spec);
+    /* NULL dy means zeros: equals passing zeros */
+    net_zero_grad(&n);
+    net_jvp_forward(&n, &ctx, x, tx, B, &ty);
+    net_jvp_backward(&n, &ctx, NULL, dty, dx, dtx, B);
+    memcpy(g, n.grads, n.n_params * sizeof(float));
+    float *zero = calloc(ny, sizeof(float));
+    net_zero_grad(&n);
+    net_jvp_forward(&n, &ctx, x, tx, B, &ty);
+    net_jvp_backward(&n, &ctx, zero, dty, dx, dtx, B);
+    CHECK(memcmp(g, n.grads, n.n_params * sizeof(float)) == 0, "%s: NULL dy differs from zeros", spec);
+
+    free(zero);
+    free(g);
+    free(ty0);
+    free(yp);
+    free(xs);
+    free(x);
+    free(tx);
+    free(dx);
+    free(dtx);
+    free(c);
+    free(dty);
+    net_free(&n);
+}
+
+static void fd_check(const char *spec, shape3_t in, int B) { fd_check_x(spec, in, B, NULL); }
+
+
+/* ---- thread-count independence --------------------------------------------------------- */
+
+/* Nothing depends on the thread count: our loops split over independent outputs (activation
+ * loops above 32768 elements), and the backend cuts each gemm into blocks that depend on its
+ * shape only (backend.h). */
+static void run_net(const char *spec, shape3_t in, int B, int threads, const float *x, const float *dy,
+                    const float *tx, float *y, float *dx, float *ty, float *dtx, float **grads) {
+    backend_t *b = backend_cpu(threads);
+    net_t n;
+    net_build(&n, spec, in, b);
+    net_alloc(&n, B);
+    net_init(&n, INIT_TORCH, 9);
+    nn_ctx_t ctx = net_ctx(&n, 1, 1, 0, 0);
+    size_t ny = (size_t)B * (size_t)shape3_size(n.out);
+    memcpy(y, net_forward(&n, &ctx, x, B), ny * sizeof(float));
+    net_zero_grad(&n);
+    net_backward(&n, &ctx, dy, dx, B);
+    const float *t;
+    net_jvp_forward(&n, &ctx, x, tx, B, &t);
+    memcpy(ty, t, ny * sizeof(float));
+    net_jvp_backward(&n, &ctx, dy, dy, dx + (size_t)B * shape3_size(in), dtx, B);
+    *grads = malloc(n.n_params * sizeof(float) + 4);
+    memcpy(*grads, n.grads, n.n_params * sizeof(float));
+    net_free(&n);
+}
+
+static int same_runs(const char *spec, shape3_t in, int B, int t0, int t1) {
+    net_t n;
+    net_build(&n, spec, in, be);
+    size_t np = n.n_params, nx = (size_t)B * (size_t)shape3_size(in), ny = (size_t)B * (size_t)shape3_size(n.out);
+    net_free(&n);
+    float *x = malloc(nx * sizeof(float)), *tx = malloc(nx * sizeof(float)), *dy = malloc(ny * sizeof(float));
+    randn(x, nx, 7, 3.0f);
+    randn(tx, nx, 8, 1.0f);
+    randn(dy, ny, 9, 1.0f);
+    float *y[2], *dx[2], *ty[2], *dtx[2], *g[2];
+    for (int k = 0; k < 2; k++) {
+        y[k] = calloc(ny, sizeof(float));
+        ty[k] = calloc(ny, sizeof(float));
+        dx[k] = calloc(2 * nx, sizeof(float));
+        dtx[k] = calloc(nx, sizeof(float));
+        run_net(spec, in, B, k ? t1 : t0, x, dy, tx, y[k], dx[k], ty[k], dtx[k], &g[k]);
+    }
+    int same = !memcmp(y[0], y[1], ny * sizeof(float)) && !memcmp(ty[0], ty[1], ny * sizeof(float)) &&
+               !memcmp(dx[0], dx[1], 2 * nx * sizeof(float)) && !memcmp(dtx[0], dtx[1], nx * sizeof(float)) &&
+               !memcmp(g[0], g[1], np * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        free(y[k]);
+        free(ty[k]);
+        free(dx[k]);
+        free(dtx[k]);
+        free(g[k]);
+    }
+    free(x);
+    free(tx);
+    free(dy);
+    backend_cpu(1);
+    return same;
+}
+
+#endif
