@@ -29,10 +29,11 @@
  * rounding: discrete branches (relu and lrelu at 0, the hinge at 1, max pooling's ties) flip
  * for values within rounding of the branch point, and Adam with eps 1e-8 turns the rounding
  * noise of a near-zero gradient into a step of lr. One step from the same state moves D by
- * about 1e-5 of its rms on the two devices (measured under the emulation), and G's gradient taken through that D moves by up to 2e-3 of its rms
- * in the presets (wgan-gp, 5 critic updates; a controlled experiment on the CPU alone, D
- * perturbed by 1e-5 of itself, moves it by 4e-3 after one step). So free-running runs part ways within a
- * few steps whatever the arithmetic's quality, and the suite compares steps one at a time from
+ * about 1e-5 of its rms on the two devices (measured under the emulation), and G's gradient
+ * taken through that D moves by up to 2e-3 of its rms in the presets (wgan-gp, 5 critic
+ * updates; a controlled experiment on the CPU alone, D perturbed by 1e-5 of itself, moves it
+ * by 4e-3 after one step). So free-running runs part ways within a few steps whatever the
+ * arithmetic's quality, and the suite compares steps one at a time from
  * a common state (the CPU's after the step before), for 10 steps:
  *   TOL_FIGURES   relative difference of the step's losses, mean outputs, penalty and
  *                 gradient norms (measured at most 3e-4)
