@@ -20,7 +20,8 @@ int gt_err(const char *fmt, ...) {
 
 int gt_err_prefix(const char *prefix) {
     char tmp[sizeof err_buf];
-    snprintf(tmp, sizeof tmp, "%s: %s", prefix, err_buf);
+    /* a message that no longer fits is cut short: using snprintf's count says that is meant */
+    if (snprintf(tmp, sizeof tmp, "%s: %s", prefix, err_buf) < 0) return -1;
     memcpy(err_buf, tmp, sizeof err_buf);
     return -1;
 }

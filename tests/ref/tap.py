@@ -5,15 +5,26 @@
     t.check("name", cond, "message if it fails")
     t.close(a, b, rtol, "name")      # max relative error of arrays a vs reference b
     t.done()                           # prints the plan, exits 1 if anything failed
+    tmp = scratch_dir("gt-x-")         # a temporary directory removed when the script exits
 
 A script that raises counts as broken: the runner sees fewer results than planned.
 """
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 
 import numpy as np
 
 BIN = os.environ.get("GT_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "bin"))
+
+
+def scratch_dir(prefix):
+    """A new temporary directory, removed (with what is in it) when the script exits."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 def rel_err(a, b):

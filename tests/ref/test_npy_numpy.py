@@ -15,13 +15,12 @@ import os
 import struct
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 from numpy.lib import format as npformat
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tap import BIN, Tap  # noqa: E402
+from tap import BIN, Tap, scratch_dir  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -39,7 +38,7 @@ NPY_RT = tool("npy-roundtrip")
 ST_RT = tool("st-roundtrip")
 INFO = os.path.join(BIN, "tensor-info")
 t = Tap()
-tmp = tempfile.mkdtemp(prefix="test_npy_numpy.")
+tmp = scratch_dir("test_npy_numpy.")
 rng = np.random.default_rng(2024)
 
 

@@ -11,14 +11,13 @@ import os
 import struct
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nnref  # noqa: E402
-from tap import BIN, Tap  # noqa: E402
+from tap import BIN, Tap, scratch_dir  # noqa: E402
 
 
 def prog(name):
@@ -65,7 +64,7 @@ def run(args, **kw):
 
 def main():
     t = Tap()
-    tmp = tempfile.mkdtemp(prefix="gt-sample-")
+    tmp = scratch_dir("gt-sample-")
     rng = np.random.default_rng(0)
     data28 = os.path.join(tmp, "d28.npy")
     np.save(data28, rng.integers(0, 256, size=(128, 1, 28, 28)).astype(np.uint8))

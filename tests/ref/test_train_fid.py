@@ -16,13 +16,12 @@ import gzip
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import scipy.linalg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tap import BIN, Tap  # noqa: E402
+from tap import BIN, Tap, scratch_dir  # noqa: E402
 
 IDX = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 N_FAKE, N_REAL = 2000, 4000
@@ -51,7 +50,7 @@ def prog(name):
 
 def main():
     t = Tap()
-    tmp = tempfile.mkdtemp(prefix="gt-fid-")
+    tmp = scratch_dir("gt-fid-")
     raw = gzip.open(IDX).read()
     ref = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 1, 28, 28)[:10000]
     ref = (ref.astype(np.float32) - np.float32(127.5)) / np.float32(127.5)

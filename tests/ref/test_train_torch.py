@@ -23,7 +23,6 @@ import os
 import struct
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import torch
@@ -31,7 +30,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nnref  # noqa: E402
-from tap import BIN, Tap, rel_err  # noqa: E402
+from tap import BIN, Tap, rel_err, scratch_dir  # noqa: E402
 
 MASK = np.uint64(0xFFFFFFFF)
 STREAM_SHUFFLE, STREAM_Z, STREAM_GP = 2, 3, 5
@@ -264,7 +263,7 @@ CASES = [
 
 def main():
     t = Tap()
-    tmp = tempfile.mkdtemp(prefix="gt-train-")
+    tmp = scratch_dir("gt-train-")
     data = np.random.default_rng(1).integers(0, 256, size=(40, 1, 8, 8)).astype(np.uint8)
     dpath = os.path.join(tmp, "d.npy")
     np.save(dpath, data)
