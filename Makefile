@@ -24,7 +24,13 @@ OPT_emu     = -O2 -g
 OPT         = $(OPT_$(BUILD))
 CPPFLAGS   += -D_FILE_OFFSET_BITS=64 -I/usr/include/cjson
 CFLAGS     ?=
-CFLAGS     += $(CSTD) $(WARN) $(OPT) -pthread
+# -fno-math-errno: nothing reads errno after a math function, and without it GCC cannot
+# compile sqrtf to one instruction (nor vectorize a loop that calls it). VECT: GCC 12's -O2
+# vectorizes only loops whose trip count is known; the dynamic cost model lets it vectorize the
+# element-wise loops of the layers too (measured: col2im 3.1 -> 2.0 ms on the DCGAN's 28x28
+# layer). Neither changes results: GCC never reorders float arithmetic without -ffast-math.
+VECT      := $(shell $(CC) -fvect-cost-model=dynamic -E -x c /dev/null >/dev/null 2>&1 && echo -fvect-cost-model=dynamic)
+CFLAGS     += $(CSTD) $(WARN) $(OPT) $(VECT) -fno-math-errno -pthread
 LDFLAGS    += $(filter -fsanitize%,$(OPT)) -pthread
 LDLIBS     += -llapacke -lopenblas -lpng -lz -lcjson -lm
 
@@ -107,7 +113,8 @@ $(OBJ)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIBA)
 $(OBJ)/tests/tools/%: $(OBJ)/tests/tools/%.o $(LIBA)
 	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
-# Benchmark helpers (bench/*.c, e.g. bench/step_cost), built with the tests so they never rot.
+# Benchmark helpers and drivers (bench/*.c: bench/step_cost, bench/train_bench), built with the
+# tests so they never rot; `make bench` runs them.
 $(OBJ)/bench/%: $(OBJ)/bench/%.o $(LIBA)
 	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
@@ -134,7 +141,7 @@ deps:
 fuzz:
 	bash tests/fuzz/run.sh
 
-bench: all
+bench: all $(patsubst bench/%.c,$(OBJ)/bench/%,$(BENCH_SRC)) $(OBJ)/tests/tools/nn-probe
 	bash bench/run.sh
 
 demo:

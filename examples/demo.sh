@@ -26,7 +26,7 @@ idx2tensor --u8 "$data" -o "$out/train.npy"
 tensor-info "$out/train.npy" >&2
 
 echo "demo: a new dcgan model, and 64 fixed latents to watch it learn" >&2
-gan-init --arch dcgan --like "$out/train.npy" --seed 1 -o "$out/model-0.st"
+gan-init --arch dcgan --like "$out/train.npy" --seed 1 --ema 0.99 -o "$out/model-0.st"
 gan-sample -n 64 --seed 7 --z-out "$out/z64.npy" -o /dev/null < "$out/model-0.st"
 
 echo "demo: training $steps steps at batch 64 (snapshots every $every)" >&2

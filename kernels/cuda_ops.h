@@ -27,8 +27,8 @@ void cuda_ln_forward(backend_t *be, const ln_args_t *a);
 void cuda_ln_backward(backend_t *be, const ln_args_t *a);
 void cuda_ln_jvp_forward(backend_t *be, const ln_args_t *a);
 void cuda_ln_jvp_backward(backend_t *be, const ln_args_t *a);
-void cuda_dropout(backend_t *be, float *o1, const float *i1, float *o2, const float *i2, size_t n, uint64_t seed,
-                 uint32_t step, uint64_t base, float p);
+void cuda_dropout(backend_t *be, float *o1, const float *i1, float *o2, const float *i2, unsigned char *mask, int draw,
+                  size_t n, uint64_t seed, uint32_t step, uint64_t base, float p);
 
 /* conv.cu */
 void cuda_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *img, int nb);

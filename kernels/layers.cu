@@ -138,20 +138,22 @@ void cuda_act_jvp_backward(backend_t *be, act_kind_t k, float slope, float *dx, 
 
 /* ---- dropout ----------------------------------------------------------------------------- */
 
-__global__ void k_dropout(float *o1, const float *i1, float *o2, const float *i2, size_t n, uint64_t seed,
-                          uint32_t step, uint64_t base, float p, float scale) {
+/* one element: its mask byte drawn (draw) or read, then the products */
+__global__ void k_dropout(float *o1, const float *i1, float *o2, const float *i2, unsigned char *mask, int draw,
+                          size_t n, uint64_t seed, uint32_t step, uint64_t base, float p, float scale) {
     size_t k = GT_TID();
     if (k >= n) return;
-    uint64_t g = base + k;
-    float m = dropout_factor(philox_u32(seed, PHILOX_STREAM_DROPOUT, step, g), p, scale);
+    if (draw) mask[k] = (unsigned char)dropout_keep_bits(philox_u32(seed, PHILOX_STREAM_DROPOUT, step, base + k), p);
+    float m = dropout_mask_factor(mask[k], scale);
     if (o1) o1[k] = i1 ? i1[k] * m : 0.0f;
     if (o2) o2[k] = i2 ? i2[k] * m : 0.0f;
 }
 
-void cuda_dropout(backend_t *be, float *o1, const float *i1, float *o2, const float *i2, size_t n, uint64_t seed,
-                  uint32_t step, uint64_t base, float p) {
+void cuda_dropout(backend_t *be, float *o1, const float *i1, float *o2, const float *i2, unsigned char *mask, int draw,
+                  size_t n, uint64_t seed, uint32_t step, uint64_t base, float p) {
     (void)be;
     if (!n) return;
-    gt_count_bytes(4.0 * n * ((o1 != NULL) + (i1 != NULL) + (o2 != NULL) + (i2 != NULL)));
-    GT_LAUNCH(k_dropout, gt_blocks(n), GT_BLOCK, o1, i1, o2, i2, n, seed, step, base, p, dropout_scale(p));
+    gt_count_bytes(4.0 * n * ((o1 != NULL) + (i1 != NULL) + (o2 != NULL) + (i2 != NULL)) + 1.0 * n);
+    GT_LAUNCH(k_dropout, gt_blocks(n), GT_BLOCK, o1, i1, o2, i2, mask, draw, n, seed, step, base, p,
+              dropout_scale(p));
 }

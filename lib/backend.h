@@ -52,7 +52,8 @@ typedef enum {
 } fill_kind_t;
 
 /* BatchNorm, one call (lib/layer_bn.c says what the layer computes). x, y, dy, dx are
- * (B, C, S); w, b, dw, db are (C) or NULL without affine parameters. */
+ * (B, C, S); w, b, dw, db are (C) or NULL without affine parameters; dw, db are NULL too when
+ * the pass wants no parameter gradients (nn_ctx_t.skip_param_grads). */
 typedef struct {
     int B, C;
     long S;
@@ -65,7 +66,8 @@ typedef struct {
 } bn_args_t;
 
 /* LayerNorm over each sample's N values (lib/layer_ln.c has the formulas). x, tx, dy, dty, y,
- * ty, dx, dtx are (B, N); w, b, dw, db (N) or NULL without affine parameters; dy, dty may be
+ * ty, dx, dtx are (B, N); w, b, dw, db (N) or NULL without affine parameters (dw, db also NULL
+ * when no parameter gradients are wanted: nn_ctx_t.skip_param_grads); dy, dty may be
  * NULL in the jvp backward pass (zeros); dx, dtx NULL when not wanted. */
 typedef struct {
     int B;
@@ -142,11 +144,11 @@ struct backend {
      * beta == 0 ignores C's old contents (NaN included); k == 0 gives beta * C.
      * Results do not depend on the thread count: OpenBLAS's rounding depends on the shape of
      * each call, so the CPU backend cuts C into blocks that depend only on (m, n, k) and shares
-     * whole blocks over its threads (backend_cpu.c). Cost, measured on 2 shared cores against
-     * the former split into one part per thread: within the run-to-run noise (about 5%) on the
-     * DCGAN and MLP shapes, e.g. 2048 x 3136 x 256 at 158-163 GFLOP/s against 171-186, and
-     * 1024 x 12544 x 128 at 161-163 against 152-173. cuBLAS's results are the same run to run
-     * (one stream, one device). */
+     * whole blocks over its threads (backend_cpu.c): at most 4 blocks, along the longer side of C,
+     * at least 128 rows (columns) each. Cost, measured on 2 shared cores against one part per
+     * thread: within the run-to-run noise (about 5%) on the DCGAN and MLP shapes; on one thread,
+     * where the blocks run in turn, 4 blocks cost the MLP step about 2% (16 cost 10%). cuBLAS's
+     * results are the same run to run (one stream, one device). */
     void (*gemm)(backend_t *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
                  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
@@ -185,12 +187,14 @@ struct backend {
     void (*ln_jvp_forward)(backend_t *be, const ln_args_t *a);
     void (*ln_jvp_backward)(backend_t *be, const ln_args_t *a);
 
-    /* Inverted dropout over n elements whose global flat indices start at base: element k is
-     * kept iff philox_uniform(seed, PHILOX_STREAM_DROPOUT, step, base + k) >= p, and
-     * o1 = mask * i1 / (1 - p), o2 = mask * i2 / (1 - p) (norm_math.h). o2 may be NULL; an
-     * input i1 or i2 that is NULL counts as zeros. */
-    void (*dropout)(backend_t *be, float *o1, const float *i1, float *o2, const float *i2, size_t n,
-                    uint64_t seed, uint32_t step, uint64_t base, float p);
+    /* Inverted dropout over n elements whose global flat indices start at base, with a keep mask
+     * of one byte per element. draw != 0 (forward): mask[k] = 1 iff philox_uniform(seed,
+     * PHILOX_STREAM_DROPOUT, step, base + k) >= p, else 0. draw == 0 (backward): the mask bytes a
+     * forward wrote are read (seed, step, base unused). Both: o1 = mask * i1 / (1 - p),
+     * o2 = mask * i2 / (1 - p) (norm_math.h). o1 or o2 may be NULL; an input i1 or i2 that is
+     * NULL counts as zeros. */
+    void (*dropout)(backend_t *be, float *o1, const float *i1, float *o2, const float *i2, unsigned char *mask,
+                    int draw, size_t n, uint64_t seed, uint32_t step, uint64_t base, float p);
 
     /* ---- convolutions (lib/conv_loops.h documents each; conv_math.h has the geometry) ---- */
     /* col (c*kh*kw, nb*gh*gw) = im2col of img (nb, c, h, w), zeros outside the image */

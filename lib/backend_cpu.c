@@ -37,9 +37,27 @@ static void cpu_copy(backend_t *be, void *dst, const void *src, size_t bytes) {
     (void)be;
     if (bytes) memmove(dst, src, bytes);
 }
+/* large buffers (a net's gradients) are zeroed in parts of ZERO_PART bytes over the threads */
+#define ZERO_PART ((size_t)1 << 18)
+typedef struct {
+    char *p;
+    size_t bytes;
+} zero_job_t;
+
+static void zero_parts(void *arg, long k0, long k1) {
+    const zero_job_t *z = arg;
+    size_t b = (size_t)k0 * ZERO_PART, e = (size_t)k1 * ZERO_PART < z->bytes ? (size_t)k1 * ZERO_PART : z->bytes;
+    memset(z->p + b, 0, e - b);
+}
+
 static void cpu_zero(backend_t *be, void *p, size_t bytes) {
-    (void)be;
-    if (bytes) memset(p, 0, bytes);
+    if (!bytes) return;
+    if (be->threads > 1 && bytes >= 4 * ZERO_PART) {
+        zero_job_t z = {p, bytes};
+        cpu_parallel_for(be, (long)((bytes + ZERO_PART - 1) / ZERO_PART), zero_parts, &z);
+        return;
+    }
+    memset(p, 0, bytes);
 }
 /* host data is already where the CPU computes: no copy */
 static const void *cpu_upload_const(backend_t *be, const void *src, size_t bytes) {
@@ -76,7 +94,8 @@ typedef struct {
 } gemm_job_t;
 
 #define GEMM_ALIGN 16              /* block boundaries on multiples of this many rows/columns */
-#define GEMM_MAX_BLOCKS 16         /* enough for 16 threads */
+#define GEMM_MAX_BLOCKS 4          /* even shares for 2 and 4 threads; each block packs the shared
+                                      operand again: 16 blocks cost the MLP step 10% on one thread */
 #define GEMM_BLOCK_FLOPS 4.0e6     /* below twice this a gemm is one block (thread start-up costs more) */
 #define GEMM_MIN_BLOCK 128         /* rows (columns) per block at least: each block packs the other
                                       operand again, which cost 40% at 16-row blocks */

@@ -32,74 +32,130 @@ static void tap_range(int t, int s, int p, int in, int n_out, int *lo, int *hi) 
     if (*hi < *lo) *hi = *lo;
 }
 
+/* ---- phases of strided rows -------------------------------------------------------------- *
+ * With a horizontal stride sw > 1 a tap reads (im2col) or writes (col2im) every sw-th element of
+ * an image row. Split once into its sw phases (x = j*sw + r), each row becomes sw contiguous
+ * runs, and every tap copies or adds a contiguous run (which vectorizes) instead of striding.
+ * A plane's phases live in a buffer on the stack: buf[(y*sw + r)*len + j], len = ceil(w / sw);
+ * planes larger than PHASE_MAX floats take the strided loops. */
+#define PHASE_MAX 8192
+
+static long phase_size(const conv_geom_t *g) { return (long)g->h * g->sw * conv_phase_len(g->w, g->sw); }
+
+/* buf = the phases of plane (h x w) */
+static void phase_split(const conv_geom_t *g, float *buf, const float *plane) {
+    int len = conv_phase_len(g->w, g->sw);
+    for (int y = 0; y < g->h; y++)
+        for (int r = 0; r < g->sw; r++) {
+            float *d = buf + ((long)y * g->sw + r) * len;
+            const float *s = plane + (long)y * g->w + r;
+            for (int j = 0; r + j * g->sw < g->w; j++) d[j] = s[(long)j * g->sw];
+        }
+}
+
+/* plane (h x w) = the phases in buf put back in place */
+static void phase_join(const conv_geom_t *g, float *plane, const float *buf) {
+    int len = conv_phase_len(g->w, g->sw);
+    for (int y = 0; y < g->h; y++)
+        for (int r = 0; r < g->sw; r++) {
+            const float *s = buf + ((long)y * g->sw + r) * len;
+            float *d = plane + (long)y * g->w + r;
+            for (int j = 0; r + j * g->sw < g->w; j++) d[(long)j * g->sw] = s[j];
+        }
+}
+
 /* ---- im2col ---------------------------------------------------------------------------- */
 
-/* One row of the column matrix for one sample: dst (gh*gw) from plane (h x w) at tap (ty, tx). */
-static void im2col_row(const conv_geom_t *g, float *dst, const float *plane, int ty, int tx) {
-    int ylo, yhi, xlo, xhi;
-    tap_range(ty, g->sh, g->ph, g->h, g->gh, &ylo, &yhi);
-    tap_range(tx, g->sw, g->pw, g->w, g->gw, &xlo, &xhi);
-    for (int oy = 0; oy < g->gh; oy++) {
-        float *d = dst + (long)oy * g->gw;
-        if (oy < ylo || oy >= yhi) {
-            memset(d, 0, sizeof(float) * (size_t)g->gw);
-            continue;
+/* The kh*kw rows of the column matrix that one channel plane (h x w) of one sample gives: row
+ * (ty, tx) at dst + (ty*kw + tx)*ld, gh*gw values each. ph: the plane's phases (stride > 1) or
+ * NULL (then the strided reads). */
+static void im2col_plane(const conv_geom_t *g, float *dst, long ld, const float *plane, const float *ph) {
+    int len = conv_phase_len(g->w, g->sw);
+    for (int ty = 0; ty < g->kh; ty++) {
+        int ylo, yhi;
+        tap_range(ty, g->sh, g->ph, g->h, g->gh, &ylo, &yhi);
+        for (int tx = 0; tx < g->kw; tx++) {
+            float *row = dst + (long)(ty * g->kw + tx) * ld;
+            int xlo, xhi, r = conv_tap_phase(tx, g->sw, g->pw), shift = conv_tap_shift(tx, g->sw, g->pw);
+            tap_range(tx, g->sw, g->pw, g->w, g->gw, &xlo, &xhi);
+            for (int oy = 0; oy < g->gh; oy++) {
+                float *d = row + (long)oy * g->gw;
+                if (oy < ylo || oy >= yhi) {
+                    memset(d, 0, sizeof(float) * (size_t)g->gw);
+                    continue;
+                }
+                int y = conv_src(oy, ty, g->sh, g->ph);
+                for (int ox = 0; ox < xlo; ox++) d[ox] = 0.0f;
+                if (g->sw == 1 || ph) {
+                    const float *s = g->sw == 1 ? plane + (long)y * g->w + (tx - g->pw)
+                                                : ph + ((long)y * g->sw + r) * len + shift;
+                    for (int ox = xlo; ox < xhi; ox++) d[ox] = s[ox];
+                } else {
+                    const float *srow = plane + (long)y * g->w;
+                    for (int ox = xlo; ox < xhi; ox++) d[ox] = srow[conv_src(ox, tx, g->sw, g->pw)];
+                }
+                for (int ox = xhi; ox < g->gw; ox++) d[ox] = 0.0f;
+            }
         }
-        const float *srow = plane + (long)conv_src(oy, ty, g->sh, g->ph) * g->w;
-        for (int ox = 0; ox < xlo; ox++) d[ox] = 0.0f;
-        if (g->sw == 1) {
-            const float *s = srow + conv_src(0, tx, 1, g->pw);
-            for (int ox = xlo; ox < xhi; ox++) d[ox] = s[ox];
-        } else {
-            for (int ox = xlo; ox < xhi; ox++) d[ox] = srow[conv_src(ox, tx, g->sw, g->pw)];
-        }
-        for (int ox = xhi; ox < g->gw; ox++) d[ox] = 0.0f;
     }
 }
 
-/* items: (row, sample) pairs in row-major order, so consecutive items write consecutive memory */
+/* items: (channel, sample) pairs */
 static void im2col_items(void *arg, long i0, long i1) {
     const conv_job_t *j = arg;
     const conv_geom_t *g = j->g;
     long G = (long)g->gh * g->gw, kk = (long)g->kh * g->kw, HW = (long)g->h * g->w;
+    float buf[PHASE_MAX];
+    int split = g->sw > 1 && phase_size(g) <= PHASE_MAX;
     for (long i = i0; i < i1; i++) {
-        long r = i / j->nb;
-        int b = (int)(i % j->nb);
-        int ch = (int)(r / kk), t = (int)(r % kk);
-        im2col_row(g, j->dst + r * j->ld + b * G, j->src + ((long)b * g->c + ch) * HW, t / g->kw, t % g->kw);
+        int ch = (int)(i / j->nb), b = (int)(i % j->nb);
+        const float *plane = j->src + ((long)b * g->c + ch) * HW;
+        if (split) phase_split(g, buf, plane);
+        im2col_plane(g, j->dst + ch * kk * j->ld + b * G, j->ld, plane, split ? buf : NULL);
     }
 }
 
 void conv_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *img, int nb) {
-    long G = (long)g->gh * g->gw, rows = (long)g->c * g->kh * g->kw;
+    long G = (long)g->gh * g->gw, planes = (long)g->c * nb;
     conv_job_t j = {g, 0, nb, nb * G, col, img, NULL};
-    run(be, rows * nb, rows * nb * G, im2col_items, &j);
+    run(be, planes, planes * g->kh * g->kw * G, im2col_items, &j);
 }
 
 /* ---- col2im ---------------------------------------------------------------------------- */
 
-/* One image plane (h x w) of channel ch: bias, plus every column entry of its rows at the
- * position it was read from, taps in order. col points at the sample's first column. */
-static void col2im_plane(const conv_geom_t *g, float *plane, const float *col, long ld, int ch, float bias) {
-    long HW = (long)g->h * g->w;
-    for (long k = 0; k < HW; k++) plane[k] = bias;
-    for (int ty = 0; ty < g->kh; ty++)
-        for (int tx = 0; tx < g->kw; tx++) {
-            const float *row = col + ((long)(ch * g->kh + ty) * g->kw + tx) * ld;
-            int ylo, yhi, xlo, xhi;
-            tap_range(ty, g->sh, g->ph, g->h, g->gh, &ylo, &yhi);
-            tap_range(tx, g->sw, g->pw, g->w, g->gw, &xlo, &xhi);
-            for (int oy = ylo; oy < yhi; oy++) {
-                float *prow = plane + (long)conv_src(oy, ty, g->sh, g->ph) * g->w;
-                const float *crow = row + (long)oy * g->gw;
-                if (g->sw == 1) {
-                    float *p = prow + conv_src(0, tx, 1, g->pw);
-                    for (int ox = xlo; ox < xhi; ox++) p[ox] += crow[ox];
-                } else {
-                    for (int ox = xlo; ox < xhi; ox++) prow[conv_src(ox, tx, g->sw, g->pw)] += crow[ox];
-                }
-            }
+/* Adds one tap's column row (crow: the sample's gh*gw entries) into the image of channel ch:
+ * into the plane itself (stride 1, or ph == NULL: strided adds) or into its phases ph. */
+static void col2im_tap(const conv_geom_t *g, float *plane, float *ph, const float *crow, int ty, int tx) {
+    int ylo, yhi, xlo, xhi, len = conv_phase_len(g->w, g->sw);
+    int r = conv_tap_phase(tx, g->sw, g->pw), shift = conv_tap_shift(tx, g->sw, g->pw);
+    tap_range(ty, g->sh, g->ph, g->h, g->gh, &ylo, &yhi);
+    tap_range(tx, g->sw, g->pw, g->w, g->gw, &xlo, &xhi);
+    for (int oy = ylo; oy < yhi; oy++) {
+        int y = conv_src(oy, ty, g->sh, g->ph);
+        const float *c = crow + (long)oy * g->gw;
+        if (g->sw == 1 || ph) {
+            float *p = g->sw == 1 ? plane + (long)y * g->w + (tx - g->pw) : ph + ((long)y * g->sw + r) * len + shift;
+            for (int ox = xlo; ox < xhi; ox++) p[ox] += c[ox];
+        } else {
+            float *prow = plane + (long)y * g->w;
+            for (int ox = xlo; ox < xhi; ox++) prow[conv_src(ox, tx, g->sw, g->pw)] += c[ox];
         }
+    }
+}
+
+/* One image plane (h x w) of channel ch: bias, plus every column entry of its rows at the
+ * position it was read from, taps in order (so each pixel sums in the same order however the
+ * plane is laid out). col points at the sample's first column; buf: room for the phases. */
+static void col2im_plane(const conv_geom_t *g, float *plane, const float *col, long ld, int ch, float bias,
+                         float *buf) {
+    int split = g->sw > 1 && buf;
+    long n = split ? phase_size(g) : (long)g->h * g->w;
+    float *acc = split ? buf : plane;
+    for (long k = 0; k < n; k++) acc[k] = bias;
+    for (int ty = 0; ty < g->kh; ty++)
+        for (int tx = 0; tx < g->kw; tx++)
+            col2im_tap(g, plane, split ? buf : NULL, col + ((long)(ch * g->kh + ty) * g->kw + tx) * ld, ty, tx);
+    if (split) phase_join(g, plane, buf);
 }
 
 /* items: (sample, channel) planes */
@@ -107,9 +163,11 @@ static void col2im_items(void *arg, long i0, long i1) {
     const conv_job_t *j = arg;
     const conv_geom_t *g = j->g;
     long G = (long)g->gh * g->gw, HW = (long)g->h * g->w;
+    float buf[PHASE_MAX];
+    int split = g->sw > 1 && phase_size(g) <= PHASE_MAX;
     for (long i = i0; i < i1; i++) {
         int b = (int)(i / g->c), ch = (int)(i % g->c);
-        col2im_plane(g, j->dst + i * HW, j->src + b * G, j->ld, ch, j->bias ? j->bias[ch] : 0.0f);
+        col2im_plane(g, j->dst + i * HW, j->src + b * G, j->ld, ch, j->bias ? j->bias[ch] : 0.0f, split ? buf : NULL);
     }
 }
 

@@ -15,7 +15,6 @@
 #include "backend.h"
 #include "conv_math.h" /* conv_geom_t */
 
-
 /* col (c*kh*kw, nb*gh*gw) = im2col of img (nb, c, h, w): col[(ch, ty, tx), b*G + oy*gw + ox]
  * = img[b, ch, oy*sh - ph + ty, ox*sw - pw + tx], zero outside the image. */
 void conv_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *img, int nb);

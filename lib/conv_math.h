@@ -48,6 +48,23 @@ GT_HD static inline int conv_tap_hi(int t, int s, int p, int in, int n_out) {
     return hi < n_out ? hi : n_out;
 }
 
+/* The convolution layers work on chunks of samples whose buffers hold about this many floats
+ * (16 MiB): a fixed number, so that the chunks depend only on the shapes. */
+#ifndef CONV_CHUNK_FLOATS
+#define CONV_CHUNK_FLOATS (1L << 22)
+#endif
+
+/* Phases of a strided axis: with stride s, image coordinate x = j*s + r (0 <= r < s) lies in
+ * phase r at index j. Grid position o reads, at tap t, x = (o + conv_tap_shift) * s + conv_tap_phase:
+ * a run of consecutive grid positions reads a run of consecutive indices of one phase. */
+GT_HD static inline int conv_tap_phase(int t, int s, int p) {
+    int r = (t - p) % s;
+    return r < 0 ? r + s : r;
+}
+GT_HD static inline int conv_tap_shift(int t, int s, int p) { return (t - p - conv_tap_phase(t, s, p)) / s; }
+/* length of the longest phase of an axis of n: ceil(n / s) */
+GT_HD static inline int conv_phase_len(int n, int s) { return (n + s - 1) / s; }
+
 /* One element of the column matrix: plane (h x w) at (y, x), zero outside. */
 GT_HD static inline float conv_im2col_at(const float *plane, int h, int w, int y, int x) {
     return y >= 0 && y < h && x >= 0 && x < w ? plane[(long)y * w + x] : 0.0f;

@@ -26,8 +26,8 @@ void cpu_ln_forward(backend_t *be, const ln_args_t *a);
 void cpu_ln_backward(backend_t *be, const ln_args_t *a);
 void cpu_ln_jvp_forward(backend_t *be, const ln_args_t *a);
 void cpu_ln_jvp_backward(backend_t *be, const ln_args_t *a);
-void cpu_dropout(backend_t *be, float *o1, const float *i1, float *o2, const float *i2, size_t n, uint64_t seed,
-                 uint32_t step, uint64_t base, float p);
+void cpu_dropout(backend_t *be, float *o1, const float *i1, float *o2, const float *i2, unsigned char *mask, int draw,
+                 size_t n, uint64_t seed, uint32_t step, uint64_t base, float p);
 
 /* conv_loops.c (its own header documents them) */
 #include "conv_loops.h"

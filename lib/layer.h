@@ -36,6 +36,8 @@ typedef struct nn_ctx {
     uint32_t rng_step;   /* Philox step for this pass (PHILOX_STREAM_DROPOUT) */
     uint64_t sample_base;/* global index of the batch's first sample (masks are keyed by it) */
     float *workspace;    /* scratch of at least net->workspace_floats floats, reused by every layer */
+    int skip_param_grads;/* backward passes leave dw/db alone (G's update needs only D's input
+                            gradient; the gradient penalty's first pass only g = dD/dx) */
 } nn_ctx_t;
 
 typedef struct layer layer_t;
@@ -55,7 +57,8 @@ typedef struct layer_ops {
 
     /* y (B, out) from x (B, in). May write l->saved (B * n_saved floats). */
     void (*forward)(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B);
-    /* Given dy, accumulate dw/db and write dx (B, in); dx may be NULL when not needed.
+    /* Given dy, accumulate dw/db (unless ctx->skip_param_grads) and write dx (B, in); dx may be
+     * NULL when not needed.
      * x and y are the forward's input and output (still valid). */
     void (*backward)(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
                      const float *y, int B);
@@ -63,7 +66,8 @@ typedef struct layer_ops {
     /* Optional (NULL when the kind cannot be in a gradient-penalty critic): forward-mode
      * tangent propagation and its reverse, for the exact WGAN-GP parameter gradient.
      * jvp_forward: y = f(x), ty = J_f(x) tx.  jvp_backward: given the cotangents dy of y and
-     * dty of ty, accumulate dw/db for the pair and write dx, dtx (either may be NULL). */
+     * dty of ty, accumulate dw/db for the pair (unless ctx->skip_param_grads) and write dx, dtx
+     * (either may be NULL). */
     void (*jvp_forward)(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
                         const float *tx, int B);
     void (*jvp_backward)(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,

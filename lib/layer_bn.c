@@ -17,8 +17,8 @@
  *
  * Init: w = 1 (INIT_TORCH) or 1 + 0.02 * philox_normal(seed, PHILOX_STREAM_INIT, layer index,
  * j) (INIT_DCGAN, as the DCGAN tutorial's N(1, 0.02)); b = 0; running_mean 0, running_var 1.
- * The loops are the backend's (backend.h bn_*; the CPU splits the work over channels, each
- * summed in a fixed order). No jvp ops: BatchNorm mixes samples, which the
+ * The loops are the backend's (backend.h bn_*; the CPU splits the work over channels, or
+ * blocks of features for BatchNorm1d, each summed in a fixed order). No jvp ops: BatchNorm mixes samples, which the
  * gradient penalty forbids (use ln in a WGAN-GP critic). */
 #include <stddef.h>
 #include <string.h>
@@ -85,8 +85,10 @@ static void bn_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x
 static void bn_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
                         const float *y, int B) {
     (void)y;
-    if (!dx && !l->dw) return;
+    int param_grads = l->dw && !ctx->skip_param_grads;
+    if (!dx && !param_grads) return;
     bn_args_t a = bn_args(ctx, l, B);
+    if (!param_grads) a.dw = a.db = NULL; /* the backend leaves dw, db alone */
     a.dx = dx;
     a.dy = dy;
     a.x = x;

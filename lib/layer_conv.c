@@ -36,9 +36,6 @@
 #include "layer.h"
 #include "philox.h"
 
-/* a chunk's buffers hold about this many floats (16 MiB) */
-#define CONV_CHUNK_FLOATS (1L << 22)
-
 /* floats rounded up to a 64-byte multiple, so that each buffer in the workspace is aligned */
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
@@ -156,14 +153,17 @@ static void conv_apply(const nn_ctx_t *ctx, const layer_t *l, float *y, const fl
     }
 }
 
-/* dW += the weight gradient of (dy, x); db += sum dy when with_bias; dx = W^T dy unless NULL */
+/* dW += the weight gradient of (dy, x) and db += sum dy when with_bias (neither when
+ * ctx->skip_param_grads); dx = W^T dy unless NULL */
 static void conv_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, int B,
                       int with_bias) {
     backend_t *be = ctx->be;
     conv_geom_t g = geom(l);
     int C = l->in.c, O = l->out.c, nb = chunk_of(l, B);
     long kk = kk_of(l), P = (long)l->out.h * l->out.w, Q = (long)l->in.h * l->in.w;
-    if (with_bias && l->db) be->bias_grad(be, l->db, dy, B, O, P);
+    int pg = !ctx->skip_param_grads;
+    if (!pg && !dx) return;
+    if (pg && with_bias && l->db) be->bias_grad(be, l->db, dy, B, O, P);
     if (use_kn2row(l)) {
         const float *wp = l->w;
         float *dwp = l->dw, *ws = ctx->workspace;
@@ -179,25 +179,29 @@ static void conv_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *d
             int n = B - b0 < nb ? B - b0 : nb;
             float *dz = ws, *xt = ws + align16((size_t)(O * kk) * n * Q);
             be->shiftscatter(be, &g, O, dz, dy + (size_t)b0 * O * P, n);
-            be->to_cmajor(be, xt, x + (size_t)b0 * C * Q, C, Q, n);
-            be->gemm(be, 0, 1, C, (int)(O * kk), (int)(n * Q), 1.0f, xt, (int)(n * Q), dz, (int)(n * Q), 1.0f, dwp,
-                     (int)(O * kk));
+            if (pg) {
+                be->to_cmajor(be, xt, x + (size_t)b0 * C * Q, C, Q, n);
+                be->gemm(be, 0, 1, C, (int)(O * kk), (int)(n * Q), 1.0f, xt, (int)(n * Q), dz, (int)(n * Q), 1.0f,
+                         dwp, (int)(O * kk));
+            }
             if (dx) {
                 be->gemm(be, 0, 0, C, (int)(n * Q), (int)(O * kk), 1.0f, wp, (int)(O * kk), dz, (int)(n * Q), 0.0f,
                          xt, (int)(n * Q));
                 be->from_cmajor(be, dx + (size_t)b0 * C * Q, xt, NULL, C, Q, n, 0);
             }
         }
-        if (O > 1) be->from_cmajor(be, l->dw, dwp, NULL, C, kk, O, 1);
+        if (O > 1 && pg) be->from_cmajor(be, l->dw, dwp, NULL, C, kk, O, 1);
         return;
     }
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
         float *dyt = ctx->workspace, *col = dyt + align16((size_t)O * n * P);
         be->to_cmajor(be, dyt, dy + (size_t)b0 * O * P, O, P, n);
-        be->im2col(be, &g, col, x + (size_t)b0 * C * Q, n);
-        be->gemm(be, 0, 1, O, (int)(C * kk), (int)(n * P), 1.0f, dyt, (int)(n * P), col, (int)(n * P), 1.0f, l->dw,
-                 (int)(C * kk));
+        if (pg) {
+            be->im2col(be, &g, col, x + (size_t)b0 * C * Q, n);
+            be->gemm(be, 0, 1, O, (int)(C * kk), (int)(n * P), 1.0f, dyt, (int)(n * P), col, (int)(n * P), 1.0f,
+                     l->dw, (int)(C * kk));
+        }
         if (dx) {
             be->gemm(be, 1, 0, (int)(C * kk), (int)(n * P), O, 1.0f, l->w, (int)(C * kk), dyt, (int)(n * P), 0.0f,
                      col, (int)(n * P));

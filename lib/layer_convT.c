@@ -31,9 +31,6 @@
 #include "layer.h"
 #include "philox.h"
 
-/* a chunk's buffers hold about this many floats (16 MiB) */
-#define CONVT_CHUNK_FLOATS (1L << 22)
-
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* image side: the output y; grid side: the input x */
@@ -49,7 +46,7 @@ static size_t per_sample(const layer_t *l) {
 }
 
 static int chunk_of(const layer_t *l, int B) {
-    long nb = CONVT_CHUNK_FLOATS / (long)per_sample(l);
+    long nb = CONV_CHUNK_FLOATS / (long)per_sample(l);
     if (nb < 1) nb = 1;
     return nb < B ? (int)nb : B;
 }
@@ -118,22 +115,26 @@ static void convT_apply(const nn_ctx_t *ctx, const layer_t *l, float *y, const f
     }
 }
 
-/* dW += the weight gradient of (dy, x); db += sum dy when with_bias; dx = the input gradient
- * unless NULL */
+/* dW += the weight gradient of (dy, x) and db += sum dy when with_bias (neither when
+ * ctx->skip_param_grads); dx = the input gradient unless NULL */
 static void convT_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, int B,
                        int with_bias) {
     backend_t *be = ctx->be;
     conv_geom_t g = geom(l);
     int I = l->in.c, O = l->out.c, nb = chunk_of(l, B);
     long kk = kk_of(l), Q = (long)l->in.h * l->in.w, P = (long)l->out.h * l->out.w;
-    if (with_bias && l->db) be->bias_grad(be, l->db, dy, B, O, P);
+    int pg = !ctx->skip_param_grads;
+    if (!pg && !dx) return;
+    if (pg && with_bias && l->db) be->bias_grad(be, l->db, dy, B, O, P);
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
         float *dcol = ctx->workspace, *xt = dcol + align16((size_t)(O * kk) * n * Q);
         be->im2col(be, &g, dcol, dy + (size_t)b0 * O * P, n);
-        be->to_cmajor(be, xt, x + (size_t)b0 * I * Q, I, Q, n);
-        be->gemm(be, 0, 1, I, (int)(O * kk), (int)(n * Q), 1.0f, xt, (int)(n * Q), dcol, (int)(n * Q), 1.0f, l->dw,
-                 (int)(O * kk));
+        if (pg) {
+            be->to_cmajor(be, xt, x + (size_t)b0 * I * Q, I, Q, n);
+            be->gemm(be, 0, 1, I, (int)(O * kk), (int)(n * Q), 1.0f, xt, (int)(n * Q), dcol, (int)(n * Q), 1.0f,
+                     l->dw, (int)(O * kk));
+        }
         if (dx) {
             be->gemm(be, 0, 0, I, (int)(n * Q), (int)(O * kk), 1.0f, l->w, (int)(O * kk), dcol, (int)(n * Q), 0.0f,
                      xt, (int)(n * Q));

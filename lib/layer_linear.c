@@ -64,8 +64,10 @@ static void linear_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const fl
     (void)y;
     int in = l->in.c, out = l->units;
     backend_t *be = ctx->be;
-    be->gemm(be, 1, 0, out, in, B, 1.0f, dy, out, x, in, 1.0f, l->dw, in); /* dW += dy^T x */
-    if (l->db) be->bias_grad(be, l->db, dy, B, out, 1);                     /* db += column sums of dy */
+    if (!ctx->skip_param_grads) {
+        be->gemm(be, 1, 0, out, in, B, 1.0f, dy, out, x, in, 1.0f, l->dw, in); /* dW += dy^T x */
+        if (l->db) be->bias_grad(be, l->db, dy, B, out, 1);                     /* db += column sums of dy */
+    }
     if (dx) be->gemm(be, 0, 0, B, in, out, 1.0f, dy, out, l->w, in, 0.0f, dx, in); /* dx = dy W */
 }
 
@@ -82,9 +84,11 @@ static void linear_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, floa
     (void)ty;
     int in = l->in.c, out = l->units;
     backend_t *be = ctx->be;
-    be->gemm(be, 1, 0, out, in, B, 1.0f, dy, out, x, in, 1.0f, l->dw, in);   /* dW += dy^T x */
-    be->gemm(be, 1, 0, out, in, B, 1.0f, dty, out, tx, in, 1.0f, l->dw, in); /*    + dty^T tx */
-    if (l->db) be->bias_grad(be, l->db, dy, B, out, 1);
+    if (!ctx->skip_param_grads) {
+        be->gemm(be, 1, 0, out, in, B, 1.0f, dy, out, x, in, 1.0f, l->dw, in);   /* dW += dy^T x */
+        be->gemm(be, 1, 0, out, in, B, 1.0f, dty, out, tx, in, 1.0f, l->dw, in); /*    + dty^T tx */
+        if (l->db) be->bias_grad(be, l->db, dy, B, out, 1);
+    }
     if (dx) be->gemm(be, 0, 0, B, in, out, 1.0f, dy, out, l->w, in, 0.0f, dx, in);
     if (dtx) be->gemm(be, 0, 0, B, in, out, 1.0f, dty, out, l->w, in, 0.0f, dtx, in);
 }

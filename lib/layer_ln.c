@@ -66,8 +66,8 @@ static ln_args_t ln_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
     a.eps = l->eps;
     a.w = l->w;
     a.b = l->b;
-    a.dw = l->dw;
-    a.db = l->db;
+    a.dw = ctx->skip_param_grads ? NULL : l->dw; /* NULL: the backward passes leave dw, db alone */
+    a.db = ctx->skip_param_grads ? NULL : l->db;
     a.saved = l->saved;
     a.ws = ctx->workspace;
     return a;

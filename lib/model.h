@@ -44,7 +44,7 @@ typedef struct {
     int64_t t;          /* steps taken */
     float *s1, *s2, *s3; /* adam: exp_avg, exp_avg_sq; sgd: momentum_buffer; rmsprop: square_avg,
                             momentum_buffer, grad_avg (those the settings use; else NULL) */
-    backend_t *be;
+    backend_t *be;       /* the backend that holds the state and runs the update */
 } optim_state_t;
 
 typedef struct {

@@ -58,6 +58,9 @@ GT_HD static inline int dropout_keep_bits(uint32_t bits, float p) { return philo
 /* 1 / (1 - p), the scale of kept elements, rounded once to float as PyTorch's float mask is */
 GT_HD static inline float dropout_scale(float p) { return (float)(1.0 / (1.0 - (double)p)); }
 
+/* the factor of an element from its mask byte (1 kept, 0 dropped): scale or 0, without a branch */
+GT_HD static inline float dropout_mask_factor(unsigned char keep, float scale) { return scale * (float)keep; }
+
 /* the factor of an element: scale when kept, 0 when dropped (without a branch on the CPU) */
 GT_HD static inline float dropout_factor(uint32_t bits, float p, float scale) {
     return scale * (float)dropout_keep_bits(bits, p);

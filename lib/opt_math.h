@@ -1,7 +1,8 @@
 /* opt_math.h: optimizer updates, EMA and weight clipping, one parameter at a time,
  * host+device (hd.h). torch.optim 1.13's single-tensor formulas in float32 (model.h has the
- * settings): the CPU loop (lib/cpu_train.c) and the CUDA kernel (kernels/optim.cu) call
- * opt_update, so both compute exactly these roundings (no FMA contraction on either side:
+ * settings): the CPU loops (lib/cpu_train.c: opt_adam, opt_sgd, opt_rmsprop, in blocks that GCC
+ * vectorizes) and the CUDA kernel (kernels/optim.cu: opt_update, which calls the same three) compute
+ * exactly these roundings (no FMA contraction on either side:
  * -std=c11 and nvcc --fmad=false; sqrtf and / are correctly rounded on both).
  *
  * The per-step constants (bias corrections, which depend on the step count, and 1 - beta) are
@@ -55,44 +56,68 @@ static inline struct opt_step opt_step_make(int kind, double lr, double b1, doub
     return c;
 }
 
-/* One step for parameter *p with gradient g and state *s1, *s2, *s3:
+/* The updates of one parameter *p with gradient g, one per kind, in the argument form the CPU's
+ * vectorized loops want (lib/cpu_train.c: plain float scalars, the weight decay applied only when
+ * has_wd: torch skips grad.add(param) at 0, and 0 * an infinite weight would be NaN).
+ * Adam: m = m b1 + (1 - b1) g;  v = v b2 + (1 - b2) g g;  p -= step_size * m / (sqrt(v) / bc2_sqrt + eps)
+ * with step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t). */
+GT_HD static inline void opt_adam(float *p, float *m, float *v, float g, int has_wd, float wd, float b1, float w1,
+                                  float b2, float w2, float bc2_sqrt, float eps, float step_size) {
+    if (has_wd) g = g + wd * *p;
+    *m = *m * b1 + w1 * g;     /* exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1) */
+    *v = *v * b2 + w2 * g * g; /* exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2) */
+    float denom = sqrtf(*v) / bc2_sqrt + eps;
+    *p = *p - step_size * (*m / denom);
+}
+
+/* SGD with momentum mom (buf = g at the first step, then buf mom + g) and Nesterov; buf is
+ * untouched when mom == 0. */
+GT_HD static inline void opt_sgd(float *p, float *buf, float g, int has_wd, float wd, float mom, int first,
+                                 int nesterov, float lr) {
+    if (has_wd) g = g + wd * *p;
+    if (mom != 0) {
+        float b = first ? g : *buf * mom + g;
+        *buf = b;
+        g = nesterov ? g + mom * b : b;
+    }
+    *p = *p - lr * g;
+}
+
+/* RMSprop: sq = sq alpha + (1 - alpha) g g; centered: ga = ga alpha + (1 - alpha) g, avg =
+ * sqrt(sq - ga ga) + eps, else sqrt(sq) + eps; with momentum buf = buf mom + g / avg, p -= lr buf;
+ * else p -= lr g / avg. buf and ga are untouched when not used. */
+GT_HD static inline void opt_rmsprop(float *p, float *sq, float *buf, float *ga, float g, int has_wd, float wd,
+                                     float alpha, float w, int centered, float mom, float eps, float lr) {
+    if (has_wd) g = g + wd * *p;
+    *sq = *sq * alpha + w * g * g; /* square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha) */
+    float avg;
+    if (centered) {
+        *ga = *ga * alpha + w * g; /* grad_avg.mul_(alpha).add_(grad, alpha=1 - alpha) */
+        avg = sqrtf(*sq - *ga * *ga) + eps;
+    } else {
+        avg = sqrtf(*sq) + eps;
+    }
+    if (mom != 0) {
+        *buf = *buf * mom + g / avg;
+        *p = *p - lr * *buf;
+    } else {
+        *p = *p - lr * (g / avg);
+    }
+}
+
+/* One step for parameter *p with gradient g and state *s1, *s2, *s3 (the CUDA kernel's form):
  *   adam     s1 = exp_avg, s2 = exp_avg_sq
  *   sgd      s1 = momentum_buffer (when momentum != 0)
  *   rmsprop  s1 = square_avg, s2 = momentum_buffer (momentum != 0), s3 = grad_avg (centered)
  * State pointers the settings do not use are never touched (may point anywhere). */
 GT_HD static inline void opt_update(const struct opt_step *c, float *p, float g, float *s1, float *s2, float *s3) {
-    float gi = g;
-    if (c->wd != 0) gi = gi + c->wd * *p;
-    if (c->kind == OPT_ADAM) {
-        *s1 = *s1 * c->b1 + c->w1 * gi;      /* exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1) */
-        *s2 = *s2 * c->b2 + c->w2 * gi * gi; /* exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2) */
-        float denom = sqrtf(*s2) / c->bc2_sqrt + c->eps;
-        *p = *p - c->step_size * (*s1 / denom);
-    } else if (c->kind == OPT_SGD) {
-        float mom = c->b1;
-        if (mom != 0) {
-            float b = c->first ? gi : *s1 * mom + gi;
-            *s1 = b;
-            gi = c->nesterov ? gi + mom * b : b;
-        }
-        *p = *p - c->lr * gi;
-    } else {
-        float alpha = c->b1, w = c->w1;
-        *s1 = *s1 * alpha + w * gi * gi; /* square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha) */
-        float avg;
-        if (c->centered) {
-            *s3 = *s3 * alpha + w * gi; /* grad_avg.mul_(alpha).add_(grad, alpha=1 - alpha) */
-            avg = sqrtf(*s1 - *s3 * *s3) + c->eps;
-        } else {
-            avg = sqrtf(*s1) + c->eps;
-        }
-        if (c->mom != 0) {
-            *s2 = *s2 * c->mom + gi / avg;
-            *p = *p - c->lr * *s2;
-        } else {
-            *p = *p - c->lr * (gi / avg);
-        }
-    }
+    int has_wd = c->wd != 0;
+    if (c->kind == OPT_ADAM)
+        opt_adam(p, s1, s2, g, has_wd, c->wd, c->b1, c->w1, c->b2, c->w2, c->bc2_sqrt, c->eps, c->step_size);
+    else if (c->kind == OPT_SGD)
+        opt_sgd(p, s1, g, has_wd, c->wd, c->b1, c->first, c->nesterov, c->lr);
+    else
+        opt_rmsprop(p, s1, s2, s3, g, has_wd, c->wd, c->b1, c->w1, c->centered, c->mom, c->eps, c->lr);
 }
 
 /* EMA of a weight: decay * avg + (1 - decay) * p, with one_minus = 1 - decay rounded to

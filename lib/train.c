@@ -60,7 +60,6 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
         t->gx = be->alloc(be, sizeof(float) * (size_t)B * sz);
         t->ones = be->alloc(be, sizeof(float) * (size_t)B);
         be->fill(be, t->ones, 1.0f, (size_t)B);
-        t->grad_keep = be->alloc(be, sizeof(float) * (m->D.n_params ? m->D.n_params : 1));
     }
     t->stats = be->alloc(be, sizeof(double) * TS_COUNT);
     be->zero(be, t->stats, sizeof(double) * TS_COUNT);
@@ -85,7 +84,7 @@ void trainer_free(trainer_t *t) {
                 be->free(be, (void *)t->data_dev);
             }
         }
-        float *bufs[] = {t->real, t->dfake, t->z, t->dlogit, t->xhat, t->gx, t->ones, t->grad_keep};
+        float *bufs[] = {t->real, t->dfake, t->z, t->dlogit, t->xhat, t->gx, t->ones};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) be->free(be, bufs[i]);
         if (t->perm_dev) be->free(be, t->perm_dev);
@@ -131,14 +130,14 @@ static void gradient_penalty(trainer_t *t, int c, const float *fake, uint32_t rn
     backend_t *be = t->be;
     net_t *D = &m->D;
     int B = t->B;
-    size_t sz = (size_t)shape3_size(m->shape), np = D->n_params;
+    size_t sz = (size_t)shape3_size(m->shape);
     be->gp_mix(be, t->xhat, t->real, fake, B, sz, m->seed, (uint32_t)m->step, (uint64_t)c * (uint64_t)B);
     nn_ctx_t ctx = net_ctx(D, 1, m->seed, rng_step, (uint64_t)B);
     /* g = grad_x sum_i D(xhat_i); the parameter gradients of this pass are not wanted */
-    be->copy(be, t->grad_keep, D->grads, sizeof(float) * np);
     net_forward(D, &ctx, t->xhat, B);
+    ctx.skip_param_grads = 1;
     net_backward(D, &ctx, t->ones, t->gx, B);
-    be->copy(be, D->grads, t->grad_keep, sizeof(float) * np);
+    ctx.skip_param_grads = 0;
     be->gp_scale(be, t->gx, t->stats + TS_GP, B, sz, m->set.gp);
     const float *ty;
     net_jvp_forward(D, &ctx, t->xhat, t->gx, B, &ty);
@@ -183,6 +182,7 @@ int train_step(trainer_t *t) {
     /* G update through D on the last fake batch (still G's output buffer) */
     net_zero_grad(&m->G);
     nn_ctx_t cd = net_ctx(&m->D, 1, m->seed, rs + 15u, 0);
+    cd.skip_param_grads = 1; /* only the gradient into the fake images is wanted */
     const float *y = net_forward(&m->D, &cd, fake, B);
     be->loss(be, s->loss, s->label_smooth, LOSS_G, t->dlogit, st + TS_LOSS_G, y, B);
     net_backward(&m->D, &cd, t->dlogit, t->dfake, B);

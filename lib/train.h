@@ -14,8 +14,8 @@
  *              xhat = e real + (1 - e) fake, e from Philox (seed, PHILOX_STREAM_GP, t, c*B + i)
  *     D optimizer step; wgan/clip > 0: clip D's weights to [-clip, clip]
  *   G update: D forward on the last fake batch (pass 15), backward through D into the fake
- *     images and through G; G optimizer step (D's parameter gradients from this pass are
- *     discarded); EMA of G's weights when on.
+ *     images and through G (D's parameter gradients are not computed in this pass:
+ *     nn_ctx_t.skip_param_grads); G optimizer step; EMA of G's weights when on.
  * Dropout masks use Philox (seed, PHILOX_STREAM_DROPOUT, step t * 16 + pass, sample index
  * within the batch). So a step depends only on the model (weights, optimizer state,
  * counters, seed) and the data.
@@ -62,7 +62,6 @@ typedef struct {
     float *dlogit;           /* (B) */
     float *xhat, *gx;        /* (B, C*H*W) wgan-gp: interpolates, their input gradients / v */
     float *ones;             /* (B) wgan-gp */
-    float *grad_keep;        /* (D.n_params) wgan-gp: D's gradients kept across the penalty's passes */
     double *stats;           /* (TS_COUNT) statistics slots (train_math.h) */
     double last_check;       /* when train_loop last looked for a bad step (seconds) */
 } trainer_t;

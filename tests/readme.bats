@@ -38,3 +38,24 @@ examples() {
     [[ "${lines[3]}" == "KD(pixels) "*" std "* ]]
     $PY -c "import numpy as np; z = np.load('$T/real.npz'); assert int(z['n']) == 2000 and z['sigma'].shape == (784, 784)"
 }
+
+@test "README: the tensor-info, gan-init, gan-step and gan-sample examples run" {
+    [ -f "$FMNIST/train-images-idx3-ubyte.gz" ] || skip "no Fashion-MNIST"
+    for p in tensor-info gan-init gan-step gan-sample; do examples $p; done > "$T/ex.sh"
+    [ "$(grep -c . "$T/ex.sh")" -ge 16 ]
+    run bash -c "cd '$T' && set -e -o pipefail && source ex.sh 2>/dev/null"
+    assert_success
+    assert_output --partial "shape   1000x1x28x28 (784000 elements)"
+    assert_output --partial '"shape":[1000,1,28,28]'
+    assert_output --partial "ema          = 0.99"
+    assert_output --partial "resume is exact"
+    assert_output --partial "the same images"
+    assert_output --partial "shape   505x1x28x28"
+    run tensor-info --json "$T/wgangp0.st"
+    assert_output --partial '"n_critic":"5"'
+    run tensor-info --json "$T/tiny0.st"
+    assert_output --partial '"loss":"lsgan"'
+    run tensor-info "$T/picked.npy"
+    assert_output --partial "shape   16x1x28x28"
+    [ "$(wc -l < "$T/loss.tsv")" -eq 3 ]
+}

@@ -23,10 +23,10 @@ import numpy as np
 import scipy.linalg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tap import BIN, Tap, rel_err, scratch_dir  # noqa: E402
+from tap import BIN, Tap, scratch_dir  # noqa: E402
+from philoxref import philox_blocks  # noqa: E402
 
 GAN_FID = os.path.join(BIN, "gan-fid")
-MASK = np.uint64(0xFFFFFFFF)
 STREAM_KID = 7
 
 
@@ -67,24 +67,10 @@ def exact_fd(x, y):
 
 # ---- Philox and the subsets, as lib/philox.h and lib/shuffle.h document them ---------------
 
-def philox_words(seed, stream, step, blocks):
-    """Philox 4x32-10 of counters (block lo, block hi, step, stream): four word arrays."""
-    blocks = np.asarray(blocks, dtype=np.uint64)
-    c = [blocks & MASK, blocks >> np.uint64(32), np.full_like(blocks, step), np.full_like(blocks, stream)]
-    k0, k1 = np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
-    for _ in range(10):
-        p0 = np.uint64(0xD2511F53) * c[0]
-        p1 = np.uint64(0xCD9E8D57) * c[2]
-        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k0, p1 & MASK, (p0 >> np.uint64(32)) ^ c[3] ^ k1, p0 & MASK]
-        k0 = (k0 + np.uint64(0x9E3779B9)) & MASK
-        k1 = (k1 + np.uint64(0xBB67AE85)) & MASK
-    return c
-
-
 def shuffle(n, seed, stream, step):
     """Fisher-Yates: for i = n-1 .. 1, r = words 2i (low) and 2i+1 (high), j = r mod (i+1)."""
     i = np.arange(n, dtype=np.uint64)
-    w = philox_words(seed, stream, step, i >> np.uint64(1))  # words 2i, 2i+1 lie in block i >> 1
+    w = philox_blocks(seed, stream, step, i >> np.uint64(1))  # words 2i, 2i+1 lie in block i >> 1
     odd = (i & np.uint64(1)).astype(bool)
     lo = np.where(odd, w[2], w[0])
     hi = np.where(odd, w[3], w[1])

@@ -18,7 +18,6 @@ pre-activation within rounding of a LeakyReLU's kink (its derivative jumps from 
 reference(..., dtype=torch.float32) runs torch itself in float32, which shows the conditioning.
 """
 import json
-import math
 import os
 import struct
 import subprocess
@@ -31,28 +30,15 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nnref  # noqa: E402
 from tap import BIN, Tap, rel_err, scratch_dir  # noqa: E402
+from philoxref import philox_blocks  # noqa: E402
 
-MASK = np.uint64(0xFFFFFFFF)
 STREAM_SHUFFLE, STREAM_Z, STREAM_GP = 2, 3, 5
-
-
-def philox(c0, c1, c2, c3, seed):
-    """Philox 4x32-10 on uint64 arrays holding 32-bit words; returns the four output words."""
-    c = [np.asarray(v, dtype=np.uint64) & MASK for v in (c0, c1, c2, c3)]
-    k0, k1 = np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
-    for _ in range(10):
-        p0 = np.uint64(0xD2511F53) * c[0]
-        p1 = np.uint64(0xCD9E8D57) * c[2]
-        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k0, p1 & MASK, (p0 >> np.uint64(32)) ^ c[3] ^ k1, p0 & MASK]
-        k0 = (k0 + np.uint64(0x9E3779B9)) & MASK
-        k1 = (k1 + np.uint64(0xBB67AE85)) & MASK
-    return c
 
 
 def words(seed, stream, step, idx):
     idx = np.asarray(idx, dtype=np.uint64)
     blk = idx >> np.uint64(2)
-    r = philox(blk & MASK, blk >> np.uint64(32), np.full_like(idx, step), np.full_like(idx, stream), seed)
+    r = philox_blocks(seed, stream, step, blk)
     return np.stack(r), idx
 
 

@@ -412,19 +412,28 @@ static void test_layernorm(void) {
 static void test_dropout(void) {
     size_t n = 50001;
     pair_t x = pair_new(n, 1, 0), t = pair_new(n, 1, 0), o1 = pair_zero(n), o2 = pair_zero(n);
+    pair_t mask = pair_zero((n + 3) / 4); /* n mask bytes */
+    unsigned char *mc = (unsigned char *)mask.c, *mg = (unsigned char *)mask.g;
     float ps[] = {0.3f, 0.5f, 0.9f};
     for (int k = 0; k < 3; k++) {
         uint64_t base = 3 + 1000 * (uint64_t)k; /* a base that is not a multiple of 4 */
-        cpu->dropout(cpu, o1.c, x.c, o2.c, t.c, n, 42, 7, base, ps[k]);
-        gpu->dropout(gpu, o1.g, x.g, o2.g, t.g, n, 42, 7, base, ps[k]);
+        cpu->dropout(cpu, o1.c, x.c, o2.c, t.c, mc, 1, n, 42, 7, base, ps[k]);
+        gpu->dropout(gpu, o1.g, x.g, o2.g, t.g, mg, 1, n, 42, 7, base, ps[k]);
         pair_check(&o1, "dropout o1", TOL_EXACT);
         pair_check(&o2, "dropout o2", TOL_EXACT);
-        cpu->dropout(cpu, o1.c, NULL, NULL, NULL, n, 42, 8, base, ps[k]);
-        gpu->dropout(gpu, o1.g, NULL, NULL, NULL, n, 42, 8, base, ps[k]);
+        pair_check(&mask, "dropout mask bytes", TOL_EXACT);
+        /* backward: the saved mask applied to other inputs (seed, step, base ignored) */
+        cpu->dropout(cpu, o1.c, t.c, o2.c, NULL, mc, 0, n, 0, 0, 0, ps[k]);
+        gpu->dropout(gpu, o1.g, t.g, o2.g, NULL, mg, 0, n, 0, 0, 0, ps[k]);
+        pair_check(&o1, "dropout backward from the mask", TOL_EXACT);
+        pair_check(&o2, "dropout backward of zeros", TOL_EXACT);
+        cpu->dropout(cpu, o1.c, NULL, NULL, NULL, mc, 1, n, 42, 8, base, ps[k]);
+        gpu->dropout(gpu, o1.g, NULL, NULL, NULL, mg, 1, n, 42, 8, base, ps[k]);
         pair_check(&o1, "dropout of zeros", TOL_EXACT);
+        pair_check(&mask, "dropout mask bytes of another step", TOL_EXACT);
     }
-    pair_t *all[] = {&x, &t, &o1, &o2};
-    for (int i = 0; i < 4; i++) pair_free(all[i]);
+    pair_t *all[] = {&x, &t, &o1, &o2, &mask};
+    for (int i = 0; i < 5; i++) pair_free(all[i]);
 }
 
 static void test_losses(void) {

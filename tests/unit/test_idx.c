@@ -14,21 +14,11 @@
 #include "../../formats/idx.h"
 #include "../../lib/common.h"
 #include "harness.h"
+#include "scratch.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static char tmpdir[64];
-static char *tmp_path(const char *name) {
-    static char buf[160];
-    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
-    return buf;
-}
 
-static void write_file(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (n) fwrite(p, 1, n, f);
-    fclose(f);
-}
 
 /* gzip (one member) of n bytes; *len set. */
 static unsigned char *gzip_of(const void *p, size_t n, size_t *len) {
@@ -406,8 +396,7 @@ static void test_cifar(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_idx.XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (scratch_open("test_idx")) return 1;
     RUN(test_bytesrc_plain_and_gzip);
     RUN(test_bytesrc_bad_gzip);
     RUN(test_idx_roundtrip);
@@ -415,8 +404,6 @@ int main(void) {
     RUN(test_idx_malformed);
     RUN(test_idx_names_in_messages);
     RUN(test_cifar);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    scratch_close();
     return harness_done();
 }

@@ -4,7 +4,9 @@
  * kind); backward, jvp_forward and jvp_backward of each kind, alone and stacked, against
  * central differences accumulated in double (odd sizes, non-square kernels, strides, padding,
  * output padding, no bias, both convolution paths); a batch split into several chunks against
- * one sample at a time; bit-identical results with 1, 2 and 3 threads. */
+ * one sample at a time; bit-identical results with 1, 2 and 3 threads; backward with
+ * skip_param_grads (every kind with parameters) leaves the gradients alone and gives the same
+ * input gradients. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
@@ -285,6 +287,61 @@ static void test_chunks(void) {
     chunk_check("convT 128 k4 s2 p1", (shape3_t){256, 7, 7}, 40); /* 37 per chunk */
 }
 
+/* ---- skipping parameter gradients -------------------------------------------------------- */
+
+/* backward (and with jvp, jvp_backward) with ctx.skip_param_grads writes the same dx (dtx) bit
+ * for bit and leaves every parameter gradient as it was */
+static int skip_same(const char *spec, shape3_t in, int B, int jvp) {
+    net_t n;
+    if (net_build(&n, spec, in, be)) {
+        printf("# %s: %s\n", spec, gt_errmsg());
+        return 0;
+    }
+    net_alloc(&n, B);
+    net_init(&n, INIT_TORCH, 6);
+    size_t nx = (size_t)B * (size_t)shape3_size(in), ny = (size_t)B * (size_t)shape3_size(n.out);
+    float *x = malloc(nx * sizeof(float)), *tx = malloc(nx * sizeof(float)), *dy = malloc(ny * sizeof(float));
+    float *dx[2], *dtx[2];
+    randn(x, nx, 31, 1.0f);
+    randn(tx, nx, 32, 1.0f);
+    randn(dy, ny, 33, 1.0f);
+    int ok = 1;
+    for (int k = 0; k < 2; k++) {
+        dx[k] = calloc(nx, sizeof(float));
+        dtx[k] = calloc(nx, sizeof(float));
+        nn_ctx_t ctx = net_ctx(&n, 1, 1, 0, 0);
+        ctx.skip_param_grads = k;
+        for (size_t i = 0; i < n.n_params; i++) n.grads[i] = 7.0f;
+        if (jvp) {
+            const float *ty;
+            net_jvp_forward(&n, &ctx, x, tx, B, &ty);
+            net_jvp_backward(&n, &ctx, dy, dy, dx[k], dtx[k], B);
+        } else {
+            net_forward(&n, &ctx, x, B);
+            net_backward(&n, &ctx, dy, dx[k], B);
+        }
+        int untouched = 1;
+        for (size_t i = 0; i < n.n_params; i++) untouched &= n.grads[i] == 7.0f;
+        if (k == 1 && !untouched) printf("# %s: a parameter gradient changed with skip_param_grads\n", spec);
+        if (k == 0 && untouched) printf("# %s: no parameter gradient changed without skip_param_grads\n", spec);
+        ok &= k == 1 ? untouched : !untouched;
+    }
+    ok &= !memcmp(dx[0], dx[1], nx * sizeof(float)) && !memcmp(dtx[0], dtx[1], nx * sizeof(float));
+    for (int k = 0; k < 2; k++) free(dx[k]), free(dtx[k]);
+    free(x), free(tx), free(dy);
+    net_free(&n);
+    return ok;
+}
+
+static void test_skip_param_grads(void) {
+    CHECK(skip_same("conv 4 k3 p1; bn; lrelu 0.2; convT 3 k4 s2 p1; ln; tanh; conv 1 k3 p1; flatten; linear 5",
+                    (shape3_t){3, 6, 5}, 3, 0),
+          "plain passes");
+    CHECK(skip_same("conv 4 k3 s2 p1; lrelu 0.2; convT 3 k4 s2 p1; ln; tanh; conv 2 k3 p1; flatten; linear 1",
+                    (shape3_t){3, 6, 6}, 3, 1),
+          "tangent passes");
+}
+
 /* ---- threads -------------------------------------------------------------------------------- */
 
 static void test_thread_independence(void) {
@@ -304,6 +361,7 @@ int main(void) {
     RUN(test_fd_pool_upsample);
     RUN(test_fd_stacks);
     RUN(test_chunks);
+    RUN(test_skip_param_grads);
     RUN(test_thread_independence);
     return harness_done();
 }

@@ -71,7 +71,7 @@ static void tl_free(tl_t *t) {
 }
 
 static nn_ctx_t mkctx(tl_t *t, int training) {
-    nn_ctx_t c = {be, training, 1234, 5, 0, t->ws};
+    nn_ctx_t c = {be, training, 1234, 5, 0, t->ws, 0};
     return c;
 }
 
@@ -428,8 +428,9 @@ static void test_dropout_masks(void) {
     c2.seed = 1235;
     t.l.ops->forward(&c2, &t.l, y3, x, B);
     CHECK(memcmp(y, y3, sizeof y) != 0, "same mask with another seed");
-    /* backward recomputes the forward's mask */
+    /* backward applies the mask its forward saved (the forward just before it, on this batch) */
     for (int k = 0; k < B * N; k++) dy[k] = 0.5f - (float)k;
+    t.l.ops->forward(&c, &t.l, y3, x, B);
     t.l.ops->backward(&c, &t.l, dx, dy, x, y, B);
     int okb = 1;
     for (int k = 0; k < B * N; k++) okb &= dx[k] == (y[k] != 0.0f ? dy[k] * 2.0f : 0.0f);

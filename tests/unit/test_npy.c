@@ -10,6 +10,7 @@
 #include "../../formats/npy.h"
 #include "../../lib/common.h"
 #include "harness.h"
+#include "scratch.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -26,18 +27,7 @@ static char *write_mem(const tensor_t *t, size_t *len) {
     return p;
 }
 
-static char tmpdir[64];
-static char *tmp_path(const char *name) {
-    static char buf[160];
-    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
-    return buf;
-}
 
-static void write_file(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (n) fwrite(p, 1, n, f);
-    fclose(f);
-}
 
 /* A hand-made .npy: version, header text (padded to `pad_to` total bytes unless 0), data. */
 static char *make_npy(int major, const char *dict, size_t pad_to, const void *data, size_t dlen, size_t *len) {
@@ -426,8 +416,7 @@ static void test_malformed(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_npy.XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (scratch_open("test_npy")) return 1;
     RUN(test_roundtrip_memory);
     RUN(test_roundtrip_file_mmap);
     RUN(test_roundtrip_pipe);
@@ -437,8 +426,6 @@ int main(void) {
     RUN(test_header_variants);
     RUN(test_misaligned_file);
     RUN(test_malformed);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    scratch_close();
     return harness_done();
 }

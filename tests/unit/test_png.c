@@ -14,13 +14,8 @@
 #include "../../formats/png.h"
 #include "../../lib/common.h"
 #include "harness.h"
+#include "scratch.h"
 
-static char tmpdir[64];
-static char *tmp_path(const char *name) {
-    static char buf[160];
-    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
-    return buf;
-}
 
 /* The PNG bytes png8_write produces, via a memory stream. */
 static unsigned char *write_mem(const uint8_t *px, uint32_t w, uint32_t h, int c, int level, size_t *len) {
@@ -217,15 +212,12 @@ static void test_write_errors(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_png.XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (scratch_open("test_png")) return 1;
     RUN(test_roundtrip);
     RUN(test_conversions);
     RUN(test_files_and_stdin);
     RUN(test_malformed);
     RUN(test_write_errors);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    scratch_close();
     return harness_done();
 }

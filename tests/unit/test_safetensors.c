@@ -10,19 +10,9 @@
 #include "../../formats/safetensors.h"
 #include "../../lib/common.h"
 #include "harness.h"
+#include "scratch.h"
 
-static char tmpdir[64];
-static char *tmp_path(const char *name) {
-    static char buf[160];
-    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
-    return buf;
-}
 
-static void write_file(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (n) fwrite(p, 1, n, f);
-    fclose(f);
-}
 
 static char *write_mem(st_writer_t *w, size_t *len) {
     char *p = NULL;
@@ -345,16 +335,13 @@ static void test_malformed(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_st.XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (scratch_open("test_st")) return 1;
     RUN(test_roundtrip_memory);
     RUN(test_roundtrip_file);
     RUN(test_roundtrip_pipe);
     RUN(test_misaligned);
     RUN(test_writer_refuses);
     RUN(test_malformed);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    scratch_close();
     return harness_done();
 }

@@ -1,0 +1,116 @@
+"""bench_train_step.py: our GAN training step beside PyTorch 1.13 CPU's, same architecture, same
+machine, same run (issue 3's speed table).
+
+For the presets mlp and dcgan (1x28x28 data, z 100, ns loss, Adam) at batch 64 and 256 it runs
+  ours:  build/<flavour>/bench/train_bench (lib/train.h's step, all cores)
+  torch: bench/torch_peer.py with 1 thread, and with 2 threads and OMP_WAIT_POLICY=passive
+         (PERF.md: torch's default 2-thread setting spins on the core OpenBLAS needs); the
+         faster of the two is the peer
+and prints images/s of both and their ratio, our GFLOP/s (the convolution and linear arithmetic
+of our step, bench/train_bench.c) beside OpenBLAS's 2-thread sgemm ceiling measured in the same
+environment, peak resident memory of both processes, and whether our steps after the first
+allocated anything. Step times are medians over the timed steps.
+
+OpenBLAS 0.3.21 picks its kernels by CPU model unless OPENBLAS_CORETYPE says which to use. The
+table is measured in the environment the script runs in; when that sets OPENBLAS_CORETYPE (our
+development machines set Haswell, OpenBLAS's AVX2 kernels, where OpenBLAS itself would take its
+AVX-512 ones), the whole table is measured a second time without it, for ours, the peer and the
+ceiling alike (both programs link the same OpenBLAS).
+
+The machine may be shared: the load average is printed before and after; compare ratios from
+one run.
+
+    /usr/bin/python3 bench/bench_train_step.py            (make bench runs it)
+    BENCH_STEPS=4 ... for a quick look;  BENCH_ENVS=inherited (or openblas) for one environment"""
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, ".."))
+BUILD = os.environ.get("GT_BUILD", os.path.join(ROOT, "build", "release-cuda0"))
+STEPS = int(os.environ.get("BENCH_STEPS", "10"))
+PY = "/usr/bin/python3"
+
+
+def kv(line):
+    return dict(item.split("=", 1) for item in line.split())
+
+
+def run(cmd, env):
+    """Run cmd with the environment changed by env (a value None removes the variable)."""
+    e = dict(os.environ)
+    for k, v in env.items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
+    p = subprocess.run(cmd, capture_output=True, text=True, env=e)
+    if p.returncode != 0:
+        sys.exit(f"bench_train_step: {' '.join(cmd[:2])} failed: {p.stderr.strip()}")
+    return kv(p.stdout.strip().splitlines()[-1])
+
+
+def load():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def table(tb, probe, env, label):
+    ceil = run([tb, "--sgemm-ceiling"], env)
+    s1, s2 = float(ceil["sgemm1"]), float(ceil["sgemm2"])
+    print(f"## {label}: OpenBLAS core {ceil['core']}, sgemm ceiling {s1:.0f} GFLOP/s on 1 thread, {s2:.0f} on 2",
+          flush=True)
+    rows = []
+    for arch in ("mlp", "dcgan"):
+        g, d = subprocess.run([probe, "--preset", arch, "--data", "1x28x28", "--zdim", "100"], capture_output=True,
+                              text=True, check=True).stdout.strip().split("\n")
+        for batch in (64, 256):
+            steps = max(3, STEPS // 2) if (arch == "dcgan" and batch == 256) else STEPS
+            ours = run([tb, "--arch", arch, "--batch", str(batch), "--steps", str(steps), "--warmup", "2"], env)
+            peers = []
+            for threads, extra in ((1, {}), (2, {"OMP_WAIT_POLICY": "passive"})):
+                peers.append(run([PY, os.path.join(HERE, "torch_peer.py"), "--arch", arch, "--batch", str(batch),
+                                  "--threads", str(threads), "--steps", str(steps), "--warmup", "2",
+                                  "--specs", g, d], dict(env, **extra)))
+            best = max(peers, key=lambda r: float(r["img_s"]))
+            rows.append((arch, batch, ours, peers, best))
+            o, t = float(ours["img_s"]), float(best["img_s"])
+            print(f"# {arch} B={batch}: ours {o:.0f} img/s, torch {t:.0f} img/s "
+                  f"(1 thread {float(peers[0]['img_s']):.0f}, 2 passive {float(peers[1]['img_s']):.0f}), "
+                  f"ratio {o / t:.2f}", flush=True)
+    print()
+    print("| config | ours img/s | torch img/s (setting) | ratio | ours GFLOP/s | 2-thread sgemm ceiling | "
+          "of ceiling | ours peak RSS | torch peak RSS | allocations after step 1 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for arch, batch, ours, peers, best in rows:
+        o, t, gf = float(ours["img_s"]), float(best["img_s"]), float(ours["gflops"])
+        setting = "1 thread" if best is peers[0] else "2 threads, passive"
+        print(f"| {arch} B={batch} | {o:.0f} | {t:.0f} ({setting}) | {o / t:.2f} | {gf:.1f} | {s2:.0f} | "
+              f"{100 * gf / s2:.0f}% | {float(ours['peak_rss_mb']):.0f} MB | {float(best['peak_rss_mb']):.0f} MB | "
+              f"{ours['allocs_after_first']} |")
+    print(flush=True)
+
+
+def main():
+    tb = os.path.join(BUILD, "bench", "train_bench")
+    probe = os.path.join(BUILD, "tests", "tools", "nn-probe")
+    for p in (tb, probe):
+        if not os.access(p, os.X_OK):
+            sys.exit(f"bench_train_step: {p} is not built; run make bench")
+    print(f"# load average before: {load()} (2 cores; others may be running)")
+    core = os.environ.get("OPENBLAS_CORETYPE")
+    envs = [("inherited", "this environment" + (f" (OPENBLAS_CORETYPE={core})" if core else ""), {})]
+    if core:
+        envs.append(("openblas", "OPENBLAS_CORETYPE unset (OpenBLAS picks its kernels) for both",
+                     {"OPENBLAS_CORETYPE": None}))
+    want = os.environ.get("BENCH_ENVS")
+    for key, label, env in envs:
+        if want and key not in want.split(","):
+            continue
+        table(tb, probe, env, label)
+    print(f"# load average after: {load()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+/* train_bench: times our GAN training step (lib/train.h) for a preset, batch and thread count,
+ * or measures OpenBLAS's sgemm ceiling on this machine; for bench/bench_train_step.py.
+ *
+ *   train_bench --arch mlp|dcgan --batch B [--steps N] [--warmup W] [--threads T]
+ *       builds the preset for 1x28x28 data (z 100, the ns loss and Adam as gan-init makes them),
+ *       trains W steps, then N timed steps on random uint8 images, and prints one line:
+ *       arch=.. batch=.. threads=.. step_ms=<median> img_s=.. gflop_step=.. gflops=..
+ *       peak_rss_mb=.. allocs_after_first=.. cpu_ms=<CPU time of all threads per step, mean>
+ *   train_bench --sgemm-ceiling
+ *       prints sgemm1=<GFLOP/s> sgemm2=<GFLOP/s> core=<OpenBLAS's kernel family>: OpenBLAS's own
+ *       cblas_sgemm with 1 and 2 of its threads, best over large shapes (square 2048 and the
+ *       DCGAN's 2048 x 3136 x 256).
+ *
+ * gflop_step counts the convolution and linear arithmetic of a step as lib/train.h runs it:
+ * D forward three times (real, fake, G's update), D backward on real and fake (weight
+ * gradients, and input gradients but for D's first layer), D backward in G's update (input
+ * gradients only), G forward and backward (no input gradient for G's first layer); 2 flops per
+ * multiply-add. (PyTorch's step also computes D's weight gradients in G's update: 0.84 GFLOP
+ * more for dcgan at batch 64.) allocs_after_first counts malloc
+ * family calls made by the steps after the first (they must be none). */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <cblas.h>
+
+#include "../lib/common.h"
+#include "../lib/model.h"
+#include "../lib/philox.h"
+#include "../lib/presets.h"
+#include "../lib/train.h"
+
+/* ---- counting allocations: malloc and friends wrapped around glibc's ------------------- */
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+static volatile int counting;
+static long n_allocs;
+
+void *malloc(size_t n) {
+    if (counting) __atomic_add_fetch(&n_allocs, 1, __ATOMIC_RELAXED);
+    return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b) {
+    if (counting) __atomic_add_fetch(&n_allocs, 1, __ATOMIC_RELAXED);
+    return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n) {
+    if (counting) __atomic_add_fetch(&n_allocs, 1, __ATOMIC_RELAXED);
+    return __libc_realloc(p, n);
+}
+void *aligned_alloc(size_t a, size_t n) {
+    if (counting) __atomic_add_fetch(&n_allocs, 1, __ATOMIC_RELAXED);
+    return __libc_memalign(a, n);
+}
+int posix_memalign(void **p, size_t a, size_t n) {
+    if (counting) __atomic_add_fetch(&n_allocs, 1, __ATOMIC_RELAXED);
+    *p = __libc_memalign(a, n);
+    return *p ? 0 : 12;
+}
+
+/* ---- timing ------------------------------------------------------------------------------ */
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* CPU seconds of the process (all threads, user and system) */
+static double cpu_now(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---- flops of a step --------------------------------------------------------------------- */
+
+/* multiply-adds of one layer's forward for one sample (conv, convT, linear; 0 otherwise) */
+static double layer_macs(const layer_t *l) {
+    const char *k = l->ops->name;
+    double w = (double)(l->n_params - l->n_bias);
+    if (strcmp(k, "linear") == 0) return w;
+    if (strcmp(k, "conv") == 0) return w * l->out.h * l->out.w;
+    if (strcmp(k, "convT") == 0) return w * l->in.h * l->in.w;
+    return 0;
+}
+
+/* forward, weight-gradient and input-gradient flops of a net for one sample; the input gradient
+ * of the first layer with parameters is counted apart (dx0), as passes that need no input
+ * gradient skip it */
+static void net_flops(const net_t *n, double *fwd, double *dw, double *dx, double *dx0) {
+    int first = -1;
+    *fwd = *dw = *dx = *dx0 = 0;
+    for (int i = 0; i < n->n_layers; i++) {
+        double m = 2 * layer_macs(&n->layers[i]);
+        if (m > 0 && first < 0) first = i;
+        *fwd += m;
+        *dw += m;
+        if (i == first) *dx0 += m;
+        else *dx += m;
+    }
+}
+
+static double sgemm_best(int threads) {
+    openblas_set_num_threads(threads);
+    static const int shapes[][3] = {{2048, 2048, 2048}, {2048, 3136, 256}};
+    double best = 0;
+    for (int s = 0; s < 2; s++) {
+        int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        float *a = gt_aligned_alloc(sizeof(float) * (size_t)m * k), *b = gt_aligned_alloc(sizeof(float) * (size_t)k * n);
+        float *c = gt_aligned_alloc(sizeof(float) * (size_t)m * n);
+        for (size_t i = 0; i < (size_t)m * k; i++) a[i] = (float)(i % 7) * 0.1f;
+        for (size_t i = 0; i < (size_t)k * n; i++) b[i] = (float)(i % 5) * 0.1f;
+        for (int r = 0; r < 5; r++) {
+            double t0 = now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+            double g = 2.0 * m * n * k / (now() - t0) / 1e9;
+            if (g > best) best = g;
+        }
+        gt_aligned_free(a);
+        gt_aligned_free(b);
+        gt_aligned_free(c);
+    }
+    return best;
+}
+
+static void usage(void) {
+    fprintf(stderr, "usage: train_bench --arch mlp|dcgan --batch B [--steps N] [--warmup W] [--threads T]\n"
+                    "       train_bench --sgemm-ceiling\n");
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    const char *arch = NULL;
+    int B = 64, steps = 10, warmup = 2, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--sgemm-ceiling") == 0) {
+            double g1 = sgemm_best(1), g2 = sgemm_best(2);
+            printf("sgemm1=%.1f sgemm2=%.1f core=%s\n", g1, g2, openblas_get_corename());
+            return 0;
+        }
+        if (i + 1 >= argc) usage();
+        if (strcmp(argv[i], "--arch") == 0) arch = argv[++i];
+        else if (strcmp(argv[i], "--batch") == 0) B = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--steps") == 0) steps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--warmup") == 0) warmup = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--threads") == 0) threads = atoi(argv[++i]);
+        else usage();
+    }
+    if (!arch || B < 1 || steps < 1 || warmup < 1) usage();
+    shape3_t shape = {1, 28, 28};
+    preset_t p;
+    if (preset_get(arch, shape, 100, &p)) {
+        fprintf(stderr, "train_bench: %s\n", gt_errmsg());
+        return 1;
+    }
+    backend_t *be = backend_cpu(threads);
+    gan_settings_t s;
+    gan_settings_default(&s, LOSS_NS);
+    s.batch = B;
+    gan_model_t m;
+    if (model_new(&m, p.g, p.d, shape, 100, &s, (int)p.init, 1, be, B)) {
+        fprintf(stderr, "train_bench: %s\n", gt_errmsg());
+        return 1;
+    }
+    tensor_t data;
+    int64_t n_img = 4 * (int64_t)B > 4096 ? 4 * (int64_t)B : 4096, dshape[4] = {n_img, 1, 28, 28};
+    tensor_alloc(&data, DT_U8, 4, dshape);
+    uint8_t *px = data.data;
+    for (int64_t i = 0; i < n_img * 784; i++) px[i] = (uint8_t)(philox_u32(7, PHILOX_STREAM_USER, 0, (uint64_t)i) >> 24);
+    trainer_t t;
+    if (trainer_init(&t, &m, &data)) {
+        fprintf(stderr, "train_bench: %s\n", gt_errmsg());
+        return 1;
+    }
+    double *ms = gt_xcalloc((size_t)steps, sizeof *ms), cpu0 = 0;
+    for (int i = 0; i < warmup + steps; i++) {
+        if (i == 1) counting = 1; /* every step after the first */
+        if (i == warmup) cpu0 = cpu_now();
+        double t0 = now();
+        if (train_step(&t) || trainer_check(&t)) {
+            fprintf(stderr, "train_bench: %s\n", gt_errmsg());
+            return 1;
+        }
+        if (i >= warmup) ms[i - warmup] = (now() - t0) * 1e3;
+    }
+    counting = 0;
+    double cpu_ms = (cpu_now() - cpu0) * 1e3 / steps;
+    qsort(ms, (size_t)steps, sizeof *ms, cmp_double);
+    double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+    double gf, gw, gx, gx0, df, dw, dx, dx0;
+    net_flops(&m.G, &gf, &gw, &gx, &gx0);
+    net_flops(&m.D, &df, &dw, &dx, &dx0);
+    /* D: three forwards; real and fake backward: weights and input gradients but the first
+     * layer's; G's update: input gradients only (skip_param_grads). G: forward, weights, input
+     * gradients but the first layer's. */
+    double flop = (double)B * (3 * df + 2 * (dw + dx) + (dx + dx0) + gf + gw + gx);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("arch=%s batch=%d threads=%d step_ms=%.2f img_s=%.1f gflop_step=%.3f gflops=%.1f peak_rss_mb=%.1f "
+           "allocs_after_first=%ld cpu_ms=%.2f\n",
+           arch, B, be->threads, med, B / (med / 1e3), flop / 1e9, flop / 1e9 / (med / 1e3), ru.ru_maxrss / 1024.0,
+           n_allocs, cpu_ms);
+    free(ms);
+    trainer_free(&t);
+    tensor_free(&data);
+    model_free(&m);
+    preset_free(&p);
+    return 0;
+}
