@@ -1,5 +1,6 @@
 # gan-tools build.  `make` builds every program into bin/ (CPU); `make CUDA=1` also compiles
-# kernels/ with nvcc; `make CUDA=emu` builds the CUDA sources as a host emulation;
+# kernels/ with nvcc (warnings are errors) and links cuBLAS, so that --device cuda runs on a
+# GPU; `make CUDA=emu` builds the CUDA sources as a host emulation (kernels/cuda_emu.h);
 # `make check` runs every test (see tests/run.sh); `make install PREFIX=...`.
 #
 # Sources are found by wildcard: a new lib/*.c, formats/*.c, cmd/*.c, tests/unit/test_*.c or
@@ -10,7 +11,8 @@ BUILD   ?= release
 CUDA    ?= 0
 CC      ?= cc
 CXX     ?= c++
-NVCC    ?= nvcc
+CUDA_HOME ?= /usr/local/cuda
+NVCC    ?= $(shell command -v nvcc 2>/dev/null || echo $(CUDA_HOME)/bin/nvcc)
 
 WARN     = -Wall -Wextra -pedantic
 CSTD     = -std=c11
@@ -53,11 +55,12 @@ LIB_OBJ  = $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRC))
 
 # --- CUDA: real (nvcc) or host emulation -------------------------------------------------
 ifeq ($(CUDA),1)
-  CUDA_HOME ?= /usr/local/cuda
   CU_OBJ    = $(patsubst %.cu,$(OBJ)/%.cu.o,$(CU_SRC))
   CPPFLAGS += -DGT_HAVE_CUDA=1
-  NVFLAGS  ?= -O2 -std=c++17 --fmad=false -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror \
-              -arch=sm_80 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+  # Ampere (sm_80) and Hopper (sm_90) machine code; NVARCH=... to change it.
+  NVARCH   ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+  NVFLAGS  ?= -O2 -std=c++17 --fmad=false -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror $(NVARCH)
+  LDFLAGS  += -Wl,-rpath,$(CUDA_HOME)/lib64
   LDLIBS   += -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
   LINK      = $(CXX)
 else ifeq ($(CUDA),emu)
@@ -73,8 +76,14 @@ endif
 LIBA = $(OBJ)/libgan.a
 
 .SECONDARY:
-.PHONY: all check unit-tests install uninstall clean deps fuzz bench demo asan emu
+.PHONY: all check unit-tests install uninstall clean deps fuzz bench demo asan emu FORCE
 all: $(addprefix $(BIN)/,$(PROGRAMS))
+
+# Which flavour the programs in $(BIN) were linked from: rewritten when it changes (make
+# CUDA=1 after make, both into bin/), so that the programs are relinked.
+$(BIN)/.flavour: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(OBJ)" | cmp -s - $@ || echo "$(OBJ)" > $@
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -93,7 +102,7 @@ $(LIBA): $(LIB_OBJ) $(CU_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN)/%: $(OBJ)/cmd/%.o $(LIBA)
+$(BIN)/%: $(OBJ)/cmd/%.o $(LIBA) $(BIN)/.flavour
 	@mkdir -p $(dir $@)
 	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
@@ -104,19 +113,26 @@ $(OBJ)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIBA)
 $(OBJ)/tests/tools/%: $(OBJ)/tests/tools/%.o $(LIBA)
 	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
-# Benchmark drivers (bench/*.c), built by `make bench`.
+# Benchmark helpers and drivers (bench/*.c: bench/step_cost, bench/train_bench), built with the
+# tests so they never rot; `make bench` runs them.
 $(OBJ)/bench/%: $(OBJ)/bench/%.o $(LIBA)
 	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
 unit-tests: $(patsubst tests/unit/%.c,$(OBJ)/tests/unit/%,$(UNIT_SRC)) \
-            $(patsubst tests/tools/%.c,$(OBJ)/tests/tools/%,$(TOOL_SRC))
+            $(patsubst tests/tools/%.c,$(OBJ)/tests/tools/%,$(TOOL_SRC)) \
+            $(patsubst bench/%.c,$(OBJ)/bench/%,$(BENCH_SRC))
 
 # Everything CI runs: release build, unit tests, bats, PyTorch/NumPy parity, the sanitizer
-# build of unit tests and bats, and the CUDA emulation build.  One summary line at the end.
+# build of unit tests and bats, the CUDA emulation build (its backend parity suite and
+# programs), and, where nvcc is installed, the real CUDA build (into build/release-cuda1, so
+# bin/ stays the CPU build the bats tests expect; its parity suite skips without a GPU).
+# One summary line at the end.
 check:
 	$(MAKE) all unit-tests
 	$(MAKE) BUILD=asan all unit-tests
 	$(MAKE) BUILD=emu CUDA=emu all unit-tests
+	if [ -x "$(NVCC)" ]; then $(MAKE) CUDA=1 BIN=build/release-cuda1/bin all unit-tests; \
+	else echo "nvcc not found: the CUDA=1 build is skipped"; fi
 	bash tests/run.sh
 
 deps:

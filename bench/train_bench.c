@@ -184,13 +184,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "train_bench: %s\n", gt_errmsg());
         return 1;
     }
-    train_stats_t st;
     double *ms = gt_xcalloc((size_t)steps, sizeof *ms), cpu0 = 0;
     for (int i = 0; i < warmup + steps; i++) {
         if (i == 1) counting = 1; /* every step after the first */
         if (i == warmup) cpu0 = cpu_now();
         double t0 = now();
-        if (train_step(&t, &st)) {
+        if (train_step(&t) || trainer_check(&t)) {
             fprintf(stderr, "train_bench: %s\n", gt_errmsg());
             return 1;
         }

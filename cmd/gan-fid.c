@@ -96,7 +96,10 @@ typedef struct {
     char label[NAME_LEN]; /* what the distance is called: "FID", "FD(pixels)", "FD(m.st:5)" */
     gan_model_t model;
     inception_t *inc;
-    float *out;           /* (batch, d) features of a batch (pixels: unused) */
+    float *out;           /* (batch, d) features of a batch on the host (pixels: unused) */
+    float *x_dev;         /* a batch of images on the backend's device (x_floats of room) */
+    size_t x_floats;
+    float *out_dev;       /* inception: (batch, 2048) features on the device */
 } extractor_t;
 
 /* What a feature name is printed as: the Frechet distance and the kernel distance. */
@@ -194,8 +197,13 @@ static void extractor_setup(extractor_t *ex, shape3_t s, const char *set_name) {
                       ex->layer, d);
         ex->d = (int)d;
         uint64_t h = fnv1a(0xcbf29ce484222325ULL, D->spec, strlen(D->spec));
-        h = fnv1a(h, D->params, sizeof(float) * D->n_params);
-        h = fnv1a(h, D->state, sizeof(float) * D->n_state);
+        size_t nv = D->n_params > D->n_state ? D->n_params : D->n_state;
+        float *v = gt_xmalloc(sizeof(float) * (nv ? nv : 1)); /* the weights live on the device */
+        ex->be->download(ex->be, v, D->params, sizeof(float) * D->n_params);
+        h = fnv1a(h, v, sizeof(float) * D->n_params);
+        ex->be->download(ex->be, v, D->state, sizeof(float) * D->n_state);
+        h = fnv1a(h, v, sizeof(float) * D->n_state);
+        free(v);
         snprintf(ex->name, NAME_LEN, "net:%016llx:%d", (unsigned long long)h, ex->layer);
         const char *base = strrchr(ex->net_path, '/');
         snprintf(ex->label, NAME_LEN, "FD(%s:%d)", base ? base + 1 : ex->net_path, ex->layer);
@@ -208,24 +216,39 @@ static void extractor_setup(extractor_t *ex, shape3_t s, const char *set_name) {
         ex->d = INCEPTION_DIM;
         snprintf(ex->name, NAME_LEN, "inception");
         ex->out = gt_xmalloc(sizeof(float) * (size_t)ex->batch * INCEPTION_DIM);
+        ex->out_dev = ex->be->alloc(ex->be, sizeof(float) * (size_t)ex->batch * INCEPTION_DIM);
     }
     ex->ready = 1;
 }
 
-/* Features (B, d) of images x (B, C, H, W) in [-1, 1]; the result is owned by ex (or is x). */
+/* Features (B, d) of images x (B, C, H, W) in [-1, 1] (host memory); the result is host
+ * memory owned by ex (or is x). The networks run on the backend's device: the images go up,
+ * the features come back. */
 static const float *extractor_run(extractor_t *ex, const float *x, int B, shape3_t s) {
     if (ex->kind == FEAT_PIXELS) return x;
+    backend_t *be = ex->be;
+    size_t n = (size_t)B * (size_t)shape3_size(s);
+    if (n > ex->x_floats) { /* once per image shape (the first batch is the largest) */
+        if (ex->x_dev) be->free(be, ex->x_dev);
+        ex->x_dev = be->alloc(be, sizeof(float) * n);
+        ex->x_floats = n;
+    }
+    be->upload(be, ex->x_dev, x, sizeof(float) * n);
     if (ex->kind == FEAT_NET) {
         net_t *D = &ex->model.D;
         nn_ctx_t ctx = net_ctx(D, 0, ex->model.seed, 0, 0);
-        net_forward(D, &ctx, x, B);
-        return D->acts[ex->layer + 1];
+        net_forward(D, &ctx, ex->x_dev, B);
+        be->download(be, ex->out, D->acts[ex->layer + 1], sizeof(float) * (size_t)B * (size_t)ex->d);
+        return ex->out;
     }
-    if (inception_forward(ex->inc, ex->out, x, B, s.c, s.h, s.w)) die_lib(EXIT_DATA);
+    if (inception_forward(ex->inc, ex->out_dev, ex->x_dev, B, s.c, s.h, s.w)) die_lib(EXIT_DATA);
+    be->download(be, ex->out, ex->out_dev, sizeof(float) * (size_t)B * INCEPTION_DIM);
     return ex->out;
 }
 
 static void extractor_free(extractor_t *ex) {
+    if (ex->x_dev) ex->be->free(ex->be, ex->x_dev);
+    if (ex->out_dev) ex->be->free(ex->be, ex->out_dev);
     if (ex->kind == FEAT_NET && ex->ready) model_free(&ex->model);
     if (ex->inc) inception_free(ex->inc);
     free(ex->out);
@@ -543,6 +566,9 @@ int main(int argc, char **argv) {
 
     backend_t *be = gan_backend(device, (int)threads);
     if (!be) die_usage("%s", gt_errmsg());
+    if (gan_backend_note() && !quiet) warnx("%s", gan_backend_note());
+    /* the statistics and the distance are computed on the CPU, with its threads */
+    int cpu_threads = be->device == DEV_CPU ? be->threads : backend_cpu((int)threads)->threads;
     extractor_t ex;
     memset(&ex, 0, sizeof ex);
     ex.be = be;
@@ -629,7 +655,7 @@ int main(int argc, char **argv) {
         snprintf(kd_label, sizeof kd_label, "KD%s", ex.label + 2);
     }
     double fd, offset;
-    if (fid_frechet(a->st.d, a->st.mu, a->st.sigma, b->st.mu, b->st.sigma, be->threads, &fd, &offset))
+    if (fid_frechet(a->st.d, a->st.mu, a->st.sigma, b->st.mu, b->st.sigma, cpu_threads, &fd, &offset))
         die(EXIT_DATA, "%s", gt_errmsg());
     if (offset > 0 && !quiet)
         warnx("warning: the eigendecomposition did not converge; added %g to the covariances' diagonals (as "
@@ -641,7 +667,7 @@ int main(int argc, char **argv) {
     if (kid) {
         double km, ks;
         if (fid_kid(a->feats, a->n_feats, b->feats, b->n_feats, a->st.d, (int)kid_subsets, (int)kid_size, seed,
-                    be->threads, &km, &ks))
+                    cpu_threads, &km, &ks))
             die(EXIT_DATA, "%s", gt_errmsg());
         fmt_exact(num, sizeof num, km);
         fmt_exact(num2, sizeof num2, ks);

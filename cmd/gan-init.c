@@ -135,6 +135,7 @@ int main(int argc, char **argv) {
     }
     backend_t *be = gan_backend(device, (int)threads);
     if (!be) die_usage("%s", gt_errmsg());
+    if (gan_backend_note()) warnx("%s", gan_backend_note());
 
     out_t o;
     out_open(&o, out, 1);

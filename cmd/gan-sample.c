@@ -53,47 +53,57 @@ static const struct option longopts[] = {
     {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, O_VERSION},
     {0, 0, 0, 0}};
 
-/* Where latents come from. */
+/* Where latents come from (the values are computed on the device: train_math.h's
+ * sample_latent through the backend's latents operation; this is their bookkeeping). */
 typedef struct {
-    int zd;
-    uint64_t seed;
-    double trunc;         /* 0: off */
-    const float *zin;     /* (M, zd) or NULL: drawn */
     const int64_t *sel;   /* best-of selection: base latent j is draw sel[j]; NULL: j */
+    int zin;              /* base latent j is row j of the --z-in latents */
     int interp;           /* 0: off */
     int64_t m;            /* base latents */
 } latents_t;
 
-/* Draw number i (before any selection): Philox normals, components beyond the truncation
- * redrawn at Philox steps 1, 2, ... until they fall inside. */
-static void draw(const latents_t *L, int64_t i, float *z) {
-    for (int k = 0; k < L->zd; k++) {
-        uint64_t idx = (uint64_t)i * (uint64_t)L->zd + (uint64_t)k;
-        float v = philox_normal(L->seed, PHILOX_STREAM_SAMPLE, 0, idx);
-        for (uint32_t r = 1; L->trunc > 0 && fabs(v) > L->trunc && r < (1u << 24); r++)
-            v = philox_normal(L->seed, PHILOX_STREAM_SAMPLE, r, idx);
-        if (L->trunc > 0 && fabs(v) > L->trunc) v = v > 0 ? (float)L->trunc : (float)-L->trunc;
-        z[k] = v;
-    }
-}
+/* What base latent j is for sample_latent: a row of zin or a draw number. */
+static int64_t base_index(const latents_t *L, int64_t j) { return L->zin || !L->sel ? j : L->sel[j]; }
 
-static void base(const latents_t *L, int64_t j, float *z) {
-    if (L->zin) memcpy(z, L->zin + (size_t)j * (size_t)L->zd, sizeof(float) * (size_t)L->zd);
-    else draw(L, L->sel ? L->sel[j] : j, z);
-}
-
-/* Latent of output image i. */
-static void latent(const latents_t *L, int64_t i, float *z, float *tmp) {
+/* Output image i mixes base latents *ia and *ib (-1: none) with weight *t. */
+static void latent_plan(const latents_t *L, int64_t i, int64_t *ia, int64_t *ib, double *t) {
+    *ib = -1;
+    *t = 0;
     if (!L->interp) {
-        base(L, i, z);
+        *ia = base_index(L, i);
         return;
     }
     int64_t seg = i / L->interp, j = i % L->interp;
-    base(L, seg, z);
+    *ia = base_index(L, seg);
     if (seg == L->m - 1 || j == 0) return;
-    base(L, seg + 1, tmp);
-    double t = (double)j / L->interp;
-    for (int k = 0; k < L->zd; k++) z[k] = (float)((1 - t) * z[k] + t * tmp[k]);
+    *ib = base_index(L, seg + 1);
+    *t = (double)j / L->interp;
+}
+
+/* Latents of a batch: z (b, zd) on the device from the plans of images first .. first+b-1
+ * (draw numbers when plain_draws: best-of scores every draw). */
+typedef struct {
+    int64_t *ia, *ib;     /* (B) host */
+    double *t;
+    int64_t *ia_d, *ib_d; /* (B) device */
+    double *t_d;
+} plan_t;
+
+static void batch_latents(backend_t *be, plan_t *p, const latents_t *L, int plain_draws, int64_t first, int b,
+                          float *z, int zd, const float *zin_d, uint64_t seed, double trunc) {
+    for (int i = 0; i < b; i++) {
+        if (plain_draws) {
+            p->ia[i] = first + i;
+            p->ib[i] = -1;
+            p->t[i] = 0;
+        } else {
+            latent_plan(L, first + i, &p->ia[i], &p->ib[i], &p->t[i]);
+        }
+    }
+    be->upload(be, p->ia_d, p->ia, sizeof(int64_t) * (size_t)b);
+    be->upload(be, p->ib_d, p->ib, sizeof(int64_t) * (size_t)b);
+    be->upload(be, p->t_d, p->t, sizeof(double) * (size_t)b);
+    be->latents(be, z, b, zd, plain_draws ? NULL : zin_d, seed, trunc, p->ia_d, p->ib_d, p->t_d);
 }
 
 /* Scores for best-of: sort indices by score descending, ties by index. */
@@ -144,6 +154,7 @@ int main(int argc, char **argv) {
     if (zin_path && (trunc > 0 || best > 1)) die_usage("--truncate and --best-of draw latents; not with --z-in");
     backend_t *be = gan_backend(device, (int)threads);
     if (!be) die_usage("%s", gt_errmsg());
+    if (gan_backend_note()) warnx("%s", gan_backend_note());
 
     out_t o, oz;
     out_open(&o, out, 1);
@@ -154,8 +165,9 @@ int main(int argc, char **argv) {
     if (model_load(&m, in, be, (int)batch)) die_lib(EXIT_DATA);
     int zd = m.z_dim;
 
-    latents_t L = {zd, seed, trunc, NULL, NULL, (int)interp, 0};
+    latents_t L = {NULL, zin_path != NULL, (int)interp, 0};
     tensor_t zt = {0};
+    float *zin_d = NULL;
     if (zin_path) {
         if (npy_load(zin_path, &zt, 1)) die_lib(EXIT_DATA);
         if (zt.dtype != DT_F32 || zt.ndim != 2 || zt.shape[1] != zd) {
@@ -166,8 +178,9 @@ int main(int argc, char **argv) {
         if (zt.shape[0] < 1) die(EXIT_DATA, "%s: no latents", zin_path);
         if (n > 0 && n != zt.shape[0])
             die_usage("-n %lld but %s holds %lld latents", n, zin_path, (long long)zt.shape[0]);
-        L.zin = zt.data;
         L.m = zt.shape[0];
+        zin_d = be->alloc(be, tensor_nbytes(&zt));
+        be->upload(be, zin_d, zt.data, tensor_nbytes(&zt));
     } else {
         L.m = n > 0 ? n : 64;
     }
@@ -178,11 +191,17 @@ int main(int argc, char **argv) {
     }
 
     /* G in eval mode, with the EMA weights unless --no-ema */
-    if (m.G_ema && !no_ema) memcpy(m.G.params, m.G_ema, sizeof(float) * m.G.n_params);
+    if (m.G_ema && !no_ema) be->copy(be, m.G.params, m.G_ema, sizeof(float) * m.G.n_params);
     int B = (int)batch;
     size_t img = (size_t)shape3_size(m.shape);
-    float *z = gt_aligned_alloc(sizeof(float) * (size_t)B * (size_t)zd);
-    float *tmp = gt_xmalloc(sizeof(float) * (size_t)zd);
+    float *z = be->alloc(be, sizeof(float) * (size_t)B * (size_t)zd);
+    plan_t plan;
+    plan.ia = gt_xmalloc(sizeof(int64_t) * (size_t)B);
+    plan.ib = gt_xmalloc(sizeof(int64_t) * (size_t)B);
+    plan.t = gt_xmalloc(sizeof(double) * (size_t)B);
+    plan.ia_d = be->alloc(be, sizeof(int64_t) * (size_t)B);
+    plan.ib_d = be->alloc(be, sizeof(int64_t) * (size_t)B);
+    plan.t_d = be->alloc(be, sizeof(double) * (size_t)B);
     nn_ctx_t cg = net_ctx(&m.G, 0, m.seed, 0, 0);
 
     int64_t *sel = NULL;
@@ -192,10 +211,10 @@ int main(int argc, char **argv) {
         nn_ctx_t cd = net_ctx(&m.D, 0, m.seed, 0, 0);
         for (int64_t s0 = 0; s0 < draws; s0 += B) {
             int b = (int)(draws - s0 < B ? draws - s0 : B);
-            for (int i = 0; i < b; i++) draw(&L, s0 + i, z + (size_t)i * (size_t)zd);
+            batch_latents(be, &plan, &L, 1, s0, b, z, zd, zin_d, seed, trunc);
             const float *x = net_forward(&m.G, &cg, z, b);
             const float *y = net_forward(&m.D, &cd, x, b);
-            memcpy(scores + s0, y, sizeof(float) * (size_t)b);
+            be->download(be, scores + s0, y, sizeof(float) * (size_t)b);
         }
         int64_t *idx = gt_xmalloc(sizeof *idx * (size_t)draws);
         for (int64_t i = 0; i < draws; i++) idx[i] = i;
@@ -214,18 +233,31 @@ int main(int argc, char **argv) {
         int64_t zs[2] = {total, zd};
         if (npy_write_header(oz.f, DT_F32, 2, zs)) die(EXIT_DATA, "%s: %s", zout_path, gt_errmsg());
     }
+    float *xh = gt_xmalloc(sizeof(float) * img * (size_t)B), *zh = gt_xmalloc(sizeof(float) * (size_t)zd * (size_t)B);
     for (int64_t s0 = 0; s0 < total; s0 += B) {
         int b = (int)(total - s0 < B ? total - s0 : B);
-        for (int i = 0; i < b; i++) latent(&L, s0 + i, z + (size_t)i * (size_t)zd, tmp);
+        batch_latents(be, &plan, &L, 0, s0, b, z, zd, zin_d, seed, trunc);
         const float *x = net_forward(&m.G, &cg, z, b);
-        out_write(&o, x, sizeof(float) * img * (size_t)b);
-        if (zout_path) out_write(&oz, z, sizeof(float) * (size_t)zd * (size_t)b);
+        be->download(be, xh, x, sizeof(float) * img * (size_t)b);
+        out_write(&o, xh, sizeof(float) * img * (size_t)b);
+        if (zout_path) {
+            be->download(be, zh, z, sizeof(float) * (size_t)zd * (size_t)b);
+            out_write(&oz, zh, sizeof(float) * (size_t)zd * (size_t)b);
+        }
     }
     if (zout_path) out_commit(&oz);
     out_commit(&o);
     free(sel);
-    free(tmp);
-    gt_aligned_free(z);
+    free(xh);
+    free(zh);
+    free(plan.ia);
+    free(plan.ib);
+    free(plan.t);
+    be->free(be, plan.ia_d);
+    be->free(be, plan.ib_d);
+    be->free(be, plan.t_d);
+    be->free(be, z);
+    if (zin_d) be->free(be, zin_d);
     tensor_free(&zt);
     model_free(&m);
     return 0;

@@ -36,7 +36,10 @@ static void usage(void) {
            "  --snapshot-every N   write DIR/step-NNNNNN.st every N steps (with --snapshot-dir)\n"
            "  --snapshot-dir DIR   where snapshots go (created if missing)\n"
            "  --threads N          CPU threads (0 = all cores, default)\n"
-           "  --device DEV         cpu, cuda or auto (default auto)\n"
+           "  --device DEV         cpu, cuda or auto (default auto: cuda when built with CUDA and a GPU\n"
+           "                       is found, said on stderr)\n"
+           "  --tf32               let cuda's matrix products use TF32 tensor cores (faster, 10-bit\n"
+           "                       mantissa inputs); off by default, no effect on the CPU\n"
            "  -q                   no progress on stderr\n"
            "  -h, --help           this help;  --version  print the version\n\n"
            "SIGINT or SIGTERM finish the current step, write the checkpoint and exit 130 or 143\n"
@@ -47,7 +50,7 @@ static void usage(void) {
 }
 
 enum { O_DATA = 256, O_STEPS, O_EPOCHS, O_INPLACE, O_BATCH, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
-       O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS, O_DEVICE, O_VERSION };
+       O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS, O_DEVICE, O_TF32, O_VERSION };
 
 static const struct option longopts[] = {
     {"data", required_argument, 0, O_DATA},
@@ -68,6 +71,7 @@ static const struct option longopts[] = {
     {"snapshot-dir", required_argument, 0, O_SNAPDIR},
     {"threads", required_argument, 0, O_THREADS},
     {"device", required_argument, 0, O_DEVICE},
+    {"tf32", no_argument, 0, O_TF32},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, O_VERSION},
     {0, 0, 0, 0}};
@@ -78,6 +82,7 @@ static void on_signal(int sig) { got_signal = sig; }
 /* What the per-step hook needs. */
 typedef struct {
     gan_model_t *m;
+    trainer_t *tr;
     int64_t start_step, until;
     FILE *log;
     const char *log_path;
@@ -85,12 +90,12 @@ typedef struct {
     const char *snap_dir;
     double t0, t_last_log;
     int64_t last_log_step;
-    double acc[7];
-    int acc_n;
     progress_t prog;
 } run_t;
 
+/* A checkpoint is written only when no step went bad (train.h). */
 static void write_snapshot(run_t *r) {
+    if (trainer_check(r->tr)) die(EXIT_DATA, "%s", gt_errmsg());
     char path[4096];
     snprintf(path, sizeof path, "%s/step-%06lld.st", r->snap_dir, (long long)r->m->step);
     out_t o;
@@ -99,32 +104,38 @@ static void write_snapshot(run_t *r) {
     out_commit(&o);
 }
 
-static int after_step(void *arg, const train_stats_t *st) {
+/* After each step: the log row, a snapshot, the progress line. The step's figures live on
+ * the device (train.h); they are read only when a row or a progress line is due. */
+static int after_step(void *arg) {
     run_t *r = arg;
     gan_model_t *m = r->m;
-    double v[7] = {st->loss_d, st->loss_g, st->d_real, st->d_fake, st->gp, st->gnorm_g, st->gnorm_d};
-    for (int k = 0; k < 7; k++) r->acc[k] += v[k];
-    r->acc_n++;
     double t = now_seconds();
     if (r->log && (m->step % r->log_every == 0 || m->step == r->until)) {
+        if (trainer_check(r->tr)) return 1; /* no row of NaNs: train_loop reports the bad step */
+        train_stats_t a;
+        int64_t n;
+        trainer_stats(r->tr, NULL, &a, &n);
+        double v[7] = {a.loss_d, a.loss_g, a.d_real, a.d_fake, a.gp, a.gnorm_g, a.gnorm_d};
         double dt = t - r->t_last_log;
         double ips = dt > 0 ? (double)(m->step - r->last_log_step) * m->set.batch * m->set.n_critic / dt : 0;
         fprintf(r->log, "%lld\t%lld", (long long)m->step, (long long)m->epoch);
-        for (int k = 0; k < 7; k++) fprintf(r->log, "\t%.6g", r->acc[k] / r->acc_n);
+        for (int k = 0; k < 7; k++) fprintf(r->log, "\t%.6g", v[k]);
         fprintf(r->log, "\t%.1f\t%.3f\n", ips, t - r->t0);
         if (fflush(r->log) != 0 || ferror(r->log)) die(EXIT_DATA, "%s: write failed: %s", r->log_path, strerror(errno));
-        memset(r->acc, 0, sizeof r->acc);
-        r->acc_n = 0;
         r->t_last_log = t;
         r->last_log_step = m->step;
     }
     if (r->snap_every && m->step % r->snap_every == 0) write_snapshot(r);
-    double el = t - r->t0;
-    double done = (double)(m->step - r->start_step), total = (double)(r->until - r->start_step);
-    progress_update(&r->prog, 0, "step %lld/%lld  epoch %lld  loss D %.4f G %.4f  %.0f img/s  %.0f s left",
-                    (long long)m->step, (long long)r->until, (long long)m->epoch, st->loss_d, st->loss_g,
-                    el > 0 ? done * m->set.batch * m->set.n_critic / el : 0.0,
-                    done > 0 ? el / done * (total - done) : 0.0);
+    if (progress_due(&r->prog)) {
+        train_stats_t st;
+        trainer_stats(r->tr, &st, NULL, NULL);
+        double el = t - r->t0;
+        double done = (double)(m->step - r->start_step), total = (double)(r->until - r->start_step);
+        progress_update(&r->prog, 0, "step %lld/%lld  epoch %lld  loss D %.4f G %.4f  %.0f img/s  %.0f s left",
+                        (long long)m->step, (long long)r->until, (long long)m->epoch, st.loss_d, st.loss_g,
+                        el > 0 ? done * m->set.batch * m->set.n_critic / el : 0.0,
+                        done > 0 ? el / done * (total - done) : 0.0);
+    }
     return 0;
 }
 
@@ -134,7 +145,7 @@ int main(int argc, char **argv) {
     const char *log_path = NULL, *snap_dir = NULL, *device = "auto";
     long long steps = -1, epochs = -1, batch = -1, ncrit = -1, threads = 0, log_every = 50, snap_every = 0;
     double gp = -1, clip = -1, ls = -1, ema = -1;
-    int quiet = 0, c;
+    int quiet = 0, tf32 = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hqi:o:", longopts, NULL)) != -1) {
         switch (c) {
@@ -156,6 +167,7 @@ int main(int argc, char **argv) {
         case O_SNAPDIR: snap_dir = optarg; break;
         case O_THREADS: threads = cli_long("--threads", optarg, 0, 1024); break;
         case O_DEVICE: device = optarg; break;
+        case O_TF32: tf32 = 1; break;
         case 'i': in = optarg; break;
         case 'o': out = optarg; break;
         case 'q': quiet = 1; break;
@@ -174,6 +186,8 @@ int main(int argc, char **argv) {
 
     backend_t *be = gan_backend(device, (int)threads);
     if (!be) die_usage("%s", gt_errmsg());
+    if (gan_backend_note() && !quiet) warnx("%s", gan_backend_note());
+    be->tf32 = tf32;
 
     /* Check the output before the work: refuse a terminal now, not after an hour. */
     out_t o;
@@ -248,6 +262,7 @@ int main(int argc, char **argv) {
     run_t r;
     memset(&r, 0, sizeof r);
     r.m = &m;
+    r.tr = &tr;
     r.start_step = m.step;
     r.until = until;
     r.log_every = (int)log_every;
@@ -283,6 +298,7 @@ int main(int argc, char **argv) {
     progress_done(&r.prog);
     if (r.log && fclose(r.log) != 0) die(EXIT_DATA, "%s: write failed: %s", log_path, strerror(errno));
 
+    if (trainer_check(&tr)) die(EXIT_DATA, "%s", gt_errmsg()); /* train_loop checked; a snapshot may not have */
     if (model_save(&m, o.f)) die(EXIT_DATA, "%s: write failed", out ? out : "stdout");
     out_commit(&o);
     long long done_step = (long long)m.step;

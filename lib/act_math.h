@@ -59,4 +59,45 @@ GT_HD static inline float act_sigmoid(float x) {
 GT_HD static inline float act_sigmoid_d(float y) { return y * (1.0f - y); }
 GT_HD static inline float act_sigmoid_d2(float y) { return y * (1.0f - y) * (1.0f - 2.0f * y); }
 
+/* ---- by kind (the CUDA kernels; the CPU loops switch once per loop instead) ---------------- */
+
+typedef enum { ACT_RELU = 0, ACT_LRELU, ACT_TANH, ACT_SIGMOID } act_kind_t;
+
+GT_HD static inline float act_value(int kind, float slope, float x) {
+    switch (kind) {
+    case ACT_RELU: return act_relu(x);
+    case ACT_LRELU: return act_lrelu(x, slope);
+    case ACT_TANH: return act_tanh(x);
+    default: return act_sigmoid(x);
+    }
+}
+
+/* f' from x (relu, lrelu) or y (tanh, sigmoid) */
+GT_HD static inline float act_deriv(int kind, float slope, float x, float y) {
+    switch (kind) {
+    case ACT_RELU: return act_relu_d(x);
+    case ACT_LRELU: return act_lrelu_d(x, slope);
+    case ACT_TANH: return act_tanh_d(y);
+    default: return act_sigmoid_d(y);
+    }
+}
+
+/* f'' from y (0 for relu, lrelu) */
+GT_HD static inline float act_deriv2(int kind, float y) {
+    return kind == ACT_TANH ? act_tanh_d2(y) : kind == ACT_SIGMOID ? act_sigmoid_d2(y) : 0.0f;
+}
+
+/* backward: f'(x) dy (relu as torch: 0 where x <= 0 even for an infinite dy) */
+GT_HD static inline float act_backward_value(int kind, float slope, float x, float y, float dy) {
+    return kind == ACT_RELU ? act_relu_bwd(x, dy) : act_deriv(kind, slope, x, y) * dy;
+}
+
+/* jvp backward: *dx = f' dy + f'' tx dty, *dtx = f' dty */
+GT_HD static inline void act_jvp_backward_value(int kind, float slope, float x, float y, float tx, float dy, float dty,
+                                                float *dx, float *dtx) {
+    float d = act_deriv(kind, slope, x, y), d2 = act_deriv2(kind, y);
+    *dx = d * dy + d2 * tx * dty;
+    *dtx = d * dty;
+}
+
 #endif

@@ -1,5 +1,6 @@
-/* backend_cpu.c: the CPU backend: host memory, OpenBLAS's row-major sgemm, and a small
- * persistent thread pool for our own loops (cpu_parallel_for).
+/* backend_cpu.c: the CPU backend: host memory, OpenBLAS's row-major sgemm, a small
+ * persistent thread pool for our own loops (cpu_parallel_for), and the backend struct that
+ * gathers the operations of lib/cpu_layers.c and lib/cpu_train.c (cpu_ops.h).
  *
  * Thread fight (PERF.md): OpenBLAS's own worker threads spin for a while after each call,
  * on the cores our loops need next (measured: a 2-thread tanh over 1M floats right after an
@@ -12,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,6 +21,7 @@
 
 #include "backend.h"
 #include "common.h"
+#include "cpu_ops.h"
 
 /* ---- memory ---------------------------------------------------------------------------- */
 
@@ -55,6 +58,16 @@ static void cpu_zero(backend_t *be, void *p, size_t bytes) {
         return;
     }
     memset(p, 0, bytes);
+}
+/* host data is already where the CPU computes: no copy */
+static const void *cpu_upload_const(backend_t *be, const void *src, size_t bytes) {
+    (void)be;
+    (void)bytes;
+    return src;
+}
+static void cpu_release_const(backend_t *be, const void *p) {
+    (void)be;
+    (void)p;
 }
 
 /* ---- gemm ------------------------------------------------------------------------------ */
@@ -224,7 +237,63 @@ static void pool_start(int workers) {
     }
 }
 
-static backend_t cpu_backend = {"cpu", DEV_CPU, 1, cpu_alloc, cpu_free, cpu_copy, cpu_copy, cpu_zero, cpu_gemm};
+static backend_t cpu_backend = {
+    .name = "cpu",
+    .device = DEV_CPU,
+    .threads = 1,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .copy = cpu_copy,
+    .zero = cpu_zero,
+    .upload_const = cpu_upload_const,
+    .release_const = cpu_release_const,
+    .sync = NULL,
+    .gemm = cpu_gemm,
+    .fill = cpu_fill,
+    .philox_fill = cpu_philox_fill,
+    .bias_add = cpu_bias_add,
+    .bias_grad = cpu_bias_grad,
+    .act_forward = cpu_act_forward,
+    .act_backward = cpu_act_backward,
+    .act_jvp_forward = cpu_act_jvp_forward,
+    .act_jvp_backward = cpu_act_jvp_backward,
+    .bn_forward = cpu_bn_forward,
+    .bn_backward = cpu_bn_backward,
+    .ln_forward = cpu_ln_forward,
+    .ln_backward = cpu_ln_backward,
+    .ln_jvp_forward = cpu_ln_jvp_forward,
+    .ln_jvp_backward = cpu_ln_jvp_backward,
+    .dropout = cpu_dropout,
+    .im2col = conv_im2col,
+    .col2im = conv_col2im,
+    .shiftsum = conv_shiftsum,
+    .shiftscatter = conv_shiftscatter,
+    .to_cmajor = conv_to_cmajor,
+    .from_cmajor = conv_from_cmajor,
+    .maxpool_forward = cpu_maxpool_forward,
+    .maxpool_backward = cpu_maxpool_backward,
+    .avgpool_forward = cpu_avgpool_forward,
+    .avgpool_backward = cpu_avgpool_backward,
+    .upsample_forward = cpu_upsample_forward,
+    .upsample_backward = cpu_upsample_backward,
+    .resize_bilinear = cpu_resize_bilinear,
+    .relu_keep_nan = cpu_relu_keep_nan,
+    .copy_rows = cpu_copy_rows,
+    .plane_means = cpu_plane_means,
+    .loss = cpu_loss,
+    .gather = cpu_gather,
+    .gp_mix = cpu_gp_mix,
+    .gp_scale = cpu_gp_scale,
+    .sumsq = cpu_sumsq,
+    .nonfinite = cpu_nonfinite,
+    .train_stats = cpu_train_stats,
+    .optim = cpu_optim,
+    .ema = cpu_ema,
+    .clip = cpu_clip,
+    .latents = cpu_latents,
+};
 
 backend_t *backend_cpu(int threads) {
     if (threads <= 0) {
@@ -237,6 +306,8 @@ backend_t *backend_cpu(int threads) {
         if (threads > 1) pool_start(threads - 1);
     }
     cpu_backend.threads = threads;
+    snprintf(cpu_backend.description, sizeof cpu_backend.description, "cpu (%d thread%s)", threads,
+             threads == 1 ? "" : "s");
     openblas_set_num_threads(1); /* our pool splits the gemms: no OpenBLAS threads spin beside our loops */
     return &cpu_backend;
 }

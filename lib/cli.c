@@ -197,11 +197,14 @@ void progress_init(progress_t *p, int quiet) {
     p->t_start = p->t_last = now_seconds();
 }
 
+static double progress_interval(const progress_t *p) { return p->tty ? 0.2 : 5.0; }
+
+int progress_due(const progress_t *p) { return !p->quiet && now_seconds() - p->t_last >= progress_interval(p); }
+
 void progress_update(progress_t *p, int force, const char *fmt, ...) {
     if (p->quiet) return;
     double t = now_seconds();
-    double interval = p->tty ? 0.2 : 5.0;
-    if (!force && t - p->t_last < interval) return;
+    if (!force && t - p->t_last < progress_interval(p)) return;
     p->t_last = t;
     va_list ap;
     va_start(ap, fmt);

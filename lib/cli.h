@@ -85,6 +85,9 @@ void progress_update(progress_t *p, int force, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* Whether progress_update without force would print now (so that a caller can skip
+ * gathering figures that would not be shown). */
+int progress_due(const progress_t *p);
 void progress_done(progress_t *p);
 /* Seconds since an arbitrary origin (monotonic clock). */
 double now_seconds(void);

@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #ifdef __GNUC__
 #define GT_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
@@ -50,5 +54,9 @@ static inline int gt_add_overflow(uint64_t a, uint64_t b, uint64_t *out) {
 
 /* Name used in messages: set once by cli_init (defaults to "gan-tools"). */
 extern const char *gt_progname;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -256,6 +256,7 @@ typedef struct {
     const float *src, *bias;
     int C, nb;
     long S;
+    int accumulate;
 } cm_job_t;
 
 /* items: (channel, sample) in the order of dst */
@@ -268,7 +269,7 @@ static void to_cmajor_items(void *arg, long i0, long i1) {
 }
 
 void conv_to_cmajor(backend_t *be, float *dst, const float *src, int C, long S, int nb) {
-    cm_job_t j = {dst, src, NULL, C, nb, S};
+    cm_job_t j = {dst, src, NULL, C, nb, S, 0};
     long items = (long)C * nb;
     if (items > 1 && items * S >= PAR_MIN) cpu_parallel_for(be, items, to_cmajor_items, &j);
     else to_cmajor_items(&j, 0, items);
@@ -281,7 +282,9 @@ static void from_cmajor_items(void *arg, long i0, long i1) {
         long b = i / j->C, c = i % j->C;
         const float *s = j->src + (c * j->nb + b) * j->S;
         float *d = j->dst + i * j->S;
-        if (j->bias) {
+        if (j->accumulate) {
+            for (long k = 0; k < j->S; k++) d[k] += s[k];
+        } else if (j->bias) {
             float bc = j->bias[c];
             for (long k = 0; k < j->S; k++) d[k] = s[k] + bc;
         } else {
@@ -290,28 +293,10 @@ static void from_cmajor_items(void *arg, long i0, long i1) {
     }
 }
 
-void conv_from_cmajor(backend_t *be, float *dst, const float *src, const float *bias, int C, long S, int nb) {
-    cm_job_t j = {dst, src, bias, C, nb, S};
+void conv_from_cmajor(backend_t *be, float *dst, const float *src, const float *bias, int C, long S, int nb,
+                      int accumulate) {
+    cm_job_t j = {dst, src, bias, C, nb, S, accumulate};
     long items = (long)C * nb;
     if (items > 1 && items * S >= PAR_MIN) cpu_parallel_for(be, items, from_cmajor_items, &j);
     else from_cmajor_items(&j, 0, items);
-}
-
-/* channels [c0, c1): sums over samples in order, each plane summed in double */
-static void bias_grad_items(void *arg, long c0, long c1) {
-    const cm_job_t *j = arg;
-    for (long c = c0; c < c1; c++) {
-        double s = 0;
-        for (int b = 0; b < j->nb; b++) {
-            const float *p = j->src + ((long)b * j->C + c) * j->S;
-            for (long k = 0; k < j->S; k++) s += p[k];
-        }
-        j->dst[c] += (float)s;
-    }
-}
-
-void conv_bias_grad(backend_t *be, float *db, const float *dy, int C, long S, int B) {
-    cm_job_t j = {db, dy, NULL, C, B, S};
-    if (C > 1 && (long)B * C * S >= PAR_MIN) cpu_parallel_for(be, C, bias_grad_items, &j);
-    else bias_grad_items(&j, 0, C);
 }

@@ -1,6 +1,8 @@
-/* conv_loops.h: the CPU loops of the convolution layers (layer_conv.c, layer_convT.c): the
- * column matrix and its adjoint, the two shifted sums of the few-output-channel convolution,
- * channel-major transposes, and the bias gradient. The index arithmetic is conv_math.h's.
+/* conv_loops.h: the CPU backend's convolution operations (backend.h: im2col, col2im,
+ * shiftsum, shiftscatter, to_cmajor, from_cmajor; the layers are layer_conv.c and
+ * layer_convT.c): the column matrix and its adjoint, the two shifted sums of the
+ * few-output-channel convolution, channel-major transposes. The index arithmetic is
+ * conv_math.h's; kernels/conv.cu computes the same on a GPU.
  *
  * Matrices here are row-major with one column per (sample, position) of a chunk of nb samples:
  * column b*S + s, so that a whole chunk is one GEMM operand. Tensors are batch-major
@@ -11,20 +13,7 @@
 #define GT_CONV_LOOPS_H
 
 #include "backend.h"
-
-/* The convolution layers work on chunks of samples whose buffers hold about this many floats
- * (16 MiB): a fixed number, so that the chunks depend only on the shapes. */
-#ifndef CONV_CHUNK_FLOATS
-#define CONV_CHUNK_FLOATS (1L << 22)
-#endif
-
-/* A convolution seen from its image side (the input of conv, the output of convT) and its
- * grid side (the output of conv, the input of convT). */
-typedef struct {
-    int c, h, w;                /* image side: channels (rows of im2col are c*kh*kw), size */
-    int gh, gw;                 /* grid side size */
-    int kh, kw, sh, sw, ph, pw; /* kernel, stride, padding */
-} conv_geom_t;
+#include "conv_math.h" /* conv_geom_t */
 
 /* col (c*kh*kw, nb*gh*gw) = im2col of img (nb, c, h, w): col[(ch, ty, tx), b*G + oy*gw + ox]
  * = img[b, ch, oy*sh - ph + ty, ox*sw - pw + tx], zero outside the image. */
@@ -49,10 +38,8 @@ void conv_shiftscatter(backend_t *be, const conv_geom_t *g, int o_ch, float *dz,
 
 /* dst (C, nb*S) from src (nb, C, S): channel-major for a batch-wide GEMM. */
 void conv_to_cmajor(backend_t *be, float *dst, const float *src, int C, long S, int nb);
-/* dst (nb, C, S) = src (C, nb*S) + bias[c] (no bias when NULL). */
-void conv_from_cmajor(backend_t *be, float *dst, const float *src, const float *bias, int C, long S, int nb);
-
-/* db[c] += sum over samples and positions of dy (B, C, S), accumulated in double. */
-void conv_bias_grad(backend_t *be, float *db, const float *dy, int C, long S, int B);
+/* dst (nb, C, S) = src (C, nb*S) + bias[c] (no bias when NULL); dst += src when accumulate. */
+void conv_from_cmajor(backend_t *be, float *dst, const float *src, const float *bias, int C, long S, int nb,
+                      int accumulate);
 
 #endif

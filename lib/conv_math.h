@@ -17,6 +17,14 @@
 #include <math.h>
 #endif
 
+/* A convolution seen from its image side (the input of conv, the output of convT) and its
+ * grid side (the output of conv, the input of convT). */
+typedef struct {
+    int c, h, w;                /* image side: channels (rows of im2col are c*kh*kw), size */
+    int gh, gw;                 /* grid side size */
+    int kh, kw, sh, sw, ph, pw; /* kernel, stride, padding */
+} conv_geom_t;
+
 /* Output length of a convolution or pooling over `in` (torch, floor mode); <= 0 when the
  * padded input is shorter than the kernel. */
 GT_HD static inline int conv_out_len(int in, int k, int s, int p) {
@@ -39,6 +47,12 @@ GT_HD static inline int conv_tap_hi(int t, int s, int p, int in, int n_out) {
     int hi = last / s + 1;
     return hi < n_out ? hi : n_out;
 }
+
+/* The convolution layers work on chunks of samples whose buffers hold about this many floats
+ * (16 MiB): a fixed number, so that the chunks depend only on the shapes. */
+#ifndef CONV_CHUNK_FLOATS
+#define CONV_CHUNK_FLOATS (1L << 22)
+#endif
 
 /* Phases of a strided axis: with stride s, image coordinate x = j*s + r (0 <= r < s) lies in
  * phase r at index j. Grid position o reads, at tap t, x = (o + conv_tap_shift) * s + conv_tap_phase:
@@ -87,6 +101,65 @@ GT_HD static inline int upsample_src(int dst, int in, int scale) {
     float inv = (float)(1.0 / (double)scale);
     int s = (int)floorf((float)dst * inv);
     return s < in - 1 ? s : in - 1;
+}
+
+/* ---- gather forms, for one output element each (the CUDA kernels) ----------------------
+ * The CPU loops (lib/conv_loops.c, lib/cpu_pool.c) scatter plane by plane; a GPU thread per
+ * output element gathers instead. Each gather adds the same terms in the same order as the
+ * CPU's scatter adds them to that element (taps, or output positions, in increasing order),
+ * so both give the same bits. */
+
+/* The grid position along one axis that reads image position i at tap t: o with
+ * o*s - p + t == i, or -1 when there is none in [0, n_out). */
+GT_HD static inline int conv_grid_of(int i, int t, int s, int p, int n_out) {
+    int d = i + p - t;
+    if (d < 0 || d % s) return -1;
+    d /= s;
+    return d < n_out ? d : -1;
+}
+
+/* Image pixel (y, x) of channel ch of col2im: bias plus the column entries read from it, taps
+ * in order. col points at the sample's first column; ld is the row stride of col. */
+GT_HD static inline float conv_col2im_pixel(const conv_geom_t *g, const float *col, long ld, int ch, int y, int x,
+                                            float bias) {
+    float v = bias;
+    for (int ty = 0; ty < g->kh; ty++) {
+        int oy = conv_grid_of(y, ty, g->sh, g->ph, g->gh);
+        if (oy < 0) continue;
+        for (int tx = 0; tx < g->kw; tx++) {
+            int ox = conv_grid_of(x, tx, g->sw, g->pw, g->gw);
+            if (ox < 0) continue;
+            v += col[((long)(ch * g->kh + ty) * g->kw + tx) * ld + (long)oy * g->gw + ox];
+        }
+    }
+    return v;
+}
+
+/* Grid position (oy, ox) of output channel o of the shifted sum: bias plus, taps in order, the
+ * z row of (o, tap) at the image position the position reads (taps outside add nothing). z
+ * points at the sample's first column; ld is the row stride of z. */
+GT_HD static inline float conv_shiftsum_at(const conv_geom_t *g, const float *z, long ld, int o, int oy, int ox,
+                                           float bias) {
+    float v = bias;
+    for (int ty = 0; ty < g->kh; ty++) {
+        int iy = conv_src(oy, ty, g->sh, g->ph);
+        if (iy < 0 || iy >= g->h) continue;
+        for (int tx = 0; tx < g->kw; tx++) {
+            int ix = conv_src(ox, tx, g->sw, g->pw);
+            if (ix < 0 || ix >= g->w) continue;
+            v += z[((long)(o * g->kh + ty) * g->kw + tx) * ld + (long)iy * g->w + ix];
+        }
+    }
+    return v;
+}
+
+/* The output positions [*lo, *hi] along one axis whose pooling window (kernel k, stride s,
+ * padding p) contains input position i (empty when *lo > *hi). */
+GT_HD static inline void pool_outputs_of(int i, int k, int s, int p, int n_out, int *lo, int *hi) {
+    int a = i + p - k + 1; /* a window o*s - p .. o*s - p + k - 1 contains i when o*s >= a */
+    *lo = a <= 0 ? 0 : (a + s - 1) / s;
+    *hi = (i + p) / s;
+    if (*hi > n_out - 1) *hi = n_out - 1;
 }
 
 #endif

@@ -194,7 +194,7 @@ static const float *tensor_of(const st_file_t *f, const char *name, int ndim, co
 
 /* conv.weight and the BatchNorm of unit u -> the unit's folded weight and bias:
  *   s = gamma / sqrt(running_var + eps),  w' = w * s (per output channel),  b' = beta - mean * s. */
-static int load_unit(const st_file_t *f, unit_t *u) {
+static int load_unit(backend_t *be, const st_file_t *f, unit_t *u) {
     layer_t *l = &u->conv;
     int64_t O = l->channels, C = l->in.c;
     int64_t ws[4] = {O, C, l->kh, l->kw}, cs[1] = {O};
@@ -209,12 +209,22 @@ static int load_unit(const st_file_t *f, unit_t *u) {
         if (!(bn[k] = tensor_of(f, nm, 1, cs))) return -1;
     }
     size_t per = (size_t)C * (size_t)l->kh * (size_t)l->kw;
+    /* folded on the host, then uploaded to the backend's device */
+    float *hw = gt_xmalloc(sizeof(float) * (size_t)O * per), *hb = gt_xmalloc(sizeof(float) * (size_t)O);
     for (int64_t o = 0; o < O; o++) {
-        if (bn[3][o] < 0) return gt_err("%s.bn.running_var[%lld] is negative", u->name, (long long)o);
+        if (bn[3][o] < 0) {
+            free(hw);
+            free(hb);
+            return gt_err("%s.bn.running_var[%lld] is negative", u->name, (long long)o);
+        }
         double s = (double)bn[0][o] / sqrt((double)bn[3][o] + BN_EPS);
-        for (size_t j = 0; j < per; j++) l->w[(size_t)o * per + j] = (float)((double)w[(size_t)o * per + j] * s);
-        l->b[o] = (float)((double)bn[1][o] - (double)bn[2][o] * s);
+        for (size_t j = 0; j < per; j++) hw[(size_t)o * per + j] = (float)((double)w[(size_t)o * per + j] * s);
+        hb[o] = (float)((double)bn[1][o] - (double)bn[2][o] * s);
     }
+    be->upload(be, l->w, hw, sizeof(float) * (size_t)O * per);
+    be->upload(be, l->b, hb, sizeof(float) * (size_t)O);
+    free(hw);
+    free(hb);
     return 0;
 }
 
@@ -262,7 +272,7 @@ int inception_load(inception_t **out, const char *path, backend_t *be, int max_b
         return -1;
     }
     for (int i = 0; i < n->n_units; i++)
-        if (load_unit(&f, &n->units[i])) {
+        if (load_unit(be, &f, &n->units[i])) {
             st_free(&f);
             inception_free(n);
             return gt_err_prefix(path);
@@ -298,78 +308,17 @@ void inception_free(inception_t *n) {
 
 /* ---- helpers: resize, BasicConv2d, concatenation, pooling, the global average ------------------ */
 
-typedef struct {
-    float *y;
-    const float *x;
-    int C, H, W;
-} resize_job_t;
-
-/* planes [p0, p1) of y (B, 3, 299, 299): plane p is sample p / 3, channel p % 3 (gray: channel 0) */
-static void resize_planes(void *arg, long p0, long p1) {
-    const resize_job_t *j = arg;
-    const int S = INCEPTION_SIZE;
-    for (long p = p0; p < p1; p++) {
-        long b = p / 3, c = j->C == 1 ? 0 : p % 3;
-        const float *src = j->x + (b * j->C + c) * (long)j->H * j->W;
-        float *dst = j->y + p * (long)S * S;
-        for (int oy = 0; oy < S; oy++) {
-            int y0, y1;
-            float a0, a1;
-            resize_taps(oy, j->H, S, &y0, &y1, &a0, &a1);
-            for (int ox = 0; ox < S; ox++) {
-                int x0, x1;
-                float b0, b1;
-                resize_taps(ox, j->W, S, &x0, &x1, &b0, &b1);
-                dst[(long)oy * S + ox] = resize_at(src, j->W, y0, y1, a0, a1, x0, x1, b0, b1);
-            }
-        }
-    }
-}
-
-typedef struct {
-    float *x;
-    long n;
-} relu_job_t;
-
-#define RELU_BLOCK 4096
-
-/* blocks [k0, k1) of RELU_BLOCK values */
-static void relu_blocks(void *arg, long k0, long k1) {
-    const relu_job_t *j = arg;
-    long end = k1 * RELU_BLOCK < j->n ? k1 * RELU_BLOCK : j->n;
-    for (long i = k0 * RELU_BLOCK; i < end; i++) j->x[i] = inception_relu(j->x[i]);
-}
-
 /* y = relu(conv(x) + b) for unit u on a batch of B */
 static void unit_forward(inception_t *n, const nn_ctx_t *ctx, int u, float *y, const float *x, int B) {
     layer_t *l = &n->units[u].conv;
     l->ops->forward(ctx, l, y, x, B);
-    relu_job_t j = {y, (long)B * shape3_size(l->out)};
-    long blocks = (j.n + RELU_BLOCK - 1) / RELU_BLOCK;
-    if (blocks > 4) cpu_parallel_for(n->be, blocks, relu_blocks, &j);
-    else relu_blocks(&j, 0, blocks);
-}
-
-typedef struct {
-    float *dst;
-    const float *src;
-    int C, c_off, c_total;
-    long hw;
-} concat_job_t;
-
-/* samples [b0, b1): their C planes into the concatenation */
-static void concat_samples(void *arg, long b0, long b1) {
-    const concat_job_t *j = arg;
-    for (long b = b0; b < b1; b++)
-        memcpy(j->dst + concat_plane((int)b, 0, j->c_off, j->c_total, j->hw), j->src + b * j->C * j->hw,
-               sizeof(float) * (size_t)j->C * (size_t)j->hw);
+    n->be->relu_keep_nan(n->be, y, (size_t)B * (size_t)shape3_size(l->out));
 }
 
 /* dst (B, c_total, hw) channels [c_off, c_off + C) = src (B, C, hw) */
 static void concat(inception_t *n, float *dst, int c_total, int c_off, const float *src, int C, long hw, int B) {
-    concat_job_t j = {dst, src, C, c_off, c_total, hw};
-    if ((long)B * C * hw >= 65536) cpu_parallel_for(n->be, B, concat_samples, &j);
-    else concat_samples(&j, 0, B);
+    n->be->copy_rows(n->be, dst + concat_plane(0, 0, c_off, c_total, hw), (long)c_total * hw, src, (long)C * hw, B,
+                     (long)C * hw);
 }
 
 /* unit u's output straight into the concatenation dst at channel c_off (through br scratch) */
@@ -464,23 +413,6 @@ static int block_e(inception_t *n, const nn_ctx_t *ctx, int u, layer_t *pool, fl
 
 /* ---- forward ---------------------------------------------------------------------------------- */
 
-typedef struct {
-    float *feats;
-    const float *x;
-} gap_job_t;
-
-/* the global average of each of 2048 planes of 8 x 8, in double, for samples [b0, b1) */
-static void global_avg(void *arg, long b0, long b1) {
-    const gap_job_t *j = arg;
-    for (long b = b0; b < b1; b++)
-        for (int c = 0; c < INCEPTION_DIM; c++) {
-            const float *p = j->x + concat_plane((int)b, c, 0, INCEPTION_DIM, 64);
-            double s = 0;
-            for (int k = 0; k < 64; k++) s += p[k];
-            j->feats[b * INCEPTION_DIM + c] = (float)(s / 64.0);
-        }
-}
-
 int inception_forward(inception_t *n, float *feats, const float *x, int B, int C, int H, int W) {
     if (B < 1 || B > n->max_batch) return gt_err("batch of %d images: 1 to %d", B, n->max_batch);
     if (C != 1 && C != 3) return gt_err("images have %d channels; Inception takes gray (1) or RGB (3) images", C);
@@ -490,8 +422,7 @@ int inception_forward(inception_t *n, float *feats, const float *x, int B, int C
     ctx.be = n->be;
     ctx.workspace = n->workspace;
     float *a = n->trunk[0], *b = n->trunk[1];
-    resize_job_t rj = {a, x, C, H, W};
-    cpu_parallel_for(n->be, (long)B * 3, resize_planes, &rj);
+    n->be->resize_bilinear(n->be, a, x, B, C, H, W, INCEPTION_SIZE);
     /* stem */
     unit_forward(n, &ctx, 0, b, a, B);  /* 1a: 32x149x149 */
     unit_forward(n, &ctx, 1, a, b, B);  /* 2a: 32x147x147 */
@@ -513,7 +444,6 @@ int inception_forward(inception_t *n, float *feats, const float *x, int B, int C
     u = block_e(n, &ctx, u, &n->avg8, b, a, B);     /* 7b: 2048x8x8 */
     u = block_e(n, &ctx, u, &n->max8, a, b, B);     /* 7c */
     if (u != n->n_units) return gt_err("internal error: %d of %d Inception units used", u, n->n_units);
-    gap_job_t gj = {feats, a};
-    cpu_parallel_for(n->be, B, global_avg, &gj);
+    n->be->plane_means(n->be, feats, a, (long)B * INCEPTION_DIM, 64); /* the global average of 8 x 8 */
     return 0;
 }

@@ -37,7 +37,8 @@ typedef struct inception inception_t;
 int inception_load(inception_t **out, const char *path, backend_t *be, int max_batch);
 
 /* feats (B, 2048) = the features of images x (B, C, H, W), C = 1 or 3, values in [-1, 1],
- * 1 <= B <= max_batch, H, W >= 1. Returns 0, or -1 with a message for bad arguments. */
+ * 1 <= B <= max_batch, H, W >= 1; x and feats are memory of the backend's device (the network
+ * runs there: backend.h). Returns 0, or -1 with a message for bad arguments. */
 int inception_forward(inception_t *inc, float *feats, const float *x, int B, int C, int H, int W);
 
 void inception_free(inception_t *inc);

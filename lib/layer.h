@@ -8,7 +8,10 @@
  *   Linear.weight (out, in)      Conv2d.weight (O, I, kH, kW)   ConvTranspose2d.weight (I, O, kH, kW)
  *   BatchNorm / LayerNorm weight and bias (C) or (C*H*W) as torch's normalized_shape says.
  *
- * Each kind lives in one file (lib/layer_KIND.c) and exports one `const layer_ops_t`. */
+ * Each kind lives in one file (lib/layer_KIND.c) and exports one `const layer_ops_t`. The
+ * tensors a layer sees (x, y, gradients, w, b, state, saved, workspace) live on the
+ * backend's device: a layer computes only through ctx->be's operations (backend.h) and never
+ * reads or writes them itself, so the same file serves the CPU and the GPU. */
 #ifndef GT_LAYER_H
 #define GT_LAYER_H
 
@@ -49,8 +52,8 @@ typedef struct layer_ops {
      * (gt_err) that names the problem; net.c prefixes "layer N (KIND): ". */
     int (*setup)(layer_t *l);
     /* Fill l->w, l->b (and state such as running_var = 1) for the init mode, from Philox
-     * stream PHILOX_STREAM_INIT with step = layer index. */
-    void (*init)(layer_t *l, init_mode_t mode, uint64_t seed);
+     * stream PHILOX_STREAM_INIT with step = layer index, through be's fill operations. */
+    void (*init)(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed);
 
     /* y (B, out) from x (B, in). May write l->saved (B * n_saved floats). */
     void (*forward)(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B);

@@ -32,7 +32,6 @@
 #include <string.h>
 
 #include "common.h"
-#include "conv_loops.h"
 #include "conv_math.h"
 #include "layer.h"
 #include "philox.h"
@@ -100,33 +99,22 @@ static int conv_setup(layer_t *l) {
     return 0;
 }
 
-static void conv_init(layer_t *l, init_mode_t mode, uint64_t seed) {
+static void conv_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
     size_t nw = l->n_params - l->n_bias;
     float bound = (float)(1.0 / sqrt((double)l->in.c * (double)kk_of(l)));
-    for (size_t j = 0; j < nw; j++)
-        l->w[j] = mode == INIT_DCGAN ? 0.02f * philox_normal(seed, PHILOX_STREAM_INIT, (uint32_t)l->index, j)
-                                     : (2.0f * philox_uniform(seed, PHILOX_STREAM_INIT, (uint32_t)l->index, j) - 1.0f) * bound;
-    for (size_t j = 0; j < l->n_bias; j++)
-        l->b[j] = mode == INIT_DCGAN
-                      ? 0.0f
-                      : (2.0f * philox_uniform(seed, PHILOX_STREAM_INIT, (uint32_t)l->index, nw + j) - 1.0f) * bound;
+    uint32_t step = (uint32_t)l->index;
+    if (mode == INIT_DCGAN) {
+        be->philox_fill(be, l->w, nw, FILL_NORMAL, seed, PHILOX_STREAM_INIT, step, 0, 0.02f, 0.0f);
+        if (l->n_bias) be->fill(be, l->b, 0.0f, l->n_bias);
+    } else {
+        be->philox_fill(be, l->w, nw, FILL_UNIFORM_PM, seed, PHILOX_STREAM_INIT, step, 0, bound, 0.0f);
+        if (l->n_bias)
+            be->philox_fill(be, l->b, l->n_bias, FILL_UNIFORM_PM, seed, PHILOX_STREAM_INIT, step, nw, bound, 0.0f);
+    }
 }
 
-/* ---- kn2row's regrouped weight ----------------------------------------------------- */
-
-/* wp (C, O*kk) from w (O, C, kk): wp[c, o*kk + t] = w[o, c, t] */
-static void regroup_weight(float *wp, const float *w, int O, int C, long kk) {
-    for (int o = 0; o < O; o++)
-        for (int c = 0; c < C; c++)
-            for (long t = 0; t < kk; t++) wp[(long)c * O * kk + o * kk + t] = w[((long)o * C + c) * kk + t];
-}
-
-/* dw (O, C, kk) += dwp (C, O*kk) regrouped back */
-static void add_regrouped_grad(float *dw, const float *dwp, int O, int C, long kk) {
-    for (int o = 0; o < O; o++)
-        for (int c = 0; c < C; c++)
-            for (long t = 0; t < kk; t++) dw[((long)o * C + c) * kk + t] += dwp[(long)c * O * kk + o * kk + t];
-}
+/* kn2row's regrouped weight: wp (C, O*kk) from w (O, C, kk), wp[c, o*kk + t] = w[o, c, t]: the
+ * channel-major transpose with O as the "batch"; and back, accumulating into dw. */
 
 /* ---- passes -------------------------------------------------------------------------- */
 
@@ -141,27 +129,27 @@ static void conv_apply(const nn_ctx_t *ctx, const layer_t *l, float *y, const fl
         const float *wp = l->w;
         float *ws = ctx->workspace;
         if (O > 1) {
-            regroup_weight(ws, l->w, O, C, kk);
+            be->to_cmajor(be, ws, l->w, C, kk, O);
             wp = ws;
             ws += l->workspace_fixed;
         }
         for (int b0 = 0; b0 < B; b0 += nb) {
             int n = B - b0 < nb ? B - b0 : nb;
             float *xt = ws, *z = ws + align16((size_t)C * n * Q);
-            conv_to_cmajor(be, xt, x + (size_t)b0 * C * Q, C, Q, n);
+            be->to_cmajor(be, xt, x + (size_t)b0 * C * Q, C, Q, n);
             be->gemm(be, 1, 0, (int)(O * kk), (int)(n * Q), C, 1.0f, wp, (int)(O * kk), xt, (int)(n * Q), 0.0f, z,
                      (int)(n * Q));
-            conv_shiftsum(be, &g, O, y + (size_t)b0 * O * P, z, bias, n);
+            be->shiftsum(be, &g, O, y + (size_t)b0 * O * P, z, bias, n);
         }
         return;
     }
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
         float *col = ctx->workspace, *yt = col + align16((size_t)C * kk * n * P);
-        conv_im2col(be, &g, col, x + (size_t)b0 * C * Q, n);
+        be->im2col(be, &g, col, x + (size_t)b0 * C * Q, n);
         be->gemm(be, 0, 0, O, (int)(n * P), (int)(C * kk), 1.0f, l->w, (int)(C * kk), col, (int)(n * P), 0.0f, yt,
                  (int)(n * P));
-        conv_from_cmajor(be, y + (size_t)b0 * O * P, yt, bias, O, P, n);
+        be->from_cmajor(be, y + (size_t)b0 * O * P, yt, bias, O, P, n, 0);
     }
 }
 
@@ -175,49 +163,49 @@ static void conv_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *d
     long kk = kk_of(l), P = (long)l->out.h * l->out.w, Q = (long)l->in.h * l->in.w;
     int pg = !ctx->skip_param_grads;
     if (!pg && !dx) return;
-    if (pg && with_bias && l->db) conv_bias_grad(be, l->db, dy, O, P, B);
+    if (pg && with_bias && l->db) be->bias_grad(be, l->db, dy, B, O, P);
     if (use_kn2row(l)) {
         const float *wp = l->w;
         float *dwp = l->dw, *ws = ctx->workspace;
         if (O > 1) {
             size_t nwp = align16((size_t)C * (size_t)(O * kk));
-            regroup_weight(ws, l->w, O, C, kk);
+            be->to_cmajor(be, ws, l->w, C, kk, O);
             wp = ws;
             dwp = ws + nwp;
-            for (size_t i = 0; i < (size_t)C * (size_t)(O * kk); i++) dwp[i] = 0.0f;
+            be->zero(be, dwp, sizeof(float) * (size_t)C * (size_t)(O * kk));
             ws += l->workspace_fixed;
         }
         for (int b0 = 0; b0 < B; b0 += nb) {
             int n = B - b0 < nb ? B - b0 : nb;
             float *dz = ws, *xt = ws + align16((size_t)(O * kk) * n * Q);
-            conv_shiftscatter(be, &g, O, dz, dy + (size_t)b0 * O * P, n);
+            be->shiftscatter(be, &g, O, dz, dy + (size_t)b0 * O * P, n);
             if (pg) {
-                conv_to_cmajor(be, xt, x + (size_t)b0 * C * Q, C, Q, n);
+                be->to_cmajor(be, xt, x + (size_t)b0 * C * Q, C, Q, n);
                 be->gemm(be, 0, 1, C, (int)(O * kk), (int)(n * Q), 1.0f, xt, (int)(n * Q), dz, (int)(n * Q), 1.0f,
                          dwp, (int)(O * kk));
             }
             if (dx) {
                 be->gemm(be, 0, 0, C, (int)(n * Q), (int)(O * kk), 1.0f, wp, (int)(O * kk), dz, (int)(n * Q), 0.0f,
                          xt, (int)(n * Q));
-                conv_from_cmajor(be, dx + (size_t)b0 * C * Q, xt, NULL, C, Q, n);
+                be->from_cmajor(be, dx + (size_t)b0 * C * Q, xt, NULL, C, Q, n, 0);
             }
         }
-        if (O > 1 && pg) add_regrouped_grad(l->dw, dwp, O, C, kk);
+        if (O > 1 && pg) be->from_cmajor(be, l->dw, dwp, NULL, C, kk, O, 1);
         return;
     }
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
         float *dyt = ctx->workspace, *col = dyt + align16((size_t)O * n * P);
-        conv_to_cmajor(be, dyt, dy + (size_t)b0 * O * P, O, P, n);
+        be->to_cmajor(be, dyt, dy + (size_t)b0 * O * P, O, P, n);
         if (pg) {
-            conv_im2col(be, &g, col, x + (size_t)b0 * C * Q, n);
+            be->im2col(be, &g, col, x + (size_t)b0 * C * Q, n);
             be->gemm(be, 0, 1, O, (int)(C * kk), (int)(n * P), 1.0f, dyt, (int)(n * P), col, (int)(n * P), 1.0f,
                      l->dw, (int)(C * kk));
         }
         if (dx) {
             be->gemm(be, 1, 0, (int)(C * kk), (int)(n * P), O, 1.0f, l->w, (int)(C * kk), dyt, (int)(n * P), 0.0f,
                      col, (int)(n * P));
-            conv_col2im(be, &g, dx + (size_t)b0 * C * Q, col, NULL, n);
+            be->col2im(be, &g, dx + (size_t)b0 * C * Q, col, NULL, n);
         }
     }
 }
@@ -245,9 +233,9 @@ static void conv_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float 
     (void)ty;
     size_t nx = (size_t)B * (size_t)shape3_size(l->in);
     if (dy) conv_grad(ctx, l, dx, dy, x, B, 1);
-    else if (dx) memset(dx, 0, sizeof(float) * nx); /* no cotangent: zero */
+    else if (dx) ctx->be->zero(ctx->be, dx, sizeof(float) * nx); /* no cotangent: zero */
     if (dty) conv_grad(ctx, l, dtx, dty, tx, B, 0);
-    else if (dtx) memset(dtx, 0, sizeof(float) * nx);
+    else if (dtx) ctx->be->zero(ctx->be, dtx, sizeof(float) * nx);
 }
 
 const layer_ops_t layer_conv_ops = {"conv", conv_setup, conv_init, conv_forward, conv_backward, conv_jvp_forward,

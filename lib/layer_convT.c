@@ -27,7 +27,6 @@
 #include <string.h>
 
 #include "common.h"
-#include "conv_loops.h"
 #include "conv_math.h"
 #include "layer.h"
 #include "philox.h"
@@ -86,16 +85,18 @@ static int convT_setup(layer_t *l) {
     return 0;
 }
 
-static void convT_init(layer_t *l, init_mode_t mode, uint64_t seed) {
+static void convT_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
     size_t nw = l->n_params - l->n_bias;
     float bound = (float)(1.0 / sqrt((double)l->out.c * (double)kk_of(l)));
-    for (size_t j = 0; j < nw; j++)
-        l->w[j] = mode == INIT_DCGAN ? 0.02f * philox_normal(seed, PHILOX_STREAM_INIT, (uint32_t)l->index, j)
-                                     : (2.0f * philox_uniform(seed, PHILOX_STREAM_INIT, (uint32_t)l->index, j) - 1.0f) * bound;
-    for (size_t j = 0; j < l->n_bias; j++)
-        l->b[j] = mode == INIT_DCGAN
-                      ? 0.0f
-                      : (2.0f * philox_uniform(seed, PHILOX_STREAM_INIT, (uint32_t)l->index, nw + j) - 1.0f) * bound;
+    uint32_t step = (uint32_t)l->index;
+    if (mode == INIT_DCGAN) {
+        be->philox_fill(be, l->w, nw, FILL_NORMAL, seed, PHILOX_STREAM_INIT, step, 0, 0.02f, 0.0f);
+        if (l->n_bias) be->fill(be, l->b, 0.0f, l->n_bias);
+    } else {
+        be->philox_fill(be, l->w, nw, FILL_UNIFORM_PM, seed, PHILOX_STREAM_INIT, step, 0, bound, 0.0f);
+        if (l->n_bias)
+            be->philox_fill(be, l->b, l->n_bias, FILL_UNIFORM_PM, seed, PHILOX_STREAM_INIT, step, nw, bound, 0.0f);
+    }
 }
 
 /* y (B, O, Ho, Wo) = convT(x) (+ b when with_bias) */
@@ -107,10 +108,10 @@ static void convT_apply(const nn_ctx_t *ctx, const layer_t *l, float *y, const f
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
         float *xt = ctx->workspace, *col = xt + align16((size_t)I * n * Q);
-        conv_to_cmajor(be, xt, x + (size_t)b0 * I * Q, I, Q, n);
+        be->to_cmajor(be, xt, x + (size_t)b0 * I * Q, I, Q, n);
         be->gemm(be, 1, 0, (int)(O * kk), (int)(n * Q), I, 1.0f, l->w, (int)(O * kk), xt, (int)(n * Q), 0.0f, col,
                  (int)(n * Q));
-        conv_col2im(be, &g, y + (size_t)b0 * O * P, col, with_bias ? l->b : NULL, n);
+        be->col2im(be, &g, y + (size_t)b0 * O * P, col, with_bias ? l->b : NULL, n);
     }
 }
 
@@ -124,20 +125,20 @@ static void convT_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *
     long kk = kk_of(l), Q = (long)l->in.h * l->in.w, P = (long)l->out.h * l->out.w;
     int pg = !ctx->skip_param_grads;
     if (!pg && !dx) return;
-    if (pg && with_bias && l->db) conv_bias_grad(be, l->db, dy, O, P, B);
+    if (pg && with_bias && l->db) be->bias_grad(be, l->db, dy, B, O, P);
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
         float *dcol = ctx->workspace, *xt = dcol + align16((size_t)(O * kk) * n * Q);
-        conv_im2col(be, &g, dcol, dy + (size_t)b0 * O * P, n);
+        be->im2col(be, &g, dcol, dy + (size_t)b0 * O * P, n);
         if (pg) {
-            conv_to_cmajor(be, xt, x + (size_t)b0 * I * Q, I, Q, n);
+            be->to_cmajor(be, xt, x + (size_t)b0 * I * Q, I, Q, n);
             be->gemm(be, 0, 1, I, (int)(O * kk), (int)(n * Q), 1.0f, xt, (int)(n * Q), dcol, (int)(n * Q), 1.0f,
                      l->dw, (int)(O * kk));
         }
         if (dx) {
             be->gemm(be, 0, 0, I, (int)(n * Q), (int)(O * kk), 1.0f, l->w, (int)(O * kk), dcol, (int)(n * Q), 0.0f,
                      xt, (int)(n * Q));
-            conv_from_cmajor(be, dx + (size_t)b0 * I * Q, xt, NULL, I, Q, n);
+            be->from_cmajor(be, dx + (size_t)b0 * I * Q, xt, NULL, I, Q, n, 0);
         }
     }
 }
@@ -165,9 +166,9 @@ static void convT_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float
     (void)ty;
     size_t nx = (size_t)B * (size_t)shape3_size(l->in);
     if (dy) convT_grad(ctx, l, dx, dy, x, B, 1);
-    else if (dx) memset(dx, 0, sizeof(float) * nx); /* no cotangent: zero */
+    else if (dx) ctx->be->zero(ctx->be, dx, sizeof(float) * nx); /* no cotangent: zero */
     if (dty) convT_grad(ctx, l, dtx, dty, tx, B, 0);
-    else if (dtx) memset(dtx, 0, sizeof(float) * nx);
+    else if (dtx) ctx->be->zero(ctx->be, dtx, sizeof(float) * nx);
 }
 
 const layer_ops_t layer_convT_ops = {"convT", convT_setup, convT_init, convT_forward, convT_backward,

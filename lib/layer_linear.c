@@ -34,45 +34,29 @@ static int linear_setup(layer_t *l) {
     return 0;
 }
 
-static void linear_init(layer_t *l, init_mode_t mode, uint64_t seed) {
+static void linear_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
     size_t nw = l->n_params - l->n_bias;
     float bound = (float)(1.0 / sqrt((double)l->in.c));
-    for (size_t j = 0; j < nw; j++)
-        l->w[j] = mode == INIT_DCGAN ? 0.02f * philox_normal(seed, PHILOX_STREAM_INIT, (uint32_t)l->index, j)
-                                     : (2.0f * philox_uniform(seed, PHILOX_STREAM_INIT, (uint32_t)l->index, j) - 1.0f) * bound;
-    for (size_t j = 0; j < l->n_bias; j++)
-        l->b[j] = mode == INIT_DCGAN
-                      ? 0.0f
-                      : (2.0f * philox_uniform(seed, PHILOX_STREAM_INIT, (uint32_t)l->index, nw + j) - 1.0f) * bound;
+    uint32_t step = (uint32_t)l->index;
+    if (mode == INIT_DCGAN) {
+        be->philox_fill(be, l->w, nw, FILL_NORMAL, seed, PHILOX_STREAM_INIT, step, 0, 0.02f, 0.0f);
+        if (l->n_bias) be->fill(be, l->b, 0.0f, l->n_bias);
+    } else {
+        be->philox_fill(be, l->w, nw, FILL_UNIFORM_PM, seed, PHILOX_STREAM_INIT, step, 0, bound, 0.0f);
+        if (l->n_bias) be->philox_fill(be, l->b, l->n_bias, FILL_UNIFORM_PM, seed, PHILOX_STREAM_INIT, step, nw, bound, 0.0f);
+    }
 }
 
 /* y (B, out) = x (B, in) W^T (+ b) */
 static void affine(const nn_ctx_t *ctx, const layer_t *l, float *y, const float *x, int B, int with_bias) {
     int in = l->in.c, out = l->units;
-    ctx->be->gemm(ctx->be, 0, 1, B, out, in, 1.0f, x, in, l->w, in, 0.0f, y, out);
-    if (with_bias && l->b)
-        for (int s = 0; s < B; s++)
-            for (int o = 0; o < out; o++) y[(size_t)s * out + o] += l->b[o];
+    backend_t *be = ctx->be;
+    be->gemm(be, 0, 1, B, out, in, 1.0f, x, in, l->w, in, 0.0f, y, out);
+    if (with_bias && l->b) be->bias_add(be, y, l->b, B, out, 1);
 }
 
 static void linear_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
     affine(ctx, l, y, x, B, 1);
-}
-
-/* db += column sums of dy (B, out), accumulated in double, by blocks of columns so that dy is
- * read row by row */
-static void bias_grad(const layer_t *l, const float *dy, int B) {
-    enum { BLK = 256 };
-    int out = l->units;
-    for (int o0 = 0; o0 < out; o0 += BLK) {
-        int n = out - o0 < BLK ? out - o0 : BLK;
-        double acc[BLK] = {0};
-        for (int i = 0; i < B; i++) {
-            const float *row = dy + (size_t)i * out + o0;
-            for (int o = 0; o < n; o++) acc[o] += row[o];
-        }
-        for (int o = 0; o < n; o++) l->db[o0 + o] += (float)acc[o];
-    }
 }
 
 static void linear_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
@@ -82,7 +66,7 @@ static void linear_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const fl
     backend_t *be = ctx->be;
     if (!ctx->skip_param_grads) {
         be->gemm(be, 1, 0, out, in, B, 1.0f, dy, out, x, in, 1.0f, l->dw, in); /* dW += dy^T x */
-        if (l->db) bias_grad(l, dy, B);
+        if (l->db) be->bias_grad(be, l->db, dy, B, out, 1);                     /* db += column sums of dy */
     }
     if (dx) be->gemm(be, 0, 0, B, in, out, 1.0f, dy, out, l->w, in, 0.0f, dx, in); /* dx = dy W */
 }
@@ -103,7 +87,7 @@ static void linear_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, floa
     if (!ctx->skip_param_grads) {
         be->gemm(be, 1, 0, out, in, B, 1.0f, dy, out, x, in, 1.0f, l->dw, in);   /* dW += dy^T x */
         be->gemm(be, 1, 0, out, in, B, 1.0f, dty, out, tx, in, 1.0f, l->dw, in); /*    + dty^T tx */
-        if (l->db) bias_grad(l, dy, B);
+        if (l->db) be->bias_grad(be, l->db, dy, B, out, 1);
     }
     if (dx) be->gemm(be, 0, 0, B, in, out, 1.0f, dy, out, l->w, in, 0.0f, dx, in);
     if (dtx) be->gemm(be, 0, 0, B, in, out, 1.0f, dty, out, l->w, in, 0.0f, dtx, in);

@@ -20,14 +20,14 @@
  * d x_hat = r P(dx), then P's symmetry; checked against finite differences of jvp_forward
  * in tests/unit/test_layer_norm.c and against torch's double backward in
  * tests/ref/test_layers_norm.py.)
- * Samples are split over threads for y, dx, dtx; the parameter gradients are summed over
- * samples per element in a second loop split over elements, so no result depends on the
- * thread count. */
+ * The loops are the backend's (backend.h ln_*; the CPU splits samples over threads for y,
+ * dx, dtx and sums the parameter gradients over samples per element in a second loop split
+ * over elements, so no result depends on the thread count). */
 #include <stddef.h>
+#include <string.h>
 
 #include "common.h"
 #include "layer.h"
-#include "norm_math.h"
 
 static int ln_setup(layer_t *l) {
     if (!(l->eps > 0)) return gt_err("eps must be positive");
@@ -50,165 +50,54 @@ static int ln_setup(layer_t *l) {
     return 0;
 }
 
-static void ln_init(layer_t *l, init_mode_t mode, uint64_t seed) {
+static void ln_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
     (void)mode;
     (void)seed;
-    for (size_t j = 0; j < l->n_bias; j++) {
-        l->w[j] = 1.0f;
-        l->b[j] = 0.0f;
-    }
+    if (!l->n_bias) return;
+    be->fill(be, l->w, 1.0f, l->n_bias);
+    be->fill(be, l->b, 0.0f, l->n_bias);
 }
 
-enum { P_FWD, P_BWD, P_JVP_FWD, P_JVP_BWD };
-
-typedef struct {
-    const layer_t *l;
-    int pass, B;
-    long N;
-    float *y, *ty, *dx, *dtx, *ws;
-    const float *x, *tx, *dy, *dty;
-} ln_job_t;
-
-#define W(l, k) ((l)->w ? (l)->w[k] : 1.0f)
-#define GET(p, k) ((p) ? (p)[k] : 0.0f)
-
-/* per sample: statistics, y (and ty); dx (and dtx) */
-static void ln_sample_range(void *arg, long i0, long i1) {
-    const ln_job_t *j = arg;
-    const layer_t *l = j->l;
-    long N = j->N;
-    for (long i = i0; i < i1; i++) {
-        size_t o = (size_t)i * N;
-        const float *x = j->x + o;
-        float mean, r;
-        if (j->pass == P_FWD || j->pass == P_JVP_FWD) {
-            double s = 0, q = 0;
-            for (long k = 0; k < N; k++) s += x[k];
-            double m = s / (double)N;
-            for (long k = 0; k < N; k++) q += (x[k] - m) * (x[k] - m);
-            mean = (float)m;
-            r = (float)norm_inv_std(q / (double)N, l->eps);
-            l->saved[2 * i] = mean;
-            l->saved[2 * i + 1] = r;
-            float *y = j->y + o;
-            for (long k = 0; k < N; k++) y[k] = norm_affine(norm_hat(x[k], mean, r), W(l, k), l->b ? l->b[k] : 0.0f);
-        } else {
-            mean = l->saved[2 * i];
-            r = l->saved[2 * i + 1];
-        }
-        double n = (double)N;
-        if (j->pass == P_BWD) {
-            if (!j->dx) continue;
-            const float *dy = j->dy + o;
-            double sa = 0, sax = 0;
-            for (long k = 0; k < N; k++) {
-                double a = (double)W(l, k) * dy[k];
-                sa += a;
-                sax += a * norm_hat(x[k], mean, r);
-            }
-            for (long k = 0; k < N; k++)
-                j->dx[o + k] = norm_dx(W(l, k) * dy[k], norm_hat(x[k], mean, r), r, sa / n, sax / n);
-            continue;
-        }
-        if (j->pass == P_FWD) continue;
-        /* tangent statistics: mean(tx), mean(x_hat tx) */
-        const float *tx = j->tx + o;
-        double st = 0, sxt = 0;
-        for (long k = 0; k < N; k++) {
-            st += tx[k];
-            sxt += (double)norm_hat(x[k], mean, r) * tx[k];
-        }
-        double mt = st / n, m = sxt / n;
-        if (j->pass == P_JVP_FWD) {
-            for (long k = 0; k < N; k++)
-                j->ty[o + k] = W(l, k) * (float)(r * ((double)tx[k] - mt - (double)norm_hat(x[k], mean, r) * m));
-            continue;
-        }
-        /* P_JVP_BWD */
-        j->ws[2 * i] = (float)mt;
-        j->ws[2 * i + 1] = (float)m;
-        if (!j->dx && !j->dtx) continue;
-        double sa = 0, sax = 0, sc = 0, scx = 0, T = 0;
-        for (long k = 0; k < N; k++) {
-            double xh = norm_hat(x[k], mean, r), w = W(l, k);
-            double a = w * GET(j->dy, o + k), c = w * GET(j->dty, o + k);
-            double th = r * ((double)tx[k] - mt - xh * m);
-            sa += a;
-            sax += a * xh;
-            sc += c;
-            scx += c * xh;
-            T += c * th;
-        }
-        for (long k = 0; k < N; k++) {
-            double xh = norm_hat(x[k], mean, r), w = W(l, k);
-            double a = w * GET(j->dy, o + k), c = w * GET(j->dty, o + k);
-            double th = r * ((double)tx[k] - mt - xh * m);
-            double pc = c - sc / n - xh * scx / n, pa = a - sa / n - xh * sax / n;
-            if (j->dtx) j->dtx[o + k] = (float)(r * pc);
-            if (j->dx) j->dx[o + k] = (float)(r * pa - r * (scx / n) * th - (double)r * r * m * pc - r * (T / n) * xh);
-        }
-    }
-}
-
-/* per element: dw, db summed over the samples in order; elements [k0, k1) by blocks of
- * LN_BLK so that each sample's rows are read contiguously (a stride of N per read was 3x
- * slower) */
-enum { LN_BLK = 256 };
-
-static void ln_param_range(void *arg, long k0, long k1) {
-    const ln_job_t *j = arg;
-    const layer_t *l = j->l;
-    long N = j->N;
-    int jvp = j->pass == P_JVP_BWD && j->dty;
-    for (long kb = k0; kb < k1; kb += LN_BLK) {
-        long nk = k1 - kb < LN_BLK ? k1 - kb : LN_BLK;
-        double sw[LN_BLK] = {0}, sb[LN_BLK] = {0};
-        for (int i = 0; i < j->B; i++) {
-            size_t o = (size_t)i * N + kb;
-            float mean = l->saved[2 * i], r = l->saved[2 * i + 1];
-            for (long k = 0; k < nk; k++) {
-                double xh = norm_hat(j->x[o + k], mean, r), dy = GET(j->dy, o + k);
-                sw[k] += dy * xh;
-                sb[k] += dy;
-                if (jvp) {
-                    double th = r * ((double)j->tx[o + k] - j->ws[2 * i] - xh * j->ws[2 * i + 1]);
-                    sw[k] += (double)j->dty[o + k] * th;
-                }
-            }
-        }
-        for (long k = 0; k < nk; k++) {
-            l->dw[kb + k] += (float)sw[k];
-            l->db[kb + k] += (float)sb[k];
-        }
-    }
-}
-
-static void ln_run(const nn_ctx_t *ctx, ln_job_t *j) {
-    long work = (long)j->B * j->N;
-    if (work >= 32768 && j->B > 1) cpu_parallel_for(ctx->be, j->B, ln_sample_range, j);
-    else ln_sample_range(j, 0, j->B);
-    if ((j->pass == P_BWD || j->pass == P_JVP_BWD) && j->l->dw && !ctx->skip_param_grads) {
-        if (work >= 32768) cpu_parallel_for(ctx->be, j->N, ln_param_range, j);
-        else ln_param_range(j, 0, j->N);
-    }
+static ln_args_t ln_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
+    ln_args_t a;
+    memset(&a, 0, sizeof a);
+    a.B = B;
+    a.N = shape3_size(l->in);
+    a.eps = l->eps;
+    a.w = l->w;
+    a.b = l->b;
+    a.dw = ctx->skip_param_grads ? NULL : l->dw; /* NULL: the backward passes leave dw, db alone */
+    a.db = ctx->skip_param_grads ? NULL : l->db;
+    a.saved = l->saved;
+    a.ws = ctx->workspace;
+    return a;
 }
 
 static void ln_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
-    ln_job_t j = {l, P_FWD, B, shape3_size(l->in), y, NULL, NULL, NULL, NULL, x, NULL, NULL, NULL};
-    ln_run(ctx, &j);
+    ln_args_t a = ln_args(ctx, l, B);
+    a.y = y;
+    a.x = x;
+    ctx->be->ln_forward(ctx->be, &a);
 }
 
 static void ln_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
                         const float *y, int B) {
     (void)y;
-    ln_job_t j = {l, P_BWD, B, shape3_size(l->in), NULL, NULL, dx, NULL, NULL, x, NULL, dy, NULL};
-    ln_run(ctx, &j);
+    ln_args_t a = ln_args(ctx, l, B);
+    a.dx = dx;
+    a.dy = dy;
+    a.x = x;
+    ctx->be->ln_backward(ctx->be, &a);
 }
 
 static void ln_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
                            const float *tx, int B) {
-    ln_job_t j = {l, P_JVP_FWD, B, shape3_size(l->in), y, ty, NULL, NULL, NULL, x, tx, NULL, NULL};
-    ln_run(ctx, &j);
+    ln_args_t a = ln_args(ctx, l, B);
+    a.y = y;
+    a.ty = ty;
+    a.x = x;
+    a.tx = tx;
+    ctx->be->ln_jvp_forward(ctx->be, &a);
 }
 
 static void ln_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
@@ -216,8 +105,14 @@ static void ln_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *d
                             const float *ty, int B) {
     (void)y;
     (void)ty;
-    ln_job_t j = {l, P_JVP_BWD, B, shape3_size(l->in), NULL, NULL, dx, dtx, ctx->workspace, x, tx, dy, dty};
-    ln_run(ctx, &j);
+    ln_args_t a = ln_args(ctx, l, B);
+    a.dx = dx;
+    a.dtx = dtx;
+    a.dy = dy;
+    a.dty = dty;
+    a.x = x;
+    a.tx = tx;
+    ctx->be->ln_jvp_backward(ctx->be, &a);
 }
 
 const layer_ops_t layer_ln_ops = {"ln", ln_setup, ln_init, ln_forward, ln_backward, ln_jvp_forward,

@@ -1,7 +1,7 @@
 /* layer_shape.c: reshape CxHxW (torch.nn.Unflatten(1, (C, H, W))) and flatten
  * (torch.nn.Flatten()). Both keep the C-ordered data as it is and change only the shape;
- * forward and backward are copies (the tangent passes too). */
-#include <string.h>
+ * forward and backward are device copies (the tangent passes too). */
+#include <stddef.h>
 
 #include "common.h"
 #include "layer.h"
@@ -24,16 +24,14 @@ static int flatten_setup(layer_t *l) {
 }
 
 static void copy_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
-    (void)ctx;
-    if (y != x) memcpy(y, x, sizeof(float) * (size_t)B * (size_t)shape3_size(l->in));
+    if (y != x) ctx->be->copy(ctx->be, y, x, sizeof(float) * (size_t)B * (size_t)shape3_size(l->in));
 }
 
 static void copy_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
                           const float *y, int B) {
-    (void)ctx;
     (void)x;
     (void)y;
-    if (dx && dx != dy) memcpy(dx, dy, sizeof(float) * (size_t)B * (size_t)shape3_size(l->in));
+    if (dx && dx != dy) ctx->be->copy(ctx->be, dx, dy, sizeof(float) * (size_t)B * (size_t)shape3_size(l->in));
 }
 
 static void copy_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,

@@ -9,7 +9,6 @@
 
 #include "common.h"
 #include "model.h"
-#include "optim_math.h"
 
 /* ---- settings ------------------------------------------------------------------------ */
 
@@ -165,115 +164,49 @@ int shape3_parse(const char *s, shape3_t *out) {
 
 /* ---- optimizers ----------------------------------------------------------------------- */
 
-static float *zalloc(size_t n) {
-    float *p = gt_aligned_alloc(sizeof(float) * (n ? n : 1));
-    memset(p, 0, sizeof(float) * (n ? n : 1));
+static float *dev_zeros(backend_t *be, size_t n) {
+    float *p = be->alloc(be, sizeof(float) * (n ? n : 1));
+    be->zero(be, p, sizeof(float) * (n ? n : 1));
     return p;
 }
 
 static void optim_free(optim_state_t *o) {
-    gt_aligned_free(o->s1);
-    gt_aligned_free(o->s2);
-    gt_aligned_free(o->s3);
-    o->s1 = o->s2 = o->s3 = NULL;
+    for (int j = 0; j < 3; j++) {
+        float **s = j == 0 ? &o->s1 : j == 1 ? &o->s2 : &o->s3;
+        if (*s) o->be->free(o->be, *s);
+        *s = NULL;
+    }
 }
 
-/* Fresh state for conf over n parameters: the buffers the settings use, zeroed, t = 0. */
-static void optim_init(optim_state_t *o, const opt_conf_t *c, size_t n, backend_t *be) {
+/* Fresh state for conf over n parameters on be: the buffers the settings use, zeroed, t = 0. */
+static void optim_init(optim_state_t *o, backend_t *be, const opt_conf_t *c, size_t n) {
     optim_free(o);
-    o->conf = *c;
     o->be = be;
+    o->conf = *c;
     o->n = n;
     o->t = 0;
     if (c->kind == OPT_ADAM) {
-        o->s1 = zalloc(n);
-        o->s2 = zalloc(n);
+        o->s1 = dev_zeros(be, n);
+        o->s2 = dev_zeros(be, n);
     } else if (c->kind == OPT_SGD) {
-        if (c->b1 != 0) o->s1 = zalloc(n);
+        if (c->b1 != 0) o->s1 = dev_zeros(be, n);
     } else {
-        o->s1 = zalloc(n);
-        if (c->momentum != 0) o->s2 = zalloc(n);
-        if (c->centered) o->s3 = zalloc(n);
+        o->s1 = dev_zeros(be, n);
+        if (c->momentum != 0) o->s2 = dev_zeros(be, n);
+        if (c->centered) o->s3 = dev_zeros(be, n);
     }
 }
 
-/* Adam over [0, n): blocks of 16 elements with a fixed inner count, which GCC vectorizes at -O2
- * (element by element the same arithmetic as the scalar tail: lib/optim_math.h). has_wd is a
- * constant where this is inlined, so the loop carries no branch. */
-static inline void adam_loop(size_t n, float *restrict p, const float *restrict g, float *restrict m,
-                             float *restrict v, int has_wd, float wd, float b1, float w1, float b2, float w2,
-                             float bc2_sqrt, float eps, float step_size) {
-    size_t n16 = n - n % 16;
-    for (size_t i = 0; i < n16; i += 16)
-        for (int k = 0; k < 16; k++) { /* through locals: GCC vectorizes loads and stores it can see */
-            float pk = p[i + k], mk = m[i + k], vk = v[i + k];
-            optim_adam(&pk, &mk, &vk, g[i + k], has_wd, wd, b1, w1, b2, w2, bc2_sqrt, eps, step_size);
-            p[i + k] = pk, m[i + k] = mk, v[i + k] = vk;
-        }
-    for (size_t i = n16; i < n; i++)
-        optim_adam(&p[i], &m[i], &v[i], g[i], has_wd, wd, b1, w1, b2, w2, bc2_sqrt, eps, step_size);
-}
-
-/* One step over elements [i0, i1) of the parameters; the scalars are rounded to float once from
- * the double settings. */
-typedef struct {
-    optim_state_t *o;
-    float *p;
-    const float *g;
-    long n;
-} optim_job_t;
-
-static void optim_range(void *arg, long i0, long i1) {
-    const optim_job_t *j = arg;
-    optim_state_t *o = j->o;
-    const opt_conf_t *c = &o->conf;
-    float *p = j->p + i0;
-    const float *g = j->g + i0;
-    size_t n = (size_t)(i1 - i0);
-    float lr = (float)c->lr, wd = (float)c->wd, eps = (float)c->eps;
-    int has_wd = wd != 0;
-    if (c->kind == OPT_ADAM) {
-        float b1 = (float)c->b1, b2 = (float)c->b2, w1 = (float)(1.0 - c->b1), w2 = (float)(1.0 - c->b2);
-        double bc1 = 1.0 - pow(c->b1, (double)o->t), bc2 = 1.0 - pow(c->b2, (double)o->t);
-        float step_size = (float)(c->lr / bc1);
-        float bc2_sqrt = (float)sqrt(bc2);
-        float *m = o->s1 + i0, *v = o->s2 + i0;
-        if (has_wd) adam_loop(n, p, g, m, v, 1, wd, b1, w1, b2, w2, bc2_sqrt, eps, step_size);
-        else adam_loop(n, p, g, m, v, 0, wd, b1, w1, b2, w2, bc2_sqrt, eps, step_size);
-    } else if (c->kind == OPT_SGD) {
-        float mom = (float)c->b1;
-        float dummy = 0;
-        for (size_t i = 0; i < n; i++)
-            optim_sgd(&p[i], mom != 0 ? &o->s1[i0 + i] : &dummy, g[i], has_wd, wd, mom, o->t == 1, c->nesterov, lr);
-    } else {
-        float alpha = (float)c->b1, w = (float)(1.0 - c->b1), mom = (float)c->momentum;
-        float d1 = 0, d2 = 0;
-        for (size_t i = 0; i < n; i++)
-            optim_rmsprop(&p[i], &o->s1[i0 + i], mom != 0 ? &o->s2[i0 + i] : &d1, c->centered ? &o->s3[i0 + i] : &d2,
-                          g[i], has_wd, wd, alpha, w, c->centered, mom, eps, lr);
-    }
-}
-
-/* parts [k0, k1) of OPTIM_PART elements each (a multiple of 16, so Adam's vectorized blocks
- * fall the same way): the split does not change what any element computes */
-enum { OPTIM_PART = 16384 };
-
-static void optim_parts(void *arg, long k0, long k1) {
-    const optim_job_t *j = arg;
-    long e = k1 * OPTIM_PART < j->n ? k1 * OPTIM_PART : j->n;
-    optim_range((void *)j, k0 * OPTIM_PART, e);
-}
-
-/* torch.optim (1.13, single-tensor path) formulas, element by element in float32 (optim_math.h).
+/* torch.optim (1.13, single-tensor path) formulas, element by element in float32 (opt_math.h).
  * As in torch, each scalar is rounded to float once from the double setting: beta2 and
  * (1 - beta2) are both rounded from double (torch passes the Python float 1 - beta2; computing
- * 1 - (float)0.999 in float instead gives 9.9998713e-4, an error of 1.3e-5 in every exp_avg_sq).
- * Elements are independent: large vectors are split over the backend's threads. */
+ * 1 - (float)0.999 in float instead gives 9.9998713e-4, an error of 1.3e-5 in every exp_avg_sq). */
 void optim_step(optim_state_t *o, float *p, const float *g) {
+    const opt_conf_t *c = &o->conf;
     o->t++;
-    optim_job_t j = {o, p, g, (long)o->n};
-    if (o->be && j.n >= 4 * OPTIM_PART) cpu_parallel_for(o->be, (j.n + OPTIM_PART - 1) / OPTIM_PART, optim_parts, &j);
-    else optim_range(&j, 0, j.n);
+    opt_step_t k = opt_step_make(c->kind, c->lr, c->b1, c->b2, c->eps, c->wd, c->momentum, c->nesterov, c->centered,
+                                 o->t);
+    o->be->optim(o->be, &k, p, g, o->s1, o->s2, o->s3, o->n);
 }
 
 /* ---- life cycle ---------------------------------------------------------------------- */
@@ -304,17 +237,18 @@ void model_set_opt(gan_model_t *m, int which_d, const opt_conf_t *c) {
             return;
         }
     }
-    optim_init(o, c, n->n_params, m->be);
+    optim_init(o, m->be, c, n->n_params);
 }
 
 void model_set_ema(gan_model_t *m, double decay) {
+    backend_t *be = m->be;
     m->set.ema = decay;
     if (decay == 0) {
-        gt_aligned_free(m->G_ema);
+        if (m->G_ema) be->free(be, m->G_ema);
         m->G_ema = NULL;
     } else if (!m->G_ema) {
-        m->G_ema = zalloc(m->G.n_params);
-        memcpy(m->G_ema, m->G.params, sizeof(float) * m->G.n_params);
+        m->G_ema = dev_zeros(be, m->G.n_params);
+        be->copy(be, m->G_ema, m->G.params, sizeof(float) * m->G.n_params);
     }
 }
 
@@ -343,11 +277,11 @@ int model_new(gan_model_t *m, const char *g_spec, const char *d_spec, shape3_t s
 }
 
 void model_free(gan_model_t *m) {
+    if (m->G_ema) m->be->free(m->be, m->G_ema);
+    if (m->opt_G.be) optim_free(&m->opt_G);
+    if (m->opt_D.be) optim_free(&m->opt_D);
     net_free(&m->G);
     net_free(&m->D);
-    gt_aligned_free(m->G_ema);
-    optim_free(&m->opt_G);
-    optim_free(&m->opt_D);
     memset(m, 0, sizeof *m);
 }
 
@@ -386,7 +320,7 @@ static float *opt_buf(const optim_state_t *o, int j) { return j == 0 ? o->s1 : j
 /* The tensors of a model, in file order. */
 typedef struct {
     char name[48];
-    int is_i64;
+    int is_i64;         /* num_batches_tracked: a host counter; every float tensor is device memory */
     const void *data;
     size_t count;
     int ndim;
@@ -493,13 +427,26 @@ static void write_meta(const gan_model_t *m, st_writer_t *meta) {
 int model_save(const gan_model_t *m, FILE *f) {
     ck_tensor_t *v;
     int k = ck_list(m, &v);
+    /* the float tensors come from the device into one host buffer */
+    size_t floats = 0;
+    for (int i = 0; i < k; i++)
+        if (!v[i].is_i64) floats += v[i].count;
+    float *host = gt_xmalloc(sizeof(float) * (floats ? floats : 1)), *h = host;
     st_writer_t *w = st_writer_new();
     write_meta(m, w);
     int rc = 0;
-    for (int i = 0; i < k && !rc; i++)
-        rc = st_writer_add_raw(w, v[i].name, v[i].is_i64 ? DT_I64 : DT_F32, v[i].ndim, v[i].shape, v[i].data);
+    for (int i = 0; i < k && !rc; i++) {
+        const void *data = v[i].data;
+        if (!v[i].is_i64) {
+            m->be->download(m->be, h, v[i].data, sizeof(float) * v[i].count);
+            data = h;
+            h += v[i].count;
+        }
+        rc = st_writer_add_raw(w, v[i].name, v[i].is_i64 ? DT_I64 : DT_F32, v[i].ndim, v[i].shape, data);
+    }
     if (!rc) rc = st_writer_write(w, f);
     st_writer_free(w);
+    free(host);
     free(v);
     return rc ? -1 : 0;
 }
@@ -638,8 +585,8 @@ static int load_body(gan_model_t *m, const unsigned char *buf, size_t len, backe
     double ema = m->set.ema;
     m->set.ema = 0;
     model_set_ema(m, ema);
-    optim_init(&m->opt_G, &m->set.opt_g, m->G.n_params, m->be);
-    optim_init(&m->opt_D, &m->set.opt_d, m->D.n_params, m->be);
+    optim_init(&m->opt_G, be, &m->set.opt_g, m->G.n_params);
+    optim_init(&m->opt_D, be, &m->set.opt_d, m->D.n_params);
     long long v;
     if (meta_ll(&f, "opt_G_steps", 0, INT64_MAX, &v)) goto out;
     m->opt_G.t = v;
@@ -654,7 +601,8 @@ static int load_body(gan_model_t *m, const unsigned char *buf, size_t len, backe
             free(list);
             goto out;
         }
-        memcpy((void *)list[i].data, e->t.data, list[i].count * (list[i].is_i64 ? 8 : sizeof(float)));
+        if (list[i].is_i64) memcpy((void *)list[i].data, e->t.data, list[i].count * 8);
+        else be->upload(be, (void *)list[i].data, e->t.data, list[i].count * sizeof(float));
     }
     free(list);
     if (f.n != k) {
@@ -684,12 +632,37 @@ int model_load(gan_model_t *m, const char *path, backend_t *be, int max_batch) {
 
 /* ---- backend -------------------------------------------------------------------------- */
 
+static char backend_note[320];
+static int backend_noted;
+
 backend_t *gan_backend(const char *device, int threads) {
-    if (strcmp(device, "cpu") == 0 || strcmp(device, "auto") == 0) return backend_cpu(threads);
+    backend_noted = 0;
+    if (strcmp(device, "cpu") == 0) return backend_cpu(threads);
     if (strcmp(device, "cuda") == 0) {
-        gt_err("--device cuda: built without CUDA; rebuild with make CUDA=1");
-        return NULL;
+        backend_t *be = backend_cuda();
+        if (!be) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", gt_errmsg());
+            gt_err("--device cuda: %s", why);
+        }
+        return be;
+    }
+    if (strcmp(device, "auto") == 0) {
+#ifdef GT_HAVE_CUDA
+        backend_t *be = backend_cuda();
+        backend_noted = 1;
+        if (be) {
+            snprintf(backend_note, sizeof backend_note, "device cuda: %s", be->description);
+            return be;
+        }
+        char why[256];
+        snprintf(why, sizeof why, "%s", gt_errmsg());
+        snprintf(backend_note, sizeof backend_note, "device cpu: %s", why);
+#endif
+        return backend_cpu(threads);
     }
     gt_err("--device: unknown device '%s' (cpu, cuda, auto)", device);
     return NULL;
 }
+
+const char *gan_backend_note(void) { return backend_noted ? backend_note : NULL; }

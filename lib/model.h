@@ -11,12 +11,11 @@
 #include <stdio.h>
 
 #include "backend.h"
+#include "loss_math.h" /* gan_loss_t */
 #include "net.h"
+#include "opt_math.h"  /* opt_kind_t and the updates */
 
-typedef enum { LOSS_BCE = 0, LOSS_NS, LOSS_WGAN, LOSS_WGAN_GP, LOSS_HINGE, LOSS_LSGAN, LOSS_COUNT } gan_loss_t;
-
-/* Optimizer kinds and their settings (PyTorch's torch.optim semantics). */
-typedef enum { OPT_ADAM = 0, OPT_SGD, OPT_RMSPROP } opt_kind_t;
+/* Optimizer settings (PyTorch's torch.optim semantics). */
 typedef struct {
     opt_kind_t kind;
     double lr, b1, b2, eps, wd; /* adam: betas, eps; rmsprop: b1 = alpha; sgd: b1 = momentum */
@@ -38,14 +37,14 @@ typedef struct {
 
 #define GAN_MAX_CRITIC 5
 
-/* Optimizer state over a flat parameter vector of n floats. */
+/* Optimizer state over a flat parameter vector of n floats (on the backend's device). */
 typedef struct {
     opt_conf_t conf;
     size_t n;
     int64_t t;          /* steps taken */
     float *s1, *s2, *s3; /* adam: exp_avg, exp_avg_sq; sgd: momentum_buffer; rmsprop: square_avg,
                             momentum_buffer, grad_avg (those the settings use; else NULL) */
-    backend_t *be;       /* the update loop's threads (NULL: the calling thread) */
+    backend_t *be;       /* the backend that holds the state and runs the update */
 } optim_state_t;
 
 typedef struct {
@@ -59,7 +58,7 @@ typedef struct {
     int64_t epoch_pos;  /* position in the epoch's permutation of the next real batch */
     int64_t data_n;     /* number of images of the data the counters refer to (0: none yet) */
     net_t G, D;
-    float *G_ema;       /* (G.n_params) EMA of G's parameters; NULL when set.ema == 0 */
+    float *G_ema;       /* (G.n_params) EMA of G's parameters (device); NULL when set.ema == 0 */
     optim_state_t opt_G, opt_D;
     backend_t *be;
 } gan_model_t;
@@ -105,13 +104,21 @@ void model_set_opt(gan_model_t *m, int which_d, const opt_conf_t *c);
 /* Turn EMA on (copy of G's weights) or off. */
 void model_set_ema(gan_model_t *m, double decay);
 
-/* The backend for `--device NAME` (cpu, cuda, auto) with `threads` CPU threads (0: all
- * cores). Returns NULL with a message when the device is unknown or not available. */
+/* The backend for `--device NAME` with `threads` CPU threads (0: all cores):
+ *   cpu   the CPU backend
+ *   cuda  the CUDA backend; NULL with a message (naming CUDA) when the build has none or no
+ *         usable GPU is found
+ *   auto  cuda when the build has CUDA and a GPU is found, else cpu
+ * Returns NULL with a message when the device is unknown or not available. */
 backend_t *gan_backend(const char *device, int threads);
+/* After gan_backend("auto"): a line saying which device it chose and why, for the program
+ * to print on stderr ("device cuda: NVIDIA H100 ...", "device cpu: no CUDA GPU (...)");
+ * NULL when there was nothing to choose (the build has no CUDA, or the device was named). */
+const char *gan_backend_note(void);
 
 /* ---- optimizers ----------------------------------------------------------------------- */
 
-/* One step of the optimizer on params p with gradients g (n floats each, host memory). */
+/* One step of the optimizer on params p with gradients g (n floats each, on o's device). */
 void optim_step(optim_state_t *o, float *p, const float *g);
 
 #endif

@@ -162,7 +162,7 @@ void net_init(net_t *n, init_mode_t mode, uint64_t seed) {
     n->be->zero(n->be, n->state, sizeof(float) * n->n_state);
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
-        if (l->ops->init) l->ops->init(l, mode, seed);
+        if (l->ops->init) l->ops->init(n->be, l, mode, seed);
         n->bn_batches[i] = 0;
     }
 }

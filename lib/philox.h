@@ -96,4 +96,14 @@ GT_HD static inline float philox_normal(uint64_t seed, uint32_t stream, uint32_t
     return (float)((index & 1) ? rad * sin(ang) : rad * cos(ang));
 }
 
+/* The value backend.h's philox_fill writes at element `index` (kind: fill_kind_t, 0 uniform
+ * in [-scale, scale), 1 normal): (2u - 1) * scale, or scale * z (+ shift when shift != 0,
+ * so that a zero shift leaves the product's bits alone). */
+GT_HD static inline float philox_fill_value(int kind, uint64_t seed, uint32_t stream, uint32_t step, uint64_t index,
+                                            float scale, float shift) {
+    if (kind == 0) return (2.0f * philox_uniform(seed, stream, step, index) - 1.0f) * scale;
+    float v = scale * philox_normal(seed, stream, step, index);
+    return shift != 0.0f ? shift + v : v;
+}
+
 #endif

@@ -18,7 +18,17 @@
  *     nn_ctx_t.skip_param_grads); G optimizer step; EMA of G's weights when on.
  * Dropout masks use Philox (seed, PHILOX_STREAM_DROPOUT, step t * 16 + pass, sample index
  * within the batch). So a step depends only on the model (weights, optimizer state,
- * counters, seed) and the data. */
+ * counters, seed) and the data.
+ *
+ * Where things live: everything a step touches is on the model's backend device: the data
+ * (uploaded once, uint8 stays uint8), the epoch's permutation (computed on the host by
+ * shuffle.h, uploaded once per epoch), the batches, noise and gradients. A step only queues
+ * work: its figures (losses, norms) and its checks (a NaN or Inf in a loss or a weight) are
+ * kept on the device in statistics slots (train_math.h), and the host reads them only when it
+ * asks (trainer_stats, trainer_check). The device remembers the first step that went bad, so
+ * the error still names that step however late the host looks; train_loop looks after
+ * every step on the CPU (free there) and about once a second on a GPU, and callers must call
+ * trainer_check before writing a checkpoint, so a poisoned model is never saved. */
 #ifndef GT_TRAIN_H
 #define GT_TRAIN_H
 
@@ -37,38 +47,50 @@ typedef struct {
 
 typedef struct {
     gan_model_t *m;
-    const tensor_t *data;    /* N x C x H x W, float32 in [-1, 1] or uint8 (x - 127.5) / 127.5 */
+    backend_t *be;
+    const tensor_t *data;    /* N x C x H x W, float32 in [-1, 1] or uint8 (x - 127.5) / 127.5 (host) */
+    const void *data_dev;    /* the same on the device (upload_const) */
     int64_t n;
     int B;
-    int64_t *perm;           /* (n) the permutation of epoch perm_epoch */
+    int64_t *perm;           /* (n) the permutation of epoch perm_epoch (host) */
+    int64_t *perm_dev;       /* (n) the same on the device */
     int64_t perm_epoch;      /* -1: none yet */
+    /* device buffers */
     float *real;             /* (B, C*H*W) */
     float *z;                /* (B, z_dim) */
     float *dfake;            /* (B, C*H*W) gradient of G's loss w.r.t. the fake images */
     float *dlogit;           /* (B) */
     float *xhat, *gx;        /* (B, C*H*W) wgan-gp: interpolates, their input gradients / v */
     float *ones;             /* (B) wgan-gp */
-    double *red;             /* (max parameters / 65536 + 1) partial sums of the gradient norms and checks */
-    float u8_lut[256];
+    double *stats;           /* (TS_COUNT) statistics slots (train_math.h) */
+    double last_check;       /* when train_loop last looked for a bad step (seconds) */
 } trainer_t;
 
-/* Prepare training of m on data (checked: shape must be m's, N >= batch). When the data's
- * size differs from the one the model's counters refer to, a new epoch starts. Returns 0
- * or -1 with a message. */
+/* Prepare training of m on data (checked: shape must be m's, N >= batch) on the model's
+ * backend: uploads the data. When the data's size differs from the one the model's counters
+ * refer to, a new epoch starts. Returns 0 or -1 with a message. */
 int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data);
 void trainer_free(trainer_t *t);
 
-/* One training step. On a NaN or Inf in a loss or a weight returns -1 with a message naming
- * the step (the model is then poisoned: do not save it). */
-int train_step(trainer_t *t, train_stats_t *st);
+/* Queue one training step. Returns -1 with a message only when the step counter is
+ * exhausted; a NaN or Inf shows later, in trainer_check. */
+int train_step(trainer_t *t);
+
+/* 0 when no step so far went bad, else -1 with a message naming the first bad step and what
+ * went bad ("step 12: D's loss is nan; stopping"); the model is then poisoned: do not save it.
+ * Waits for the queued work. */
+int trainer_check(trainer_t *t);
+
+/* Wait for the queued work and read the figures: *last of the latest step (when last is not
+ * NULL) and, when mean is not NULL, their mean over the steps since the previous call that
+ * asked for a mean (*count of them; that call's interval then ends). */
+void trainer_stats(trainer_t *t, train_stats_t *last, train_stats_t *mean, int64_t *count);
 
 /* The loop: steps until the model's step counter reaches `until_step`, or *stop becomes
- * non-zero (checked after each step), or after_step returns non-zero. Returns 0, or -1 when
- * a step failed. */
-int train_loop(trainer_t *t, int64_t until_step, volatile sig_atomic_t *stop,
-               int (*after_step)(void *arg, const train_stats_t *st), void *arg);
-
-/* Image `index` of the data into out (C*H*W floats), uint8 converted as idx2tensor does. */
-void train_get_image(const trainer_t *t, int64_t index, float *out);
+ * non-zero (checked after each step), or after_step returns non-zero. Looks for a bad step
+ * (trainer_check) after every step on the CPU, about once a second on another device, and
+ * at the end. Returns 0, or -1 with a message when a step went bad. */
+int train_loop(trainer_t *t, int64_t until_step, volatile sig_atomic_t *stop, int (*after_step)(void *arg),
+               void *arg);
 
 #endif

@@ -4,8 +4,10 @@
 # a plan "1..N"); a suite that crashes, exits non-zero or prints fewer results than
 # its plan counts as a failure.  Full output of every suite is kept in build/test-logs/.
 #
-# Suites: C unit tests (release, ASan+UBSan, CUDA emulation), bats tests of the programs
-# (release and ASan+UBSan builds), PyTorch/NumPy parity scripts in tests/ref.
+# Suites: C unit tests (release, ASan+UBSan, CUDA emulation, and the real CUDA build when
+# make check built it: its backend parity suite runs on a GPU and skips without one), bats
+# tests of the programs (release and ASan+UBSan builds; tests/emu/*.bats, --device cuda end to
+# end, on the CUDA emulation build), PyTorch/NumPy parity scripts in tests/ref.
 set -u
 cd "$(dirname "$0")/.."
 logs=build/test-logs
@@ -37,7 +39,7 @@ run_suite() {
     fi
 }
 
-for flavour in release-cuda0 asan-cuda0 emu-cudaemu; do
+for flavour in release-cuda0 asan-cuda0 emu-cudaemu release-cuda1; do
     for t in build/$flavour/tests/unit/test_*; do
         [ -x "$t" ] || continue
         run_suite "unit/$flavour/$(basename "$t")" "$t"
@@ -49,6 +51,9 @@ if ls tests/*.bats >/dev/null 2>&1; then
     run_suite "bats/asan" env GT_BIN="$PWD/build/asan-cuda0/bin" \
         ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         bats --tap tests
+fi
+if [ -x build/emu-cudaemu/bin/gan-step ]; then
+    run_suite "bats/emu --device cuda" env GT_BIN="$PWD/build/emu-cudaemu/bin" bats --tap tests/emu
 fi
 
 for t in tests/ref/test_*.py; do

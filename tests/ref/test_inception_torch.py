@@ -218,12 +218,12 @@ def converter():
     return mod
 
 
-def features(weights, images, tmp, extra=()):
+def features(weights, images, tmp, extra=(), program=None):
     out = os.path.join(tmp, "feat.npy")
     if os.path.exists(out):
         os.unlink(out)
-    r = subprocess.run([GAN_FID, "-q", "--threads", "2", "--weights", weights, *extra, "--save-features", out, images],
-                       capture_output=True, text=True)
+    r = subprocess.run([program or GAN_FID, "-q", "--threads", "2", "--weights", weights, *extra, "--save-features", out,
+                        images], capture_output=True, text=True)
     return (np.load(out) if r.returncode == 0 else None), r
 
 
@@ -270,6 +270,22 @@ def main():
         t.check(f"{name}: features are 2048-d and not degenerate (std {ref.std():.3g})",
                 ours.shape == (len(imgs), 2048) and ref.std() > 1e-3 and (ref > 0).mean() > 0.2, str(ours.shape))
         t.close(ours, ref, 1e-4, f"{name}: features equal torch float64 to 1e-4")
+
+    # the same network on the CUDA backend, in its host emulation (make CUDA=emu, which make check
+    # builds): the features of the CPU to 1e-5 (tests/unit/tolerances.h, TOL_OP; the emulation
+    # differs from the CPU only in the GEMM's blocks)
+    emu = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "emu-cudaemu", "bin", "gan-fid")
+    if os.path.exists(emu):
+        imgs = rng.integers(0, 256, (3, 3, 45, 37), dtype=np.uint8)
+        p = os.path.join(tmp, "imgs.npy")
+        np.save(p, imgs)
+        cpu, r1 = features(st, p, tmp, ("--batch", "2", "--device", "cpu"))
+        cuda, r2 = features(st, p, tmp, ("--batch", "2", "--device", "cuda"), program=emu)
+        if t.check("gan-fid --device cuda (emulated) extracts features", cpu is not None and cuda is not None,
+                   r1.stderr + r2.stderr):
+            t.close(cuda, cpu, 1e-5, "the CUDA backend's Inception features equal the CPU's to 1e-5")
+    else:
+        print("# no build/emu-cudaemu: the CUDA backend's Inception is not compared here")
 
     # FID from the features
     a = rng.integers(0, 256, (3, 3, 40, 40), dtype=np.uint8)

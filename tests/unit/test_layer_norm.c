@@ -59,7 +59,7 @@ static void tl_make(tl_t *t, const layer_ops_t *ops, shape3_t in, int B, int aff
     l->state = l->n_state ? t->state : NULL;
     l->saved = t->saved;
     l->num_batches_tracked = l->n_state ? &t->nbt : NULL;
-    if (ops->init) ops->init(l, INIT_TORCH, 7);
+    if (ops->init) ops->init(be, l, INIT_TORCH, 7);
 }
 
 static void tl_free(tl_t *t) {
@@ -236,7 +236,7 @@ static void test_bn_running_stats(void) {
 static void test_bn_init_dcgan(void) {
     tl_t t;
     tl_make(&t, &layer_bn_ops, (shape3_t){512, 1, 1}, 1, 1, 1e-5, 0.1, 0);
-    t.l.ops->init(&t.l, INIT_DCGAN, 11);
+    t.l.ops->init(be, &t.l, INIT_DCGAN, 11);
     double s = 0, q = 0;
     int zero_b = 1;
     for (int c = 0; c < 512; c++) {
@@ -247,7 +247,7 @@ static void test_bn_init_dcgan(void) {
     CHECK(fabs(s / 512 - 1) < 0.005 && fabs(sqrt(q / 512) - 0.02) < 0.004, "DCGAN BN weight mean %g sd %g", s / 512,
           sqrt(q / 512));
     CHECK(zero_b, "DCGAN BN bias not zero");
-    t.l.ops->init(&t.l, INIT_TORCH, 11);
+    t.l.ops->init(be, &t.l, INIT_TORCH, 11);
     CHECK(t.params[0] == 1.0f && t.params[511] == 1.0f && t.params[512] == 0.0f, "torch BN init is w 1, b 0");
     tl_free(&t);
 }

@@ -89,11 +89,10 @@ static long steps_allocs(const char *arch, gan_loss_t loss, int threads) {
     trainer_t t;
     long got = -1;
     if (trainer_init(&t, &m, &data) == 0) {
-        train_stats_t st;
-        int ok = train_step(&t, &st) == 0;
+        int ok = train_step(&t) == 0 && trainer_check(&t) == 0;
         n_allocs = 0;
         counting = 1;
-        for (int k = 0; k < 4 && ok; k++) ok = train_step(&t, &st) == 0; /* an epoch ends among them */
+        for (int k = 0; k < 4 && ok; k++) ok = train_step(&t) == 0 && trainer_check(&t) == 0; /* an epoch ends among them */
         counting = 0;
         got = ok ? n_allocs : -1;
         trainer_free(&t);

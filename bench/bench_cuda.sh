@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# bench_cuda.sh: what a training step costs on a GPU, per preset at batch 64, 256 and 1024.
+#
+#   bench/bench_cuda.sh                 counts from the CUDA host emulation (no GPU needed)
+#   bench/bench_cuda.sh --device cuda   also measure images/s on the GPU (a make CUDA=1 build)
+#
+# For each preset and batch: launches per step (kernels; cuBLAS calls,
+# device copies and memsets count as one each), the GEMM
+# FLOPs and the bytes the operations must at least read and write (bench/step_cost.c reads the
+# CUDA backend's counters; they do not depend on the device, so the emulation counts them), and
+# the floor they put on a step on an H100 SXM: about 60 TFLOP/s float32 without tensor cores,
+# about 490 TFLOP/s TF32 dense with them (gan-step --tf32), about 3 TB/s of memory bandwidth.
+# floor = max(FLOPs / compute rate, bytes / bandwidth); img/s ceiling = B * n_critic / floor.
+# "launch floor" puts 2 us on each launch (a typical launch-to-launch time of small kernels
+# queued back to back; an assumption, not a measurement): where it exceeds the floor, the step
+# is bound by launches, not by arithmetic or memory.
+# With --device cuda the same steps are timed on the GPU (3 warm-up steps, then 20), in FP32
+# and in TF32, and printed beside the floors.
+set -eu
+cd "$(dirname "$0")/.."
+device=emu
+if [ "${1:-}" = "--device" ] && [ "${2:-}" = "cuda" ]; then device=cuda; fi
+
+make -s BUILD=emu CUDA=emu unit-tests >/dev/null
+emu=build/emu-cudaemu/bench/step_cost
+if [ $device = cuda ]; then
+    make -s CUDA=1 BIN=build/release-cuda1/bin unit-tests >/dev/null
+    gpu=build/release-cuda1/bench/step_cost
+fi
+
+printf '# load: %s\n' "$(uptime | sed 's/.*load average/load average/')"
+printf '%-8s %5s %8s %9s %9s %9s %9s %9s %11s %11s' preset batch launches GFLOP MB \
+    floor_fp32 floor_tf32 launch_fl img/s_fp32 img/s_tf32
+[ $device = cuda ] && printf ' %10s %10s %10s %10s' ms_fp32 img/s ms_tf32 img/s
+printf '\n'
+for ps in mlp:1x28x28 dcgan:1x28x28 dcgan32:3x32x32 wgan-gp:1x28x28; do
+    preset=${ps%%:*}; shape=${ps#*:}
+    for b in 64 256 1024; do
+        if ! line=$(GT_EMU_PROTECT=0 $emu --preset "$preset" --shape "$shape" --batch $b --warmup 1 --steps 1 2>&1); then
+            printf '%-8s %5s  (%s)\n' "$preset" $b "$(echo "$line" | tail -1)"
+            continue
+        fi
+        read -r _ _ ncrit launches gflop mb _ _ <<<"$line"
+        awk -v p="$preset" -v b="$b" -v k="$ncrit" -v l="$launches" -v f="$gflop" -v m="$mb" 'BEGIN {
+            t32 = f * 1e9 / 60e12; ttf = f * 1e9 / 490e12; tm = m * 1e6 / 3e12; tl = l * 2e-6
+            f32 = t32 > tm ? t32 : tm; ftf = ttf > tm ? ttf : tm
+            printf "%-8s %5d %8.0f %9.2f %9.1f %7.1fus %7.1fus %7.0fus %11.0f %11.0f", p, b, l, f, m,
+                   f32 * 1e6, ftf * 1e6, tl * 1e6, b * k / f32, b * k / ftf }'
+        if [ $device = cuda ]; then
+            r32=$($gpu --device cuda --preset "$preset" --shape "$shape" --batch $b --warmup 3 --steps 20)
+            rtf=$($gpu --device cuda --preset "$preset" --shape "$shape" --batch $b --warmup 3 --steps 20 --tf32)
+            printf ' %10s %10s %10s %10s' "$(echo "$r32" | cut -f7)" "$(echo "$r32" | cut -f8)" \
+                "$(echo "$rtf" | cut -f7)" "$(echo "$rtf" | cut -f8)"
+        fi
+        printf '\n'
+    done
+done

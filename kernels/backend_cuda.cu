@@ -1,0 +1,273 @@
+/* backend_cuda.cu: the CUDA backend (backend.h): the device and its one stream, memory
+ * through a caching allocator, host<->device transfers, the row-major GEMM on cuBLAS
+ * (kernels/gemm_map.h), error reporting, and the backend struct that gathers the operations
+ * of kernels/layers.cu, norm.cu, train.cu and optim.cu (cuda_ops.h).
+ *
+ * Memory: alloc takes a cached block of a fitting size when one is free, else cudaMalloc;
+ * free returns the block to the cache. Every buffer of a training run is allocated before
+ * its first step (and the scratch of reductions grows during the first step), so later steps
+ * never call cudaMalloc (counters.device_mallocs stays put; the parity suite checks it).
+ * Ordering: one stream carries every operation; upload and download wait for it (so the host
+ * buffer may be reused, or read, on return); copies, memsets and kernels only queue. */
+#include <map>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_check.h"
+#include "cuda_ops.h"
+#include "gemm_map.h"
+
+#include "../lib/common.h"
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+void gt_cuda_fail(const char *file, int line, const char *what, const char *name, const char *desc) {
+    fprintf(stderr, "%s: cuda: %s:%d: %s failed: %s (%s)\n", gt_progname, file, line, what, name, desc);
+    exit(1);
+}
+
+/* ---- state ------------------------------------------------------------------------------- */
+
+static cudaStream_t stream;
+static cublasHandle_t blas;
+static int blas_tf32 = -1; /* the math mode set on the handle (-1: none yet) */
+
+cudaStream_t gt_cuda_stream(void) { return stream; }
+
+/* ---- caching allocator ------------------------------------------------------------------- */
+
+static std::multimap<size_t, void *> cache; /* free blocks by size */
+static std::map<void *, size_t> live;       /* allocated blocks and their sizes */
+
+/* Sizes are rounded so that blocks of nearby sizes can be reused: 256 bytes below 1 MiB,
+ * then 1/16 of the next power of two. */
+static size_t round_size(size_t n) {
+    if (n == 0) n = 1;
+    if (n < ((size_t)1 << 20)) return (n + 255) & ~(size_t)255;
+    size_t p = (size_t)1 << 20;
+    while (p < n) p <<= 1;
+    size_t step = p / 16;
+    return (n + step - 1) / step * step;
+}
+
+static void release_cache(void) {
+    for (auto &b : cache) CUDA_CHECK(cudaFree(b.second));
+    cache.clear();
+}
+
+static void *cuda_alloc(backend_t *be, size_t bytes) {
+    size_t n = round_size(bytes);
+    auto it = cache.lower_bound(n);
+    if (it != cache.end() && it->first <= n + n / 4) { /* a cached block at most 25% larger */
+        void *p = it->second;
+        live[p] = it->first;
+        cache.erase(it);
+        return p;
+    }
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, n);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        release_cache();
+        e = cudaMalloc(&p, n);
+    }
+    if (e != cudaSuccess) {
+        fprintf(stderr, "%s: cuda: out of device memory allocating %zu bytes (%s)\n", gt_progname, n,
+                cudaGetErrorName(e));
+        exit(1);
+    }
+    be->counters.device_mallocs++;
+    live[p] = n;
+    return p;
+}
+
+static void cuda_free(backend_t *be, void *p) {
+    (void)be;
+    if (!p) return;
+    auto it = live.find(p);
+    if (it == live.end()) gt_cuda_fail(__FILE__, __LINE__, "cuda_free", "not a block of this allocator", "bug");
+    cache.insert({it->second, p});
+    live.erase(it);
+}
+
+static void *scratch[GT_SCRATCH_SLOTS];
+static size_t scratch_bytes[GT_SCRATCH_SLOTS];
+
+void *gt_cuda_scratch(int slot, size_t bytes) {
+    if (bytes > scratch_bytes[slot]) {
+        if (scratch[slot]) cuda_free(&gt_cuda_backend, scratch[slot]);
+        size_t want = bytes > 2 * scratch_bytes[slot] ? bytes : 2 * scratch_bytes[slot];
+        scratch_bytes[slot] = round_size(want);
+        scratch[slot] = cuda_alloc(&gt_cuda_backend, scratch_bytes[slot]);
+    }
+    return scratch[slot];
+}
+
+/* ---- transfers --------------------------------------------------------------------------- */
+
+static void cuda_upload(backend_t *be, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    be->counters.transfers++;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+static void cuda_download(backend_t *be, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    be->counters.transfers++;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+static void cuda_copy(backend_t *be, void *dst, const void *src, size_t bytes) {
+    if (!bytes || dst == src) return;
+    be->counters.launches++; /* a copy on the stream costs a launch */
+    be->counters.bytes += 2.0 * (double)bytes;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
+}
+
+static void cuda_zero(backend_t *be, void *p, size_t bytes) {
+    if (!bytes) return;
+    be->counters.launches++;
+    be->counters.bytes += (double)bytes;
+    CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream));
+}
+
+static void cuda_sync(backend_t *be) {
+    (void)be;
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+/* ---- gemm -------------------------------------------------------------------------------- */
+
+/* C = beta C (m x n, row stride ldc), for k == 0; beta == 0 writes zeros */
+__global__ void k_scale_matrix(float *c, int m, int n, int ldc, float beta) {
+    size_t t = GT_TID();
+    if (t >= (size_t)m * n) return;
+    float *p = c + t / n * ldc + t % n;
+    *p = beta == 0.0f ? 0.0f : beta * *p;
+}
+
+static void cuda_gemm(backend_t *be, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                      int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        GT_LAUNCH(k_scale_matrix, gt_blocks((size_t)m * n), GT_BLOCK, c, m, n, ldc, beta);
+        return;
+    }
+    if (be->tf32 != blas_tf32) {
+        CUBLAS_CHECK(cublasSetMathMode(blas, be->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+        blas_tf32 = be->tf32;
+    }
+    gemm_colmajor_t g = gemm_rowmajor_as_colmajor(trans_a, trans_b, m, n, k, a, lda, b, ldb);
+    be->counters.gemms++;
+    be->counters.launches++;
+    be->counters.flops += 2.0 * m * n * k;
+    be->counters.bytes += 4.0 * ((double)m * k + (double)k * n + (double)m * n * (beta != 0.0f ? 2 : 1));
+    CUBLAS_CHECK(cublasSgemm(blas, g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, g.m,
+                             g.n, g.k, &alpha, g.a, g.lda, g.b, g.ldb, &beta, c, ldc));
+}
+
+/* ---- the backend ------------------------------------------------------------------------- */
+
+backend_t gt_cuda_backend; /* filled in by backend_cuda() */
+
+static void fill_struct(backend_t *be) {
+    be->name = "cuda";
+    be->device = DEV_CUDA;
+    be->threads = 1;
+    be->alloc = cuda_alloc;
+    be->free = cuda_free;
+    be->upload = cuda_upload;
+    be->download = cuda_download;
+    be->copy = cuda_copy;
+    be->zero = cuda_zero;
+    be->upload_const = NULL; /* the caller allocates and uploads */
+    be->release_const = NULL;
+    be->sync = cuda_sync;
+    be->gemm = cuda_gemm;
+    be->fill = cuda_fill;
+    be->philox_fill = cuda_philox_fill;
+    be->bias_add = cuda_bias_add;
+    be->bias_grad = cuda_bias_grad;
+    be->act_forward = cuda_act_forward;
+    be->act_backward = cuda_act_backward;
+    be->act_jvp_forward = cuda_act_jvp_forward;
+    be->act_jvp_backward = cuda_act_jvp_backward;
+    be->bn_forward = cuda_bn_forward;
+    be->bn_backward = cuda_bn_backward;
+    be->ln_forward = cuda_ln_forward;
+    be->ln_backward = cuda_ln_backward;
+    be->ln_jvp_forward = cuda_ln_jvp_forward;
+    be->ln_jvp_backward = cuda_ln_jvp_backward;
+    be->dropout = cuda_dropout;
+    be->im2col = cuda_im2col;
+    be->col2im = cuda_col2im;
+    be->shiftsum = cuda_shiftsum;
+    be->shiftscatter = cuda_shiftscatter;
+    be->to_cmajor = cuda_to_cmajor;
+    be->from_cmajor = cuda_from_cmajor;
+    be->maxpool_forward = cuda_maxpool_forward;
+    be->maxpool_backward = cuda_maxpool_backward;
+    be->avgpool_forward = cuda_avgpool_forward;
+    be->avgpool_backward = cuda_avgpool_backward;
+    be->upsample_forward = cuda_upsample_forward;
+    be->upsample_backward = cuda_upsample_backward;
+    be->resize_bilinear = cuda_resize_bilinear;
+    be->relu_keep_nan = cuda_relu_keep_nan;
+    be->copy_rows = cuda_copy_rows;
+    be->plane_means = cuda_plane_means;
+    be->loss = cuda_loss;
+    be->gather = cuda_gather;
+    be->gp_mix = cuda_gp_mix;
+    be->gp_scale = cuda_gp_scale;
+    be->sumsq = cuda_sumsq;
+    be->nonfinite = cuda_nonfinite;
+    be->train_stats = cuda_train_stats;
+    be->optim = cuda_optim;
+    be->ema = cuda_ema;
+    be->clip = cuda_clip;
+    be->latents = cuda_latents;
+}
+
+static int ready;
+
+extern "C" backend_t *backend_cuda(void) {
+    if (ready) return &gt_cuda_backend;
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e == cudaErrorNoDevice || (e == cudaSuccess && count < 1)) {
+        (void)cudaGetLastError();
+        gt_err("no CUDA GPU found");
+        return NULL;
+    }
+    if (e != cudaSuccess) { /* e.g. no driver, or a driver older than this runtime */
+        (void)cudaGetLastError();
+        gt_err("no usable CUDA GPU (%s: %s)", cudaGetErrorName(e), cudaGetErrorString(e));
+        return NULL;
+    }
+    cudaDeviceProp prop;
+    if ((e = cudaSetDevice(0)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, 0)) != cudaSuccess ||
+        (e = cudaStreamCreate(&stream)) != cudaSuccess) {
+        (void)cudaGetLastError();
+        gt_err("CUDA GPU 0 is not usable (%s: %s)", cudaGetErrorName(e), cudaGetErrorString(e));
+        return NULL;
+    }
+    cublasStatus_t s = cublasCreate(&blas);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        gt_err("cuBLAS does not start on CUDA GPU 0 (%s)", cublasGetStatusName(s));
+        return NULL;
+    }
+    CUBLAS_CHECK(cublasSetStream(blas, stream));
+    fill_struct(&gt_cuda_backend);
+#ifdef GT_CUDA_EMU
+    snprintf(gt_cuda_backend.description, sizeof gt_cuda_backend.description, "%.100s (kernels/cuda_emu.h)",
+             prop.name);
+#else
+    snprintf(gt_cuda_backend.description, sizeof gt_cuda_backend.description, "%.100s (%.1f GiB, compute %d.%d)",
+             prop.name, (double)prop.totalGlobalMem / (1 << 30), prop.major, prop.minor);
+#endif
+    ready = 1;
+    return &gt_cuda_backend;
+}

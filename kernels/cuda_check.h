@@ -1,0 +1,83 @@
+/* cuda_check.h: what every CUDA source in kernels/ includes first: the CUDA runtime and
+ * cuBLAS (or, under `make CUDA=emu`, their host emulation, kernels/cuda_emu.h), the checks that end the
+ * program on a CUDA or cuBLAS error with file, line and the error's name, and the one launch
+ * macro, which also counts launches. */
+#ifndef GT_CUDA_CHECK_H
+#define GT_CUDA_CHECK_H
+
+#ifdef GT_CUDA_EMU
+#include "cuda_emu.h"
+#else
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lib/backend.h"
+
+/* The CUDA backend's instance (kernels/backend_cuda.cu): counters, scratch. */
+extern backend_t gt_cuda_backend;
+
+/* Print "PROG: cuda: FILE:LINE: WHAT failed: NAME (description)" and exit 1. */
+[[noreturn]] void gt_cuda_fail(const char *file, int line, const char *what, const char *name, const char *desc);
+
+#define CUDA_CHECK(call)                                                                              \
+    do {                                                                                              \
+        cudaError_t gt_e_ = (call);                                                                   \
+        if (gt_e_ != cudaSuccess)                                                                     \
+            gt_cuda_fail(__FILE__, __LINE__, #call, cudaGetErrorName(gt_e_), cudaGetErrorString(gt_e_)); \
+    } while (0)
+
+#define CUBLAS_CHECK(call)                                                                            \
+    do {                                                                                              \
+        cublasStatus_t gt_s_ = (call);                                                                \
+        if (gt_s_ != CUBLAS_STATUS_SUCCESS)                                                           \
+            gt_cuda_fail(__FILE__, __LINE__, #call, cublasGetStatusName(gt_s_), "cuBLAS");            \
+    } while (0)
+
+/* The backend's one stream: every operation is queued on it, in order. */
+cudaStream_t gt_cuda_stream(void);
+
+/* Launch KERNEL over GRID x BLOCK on the backend's stream with the arguments, check the
+ * launch, and count it (backend_t.counters.launches). Under emulation the grid runs as loops
+ * on the host (cuda_emu.h). */
+#ifdef GT_CUDA_EMU
+#define GT_LAUNCH(kernel, grid, block, ...)                                   \
+    do {                                                                      \
+        gt_cuda_backend.counters.launches++;                                  \
+        gt_emu_launch(#kernel, (grid), (block), kernel, __VA_ARGS__);         \
+    } while (0)
+#else
+#define GT_LAUNCH(kernel, grid, block, ...)                                   \
+    do {                                                                      \
+        gt_cuda_backend.counters.launches++;                                  \
+        kernel<<<(grid), (block), 0, gt_cuda_stream()>>>(__VA_ARGS__);       \
+        CUDA_CHECK(cudaGetLastError());                                       \
+    } while (0)
+#endif
+
+/* Threads per block of the element-wise kernels. */
+enum { GT_BLOCK = 256 };
+
+/* Blocks for n threads of GT_BLOCK (at least one). */
+static inline unsigned gt_blocks(size_t n) {
+    size_t b = (n + GT_BLOCK - 1) / GT_BLOCK;
+    return (unsigned)(b ? b : 1);
+}
+
+/* The global index of this thread in a 1-D launch. */
+#define GT_TID() ((size_t)blockIdx.x * blockDim.x + threadIdx.x)
+
+/* Count bytes an operation must at least move (the byte floor of bench/). */
+static inline void gt_count_bytes(double bytes) { gt_cuda_backend.counters.bytes += bytes; }
+
+/* Scratch device memory, valid until the next call for the same slot: GT_SCRATCH_PARTIAL
+ * for reduce.h's partial sums, GT_SCRATCH_OP for an operation's own intermediate results
+ * (per-channel sums, factors). Grows through the caching allocator, so only the first steps
+ * allocate; the stream's order makes reuse by the next operation safe. */
+enum { GT_SCRATCH_PARTIAL = 0, GT_SCRATCH_OP = 1, GT_SCRATCH_SLOTS = 2 };
+void *gt_cuda_scratch(int slot, size_t bytes);
+
+#endif

@@ -1,0 +1,351 @@
+/* cuda_emu.cu: the host emulation of the CUDA runtime and cuBLAS (kernels/cuda_emu.h says
+ * what is emulated and how). Compiled only under `make CUDA=emu`; empty for nvcc.
+ *
+ * Device memory: one arena of ARENA_BYTES of address space reserved with PROT_NONE (and
+ * MAP_NORESERVE: only pages written cost memory). Allocations are 256-byte aligned blocks of
+ * it, first fit from a free list, freed pages returned to the system. The used part of the
+ * arena is readable and writable only while a kernel, a copy or a cuBLAS call runs; a SIGSEGV
+ * in the arena at any other time is host code touching device memory, and the handler says so
+ * before the program aborts.
+ * Cost: two mprotect calls per launch. Their cost grows with the pages they change (measured
+ * on a 2-core VM: 7 ms per pair over 64 MiB of 4 KiB pages), so the arena asks for transparent
+ * huge pages and changes whole 2 MiB units: about 0.25 ms per pair whatever the size. */
+#ifdef GT_CUDA_EMU
+
+#include "cuda_emu.h"
+
+#include <cblas.h>
+#include <map>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* ---- the arena --------------------------------------------------------------------------- */
+
+static const size_t ARENA_BYTES = (size_t)64 << 30;
+static const size_t ALIGN = 256;
+static const size_t HUGE = (size_t)2 << 20; /* the unit of protection changes */
+
+static char *arena;
+static size_t arena_top;                   /* bytes of the arena ever handed out */
+static std::map<size_t, size_t> live_blocks; /* offset -> size */
+static std::map<size_t, size_t> free_blocks; /* offset -> size, coalesced */
+static int protect = 1, access_depth, reverse_order;
+static size_t protected_top; /* the part of the arena whose protection is managed */
+
+static void say(const char *msg) {
+    ssize_t r = write(2, msg, strlen(msg));
+    (void)r;
+}
+
+static void on_segv(int sig, siginfo_t *si, void *ctx) {
+    (void)ctx;
+    char *a = (char *)si->si_addr;
+    if (arena && a >= arena && a < arena + ARENA_BYTES) {
+        say("cuda emulation: host code touched device memory (a read or write outside a kernel, copy or "
+            "cuBLAS call); it must go through the backend\n");
+        signal(SIGABRT, SIG_DFL);
+        abort();
+    }
+    signal(sig, SIG_DFL); /* not ours: fault again, as the program would without us */
+}
+
+static void arena_init(void) {
+    if (arena) return;
+    const char *p = getenv("GT_EMU_PROTECT");
+    protect = !(p && strcmp(p, "0") == 0);
+    const char *o = getenv("GT_EMU_ORDER");
+    if (o && strcmp(o, "reverse") == 0) reverse_order = 1;
+    void *m = mmap(NULL, ARENA_BYTES + HUGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) {
+        say("cuda emulation: cannot reserve the device arena\n");
+        abort();
+    }
+    arena = (char *)(((uintptr_t)m + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
+    madvise(arena, ARENA_BYTES, MADV_HUGEPAGE); /* advice only: without it protection is slower */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, NULL);
+}
+
+static size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+
+/* Set the protection of the used part of the arena (in whole huge pages). */
+static void arena_protect(int rw) {
+    size_t top = (arena_top + HUGE - 1) / HUGE * HUGE;
+    if (!protect) rw = 1;
+    if (top > protected_top) { /* newly used pages start inaccessible (or open, unprotected) */
+        if (mprotect(arena + protected_top, top - protected_top, rw ? PROT_READ | PROT_WRITE : PROT_NONE)) abort();
+        protected_top = top;
+    }
+    if (protect && top && mprotect(arena, top, rw ? PROT_READ | PROT_WRITE : PROT_NONE)) abort();
+}
+
+void gt_emu_device_access(int on) {
+    arena_init();
+    if (on) {
+        if (access_depth++ == 0) arena_protect(1);
+    } else if (--access_depth == 0) {
+        arena_protect(0);
+    }
+}
+
+int gt_emu_is_device(const void *p, size_t bytes) {
+    const char *c = (const char *)p;
+    if (!arena || c < arena || c >= arena + arena_top) return 0;
+    size_t off = (size_t)(c - arena);
+    auto it = live_blocks.upper_bound(off);
+    if (it == live_blocks.begin()) return 0;
+    --it;
+    return off + bytes <= it->first + it->second && off < it->first + it->second;
+}
+
+void gt_emu_bad_argument(const char *kernel, int index, const void *p) {
+    fprintf(stderr, "cuda emulation: %s: argument %d (%p) is not device memory\n", kernel, index + 1, p);
+    abort();
+}
+
+extern "C" void gt_emu_set_order(int reverse) { reverse_order = reverse; }
+int gt_emu_reverse_order(void) { return reverse_order; }
+
+/* ---- runtime ----------------------------------------------------------------------------- */
+
+static cudaError_t last_error = cudaSuccess;
+
+static cudaError_t fail(cudaError_t e, const char *what) {
+    fprintf(stderr, "cuda emulation: %s\n", what);
+    last_error = e;
+    return e;
+}
+
+cudaError_t cudaGetDeviceCount(int *count) {
+    const char *no = getenv("GT_EMU_NO_GPU");
+    *count = no && strcmp(no, "1") == 0 ? 0 : 1;
+    return *count ? cudaSuccess : cudaErrorNoDevice;
+}
+
+cudaError_t cudaSetDevice(int dev) { return dev == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int dev) {
+    if (dev != 0) return cudaErrorInvalidDevice;
+    memset(prop, 0, sizeof *prop);
+    snprintf(prop->name, sizeof prop->name, "gan-tools host emulation");
+    prop->totalGlobalMem = ARENA_BYTES;
+    prop->major = 0;
+    prop->minor = 0;
+    prop->multiProcessorCount = 1;
+    return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void **p, size_t bytes) {
+    arena_init();
+    size_t n = (bytes + ALIGN - 1) / ALIGN * ALIGN;
+    if (!n) n = ALIGN;
+    for (auto it = free_blocks.begin(); it != free_blocks.end(); ++it)
+        if (it->second >= n) {
+            size_t off = it->first, rest = it->second - n;
+            free_blocks.erase(it);
+            if (rest) free_blocks[off + n] = rest;
+            live_blocks[off] = n;
+            *p = arena + off;
+            return cudaSuccess;
+        }
+    if (arena_top + n > ARENA_BYTES) return fail(cudaErrorMemoryAllocation, "cudaMalloc: the arena is full");
+    live_blocks[arena_top] = n;
+    *p = arena + arena_top;
+    arena_top += n;
+    if (access_depth == 0) arena_protect(0); /* new pages join the protected part */
+    return cudaSuccess;
+}
+
+cudaError_t cudaFree(void *p) {
+    if (!p) return cudaSuccess;
+    char *c = (char *)p;
+    size_t off = (size_t)(c - arena);
+    auto it = arena && c >= arena ? live_blocks.find(off) : live_blocks.end();
+    if (it == live_blocks.end()) return fail(cudaErrorInvalidDevicePointer, "cudaFree: not a device allocation");
+    size_t n = it->second;
+    live_blocks.erase(it);
+    /* give whole pages back (their contents become zeros, as fresh device memory may be anything) */
+    size_t ps = page_size(), a = (off + ps - 1) / ps * ps, b = (off + n) / ps * ps;
+    if (b > a) madvise(arena + a, b - a, MADV_DONTNEED);
+    auto nx = free_blocks.lower_bound(off);
+    if (nx != free_blocks.end() && nx->first == off + n) {
+        n += nx->second;
+        free_blocks.erase(nx);
+    }
+    auto pv = free_blocks.lower_bound(off);
+    if (pv != free_blocks.begin()) {
+        --pv;
+        if (pv->first + pv->second == off) {
+            off = pv->first;
+            n += pv->second;
+            free_blocks.erase(pv);
+        }
+    }
+    free_blocks[off] = n;
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    if (!bytes) return cudaSuccess;
+    int dd = gt_emu_is_device(dst, bytes), sd = gt_emu_is_device(src, bytes);
+    int dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    int src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    if (kind == cudaMemcpyDefault) {
+        dst_dev = dd;
+        src_dev = sd;
+    } else if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault) {
+        return fail(cudaErrorInvalidMemcpyDirection, "cudaMemcpy: unknown direction");
+    }
+    char msg[200];
+    if (dst_dev != dd || src_dev != sd) {
+        snprintf(msg, sizeof msg, "cudaMemcpy(kind %d) of %zu bytes: the destination is %s, the source %s", (int)kind,
+                 bytes, dd ? "device memory" : "not (all) device memory", sd ? "device memory" : "not (all) device memory");
+        return fail(cudaErrorInvalidValue, msg);
+    }
+    /* a host side that lies partly in the arena is a bug too */
+    if ((!dd && gt_emu_is_device(dst, 0)) || (!sd && gt_emu_is_device(src, 0)))
+        return fail(cudaErrorInvalidValue, "cudaMemcpy: a copy runs past the end of a device allocation");
+    gt_emu_device_access(1);
+    memmove(dst, src, bytes);
+    gt_emu_device_access(0);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+    (void)s;
+    return cudaMemcpy(dst, src, bytes, kind);
+}
+
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s) {
+    (void)s;
+    if (!bytes) return cudaSuccess;
+    if (!gt_emu_is_device(p, bytes)) return fail(cudaErrorInvalidValue, "cudaMemset: not (all) device memory");
+    gt_emu_device_access(1);
+    memset(p, value, bytes);
+    gt_emu_device_access(0);
+    return cudaSuccess;
+}
+
+struct gt_emu_stream {
+    int unused;
+};
+
+cudaError_t cudaStreamCreate(cudaStream_t *s) {
+    *s = new gt_emu_stream();
+    return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+    delete s;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+    (void)s;
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaGetLastError(void) {
+    cudaError_t e = last_error;
+    last_error = cudaSuccess;
+    return e;
+}
+cudaError_t cudaPeekAtLastError(void) { return last_error; }
+
+const char *cudaGetErrorName(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
+    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    }
+    return "cudaErrorUnknown";
+}
+
+const char *cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidDevicePointer: return "invalid device pointer";
+    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    }
+    return "unknown error";
+}
+
+/* ---- cuBLAS ------------------------------------------------------------------------------ */
+
+struct gt_emu_cublas {
+    cublasMath_t math;
+};
+
+cublasStatus_t cublasCreate(cublasHandle_t *h) {
+    openblas_set_num_threads(1); /* the emulation is one thread: no OpenBLAS threads spinning beside it */
+    *h = new gt_emu_cublas{CUBLAS_DEFAULT_MATH};
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy(cublasHandle_t h) {
+    delete h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) {
+    (void)s;
+    return h ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
+}
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode) {
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    h->math = mode;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+/* cuBLAS's argument checks (column-major: op(A) is m x k, A is lda-strided with lda >= its
+ * rows), then column-major CBLAS with the same arguments on the device arrays. */
+cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
+                           float *C, int ldc) {
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    int arows = ta == CUBLAS_OP_N ? m : k, acols = ta == CUBLAS_OP_N ? k : m;
+    int brows = tb == CUBLAS_OP_N ? k : n, bcols = tb == CUBLAS_OP_N ? n : k;
+    if (m < 0 || n < 0 || k < 0 || lda < (arows > 1 ? arows : 1) || ldb < (brows > 1 ? brows : 1) ||
+        ldc < (m > 1 ? m : 1)) {
+        fprintf(stderr, "cuda emulation: cublasSgemm: bad sizes m=%d n=%d k=%d lda=%d ldb=%d ldc=%d\n", m, n, k, lda,
+                ldb, ldc);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+    /* every element of the three matrices is device memory */
+    size_t a_end = (size_t)(acols - 1) * lda + arows, b_end = (size_t)(bcols - 1) * ldb + brows,
+           c_end = (size_t)(n - 1) * ldc + m;
+    if ((k > 0 && (!gt_emu_is_device(A, a_end * 4) || !gt_emu_is_device(B, b_end * 4))) ||
+        !gt_emu_is_device(C, c_end * 4)) {
+        fprintf(stderr, "cuda emulation: cublasSgemm: a matrix is not (all) device memory\n");
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    gt_emu_device_access(1);
+    cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
+                m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc);
+    gt_emu_device_access(0);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+const char *cublasGetStatusName(cublasStatus_t s) {
+    switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    }
+    return "CUBLAS_STATUS_UNKNOWN";
+}
+
+#endif

@@ -1,0 +1,168 @@
+/* cuda_emu.h: the host emulation of the CUDA runtime and cuBLAS calls that kernels/ uses, for
+ * `make CUDA=emu` (DESIGN.md, "Computation"): the same kernels/ sources, compiled as
+ * C++17 by the host compiler against this header instead of <cuda_runtime.h> and
+ * <cublas_v2.h>, so that the GPU code runs, and is tested, on machines without a GPU.
+ *
+ *   kernels    __global__ functions are plain functions; a launch (gt_emu_launch, through
+ *              kernels/cuda_check.h's GT_LAUNCH) runs every block and every thread of the grid
+ *              in loops with blockIdx/threadIdx set, one thread after the other. Kernels that
+ *              emulation runs must not rely on __syncthreads or shared memory (they have
+ *              neither here); each thread's work must be independent of the others', which
+ *              gt_emu_set_order(1) (or GT_EMU_ORDER=reverse) tests by running the threads in
+ *              reverse order.
+ *   memory     device memory is one arena of host address space, reserved up front. While no
+ *              kernel, copy or cuBLAS call runs, the arena is inaccessible (PROT_NONE), so host
+ *              code that reads or writes device memory faults, and a handler names the fault
+ *              ("host code touched device memory ..."). GT_EMU_PROTECT=0 turns this off
+ *              (faster: benchmarks). cudaMemcpy checks that each side is where its kind says
+ *              (device memory for a device side, host memory for a host side) and within one
+ *              allocation; a kernel's pointer arguments must be device memory or NULL.
+ *              Failures print what was wrong on stderr and return an error code, which the
+ *              caller's check (cuda_check.h) reports with file and line.
+ *   streams    there is one implicit order: every call completes before it returns.
+ *   cuBLAS     cublasSgemm calls column-major cblas_sgemm with exactly the arguments given
+ *              (after cuBLAS's own argument checks), so the row-major to column-major mapping
+ *              (kernels/gemm_map.h) is exercised for real. TF32 math mode is recorded, and
+ *              computed in full float32.
+ *   devices    one device, "gan-tools host emulation"; GT_EMU_NO_GPU=1 makes
+ *              cudaGetDeviceCount report none (to test the no-GPU paths).
+ * The emulation counts nothing itself: the backend counts launches (cuda_check.h). */
+#ifndef GT_CUDA_EMU_H
+#define GT_CUDA_EMU_H
+
+#ifdef __CUDACC__
+#error "cuda_emu.h is for the host emulation; nvcc uses the real runtime"
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <cmath>
+#include <type_traits>
+
+/* ---- language ---------------------------------------------------------------------------- */
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __restrict__
+
+struct dim3 {
+    unsigned x, y, z;
+    dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+struct uint3 {
+    unsigned x, y, z;
+};
+inline uint3 threadIdx, blockIdx;
+inline dim3 blockDim, gridDim;
+
+/* ---- runtime types ---------------------------------------------------------------------- */
+/* the values are the real runtime's, so that error names and codes read the same */
+enum cudaError_t {
+    cudaSuccess = 0,
+    cudaErrorInvalidValue = 1,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorInvalidDevicePointer = 17,
+    cudaErrorInvalidMemcpyDirection = 21,
+    cudaErrorNoDevice = 100,
+    cudaErrorInvalidDevice = 101
+};
+enum cudaMemcpyKind {
+    cudaMemcpyHostToHost = 0,
+    cudaMemcpyHostToDevice = 1,
+    cudaMemcpyDeviceToHost = 2,
+    cudaMemcpyDeviceToDevice = 3,
+    cudaMemcpyDefault = 4
+};
+typedef struct gt_emu_stream *cudaStream_t;
+struct cudaDeviceProp {
+    char name[256];
+    size_t totalGlobalMem;
+    int major, minor, multiProcessorCount;
+};
+
+cudaError_t cudaGetDeviceCount(int *count);
+cudaError_t cudaSetDevice(int dev);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int dev);
+cudaError_t cudaMalloc(void **p, size_t bytes);
+cudaError_t cudaFree(void *p);
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s);
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s);
+cudaError_t cudaStreamCreate(cudaStream_t *s);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaDeviceSynchronize(void);
+cudaError_t cudaGetLastError(void);
+cudaError_t cudaPeekAtLastError(void);
+const char *cudaGetErrorName(cudaError_t e);
+const char *cudaGetErrorString(cudaError_t e);
+
+/* ---- cuBLAS types ------------------------------------------------------------------------ */
+enum cublasStatus_t {
+    CUBLAS_STATUS_SUCCESS = 0,
+    CUBLAS_STATUS_NOT_INITIALIZED = 1,
+    CUBLAS_STATUS_INVALID_VALUE = 7
+};
+enum cublasOperation_t { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 };
+enum cublasMath_t { CUBLAS_DEFAULT_MATH = 0, CUBLAS_TF32_TENSOR_OP_MATH = 3 };
+typedef struct gt_emu_cublas *cublasHandle_t;
+
+cublasStatus_t cublasCreate(cublasHandle_t *h);
+cublasStatus_t cublasDestroy(cublasHandle_t h);
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s);
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode);
+cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
+                           float *C, int ldc);
+const char *cublasGetStatusName(cublasStatus_t s);
+
+/* ---- kernel launches ---------------------------------------------------------------------- */
+
+/* Device memory is reachable (1) or not (0): the launcher, copies and cuBLAS open it. */
+void gt_emu_device_access(int on);
+/* Whether [p, p + bytes) lies in one live device allocation (bytes 0: p is in one). */
+int gt_emu_is_device(const void *p, size_t bytes);
+/* Report a kernel argument that is not device memory and end the program. */
+[[noreturn]] void gt_emu_bad_argument(const char *kernel, int index, const void *p);
+/* Run grids' threads in reverse order (1) or in order (0). */
+extern "C" void gt_emu_set_order(int reverse);
+int gt_emu_reverse_order(void);
+
+template <typename T> inline void gt_emu_check_arg(const char *kernel, int index, const T &a) {
+    if constexpr (std::is_pointer<T>::value) {
+        if (a && !gt_emu_is_device((const void *)a, 0)) gt_emu_bad_argument(kernel, index, (const void *)a);
+    }
+    (void)kernel;
+    (void)index;
+    (void)a;
+}
+
+/* Every block, every thread: x fastest, as hardware numbers them; in reverse when asked. */
+template <typename Kernel, typename... Args>
+void gt_emu_launch(const char *name, dim3 grid, dim3 block, Kernel kernel, Args... args) {
+    int idx = 0;
+    (gt_emu_check_arg(name, idx++, args), ...);
+    gridDim = grid;
+    blockDim = block;
+    unsigned long nb = (unsigned long)grid.x * grid.y * grid.z, nt = (unsigned long)block.x * block.y * block.z;
+    int rev = gt_emu_reverse_order();
+    gt_emu_device_access(1);
+    for (unsigned long b0 = 0; b0 < nb; b0++) {
+        unsigned long b = rev ? nb - 1 - b0 : b0;
+        blockIdx.x = (unsigned)(b % grid.x);
+        blockIdx.y = (unsigned)(b / grid.x % grid.y);
+        blockIdx.z = (unsigned)(b / grid.x / grid.y);
+        for (unsigned long t0 = 0; t0 < nt; t0++) {
+            unsigned long t = rev ? nt - 1 - t0 : t0;
+            threadIdx.x = (unsigned)(t % block.x);
+            threadIdx.y = (unsigned)(t / block.x % block.y);
+            threadIdx.z = (unsigned)(t / block.x / block.y);
+            kernel(args...);
+        }
+    }
+    gt_emu_device_access(0);
+}
+
+#endif

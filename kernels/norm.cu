@@ -1,0 +1,370 @@
+/* norm.cu: the CUDA backend's BatchNorm and LayerNorm operations (backend.h; the layers'
+ * formulas are in lib/layer_bn.c and lib/layer_ln.c). Statistics are reduce.h reductions in
+ * double, with the per-element terms and the per-element outputs from norm_math.h, in the
+ * same formulas as the CPU's loops (lib/cpu_layers.c); only the order of the additions
+ * differs. Per-segment intermediate results (means, sums) live in the GT_SCRATCH_OP slot. */
+#include "cuda_check.h"
+#include "cuda_ops.h"
+#include "reduce.h"
+
+#include "../lib/norm_math.h"
+
+/* ---- BatchNorm: segments are channels, element e = i S + k of channel c is x[(i C + c) S + k] */
+
+__device__ static inline size_t bn_index(long c, long e, long C, long S) {
+    return ((size_t)(e / S) * C + c) * S + e % S;
+}
+
+struct bn_sum_x {
+    const float *x;
+    long C, S;
+    __device__ void operator()(long c, long e, double *acc) const { acc[0] += x[bn_index(c, e, C, S)]; }
+};
+struct bn_mean {
+    double *mean, n;
+    __device__ void operator()(long c, const double *s) const { mean[c] = s[0] / n; }
+};
+struct bn_sum_sq {
+    const float *x;
+    const double *mean;
+    long C, S;
+    __device__ void operator()(long c, long e, double *acc) const {
+        double d = x[bn_index(c, e, C, S)] - mean[c];
+        acc[0] += d * d;
+    }
+};
+/* the batch statistics: saved mean and inv_std, running statistics */
+struct bn_stats {
+    const double *mean_d;
+    float *mean, *inv_std, *running;
+    double n, eps, momentum;
+    long C;
+    __device__ void operator()(long c, const double *q) const {
+        double m = mean_d[c], var = q[0] / n;
+        mean[c] = (float)m;
+        inv_std[c] = (float)norm_inv_std(var, eps);
+        norm_running_update(running + c, running + C + c, m, var, n, momentum);
+    }
+};
+
+__global__ void k_bn_eval_stats(float *mean, float *inv_std, const float *running, long C, double eps) {
+    size_t c = GT_TID();
+    if (c >= (size_t)C) return;
+    mean[c] = running[c];
+    inv_std[c] = (float)norm_inv_std(running[C + c], eps);
+}
+
+__global__ void k_bn_apply(float *y, const float *x, const float *mean, const float *inv_std, const float *w,
+                           const float *b, size_t n, long C, long S) {
+    size_t i = GT_TID();
+    if (i >= n) return;
+    long c = (long)(i / S % C);
+    y[i] = norm_affine(norm_hat(x[i], mean[c], inv_std[c]), w ? w[c] : 1.0f, b ? b[c] : 0.0f);
+}
+
+void cuda_bn_forward(backend_t *be, const bn_args_t *a) {
+    (void)be;
+    long C = a->C, S = a->S, count = (long)a->B * S;
+    size_t n = (size_t)count * C;
+    if (a->training) {
+        double *mean_d = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * C);
+        gt_reduce<1>(C, count, bn_sum_x{a->x, C, S}, bn_mean{mean_d, (double)count});
+        gt_reduce<1>(C, count, bn_sum_sq{a->x, mean_d, C, S},
+                     bn_stats{mean_d, a->mean, a->inv_std, a->running, (double)count, a->eps, a->momentum, C});
+        gt_count_bytes(8.0 * n);
+    } else {
+        GT_LAUNCH(k_bn_eval_stats, gt_blocks(C), GT_BLOCK, a->mean, a->inv_std, (const float *)a->running, C, a->eps);
+    }
+    gt_count_bytes(8.0 * n);
+    GT_LAUNCH(k_bn_apply, gt_blocks(n), GT_BLOCK, a->y, a->x, (const float *)a->mean, (const float *)a->inv_std, a->w,
+              a->b, n, C, S);
+}
+
+/* sum dy, sum dy x_hat */
+struct bn_sum_grad {
+    const float *x, *dy, *mean, *inv_std;
+    long C, S;
+    __device__ void operator()(long c, long e, double *acc) const {
+        size_t i = bn_index(c, e, C, S);
+        double g = dy[i];
+        acc[0] += g;
+        acc[1] += g * norm_hat(x[i], mean[c], inv_std[c]);
+    }
+};
+/* dw, db; the dx terms w sg / n and w sgx / n (0 in eval mode) */
+struct bn_grad_finish {
+    float *dw, *db;
+    const float *w;
+    double *terms, n;
+    int training;
+    __device__ void operator()(long c, const double *s) const {
+        if (dw) {
+            dw[c] += (float)s[1];
+            db[c] += (float)s[0];
+        }
+        float wc = w ? w[c] : 1.0f;
+        terms[2 * c] = training ? wc * s[0] / n : 0;
+        terms[2 * c + 1] = training ? wc * s[1] / n : 0;
+    }
+};
+
+__global__ void k_bn_dx(float *dx, const float *dy, const float *x, const float *mean, const float *inv_std,
+                        const float *w, const double *terms, size_t n, long C, long S) {
+    size_t i = GT_TID();
+    if (i >= n) return;
+    long c = (long)(i / S % C);
+    float wc = w ? w[c] : 1.0f;
+    dx[i] = norm_dx(dy[i] * wc, norm_hat(x[i], mean[c], inv_std[c]), inv_std[c], terms[2 * c], terms[2 * c + 1]);
+}
+
+void cuda_bn_backward(backend_t *be, const bn_args_t *a) {
+    (void)be;
+    if (!a->dx && !a->dw) return;
+    long C = a->C, S = a->S, count = (long)a->B * S;
+    size_t n = (size_t)count * C;
+    double *terms = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 2 * C);
+    gt_count_bytes(8.0 * n);
+    gt_reduce<2>(C, count, bn_sum_grad{a->x, a->dy, a->mean, a->inv_std, C, S},
+                 bn_grad_finish{a->dw, a->db, a->w, terms, (double)count, a->training});
+    if (!a->dx) return;
+    gt_count_bytes(12.0 * n);
+    GT_LAUNCH(k_bn_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dy, a->x, (const float *)a->mean, (const float *)a->inv_std,
+              a->w, (const double *)terms, n, C, S);
+}
+
+/* ---- LayerNorm: segments are samples (element k of sample i is at i N + k), or, for the
+ * parameter gradients, elements k summed over the samples i ---------------------------- */
+
+#define LN_W(w, k) ((w) ? (w)[k] : 1.0f)
+#define LN_GET(p, k) ((p) ? (p)[k] : 0.0f)
+
+struct ln_sum_x {
+    const float *x;
+    long N;
+    __device__ void operator()(long i, long k, double *acc) const { acc[0] += x[(size_t)i * N + k]; }
+};
+struct ln_mean {
+    double *mean;
+    double n;
+    __device__ void operator()(long i, const double *s) const { mean[i] = s[0] / n; }
+};
+struct ln_sum_sq {
+    const float *x;
+    const double *mean;
+    long N;
+    __device__ void operator()(long i, long k, double *acc) const {
+        float v = x[(size_t)i * N + k];
+        acc[0] += (v - mean[i]) * (v - mean[i]);
+    }
+};
+struct ln_stats {
+    const double *mean;
+    float *saved;
+    double n, eps;
+    __device__ void operator()(long i, const double *q) const {
+        saved[2 * i] = (float)mean[i];
+        saved[2 * i + 1] = (float)norm_inv_std(q[0] / n, eps);
+    }
+};
+
+__global__ void k_ln_apply(float *y, const float *x, const float *saved, const float *w, const float *b, size_t n,
+                           long N) {
+    size_t j = GT_TID();
+    if (j >= n) return;
+    size_t i = j / N, k = j % N;
+    y[j] = norm_affine(norm_hat(x[j], saved[2 * i], saved[2 * i + 1]), LN_W(w, k), b ? b[k] : 0.0f);
+}
+
+/* statistics of each sample into saved, and y */
+static void ln_stats_and_y(const ln_args_t *a) {
+    long B = a->B, N = a->N;
+    size_t n = (size_t)B * N;
+    double *mean = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * B);
+    gt_reduce<1>(B, N, ln_sum_x{a->x, N}, ln_mean{mean, (double)N});
+    gt_reduce<1>(B, N, ln_sum_sq{a->x, mean, N}, ln_stats{mean, a->saved, (double)N, a->eps});
+    gt_count_bytes(16.0 * n);
+    GT_LAUNCH(k_ln_apply, gt_blocks(n), GT_BLOCK, a->y, a->x, (const float *)a->saved, a->w, a->b, n, N);
+}
+
+void cuda_ln_forward(backend_t *be, const ln_args_t *a) {
+    (void)be;
+    ln_stats_and_y(a);
+}
+
+/* the tangent statistics of each sample: mean(tx), mean(x_hat tx) */
+struct ln_sum_tangent {
+    const float *x, *tx, *saved;
+    long N;
+    __device__ void operator()(long i, long k, double *acc) const {
+        size_t j = (size_t)i * N + k;
+        acc[0] += tx[j];
+        acc[1] += (double)norm_hat(x[j], saved[2 * i], saved[2 * i + 1]) * tx[j];
+    }
+};
+/* mt, m in double into mt_m; as floats into ws when ws is given (the jvp backward pass) */
+struct ln_tangent_means {
+    double *mt_m;
+    float *ws;
+    double n;
+    __device__ void operator()(long i, const double *s) const {
+        double mt = s[0] / n, m = s[1] / n;
+        mt_m[2 * i] = mt;
+        mt_m[2 * i + 1] = m;
+        if (ws) {
+            ws[2 * i] = (float)mt;
+            ws[2 * i + 1] = (float)m;
+        }
+    }
+};
+
+__global__ void k_ln_ty(float *ty, const float *x, const float *tx, const float *saved, const float *w,
+                        const double *mt_m, size_t n, long N) {
+    size_t j = GT_TID();
+    if (j >= n) return;
+    size_t i = j / N, k = j % N;
+    float mean = saved[2 * i], r = saved[2 * i + 1];
+    ty[j] = LN_W(w, k) * ln_tangent_hat(tx[j], norm_hat(x[j], mean, r), r, mt_m[2 * i], mt_m[2 * i + 1]);
+}
+
+void cuda_ln_jvp_forward(backend_t *be, const ln_args_t *a) {
+    (void)be;
+    long B = a->B, N = a->N;
+    size_t n = (size_t)B * N;
+    ln_stats_and_y(a);
+    double *mt_m = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 2 * B);
+    gt_reduce<2>(B, N, ln_sum_tangent{a->x, a->tx, a->saved, N}, ln_tangent_means{mt_m, NULL, (double)N});
+    gt_count_bytes(24.0 * n);
+    GT_LAUNCH(k_ln_ty, gt_blocks(n), GT_BLOCK, a->ty, a->x, a->tx, (const float *)a->saved, a->w,
+              (const double *)mt_m, n, N);
+}
+
+/* parameter gradients of element k over the samples: sum dy x_hat (+ dty t_hat), sum dy */
+struct ln_sum_params {
+    const float *x, *tx, *dy, *dty, *saved, *ws;
+    long N;
+    int jvp;
+    __device__ void operator()(long k, long i, double *acc) const {
+        size_t j = (size_t)i * N + k;
+        float mean = saved[2 * i], r = saved[2 * i + 1];
+        double xh = norm_hat(x[j], mean, r), g = LN_GET(dy, j);
+        acc[0] += g * xh;
+        acc[1] += g;
+        if (jvp) {
+            double th = r * ((double)tx[j] - ws[2 * i] - xh * ws[2 * i + 1]);
+            acc[0] += (double)dty[j] * th;
+        }
+    }
+};
+struct ln_add_params {
+    float *dw, *db;
+    __device__ void operator()(long k, const double *s) const {
+        dw[k] += (float)s[0];
+        db[k] += (float)s[1];
+    }
+};
+
+static void ln_param_grads(const ln_args_t *a, int jvp) {
+    if (!a->dw) return;
+    gt_count_bytes(4.0 * a->B * a->N * (2 + 2 * jvp) + 16.0 * a->N);
+    gt_reduce<2>(a->N, a->B, ln_sum_params{a->x, a->tx, a->dy, a->dty, a->saved, a->ws, a->N, jvp && a->dty != NULL},
+                 ln_add_params{a->dw, a->db});
+}
+
+/* backward: sum a, sum a x_hat with a = w dy, per sample */
+struct ln_sum_back {
+    const float *x, *dy, *w, *saved;
+    long N;
+    __device__ void operator()(long i, long k, double *acc) const {
+        size_t j = (size_t)i * N + k;
+        double av = (double)LN_W(w, k) * dy[j];
+        acc[0] += av;
+        acc[1] += av * norm_hat(x[j], saved[2 * i], saved[2 * i + 1]);
+    }
+};
+struct ln_keep_means {
+    double *out, n;
+    __device__ void operator()(long i, const double *s) const {
+        out[2 * i] = s[0] / n;
+        out[2 * i + 1] = s[1] / n;
+    }
+};
+
+__global__ void k_ln_dx(float *dx, const float *dy, const float *x, const float *w, const float *saved,
+                        const double *sums, size_t n, long N) {
+    size_t j = GT_TID();
+    if (j >= n) return;
+    size_t i = j / N, k = j % N;
+    float mean = saved[2 * i], r = saved[2 * i + 1];
+    dx[j] = norm_dx(LN_W(w, k) * dy[j], norm_hat(x[j], mean, r), r, sums[2 * i], sums[2 * i + 1]);
+}
+
+void cuda_ln_backward(backend_t *be, const ln_args_t *a) {
+    (void)be;
+    long B = a->B, N = a->N;
+    size_t n = (size_t)B * N;
+    if (a->dx) {
+        double *sums = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 2 * B);
+        gt_reduce<2>(B, N, ln_sum_back{a->x, a->dy, a->w, a->saved, N}, ln_keep_means{sums, (double)N});
+        gt_count_bytes(20.0 * n);
+        GT_LAUNCH(k_ln_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dy, a->x, a->w, (const float *)a->saved,
+                  (const double *)sums, n, N);
+    }
+    ln_param_grads(a, 0);
+}
+
+/* jvp backward: per sample sa, sax, sc, scx, T (lib/layer_ln.c) */
+struct ln_sum_jvp_back {
+    const float *x, *tx, *dy, *dty, *w, *saved;
+    const double *mt_m;
+    long N;
+    __device__ void operator()(long i, long k, double *acc) const {
+        size_t j = (size_t)i * N + k;
+        float mean = saved[2 * i], r = saved[2 * i + 1];
+        double xh = norm_hat(x[j], mean, r), wk = LN_W(w, k);
+        double av = wk * LN_GET(dy, j), c = wk * LN_GET(dty, j);
+        double th = r * ((double)tx[j] - mt_m[2 * i] - xh * mt_m[2 * i + 1]);
+        acc[0] += av;
+        acc[1] += av * xh;
+        acc[2] += c;
+        acc[3] += c * xh;
+        acc[4] += c * th;
+    }
+};
+struct ln_keep_sums5 {
+    double *out;
+    __device__ void operator()(long i, const double *s) const {
+        for (int q = 0; q < 5; q++) out[5 * i + q] = s[q];
+    }
+};
+
+__global__ void k_ln_jvp_dx(float *dx, float *dtx, const float *dy, const float *dty, const float *x, const float *tx,
+                            const float *w, const float *saved, const double *mt_m, const double *sums, size_t n,
+                            long N) {
+    size_t j = GT_TID();
+    if (j >= n) return;
+    size_t i = j / N, k = j % N;
+    float mean = saved[2 * i], r = saved[2 * i + 1];
+    double xh = norm_hat(x[j], mean, r), wk = LN_W(w, k);
+    double av = wk * LN_GET(dy, j), c = wk * LN_GET(dty, j);
+    double mt = mt_m[2 * i], m = mt_m[2 * i + 1];
+    double th = r * ((double)tx[j] - mt - xh * m);
+    const double *s = sums + 5 * i;
+    ln_jvp_dx(dx ? dx + j : NULL, dtx ? dtx + j : NULL, av, c, xh, th, r, m, (double)N, s[0], s[1], s[2], s[3], s[4]);
+}
+
+void cuda_ln_jvp_backward(backend_t *be, const ln_args_t *a) {
+    (void)be;
+    long B = a->B, N = a->N;
+    size_t n = (size_t)B * N;
+    double *mt_m = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 7 * B), *sums = mt_m + 2 * B;
+    gt_count_bytes(12.0 * n);
+    gt_reduce<2>(B, N, ln_sum_tangent{a->x, a->tx, a->saved, N}, ln_tangent_means{mt_m, a->ws, (double)N});
+    if (a->dx || a->dtx) {
+        gt_count_bytes(4.0 * n * (3 + (a->dy != NULL) + (a->dty != NULL)) * 2 +
+                       4.0 * n * ((a->dx != NULL) + (a->dtx != NULL)));
+        gt_reduce<5>(B, N, ln_sum_jvp_back{a->x, a->tx, a->dy, a->dty, a->w, a->saved, mt_m, N}, ln_keep_sums5{sums});
+        GT_LAUNCH(k_ln_jvp_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dtx, a->dy, a->dty, a->x, a->tx, a->w,
+                  (const float *)a->saved, (const double *)mt_m, (const double *)sums, n, N);
+    }
+    ln_param_grads(a, 1);
+}

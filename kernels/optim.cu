@@ -1,0 +1,45 @@
+/* optim.cu: the CUDA backend's optimizer step, EMA and weight clipping (backend.h), one
+ * thread per parameter calling opt_math.h: the same float32 roundings as the CPU's loop. */
+#include "cuda_check.h"
+#include "cuda_ops.h"
+
+#include "../lib/opt_math.h"
+
+__global__ void k_optim(struct opt_step c, float *p, const float *g, float *s1, float *s2, float *s3, size_t n) {
+    size_t i = GT_TID();
+    if (i >= n) return;
+    float unused = 0.0f; /* state the kind does not use: never read */
+    opt_update(&c, p + i, g[i], s1 ? s1 + i : &unused, s2 ? s2 + i : &unused, s3 ? s3 + i : &unused);
+}
+
+void cuda_optim(backend_t *be, const opt_step_t *c, float *p, const float *g, float *s1, float *s2, float *s3,
+                size_t n) {
+    (void)be;
+    if (!n) return;
+    gt_count_bytes(4.0 * n * (3 + 2 * ((s1 != NULL) + (s2 != NULL) + (s3 != NULL))));
+    GT_LAUNCH(k_optim, gt_blocks(n), GT_BLOCK, *c, p, g, s1, s2, s3, n);
+}
+
+__global__ void k_ema(float *avg, const float *p, float decay, float one_minus, size_t n) {
+    size_t i = GT_TID();
+    if (i < n) avg[i] = opt_ema(avg[i], p[i], decay, one_minus);
+}
+
+void cuda_ema(backend_t *be, float *avg, const float *p, float decay, size_t n) {
+    (void)be;
+    if (!n) return;
+    gt_count_bytes(12.0 * n);
+    GT_LAUNCH(k_ema, gt_blocks(n), GT_BLOCK, avg, p, decay, 1.0f - decay, n);
+}
+
+__global__ void k_clip(float *p, float c, size_t n) {
+    size_t i = GT_TID();
+    if (i < n) p[i] = opt_clip(p[i], c);
+}
+
+void cuda_clip(backend_t *be, float *p, float c, size_t n) {
+    (void)be;
+    if (!n) return;
+    gt_count_bytes(8.0 * n);
+    GT_LAUNCH(k_clip, gt_blocks(n), GT_BLOCK, p, c, n);
+}

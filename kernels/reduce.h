@@ -1,0 +1,89 @@
+/* reduce.h: deterministic segmented sums in double for the CUDA backend, without shared
+ * memory, __syncthreads or atomics (so the host emulation runs them faithfully).
+ *
+ * A reduction sums K quantities over `count` elements in each of `segs` segments (a
+ * BatchNorm channel, a LayerNorm sample, a bias column...). The caller's functor F adds
+ * element e of segment s into acc[0..K): f(s, e, acc). Then:
+ *   partial  thread t = s P + p sums elements e = p, p + P, p + 2P, ... of segment s
+ *   combine  while P > GT_REDUCE_FAN: each thread sums GT_REDUCE_FAN consecutive partials of its
+ *            segment, in order (P becomes P / GT_REDUCE_FAN, rounded up)
+ *   final    thread s sums its last partials in order, then calls g(s, sums)
+ * P depends only on segs and count (a power of two: about 64K threads in all, each summing at
+ * least 8 elements), so the order of every addition is fixed: the same bits run to run, and
+ * the emulation computes exactly the GPU's sums (IEEE double additions). The CPU backend sums
+ * in element order instead; the two agree to rounding (tests/unit/tolerances.h).
+ * Consecutive threads read consecutive elements when F's elements are contiguous. Two
+ * launches for short reductions, up to four for the longest (a million parameters).
+ * A tree reduction in shared memory would need fewer launches; it would need this one as its
+ * emulated twin, checked against it on a GPU. */
+#ifndef GT_REDUCE_H
+#define GT_REDUCE_H
+
+#include "cuda_check.h"
+
+enum { GT_REDUCE_FAN = 32 };
+
+template <int K, class F> __global__ void k_reduce_partial(double *part, long segs, long P, long count, F f) {
+    size_t t = GT_TID();
+    if (t >= (size_t)segs * P) return;
+    long s = (long)(t / P);
+    long p = (long)(t % P);
+    double acc[K];
+    for (int j = 0; j < K; j++) acc[j] = 0;
+    for (long e = p; e < count; e += P) f(s, e, acc);
+    for (int j = 0; j < K; j++) part[t * K + j] = acc[j];
+}
+
+/* out (segs, Q, K): thread (s, q) sums partials q FAN .. q FAN + FAN - 1 (< P) of segment s */
+template <int K> __global__ void k_reduce_combine(double *out, const double *in, long segs, long P, long Q) {
+    size_t t = GT_TID();
+    if (t >= (size_t)segs * Q) return;
+    long s = (long)(t / Q), q = (long)(t % Q);
+    double acc[K];
+    for (int j = 0; j < K; j++) acc[j] = 0;
+    for (long p = q * GT_REDUCE_FAN; p < (q + 1) * GT_REDUCE_FAN && p < P; p++)
+        for (int j = 0; j < K; j++) acc[j] += in[((size_t)s * P + p) * K + j];
+    for (int j = 0; j < K; j++) out[t * K + j] = acc[j];
+}
+
+template <int K, class G> __global__ void k_reduce_final(const double *part, long segs, long P, G g) {
+    size_t s = GT_TID();
+    if (s >= (size_t)segs) return;
+    double acc[K];
+    for (int j = 0; j < K; j++) acc[j] = 0;
+    for (long p = 0; p < P; p++)
+        for (int j = 0; j < K; j++) acc[j] += part[(s * P + p) * K + j];
+    g((long)s, acc);
+}
+
+/* Partials per segment for segs segments of count elements. */
+static inline long gt_reduce_parts(long segs, long count) {
+    long want = 65536 / (segs > 0 ? segs : 1), most = (count + 7) / 8;
+    long P = 1;
+    while (P * 2 <= want && P * 2 <= most) P *= 2;
+    return P;
+}
+
+/* Sum with f, finish with g (both functors with __device__ operator()). */
+template <int K, class F, class G> void gt_reduce(long segs, long count, F f, G g) {
+    if (segs <= 0) return;
+    long P = gt_reduce_parts(segs, count);
+    /* room for the partials and, behind them, the first combined level */
+    double *part = (double *)gt_cuda_scratch(GT_SCRATCH_PARTIAL, sizeof(double) * K * (size_t)segs * (P + P / 2 + 1));
+    double *other = part + (size_t)K * segs * P;
+    void (*partial)(double *, long, long, long, F) = k_reduce_partial<K, F>;
+    void (*combine)(double *, const double *, long, long, long) = k_reduce_combine<K>;
+    void (*final_)(const double *, long, long, G) = k_reduce_final<K, G>;
+    GT_LAUNCH(partial, gt_blocks((size_t)segs * P), GT_BLOCK, part, segs, P, count, f);
+    while (P > GT_REDUCE_FAN) {
+        long Q = (P + GT_REDUCE_FAN - 1) / GT_REDUCE_FAN;
+        GT_LAUNCH(combine, gt_blocks((size_t)segs * Q), GT_BLOCK, other, (const double *)part, segs, P, Q);
+        double *t = part;
+        part = other;
+        other = t;
+        P = Q;
+    }
+    GT_LAUNCH(final_, gt_blocks((size_t)segs), GT_BLOCK, (const double *)part, segs, P, g);
+}
+
+#endif
