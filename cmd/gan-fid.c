@@ -652,7 +652,7 @@ int main(int argc, char **argv) {
     labels_of(feat, a->st.d, fd_label, kd_label, sizeof fd_label);
     if (ex.label[0] && strcmp(feat, ex.name) == 0) {
         snprintf(fd_label, sizeof fd_label, "%s", ex.label);
-        snprintf(kd_label, sizeof kd_label, "KD%s", ex.label + 2);
+        snprintf(kd_label, sizeof kd_label, "KD%.*s", (int)sizeof kd_label - 3, ex.label + 2);
     }
     double fd, offset;
     if (fid_frechet(a->st.d, a->st.mu, a->st.sigma, b->st.mu, b->st.sigma, cpu_threads, &fd, &offset))

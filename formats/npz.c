@@ -279,7 +279,7 @@ static int read_member(const unsigned char *b, size_t len, uint64_t data_limit, 
 int npz_parse(const void *buf, size_t len, npz_file_t *z) {
     const unsigned char *b = buf;
     memset(z, 0, sizeof *z);
-    eocd_t e;
+    eocd_t e = {0}; /* set by find_eocd; zeroed so the compiler sees it */
     if (find_eocd(b, len, &e)) return -1;
     z->entries = gt_xcalloc((size_t)(e.entries ? e.entries : 1), sizeof *z->entries);
     uint64_t at = e.cd_off, cd_end = e.cd_off + e.cd_size;
