@@ -17,7 +17,7 @@
  * --seed and --step key dropout masks (PHILOX_STREAM_DROPOUT) and --init. --labels gives the
  * batch's classes (B whole numbers, stored as floats) to the class-conditional layers.
  *
- *   nn-probe --preset NAME --data CxHxW --zdim N
+ *   nn-probe --preset NAME --data CxHxW --zdim N [--classes K]
  * prints the preset's G spec, a newline and its D spec (lib/presets.h), and exits. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -131,7 +131,7 @@ static float *load_n(const char *path, size_t want, const char *what) {
 int main(int argc, char **argv) {
     const char *spec = NULL, *in_s = NULL, *params_p = NULL, *state_p = NULL, *x_p = NULL, *dy_p = NULL,
                *tx_p = NULL, *dty_p = NULL, *out = NULL, *init_s = "torch", *preset = NULL, *data_s = NULL,
-               *zdim_s = NULL, *labels_p = NULL;
+               *zdim_s = NULL, *labels_p = NULL, *classes_s = "0";
     int B = 0, training = 1, threads = 1;
     unsigned long long seed = 1, step = 0;
     for (int i = 1; i < argc; i++) {
@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
         continue;                                          \
     }
         ARG("--spec", spec) ARG("--in", in_s) ARG("--params", params_p) ARG("--state", state_p) ARG("--x", x_p)
-        ARG("--preset", preset) ARG("--data", data_s) ARG("--zdim", zdim_s) ARG("--dy", dy_p) ARG("--tx", tx_p) ARG("--dty", dty_p) ARG("--out", out) ARG("--init", init_s) ARG("--labels", labels_p)
+        ARG("--preset", preset) ARG("--data", data_s) ARG("--zdim", zdim_s) ARG("--dy", dy_p) ARG("--tx", tx_p) ARG("--dty", dty_p) ARG("--out", out) ARG("--init", init_s) ARG("--labels", labels_p) ARG("--classes", classes_s)
         if (strcmp(a, "--batch") == 0 || strcmp(a, "--seed") == 0 || strcmp(a, "--step") == 0 ||
             strcmp(a, "--threads") == 0) {
             if (++i >= argc) fail("%s needs a value", a);
@@ -165,7 +165,7 @@ int main(int argc, char **argv) {
         preset_t p;
         if (!data_s || !zdim_s || sscanf(data_s, "%dx%dx%d", &d.c, &d.h, &d.w) != 3)
             fail("%s", "--preset needs --data CxHxW and --zdim N");
-        if (preset_get(preset, d, atoi(zdim_s), &p)) fail("%s", gt_errmsg());
+        if (preset_get_classes(preset, d, atoi(zdim_s), atoi(classes_s), &p)) fail("%s", gt_errmsg());
         printf("%s\n%s\n", p.g, p.d);
         preset_free(&p);
         return 0;
