@@ -11,7 +11,7 @@
  *         `make CUDA=1`, or as a host emulation with `make CUDA=emu` (kernels/cuda_emu.h).
  * The per-element arithmetic of every operation is written once, in `GT_HD static inline`
  * functions (lib/hd.h) in lib/act_math.h, norm_math.h, loss_math.h, opt_math.h,
- * train_math.h and philox.h; the CPU loops and the CUDA kernels both call them, so the CPU
+ * train_math.h, class_math.h and philox.h; the CPU loops and the CUDA kernels both call them, so the CPU
  * tests check the GPU's arithmetic. Only indexing, reductions, launches and memory differ.
  *
  * Conventions for every operation below:

@@ -181,6 +181,7 @@ static void run_net(const char *spec, shape3_t in, int B, int threads, const flo
     net_alloc(&n, B);
     net_init(&n, INIT_TORCH, 9);
     nn_ctx_t ctx = net_ctx(&n, 1, 1, 0, 0);
+    ctx.labels = fd_labels;
     size_t ny = (size_t)B * (size_t)shape3_size(n.out);
     memcpy(y, net_forward(&n, &ctx, x, B), ny * sizeof(float));
     net_zero_grad(&n);

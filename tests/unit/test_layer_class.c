@@ -12,6 +12,7 @@
 #include "net_check.h"
 
 #include "../../lib/model.h"
+#include "../../lib/train.h"
 
 static const int64_t LAB[8] = {2, 0, 1, 2, 2, 0, 1, 1};
 
@@ -28,6 +29,10 @@ static void test_finite_differences(void) {
     fd_check("linear 6; lrelu 0.2; proj 3", (shape3_t){4, 1, 1}, 8);
     fd_check("linear 5; cbn 3; lrelu 0.2; linear 2", (shape3_t){4, 1, 1}, 8);
     fd_check("cbn 3 eps=0.01; conv 2 k3 p1", (shape3_t){2, 3, 3}, 6);
+    /* thread counts do not change a bit */
+    CHECK(same_runs("embed 3 5; conv 8 k3 p1; lrelu 0.2; conv 6 k3 p1; onehot 3; flatten; proj 3",
+                    (shape3_t){4, 16, 16}, 8, 1, 2),
+          "1 and 2 threads differ");
     fd_labels = NULL;
 }
 
@@ -150,6 +155,49 @@ static void test_model_classes(void) {
           gt_errmsg());
 }
 
+/* the labels are shuffled with the images: every real batch's classes are its images' */
+static void test_trainer_labels(void) {
+    gan_settings_t s;
+    gan_settings_default(&s, LOSS_NS);
+    s.batch = 4;
+    gan_model_t m;
+    CHECK(model_new(&m, "embed 3 2; linear 4; reshape 1x2x2", "onehot 3; flatten; proj 3", (shape3_t){1, 2, 2}, 2, &s,
+                    0, 1, be, 4) == 0,
+          "%s", gt_errmsg());
+    int64_t n = 22, shape[4] = {22, 1, 2, 2};
+    tensor_t data, lab;
+    tensor_alloc(&data, DT_U8, 4, shape);
+    tensor_alloc(&lab, DT_I64, 1, &n);
+    for (int64_t i = 0; i < n; i++) {
+        memset((uint8_t *)data.data + 4 * i, (int)(10 * i), 4); /* image i: every pixel 10 i */
+        ((int64_t *)lab.data)[i] = (i * 5) % 3;
+    }
+    trainer_t t;
+    CHECK(trainer_init(&t, &m, &data) == 0, "%s", gt_errmsg());
+    CHECK(train_step(&t) == -1, "a conditional model without labels trains");
+    CHECK(strcmp(gt_errmsg(), "the model is class-conditional (3 classes): give the images' labels (gan-step --labels)") ==
+              0,
+          "%s", gt_errmsg());
+    CHECK(trainer_set_labels(&t, &lab) == 0, "%s", gt_errmsg());
+    int seen[22] = {0}, ok = 1;
+    for (int step = 0; step < 12; step++) { /* 5 batches an epoch: crosses two epochs */
+        CHECK(train_step(&t) == 0, "%s", gt_errmsg());
+        for (int b = 0; b < 4; b++) {
+            int img = (int)lrintf((t.real[4 * b] * 127.5f + 127.5f) / 10.0f);
+            ok &= img >= 0 && img < 22 && t.batch_labels[b] == (img * 5) % 3;
+            if (img >= 0 && img < 22) seen[img]++;
+        }
+    }
+    CHECK(ok, "a batch's labels are not its images'");
+    int distinct = 0;
+    for (int i = 0; i < 22; i++) distinct += seen[i] > 0;
+    CHECK(distinct >= 20, "only %d images seen", distinct);
+    trainer_free(&t);
+    model_free(&m);
+    tensor_free(&data);
+    tensor_free(&lab);
+}
+
 int main(void) {
     be = backend_cpu(1);
     RUN(test_finite_differences);
@@ -157,5 +205,6 @@ int main(void) {
     RUN(test_spec);
     RUN(test_tensors);
     RUN(test_model_classes);
+    RUN(test_trainer_labels);
     return harness_done();
 }
