@@ -126,19 +126,23 @@ class ClassConcat(nn.Module):
         return torch.cat([x, e[:, :, None, None].expand(B, e.shape[1], H, W)], 1)
 
 
-class CondBatchNorm(nn.Module):
-    """cbn K: BatchNorm without affine, then weight[label, c] and bias[label, c] (K, C)."""
+class CondBatchNorm(nn.BatchNorm2d):
+    """cbn K: BatchNorm without affine, then weight[label, c] and bias[label, c] (K, C). A
+    BatchNorm2d whose weight and bias are K x C tables, so its state_dict names are BatchNorm's
+    (weight, bias, running_mean, running_var, num_batches_tracked), as our checkpoints write."""
 
     def __init__(self, K, C, eps, momentum):
-        super().__init__()
-        self.bn = nn.BatchNorm2d(C, eps=eps, momentum=momentum, affine=False)
+        super().__init__(C, eps=eps, momentum=momentum, affine=False)
         self.weight = nn.Parameter(torch.ones(K, C))
         self.bias = nn.Parameter(torch.zeros(K, C))
         self.labels = None
 
     def forward(self, x):
         x = _as4(x)
-        h = self.bn(x)
+        if self.training:
+            self.num_batches_tracked += 1
+        h = nn.functional.batch_norm(x, self.running_mean, self.running_var, None, None, self.training,
+                                     self.momentum, self.eps)
         return h * self.weight[self.labels][:, :, None, None] + self.bias[self.labels][:, :, None, None]
 
 

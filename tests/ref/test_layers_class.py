@@ -68,8 +68,8 @@ t.check("checkpoint tensors", names == ["0.weight 5 40", "1.weight 8 43", "1.bia
                                        "2.running_mean 8", "2.running_var 8", "2.num_batches_tracked = 1",
                                        "3.weight 1 8", "3.bias 1", "3.embed.weight 5 8"], str(names))
 t.check("torch state_dict names match", [k for k in r["ref"]["seq"].state_dict()] ==
-        ["0.weight", "1.weight", "1.bias", "2.weight", "2.bias", "2.bn.running_mean", "2.bn.running_var",
-         "2.bn.num_batches_tracked", "3.weight", "3.bias", "3.embed.weight"])
+        ["0.weight", "1.weight", "1.bias", "2.weight", "2.bias", "2.running_mean", "2.running_var",
+         "2.num_batches_tracked", "3.weight", "3.bias", "3.embed.weight"])
 
 
 # ---- presets: G and D against torch ----------------------------------------------------------
