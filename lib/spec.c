@@ -5,7 +5,7 @@
  * A spec is a list of layers separated by ';' or newlines; '#' starts a comment that runs
  * to the end of the line. A layer is a keyword and arguments separated by blanks:
  * positional numbers (or a CxHxW shape for reshape), kN / kHxW (kernel), sN (stride), pN
- * (padding), opN (output padding), key=value (eps, momentum) and flags (nobias, noaffine).
+ * (padding), opN (output padding), key=value (eps, momentum) and flags (nobias, noaffine, nopad).
  * Numbers are parsed strictly; errors name the layer and the token:
  *     layer 3 (conv): unknown argument 'q2' */
 #define _POSIX_C_SOURCE 200809L
@@ -36,7 +36,8 @@ enum {
     A_EPS = 1 << 11,    /* eps= */
     A_MOM = 1 << 12,    /* momentum= */
     A_POOL = 1 << 13,   /* stride defaults to the kernel (torch's pooling) */
-    A_CLASSES = 1 << 14 /* first positional int: the number of classes K (conditional layers) */
+    A_NOPAD = 1 << 14,  /* flag nopad: avgpool averages only the window inside the image */
+    A_CLASSES = 1 << 15 /* first positional int: the number of classes K (conditional layers) */
 };
 
 typedef struct {
@@ -59,7 +60,7 @@ static const grammar_t grammar[] = {
     {"flatten", 0},
     {"upsample", A_SCALE},
     {"maxpool", A_K | A_S | A_P | A_POOL},
-    {"avgpool", A_K | A_S | A_P | A_POOL},
+    {"avgpool", A_K | A_S | A_P | A_POOL | A_NOPAD},
     {"embed", A_CLASSES | A_UNITS},
     {"onehot", A_CLASSES},
     {"cbn", A_CLASSES | A_EPS | A_MOM},
@@ -145,6 +146,10 @@ static int parse_layer(layer_t *l, char **tok, int nt, int pos) {
         if (strcmp(t, "nobias") == 0) {
             bit = A_NOBIAS;
             l->has_bias = 0;
+            ok = 1;
+        } else if (strcmp(t, "nopad") == 0) {
+            bit = A_NOPAD;
+            l->exclude_pad = 1;
             ok = 1;
         } else if (strcmp(t, "noaffine") == 0) {
             bit = A_AFFINE;
@@ -374,6 +379,7 @@ char *spec_format(const layer_t *layers, int n_layers) {
         }
         if ((a & A_NOBIAS) && !l->has_bias) sb_add(&b, " nobias");
         if ((a & A_AFFINE) && !l->has_bias) sb_add(&b, " noaffine");
+        if ((a & A_NOPAD) && l->exclude_pad) sb_add(&b, " nopad");
     }
     return b.s;
 }
