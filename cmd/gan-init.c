@@ -15,7 +15,10 @@ static void usage(void) {
     printf("usage: gan-init (--arch PRESET | --G SPEC --D SPEC) (--like DATA.npy | --shape CxHxW)\n"
            "                [options] [-o FILE]\n"
            "Write a new GAN model checkpoint (safetensors) to stdout or FILE.\n\n"
-           "  --arch PRESET      mlp, dcgan, dcgan32 or wgan-gp\n"
+           "  --arch PRESET      mlp, dcgan, dcgan32, wgan-gp, or the class-conditional cmlp, cdcgan\n"
+           "  --classes K        a class-conditional model of K classes (the presets cmlp, cdcgan; with\n"
+           "                     --G/--D, the K of their embed, onehot, cbn and proj layers)\n"
+           "  --labels FILE.npy  take K from these labels (int64 or uint8): the largest label + 1\n"
            "  --G SPEC, --D SPEC generator and discriminator in the spec language (lib/spec.md)\n"
            "  --like DATA.npy    fit the networks to this data (reads only its header: N x C x H x W)\n"
            "  --shape CxHxW      fit the networks to images of this shape\n"
@@ -37,12 +40,13 @@ static void usage(void) {
            "  -o FILE            write to FILE (atomically) instead of stdout\n"
            "  -h, --help         this help;  --version  print the version\n\n"
            "example:\n"
-           "  gan-init --arch dcgan --like train.npy --seed 1 -o m0.st\n");
+           "  gan-init --arch dcgan --like train.npy --seed 1 -o m0.st\n"
+           "  gan-init --arch cdcgan --like train.npy --labels labels.npy --seed 1 -o c0.st\n");
     exit(0);
 }
 
 enum { O_ARCH = 256, O_G, O_D, O_LIKE, O_SHAPE, O_Z, O_LOSS, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
-       O_INIT, O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION };
+       O_INIT, O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_CLASSES, O_LABELS };
 
 static const struct option longopts[] = {
     {"arch", required_argument, 0, O_ARCH},       {"G", required_argument, 0, O_G},
@@ -55,13 +59,14 @@ static const struct option longopts[] = {
     {"init", required_argument, 0, O_INIT},       {"seed", required_argument, 0, O_SEED},
     {"batch", required_argument, 0, O_BATCH},     {"threads", required_argument, 0, O_THREADS},
     {"device", required_argument, 0, O_DEVICE},   {"help", no_argument, 0, 'h'},
-    {"version", no_argument, 0, O_VERSION},       {0, 0, 0, 0}};
+    {"version", no_argument, 0, O_VERSION},       {"classes", required_argument, 0, O_CLASSES},
+    {"labels", required_argument, 0, O_LABELS},   {0, 0, 0, 0}};
 
 int main(int argc, char **argv) {
     cli_init("gan-init");
     const char *arch = NULL, *gs = NULL, *ds = NULL, *like = NULL, *shape_s = NULL, *loss_s = NULL;
-    const char *optg = NULL, *optd = NULL, *init_s = NULL, *device = "auto", *out = NULL;
-    long long z = 100, ncrit = -1, batch = 64, threads = 0;
+    const char *optg = NULL, *optd = NULL, *init_s = NULL, *device = "auto", *out = NULL, *labels_path = NULL;
+    long long classes = 0, z = 100, ncrit = -1, batch = 64, threads = 0;
     unsigned long long seed = 0;
     double gp = -1, clip = -1, ls = 0, ema = 0;
     int c;
@@ -69,6 +74,8 @@ int main(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
         switch (c) {
         case O_ARCH: arch = optarg; break;
+        case O_CLASSES: classes = cli_long("--classes", optarg, 1, 1000000); break;
+        case O_LABELS: labels_path = optarg; break;
         case O_G: gs = optarg; break;
         case O_D: ds = optarg; break;
         case O_LIKE: like = optarg; break;
@@ -113,8 +120,30 @@ int main(int argc, char **argv) {
         npy_reader_close(&r);
     }
 
+    if (labels_path) {
+        tensor_t lab;
+        if (npy_load(labels_path, &lab, 0)) die_lib(EXIT_DATA);
+        if (lab.dtype != DT_I64 && lab.dtype != DT_U8)
+            die(EXIT_DATA, "%s: labels must be int64 or uint8 (as idx2tensor writes them), not %s",
+                in_name(labels_path), dtype_name(lab.dtype));
+        int64_t n = tensor_numel(&lab), top = -1;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t v = lab.dtype == DT_I64 ? ((const int64_t *)lab.data)[i] : ((const uint8_t *)lab.data)[i];
+            if (v < 0 || v >= 1000000)
+                die(EXIT_DATA, "%s: label %lld of item %lld is outside 0..999999", in_name(labels_path),
+                    (long long)v, (long long)i);
+            if (v > top) top = v;
+        }
+        tensor_free(&lab);
+        if (top < 0) die(EXIT_DATA, "%s: no labels", in_name(labels_path));
+        if (classes && classes != top + 1)
+            die_usage("--classes %lld but the labels in %s give %lld classes", classes, labels_path,
+                      (long long)top + 1);
+        classes = top + 1;
+    }
+
     preset_t p = {0};
-    if (arch && preset_get(arch, shape, (int)z, &p)) die_usage("--arch: %s", gt_errmsg());
+    if (arch && preset_get_classes(arch, shape, (int)z, (int)classes, &p)) die_usage("--arch: %s", gt_errmsg());
     gan_loss_t loss = arch && strcmp(arch, "wgan-gp") == 0 ? LOSS_WGAN_GP : LOSS_NS;
     if (loss_s && gan_loss_parse(loss_s, &loss)) die_usage("--loss: %s", gt_errmsg());
     gan_settings_t s;
@@ -142,6 +171,10 @@ int main(int argc, char **argv) {
     gan_model_t m;
     if (model_new(&m, arch ? p.g : gs, arch ? p.d : ds, shape, (int)z, &s, init, seed, be, 1))
         die(EXIT_USAGE, "%s", gt_errmsg());
+    if (!arch && classes && m.classes != classes)
+        die_usage("--classes %lld but %s", classes,
+                  m.classes ? "the specs' class-conditional layers have a different K" :
+                              "the specs have no class-conditional layer (embed, onehot, cbn, proj)");
     if (model_save(&m, o.f)) die(EXIT_DATA, "%s: write failed", out ? out : "stdout");
     out_commit(&o);
     model_free(&m);

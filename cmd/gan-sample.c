@@ -31,6 +31,11 @@ static void usage(void) {
            "  --truncate T     redraw latent components with |z| > T (deterministic)\n"
            "  --best-of K      draw K*N latents and keep the N that D scores highest, in draw order\n"
            "  --no-ema         use G's trained weights even when the checkpoint has an EMA copy\n"
+           "  --class K        class-conditional models: every image of class K (default: image i is\n"
+           "                   of class i mod the number of classes)\n"
+           "  --classes LIST   image i is of the i-th class of LIST, e.g. 3,3,7 (N = its length)\n"
+           "  --per-class N    N images of every class, in class order; image k*N + j uses latent j,\n"
+           "                   so each column shares its latent (tensor2png --cols N: a row per class)\n"
            "  --batch B        images per batch (default 256)\n"
            "  --threads N      CPU threads (0 = all cores, default)\n"
            "  --device DEV     cpu, cuda or auto (default auto)\n"
@@ -38,11 +43,13 @@ static void usage(void) {
            "  -h, --help       this help;  --version  print the version\n\n"
            "G runs in eval mode (BatchNorm uses its running statistics).\n\n"
            "example:\n"
-           "  gan-sample -n 64 --seed 7 < m5.st | tensor2png --cols 8 > grid.png\n");
+           "  gan-sample -n 64 --seed 7 < m5.st | tensor2png --cols 8 > grid.png\n"
+           "  gan-sample --per-class 10 --seed 7 < c5.st | tensor2png --cols 10 > classes.png\n");
     exit(0);
 }
 
-enum { O_SEED = 256, O_ZIN, O_ZOUT, O_INTERP, O_TRUNC, O_BEST, O_NOEMA, O_BATCH, O_THREADS, O_DEVICE, O_VERSION };
+enum { O_SEED = 256, O_ZIN, O_ZOUT, O_INTERP, O_TRUNC, O_BEST, O_NOEMA, O_BATCH, O_THREADS, O_DEVICE, O_VERSION,
+       O_CLASS, O_CLASSES, O_PERCLASS };
 
 static const struct option longopts[] = {
     {"seed", required_argument, 0, O_SEED},     {"z-in", required_argument, 0, O_ZIN},
@@ -51,7 +58,35 @@ static const struct option longopts[] = {
     {"no-ema", no_argument, 0, O_NOEMA},        {"batch", required_argument, 0, O_BATCH},
     {"threads", required_argument, 0, O_THREADS}, {"device", required_argument, 0, O_DEVICE},
     {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, O_VERSION},
+    {"class", required_argument, 0, O_CLASS},   {"classes", required_argument, 0, O_CLASSES},
+    {"per-class", required_argument, 0, O_PERCLASS},
     {0, 0, 0, 0}};
+
+/* "3,3,7" -> a new array of *n class numbers (each 0..1000000), or NULL with a message. */
+static int64_t *parse_class_list(const char *s, int64_t *n) {
+    int64_t cap = 16, k = 0;
+    int64_t *v = gt_xmalloc(sizeof *v * (size_t)cap);
+    const char *p = s;
+    for (;;) {
+        long long x = 0;
+        int digits = 0;
+        while (*p >= '0' && *p <= '9') {
+            x = x * 10 + (*p++ - '0');
+            if (++digits > 7) break;
+        }
+        if (!digits || digits > 7 || (*p && *p != ',')) {
+            free(v);
+            gt_err("--classes '%s': want class numbers separated by commas, e.g. 3,3,7", s);
+            return NULL;
+        }
+        if (k == cap) v = gt_xrealloc(v, sizeof *v * (size_t)(cap *= 2));
+        v[k++] = x;
+        if (!*p) break;
+        p++;
+    }
+    *n = k;
+    return v;
+}
 
 /* Where latents come from (the values are computed on the device: train_math.h's
  * sample_latent through the backend's latents operation; this is their bookkeeping). */
@@ -81,7 +116,8 @@ static void latent_plan(const latents_t *L, int64_t i, int64_t *ia, int64_t *ib,
 }
 
 /* Latents of a batch: z (b, zd) on the device from the plans of images first .. first+b-1
- * (draw numbers when plain_draws: best-of scores every draw). */
+ * (draw numbers when plain_draws: best-of scores every draw; with per_class > 0, image i uses
+ * the latent of image i mod per_class). */
 typedef struct {
     int64_t *ia, *ib;     /* (B) host */
     double *t;
@@ -90,14 +126,15 @@ typedef struct {
 } plan_t;
 
 static void batch_latents(backend_t *be, plan_t *p, const latents_t *L, int plain_draws, int64_t first, int b,
-                          float *z, int zd, const float *zin_d, uint64_t seed, double trunc) {
+                          float *z, int zd, const float *zin_d, uint64_t seed, double trunc, int64_t per_class) {
     for (int i = 0; i < b; i++) {
+        int64_t img = per_class ? (first + i) % per_class : first + i; /* --per-class: columns share latents */
         if (plain_draws) {
-            p->ia[i] = first + i;
+            p->ia[i] = img;
             p->ib[i] = -1;
             p->t[i] = 0;
         } else {
-            latent_plan(L, first + i, &p->ia[i], &p->ib[i], &p->t[i]);
+            latent_plan(L, img, &p->ia[i], &p->ib[i], &p->t[i]);
         }
     }
     be->upload(be, p->ia_d, p->ia, sizeof(int64_t) * (size_t)b);
@@ -124,6 +161,8 @@ int main(int argc, char **argv) {
     long long n = -1, interp = 0, best = 1, batch = 256, threads = 0;
     unsigned long long seed = 0;
     double trunc = 0;
+    long long cls = -1, per_class = 0;
+    const char *classes_s = NULL;
     int no_ema = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hn:i:o:", longopts, NULL)) != -1) {
@@ -136,6 +175,9 @@ int main(int argc, char **argv) {
         case O_TRUNC: trunc = cli_double("--truncate", optarg, 0.05, 1e6); break;
         case O_BEST: best = cli_long("--best-of", optarg, 1, 1 << 16); break;
         case O_NOEMA: no_ema = 1; break;
+        case O_CLASS: cls = cli_long("--class", optarg, 0, 1000000); break;
+        case O_CLASSES: classes_s = optarg; break;
+        case O_PERCLASS: per_class = cli_long("--per-class", optarg, 1, 1 << 24); break;
         case O_BATCH: batch = cli_long("--batch", optarg, 1, 65536); break;
         case O_THREADS: threads = cli_long("--threads", optarg, 0, 1024); break;
         case O_DEVICE: device = optarg; break;
@@ -152,6 +194,13 @@ int main(int argc, char **argv) {
         in = argv[optind];
     }
     if (zin_path && (trunc > 0 || best > 1)) die_usage("--truncate and --best-of draw latents; not with --z-in");
+    if ((cls >= 0) + !!classes_s + !!per_class > 1) die_usage("give one of --class, --classes, --per-class");
+    int64_t n_list = 0, *list = NULL;
+    if (classes_s && !(list = parse_class_list(classes_s, &n_list))) die_usage("%s", gt_errmsg());
+    if (list && n > 0 && n != n_list) die_usage("-n %lld but --classes lists %lld classes", n, (long long)n_list);
+    if (per_class && n > 0) die_usage("give -n or --per-class, not both");
+    if ((list || per_class) && interp) die_usage("--interp works with one class (--class K)");
+    if ((list || per_class) && best > 1) die_usage("--best-of works with one class (--class K)");
     backend_t *be = gan_backend(device, (int)threads);
     if (!be) die_usage("%s", gt_errmsg());
     if (gan_backend_note()) warnx("%s", gan_backend_note());
@@ -163,7 +212,18 @@ int main(int argc, char **argv) {
         die_usage("the checkpoint would come from the terminal; give -i FILE or redirect stdin");
     gan_model_t m;
     if (model_load(&m, in, be, (int)batch)) die_lib(EXIT_DATA);
-    int zd = m.z_dim;
+    int zd = m.z_dim, K = m.classes;
+    if (!K && (cls >= 0 || list || per_class))
+        die_usage("the model is not class-conditional: --class, --classes and --per-class need one made with "
+                  "gan-init --classes K");
+    if (K && cls >= K) die_usage("--class %lld is outside 0..%d (the model has %d classes)", cls, K - 1, K);
+    for (int64_t i = 0; i < n_list; i++)
+        if (list[i] >= K)
+            die_usage("--classes: class %lld is outside 0..%d (the model has %d classes)", (long long)list[i], K - 1,
+                      K);
+    if (K && interp && cls < 0) die_usage("--interp on a class-conditional model needs --class K");
+    if (list) n = n_list;
+    if (per_class) n = per_class;
 
     latents_t L = {NULL, zin_path != NULL, (int)interp, 0};
     tensor_t zt = {0};
@@ -185,6 +245,7 @@ int main(int argc, char **argv) {
         L.m = n > 0 ? n : 64;
     }
     int64_t total = L.m;
+    if (per_class) total = L.m * K;
     if (interp) {
         if (L.m < 2) die_usage("--interp needs at least 2 latents");
         total = (L.m - 1) * interp + 1;
@@ -203,15 +264,26 @@ int main(int argc, char **argv) {
     plan.ib_d = be->alloc(be, sizeof(int64_t) * (size_t)B);
     plan.t_d = be->alloc(be, sizeof(double) * (size_t)B);
     nn_ctx_t cg = net_ctx(&m.G, 0, m.seed, 0, 0);
+    /* the classes of a batch's images (class-conditional models) */
+    int64_t *lab = gt_xmalloc(sizeof(int64_t) * (size_t)B), *lab_d = NULL;
+    if (K) {
+        lab_d = be->alloc(be, sizeof(int64_t) * (size_t)B);
+        cg.labels = lab_d;
+    }
 
     int64_t *sel = NULL;
     if (best > 1) {
         int64_t draws = L.m * best;
         float *scores = gt_xmalloc(sizeof(float) * (size_t)draws);
         nn_ctx_t cd = net_ctx(&m.D, 0, m.seed, 0, 0);
+        cd.labels = lab_d;
         for (int64_t s0 = 0; s0 < draws; s0 += B) {
             int b = (int)(draws - s0 < B ? draws - s0 : B);
-            batch_latents(be, &plan, &L, 1, s0, b, z, zd, zin_d, seed, trunc);
+            if (K) { /* one class (--class K) or, by default, draw j's class is j mod K */
+                for (int i = 0; i < b; i++) lab[i] = cls >= 0 ? cls : (s0 + i) % K;
+                be->upload(be, lab_d, lab, sizeof(int64_t) * (size_t)b);
+            }
+            batch_latents(be, &plan, &L, 1, s0, b, z, zd, zin_d, seed, trunc, 0);
             const float *x = net_forward(&m.G, &cg, z, b);
             const float *y = net_forward(&m.D, &cd, x, b);
             be->download(be, scores + s0, y, sizeof(float) * (size_t)b);
@@ -236,7 +308,14 @@ int main(int argc, char **argv) {
     float *xh = gt_xmalloc(sizeof(float) * img * (size_t)B), *zh = gt_xmalloc(sizeof(float) * (size_t)zd * (size_t)B);
     for (int64_t s0 = 0; s0 < total; s0 += B) {
         int b = (int)(total - s0 < B ? total - s0 : B);
-        batch_latents(be, &plan, &L, 0, s0, b, z, zd, zin_d, seed, trunc);
+        if (K) {
+            for (int i = 0; i < b; i++) {
+                int64_t j = s0 + i;
+                lab[i] = cls >= 0 ? cls : list ? list[j] : per_class ? j / per_class : (sel ? sel[j] : j) % K;
+            }
+            be->upload(be, lab_d, lab, sizeof(int64_t) * (size_t)b);
+        }
+        batch_latents(be, &plan, &L, 0, s0, b, z, zd, zin_d, seed, trunc, per_class);
         const float *x = net_forward(&m.G, &cg, z, b);
         be->download(be, xh, x, sizeof(float) * img * (size_t)b);
         out_write(&o, xh, sizeof(float) * img * (size_t)b);
@@ -248,6 +327,9 @@ int main(int argc, char **argv) {
     if (zout_path) out_commit(&oz);
     out_commit(&o);
     free(sel);
+    free(list);
+    free(lab);
+    if (lab_d) be->free(be, lab_d);
     free(xh);
     free(zh);
     free(plan.ia);

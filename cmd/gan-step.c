@@ -22,6 +22,8 @@ static void usage(void) {
            "                [-i IN.st | < IN.st] [-o OUT.st | > OUT.st | --in-place FILE.st]\n"
            "Train a GAN model checkpoint on images and write the trained checkpoint.\n\n"
            "  --data DATA.npy      images N x C x H x W: float32 in [-1, 1] or uint8 (mapped (x-127.5)/127.5)\n"
+           "  --labels LABELS.npy  the images' classes, N int64 or uint8 in [0, K) (idx2tensor's labels):\n"
+           "                       required by a class-conditional model (gan-init --classes K)\n"
            "  --steps N            train N more steps (one step: n_critic D updates and one G update)\n"
            "  --epochs E           train E more passes over the data: E * floor(N / batch) / n_critic steps\n"
            "  -i FILE              read the checkpoint from FILE (default stdin)\n"
@@ -45,15 +47,17 @@ static void usage(void) {
            "SIGINT or SIGTERM finish the current step, write the checkpoint and exit 130 or 143\n"
            "(a second one ends the program at once, writing nothing).\n\n"
            "example:\n"
-           "  gan-step --data train.npy --epochs 5 --log loss.tsv < m0.st > m5.st\n");
+           "  gan-step --data train.npy --epochs 5 --log loss.tsv < m0.st > m5.st\n"
+           "  gan-step --data train.npy --labels labels.npy --steps 1000 < c0.st > c1.st\n");
     exit(0);
 }
 
-enum { O_DATA = 256, O_STEPS, O_EPOCHS, O_INPLACE, O_BATCH, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
+enum { O_DATA = 256, O_LABELS, O_STEPS, O_EPOCHS, O_INPLACE, O_BATCH, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
        O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS, O_DEVICE, O_TF32, O_VERSION };
 
 static const struct option longopts[] = {
     {"data", required_argument, 0, O_DATA},
+    {"labels", required_argument, 0, O_LABELS},
     {"steps", required_argument, 0, O_STEPS},
     {"epochs", required_argument, 0, O_EPOCHS},
     {"in-place", required_argument, 0, O_INPLACE},
@@ -141,7 +145,7 @@ static int after_step(void *arg) {
 
 int main(int argc, char **argv) {
     cli_init("gan-step");
-    const char *data_path = NULL, *in = NULL, *out = NULL, *inplace = NULL, *optg = NULL, *optd = NULL;
+    const char *data_path = NULL, *labels_path = NULL, *in = NULL, *out = NULL, *inplace = NULL, *optg = NULL, *optd = NULL;
     const char *log_path = NULL, *snap_dir = NULL, *device = "auto";
     long long steps = -1, epochs = -1, batch = -1, ncrit = -1, threads = 0, log_every = 50, snap_every = 0;
     double gp = -1, clip = -1, ls = -1, ema = -1;
@@ -150,6 +154,7 @@ int main(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, ":hqi:o:", longopts, NULL)) != -1) {
         switch (c) {
         case O_DATA: data_path = optarg; break;
+        case O_LABELS: labels_path = optarg; break;
         case O_STEPS: steps = cli_long("--steps", optarg, 0, 100000000); break;
         case O_EPOCHS: epochs = cli_long("--epochs", optarg, 0, 1000000); break;
         case O_INPLACE: inplace = optarg; break;
@@ -249,10 +254,18 @@ int main(int argc, char **argv) {
     }
     if (ema >= 0) model_set_ema(&m, ema);
 
-    tensor_t data;
+    if (m.classes && !labels_path)
+        die_usage("the model is class-conditional (%d classes): give --labels LABELS.npy", m.classes);
+    tensor_t data, labels;
+    memset(&labels, 0, sizeof labels);
     if (npy_load(data_path, &data, 1)) die_lib(EXIT_DATA);
     trainer_t tr;
     if (trainer_init(&tr, &m, &data)) die(EXIT_DATA, "%s: %s", in_name(data_path), gt_errmsg());
+    if (labels_path) {
+        if (npy_load(labels_path, &labels, 0)) die_lib(EXIT_DATA);
+        if (trainer_set_labels(&tr, &labels)) die(EXIT_DATA, "%s: %s", in_name(labels_path), gt_errmsg());
+        tensor_free(&labels);
+    }
 
     int64_t per_epoch = tr.n / tr.B;
     /* an epoch is floor(N / B) real batches; a step draws n_critic of them */

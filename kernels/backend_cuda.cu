@@ -229,6 +229,13 @@ static void fill_struct(backend_t *be) {
     be->ema = cuda_ema;
     be->clip = cuda_clip;
     be->latents = cuda_latents;
+    be->gather_labels = cuda_gather_labels;
+    be->class_concat = cuda_class_concat;
+    be->class_concat_backward = cuda_class_concat_backward;
+    be->class_affine = cuda_class_affine;
+    be->class_affine_backward = cuda_class_affine_backward;
+    be->class_proj = cuda_class_proj;
+    be->class_proj_backward = cuda_class_proj_backward;
 }
 
 static int ready;

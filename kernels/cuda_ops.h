@@ -69,4 +69,18 @@ void cuda_clip(backend_t *be, float *p, float c, size_t n);
 void cuda_latents(backend_t *be, float *z, int rows, int zd, const float *zin, uint64_t seed, double trunc,
                  const int64_t *ia, const int64_t *ib, const double *t);
 
+/* class.cu */
+void cuda_gather_labels(backend_t *be, int64_t *dst, const int64_t *labels, const int64_t *perm, int64_t pos, int B);
+void cuda_class_concat(backend_t *be, int kind, float *y, const float *x, const float *table, const int64_t *labels,
+                       int B, int C, int E, long S);
+void cuda_class_concat_backward(backend_t *be, float *dx, float *dtable, const float *dy, const int64_t *labels, int B,
+                                int C, int E, long S, int K);
+void cuda_class_affine(backend_t *be, float *y, const float *xhat, const float *w, const float *b,
+                       const int64_t *labels, int B, int C, long S);
+void cuda_class_affine_backward(backend_t *be, float *dxhat, float *dw, float *db, const float *dy, const float *xhat,
+                                const float *w, const int64_t *labels, int B, int C, long S, int K);
+void cuda_class_proj(backend_t *be, float *y, const float *h, const float *table, const int64_t *labels, int B, int F);
+void cuda_class_proj_backward(backend_t *be, float *dh, float *dtable, const float *dy, const float *h,
+                              const float *table, const int64_t *labels, int B, int F, int K);
+
 #endif

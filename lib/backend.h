@@ -11,7 +11,7 @@
  *         `make CUDA=1`, or as a host emulation with `make CUDA=emu` (kernels/cuda_emu.h).
  * The per-element arithmetic of every operation is written once, in `GT_HD static inline`
  * functions (lib/hd.h) in lib/act_math.h, norm_math.h, loss_math.h, opt_math.h,
- * train_math.h and philox.h; the CPU loops and the CUDA kernels both call them, so the CPU
+ * train_math.h, class_math.h and philox.h; the CPU loops and the CUDA kernels both call them, so the CPU
  * tests check the GPU's arithmetic. Only indexing, reductions, launches and memory differ.
  *
  * Conventions for every operation below:
@@ -270,6 +270,41 @@ struct backend {
      * (seed, with components beyond trunc > 0 redrawn). ia, ib, t are device arrays. */
     void (*latents)(backend_t *be, float *z, int rows, int zd, const float *zin, uint64_t seed, double trunc,
                     const int64_t *ia, const int64_t *ib, const double *t);
+
+    /* ---- class-conditional layers (lib/layer_class.c; the math is lib/class_math.h) ------ *
+     * labels is a device array of B int64 class indices in [0, K), checked by the caller
+     * (gan-step, gan-sample) before upload. Parameter gradients accumulate (+=); the sum for
+     * class k runs over the samples of class k in batch order, then positions, in double. */
+    /* dst (B) = labels[perm[pos + i]] of labels (N): the batch's classes, gathered like images */
+    void (*gather_labels)(backend_t *be, int64_t *dst, const int64_t *labels, const int64_t *perm, int64_t pos,
+                          int B);
+    /* y (B, C + E, S): channels 0..C-1 are x (B, C, S); channel C + e, at every position, is
+     * (kind, class_math.h CLASS_CAT_*) table[label_b * E + e] (a learned class embedding),
+     * 1 or 0 for e == label_b or not (one-hot), or 0 (the tangent of either). */
+    void (*class_concat)(backend_t *be, int kind, float *y, const float *x, const float *table,
+                         const int64_t *labels, int B, int C, int E, long S);
+    /* dx (B, C, S) = the first C channels of dy (B, C + E, S) (dx may be NULL); dtable (K, E)
+     * += the sum over the samples of class k and the positions of dy's channel C + e
+     * (dtable may be NULL). */
+    void (*class_concat_backward)(backend_t *be, float *dx, float *dtable, const float *dy, const int64_t *labels,
+                                  int B, int C, int E, long S, int K);
+    /* Conditional BatchNorm's per-class affine: y (B, C, S) = xhat w[label_b, c] + b[label_b, c]
+     * with w, b (K, C). */
+    void (*class_affine)(backend_t *be, float *y, const float *xhat, const float *w, const float *b,
+                         const int64_t *labels, int B, int C, long S);
+    /* dxhat (B, C, S) = dy w[label_b, c] (dxhat may be NULL); dw[k, c] += sum of dy xhat and
+     * db[k, c] += sum of dy over the samples of class k and the positions. */
+    void (*class_affine_backward)(backend_t *be, float *dxhat, float *dw, float *db, const float *dy,
+                                  const float *xhat, const float *w, const int64_t *labels, int B, int C, long S,
+                                  int K);
+    /* The projection discriminator's term: y (B) += sum_f table[label_b, f] h[b, f], table (K, F),
+     * h (B, F), the sum in double. */
+    void (*class_proj)(backend_t *be, float *y, const float *h, const float *table, const int64_t *labels, int B,
+                       int F);
+    /* dh (B, F) += dy_b table[label_b, f] (dh may be NULL); dtable (K, F) += the sum over the
+     * samples b of class k of dy_b h[b, f] (dtable may be NULL). */
+    void (*class_proj_backward)(backend_t *be, float *dh, float *dtable, const float *dy, const float *h,
+                                const float *table, const int64_t *labels, int B, int F, int K);
 };
 
 /* The CPU backend; threads <= 0 picks the number of online cores. Sets OpenBLAS's thread

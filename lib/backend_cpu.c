@@ -293,6 +293,13 @@ static backend_t cpu_backend = {
     .ema = cpu_ema,
     .clip = cpu_clip,
     .latents = cpu_latents,
+    .gather_labels = cpu_gather_labels,
+    .class_concat = cpu_class_concat,
+    .class_concat_backward = cpu_class_concat_backward,
+    .class_affine = cpu_class_affine,
+    .class_affine_backward = cpu_class_affine_backward,
+    .class_proj = cpu_class_proj,
+    .class_proj_backward = cpu_class_proj_backward,
 };
 
 backend_t *backend_cpu(int threads) {

@@ -7,6 +7,7 @@
 extern const layer_ops_t layer_linear_ops, layer_relu_ops, layer_lrelu_ops, layer_tanh_ops, layer_sigmoid_ops,
     layer_reshape_ops, layer_flatten_ops;
 extern const layer_ops_t layer_bn_ops, layer_ln_ops, layer_dropout_ops;
+extern const layer_ops_t layer_embed_ops, layer_onehot_ops, layer_cbn_ops, layer_proj_ops;
 extern const layer_ops_t layer_conv_ops, layer_convT_ops, layer_maxpool_ops, layer_avgpool_ops, layer_upsample_ops;
 
 const layer_ops_t *const layer_kinds[] = {
@@ -25,6 +26,10 @@ const layer_ops_t *const layer_kinds[] = {
     &layer_maxpool_ops,
     &layer_avgpool_ops,
     &layer_upsample_ops,
+    &layer_embed_ops,
+    &layer_onehot_ops,
+    &layer_cbn_ops,
+    &layer_proj_ops,
     NULL,
 };
 

@@ -38,6 +38,8 @@ typedef struct nn_ctx {
     float *workspace;    /* scratch of at least net->workspace_floats floats, reused by every layer */
     int skip_param_grads;/* backward passes leave dw/db alone (G's update needs only D's input
                             gradient; the gradient penalty's first pass only g = dD/dx) */
+    const int64_t *labels; /* (B) device array of the batch's classes in [0, K), for the class-
+                              conditional layers (lib/layer_class.c); NULL for a net without them */
 } nn_ctx_t;
 
 typedef struct layer layer_t;
@@ -93,14 +95,19 @@ struct layer {
     float p;               /* dropout probability */
     double eps, momentum;  /* BatchNorm / LayerNorm */
     shape3_t reshape;      /* reshape target */
+    int classes;           /* class-conditional kinds (embed, onehot, cbn, proj): K; 0 for the others */
 
     /* parameters (slices of the net's buffers; NULL when n_params == 0) */
-    size_t n_params;       /* weights followed by biases */
+    size_t n_params;       /* weights followed by biases (and n_extra) */
     size_t n_bias;         /* setup sets it: floats of the bias, the last n_bias of n_params (0: no b) */
     int w_ndim, w_shape[4];/* setup sets them: PyTorch shape of the weight tensor (checkpoint names);
                               w_ndim 0 means 1-D of n_params - n_bias */
     int b_ndim, b_shape[4];/* likewise for the bias; b_ndim 0 means 1-D of n_bias */
+    size_t n_extra;        /* setup sets it: floats of a third tensor after the bias (proj's class
+                              table, checkpoint name "embed.weight", shape e_shape); 0: none */
+    int e_shape[2];
     float *w, *b, *dw, *db;
+    float *e, *de;         /* the third tensor and its gradient (NULL when n_extra == 0) */
     size_t n_state;        /* non-trained state saved in checkpoints (BN running mean then var):
                               a layer with n_state > 0 has two 1-D halves, "running_mean" and
                               "running_var", and a num_batches_tracked counter (net.c) */

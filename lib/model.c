@@ -211,6 +211,23 @@ void optim_step(optim_state_t *o, float *p, const float *g) {
 
 /* ---- life cycle ---------------------------------------------------------------------- */
 
+int net_classes(const net_t *n, int *k) {
+    *k = 0;
+    int first = -1;
+    for (int i = 0; i < n->n_layers; i++) {
+        const layer_t *l = &n->layers[i];
+        if (l->classes <= 0) continue;
+        if (first < 0) {
+            first = i;
+            *k = l->classes;
+        } else if (l->classes != *k) {
+            return gt_err("layer %d (%s) has %d classes but layer %d (%s) has %d", i + 1, l->ops->name, l->classes,
+                          first + 1, n->layers[first].ops->name, *k);
+        }
+    }
+    return 0;
+}
+
 static int build_nets(gan_model_t *m, const char *g_spec, const char *d_spec, int max_batch) {
     shape3_t zin = {m->z_dim, 1, 1};
     if (net_build(&m->G, g_spec, zin, m->be)) return gt_err_prefix("G");
@@ -219,6 +236,11 @@ static int build_nets(gan_model_t *m, const char *g_spec, const char *d_spec, in
     if (shape3_size(m->D.out) != 1)
         return gt_err("D: output is %dx%dx%d, expected a single logit (end D with 'linear 1')", m->D.out.c,
                       m->D.out.h, m->D.out.w);
+    int kg, kd;
+    if (net_classes(&m->G, &kg)) return gt_err_prefix("G");
+    if (net_classes(&m->D, &kd)) return gt_err_prefix("D");
+    if (kg && kd && kg != kd) return gt_err("G has %d classes but D has %d", kg, kd);
+    m->classes = kg ? kg : kd;
     if (m->set.loss == LOSS_WGAN_GP && net_jvp_ok(&m->D)) return gt_err_prefix("D (wgan-gp)");
     if (net_alloc(&m->G, max_batch) || net_alloc(&m->D, max_batch)) return -1;
     return 0;
@@ -402,6 +424,7 @@ static void write_meta(const gan_model_t *m, st_writer_t *meta) {
     snprintf(b, sizeof b, "%dx%dx%d", m->shape.c, m->shape.h, m->shape.w);
     meta_add(meta, "shape", b);
     meta_int(meta, "z_dim", m->z_dim);
+    if (m->classes) meta_int(meta, "classes", m->classes);
     meta_add(meta, "loss", gan_loss_name(m->set.loss));
     opt_text(&m->set.opt_g, b, sizeof b);
     meta_add(meta, "opt_G", b);
@@ -582,6 +605,12 @@ static int load_body(gan_model_t *m, const unsigned char *buf, size_t len, backe
     if (load_meta(m, &f, &g_spec, &d_spec)) goto out;
     m->be = be;
     if (build_nets(m, g_spec, d_spec, max_batch > 0 ? max_batch : m->set.batch)) goto out;
+    long long nk = 0;
+    if (st_meta_get(&f, "classes") && meta_ll(&f, "classes", 1, 1000000, &nk)) goto out;
+    if (nk != m->classes) {
+        gt_err("checkpoint metadata 'classes' is %lld but its layers have %d classes", nk, m->classes);
+        goto out;
+    }
     double ema = m->set.ema;
     m->set.ema = 0;
     model_set_ema(m, ema);

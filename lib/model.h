@@ -51,6 +51,8 @@ typedef struct {
     gan_settings_t set;
     shape3_t shape;     /* data (and G output) C x H x W */
     int z_dim;
+    int classes;        /* K of a class-conditional model (its layers embed, onehot, cbn, proj all
+                           have K classes; labels in [0, K)); 0: unconditional */
     int init;           /* init_mode_t used at creation */
     uint64_t seed;
     int64_t step;       /* training steps done (each: n_critic D updates and one G update) */
@@ -87,7 +89,8 @@ int shape3_parse(const char *s, shape3_t *out);
 
 /* A new model: build G (input z_dim x 1 x 1) and D (input shape) from their specs, check
  * G's output is `shape` and D's is a single logit, allocate for batches of max_batch
- * (0: s->batch) and initialise: G from seed, D from seed ^ GAN_D_SEED_XOR, EMA = G. */
+ * (0: s->batch) and initialise: G from seed, D from seed ^ GAN_D_SEED_XOR, EMA = G.
+ * The model's classes come from its class-conditional layers, which must agree on K. */
 #define GAN_D_SEED_XOR 0x9E3779B97F4A7C15ULL
 int model_new(gan_model_t *m, const char *g_spec, const char *d_spec, shape3_t shape, int z_dim,
               const gan_settings_t *s, int init, uint64_t seed, backend_t *be, int max_batch);
@@ -115,6 +118,10 @@ backend_t *gan_backend(const char *device, int threads);
  * to print on stderr ("device cuda: NVIDIA H100 ...", "device cpu: no CUDA GPU (...)");
  * NULL when there was nothing to choose (the build has no CUDA, or the device was named). */
 const char *gan_backend_note(void);
+
+/* The number of classes of the class-conditional layers of n into *k (0 when it has none), or
+ * -1 with a message naming the first layer whose K differs from an earlier one's. */
+int net_classes(const net_t *n, int *k);
 
 /* ---- optimizers ----------------------------------------------------------------------- */
 

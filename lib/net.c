@@ -47,7 +47,7 @@ int net_build(net_t *n, const char *spec, shape3_t in, backend_t *be) {
             gt_err("%s: output %dx%dx%d is too large", prefix, l->out.c, l->out.h, l->out.w);
             goto fail;
         }
-        if (l->n_bias > l->n_params) {
+        if (l->n_bias + l->n_extra > l->n_params) {
             gt_err("%s: internal error: bias larger than parameters", prefix);
             goto fail;
         }
@@ -115,11 +115,13 @@ int net_alloc(net_t *n, int max_batch) {
         size_t wb = l->workspace_batch > 0 && (size_t)l->workspace_batch < B ? (size_t)l->workspace_batch : B;
         if (l->workspace * wb + l->workspace_fixed > ws) ws = l->workspace * wb + l->workspace_fixed;
         if (l->n_params) {
-            size_t nw = l->n_params - l->n_bias;
+            size_t nw = l->n_params - l->n_bias - l->n_extra;
             l->w = n->params + po;
             l->dw = n->grads + po;
             l->b = l->n_bias ? l->w + nw : NULL;
             l->db = l->n_bias ? l->dw + nw : NULL;
+            l->e = l->n_extra ? l->w + nw + l->n_bias : NULL;
+            l->de = l->n_extra ? l->dw + nw + l->n_bias : NULL;
             po += l->n_params;
         }
         if (l->n_state) {
@@ -204,6 +206,7 @@ nn_ctx_t net_ctx(net_t *n, int training, uint64_t seed, uint32_t rng_step, uint6
     c.sample_base = sample_base;
     c.workspace = n->workspace;
     c.skip_param_grads = 0;
+    c.labels = NULL;
     return c;
 }
 
@@ -287,8 +290,9 @@ int net_n_tensors(const net_t *n) {
     int k = 0;
     for (int i = 0; i < n->n_layers; i++) {
         const layer_t *l = &n->layers[i];
-        if (l->n_params > l->n_bias) k++;
+        if (l->n_params > l->n_bias + l->n_extra) k++;
         if (l->n_bias) k++;
+        if (l->n_extra) k++;
         if (l->n_state) k += 3;
     }
     return k;
@@ -298,7 +302,7 @@ void net_tensor(const net_t *n, int j, net_tensor_t *t) {
     memset(t, 0, sizeof *t);
     for (int i = 0; i < n->n_layers; i++) {
         const layer_t *l = &n->layers[i];
-        size_t nw = l->n_params - l->n_bias;
+        size_t nw = l->n_params - l->n_bias - l->n_extra;
         if (nw) {
             if (j-- == 0) {
                 snprintf(t->name, sizeof t->name, "%d.weight", i);
@@ -319,6 +323,18 @@ void net_tensor(const net_t *n, int j, net_tensor_t *t) {
                 t->ndim = l->b_ndim ? l->b_ndim : 1;
                 for (int d = 0; d < 4; d++)
                     t->shape[d] = l->b_ndim ? l->b_shape[d] : d == 0 ? (int64_t)l->n_bias : 0;
+                return;
+            }
+        }
+        if (l->n_extra) {
+            if (j-- == 0) {
+                snprintf(t->name, sizeof t->name, "%d.embed.weight", i);
+                t->is_param = 1;
+                t->data = l->e;
+                t->count = l->n_extra;
+                t->ndim = 2;
+                t->shape[0] = l->e_shape[0];
+                t->shape[1] = l->e_shape[1];
                 return;
             }
         }

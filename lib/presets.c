@@ -8,7 +8,7 @@
 #include "common.h"
 #include "presets.h"
 
-const char *const preset_names[] = {"mlp", "dcgan", "dcgan32", "wgan-gp", NULL};
+const char *const preset_names[] = {"mlp", "dcgan", "dcgan32", "wgan-gp", "cmlp", "cdcgan", NULL};
 
 static char *fmt(const char *f, ...) GT_PRINTF(1, 2);
 static char *fmt(const char *f, ...) {
@@ -30,10 +30,36 @@ static int need_div(const char *name, shape3_t d, int k) {
     return 0;
 }
 
-int preset_get(const char *name, shape3_t d, int zdim, preset_t *p) {
+int preset_get(const char *name, shape3_t d, int zdim, preset_t *p) { return preset_get_classes(name, d, zdim, 0, p); }
+
+static int is_conditional(const char *name) { return strcmp(name, "cmlp") == 0 || strcmp(name, "cdcgan") == 0; }
+
+int preset_get_classes(const char *name, shape3_t d, int zdim, int classes, preset_t *p) {
     memset(p, 0, sizeof *p);
     if (zdim <= 0) return gt_err("latent size must be positive");
     if (d.c <= 0 || d.h <= 0 || d.w <= 0) return gt_err("data shape %dx%dx%d is not positive", d.c, d.h, d.w);
+    if (is_conditional(name) && classes <= 0)
+        return gt_err("preset %s is class-conditional: give the number of classes (--classes K or --labels)", name);
+    if (!is_conditional(name) && classes > 0 &&
+        (!strcmp(name, "mlp") || !strcmp(name, "dcgan") || !strcmp(name, "dcgan32") || !strcmp(name, "wgan-gp")))
+        return gt_err("preset %s is not class-conditional: use cdcgan or cmlp with classes", name);
+    if (strcmp(name, "cmlp") == 0 || strcmp(name, "cdcgan") == 0) {
+        preset_t u;
+        if (name[1] == 'd' && need_div(name, d, 4)) return -1;
+        if (preset_get_classes(name + 1, d, zdim + PRESET_EMBED, 0, &u)) return -1;
+        /* G: the class embedding joined with z; D: its last linear 1 becomes the projection */
+        p->g = fmt("embed %d %d; %s", classes, PRESET_EMBED, u.g);
+        size_t n = strlen(u.d);
+        const char *tail = "linear 1";
+        if (n < strlen(tail) || strcmp(u.d + n - strlen(tail), tail) != 0) {
+            preset_free(&u);
+            return gt_err("preset %s: internal error: D does not end with linear 1", name);
+        }
+        p->d = fmt("%.*sproj %d", (int)(n - strlen(tail)), u.d, classes);
+        p->init = u.init;
+        preset_free(&u);
+        return 0;
+    }
     if (strcmp(name, "mlp") == 0) {
         long n = shape3_size(d);
         p->g = fmt("linear 256; lrelu 0.2; linear 512; bn; lrelu 0.2; linear 1024; bn; lrelu 0.2; linear %ld; tanh; "
@@ -68,7 +94,7 @@ int preset_get(const char *name, shape3_t d, int zdim, preset_t *p) {
         p->init = INIT_DCGAN;
         return 0;
     }
-    return gt_err("unknown preset '%s' (known: mlp, dcgan, dcgan32, wgan-gp)", name);
+    return gt_err("unknown preset '%s' (known: mlp, dcgan, dcgan32, wgan-gp, cmlp, cdcgan)", name);
 }
 
 void preset_free(preset_t *p) {

@@ -36,7 +36,8 @@ enum {
     A_EPS = 1 << 11,    /* eps= */
     A_MOM = 1 << 12,    /* momentum= */
     A_POOL = 1 << 13,   /* stride defaults to the kernel (torch's pooling) */
-    A_NOPAD = 1 << 14   /* flag nopad: avgpool averages only the window inside the image */
+    A_NOPAD = 1 << 14,  /* flag nopad: avgpool averages only the window inside the image */
+    A_CLASSES = 1 << 15 /* first positional int: the number of classes K (conditional layers) */
 };
 
 typedef struct {
@@ -60,6 +61,10 @@ static const grammar_t grammar[] = {
     {"upsample", A_SCALE},
     {"maxpool", A_K | A_S | A_P | A_POOL},
     {"avgpool", A_K | A_S | A_P | A_POOL | A_NOPAD},
+    {"embed", A_CLASSES | A_UNITS},
+    {"onehot", A_CLASSES},
+    {"cbn", A_CLASSES | A_EPS | A_MOM},
+    {"proj", A_CLASSES | A_NOBIAS},
 };
 
 static const grammar_t *grammar_find(const char *kw) {
@@ -173,10 +178,14 @@ static int parse_layer(layer_t *l, char **tok, int nt, int pos) {
             bit = A_P;
             ok = !parse_pair(t + 1, 0, DIM_MAX, &l->ph, &l->pw);
         } else if (isdigit((unsigned char)t[0]) || t[0] == '-' || t[0] == '+' || t[0] == '.') {
-            /* a positional argument: at most one per kind */
-            if (npos++ || !(g->args & (A_UNITS | A_SLOPE | A_PROB | A_SHAPE | A_SCALE)))
+            /* a positional argument: at most one per kind, or K and then N for embed */
+            int want = (g->args & A_CLASSES) ? 1 + !!(g->args & A_UNITS) : 1;
+            if (npos++ >= want || !(g->args & (A_UNITS | A_SLOPE | A_PROB | A_SHAPE | A_SCALE | A_CLASSES)))
                 return FAIL("unexpected argument '%s'", t);
-            if (g->args & A_UNITS) {
+            if ((g->args & A_CLASSES) && npos == 1) {
+                if (parse_int(t, 1, 1000000, &l->classes))
+                    return FAIL("bad number of classes '%s' (want a whole number >= 1)", t);
+            } else if (g->args & A_UNITS) {
                 if (parse_int(t, 1, 100000000, &l->units))
                     return FAIL("bad size '%s' (want a whole number >= 1)", t);
                 l->channels = l->units;
@@ -206,7 +215,10 @@ static int parse_layer(layer_t *l, char **tok, int nt, int pos) {
         if (seen & bit) return FAIL("argument '%s' given twice", t);
         seen |= bit;
     }
-    if ((g->args & A_UNITS) && !npos) return FAIL("missing the number of %s", strcmp(tok[0], "linear") ? "output channels" : "output features");
+    if ((g->args & A_CLASSES) && !npos) return FAIL("missing the number of classes K");
+    if ((g->args & A_CLASSES) && (g->args & A_UNITS) && npos < 2) return FAIL("missing the embedding size N");
+    if ((g->args & A_UNITS) && !npos)
+        return FAIL("missing the number of %s", strcmp(tok[0], "linear") ? "output channels" : "output features");
     if ((g->args & A_SHAPE) && !npos) return FAIL("missing the target shape CxHxW");
     if ((g->args & A_SCALE) && !npos) return FAIL("missing the scale factor");
     if ((g->args & A_K) && !(seen & A_K)) return FAIL("missing the kernel size kN");
@@ -309,6 +321,10 @@ char *spec_format(const layer_t *layers, int n_layers) {
         char t[64];
         if (i) sb_add(&b, "; ");
         sb_add(&b, kw);
+        if (a & A_CLASSES) {
+            snprintf(t, sizeof t, " %d", l->classes);
+            sb_add(&b, t);
+        }
         if (a & A_UNITS) {
             snprintf(t, sizeof t, " %d", l->units);
             sb_add(&b, t);

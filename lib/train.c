@@ -74,6 +74,35 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
     return 0;
 }
 
+int trainer_set_labels(trainer_t *t, const tensor_t *labels) {
+    int K = t->m->classes;
+    if (K <= 0) return gt_err("the model is not class-conditional: drop --labels, or make one with gan-init --classes K");
+    if (labels->dtype != DT_I64 && labels->dtype != DT_U8)
+        return gt_err("labels must be int64 or uint8 (as idx2tensor writes them), not %s", dtype_name(labels->dtype));
+    int64_t n = labels->ndim >= 1 ? labels->shape[0] : 1;
+    if (labels->ndim < 1 || labels->ndim > 2 || (labels->ndim == 2 && labels->shape[1] != 1) || n != t->n) {
+        char ls[64];
+        tensor_shape_str(labels, ls, sizeof ls);
+        return gt_err("labels are %s but the data has %lld images: want one label per image", ls, (long long)t->n);
+    }
+    int64_t *host = gt_xmalloc(sizeof *host * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = labels->dtype == DT_I64 ? ((const int64_t *)labels->data)[i] : ((const uint8_t *)labels->data)[i];
+        if (v < 0 || v >= K) {
+            free(host);
+            return gt_err("label %lld of image %lld is outside 0..%d (the model has %d classes)", (long long)v,
+                          (long long)i, K - 1, K);
+        }
+        host[i] = v;
+    }
+    backend_t *be = t->be;
+    t->labels_dev = be->alloc(be, sizeof *host * (size_t)n);
+    be->upload(be, t->labels_dev, host, sizeof *host * (size_t)n);
+    t->batch_labels = be->alloc(be, sizeof *host * (size_t)t->B);
+    free(host);
+    return 0;
+}
+
 void trainer_free(trainer_t *t) {
     backend_t *be = t->be;
     if (be) {
@@ -88,6 +117,8 @@ void trainer_free(trainer_t *t) {
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) be->free(be, bufs[i]);
         if (t->perm_dev) be->free(be, t->perm_dev);
+        if (t->labels_dev) be->free(be, t->labels_dev);
+        if (t->batch_labels) be->free(be, t->batch_labels);
         if (t->stats) be->free(be, t->stats);
     }
     free(t->perm);
@@ -109,7 +140,15 @@ static void next_real(trainer_t *t) {
     }
     be->gather(be, t->real, t->data_dev, t->data->dtype == DT_U8, t->perm_dev, m->epoch_pos, t->B,
                (size_t)shape3_size(m->shape));
+    if (t->labels_dev) be->gather_labels(be, t->batch_labels, t->labels_dev, t->perm_dev, m->epoch_pos, t->B);
     m->epoch_pos += t->B;
+}
+
+/* net_ctx with the batch's classes */
+static nn_ctx_t step_ctx(trainer_t *t, net_t *n, uint32_t rng_step, uint64_t sample_base) {
+    nn_ctx_t c = net_ctx(n, 1, t->m->seed, rng_step, sample_base);
+    c.labels = t->batch_labels;
+    return c;
 }
 
 static void draw_z(trainer_t *t, int c) {
@@ -132,7 +171,7 @@ static void gradient_penalty(trainer_t *t, int c, const float *fake, uint32_t rn
     int B = t->B;
     size_t sz = (size_t)shape3_size(m->shape);
     be->gp_mix(be, t->xhat, t->real, fake, B, sz, m->seed, (uint32_t)m->step, (uint64_t)c * (uint64_t)B);
-    nn_ctx_t ctx = net_ctx(D, 1, m->seed, rng_step, (uint64_t)B);
+    nn_ctx_t ctx = step_ctx(t, D, rng_step, (uint64_t)B);
     /* g = grad_x sum_i D(xhat_i); the parameter gradients of this pass are not wanted */
     net_forward(D, &ctx, t->xhat, B);
     ctx.skip_param_grads = 1;
@@ -153,20 +192,23 @@ int train_step(trainer_t *t) {
     int64_t stepno = m->step + 1;
     uint32_t rs = (uint32_t)m->step * 16u;
     if (m->step >= (int64_t)(UINT32_MAX / 16)) return gt_err("step %lld: step counter exhausted", (long long)stepno);
+    if (m->classes && !t->labels_dev)
+        return gt_err("the model is class-conditional (%d classes): give the images' labels (gan-step --labels)",
+                      m->classes);
 
     const float *fake = NULL;
     for (int c = 0; c < s->n_critic; c++) {
         next_real(t);
         net_zero_grad(&m->D);
-        nn_ctx_t cr = net_ctx(&m->D, 1, m->seed, rs + 3u * (uint32_t)c, 0);
+        nn_ctx_t cr = step_ctx(t, &m->D, rs + 3u * (uint32_t)c, 0);
         const float *yr = net_forward(&m->D, &cr, t->real, B);
         be->loss(be, s->loss, s->label_smooth, LOSS_ON_REAL, t->dlogit, st + TS_LOSS_REAL, yr, B);
         net_backward(&m->D, &cr, t->dlogit, NULL, B);
 
         draw_z(t, c);
-        nn_ctx_t cg = net_ctx(&m->G, 1, m->seed, rs + 3u * (uint32_t)c + 2u, 0);
+        nn_ctx_t cg = step_ctx(t, &m->G, rs + 3u * (uint32_t)c + 2u, 0);
         fake = net_forward(&m->G, &cg, t->z, B);
-        nn_ctx_t cf = net_ctx(&m->D, 1, m->seed, rs + 3u * (uint32_t)c + 1u, 0);
+        nn_ctx_t cf = step_ctx(t, &m->D, rs + 3u * (uint32_t)c + 1u, 0);
         const float *yf = net_forward(&m->D, &cf, fake, B);
         be->loss(be, s->loss, s->label_smooth, LOSS_ON_FAKE, t->dlogit, st + TS_LOSS_FAKE, yf, B);
         net_backward(&m->D, &cf, t->dlogit, NULL, B);
@@ -181,12 +223,12 @@ int train_step(trainer_t *t) {
 
     /* G update through D on the last fake batch (still G's output buffer) */
     net_zero_grad(&m->G);
-    nn_ctx_t cd = net_ctx(&m->D, 1, m->seed, rs + 15u, 0);
+    nn_ctx_t cd = step_ctx(t, &m->D, rs + 15u, 0);
     cd.skip_param_grads = 1; /* only the gradient into the fake images is wanted */
     const float *y = net_forward(&m->D, &cd, fake, B);
     be->loss(be, s->loss, s->label_smooth, LOSS_G, t->dlogit, st + TS_LOSS_G, y, B);
     net_backward(&m->D, &cd, t->dlogit, t->dfake, B);
-    nn_ctx_t cg = net_ctx(&m->G, 1, m->seed, rs + 3u * (uint32_t)(s->n_critic - 1) + 2u, 0);
+    nn_ctx_t cg = step_ctx(t, &m->G, rs + 3u * (uint32_t)(s->n_critic - 1) + 2u, 0);
     net_backward(&m->G, &cg, t->dfake, NULL, B);
     be->sumsq(be, st + TS_SUMSQ_G, m->G.grads, m->G.n_params);
     optim_step(&m->opt_G, m->G.params, m->G.grads);

@@ -16,6 +16,8 @@
  *   G update: D forward on the last fake batch (pass 15), backward through D into the fake
  *     images and through G (D's parameter gradients are not computed in this pass:
  *     nn_ctx_t.skip_param_grads); G optimizer step; EMA of G's weights when on.
+ * Class-conditional models (trainer_set_labels): every pass gets the real batch's classes;
+ * G draws its fakes for those classes.
  * Dropout masks use Philox (seed, PHILOX_STREAM_DROPOUT, step t * 16 + pass, sample index
  * within the batch). So a step depends only on the model (weights, optimizer state,
  * counters, seed) and the data.
@@ -62,6 +64,8 @@ typedef struct {
     float *dlogit;           /* (B) */
     float *xhat, *gx;        /* (B, C*H*W) wgan-gp: interpolates, their input gradients / v */
     float *ones;             /* (B) wgan-gp */
+    int64_t *labels_dev;     /* (n) the images' classes (class-conditional models; NULL otherwise) */
+    int64_t *batch_labels;   /* (B) the current real batch's classes, which its fakes share */
     double *stats;           /* (TS_COUNT) statistics slots (train_math.h) */
     double last_check;       /* when train_loop last looked for a bad step (seconds) */
 } trainer_t;
@@ -71,6 +75,13 @@ typedef struct {
  * refer to, a new epoch starts. Returns 0 or -1 with a message. */
 int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data);
 void trainer_free(trainer_t *t);
+
+/* The images' classes for a class-conditional model (m->classes = K > 0), after trainer_init:
+ * labels is N int64 or uint8 values (shape N, or N x 1), one per image, each in [0, K). They are
+ * uploaded once and shuffled with the images (the same permutation); each real batch's
+ * classes are gathered with it, and the batch's fakes are drawn for the same classes. Returns
+ * 0, or -1 with a one-line message (not conditional, count, dtype, a label out of range). */
+int trainer_set_labels(trainer_t *t, const tensor_t *labels);
 
 /* Queue one training step. Returns -1 with a message only when the step counter is
  * exhausted; a NaN or Inf shows later, in trainer_check. */

@@ -214,3 +214,25 @@ print(json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]["step"]
     gan-step -q --device cuda --data "$T/d.npy" --steps 3 -i "$T/int.st" -o "$T/resumed.st"
     cmp "$T/full.st" "$T/resumed.st"
 }
+
+@test "class-conditional on cuda: training with --labels and gan-sample --per-class agree with the CPU" {
+    data 100 u8 "$T/d.npy"
+    $PY -c 'import numpy as np; np.save("'"$T"'/y.npy", (np.arange(100) % 3).astype(np.uint8))'
+    gan-init --device cpu --G 'embed 3 4; linear 32; cbn 3; lrelu 0.2; linear 64; tanh; reshape 1x8x8' \
+        --D 'onehot 3; flatten; linear 32; lrelu 0.2; dropout 0.2; proj 3' --shape 1x8x8 --z 8 --batch 16 --seed 4 \
+        -o "$T/m0.st"
+    gan-step -q --device cpu --threads 1 --data "$T/d.npy" --labels "$T/y.npy" --steps 5 -i "$T/m0.st" -o "$T/cpu.st"
+    gan-step -q --device cuda --data "$T/d.npy" --labels "$T/y.npy" --steps 5 -i "$T/m0.st" -o "$T/cuda.st"
+    run close "$T/cpu.st" "$T/cuda.st"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    for dev in cpu cuda; do
+        gan-sample --device $dev --threads 1 --per-class 5 --seed 5 "$T/cpu.st" > "$T/s-$dev.npy"
+    done
+    run $PY -c '
+import sys
+import numpy as np
+x, y = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert x.shape == (15, 1, 8, 8) and np.allclose(x, y, rtol=1e-5, atol=1e-6), np.abs(x - y).max()' \
+        "$T/s-cpu.npy" "$T/s-cuda.npy"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+}

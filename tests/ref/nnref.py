@@ -84,7 +84,11 @@ def parse_spec(text):
                 a["pad"] = _pair(t[1:])
             else:
                 pos.append(t)
-        if pos:
+        if kind in CLASS_KINDS:
+            a["K"] = int(pos[0])
+            if len(pos) > 1:
+                a["n"] = int(pos[1])
+        elif pos:
             if kind == "reshape":
                 a["shape"] = tuple(int(v) for v in pos[0].split("x"))
             elif kind in ("lrelu",):
@@ -97,6 +101,71 @@ def parse_spec(text):
             a["s"] = a["k"] if kind in ("maxpool", "avgpool") else (1, 1)
         layers.append((kind, a))
     return layers
+
+
+CLASS_KINDS = ("embed", "onehot", "cbn", "proj")
+
+
+def _as4(x):
+    return x if x.dim() == 4 else x.reshape(x.shape[0], -1, 1, 1)
+
+
+class ClassConcat(nn.Module):
+    """embed K N (a learned table, torch's nn.Embedding layout: weight (K, N)) or onehot K:
+    x (B, C, H, W) joined with the class's channels, the same at every position. The batch's
+    classes are set as .labels (a LongTensor) before a pass."""
+
+    def __init__(self, K, n=None):
+        super().__init__()
+        self.K, self.labels = K, None
+        self.weight = nn.Parameter(torch.zeros(K, n)) if n is not None else None
+
+    def forward(self, x):
+        x = _as4(x)
+        B, _, H, W = x.shape
+        e = self.weight[self.labels] if self.weight is not None else \
+            nn.functional.one_hot(self.labels, self.K).to(x.dtype)
+        return torch.cat([x, e[:, :, None, None].expand(B, e.shape[1], H, W)], 1)
+
+
+class CondBatchNorm(nn.BatchNorm2d):
+    """cbn K: BatchNorm without affine, then weight[label, c] and bias[label, c] (K, C). A
+    BatchNorm2d whose weight and bias are K x C tables, so its state_dict names are BatchNorm's
+    (weight, bias, running_mean, running_var, num_batches_tracked), as our checkpoints write."""
+
+    def __init__(self, K, C, eps, momentum):
+        super().__init__(C, eps=eps, momentum=momentum, affine=False)
+        self.weight = nn.Parameter(torch.ones(K, C))
+        self.bias = nn.Parameter(torch.zeros(K, C))
+        self.labels = None
+
+    def forward(self, x):
+        x = _as4(x)
+        if self.training:
+            self.num_batches_tracked += 1
+        h = nn.functional.batch_norm(x, self.running_mean, self.running_var, None, None, self.training,
+                                     self.momentum, self.eps)
+        return h * self.weight[self.labels][:, :, None, None] + self.bias[self.labels][:, :, None, None]
+
+
+class Projection(nn.Linear):
+    """proj K: the projection discriminator's output, Linear(F, 1)(h) + <embed(label), h>."""
+
+    def __init__(self, F, K, bias=True):
+        super().__init__(F, 1, bias=bias)
+        self.embed = nn.Embedding(K, F)
+        self.labels = None
+
+    def forward(self, h):
+        return super().forward(h) + (self.embed(self.labels) * h).sum(1, keepdim=True)
+
+
+def set_labels(seq, labels):
+    """Give every class-conditional module of seq the batch's classes."""
+    lab = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    for m in seq:
+        if hasattr(m, "labels"):
+            m.labels = lab
 
 
 class MaskDropout(nn.Module):
@@ -177,10 +246,18 @@ def build(spec, in_shape):
             m = nn.MaxPool2d(a["k"], stride=a["s"], padding=a["pad"])
         elif kind == "avgpool":
             m = nn.AvgPool2d(a["k"], stride=a["s"], padding=a["pad"], count_include_pad=not a.get("nopad"))
+        elif kind in ("embed", "onehot"):
+            m = ClassConcat(a["K"], a.get("n"))
+        elif kind == "cbn":
+            m = CondBatchNorm(a["K"], c, a["eps"], a["momentum"])
+        elif kind == "proj":
+            m = Projection(c * h * w, a["K"], bias=a["bias"])
         else:
             raise ValueError(f"nnref: unknown layer kind {kind!r}")
         m = m.double()
         m.eval()
+        if hasattr(m, "labels"):
+            m.labels = torch.zeros(1, dtype=torch.int64)
         with torch.no_grad():
             x = m(_adapt(m, x))
         mods.append(m)
@@ -206,7 +283,7 @@ def set_params(seq, flat):
 
 
 def bn_modules(seq):
-    return [m for m in seq if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    return [m for m in seq.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
 
 
 def flat_state(seq):
@@ -233,13 +310,14 @@ def _save(path, a):
 
 
 def run_probe(spec, in_shape, batch, x, params=None, state=None, dy=None, tx=None, dty=None,
-              train=True, seed=1, step=0, init=None, threads=1):
+              train=True, seed=1, step=0, init=None, threads=1, labels=None):
     """Run nn-probe; returns a dict of its outputs (float64 arrays) plus 'spec' and 'tensors'."""
     with tempfile.TemporaryDirectory() as d:
         args = [tool_path("nn-probe"), "--spec", spec, "--in", "x".join(str(v) for v in in_shape),
                 "--batch", str(batch), "--out", d, "--seed", str(seed), "--step", str(step),
                 "--threads", str(threads), "--train" if train else "--eval"]
-        for name, arr in (("x", x), ("params", params), ("state", state), ("dy", dy), ("tx", tx), ("dty", dty)):
+        for name, arr in (("x", x), ("params", params), ("state", state), ("dy", dy), ("tx", tx), ("dty", dty),
+                          ("labels", labels)):
             if arr is not None:
                 _save(os.path.join(d, name + "_in.npy"), arr)
                 args += ["--" + name, os.path.join(d, name + "_in.npy")]
@@ -265,10 +343,12 @@ def _mask_from(act_in, act_out):
     return ((act_out != 0) | (act_in == 0)).astype(np.float64)
 
 
-def reference(spec, in_shape, ours, x, state=None, dy=None, tx=None, dty=None, train=True):
+def reference(spec, in_shape, ours, x, state=None, dy=None, tx=None, dty=None, train=True, labels=None):
     """Torch float64 results for the pass the probe ran (its params and dropout masks)."""
     seq, shapes = build(spec, in_shape)
     set_params(seq, ours["params"])
+    if labels is not None:
+        set_labels(seq, labels)
     if state is not None:
         set_state(seq, state)
     seq.train(train)
@@ -323,13 +403,17 @@ def _flat_grads(grads, params):
 
 
 def run(spec, in_shape, batch=4, seed=1, params=None, state=None, train=True, jvp=False, backward=True,
-        init=None, step=0, threads=1, x=None, scale=1.0):
+        init=None, step=0, threads=1, x=None, scale=1.0, labels=None):
     """Random x, dy (and tx, dty when jvp) from seed; probe then torch. Returns
-    {'ours': probe outputs, 'ref': torch results, 'x': x, ...}."""
+    {'ours': probe outputs, 'ref': torch results, 'x': x, ...}. A spec with class-conditional
+    layers gets random labels in [0, K) unless labels are given."""
     rng = np.random.default_rng(seed)
     C, H, W = in_shape
     if x is None:
         x = (rng.standard_normal((batch, C, H, W)) * scale).astype(np.float32)
+    ks = [a["K"] for k, a in parse_spec(spec) if k in CLASS_KINDS]
+    if labels is None and ks:
+        labels = rng.integers(0, min(ks), batch)
     ref_seq, shapes = build(spec, in_shape)
     out_shape = (batch,) + shapes[-1]
     dy = rng.standard_normal(out_shape).astype(np.float32) if backward else None
@@ -338,9 +422,10 @@ def run(spec, in_shape, batch=4, seed=1, params=None, state=None, train=True, jv
         tx = rng.standard_normal((batch, C, H, W)).astype(np.float32)
         dty = rng.standard_normal(out_shape).astype(np.float32)
     ours = run_probe(spec, in_shape, batch, x, params=params, state=state, dy=dy, tx=tx, dty=dty, train=train,
-                     seed=seed, step=step, init=init, threads=threads)
-    ref = reference(spec, in_shape, ours, x.astype(np.float64), state=state, dy=dy, tx=tx, dty=dty, train=train)
-    return {"ours": ours, "ref": ref, "x": x, "dy": dy, "tx": tx, "dty": dty}
+                     seed=seed, step=step, init=init, threads=threads, labels=labels)
+    ref = reference(spec, in_shape, ours, x.astype(np.float64), state=state, dy=dy, tx=tx, dty=dty, train=train,
+                    labels=labels)
+    return {"ours": ours, "ref": ref, "x": x, "dy": dy, "tx": tx, "dty": dty, "labels": labels}
 
 
 def _rel(a, b):

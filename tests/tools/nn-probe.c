@@ -3,7 +3,8 @@
  *
  *   nn-probe --spec TEXT --in CxHxW --batch B --x x.npy --out DIR
  *            [--params p.npy | --init torch|dcgan] [--state s.npy] [--dy dy.npy]
- *            [--tx tx.npy --dty dty.npy] [--train|--eval] [--seed N] [--step N] [--threads N]
+ *            [--tx tx.npy --dty dty.npy] [--labels l.npy] [--train|--eval] [--seed N] [--step N]
+ *            [--threads N]
  *
  * Inputs are float32 (or float64) .npy files, C order, of the right number of elements.
  * params.npy is the flat parameter vector in layer order, each tensor in PyTorch layout,
@@ -13,9 +14,10 @@
  * with --tx (jvp mode: y = f(x), ty = J tx, then the reverse pass of the pair with cotangents
  * dy (zeros when not given) and dty): ty.npy, dx.npy, dtx.npy, dparams.npy.
  * Also DIR/spec.txt (normalised spec) and DIR/tensors.txt ("name count d0 d1 ..." per line).
- * --seed and --step key dropout masks (PHILOX_STREAM_DROPOUT) and --init.
+ * --seed and --step key dropout masks (PHILOX_STREAM_DROPOUT) and --init. --labels gives the
+ * batch's classes (B whole numbers, stored as floats) to the class-conditional layers.
  *
- *   nn-probe --preset NAME --data CxHxW --zdim N
+ *   nn-probe --preset NAME --data CxHxW --zdim N [--classes K]
  * prints the preset's G spec, a newline and its D spec (lib/presets.h), and exits. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -129,7 +131,7 @@ static float *load_n(const char *path, size_t want, const char *what) {
 int main(int argc, char **argv) {
     const char *spec = NULL, *in_s = NULL, *params_p = NULL, *state_p = NULL, *x_p = NULL, *dy_p = NULL,
                *tx_p = NULL, *dty_p = NULL, *out = NULL, *init_s = "torch", *preset = NULL, *data_s = NULL,
-               *zdim_s = NULL;
+               *zdim_s = NULL, *labels_p = NULL, *classes_s = "0";
     int B = 0, training = 1, threads = 1;
     unsigned long long seed = 1, step = 0;
     for (int i = 1; i < argc; i++) {
@@ -141,7 +143,7 @@ int main(int argc, char **argv) {
         continue;                                          \
     }
         ARG("--spec", spec) ARG("--in", in_s) ARG("--params", params_p) ARG("--state", state_p) ARG("--x", x_p)
-        ARG("--preset", preset) ARG("--data", data_s) ARG("--zdim", zdim_s) ARG("--dy", dy_p) ARG("--tx", tx_p) ARG("--dty", dty_p) ARG("--out", out) ARG("--init", init_s)
+        ARG("--preset", preset) ARG("--data", data_s) ARG("--zdim", zdim_s) ARG("--dy", dy_p) ARG("--tx", tx_p) ARG("--dty", dty_p) ARG("--out", out) ARG("--init", init_s) ARG("--labels", labels_p) ARG("--classes", classes_s)
         if (strcmp(a, "--batch") == 0 || strcmp(a, "--seed") == 0 || strcmp(a, "--step") == 0 ||
             strcmp(a, "--threads") == 0) {
             if (++i >= argc) fail("%s needs a value", a);
@@ -163,7 +165,7 @@ int main(int argc, char **argv) {
         preset_t p;
         if (!data_s || !zdim_s || sscanf(data_s, "%dx%dx%d", &d.c, &d.h, &d.w) != 3)
             fail("%s", "--preset needs --data CxHxW and --zdim N");
-        if (preset_get(preset, d, atoi(zdim_s), &p)) fail("%s", gt_errmsg());
+        if (preset_get_classes(preset, d, atoi(zdim_s), atoi(classes_s), &p)) fail("%s", gt_errmsg());
         printf("%s\n%s\n", p.g, p.d);
         preset_free(&p);
         return 0;
@@ -200,6 +202,14 @@ int main(int argc, char **argv) {
     size_t nin = (size_t)B * (size_t)shape3_size(in), nout = (size_t)B * (size_t)shape3_size(n.out);
     float *x = load_n(x_p, nin, "the input");
     nn_ctx_t ctx = net_ctx(&n, training, seed, (uint32_t)step, 0);
+    int64_t *labels = NULL;
+    if (labels_p) {
+        float *lf = load_n(labels_p, (size_t)B, "the labels");
+        labels = gt_xmalloc(sizeof *labels * (size_t)B);
+        for (int i = 0; i < B; i++) labels[i] = (int64_t)lf[i];
+        free(lf);
+        ctx.labels = labels;
+    }
     float *dx = gt_xcalloc(nin, sizeof(float)), *dtx = gt_xcalloc(nin, sizeof(float));
     float *dy = dy_p ? load_n(dy_p, nout, "the output gradient") : NULL;
     net_zero_grad(&n);
@@ -262,6 +272,7 @@ int main(int argc, char **argv) {
     free(dx);
     free(dtx);
     free(dy);
+    free(labels);
     net_free(&n);
     return 0;
 }

@@ -493,6 +493,78 @@ static void test_gather(void) {
     free(f32);
 }
 
+/* the class-conditional operations (class_math.h): the same code on both sides, bit-exact */
+static void test_class_ops(void) {
+    int B = 11, C = 3, E = 5, K = 4, F = 37;
+    long S = 6;
+    int64_t lab[11], perm[20], all[20];
+    for (int i = 0; i < 20; i++) {
+        all[i] = (i * 7 + 3) % K;
+        perm[i] = (i * 13 + 2) % 20;
+    }
+    int64_t *ac = cpu->alloc(cpu, sizeof all), *ag = gpu->alloc(gpu, sizeof all);
+    int64_t *pc = cpu->alloc(cpu, sizeof perm), *pg = gpu->alloc(gpu, sizeof perm);
+    int64_t *lc = cpu->alloc(cpu, sizeof lab), *lg = gpu->alloc(gpu, sizeof lab);
+    cpu->upload(cpu, ac, all, sizeof all);
+    gpu->upload(gpu, ag, all, sizeof all);
+    cpu->upload(cpu, pc, perm, sizeof perm);
+    gpu->upload(gpu, pg, perm, sizeof perm);
+    cpu->gather_labels(cpu, lc, ac, pc, 7, B);
+    gpu->gather_labels(gpu, lg, ag, pg, 7, B);
+    int64_t got[11];
+    cpu->download(cpu, lab, lc, sizeof lab);
+    gpu->download(gpu, got, lg, sizeof got);
+    CHECK(memcmp(lab, got, sizeof lab) == 0, "gather_labels differs");
+    for (int i = 0; i < B; i++) CHECK(lab[i] == all[perm[7 + i]], "gather_labels[%d] = %lld", i, (long long)lab[i]);
+
+    pair_t x = pair_new((size_t)B * C * S, 1, 0), table = pair_new((size_t)K * E, 1, 0);
+    for (int kind = 0; kind < 3; kind++) {
+        pair_t y = pair_zero((size_t)B * (C + E) * S);
+        cpu->class_concat(cpu, kind, y.c, x.c, kind ? NULL : table.c, lc, B, C, E, S);
+        gpu->class_concat(gpu, kind, y.g, x.g, kind ? NULL : table.g, lg, B, C, E, S);
+        pair_check(&y, kind == 0 ? "class_concat table" : kind == 1 ? "class_concat one-hot" : "class_concat zero",
+                   TOL_EXACT);
+        pair_free(&y);
+    }
+    pair_t dy = pair_new((size_t)B * (C + E) * S, 1, 0), dx = pair_zero((size_t)B * C * S),
+           dt = pair_new((size_t)K * E, 1, 0);
+    cpu->class_concat_backward(cpu, dx.c, dt.c, dy.c, lc, B, C, E, S, K);
+    gpu->class_concat_backward(gpu, dx.g, dt.g, dy.g, lg, B, C, E, S, K);
+    pair_check(&dx, "class_concat_backward dx", TOL_EXACT);
+    pair_check(&dt, "class_concat_backward dtable", TOL_EXACT);
+
+    pair_t w = pair_new((size_t)K * C, 0.5f, 1), b = pair_new((size_t)K * C, 1, 0), ya = pair_zero((size_t)B * C * S);
+    cpu->class_affine(cpu, ya.c, x.c, w.c, b.c, lc, B, C, S);
+    gpu->class_affine(gpu, ya.g, x.g, w.g, b.g, lg, B, C, S);
+    pair_check(&ya, "class_affine", TOL_EXACT);
+    pair_t dya = pair_new((size_t)B * C * S, 1, 0), dxa = pair_zero((size_t)B * C * S),
+           dw = pair_new((size_t)K * C, 1, 0), db = pair_new((size_t)K * C, 1, 0);
+    cpu->class_affine_backward(cpu, dxa.c, dw.c, db.c, dya.c, x.c, w.c, lc, B, C, S, K);
+    gpu->class_affine_backward(gpu, dxa.g, dw.g, db.g, dya.g, x.g, w.g, lg, B, C, S, K);
+    pair_check(&dxa, "class_affine_backward dxhat", TOL_EXACT);
+    pair_check(&dw, "class_affine_backward dw", TOL_EXACT);
+    pair_check(&db, "class_affine_backward db", TOL_EXACT);
+
+    pair_t h = pair_new((size_t)B * F, 1, 0), pt = pair_new((size_t)K * F, 1, 0), yp = pair_new((size_t)B, 1, 0);
+    cpu->class_proj(cpu, yp.c, h.c, pt.c, lc, B, F);
+    gpu->class_proj(gpu, yp.g, h.g, pt.g, lg, B, F);
+    pair_check(&yp, "class_proj", TOL_EXACT);
+    pair_t dyp = pair_new((size_t)B, 1, 0), dh = pair_new((size_t)B * F, 1, 0), dpt = pair_new((size_t)K * F, 1, 0);
+    cpu->class_proj_backward(cpu, dh.c, dpt.c, dyp.c, h.c, pt.c, lc, B, F, K);
+    gpu->class_proj_backward(gpu, dh.g, dpt.g, dyp.g, h.g, pt.g, lg, B, F, K);
+    pair_check(&dh, "class_proj_backward dh", TOL_EXACT);
+    pair_check(&dpt, "class_proj_backward dtable", TOL_EXACT);
+
+    pair_t *all_pairs[] = {&x, &table, &dy, &dx, &dt, &w, &b, &ya, &dya, &dxa, &dw, &db, &h, &pt, &yp, &dyp, &dh, &dpt};
+    for (size_t i = 0; i < sizeof all_pairs / sizeof all_pairs[0]; i++) pair_free(all_pairs[i]);
+    cpu->free(cpu, ac);
+    gpu->free(gpu, ag);
+    cpu->free(cpu, pc);
+    gpu->free(gpu, pg);
+    cpu->free(cpu, lc);
+    gpu->free(gpu, lg);
+}
+
 static void test_penalty_and_norms(void) {
     int B = 9;
     size_t sz = 300;
@@ -789,6 +861,8 @@ typedef struct {
 #define SMALL_G "linear 64; bn; lrelu 0.2; linear 128; bn noaffine; relu; linear 144; tanh; reshape 1x12x12"
 #define SMALL_D "flatten; linear 96; lrelu 0.2; dropout 0.3; linear 48; sigmoid; linear 1"
 #define LN_D "flatten; linear 96; ln; lrelu 0.2; dropout 0.2; linear 48; ln noaffine; tanh; linear 1"
+#define COND_G "embed 7 6; linear 64; cbn 7; lrelu 0.2; linear 144; tanh; reshape 1x12x12"
+#define COND_D "onehot 7; flatten; linear 96; ln; lrelu 0.2; linear 48; tanh; proj 7"
 
 static const run_conf_t runs[] = {
     {"mlp preset, ns", "mlp", NULL, NULL, "ns", NULL, NULL, 0.999, 0, 0, {1, 28, 28}, 100, 32, 200, 0},
@@ -803,7 +877,16 @@ static const run_conf_t runs[] = {
      300, 0},
     {"wgan-gp: ln, dropout, tanh, sigmoid critic", NULL, SMALL_G, LN_D, "wgan-gp", NULL, NULL, 0.5, 0, 0, {1, 12, 12},
      10, 16, 300, 0},
+    {"cdcgan preset (10 classes), ns", "cdcgan", NULL, NULL, "ns", NULL, NULL, 0, 0, 0, {1, 28, 28}, 100, 16, 100, 0},
+    {"wgan-gp: embed, cbn; onehot, proj critic", NULL, COND_G, COND_D, "wgan-gp", NULL, NULL, 0, 0, 0, {1, 12, 12}, 10,
+     16, 300, 0},
 };
+
+/* labels for n images of K classes (Philox) */
+static void make_labels(tensor_t *t, int64_t n, int K) {
+    tensor_alloc(t, DT_I64, 1, &n);
+    for (int64_t i = 0; i < n; i++) ((int64_t *)t->data)[i] = philox_u32(32, PHILOX_STREAM_USER, 5, (uint64_t)i) % K;
+}
 
 static char *tmp_path(const char *tag) {
     static int k;
@@ -933,7 +1016,8 @@ static void run_steps(const run_conf_t *r) {
     int init = INIT_TORCH;
     preset_t p = {0};
     if (r->preset) {
-        CHECK(preset_get(r->preset, r->shape, r->zdim, &p) == 0, "%s", gt_errmsg());
+        CHECK(preset_get_classes(r->preset, r->shape, r->zdim, r->preset[0] == 'c' ? 10 : 0, &p) == 0, "%s",
+              gt_errmsg());
         g = p.g;
         d = p.d;
         init = p.init;
@@ -955,6 +1039,13 @@ static void run_steps(const run_conf_t *r) {
     trainer_t tc, tg;
     CHECK(trainer_init(&tc, &mc, &data) == 0, "%s", gt_errmsg());
     CHECK(trainer_init(&tg, &mg, &data) == 0, "%s", gt_errmsg());
+    if (mc.classes) {
+        tensor_t lab;
+        make_labels(&lab, r->n_data, mc.classes);
+        CHECK(trainer_set_labels(&tc, &lab) == 0, "%s", gt_errmsg());
+        CHECK(trainer_set_labels(&tg, &lab) == 0, "%s", gt_errmsg());
+        tensor_free(&lab);
+    }
     uint64_t mallocs = 0, launches = 0;
     double worst = 0, worst_fig = 0, worst_elem = 0;
     const char *wname = "";
@@ -1149,6 +1240,7 @@ int main(void) {
     RUN(test_dropout);
     RUN(test_losses);
     RUN(test_gather);
+    RUN(test_class_ops);
     RUN(test_penalty_and_norms);
     RUN(test_train_stats);
     RUN(test_optimizers);

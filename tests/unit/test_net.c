@@ -252,13 +252,22 @@ static void test_presets(void) {
     CHECK(preset_get("nope", (shape3_t){1, 28, 28}, 64, &p) == -1 && strstr(gt_errmsg(), "unknown preset 'nope'"),
           "%s", gt_errmsg());
     CHECK(preset_get("mlp", (shape3_t){1, 28, 28}, 0, &p) == -1, "zdim 0 accepted");
+    CHECK(preset_get("cdcgan", (shape3_t){1, 28, 28}, 64, &p) == -1 && strstr(gt_errmsg(), "give the number of classes"),
+          "%s", gt_errmsg());
+    CHECK(preset_get_classes("dcgan", (shape3_t){1, 28, 28}, 64, 10, &p) == -1 &&
+              strstr(gt_errmsg(), "not class-conditional"),
+          "%s", gt_errmsg());
+    CHECK(preset_get_classes("cdcgan", (shape3_t){1, 30, 30}, 64, 10, &p) == -1 &&
+              strcmp(gt_errmsg(), "preset cdcgan needs height and width divisible by 4 (data is 1x30x30)") == 0,
+          "%s", gt_errmsg());
     static const shape3_t shapes[] = {{1, 28, 28}, {3, 32, 32}};
     int all_kinds = layer_kind_find("conv") && layer_kind_find("convT") && layer_kind_find("bn") &&
                     layer_kind_find("dropout");
     if (!all_kinds) printf("# conv/convT/bn/dropout not all registered yet: presets only parsed for errors\n");
     for (int i = 0; preset_names[i]; i++)
         for (int s = 0; s < 2; s++) {
-            if (preset_get(preset_names[i], shapes[s], 100, &p)) {
+            int classes = preset_names[i][0] == 'c' ? 10 : 0; /* cmlp, cdcgan: class-conditional */
+            if (preset_get_classes(preset_names[i], shapes[s], 100, classes, &p)) {
                 CHECK(strcmp(preset_names[i], "dcgan32") == 0 && s == 0, "%s: %s", preset_names[i], gt_errmsg());
                 continue;
             }

@@ -1,0 +1,151 @@
+/* class.cu: the CUDA backend's class-conditional operations (backend.h, "class-conditional
+ * layers"). One thread per output element calls lib/class_math.h, the functions the CPU loops
+ * call (lib/cpu_class.c); a parameter gradient's thread gathers its class's samples in batch
+ * order, so the GPU gives the CPU's bits without atomics. */
+#include "cuda_check.h"
+#include "cuda_ops.h"
+
+#include "../lib/class_math.h"
+
+__global__ void k_gather_labels(int64_t *dst, const int64_t *labels, const int64_t *perm, int64_t pos, int B) {
+    size_t i = GT_TID();
+    if (i < (size_t)B) dst[i] = labels[perm[pos + (int64_t)i]];
+}
+
+void cuda_gather_labels(backend_t *be, int64_t *dst, const int64_t *labels, const int64_t *perm, int64_t pos, int B) {
+    (void)be;
+    if (B <= 0) return;
+    gt_count_bytes(24.0 * B);
+    GT_LAUNCH(k_gather_labels, gt_blocks((size_t)B), GT_BLOCK, dst, labels, perm, pos, B);
+}
+
+/* ---- concatenated class channels (embedding or one-hot) ---------------------------------- */
+
+__global__ void k_class_concat(int kind, float *y, const float *x, const float *table, const int64_t *labels, int C,
+                               int E, long S, size_t n) {
+    size_t i = GT_TID();
+    if (i < n) y[i] = class_concat_value(kind, x, table, labels, C, E, S, i);
+}
+
+void cuda_class_concat(backend_t *be, int kind, float *y, const float *x, const float *table, const int64_t *labels,
+                       int B, int C, int E, long S) {
+    (void)be;
+    size_t n = (size_t)B * ((size_t)C + (size_t)E) * (size_t)S;
+    if (!n) return;
+    gt_count_bytes(8.0 * n);
+    GT_LAUNCH(k_class_concat, gt_blocks(n), GT_BLOCK, kind, y, x, table, labels, C, E, S, n);
+}
+
+__global__ void k_class_concat_dx(float *dx, const float *dy, int C, int E, long S, size_t n) {
+    size_t i = GT_TID();
+    if (i < n) dx[i] = class_concat_dx(dy, C, E, S, i);
+}
+
+__global__ void k_class_concat_dtable(float *dtable, const float *dy, const int64_t *labels, int B, int C, int E,
+                                      long S, size_t n) {
+    size_t i = GT_TID();
+    if (i >= n) return;
+    int k = (int)(i / (size_t)E), e = (int)(i % (size_t)E);
+    dtable[i] += (float)class_concat_dtable(dy, labels, B, C, E, S, k, e);
+}
+
+void cuda_class_concat_backward(backend_t *be, float *dx, float *dtable, const float *dy, const int64_t *labels, int B,
+                                int C, int E, long S, int K) {
+    (void)be;
+    size_t nx = (size_t)B * (size_t)C * (size_t)S, nt = (size_t)K * (size_t)E;
+    if (dx && nx) {
+        gt_count_bytes(8.0 * nx);
+        GT_LAUNCH(k_class_concat_dx, gt_blocks(nx), GT_BLOCK, dx, dy, C, E, S, nx);
+    }
+    if (dtable && nt) {
+        gt_count_bytes(4.0 * (double)B * E * S + 8.0 * nt);
+        GT_LAUNCH(k_class_concat_dtable, gt_blocks(nt), GT_BLOCK, dtable, dy, labels, B, C, E, S, nt);
+    }
+}
+
+/* ---- conditional BatchNorm's per-class affine --------------------------------------------- */
+
+__global__ void k_class_affine(float *y, const float *xhat, const float *w, const float *b, const int64_t *labels,
+                               int C, long S, size_t n) {
+    size_t i = GT_TID();
+    if (i < n) y[i] = class_affine_value(xhat, w, b, labels, C, S, i);
+}
+
+void cuda_class_affine(backend_t *be, float *y, const float *xhat, const float *w, const float *b,
+                       const int64_t *labels, int B, int C, long S) {
+    (void)be;
+    size_t n = (size_t)B * (size_t)C * (size_t)S;
+    if (!n) return;
+    gt_count_bytes(8.0 * n);
+    GT_LAUNCH(k_class_affine, gt_blocks(n), GT_BLOCK, y, xhat, w, b, labels, C, S, n);
+}
+
+__global__ void k_class_affine_dxhat(float *dxhat, const float *dy, const float *w, const int64_t *labels, int C,
+                                     long S, size_t n) {
+    size_t i = GT_TID();
+    if (i < n) dxhat[i] = class_affine_dxhat(dy, w, labels, C, S, i);
+}
+
+__global__ void k_class_affine_dwb(float *dw, float *db, const float *dy, const float *xhat, const int64_t *labels,
+                                   int B, int C, long S, size_t n) {
+    size_t i = GT_TID();
+    if (i >= n) return;
+    double sw, sb;
+    class_affine_dwb(dy, xhat, labels, B, C, S, (int)(i / (size_t)C), (int)(i % (size_t)C), &sw, &sb);
+    dw[i] += (float)sw;
+    db[i] += (float)sb;
+}
+
+void cuda_class_affine_backward(backend_t *be, float *dxhat, float *dw, float *db, const float *dy, const float *xhat,
+                                const float *w, const int64_t *labels, int B, int C, long S, int K) {
+    (void)be;
+    size_t n = (size_t)B * (size_t)C * (size_t)S, nk = (size_t)K * (size_t)C;
+    if (nk) {
+        gt_count_bytes(8.0 * n + 16.0 * nk);
+        GT_LAUNCH(k_class_affine_dwb, gt_blocks(nk), GT_BLOCK, dw, db, dy, xhat, labels, B, C, S, nk);
+    }
+    if (dxhat && n) {
+        gt_count_bytes(8.0 * n);
+        GT_LAUNCH(k_class_affine_dxhat, gt_blocks(n), GT_BLOCK, dxhat, dy, w, labels, C, S, n);
+    }
+}
+
+/* ---- projection discriminator term -------------------------------------------------------- */
+
+__global__ void k_class_proj(float *y, const float *h, const float *table, const int64_t *labels, int B, int F) {
+    size_t b = GT_TID();
+    if (b < (size_t)B) y[b] = (float)((double)y[b] + class_proj_dot(h, table, labels, F, (int)b));
+}
+
+void cuda_class_proj(backend_t *be, float *y, const float *h, const float *table, const int64_t *labels, int B, int F) {
+    (void)be;
+    if (B <= 0) return;
+    gt_count_bytes(8.0 * (double)B * F + 8.0 * B);
+    GT_LAUNCH(k_class_proj, gt_blocks((size_t)B), GT_BLOCK, y, h, table, labels, B, F);
+}
+
+__global__ void k_class_proj_dh(float *dh, const float *dy, const float *table, const int64_t *labels, int F,
+                                size_t n) {
+    size_t i = GT_TID();
+    if (i < n) dh[i] += class_proj_dh(dy, table, labels, F, i);
+}
+
+__global__ void k_class_proj_dtable(float *dtable, const float *dy, const float *h, const int64_t *labels, int B,
+                                    int F, size_t n) {
+    size_t i = GT_TID();
+    if (i < n) dtable[i] += (float)class_proj_dtable(dy, h, labels, B, F, (int)(i / (size_t)F), (int)(i % (size_t)F));
+}
+
+void cuda_class_proj_backward(backend_t *be, float *dh, float *dtable, const float *dy, const float *h,
+                              const float *table, const int64_t *labels, int B, int F, int K) {
+    (void)be;
+    size_t n = (size_t)B * (size_t)F, nt = (size_t)K * (size_t)F;
+    if (dtable && nt) {
+        gt_count_bytes(4.0 * n + 8.0 * nt);
+        GT_LAUNCH(k_class_proj_dtable, gt_blocks(nt), GT_BLOCK, dtable, dy, h, labels, B, F, nt);
+    }
+    if (dh && n) {
+        gt_count_bytes(12.0 * n);
+        GT_LAUNCH(k_class_proj_dh, gt_blocks(n), GT_BLOCK, dh, dy, table, labels, F, n);
+    }
+}
