@@ -3,6 +3,9 @@
 # GPU; `make CUDA=emu` builds the CUDA sources as a host emulation (kernels/cuda_emu.h);
 # `make check` runs every test (see tests/run.sh); `make install PREFIX=...`.
 #
+# `make MPI=1` (the default when mpicc is found) builds gan-step for data-parallel training
+# under mpirun; MPI=0 without.
+#
 # Sources are found by wildcard: a new lib/*.c, formats/*.c, cmd/*.c, tests/unit/test_*.c or
 # kernels/*.cu is picked up without editing this file.
 
@@ -67,6 +70,25 @@ else
   LINK      = $(CC)
 endif
 
+# --- MPI: data-parallel gan-step (lib/dist.c). MPI=1 builds it with Open MPI (mpicc's flags),
+# MPI=0 without; by default it is built when mpicc is found. Only lib/dist.o depends on it.
+MPICC   ?= mpicc
+MPI     ?= $(if $(shell command -v $(MPICC) 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+  MPI_CPPFLAGS := -DGT_HAVE_MPI=1 $(shell $(MPICC) --showme:compile 2>/dev/null)
+  LDLIBS   += -Wl,--as-needed $(shell $(MPICC) --showme:link 2>/dev/null) -Wl,--no-as-needed
+  ifeq ($(strip $(MPI_CPPFLAGS)),-DGT_HAVE_MPI=1)
+    $(error MPI=1 but '$(MPICC) --showme:compile' fails: install Open MPI (apt-get install libopenmpi-dev openmpi-bin) or give MPICC=)
+  endif
+endif
+$(OBJ)/lib/dist.o: CPPFLAGS += $(MPI_CPPFLAGS)
+$(OBJ)/lib/dist.o: $(OBJ)/.mpi
+
+# Whether this flavour's lib/dist.o was built with MPI: rewritten when MPI changes.
+$(OBJ)/.mpi: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(MPI)" | cmp -s - $@ || echo "$(MPI)" > $@
+
 LIBA = $(OBJ)/libgan.a
 
 .SECONDARY:
@@ -77,7 +99,7 @@ all: $(addprefix $(BIN)/,$(PROGRAMS))
 # CUDA=1 after make, both into bin/), so that the programs are relinked.
 $(BIN)/.flavour: FORCE
 	@mkdir -p $(dir $@)
-	@echo "$(OBJ)" | cmp -s - $@ || echo "$(OBJ)" > $@
+	@echo "$(OBJ) mpi=$(MPI)" | cmp -s - $@ || echo "$(OBJ) mpi=$(MPI)" > $@
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -36,6 +36,7 @@ typedef struct nn_ctx {
     uint32_t rng_step;   /* Philox step for this pass (PHILOX_STREAM_DROPOUT) */
     uint64_t sample_base;/* global index of the batch's first sample (masks are keyed by it) */
     float *workspace;    /* scratch of at least net->workspace_floats floats, reused by every layer */
+    const bn_sync_t *bn_sync; /* NULL, or data-parallel BatchNorm statistics (backend.h) */
 } nn_ctx_t;
 
 typedef struct layer layer_t;

@@ -203,6 +203,7 @@ nn_ctx_t net_ctx(net_t *n, int training, uint64_t seed, uint32_t rng_step, uint6
     c.rng_step = rng_step;
     c.sample_base = sample_base;
     c.workspace = n->workspace;
+    c.bn_sync = NULL;
     return c;
 }
 

@@ -1,0 +1,162 @@
+#!/usr/bin/env bats
+# Data-parallel gan-step under Open MPI's mpirun (lib/dist.h, lib/train.h): P = 1, 2, 4 ranks
+# train the mlp and dcgan presets to the one-process weights; a killed rank stops the run and
+# the last snapshot resumes; a build without MPI refuses to run as several ranks. Open MPI runs
+# as root in containers only with the variables below; ranks are oversubscribed on 2 cores.
+# Tests that need an MPI build of gan-step skip in the suite whose build has none (the ASan
+# build is made with MPI=0 by `make check`), and the no-MPI test skips in the other.
+load helper
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OMPI_MCA_btl=self,vader OMPI_MCA_plm_rsh_agent=false
+
+COMPARE="$BATS_TEST_DIRNAME/tools/st-compare.py"
+
+gan_step_has_mpi() { ldd "$(command -v gan-step)" 2>/dev/null | grep -q libmpi; }
+need_mpi() {
+    command -v mpirun >/dev/null || skip "mpirun not installed (apt-get install openmpi-bin)"
+    gan_step_has_mpi || skip "this gan-step is built without MPI"
+}
+
+# data N FILE: N random 1x28x28 uint8 images
+data() {
+    $PY -c 'import numpy as np, sys; np.save(sys.argv[2], np.random.default_rng(3).integers(0, 256, (int(sys.argv[1]), 1, 28, 28)).astype(np.uint8))' "$1" "$2"
+}
+
+# same_as_one_process PRESET BATCH LOOSE...: one process trains the preset 20 steps (Adam, as
+# the preset says); mpirun -np 1 gives its bytes; mpirun -np 2 and 4 train the first 5 steps
+# to the one-process weights within 1e-5: every tensor (weights, Adam's moments, BatchNorm
+# statistics), relative in the L2 norm. Not 20 steps at 1e-5: the gradients' sums run in
+# another order, which perturbs the last bits, and a LeakyReLU input near zero that changes
+# sign changes a gradient by a finite amount; Adam and the GAN's dynamics amplify that over
+# tens of steps (README, "Distributed training", has the measurements). LOOSE tensors, within
+# 1e-3: the biases of layers that feed a BatchNorm, whose exact gradient is zero (they move by
+# rounding noise, which Adam scales to steps of lr, in any run), and the running means that
+# track them.
+same_as_one_process() {
+    local preset=$1 batch=$2; shift 2
+    local loose=() t np k
+    for t in "$@"; do loose+=(--loose "$t"); done
+    data 128 "$T/d.npy"
+    gan-init --arch "$preset" --like "$T/d.npy" --batch "$batch" --seed 4 -o "$T/m0.st"
+    gan-step -q --threads 1 --data "$T/d.npy" --steps 20 --snapshot-every 5 --snapshot-dir "$T/s" \
+        -i "$T/m0.st" -o "$T/one.st"
+    run mpirun -np 1 gan-step -q --data "$T/d.npy" --steps 20 -i "$T/m0.st" -o "$T/p1.st"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    cmp "$T/p1.st" "$T/one.st"
+    for np in 2 4; do
+        run mpirun -np $np gan-step -q --data "$T/d.npy" --steps 5 -i "$T/m0.st" -o "$T/p.st"
+        [ "$status" -eq 0 ] || { echo "np $np: $output"; return 1; }
+        run $PY "$COMPARE" --norm l2 --rtol 1e-5 "${loose[@]}" "$T/p.st" "$T/s/step-000005.st"
+        echo "np $np, 5 steps: ${lines[-1]}"
+        [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    done
+    # a negative control: 5 steps more are far from it
+    run $PY "$COMPARE" --norm l2 --rtol 1e-5 "${loose[@]}" "$T/s/step-000010.st" "$T/s/step-000005.st"
+    [ "$status" -eq 1 ]
+}
+
+@test "mpirun -np 1, 2, 4: the mlp preset's steps equal one process's" {
+    need_mpi
+    same_as_one_process mlp 32 G.2.bias G.5.bias G.3.running_mean G.6.running_mean
+}
+
+@test "mpirun -np 1, 2, 4: the dcgan preset's steps (BatchNorm, dropout) equal one process's" {
+    need_mpi
+    same_as_one_process dcgan 16
+}
+
+@test "mpirun: only rank 0 writes the checkpoint, log and snapshots; the log's losses are the global batch's" {
+    need_mpi
+    data 64 "$T/d.npy"
+    gan-init --arch mlp --like "$T/d.npy" --batch 16 --seed 4 -o "$T/m0.st"
+    gan-step -q --threads 1 --data "$T/d.npy" --steps 4 --log "$T/one.tsv" --log-every 2 -i "$T/m0.st" -o "$T/one.st"
+    mkdir "$T/out"
+    cd "$T/out"
+    mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 4 --log "$T/two.tsv" --log-every 2 \
+        --snapshot-every 2 --snapshot-dir snaps -i "$T/m0.st" -o two.st
+    [ "$(ls snaps)" = "$(printf 'step-000002.st\nstep-000004.st')" ]
+    [ "$(ls)" = "$(printf 'snaps\ntwo.st')" ]   # no temporaries, nothing from rank 1
+    [ "$(wc -l < "$T/two.tsv")" -eq 3 ]
+    # losses, D outputs, gradient norms agree with one process (columns 3-9)
+    $PY -c '
+import sys, numpy as np
+a, b = (np.loadtxt(f, skiprows=1)[:, 2:9] for f in sys.argv[1:])
+assert np.allclose(a, b, rtol=1e-4, atol=1e-6), (a, b)' "$T/two.tsv" "$T/one.tsv"
+}
+
+@test "mpirun: stdin/stdout, --device cuda and a batch smaller than the ranks are refused, naming the rank" {
+    need_mpi
+    data 64 "$T/d.npy"
+    gan-init --arch mlp --like "$T/d.npy" --batch 2 --seed 4 -o "$T/m0.st"
+    run mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 1 -o "$T/x.st" < "$T/m0.st"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"gan-step: rank "[01]": 2 processes: give the checkpoint as -i FILE"* ]]
+    run mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m0.st"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"give the output as -o FILE"* ]]
+    run mpirun -np 4 gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m0.st" -o "$T/x.st"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"batch 2 is smaller than the 4 processes"* ]]
+    [ ! -e "$T/x.st" ]
+}
+
+@test "mpirun: a failure on one rank (its data missing) stops every rank with an error naming it" {
+    need_mpi
+    data 64 "$T/d.npy"
+    gan-init --arch mlp --like "$T/d.npy" --batch 16 --seed 4 -o "$T/m0.st"
+    # rank 1 reads a data file that does not exist
+    printf '#!/bin/sh\n[ "$OMPI_COMM_WORLD_RANK" = 1 ] && exec gan-step --data %s/missing.npy "$@"\nexec gan-step --data %s/d.npy "$@"\n' "$T" "$T" > "$T/wrap"
+    chmod +x "$T/wrap"
+    run timeout 60 mpirun -np 2 "$T/wrap" -q --steps 50 -i "$T/m0.st" -o "$T/x.st"
+    [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+    [[ "$output" == *"gan-step: rank 1: "*"missing.npy"* ]]
+    [ ! -e "$T/x.st" ]
+}
+
+@test "mpirun: a rank killed mid-run stops the others within seconds, naming it; the last snapshot resumes" {
+    need_mpi
+    data 256 "$T/d.npy"
+    gan-init --arch mlp --like "$T/d.npy" --batch 32 --seed 4 -o "$T/m0.st"
+    mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 100000 --snapshot-every 2 --snapshot-dir "$T/snaps" \
+        -i "$T/m0.st" -o "$T/x.st" > "$T/out" 2>&1 &
+    local launcher=$! pid="" i
+    for ((i = 0; i < 600; i++)); do   # wait for a snapshot, then kill rank 1
+        pid=$(pgrep -f -P "$(pgrep -d, -P $launcher)" -n "gan-step" 2>/dev/null || true)
+        [ -n "$(ls "$T/snaps" 2>/dev/null)" ] && break
+        sleep 0.2
+    done
+    [ -n "$(ls "$T/snaps")" ]
+    local r1
+    for p in $(pgrep -P $launcher); do
+        [ "$(tr '\0' '\n' < /proc/$p/environ | grep '^OMPI_COMM_WORLD_RANK=')" = OMPI_COMM_WORLD_RANK=1 ] && r1=$p
+    done
+    [ -n "$r1" ]
+    local t0=$SECONDS
+    kill -9 "$r1"
+    wait $launcher && return 1
+    [ $((SECONDS - t0)) -lt 20 ]
+    cat "$T/out"
+    grep -q "rank 1" "$T/out"
+    [ ! -e "$T/x.st" ]
+    local last
+    last=$(ls "$T/snaps" | tail -1)
+    gan-step -q --data "$T/d.npy" --steps 2 -i "$T/snaps/$last" -o "$T/resumed.st"
+    mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 2 -i "$T/snaps/$last" -o "$T/resumed2.st"
+    $PY "$COMPARE" --norm l2 --rtol 1e-5 --loose G.2.bias --loose G.5.bias --loose G.3.running_mean \
+        --loose G.6.running_mean "$T/resumed2.st" "$T/resumed.st"
+}
+
+@test "a gan-step built without MPI, started as 2 ranks, refuses and says how to build with MPI" {
+    command -v mpirun >/dev/null || skip "mpirun not installed"
+    gan_step_has_mpi && skip "this gan-step is built with MPI"
+    data 64 "$T/d.npy"
+    gan-init --arch mlp --like "$T/d.npy" --batch 16 --seed 4 -o "$T/m0.st"
+    run mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m0.st" -o "$T/x.st"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"gan-step: started as one of 2 processes, but this build has no MPI"*"make MPI=1"* ]]
+    [ ! -e "$T/x.st" ]
+    # alone it trains as usual
+    gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m0.st" -o "$T/x.st"
+}
