@@ -138,13 +138,14 @@ unit-tests: $(patsubst tests/unit/%.c,$(OBJ)/tests/unit/%,$(UNIT_SRC)) \
             $(patsubst bench/%.c,$(OBJ)/bench/%,$(BENCH_SRC))
 
 # Everything CI runs: release build, unit tests, bats, PyTorch/NumPy parity, the sanitizer
-# build of unit tests and bats, the CUDA emulation build (its backend parity suite and
+# build of unit tests and bats (built without MPI, so tests/mpi.bats checks that build's refusal
+# to run as several ranks, and the release build's data-parallel runs), the CUDA emulation build (its backend parity suite and
 # programs), and, where nvcc is installed, the real CUDA build (into build/release-cuda1, so
 # bin/ stays the CPU build the bats tests expect; its parity suite skips without a GPU).
 # One summary line at the end.
 check:
 	$(MAKE) all unit-tests
-	$(MAKE) BUILD=asan all unit-tests
+	$(MAKE) BUILD=asan MPI=0 all unit-tests
 	$(MAKE) BUILD=emu CUDA=emu all unit-tests
 	if [ -x "$(NVCC)" ]; then $(MAKE) CUDA=1 BIN=build/release-cuda1/bin all unit-tests; \
 	else echo "nvcc not found: the CUDA=1 build is skipped"; fi
