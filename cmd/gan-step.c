@@ -350,6 +350,10 @@ int main(int argc, char **argv) {
         if (model_save(&m, o.f)) die(EXIT_DATA, "%s: write failed", out ? out : "stdout");
         out_commit(&o);
     }
+    /* the other ranks wait for the checkpoint: mpirun ends a job whose process exits non-zero
+     * (130/143 after a signal) at once, rank 0 with it */
+    int written = 0;
+    dist_max(&dist, &written, 1);
     long long done_step = (long long)m.step;
     trainer_free(&tr);
     tensor_free(&data);

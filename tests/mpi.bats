@@ -19,6 +19,20 @@ need_mpi() {
     gan_step_has_mpi || skip "this gan-step is built without MPI"
 }
 
+# a test that fails while its mpirun runs in the background must not leave it running
+teardown() {
+    [ -f "$T/launcher" ] && kill "$(cat "$T/launcher")" 2>/dev/null
+    rm -rf "$T"
+}
+
+# rank_pid LAUNCHER R: the pid of rank R among mpirun's children
+rank_pid() {
+    local p
+    for p in $(pgrep -P "$1"); do
+        tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo $p; return; }
+    done
+}
+
 # data N FILE: N random 1x28x28 uint8 images
 data() {
     $PY -c 'import numpy as np, sys; np.save(sys.argv[2], np.random.default_rng(3).integers(0, 256, (int(sys.argv[1]), 1, 28, 28)).astype(np.uint8))' "$1" "$2"
@@ -144,17 +158,14 @@ assert np.allclose(a, b, rtol=1e-4, atol=1e-6), (a, b)' "$T/two.tsv" "$T/one.tsv
     gan-init --arch mlp --like "$T/d.npy" --batch 32 --seed 4 -o "$T/m0.st"
     mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 100000 --snapshot-every 2 --snapshot-dir "$T/snaps" \
         -i "$T/m0.st" -o "$T/x.st" > "$T/out" 2>&1 &
-    local launcher=$! pid="" i
+    local launcher=$! i r1
+    echo $launcher > "$T/launcher"
     for ((i = 0; i < 600; i++)); do   # wait for a snapshot, then kill rank 1
-        pid=$(pgrep -f -P "$(pgrep -d, -P $launcher)" -n "gan-step" 2>/dev/null || true)
         [ -n "$(ls "$T/snaps" 2>/dev/null)" ] && break
         sleep 0.2
     done
     [ -n "$(ls "$T/snaps")" ]
-    local r1
-    for p in $(pgrep -P $launcher); do
-        [ "$(tr '\0' '\n' < /proc/$p/environ | grep '^OMPI_COMM_WORLD_RANK=')" = OMPI_COMM_WORLD_RANK=1 ] && r1=$p
-    done
+    r1=$(rank_pid $launcher 1)
     [ -n "$r1" ]
     local t0=$SECONDS
     kill -9 "$r1"
@@ -183,3 +194,4 @@ assert np.allclose(a, b, rtol=1e-4, atol=1e-6), (a, b)' "$T/two.tsv" "$T/one.tsv
     # alone it trains as usual
     gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m0.st" -o "$T/x.st"
 }
+
