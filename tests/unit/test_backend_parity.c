@@ -283,7 +283,7 @@ static void bn_case(int B, int C, long S, int affine, int training) {
         a[side] = (bn_args_t){B, C, S, 1e-5, 0.1, training, g ? x.g : x.c, affine ? (g ? w.g : w.c) : NULL,
                               affine ? (g ? b.g : b.c) : NULL, g ? dy.g : dy.c, g ? y.g : y.c, g ? dx.g : dx.c,
                               affine ? (g ? dw.g : dw.c) : NULL, affine ? (g ? db.g : db.c) : NULL,
-                              g ? saved.g : saved.c, (g ? saved.g : saved.c) + C, g ? run.g : run.c};
+                              g ? saved.g : saved.c, (g ? saved.g : saved.c) + C, g ? run.g : run.c, NULL};
     }
     cpu->bn_forward(cpu, &a[0]);
     gpu->bn_forward(gpu, &a[1]);
