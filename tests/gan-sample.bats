@@ -214,3 +214,24 @@ assert b"".join(p.tobytes() for p in parts) == whole.tobytes(), "the slices diff
     [[ "$output" == *--best-of*--shard* ]]
     [ ! -e "$T/x.npy" ]
 }
+
+@test "examples/sharded-fid.sh: the FD of 3 sharded, scored and merged slices is the FD of the whole set" {
+    command -v gan-fid >/dev/null || skip "gan-fid is not built on this branch"
+    model "$T/m.st"
+    gan-sample -n 40 --seed 9 -i "$T/m.st" -o "$T/real.npy"
+    gan-sample -n 50 --seed 2 --batch 8 -i "$T/m.st" -o "$T/whole.npy"
+    run gan-fid -q --features pixels "$T/real.npy" "$T/whole.npy"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    local whole=${lines[-1]}
+    run env FEATURES=pixels SEED=2 BATCH=8 KEEP="$T/keep" "$BATS_TEST_DIRNAME/../examples/sharded-fid.sh" \
+        "$T/m.st" "$T/real.npy" 50 3 2
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    local sharded=${lines[-1]}
+    echo "whole: $whole; sharded: $sharded"
+    [ "$(ls "$T/keep" | wc -l)" -eq 4 ]
+    pycheck '
+w, s = (float(a.split()[-1]) for a in sys.argv[1:3])
+assert w > 0 and abs(w - s) <= 1e-9 * w, (w, s)' "$whole" "$sharded"
+    run "$BATS_TEST_DIRNAME/../examples/sharded-fid.sh" "$T/m.st" "$T/real.npy" 50 9
+    [ "$status" -eq 2 ] && [[ "$output" == *"at most 1"* ]]
+}
