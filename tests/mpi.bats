@@ -195,3 +195,20 @@ assert np.allclose(a, b, rtol=1e-4, atol=1e-6), (a, b)' "$T/two.tsv" "$T/one.tsv
     gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m0.st" -o "$T/x.st"
 }
 
+
+@test "README: the distributed training example runs as written" {
+    need_mpi
+    [ -f "$FMNIST/train-images-idx3-ubyte.gz" ] || skip "no Fashion-MNIST"
+    awk '/^## Distributed training/ { on = 1; next } /^##/ { on = 0 } on && /^```sh/ { c = 1; next }
+        /^```/ { c = 0 } on && c' "$BATS_TEST_DIRNAME/../README.md" > "$T/ex.sh"
+    [ "$(grep -c . "$T/ex.sh")" -eq 4 ]
+    run bash -c "cd '$T' && set -e -o pipefail && source ex.sh"
+    assert_success
+    run $PY -c '
+import sys, numpy as np
+a = np.concatenate([np.load(sys.argv[1] + "/fake-%d.npy" % i) for i in range(4)])
+assert a.shape == (1000, 1, 28, 28), a.shape' "$T"
+    assert_success
+    run $PY "$COMPARE" --norm l2 "$T/m20.st" "$T/m0.st"
+    [ "$status" -eq 1 ]   # it trained
+}
