@@ -29,7 +29,7 @@ CPPFLAGS   += -D_FILE_OFFSET_BITS=64 -I/usr/include/cjson
 CFLAGS     ?=
 CFLAGS     += $(CSTD) $(WARN) $(OPT) -pthread
 LDFLAGS    += $(filter -fsanitize%,$(OPT)) -pthread
-LDLIBS     += -lopenblas -lpng -lz -lcjson -lm
+LDLIBS     += -llapacke -lopenblas -lpng -lz -lcjson -lm
 
 # Objects of each build flavour live apart, so switching flavours never mixes them.
 # OBJ and BIN may be overridden on the command line for a private build (e.g. OBJ=build/mine BIN=build/mine/bin).

@@ -214,6 +214,10 @@ static void fill_struct(backend_t *be) {
     be->avgpool_backward = cuda_avgpool_backward;
     be->upsample_forward = cuda_upsample_forward;
     be->upsample_backward = cuda_upsample_backward;
+    be->resize_bilinear = cuda_resize_bilinear;
+    be->relu_keep_nan = cuda_relu_keep_nan;
+    be->copy_rows = cuda_copy_rows;
+    be->plane_means = cuda_plane_means;
     be->loss = cuda_loss;
     be->gather = cuda_gather;
     be->gp_mix = cuda_gp_mix;

@@ -135,11 +135,11 @@ void cuda_from_cmajor(backend_t *be, float *dst, const float *src, const float *
  * nearest source) is that pixel, in output order: the CPU's scatter order. */
 
 struct pool_geom_t {
-    int h, w, ho, wo, kh, kw, sh, sw, ph, pw, scale;
+    int h, w, ho, wo, kh, kw, sh, sw, ph, pw, scale, exclude_pad;
 };
 
 static pool_geom_t pool_geom(const pool_args_t *a) {
-    pool_geom_t g = {a->h, a->w, a->ho, a->wo, a->kh, a->kw, a->sh, a->sw, a->ph, a->pw, a->scale};
+    pool_geom_t g = {a->h, a->w, a->ho, a->wo, a->kh, a->kw, a->sh, a->sw, a->ph, a->pw, a->scale, a->exclude_pad};
     return g;
 }
 
@@ -219,7 +219,7 @@ __global__ void k_avgpool_forward(float *y, const float *x, pool_geom_t g, size_
     float s = 0.0f;
     for (int iy = y0; iy < y1; iy++)
         for (int ix = x0; ix < x1; ix++) s += xp[iy * g.w + ix];
-    y[t] = s / (float)(cy * cx);
+    y[t] = s / (float)pool_divisor(cy, cx, y0, y1, x0, x1, g.exclude_pad);
 }
 
 /* dx at one pixel: dy / count of every window containing it, windows in order */
@@ -241,7 +241,8 @@ __global__ void k_avgpool_backward(float *dx, const float *dy, pool_geom_t g, si
                 int x0, x1;
                 int cx = pool_window(ox, g.kw, g.sw, g.pw, g.w, &x0, &x1);
                 if (ix < x0 || ix >= x1) continue;
-                v += dy[(size_t)plane * P + (size_t)oy * g.wo + ox] / (float)(cy * cx);
+                v += dy[(size_t)plane * P + (size_t)oy * g.wo + ox] /
+                     (float)pool_divisor(cy, cx, y0, y1, x0, x1, g.exclude_pad);
             }
         }
     }

@@ -1,5 +1,5 @@
 /* cuda_ops.h: the CUDA backend's operations (backend.h), defined in kernels/layers.cu,
- * norm.cu, conv.cu, train.cu and optim.cu and gathered into the backend struct by
+ * norm.cu, conv.cu, inception.cu, train.cu and optim.cu and gathered into the backend struct by
  * kernels/backend_cuda.cu. Private to kernels/: everyone else calls them through backend_t.
  * Each entry point counts the bytes it must move (bench/) and queues its kernels on the
  * backend's stream; like the CPU's, it trusts the caller for backend.h's contracts. */
@@ -45,6 +45,12 @@ void cuda_avgpool_forward(backend_t *be, const pool_args_t *a);
 void cuda_avgpool_backward(backend_t *be, const pool_args_t *a);
 void cuda_upsample_forward(backend_t *be, const pool_args_t *a);
 void cuda_upsample_backward(backend_t *be, const pool_args_t *a);
+
+/* inception.cu */
+void cuda_resize_bilinear(backend_t *be, float *y, const float *x, int B, int C, int H, int W, int S);
+void cuda_relu_keep_nan(backend_t *be, float *x, size_t n);
+void cuda_copy_rows(backend_t *be, float *dst, long dst_ld, const float *src, long src_ld, long rows, long cols);
+void cuda_plane_means(backend_t *be, float *out, const float *x, long planes, long hw);
 
 /* train.cu, optim.cu */
 void cuda_loss(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit, int B,

@@ -102,6 +102,8 @@ typedef struct {
     int h, w, ho, wo;
     int kh, kw, sh, sw, ph, pw; /* pooling window */
     int scale;                  /* upsampling factor */
+    int exclude_pad;            /* average pooling divides by the window's part inside the image
+                                   (count_include_pad=False; conv_math.h, pool_divisor) */
     const float *x, *tx, *dy, *dty;
     float *y, *ty, *dx, *dtx;
     int32_t *argmax;
@@ -226,6 +228,17 @@ struct backend {
     void (*avgpool_backward)(backend_t *be, const pool_args_t *a);
     void (*upsample_forward)(backend_t *be, const pool_args_t *a);
     void (*upsample_backward)(backend_t *be, const pool_args_t *a);
+
+    /* ---- the Inception feature network (lib/inception.c; inception_math.h) ---------------- */
+    /* y (B, 3, S, S) = x (B, C, H, W) resized bilinearly (align_corners=False); C == 1 repeats
+     * the channel */
+    void (*resize_bilinear)(backend_t *be, float *y, const float *x, int B, int C, int H, int W, int S);
+    /* x = max(x, 0) in place over n, NaN kept (inception_relu) */
+    void (*relu_keep_nan)(backend_t *be, float *x, size_t n);
+    /* rows of cols floats: dst[r dst_ld + k] = src[r src_ld + k] (a channel concatenation) */
+    void (*copy_rows)(backend_t *be, float *dst, long dst_ld, const float *src, long src_ld, long rows, long cols);
+    /* out[p] = the mean of plane p of x (planes, hw), summed in double */
+    void (*plane_means)(backend_t *be, float *out, const float *x, long planes, long hw);
 
     /* ---- training step (lib/train.c; the math is in loss_math.h and train_math.h) -------- */
     /* Loss of B logits (loss_math.h: loss kind, label smoothing, which = LOSS_ON_*) as part of

@@ -65,6 +65,13 @@ GT_HD static inline int pool_window(int o, int k, int s, int p, int in, int *lo,
     return count;
 }
 
+/* What AvgPool2d divides a window's sum by: the padded count (count_include_pad=True) or, with
+ * exclude_pad (count_include_pad=False), the number of positions of the clipped window
+ * [y0, y1) x [x0, x1) inside the image. */
+GT_HD static inline int pool_divisor(int padded_y, int padded_x, int y0, int y1, int x0, int x1, int exclude_pad) {
+    return exclude_pad ? (y1 - y0) * (x1 - x0) : padded_y * padded_x;
+}
+
 /* Max pooling's running maximum takes v when it is larger or NaN (torch: NaN propagates). */
 GT_HD static inline int maxpool_takes(float v, float best) { return v > best || v != v; }
 

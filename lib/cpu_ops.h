@@ -1,5 +1,6 @@
 /* cpu_ops.h: the CPU backend's operations (backend.h), defined in lib/cpu_layers.c,
- * lib/conv_loops.c, lib/cpu_pool.c and lib/cpu_train.c and gathered into the backend struct by lib/backend_cpu.c. Private to
+ * lib/conv_loops.c, lib/cpu_pool.c,
+ * lib/cpu_inception.c and lib/cpu_train.c and gathered into the backend struct by lib/backend_cpu.c. Private to
  * those files: everyone else calls them through backend_t. */
 #ifndef GT_CPU_OPS_H
 #define GT_CPU_OPS_H
@@ -38,6 +39,12 @@ void cpu_avgpool_forward(backend_t *be, const pool_args_t *a);
 void cpu_avgpool_backward(backend_t *be, const pool_args_t *a);
 void cpu_upsample_forward(backend_t *be, const pool_args_t *a);
 void cpu_upsample_backward(backend_t *be, const pool_args_t *a);
+
+/* cpu_inception.c */
+void cpu_resize_bilinear(backend_t *be, float *y, const float *x, int B, int C, int H, int W, int S);
+void cpu_relu_keep_nan(backend_t *be, float *x, size_t n);
+void cpu_copy_rows(backend_t *be, float *dst, long dst_ld, const float *src, long src_ld, long rows, long cols);
+void cpu_plane_means(backend_t *be, float *out, const float *x, long planes, long hw);
 
 /* cpu_train.c */
 void cpu_loss(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit, int B,

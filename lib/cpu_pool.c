@@ -71,7 +71,7 @@ static void avgpool_fwd_plane(const pool_args_t *a, float *y, const float *x) {
             float s = 0.0f;
             for (int iy = y0; iy < y1; iy++)
                 for (int ix = x0; ix < x1; ix++) s += x[iy * W + ix];
-            y[oy * a->wo + ox] = s / (float)(cy * cx);
+            y[oy * a->wo + ox] = s / (float)pool_divisor(cy, cx, y0, y1, x0, x1, a->exclude_pad);
         }
     }
 }
@@ -87,7 +87,7 @@ static void avgpool_bwd_plane(const pool_args_t *a, float *dx, const float *dy) 
         for (int ox = 0; ox < a->wo; ox++) {
             int x0, x1;
             int cx = pool_window(ox, a->kw, a->sw, a->pw, W, &x0, &x1);
-            float g = dy[oy * a->wo + ox] / (float)(cy * cx);
+            float g = dy[oy * a->wo + ox] / (float)pool_divisor(cy, cx, y0, y1, x0, x1, a->exclude_pad);
             for (int iy = y0; iy < y1; iy++)
                 for (int ix = x0; ix < x1; ix++) dx[iy * W + ix] += g;
         }

@@ -84,6 +84,8 @@ struct layer {
     int kh, kw, sh, sw, ph, pw, oph, opw; /* kernel, stride, padding, output_padding */
     int has_bias;          /* linear/conv/convT: 1 by default; BN/LN: affine */
     int scale;             /* upsample factor */
+    int exclude_pad;       /* avgpool nopad: divide by the part of the window inside the image
+                              (torch's count_include_pad=False) */
     float slope;           /* LeakyReLU negative slope */
     float p;               /* dropout probability */
     double eps, momentum;  /* BatchNorm / LayerNorm */

@@ -1,15 +1,17 @@
 /* layer_avgpool.c: average pooling, torch.nn.AvgPool2d(k, stride, padding) with
- * count_include_pad=True (torch's default; floor mode).
+ * count_include_pad=True (torch's default; floor mode), or count_include_pad=False with the
+ * spec flag `nopad` (l->exclude_pad: the divisor is the window's part inside the image).
  *
  *   x (B, C, H, W)   y (B, C, Ho, Wo)   Ho = floor((H + 2 ph - kh) / sh) + 1, Wo likewise
  *
  * Each output is the sum of its window clipped to the image divided by the window's padded
  * size (conv_math.h, pool_window: the window may reach past the padding at the far edge, as in
- * torch's kernel, and is then shortened). Backward spreads dy / count over the clipped window
+ * torch's kernel, and is then shortened), or with nopad by the clipped window's size
+ * (conv_math.h, pool_divisor). Backward spreads dy / count over the clipped window
  * (adding where windows overlap). Linear in x: the gradient penalty's tangent is the same map,
  * ty = avgpool(tx), and its reverse pass spreads dy and dty alike.
- * Planes (sample, channel) are split over threads, each computed in a fixed order, so results
- * do not depend on the thread count. No parameters, nothing saved. */
+ * The loops are the backend's (backend.h avgpool_*; the CPU splits planes over threads, each
+ * computed in a fixed order). No parameters, nothing saved. */
 #include <stddef.h>
 #include <string.h>
 
@@ -46,6 +48,7 @@ static pool_args_t args(const layer_t *l, int B) {
     a.pw = l->pw;
     a.scale = l->scale;
     a.argmax = NULL;
+    a.exclude_pad = l->exclude_pad;
     return a;
 }
 

@@ -11,7 +11,10 @@
 
 #include <stdint.h>
 
-/* Fill perm[0..n) with epoch `epoch`'s permutation of 0..n-1 for `seed`. n >= 0. */
+/* Fill perm[0..n) with epoch `epoch`'s permutation of 0..n-1 for `seed`. n >= 0.
+ * It is philox_shuffle(perm, n, seed, PHILOX_STREAM_SHUFFLE, epoch). */
 void shuffle_perm(int64_t *perm, int64_t n, uint64_t seed, uint32_t epoch);
+/* The same Fisher-Yates shuffle on another Philox stream and step (e.g. KID's subsets: fid.h). */
+void philox_shuffle(int64_t *perm, int64_t n, uint64_t seed, uint32_t stream, uint32_t step);
 
 #endif

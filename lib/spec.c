@@ -5,7 +5,7 @@
  * A spec is a list of layers separated by ';' or newlines; '#' starts a comment that runs
  * to the end of the line. A layer is a keyword and arguments separated by blanks:
  * positional numbers (or a CxHxW shape for reshape), kN / kHxW (kernel), sN (stride), pN
- * (padding), opN (output padding), key=value (eps, momentum) and flags (nobias, noaffine).
+ * (padding), opN (output padding), key=value (eps, momentum) and flags (nobias, noaffine, nopad).
  * Numbers are parsed strictly; errors name the layer and the token:
  *     layer 3 (conv): unknown argument 'q2' */
 #define _POSIX_C_SOURCE 200809L
@@ -35,7 +35,8 @@ enum {
     A_AFFINE = 1 << 10, /* flag noaffine */
     A_EPS = 1 << 11,    /* eps= */
     A_MOM = 1 << 12,    /* momentum= */
-    A_POOL = 1 << 13    /* stride defaults to the kernel (torch's pooling) */
+    A_POOL = 1 << 13,   /* stride defaults to the kernel (torch's pooling) */
+    A_NOPAD = 1 << 14   /* flag nopad: avgpool averages only the window inside the image */
 };
 
 typedef struct {
@@ -58,7 +59,7 @@ static const grammar_t grammar[] = {
     {"flatten", 0},
     {"upsample", A_SCALE},
     {"maxpool", A_K | A_S | A_P | A_POOL},
-    {"avgpool", A_K | A_S | A_P | A_POOL},
+    {"avgpool", A_K | A_S | A_P | A_POOL | A_NOPAD},
 };
 
 static const grammar_t *grammar_find(const char *kw) {
@@ -140,6 +141,10 @@ static int parse_layer(layer_t *l, char **tok, int nt, int pos) {
         if (strcmp(t, "nobias") == 0) {
             bit = A_NOBIAS;
             l->has_bias = 0;
+            ok = 1;
+        } else if (strcmp(t, "nopad") == 0) {
+            bit = A_NOPAD;
+            l->exclude_pad = 1;
             ok = 1;
         } else if (strcmp(t, "noaffine") == 0) {
             bit = A_AFFINE;
@@ -358,6 +363,7 @@ char *spec_format(const layer_t *layers, int n_layers) {
         }
         if ((a & A_NOBIAS) && !l->has_bias) sb_add(&b, " nobias");
         if ((a & A_AFFINE) && !l->has_bias) sb_add(&b, " noaffine");
+        if ((a & A_NOPAD) && l->exclude_pad) sb_add(&b, " nopad");
     }
     return b.s;
 }

@@ -24,3 +24,17 @@ examples() {
     run $PY -c "import struct; d = open('$T/grid.png', 'rb').read(); print(d[:8] == b'\x89PNG\r\n\x1a\n', *struct.unpack('>IIBB', d[16:26]))"
     assert_output "True 484 484 8 0"
 }
+
+@test "README: the gan-fid example runs" {
+    [ -f "$FMNIST/train-images-idx3-ubyte.gz" ] || skip "no Fashion-MNIST"
+    examples gan-fid > "$T/ex.sh"
+    [ "$(grep -c . "$T/ex.sh")" -ge 8 ]
+    run bash -c "cd '$T' && set -e -o pipefail && source ex.sh 2>/dev/null"
+    assert_success
+    [ "${#lines[@]}" -eq 4 ]
+    [[ "${lines[0]}" == "FD(pixels) 7.968"* ]]
+    [[ "${lines[1]}" == "FD(pixels) 526.07"* ]]
+    [ "${lines[2]}" = "${lines[0]}" ]
+    [[ "${lines[3]}" == "KD(pixels) "*" std "* ]]
+    $PY -c "import numpy as np; z = np.load('$T/real.npz'); assert int(z['n']) == 2000 and z['sigma'].shape == (784, 784)"
+}

@@ -1,5 +1,5 @@
 """make_corpus.py: writes the seed corpora tests/fuzz/corpus/<target>/ for fuzz_npy,
-fuzz_safetensors, fuzz_idx and fuzz_png: a few small valid files of every dtype, version, colour
+fuzz_npz, fuzz_safetensors, fuzz_idx and fuzz_png: a few small valid files of every dtype, version, colour
 type and compression, and a few invalid ones (bad magic, lying lengths, odd headers, broken
 gzip, bad CRCs), so the fuzzer starts near the interesting paths. Run with /usr/bin/python3
 (needs numpy); the output is committed."""
@@ -136,3 +136,17 @@ bad[20] ^= 1
 put("fuzz_png", "bad_crc", bytes(bad))
 put("fuzz_png", "huge_ihdr", pngpy.SIG + pngpy.chunk(b"IHDR", struct.pack(">IIBBBBB", 900000, 900000, 8, 6, 0, 0, 0))
     + pngpy.chunk(b"IDAT", zlib.compress(b"\0" * 10)) + pngpy.chunk(b"IEND", b""))
+
+
+def npz(compressed=False, **arrays):
+    b = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(b, **arrays)
+    return b.getvalue()
+
+
+put("fuzz_npz", "stats", npz(mu=np.arange(3.0), sigma=np.eye(3), n=np.int64(7)))
+put("fuzz_npz", "stats_deflated", npz(True, mu=np.arange(3.0), sigma=np.eye(3)))
+put("fuzz_npz", "u1_f4", npz(a=np.arange(5, dtype=np.uint8), b=np.ones((2, 2), "<f4")))
+put("fuzz_npz", "empty_archive", npz())
+put("fuzz_npz", "eocd_only", b"PK\x05\x06" + b"\0" * 18)
+put("fuzz_npz", "zip64_locator", b"PK\x06\x07" + b"\0" * 16 + b"PK\x05\x06" + b"\0" * 4 + b"\xff" * 12 + b"\0\0")

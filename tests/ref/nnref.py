@@ -68,6 +68,8 @@ def parse_spec(text):
         for t in rest:
             if t in ("nobias", "noaffine"):
                 a["bias"] = False
+            elif t == "nopad":
+                a["nopad"] = True
             elif t.startswith("eps="):
                 a["eps"] = float(t[4:])
             elif t.startswith("momentum="):
@@ -174,7 +176,7 @@ def build(spec, in_shape):
         elif kind == "maxpool":
             m = nn.MaxPool2d(a["k"], stride=a["s"], padding=a["pad"])
         elif kind == "avgpool":
-            m = nn.AvgPool2d(a["k"], stride=a["s"], padding=a["pad"], count_include_pad=True)
+            m = nn.AvgPool2d(a["k"], stride=a["s"], padding=a["pad"], count_include_pad=not a.get("nopad"))
         else:
             raise ValueError(f"nnref: unknown layer kind {kind!r}")
         m = m.double()

@@ -701,7 +701,8 @@ static void test_convolutions(void) {
     conv_case((conv_geom_t){4, 8, 8, 3, 3, 2, 2, 3, 3, 0, 0}, 1, 1); /* stride larger than the kernel */
 }
 
-static void pool_case(int kind, int planes, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw, int scale) {
+static void pool_case(int kind, int planes, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw, int scale,
+                      int nopad) {
     static const char *names[] = {"maxpool", "avgpool", "upsample"};
     int ho = kind == 2 ? h * scale : conv_out_len(h, kh, sh, ph), wo = kind == 2 ? w * scale : conv_out_len(w, kw, sw, pw);
     size_t ni = (size_t)planes * h * w, no = (size_t)planes * ho * wo;
@@ -718,7 +719,7 @@ static void pool_case(int kind, int planes, int h, int w, int kh, int kw, int sh
     for (int side = 0; side < 2; side++) {
         int g = side == 1;
 #define P(p) (g ? (p).g : (p).c)
-        pool_args_t v = {planes, h, w, ho, wo, kh, kw, sh, sw, ph, pw, scale, P(x), P(tx), P(dy), P(dty),
+        pool_args_t v = {planes, h, w, ho, wo, kh, kw, sh, sw, ph, pw, scale, nopad, P(x), P(tx), P(dy), P(dty),
                          P(y), P(ty), P(dx), P(dtx), (int32_t *)P(am)};
 #undef P
         a[side] = v;
@@ -732,7 +733,8 @@ static void pool_case(int kind, int planes, int h, int w, int kh, int kw, int sh
     void (*gbwd[3])(backend_t *, const pool_args_t *) = {gpu->maxpool_backward, gpu->avgpool_backward,
                                                          gpu->upsample_backward};
     char what[160];
-    snprintf(what, sizeof what, "%s %dx%d k%dx%d s%dx%d p%dx%d x%d", names[kind], h, w, kh, kw, sh, sw, ph, pw, scale);
+    snprintf(what, sizeof what, "%s %dx%d k%dx%d s%dx%d p%dx%d x%d%s", names[kind], h, w, kh, kw, sh, sw, ph, pw, scale,
+             nopad ? " nopad" : "");
     fwd[kind](cpu, &a[0]);
     gfwd[kind](gpu, &a[1]);
     pair_check(&y, what, TOL_EXACT);
@@ -753,13 +755,14 @@ static void pool_case(int kind, int planes, int h, int w, int kh, int kw, int sh
 
 static void test_pooling(void) {
     for (int kind = 0; kind < 2; kind++) {
-        pool_case(kind, 6, 14, 14, 2, 2, 2, 2, 0, 0, 0);
-        pool_case(kind, 3, 9, 11, 3, 3, 2, 2, 1, 1, 0);
-        pool_case(kind, 2, 7, 5, 3, 2, 1, 1, 1, 1, 0); /* overlapping windows */
-        pool_case(kind, 40, 35, 35, 3, 3, 2, 2, 0, 0, 0); /* above the CPU's threshold for threads */
+        pool_case(kind, 6, 14, 14, 2, 2, 2, 2, 0, 0, 0, 0);
+        pool_case(kind, 3, 9, 11, 3, 3, 2, 2, 1, 1, 0, 0);
+        pool_case(kind, 2, 7, 5, 3, 2, 1, 1, 1, 1, 0, 0); /* overlapping windows */
+        pool_case(kind, 40, 35, 35, 3, 3, 2, 2, 0, 0, 0, 0); /* above the CPU's threshold for threads */
+        pool_case(kind, 4, 8, 9, 3, 3, 1, 1, 1, 1, 0, 1);     /* nopad (Inception's average pools) */
     }
-    for (int k = 1; k <= 5; k++) pool_case(2, 3, 5, 4, 0, 0, 0, 0, 0, 0, k);
-    pool_case(2, 30, 33, 33, 0, 0, 0, 0, 0, 0, 3);
+    for (int k = 1; k <= 5; k++) pool_case(2, 3, 5, 4, 0, 0, 0, 0, 0, 0, k, 0);
+    pool_case(2, 30, 33, 33, 0, 0, 0, 0, 0, 0, 3, 0);
 }
 
 /* ---- training steps -------------------------------------------------------------------------- */

@@ -1,0 +1,684 @@
+/* gan-fid: the Frechet distance (FID with Inception features) and KID between two sets of
+ * images, feature arrays or statistics files; statistics files to save and merge
+ * (manual: cmd/gan-fid.md).
+ *
+ * Each input is read in batches (npy_reader): images -> features (lib/inception.h, the pixels
+ * themselves, or a checkpoint's D at a layer) -> one-pass float64 statistics (lib/fid.h), so a
+ * set of any size runs in bounded memory; only --kid keeps the features (N x d float32 per set).
+ * The kind of an input is decided by its content: a .npy of 4 dims is images, of 2 dims
+ * features, a .npz (ZIP) statistics. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../formats/npy.h"
+#include "../formats/npz.h"
+#include "../lib/cli.h"
+#include "../lib/common.h"
+#include "../lib/fid.h"
+#include "../lib/inception.h"
+#include "../lib/model.h"
+
+static void usage(void) {
+    printf("usage: gan-fid [options] A B                      the distance between two sets\n"
+           "       gan-fid [options] --save-stats OUT.npz A    the statistics of one set\n"
+           "       gan-fid [options] --merge-stats OUT.npz A...  pooled statistics of several sets\n"
+           "Each set is images (N x C x H x W .npy, uint8 or float in [-1, 1]), features (N x D .npy),\n"
+           "or statistics (.npz with mu and sigma: ours, or pytorch-fid's). Prints e.g. 'FID 12.34'.\n\n"
+           "  --features F        inception (default when weights are given), pixels (the flattened\n"
+           "                      pixels: prints FD(pixels), not FID), or CKPT.st[:LAYER] (a gan-tools\n"
+           "                      checkpoint's D, the output of its layer LAYER counted from 0 as in\n"
+           "                      the checkpoint's names; default: the input of D's last layer)\n"
+           "  --weights FILE      Inception weights (safetensors; default: $GAN_FID_WEIGHTS); make them\n"
+           "                      from pytorch-fid's pt_inception-2015-12-05-6726825d.pth with\n"
+           "                      /usr/bin/python3 tools/fid-weights.py IN.pth OUT.safetensors\n"
+           "  --save-stats FILE   write the statistics of the one set given (mu, sigma, n: .npz)\n"
+           "  --merge-stats FILE  write the pooled statistics of every set given (shards)\n"
+           "  --save-features F   write the features of the one set given (N x D float32 .npy)\n"
+           "  --kid               also print KID (needs images or features, not statistics)\n"
+           "  --kid-subsets N     subsets (default %d)\n"
+           "  --kid-subset-size M samples per subset (default %d, or the smaller set's size)\n"
+           "  --seed S            seed of the KID subsets (default 0)\n"
+           "  --batch B           images per batch (default 32)\n"
+           "  --threads N         CPU threads (0 = all cores, default)\n"
+           "  --device DEV        cpu, cuda or auto (default auto)\n"
+           "  -q, --quiet         no progress on stderr\n"
+           "  -h, --help          this help;  --version  print the version\n\n"
+           "A statistics file from --save-stats scores like the images it came from; shards'\n"
+           "statistics merged with --merge-stats equal the whole set's.\n\n"
+           "examples:\n"
+           "  gan-fid --weights inception.st real.npy fake.npy\n"
+           "  gan-fid --features pixels real.npy fake.npy\n"
+           "  gan-fid --save-stats real.npz real.npy && gan-fid real.npz fake.npy\n",
+           KID_SUBSETS, KID_SUBSET_SIZE);
+    exit(0);
+}
+
+enum {
+    O_FEATURES = 256, O_WEIGHTS, O_SAVE_STATS, O_MERGE_STATS, O_SAVE_FEATURES, O_KID, O_KID_SUBSETS, O_KID_SIZE,
+    O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION
+};
+
+static const struct option longopts[] = {
+    {"features", required_argument, 0, O_FEATURES},       {"weights", required_argument, 0, O_WEIGHTS},
+    {"save-stats", required_argument, 0, O_SAVE_STATS},   {"merge-stats", required_argument, 0, O_MERGE_STATS},
+    {"save-features", required_argument, 0, O_SAVE_FEATURES}, {"kid", no_argument, 0, O_KID},
+    {"kid-subsets", required_argument, 0, O_KID_SUBSETS}, {"kid-subset-size", required_argument, 0, O_KID_SIZE},
+    {"seed", required_argument, 0, O_SEED},               {"batch", required_argument, 0, O_BATCH},
+    {"threads", required_argument, 0, O_THREADS},         {"device", required_argument, 0, O_DEVICE},
+    {"quiet", no_argument, 0, 'q'},                       {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, O_VERSION},               {0, 0, 0, 0}};
+
+/* ---- feature extractors -------------------------------------------------------------------- */
+
+typedef enum { FEAT_INCEPTION, FEAT_PIXELS, FEAT_NET } feat_kind_t;
+
+#define NAME_LEN 160
+
+typedef struct {
+    feat_kind_t kind;
+    const char *weights;  /* inception */
+    const char *net_path; /* net: the checkpoint */
+    int layer;            /* net: the layer whose output is taken (-1: the last layer's input) */
+    backend_t *be;
+    int batch;
+    int quiet;
+    int ready;            /* set up for the first image set */
+    int d;                /* features per image */
+    shape3_t shape;       /* pixels, net: the image shape every set must have */
+    char name[NAME_LEN];  /* recorded in statistics files ("inception", "pixels", "net:HASH:LAYER") */
+    char label[NAME_LEN]; /* what the distance is called: "FID", "FD(pixels)", "FD(m.st:5)" */
+    gan_model_t model;
+    inception_t *inc;
+    float *out;           /* (batch, d) features of a batch on the host (pixels: unused) */
+    float *x_dev;         /* a batch of images on the backend's device (x_floats of room) */
+    size_t x_floats;
+    float *out_dev;       /* inception: (batch, 2048) features on the device */
+} extractor_t;
+
+/* What a feature name is printed as: the Frechet distance and the kernel distance. */
+static void labels_of(const char *feat, int d, char *fd, char *kd, size_t n) {
+    if (strcmp(feat, "inception") == 0 || (feat[0] == 0 && d == INCEPTION_DIM)) {
+        snprintf(fd, n, "FID");
+        snprintf(kd, n, "KID");
+    } else if (feat[0] == 0) {
+        snprintf(fd, n, "FD");
+        snprintf(kd, n, "KD");
+    } else {
+        snprintf(fd, n, "FD(%s)", feat);
+        snprintf(kd, n, "KD(%s)", feat);
+    }
+}
+
+/* v in the shortest %g form that reads back as the same double (as Python prints floats) */
+static void fmt_exact(char *buf, size_t cap, double v) {
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+/* FNV-1a over bytes, continuing from h */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Parse --features: "inception", "pixels" or "PATH[:LAYER]". */
+static void extractor_parse(extractor_t *ex, const char *f) {
+    ex->layer = -1;
+    if (strcmp(f, "inception") == 0) {
+        ex->kind = FEAT_INCEPTION;
+        return;
+    }
+    if (strcmp(f, "pixels") == 0) {
+        ex->kind = FEAT_PIXELS;
+        return;
+    }
+    ex->kind = FEAT_NET;
+    struct stat st;
+    const char *colon = strrchr(f, ':');
+    if (stat(f, &st) == 0 || !colon) {
+        ex->net_path = f;
+        return;
+    }
+    ex->layer = (int)cli_long("--features LAYER", colon + 1, 0, 1 << 20);
+    size_t n = (size_t)(colon - f);
+    char *path = gt_xmalloc(n + 1);
+    memcpy(path, f, n);
+    path[n] = 0;
+    ex->net_path = path;
+}
+
+static const char *no_weights_msg =
+    "images need a feature network and there are no Inception weights: give --weights FILE or set "
+    "GAN_FID_WEIGHTS (make the file from pytorch-fid's pt_inception-2015-12-05-6726825d.pth with "
+    "/usr/bin/python3 tools/fid-weights.py IN.pth OUT.safetensors), or use --features pixels or "
+    "--features CHECKPOINT.st[:LAYER]";
+
+/* Set up the extractor for images of shape s (the first image set). */
+static void extractor_setup(extractor_t *ex, shape3_t s, const char *set_name) {
+    if (ex->ready) {
+        if (ex->kind != FEAT_INCEPTION && (s.c != ex->shape.c || s.h != ex->shape.h || s.w != ex->shape.w))
+            die(EXIT_DATA, "%s: images are %dx%dx%d, the other set's %dx%dx%d: %s features need the same shape",
+                set_name, s.c, s.h, s.w, ex->shape.c, ex->shape.h, ex->shape.w,
+                ex->kind == FEAT_PIXELS ? "pixel" : "network");
+        return;
+    }
+    ex->shape = s;
+    if (ex->kind == FEAT_PIXELS) {
+        long d = shape3_size(s);
+        if (d > 32768)
+            die(EXIT_DATA, "%s: %dx%dx%d images give %ld pixel features, too many for a covariance matrix "
+                           "(at most 32768): use --features inception or a network",
+                set_name, s.c, s.h, s.w, d);
+        ex->d = (int)d;
+        snprintf(ex->name, NAME_LEN, "pixels");
+    } else if (ex->kind == FEAT_NET) {
+        gan_model_t *m = &ex->model;
+        if (model_load(m, ex->net_path, ex->be, ex->batch)) die_lib(EXIT_DATA);
+        net_t *D = &m->D;
+        if (ex->layer < 0) ex->layer = D->n_layers - 2;
+        if (ex->layer < 0 || ex->layer >= D->n_layers)
+            die_usage("--features %s:%d: D has layers 0 to %d", ex->net_path, ex->layer, D->n_layers - 1);
+        if (s.c != m->shape.c || s.h != m->shape.h || s.w != m->shape.w)
+            die(EXIT_DATA, "%s: images are %dx%dx%d, but %s's D takes %dx%dx%d", set_name, s.c, s.h, s.w,
+                ex->net_path, m->shape.c, m->shape.h, m->shape.w);
+        long d = shape3_size(D->layers[ex->layer].out);
+        if (d > 32768)
+            die_usage("--features: layer %d of D gives %ld features, too many for a covariance matrix (at most 32768)",
+                      ex->layer, d);
+        ex->d = (int)d;
+        uint64_t h = fnv1a(0xcbf29ce484222325ULL, D->spec, strlen(D->spec));
+        size_t nv = D->n_params > D->n_state ? D->n_params : D->n_state;
+        float *v = gt_xmalloc(sizeof(float) * (nv ? nv : 1)); /* the weights live on the device */
+        ex->be->download(ex->be, v, D->params, sizeof(float) * D->n_params);
+        h = fnv1a(h, v, sizeof(float) * D->n_params);
+        ex->be->download(ex->be, v, D->state, sizeof(float) * D->n_state);
+        h = fnv1a(h, v, sizeof(float) * D->n_state);
+        free(v);
+        snprintf(ex->name, NAME_LEN, "net:%016llx:%d", (unsigned long long)h, ex->layer);
+        const char *base = strrchr(ex->net_path, '/');
+        snprintf(ex->label, NAME_LEN, "FD(%s:%d)", base ? base + 1 : ex->net_path, ex->layer);
+        ex->out = gt_xmalloc(sizeof(float) * (size_t)ex->batch * (size_t)d);
+    } else {
+        if (!ex->weights) die(EXIT_DATA, "%s: %s", set_name, no_weights_msg);
+        if (s.c != 1 && s.c != 3)
+            die(EXIT_DATA, "%s: images have %d channels; Inception takes gray (1) or RGB (3) images", set_name, s.c);
+        if (inception_load(&ex->inc, ex->weights, ex->be, ex->batch)) die_lib(EXIT_DATA);
+        ex->d = INCEPTION_DIM;
+        snprintf(ex->name, NAME_LEN, "inception");
+        ex->out = gt_xmalloc(sizeof(float) * (size_t)ex->batch * INCEPTION_DIM);
+        ex->out_dev = ex->be->alloc(ex->be, sizeof(float) * (size_t)ex->batch * INCEPTION_DIM);
+    }
+    ex->ready = 1;
+}
+
+/* Features (B, d) of images x (B, C, H, W) in [-1, 1] (host memory); the result is host
+ * memory owned by ex (or is x). The networks run on the backend's device: the images go up,
+ * the features come back. */
+static const float *extractor_run(extractor_t *ex, const float *x, int B, shape3_t s) {
+    if (ex->kind == FEAT_PIXELS) return x;
+    backend_t *be = ex->be;
+    size_t n = (size_t)B * (size_t)shape3_size(s);
+    if (n > ex->x_floats) { /* once per image shape (the first batch is the largest) */
+        if (ex->x_dev) be->free(be, ex->x_dev);
+        ex->x_dev = be->alloc(be, sizeof(float) * n);
+        ex->x_floats = n;
+    }
+    be->upload(be, ex->x_dev, x, sizeof(float) * n);
+    if (ex->kind == FEAT_NET) {
+        net_t *D = &ex->model.D;
+        nn_ctx_t ctx = net_ctx(D, 0, ex->model.seed, 0, 0);
+        net_forward(D, &ctx, ex->x_dev, B);
+        be->download(be, ex->out, D->acts[ex->layer + 1], sizeof(float) * (size_t)B * (size_t)ex->d);
+        return ex->out;
+    }
+    if (inception_forward(ex->inc, ex->out_dev, ex->x_dev, B, s.c, s.h, s.w)) die_lib(EXIT_DATA);
+    be->download(be, ex->out, ex->out_dev, sizeof(float) * (size_t)B * INCEPTION_DIM);
+    return ex->out;
+}
+
+static void extractor_free(extractor_t *ex) {
+    if (ex->x_dev) ex->be->free(ex->be, ex->x_dev);
+    if (ex->out_dev) ex->be->free(ex->be, ex->out_dev);
+    if (ex->kind == FEAT_NET && ex->ready) model_free(&ex->model);
+    if (ex->inc) inception_free(ex->inc);
+    free(ex->out);
+}
+
+/* ---- sets ------------------------------------------------------------------------------------- */
+
+typedef enum { IN_IMAGES, IN_FEATURES, IN_STATS } input_kind_t;
+
+typedef struct {
+    const char *path;
+    const char *name;        /* for messages */
+    input_kind_t kind;
+    fid_stats_t st;
+    char feat[NAME_LEN];     /* the features' name ("" when unknown: pytorch-fid's files) */
+    float *feats;            /* (n, d) when kept for KID */
+    int64_t n_feats;
+} set_t;
+
+/* The kind of an input from its first byte: .npy starts with 0x93, a ZIP with 'P'. */
+static input_kind_t sniff(const char *path, const char *name) {
+    FILE *f = (!path || strcmp(path, "-") == 0) ? stdin : fopen(path, "rb");
+    if (!f) {
+        in_open(path); /* dies with the reason */
+        exit(EXIT_DATA);
+    }
+    int c = getc(f), err = c == EOF && ferror(f) ? errno : 0;
+    if (f == stdin) {
+        if (c != EOF) ungetc(c, f);
+    } else {
+        fclose(f);
+    }
+    if (err) die(EXIT_DATA, "%s: %s", name, strerror(err));
+    if (c == 0x93) return IN_IMAGES; /* images or features: the shape decides */
+    if (c == 'P') return IN_STATS;
+    if (c == EOF) die(EXIT_DATA, "%s: empty file", name);
+    die(EXIT_DATA, "%s: neither a .npy array nor a .npz statistics file", name);
+}
+
+/* Statistics from an .npz (ours or pytorch-fid's). */
+static void load_stats(set_t *s) {
+    npz_file_t z;
+    if (npz_load(s->path, &z)) die_lib(EXIT_DATA);
+    const tensor_t *mu = npz_find(&z, "mu"), *sigma = npz_find(&z, "sigma"), *n = npz_find(&z, "n"),
+                   *feat = npz_find(&z, "features");
+    if (!mu || !sigma) {
+        char keys[256] = "";
+        for (int i = 0; i < z.n; i++)
+            snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%s", i ? ", " : "", z.entries[i].name);
+        die(EXIT_DATA, "%s: statistics without '%s' (the file holds: %s); gan-fid needs mu and sigma, as pytorch-fid "
+                       "writes them",
+            s->name, mu ? "sigma" : "mu", z.n ? keys : "nothing");
+    }
+    if (mu->ndim != 1 || (mu->dtype != DT_F64 && mu->dtype != DT_F32))
+        die(EXIT_DATA, "%s: mu must be a float vector", s->name);
+    int64_t d = mu->shape[0];
+    if (sigma->ndim != 2 || sigma->shape[0] != d || sigma->shape[1] != d ||
+        (sigma->dtype != DT_F64 && sigma->dtype != DT_F32))
+        die(EXIT_DATA, "%s: sigma must be a %lld x %lld float matrix, like mu's %lld features", s->name, (long long)d,
+            (long long)d, (long long)d);
+    if (d < 1 || d > 32768) die(EXIT_DATA, "%s: %lld features: out of range [1, 32768]", s->name, (long long)d);
+    int64_t count = 0;
+    if (n) {
+        if (n->dtype != DT_I64 || tensor_numel(n) != 1)
+            die(EXIT_DATA, "%s: n must be one int64 (the sample count)", s->name);
+        count = ((const int64_t *)n->data)[0];
+        if (count < 2) die(EXIT_DATA, "%s: n = %lld: statistics need at least 2 samples", s->name, (long long)count);
+    }
+    size_t dd = (size_t)d * (size_t)d;
+    double *m = NULL, *sg = NULL; /* float32 arrays converted (pytorch-fid's mu is float32) */
+    if (mu->dtype != DT_F64) {
+        m = gt_xmalloc(sizeof(double) * (size_t)d);
+        for (int64_t i = 0; i < d; i++) m[i] = tensor_get(mu, i);
+    }
+    if (sigma->dtype != DT_F64) {
+        sg = gt_xmalloc(sizeof(double) * dd);
+        for (size_t i = 0; i < dd; i++) sg[i] = tensor_get(sigma, (int64_t)i);
+    }
+    if (fid_stats_from(&s->st, (int)d, count, m ? m : mu->data, sg ? sg : sigma->data))
+        die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
+    free(m);
+    free(sg);
+    s->feat[0] = 0;
+    if (feat) {
+        if (feat->dtype != DT_U8 || feat->ndim != 1 || feat->shape[0] >= NAME_LEN)
+            die(EXIT_DATA, "%s: 'features' must be a short uint8 string", s->name);
+        memcpy(s->feat, feat->data, (size_t)feat->shape[0]);
+        s->feat[feat->shape[0]] = 0;
+        for (int64_t i = 0; i < feat->shape[0]; i++)
+            if (s->feat[i] < 32 || s->feat[i] > 126) die(EXIT_DATA, "%s: 'features' is not printable text", s->name);
+    }
+    npz_free(&z);
+}
+
+static void save_stats(const char *path, fid_stats_t *st, const char *feat) {
+    out_t o;
+    out_open(&o, path, 1);
+    int64_t d = st->d, dd[2] = {d, d}, nf = (int64_t)strlen(feat);
+    tensor_t mu = {DT_F64, 1, {d}, st->mu, NULL, 0, 0};
+    tensor_t sigma = {DT_F64, 2, {dd[0], dd[1]}, st->sigma, NULL, 0, 0};
+    int64_t count = st->n;
+    tensor_t n = {DT_I64, 0, {0}, &count, NULL, 0, 0};
+    tensor_t f = {DT_U8, 1, {nf}, (void *)feat, NULL, 0, 0};
+    const char *names[4] = {"mu", "sigma", "n", "features"};
+    const tensor_t *arrays[4] = {&mu, &sigma, &n, &f};
+    if (npz_write(o.f, nf ? 4 : 3, names, arrays, 0)) die(EXIT_DATA, "%s: %s", in_name(path), gt_errmsg());
+    out_commit(&o);
+}
+
+typedef struct {
+    int stats;              /* statistics are wanted (not with --save-features alone) */
+    int keep;               /* keep the features (KID) */
+    out_t *feat_out;        /* --save-features, or NULL */
+    const char *feat_path;
+    int quiet;
+} run_opts_t;
+
+/* Convert a batch of images (dtype dt) to float in [-1, 1]; NaN/Inf is an error. Returns the
+ * number of values outside [-1, 1] (float input). */
+static int64_t to_unit_range(float *x, const void *raw, dtype_t dt, size_t n, int64_t first, size_t img,
+                             const char *name) {
+    int64_t outside = 0;
+    for (size_t k = 0; k < n; k++) {
+        float v;
+        if (dt == DT_U8) {
+            /* as pytorch-fid: ToTensor's u / 255 in float32, then 2x - 1 */
+            v = 2.0f * (((const uint8_t *)raw)[k] / 255.0f) - 1.0f;
+        } else {
+            double w = dt == DT_F32 ? ((const float *)raw)[k] : ((const double *)raw)[k];
+            if (!isfinite(w))
+                die(EXIT_DATA, "%s: image %lld holds %s values", name, (long long)(first + (int64_t)(k / img)),
+                    isnan(w) ? "NaN" : "infinite");
+            v = (float)w;
+            outside += v < -1.0f || v > 1.0f;
+        }
+        x[k] = v;
+    }
+    return outside;
+}
+
+/* Statistics (and features when asked) of an .npy input: images or features, in batches. */
+static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
+    npy_reader_t r;
+    if (npy_reader_open(&r, s->path)) die_lib(EXIT_DATA);
+    char sh[96];
+    tensor_t shape_only = {r.dtype, r.ndim, {0}, NULL, NULL, 0, 0};
+    memcpy(shape_only.shape, r.shape, sizeof r.shape);
+    tensor_shape_str(&shape_only, sh, sizeof sh);
+    int64_t N = r.ndim >= 1 ? r.shape[0] : 0;
+    int d;
+    size_t img; /* values per row read */
+    shape3_t s3 = {0, 0, 0};
+    if (r.ndim == 4) {
+        s->kind = IN_IMAGES;
+        if (r.dtype != DT_U8 && r.dtype != DT_F32 && r.dtype != DT_F64)
+            die(EXIT_DATA, "%s: %s images: expected uint8 or float", s->name, dtype_name(r.dtype));
+        if (r.shape[1] < 1 || r.shape[2] < 1 || r.shape[3] < 1 || r.shape[1] > 4096 || r.shape[2] > 65536 ||
+            r.shape[3] > 65536)
+            die(EXIT_DATA, "%s: images of shape %s are not plausible", s->name, sh);
+        s3 = (shape3_t){(int)r.shape[1], (int)r.shape[2], (int)r.shape[3]};
+        if (N < 1 + ro->stats)
+            die(EXIT_DATA, "%s: %lld image%s: %s", s->name, (long long)N, N == 1 ? "" : "s",
+                ro->stats ? "statistics need at least 2" : "nothing to do");
+        extractor_setup(ex, s3, s->name);
+        d = ex->d;
+        img = (size_t)shape3_size(s3);
+        snprintf(s->feat, NAME_LEN, "%s", ex->name);
+    } else if (r.ndim == 2) {
+        s->kind = IN_FEATURES;
+        if (r.dtype != DT_F32 && r.dtype != DT_F64)
+            die(EXIT_DATA, "%s: %s features: expected float32 or float64", s->name, dtype_name(r.dtype));
+        if (r.shape[1] < 1 || r.shape[1] > 32768)
+            die(EXIT_DATA, "%s: %lld features per row: out of range [1, 32768]", s->name, (long long)r.shape[1]);
+        if (N < 1 + ro->stats)
+            die(EXIT_DATA, "%s: %lld row%s: %s", s->name, (long long)N, N == 1 ? "" : "s",
+                ro->stats ? "statistics need at least 2" : "nothing to do");
+        d = (int)r.shape[1];
+        img = (size_t)d;
+        snprintf(s->feat, NAME_LEN, "features");
+    } else {
+        die(EXIT_DATA, "%s: a %s array: expected images (N x C x H x W), features (N x D) or a .npz of statistics",
+            s->name, sh);
+    }
+    if (fid_stats_init(&s->st, d, 0)) die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
+    if (ro->keep) {
+        uint64_t bytes;
+        if (gt_mul_overflow((uint64_t)N, (uint64_t)d * sizeof(float), &bytes) || bytes > ((uint64_t)1 << 40))
+            die(EXIT_DATA, "%s: %lld x %d features are too many to keep for --kid", s->name, (long long)N, d);
+        s->feats = gt_xmalloc((size_t)bytes);
+    }
+    if (ro->feat_out) {
+        int64_t fs[2] = {N, d};
+        if (npy_write_header(ro->feat_out->f, DT_F32, 2, fs)) die(EXIT_DATA, "%s: %s", ro->feat_path, gt_errmsg());
+    }
+    int B = s->kind == IN_IMAGES ? ex->batch : 1024;
+    size_t es = dtype_size(r.dtype);
+    void *raw = gt_xmalloc(es * img * (size_t)B);
+    float *x = gt_aligned_alloc(sizeof(float) * img * (size_t)B);
+    double *xd = r.dtype == DT_F64 && s->kind == IN_FEATURES ? gt_xmalloc(sizeof(double) * img * (size_t)B) : NULL;
+    progress_t pr;
+    progress_init(&pr, ro->quiet);
+    int64_t outside = 0;
+    const char *unit = s->kind == IN_IMAGES ? "images" : "rows";
+    for (int64_t i0 = 0; i0 < N; i0 += B) {
+        int b = (int)(N - i0 < B ? N - i0 : B);
+        if (npy_reader_read(&r, raw, (int64_t)img * b)) die_lib(EXIT_DATA);
+        const float *f;
+        if (s->kind == IN_IMAGES) {
+            outside += to_unit_range(x, raw, r.dtype, img * (size_t)b, i0, img, s->name);
+            f = extractor_run(ex, x, b, s3);
+        } else if (r.dtype == DT_F64) {
+            memcpy(xd, raw, sizeof(double) * img * (size_t)b);
+            for (size_t k = 0; k < img * (size_t)b; k++) x[k] = (float)xd[k];
+            f = x;
+        } else {
+            memcpy(x, raw, sizeof(float) * img * (size_t)b);
+            f = x;
+        }
+        int rc = xd ? fid_stats_add_f64(&s->st, xd, b) : fid_stats_add(&s->st, f, b);
+        if (rc) die(EXIT_DATA, "%s: rows %lld to %lld: %s", s->name, (long long)i0, (long long)(i0 + b - 1), gt_errmsg());
+        if (s->feats) memcpy(s->feats + (size_t)i0 * (size_t)d, f, sizeof(float) * (size_t)d * (size_t)b);
+        if (ro->feat_out) out_write(ro->feat_out, f, sizeof(float) * (size_t)d * (size_t)b);
+        double el = now_seconds() - pr.t_start;
+        progress_update(&pr, i0 + b == N, "%s: %lld/%lld %s (%.1f/s)", s->name, (long long)(i0 + b), (long long)N,
+                        unit, el > 0 ? (i0 + b) / el : 0.0);
+    }
+    progress_done(&pr);
+    npy_reader_close(&r);
+    s->n_feats = N;
+    if (outside && !ro->quiet)
+        warnx("warning: %s: %lld values outside [-1, 1]: float images are expected in [-1, 1]", s->name,
+              (long long)outside);
+    free(raw);
+    gt_aligned_free(x);
+    free(xd);
+    if (ro->stats && fid_stats_finish(&s->st)) die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
+}
+
+static void load_set(set_t *s, extractor_t *ex, const run_opts_t *ro) {
+    if (sniff(s->path, s->name) == IN_STATS) {
+        s->kind = IN_STATS;
+        load_stats(s);
+    } else {
+        process_npy(s, ex, ro);
+    }
+}
+
+static void warn_few(const set_t *s, int quiet) {
+    if (quiet || s->st.n == 0 || s->st.n >= s->st.d) return;
+    warnx("warning: %s: %lld samples for %d features: the covariance is singular and the distance is biased "
+          "upward; use at least %d (10000 or more is customary)",
+          s->name, (long long)s->st.n, s->st.d, s->st.d);
+}
+
+/* Both sets' features must be the same kind (when known). */
+static void check_compatible(const set_t *a, const set_t *b) {
+    if (a->st.d != b->st.d)
+        die(EXIT_DATA, "%s has %d features but %s has %d: compare sets of the same features (%s: %s, %s: %s)", a->name,
+            a->st.d, b->name, b->st.d, a->name, a->feat[0] ? a->feat : "unknown", b->name,
+            b->feat[0] ? b->feat : "unknown");
+    if (a->feat[0] && b->feat[0] && strcmp(a->feat, b->feat) != 0)
+        die(EXIT_DATA, "%s holds %s features but %s holds %s: compare sets of the same features", a->name, a->feat,
+            b->name, b->feat);
+}
+
+int main(int argc, char **argv) {
+    cli_init("gan-fid");
+    const char *features = NULL, *weights = getenv("GAN_FID_WEIGHTS"), *save_stats_path = NULL,
+               *merge_path = NULL, *save_feat_path = NULL, *device = "auto";
+    long long batch = 32, threads = 0, kid_subsets = KID_SUBSETS, kid_size = KID_SUBSET_SIZE;
+    unsigned long long seed = 0;
+    int kid = 0, quiet = 0, c;
+    if (weights && !*weights) weights = NULL;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_FEATURES: features = optarg; break;
+        case O_WEIGHTS: weights = optarg; break;
+        case O_SAVE_STATS: save_stats_path = optarg; break;
+        case O_MERGE_STATS: merge_path = optarg; break;
+        case O_SAVE_FEATURES: save_feat_path = optarg; break;
+        case O_KID: kid = 1; break;
+        case O_KID_SUBSETS: kid_subsets = cli_long("--kid-subsets", optarg, 1, 100000); break;
+        case O_KID_SIZE: kid_size = cli_long("--kid-subset-size", optarg, 2, 1 << 20); break;
+        case O_SEED: seed = (unsigned long long)cli_long("--seed", optarg, 0, INT64_MAX); break;
+        case O_BATCH: batch = cli_long("--batch", optarg, 1, 4096); break;
+        case O_THREADS: threads = cli_long("--threads", optarg, 0, 1024); break;
+        case O_DEVICE: device = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(); break;
+        case O_VERSION: cli_version(); break;
+        case ':': die_usage("%s needs a value", argv[optind - 1]);
+        default: die_usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    int n_in = argc - optind;
+    char **in = argv + optind;
+    if (save_stats_path && merge_path) die_usage("--save-stats and --merge-stats do not combine");
+    if (merge_path) {
+        if (n_in < 1) die_usage("--merge-stats needs at least one set");
+        if (kid || save_feat_path) die_usage("--merge-stats writes statistics only; not with --kid or --save-features");
+    } else if (save_stats_path || save_feat_path) {
+        if (n_in != 1)
+            die_usage("%s takes exactly one set (given %d); to pool several use --merge-stats",
+                      save_stats_path ? "--save-stats" : "--save-features", n_in);
+        if (kid) die_usage("--kid needs two sets");
+    } else if (n_in != 2) {
+        die_usage(n_in < 2 ? "give two sets to compare (images, features or statistics)"
+                           : "too many sets (%d): give two, or use --merge-stats", n_in);
+    }
+    int n_stdin = 0;
+    for (int i = 0; i < n_in; i++) n_stdin += strcmp(in[i], "-") == 0;
+    if (n_stdin > 1) die_usage("only one set can come from stdin");
+    if (n_stdin && isatty(STDIN_FILENO)) die_usage("a set would come from the terminal; redirect stdin or name a file");
+
+    backend_t *be = gan_backend(device, (int)threads);
+    if (!be) die_usage("%s", gt_errmsg());
+    if (gan_backend_note() && !quiet) warnx("%s", gan_backend_note());
+    /* the statistics and the distance are computed on the CPU, with its threads */
+    int cpu_threads = be->device == DEV_CPU ? be->threads : backend_cpu((int)threads)->threads;
+    extractor_t ex;
+    memset(&ex, 0, sizeof ex);
+    ex.be = be;
+    ex.batch = (int)batch;
+    ex.quiet = quiet;
+    ex.weights = weights;
+    extractor_parse(&ex, features ? features : "inception");
+
+    out_t feat_out;
+    run_opts_t ro = {!(save_feat_path && !save_stats_path), kid, NULL, save_feat_path, quiet};
+    if (save_feat_path) {
+        out_open(&feat_out, save_feat_path, 1);
+        ro.feat_out = &feat_out;
+    }
+
+    set_t *sets = gt_xcalloc((size_t)n_in, sizeof *sets);
+    for (int i = 0; i < n_in; i++) {
+        sets[i].path = strcmp(in[i], "-") == 0 ? NULL : in[i];
+        sets[i].name = in_name(in[i]);
+    }
+
+    if (merge_path || save_stats_path || save_feat_path) {
+        fid_stats_t pooled;
+        char feat[NAME_LEN] = "";
+        const char *first = NULL; /* the first set's name, features and dimension, for messages */
+        char first_feat[NAME_LEN] = "";
+        int first_d = 0, have = 0;
+        for (int i = 0; i < n_in; i++) {
+            set_t *s = &sets[i];
+            load_set(s, &ex, &ro);
+            if (s->kind == IN_STATS && ro.feat_out)
+                die_usage("--save-features: %s holds statistics, not images or features", s->name);
+            if (!merge_path) break;
+            if (s->st.n == 0)
+                die(EXIT_DATA, "%s: statistics without a sample count n (pytorch-fid's hold only mu and sigma) cannot "
+                               "be merged",
+                    s->name);
+            if (!have) {
+                if (fid_stats_init(&pooled, s->st.d, 16)) die_lib(EXIT_DATA);
+                have = 1;
+                first = s->name;
+                first_d = s->st.d;
+                snprintf(first_feat, NAME_LEN, "%s", s->feat);
+            }
+            if (s->st.d != first_d)
+                die(EXIT_DATA, "%s has %d features but %s has %d: merge statistics of the same features", first,
+                    first_d, s->name, s->st.d);
+            if (first_feat[0] && s->feat[0] && strcmp(first_feat, s->feat) != 0)
+                die(EXIT_DATA, "%s holds %s features but %s holds %s: merge statistics of the same features", first,
+                    first_feat, s->name, s->feat);
+            if (fid_stats_merge(&pooled, &s->st)) die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
+            if (!feat[0]) snprintf(feat, NAME_LEN, "%s", s->feat);
+            fid_stats_free(&s->st); /* one set's statistics at a time */
+        }
+        if (ro.feat_out) out_commit(ro.feat_out);
+        if (merge_path) {
+            save_stats(merge_path, &pooled, feat);
+            fid_stats_free(&pooled);
+        } else if (save_stats_path) {
+            save_stats(save_stats_path, &sets[0].st, sets[0].feat);
+        }
+        for (int i = 0; i < n_in; i++) fid_stats_free(&sets[i].st);
+        free(sets);
+        extractor_free(&ex);
+        return 0;
+    }
+
+    /* the distance between two sets */
+    set_t *a = &sets[0], *b = &sets[1];
+    load_set(a, &ex, &ro);
+    if (kid && a->kind == IN_STATS)
+        die_usage("--kid needs the features of both sets: %s holds statistics; give images or features", a->name);
+    load_set(b, &ex, &ro);
+    if (kid && b->kind == IN_STATS)
+        die_usage("--kid needs the features of both sets: %s holds statistics; give images or features", b->name);
+    check_compatible(a, b);
+    warn_few(a, quiet);
+    warn_few(b, quiet);
+    const char *feat = a->feat[0] ? a->feat : b->feat;
+    char fd_label[NAME_LEN + 8], kd_label[NAME_LEN + 8];
+    labels_of(feat, a->st.d, fd_label, kd_label, sizeof fd_label);
+    if (ex.label[0] && strcmp(feat, ex.name) == 0) {
+        snprintf(fd_label, sizeof fd_label, "%s", ex.label);
+        snprintf(kd_label, sizeof kd_label, "KD%s", ex.label + 2);
+    }
+    double fd, offset;
+    if (fid_frechet(a->st.d, a->st.mu, a->st.sigma, b->st.mu, b->st.sigma, cpu_threads, &fd, &offset))
+        die(EXIT_DATA, "%s", gt_errmsg());
+    if (offset > 0 && !quiet)
+        warnx("warning: the eigendecomposition did not converge; added %g to the covariances' diagonals (as "
+              "pytorch-fid does for a singular product)",
+              offset);
+    char num[40], num2[40];
+    fmt_exact(num, sizeof num, fd);
+    printf("%s %s\n", fd_label, num);
+    if (kid) {
+        double km, ks;
+        if (fid_kid(a->feats, a->n_feats, b->feats, b->n_feats, a->st.d, (int)kid_subsets, (int)kid_size, seed,
+                    cpu_threads, &km, &ks))
+            die(EXIT_DATA, "%s", gt_errmsg());
+        fmt_exact(num, sizeof num, km);
+        fmt_exact(num2, sizeof num2, ks);
+        printf("%s %s std %s\n", kd_label, num, num2);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) die(EXIT_DATA, "stdout: write failed");
+    for (int i = 0; i < n_in; i++) {
+        fid_stats_free(&sets[i].st);
+        free(sets[i].feats);
+    }
+    free(sets);
+    extractor_free(&ex);
+    return 0;
+}

@@ -1,0 +1,262 @@
+#!/usr/bin/env bats
+# gan-fid: the distance in pixel space on known images (checked against NumPy/SciPy), uint8 and
+# float inputs, statistics files, stdin, progress, and one clean error line for every bad input.
+# (Statistics, KID and network features against NumPy/SciPy/torch: tests/ref/test_fid_numpy.py;
+# Inception against torch: tests/ref/test_inception_torch.py.)
+load helper
+
+# images FILE N SEED [SHAPE] [KIND]: N random images, uint8 (default) or float32 in [-1, 1]
+images() {
+    $PY -c "
+import numpy as np, sys
+r = np.random.default_rng(int(sys.argv[3])); shape = tuple(int(v) for v in sys.argv[4].split('x'))
+a = r.integers(0, 256, (int(sys.argv[2]),) + shape).astype(np.uint8)
+if sys.argv[5] == 'f4': a = (a.astype(np.float32) / np.float32(255)) * np.float32(2) - np.float32(1)
+np.save(sys.argv[1], a)" "$1" "$2" "$3" "${4:-1x6x6}" "${5:-u1}"
+}
+
+# fd_ref A B: pytorch-fid's formula on flattened pixels mapped to [-1, 1] (uint8: 2 u/255 - 1)
+fd_ref() {
+    $PY -c "
+import numpy as np, scipy.linalg as la, sys
+def load(p):
+    a = np.load(p)
+    if a.dtype == np.uint8: a = (a.astype(np.float32) / np.float32(255)) * np.float32(2) - np.float32(1)
+    return a.reshape(len(a), -1).astype(np.float64)
+x, y = load(sys.argv[1]), load(sys.argv[2])
+s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+c, _ = la.sqrtm(s1 @ s2, disp=False)
+print(((x.mean(0) - y.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * c.real))" "$1" "$2"
+}
+
+# close A B TOL: |A - B| <= TOL |B|
+close() {
+    $PY -c "import sys; a, b, t = map(float, sys.argv[1:]); sys.exit(0 if abs(a - b) <= t * abs(b) else 1)" "$@" ||
+        { echo "$1 differs from $2 by more than $3 relative"; return 1; }
+}
+
+@test "gan-fid --help lists every option and an example" {
+    run gan-fid --help
+    [ "$status" -eq 0 ]
+    for o in --features --weights --save-stats --merge-stats --save-features --kid --kid-subsets \
+             --kid-subset-size --seed --batch --threads --device -q; do
+        [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
+    done
+    [[ "$output" == *example* ]]
+}
+
+@test "FD(pixels) of uint8 images equals pytorch-fid's formula; float images in [-1, 1] give the same" {
+    images "$T/a.npy" 200 1
+    images "$T/b.npy" 150 2
+    images "$T/bf.npy" 150 2 1x6x6 f4
+    run gan-fid -q --features pixels "$T/a.npy" "$T/b.npy"
+    assert_success
+    [[ "$output" == "FD(pixels) "* ]]
+    [[ "$output" != *FID* ]]
+    ours=${output#FD(pixels) }
+    close "$ours" "$(fd_ref "$T/a.npy" "$T/b.npy")" 1e-6
+    run gan-fid -q --features pixels "$T/a.npy" "$T/bf.npy"
+    assert_success
+    close "${output#FD(pixels) }" "$ours" 1e-9
+}
+
+@test "a set against itself scores 0; the order of the sets does not matter" {
+    images "$T/a.npy" 100 3 3x4x4
+    images "$T/b.npy" 120 4 3x4x4
+    run gan-fid -q --features pixels "$T/a.npy" "$T/a.npy"
+    assert_success
+    $PY -c "import sys; v = float(sys.argv[1].split()[1]); sys.exit(0 if abs(v) < 1e-9 else 1)" "$output"
+    ab=$(gan-fid -q --features pixels "$T/a.npy" "$T/b.npy")
+    ba=$(gan-fid -q --features pixels "$T/b.npy" "$T/a.npy")
+    close "${ab#* }" "${ba#* }" 1e-12
+}
+
+@test "--save-stats then the file scores like the images; stdin; --batch does not matter" {
+    images "$T/a.npy" 300 5
+    images "$T/b.npy" 100 6
+    gan-fid -q --features pixels --save-stats "$T/a.npz" "$T/a.npy"
+    direct=$(gan-fid -q --features pixels "$T/a.npy" "$T/b.npy")
+    run gan-fid -q "$T/a.npz" "$T/b.npy" --features pixels
+    assert_success
+    close "${output#* }" "${direct#* }" 1e-10
+    run gan-fid -q --features pixels - "$T/b.npy" < "$T/a.npy"
+    assert_success
+    close "${output#* }" "${direct#* }" 1e-12
+    run gan-fid -q --features pixels --batch 7 "$T/a.npy" "$T/b.npy"
+    close "${output#* }" "${direct#* }" 1e-12
+    # two statistics files need no feature network
+    gan-fid -q --features pixels --save-stats "$T/b.npz" "$T/b.npy"
+    run gan-fid -q "$T/a.npz" "$T/b.npz"
+    assert_success
+    close "${output#FD(pixels) }" "${direct#* }" 1e-10
+}
+
+@test "progress on stderr unless -q; a warning when N is under the feature dimension" {
+    images "$T/a.npy" 20 7
+    images "$T/b.npy" 50 8
+    run gan-fid --features pixels "$T/a.npy" "$T/b.npy"
+    assert_success
+    [[ "$output" == *"20/20 images"* ]]
+    [[ "$output" == *"warning: $T/a.npy: 20 samples for 36 features"* ]]
+    run gan-fid -q --features pixels "$T/a.npy" "$T/b.npy"
+    [ "${#lines[@]}" -eq 1 ]
+}
+
+@test "error: mismatched feature dimensions" {
+    images "$T/a.npy" 10 1 1x6x6
+    images "$T/b.npy" 10 2 1x5x5
+    run gan-fid -q --features pixels "$T/a.npy" "$T/b.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"images are 1x5x5, the other set's 1x6x6"* ]]
+    $PY -c "import numpy as np; np.savez('$T/s64.npz', mu=np.zeros(64), sigma=np.eye(64)); np.savez('$T/s32.npz', mu=np.zeros(32), sigma=np.eye(32))"
+    run gan-fid -q "$T/s64.npz" "$T/s32.npz"
+    assert_one_line_error 1
+    [[ "$output" == *"has 64 features but"*"has 32"* ]]
+}
+
+@test "error: a statistics file without sigma, and other broken statistics" {
+    $PY -c "import numpy as np; np.savez('$T/nosigma.npz', mu=np.zeros(4)); np.savez('$T/ok.npz', mu=np.zeros(4), sigma=np.eye(4))
+np.savez('$T/asym.npz', mu=np.zeros(2), sigma=np.array([[1., 0.5], [0.1, 1.]]))
+np.savez('$T/nan.npz', mu=np.array([0., np.nan]), sigma=np.eye(2))
+np.savez('$T/n1.npz', mu=np.zeros(2), sigma=np.eye(2), n=np.int64(1))"
+    run gan-fid -q "$T/nosigma.npz" "$T/ok.npz"
+    assert_one_line_error 1
+    [[ "$output" == *"statistics without 'sigma' (the file holds: mu)"* ]]
+    run gan-fid -q "$T/ok.npz" "$T/asym.npz"
+    assert_one_line_error 1
+    [[ "$output" == *"not symmetric"* ]]
+    run gan-fid -q "$T/nan.npz" "$T/nan.npz"
+    assert_one_line_error 1
+    [[ "$output" == *"NaN"* ]]
+    run gan-fid -q "$T/n1.npz" "$T/n1.npz"
+    assert_one_line_error 1
+    [[ "$output" == *"at least 2 samples"* ]]
+}
+
+@test "error: fewer than 2 images" {
+    images "$T/one.npy" 1 1
+    images "$T/b.npy" 10 2
+    run gan-fid -q --features pixels "$T/one.npy" "$T/b.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"1 image: statistics need at least 2"* ]]
+    $PY -c "import numpy as np; np.save('$T/none.npy', np.zeros((0, 1, 6, 6), np.float32))"
+    run gan-fid -q --features pixels "$T/b.npy" "$T/none.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"0 images"* ]]
+}
+
+@test "error: NaN or infinity in images; no statistics file is left behind" {
+    $PY -c "import numpy as np; a = np.zeros((5, 1, 4, 4), np.float32); a[3, 0, 1, 2] = np.nan; np.save('$T/nan.npy', a)
+a[3, 0, 1, 2] = np.inf; np.save('$T/inf.npy', a)"
+    run gan-fid -q --features pixels --save-stats "$T/s.npz" "$T/nan.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"image 3 holds NaN values"* ]]
+    [ ! -e "$T/s.npz" ]
+    [ -z "$(ls "$T" | grep '\.tmp\.')" ]
+    run gan-fid -q --features pixels "$T/inf.npy" "$T/inf.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"infinite"* ]]
+}
+
+@test "without Inception weights: says how to get them and offers the alternatives" {
+    images "$T/a.npy" 10 1
+    images "$T/b.npy" 10 2
+    run env -u GAN_FID_WEIGHTS gan-fid -q "$T/a.npy" "$T/b.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"--weights FILE or set GAN_FID_WEIGHTS"* ]]
+    [[ "$output" == *"tools/fid-weights.py"* ]]
+    [[ "$output" == *"--features pixels"* ]]
+    run gan-fid -q --weights "$T/missing.safetensors" "$T/a.npy" "$T/b.npy"
+    assert_one_line_error 1
+}
+
+@test "usage errors: set counts, --kid with statistics, unknown options, a terminal" {
+    images "$T/a.npy" 10 1
+    gan-fid -q --features pixels --save-stats "$T/a.npz" "$T/a.npy"
+    run gan-fid -q "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q "$T/a.npy" "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --kid --features pixels "$T/a.npz" "$T/a.npy"
+    assert_one_line_error 2
+    [[ "$output" == *"--kid needs the features of both sets"* ]]
+    run gan-fid -q --save-stats "$T/x.npz" "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --frobnicate "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --features pixels --kid-subsets 0 "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --features pixels - - < "$T/a.npy"
+    assert_one_line_error 2
+}
+
+@test "error: inputs that are not sets" {
+    $PY -c "import numpy as np; np.save('$T/3d.npy', np.zeros((4, 5, 6), np.float32)); np.save('$T/i8.npy', np.zeros((4, 1, 2, 2), np.int64))"
+    echo "hello" > "$T/text.txt"
+    : > "$T/empty"
+    images "$T/a.npy" 10 1
+    run gan-fid -q --features pixels "$T/3d.npy" "$T/a.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"a 4x5x6 array: expected images"* ]]
+    run gan-fid -q --features pixels "$T/i8.npy" "$T/a.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"int64 images"* ]]
+    run gan-fid -q --features pixels "$T/text.txt" "$T/a.npy"
+    assert_one_line_error 1
+    run gan-fid -q --features pixels "$T/empty" "$T/a.npy"
+    assert_one_line_error 1
+    run gan-fid -q --features pixels "$T/nothere.npy" "$T/a.npy"
+    assert_one_line_error 1
+    mkdir "$T/dir"
+    run gan-fid -q --features pixels "$T/dir" "$T/a.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"Is a directory"* ]]
+}
+
+@test "--merge-stats writes the pooled statistics; --save-features writes N x D float32" {
+    images "$T/a.npy" 40 1 1x3x3
+    images "$T/b.npy" 25 2 1x3x3
+    gan-fid -q --features pixels --save-stats "$T/a.npz" "$T/a.npy"
+    gan-fid -q --features pixels --merge-stats "$T/ab.npz" "$T/a.npz" "$T/b.npy"
+    gan-fid -q --features pixels --save-features "$T/f.npy" "$T/b.npy"
+    run $PY -c "
+import numpy as np
+a, b = np.load('$T/a.npy'), np.load('$T/b.npy')
+x = np.concatenate([a, b]).reshape(65, -1).astype(np.float32) / np.float32(255) * np.float32(2) - np.float32(1)
+z = np.load('$T/ab.npz')
+assert int(z['n']) == 65 and z['features'].tobytes() == b'pixels'
+assert np.abs(z['mu'] - x.astype(np.float64).mean(0)).max() < 1e-13
+assert np.abs(z['sigma'] - np.cov(x.astype(np.float64), rowvar=False)).max() < 1e-13
+f = np.load('$T/f.npy')
+assert f.dtype == np.float32 and f.shape == (25, 9)
+assert np.array_equal(f, b.reshape(25, -1).astype(np.float32) / np.float32(255) * np.float32(2) - np.float32(1))
+print('ok')"
+    assert_success
+    assert_output ok
+    # statistics of different features do not mix
+    $PY -c "import numpy as np; np.save('$T/feat.npy', np.random.default_rng(0).standard_normal((30, 9)).astype(np.float32))"
+    run gan-fid -q --merge-stats "$T/bad.npz" "$T/a.npz" "$T/feat.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"pixels features but"*"features"* ]]
+    [ ! -e "$T/bad.npz" ]
+}
+
+@test "bounded memory: 40000 images (125 MB) take no more memory than 4000" {
+    $PY -c "
+import numpy as np
+r = np.random.default_rng(0)
+for n, name in ((4000, 'small'), (40000, 'big')):
+    with open('$T/' + name + '.npy', 'wb') as f:
+        np.lib.format.write_array_header_1_0(f, {'descr': '<f4', 'fortran_order': False, 'shape': (n, 1, 28, 28)})
+        for i in range(n // 4000):
+            f.write(r.uniform(-1, 1, (4000, 1, 28, 28)).astype(np.float32).tobytes())"
+    images "$T/b.npy" 100 2 1x28x28
+    for n in small big; do
+        run /usr/bin/time -f "maxrss %M" gan-fid -q --features pixels "$T/$n.npy" "$T/b.npy"
+        assert_success
+        [[ "${lines[0]}" == "FD(pixels) "* ]]
+        eval "rss_$n=$(echo "$output" | sed -n 's/^maxrss //p')"
+    done
+    # the input is read in batches; only the statistics (14 MB a set at 784 features) stay
+    [ $((rss_big - rss_small)) -lt 20000 ] || { echo "max RSS $rss_big kB for 40000 images, $rss_small kB for 4000"; return 1; }
+}

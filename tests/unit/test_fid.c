@@ -1,0 +1,279 @@
+/* test_fid.c: lib/fid.h: one-pass statistics against a two-pass computation, chunking and
+ * merging that do not change the result, the Frechet distance on cases with closed forms
+ * (diagonal, commuting, rank-deficient, identical), KID against a direct quadruple loop with the
+ * documented subsets, and the refusals (non-finite, asymmetric, too few samples, no count). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lib/fid.h"
+#include "../../lib/philox.h"
+#include "../../lib/shuffle.h"
+#include "../../lib/common.h"
+#include "harness.h"
+
+/* deterministic data: row i, feature k, with a mean and correlated features */
+static void make_rows(float *x, int n, int d, uint64_t seed) {
+    for (int i = 0; i < n; i++) {
+        float common = philox_normal(seed, PHILOX_STREAM_USER, 1, (uint64_t)i);
+        for (int k = 0; k < d; k++) {
+            float z = philox_normal(seed, PHILOX_STREAM_USER, 0, (uint64_t)i * d + k);
+            x[(size_t)i * d + k] = 3.0f + 0.5f * k + z * (1.0f + 0.1f * k) + common * (k % 3);
+        }
+    }
+}
+
+/* two-pass mean and covariance in long double */
+static void two_pass(const float *x, int n, int d, double *mu, double *sigma) {
+    for (int k = 0; k < d; k++) {
+        long double s = 0;
+        for (int i = 0; i < n; i++) s += x[(size_t)i * d + k];
+        mu[k] = (double)(s / n);
+    }
+    for (int a = 0; a < d; a++)
+        for (int b = 0; b < d; b++) {
+            long double s = 0;
+            for (int i = 0; i < n; i++)
+                s += ((long double)x[(size_t)i * d + a] - mu[a]) * ((long double)x[(size_t)i * d + b] - mu[b]);
+            sigma[(size_t)a * d + b] = (double)(s / (n - 1));
+        }
+}
+
+static double max_rel(const double *a, const double *b, size_t n) {
+    double scale = 0, err = 0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
+    for (size_t i = 0; i < n; i++) err = fmax(err, fabs(a[i] - b[i]));
+    return err / (scale > 0 ? scale : 1);
+}
+
+static void test_stats_match_two_pass(void) {
+    enum { N = 1000, D = 7 };
+    float *x = malloc(sizeof(float) * N * D);
+    make_rows(x, N, D, 3);
+    double mu[D], sigma[D * D];
+    two_pass(x, N, D, mu, sigma);
+    int chunks[] = {0, 1, 3, 64, 2000};
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        fid_stats_t s;
+        CHECK(fid_stats_init(&s, D, chunks[c]) == 0, "%s", gt_errmsg());
+        /* uneven batches */
+        for (int i = 0, b = 1; i < N; i += b, b = b * 2 % 97 + 1) {
+            int nb = i + b > N ? N - i : b;
+            CHECK(fid_stats_add(&s, x + (size_t)i * D, nb) == 0, "%s", gt_errmsg());
+        }
+        CHECK(fid_stats_finish(&s) == 0, "%s", gt_errmsg());
+        CHECK(s.n == N, "n %lld", (long long)s.n);
+        CHECK(max_rel(s.mu, mu, D) < 1e-13, "chunk %d: mean error %g", chunks[c], max_rel(s.mu, mu, D));
+        CHECK(max_rel(s.sigma, sigma, D * D) < 1e-12, "chunk %d: sigma error %g", chunks[c],
+              max_rel(s.sigma, sigma, D * D));
+        for (int a = 0; a < D; a++)
+            for (int b = 0; b < D; b++) CHECK(s.sigma[a * D + b] == s.sigma[b * D + a], "sigma not symmetric");
+        fid_stats_free(&s);
+    }
+    free(x);
+}
+
+static void test_merge_equals_whole(void) {
+    enum { N = 1500, D = 5 };
+    float *x = malloc(sizeof(float) * N * D);
+    make_rows(x, N, D, 9);
+    fid_stats_t whole, parts[3], merged;
+    fid_stats_init(&whole, D, 0);
+    fid_stats_add(&whole, x, N);
+    CHECK(fid_stats_finish(&whole) == 0, "%s", gt_errmsg());
+    int cut[4] = {0, 2, 901, N};
+    fid_stats_init(&merged, D, 0);
+    for (int p = 0; p < 3; p++) {
+        fid_stats_init(&parts[p], D, 7);
+        fid_stats_add(&parts[p], x + (size_t)cut[p] * D, cut[p + 1] - cut[p]);
+        CHECK(fid_stats_merge(&merged, &parts[p]) == 0, "%s", gt_errmsg());
+    }
+    CHECK(merged.n == N, "n %lld", (long long)merged.n);
+    CHECK(max_rel(merged.mu, whole.mu, D) < 1e-14, "mean %g", max_rel(merged.mu, whole.mu, D));
+    CHECK(max_rel(merged.sigma, whole.sigma, D * D) < 1e-13, "sigma %g", max_rel(merged.sigma, whole.sigma, D * D));
+    /* statistics read back from (mu, sigma, n) merge too */
+    fid_stats_t a, b;
+    CHECK(fid_stats_from(&a, D, parts[0].n, parts[0].mu, parts[0].sigma) == 0, "%s", gt_errmsg());
+    fid_stats_init(&b, D, 0);
+    fid_stats_add(&b, x + (size_t)cut[1] * D, N - cut[1]);
+    CHECK(fid_stats_merge(&a, &b) == 0, "%s", gt_errmsg());
+    CHECK(max_rel(a.sigma, whole.sigma, D * D) < 1e-13, "from+merge sigma %g", max_rel(a.sigma, whole.sigma, D * D));
+    /* without a count: no merging */
+    fid_stats_t c;
+    CHECK(fid_stats_from(&c, D, 0, whole.mu, whole.sigma) == 0, "%s", gt_errmsg());
+    CHECK(fid_stats_merge(&c, &b) == -1 && strstr(gt_errmsg(), "sample count"), "merged without n: %s", gt_errmsg());
+    fid_stats_free(&c);
+    fid_stats_free(&a);
+    fid_stats_free(&b);
+    for (int p = 0; p < 3; p++) fid_stats_free(&parts[p]);
+    fid_stats_free(&merged);
+    fid_stats_free(&whole);
+    free(x);
+}
+
+static void test_stats_refusals(void) {
+    fid_stats_t s;
+    float x[6] = {1, 2, 3, 4, 5, 6};
+    fid_stats_init(&s, 3, 0);
+    fid_stats_add(&s, x, 1);
+    CHECK(fid_stats_finish(&s) == -1 && strstr(gt_errmsg(), "at least 2"), "%s", gt_errmsg());
+    x[4] = NAN;
+    CHECK(fid_stats_add(&s, x, 2) == -1 && strstr(gt_errmsg(), "NaN"), "%s", gt_errmsg());
+    CHECK(s.n + s.chunk_n == 1, "a refused batch was partly added");
+    fid_stats_free(&s);
+    double mu[2] = {0, 0}, sig[4] = {1, 0.5, 0.4, 1};
+    CHECK(fid_stats_from(&s, 2, 10, mu, sig) == -1 && strstr(gt_errmsg(), "symmetric"), "%s", gt_errmsg());
+    sig[2] = 0.5;
+    CHECK(fid_stats_from(&s, 2, 1, mu, sig) == -1, "n = 1 accepted");
+    sig[3] = INFINITY;
+    CHECK(fid_stats_from(&s, 2, 10, mu, sig) == -1 && strstr(gt_errmsg(), "sigma"), "%s", gt_errmsg());
+    CHECK(fid_stats_init(&s, 0, 0) == -1, "d = 0 accepted");
+}
+
+/* a random orthogonal matrix (Gram-Schmidt of Philox normals), row-major */
+static void orthogonal(double *q, int d, uint64_t seed) {
+    for (int i = 0; i < d * d; i++) q[i] = philox_normal(seed, PHILOX_STREAM_USER, 2, (uint64_t)i);
+    for (int i = 0; i < d; i++) {
+        double *r = q + (size_t)i * d;
+        for (int j = 0; j < i; j++) {
+            double *p = q + (size_t)j * d, dot = 0;
+            for (int k = 0; k < d; k++) dot += r[k] * p[k];
+            for (int k = 0; k < d; k++) r[k] -= dot * p[k];
+        }
+        double nrm = 0;
+        for (int k = 0; k < d; k++) nrm += r[k] * r[k];
+        nrm = sqrt(nrm);
+        for (int k = 0; k < d; k++) r[k] /= nrm;
+    }
+}
+
+/* S = Q^T diag(ev) Q */
+static void spectral(double *s, const double *q, const double *ev, int d) {
+    for (int a = 0; a < d; a++)
+        for (int b = 0; b < d; b++) {
+            double t = 0;
+            for (int k = 0; k < d; k++) t += q[(size_t)k * d + a] * ev[k] * q[(size_t)k * d + b];
+            s[(size_t)a * d + b] = t;
+        }
+    for (int a = 0; a < d; a++) /* exactly symmetric */
+        for (int b = 0; b < a; b++) s[(size_t)b * d + a] = s[(size_t)a * d + b];
+}
+
+/* Commuting covariances (the same eigenvectors): tr sqrt(S1 S2) = sum sqrt(a_k b_k), so
+ * FD = |mu1 - mu2|^2 + sum (sqrt(a_k) - sqrt(b_k))^2. Some eigenvalues are exactly 0 (rank
+ * deficient), the case pytorch-fid warns about. */
+static void test_frechet_closed_forms(void) {
+    enum { D = 40 };
+    double *q = malloc(sizeof(double) * D * D), *s1 = malloc(sizeof(double) * D * D), *s2 = malloc(sizeof(double) * D * D);
+    double a[D], b[D], mu1[D], mu2[D];
+    orthogonal(q, D, 5);
+    for (int rank_def = 0; rank_def < 2; rank_def++) {
+        double want = 0;
+        for (int k = 0; k < D; k++) {
+            a[k] = 0.1 + k * 0.37;
+            b[k] = 2.0 + sin(k);
+            if (rank_def && k % 3 == 0) a[k] = 0;
+            if (rank_def && k % 4 == 1) b[k] = 0;
+            mu1[k] = k * 0.01;
+            mu2[k] = -0.5 + k * 0.02;
+            want += (mu1[k] - mu2[k]) * (mu1[k] - mu2[k]) + (sqrt(a[k]) - sqrt(b[k])) * (sqrt(a[k]) - sqrt(b[k]));
+        }
+        spectral(s1, q, a, D);
+        spectral(s2, q, b, D);
+        double fd, off;
+        CHECK(fid_frechet(D, mu1, s1, mu2, s2, 1, &fd, &off) == 0, "%s", gt_errmsg());
+        /* with exact zeros, the rounding of S (1e-16 |S|) in their directions is a perturbation whose
+         * square root (1e-8) the true tr sqrt(S1 S2) of the matrices as stored carries */
+        CHECK_CLOSE(fd, want, rank_def ? 1e-7 : 1e-11);
+        CHECK(off == 0, "offset used");
+        /* symmetric in its arguments */
+        double fd2;
+        fid_frechet(D, mu2, s2, mu1, s1, 2, &fd2, NULL);
+        CHECK_CLOSE(fd2, want, rank_def ? 1e-7 : 1e-11);
+    }
+    /* identical Gaussians: 0 (to rounding) */
+    double fd;
+    fid_frechet(D, mu1, s1, mu1, s1, 1, &fd, NULL);
+    CHECK(fabs(fd) < 1e-10, "FD(P, P) = %g", fd);
+    /* d = 1: (m1 - m2)^2 + (sqrt v1 - sqrt v2)^2 */
+    double m1 = 1.5, m2 = -0.25, v1 = 4, v2 = 0.25;
+    fid_frechet(1, &m1, &v1, &m2, &v2, 1, &fd, NULL);
+    CHECK_CLOSE(fd, 1.75 * 1.75 + 1.5 * 1.5, 1e-15);
+    /* refusals */
+    s1[3] = NAN;
+    CHECK(fid_frechet(D, mu1, s1, mu2, s2, 1, &fd, NULL) == -1 && strstr(gt_errmsg(), "NaN"), "%s", gt_errmsg());
+    free(q);
+    free(s1);
+    free(s2);
+}
+
+/* KID by its definition, each kernel value computed on its own in long double. */
+static double kid_direct(const float *x, const int64_t *px, const float *y, const int64_t *py, int m, int d) {
+    long double kxx = 0, kyy = 0, kxy = 0;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < m; j++) {
+            long double gxx = 0, gyy = 0, gxy = 0;
+            for (int k = 0; k < d; k++) {
+                gxx += (long double)x[px[i] * d + k] * x[px[j] * d + k];
+                gyy += (long double)y[py[i] * d + k] * y[py[j] * d + k];
+                gxy += (long double)x[px[i] * d + k] * y[py[j] * d + k];
+            }
+            long double ex = gxx / d + 1, ey = gyy / d + 1, exy = gxy / d + 1;
+            if (i != j) {
+                kxx += ex * ex * ex;
+                kyy += ey * ey * ey;
+            }
+            kxy += exy * exy * exy;
+        }
+    return (double)((kxx + kyy) / ((long double)m * (m - 1)) - 2 * kxy / ((long double)m * m));
+}
+
+static void test_kid_definition(void) {
+    enum { NX = 23, NY = 31, D = 6, SUBSETS = 5, M = 10 };
+    float x[NX * D], y[NY * D];
+    make_rows(x, NX, D, 11);
+    make_rows(y, NY, D, 12);
+    for (int i = 0; i < NY * D; i++) y[i] = y[i] * 0.05f + 0.3f;
+    for (int i = 0; i < NX * D; i++) x[i] *= 0.05f;
+    uint64_t seed = 42;
+    double est[SUBSETS], sum = 0;
+    for (int s = 0; s < SUBSETS; s++) {
+        int64_t px[NX], py[NY];
+        philox_shuffle(px, NX, seed, PHILOX_STREAM_KID, 2 * s);
+        philox_shuffle(py, NY, seed, PHILOX_STREAM_KID, 2 * s + 1);
+        est[s] = kid_direct(x, px, y, py, M, D);
+        sum += est[s];
+    }
+    double want_mean = sum / SUBSETS, var = 0;
+    for (int s = 0; s < SUBSETS; s++) var += (est[s] - want_mean) * (est[s] - want_mean);
+    double want_std = sqrt(var / SUBSETS);
+    double mean, std;
+    CHECK(fid_kid(x, NX, y, NY, D, SUBSETS, M, seed, 1, &mean, &std) == 0, "%s", gt_errmsg());
+    CHECK(fabs(mean - want_mean) <= 1e-12 * fabs(want_mean), "mean %.17g want %.17g", mean, want_mean);
+    CHECK(fabs(std - want_std) <= 1e-9 * fabs(want_std), "std %.17g want %.17g", std, want_std);
+    CHECK(std > 0, "std 0");
+    /* subset size larger than the sets: m = min(nx, ny) */
+    double mean2, std2;
+    CHECK(fid_kid(x, NX, y, NY, D, 2, 1000, seed, 1, &mean2, &std2) == 0, "%s", gt_errmsg());
+    int64_t px[NX], py[NY];
+    philox_shuffle(px, NX, seed, PHILOX_STREAM_KID, 0);
+    philox_shuffle(py, NY, seed, PHILOX_STREAM_KID, 1);
+    double e0 = kid_direct(x, px, y, py, NX, D);
+    philox_shuffle(px, NX, seed, PHILOX_STREAM_KID, 2);
+    philox_shuffle(py, NY, seed, PHILOX_STREAM_KID, 3);
+    double e1 = kid_direct(x, px, y, py, NX, D);
+    CHECK(fabs(mean2 - (e0 + e1) / 2) <= 1e-12 * fabs(mean2), "m = nx: %.17g want %.17g", mean2, (e0 + e1) / 2);
+    /* the same set against itself: an unbiased estimate near 0 */
+    fid_kid(x, NX, x, NX, D, 20, 10, 1, 1, &mean, &std);
+    CHECK(fabs(mean) < 3 * std + 1e-12, "KID(X, X) = %g (std %g)", mean, std);
+    CHECK(fid_kid(x, 1, y, NY, D, 2, 10, 1, 1, &mean, &std) == -1, "one sample accepted");
+}
+
+int main(void) {
+    RUN(test_stats_match_two_pass);
+    RUN(test_merge_equals_whole);
+    RUN(test_stats_refusals);
+    RUN(test_frechet_closed_forms);
+    RUN(test_kid_definition);
+    return harness_done();
+}
