@@ -3,6 +3,9 @@
 # GPU; `make CUDA=emu` builds the CUDA sources as a host emulation (kernels/cuda_emu.h);
 # `make check` runs every test (see tests/run.sh); `make install PREFIX=...`.
 #
+# `make MPI=1` (the default when mpicc is found) builds gan-step for data-parallel training
+# under mpirun; MPI=0 without.
+#
 # Sources are found by wildcard: a new lib/*.c, formats/*.c, cmd/*.c, tests/unit/test_*.c or
 # kernels/*.cu is picked up without editing this file.
 
@@ -73,6 +76,25 @@ else
   LINK      = $(CC)
 endif
 
+# --- MPI: data-parallel gan-step (lib/dist.c). MPI=1 builds it with Open MPI (mpicc's flags),
+# MPI=0 without; by default it is built when mpicc is found. Only lib/dist.o depends on it.
+MPICC   ?= mpicc
+MPI     ?= $(if $(shell command -v $(MPICC) 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+  MPI_CPPFLAGS := -DGT_HAVE_MPI=1 $(shell $(MPICC) --showme:compile 2>/dev/null)
+  LDLIBS   += -Wl,--as-needed $(shell $(MPICC) --showme:link 2>/dev/null) -Wl,--no-as-needed
+  ifeq ($(strip $(MPI_CPPFLAGS)),-DGT_HAVE_MPI=1)
+    $(error MPI=1 but '$(MPICC) --showme:compile' fails: install Open MPI (apt-get install libopenmpi-dev openmpi-bin) or give MPICC=)
+  endif
+endif
+$(OBJ)/lib/dist.o: CPPFLAGS += $(MPI_CPPFLAGS)
+$(OBJ)/lib/dist.o: $(OBJ)/.mpi
+
+# Whether this flavour's lib/dist.o was built with MPI: rewritten when MPI changes.
+$(OBJ)/.mpi: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(MPI)" | cmp -s - $@ || echo "$(MPI)" > $@
+
 LIBA = $(OBJ)/libgan.a
 
 .SECONDARY:
@@ -83,7 +105,7 @@ all: $(addprefix $(BIN)/,$(PROGRAMS))
 # CUDA=1 after make, both into bin/), so that the programs are relinked.
 $(BIN)/.flavour: FORCE
 	@mkdir -p $(dir $@)
-	@echo "$(OBJ)" | cmp -s - $@ || echo "$(OBJ)" > $@
+	@echo "$(OBJ) mpi=$(MPI)" | cmp -s - $@ || echo "$(OBJ) mpi=$(MPI)" > $@
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -123,13 +145,14 @@ unit-tests: $(patsubst tests/unit/%.c,$(OBJ)/tests/unit/%,$(UNIT_SRC)) \
             $(patsubst bench/%.c,$(OBJ)/bench/%,$(BENCH_SRC))
 
 # Everything CI runs: release build, unit tests, bats, PyTorch/NumPy parity, the sanitizer
-# build of unit tests and bats, the CUDA emulation build (its backend parity suite and
+# build of unit tests and bats (built without MPI, so tests/mpi.bats checks that build's refusal
+# to run as several ranks, and the release build's data-parallel runs), the CUDA emulation build (its backend parity suite and
 # programs), and, where nvcc is installed, the real CUDA build (into build/release-cuda1, so
 # bin/ stays the CPU build the bats tests expect; its parity suite skips without a GPU).
 # One summary line at the end.
 check:
 	$(MAKE) all unit-tests
-	$(MAKE) BUILD=asan all unit-tests
+	$(MAKE) BUILD=asan MPI=0 all unit-tests
 	$(MAKE) BUILD=emu CUDA=emu all unit-tests
 	if [ -x "$(NVCC)" ]; then $(MAKE) CUDA=1 BIN=build/release-cuda1/bin all unit-tests; \
 	else echo "nvcc not found: the CUDA=1 build is skipped"; fi

@@ -37,6 +37,9 @@ static void usage(void) {
            "  --per-class N    N images of every class, in class order; image k*N + j uses latent j,\n"
            "                   so each column shares its latent (tensor2png --cols N: a row per class)\n"
            "  --batch B        images per batch (default 256)\n"
+           "  --shard I/N      write only slice I (0..N-1) of N: the images a run without --shard\n"
+           "                   writes, cut at batch boundaries (same --batch); the N slices\n"
+           "                   concatenated are that run's images, byte for byte\n"
            "  --threads N      CPU threads (0 = all cores, default)\n"
            "  --device DEV     cpu, cuda or auto (default auto)\n"
            "  -o FILE          write to FILE (atomically) instead of stdout\n"
@@ -44,18 +47,20 @@ static void usage(void) {
            "G runs in eval mode (BatchNorm uses its running statistics).\n\n"
            "example:\n"
            "  gan-sample -n 64 --seed 7 < m5.st | tensor2png --cols 8 > grid.png\n"
-           "  gan-sample --per-class 10 --seed 7 < c5.st | tensor2png --cols 10 > classes.png\n");
+           "  gan-sample --per-class 10 --seed 7 < c5.st | tensor2png --cols 10 > classes.png\n"
+           "  gan-sample -n 100000 --shard 3/8 < m5.st > fake-3.npy\n");
     exit(0);
 }
 
-enum { O_SEED = 256, O_ZIN, O_ZOUT, O_INTERP, O_TRUNC, O_BEST, O_NOEMA, O_BATCH, O_THREADS, O_DEVICE, O_VERSION,
-       O_CLASS, O_CLASSES, O_PERCLASS };
+enum { O_SEED = 256, O_ZIN, O_ZOUT, O_INTERP, O_TRUNC, O_BEST, O_NOEMA, O_BATCH, O_SHARD, O_THREADS, O_DEVICE,
+       O_VERSION, O_CLASS, O_CLASSES, O_PERCLASS };
 
 static const struct option longopts[] = {
     {"seed", required_argument, 0, O_SEED},     {"z-in", required_argument, 0, O_ZIN},
     {"z-out", required_argument, 0, O_ZOUT},    {"interp", required_argument, 0, O_INTERP},
     {"truncate", required_argument, 0, O_TRUNC}, {"best-of", required_argument, 0, O_BEST},
     {"no-ema", no_argument, 0, O_NOEMA},        {"batch", required_argument, 0, O_BATCH},
+    {"shard", required_argument, 0, O_SHARD},
     {"threads", required_argument, 0, O_THREADS}, {"device", required_argument, 0, O_DEVICE},
     {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, O_VERSION},
     {"class", required_argument, 0, O_CLASS},   {"classes", required_argument, 0, O_CLASSES},
@@ -155,10 +160,37 @@ static int by_index(const void *pa, const void *pb) {
     return a < b ? -1 : a > b;
 }
 
+/* --shard I/N: I in [0, N), N >= 1; exits 2 with a message otherwise. */
+static void parse_shard(const char *arg, long long *index, long long *count) {
+    const char *slash = strchr(arg, '/');
+    char head[32];
+    if (!slash || (size_t)(slash - arg) >= sizeof head)
+        die_usage("--shard: '%s' is not I/N (slice I of N, counted from 0, e.g. 0/4)", arg);
+    memcpy(head, arg, (size_t)(slash - arg));
+    head[slash - arg] = 0;
+    *count = cli_long("--shard's N", slash + 1, 1, 1LL << 20);
+    *index = cli_long("--shard's I", head, 0, 1LL << 20);
+    if (*index >= *count) die_usage("--shard %s: I must be in 0..%lld (counted from 0)", arg, *count - 1);
+}
+
+/* Images [*lo, *hi) of total are shard `index` of `count`: the batches of the unsharded run
+ * (batch B) dealt out as contiguous runs, floor(nb i / N) .. floor(nb (i+1) / N) of the nb
+ * batches. Cutting at batch boundaries keeps every batch the same as in the unsharded run, so
+ * the images are the same bits (a GEMM's rounding may depend on its row count). */
+static int64_t floor_frac(int64_t nb, int64_t i, int64_t count) { /* floor(nb i / count), count <= 2^20 */
+    return nb / count * i + nb % count * i / count;
+}
+static void shard_range(int64_t total, int B, long long index, long long count, int64_t *lo, int64_t *hi) {
+    int64_t nb = (total + B - 1) / B;
+    int64_t b0 = floor_frac(nb, index, count), b1 = floor_frac(nb, index + 1, count);
+    *lo = b0 * B < total ? b0 * B : total;
+    *hi = b1 * B < total ? b1 * B : total;
+}
+
 int main(int argc, char **argv) {
     cli_init("gan-sample");
     const char *in = NULL, *out = NULL, *zin_path = NULL, *zout_path = NULL, *device = "auto";
-    long long n = -1, interp = 0, best = 1, batch = 256, threads = 0;
+    long long n = -1, interp = 0, best = 1, batch = 256, threads = 0, shard_i = 0, shard_n = 1;
     unsigned long long seed = 0;
     double trunc = 0;
     long long cls = -1, per_class = 0;
@@ -179,6 +211,7 @@ int main(int argc, char **argv) {
         case O_CLASSES: classes_s = optarg; break;
         case O_PERCLASS: per_class = cli_long("--per-class", optarg, 1, 1 << 24); break;
         case O_BATCH: batch = cli_long("--batch", optarg, 1, 65536); break;
+        case O_SHARD: parse_shard(optarg, &shard_i, &shard_n); break;
         case O_THREADS: threads = cli_long("--threads", optarg, 0, 1024); break;
         case O_DEVICE: device = optarg; break;
         case 'i': in = optarg; break;
@@ -201,6 +234,8 @@ int main(int argc, char **argv) {
     if (per_class && n > 0) die_usage("give -n or --per-class, not both");
     if ((list || per_class) && interp) die_usage("--interp works with one class (--class K)");
     if ((list || per_class) && best > 1) die_usage("--best-of works with one class (--class K)");
+    if (shard_n > 1 && best > 1)
+        die_usage("--best-of ranks all K*N draws together, so a shard cannot pick its own; not with --shard");
     backend_t *be = gan_backend(device, (int)threads);
     if (!be) die_usage("%s", gt_errmsg());
     if (gan_backend_note()) warnx("%s", gan_backend_note());
@@ -298,19 +333,21 @@ int main(int argc, char **argv) {
         free(scores);
     }
 
-    int64_t shape[4] = {total, m.shape.c, m.shape.h, m.shape.w};
+    int64_t lo, hi;
+    shard_range(total, B, shard_i, shard_n, &lo, &hi);
+    int64_t shape[4] = {hi - lo, m.shape.c, m.shape.h, m.shape.w};
     if (npy_write_header(o.f, DT_F32, 4, shape)) die(EXIT_DATA, "%s: %s", out ? out : "stdout", gt_errmsg());
     if (zout_path) {
         out_open(&oz, zout_path, 1);
-        int64_t zs[2] = {total, zd};
+        int64_t zs[2] = {hi - lo, zd};
         if (npy_write_header(oz.f, DT_F32, 2, zs)) die(EXIT_DATA, "%s: %s", zout_path, gt_errmsg());
     }
     float *xh = gt_xmalloc(sizeof(float) * img * (size_t)B), *zh = gt_xmalloc(sizeof(float) * (size_t)zd * (size_t)B);
-    for (int64_t s0 = 0; s0 < total; s0 += B) {
-        int b = (int)(total - s0 < B ? total - s0 : B);
+    for (int64_t s0 = lo; s0 < hi; s0 += B) {
+        int b = (int)(hi - s0 < B ? hi - s0 : B);
         if (K) {
             for (int i = 0; i < b; i++) {
-                int64_t j = s0 + i;
+                int64_t j = s0 + i; /* the image's index in the unsharded run */
                 lab[i] = cls >= 0 ? cls : list ? list[j] : per_class ? j / per_class : (sel ? sel[j] : j) % K;
             }
             be->upload(be, lab_d, lab, sizeof(int64_t) * (size_t)b);

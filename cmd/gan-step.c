@@ -14,6 +14,7 @@
 #include "../formats/npy.h"
 #include "../lib/cli.h"
 #include "../lib/common.h"
+#include "../lib/dist.h"
 #include "../lib/model.h"
 #include "../lib/train.h"
 
@@ -46,9 +47,13 @@ static void usage(void) {
            "  -h, --help           this help;  --version  print the version\n\n"
            "SIGINT or SIGTERM finish the current step, write the checkpoint and exit 130 or 143\n"
            "(a second one ends the program at once, writing nothing).\n\n"
+           "Data-parallel training: started by mpirun (or srun) as P processes, each takes 1/P of\n"
+           "every batch and all compute the one-process step; rank 0 writes the checkpoint, log and\n"
+           "snapshots. Needs a build with MPI (make MPI=1), -i/-o files or --in-place, and --device cpu.\n\n"
            "example:\n"
            "  gan-step --data train.npy --epochs 5 --log loss.tsv < m0.st > m5.st\n"
-           "  gan-step --data train.npy --labels labels.npy --steps 1000 < c0.st > c1.st\n");
+           "  gan-step --data train.npy --labels labels.npy --steps 1000 < c0.st > c1.st\n"
+           "  mpirun -np 4 gan-step --data train.npy --steps 1000 -i m0.st -o m1000.st\n");
     exit(0);
 }
 
@@ -81,6 +86,24 @@ static const struct option longopts[] = {
     {0, 0, 0, 0}};
 
 static volatile sig_atomic_t got_signal;
+
+/* A data-parallel run: die() on any rank ends every rank (cli_set_rank). */
+static dist_t dist;
+static void abort_run(int code) {
+    dist_abort(&dist, code);
+    exit(code);
+}
+
+/* CPU threads per process when --threads is not given: the cores shared among the ranks on
+ * this node (Open MPI says how many there are). */
+static int default_threads(void) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *v = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    long local = v ? strtol(v, NULL, 10) : dist.size;
+    if (local < 1) local = 1;
+    long t = cores / local;
+    return t < 1 ? 1 : (int)t;
+}
 static void on_signal(int sig) { got_signal = sig; }
 
 /* What the per-step hook needs. */
@@ -145,6 +168,9 @@ static int after_step(void *arg) {
 
 int main(int argc, char **argv) {
     cli_init("gan-step");
+    if (dist_init(&dist, &argc, &argv)) die_usage("%s", gt_errmsg());
+    if (dist.size > 1) cli_set_rank(dist.rank, abort_run);
+    int rank0 = dist.rank == 0;
     const char *data_path = NULL, *labels_path = NULL, *in = NULL, *out = NULL, *inplace = NULL, *optg = NULL, *optd = NULL;
     const char *log_path = NULL, *snap_dir = NULL, *device = "auto";
     long long steps = -1, epochs = -1, batch = -1, ncrit = -1, threads = 0, log_every = 50, snap_every = 0;
@@ -188,6 +214,23 @@ int main(int argc, char **argv) {
     if (inplace && (in || out)) die_usage("--in-place replaces -i and -o");
     if (inplace) in = out = inplace;
     if (!!snap_every != !!snap_dir) die_usage("--snapshot-every and --snapshot-dir go together");
+    if (dist.size > 1) {
+        if (!in || strcmp(in, "-") == 0)
+            die_usage("%d processes: give the checkpoint as -i FILE or --in-place FILE (only rank 0 has stdin)",
+                      dist.size);
+        if (!out || strcmp(out, "-") == 0)
+            die_usage("%d processes: give the output as -o FILE or --in-place FILE (every rank's stdout goes "
+                      "to mpirun's)",
+                      dist.size);
+        if (strcmp(device, "auto") == 0) device = "cpu";
+        if (threads == 0) threads = default_threads();
+        if (!rank0) { /* rank 0 alone writes, logs and shows progress */
+            quiet = 1;
+            log_path = NULL;
+            snap_every = 0;
+            snap_dir = NULL;
+        }
+    }
 
     backend_t *be = gan_backend(device, (int)threads);
     if (!be) die_usage("%s", gt_errmsg());
@@ -196,7 +239,7 @@ int main(int argc, char **argv) {
 
     /* Check the output before the work: refuse a terminal now, not after an hour. */
     out_t o;
-    out_open(&o, out, 1);
+    if (rank0) out_open(&o, out, 1);
 
     if ((!in || strcmp(in, "-") == 0) && isatty(STDIN_FILENO))
         die_usage("the checkpoint would come from the terminal; give -i FILE or redirect stdin");
@@ -266,6 +309,10 @@ int main(int argc, char **argv) {
         if (trainer_set_labels(&tr, &labels)) die(EXIT_DATA, "%s: %s", in_name(labels_path), gt_errmsg());
         tensor_free(&labels);
     }
+    if (trainer_distribute(&tr, &dist)) die_usage("%s", gt_errmsg());
+    if (dist.size > 1 && rank0 && !quiet)
+        warnx("%d processes, %d samples each of every batch of %d, %d threads each", dist.size, tr.b, tr.B,
+              be->threads);
 
     int64_t per_epoch = tr.n / tr.B;
     /* an epoch is floor(N / B) real batches; a step draws n_critic of them */
@@ -302,7 +349,7 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    if (train_loop(&tr, until, &got_signal, after_step, &r)) {
+    if (train_loop(&tr, until, &got_signal, rank0 ? after_step : NULL, &r)) {
         progress_done(&r.prog);
         die(EXIT_DATA, "%s", gt_errmsg());
     }
@@ -312,14 +359,21 @@ int main(int argc, char **argv) {
     if (r.log && fclose(r.log) != 0) die(EXIT_DATA, "%s: write failed: %s", log_path, strerror(errno));
 
     if (trainer_check(&tr)) die(EXIT_DATA, "%s", gt_errmsg()); /* train_loop checked; a snapshot may not have */
-    if (model_save(&m, o.f)) die(EXIT_DATA, "%s: write failed", out ? out : "stdout");
-    out_commit(&o);
+    if (rank0) {
+        if (model_save(&m, o.f)) die(EXIT_DATA, "%s: write failed", out ? out : "stdout");
+        out_commit(&o);
+    }
+    /* the other ranks wait for the checkpoint: mpirun ends a job whose process exits non-zero
+     * (130/143 after a signal) at once, rank 0 with it */
+    int written = 0;
+    dist_max(&dist, &written, 1);
     long long done_step = (long long)m.step;
     trainer_free(&tr);
     tensor_free(&data);
     model_free(&m);
+    dist_finalize(&dist);
     if (got_signal) {
-        warnx("interrupted by %s at step %lld; checkpoint written", got_signal == SIGINT ? "SIGINT" : "SIGTERM",
+        if (rank0) warnx("interrupted by %s at step %lld; checkpoint written", got_signal == SIGINT ? "SIGINT" : "SIGTERM",
               done_step);
         return 128 + got_signal;
     }

@@ -53,12 +53,13 @@ void cuda_copy_rows(backend_t *be, float *dst, long dst_ld, const float *src, lo
 void cuda_plane_means(backend_t *be, float *out, const float *x, long planes, long hw);
 
 /* train.cu, optim.cu */
-void cuda_loss(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit, int B);
+void cuda_loss(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit, int B,
+               int B_mean);
 void cuda_gather(backend_t *be, float *dst, const void *data, int data_u8, const int64_t *perm, int64_t pos, int B,
                 size_t sz);
 void cuda_gp_mix(backend_t *be, float *xhat, const float *real, const float *fake, int B, size_t sz, uint64_t seed,
                 uint32_t step, uint64_t index0);
-void cuda_gp_scale(backend_t *be, float *g, double *out, int B, size_t sz, double lambda);
+void cuda_gp_scale(backend_t *be, float *g, double *out, int B, int B_mean, size_t sz, double lambda);
 void cuda_sumsq(backend_t *be, double *out, const float *x, size_t n);
 void cuda_nonfinite(backend_t *be, double *out, const float *x, size_t n);
 void cuda_train_stats(backend_t *be, double *st, int what, int64_t stepno);

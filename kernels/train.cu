@@ -34,9 +34,10 @@ struct loss_means {
     }
 };
 
-void cuda_loss(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit, int B) {
+void cuda_loss(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit, int B,
+               int B_mean) {
     (void)be;
-    double inv = 1.0 / B;
+    double inv = 1.0 / B_mean;
     gt_count_bytes(8.0 * B);
     gt_reduce<2>(1, B, loss_terms{dl, logit, smooth, inv, loss, which}, loss_means{out, inv});
 }
@@ -122,14 +123,14 @@ struct gp_penalty {
     }
 };
 
-void cuda_gp_scale(backend_t *be, float *g, double *out, int B, size_t sz, double lambda) {
+void cuda_gp_scale(backend_t *be, float *g, double *out, int B, int B_mean, size_t sz, double lambda) {
     (void)be;
     size_t n = (size_t)B * sz;
     double *factor = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 2 * B), *term = factor + B;
     gt_count_bytes(12.0 * n);
-    gt_reduce<1>(B, (long)sz, row_sumsq{g, sz}, gp_factors{factor, term, lambda, B});
+    gt_reduce<1>(B, (long)sz, row_sumsq{g, sz}, gp_factors{factor, term, lambda, B_mean});
     if (n) GT_LAUNCH(k_scale_rows, gt_blocks(n), GT_BLOCK, g, (const double *)factor, n, sz);
-    gt_reduce<1>(1, B, sum_doubles{term}, gp_penalty{out, lambda, B});
+    gt_reduce<1>(1, B, sum_doubles{term}, gp_penalty{out, lambda, B_mean});
 }
 
 /* ---- sums of squares, finite checks, statistics ------------------------------------------ */

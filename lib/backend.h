@@ -63,7 +63,21 @@ typedef struct {
     float *y, *dx, *dw, *db; /* outputs; dx NULL when not wanted (backward) */
     float *mean, *inv_std;   /* (C) written by forward, read by backward */
     float *running;          /* (2C) running_mean then running_var */
+    const struct bn_sync *sync; /* NULL, or: the B samples are one process's slice (below) */
 } bn_args_t;
+
+/* Data-parallel BatchNorm (lib/train.c, lib/dist.h): the statistics are over the global batch
+ * of `batch` samples whose slices the processes hold. sum(arg, v, n) replaces v (n doubles,
+ * host memory) by its sum over the processes. In training mode the forward pass sums each
+ * channel's values, then their squared deviations from the global mean, over the slice and
+ * then over the processes; the backward pass likewise sums dy and dy x_hat, adding only the
+ * slice's sums to dw and db (the trainer sums the gradients across processes). CPU backend
+ * only (the CUDA backend's statistics stay on the device; gan-step refuses the combination). */
+typedef struct bn_sync {
+    void (*sum)(void *arg, double *v, size_t n);
+    void *arg;
+    int batch;
+} bn_sync_t;
 
 /* LayerNorm over each sample's N values (lib/layer_ln.c has the formulas). x, tx, dy, dty, y,
  * ty, dx, dtx are (B, N); w, b, dw, db (N) or NULL without affine parameters (dw, db also NULL
@@ -231,11 +245,13 @@ struct backend {
     void (*plane_means)(backend_t *be, float *out, const float *x, long planes, long hw);
 
     /* ---- training step (lib/train.c; the math is in loss_math.h and train_math.h) -------- */
-    /* Loss of B logits (loss_math.h: loss kind, label smoothing, which = LOSS_ON_*): writes
-     * dl (B) = dloss/dlogit (of the batch mean), out[0] = the mean loss and out[1] = the mean
-     * of D's output as logged (sigmoid of the logits for bce/ns, else the logits). */
+    /* Loss of B logits (loss_math.h: loss kind, label smoothing, which = LOSS_ON_*) as part of
+     * a mean over B_mean >= B samples (B_mean = B in one process; the global batch when the
+     * B are one process's slice of it, lib/dist.h): writes dl (B) = dloss/dlogit of that mean
+     * (d / B_mean), out[0] = the sum of the B losses / B_mean and out[1] = the sum of D's output
+     * as logged (sigmoid of the logits for bce/ns, else the logits) / B_mean. */
     void (*loss)(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit,
-                 int B);
+                 int B, int B_mean);
     /* dst (B, sz) = images perm[pos], ..., perm[pos + B - 1] of data (N, sz): float32, or
      * uint8 mapped by train_u8_to_unit. perm is a device array of N int64. */
     void (*gather)(backend_t *be, float *dst, const void *data, int data_u8, const int64_t *perm, int64_t pos,
@@ -244,9 +260,10 @@ struct backend {
      * seed, PHILOX_STREAM_GP, step, index0 + i); */
     void (*gp_mix)(backend_t *be, float *xhat, const float *real, const float *fake, int B, size_t sz,
                    uint64_t seed, uint32_t step, uint64_t index0);
-    /* given g (B, sz) = grad_x D(xhat): out[0] = lambda mean_i (|g_i| - 1)^2, and g_i is
-     * replaced by its cotangent v_i = 2 lambda / B (|g_i| - 1) / |g_i| g_i (0 when g_i = 0) */
-    void (*gp_scale)(backend_t *be, float *g, double *out, int B, size_t sz, double lambda);
+    /* given g (B, sz) = grad_x D(xhat): out[0] = lambda sum_i (|g_i| - 1)^2 / B_mean, and g_i is
+     * replaced by its cotangent v_i = 2 lambda / B_mean (|g_i| - 1) / |g_i| g_i (0 when g_i = 0);
+     * B_mean as for loss: B in one process */
+    void (*gp_scale)(backend_t *be, float *g, double *out, int B, int B_mean, size_t sz, double lambda);
     /* out[0] = sum of x_i^2 over n, in double */
     void (*sumsq)(backend_t *be, double *out, const float *x, size_t n);
     /* out[0] = 1 when any of x (n) is NaN or infinite (left as it is otherwise) */

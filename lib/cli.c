@@ -26,13 +26,35 @@ static void abort_all_outputs(void) {
         if (open_outputs[i]) out_abort(open_outputs[i]);
 }
 
+static int cli_rank = -1;
+static void (*cli_abort_run)(int code);
+
+void cli_set_rank(int rank, void (*abort_run)(int code)) {
+    cli_rank = rank;
+    cli_abort_run = abort_run;
+}
+
+static void prefix(void) {
+    if (cli_rank >= 0) fprintf(stderr, "%s: rank %d: ", gt_progname, cli_rank);
+    else fprintf(stderr, "%s: ", gt_progname);
+}
+
+static _Noreturn void finish(int code) {
+    abort_all_outputs();
+    if (cli_abort_run) {
+        fflush(stderr);
+        cli_abort_run(code);
+    }
+    exit(code);
+}
+
 void cli_init(const char *progname) {
     gt_progname = progname;
     signal(SIGPIPE, SIG_DFL);
 }
 
 static void vmsg(const char *fmt, va_list ap) {
-    fprintf(stderr, "%s: ", gt_progname);
+    prefix();
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
 }
@@ -42,8 +64,7 @@ void die(int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vmsg(fmt, ap);
     va_end(ap);
-    abort_all_outputs();
-    exit(code);
+    finish(code);
 }
 
 void die_lib(int code) { die(code, "%s", gt_errmsg()); }
@@ -51,12 +72,11 @@ void die_lib(int code) { die(code, "%s", gt_errmsg()); }
 void die_usage(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", gt_progname);
+    prefix();
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, " (see %s --help)\n", gt_progname);
     va_end(ap);
-    abort_all_outputs();
-    exit(EXIT_USAGE);
+    finish(EXIT_USAGE);
 }
 
 void warnx(const char *fmt, ...) {

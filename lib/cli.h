@@ -19,6 +19,11 @@
  * register cleanup of open outputs. Call first in main. */
 void cli_init(const char *progname);
 
+/* One process of a distributed run (lib/dist.h): from now on messages read
+ * "PROG: rank R: message", and die() calls abort_run(code) (which ends every process of the
+ * run, e.g. MPI_Abort) instead of exit after removing this process's unfinished outputs. */
+void cli_set_rank(int rank, void (*abort_run)(int code));
+
 /* Print "PROG: message" to stderr, remove unfinished outputs, exit with code. */
 _Noreturn void die(int code, const char *fmt, ...)
 #ifdef __GNUC__

@@ -6,6 +6,7 @@
  * output element is computed by exactly one thread, with its reductions in a fixed order:
  * results never depend on the thread count. */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "act_math.h"
@@ -370,11 +371,96 @@ static void bn_run(backend_t *be, const bn_args_t *a, int backward) {
     else fn((void *)a, 0, items);
 }
 
-void cpu_bn_forward(backend_t *be, const bn_args_t *a) { bn_run(be, a, 0); }
+/* Data-parallel BatchNorm (backend.h bn_sync_t): the same passes as above, with each
+ * channel's sums over the slice (in the same order) summed over the processes before use, and
+ * n the global batch's count. One thread: the sums are waited for between passes. */
+static void bn_sums(const bn_args_t *j, int what, const double *mean, double *out) {
+    int C = j->C, B = j->B;
+    long S = j->S;
+    for (long c = 0; c < C; c++) {
+        double s0 = 0, s1 = 0;
+        float fm = what == 2 ? j->mean[c] : 0, istd = what == 2 ? j->inv_std[c] : 0;
+        for (int i = 0; i < B; i++) {
+            size_t o = ((size_t)i * C + c) * S;
+            for (long k = 0; k < S; k++) {
+                if (what == 0) {
+                    s0 += j->x[o + k];
+                } else if (what == 1) {
+                    double d = j->x[o + k] - mean[c];
+                    s0 += d * d;
+                } else {
+                    double g = j->dy[o + k];
+                    s0 += g;
+                    s1 += g * norm_hat(j->x[o + k], fm, istd);
+                }
+            }
+        }
+        out[c] = s0;
+        if (what == 2) out[C + c] = s1;
+    }
+}
+
+static void bn_forward_synced(const bn_args_t *j) {
+    int C = j->C, B = j->B;
+    long S = j->S;
+    double n = (double)j->sync->batch * (double)S;
+    double *sum = gt_xmalloc(sizeof(double) * 2 * (size_t)C), *q = sum + C;
+    bn_sums(j, 0, NULL, sum);
+    j->sync->sum(j->sync->arg, sum, (size_t)C);
+    for (int c = 0; c < C; c++) sum[c] /= n; /* the mean */
+    bn_sums(j, 1, sum, q);
+    j->sync->sum(j->sync->arg, q, (size_t)C);
+    for (int c = 0; c < C; c++) {
+        double m = sum[c], var = q[c] / n;
+        float mean = (float)m, istd = (float)norm_inv_std(var, j->eps);
+        norm_running_update(j->running + c, j->running + C + c, m, var, n, j->momentum);
+        j->mean[c] = mean;
+        j->inv_std[c] = istd;
+        float w = j->w ? j->w[c] : 1.0f, b = j->b ? j->b[c] : 0.0f;
+        for (int i = 0; i < B; i++) {
+            size_t o = ((size_t)i * C + c) * S;
+            for (long k = 0; k < S; k++) j->y[o + k] = norm_affine(norm_hat(j->x[o + k], mean, istd), w, b);
+        }
+    }
+    free(sum);
+}
+
+static void bn_backward_synced(const bn_args_t *j) {
+    int C = j->C, B = j->B;
+    long S = j->S;
+    double n = (double)j->sync->batch * (double)S;
+    double *s = gt_xmalloc(sizeof(double) * 2 * (size_t)C); /* sum dy (C), then sum dy x_hat (C) */
+    bn_sums(j, 2, NULL, s);
+    if (j->dw)
+        for (int c = 0; c < C; c++) { /* this slice's share: the trainer sums gradients */
+            j->dw[c] += (float)s[C + c];
+            j->db[c] += (float)s[c];
+        }
+    if (j->dx) {
+        j->sync->sum(j->sync->arg, s, 2 * (size_t)C);
+        for (int c = 0; c < C; c++) {
+            float mean = j->mean[c], istd = j->inv_std[c], w = j->w ? j->w[c] : 1.0f;
+            double sg_n = w * s[c] / n, sgx_n = w * s[C + c] / n;
+            for (int i = 0; i < B; i++) {
+                size_t o = ((size_t)i * C + c) * S;
+                for (long k = 0; k < S; k++)
+                    j->dx[o + k] =
+                        norm_dx(j->dy[o + k] * w, norm_hat(j->x[o + k], mean, istd), istd, sg_n, sgx_n);
+            }
+        }
+    }
+    free(s);
+}
+
+void cpu_bn_forward(backend_t *be, const bn_args_t *a) {
+    if (a->sync && a->training) bn_forward_synced(a);
+    else bn_run(be, a, 0);
+}
 
 void cpu_bn_backward(backend_t *be, const bn_args_t *a) {
     if (!a->dx && !a->dw) return;
-    bn_run(be, a, 1);
+    if (a->sync && a->training) bn_backward_synced(a);
+    else bn_run(be, a, 1);
 }
 
 /* ---- LayerNorm: samples split over threads; parameter gradients split over elements ------- */

@@ -47,12 +47,13 @@ void cpu_copy_rows(backend_t *be, float *dst, long dst_ld, const float *src, lon
 void cpu_plane_means(backend_t *be, float *out, const float *x, long planes, long hw);
 
 /* cpu_train.c */
-void cpu_loss(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit, int B);
+void cpu_loss(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit, int B,
+              int B_mean);
 void cpu_gather(backend_t *be, float *dst, const void *data, int data_u8, const int64_t *perm, int64_t pos, int B,
                 size_t sz);
 void cpu_gp_mix(backend_t *be, float *xhat, const float *real, const float *fake, int B, size_t sz, uint64_t seed,
                 uint32_t step, uint64_t index0);
-void cpu_gp_scale(backend_t *be, float *g, double *out, int B, size_t sz, double lambda);
+void cpu_gp_scale(backend_t *be, float *g, double *out, int B, int B_mean, size_t sz, double lambda);
 void cpu_sumsq(backend_t *be, double *out, const float *x, size_t n);
 void cpu_nonfinite(backend_t *be, double *out, const float *x, size_t n);
 void cpu_train_stats(backend_t *be, double *st, int what, int64_t stepno);

@@ -13,10 +13,11 @@
 #include "opt_math.h"
 #include "train_math.h"
 
-void cpu_loss(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit, int B) {
+void cpu_loss(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit, int B,
+              int B_mean) {
     (void)be;
     double sum = 0, msum = 0;
-    double inv = 1.0 / B;
+    double inv = 1.0 / B_mean;
     for (int i = 0; i < B; i++) {
         double l, d, shown;
         loss_one(loss, smooth, which, logit[i], &l, &d, &shown);
@@ -56,18 +57,18 @@ void cpu_gp_mix(backend_t *be, float *xhat, const float *real, const float *fake
     }
 }
 
-void cpu_gp_scale(backend_t *be, float *g, double *out, int B, size_t sz, double lambda) {
+void cpu_gp_scale(backend_t *be, float *g, double *out, int B, int B_mean, size_t sz, double lambda) {
     (void)be;
     double pen = 0;
     for (int i = 0; i < B; i++) {
         float *gi = g + (size_t)i * sz;
         double n2 = 0, term;
         for (size_t j = 0; j < sz; j++) n2 += (double)gi[j] * gi[j];
-        double k = gp_factor(n2, lambda, B, &term);
+        double k = gp_factor(n2, lambda, B_mean, &term);
         pen += term;
         for (size_t j = 0; j < sz; j++) gi[j] = (float)(k * gi[j]);
     }
-    out[0] = lambda * pen / B;
+    out[0] = lambda * pen / B_mean;
 }
 
 /* ---- reductions over a parameter vector (gradient norms, finite checks) ----------------- *

@@ -40,6 +40,7 @@ typedef struct nn_ctx {
                             gradient; the gradient penalty's first pass only g = dD/dx) */
     const int64_t *labels; /* (B) device array of the batch's classes in [0, K), for the class-
                               conditional layers (lib/layer_class.c); NULL for a net without them */
+    const bn_sync_t *bn_sync; /* NULL, or data-parallel BatchNorm statistics (backend.h) */
 } nn_ctx_t;
 
 typedef struct layer layer_t;

@@ -71,6 +71,7 @@ static bn_args_t bn_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
     a.mean = l->saved;
     a.inv_std = l->saved + l->in.c;
     a.running = l->state;
+    a.sync = ctx->training ? ctx->bn_sync : NULL;
     return a;
 }
 

@@ -142,6 +142,7 @@ static bn_args_t cbn_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
     a.mean = l->saved;
     a.inv_std = l->saved + l->in.c;
     a.running = l->state;
+    a.sync = ctx->training ? ctx->bn_sync : NULL; /* data-parallel: statistics of the global batch */
     return a; /* w, b, dw, db NULL: the plain normalisation */
 }
 

@@ -207,6 +207,7 @@ nn_ctx_t net_ctx(net_t *n, int training, uint64_t seed, uint32_t rng_step, uint6
     c.workspace = n->workspace;
     c.skip_param_grads = 0;
     c.labels = NULL;
+    c.bn_sync = NULL;
     return c;
 }
 

@@ -50,6 +50,8 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
     t->perm = gt_xmalloc(sizeof *t->perm * (size_t)t->n);
     t->perm_dev = be->alloc(be, sizeof *t->perm_dev * (size_t)t->n);
     t->perm_epoch = -1;
+    t->lo = 0;
+    t->b = B;
     size_t sz = (size_t)shape3_size(m->shape);
     t->real = be->alloc(be, sizeof(float) * (size_t)B * sz);
     t->dfake = be->alloc(be, sizeof(float) * (size_t)B * sz);
@@ -103,6 +105,49 @@ int trainer_set_labels(trainer_t *t, const tensor_t *labels) {
     return 0;
 }
 
+/* Sum n doubles across the processes of a data-parallel run: BatchNorm's statistics hook. */
+static void bn_sync_sum(void *arg, double *v, size_t n) { dist_sum_f64(arg, v, n); }
+
+int trainer_distribute(trainer_t *t, dist_t *d) {
+    if (d->size <= 1) return 0;
+    if (t->be->device != DEV_CPU)
+        return gt_err("distributed training runs on the CPU backend (the %s backend has no cross-process "
+                      "BatchNorm yet); give --device cpu",
+                      t->be->name);
+    if (t->B < d->size) return gt_err("batch %d is smaller than the %d processes; each needs a sample", t->B, d->size);
+    t->dist = d;
+    t->lo = (int)((int64_t)t->B * d->rank / d->size);
+    t->b = (int)((int64_t)t->B * (d->rank + 1) / d->size) - t->lo;
+    t->bn_sync.sum = bn_sync_sum;
+    t->bn_sync.arg = d;
+    t->bn_sync.batch = t->B;
+    return 0;
+}
+
+/* The one place where gradients cross processes: g (n floats on the backend's device) is
+ * replaced by its sum over the processes. On the CPU the device is the host; a GPU build
+ * would put NCCL's all-reduce on the backend's stream here (README, "Distributed training"). */
+static void trainer_allreduce(trainer_t *t, float *g, size_t n) { dist_sum_f32(t->dist, g, n); }
+
+/* The step's loss figures st[first .. first + n) summed over the processes (each holds its
+ * slice's sum / B). */
+static void stats_allreduce(trainer_t *t, int first, int n) {
+    double v[TS_COUNT];
+    t->be->download(t->be, v, t->stats + first, sizeof(double) * (size_t)n);
+    dist_sum_f64(t->dist, v, (size_t)n);
+    t->be->upload(t->be, t->stats + first, v, sizeof(double) * (size_t)n);
+}
+
+/* A pass's context: the net's, with this process's first global sample index, the classes of
+ * its slice of the batch (class-conditional models) and, in a data-parallel run, BatchNorm over
+ * the global batch. */
+static nn_ctx_t pass_ctx(trainer_t *t, net_t *n, uint32_t rng_step, uint64_t base) {
+    nn_ctx_t c = net_ctx(n, 1, t->m->seed, rng_step, base + (uint64_t)t->lo);
+    if (t->batch_labels) c.labels = t->batch_labels + t->lo;
+    if (t->dist) c.bn_sync = &t->bn_sync;
+    return c;
+}
+
 void trainer_free(trainer_t *t) {
     backend_t *be = t->be;
     if (be) {
@@ -138,24 +183,17 @@ static void next_real(trainer_t *t) {
         be->upload(be, t->perm_dev, t->perm, sizeof *t->perm * (size_t)t->n);
         t->perm_epoch = m->epoch;
     }
-    be->gather(be, t->real, t->data_dev, t->data->dtype == DT_U8, t->perm_dev, m->epoch_pos, t->B,
+    be->gather(be, t->real, t->data_dev, t->data->dtype == DT_U8, t->perm_dev, m->epoch_pos + t->lo, t->b,
                (size_t)shape3_size(m->shape));
     if (t->labels_dev) be->gather_labels(be, t->batch_labels, t->labels_dev, t->perm_dev, m->epoch_pos, t->B);
     m->epoch_pos += t->B;
 }
 
-/* net_ctx with the batch's classes */
-static nn_ctx_t step_ctx(trainer_t *t, net_t *n, uint32_t rng_step, uint64_t sample_base) {
-    nn_ctx_t c = net_ctx(n, 1, t->m->seed, rng_step, sample_base);
-    c.labels = t->batch_labels;
-    return c;
-}
-
 static void draw_z(trainer_t *t, int c) {
     gan_model_t *m = t->m;
-    uint64_t zd = (uint64_t)m->z_dim, n = (uint64_t)t->B * zd;
-    t->be->philox_fill(t->be, t->z, (size_t)n, FILL_NORMAL, m->seed, PHILOX_STREAM_Z, (uint32_t)m->step,
-                       (uint64_t)c * n, 1.0f, 0.0f);
+    uint64_t zd = (uint64_t)m->z_dim, first = (uint64_t)c * (uint64_t)t->B + (uint64_t)t->lo;
+    t->be->philox_fill(t->be, t->z, (size_t)t->b * zd, FILL_NORMAL, m->seed, PHILOX_STREAM_Z, (uint32_t)m->step,
+                       first * zd, 1.0f, 0.0f);
 }
 
 /* WGAN-GP penalty lambda * mean_i (|g_i| - 1)^2 into the TS_GP slot, g_i = grad_x D(xhat_i)
@@ -168,19 +206,20 @@ static void gradient_penalty(trainer_t *t, int c, const float *fake, uint32_t rn
     gan_model_t *m = t->m;
     backend_t *be = t->be;
     net_t *D = &m->D;
-    int B = t->B;
+    int B = t->B, b = t->b;
     size_t sz = (size_t)shape3_size(m->shape);
-    be->gp_mix(be, t->xhat, t->real, fake, B, sz, m->seed, (uint32_t)m->step, (uint64_t)c * (uint64_t)B);
-    nn_ctx_t ctx = step_ctx(t, D, rng_step, (uint64_t)B);
+    be->gp_mix(be, t->xhat, t->real, fake, b, sz, m->seed, (uint32_t)m->step,
+               (uint64_t)c * (uint64_t)B + (uint64_t)t->lo);
+    nn_ctx_t ctx = pass_ctx(t, D, rng_step, (uint64_t)B);
     /* g = grad_x sum_i D(xhat_i); the parameter gradients of this pass are not wanted */
-    net_forward(D, &ctx, t->xhat, B);
+    net_forward(D, &ctx, t->xhat, b);
     ctx.skip_param_grads = 1;
-    net_backward(D, &ctx, t->ones, t->gx, B);
+    net_backward(D, &ctx, t->ones, t->gx, b);
     ctx.skip_param_grads = 0;
-    be->gp_scale(be, t->gx, t->stats + TS_GP, B, sz, m->set.gp);
+    be->gp_scale(be, t->gx, t->stats + TS_GP, b, B, sz, m->set.gp);
     const float *ty;
-    net_jvp_forward(D, &ctx, t->xhat, t->gx, B, &ty);
-    net_jvp_backward(D, &ctx, NULL, t->ones, NULL, NULL, B);
+    net_jvp_forward(D, &ctx, t->xhat, t->gx, b, &ty);
+    net_jvp_backward(D, &ctx, NULL, t->ones, NULL, NULL, b);
 }
 
 int train_step(trainer_t *t) {
@@ -188,7 +227,7 @@ int train_step(trainer_t *t) {
     backend_t *be = t->be;
     const gan_settings_t *s = &m->set;
     double *st = t->stats;
-    int B = t->B;
+    int B = t->B, b = t->b; /* the global batch, this process's slice of it */
     int64_t stepno = m->step + 1;
     uint32_t rs = (uint32_t)m->step * 16u;
     if (m->step >= (int64_t)(UINT32_MAX / 16)) return gt_err("step %lld: step counter exhausted", (long long)stepno);
@@ -200,19 +239,24 @@ int train_step(trainer_t *t) {
     for (int c = 0; c < s->n_critic; c++) {
         next_real(t);
         net_zero_grad(&m->D);
-        nn_ctx_t cr = step_ctx(t, &m->D, rs + 3u * (uint32_t)c, 0);
-        const float *yr = net_forward(&m->D, &cr, t->real, B);
-        be->loss(be, s->loss, s->label_smooth, LOSS_ON_REAL, t->dlogit, st + TS_LOSS_REAL, yr, B);
-        net_backward(&m->D, &cr, t->dlogit, NULL, B);
+        nn_ctx_t cr = pass_ctx(t, &m->D, rs + 3u * (uint32_t)c, 0);
+        const float *yr = net_forward(&m->D, &cr, t->real, b);
+        be->loss(be, s->loss, s->label_smooth, LOSS_ON_REAL, t->dlogit, st + TS_LOSS_REAL, yr, b, B);
+        net_backward(&m->D, &cr, t->dlogit, NULL, b);
 
         draw_z(t, c);
-        nn_ctx_t cg = step_ctx(t, &m->G, rs + 3u * (uint32_t)c + 2u, 0);
-        fake = net_forward(&m->G, &cg, t->z, B);
-        nn_ctx_t cf = step_ctx(t, &m->D, rs + 3u * (uint32_t)c + 1u, 0);
-        const float *yf = net_forward(&m->D, &cf, fake, B);
-        be->loss(be, s->loss, s->label_smooth, LOSS_ON_FAKE, t->dlogit, st + TS_LOSS_FAKE, yf, B);
-        net_backward(&m->D, &cf, t->dlogit, NULL, B);
+        nn_ctx_t cg = pass_ctx(t, &m->G, rs + 3u * (uint32_t)c + 2u, 0);
+        fake = net_forward(&m->G, &cg, t->z, b);
+        nn_ctx_t cf = pass_ctx(t, &m->D, rs + 3u * (uint32_t)c + 1u, 0);
+        const float *yf = net_forward(&m->D, &cf, fake, b);
+        be->loss(be, s->loss, s->label_smooth, LOSS_ON_FAKE, t->dlogit, st + TS_LOSS_FAKE, yf, b, B);
+        net_backward(&m->D, &cf, t->dlogit, NULL, b);
         if (s->loss == LOSS_WGAN_GP) gradient_penalty(t, c, fake, rs + 3u * (uint32_t)c + 1u);
+        if (t->dist) {
+            trainer_allreduce(t, m->D.grads, m->D.n_params);
+            stats_allreduce(t, TS_LOSS_REAL, 4); /* losses and mean outputs on real and fake */
+            if (s->loss == LOSS_WGAN_GP) stats_allreduce(t, TS_GP, 1);
+        }
 
         be->sumsq(be, st + TS_SUMSQ_D, m->D.grads, m->D.n_params);
         optim_step(&m->opt_D, m->D.params, m->D.grads);
@@ -223,13 +267,17 @@ int train_step(trainer_t *t) {
 
     /* G update through D on the last fake batch (still G's output buffer) */
     net_zero_grad(&m->G);
-    nn_ctx_t cd = step_ctx(t, &m->D, rs + 15u, 0);
+    nn_ctx_t cd = pass_ctx(t, &m->D, rs + 15u, 0);
     cd.skip_param_grads = 1; /* only the gradient into the fake images is wanted */
-    const float *y = net_forward(&m->D, &cd, fake, B);
-    be->loss(be, s->loss, s->label_smooth, LOSS_G, t->dlogit, st + TS_LOSS_G, y, B);
-    net_backward(&m->D, &cd, t->dlogit, t->dfake, B);
-    nn_ctx_t cg = step_ctx(t, &m->G, rs + 3u * (uint32_t)(s->n_critic - 1) + 2u, 0);
-    net_backward(&m->G, &cg, t->dfake, NULL, B);
+    const float *y = net_forward(&m->D, &cd, fake, b);
+    be->loss(be, s->loss, s->label_smooth, LOSS_G, t->dlogit, st + TS_LOSS_G, y, b, B);
+    net_backward(&m->D, &cd, t->dlogit, t->dfake, b);
+    nn_ctx_t cg = pass_ctx(t, &m->G, rs + 3u * (uint32_t)(s->n_critic - 1) + 2u, 0);
+    net_backward(&m->G, &cg, t->dfake, NULL, b);
+    if (t->dist) {
+        trainer_allreduce(t, m->G.grads, m->G.n_params);
+        stats_allreduce(t, TS_LOSS_G, 2);
+    }
     be->sumsq(be, st + TS_SUMSQ_G, m->G.grads, m->G.n_params);
     optim_step(&m->opt_G, m->G.params, m->G.grads);
     be->nonfinite(be, st + TS_BAD_G, m->G.params, m->G.n_params);
@@ -282,7 +330,14 @@ int train_loop(trainer_t *t, int64_t until_step, volatile sig_atomic_t *stop, in
     while (t->m->step < until_step) {
         if (train_step(t)) return -1;
         if ((every_step || seconds() - t->last_check >= 1.0) && trainer_check(t)) return -1;
-        if (after_step && after_step(arg)) break;
+        int leave = after_step && after_step(arg);
+        if (t->dist) { /* every process leaves after the same step */
+            int v[2] = {stop ? (int)*stop : 0, leave};
+            dist_max(t->dist, v, 2);
+            if (stop) *stop = v[0];
+            leave = v[1];
+        }
+        if (leave) break;
         if (stop && *stop) break;
     }
     return trainer_check(t);

@@ -30,7 +30,21 @@
  * asks (trainer_stats, trainer_check). The device remembers the first step that went bad, so
  * the error still names that step however late the host looks; train_loop looks after
  * every step on the CPU (free there) and about once a second on a GPU, and callers must call
- * trainer_check before writing a checkpoint, so a poisoned model is never saved. */
+ * trainer_check before writing a checkpoint, so a poisoned model is never saved.
+ *
+ * Data-parallel (trainer_distribute; lib/dist.h): P processes hold the same model and data and
+ * compute the same function as one process with the same global batch B. Process r takes
+ * samples [lo, lo + b) of every global batch, lo = floor(B r / P), b = floor(B (r+1) / P) - lo,
+ * in the epoch's global order. Everything random is keyed by the global sample index: noise
+ * index ((c*B + lo + i) * z_dim + k), the penalty's e at c*B + lo + i, dropout masks at
+ * sample_base lo (B + lo in the penalty's passes). Losses are means over the global batch
+ * (the backend's loss and gp_scale divide by B, not b), so the gradients of the slices add up
+ * to the one-process gradient: after each backward pass the trainer sums the parameter
+ * gradients (float32) and the step's loss figures (float64) across the processes
+ * (trainer_allreduce), and every process then takes the same optimizer step on the same
+ * sums. BatchNorm in training mode takes its statistics over the global batch (backend.h
+ * bn_sync_t: per-channel sums in float64 summed across processes). What is bit-exact against
+ * one process and what agrees to rounding: README, "Distributed training". */
 #ifndef GT_TRAIN_H
 #define GT_TRAIN_H
 
@@ -38,6 +52,7 @@
 #include <stdint.h>
 
 #include "../lib/tensor.h"
+#include "dist.h"
 #include "model.h"
 
 typedef struct {
@@ -68,6 +83,10 @@ typedef struct {
     int64_t *batch_labels;   /* (B) the current real batch's classes, which its fakes share */
     double *stats;           /* (TS_COUNT) statistics slots (train_math.h) */
     double last_check;       /* when train_loop last looked for a bad step (seconds) */
+    /* data-parallel (trainer_distribute): NULL, 0, B in one process */
+    dist_t *dist;
+    int lo, b;               /* this process's slice [lo, lo + b) of each global batch */
+    bn_sync_t bn_sync;       /* BatchNorm statistics over the global batch */
 } trainer_t;
 
 /* Prepare training of m on data (checked: shape must be m's, N >= batch) on the model's
@@ -82,6 +101,11 @@ void trainer_free(trainer_t *t);
  * classes are gathered with it, and the batch's fakes are drawn for the same classes. Returns
  * 0, or -1 with a one-line message (not conditional, count, dtype, a label out of range). */
 int trainer_set_labels(trainer_t *t, const tensor_t *labels);
+
+/* Make t process d->rank of d->size of a data-parallel run (see above); call after
+ * trainer_init, before the first step, on every process with the same model and data.
+ * Needs the CPU backend and a batch of at least d->size. Returns 0 or -1 with a message. */
+int trainer_distribute(trainer_t *t, dist_t *d);
 
 /* Queue one training step. Returns -1 with a message only when the step counter is
  * exhausted; a NaN or Inf shows later, in trainer_check. */
@@ -100,7 +124,10 @@ void trainer_stats(trainer_t *t, train_stats_t *last, train_stats_t *mean, int64
 /* The loop: steps until the model's step counter reaches `until_step`, or *stop becomes
  * non-zero (checked after each step), or after_step returns non-zero. Looks for a bad step
  * (trainer_check) after every step on the CPU, about once a second on another device, and
- * at the end. Returns 0, or -1 with a message when a step went bad. */
+ * at the end. Returns 0, or -1 with a message when a step went bad. Data-parallel: the
+ * processes agree after every step on stopping (the largest *stop of any process is stored
+ * into *stop on every one; after_step's wish to stop counts as one), so all leave the loop
+ * after the same step. */
 int train_loop(trainer_t *t, int64_t until_step, volatile sig_atomic_t *stop, int (*after_step)(void *arg),
                void *arg);
 

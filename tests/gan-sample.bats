@@ -24,7 +24,7 @@ $code" "$@"
 @test "gan-sample --help lists every option and an example" {
     run gan-sample --help
     [ "$status" -eq 0 ]
-    for o in -n --seed --z-in --z-out --interp --truncate --best-of --no-ema --batch --threads --device -o; do
+    for o in -n --seed --z-in --z-out --interp --truncate --best-of --no-ema --batch --shard --threads --device -o; do
         [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
     done
     [[ "$output" == *example* ]]
@@ -161,4 +161,77 @@ assert idx != list(range(6)), "kept the first 6 draws: no selection happened"' "
     run gan-sample "$T/m.st" "$T/m.st"
     assert_one_line_error 2
     [ ! -e "$T/x.npy" ]
+}
+
+# concat_equals WHOLE PART...: the data of the .npy PARTs, concatenated, is WHOLE's data byte
+# for byte, and the row counts add up (headers differ in their first dimension only)
+concat_equals() {
+    pycheck '
+whole = np.load(sys.argv[1]); parts = [np.load(f) for f in sys.argv[2:]]
+assert sum(len(p) for p in parts) == len(whole), ([len(p) for p in parts], len(whole))
+assert all(p.shape[1:] == whole.shape[1:] and p.dtype == whole.dtype for p in parts)
+assert b"".join(p.tobytes() for p in parts) == whole.tobytes(), "the slices differ from the whole"' "$@"
+}
+
+@test "--shard I/N: the N slices concatenate to the unsharded images and latents, byte for byte" {
+    model "$T/m.st"
+    gan-sample -n 23 --seed 5 --batch 4 --z-out "$T/z.npy" -i "$T/m.st" -o "$T/all.npy"
+    for N in 1 2 3 4 7 9; do   # 6 batches: N dividing it or not, N > batches (empty slices)
+        parts=() zparts=()
+        for ((i = 0; i < N; i++)); do
+            gan-sample -n 23 --seed 5 --batch 4 --shard $i/$N --z-out "$T/z$i.npy" -i "$T/m.st" -o "$T/p$i.npy"
+            parts+=("$T/p$i.npy") zparts+=("$T/z$i.npy")
+        done
+        concat_equals "$T/all.npy" "${parts[@]}"
+        concat_equals "$T/z.npy" "${zparts[@]}"
+    done
+    # slices are contiguous runs of whole batches: 6 batches in 4 slices are 1, 2, 1, 2 batches
+    gan-sample -n 23 --seed 5 --batch 4 --shard 1/4 -i "$T/m.st" -o "$T/s.npy"
+    pycheck 'assert np.load(sys.argv[1]).shape[0] == 8' "$T/s.npy"
+}
+
+@test "--shard with --interp, --truncate and --z-in: slices of the same images" {
+    model "$T/m.st"
+    gan-sample -n 5 --seed 2 --z-out "$T/z.npy" -i "$T/m.st" -o /dev/null
+    for opts in "-n 5 --seed 2 --interp 5 --truncate 1" "--z-in $T/z.npy --interp 3"; do
+        gan-sample $opts --batch 3 -i "$T/m.st" -o "$T/all.npy"
+        gan-sample $opts --batch 3 --shard 0/3 -i "$T/m.st" -o "$T/a.npy"
+        gan-sample $opts --batch 3 --shard 1/3 -i "$T/m.st" -o "$T/b.npy"
+        gan-sample $opts --batch 3 --shard 2/3 -i "$T/m.st" -o "$T/c.npy"
+        concat_equals "$T/all.npy" "$T/a.npy" "$T/b.npy" "$T/c.npy"
+    done
+}
+
+@test "--shard: bad slices and --best-of are usage errors (exit 2, one line)" {
+    model "$T/m.st"
+    for s in 4/4 -1/4 1/0 1 1/ /4 a/b 1/2/3; do
+        run gan-sample -n 8 --shard "$s" -i "$T/m.st" -o "$T/x.npy"
+        assert_one_line_error 2
+        [[ "$output" == gan-sample:*--shard* ]] || { echo "$s: $output"; return 1; }
+    done
+    run gan-sample -n 8 --best-of 2 --shard 0/2 -i "$T/m.st" -o "$T/x.npy"
+    assert_one_line_error 2
+    [[ "$output" == *--best-of*--shard* ]]
+    [ ! -e "$T/x.npy" ]
+}
+
+@test "examples/sharded-fid.sh: the FD of 3 sharded, scored and merged slices is the FD of the whole set" {
+    command -v gan-fid >/dev/null || skip "gan-fid is not built on this branch"
+    model "$T/m.st"
+    gan-sample -n 40 --seed 9 -i "$T/m.st" -o "$T/real.npy"
+    gan-sample -n 50 --seed 2 --batch 8 -i "$T/m.st" -o "$T/whole.npy"
+    run gan-fid -q --features pixels "$T/real.npy" "$T/whole.npy"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    local whole=${lines[-1]}
+    run env FEATURES=pixels SEED=2 BATCH=8 KEEP="$T/keep" "$BATS_TEST_DIRNAME/../examples/sharded-fid.sh" \
+        "$T/m.st" "$T/real.npy" 50 3 2
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    local sharded=${lines[-1]}
+    echo "whole: $whole; sharded: $sharded"
+    [ "$(ls "$T/keep" | wc -l)" -eq 4 ]
+    pycheck '
+w, s = (float(a.split()[-1]) for a in sys.argv[1:3])
+assert w > 0 and abs(w - s) <= 1e-9 * w, (w, s)' "$whole" "$sharded"
+    run "$BATS_TEST_DIRNAME/../examples/sharded-fid.sh" "$T/m.st" "$T/real.npy" 50 9
+    [ "$status" -eq 2 ] && [[ "$output" == *"at most 1"* ]]
 }

