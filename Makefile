@@ -167,7 +167,7 @@ fuzz:
 bench: all $(patsubst bench/%.c,$(OBJ)/bench/%,$(BENCH_SRC)) $(OBJ)/tests/tools/nn-probe
 	bash bench/run.sh
 
-demo:
+demo: all
 	bash examples/demo.sh
 
 install: all
