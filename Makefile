@@ -9,6 +9,9 @@
 # Sources are found by wildcard: a new lib/*.c, formats/*.c, cmd/*.c, tests/unit/test_*.c or
 # kernels/*.cu is picked up without editing this file.
 
+# `make` with no target builds the programs, whatever rule comes first below
+.DEFAULT_GOAL := all
+
 PREFIX  ?= /usr/local
 BUILD   ?= release
 CUDA    ?= 0

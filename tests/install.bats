@@ -24,3 +24,8 @@ load helper
     assert_success
     [ -z "$(ls "$T/prefix/bin")" ]
 }
+
+@test "plain make builds the programs (the default goal is all, whatever rule comes first)" {
+    run bash -c "make -C '$BATS_TEST_DIRNAME/..' -pqn 2>/dev/null | grep '^.DEFAULT_GOAL'"
+    assert_output ".DEFAULT_GOAL := all"
+}
