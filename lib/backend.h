@@ -93,8 +93,8 @@ typedef struct {
     float *ws;    /* (B, 2): scratch of the jvp backward pass */
 } ln_args_t;
 
-/* Pooling and nearest upsampling over `planes` = B * C image planes (lib/layer_maxpool.c,
- * layer_avgpool.c, layer_upsample.c say what each computes): x, tx, dx, dtx are
+/* Pooling and nearest upsampling over `planes` = B * C image planes (lib/layer_pool.c says
+ * what each computes): x, tx, dx, dtx are
  * (planes, h, w); y, ty, dy, dty are (planes, ho, wo). Forward writes y (and ty from tx when
  * ty is not NULL); backward overwrites dx from dy (and dtx from dty when dtx is not NULL); dy
  * or dty NULL count as zeros. argmax (planes, ho, wo): max pooling's int32 index of each

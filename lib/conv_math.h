@@ -1,6 +1,6 @@
 /* conv_math.h: the index arithmetic of the spatial layers (conv, convT, maxpool, avgpool,
- * upsample), host+device (hd.h). The CPU loops (lib/conv_loops.c, lib/layer_*pool.c,
- * lib/layer_upsample.c) call these, and CUDA kernels are to call the same functions, so the
+ * upsample), host+device (hd.h). The CPU code (lib/conv_loops.c, lib/cpu_pool.c, the layers)
+ * call these, and CUDA kernels are to call the same functions, so the
  * CPU tests check the GPU's index maps.
  *
  * Geometry of a convolution, PyTorch's (dilation 1): the image side is the convolution's

@@ -1,5 +1,5 @@
-/* test_layer_conv.c: the spatial layers (lib/layer_conv.c, layer_convT.c, layer_maxpool.c,
- * layer_avgpool.c, layer_upsample.c) and their index arithmetic (lib/conv_math.h): output
+/* test_layer_conv.c: the spatial layers (lib/layer_conv.c, layer_convT.c, layer_pool.c)
+ * and their index arithmetic (lib/conv_math.h): output
  * shapes and the errors that name a bad layer; initialisation draws (torch's fan-in of each
  * kind); backward, jvp_forward and jvp_backward of each kind, alone and stacked, against
  * central differences accumulated in double (odd sizes, non-square kernels, strides, padding,
