@@ -1,8 +1,10 @@
-/* layer.c: the table of layer kinds the spec parser knows. A new kind adds its ops struct
- * (exported by lib/layer_KIND.c) here, one line each. */
+/* layer.c: the table of layer kinds the spec parser knows (a new kind adds its ops struct,
+ * exported by lib/layer_KIND.c, here, one line each), and what several kinds share. */
+#include <math.h>
 #include <string.h>
 
 #include "layer.h"
+#include "philox.h"
 
 extern const layer_ops_t layer_linear_ops, layer_relu_ops, layer_lrelu_ops, layer_tanh_ops, layer_sigmoid_ops,
     layer_reshape_ops, layer_flatten_ops;
@@ -37,4 +39,18 @@ const layer_ops_t *layer_kind_find(const char *name) {
     for (int i = 0; layer_kinds[i]; i++)
         if (strcmp(layer_kinds[i]->name, name) == 0) return layer_kinds[i];
     return NULL;
+}
+
+void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, double fan_in) {
+    size_t nw = l->n_params - l->n_bias;
+    uint32_t step = (uint32_t)l->index;
+    if (mode == INIT_DCGAN) {
+        be->philox_fill(be, l->w, nw, FILL_NORMAL, seed, PHILOX_STREAM_INIT, step, 0, 0.02f, 0.0f);
+        if (l->n_bias) be->fill(be, l->b, 0.0f, l->n_bias);
+    } else {
+        float bound = (float)(1.0 / sqrt(fan_in));
+        be->philox_fill(be, l->w, nw, FILL_UNIFORM_PM, seed, PHILOX_STREAM_INIT, step, 0, bound, 0.0f);
+        if (l->n_bias)
+            be->philox_fill(be, l->b, l->n_bias, FILL_UNIFORM_PM, seed, PHILOX_STREAM_INIT, step, nw, bound, 0.0f);
+    }
 }

@@ -128,4 +128,11 @@ struct layer {
 extern const layer_ops_t *const layer_kinds[];
 const layer_ops_t *layer_kind_find(const char *name);
 
+/* The initialisation of the weight-and-bias layers (linear, conv, convT): with INIT_DCGAN,
+ * weights N(0, 0.02) and zero biases; otherwise torch's default, weights and biases
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a = sqrt(5) gives that bound for the
+ * weights). Weights draw Philox (seed, PHILOX_STREAM_INIT, layer index) from offset 0, biases
+ * from offset n_weights, so every layer's draws are its own. */
+void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, double fan_in);
+
 #endif

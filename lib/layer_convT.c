@@ -86,17 +86,7 @@ static int convT_setup(layer_t *l) {
 }
 
 static void convT_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
-    size_t nw = l->n_params - l->n_bias;
-    float bound = (float)(1.0 / sqrt((double)l->out.c * (double)kk_of(l)));
-    uint32_t step = (uint32_t)l->index;
-    if (mode == INIT_DCGAN) {
-        be->philox_fill(be, l->w, nw, FILL_NORMAL, seed, PHILOX_STREAM_INIT, step, 0, 0.02f, 0.0f);
-        if (l->n_bias) be->fill(be, l->b, 0.0f, l->n_bias);
-    } else {
-        be->philox_fill(be, l->w, nw, FILL_UNIFORM_PM, seed, PHILOX_STREAM_INIT, step, 0, bound, 0.0f);
-        if (l->n_bias)
-            be->philox_fill(be, l->b, l->n_bias, FILL_UNIFORM_PM, seed, PHILOX_STREAM_INIT, step, nw, bound, 0.0f);
-    }
+    layer_init_affine(be, l, mode, seed, (double)l->out.c * (double)kk_of(l));
 }
 
 /* y (B, O, Ho, Wo) = convT(x) (+ b when with_bias) */
