@@ -135,4 +135,8 @@ const layer_ops_t *layer_kind_find(const char *name);
  * from offset n_weights, so every layer's draws are its own. */
 void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, double fan_in);
 
+/* BatchNorm's pieces that conditional BatchNorm (cbn) shares (lib/layer_bn.c says what they do) */
+void layer_bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, size_t n_affine);
+bn_args_t layer_bn_args(const nn_ctx_t *ctx, const layer_t *l, int B);
+
 #endif

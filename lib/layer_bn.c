@@ -42,20 +42,30 @@ static int bn_setup(layer_t *l) {
     return 0;
 }
 
-static void bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
+/* BatchNorm's initialisation, shared with cbn (lib/layer_class.c): n_affine scales and shifts
+ * (0: none), the scales N(1, 0.02) under INIT_DCGAN (DCGAN's BatchNorm init) or 1, the shifts
+ * 0; running mean 0 and variance 1 for the C channels. */
+void layer_bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, size_t n_affine) {
     size_t C = (size_t)l->in.c;
-    if (l->n_params) {
+    if (n_affine) {
         if (mode == INIT_DCGAN)
-            be->philox_fill(be, l->w, C, FILL_NORMAL, seed, PHILOX_STREAM_INIT, (uint32_t)l->index, 0, 0.02f, 1.0f);
+            be->philox_fill(be, l->w, n_affine, FILL_NORMAL, seed, PHILOX_STREAM_INIT, (uint32_t)l->index, 0, 0.02f,
+                            1.0f);
         else
-            be->fill(be, l->w, 1.0f, C);
-        be->fill(be, l->b, 0.0f, C);
+            be->fill(be, l->w, 1.0f, n_affine);
+        be->fill(be, l->b, 0.0f, n_affine);
     }
     be->fill(be, l->state, 0.0f, C);
     be->fill(be, l->state + C, 1.0f, C);
 }
 
-static bn_args_t bn_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
+static void bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
+    layer_bn_init(be, l, mode, seed, l->n_params ? (size_t)l->in.c : 0);
+}
+
+/* The backend's view of a BatchNorm for a batch of B, shared with cbn: the normalisation
+ * (statistics of the global batch in a data-parallel run); w, b, dw, db are left NULL. */
+bn_args_t layer_bn_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
     bn_args_t a;
     memset(&a, 0, sizeof a);
     a.B = B;
@@ -64,14 +74,19 @@ static bn_args_t bn_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
     a.eps = l->eps;
     a.momentum = l->momentum;
     a.training = ctx->training;
-    a.w = l->w;
-    a.b = l->b;
-    a.dw = l->dw;
-    a.db = l->db;
     a.mean = l->saved;
     a.inv_std = l->saved + l->in.c;
     a.running = l->state;
     a.sync = ctx->training ? ctx->bn_sync : NULL;
+    return a;
+}
+
+static bn_args_t bn_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
+    bn_args_t a = layer_bn_args(ctx, l, B);
+    a.w = l->w;
+    a.b = l->b;
+    a.dw = l->dw;
+    a.db = l->db;
     return a;
 }
 

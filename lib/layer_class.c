@@ -120,31 +120,11 @@ static int cbn_setup(layer_t *l) {
 }
 
 static void cbn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
-    size_t C = (size_t)l->in.c, n = l->n_bias;
-    if (mode == INIT_DCGAN)
-        be->philox_fill(be, l->w, n, FILL_NORMAL, seed, PHILOX_STREAM_INIT, (uint32_t)l->index, 0, 0.02f, 1.0f);
-    else
-        be->fill(be, l->w, 1.0f, n);
-    be->fill(be, l->b, 0.0f, n);
-    be->fill(be, l->state, 0.0f, C);
-    be->fill(be, l->state + C, 1.0f, C);
+    layer_bn_init(be, l, mode, seed, l->n_bias);
 }
 
-static bn_args_t cbn_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
-    bn_args_t a;
-    memset(&a, 0, sizeof a);
-    a.B = B;
-    a.C = l->in.c;
-    a.S = (long)l->in.h * l->in.w;
-    a.eps = l->eps;
-    a.momentum = l->momentum;
-    a.training = ctx->training;
-    a.mean = l->saved;
-    a.inv_std = l->saved + l->in.c;
-    a.running = l->state;
-    a.sync = ctx->training ? ctx->bn_sync : NULL; /* data-parallel: statistics of the global batch */
-    return a; /* w, b, dw, db NULL: the plain normalisation */
-}
+/* the plain normalisation (w, b, dw, db NULL): the class's scale and shift are applied here */
+static bn_args_t cbn_args(const nn_ctx_t *ctx, const layer_t *l, int B) { return layer_bn_args(ctx, l, B); }
 
 static float *cbn_xhat(const layer_t *l) { return l->saved + 2 * (size_t)l->in.c; }
 
