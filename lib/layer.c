@@ -54,3 +54,18 @@ void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t see
             be->philox_fill(be, l->b, l->n_bias, FILL_UNIFORM_PM, seed, PHILOX_STREAM_INIT, step, nw, bound, 0.0f);
     }
 }
+
+void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, affine_apply_fn apply, float *y, float *ty,
+                              const float *x, const float *tx, int B) {
+    apply(ctx, l, y, x, B, 1);
+    apply(ctx, l, ty, tx, B, 0);
+}
+
+void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, affine_grad_fn grad, float *dx, float *dtx,
+                               const float *dy, const float *dty, const float *x, const float *tx, int B) {
+    size_t nx = (size_t)B * (size_t)shape3_size(l->in);
+    if (dy) grad(ctx, l, dx, dy, x, B, 1);
+    else if (dx) ctx->be->zero(ctx->be, dx, sizeof(float) * nx);
+    if (dty) grad(ctx, l, dtx, dty, tx, B, 0);
+    else if (dtx) ctx->be->zero(ctx->be, dtx, sizeof(float) * nx);
+}

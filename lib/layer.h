@@ -135,6 +135,20 @@ const layer_ops_t *layer_kind_find(const char *name);
  * from offset n_weights, so every layer's draws are its own. */
 void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, double fan_in);
 
+/* The gradient-penalty passes of a layer that is affine in its input, y = A x + b (conv,
+ * convT), from its two passes: apply writes y = A x (+ b when with_bias); grad accumulates the
+ * parameter gradients of (dy, x) (db only when with_bias; none under ctx->skip_param_grads) and
+ * writes dx = A^T dy when dx is not NULL. The tangent is ty = A tx, and the reverse pass sums the
+ * pairs (dy, x) and (dty, tx); a NULL cotangent counts as zero. */
+typedef void (*affine_apply_fn)(const nn_ctx_t *ctx, const layer_t *l, float *y, const float *x, int B,
+                                int with_bias);
+typedef void (*affine_grad_fn)(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, int B,
+                               int with_bias);
+void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, affine_apply_fn apply, float *y, float *ty,
+                              const float *x, const float *tx, int B);
+void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, affine_grad_fn grad, float *dx, float *dtx,
+                               const float *dy, const float *dty, const float *x, const float *tx, int B);
+
 /* BatchNorm's pieces that conditional BatchNorm (cbn) shares (lib/layer_bn.c says what they do) */
 void layer_bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, size_t n_affine);
 bn_args_t layer_bn_args(const nn_ctx_t *ctx, const layer_t *l, int B);

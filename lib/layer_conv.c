@@ -211,21 +211,16 @@ static void conv_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const floa
 }
 
 static void conv_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
-                             const float *tx, int B) {
-    conv_apply(ctx, l, y, x, B, 1);
-    conv_apply(ctx, l, ty, tx, B, 0);
+                      const float *tx, int B) {
+    layer_affine_jvp_forward(ctx, l, conv_apply, y, ty, x, tx, B);
 }
 
 static void conv_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
-                              const float *dty, const float *x, const float *tx, const float *y,
-                              const float *ty, int B) {
+                       const float *dty, const float *x, const float *tx, const float *y,
+                       const float *ty, int B) {
     (void)y;
     (void)ty;
-    size_t nx = (size_t)B * (size_t)shape3_size(l->in);
-    if (dy) conv_grad(ctx, l, dx, dy, x, B, 1);
-    else if (dx) ctx->be->zero(ctx->be, dx, sizeof(float) * nx); /* no cotangent: zero */
-    if (dty) conv_grad(ctx, l, dtx, dty, tx, B, 0);
-    else if (dtx) ctx->be->zero(ctx->be, dtx, sizeof(float) * nx);
+    layer_affine_jvp_backward(ctx, l, conv_grad, dx, dtx, dy, dty, x, tx, B);
 }
 
 const layer_ops_t layer_conv_ops = {"conv", conv_setup, conv_init, conv_forward, conv_backward, conv_jvp_forward,

@@ -144,21 +144,16 @@ static void convT_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const flo
 }
 
 static void convT_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
-                              const float *tx, int B) {
-    convT_apply(ctx, l, y, x, B, 1);
-    convT_apply(ctx, l, ty, tx, B, 0);
+                       const float *tx, int B) {
+    layer_affine_jvp_forward(ctx, l, convT_apply, y, ty, x, tx, B);
 }
 
 static void convT_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
-                               const float *dty, const float *x, const float *tx, const float *y,
-                               const float *ty, int B) {
+                        const float *dty, const float *x, const float *tx, const float *y,
+                        const float *ty, int B) {
     (void)y;
     (void)ty;
-    size_t nx = (size_t)B * (size_t)shape3_size(l->in);
-    if (dy) convT_grad(ctx, l, dx, dy, x, B, 1);
-    else if (dx) ctx->be->zero(ctx->be, dx, sizeof(float) * nx); /* no cotangent: zero */
-    if (dty) convT_grad(ctx, l, dtx, dty, tx, B, 0);
-    else if (dtx) ctx->be->zero(ctx->be, dtx, sizeof(float) * nx);
+    layer_affine_jvp_backward(ctx, l, convT_grad, dx, dtx, dy, dty, x, tx, B);
 }
 
 const layer_ops_t layer_convT_ops = {"convT", convT_setup, convT_init, convT_forward, convT_backward,
