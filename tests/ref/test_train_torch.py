@@ -9,8 +9,8 @@ dropped), D on real, z from Philox (seed, stream Z, step, (c*B + i)*z_dim + k), 
 the fake batch, D's optimizer, clipping; then G through D on the last fake batch, G's
 optimizer, EMA. Dropout masks are drawn from the same Philox as lib/layer_dropout.c keys
 them (set_masks: pass 3c on real, 3c+1 on fake and the penalty's interpolates (samples
-B..2B-1), 3c+2 in G, 15 in G's update). After 10 steps every weight, optimizer buffer and EMA weight must agree
-(1e-4 of each tensor's scale; float32 against float64).
+B..2B-1), 3c+2 in G, 15 in G's update). After 10 steps every weight, optimizer buffer and
+EMA weight must agree (1e-4 of each tensor's scale; float32 against float64).
 
 A float32 run can only match float64 where the training is well conditioned; two things in a
 GAN step are not, and the cases are chosen to avoid them (the reasons are measured, see the
