@@ -7,8 +7,10 @@ are written from their definitions and the optimizers are torch.optim's. The pro
 lib/train.h's: per critic step a real batch from the epoch permutation (last partial batch
 dropped), D on real, z from Philox (seed, stream Z, step, (c*B + i)*z_dim + k), G(z), D on
 the fake batch, D's optimizer, clipping; then G through D on the last fake batch, G's
-optimizer, EMA. After 10 steps every weight, optimizer buffer and EMA weight must agree
-(1e-4 of each tensor's scale; float32 against float64).
+optimizer, EMA. Dropout masks are drawn from the same Philox as lib/layer_dropout.c keys
+them (set_masks: pass 3c on real, 3c+1 on fake and the penalty's interpolates (samples
+B..2B-1), 3c+2 in G, 15 in G's update). After 10 steps every weight, optimizer buffer and
+EMA weight must agree (1e-4 of each tensor's scale; float32 against float64).
 
 A float32 run can only match float64 where the training is well conditioned; two things in a
 GAN step are not, and the cases are chosen to avoid them (the reasons are measured, see the
@@ -32,7 +34,18 @@ import nnref  # noqa: E402
 from tap import BIN, Tap, rel_err, scratch_dir  # noqa: E402
 from philoxref import philox_blocks  # noqa: E402
 
-STREAM_SHUFFLE, STREAM_Z, STREAM_GP = 2, 3, 5
+STREAM_SHUFFLE, STREAM_Z, STREAM_DROPOUT, STREAM_GP = 2, 3, 4, 5
+
+
+def set_masks(net, seed, rng_step, B, base=0):
+    """Give each dropout layer of net (from net_from) its training-mode keep mask for a pass of
+    B samples (lib/layer_dropout.c): element k of sample i is kept iff the Philox uniform (seed,
+    STREAM_DROPOUT, rng_step, (base + i) * N + k) >= p, N the layer's input size per sample."""
+    for i, m in enumerate(net):
+        if isinstance(m, nnref.MaskDropout):
+            N = int(np.prod(net.in_shapes[i]))
+            u = uniform(seed, STREAM_DROPOUT, rng_step, np.arange(base * N, (base + B) * N, dtype=np.uint64))
+            m.mask = torch.as_tensor(u >= np.float32(m.p)).to(net.dtype).reshape(B, N)
 
 
 def words(seed, stream, step, idx):
@@ -129,8 +142,9 @@ def losses(kind, smooth):
 
 def net_from(meta, tensors, which, dtype=torch.float64):
     in_shape = (int(meta["z_dim"]), 1, 1) if which == "G" else tuple(int(v) for v in meta["shape"].split("x"))
-    seq, _ = nnref.build(meta[which + "_spec"], in_shape)
+    seq, shapes = nnref.build(meta[which + "_spec"], in_shape)
     seq = seq.to(dtype)
+    seq.in_shapes, seq.dtype = [in_shape] + shapes[:-1], dtype
     sd = {k: torch.as_tensor(np.array(tensors[which + "." + k])) for k in seq.state_dict()}
     sd = {k: v.to(dtype) if v.dtype == torch.float32 else v for k, v in sd.items()}
     seq.load_state_dict(sd)
@@ -162,10 +176,14 @@ def reference(m0, data_u8, steps, dtype=torch.float64):
             real = x_all[perm[pos:pos + B]]
             pos += B
             oD.zero_grad()
+            rs = step * 16
+            set_masks(D, seed, rs + 3 * c, B)
             lr = l_real(nnref.forward(D, real))
             idx = np.arange(c * B * zd, (c + 1) * B * zd, dtype=np.uint64)
             z = torch.as_tensor(normal(seed, STREAM_Z, step, idx).reshape(B, zd)).to(dtype)
+            set_masks(G, seed, rs + 3 * c + 2, B)
             fake = nnref.forward(G, z)
+            set_masks(D, seed, rs + 3 * c + 1, B)
             lf = l_fake(nnref.forward(D, fake.detach()))
             loss = lr + lf
             if lam:
@@ -174,6 +192,7 @@ def reference(m0, data_u8, steps, dtype=torch.float64):
                 # the interpolate as the C code rounds it (float32), then float64
                 xh = (e.float() * real.float() + (1 - e.float()) * fake.detach().float()).to(dtype)
                 xh.requires_grad_(True)
+                set_masks(D, seed, rs + 3 * c + 1, B, B)
                 g, = torch.autograd.grad(nnref.forward(D, xh).sum(), xh, create_graph=True)
                 loss = loss + lam * ((g.reshape(B, -1).norm(dim=1) - 1) ** 2).mean()
             loss.backward()
@@ -183,6 +202,7 @@ def reference(m0, data_u8, steps, dtype=torch.float64):
                     for p in D.parameters():
                         p.clamp_(-clip, clip)
         oG.zero_grad()
+        set_masks(D, seed, step * 16 + 15, B)
         l_g(nnref.forward(D, fake)).backward()
         oG.step()
         if ema is not None:
@@ -244,6 +264,7 @@ CASES = [
                                    "--opt-d", "adam:lr=2e-4,b1=0.5,b2=0.999,eps=1e-6"]),
     ("wgan-gp preset nets (conv, convT, BatchNorm) ns", ["--arch", "wgan-gp", "--shape", "1x8x8", "--loss", "ns",
                                                          "--n-critic", "1"]),
+    ("dcgan preset (dropout in D) ns", ["--arch", "dcgan", "--shape", "1x8x8"]),
 ]
 
 

@@ -1,13 +1,18 @@
 #!/usr/bin/python3
-"""st-compare.py [--norm max|l2] [--rtol R] [--loose NAME]... A.st B.st: compare two gan-tools checkpoints tensor by tensor.
+"""st-compare.py [--norm max|l2] [--rtol R] [--loose NAME]... [--tol GLOB=R]... [--skip GLOB]... A.st B.st:
+compare two gan-tools checkpoints tensor by tensor.
 
 Used by tests/mpi.bats to check that a data-parallel run gives the one-process weights. For
 every tensor (weights, optimizer state, BatchNorm running statistics, EMA) the relative error
 is max|a - b| / max|b| (--norm max, the default) or |a - b| / |b| in the L2 norm (--norm
-l2); tensors named by --loose are allowed 1e-3; integer tensors (num_batches_tracked) and the
-metadata that counts (step, epoch, epoch position, seed) must be equal. Prints one line per
-tensor that is not bit-identical and a summary: "identical K of N tensors; worst NAME REL".
-Exit 0 when every tensor is within --rtol (default 1e-5), 1 otherwise."""
+l2); tensors named by --loose are allowed 1e-3, tensors whose name matches the shell pattern
+GLOB of a --tol are allowed R (the last matching --tol counts), tensors matching a --skip are
+reported but not judged; integer tensors (num_batches_tracked) and the metadata that counts
+(step, epoch, epoch position, seed) must be equal. Prints one line per tensor that is not
+bit-identical and a summary: "identical K of N tensors; worst NAME REL" (over the judged
+tensors). Exit 0 when every judged tensor is within its tolerance (--rtol, default 1e-5),
+1 otherwise."""
+import fnmatch
 import json
 import struct
 import sys
@@ -32,10 +37,19 @@ def read_st(path):
 
 def main():
     args = sys.argv[1:]
-    rtol, norm, loose = 1e-5, "max", set()
+    rtol, norm, loose, tols, skips = 1e-5, "max", set(), [], []
     while "--loose" in args:
         i = args.index("--loose")
         loose.add(args[i + 1])
+        del args[i:i + 2]
+    while "--tol" in args:
+        i = args.index("--tol")
+        pat, _, r = args[i + 1].rpartition("=")
+        tols.append((pat, float(r)))
+        del args[i:i + 2]
+    while "--skip" in args:
+        i = args.index("--skip")
+        skips.append(args[i + 1])
         del args[i:i + 2]
     if "--norm" in args:
         i = args.index("--norm")
@@ -76,11 +90,19 @@ def main():
         err = diff / scale if scale > 0 else diff
         if not np.isfinite(err):
             err = np.inf
-        print("%-28s rel %.3g (%d of %d elements differ)" % (k, err, int((x != y).sum()), x.size))
+        skip = any(fnmatch.fnmatchcase(k, g) for g in skips)
+        print("%-28s rel %.3g (%d of %d elements differ)%s" % (k, err, int((x != y).sum()), x.size,
+                                                              " (not judged)" if skip else ""))
+        if skip:
+            continue
         if err > worst:
             worst, worst_name = err, k
-        if err > (1e-3 if k in loose else rtol):
-            bad.append("%s: relative error %.3g > %g" % (k, err, rtol))
+        tol = 1e-3 if k in loose else rtol
+        for pat, r in tols:
+            if fnmatch.fnmatchcase(k, pat):
+                tol = r
+        if err > tol:
+            bad.append("%s: relative error %.3g > %g" % (k, err, tol))
     print("identical %d of %d tensors; worst %s %.3g" % (same, len(a), worst_name, worst))
     for m in bad:
         print("FAIL " + m)
