@@ -5,9 +5,13 @@
  *   saved: the forward's keep mask, one byte per element (B*N bytes in the float buffer)
  *
  * The mask is a pure function of Philox: element k of sample i is kept iff
- *   philox_uniform(ctx->seed, PHILOX_STREAM_DROPOUT, ctx->rng_step, (ctx->sample_base + i) * N + k) >= p
+ *   philox_uniform(ctx->seed, PHILOX_STREAM_DROPOUT, ctx->rng_step,
+ *                  L * 2^48 + (ctx->sample_base + i) * N + k) >= p,   L the layer's index,
  * so it is keyed by the global sample index: the same samples get the same masks however a
- * batch is split (data-parallel training relies on it), a new rng_step gives new masks.
+ * batch is split (data-parallel training relies on it), a new rng_step gives new masks. The
+ * layer index keeps two dropout layers of one pass apart (without it, layer 2's sample 2i
+ * would reuse layer 1's sample i draws when N1 = 2 N2); (sample_base + B) * N stays far below
+ * 2^48 for any batch that fits in memory.
  * The forward saves its mask as bytes and backward reads them (recomputing the mask cost a
  * Philox block per 4 elements again: half the layer's time); backward must follow the forward
  * of the same batch and get its training flag. The tangent of the gradient penalty gets the
@@ -44,7 +48,7 @@ static void drop_run(const nn_ctx_t *ctx, const layer_t *l, int B, int backward,
         return;
     }
     be->dropout(be, o1, i1, o2, i2, (unsigned char *)l->saved, !backward, n, ctx->seed, ctx->rng_step,
-                ctx->sample_base * (uint64_t)shape3_size(l->in), l->p);
+                ((uint64_t)l->index << 48) + ctx->sample_base * (uint64_t)shape3_size(l->in), l->p);
 }
 
 static void dropout_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {

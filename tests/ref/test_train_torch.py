@@ -40,11 +40,13 @@ STREAM_SHUFFLE, STREAM_Z, STREAM_DROPOUT, STREAM_GP = 2, 3, 4, 5
 def set_masks(net, seed, rng_step, B, base=0):
     """Give each dropout layer of net (from net_from) its training-mode keep mask for a pass of
     B samples (lib/layer_dropout.c): element k of sample i is kept iff the Philox uniform (seed,
-    STREAM_DROPOUT, rng_step, (base + i) * N + k) >= p, N the layer's input size per sample."""
+    STREAM_DROPOUT, rng_step, L * 2^48 + (base + i) * N + k) >= p, N the layer's input size per
+    sample, L its index in the net."""
     for i, m in enumerate(net):
         if isinstance(m, nnref.MaskDropout):
             N = int(np.prod(net.in_shapes[i]))
-            u = uniform(seed, STREAM_DROPOUT, rng_step, np.arange(base * N, (base + B) * N, dtype=np.uint64))
+            first = (i << 48) + base * N
+            u = uniform(seed, STREAM_DROPOUT, rng_step, np.arange(first, first + B * N, dtype=np.uint64))
             m.mask = torch.as_tensor(u >= np.float32(m.p)).to(net.dtype).reshape(B, N)
 
 
