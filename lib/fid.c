@@ -262,14 +262,17 @@ const fid_stats_t *fid_class_stats_get(const fid_class_stats_t *c, int64_t k) {
     return k >= 0 && k < c->cap ? c->cls[k] : NULL;
 }
 
-int fid_class_stats_add(fid_class_stats_t *c, const float *x, const int64_t *labels, int B) {
+/* Rows of x (float32) or x64 (float64, when x is NULL) to their classes' statistics. */
+static int class_stats_add(fid_class_stats_t *c, const float *x, const double *x64, const int64_t *labels, int B) {
     int d = c->d;
     for (int i = 0; i < B; i++)
         if (labels[i] < 0 || labels[i] > FID_MAX_CLASS)
             return gt_err("label %lld of row %d is outside 0..%d", (long long)labels[i], i, FID_MAX_CLASS);
-    for (size_t k = 0; k < (size_t)B * (size_t)d; k++)
-        if (!isfinite(x[k])) return gt_err("feature %zu of row %zu is %s", k % (size_t)d, k / (size_t)d,
-                                           isnan(x[k]) ? "NaN" : "infinite");
+    for (size_t k = 0; k < (size_t)B * (size_t)d; k++) {
+        double v = x ? x[k] : x64[k];
+        if (!isfinite(v))
+            return gt_err("feature %zu of row %zu is %s", k % (size_t)d, k / (size_t)d, isnan(v) ? "NaN" : "infinite");
+    }
     for (int i = 0; i < B; i++) {
         int64_t k = labels[i];
         if (k >= c->cap) {
@@ -287,16 +290,25 @@ int fid_class_stats_add(fid_class_stats_t *c, const float *x, const int64_t *lab
                 return -1;
             }
         }
-        if (fid_stats_add(c->cls[k], x + (size_t)i * (size_t)d, 1)) return -1;
+        size_t off = (size_t)i * (size_t)d;
+        if (x ? fid_stats_add(c->cls[k], x + off, 1) : fid_stats_add_f64(c->cls[k], x64 + off, 1)) return -1;
     }
     return 0;
+}
+
+int fid_class_stats_add(fid_class_stats_t *c, const float *x, const int64_t *labels, int B) {
+    return class_stats_add(c, x, NULL, labels, B);
+}
+
+int fid_class_stats_add_f64(fid_class_stats_t *c, const double *x, const int64_t *labels, int B) {
+    return class_stats_add(c, NULL, x, labels, B);
 }
 
 int fid_class_stats_finish(fid_class_stats_t *c) {
     for (int64_t k = 0; k < c->cap; k++) {
         fid_stats_t *s = c->cls[k];
         if (!s) continue;
-        if (s->n >= 2) {
+        if (s->n + s->chunk_n >= 2) { /* rows still in the chunk count too */
             if (fid_stats_compact(s)) return gt_err("class %lld: %s", (long long)k, gt_errmsg());
             continue;
         }

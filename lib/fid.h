@@ -104,6 +104,8 @@ void fid_class_stats_free(fid_class_stats_t *c);
  * 0 .. FID_MAX_CLASS or a non-finite value is an error (-1 with a message naming the row;
  * nothing is added). */
 int fid_class_stats_add(fid_class_stats_t *c, const float *x, const int64_t *labels, int B);
+/* The same for float64 rows. */
+int fid_class_stats_add_f64(fid_class_stats_t *c, const double *x, const int64_t *labels, int B);
 /* The statistics of class k (NULL when no row had that label). */
 const fid_stats_t *fid_class_stats_get(const fid_class_stats_t *c, int64_t k);
 /* After the last row: every class with n >= 2 is compacted (fid_stats_compact); a class with one

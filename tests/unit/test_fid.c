@@ -118,8 +118,9 @@ static void test_class_stats(void) {
     float *x = malloc(sizeof(float) * N * D), *xc = malloc(sizeof(float) * N * D);
     make_rows(x, N, D, 11);
     int64_t lab[N];
-    const int64_t classes[4] = {0, 3, 40, 7}; /* 40: past the first growth of the class table */
-    for (int i = 0; i < N; i++) lab[i] = i == N - 1 ? 9 : classes[(i * 7 + i / 5) % 4];
+    /* 40: past the first growth of the class table; 12: 5 rows, fewer than a chunk */
+    const int64_t classes[5] = {0, 3, 40, 7, 12};
+    for (int i = 0; i < N; i++) lab[i] = i == N - 1 ? 9 : i % 100 == 50 ? 12 : classes[(i * 7 + i / 5) % 4];
     fid_class_stats_t c;
     fid_class_stats_init(&c, D);
     for (int i = 0, b = 1; i < N; i += b, b = b * 3 % 61 + 1) {
@@ -127,7 +128,7 @@ static void test_class_stats(void) {
         CHECK(fid_class_stats_add(&c, x + (size_t)i * D, lab + i, nb) == 0, "%s", gt_errmsg());
     }
     CHECK(fid_class_stats_finish(&c) == 0, "%s", gt_errmsg());
-    for (int q = 0; q < 4; q++) {
+    for (int q = 0; q < 5; q++) {
         int n = 0;
         for (int i = 0; i < N; i++)
             if (lab[i] == classes[q]) memcpy(xc + (size_t)n++ * D, x + (size_t)i * D, sizeof(float) * D);
