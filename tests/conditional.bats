@@ -223,6 +223,10 @@ assert [len(p) for p in parts] == [len(np.load(p)) for p in sys.argv[7:]]' \
     [[ "$output" == *"not class-conditional"*"--labels-out"* ]]
     [ ! -e "$T/l.npy" ] && [ ! -e "$T/o.npy" ]
     [ -z "$(ls "$T" | grep '\.tmp\.')" ]
+    init -o "$T/m.st"
+    run gan-sample -n 4 --labels-out - "$T/m.st"
+    assert_one_line_error 2
+    [[ "$output" == *"both go to stdout"* ]]
 }
 
 @test "end to end: cmlp model -> gan-sample --labels-out -> gan-fid --labels prints one line per class" {
