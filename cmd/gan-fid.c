@@ -41,6 +41,10 @@ static void usage(void) {
            "  --save-stats FILE   write the statistics of the one set given (mu, sigma, n: .npz)\n"
            "  --merge-stats FILE  write the pooled statistics of every set given (shards)\n"
            "  --save-features F   write the features of the one set given (N x D float32 .npy)\n"
+           "  --labels LA,LB      the classes of A's and of B's images (N int64 or uint8 .npy each,\n"
+           "                      e.g. idx2tensor's labels, gan-sample --labels-out): after the\n"
+           "                      overall lines, one line per class, e.g. 'FID[class=3] 15.2'\n"
+           "                      ('nan' where a set has fewer than 2 images of the class)\n"
            "  --kid               also print KID (needs images or features, not statistics)\n"
            "  --kid-subsets N     subsets (default %d)\n"
            "  --kid-subset-size M samples per subset (default %d, or the smaller set's size)\n"
@@ -55,14 +59,15 @@ static void usage(void) {
            "examples:\n"
            "  gan-fid --weights inception.st real.npy fake.npy\n"
            "  gan-fid --features pixels real.npy fake.npy\n"
-           "  gan-fid --save-stats real.npz real.npy && gan-fid real.npz fake.npy\n",
+           "  gan-fid --save-stats real.npz real.npy && gan-fid real.npz fake.npy\n"
+           "  gan-fid --features pixels --labels real-labels.npy,fake-labels.npy real.npy fake.npy\n",
            KID_SUBSETS, KID_SUBSET_SIZE);
     exit(0);
 }
 
 enum {
     O_FEATURES = 256, O_WEIGHTS, O_SAVE_STATS, O_MERGE_STATS, O_SAVE_FEATURES, O_KID, O_KID_SUBSETS, O_KID_SIZE,
-    O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION
+    O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_LABELS
 };
 
 static const struct option longopts[] = {
@@ -73,7 +78,8 @@ static const struct option longopts[] = {
     {"seed", required_argument, 0, O_SEED},               {"batch", required_argument, 0, O_BATCH},
     {"threads", required_argument, 0, O_THREADS},         {"device", required_argument, 0, O_DEVICE},
     {"quiet", no_argument, 0, 'q'},                       {"help", no_argument, 0, 'h'},
-    {"version", no_argument, 0, O_VERSION},               {0, 0, 0, 0}};
+    {"version", no_argument, 0, O_VERSION},               {"labels", required_argument, 0, O_LABELS},
+    {0, 0, 0, 0}};
 
 /* ---- feature extractors -------------------------------------------------------------------- */
 
@@ -266,6 +272,10 @@ typedef struct {
     char feat[NAME_LEN];     /* the features' name ("" when unknown: pytorch-fid's files) */
     float *feats;            /* (n, d) when kept for KID */
     int64_t n_feats;
+    const char *labels_name; /* --labels: the file of this set's classes, or NULL */
+    int64_t *labels;         /* (n_labels) the classes of the images, in order */
+    int64_t n_labels;
+    fid_class_stats_t cls;   /* per-class statistics (with labels) */
 } set_t;
 
 /* The kind of an input from its first byte: .npy starts with 0x93, a ZIP with 'P'. */
@@ -432,7 +442,12 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
         die(EXIT_DATA, "%s: a %s array: expected images (N x C x H x W), features (N x D) or a .npz of statistics",
             s->name, sh);
     }
+    if (s->labels && s->n_labels != N)
+        die(EXIT_DATA, "%s: %lld label%s for the %lld %s of %s: want one label per %s", s->labels_name,
+            (long long)s->n_labels, s->n_labels == 1 ? "" : "s", (long long)N,
+            s->kind == IN_IMAGES ? "images" : "feature rows", s->name, s->kind == IN_IMAGES ? "image" : "row");
     if (fid_stats_init(&s->st, d, 0)) die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
+    if (s->labels) fid_class_stats_init(&s->cls, d);
     if (ro->keep) {
         uint64_t bytes;
         if (gt_mul_overflow((uint64_t)N, (uint64_t)d * sizeof(float), &bytes) || bytes > ((uint64_t)1 << 40))
@@ -469,6 +484,12 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
         }
         int rc = xd ? fid_stats_add_f64(&s->st, xd, b) : fid_stats_add(&s->st, f, b);
         if (rc) die(EXIT_DATA, "%s: rows %lld to %lld: %s", s->name, (long long)i0, (long long)(i0 + b - 1), gt_errmsg());
+        if (s->labels) { /* the same rows, to their classes' statistics */
+            rc = xd ? fid_class_stats_add_f64(&s->cls, xd, s->labels + i0, b)
+                    : fid_class_stats_add(&s->cls, f, s->labels + i0, b);
+            if (rc) die(EXIT_DATA, "%s: rows %lld to %lld: %s", s->name, (long long)i0, (long long)(i0 + b - 1),
+                        gt_errmsg());
+        }
         if (s->feats) memcpy(s->feats + (size_t)i0 * (size_t)d, f, sizeof(float) * (size_t)d * (size_t)b);
         if (ro->feat_out) out_write(ro->feat_out, f, sizeof(float) * (size_t)d * (size_t)b);
         double el = now_seconds() - pr.t_start;
@@ -485,6 +506,7 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
     gt_aligned_free(x);
     free(xd);
     if (ro->stats && fid_stats_finish(&s->st)) die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
+    if (s->labels && fid_class_stats_finish(&s->cls)) die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
 }
 
 static void load_set(set_t *s, extractor_t *ex, const run_opts_t *ro) {
@@ -514,10 +536,91 @@ static void check_compatible(const set_t *a, const set_t *b) {
             b->name, b->feat);
 }
 
+/* --labels LA,LB: the two file names, split at the one comma (exits 2 otherwise). */
+static void parse_labels_opt(const char *arg, char **la, char **lb) {
+    const char *comma = strchr(arg, ',');
+    if (!comma || comma == arg || !comma[1] || strchr(comma + 1, ','))
+        die_usage("--labels '%s': want the two sets' label files separated by one comma, e.g. "
+                  "--labels real-labels.npy,fake-labels.npy",
+                  arg);
+    size_t n = (size_t)(comma - arg);
+    *la = gt_xmalloc(n + 1);
+    memcpy(*la, arg, n);
+    (*la)[n] = 0;
+    *lb = gt_xstrdup(comma + 1);
+}
+
+/* A set's classes from a labels file: N (or N x 1) int64 or uint8, each in 0..FID_MAX_CLASS. */
+static void load_labels(set_t *s, const char *path) {
+    tensor_t t;
+    if (npy_load(path, &t, 0)) die_lib(EXIT_DATA);
+    if (t.dtype != DT_I64 && t.dtype != DT_U8)
+        die(EXIT_DATA, "%s: labels must be int64 or uint8 (as idx2tensor and gan-sample --labels-out write them), "
+                       "not %s",
+            path, dtype_name(t.dtype));
+    if (t.ndim < 1 || t.ndim > 2 || (t.ndim == 2 && t.shape[1] != 1)) {
+        char sh[64];
+        tensor_shape_str(&t, sh, sizeof sh);
+        die(EXIT_DATA, "%s: labels of shape %s: want N labels (N or N x 1)", path, sh);
+    }
+    int64_t n = t.shape[0];
+    s->labels = gt_xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = t.dtype == DT_I64 ? ((const int64_t *)t.data)[i] : ((const uint8_t *)t.data)[i];
+        if (v < 0 || v > FID_MAX_CLASS)
+            die(EXIT_DATA, "%s: label %lld of image %lld is %s: classes are 0..%d", path, (long long)v, (long long)i,
+                v < 0 ? "negative" : "too large", FID_MAX_CLASS);
+        s->labels[i] = v;
+    }
+    s->n_labels = n;
+    s->labels_name = path;
+    tensor_free(&t);
+}
+
+/* After the overall lines: one line per class present in either set, "LABEL[class=K] FD", the
+ * distance between the two sets' images of class K in the same features; "nan" (and a note on
+ * stderr unless quiet) where a set has fewer than 2 images of the class. */
+static void print_per_class(const set_t *a, const set_t *b, const char *fd_label, int threads, int quiet) {
+    int64_t top = a->cls.cap > b->cls.cap ? a->cls.cap : b->cls.cap, small_k = -1, small_n = 0;
+    const char *small_set = NULL;
+    char num[40];
+    for (int64_t k = 0; k < top; k++) {
+        const fid_stats_t *sa = fid_class_stats_get(&a->cls, k), *sb = fid_class_stats_get(&b->cls, k);
+        if (!sa && !sb) continue;
+        int64_t na = sa ? sa->n : 0, nb = sb ? sb->n : 0;
+        if (na < 2 || nb < 2) {
+            if (!quiet)
+                warnx("warning: class %lld: %lld image%s in %s, %lld in %s: a distance needs at least 2 in each; printing nan",
+                      (long long)k, (long long)na, na == 1 ? "" : "s", a->name, (long long)nb, b->name);
+            printf("%s[class=%lld] nan\n", fd_label, (long long)k);
+            continue;
+        }
+        double fd, offset;
+        if (fid_frechet(a->st.d, sa->mu, sa->sigma, sb->mu, sb->sigma, threads, &fd, &offset))
+            die(EXIT_DATA, "class %lld: %s", (long long)k, gt_errmsg());
+        if (offset > 0 && !quiet)
+            warnx("warning: class %lld: the eigendecomposition did not converge; added %g to the covariances' "
+                  "diagonals",
+                  (long long)k, offset);
+        fmt_exact(num, sizeof num, fd);
+        printf("%s[class=%lld] %s\n", fd_label, (long long)k, num);
+        int64_t n_min = na < nb ? na : nb;
+        if (small_k < 0 || n_min < small_n) {
+            small_k = k;
+            small_n = n_min;
+            small_set = na <= nb ? a->name : b->name;
+        }
+    }
+    if (!quiet && small_k >= 0 && small_n < a->st.d)
+        warnx("warning: per-class sets are smaller than the %d features (the smallest: %lld images of class %lld in "
+              "%s): those covariances are singular and the distances biased upward",
+              a->st.d, (long long)small_n, (long long)small_k, small_set);
+}
+
 int main(int argc, char **argv) {
     cli_init("gan-fid");
     const char *features = NULL, *weights = getenv("GAN_FID_WEIGHTS"), *save_stats_path = NULL,
-               *merge_path = NULL, *save_feat_path = NULL, *device = "auto";
+               *merge_path = NULL, *save_feat_path = NULL, *device = "auto", *labels_arg = NULL;
     long long batch = 32, threads = 0, kid_subsets = KID_SUBSETS, kid_size = KID_SUBSET_SIZE;
     unsigned long long seed = 0;
     int kid = 0, quiet = 0, c;
@@ -531,6 +634,7 @@ int main(int argc, char **argv) {
         case O_MERGE_STATS: merge_path = optarg; break;
         case O_SAVE_FEATURES: save_feat_path = optarg; break;
         case O_KID: kid = 1; break;
+        case O_LABELS: labels_arg = optarg; break;
         case O_KID_SUBSETS: kid_subsets = cli_long("--kid-subsets", optarg, 1, 100000); break;
         case O_KID_SIZE: kid_size = cli_long("--kid-subset-size", optarg, 2, 1 << 20); break;
         case O_SEED: seed = (unsigned long long)cli_long("--seed", optarg, 0, INT64_MAX); break;
@@ -559,6 +663,8 @@ int main(int argc, char **argv) {
         die_usage(n_in < 2 ? "give two sets to compare (images, features or statistics)"
                            : "too many sets (%d): give two, or use --merge-stats", n_in);
     }
+    if (labels_arg && (merge_path || save_stats_path || save_feat_path))
+        die_usage("--labels scores two sets per class; not with --save-stats, --merge-stats or --save-features");
     int n_stdin = 0;
     for (int i = 0; i < n_in; i++) n_stdin += strcmp(in[i], "-") == 0;
     if (n_stdin > 1) die_usage("only one set can come from stdin");
@@ -638,6 +744,15 @@ int main(int argc, char **argv) {
 
     /* the distance between two sets */
     set_t *a = &sets[0], *b = &sets[1];
+    char *labels_path[2] = {NULL, NULL};
+    if (labels_arg) {
+        parse_labels_opt(labels_arg, &labels_path[0], &labels_path[1]);
+        for (int i = 0; i < 2; i++)
+            if (sniff(sets[i].path, sets[i].name) == IN_STATS)
+                die_usage("--labels: %s holds statistics, which carry no labels; give its images or features",
+                          sets[i].name);
+        for (int i = 0; i < 2; i++) load_labels(&sets[i], labels_path[i]);
+    }
     load_set(a, &ex, &ro);
     if (kid && a->kind == IN_STATS)
         die_usage("--kid needs the features of both sets: %s holds statistics; give images or features", a->name);
@@ -673,11 +788,16 @@ int main(int argc, char **argv) {
         fmt_exact(num2, sizeof num2, ks);
         printf("%s %s std %s\n", kd_label, num, num2);
     }
+    if (labels_arg) print_per_class(a, b, fd_label, cpu_threads, quiet);
     if (fflush(stdout) != 0 || ferror(stdout)) die(EXIT_DATA, "stdout: write failed");
     for (int i = 0; i < n_in; i++) {
         fid_stats_free(&sets[i].st);
+        fid_class_stats_free(&sets[i].cls);
         free(sets[i].feats);
+        free(sets[i].labels);
     }
+    free(labels_path[0]);
+    free(labels_path[1]);
     free(sets);
     extractor_free(&ex);
     return 0;

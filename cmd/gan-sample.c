@@ -26,6 +26,8 @@ static void usage(void) {
            "                   (S, PHILOX_STREAM_SAMPLE, 0, i*z_dim+k)\n"
            "  --z-in Z.npy     use these latents (N x z_dim float32) instead of drawing them\n"
            "  --z-out Z.npy    also write the latents used (N x z_dim float32)\n"
+           "  --labels-out L.npy  class-conditional models: also write the class of every image\n"
+           "                   written (N int64, in order; gan-fid --labels reads it)\n"
            "  --interp K       K evenly spaced points from each latent towards the next (linear),\n"
            "                   then the last latent: (M-1)*K+1 images from M latents\n"
            "  --truncate T     redraw latent components with |z| > T (deterministic)\n"
@@ -48,12 +50,13 @@ static void usage(void) {
            "example:\n"
            "  gan-sample -n 64 --seed 7 < m5.st | tensor2png --cols 8 > grid.png\n"
            "  gan-sample --per-class 10 --seed 7 < c5.st | tensor2png --cols 10 > classes.png\n"
-           "  gan-sample -n 100000 --shard 3/8 < m5.st > fake-3.npy\n");
+           "  gan-sample -n 100000 --shard 3/8 < m5.st > fake-3.npy\n"
+           "  gan-sample -n 1000 --labels-out fake-labels.npy < c5.st > fake.npy\n");
     exit(0);
 }
 
 enum { O_SEED = 256, O_ZIN, O_ZOUT, O_INTERP, O_TRUNC, O_BEST, O_NOEMA, O_BATCH, O_SHARD, O_THREADS, O_DEVICE,
-       O_VERSION, O_CLASS, O_CLASSES, O_PERCLASS };
+       O_VERSION, O_CLASS, O_CLASSES, O_PERCLASS, O_LABELS_OUT };
 
 static const struct option longopts[] = {
     {"seed", required_argument, 0, O_SEED},     {"z-in", required_argument, 0, O_ZIN},
@@ -64,7 +67,7 @@ static const struct option longopts[] = {
     {"threads", required_argument, 0, O_THREADS}, {"device", required_argument, 0, O_DEVICE},
     {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, O_VERSION},
     {"class", required_argument, 0, O_CLASS},   {"classes", required_argument, 0, O_CLASSES},
-    {"per-class", required_argument, 0, O_PERCLASS},
+    {"per-class", required_argument, 0, O_PERCLASS}, {"labels-out", required_argument, 0, O_LABELS_OUT},
     {0, 0, 0, 0}};
 
 /* "3,3,7" -> a new array of *n class numbers (each 0..1000000), or NULL with a message. */
@@ -189,7 +192,7 @@ static void shard_range(int64_t total, int B, long long index, long long count, 
 
 int main(int argc, char **argv) {
     cli_init("gan-sample");
-    const char *in = NULL, *out = NULL, *zin_path = NULL, *zout_path = NULL, *device = "auto";
+    const char *in = NULL, *out = NULL, *zin_path = NULL, *zout_path = NULL, *labels_path = NULL, *device = "auto";
     long long n = -1, interp = 0, best = 1, batch = 256, threads = 0, shard_i = 0, shard_n = 1;
     unsigned long long seed = 0;
     double trunc = 0;
@@ -203,6 +206,7 @@ int main(int argc, char **argv) {
         case O_SEED: seed = (unsigned long long)cli_long("--seed", optarg, 0, INT64_MAX); break;
         case O_ZIN: zin_path = optarg; break;
         case O_ZOUT: zout_path = optarg; break;
+        case O_LABELS_OUT: labels_path = optarg; break;
         case O_INTERP: interp = cli_long("--interp", optarg, 1, 1 << 20); break;
         case O_TRUNC: trunc = cli_double("--truncate", optarg, 0.05, 1e6); break;
         case O_BEST: best = cli_long("--best-of", optarg, 1, 1 << 16); break;
@@ -226,6 +230,8 @@ int main(int argc, char **argv) {
         if (in || optind + 1 < argc) die_usage("unexpected argument '%s'", argv[optind + (in ? 0 : 1)]);
         in = argv[optind];
     }
+    if (labels_path && strcmp(labels_path, "-") == 0 && (!out || strcmp(out, "-") == 0))
+        die_usage("--labels-out - and the images would both go to stdout; give one of them a file");
     if (zin_path && (trunc > 0 || best > 1)) die_usage("--truncate and --best-of draw latents; not with --z-in");
     if ((cls >= 0) + !!classes_s + !!per_class > 1) die_usage("give one of --class, --classes, --per-class");
     int64_t n_list = 0, *list = NULL;
@@ -240,7 +246,7 @@ int main(int argc, char **argv) {
     if (!be) die_usage("%s", gt_errmsg());
     if (gan_backend_note()) warnx("%s", gan_backend_note());
 
-    out_t o, oz;
+    out_t o, oz, ol;
     out_open(&o, out, 1);
 
     if ((!in || strcmp(in, "-") == 0) && isatty(STDIN_FILENO))
@@ -248,6 +254,8 @@ int main(int argc, char **argv) {
     gan_model_t m;
     if (model_load(&m, in, be, (int)batch)) die_lib(EXIT_DATA);
     int zd = m.z_dim, K = m.classes;
+    if (!K && labels_path)
+        die_usage("the model is not class-conditional: its images have no classes for --labels-out");
     if (!K && (cls >= 0 || list || per_class))
         die_usage("the model is not class-conditional: --class, --classes and --per-class need one made with "
                   "gan-init --classes K");
@@ -342,6 +350,11 @@ int main(int argc, char **argv) {
         int64_t zs[2] = {hi - lo, zd};
         if (npy_write_header(oz.f, DT_F32, 2, zs)) die(EXIT_DATA, "%s: %s", zout_path, gt_errmsg());
     }
+    if (labels_path) {
+        out_open(&ol, labels_path, 1);
+        int64_t ls[1] = {hi - lo};
+        if (npy_write_header(ol.f, DT_I64, 1, ls)) die(EXIT_DATA, "%s: %s", labels_path, gt_errmsg());
+    }
     float *xh = gt_xmalloc(sizeof(float) * img * (size_t)B), *zh = gt_xmalloc(sizeof(float) * (size_t)zd * (size_t)B);
     for (int64_t s0 = lo; s0 < hi; s0 += B) {
         int b = (int)(hi - s0 < B ? hi - s0 : B);
@@ -351,6 +364,7 @@ int main(int argc, char **argv) {
                 lab[i] = cls >= 0 ? cls : list ? list[j] : per_class ? j / per_class : (sel ? sel[j] : j) % K;
             }
             be->upload(be, lab_d, lab, sizeof(int64_t) * (size_t)b);
+            if (labels_path) out_write(&ol, lab, sizeof(int64_t) * (size_t)b);
         }
         batch_latents(be, &plan, &L, 0, s0, b, z, zd, zin_d, seed, trunc, per_class);
         const float *x = net_forward(&m.G, &cg, z, b);
@@ -362,6 +376,7 @@ int main(int argc, char **argv) {
         }
     }
     if (zout_path) out_commit(&oz);
+    if (labels_path) out_commit(&ol);
     out_commit(&o);
     free(sel);
     free(list);

@@ -43,8 +43,7 @@ int fid_stats_init(fid_stats_t *s, int d, int chunk_rows) {
     size_t dd = (size_t)d * (size_t)d;
     s->d = d;
     s->mu = gt_xcalloc((size_t)d, sizeof(double));
-    s->m2 = gt_xcalloc(dd, sizeof(double));
-    s->sigma = gt_xcalloc(dd, sizeof(double));
+    s->m2 = gt_xcalloc(dd, sizeof(double)); /* sigma: allocated when first finished */
     s->chunk = gt_xmalloc(sizeof(double) * (size_t)chunk_rows * (size_t)d);
     s->chunk_cap = chunk_rows;
     return 0;
@@ -161,6 +160,7 @@ int fid_stats_add_f64(fid_stats_t *s, const double *x, int B) {
 /* m2: lower triangle -> both; sigma = m2 / (n - 1). */
 static void finish_matrices(fid_stats_t *s) {
     int d = s->d;
+    if (!s->sigma) s->sigma = gt_xmalloc(sizeof(double) * (size_t)d * (size_t)d);
     double inv = 1.0 / (double)(s->n - 1);
     for (int i = 0; i < d; i++)
         for (int j = 0; j <= i; j++) {
@@ -176,6 +176,25 @@ int fid_stats_finish(fid_stats_t *s) {
     if (s->chunk) flush_chunk(s);
     if (s->n < 2) return gt_err("%lld sample%s: a covariance needs at least 2", (long long)s->n, s->n == 1 ? "" : "s");
     finish_matrices(s);
+    return 0;
+}
+
+int fid_stats_compact(fid_stats_t *s) {
+    if (s->chunk) flush_chunk(s);
+    if (s->n < 2) return gt_err("%lld sample%s: a covariance needs at least 2", (long long)s->n, s->n == 1 ? "" : "s");
+    if (!s->m2) return fid_stats_finish(s); /* read from a file: mu and sigma only already */
+    int d = s->d;
+    double inv = 1.0 / (double)(s->n - 1);
+    double *m = s->m2; /* its lower triangle is current (flush_chunk and merges update only that) */
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j <= i; j++) m[(size_t)i * d + j] = m[(size_t)j * d + i] = m[(size_t)i * d + j] * inv;
+    free(s->sigma);
+    s->sigma = m;
+    s->m2 = NULL;
+    free(s->chunk);
+    s->chunk = NULL;
+    s->chunk_n = s->chunk_cap = 0;
+    s->finished = 1;
     return 0;
 }
 
@@ -218,6 +237,89 @@ int fid_stats_merge(fid_stats_t *dst, fid_stats_t *src) {
     dst->n += src->n;
     dst->finished = 0;
     return fid_stats_finish(dst);
+}
+
+/* ---- statistics per class ------------------------------------------------------------------ */
+
+#define CLASS_CHUNK_ROWS 64 /* per class: many classes, each with a small buffer */
+
+void fid_class_stats_init(fid_class_stats_t *c, int d) {
+    memset(c, 0, sizeof *c);
+    c->d = d;
+}
+
+void fid_class_stats_free(fid_class_stats_t *c) {
+    for (int64_t k = 0; k < c->cap; k++)
+        if (c->cls[k]) {
+            fid_stats_free(c->cls[k]);
+            free(c->cls[k]);
+        }
+    free(c->cls);
+    memset(c, 0, sizeof *c);
+}
+
+const fid_stats_t *fid_class_stats_get(const fid_class_stats_t *c, int64_t k) {
+    return k >= 0 && k < c->cap ? c->cls[k] : NULL;
+}
+
+/* Rows of x (float32) or x64 (float64, when x is NULL) to their classes' statistics. */
+static int class_stats_add(fid_class_stats_t *c, const float *x, const double *x64, const int64_t *labels, int B) {
+    int d = c->d;
+    for (int i = 0; i < B; i++)
+        if (labels[i] < 0 || labels[i] > FID_MAX_CLASS)
+            return gt_err("label %lld of row %d is outside 0..%d", (long long)labels[i], i, FID_MAX_CLASS);
+    for (size_t k = 0; k < (size_t)B * (size_t)d; k++) {
+        double v = x ? x[k] : x64[k];
+        if (!isfinite(v))
+            return gt_err("feature %zu of row %zu is %s", k % (size_t)d, k / (size_t)d, isnan(v) ? "NaN" : "infinite");
+    }
+    for (int i = 0; i < B; i++) {
+        int64_t k = labels[i];
+        if (k >= c->cap) {
+            int64_t cap = c->cap ? c->cap : 16;
+            while (cap <= k) cap *= 2;
+            c->cls = gt_xrealloc(c->cls, sizeof *c->cls * (size_t)cap);
+            memset(c->cls + c->cap, 0, sizeof *c->cls * (size_t)(cap - c->cap));
+            c->cap = cap;
+        }
+        if (!c->cls[k]) {
+            c->cls[k] = gt_xmalloc(sizeof(fid_stats_t));
+            if (fid_stats_init(c->cls[k], d, CLASS_CHUNK_ROWS)) {
+                free(c->cls[k]);
+                c->cls[k] = NULL;
+                return -1;
+            }
+        }
+        size_t off = (size_t)i * (size_t)d;
+        if (x ? fid_stats_add(c->cls[k], x + off, 1) : fid_stats_add_f64(c->cls[k], x64 + off, 1)) return -1;
+    }
+    return 0;
+}
+
+int fid_class_stats_add(fid_class_stats_t *c, const float *x, const int64_t *labels, int B) {
+    return class_stats_add(c, x, NULL, labels, B);
+}
+
+int fid_class_stats_add_f64(fid_class_stats_t *c, const double *x, const int64_t *labels, int B) {
+    return class_stats_add(c, NULL, x, labels, B);
+}
+
+int fid_class_stats_finish(fid_class_stats_t *c) {
+    for (int64_t k = 0; k < c->cap; k++) {
+        fid_stats_t *s = c->cls[k];
+        if (!s) continue;
+        if (s->n + s->chunk_n >= 2) { /* rows still in the chunk count too */
+            if (fid_stats_compact(s)) return gt_err("class %lld: %s", (long long)k, gt_errmsg());
+            continue;
+        }
+        if (s->chunk) flush_chunk(s); /* one row: its mean is the row */
+        free(s->m2);
+        free(s->chunk);
+        s->m2 = NULL;
+        s->chunk = NULL;
+        s->chunk_n = s->chunk_cap = 0;
+    }
+    return 0;
 }
 
 /* ---- the Frechet distance ---------------------------------------------------------------- */

@@ -50,7 +50,8 @@ typedef struct {
     double *mu;       /* (d) mean */
     double *m2;       /* (d, d) centred co-moment; for statistics read from a file NULL until a
                          merge needs it (then sigma * (n - 1)) */
-    double *sigma;    /* (d, d) covariance m2 / (n - 1); valid after fid_stats_finish, or as read */
+    double *sigma;    /* (d, d) covariance m2 / (n - 1); allocated and valid after fid_stats_finish, or
+                         as read */
     /* private: rows buffered until a chunk is full (one rank-k update per chunk) */
     double *chunk;    /* (chunk_cap, d) */
     int chunk_n, chunk_cap;
@@ -79,6 +80,37 @@ int fid_stats_finish(fid_stats_t *s);
  * d and have a count. dst is finished afterwards (it needs n >= 2 in all), and so is src when
  * it holds 2 or more samples. Returns 0 or -1 with a message. */
 int fid_stats_merge(fid_stats_t *dst, fid_stats_t *src);
+
+/* Finish (as fid_stats_finish: needs n >= 2), then keep only n, mu and sigma: the chunk buffer is
+ * freed and m2's storage becomes sigma (in place, no second d x d matrix). The statistics can
+ * still be scored and merged (a merge rebuilds m2 = sigma (n - 1), as for statistics read from a
+ * file), but not added to. Returns 0 or -1 with a message (nothing changed). */
+int fid_stats_compact(fid_stats_t *s);
+
+/* Statistics per class, accumulated beside (not instead of) a set's overall statistics: one
+ * fid_stats_t per class that occurs, made on the class's first row, so memory grows with the
+ * classes present (8 d^2 bytes each for m2, plus a small chunk buffer), not with the largest
+ * label. Classes are 0 .. FID_MAX_CLASS. */
+#define FID_MAX_CLASS 999999
+typedef struct {
+    int d;
+    int64_t cap;          /* cls has room for classes 0 .. cap-1 */
+    fid_stats_t **cls;    /* (cap) NULL for a class without rows */
+} fid_class_stats_t;
+
+void fid_class_stats_init(fid_class_stats_t *c, int d);
+void fid_class_stats_free(fid_class_stats_t *c);
+/* Add the B rows x (B, d) float32, row i to the statistics of class labels[i]. A label outside
+ * 0 .. FID_MAX_CLASS or a non-finite value is an error (-1 with a message naming the row;
+ * nothing is added). */
+int fid_class_stats_add(fid_class_stats_t *c, const float *x, const int64_t *labels, int B);
+/* The same for float64 rows. */
+int fid_class_stats_add_f64(fid_class_stats_t *c, const double *x, const int64_t *labels, int B);
+/* The statistics of class k (NULL when no row had that label). */
+const fid_stats_t *fid_class_stats_get(const fid_class_stats_t *c, int64_t k);
+/* After the last row: every class with n >= 2 is compacted (fid_stats_compact); a class with one
+ * row keeps only n and mu. Returns 0 or -1 with a message. */
+int fid_class_stats_finish(fid_class_stats_t *c);
 
 /* The Frechet distance between N(mu1, s1) and N(mu2, s2), each s a symmetric (d, d) float64
  * matrix. threads: BLAS/LAPACK threads for the call (<= 0: leave OpenBLAS's setting).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Class-conditional models end to end: gan-init --classes/--labels and the presets cdcgan and
 # cmlp, gan-step --labels (int64 and uint8, exact resume, errors), gan-sample --class,
-# --classes, --per-class (with --z-in/--z-out/--interp/--best-of), and every error's one line.
+# --classes, --per-class (with --z-in/--z-out/--interp/--best-of) and --labels-out (with
+# --shard), gan-fid --labels on a conditional model's samples, and every error's one line.
 load helper
 
 G_C='embed 3 4; linear 32; cbn 3; lrelu 0.2; linear 64; tanh; reshape 1x8x8'
@@ -36,7 +37,9 @@ init() {
     run gan-step --help
     [[ "$output" == *"--labels"* ]]
     run gan-sample --help
-    for o in --class --classes --per-class; do [[ "$output" == *"$o"* ]] || { echo "gan-sample lacks $o"; return 1; }; done
+    for o in --class --classes --per-class --labels-out; do [[ "$output" == *"$o"* ]] || { echo "gan-sample lacks $o"; return 1; }; done
+    run gan-fid --help
+    [[ "$output" == *"--labels"* ]]
 }
 
 @test "gan-init: cdcgan and cmlp take K from --classes or from --labels; the checkpoint records it" {
@@ -180,4 +183,63 @@ assert np.load(sys.argv[2]).shape == (3, 1, 8, 8)' "$T/i.npy" "$T/k.npy"
     run gan-sample --class 0 "$T/u.st" -o "$T/o.npy"
     assert_one_line_error 2
     [[ "$output" == *"not class-conditional"* ]]
+}
+
+@test "gan-sample --labels-out: the classes of the images written, in order, for every way of choosing them" {
+    init -o "$T/m.st"
+    gan-sample -n 10 --labels-out "$T/def.npy" "$T/m.st" > "$T/x.npy"
+    gan-sample --classes 2,0,1,1,2 --labels-out "$T/list.npy" "$T/m.st" > "$T/x.npy"
+    gan-sample --per-class 4 --batch 5 --labels-out "$T/pc.npy" "$T/m.st" > "$T/x.npy"
+    gan-sample --class 1 -n 3 --interp 4 --labels-out "$T/interp.npy" "$T/m.st" > "$T/x.npy"
+    gan-sample --class 2 -n 3 --best-of 2 --labels-out "$T/best.npy" -o "$T/x.npy" "$T/m.st"
+    $PY -c '
+import numpy as np, sys
+d, l, pc, it, b = (np.load(sys.argv[i]) for i in range(1, 6))
+for a in (d, l, pc, it, b): assert a.dtype == np.int64 and a.ndim == 1, (a.dtype, a.shape)
+assert d.tolist() == [i % 3 for i in range(10)], d
+assert l.tolist() == [2, 0, 1, 1, 2], l
+assert pc.tolist() == [0] * 4 + [1] * 4 + [2] * 4, pc
+assert it.tolist() == [1] * 9, it
+assert b.tolist() == [2] * 3, b' "$T/def.npy" "$T/list.npy" "$T/pc.npy" "$T/interp.npy" "$T/best.npy"
+    # --shard: the slices' labels concatenate to the unsharded run's, as the images do
+    for opts in "-n 23" "--per-class 7" "--classes 2,2,0,1,0,2,1,1,0"; do
+        gan-sample $opts --batch 4 --labels-out "$T/all.npy" "$T/m.st" > "$T/all-x.npy"
+        for i in 0 1 2 3 4; do
+            gan-sample $opts --batch 4 --shard $i/5 --labels-out "$T/l$i.npy" "$T/m.st" > "$T/x$i.npy"
+        done
+        $PY -c '
+import numpy as np, sys
+whole = np.load(sys.argv[1]); parts = [np.load(p) for p in sys.argv[2:7]]
+assert np.array_equal(np.concatenate(parts), whole), (parts, whole)
+assert [len(p) for p in parts] == [len(np.load(p)) for p in sys.argv[7:]]' \
+            "$T/all.npy" "$T"/l{0,1,2,3,4}.npy "$T"/x{0,1,2,3,4}.npy || { echo "for $opts"; return 1; }
+    done
+}
+
+@test "gan-sample --labels-out on an unconditional model: one line, exit 2, nothing written" {
+    gan-init --G 'linear 64; tanh; reshape 1x8x8' --D 'flatten; linear 1' --shape 1x8x8 --z 8 -o "$T/u.st"
+    run gan-sample -n 4 --labels-out "$T/l.npy" -o "$T/o.npy" "$T/u.st"
+    assert_one_line_error 2
+    [[ "$output" == *"not class-conditional"*"--labels-out"* ]]
+    [ ! -e "$T/l.npy" ] && [ ! -e "$T/o.npy" ]
+    [ -z "$(ls "$T" | grep '\.tmp\.')" ]
+    init -o "$T/m.st"
+    run gan-sample -n 4 --labels-out - "$T/m.st"
+    assert_one_line_error 2
+    [[ "$output" == *"both go to stdout"* ]]
+}
+
+@test "end to end: cmlp model -> gan-sample --labels-out -> gan-fid --labels prints one line per class" {
+    data 60 "$T/x.npy" "$T/y.npy" u8 4
+    gan-init --arch cmlp --like "$T/x.npy" --labels "$T/y.npy" --seed 1 --batch 16 -o "$T/m0.st"
+    gan-step --data "$T/x.npy" --labels "$T/y.npy" --steps 1 -q -i "$T/m0.st" -o "$T/m1.st"
+    gan-sample -n 48 --seed 3 --labels-out "$T/ly.npy" -i "$T/m1.st" -o "$T/fake.npy"
+    run gan-fid -q --features pixels --labels "$T/y.npy,$T/ly.npy" "$T/x.npy" "$T/fake.npy"
+    assert_success
+    [ "${#lines[@]}" -eq 5 ]
+    [[ "${lines[0]}" == "FD(pixels) "[0-9]* ]]
+    for k in 0 1 2 3; do
+        [[ "${lines[$((k + 1))]}" == "FD(pixels)[class=$k] "[0-9]* ]] || { echo "class $k: ${lines[$((k + 1))]}"; return 1; }
+    done
+    [ "${lines[0]}" = "$(gan-fid -q --features pixels "$T/x.npy" "$T/fake.npy")" ]
 }

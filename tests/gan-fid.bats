@@ -29,6 +29,33 @@ c, _ = la.sqrtm(s1 @ s2, disp=False)
 print(((x.mean(0) - y.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * c.real))" "$1" "$2"
 }
 
+# labels FILE N SEED K [DTYPE]: N random classes in [0, K)
+labels() {
+    $PY -c "
+import numpy as np, sys
+r = np.random.default_rng(int(sys.argv[3]))
+np.save(sys.argv[1], r.integers(0, int(sys.argv[4]), int(sys.argv[2])).astype(sys.argv[5]))" "$1" "$2" "$3" "$4" "${5:-int64}"
+}
+
+# fd_ref_classes A B LA LB: 'K FD' for each class K with at least 2 images in both sets, by
+# pytorch-fid's formula on that class's flattened pixels
+fd_ref_classes() {
+    $PY -c "
+import numpy as np, scipy.linalg as la, sys
+def load(p):
+    a = np.load(p)
+    if a.dtype == np.uint8: a = (a.astype(np.float32) / np.float32(255)) * np.float32(2) - np.float32(1)
+    return a.reshape(len(a), -1).astype(np.float64)
+x, y = load(sys.argv[1]), load(sys.argv[2])
+lx, ly = np.load(sys.argv[3]).reshape(-1), np.load(sys.argv[4]).reshape(-1)
+for k in sorted(set(lx) & set(ly)):
+    a, b = x[lx == k], y[ly == k]
+    if len(a) < 2 or len(b) < 2: continue
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    c, _ = la.sqrtm(s1 @ s2, disp=False)
+    print(k, ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * c.real))" "$@"
+}
+
 # close A B TOL: |A - B| <= TOL |B|
 close() {
     $PY -c "import sys; a, b, t = map(float, sys.argv[1:]); sys.exit(0 if abs(a - b) <= t * abs(b) else 1)" "$@" ||
@@ -39,7 +66,7 @@ close() {
     run gan-fid --help
     [ "$status" -eq 0 ]
     for o in --features --weights --save-stats --merge-stats --save-features --kid --kid-subsets \
-             --kid-subset-size --seed --batch --threads --device -q; do
+             --kid-subset-size --seed --batch --threads --device --labels -q; do
         [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
     done
     [[ "$output" == *example* ]]
@@ -259,4 +286,95 @@ for n, name in ((4000, 'small'), (40000, 'big')):
     done
     # the input is read in batches; only the statistics (14 MB a set at 784 features) stay
     [ $((rss_big - rss_small)) -lt 20000 ] || { echo "max RSS $rss_big kB for 40000 images, $rss_small kB for 4000"; return 1; }
+}
+
+@test "--labels: per-class FD(pixels) equals pytorch-fid's formula on each class; the overall line is unchanged" {
+    images "$T/a.npy" 300 1 1x4x4
+    images "$T/b.npy" 260 2 1x4x4
+    labels "$T/la.npy" 300 3 4
+    labels "$T/lb.npy" 260 4 4 uint8
+    plain=$(gan-fid -q --features pixels "$T/a.npy" "$T/b.npy")
+    run gan-fid -q --features pixels --labels "$T/la.npy,$T/lb.npy" "$T/a.npy" "$T/b.npy"
+    assert_success
+    [ "${#lines[@]}" -eq 5 ]
+    [ "${lines[0]}" = "$plain" ]
+    ref=$(fd_ref_classes "$T/a.npy" "$T/b.npy" "$T/la.npy" "$T/lb.npy")
+    [ "$(echo "$ref" | wc -l)" -eq 4 ]
+    i=1
+    while read -r k fd; do
+        [[ "${lines[$i]}" == "FD(pixels)[class=$k] "* ]] || { echo "line $i: ${lines[$i]}, expected class $k"; return 1; }
+        close "${lines[$i]#* }" "$fd" 1e-6
+        i=$((i + 1))
+    done <<< "$ref"
+    # the per-class statistics are not the overall ones: one class against all of B is another number
+    [ "${lines[1]#* }" != "${lines[0]#* }" ]
+    # N x 1 labels, and labels that make one class of everything: that class's line is the overall distance
+    $PY -c "import numpy as np; np.save('$T/one_a.npy', np.full((300, 1), 5, np.int64)); np.save('$T/one_b.npy', np.full(260, 5, np.uint8))"
+    run gan-fid -q --features pixels --labels "$T/one_a.npy,$T/one_b.npy" "$T/a.npy" "$T/b.npy"
+    assert_success
+    [ "${#lines[@]}" -eq 2 ]
+    [[ "${lines[1]}" == "FD(pixels)[class=5] "* ]]
+    close "${lines[1]#* }" "${plain#* }" 1e-12
+    # with --kid: the overall lines first, unchanged
+    run gan-fid -q --features pixels --kid --kid-subsets 3 --labels "$T/la.npy,$T/lb.npy" "$T/a.npy" "$T/b.npy"
+    assert_success
+    [ "${#lines[@]}" -eq 6 ]
+    [ "${lines[0]}" = "$plain" ]
+    [[ "${lines[1]}" == "KD(pixels) "*" std "* ]]
+    [[ "${lines[2]}" == "FD(pixels)[class=0] "* ]]
+}
+
+@test "--labels: a class with fewer than 2 images in a set prints nan and says why on stderr" {
+    images "$T/a.npy" 40 1 1x4x4
+    images "$T/b.npy" 30 2 1x4x4
+    # A: classes 0 (20), 2 (19), 9 (1); B: classes 0 (15), 1 (15)
+    $PY -c "import numpy as np; a = np.array([0] * 20 + [2] * 19 + [9]); np.save('$T/la.npy', a); np.save('$T/lb.npy', np.array([0, 1] * 15, np.uint8))"
+    run gan-fid -q --features pixels --labels "$T/la.npy,$T/lb.npy" "$T/a.npy" "$T/b.npy"
+    assert_success
+    [ "${#lines[@]}" -eq 5 ]
+    [[ "${lines[1]}" == "FD(pixels)[class=0] "[0-9]* ]]
+    [ "${lines[2]}" = "FD(pixels)[class=1] nan" ]
+    [ "${lines[3]}" = "FD(pixels)[class=2] nan" ]
+    [ "${lines[4]}" = "FD(pixels)[class=9] nan" ]
+    run bash -c "gan-fid --features pixels --labels '$T/la.npy,$T/lb.npy' '$T/a.npy' '$T/b.npy' 2>&1 >/dev/null | grep class"
+    assert_output --partial "class 1: 0 images in $T/a.npy, 15 in $T/b.npy: a distance needs at least 2 in each; printing nan"
+    assert_output --partial "class 9: 1 image in $T/a.npy, 0 in $T/b.npy"
+    assert_output --partial "per-class sets are smaller than the 16 features (the smallest: 15 images of class 0 in $T/b.npy)"
+    # a script reads every line the same way
+    run bash -c "gan-fid -q --features pixels --labels '$T/la.npy,$T/lb.npy' '$T/a.npy' '$T/b.npy' | $PY -c 'import sys; print(len([float(l.split()[1]) for l in sys.stdin]))'"
+    assert_output 5
+}
+
+@test "--labels errors: counts, negative or non-integer labels, statistics inputs, the option's form" {
+    images "$T/a.npy" 20 1
+    images "$T/b.npy" 20 2
+    labels "$T/l20.npy" 20 1 3
+    labels "$T/l19.npy" 19 1 3
+    run gan-fid -q --features pixels --labels "$T/l20.npy,$T/l19.npy" "$T/a.npy" "$T/b.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"l19.npy: 19 labels for the 20 images of $T/b.npy: want one label per image"* ]]
+    $PY -c "import numpy as np; a = np.zeros(20, np.int64); a[7] = -2; np.save('$T/neg.npy', a); np.save('$T/f.npy', np.zeros(20, np.float32)); np.save('$T/2d.npy', np.zeros((20, 2), np.int64))"
+    run gan-fid -q --features pixels --labels "$T/neg.npy,$T/l20.npy" "$T/a.npy" "$T/b.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"neg.npy: label -2 of image 7 is negative"* ]]
+    run gan-fid -q --features pixels --labels "$T/f.npy,$T/l20.npy" "$T/a.npy" "$T/b.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"labels must be int64 or uint8"* ]]
+    run gan-fid -q --features pixels --labels "$T/2d.npy,$T/l20.npy" "$T/a.npy" "$T/b.npy"
+    assert_one_line_error 1
+    run gan-fid -q --features pixels --labels "$T/nothere.npy,$T/l20.npy" "$T/a.npy" "$T/b.npy"
+    assert_one_line_error 1
+    gan-fid -q --features pixels --save-stats "$T/a.npz" "$T/a.npy"
+    run gan-fid -q --features pixels --labels "$T/l20.npy,$T/l20.npy" "$T/a.npz" "$T/b.npy"
+    assert_one_line_error 2
+    [[ "$output" == *"--labels: $T/a.npz holds statistics, which carry no labels"* ]]
+    run gan-fid -q --features pixels --labels "$T/l20.npy,$T/l20.npy" "$T/b.npy" "$T/a.npz"
+    assert_one_line_error 2
+    for arg in "$T/l20.npy" "$T/l20.npy," ",$T/l20.npy" "$T/l20.npy,$T/l20.npy,$T/l20.npy"; do
+        run gan-fid -q --features pixels --labels "$arg" "$T/a.npy" "$T/b.npy"
+        assert_one_line_error 2 || { echo "for --labels $arg"; return 1; }
+    done
+    run gan-fid -q --features pixels --labels "$T/l20.npy,$T/l20.npy" --save-stats "$T/s.npz" "$T/a.npy"
+    assert_one_line_error 2
+    [ ! -e "$T/s.npz" ]
 }

@@ -24,7 +24,7 @@ $code" "$@"
 @test "gan-sample --help lists every option and an example" {
     run gan-sample --help
     [ "$status" -eq 0 ]
-    for o in -n --seed --z-in --z-out --interp --truncate --best-of --no-ema --batch --shard --threads --device -o; do
+    for o in -n --seed --z-in --z-out --labels-out --interp --truncate --best-of --no-ema --batch --shard --threads --device -o; do
         [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
     done
     [[ "$output" == *example* ]]

@@ -31,11 +31,16 @@ examples() {
     [ "$(grep -c . "$T/ex.sh")" -ge 8 ]
     run bash -c "cd '$T' && set -e -o pipefail && source ex.sh 2>/dev/null"
     assert_success
-    [ "${#lines[@]}" -eq 4 ]
+    [ "${#lines[@]}" -eq 15 ]
     [[ "${lines[0]}" == "FD(pixels) 7.968"* ]]
     [[ "${lines[1]}" == "FD(pixels) 526.07"* ]]
     [ "${lines[2]}" = "${lines[0]}" ]
     [[ "${lines[3]}" == "KD(pixels) "*" std "* ]]
+    # --labels: the overall line, then one line per class
+    [ "${lines[4]}" = "${lines[0]}" ]
+    [[ "${lines[5]}" == "FD(pixels)[class=0] 32.72"* ]]
+    [[ "${lines[14]}" == "FD(pixels)[class=9] 33.83"* ]]
+    for k in 1 2 3 4 5 6 7 8; do [[ "${lines[$((k + 5))]}" == "FD(pixels)[class=$k] "[0-9]* ]]; done
     $PY -c "import numpy as np; z = np.load('$T/real.npz'); assert int(z['n']) == 2000 and z['sigma'].shape == (784, 784)"
 }
 
@@ -58,4 +63,6 @@ examples() {
     run tensor-info "$T/picked.npy"
     assert_output --partial "shape   16x1x28x28"
     [ "$(wc -l < "$T/loss.tsv")" -eq 3 ]
+    $PY -c "import numpy as np; l = np.load('$T/c-labels.npy'); assert l.dtype == np.int64 and l.tolist() == [k for k in range(10) for _ in range(3)], l
+assert np.load('$T/c.npy').shape == (30, 1, 28, 28)"
 }

@@ -111,6 +111,69 @@ static void test_merge_equals_whole(void) {
     free(x);
 }
 
+/* per-class statistics equal each class's own two-pass statistics; compacting keeps them, and
+ * compacted statistics still merge */
+static void test_class_stats(void) {
+    enum { N = 700, D = 6 };
+    float *x = malloc(sizeof(float) * N * D), *xc = malloc(sizeof(float) * N * D);
+    make_rows(x, N, D, 11);
+    int64_t lab[N];
+    /* 40: past the first growth of the class table; 12: 5 rows, fewer than a chunk */
+    const int64_t classes[5] = {0, 3, 40, 7, 12};
+    for (int i = 0; i < N; i++) lab[i] = i == N - 1 ? 9 : i % 100 == 50 ? 12 : classes[(i * 7 + i / 5) % 4];
+    fid_class_stats_t c;
+    fid_class_stats_init(&c, D);
+    for (int i = 0, b = 1; i < N; i += b, b = b * 3 % 61 + 1) {
+        int nb = i + b > N ? N - i : b;
+        CHECK(fid_class_stats_add(&c, x + (size_t)i * D, lab + i, nb) == 0, "%s", gt_errmsg());
+    }
+    CHECK(fid_class_stats_finish(&c) == 0, "%s", gt_errmsg());
+    for (int q = 0; q < 5; q++) {
+        int n = 0;
+        for (int i = 0; i < N; i++)
+            if (lab[i] == classes[q]) memcpy(xc + (size_t)n++ * D, x + (size_t)i * D, sizeof(float) * D);
+        double mu[D], sigma[D * D];
+        two_pass(xc, n, D, mu, sigma);
+        const fid_stats_t *s = fid_class_stats_get(&c, classes[q]);
+        CHECK(s && s->n == n, "class %lld: n %lld, expected %d", (long long)classes[q], s ? (long long)s->n : -1LL, n);
+        if (!s) continue;
+        CHECK(s->m2 == NULL && s->chunk == NULL && s->finished, "class %lld not compacted", (long long)classes[q]);
+        CHECK(max_rel(s->mu, mu, D) < 1e-13, "class %lld: mean %g", (long long)classes[q], max_rel(s->mu, mu, D));
+        CHECK(max_rel(s->sigma, sigma, D * D) < 1e-12, "class %lld: sigma %g", (long long)classes[q],
+              max_rel(s->sigma, sigma, D * D));
+    }
+    const fid_stats_t *one = fid_class_stats_get(&c, 9);
+    CHECK(one && one->n == 1 && one->mu[2] == x[(size_t)(N - 1) * D + 2] && !one->sigma, "class of one row");
+    CHECK(!fid_class_stats_get(&c, 1) && !fid_class_stats_get(&c, 5000) && !fid_class_stats_get(&c, -1),
+          "classes without rows");
+    /* refusals: nothing is added */
+    int64_t bad[2] = {3, -1};
+    CHECK(fid_class_stats_add(&c, x, bad, 2) == -1 && strstr(gt_errmsg(), "label -1 of row 1"), "%s", gt_errmsg());
+    bad[1] = FID_MAX_CLASS + 1;
+    CHECK(fid_class_stats_add(&c, x, bad, 2) == -1, "label past FID_MAX_CLASS accepted");
+    fid_class_stats_free(&c);
+
+    /* compact = finish, and a compacted set merges like a finished one */
+    fid_stats_t a, b, whole;
+    fid_stats_init(&a, D, 5);
+    fid_stats_init(&b, D, 0);
+    fid_stats_init(&whole, D, 0);
+    fid_stats_add(&a, x, 300);
+    fid_stats_add(&b, x + 300 * D, N - 300);
+    fid_stats_add(&whole, x, N);
+    fid_stats_finish(&whole);
+    CHECK(fid_stats_compact(&a) == 0, "%s", gt_errmsg());
+    CHECK(fid_stats_add(&a, x, 1) == -1, "rows added to compacted statistics");
+    CHECK(fid_stats_merge(&a, &b) == 0, "%s", gt_errmsg());
+    CHECK(a.n == N && max_rel(a.sigma, whole.sigma, D * D) < 1e-13, "compact+merge sigma %g",
+          max_rel(a.sigma, whole.sigma, D * D));
+    fid_stats_free(&a);
+    fid_stats_free(&b);
+    fid_stats_free(&whole);
+    free(x);
+    free(xc);
+}
+
 static void test_stats_refusals(void) {
     fid_stats_t s;
     float x[6] = {1, 2, 3, 4, 5, 6};
@@ -272,6 +335,7 @@ static void test_kid_definition(void) {
 int main(void) {
     RUN(test_stats_match_two_pass);
     RUN(test_merge_equals_whole);
+    RUN(test_class_stats);
     RUN(test_stats_refusals);
     RUN(test_frechet_closed_forms);
     RUN(test_kid_definition);
