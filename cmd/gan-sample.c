@@ -230,8 +230,11 @@ int main(int argc, char **argv) {
         if (in || optind + 1 < argc) die_usage("unexpected argument '%s'", argv[optind + (in ? 0 : 1)]);
         in = argv[optind];
     }
-    if (labels_path && strcmp(labels_path, "-") == 0 && (!out || strcmp(out, "-") == 0))
-        die_usage("--labels-out - and the images would both go to stdout; give one of them a file");
+    /* one stream cannot carry two .npy files */
+    int to_stdout = (!out || strcmp(out, "-") == 0) + (zout_path && strcmp(zout_path, "-") == 0) +
+                    (labels_path && strcmp(labels_path, "-") == 0);
+    if (to_stdout > 1)
+        die_usage("the images, --z-out and --labels-out would share stdout; give all but one of them a file");
     if (zin_path && (trunc > 0 || best > 1)) die_usage("--truncate and --best-of draw latents; not with --z-in");
     if ((cls >= 0) + !!classes_s + !!per_class > 1) die_usage("give one of --class, --classes, --per-class");
     int64_t n_list = 0, *list = NULL;

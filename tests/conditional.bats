@@ -226,7 +226,11 @@ assert [len(p) for p in parts] == [len(np.load(p)) for p in sys.argv[7:]]' \
     init -o "$T/m.st"
     run gan-sample -n 4 --labels-out - "$T/m.st"
     assert_one_line_error 2
-    [[ "$output" == *"both go to stdout"* ]]
+    [[ "$output" == *"share stdout"* ]]
+    run gan-sample -n 4 --labels-out - --z-out - -o "$T/o.npy" "$T/m.st"
+    assert_one_line_error 2
+    [[ "$output" == *"share stdout"* ]]
+    [ ! -e "$T/o.npy" ]
 }
 
 @test "end to end: cmlp model -> gan-sample --labels-out -> gan-fid --labels prints one line per class" {

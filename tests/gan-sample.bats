@@ -160,6 +160,9 @@ assert idx != list(range(6)), "kept the first 6 draws: no selection happened"' "
     assert_one_line_error 2
     run gan-sample "$T/m.st" "$T/m.st"
     assert_one_line_error 2
+    run gan-sample -n 2 --z-out - "$T/m.st"        # images and latents both to stdout
+    assert_one_line_error 2
+    [[ "$output" == *"--z-out"*"share stdout"* ]]
     [ ! -e "$T/x.npy" ]
 }
 
