@@ -77,6 +77,7 @@ typedef struct bn_sync {
     void (*sum)(void *arg, double *v, size_t n);
     void *arg;
     int batch;
+    double *scratch; /* 2 C doubles for the widest BatchNorm, made with the run (none per step) */
 } bn_sync_t;
 
 /* LayerNorm over each sample's N values (lib/layer_ln.c has the formulas). x, tx, dy, dty, y,

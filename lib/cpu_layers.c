@@ -404,7 +404,7 @@ static void bn_forward_synced(const bn_args_t *j) {
     int C = j->C, B = j->B;
     long S = j->S;
     double n = (double)j->sync->batch * (double)S;
-    double *sum = gt_xmalloc(sizeof(double) * 2 * (size_t)C), *q = sum + C;
+    double *sum = j->sync->scratch, *q = sum + C;
     bn_sums(j, 0, NULL, sum);
     j->sync->sum(j->sync->arg, sum, (size_t)C);
     for (int c = 0; c < C; c++) sum[c] /= n; /* the mean */
@@ -422,14 +422,13 @@ static void bn_forward_synced(const bn_args_t *j) {
             for (long k = 0; k < S; k++) j->y[o + k] = norm_affine(norm_hat(j->x[o + k], mean, istd), w, b);
         }
     }
-    free(sum);
 }
 
 static void bn_backward_synced(const bn_args_t *j) {
     int C = j->C, B = j->B;
     long S = j->S;
     double n = (double)j->sync->batch * (double)S;
-    double *s = gt_xmalloc(sizeof(double) * 2 * (size_t)C); /* sum dy (C), then sum dy x_hat (C) */
+    double *s = j->sync->scratch; /* sum dy (C), then sum dy x_hat (C) */
     bn_sums(j, 2, NULL, s);
     if (j->dw)
         for (int c = 0; c < C; c++) { /* this slice's share: the trainer sums gradients */
@@ -449,7 +448,6 @@ static void bn_backward_synced(const bn_args_t *j) {
             }
         }
     }
-    free(s);
 }
 
 void cpu_bn_forward(backend_t *be, const bn_args_t *a) {

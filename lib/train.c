@@ -121,6 +121,14 @@ int trainer_distribute(trainer_t *t, dist_t *d) {
     t->bn_sync.sum = bn_sync_sum;
     t->bn_sync.arg = d;
     t->bn_sync.batch = t->B;
+    /* the synced passes' per-channel sums: 2 C doubles for the widest layer input of either
+     * network (a BatchNorm's C is its input's channels), so that steps allocate nothing */
+    int widest = 1;
+    const net_t *nets[] = {&t->m->G, &t->m->D};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < nets[k]->n_layers; i++)
+            if (nets[k]->layers[i].in.c > widest) widest = nets[k]->layers[i].in.c;
+    t->bn_sync.scratch = gt_xmalloc(sizeof(double) * 2 * (size_t)widest);
     return 0;
 }
 
@@ -167,6 +175,7 @@ void trainer_free(trainer_t *t) {
         if (t->stats) be->free(be, t->stats);
     }
     free(t->perm);
+    free(t->bn_sync.scratch);
     memset(t, 0, sizeof *t);
 }
 
