@@ -4,7 +4,7 @@
  * running statistics and num_batches_tracked against a plain double computation; LayerNorm
  * forward statistics, backward, jvp_forward against differences of forward and jvp_backward
  * against differences of jvp_forward's outputs; dropout's zero fraction, scale, masks keyed
- * by (seed, step, global sample index) whatever the batch split, backward and tangent masks;
+ * by (seed, step, layer index, global sample index) whatever the batch split, backward and tangent masks;
  * thread-count independence of every result. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -411,14 +411,22 @@ static void test_dropout_masks(void) {
     c2.sample_base = 102;
     t.l.ops->forward(&c2, &t.l, y2 + 2 * N, x + 2 * N, 4);
     CHECK(memcmp(y, y2, sizeof y) == 0, "masks depend on how the batch is split");
-    /* by definition: element k of sample i keyed by (base + i) * N + k */
+    /* by definition: element k of sample i of layer L keyed by L * 2^48 + (base + i) * N + k */
     int defn = 1;
+    uint64_t layer_key = (uint64_t)t.l.index << 48;
     for (int i = 0; i < B; i++)
         for (int k = 0; k < N; k++) {
-            int keep = philox_uniform(1234, PHILOX_STREAM_DROPOUT, 5, (uint64_t)(100 + i) * N + k) >= 0.5f;
+            uint64_t key = layer_key + (uint64_t)(100 + i) * N + k;
+            int keep = philox_uniform(1234, PHILOX_STREAM_DROPOUT, 5, key) >= 0.5f;
             defn &= (y[i * N + k] != 0.0f) == keep;
         }
-    CHECK(defn, "mask is not philox_uniform(seed, DROPOUT, step, (base + i) * N + k) >= p");
+    CHECK(defn, "mask is not philox_uniform(seed, DROPOUT, step, L * 2^48 + (base + i) * N + k) >= p");
+    /* another layer of the same pass: other masks (the index keeps two dropout layers apart) */
+    int index = t.l.index;
+    t.l.index = index + 1;
+    t.l.ops->forward(&c, &t.l, y3, x, B);
+    t.l.index = index;
+    CHECK(memcmp(y, y3, sizeof y) != 0, "another layer draws the same mask");
     /* another step, another seed: other masks */
     c2 = c;
     c2.rng_step = 6;
