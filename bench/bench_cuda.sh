@@ -16,6 +16,9 @@
 # is bound by launches, not by arithmetic or memory.
 # With --device cuda the same steps are timed on the GPU (3 warm-up steps, then 20), in FP32
 # and in TF32, and printed beside the floors.
+# The last rows ("fid") cost gan-fid's feature extraction the same way: one step is the
+# Inception features of a batch of 3x32x32 images resized to 299 (random weights written by
+# bench/fid_peer.py, which needs python3-torch; the arithmetic is the same as the real file's).
 set -eu
 cd "$(dirname "$0")/.."
 device=emu
@@ -33,25 +36,37 @@ printf '%-8s %5s %8s %9s %9s %9s %9s %9s %11s %11s' preset batch launches GFLOP 
     floor_fp32 floor_tf32 launch_fl img/s_fp32 img/s_tf32
 [ $device = cuda ] && printf ' %10s %10s %10s %10s' ms_fp32 img/s ms_tf32 img/s
 printf '\n'
+# row NAME BATCH STEP_COST_ARGS...: one row of the table, from the emulation's counters (and the
+# GPU's timings with --device cuda)
+row() {
+    local name=$1 b=$2 line r32 rtf; shift 2
+    if ! line=$(GT_EMU_PROTECT=0 $emu "$@" --batch $b --warmup 1 --steps 1 2>&1); then
+        printf '%-8s %5s  (%s)\n' "$name" $b "$(echo "$line" | tail -1)"
+        return
+    fi
+    read -r _ _ ncrit launches gflop mb _ _ <<<"$line"
+    awk -v p="$name" -v b="$b" -v k="$ncrit" -v l="$launches" -v f="$gflop" -v m="$mb" 'BEGIN {
+        t32 = f * 1e9 / 60e12; ttf = f * 1e9 / 490e12; tm = m * 1e6 / 3e12; tl = l * 2e-6
+        f32 = t32 > tm ? t32 : tm; ftf = ttf > tm ? ttf : tm
+        printf "%-8s %5d %8.0f %9.2f %9.1f %7.1fus %7.1fus %7.0fus %11.0f %11.0f", p, b, l, f, m,
+               f32 * 1e6, ftf * 1e6, tl * 1e6, b * k / f32, b * k / ftf }'
+    if [ $device = cuda ]; then
+        r32=$($gpu --device cuda "$@" --batch $b --warmup 3 --steps 20)
+        rtf=$($gpu --device cuda "$@" --batch $b --warmup 3 --steps 20 --tf32)
+        printf ' %10s %10s %10s %10s' "$(echo "$r32" | cut -f7)" "$(echo "$r32" | cut -f8)" \
+            "$(echo "$rtf" | cut -f7)" "$(echo "$rtf" | cut -f8)"
+    fi
+    printf '\n'
+}
+
 for ps in mlp:1x28x28 dcgan:1x28x28 dcgan32:3x32x32 wgan-gp:1x28x28; do
-    preset=${ps%%:*}; shape=${ps#*:}
-    for b in 64 256 1024; do
-        if ! line=$(GT_EMU_PROTECT=0 $emu --preset "$preset" --shape "$shape" --batch $b --warmup 1 --steps 1 2>&1); then
-            printf '%-8s %5s  (%s)\n' "$preset" $b "$(echo "$line" | tail -1)"
-            continue
-        fi
-        read -r _ _ ncrit launches gflop mb _ _ <<<"$line"
-        awk -v p="$preset" -v b="$b" -v k="$ncrit" -v l="$launches" -v f="$gflop" -v m="$mb" 'BEGIN {
-            t32 = f * 1e9 / 60e12; ttf = f * 1e9 / 490e12; tm = m * 1e6 / 3e12; tl = l * 2e-6
-            f32 = t32 > tm ? t32 : tm; ftf = ttf > tm ? ttf : tm
-            printf "%-8s %5d %8.0f %9.2f %9.1f %7.1fus %7.1fus %7.0fus %11.0f %11.0f", p, b, l, f, m,
-                   f32 * 1e6, ftf * 1e6, tl * 1e6, b * k / f32, b * k / ftf }'
-        if [ $device = cuda ]; then
-            r32=$($gpu --device cuda --preset "$preset" --shape "$shape" --batch $b --warmup 3 --steps 20)
-            rtf=$($gpu --device cuda --preset "$preset" --shape "$shape" --batch $b --warmup 3 --steps 20 --tf32)
-            printf ' %10s %10s %10s %10s' "$(echo "$r32" | cut -f7)" "$(echo "$r32" | cut -f8)" \
-                "$(echo "$rtf" | cut -f7)" "$(echo "$rtf" | cut -f8)"
-        fi
-        printf '\n'
-    done
+    for b in 64 256 1024; do row "${ps%%:*}" $b --preset "${ps%%:*}" --shape "${ps#*:}"; done
 done
+
+weights=$(mktemp --suffix=.safetensors)
+trap 'rm -f "$weights"' EXIT
+if /usr/bin/python3 bench/fid_peer.py weights "$weights" 2>/dev/null; then
+    for b in 16 32; do row fid $b --fid "$weights"; done
+else
+    echo "fid: skipped (bench/fid_peer.py could not write random Inception weights: python3-torch?)"
+fi

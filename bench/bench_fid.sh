@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench_fid.sh: gan-fid beside its peers, on the same machine in the same run.
 #   Inception features: images/s of gan-fid (--save-features to /dev/null) on 3x32x32 uint8 images
-#     resized to 299 (the FID Inception's 5.7 GFLOP an image), with random weights (the real file
+#     resized to 299 (the FID Inception's 5.7 G multiply-adds, 11.4 GFLOP, an image), with random weights (the real file
 #     cannot be downloaded here; the arithmetic is the same); the fixed cost (reading the 95 MB of
 #     weights, allocating) is taken out by timing N_SMALL and N images. Peer: pytorch-fid's network
 #     in torch 1.13 float32 (the tests' module), timed inside Python, batch 16, after a warm-up.

@@ -7,7 +7,12 @@
  *             [--steps N] [--tf32]
  * prints one tab-separated line:
  *   preset batch n_critic launches_per_step gflop_per_step mbyte_per_step ms_per_step images_per_s
- * (the counters are per step after the warm-up; cpu has no counters and prints 0 for them). */
+ * (the counters are per step after the warm-up; cpu has no counters and prints 0 for them).
+ *
+ *   step_cost --fid WEIGHTS.safetensors --batch B [--device ...] [--warmup W] [--steps N] [--tf32]
+ * costs gan-fid's feature extraction instead: one "step" is the Inception features of B random
+ * 3x32x32 images in [-1, 1] (resized to 299 as gan-fid does), printed in the same columns with
+ * preset "fid" and n_critic 1. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +20,7 @@
 #include <time.h>
 
 #include "../lib/common.h"
+#include "../lib/inception.h"
 #include "../lib/model.h"
 #include "../lib/philox.h"
 #include "../lib/presets.h"
@@ -28,13 +34,54 @@ static double seconds(void) {
 
 static void usage(void) {
     fprintf(stderr, "usage: step_cost --preset NAME --shape CxHxW --batch B [--device cpu|cuda] [--warmup W] "
-                    "[--steps N] [--tf32]\n");
+                    "[--steps N] [--tf32]\n"
+                    "       step_cost --fid WEIGHTS --batch B [--device cpu|cuda] [--warmup W] [--steps N] [--tf32]\n");
     exit(2);
+}
+
+/* print the per-step line from the counters before and after `steps` steps of dt seconds */
+static void report(const char *what, int batch, int n_critic, int steps, double dt, backend_counters_t c0,
+                   backend_counters_t c1) {
+    printf("%s\t%d\t%d\t%.1f\t%.4f\t%.3f\t%.3f\t%.1f\n", what, batch, n_critic,
+           (double)(c1.launches - c0.launches) / steps, (c1.flops - c0.flops) / steps / 1e9,
+           (c1.bytes - c0.bytes) / steps / 1e6, dt / steps * 1e3, (double)batch * n_critic * steps / dt);
+}
+
+/* --fid: the Inception features of `batch` random 3x32x32 images per step */
+static int fid_cost(backend_t *be, const char *weights, int batch, int warmup, int steps) {
+    inception_t *inc;
+    if (inception_load(&inc, weights, be, batch)) {
+        fprintf(stderr, "step_cost: %s\n", gt_errmsg());
+        return 1;
+    }
+    size_t n = (size_t)batch * 3 * 32 * 32;
+    float *host = gt_xmalloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) host[i] = 2.0f * philox_uniform(1, PHILOX_STREAM_USER, 0, i) - 1.0f;
+    float *x = be->alloc(be, sizeof(float) * n), *feats = be->alloc(be, sizeof(float) * (size_t)batch * 2048);
+    be->upload(be, x, host, sizeof(float) * n);
+    int bad = 0;
+    for (int i = 0; i < warmup; i++) bad |= inception_forward(inc, feats, x, batch, 3, 32, 32);
+    be_sync(be);
+    backend_counters_t c0 = be->counters;
+    double t0 = seconds();
+    for (int i = 0; i < steps; i++) bad |= inception_forward(inc, feats, x, batch, 3, 32, 32);
+    be_sync(be);
+    double dt = seconds() - t0;
+    if (bad) {
+        fprintf(stderr, "step_cost: %s\n", gt_errmsg());
+        return 1;
+    }
+    report("fid", batch, 1, steps, dt, c0, be->counters);
+    be->free(be, x);
+    be->free(be, feats);
+    free(host);
+    inception_free(inc);
+    return 0;
 }
 
 int main(int argc, char **argv) {
     gt_progname = "step_cost";
-    const char *preset = NULL, *shape_s = NULL, *device = "cuda";
+    const char *preset = NULL, *shape_s = NULL, *device = "cuda", *fid_weights = NULL;
     int batch = 0, warmup = 2, steps = 1, tf32 = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[++i];
@@ -43,17 +90,20 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--fid") && i + 1 < argc) fid_weights = argv[++i];
         else if (!strcmp(argv[i], "--tf32")) tf32 = 1;
         else usage();
     }
     shape3_t shape;
-    if (!preset || !shape_s || batch <= 0 || steps <= 0 || warmup < 0 || shape3_parse(shape_s, &shape)) usage();
+    if (batch <= 0 || steps <= 0 || warmup < 0) usage();
+    if (!fid_weights && (!preset || !shape_s || shape3_parse(shape_s, &shape))) usage();
     backend_t *be = gan_backend(device, 0);
     if (!be) {
         fprintf(stderr, "step_cost: %s\n", gt_errmsg());
         return 1;
     }
     be->tf32 = tf32;
+    if (fid_weights) return fid_cost(be, fid_weights, batch, warmup, steps);
     preset_t p;
     if (preset_get(preset, shape, 100, &p)) {
         fprintf(stderr, "step_cost: %s\n", gt_errmsg());
@@ -89,10 +139,7 @@ int main(int argc, char **argv) {
     be_sync(be);
     double dt = seconds() - t0;
     if (trainer_check(&t)) fprintf(stderr, "step_cost: note: %s\n", gt_errmsg());
-    backend_counters_t c1 = be->counters;
-    printf("%s\t%d\t%d\t%.1f\t%.4f\t%.3f\t%.3f\t%.1f\n", preset, batch, s.n_critic,
-           (double)(c1.launches - c0.launches) / steps, (c1.flops - c0.flops) / steps / 1e9,
-           (c1.bytes - c0.bytes) / steps / 1e6, dt / steps * 1e3, (double)batch * s.n_critic * steps / dt);
+    report(preset, batch, s.n_critic, steps, dt, c0, be->counters);
     trainer_free(&t);
     tensor_free(&data);
     model_free(&m);
