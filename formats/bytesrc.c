@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Raw bytes from the stream or memory into dst; sets raw_eof at the end. */
 static int raw_read(bytesrc_t *s, unsigned char *dst, size_t n, size_t *got) {
@@ -190,4 +192,69 @@ void bytesrc_close(bytesrc_t *s) {
     if (s->f && s->close_f) fclose(s->f);
     free(s->inbuf);
     memset(s, 0, sizeof *s);
+}
+
+/* ---- whole files ----------------------------------------------------------------------- */
+
+/* Read a whole stream into a growing heap buffer. */
+static int read_whole(FILE *in, wholefile_t *w) {
+    size_t cap = 1 << 16, got = 0;
+    unsigned char *b = gt_xmalloc(cap);
+    for (;;) {
+        if (got == cap) {
+            if (cap > SIZE_MAX / 2) {
+                free(b);
+                return gt_err("input too large");
+            }
+            unsigned char *nb = realloc(b, cap * 2);
+            if (!nb) {
+                free(b);
+                return gt_err("out of memory reading the input");
+            }
+            b = nb;
+            cap *= 2;
+        }
+        size_t n = fread(b + got, 1, cap - got, in);
+        got += n;
+        if (n == 0) break;
+    }
+    if (ferror(in)) {
+        free(b);
+        return gt_err("read error: %s", strerror(errno));
+    }
+    w->p = b;
+    w->len = got;
+    return 0;
+}
+
+int wholefile_load(const char *path, wholefile_t *w) {
+    int is_stdin = !path || strcmp(path, "-") == 0;
+    memset(w, 0, sizeof *w);
+    FILE *in = is_stdin ? stdin : fopen(path, "rb");
+    if (!in) return gt_err("%s", strerror(errno));
+    struct stat st;
+    int fd = fileno(in), rc = 0;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        rc = gt_err("is a directory");
+    } else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && lseek(fd, 0, SEEK_CUR) == 0 &&
+               ftell(in) == 0) {
+        void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        if (base == MAP_FAILED) {
+            rc = gt_err("cannot map: %s", strerror(errno));
+        } else {
+            w->p = base;
+            w->len = (size_t)st.st_size;
+            w->mapped = 1;
+        }
+    } else {
+        rc = read_whole(in, w);
+    }
+    if (!is_stdin) fclose(in);
+    return rc;
+}
+
+void wholefile_free(wholefile_t *w) {
+    if (w->mapped) munmap(w->p, w->len);
+    else free(w->p);
+    memset(w, 0, sizeof *w);
 }

@@ -66,4 +66,17 @@ int bytesrc_append(bytesrc_t *s, bytebuf_t *b, uint64_t n, uint64_t *got);
 /* Append n bytes from memory to b. Returns 0, or -1 with a message (out of memory). */
 int bytebuf_put(bytebuf_t *b, const void *p, size_t n);
 
+/* The whole of PATH (NULL or "-": stdin) in memory, for formats parsed in place (safetensors,
+ * npz): a non-empty regular file read from its start is mapped (private, copy-on-write, so the
+ * parser may write to it), anything else (a pipe, stdin, an empty file) is read into a heap
+ * buffer that grows as bytes arrive. Not gunzipped. A directory is an error. Returns 0 or -1
+ * with a message (not prefixed with the name); free with wholefile_free, safe on a zeroed one. */
+typedef struct {
+    unsigned char *p;
+    size_t len;
+    int mapped;
+} wholefile_t;
+int wholefile_load(const char *path, wholefile_t *w);
+void wholefile_free(wholefile_t *w);
+
 #endif

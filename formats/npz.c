@@ -6,15 +6,13 @@
  * buffer (with overflow checks) before it is used. */
 #define _DEFAULT_SOURCE
 #include "npz.h"
+#include "bytesrc.h"
 #include "npy.h"
 #include "../lib/common.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #define SIG_LOCAL 0x04034b50u
@@ -334,70 +332,13 @@ const tensor_t *npz_find(const npz_file_t *z, const char *name) {
 
 /* ---- loading -------------------------------------------------------------------------------- */
 
-/* The whole stream into a buffer that grows as bytes arrive. */
-static int read_all(FILE *f, unsigned char **out, size_t *out_len) {
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *b = malloc(cap);
-    if (!b) return gt_err("out of memory");
-    for (;;) {
-        if (n == cap) {
-            if (cap > SIZE_MAX / 4) {
-                free(b);
-                return gt_err("file too large");
-            }
-            unsigned char *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                return gt_err("out of memory reading the file");
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    if (ferror(f)) {
-        free(b);
-        return gt_err("read error: %s", strerror(errno));
-    }
-    *out = b;
-    *out_len = n;
-    return 0;
-}
-
 int npz_load(const char *path, npz_file_t *z) {
-    int is_stdin = !path || strcmp(path, "-") == 0;
-    const char *name = is_stdin ? "stdin" : path;
     memset(z, 0, sizeof *z);
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (!f) {
-        gt_err("%s", strerror(errno));
-        return gt_err_prefix(name);
-    }
-    struct stat st;
-    int fd = fileno(f), rc;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        rc = gt_err("is a directory");
-    } else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && lseek(fd, 0, SEEK_CUR) == 0 &&
-               ftell(f) == 0) {
-        /* a regular file: parse it where it lies */
-        void *b = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (b == MAP_FAILED) {
-            rc = gt_err("cannot map: %s", strerror(errno));
-        } else {
-            rc = npz_parse(b, (size_t)st.st_size, z);
-            munmap(b, (size_t)st.st_size);
-        }
-    } else {
-        unsigned char *b = NULL;
-        size_t len = 0;
-        rc = read_all(f, &b, &len);
-        if (rc == 0) rc = len == 0 ? gt_err("empty file") : npz_parse(b, len, z);
-        free(b);
-    }
-    if (!is_stdin) fclose(f);
-    return rc ? gt_err_prefix(name) : 0;
+    wholefile_t w;
+    int rc = wholefile_load(path, &w);
+    if (rc == 0) rc = w.len == 0 ? gt_err("empty file") : npz_parse(w.p, w.len, z);
+    wholefile_free(&w);
+    return rc ? gt_err_prefix(!path || strcmp(path, "-") == 0 ? "stdin" : path) : 0;
 }
 
 /* ---- writer ----------------------------------------------------------------------------------- */

@@ -6,6 +6,7 @@
  * ranges must tile the data section exactly. */
 #define _DEFAULT_SOURCE
 #include "safetensors.h"
+#include "bytesrc.h"
 #include "../lib/common.h"
 
 #include <cJSON.h>
@@ -13,9 +14,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* The reference implementation refuses headers over 100 MB; so do we. */
 #define ST_MAX_HEADER (100u * 1000 * 1000)
@@ -255,67 +253,16 @@ int st_parse(const void *buf, size_t len, st_file_t *f) {
 
 /* ---- loading ---------------------------------------------------------------------------- */
 
-/* Read a whole stream into a growing heap buffer. */
-static int slurp(FILE *in, st_file_t *f) {
-    size_t cap = 1 << 16, got = 0;
-    unsigned char *b = gt_xmalloc(cap);
-    for (;;) {
-        if (got == cap) {
-            if (cap > SIZE_MAX / 2) {
-                free(b);
-                return gt_err("input too large");
-            }
-            unsigned char *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                return gt_err("out of memory reading the input");
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t n = fread(b + got, 1, cap - got, in);
-        got += n;
-        if (n == 0) break;
-    }
-    if (ferror(in)) {
-        free(b);
-        return gt_err("read error: %s", strerror(errno));
-    }
-    f->buf = b;
-    f->len = got;
-    return 0;
-}
-
 int st_load(const char *path, st_file_t *f) {
-    int is_stdin = !path || strcmp(path, "-") == 0;
-    const char *name = is_stdin ? "stdin" : path;
     memset(f, 0, sizeof *f);
-    FILE *in = is_stdin ? stdin : fopen(path, "rb");
-    if (!in) {
-        gt_err("%s", strerror(errno));
-        return gt_err_prefix(name);
-    }
-    struct stat st;
-    int fd = fileno(in), rc = 0;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        rc = gt_err("is a directory");
-    } else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && lseek(fd, 0, SEEK_CUR) == 0 &&
-               ftell(in) == 0) {
-        void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-        if (base == MAP_FAILED) {
-            rc = gt_err("cannot map: %s", strerror(errno));
-        } else {
-            f->buf = base;
-            f->len = (size_t)st.st_size;
-            f->mapped = 1;
-        }
-    } else {
-        rc = slurp(in, f);
-    }
-    if (!is_stdin) fclose(in);
+    wholefile_t w;
+    int rc = wholefile_load(path, &w);
+    f->buf = w.p;
+    f->len = w.len;
+    f->mapped = w.mapped;
     if (rc || parse_buf(f)) {
         st_free(f);
-        return gt_err_prefix(name);
+        return gt_err_prefix(!path || strcmp(path, "-") == 0 ? "stdin" : path);
     }
     return 0;
 }
@@ -332,8 +279,7 @@ void st_free(st_file_t *f) {
         free(f->meta[i].value);
     }
     free(f->meta);
-    if (f->mapped) munmap(f->buf, f->len);
-    else free(f->buf);
+    wholefile_free(&(wholefile_t){f->buf, f->len, f->mapped});
     memset(f, 0, sizeof *f);
 }
 
