@@ -96,6 +96,20 @@ static int64_t *parse_class_list(const char *s, int64_t *n) {
     return v;
 }
 
+/* What decides the class of each image of a class-conditional model */
+typedef struct {
+    int K;              /* the model's classes (0: not conditional) */
+    int64_t cls;        /* --class K, or -1 */
+    const int64_t *list;  /* --classes: image j is of class list[j] */
+    int64_t per_class;  /* --per-class N: image j is of class j / N */
+} classes_t;
+
+/* The class of draw j: the rules above, else j mod K. --best-of (which excludes --classes and
+ * --per-class) keeps draws, so its image takes the class of the draw it kept. */
+static int64_t class_of(const classes_t *c, int64_t j) {
+    return c->cls >= 0 ? c->cls : c->list ? c->list[j] : c->per_class ? j / c->per_class : j % c->K;
+}
+
 /* Where latents come from (the values are computed on the device: train_math.h's
  * sample_latent through the backend's latents operation; this is their bookkeeping). */
 typedef struct {
@@ -311,6 +325,7 @@ int main(int argc, char **argv) {
     plan.t_d = be->alloc(be, sizeof(double) * (size_t)B);
     nn_ctx_t cg = net_ctx(&m.G, 0, m.seed, 0, 0);
     /* the classes of a batch's images (class-conditional models) */
+    classes_t classes = {K, cls, list, per_class};
     int64_t *lab = gt_xmalloc(sizeof(int64_t) * (size_t)B), *lab_d = NULL;
     if (K) {
         lab_d = be->alloc(be, sizeof(int64_t) * (size_t)B);
@@ -325,8 +340,8 @@ int main(int argc, char **argv) {
         cd.labels = lab_d;
         for (int64_t s0 = 0; s0 < draws; s0 += B) {
             int b = (int)(draws - s0 < B ? draws - s0 : B);
-            if (K) { /* one class (--class K) or, by default, draw j's class is j mod K */
-                for (int i = 0; i < b; i++) lab[i] = cls >= 0 ? cls : (s0 + i) % K;
+            if (K) {
+                for (int i = 0; i < b; i++) lab[i] = class_of(&classes, s0 + i);
                 be->upload(be, lab_d, lab, sizeof(int64_t) * (size_t)b);
             }
             batch_latents(be, &plan, &L, 1, s0, b, z, zd, zin_d, seed, trunc, 0);
@@ -362,9 +377,8 @@ int main(int argc, char **argv) {
     for (int64_t s0 = lo; s0 < hi; s0 += B) {
         int b = (int)(hi - s0 < B ? hi - s0 : B);
         if (K) {
-            for (int i = 0; i < b; i++) {
-                int64_t j = s0 + i; /* the image's index in the unsharded run */
-                lab[i] = cls >= 0 ? cls : list ? list[j] : per_class ? j / per_class : (sel ? sel[j] : j) % K;
+            for (int i = 0; i < b; i++) { /* s0 + i: the image's index in the unsharded run */
+                lab[i] = class_of(&classes, sel ? sel[s0 + i] : s0 + i);
             }
             be->upload(be, lab_d, lab, sizeof(int64_t) * (size_t)b);
             if (labels_path) out_write(&ol, lab, sizeof(int64_t) * (size_t)b);
