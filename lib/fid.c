@@ -129,31 +129,36 @@ static void flush_chunk(fid_stats_t *s) {
     free(mean_b);
 }
 
+/* Append B rows of x (float32) or x64 (float64, when x is NULL), already checked finite. */
+static void push_rows(fid_stats_t *s, const float *x, const double *x64, int B) {
+    int d = s->d;
+    for (int i = 0; i < B; i++) {
+        double *row = s->chunk + (size_t)s->chunk_n * d;
+        if (x) {
+            const float *src = x + (size_t)i * d;
+            for (int k = 0; k < d; k++) row[k] = src[k];
+        } else {
+            memcpy(row, x64 + (size_t)i * d, sizeof(double) * (size_t)d);
+        }
+        if (++s->chunk_n == s->chunk_cap) flush_chunk(s);
+    }
+    s->finished = 0;
+}
+
 int fid_stats_add(fid_stats_t *s, const float *x, int B) {
     if (!s->chunk) return gt_err("internal error: statistics were not made by fid_stats_init");
     int d = s->d;
     for (size_t k = 0; k < (size_t)B * (size_t)d; k++)
         if (!isfinite(x[k])) return gt_err("feature %zu of row %zu is %s", k % (size_t)d, k / (size_t)d,
                                            isnan(x[k]) ? "NaN" : "infinite");
-    for (int i = 0; i < B; i++) {
-        double *row = s->chunk + (size_t)s->chunk_n * d;
-        const float *src = x + (size_t)i * d;
-        for (int k = 0; k < d; k++) row[k] = src[k];
-        if (++s->chunk_n == s->chunk_cap) flush_chunk(s);
-    }
-    s->finished = 0;
+    push_rows(s, x, NULL, B);
     return 0;
 }
 
 int fid_stats_add_f64(fid_stats_t *s, const double *x, int B) {
     if (!s->chunk) return gt_err("internal error: statistics were not made by fid_stats_init");
-    int d = s->d;
-    if (!all_finite(x, (size_t)B * (size_t)d)) return gt_err("features hold NaN or infinite values");
-    for (int i = 0; i < B; i++) {
-        memcpy(s->chunk + (size_t)s->chunk_n * d, x + (size_t)i * d, sizeof(double) * (size_t)d);
-        if (++s->chunk_n == s->chunk_cap) flush_chunk(s);
-    }
-    s->finished = 0;
+    if (!all_finite(x, (size_t)B * (size_t)s->d)) return gt_err("features hold NaN or infinite values");
+    push_rows(s, NULL, x, B);
     return 0;
 }
 
@@ -290,8 +295,8 @@ static int class_stats_add(fid_class_stats_t *c, const float *x, const double *x
                 return -1;
             }
         }
-        size_t off = (size_t)i * (size_t)d;
-        if (x ? fid_stats_add(c->cls[k], x + off, 1) : fid_stats_add_f64(c->cls[k], x64 + off, 1)) return -1;
+        size_t off = (size_t)i * (size_t)d; /* checked finite above */
+        push_rows(c->cls[k], x ? x + off : NULL, x ? NULL : x64 + off, 1);
     }
     return 0;
 }
