@@ -462,7 +462,8 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
     size_t es = dtype_size(r.dtype);
     void *raw = gt_xmalloc(es * img * (size_t)B);
     float *x = gt_aligned_alloc(sizeof(float) * img * (size_t)B);
-    double *xd = r.dtype == DT_F64 && s->kind == IN_FEATURES ? gt_xmalloc(sizeof(double) * img * (size_t)B) : NULL;
+    /* float64 feature rows go to the statistics as they were read (raw), in float32 elsewhere */
+    const double *xd = r.dtype == DT_F64 && s->kind == IN_FEATURES ? raw : NULL;
     progress_t pr;
     progress_init(&pr, ro->quiet);
     int64_t outside = 0;
@@ -474,8 +475,7 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
         if (s->kind == IN_IMAGES) {
             outside += to_unit_range(x, raw, r.dtype, img * (size_t)b, i0, img, s->name);
             f = extractor_run(ex, x, b, s3);
-        } else if (r.dtype == DT_F64) {
-            memcpy(xd, raw, sizeof(double) * img * (size_t)b);
+        } else if (xd) {
             for (size_t k = 0; k < img * (size_t)b; k++) x[k] = (float)xd[k];
             f = x;
         } else {
@@ -504,7 +504,6 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
               (long long)outside);
     free(raw);
     gt_aligned_free(x);
-    free(xd);
     if (ro->stats && fid_stats_finish(&s->st)) die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
     if (s->labels && fid_class_stats_finish(&s->cls)) die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
 }
@@ -577,13 +576,28 @@ static void load_labels(set_t *s, const char *path) {
     tensor_free(&t);
 }
 
+/* Print "LABEL FD", the distance between statistics sa and sb; what ("" or "class K: ") prefixes
+ * the messages. */
+static void print_distance(const char *label, const char *what, const fid_stats_t *sa, const fid_stats_t *sb,
+                           int threads, int quiet) {
+    double fd, offset;
+    if (fid_frechet(sa->d, sa->mu, sa->sigma, sb->mu, sb->sigma, threads, &fd, &offset))
+        die(EXIT_DATA, "%s%s", what, gt_errmsg());
+    if (offset > 0 && !quiet)
+        warnx("warning: %sthe eigendecomposition did not converge; added %g to the covariances' diagonals (as "
+              "pytorch-fid does for a singular product)",
+              what, offset);
+    char num[40];
+    fmt_exact(num, sizeof num, fd);
+    printf("%s %s\n", label, num);
+}
+
 /* After the overall lines: one line per class present in either set, "LABEL[class=K] FD", the
  * distance between the two sets' images of class K in the same features; "nan" (and a note on
  * stderr unless quiet) where a set has fewer than 2 images of the class. */
 static void print_per_class(const set_t *a, const set_t *b, const char *fd_label, int threads, int quiet) {
     int64_t top = a->cls.cap > b->cls.cap ? a->cls.cap : b->cls.cap, small_k = -1, small_n = 0;
     const char *small_set = NULL;
-    char num[40];
     for (int64_t k = 0; k < top; k++) {
         const fid_stats_t *sa = fid_class_stats_get(&a->cls, k), *sb = fid_class_stats_get(&b->cls, k);
         if (!sa && !sb) continue;
@@ -595,15 +609,10 @@ static void print_per_class(const set_t *a, const set_t *b, const char *fd_label
             printf("%s[class=%lld] nan\n", fd_label, (long long)k);
             continue;
         }
-        double fd, offset;
-        if (fid_frechet(a->st.d, sa->mu, sa->sigma, sb->mu, sb->sigma, threads, &fd, &offset))
-            die(EXIT_DATA, "class %lld: %s", (long long)k, gt_errmsg());
-        if (offset > 0 && !quiet)
-            warnx("warning: class %lld: the eigendecomposition did not converge; added %g to the covariances' "
-                  "diagonals",
-                  (long long)k, offset);
-        fmt_exact(num, sizeof num, fd);
-        printf("%s[class=%lld] %s\n", fd_label, (long long)k, num);
+        char label[NAME_LEN + 40], what[40];
+        snprintf(label, sizeof label, "%s[class=%lld]", fd_label, (long long)k);
+        snprintf(what, sizeof what, "class %lld: ", (long long)k);
+        print_distance(label, what, sa, sb, threads, quiet);
         int64_t n_min = na < nb ? na : nb;
         if (small_k < 0 || n_min < small_n) {
             small_k = k;
@@ -769,17 +778,9 @@ int main(int argc, char **argv) {
         snprintf(fd_label, sizeof fd_label, "%s", ex.label);
         snprintf(kd_label, sizeof kd_label, "KD%.*s", (int)sizeof kd_label - 3, ex.label + 2);
     }
-    double fd, offset;
-    if (fid_frechet(a->st.d, a->st.mu, a->st.sigma, b->st.mu, b->st.sigma, cpu_threads, &fd, &offset))
-        die(EXIT_DATA, "%s", gt_errmsg());
-    if (offset > 0 && !quiet)
-        warnx("warning: the eigendecomposition did not converge; added %g to the covariances' diagonals (as "
-              "pytorch-fid does for a singular product)",
-              offset);
-    char num[40], num2[40];
-    fmt_exact(num, sizeof num, fd);
-    printf("%s %s\n", fd_label, num);
+    print_distance(fd_label, "", &a->st, &b->st, cpu_threads, quiet);
     if (kid) {
+        char num[40], num2[40];
         double km, ks;
         if (fid_kid(a->feats, a->n_feats, b->feats, b->n_feats, a->st.d, (int)kid_subsets, (int)kid_size, seed,
                     cpu_threads, &km, &ks))
