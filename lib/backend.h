@@ -67,17 +67,15 @@ typedef struct {
 } bn_args_t;
 
 /* Data-parallel BatchNorm (lib/train.c, lib/dist.h): the statistics are over the global batch
- * of `batch` samples whose slices the processes hold. sum(arg, v, n) replaces v (n doubles,
- * host memory) by its sum over the processes. In training mode the forward pass sums each
- * channel's values, then their squared deviations from the global mean, over the slice and
- * then over the processes; the backward pass likewise sums dy and dy x_hat, adding only the
- * slice's sums to dw and db (the trainer sums the gradients across processes). CPU backend
- * only (the CUDA backend's statistics stay on the device; gan-step refuses the combination). */
+ * of `batch` samples whose slices the processes hold. In training mode the forward pass sums
+ * each channel's values, then their squared deviations from the global mean, over the slice
+ * and then over the processes (the backend's sum_procs); the backward pass likewise sums dy and
+ * dy x_hat, adding only the slice's sums to dw and db (the trainer sums the gradients across
+ * processes). scratch is 2 C doubles of the backend's memory for the widest BatchNorm, made
+ * with the run, so that steps allocate nothing. */
 typedef struct bn_sync {
-    void (*sum)(void *arg, double *v, size_t n);
-    void *arg;
     int batch;
-    double *scratch; /* 2 C doubles for the widest BatchNorm, made with the run (none per step) */
+    double *scratch;
 } bn_sync_t;
 
 /* LayerNorm over each sample's N values (lib/layer_ln.c has the formulas). x, tx, dy, dty, y,
@@ -125,6 +123,7 @@ typedef struct {
     double flops, bytes;
 } backend_counters_t;
 
+struct dist; /* lib/dist.h */
 typedef struct backend backend_t;
 
 struct backend {
@@ -152,6 +151,19 @@ struct backend {
     void (*release_const)(backend_t *be, const void *p);
     /* optional: wait for all queued work (NULL: every call is synchronous) */
     void (*sync)(backend_t *be);
+
+    /* ---- data-parallel runs (lib/dist.h, lib/train.c) --------------------------------- */
+    /* optional (NULL: the backend cannot run data-parallel): make the backend able to sum
+     * its buffers across the processes of d, on every process of d (a collective). The CPU
+     * backend sums host memory with MPI (dist_sum_*); the CUDA backend makes an NCCL
+     * communicator, its id broadcast from rank 0 over MPI, and sums device memory on its
+     * stream. Returns 0, or -1 with a message (gt_err). */
+    int (*join)(backend_t *be, struct dist *d);
+    /* In place on every process, queued on the stream: v (n floats, or n doubles when f64)
+     * = the sum over the processes of their v. Every process gets the same bits (each element
+     * is reduced once, in an order that depends on the process count only). Only after join;
+     * every process must make the same calls in the same order. */
+    void (*sum_procs)(backend_t *be, void *v, size_t n, int f64);
 
     /* ---- gemm ------------------------------------------------------------------------- */
     /* Row-major C (M x N) = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
@@ -329,7 +341,8 @@ struct backend {
  * count to match. Returns a static instance (one per process). */
 backend_t *backend_cpu(int threads);
 
-/* The CUDA backend (kernels/backend_cuda.cu) on the first GPU, or NULL with a message
+/* The CUDA backend (kernels/backend_cuda.cu) on GPU dist_local_rank() mod the GPUs it sees (the
+ * first, except for the processes of a data-parallel run sharing a node), or NULL with a message
  * (gt_err) when the build has no CUDA or no usable GPU is found. Under the host emulation
  * (make CUDA=emu) the "GPU" is the emulator; GT_EMU_NO_GPU=1 in the environment makes it
  * report none, for testing. A static instance, created on the first call. */

@@ -22,6 +22,7 @@
 #include "backend.h"
 #include "common.h"
 #include "cpu_ops.h"
+#include "dist.h"
 
 /* ---- memory ---------------------------------------------------------------------------- */
 
@@ -237,6 +238,22 @@ static void pool_start(int workers) {
     }
 }
 
+/* ---- data-parallel runs: host memory summed over MPI (dist.h) ------------------------------ */
+
+static dist_t *cpu_dist; /* the run this backend sums across (join) */
+
+static int cpu_join(backend_t *be, dist_t *d) {
+    (void)be;
+    cpu_dist = d;
+    return 0;
+}
+
+static void cpu_sum_procs(backend_t *be, void *v, size_t n, int f64) {
+    (void)be;
+    if (f64) dist_sum_f64(cpu_dist, v, n);
+    else dist_sum_f32(cpu_dist, v, n);
+}
+
 static backend_t cpu_backend = {
     .name = "cpu",
     .device = DEV_CPU,
@@ -250,6 +267,8 @@ static backend_t cpu_backend = {
     .upload_const = cpu_upload_const,
     .release_const = cpu_release_const,
     .sync = NULL,
+    .join = cpu_join,
+    .sum_procs = cpu_sum_procs,
     .gemm = cpu_gemm,
     .fill = cpu_fill,
     .philox_fill = cpu_philox_fill,

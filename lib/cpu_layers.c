@@ -400,16 +400,16 @@ static void bn_sums(const bn_args_t *j, int what, const double *mean, double *ou
     }
 }
 
-static void bn_forward_synced(const bn_args_t *j) {
+static void bn_forward_synced(backend_t *be, const bn_args_t *j) {
     int C = j->C, B = j->B;
     long S = j->S;
     double n = (double)j->sync->batch * (double)S;
     double *sum = j->sync->scratch, *q = sum + C;
     bn_sums(j, 0, NULL, sum);
-    j->sync->sum(j->sync->arg, sum, (size_t)C);
+    be->sum_procs(be, sum, (size_t)C, 1);
     for (int c = 0; c < C; c++) sum[c] /= n; /* the mean */
     bn_sums(j, 1, sum, q);
-    j->sync->sum(j->sync->arg, q, (size_t)C);
+    be->sum_procs(be, q, (size_t)C, 1);
     for (int c = 0; c < C; c++) {
         double m = sum[c], var = q[c] / n;
         float mean = (float)m, istd = (float)norm_inv_std(var, j->eps);
@@ -424,7 +424,7 @@ static void bn_forward_synced(const bn_args_t *j) {
     }
 }
 
-static void bn_backward_synced(const bn_args_t *j) {
+static void bn_backward_synced(backend_t *be, const bn_args_t *j) {
     int C = j->C, B = j->B;
     long S = j->S;
     double n = (double)j->sync->batch * (double)S;
@@ -436,7 +436,7 @@ static void bn_backward_synced(const bn_args_t *j) {
             j->db[c] += (float)s[c];
         }
     if (j->dx) {
-        j->sync->sum(j->sync->arg, s, 2 * (size_t)C);
+        be->sum_procs(be, s, 2 * (size_t)C, 1);
         for (int c = 0; c < C; c++) {
             float mean = j->mean[c], istd = j->inv_std[c], w = j->w ? j->w[c] : 1.0f;
             double sg_n = w * s[c] / n, sgx_n = w * s[C + c] / n;
@@ -451,13 +451,13 @@ static void bn_backward_synced(const bn_args_t *j) {
 }
 
 void cpu_bn_forward(backend_t *be, const bn_args_t *a) {
-    if (a->sync && a->training) bn_forward_synced(a);
+    if (a->sync && a->training) bn_forward_synced(be, a);
     else bn_run(be, a, 0);
 }
 
 void cpu_bn_backward(backend_t *be, const bn_args_t *a) {
     if (!a->dx && !a->dw) return;
-    if (a->sync && a->training) bn_backward_synced(a);
+    if (a->sync && a->training) bn_backward_synced(be, a);
     else bn_run(be, a, 1);
 }
 

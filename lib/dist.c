@@ -85,6 +85,32 @@ void dist_sum_f64(dist_t *d, double *v, size_t n) {
 #endif
 }
 
+void dist_bcast(dist_t *d, void *p, size_t n) {
+    if (d->size <= 1 || n == 0) return;
+#ifdef GT_HAVE_MPI
+    for (size_t off = 0; off < n;) {
+        size_t k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
+        MPI_Bcast((char *)p + off, (int)k, MPI_BYTE, 0, MPI_COMM_WORLD);
+        off += k;
+    }
+#else
+    (void)p;
+#endif
+}
+
+int dist_local_rank(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end == 0 && n >= 0 && n < 1 << 20) return (int)n;
+        }
+    }
+    return 0;
+}
+
 void dist_max(dist_t *d, int *v, int n) {
     if (d->size <= 1 || n <= 0) return;
 #ifdef GT_HAVE_MPI

@@ -9,14 +9,18 @@
  * one rank refuses (dist_init's message says how to build with MPI), rather than having P
  * processes each train the whole model alone and overwrite one another's output.
  *
- * Buffers are host memory: the trainer runs distributed on the CPU backend. A GPU build
- * would sum device buffers behind trainer_allreduce (lib/train.c), the one place that calls
- * dist_sum_f32 on gradients: NCCL's ncclAllReduce on the backend's stream, bootstrapped by
- * broadcasting an ncclUniqueId over MPI (see README, "Distributed training"). */
+ * Buffers are host memory. The trainer does not call these sums itself: it asks its backend
+ * (backend.h join, sum_procs), and the CPU backend sums with dist_sum_*, while the CUDA backend
+ * sums device memory with NCCL on its stream, its communicator bootstrapped by broadcasting an
+ * ncclUniqueId with dist_bcast (kernels/dist_nccl.cu). */
 #ifndef GT_DIST_H
 #define GT_DIST_H
 
 #include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct dist {
     int rank, size;   /* this process's rank, and the number of processes (1: not distributed) */
@@ -38,6 +42,14 @@ int dist_built_with_mpi(void);
 void dist_sum_f32(dist_t *d, float *v, size_t n);
 void dist_sum_f64(dist_t *d, double *v, size_t n);
 
+/* From rank 0 to every process: the n bytes at p (no-op when size == 1). */
+void dist_bcast(dist_t *d, void *p, size_t n);
+
+/* This process's index among the processes of the run on its node, from the launcher's
+ * environment (Open MPI's OMPI_COMM_WORLD_LOCAL_RANK, MPICH's MPI_LOCALRANKID, Slurm's
+ * SLURM_LOCALID), 0 when none says: the CUDA backend takes GPU (local rank mod GPUs). */
+int dist_local_rank(void);
+
 /* In place, on every process: v (n) = the largest of every process's v, element by element
  * (e.g. the number of a signal that reached some of them, 0 when none did). */
 void dist_max(dist_t *d, int *v, int n);
@@ -48,5 +60,9 @@ void dist_abort(dist_t *d, int code);
 
 /* Leave the run (MPI_Finalize when MPI_Init was called). */
 void dist_finalize(dist_t *d);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -105,21 +105,16 @@ int trainer_set_labels(trainer_t *t, const tensor_t *labels) {
     return 0;
 }
 
-/* Sum n doubles across the processes of a data-parallel run: BatchNorm's statistics hook. */
-static void bn_sync_sum(void *arg, double *v, size_t n) { dist_sum_f64(arg, v, n); }
-
 int trainer_distribute(trainer_t *t, dist_t *d) {
     if (d->size <= 1) return 0;
-    if (t->be->device != DEV_CPU)
-        return gt_err("distributed training runs on the CPU backend (the %s backend has no cross-process "
-                      "BatchNorm yet); give --device cpu",
-                      t->be->name);
+    backend_t *be = t->be;
+    if (!be->join || !be->sum_procs)
+        return gt_err("the %s backend cannot train data-parallel; give --device cpu", be->name);
     if (t->B < d->size) return gt_err("batch %d is smaller than the %d processes; each needs a sample", t->B, d->size);
+    if (be->join(be, d)) return -1;
     t->dist = d;
     t->lo = (int)((int64_t)t->B * d->rank / d->size);
     t->b = (int)((int64_t)t->B * (d->rank + 1) / d->size) - t->lo;
-    t->bn_sync.sum = bn_sync_sum;
-    t->bn_sync.arg = d;
     t->bn_sync.batch = t->B;
     /* the synced passes' per-channel sums: 2 C doubles for the widest layer input of either
      * network (a BatchNorm's C is its input's channels), so that steps allocate nothing */
@@ -128,22 +123,19 @@ int trainer_distribute(trainer_t *t, dist_t *d) {
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < nets[k]->n_layers; i++)
             if (nets[k]->layers[i].in.c > widest) widest = nets[k]->layers[i].in.c;
-    t->bn_sync.scratch = gt_xmalloc(sizeof(double) * 2 * (size_t)widest);
+    t->bn_sync.scratch = be->alloc(be, sizeof(double) * 2 * (size_t)widest);
     return 0;
 }
 
 /* The one place where gradients cross processes: g (n floats on the backend's device) is
- * replaced by its sum over the processes. On the CPU the device is the host; a GPU build
- * would put NCCL's all-reduce on the backend's stream here (README, "Distributed training"). */
-static void trainer_allreduce(trainer_t *t, float *g, size_t n) { dist_sum_f32(t->dist, g, n); }
+ * replaced by its sum over the processes: MPI on the CPU backend, NCCL on the CUDA backend's
+ * stream (backend.h sum_procs). */
+static void trainer_allreduce(trainer_t *t, float *g, size_t n) { t->be->sum_procs(t->be, g, n, 0); }
 
 /* The step's loss figures st[first .. first + n) summed over the processes (each holds its
- * slice's sum / B). */
+ * slice's sum / B), where they live. */
 static void stats_allreduce(trainer_t *t, int first, int n) {
-    double v[TS_COUNT];
-    t->be->download(t->be, v, t->stats + first, sizeof(double) * (size_t)n);
-    dist_sum_f64(t->dist, v, (size_t)n);
-    t->be->upload(t->be, t->stats + first, v, sizeof(double) * (size_t)n);
+    t->be->sum_procs(t->be, t->stats + first, (size_t)n, 1);
 }
 
 /* A pass's context: the net's, with this process's first global sample index, the classes of
@@ -173,9 +165,9 @@ void trainer_free(trainer_t *t) {
         if (t->labels_dev) be->free(be, t->labels_dev);
         if (t->batch_labels) be->free(be, t->batch_labels);
         if (t->stats) be->free(be, t->stats);
+        if (t->bn_sync.scratch) be->free(be, t->bn_sync.scratch);
     }
     free(t->perm);
-    free(t->bn_sync.scratch);
     memset(t, 0, sizeof *t);
 }
 

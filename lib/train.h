@@ -41,9 +41,10 @@
  * (the backend's loss and gp_scale divide by B, not b), so the gradients of the slices add up
  * to the one-process gradient: after each backward pass the trainer sums the parameter
  * gradients (float32) and the step's loss figures (float64) across the processes
- * (trainer_allreduce), and every process then takes the same optimizer step on the same
- * sums. BatchNorm in training mode takes its statistics over the global batch (backend.h
- * bn_sync_t: per-channel sums in float64 summed across processes). What is bit-exact against
+ * (trainer_allreduce, through the backend's sum_procs: MPI on the CPU, NCCL on GPUs), and every
+ * process then takes the same optimizer step on the same sums. BatchNorm in training mode
+ * takes its statistics over the global batch (backend.h bn_sync_t: per-channel sums in float64
+ * summed across processes). What is bit-exact against
  * one process and what agrees to rounding: README, "Distributed training". */
 #ifndef GT_TRAIN_H
 #define GT_TRAIN_H
@@ -103,8 +104,10 @@ void trainer_free(trainer_t *t);
 int trainer_set_labels(trainer_t *t, const tensor_t *labels);
 
 /* Make t process d->rank of d->size of a data-parallel run (see above); call after
- * trainer_init, before the first step, on every process with the same model and data.
- * Needs the CPU backend and a batch of at least d->size. Returns 0 or -1 with a message. */
+ * trainer_init, before the first step, on every process with the same model and data (a
+ * collective: the backend joins the run, backend.h join). Needs a backend that can sum across
+ * processes (the CPU's; the CUDA backend's when built with NCCL) and a batch of at least
+ * d->size. Returns 0 or -1 with a message. */
 int trainer_distribute(trainer_t *t, dist_t *d);
 
 /* Queue one training step. Returns -1 with a message only when the step counter is
