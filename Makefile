@@ -4,7 +4,8 @@
 # `make check` runs every test (see tests/run.sh); `make install PREFIX=...`.
 #
 # `make MPI=1` (the default when mpicc is found) builds gan-step for data-parallel training
-# under mpirun; MPI=0 without.
+# under mpirun; MPI=0 without. With CUDA=1, NCCL=1 (the default when nccl.h is found) lets
+# those runs use GPUs.
 #
 # Sources are found by wildcard: a new lib/*.c, formats/*.c, cmd/*.c, tests/unit/test_*.c or
 # kernels/*.cu is picked up without editing this file.
@@ -69,6 +70,15 @@ ifeq ($(CUDA),1)
   LDFLAGS  += -Wl,-rpath,$(CUDA_HOME)/lib64
   LDLIBS   += -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
   LINK      = $(CXX)
+  # NCCL, for data-parallel training on GPUs (kernels/dist_nccl.cu): used when the toolkit
+  # (or NVIDIA's libnccl-dev) provides nccl.h; NCCL=0 builds without it (gan-step then refuses
+  # --device cuda under mpirun and says why).
+  NCCL     ?= $(if $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h),1,0)
+  ifeq ($(NCCL),1)
+    $(OBJ)/kernels/dist_nccl.cu.o: CPPFLAGS += -DGT_HAVE_NCCL=1
+    $(OBJ)/kernels/dist_nccl.cu.o: $(OBJ)/.nccl
+    LDLIBS += -lnccl
+  endif
 else ifeq ($(CUDA),emu)
   CU_OBJ    = $(patsubst %.cu,$(OBJ)/%.emu.o,$(CU_SRC))
   CPPFLAGS += -DGT_HAVE_CUDA=1 -DGT_CUDA_EMU=1
@@ -98,6 +108,11 @@ $(OBJ)/.mpi: FORCE
 	@mkdir -p $(dir $@)
 	@echo "$(MPI)" | cmp -s - $@ || echo "$(MPI)" > $@
 
+# Whether this flavour's kernels/dist_nccl.cu.o was built with NCCL: rewritten when NCCL changes.
+$(OBJ)/.nccl: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(NCCL)" | cmp -s - $@ || echo "$(NCCL)" > $@
+
 LIBA = $(OBJ)/libgan.a
 
 .SECONDARY:
@@ -108,7 +123,7 @@ all: $(addprefix $(BIN)/,$(PROGRAMS))
 # CUDA=1 after make, both into bin/), so that the programs are relinked.
 $(BIN)/.flavour: FORCE
 	@mkdir -p $(dir $@)
-	@echo "$(OBJ) mpi=$(MPI)" | cmp -s - $@ || echo "$(OBJ) mpi=$(MPI)" > $@
+	@echo "$(OBJ) mpi=$(MPI) nccl=$(NCCL)" | cmp -s - $@ || echo "$(OBJ) mpi=$(MPI) nccl=$(NCCL)" > $@
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)

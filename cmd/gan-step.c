@@ -49,7 +49,8 @@ static void usage(void) {
            "(a second one ends the program at once, writing nothing).\n\n"
            "Data-parallel training: started by mpirun (or srun) as P processes, each takes 1/P of\n"
            "every batch and all compute the one-process step; rank 0 writes the checkpoint, log and\n"
-           "snapshots. Needs a build with MPI (make MPI=1), -i/-o files or --in-place, and --device cpu.\n\n"
+           "snapshots. Needs a build with MPI (make MPI=1) and -i/-o files or --in-place; on GPUs\n"
+           "(--device cuda) each rank takes its local rank's GPU and sums with NCCL.\n\n"
            "example:\n"
            "  gan-step --data train.npy --epochs 5 --log loss.tsv < m0.st > m5.st\n"
            "  gan-step --data train.npy --labels labels.npy --steps 1000 < c0.st > c1.st\n"
@@ -222,7 +223,6 @@ int main(int argc, char **argv) {
             die_usage("%d processes: give the output as -o FILE or --in-place FILE (every rank's stdout goes "
                       "to mpirun's)",
                       dist.size);
-        if (strcmp(device, "auto") == 0) device = "cpu";
         if (threads == 0) threads = default_threads();
         if (!rank0) { /* rank 0 alone writes, logs and shows progress */
             quiet = 1;

@@ -1,7 +1,9 @@
 /* backend_cuda.cu: the CUDA backend (backend.h): the device and its one stream, memory
  * through a caching allocator, host<->device transfers, the row-major GEMM on cuBLAS
  * (kernels/gemm_map.h), error reporting, and the backend struct that gathers the operations
- * of kernels/layers.cu, norm.cu, train.cu and optim.cu (cuda_ops.h).
+ * of kernels/layers.cu, norm.cu, train.cu, optim.cu and dist_nccl.cu (cuda_ops.h). The device
+ * is GPU 0 of those the process sees, or, for the processes of a data-parallel run sharing a
+ * node, their local rank's (mod the count).
  *
  * Memory: alloc takes a cached block of a fitting size when one is free, else cudaMalloc;
  * free returns the block to the cache. Every buffer of a training run is allocated before
@@ -19,6 +21,7 @@
 #include "gemm_map.h"
 
 #include "../lib/common.h"
+#include "../lib/dist.h"
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
@@ -186,6 +189,8 @@ static void fill_struct(backend_t *be) {
     be->upload_const = NULL; /* the caller allocates and uploads */
     be->release_const = NULL;
     be->sync = cuda_sync;
+    be->join = cuda_join;
+    be->sum_procs = cuda_sum_procs;
     be->gemm = cuda_gemm;
     be->fill = cuda_fill;
     be->philox_fill = cuda_philox_fill;
@@ -254,16 +259,18 @@ extern "C" backend_t *backend_cuda(void) {
         gt_err("no usable CUDA GPU (%s: %s)", cudaGetErrorName(e), cudaGetErrorString(e));
         return NULL;
     }
+    /* the processes of a data-parallel run on one node share its GPUs out by local rank */
+    int dev = dist_local_rank() % count;
     cudaDeviceProp prop;
-    if ((e = cudaSetDevice(0)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, 0)) != cudaSuccess ||
+    if ((e = cudaSetDevice(dev)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, dev)) != cudaSuccess ||
         (e = cudaStreamCreate(&stream)) != cudaSuccess) {
         (void)cudaGetLastError();
-        gt_err("CUDA GPU 0 is not usable (%s: %s)", cudaGetErrorName(e), cudaGetErrorString(e));
+        gt_err("CUDA GPU %d is not usable (%s: %s)", dev, cudaGetErrorName(e), cudaGetErrorString(e));
         return NULL;
     }
     cublasStatus_t s = cublasCreate(&blas);
     if (s != CUBLAS_STATUS_SUCCESS) {
-        gt_err("cuBLAS does not start on CUDA GPU 0 (%s)", cublasGetStatusName(s));
+        gt_err("cuBLAS does not start on CUDA GPU %d (%s)", dev, cublasGetStatusName(s));
         return NULL;
     }
     CUBLAS_CHECK(cublasSetStream(blas, stream));
@@ -272,8 +279,9 @@ extern "C" backend_t *backend_cuda(void) {
     snprintf(gt_cuda_backend.description, sizeof gt_cuda_backend.description, "%.100s (kernels/cuda_emu.h)",
              prop.name);
 #else
-    snprintf(gt_cuda_backend.description, sizeof gt_cuda_backend.description, "%.100s (%.1f GiB, compute %d.%d)",
-             prop.name, (double)prop.totalGlobalMem / (1 << 30), prop.major, prop.minor);
+    snprintf(gt_cuda_backend.description, sizeof gt_cuda_backend.description,
+             "GPU %d: %.100s (%.1f GiB, compute %d.%d)", dev, prop.name, (double)prop.totalGlobalMem / (1 << 30),
+             prop.major, prop.minor);
 #endif
     ready = 1;
     return &gt_cuda_backend;

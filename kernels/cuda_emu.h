@@ -26,6 +26,12 @@
  *              computed in full float32.
  *   devices    one device, "gan-tools host emulation"; GT_EMU_NO_GPU=1 makes
  *              cudaGetDeviceCount report none (to test the no-GPU paths).
+ *   NCCL       the calls of kernels/dist_nccl.cu: a communicator is every process of the
+ *              MPI run (lib/dist.h), and ncclAllReduce sums device memory with MPI_Allreduce
+ *              (dist_sum_*), as the real one sums with every rank's result the same bits. The
+ *              unique id is random bytes, and ncclCommInitRank checks that every rank was
+ *              given the same id, so the bootstrap's broadcast is exercised too. Needs a
+ *              build with MPI (without it there is never more than one process).
  * The emulation counts nothing itself: the backend counts launches (cuda_check.h). */
 #ifndef GT_CUDA_EMU_H
 #define GT_CUDA_EMU_H
@@ -117,6 +123,30 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
                            const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
                            float *C, int ldc);
 const char *cublasGetStatusName(cublasStatus_t s);
+
+/* ---- NCCL types (the values are NCCL's) --------------------------------------------------- */
+enum ncclResult_t {
+    ncclSuccess = 0,
+    ncclUnhandledCudaError = 1,
+    ncclSystemError = 2,
+    ncclInternalError = 3,
+    ncclInvalidArgument = 4,
+    ncclInvalidUsage = 5
+};
+enum ncclDataType_t { ncclFloat32 = 7, ncclFloat = 7, ncclFloat64 = 9, ncclDouble = 9 };
+enum ncclRedOp_t { ncclSum = 0 };
+#define NCCL_UNIQUE_ID_BYTES 128
+typedef struct {
+    char internal[NCCL_UNIQUE_ID_BYTES];
+} ncclUniqueId;
+typedef struct gt_emu_nccl *ncclComm_t;
+
+ncclResult_t ncclGetUniqueId(ncclUniqueId *id);
+ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int rank);
+ncclResult_t ncclCommDestroy(ncclComm_t comm);
+ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
+                           ncclComm_t comm, cudaStream_t stream);
+const char *ncclGetErrorString(ncclResult_t r);
 
 /* ---- kernel launches ---------------------------------------------------------------------- */
 

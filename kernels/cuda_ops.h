@@ -21,6 +21,10 @@ void cuda_act_jvp_forward(backend_t *be, act_kind_t k, float slope, float *y, fl
                          const float *tx, size_t n);
 void cuda_act_jvp_backward(backend_t *be, act_kind_t k, float slope, float *dx, float *dtx, const float *dy,
                           const float *dty, const float *x, const float *tx, const float *y, size_t n);
+/* dist_nccl.cu: data-parallel runs (backend.h join, sum_procs) */
+int cuda_join(backend_t *be, struct dist *d);
+void cuda_sum_procs(backend_t *be, void *v, size_t n, int f64);
+
 void cuda_bn_forward(backend_t *be, const bn_args_t *a);
 void cuda_bn_backward(backend_t *be, const bn_args_t *a);
 void cuda_ln_forward(backend_t *be, const ln_args_t *a);

@@ -62,11 +62,62 @@ __global__ void k_bn_apply(float *y, const float *x, const float *mean, const fl
     y[i] = norm_affine(norm_hat(x[i], mean[c], inv_std[c]), w ? w[c] : 1.0f, b ? b[c] : 0.0f);
 }
 
+/* ---- data-parallel BatchNorm (backend.h bn_sync_t): the same sums, kept per channel in the
+ * run's scratch (sums[j C + c], as the CPU keeps them), summed across the processes with the
+ * backend's sum_procs, then finished per channel by the same functors over the global count */
+
+template <int K> struct bn_keep { /* the slice's sums, for sum_procs */
+    double *sums;
+    long C;
+    __device__ void operator()(long c, const double *s) const {
+        for (int j = 0; j < K; j++) sums[j * C + c] = s[j];
+    }
+};
+/* sum dy, sum dy x_hat of the slice; the slice's share of dw, db (the trainer sums gradients) */
+struct bn_keep_grad {
+    double *sums;
+    float *dw, *db;
+    long C;
+    __device__ void operator()(long c, const double *s) const {
+        sums[c] = s[0];
+        sums[C + c] = s[1];
+        if (dw) {
+            dw[c] += (float)s[1];
+            db[c] += (float)s[0];
+        }
+    }
+};
+/* g(c, {sums[c], sums[C + c], ...}) per channel: a reduction's finish, after sum_procs */
+template <int K, class G> __global__ void k_bn_finish(const double *sums, long C, G g) {
+    size_t c = GT_TID();
+    if (c >= (size_t)C) return;
+    double s[K];
+    for (int j = 0; j < K; j++) s[j] = sums[j * C + c];
+    g((long)c, s);
+}
+
+static void bn_forward_synced(backend_t *be, const bn_args_t *a) {
+    long C = a->C, S = a->S, count = (long)a->B * S;
+    double n = (double)a->sync->batch * (double)S;
+    double *sum = a->sync->scratch, *q = sum + C;
+    void (*mean)(const double *, long, bn_mean) = k_bn_finish<1, bn_mean>;
+    void (*stats)(const double *, long, bn_stats) = k_bn_finish<1, bn_stats>;
+    gt_reduce<1>(C, count, bn_sum_x{a->x, C, S}, bn_keep<1>{sum, C});
+    be->sum_procs(be, sum, (size_t)C, 1);
+    GT_LAUNCH(mean, gt_blocks(C), GT_BLOCK, (const double *)sum, C, bn_mean{sum, n}); /* in place: the mean */
+    gt_reduce<1>(C, count, bn_sum_sq{a->x, sum, C, S}, bn_keep<1>{q, C});
+    be->sum_procs(be, q, (size_t)C, 1);
+    GT_LAUNCH(stats, gt_blocks(C), GT_BLOCK, (const double *)q, C,
+              bn_stats{sum, a->mean, a->inv_std, a->running, n, a->eps, a->momentum, C});
+    gt_count_bytes(8.0 * (double)count * C);
+}
+
 void cuda_bn_forward(backend_t *be, const bn_args_t *a) {
-    (void)be;
     long C = a->C, S = a->S, count = (long)a->B * S;
     size_t n = (size_t)count * C;
-    if (a->training) {
+    if (a->training && a->sync) {
+        bn_forward_synced(be, a);
+    } else if (a->training) {
         double *mean_d = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * C);
         gt_reduce<1>(C, count, bn_sum_x{a->x, C, S}, bn_mean{mean_d, (double)count});
         gt_reduce<1>(C, count, bn_sum_sq{a->x, mean_d, C, S},
@@ -118,14 +169,24 @@ __global__ void k_bn_dx(float *dx, const float *dy, const float *x, const float 
 }
 
 void cuda_bn_backward(backend_t *be, const bn_args_t *a) {
-    (void)be;
     if (!a->dx && !a->dw) return;
     long C = a->C, S = a->S, count = (long)a->B * S;
     size_t n = (size_t)count * C;
     double *terms = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 2 * C);
     gt_count_bytes(8.0 * n);
-    gt_reduce<2>(C, count, bn_sum_grad{a->x, a->dy, a->mean, a->inv_std, C, S},
-                 bn_grad_finish{a->dw, a->db, a->w, terms, (double)count, a->training});
+    if (a->training && a->sync) { /* the slice's sums; dx's terms from the global ones */
+        double *sums = a->sync->scratch;
+        gt_reduce<2>(C, count, bn_sum_grad{a->x, a->dy, a->mean, a->inv_std, C, S},
+                     bn_keep_grad{sums, a->dw, a->db, C});
+        if (!a->dx) return;
+        be->sum_procs(be, sums, 2 * (size_t)C, 1);
+        void (*finish)(const double *, long, bn_grad_finish) = k_bn_finish<2, bn_grad_finish>;
+        GT_LAUNCH(finish, gt_blocks(C), GT_BLOCK, (const double *)sums, C,
+                  bn_grad_finish{NULL, NULL, a->w, terms, (double)a->sync->batch * (double)S, 1});
+    } else {
+        gt_reduce<2>(C, count, bn_sum_grad{a->x, a->dy, a->mean, a->inv_std, C, S},
+                     bn_grad_finish{a->dw, a->db, a->w, terms, (double)count, a->training});
+    }
     if (!a->dx) return;
     gt_count_bytes(12.0 * n);
     GT_LAUNCH(k_bn_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dy, a->x, (const float *)a->mean, (const float *)a->inv_std,
