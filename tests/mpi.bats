@@ -2,101 +2,22 @@
 # Data-parallel gan-step under Open MPI's mpirun (lib/dist.h, lib/train.h): P = 1, 2, 4 ranks
 # train the mlp and dcgan presets to the one-process weights (dcgan's gradients to within the
 # LeakyReLU kink flip measured below); a killed rank stops the run and the last snapshot resumes;
-# a build without MPI refuses to run as several ranks. Open MPI runs as root in containers only
-# with the variables below; ranks are oversubscribed on 2 cores. Tests that need an MPI build of
-# gan-step skip in the suite whose build has none (the ASan build is made with MPI=0 by `make
-# check`), and the no-MPI test skips in the other.
+# a build without MPI refuses to run as several ranks. Open MPI's settings, the fixtures and the
+# comparison live in mpi_helper.bash (tests/emu/mpi.bats runs the same on the CUDA backend).
+# Tests that need an MPI build of gan-step skip in the suite whose build has none (the ASan
+# build is made with MPI=0 by `make check`), and the no-MPI test skips in the other.
 load helper
-
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-export OMPI_MCA_btl=self,vader OMPI_MCA_plm_rsh_agent=false
-
-COMPARE="$BATS_TEST_DIRNAME/tools/st-compare.py"
-
-gan_step_has_mpi() { ldd "$(command -v gan-step)" 2>/dev/null | grep -q libmpi; }
-need_mpi() {
-    command -v mpirun >/dev/null || skip "mpirun not installed (apt-get install openmpi-bin)"
-    gan_step_has_mpi || skip "this gan-step is built without MPI"
-}
-
-# a test that fails while its mpirun runs in the background must not leave it running
-teardown() {
-    [ -f "$T/launcher" ] && kill "$(cat "$T/launcher")" 2>/dev/null
-    rm -rf "$T"
-}
-
-# rank_pid LAUNCHER R: the pid of rank R among mpirun's children
-rank_pid() {
-    local p
-    for p in $(pgrep -P "$1"); do
-        tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo $p; return; }
-    done
-}
-
-# data N FILE: N random 1x28x28 uint8 images
-data() {
-    $PY -c 'import numpy as np, sys; np.save(sys.argv[2], np.random.default_rng(3).integers(0, 256, (int(sys.argv[1]), 1, 28, 28)).astype(np.uint8))' "$1" "$2"
-}
-
-# init_model NAME BATCH FILE: the mlp or dcgan preset for 1x28x28 images, or its twin with tanh
-# in place of every LeakyReLU (NAME-tanh: the same layers, BatchNorm and dropout included, with
-# a smooth activation)
-init_model() {
-    local name=$1 batch=$2 out=$3
-    case $name in
-    mlp|dcgan) gan-init --arch "$name" --like "$T/d.npy" --batch "$batch" --seed 4 -o "$out" ;;
-    mlp-tanh) gan-init --like "$T/d.npy" --batch "$batch" --seed 4 -o "$out" \
-        --G "linear 256; tanh; linear 512; bn; tanh; linear 1024; bn; tanh; linear 784; tanh; reshape 1x28x28" \
-        --D "flatten; linear 1024; tanh; linear 512; tanh; linear 256; tanh; linear 1" ;;
-    dcgan-tanh) gan-init --like "$T/d.npy" --batch "$batch" --seed 4 --init dcgan -o "$out" \
-        --G "linear 12544 nobias; bn; tanh; reshape 256x7x7; convT 128 k4 s2 p1 nobias; bn; tanh; convT 64 k4 s2 p1 nobias; bn; tanh; conv 1 k7 p3; tanh" \
-        --D "conv 64 k4 s2 p1; tanh; dropout 0.3; conv 128 k4 s2 p1; tanh; dropout 0.3; flatten; linear 1" ;;
-    esac
-}
-
-# same_as_one_process NAME BATCH STEPS "P..." [OPTION...]: one process trains model NAME STEPS
-# steps (Adam, lr 2e-4); mpirun -np 1 gives its bytes; mpirun -np P (each P) gives its weights
-# within 1e-5: every tensor (weights, Adam's moments, BatchNorm statistics), relative in the L2
-# norm, save where the OPTIONs of tests/tools/st-compare.py (--loose, --tol, --skip) say.
-# The tanh twins are compared over 20 steps at 2 and 4 processes: they hold every layer kind of
-# the presets (BatchNorm over the global batch, dropout keyed by global sample index), so they
-# show that P processes compute the one-process function. The LeakyReLU presets are compared
-# over one step only: P processes sum in another order, which changes last bits, and where a
-# LeakyReLU input lies within rounding of 0 its derivative (1 or 0.2) is decided by that
-# rounding; Adam and the GAN's dynamics then amplify such a flip (the mlp preset at P = 2:
-# 1e-3 after 8 steps, 1e-2 after 10).
-same_as_one_process() {
-    local name=$1 batch=$2 steps=$3 ranks=$4; shift 4
-    local opts=("$@") np
-    data 128 "$T/d.npy"
-    init_model "$name" "$batch" "$T/m0.st"
-    gan-step -q --threads 1 --data "$T/d.npy" --steps $steps -i "$T/m0.st" -o "$T/one.st"
-    run mpirun -np 1 gan-step -q --data "$T/d.npy" --steps $steps -i "$T/m0.st" -o "$T/p1.st"
-    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
-    cmp "$T/p1.st" "$T/one.st"
-    for np in $ranks; do
-        run mpirun -np $np gan-step -q --data "$T/d.npy" --steps $steps -i "$T/m0.st" -o "$T/p.st"
-        [ "$status" -eq 0 ] || { echo "np $np: $output"; return 1; }
-        run $PY "$COMPARE" --norm l2 --rtol 1e-5 "${opts[@]}" "$T/p.st" "$T/one.st"
-        echo "$name np $np, $steps steps: ${lines[-1]}"
-        [ "$status" -eq 0 ] || { echo "$output"; return 1; }
-    done
-    # a negative control: one step more is far from it
-    gan-step -q --threads 1 --data "$T/d.npy" --steps 1 -i "$T/one.st" -o "$T/more.st"
-    run $PY "$COMPARE" --norm l2 --rtol 1e-5 "${opts[@]}" "$T/more.st" "$T/one.st"
-    [ "$status" -eq 1 ] && [[ "$output" == *"FAIL "*"relative error"* ]]
-}
-
-# The biases of layers that feed a BatchNorm (the mlp preset's linear layers) have exact
-# gradient zero, so that they move by rounding noise (which Adam scales to steps of lr) in any
-# run, and the running means that track them: 1e-3.
-MLP_LOOSE="--loose G.2.bias --loose G.5.bias --loose G.3.running_mean --loose G.6.running_mean"
+load mpi_helper
 
 @test "mpirun -np 1, 2, 4: the mlp preset (1 step) and its tanh twin (20 steps) equal one process" {
     need_mpi
     same_as_one_process mlp 32 1 "2 4" $MLP_LOOSE
     same_as_one_process mlp-tanh 32 20 "2 4" $MLP_LOOSE
+}
+
+@test "mpirun -np 1, 2: wgan-gp's tanh twin (gradient penalty, LayerNorm; 4 steps, 20 critic updates) equals one process" {
+    need_mpi
+    same_as_one_process wgan-gp-tanh 16 4 "2"
 }
 
 @test "mpirun -np 1, 2, 4: dcgan's tanh twin (BatchNorm, dropout; 20 steps) equals one process" {
@@ -134,24 +55,10 @@ MLP_LOOSE="--loose G.2.bias --loose G.5.bias --loose G.3.running_mean --loose G.
 
 @test "mpirun: only rank 0 writes the checkpoint, log and snapshots; the log's losses are the global batch's" {
     need_mpi
-    data 64 "$T/d.npy"
-    gan-init --arch mlp --like "$T/d.npy" --batch 16 --seed 4 -o "$T/m0.st"
-    gan-step -q --threads 1 --data "$T/d.npy" --steps 4 --log "$T/one.tsv" --log-every 2 -i "$T/m0.st" -o "$T/one.st"
-    mkdir "$T/out"
-    cd "$T/out"
-    mpirun -np 2 gan-step -q --data "$T/d.npy" --steps 4 --log "$T/two.tsv" --log-every 2 \
-        --snapshot-every 2 --snapshot-dir snaps -i "$T/m0.st" -o two.st
-    [ "$(ls snaps)" = "$(printf 'step-000002.st\nstep-000004.st')" ]
-    [ "$(ls)" = "$(printf 'snaps\ntwo.st')" ]   # no temporaries, nothing from rank 1
-    [ "$(wc -l < "$T/two.tsv")" -eq 3 ]
-    # losses, D outputs, gradient norms agree with one process (columns 3-9)
-    $PY -c '
-import sys, numpy as np
-a, b = (np.loadtxt(f, skiprows=1)[:, 2:9] for f in sys.argv[1:])
-assert np.allclose(a, b, rtol=1e-4, atol=1e-6), (a, b)' "$T/two.tsv" "$T/one.tsv"
+    rank0_alone_writes mlp-tanh
 }
 
-@test "mpirun: stdin/stdout, --device cuda and a batch smaller than the ranks are refused, naming the rank" {
+@test "mpirun: stdin/stdout and a batch smaller than the ranks are refused, naming the rank" {
     need_mpi
     data 64 "$T/d.npy"
     gan-init --arch mlp --like "$T/d.npy" --batch 2 --seed 4 -o "$T/m0.st"
@@ -169,15 +76,7 @@ assert np.allclose(a, b, rtol=1e-4, atol=1e-6), (a, b)' "$T/two.tsv" "$T/one.tsv
 
 @test "mpirun: a failure on one rank (its data missing) stops every rank with an error naming it" {
     need_mpi
-    data 64 "$T/d.npy"
-    gan-init --arch mlp --like "$T/d.npy" --batch 16 --seed 4 -o "$T/m0.st"
-    # rank 1 reads a data file that does not exist
-    printf '#!/bin/sh\n[ "$OMPI_COMM_WORLD_RANK" = 1 ] && exec gan-step --data %s/missing.npy "$@"\nexec gan-step --data %s/d.npy "$@"\n' "$T" "$T" > "$T/wrap"
-    chmod +x "$T/wrap"
-    run timeout 60 mpirun -np 2 "$T/wrap" -q --steps 50 -i "$T/m0.st" -o "$T/x.st"
-    [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
-    [[ "$output" == *"gan-step: rank 1: "*"missing.npy"* ]]
-    [ ! -e "$T/x.st" ]
+    failing_rank_stops_all
 }
 
 @test "mpirun: a rank killed mid-run stops the others within seconds, naming it; the last snapshot resumes" {
