@@ -103,9 +103,10 @@ int tensor_labels(const tensor_t *t, int64_t classes, int64_t n_images, const ch
                       (long long)n_images);
     }
     int64_t *v = gt_xmalloc(sizeof *v * (size_t)n);
-    if (t->dtype == DT_I64) memcpy(v, t->data, sizeof *v * (size_t)n); /* mmap'ed data may be unaligned */
-    else
+    if (t->dtype == DT_U8)
         for (int64_t i = 0; i < n; i++) v[i] = ((const uint8_t *)t->data)[i];
+    else if (n) /* int64, copied whole: mmap'ed data may be unaligned (and no labels may have no data) */
+        memcpy(v, t->data, sizeof *v * (size_t)n);
     for (int64_t i = 0; i < n; i++) {
         if (v[i] >= 0 && v[i] < classes) continue;
         if (v[i] < 0) gt_err("label %lld of image %lld is negative", (long long)v[i], (long long)i);

@@ -85,6 +85,10 @@ static void test_tensor_labels(void) {
     out = NULL;
     CHECK(labels_of(DT_I64, 1, 0, v, 3, -1, NULL, &out) == 0 && out, "no labels: %s", gt_errmsg());
     free(out);
+    tensor_t none = {.dtype = DT_I64, .ndim = 1, .shape = {0}, .data = NULL}; /* as a reader may leave 0 labels */
+    out = NULL;
+    CHECK(tensor_labels(&none, 3, 0, NULL, &out) == 0 && out, "no labels, no data: %s", gt_errmsg());
+    free(out);
 
     out = NULL;
     expect_labels_fail("float32", labels_of(DT_F32, 1, 5, v, 3, 5, NULL, &out), &out,
