@@ -553,25 +553,8 @@ static void parse_labels_opt(const char *arg, char **la, char **lb) {
 static void load_labels(set_t *s, const char *path) {
     tensor_t t;
     if (npy_load(path, &t, 0)) die_lib(EXIT_DATA);
-    if (t.dtype != DT_I64 && t.dtype != DT_U8)
-        die(EXIT_DATA, "%s: labels must be int64 or uint8 (as idx2tensor and gan-sample --labels-out write them), "
-                       "not %s",
-            path, dtype_name(t.dtype));
-    if (t.ndim < 1 || t.ndim > 2 || (t.ndim == 2 && t.shape[1] != 1)) {
-        char sh[64];
-        tensor_shape_str(&t, sh, sizeof sh);
-        die(EXIT_DATA, "%s: labels of shape %s: want N labels (N or N x 1)", path, sh);
-    }
-    int64_t n = t.shape[0];
-    s->labels = gt_xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++) {
-        int64_t v = t.dtype == DT_I64 ? ((const int64_t *)t.data)[i] : ((const uint8_t *)t.data)[i];
-        if (v < 0 || v > FID_MAX_CLASS)
-            die(EXIT_DATA, "%s: label %lld of image %lld is %s: classes are 0..%d", path, (long long)v, (long long)i,
-                v < 0 ? "negative" : "too large", FID_MAX_CLASS);
-        s->labels[i] = v;
-    }
-    s->n_labels = n;
+    if (tensor_labels(&t, (int64_t)FID_MAX_CLASS + 1, -1, NULL, &s->labels)) die(EXIT_DATA, "%s: %s", path, gt_errmsg());
+    s->n_labels = tensor_numel(&t);
     s->labels_name = path;
     tensor_free(&t);
 }

@@ -122,18 +122,13 @@ int main(int argc, char **argv) {
 
     if (labels_path) {
         tensor_t lab;
+        int64_t *v, top = -1;
         if (npy_load(labels_path, &lab, 0)) die_lib(EXIT_DATA);
-        if (lab.dtype != DT_I64 && lab.dtype != DT_U8)
-            die(EXIT_DATA, "%s: labels must be int64 or uint8 (as idx2tensor writes them), not %s",
-                in_name(labels_path), dtype_name(lab.dtype));
-        int64_t n = tensor_numel(&lab), top = -1;
-        for (int64_t i = 0; i < n; i++) {
-            int64_t v = lab.dtype == DT_I64 ? ((const int64_t *)lab.data)[i] : ((const uint8_t *)lab.data)[i];
-            if (v < 0 || v >= 1000000)
-                die(EXIT_DATA, "%s: label %lld of item %lld is outside 0..999999", in_name(labels_path),
-                    (long long)v, (long long)i);
-            if (v > top) top = v;
-        }
+        if (tensor_labels(&lab, 1000000, -1, "a model has at most 1000000 classes", &v))
+            die(EXIT_DATA, "%s: %s", in_name(labels_path), gt_errmsg());
+        for (int64_t i = 0; i < tensor_numel(&lab); i++)
+            if (v[i] > top) top = v[i];
+        free(v);
         tensor_free(&lab);
         if (top < 0) die(EXIT_DATA, "%s: no labels", in_name(labels_path));
         if (classes && classes != top + 1)

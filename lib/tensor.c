@@ -89,3 +89,33 @@ double tensor_get(const tensor_t *t, int64_t i) {
     default: return 0;
     }
 }
+
+int tensor_labels(const tensor_t *t, int64_t classes, int64_t n_images, const char *why, int64_t **out) {
+    if (t->dtype != DT_I64 && t->dtype != DT_U8)
+        return gt_err("labels must be int64 or uint8 (as idx2tensor and gan-sample --labels-out write them), not %s",
+                      dtype_name(t->dtype));
+    int64_t n = t->ndim >= 1 ? t->shape[0] : 1;
+    if (t->ndim < 1 || t->ndim > 2 || (t->ndim == 2 && t->shape[1] != 1) || (n_images >= 0 && n != n_images)) {
+        char sh[64];
+        tensor_shape_str(t, sh, sizeof sh);
+        if (n_images < 0) return gt_err("labels are %s: want one label per image (N or N x 1)", sh);
+        return gt_err("labels are %s but the data has %lld images: want one label per image", sh,
+                      (long long)n_images);
+    }
+    int64_t *v = gt_xmalloc(sizeof *v * (size_t)n);
+    if (t->dtype == DT_U8)
+        for (int64_t i = 0; i < n; i++) v[i] = ((const uint8_t *)t->data)[i];
+    else if (n) /* int64, copied whole: mmap'ed data may be unaligned (and no labels may have no data) */
+        memcpy(v, t->data, sizeof *v * (size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        if (v[i] >= 0 && v[i] < classes) continue;
+        if (v[i] < 0) gt_err("label %lld of image %lld is negative", (long long)v[i], (long long)i);
+        else
+            gt_err("label %lld of image %lld is outside 0..%lld%s%s%s", (long long)v[i], (long long)i,
+                   (long long)classes - 1, why ? " (" : "", why ? why : "", why ? ")" : "");
+        free(v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}

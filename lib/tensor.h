@@ -47,4 +47,13 @@ void tensor_shape_str(const tensor_t *t, char *buf, size_t n);
 /* Convert element i of any dtype to double. */
 double tensor_get(const tensor_t *t, int64_t i);
 
+/* Per-image class labels: t is int64 or uint8 (as idx2tensor writes them), of shape N or N x 1,
+ * each label in 0 .. classes-1. n_images >= 0 demands N == n_images; n_images < 0 takes any N.
+ * why (or NULL) says where the bound comes from and is put in parentheses after an out-of-range
+ * label's message, e.g. "the model has 3 classes".
+ * Returns 0 with *out a malloc'ed array of the N labels (the caller frees it; N is
+ * tensor_numel(t)), or -1 with a one-line message (wrong dtype, shape or count, a negative or
+ * too large label, naming its image) and *out untouched. */
+int tensor_labels(const tensor_t *t, int64_t classes, int64_t n_images, const char *why, int64_t **out);
+
 #endif

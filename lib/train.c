@@ -79,24 +79,10 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
 int trainer_set_labels(trainer_t *t, const tensor_t *labels) {
     int K = t->m->classes;
     if (K <= 0) return gt_err("the model is not class-conditional: drop --labels, or make one with gan-init --classes K");
-    if (labels->dtype != DT_I64 && labels->dtype != DT_U8)
-        return gt_err("labels must be int64 or uint8 (as idx2tensor writes them), not %s", dtype_name(labels->dtype));
-    int64_t n = labels->ndim >= 1 ? labels->shape[0] : 1;
-    if (labels->ndim < 1 || labels->ndim > 2 || (labels->ndim == 2 && labels->shape[1] != 1) || n != t->n) {
-        char ls[64];
-        tensor_shape_str(labels, ls, sizeof ls);
-        return gt_err("labels are %s but the data has %lld images: want one label per image", ls, (long long)t->n);
-    }
-    int64_t *host = gt_xmalloc(sizeof *host * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++) {
-        int64_t v = labels->dtype == DT_I64 ? ((const int64_t *)labels->data)[i] : ((const uint8_t *)labels->data)[i];
-        if (v < 0 || v >= K) {
-            free(host);
-            return gt_err("label %lld of image %lld is outside 0..%d (the model has %d classes)", (long long)v,
-                          (long long)i, K - 1, K);
-        }
-        host[i] = v;
-    }
+    char why[48];
+    snprintf(why, sizeof why, "the model has %d classes", K);
+    int64_t *host, n = t->n;
+    if (tensor_labels(labels, K, n, why, &host)) return -1;
     backend_t *be = t->be;
     t->labels_dev = be->alloc(be, sizeof *host * (size_t)n);
     be->upload(be, t->labels_dev, host, sizeof *host * (size_t)n);

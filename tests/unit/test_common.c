@@ -1,9 +1,10 @@
-/* test_common.c: error messages, checked size arithmetic, tensor shapes, Philox. */
+/* test_common.c: error messages, checked size arithmetic, tensor shapes, label tensors, Philox. */
 #include "../../lib/common.h"
 #include "../../lib/philox.h"
 #include "../../lib/tensor.h"
 #include "harness.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void test_err_message(void) {
@@ -36,6 +37,92 @@ static void test_tensor_shapes(void) {
 }
 
 /* Known-answer vectors from the Random123 distribution (kat_vectors, philox4x32_10). */
+/* A labels tensor of the given dtype and shape holding vals (numel of them). */
+static void labels_tensor(tensor_t *t, dtype_t dt, int ndim, int64_t n, const int64_t *vals) {
+    int64_t s[2] = {n, 1};
+    CHECK(tensor_alloc(t, dt, ndim, s) == 0, "alloc: %s", gt_errmsg());
+    for (int64_t i = 0; i < tensor_numel(t); i++) {
+        if (dt == DT_I64) ((int64_t *)t->data)[i] = vals[i];
+        else if (dt == DT_U8) ((uint8_t *)t->data)[i] = (uint8_t)vals[i];
+        else ((float *)t->data)[i] = (float)vals[i];
+    }
+}
+
+/* tensor_labels on a tensor of dt, ndim (1: N, 2: N x 1) and values: its status, *out, the message. */
+static int labels_of(dtype_t dt, int ndim, int64_t n, const int64_t *vals, int64_t classes, int64_t n_images,
+                     const char *why, int64_t **out) {
+    tensor_t t;
+    labels_tensor(&t, dt, ndim, n, vals);
+    int rc = tensor_labels(&t, classes, n_images, why, out);
+    tensor_free(&t);
+    return rc;
+}
+
+/* out: where the call was to put its array (read after the call: the failure must leave it NULL) */
+static void expect_labels_fail(const char *name, int rc, int64_t *const *out, const char *want) {
+    CHECK(rc == -1, "%s: accepted", name);
+    CHECK(*out == NULL, "%s: *out was set", name);
+    CHECK(strcmp(gt_errmsg(), want) == 0, "%s: message '%s', want '%s'", name, gt_errmsg(), want);
+}
+
+static void test_tensor_labels(void) {
+    int64_t v[5] = {2, 0, 1, 2, 1}, *out = NULL;
+    /* N int64, N x 1 int64, N uint8: the same labels */
+    int ndims[3] = {1, 2, 1};
+    dtype_t dts[3] = {DT_I64, DT_I64, DT_U8};
+    for (int c = 0; c < 3; c++) {
+        out = NULL;
+        CHECK(labels_of(dts[c], ndims[c], 5, v, 3, 5, NULL, &out) == 0, "case %d: %s", c, gt_errmsg());
+        CHECK(out && memcmp(out, v, sizeof v) == 0, "case %d: labels differ", c);
+        free(out);
+    }
+    /* any count when n_images < 0; uint8 labels up to 255 */
+    int64_t big[2] = {255, 0};
+    out = NULL;
+    CHECK(labels_of(DT_U8, 1, 2, big, 256, -1, NULL, &out) == 0 && out && out[0] == 255, "uint8 255: %s",
+          gt_errmsg());
+    free(out);
+    out = NULL;
+    CHECK(labels_of(DT_I64, 1, 0, v, 3, -1, NULL, &out) == 0 && out, "no labels: %s", gt_errmsg());
+    free(out);
+    tensor_t none = {.dtype = DT_I64, .ndim = 1, .shape = {0}, .data = NULL}; /* as a reader may leave 0 labels */
+    out = NULL;
+    CHECK(tensor_labels(&none, 3, 0, NULL, &out) == 0 && out, "no labels, no data: %s", gt_errmsg());
+    free(out);
+
+    out = NULL;
+    expect_labels_fail("float32", labels_of(DT_F32, 1, 5, v, 3, 5, NULL, &out), &out,
+                       "labels must be int64 or uint8 (as idx2tensor and gan-sample --labels-out write them), "
+                       "not float32");
+    expect_labels_fail("float64", labels_of(DT_F64, 1, 5, v, 3, -1, NULL, &out), &out,
+                       "labels must be int64 or uint8 (as idx2tensor and gan-sample --labels-out write them), "
+                       "not float64");
+    expect_labels_fail("count", labels_of(DT_I64, 1, 4, v, 3, 5, NULL, &out), &out,
+                       "labels are 4 but the data has 5 images: want one label per image");
+    int64_t s2[2] = {5, 2};
+    tensor_t t;
+    CHECK(tensor_alloc(&t, DT_I64, 2, s2) == 0, "alloc");
+    expect_labels_fail("N x 2", tensor_labels(&t, 3, 5, NULL, &out), &out,
+                       "labels are 5x2 but the data has 5 images: want one label per image");
+    expect_labels_fail("N x 2, any count", tensor_labels(&t, 3, -1, NULL, &out), &out,
+                       "labels are 5x2: want one label per image (N or N x 1)");
+    tensor_free(&t);
+    CHECK(tensor_alloc(&t, DT_I64, 0, s2) == 0, "alloc scalar");
+    expect_labels_fail("scalar", tensor_labels(&t, 3, -1, NULL, &out), &out,
+                       "labels are scalar: want one label per image (N or N x 1)");
+    tensor_free(&t);
+    int64_t neg[5] = {0, 1, 2, -1, -7};
+    expect_labels_fail("negative", labels_of(DT_I64, 1, 5, neg, 3, 5, NULL, &out), &out,
+                       "label -1 of image 3 is negative");
+    int64_t high[5] = {0, 1, 2, 1, 3};
+    expect_labels_fail("too large", labels_of(DT_I64, 2, 5, high, 3, 5, "the model has 3 classes", &out), &out,
+                       "label 3 of image 4 is outside 0..2 (the model has 3 classes)");
+    expect_labels_fail("too large uint8", labels_of(DT_U8, 1, 5, high, 3, -1, NULL, &out), &out,
+                       "label 3 of image 4 is outside 0..2");
+    CHECK(labels_of(DT_U8, 1, 5, high, 4, -1, NULL, &out) == 0, "the bound is classes - 1: %s", gt_errmsg());
+    free(out);
+}
+
 static void test_philox_kat(void) {
     philox_u4 c = {{0, 0, 0, 0}};
     philox_u4 r = philox4x32_10(c, 0, 0);
@@ -70,6 +157,7 @@ int main(void) {
     RUN(test_err_message);
     RUN(test_overflow);
     RUN(test_tensor_shapes);
+    RUN(test_tensor_labels);
     RUN(test_philox_kat);
     RUN(test_philox_normal_moments);
     return harness_done();
