@@ -148,7 +148,8 @@ void cpu_train_stats(backend_t *be, double *st, int what, int64_t stepno) {
 
 /* ---- optimizers ------------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct opt_job {
+    void (*range)(void *job, long i0, long i1); /* the update of elements [i0, i1) */
     const opt_step_t *c;
     float *p, *s1, *s2, *s3, *avg;
     const float *g;
@@ -205,17 +206,22 @@ static void optim_range(void *arg, long i0, long i1) {
  * changes nothing any element computes. */
 enum { OPT_PART = 16384 };
 
-static void optim_parts(void *arg, long k0, long k1) {
+static void opt_parts(void *arg, long k0, long k1) {
     const opt_job_t *j = arg;
     long e = k1 * OPT_PART < j->n ? k1 * OPT_PART : j->n;
-    optim_range((void *)j, k0 * OPT_PART, e);
+    j->range((void *)j, k0 * OPT_PART, e);
+}
+
+/* j->range over all n elements, in parts over the threads when there are enough of them */
+static void opt_run(backend_t *be, opt_job_t *j) {
+    if (j->n >= 4 * OPT_PART) cpu_parallel_for(be, (j->n + OPT_PART - 1) / OPT_PART, opt_parts, j);
+    else j->range(j, 0, j->n);
 }
 
 void cpu_optim(backend_t *be, const opt_step_t *c, float *p, const float *g, float *s1, float *s2, float *s3,
                size_t n) {
-    opt_job_t j = {c, p, s1, s2, s3, NULL, g, (long)n, 0, 0};
-    if (j.n >= 4 * OPT_PART) cpu_parallel_for(be, (j.n + OPT_PART - 1) / OPT_PART, optim_parts, &j);
-    else optim_range(&j, 0, j.n);
+    opt_job_t j = {optim_range, c, p, s1, s2, s3, NULL, g, (long)n, 0, 0};
+    opt_run(be, &j);
 }
 
 /* avg = d avg + e p over [i0, i1), in blocks of 16 that vectorize */
@@ -230,16 +236,9 @@ static void ema_range(void *arg, long i0, long i1) {
     for (size_t i = n16; i < n; i++) avg[i] = opt_ema(avg[i], p[i], d, e);
 }
 
-static void ema_parts(void *arg, long k0, long k1) {
-    const opt_job_t *j = arg;
-    long e = k1 * OPT_PART < j->n ? k1 * OPT_PART : j->n;
-    ema_range((void *)j, k0 * OPT_PART, e);
-}
-
 void cpu_ema(backend_t *be, float *avg, const float *p, float decay, size_t n) {
-    opt_job_t j = {NULL, (float *)p, NULL, NULL, NULL, avg, NULL, (long)n, decay, 1.0f - decay};
-    if (j.n >= 4 * OPT_PART) cpu_parallel_for(be, (j.n + OPT_PART - 1) / OPT_PART, ema_parts, &j);
-    else ema_range(&j, 0, j.n);
+    opt_job_t j = {ema_range, NULL, (float *)p, NULL, NULL, NULL, avg, NULL, (long)n, decay, 1.0f - decay};
+    opt_run(be, &j);
 }
 
 void cpu_clip(backend_t *be, float *p, float c, size_t n) {
