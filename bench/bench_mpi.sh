@@ -6,7 +6,7 @@
 # difference of a 12-step and a 2-step run over 10 (start-up and loading cancel out); CPU time
 # (user + sys of every process) is printed beside wall time, steadier on a shared machine.
 # Needs a gan-step built with MPI and mpirun; bench/bench_mpi.md turns the figures into
-# expected 8-GPU step times.
+# expected 8-GPU step times. Last, what a step sums across processes, as the backends count it.
 set -eu
 command -v mpirun >/dev/null || { echo "bench_mpi: mpirun not found (apt-get install openmpi-bin)"; exit 0; }
 ldd "$(command -v gan-step)" | grep -q libmpi || { echo "bench_mpi: gan-step built without MPI (make MPI=1)"; exit 0; }
@@ -53,5 +53,26 @@ print(cnt["G"], cnt["D"])' "$T/m.st")
         read -r w12 c12 <<< "$(run_time $p 12 "$T/m.st")"
         awk -v pr=$preset -v p=$p -v w2=$w2 -v w12=$w12 -v c2=$c2 -v c12=$c12 -v g=$nG -v d=$nD \
             'BEGIN {printf "%-6s %2d %12.3f %12.3f %14.2f %6.2fM+%.2fM\n", pr, p, (w12 - w2) / 10, (c12 - c2) / 10, 4 * (g + d) / 1e6, g / 1e6, d / 1e6}'
+    done
+done
+
+# What a data-parallel step sums across processes, counted by the backends themselves (the calls
+# of sum_procs and their bytes: gradients, loss figures, BatchNorm statistics; the stop decision,
+# two ints on the host, is not among them) from one step of mpirun -np 2 bench/step_cost: the CPU
+# backend (MPI_Allreduce) and the CUDA backend on its host emulation (ncclAllReduce on a GPU),
+# batch 64. Launches per step on the CUDA backend include the all-reduces and the synced
+# BatchNorm's finishing kernels (compare bench/bench_cuda.sh's one-process counts).
+printf '\n%-6s %-5s %9s %12s %9s\n' preset dev "sums/step" "MB/step" launches
+for preset in mlp dcgan; do
+    for dev in cpu cuda; do
+        if [ $dev = cpu ]; then
+            make -s unit-tests >/dev/null && sc=build/release-cuda0/bench/step_cost
+        else
+            make -s BUILD=emu CUDA=emu unit-tests >/dev/null && sc=build/emu-cudaemu/bench/step_cost
+        fi
+        line=$(GT_EMU_PROTECT=0 mpirun -np 2 $sc --device $dev --preset $preset --shape 1x28x28 --batch 64 \
+            --warmup 1 --steps 1 2>/dev/null) || { echo "$preset $dev: step_cost failed"; continue; }
+        read -r _ _ _ launches _ _ _ _ sums mb <<< "$line"
+        printf '%-6s %-5s %9.0f %12.3f %9s\n' $preset $dev "$sums" "$mb" "$([ $dev = cuda ] && echo "$launches" || echo -)"
     done
 done

@@ -7,7 +7,12 @@
  *             [--steps N] [--tf32]
  * prints one tab-separated line:
  *   preset batch n_critic launches_per_step gflop_per_step mbyte_per_step ms_per_step images_per_s
- * (the counters are per step after the warm-up; cpu has no counters and prints 0 for them).
+ *   proc_sums_per_step proc_sum_mbyte_per_step
+ * (the counters are per step after the warm-up; cpu counts only the last two and prints 0 for
+ * the others). Started by mpirun as P processes, the step is data-parallel as in gan-step
+ * (batch B is the global batch, B / P per process) and rank 0 prints: the last two columns count
+ * what a step sums across processes (gradients, loss figures, BatchNorm statistics: the calls of
+ * the backend's sum_procs, and their bytes), ms_per_step is rank 0's.
  *
  *   step_cost --fid WEIGHTS.safetensors --batch B [--device ...] [--warmup W] [--steps N] [--tf32]
  * costs gan-fid's feature extraction instead: one "step" is the Inception features of B random
@@ -20,6 +25,7 @@
 #include <time.h>
 
 #include "../lib/common.h"
+#include "../lib/dist.h"
 #include "../lib/inception.h"
 #include "../lib/model.h"
 #include "../lib/philox.h"
@@ -42,9 +48,10 @@ static void usage(void) {
 /* print the per-step line from the counters before and after `steps` steps of dt seconds */
 static void report(const char *what, int batch, int n_critic, int steps, double dt, backend_counters_t c0,
                    backend_counters_t c1) {
-    printf("%s\t%d\t%d\t%.1f\t%.4f\t%.3f\t%.3f\t%.1f\n", what, batch, n_critic,
+    printf("%s\t%d\t%d\t%.1f\t%.4f\t%.3f\t%.3f\t%.1f\t%.1f\t%.3f\n", what, batch, n_critic,
            (double)(c1.launches - c0.launches) / steps, (c1.flops - c0.flops) / steps / 1e9,
-           (c1.bytes - c0.bytes) / steps / 1e6, dt / steps * 1e3, (double)batch * n_critic * steps / dt);
+           (c1.bytes - c0.bytes) / steps / 1e6, dt / steps * 1e3, (double)batch * n_critic * steps / dt,
+           (double)(c1.proc_sums - c0.proc_sums) / steps, (c1.proc_sum_bytes - c0.proc_sum_bytes) / steps / 1e6);
 }
 
 /* --fid: the Inception features of `batch` random 3x32x32 images per step */
@@ -81,6 +88,11 @@ static int fid_cost(backend_t *be, const char *weights, int batch, int warmup, i
 
 int main(int argc, char **argv) {
     gt_progname = "step_cost";
+    dist_t dist;
+    if (dist_init(&dist, &argc, &argv)) {
+        fprintf(stderr, "step_cost: %s\n", gt_errmsg());
+        return 1;
+    }
     const char *preset = NULL, *shape_s = NULL, *device = "cuda", *fid_weights = NULL;
     int batch = 0, warmup = 2, steps = 1, tf32 = 0;
     for (int i = 1; i < argc; i++) {
@@ -131,6 +143,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "step_cost: %s\n", gt_errmsg());
         return 1;
     }
+    if (trainer_distribute(&t, &dist)) {
+        fprintf(stderr, "step_cost: %s\n", gt_errmsg());
+        return 1;
+    }
     for (int i = 0; i < warmup; i++) train_step(&t);
     be_sync(be);
     backend_counters_t c0 = be->counters;
@@ -139,10 +155,11 @@ int main(int argc, char **argv) {
     be_sync(be);
     double dt = seconds() - t0;
     if (trainer_check(&t)) fprintf(stderr, "step_cost: note: %s\n", gt_errmsg());
-    report(preset, batch, s.n_critic, steps, dt, c0, be->counters);
+    if (dist.rank == 0) report(preset, batch, s.n_critic, steps, dt, c0, be->counters);
     trainer_free(&t);
     tensor_free(&data);
     model_free(&m);
     preset_free(&p);
+    dist_finalize(&dist);
     return 0;
 }

@@ -46,6 +46,8 @@ void cuda_sum_procs(backend_t *be, void *v, size_t n, int f64) {
     if (!n) return;
     be->counters.launches++;
     be->counters.bytes += 2.0 * (double)n * (f64 ? 8 : 4); /* read and written once, at least */
+    be->counters.proc_sums++;
+    be->counters.proc_sum_bytes += (double)n * (f64 ? 8 : 4);
     NCCL_CHECK(ncclAllReduce(v, v, n, f64 ? ncclDouble : ncclFloat, ncclSum, comm, gt_cuda_stream()));
 }
 

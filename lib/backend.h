@@ -121,6 +121,8 @@ typedef struct opt_step opt_step_t;
 typedef struct {
     uint64_t launches, gemms, device_mallocs, transfers;
     double flops, bytes;
+    uint64_t proc_sums;    /* sums across processes (sum_procs calls), on either backend */
+    double proc_sum_bytes; /* the bytes they summed */
 } backend_counters_t;
 
 struct dist; /* lib/dist.h */
