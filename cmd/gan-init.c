@@ -108,6 +108,7 @@ int main(int argc, char **argv) {
     if (!like && !shape_s) die_usage("give --like DATA.npy or --shape CxHxW");
 
     shape3_t shape;
+    int64_t like_n = -1; /* the --like data's image count: --labels must give one label each */
     if (shape_s) {
         if (shape3_parse(shape_s, &shape)) die_usage("--shape: %s", gt_errmsg());
     } else {
@@ -117,6 +118,7 @@ int main(int argc, char **argv) {
             r.shape[2] > 1 << 20 || r.shape[3] > 1 << 20)
             die(EXIT_DATA, "%s: expected images N x C x H x W, got %d dimensions", in_name(like), r.ndim);
         shape.c = (int)r.shape[1], shape.h = (int)r.shape[2], shape.w = (int)r.shape[3];
+        like_n = r.shape[0];
         npy_reader_close(&r);
     }
 
@@ -124,7 +126,7 @@ int main(int argc, char **argv) {
         tensor_t lab;
         int64_t *v, top = -1;
         if (npy_load(labels_path, &lab, 0)) die_lib(EXIT_DATA);
-        if (tensor_labels(&lab, 1000000, -1, "a model has at most 1000000 classes", &v))
+        if (tensor_labels(&lab, 1000000, like_n, "a model has at most 1000000 classes", &v))
             die(EXIT_DATA, "%s: %s", in_name(labels_path), gt_errmsg());
         for (int64_t i = 0; i < tensor_numel(&lab); i++)
             if (v[i] > top) top = v[i];

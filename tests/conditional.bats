@@ -79,6 +79,11 @@ init() {
     [[ "$output" == *"(cbn) cannot be in a gradient-penalty critic"* ]]
     run gan-init --arch cdcgan --shape 1x28x28 --classes 0 -o "$T/m.st"
     assert_one_line_error 2
+    # with --like, one label per image of the data, as gan-step will want
+    $PY -c 'import numpy as np; np.save("'"$T"'/short.npy", np.load("'"$T"'/y.npy")[:-1])'
+    run gan-init --arch cdcgan --like "$T/x.npy" --labels "$T/short.npy" -o "$T/m.st"
+    assert_one_line_error 1
+    [[ "$output" == *"short.npy: labels are "*" but the data has "*" images: want one label per image"* ]]
     $PY -c 'import numpy as np; np.save("'"$T"'/f.npy", np.zeros(3, np.float32))'
     run gan-init --arch cdcgan --shape 1x28x28 --labels "$T/f.npy" -o "$T/m.st"
     assert_one_line_error 1
