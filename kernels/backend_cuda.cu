@@ -26,8 +26,7 @@
 /* ---- errors ------------------------------------------------------------------------------ */
 
 void gt_cuda_fail(const char *file, int line, const char *what, const char *name, const char *desc) {
-    fprintf(stderr, "%s: cuda: %s:%d: %s failed: %s (%s)\n", gt_progname, file, line, what, name, desc);
-    exit(1);
+    gt_fatal(1, "cuda: %s:%d: %s failed: %s (%s)", file, line, what, name, desc);
 }
 
 /* ---- state ------------------------------------------------------------------------------- */
@@ -75,11 +74,7 @@ static void *cuda_alloc(backend_t *be, size_t bytes) {
         release_cache();
         e = cudaMalloc(&p, n);
     }
-    if (e != cudaSuccess) {
-        fprintf(stderr, "%s: cuda: out of device memory allocating %zu bytes (%s)\n", gt_progname, n,
-                cudaGetErrorName(e));
-        exit(1);
-    }
+    if (e != cudaSuccess) gt_fatal(1, "cuda: out of device memory allocating %zu bytes (%s)", n, cudaGetErrorName(e));
     be->counters.device_mallocs++;
     live[p] = n;
     return p;

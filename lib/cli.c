@@ -48,8 +48,11 @@ static _Noreturn void finish(int code) {
     exit(code);
 }
 
+static void fatal_via_die(int code, const char *message) { die(code, "%s", message); }
+
 void cli_init(const char *progname) {
     gt_progname = progname;
+    gt_fatal_hook = fatal_via_die;
     signal(SIGPIPE, SIG_DFL);
 }
 

@@ -28,10 +28,20 @@ int gt_err_prefix(const char *prefix) {
 
 const char *gt_errmsg(void) { return err_buf; }
 
-static void oom(void) {
-    fprintf(stderr, "%s: out of memory\n", gt_progname);
-    exit(1);
+void (*gt_fatal_hook)(int code, const char *message);
+
+void gt_fatal(int code, const char *fmt, ...) {
+    char msg[512]; /* no allocation: this may be reporting that there is no memory left */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (gt_fatal_hook) gt_fatal_hook(code, msg);
+    fprintf(stderr, "%s: %s\n", gt_progname, msg);
+    exit(code);
 }
+
+static void oom(void) { gt_fatal(1, "out of memory"); }
 
 void *gt_xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);

@@ -55,6 +55,20 @@ static inline int gt_add_overflow(uint64_t a, uint64_t b, uint64_t *out) {
 /* Name used in messages: set once by cli_init (defaults to "gan-tools"). */
 extern const char *gt_progname;
 
+/* End the program on a failure found below the programs, where no error can be returned (out
+ * of memory, a CUDA, cuBLAS or NCCL error): "PROG: message" on stderr and exit(code); once
+ * cli_init has run, through the programs' die() instead (which removes unfinished outputs and,
+ * in a distributed run, names the rank and ends every process: cli_set_rank). */
+#ifdef __cplusplus
+[[noreturn]]
+#else
+_Noreturn
+#endif
+void gt_fatal(int code, const char *fmt, ...) GT_PRINTF(2, 3);
+
+/* Set by cli_init: how gt_fatal ends a program (must not return). */
+extern void (*gt_fatal_hook)(int code, const char *message);
+
 #ifdef __cplusplus
 }
 #endif

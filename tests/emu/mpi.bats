@@ -6,7 +6,8 @@
 # kernels/cuda_emu.h's, MPI_Allreduce on the emulated device memory, and its
 # ncclCommInitRank checks that every rank got rank 0's unique id over MPI). BatchNorm's synced
 # passes are kernels/norm.cu's. Compared as tests/mpi.bats compares the CPU backend: P = 1 gives
-# one process's bytes, P = 2 and 4 its weights within 1e-5 (mpi_helper.bash).
+# one process's bytes, P = 2 and 4 its weights within 1e-5 (mpi_helper.bash). A failure on one
+# rank, in the program or on the device, ends every rank and names it.
 load ../helper
 DEV=cuda
 load ../mpi_helper
@@ -43,4 +44,15 @@ load ../mpi_helper
 @test "cuda, mpirun -np 2: a failure on one rank stops every rank, naming it, with nothing written" {
     need_mpi
     failing_rank_stops_all
+}
+
+@test "cuda, mpirun -np 2: a device failure (out of device memory) names the rank and ends every rank" {
+    need_mpi
+    # batch 65536 of dcgan needs more than the emulation's 64 GiB of device memory
+    $PY -c 'import numpy as np; np.save("'"$T"'/big.npy", np.zeros((65536, 1, 28, 28), np.uint8))'
+    gan-init --arch dcgan --like "$T/big.npy" --batch 65536 --seed 1 -o "$T/m0.st"
+    run timeout 120 mpirun -np 2 gan-step -q --device cuda --data "$T/big.npy" --steps 1 -i "$T/m0.st" -o "$T/x.st"
+    [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+    [[ "$output" == *"gan-step: rank "[01]": cuda: out of device memory allocating"* ]]
+    [ ! -e "$T/x.st" ]
 }
