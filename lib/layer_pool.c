@@ -104,26 +104,6 @@ static pool_args_t args(const nn_ctx_t *ctx, const layer_t *l, int B, pool_op_t 
     return a;
 }
 
-static void pool_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
-    pool_op_t fwd, bwd;
-    pool_args_t a = args(ctx, l, B, &fwd, &bwd);
-    a.y = y;
-    a.x = x;
-    fwd(ctx->be, &a);
-}
-
-static void pool_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
-                          const float *y, int B) {
-    (void)x;
-    (void)y;
-    if (!dx) return;
-    pool_op_t fwd, bwd;
-    pool_args_t a = args(ctx, l, B, &fwd, &bwd);
-    a.dx = dx;
-    a.dy = dy;
-    bwd(ctx->be, &a);
-}
-
 static void pool_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
                              const float *tx, int B) {
     pool_op_t fwd, bwd;
@@ -150,6 +130,16 @@ static void pool_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float 
     a.dy = dy;
     a.dty = dty;
     bwd(ctx->be, &a);
+}
+
+/* the plain passes are the tangent ones without tangents (the backend skips NULL ty, dtx) */
+static void pool_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
+    pool_jvp_forward(ctx, l, y, NULL, x, NULL, B);
+}
+
+static void pool_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
+                          const float *y, int B) {
+    if (dx) pool_jvp_backward(ctx, l, dx, NULL, dy, NULL, x, NULL, y, NULL, B);
 }
 
 const layer_ops_t layer_maxpool_ops = {"maxpool", maxpool_setup, NULL, pool_forward, pool_backward,
