@@ -15,7 +15,9 @@ if sys.argv[5] == 'f4': a = (a.astype(np.float32) / np.float32(255)) * np.float3
 np.save(sys.argv[1], a)" "$1" "$2" "$3" "${4:-1x6x6}" "${5:-u1}"
 }
 
-# fd_ref A B: pytorch-fid's formula on flattened pixels mapped to [-1, 1] (uint8: 2 u/255 - 1)
+# fd_ref A B [LA LB]: pytorch-fid's formula on flattened pixels mapped to [-1, 1] (uint8:
+# 2 u/255 - 1); with label files LA and LB, 'K FD' for each class K with at least 2 images in
+# both sets, on that class's pixels
 fd_ref() {
     $PY -c "
 import numpy as np, scipy.linalg as la, sys
@@ -23,10 +25,18 @@ def load(p):
     a = np.load(p)
     if a.dtype == np.uint8: a = (a.astype(np.float32) / np.float32(255)) * np.float32(2) - np.float32(1)
     return a.reshape(len(a), -1).astype(np.float64)
+def fd(a, b):
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    c, _ = la.sqrtm(s1 @ s2, disp=False)
+    return ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * c.real)
 x, y = load(sys.argv[1]), load(sys.argv[2])
-s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-c, _ = la.sqrtm(s1 @ s2, disp=False)
-print(((x.mean(0) - y.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * c.real))" "$1" "$2"
+if len(sys.argv) == 3:
+    print(fd(x, y))
+else:
+    lx, ly = np.load(sys.argv[3]).reshape(-1), np.load(sys.argv[4]).reshape(-1)
+    for k in sorted(set(lx) & set(ly)):
+        a, b = x[lx == k], y[ly == k]
+        if len(a) >= 2 and len(b) >= 2: print(k, fd(a, b))" "$@"
 }
 
 # labels FILE N SEED K [DTYPE]: N random classes in [0, K)
@@ -35,25 +45,6 @@ labels() {
 import numpy as np, sys
 r = np.random.default_rng(int(sys.argv[3]))
 np.save(sys.argv[1], r.integers(0, int(sys.argv[4]), int(sys.argv[2])).astype(sys.argv[5]))" "$1" "$2" "$3" "$4" "${5:-int64}"
-}
-
-# fd_ref_classes A B LA LB: 'K FD' for each class K with at least 2 images in both sets, by
-# pytorch-fid's formula on that class's flattened pixels
-fd_ref_classes() {
-    $PY -c "
-import numpy as np, scipy.linalg as la, sys
-def load(p):
-    a = np.load(p)
-    if a.dtype == np.uint8: a = (a.astype(np.float32) / np.float32(255)) * np.float32(2) - np.float32(1)
-    return a.reshape(len(a), -1).astype(np.float64)
-x, y = load(sys.argv[1]), load(sys.argv[2])
-lx, ly = np.load(sys.argv[3]).reshape(-1), np.load(sys.argv[4]).reshape(-1)
-for k in sorted(set(lx) & set(ly)):
-    a, b = x[lx == k], y[ly == k]
-    if len(a) < 2 or len(b) < 2: continue
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    c, _ = la.sqrtm(s1 @ s2, disp=False)
-    print(k, ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * c.real))" "$@"
 }
 
 # close A B TOL: |A - B| <= TOL |B|
@@ -298,7 +289,7 @@ for n, name in ((4000, 'small'), (40000, 'big')):
     assert_success
     [ "${#lines[@]}" -eq 5 ]
     [ "${lines[0]}" = "$plain" ]
-    ref=$(fd_ref_classes "$T/a.npy" "$T/b.npy" "$T/la.npy" "$T/lb.npy")
+    ref=$(fd_ref "$T/a.npy" "$T/b.npy" "$T/la.npy" "$T/lb.npy")
     [ "$(echo "$ref" | wc -l)" -eq 4 ]
     i=1
     while read -r k fd; do
