@@ -196,23 +196,19 @@ void bytesrc_close(bytesrc_t *s) {
 
 /* ---- whole files ----------------------------------------------------------------------- */
 
-/* Read a whole stream into a growing heap buffer. */
-static int read_whole(FILE *in, wholefile_t *w) {
-    size_t cap = 1 << 16, got = 0;
-    unsigned char *b = gt_xmalloc(cap);
-    for (;;) {
+int file_read_growing(FILE *in, size_t first, size_t limit, unsigned char **out, size_t *got_out) {
+    size_t cap = first < limit ? first : limit, got = 0;
+    unsigned char *b = gt_xmalloc(cap ? cap : 1);
+    while (got < limit) {
         if (got == cap) {
-            if (cap > SIZE_MAX / 2) {
-                free(b);
-                return gt_err("input too large");
-            }
-            unsigned char *nb = realloc(b, cap * 2);
+            size_t ncap = cap > limit / 2 ? limit : cap * 2;
+            unsigned char *nb = realloc(b, ncap);
             if (!nb) {
                 free(b);
-                return gt_err("out of memory reading the input");
+                return gt_err("out of memory reading the input (%zu bytes so far)", got);
             }
             b = nb;
-            cap *= 2;
+            cap = ncap;
         }
         size_t n = fread(b + got, 1, cap - got, in);
         got += n;
@@ -222,7 +218,15 @@ static int read_whole(FILE *in, wholefile_t *w) {
         free(b);
         return gt_err("read error: %s", strerror(errno));
     }
-    w->p = b;
+    *out = b;
+    *got_out = got;
+    return 0;
+}
+
+/* Read a whole stream into a growing heap buffer. */
+static int read_whole(FILE *in, wholefile_t *w) {
+    size_t got;
+    if (file_read_growing(in, 1 << 16, SIZE_MAX, &w->p, &got)) return -1;
     w->len = got;
     return 0;
 }

@@ -66,6 +66,12 @@ int bytesrc_append(bytesrc_t *s, bytebuf_t *b, uint64_t n, uint64_t *got);
 /* Append n bytes from memory to b. Returns 0, or -1 with a message (out of memory). */
 int bytebuf_put(bytebuf_t *b, const void *p, size_t n);
 
+/* Read in from where it stands to EOF, or to `limit` bytes, into a heap buffer that grows as
+ * bytes arrive (from `first` bytes, doubling), so that a size announced but never sent costs
+ * nothing. Returns 0 with *out (free it) and *got, or -1 with a message (out of memory, read
+ * error). */
+int file_read_growing(FILE *in, size_t first, size_t limit, unsigned char **out, size_t *got);
+
 /* The whole of PATH (NULL or "-": stdin) in memory, for formats parsed in place (safetensors,
  * npz): a non-empty regular file read from its start is mapped (private, copy-on-write, so the
  * parser may write to it), anything else (a pipe, stdin, an empty file) is read into a heap

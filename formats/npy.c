@@ -6,6 +6,7 @@
  * there before it is used, and shapes go through tensor_check_shape. */
 #define _DEFAULT_SOURCE
 #include "npy.h"
+#include "bytesrc.h"
 #include "../lib/common.h"
 
 #include <errno.h>
@@ -351,28 +352,9 @@ static int check_eof(FILE *f) {
 static int load_stream(FILE *f, tensor_t *t) {
     npy_hdr_t h;
     if (read_header_stream(f, &h)) return -1;
-    size_t cap = h.nbytes < (1u << 20) ? (size_t)h.nbytes : (1u << 20), got = 0;
-    unsigned char *d = alloc_data(cap);
-    if (!d) return -1;
-    while (got < h.nbytes) {
-        if (got == cap) {
-            size_t ncap = cap * 2 < h.nbytes ? cap * 2 : (size_t)h.nbytes;
-            unsigned char *nd = realloc(d, ncap);
-            if (!nd) {
-                free(d);
-                return gt_err("out of memory reading %llu bytes", (unsigned long long)h.nbytes);
-            }
-            d = nd;
-            cap = ncap;
-        }
-        size_t n = fread(d + got, 1, cap - got, f);
-        got += n;
-        if (n == 0) break;
-    }
-    if (ferror(f)) {
-        free(d);
-        return gt_err("read error: %s", strerror(errno));
-    }
+    unsigned char *d;
+    size_t got;
+    if (file_read_growing(f, 1u << 20, (size_t)h.nbytes, &d, &got)) return -1;
     if (got < h.nbytes || check_eof(f)) {
         if (got < h.nbytes) check_data_len(&h, got);
         free(d);
