@@ -1,6 +1,7 @@
 /* dist.c: the processes of a data-parallel run (dist.h), on MPI when the build has it
  * (GT_HAVE_MPI: `make MPI=1`, or mpicc found), and a world of one otherwise. */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,20 +12,26 @@
 #include <mpi.h>
 #endif
 
+/* The first of the environment variables vars (n of them, NULL-free) that holds a whole number
+ * in [lo, hi], or dflt when none does: what a launcher says about this process. */
+static long launcher_env(const char *const *vars, size_t n, long lo, long hi, long dflt) {
+    for (size_t i = 0; i < n; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) {
+            char *end;
+            long x = strtol(v, &end, 10);
+            if (*end == 0 && x >= lo && x <= hi) return x;
+        }
+    }
+    return dflt;
+}
+
 /* The size of the run as the launcher announces it in the environment (Open MPI's mpirun;
  * PMI as MPICH's mpiexec and srun --mpi=pmi2 set it), 1 when there is none. (Not Slurm's own
  * SLURM_NTASKS: a batch script's plain commands see it too.) */
 static long launcher_size(void) {
     static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && *v) {
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*end == 0 && n >= 1) return n;
-        }
-    }
-    return 1;
+    return launcher_env(vars, sizeof vars / sizeof vars[0], 1, LONG_MAX, 1);
 }
 
 int dist_built_with_mpi(void) {
@@ -100,15 +107,7 @@ void dist_bcast(dist_t *d, void *p, size_t n) {
 
 int dist_local_rank(void) {
     static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && *v) {
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*end == 0 && n >= 0 && n < 1 << 20) return (int)n;
-        }
-    }
-    return 0;
+    return (int)launcher_env(vars, sizeof vars / sizeof vars[0], 0, (1 << 20) - 1, 0);
 }
 
 void dist_max(dist_t *d, int *v, int n) {
