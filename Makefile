@@ -7,7 +7,7 @@
 # under mpirun; MPI=0 without. With CUDA=1, NCCL=1 (the default when nccl.h is found) lets
 # those runs use GPUs.
 #
-# Sources are found by wildcard: a new lib/*.c, formats/*.c, cmd/*.c, tests/unit/test_*.c or
+# Sources are found by wildcard: a new lib/*/*.c, formats/*.c, cmd/*.c, tests/unit/test_*.c or
 # kernels/*.cu is picked up without editing this file.
 
 # `make` with no target builds the programs, whatever rule comes first below
@@ -29,7 +29,9 @@ OPT_release = -O2 -g
 OPT_asan    = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT_emu     = -O2 -g
 OPT         = $(OPT_$(BUILD))
-CPPFLAGS   += -D_FILE_OFFSET_BITS=64 -I/usr/include/cjson
+# -I.: every project header is included by its path from the repository root (lib/base/common.h),
+# or by its bare name from a file in the same folder.
+CPPFLAGS   += -I. -D_FILE_OFFSET_BITS=64 -I/usr/include/cjson
 CFLAGS     ?=
 # -fno-math-errno: nothing reads errno after a math function, and without it GCC cannot
 # compile sqrtf to one instruction (nor vectorize a loop that calls it). VECT: GCC 12's -O2
@@ -50,7 +52,7 @@ else
   BIN ?= $(OBJ)/bin
 endif
 
-LIB_SRC  = $(sort $(wildcard lib/*.c formats/*.c))
+LIB_SRC  = $(sort $(wildcard lib/*/*.c formats/*.c))
 CMD_SRC  = $(sort $(wildcard cmd/*.c))
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
@@ -89,8 +91,8 @@ else
   LINK      = $(CC)
 endif
 
-# --- MPI: data-parallel gan-step (lib/dist.c). MPI=1 builds it with Open MPI (mpicc's flags),
-# MPI=0 without; by default it is built when mpicc is found. Only lib/dist.o depends on it.
+# --- MPI: data-parallel gan-step (lib/base/dist.c). MPI=1 builds it with Open MPI (mpicc's flags),
+# MPI=0 without; by default it is built when mpicc is found. Only lib/base/dist.o depends on it.
 MPICC   ?= mpicc
 MPI     ?= $(if $(shell command -v $(MPICC) 2>/dev/null),1,0)
 ifeq ($(MPI),1)
@@ -100,10 +102,10 @@ ifeq ($(MPI),1)
     $(error MPI=1 but '$(MPICC) --showme:compile' fails: install Open MPI (apt-get install libopenmpi-dev openmpi-bin) or give MPICC=)
   endif
 endif
-$(OBJ)/lib/dist.o: CPPFLAGS += $(MPI_CPPFLAGS)
-$(OBJ)/lib/dist.o: $(OBJ)/.mpi
+$(OBJ)/lib/base/dist.o: CPPFLAGS += $(MPI_CPPFLAGS)
+$(OBJ)/lib/base/dist.o: $(OBJ)/.mpi
 
-# Whether this flavour's lib/dist.o was built with MPI: rewritten when MPI changes.
+# Whether this flavour's lib/base/dist.o was built with MPI: rewritten when MPI changes.
 $(OBJ)/.mpi: FORCE
 	@mkdir -p $(dir $@)
 	@echo "$(MPI)" | cmp -s - $@ || echo "$(MPI)" > $@

@@ -24,13 +24,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "../lib/common.h"
-#include "../lib/dist.h"
-#include "../lib/inception.h"
-#include "../lib/model.h"
-#include "../lib/philox.h"
-#include "../lib/presets.h"
-#include "../lib/train.h"
+#include "lib/base/common.h"
+#include "lib/base/dist.h"
+#include "lib/fid/inception_net.h"
+#include "lib/gan/model.h"
+#include "lib/base/philox.h"
+#include "lib/gan/presets.h"
+#include "lib/gan/trainer.h"
 
 static double seconds(void) {
     struct timespec ts;

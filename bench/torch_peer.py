@@ -1,5 +1,5 @@
 """torch_peer.py: the PyTorch 1.13 CPU peer of bench/train_bench.c: the same GAN training step
-(lib/train.h: D on a real batch, D on G(z), D's Adam step, then G through D and G's Adam step), on
+(lib/gan/trainer.h: D on a real batch, D on G(z), D's Adam step, then G through D and G's Adam step), on
 the same architecture, built from our preset's spec text (printed by nn-probe --preset), in
 float32. `--loss ns` (default): the non-saturating loss, Adam lr 2e-4 betas 0.5/0.999, one D step
 per G step. `--loss wgan-gp`: gan-init's wgan-gp settings: 5 critic steps per G step, each with
@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
-import nnref  # noqa: E402  (the spec language, parsed independently of lib/spec.c)
+import nnref  # noqa: E402  (the spec language, parsed independently of lib/nn/spec.c)
 
 
 def build(spec, in_shape):

@@ -1,4 +1,4 @@
-/* train_bench: times our GAN training step (lib/train.h) for a preset, batch and thread count,
+/* train_bench: times our GAN training step (lib/gan/trainer.h) for a preset, batch and thread count,
  * or measures OpenBLAS's sgemm ceiling on this machine; for bench/bench_train_step.py.
  *
  *   train_bench --arch mlp|dcgan --batch B [--steps N] [--warmup W] [--threads T]
@@ -11,7 +11,7 @@
  *       cblas_sgemm with 1 and 2 of its threads, best over large shapes (square 2048 and the
  *       DCGAN's 2048 x 3136 x 256).
  *
- * gflop_step counts the convolution and linear arithmetic of a step as lib/train.h runs it:
+ * gflop_step counts the convolution and linear arithmetic of a step as lib/gan/trainer.h runs it:
  * D forward three times (real, fake, G's update), D backward on real and fake (weight
  * gradients, and input gradients but for D's first layer), D backward in G's update (input
  * gradients only), G forward and backward (no input gradient for G's first layer); 2 flops per
@@ -26,11 +26,11 @@
 #include <time.h>
 #include <cblas.h>
 
-#include "../lib/common.h"
-#include "../lib/model.h"
-#include "../lib/philox.h"
-#include "../lib/presets.h"
-#include "../lib/train.h"
+#include "lib/base/common.h"
+#include "lib/gan/model.h"
+#include "lib/base/philox.h"
+#include "lib/gan/presets.h"
+#include "lib/gan/trainer.h"
 
 /* ---- counting allocations: malloc and friends wrapped around glibc's ------------------- */
 

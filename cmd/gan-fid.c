@@ -2,8 +2,8 @@
  * images, feature arrays or statistics files; statistics files to save and merge
  * (manual: cmd/gan-fid.md).
  *
- * Each input is read in batches (npy_reader): images -> features (lib/inception.h, the pixels
- * themselves, or a checkpoint's D at a layer) -> one-pass float64 statistics (lib/fid.h), so a
+ * Each input is read in batches (npy_reader): images -> features (lib/fid/inception_net.h, the pixels
+ * themselves, or a checkpoint's D at a layer) -> one-pass float64 statistics (lib/fid/fid.h), so a
  * set of any size runs in bounded memory; only --kid keeps the features (N x d float32 per set).
  * The kind of an input is decided by its content: a .npy of 4 dims is images, of 2 dims
  * features, a .npz (ZIP) statistics. */
@@ -17,13 +17,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../formats/npy.h"
-#include "../formats/npz.h"
-#include "../lib/cli.h"
-#include "../lib/common.h"
-#include "../lib/fid.h"
-#include "../lib/inception.h"
-#include "../lib/model.h"
+#include "formats/npy.h"
+#include "formats/npz.h"
+#include "lib/base/cli.h"
+#include "lib/base/common.h"
+#include "lib/fid/fid.h"
+#include "lib/fid/inception_net.h"
+#include "lib/gan/model.h"
 
 static void usage(void) {
     printf("usage: gan-fid [options] A B                      the distance between two sets\n"

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../formats/npy.h"
-#include "../lib/cli.h"
-#include "../lib/common.h"
-#include "../lib/model.h"
-#include "../lib/presets.h"
+#include "formats/npy.h"
+#include "lib/base/cli.h"
+#include "lib/base/common.h"
+#include "lib/gan/model.h"
+#include "lib/gan/presets.h"
 
 static void usage(void) {
     printf("usage: gan-init (--arch PRESET | --G SPEC --D SPEC) (--like DATA.npy | --shape CxHxW)\n"
@@ -19,7 +19,7 @@ static void usage(void) {
            "  --classes K        a class-conditional model of K classes (the presets cmlp, cdcgan; with\n"
            "                     --G/--D, the K of their embed, onehot, cbn and proj layers)\n"
            "  --labels FILE.npy  take K from these labels (int64 or uint8): the largest label + 1\n"
-           "  --G SPEC, --D SPEC generator and discriminator in the spec language (lib/spec.md)\n"
+           "  --G SPEC, --D SPEC generator and discriminator in the spec language (lib/nn/spec.md)\n"
            "  --like DATA.npy    fit the networks to this data (reads only its header: N x C x H x W)\n"
            "  --shape CxHxW      fit the networks to images of this shape\n"
            "  --z DIM            latent size (default 100)\n"

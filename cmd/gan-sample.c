@@ -11,11 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../formats/npy.h"
-#include "../lib/cli.h"
-#include "../lib/common.h"
-#include "../lib/model.h"
-#include "../lib/philox.h"
+#include "formats/npy.h"
+#include "lib/base/cli.h"
+#include "lib/base/common.h"
+#include "lib/gan/model.h"
+#include "lib/base/philox.h"
 
 static void usage(void) {
     printf("usage: gan-sample [-n N] [--seed S] [options] [CHECKPOINT | -i CHECKPOINT | < CHECKPOINT]\n"

@@ -11,12 +11,12 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "../formats/npy.h"
-#include "../lib/cli.h"
-#include "../lib/common.h"
-#include "../lib/dist.h"
-#include "../lib/model.h"
-#include "../lib/train.h"
+#include "formats/npy.h"
+#include "lib/base/cli.h"
+#include "lib/base/common.h"
+#include "lib/base/dist.h"
+#include "lib/gan/model.h"
+#include "lib/gan/trainer.h"
 
 static void usage(void) {
     printf("usage: gan-step --data DATA.npy (--steps N | --epochs E) [options]\n"

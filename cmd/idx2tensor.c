@@ -11,12 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../formats/cifar.h"
-#include "../formats/idx.h"
-#include "../formats/npy.h"
-#include "../lib/cli.h"
-#include "../lib/common.h"
-#include "../lib/pixels.h"
+#include "formats/cifar.h"
+#include "formats/idx.h"
+#include "formats/npy.h"
+#include "lib/base/cli.h"
+#include "lib/base/common.h"
+#include "lib/base/pixels.h"
 
 static void usage(void) {
     printf("usage: idx2tensor [options] [FILE...] [-o OUT.npy | > OUT.npy]\n"

@@ -14,11 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../formats/npy.h"
-#include "../formats/png.h"
-#include "../lib/cli.h"
-#include "../lib/common.h"
-#include "../lib/pixels.h"
+#include "formats/npy.h"
+#include "formats/png.h"
+#include "lib/base/cli.h"
+#include "lib/base/common.h"
+#include "lib/base/pixels.h"
 
 static void usage(void) {
     printf("usage: png2tensor [options] [FILE.png... | DIR...] [-o OUT.npy | > OUT.npy]\n"

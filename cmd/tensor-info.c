@@ -15,10 +15,10 @@
 
 #include <cJSON.h>
 
-#include "../formats/npy.h"
-#include "../formats/safetensors.h"
-#include "../lib/cli.h"
-#include "../lib/common.h"
+#include "formats/npy.h"
+#include "formats/safetensors.h"
+#include "lib/base/cli.h"
+#include "lib/base/common.h"
 
 static const char usage[] =
     "usage: tensor-info [--json] [--full] [FILE...]\n"

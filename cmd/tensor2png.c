@@ -1,7 +1,7 @@
 /* tensor2png: images in a .npy tensor to PNG: one grid, or one file per image (manual:
  * cmd/tensor2png.md).
  *
- * Floats are mapped from the range (default [-1, 1]) to bytes by lib/pixels.h (rounded,
+ * Floats are mapped from the range (default [-1, 1]) to bytes by lib/base/pixels.h (rounded,
  * clamped); uint8 is taken as is. The grid is laid out like torchvision's make_grid: images
  * row by row, `pad` pixels around and between them, then enlarged by nearest neighbour. */
 #define _DEFAULT_SOURCE
@@ -12,11 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../formats/npy.h"
-#include "../formats/png.h"
-#include "../lib/cli.h"
-#include "../lib/common.h"
-#include "../lib/pixels.h"
+#include "formats/npy.h"
+#include "formats/png.h"
+#include "lib/base/cli.h"
+#include "lib/base/common.h"
+#include "lib/base/pixels.h"
 
 static void usage(void) {
     printf("usage: tensor2png [options] [IN.npy | < IN.npy] [-o OUT.png | > OUT.png]\n"

@@ -5,7 +5,7 @@
  * caller's buffer; in gzip mode it is zlib's input. */
 #define _POSIX_C_SOURCE 200809L
 #include "bytesrc.h"
-#include "../lib/common.h"
+#include "lib/base/common.h"
 
 #include <errno.h>
 #include <stdlib.h>

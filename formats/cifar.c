@@ -1,7 +1,7 @@
 /* cifar.c: CIFAR-10 binary batch reader (see cifar.h; the layout is in cifar.md). */
 #define _POSIX_C_SOURCE 200809L
 #include "cifar.h"
-#include "../lib/common.h"
+#include "lib/base/common.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -12,7 +12,7 @@
 #ifndef GT_CIFAR_H
 #define GT_CIFAR_H
 
-#include "../lib/tensor.h"
+#include "lib/base/tensor.h"
 #include "bytesrc.h"
 
 #define CIFAR_SIDE 32

@@ -5,7 +5,7 @@
  * the header before any data is read, and compressed data is held only as it arrives. */
 #define _POSIX_C_SOURCE 200809L
 #include "idx.h"
-#include "../lib/common.h"
+#include "lib/base/common.h"
 
 #include <stdio.h>
 #include <stdlib.h>

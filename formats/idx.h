@@ -13,7 +13,7 @@
 #ifndef GT_IDX_H
 #define GT_IDX_H
 
-#include "../lib/tensor.h"
+#include "lib/base/tensor.h"
 #include "bytesrc.h"
 
 #define IDX_TYPE_U8 0x08

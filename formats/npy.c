@@ -7,7 +7,7 @@
 #define _DEFAULT_SOURCE
 #include "npy.h"
 #include "bytesrc.h"
-#include "../lib/common.h"
+#include "lib/base/common.h"
 
 #include <errno.h>
 #include <fcntl.h>

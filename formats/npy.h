@@ -11,7 +11,7 @@
 #define GT_NPY_H
 
 #include <stdio.h>
-#include "../lib/tensor.h"
+#include "lib/base/tensor.h"
 
 /* Load a whole .npy from PATH (NULL or "-": stdin). With to_f32 != 0, float64 data is
  * converted to float32 (other dtypes are left as they are). Messages name the file.

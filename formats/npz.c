@@ -8,7 +8,7 @@
 #include "npz.h"
 #include "bytesrc.h"
 #include "npy.h"
-#include "../lib/common.h"
+#include "lib/base/common.h"
 
 #include <errno.h>
 #include <stdlib.h>

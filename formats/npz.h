@@ -15,7 +15,7 @@
 #define GT_NPZ_H
 
 #include <stdio.h>
-#include "../lib/tensor.h"
+#include "lib/base/tensor.h"
 
 typedef struct {
     char *name;   /* the member's name without ".npy", as np.load's keys */

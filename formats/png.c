@@ -8,7 +8,7 @@
 #include <png.h> /* libpng's */
 
 #include "png.h" /* ours: formats/png.h */
-#include "../lib/common.h"
+#include "lib/base/common.h"
 
 #include <errno.h>
 #include <setjmp.h>

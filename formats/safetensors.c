@@ -7,7 +7,7 @@
 #define _DEFAULT_SOURCE
 #include "safetensors.h"
 #include "bytesrc.h"
-#include "../lib/common.h"
+#include "lib/base/common.h"
 
 #include <cJSON.h>
 #include <errno.h>

@@ -17,7 +17,7 @@
 #define GT_SAFETENSORS_H
 
 #include <stdio.h>
-#include "../lib/tensor.h"
+#include "lib/base/tensor.h"
 
 typedef struct {
     char *name;

@@ -20,8 +20,8 @@
 #include "cuda_ops.h"
 #include "gemm_map.h"
 
-#include "../lib/common.h"
-#include "../lib/dist.h"
+#include "lib/base/common.h"
+#include "lib/base/dist.h"
 
 /* ---- errors ------------------------------------------------------------------------------ */
 

@@ -1,11 +1,11 @@
 /* class.cu: the CUDA backend's class-conditional operations (backend.h, "class-conditional
- * layers"). One thread per output element calls lib/class_math.h, the functions the CPU loops
- * call (lib/cpu_class.c); a parameter gradient's thread gathers its class's samples in batch
+ * layers"). One thread per output element calls lib/backend/class_math.h, the functions the CPU loops
+ * call (lib/cpu/class.c); a parameter gradient's thread gathers its class's samples in batch
  * order, so the GPU gives the CPU's bits without atomics. */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 
-#include "../lib/class_math.h"
+#include "lib/backend/class_math.h"
 
 __global__ void k_gather_labels(int64_t *dst, const int64_t *labels, const int64_t *perm, int64_t pos, int B) {
     size_t i = GT_TID();

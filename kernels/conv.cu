@@ -1,13 +1,13 @@
 /* conv.cu: the CUDA backend's convolution and pooling operations (backend.h: im2col,
  * col2im, shiftsum, shiftscatter, to_cmajor, from_cmajor, maxpool_*, avgpool_*, upsample_*).
  * One thread per output element; the index maps are conv_math.h's. Where the CPU loops
- * (lib/conv_loops.c, lib/cpu_pool.c) scatter-add plane by plane, a thread here gathers the
+ * (lib/cpu/conv.c, lib/cpu/pool.c) scatter-add plane by plane, a thread here gathers the
  * same terms in the same order (conv_math.h's gather forms), so the results are the CPU's bits:
  * no atomics, nothing shared between threads. */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 
-#include "../lib/conv_math.h"
+#include "lib/backend/conv_math.h"
 
 /* ---- column matrices ------------------------------------------------------------------- */
 

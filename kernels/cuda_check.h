@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../lib/backend.h"
+#include "lib/backend/backend.h"
 
 /* The CUDA backend's instance (kernels/backend_cuda.cu): counters, scratch. */
 extern backend_t gt_cuda_backend;

@@ -14,7 +14,7 @@
 
 #include "cuda_emu.h"
 
-#include "../lib/dist.h"
+#include "lib/base/dist.h"
 
 #include <cblas.h>
 #include <map>
@@ -354,7 +354,7 @@ const char *cublasGetStatusName(cublasStatus_t s) {
 /* ---- NCCL -------------------------------------------------------------------------------- */
 
 struct gt_emu_nccl {
-    dist_t d; /* the run's processes, as lib/dist.c sums over them (MPI_COMM_WORLD) */
+    dist_t d; /* the run's processes, as lib/base/dist.c sums over them (MPI_COMM_WORLD) */
 };
 
 ncclResult_t ncclGetUniqueId(ncclUniqueId *id) {

@@ -27,7 +27,7 @@
  *   devices    one device, "gan-tools host emulation"; GT_EMU_NO_GPU=1 makes
  *              cudaGetDeviceCount report none (to test the no-GPU paths).
  *   NCCL       the calls of kernels/dist_nccl.cu: a communicator is every process of the
- *              MPI run (lib/dist.h), and ncclAllReduce sums device memory with MPI_Allreduce
+ *              MPI run (lib/base/dist.h), and ncclAllReduce sums device memory with MPI_Allreduce
  *              (dist_sum_*), as the real one sums with every rank's result the same bits. The
  *              unique id is random bytes, and ncclCommInitRank checks that every rank was
  *              given the same id, so the bootstrap's broadcast is exercised too. Needs a

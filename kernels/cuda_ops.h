@@ -6,7 +6,7 @@
 #ifndef GT_CUDA_OPS_H
 #define GT_CUDA_OPS_H
 
-#include "../lib/backend.h"
+#include "lib/backend/backend.h"
 
 /* layers.cu, norm.cu */
 void cuda_fill(backend_t *be, float *dst, float value, size_t n);

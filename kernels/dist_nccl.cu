@@ -1,4 +1,4 @@
-/* dist_nccl.cu: the CUDA backend in a data-parallel run (backend.h join, sum_procs; lib/dist.h):
+/* dist_nccl.cu: the CUDA backend in a data-parallel run (backend.h join, sum_procs; lib/base/dist.h):
  * device buffers summed across the processes with NCCL's all-reduce, queued on the backend's
  * stream, so that gradients and BatchNorm's statistics never leave the GPU.
  *
@@ -14,8 +14,8 @@
 #include "cuda_check.h"
 #include "cuda_ops.h"
 
-#include "../lib/common.h"
-#include "../lib/dist.h"
+#include "lib/base/common.h"
+#include "lib/base/dist.h"
 
 #if defined(GT_HAVE_NCCL) && !defined(GT_CUDA_EMU)
 #include <nccl.h>

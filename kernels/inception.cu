@@ -5,7 +5,7 @@
 #include "cuda_ops.h"
 #include "reduce.h"
 
-#include "../lib/inception_math.h"
+#include "lib/backend/inception_math.h"
 
 __global__ void k_resize_bilinear(float *y, const float *x, int C, int H, int W, int S, size_t n) {
     size_t t = GT_TID();

@@ -6,9 +6,9 @@
 #include "cuda_ops.h"
 #include "reduce.h"
 
-#include "../lib/act_math.h"
-#include "../lib/norm_math.h"
-#include "../lib/philox.h"
+#include "lib/backend/act_math.h"
+#include "lib/backend/norm_math.h"
+#include "lib/base/philox.h"
 
 /* ---- fills ------------------------------------------------------------------------------- */
 

@@ -1,13 +1,13 @@
 /* norm.cu: the CUDA backend's BatchNorm and LayerNorm operations (backend.h; the layers'
- * formulas are in lib/layer_bn.c and lib/layer_ln.c). Statistics are reduce.h reductions in
+ * formulas are in lib/nn/layer_bn.c and lib/nn/layer_ln.c). Statistics are reduce.h reductions in
  * double, with the per-element terms and the per-element outputs from norm_math.h, in the
- * same formulas as the CPU's loops (lib/cpu_layers.c); only the order of the additions
+ * same formulas as the CPU's loops (lib/cpu/layers.c); only the order of the additions
  * differs. Per-segment intermediate results (means, sums) live in the GT_SCRATCH_OP slot. */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 #include "reduce.h"
 
-#include "../lib/norm_math.h"
+#include "lib/backend/norm_math.h"
 
 /* ---- BatchNorm: segments are channels, element e = i S + k of channel c is x[(i C + c) S + k] */
 
@@ -373,7 +373,7 @@ void cuda_ln_backward(backend_t *be, const ln_args_t *a) {
     ln_param_grads(a, 0);
 }
 
-/* jvp backward: per sample sa, sax, sc, scx, T (lib/layer_ln.c) */
+/* jvp backward: per sample sa, sax, sc, scx, T (lib/nn/layer_ln.c) */
 struct ln_sum_jvp_back {
     const float *x, *tx, *dy, *dty, *w, *saved;
     const double *mt_m;

@@ -3,7 +3,7 @@
 #include "cuda_check.h"
 #include "cuda_ops.h"
 
-#include "../lib/opt_math.h"
+#include "lib/backend/opt_math.h"
 
 __global__ void k_optim(struct opt_step c, float *p, const float *g, float *s1, float *s2, float *s3, size_t n) {
     size_t i = GT_TID();

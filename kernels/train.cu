@@ -6,8 +6,8 @@
 #include "cuda_ops.h"
 #include "reduce.h"
 
-#include "../lib/loss_math.h"
-#include "../lib/train_math.h"
+#include "lib/backend/loss_math.h"
+#include "lib/backend/train_math.h"
 
 /* ---- loss: one reduction whose partial pass also writes dl (each logit is visited once) -- */
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Data-parallel gan-step under Open MPI's mpirun (lib/dist.h, lib/train.h): P = 1, 2, 4 ranks
+# Data-parallel gan-step under Open MPI's mpirun (lib/base/dist.h, lib/gan/trainer.h): P = 1, 2, 4 ranks
 # train the mlp and dcgan presets to the one-process weights (dcgan's gradients to within the
 # LeakyReLU kink flip measured below); a killed rank stops the run and the last snapshot resumes;
 # a build without MPI refuses to run as several ranks. Open MPI's settings, the fixtures and the

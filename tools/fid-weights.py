@@ -19,7 +19,7 @@ import os
 import struct
 import sys
 
-# what gan-fid's Inception needs: the stem, then the Mixed blocks (lib/inception.c)
+# what gan-fid's Inception needs: the stem, then the Mixed blocks (lib/fid/inception_net.c)
 REQUIRED = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
             "Mixed_5b.branch1x1", "Mixed_6a.branch3x3", "Mixed_6e.branch7x7dbl_5", "Mixed_7a.branch7x7x3_4",
             "Mixed_7c.branch_pool"]

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../formats/cifar.h"
-#include "../../formats/idx.h"
-#include "../../lib/common.h"
+#include "formats/cifar.h"
+#include "formats/idx.h"
+#include "lib/base/common.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 

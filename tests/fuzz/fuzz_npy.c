@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../formats/npy.h"
-#include "../../lib/common.h"
+#include "formats/npy.h"
+#include "lib/base/common.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 

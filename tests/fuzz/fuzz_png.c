@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../formats/png.h"
-#include "../../lib/common.h"
+#include "formats/png.h"
+#include "lib/base/common.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 

@@ -10,7 +10,7 @@
 #   bash tests/fuzz/run.sh fuzz_npy                   # only the named ones
 #
 # A target may name extra library sources it needs in a line "// fuzz-sources: a.c b.c"
-# (paths from the repository root); the default is lib/common.c lib/tensor.c, the target's
+# (paths from the repository root); the default is lib/base/common.c lib/base/tensor.c, the target's
 # format (formats/<name>.c for fuzz_<name>.c) and what it lists.
 set -u
 cd "$(dirname "$0")/../.."
@@ -31,13 +31,13 @@ failed=()
 for t in "${targets[@]}"; do
     src=tests/fuzz/$t.c
     name=${t#fuzz_}
-    srcs=(lib/common.c lib/tensor.c)
+    srcs=(lib/base/common.c lib/base/tensor.c)
     [ -f "formats/$name.c" ] && srcs+=("formats/$name.c")
     extra=$(sed -n 's,^// fuzz-sources: *,,p' "$src")
     # shellcheck disable=SC2206
     srcs+=($extra)
     echo "== $t: building"
-    if ! "$CLANG" -std=c11 -g -O1 -D_FILE_OFFSET_BITS=64 -I/usr/include/cjson \
+    if ! "$CLANG" -std=c11 -g -O1 -I. -D_FILE_OFFSET_BITS=64 -I/usr/include/cjson \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         "$src" "${srcs[@]}" -lcjson -lpng -lz -lm -o "$out/$t"; then
         failed+=("$t(build)")

@@ -1,4 +1,4 @@
-"""nnref.py: PyTorch float64 reference for networks written in the spec language (lib/spec.md),
+"""nnref.py: PyTorch float64 reference for networks written in the spec language (lib/nn/spec.md),
 and the driver of the C probe (tests/tools/nn-probe.c), for the layer parity scripts.
 
     import nnref
@@ -44,7 +44,7 @@ def tool_path(name):
     raise FileNotFoundError(f"{name} not built (looked in {', '.join(cands)}); run make unit-tests")
 
 
-# ---- the spec language, parsed independently of lib/spec.c ------------------------------
+# ---- the spec language, parsed independently of lib/nn/spec.c ------------------------------
 
 def _pair(s):
     if "x" in s:

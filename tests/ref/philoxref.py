@@ -1,4 +1,4 @@
-"""philoxref.py: Philox 4x32-10 in NumPy, written from lib/philox.h's description (the counter
+"""philoxref.py: Philox 4x32-10 in NumPy, written from lib/base/philox.h's description (the counter
 is (block low word, block high word, step, stream), the key the 64-bit seed), for the
 reference scripts that must reproduce our random streams bit for bit."""
 import numpy as np

@@ -12,7 +12,7 @@ NumPy and SciPy, and its checkpoint-network features against PyTorch.
   float32, sigma float64, no n) is read and scored, and refused by --merge-stats.
 - Statistics of three shards, merged, equal the whole set's to 1e-12 relative.
 - KID equals a NumPy implementation of the same formula on the same subsets (Philox 4x32-10 and
-  the Fisher-Yates draw of lib/shuffle.h re-implemented here) to 1e-10.
+  the Fisher-Yates draw of lib/base/shuffle.h re-implemented here) to 1e-10.
 - --features CKPT.st:LAYER gives D's activations at LAYER as torch computes them (float64).
 """
 import os
@@ -65,7 +65,7 @@ def exact_fd(x, y):
     return float(((mx - my) ** 2).sum() + (a * a).sum() + (b * b).sum() - 2 * nuclear)
 
 
-# ---- Philox and the subsets, as lib/philox.h and lib/shuffle.h document them ---------------
+# ---- Philox and the subsets, as lib/base/philox.h and lib/base/shuffle.h document them ---------------
 
 def shuffle(n, seed, stream, step):
     """Fisher-Yates: for i = n-1 .. 1, r = words 2i (low) and 2i+1 (high), j = r mod (i+1)."""

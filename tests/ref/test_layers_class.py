@@ -1,4 +1,4 @@
-"""test_layers_class.py: PyTorch float64 parity of the class-conditional layers (lib/layer_class.c:
+"""test_layers_class.py: PyTorch float64 parity of the class-conditional layers (lib/nn/layer_class.c:
 embed, onehot, cbn, proj) through the C probe (tests/tools/nn-probe.c --labels, driven by
 nnref.py): outputs, input gradients, parameter gradients (the class tables included) and
 running statistics, 1e-4 relative; the gradient penalty's tangent passes (jvp) through embed,

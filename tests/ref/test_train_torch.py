@@ -1,13 +1,13 @@
 """test_train_torch.py: ten gan-step training steps equal the same steps in PyTorch float64.
 
 Independent of the C code: the Philox 4x32-10 generator, its Box-Muller normals and the epoch
-shuffle (lib/philox.h, lib/shuffle.h, as documented) are re-implemented here in NumPy; the
+shuffle (lib/base/philox.h, lib/base/shuffle.h, as documented) are re-implemented here in NumPy; the
 networks are rebuilt with nnref.build from the checkpoint's specs and initial weights; losses
 are written from their definitions and the optimizers are torch.optim's. The procedure is
-lib/train.h's: per critic step a real batch from the epoch permutation (last partial batch
+lib/gan/trainer.h's: per critic step a real batch from the epoch permutation (last partial batch
 dropped), D on real, z from Philox (seed, stream Z, step, (c*B + i)*z_dim + k), G(z), D on
 the fake batch, D's optimizer, clipping; then G through D on the last fake batch, G's
-optimizer, EMA. Dropout masks are drawn from the same Philox as lib/layer_dropout.c keys
+optimizer, EMA. Dropout masks are drawn from the same Philox as lib/nn/layer_dropout.c keys
 them (set_masks: pass 3c on real, 3c+1 on fake and the penalty's interpolates (samples
 B..2B-1), 3c+2 in G, 15 in G's update). After 10 steps every weight, optimizer buffer and
 EMA weight must agree (1e-4 of each tensor's scale; float32 against float64).
@@ -39,7 +39,7 @@ STREAM_SHUFFLE, STREAM_Z, STREAM_DROPOUT, STREAM_GP = 2, 3, 4, 5
 
 def set_masks(net, seed, rng_step, B, base=0):
     """Give each dropout layer of net (from net_from) its training-mode keep mask for a pass of
-    B samples (lib/layer_dropout.c): element k of sample i is kept iff the Philox uniform (seed,
+    B samples (lib/nn/layer_dropout.c): element k of sample i is kept iff the Philox uniform (seed,
     STREAM_DROPOUT, rng_step, L * 2^48 + (base + i) * N + k) >= p, N the layer's input size per
     sample, L its index in the net."""
     for i, m in enumerate(net):

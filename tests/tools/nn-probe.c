@@ -18,15 +18,15 @@
  * batch's classes (B whole numbers, stored as floats) to the class-conditional layers.
  *
  *   nn-probe --preset NAME --data CxHxW --zdim N [--classes K]
- * prints the preset's G spec, a newline and its D spec (lib/presets.h), and exits. */
+ * prints the preset's G spec, a newline and its D spec (lib/gan/presets.h), and exits. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/common.h"
-#include "../../lib/net.h"
-#include "../../lib/presets.h"
+#include "lib/base/common.h"
+#include "lib/nn/net.h"
+#include "lib/gan/presets.h"
 
 static void fail(const char *fmt, const char *a) {
     fprintf(stderr, "nn-probe: ");

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../formats/npy.h"
-#include "../../lib/common.h"
+#include "formats/npy.h"
+#include "lib/base/common.h"
 
 static int fail(void) {
     fprintf(stderr, "npy-roundtrip: %s\n", gt_errmsg());

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../formats/npz.h"
-#include "../../lib/common.h"
+#include "formats/npz.h"
+#include "lib/base/common.h"
 
 static int fail(void) {
     fprintf(stderr, "npz-roundtrip: %s\n", gt_errmsg());

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../formats/safetensors.h"
-#include "../../lib/common.h"
+#include "formats/safetensors.h"
+#include "lib/base/common.h"
 
 static int fail(void) {
     fprintf(stderr, "st-roundtrip: %s\n", gt_errmsg());

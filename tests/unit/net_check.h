@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/common.h"
-#include "../../lib/net.h"
-#include "../../lib/philox.h"
+#include "lib/base/common.h"
+#include "lib/nn/net.h"
+#include "lib/base/philox.h"
 
 static backend_t *be;
 /* the batch's classes for nets with class-conditional layers (NULL: none); host memory, as

@@ -22,17 +22,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../formats/safetensors.h"
-#include "../../lib/backend.h"
-#include "../../lib/common.h"
-#include "../../lib/conv_math.h"
-#include "../../lib/loss_math.h"
-#include "../../lib/model.h"
-#include "../../lib/opt_math.h"
-#include "../../lib/philox.h"
-#include "../../lib/presets.h"
-#include "../../lib/train.h"
-#include "../../lib/train_math.h"
+#include "formats/safetensors.h"
+#include "lib/backend/backend.h"
+#include "lib/base/common.h"
+#include "lib/backend/conv_math.h"
+#include "lib/backend/loss_math.h"
+#include "lib/gan/model.h"
+#include "lib/backend/opt_math.h"
+#include "lib/base/philox.h"
+#include "lib/gan/presets.h"
+#include "lib/gan/trainer.h"
+#include "lib/backend/train_math.h"
 #include "harness.h"
 #include "tolerances.h"
 

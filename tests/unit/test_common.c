@@ -1,7 +1,7 @@
 /* test_common.c: error messages, checked size arithmetic, tensor shapes, label tensors, Philox. */
-#include "../../lib/common.h"
-#include "../../lib/philox.h"
-#include "../../lib/tensor.h"
+#include "lib/base/common.h"
+#include "lib/base/philox.h"
+#include "lib/base/tensor.h"
 #include "harness.h"
 
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* test_fid.c: lib/fid.h: one-pass statistics against a two-pass computation, chunking and
+/* test_fid.c: lib/fid/fid.h: one-pass statistics against a two-pass computation, chunking and
  * merging that do not change the result, the Frechet distance on cases with closed forms
  * (diagonal, commuting, rank-deficient, identical), KID against a direct quadruple loop with the
  * documented subsets, and the refusals (non-finite, asymmetric, too few samples, no count). */
@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/fid.h"
-#include "../../lib/philox.h"
-#include "../../lib/shuffle.h"
-#include "../../lib/common.h"
+#include "lib/fid/fid.h"
+#include "lib/base/philox.h"
+#include "lib/base/shuffle.h"
+#include "lib/base/common.h"
 #include "harness.h"
 
 /* deterministic data: row i, feature k, with a mean and correlated features */

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/backend.h"
-#include "../../lib/philox.h"
+#include "lib/backend/backend.h"
+#include "lib/base/philox.h"
 #include "harness.h"
 
 static void fill(float *p, size_t n, uint32_t step) {

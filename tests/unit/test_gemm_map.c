@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../kernels/gemm_map.h"
-#include "../../lib/philox.h"
+#include "kernels/gemm_map.h"
+#include "lib/base/philox.h"
 #include "harness.h"
 
 static void fill(float *p, size_t n, uint32_t step) {

@@ -10,9 +10,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../../formats/cifar.h"
-#include "../../formats/idx.h"
-#include "../../lib/common.h"
+#include "formats/cifar.h"
+#include "formats/idx.h"
+#include "lib/base/common.h"
 #include "harness.h"
 #include "scratch.h"
 

@@ -1,4 +1,4 @@
-/* test_layer_class.c: the class-conditional layers (lib/layer_class.c: embed, onehot, cbn,
+/* test_layer_class.c: the class-conditional layers (lib/nn/layer_class.c: embed, onehot, cbn,
  * proj) on the CPU backend: finite differences of backward and of the gradient penalty's
  * tangent passes with labels, each sample's output depending on its own class only, the spec
  * text, the checkpoint names and shapes, and the model's checks of K. PyTorch float64 parity
@@ -11,8 +11,8 @@
 #include "harness.h"
 #include "net_check.h"
 
-#include "../../lib/model.h"
-#include "../../lib/train.h"
+#include "lib/gan/model.h"
+#include "lib/gan/trainer.h"
 
 static const int64_t LAB[8] = {2, 0, 1, 2, 2, 0, 1, 1};
 

@@ -1,5 +1,5 @@
-/* test_layer_conv.c: the spatial layers (lib/layer_conv.c, layer_convT.c, layer_pool.c)
- * and their index arithmetic (lib/conv_math.h): output
+/* test_layer_conv.c: the spatial layers (lib/nn/layer_conv.c, layer_convT.c, layer_pool.c)
+ * and their index arithmetic (lib/backend/conv_math.h): output
  * shapes and the errors that name a bad layer; initialisation draws (torch's fan-in of each
  * kind); backward, jvp_forward and jvp_backward of each kind, alone and stacked, against
  * central differences accumulated in double (odd sizes, non-square kernels, strides, padding,
@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/common.h"
-#include "../../lib/conv_math.h"
-#include "../../lib/net.h"
-#include "../../lib/philox.h"
+#include "lib/base/common.h"
+#include "lib/backend/conv_math.h"
+#include "lib/nn/net.h"
+#include "lib/base/philox.h"
 #include "harness.h"
 #include "net_check.h"
 

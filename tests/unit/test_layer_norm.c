@@ -1,4 +1,4 @@
-/* test_layer_norm.c: the normalisation and dropout layers (lib/layer_bn.c, layer_ln.c,
+/* test_layer_norm.c: the normalisation and dropout layers (lib/nn/layer_bn.c, layer_ln.c,
  * layer_dropout.c) built directly as layer_t structs: BatchNorm training-mode backward
  * (2d, and 1d at B = 2) and eval-mode backward against central differences of forward;
  * running statistics and num_batches_tracked against a plain double computation; LayerNorm
@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/common.h"
-#include "../../lib/layer.h"
-#include "../../lib/philox.h"
+#include "lib/base/common.h"
+#include "lib/nn/layer.h"
+#include "lib/base/philox.h"
 #include "harness.h"
 
 extern const layer_ops_t layer_bn_ops, layer_ln_ops, layer_dropout_ops;

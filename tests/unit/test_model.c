@@ -1,4 +1,4 @@
-/* test_model.c: the GAN model (lib/model.h): settings parsers, checkpoint round trip, and
+/* test_model.c: the GAN model (lib/gan/model.h): settings parsers, checkpoint round trip, and
  * the optimizers' first steps against the formulas written out by hand. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/common.h"
-#include "../../lib/model.h"
+#include "lib/base/common.h"
+#include "lib/gan/model.h"
 #include "harness.h"
 
 static const char *G_SPEC = "linear 16; lrelu 0.2; linear 12; tanh; reshape 3x2x2";

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/common.h"
-#include "../../lib/net.h"
-#include "../../lib/philox.h"
-#include "../../lib/presets.h"
+#include "lib/base/common.h"
+#include "lib/nn/net.h"
+#include "lib/base/philox.h"
+#include "lib/gan/presets.h"
 #include "harness.h"
 #include "net_check.h"
 

@@ -7,8 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../formats/npy.h"
-#include "../../lib/common.h"
+#include "formats/npy.h"
+#include "lib/base/common.h"
 #include "harness.h"
 #include "scratch.h"
 

@@ -1,19 +1,19 @@
-/* test_pixels.c: the byte <-> float pixel mapping (lib/pixels.h): the [-1, 1] table is bit for
- * bit lib/train.c's (v - 127.5f) / 127.5f and [0, 1] is v / 255.0f; every byte survives
+/* test_pixels.c: the byte <-> float pixel mapping (lib/base/pixels.h): the [-1, 1] table is bit for
+ * bit lib/gan/trainer.c's (v - 127.5f) / 127.5f and [0, 1] is v / 255.0f; every byte survives
  * byte -> float -> byte in any range; rounding (halves up), clamping and NaN on the way back;
  * --range parsing. */
 #include <math.h>
 #include <string.h>
 
-#include "../../lib/common.h"
-#include "../../lib/pixels.h"
+#include "lib/base/common.h"
+#include "lib/base/pixels.h"
 #include "harness.h"
 
 static void test_tables(void) {
     float lut[256];
     pixel_lut(lut, PIXEL_RANGE_DEFAULT);
     for (int v = 0; v < 256; v++) {
-        float want = ((float)v - 127.5f) / 127.5f; /* lib/train.c's u8 table */
+        float want = ((float)v - 127.5f) / 127.5f; /* lib/gan/trainer.c's u8 table */
         CHECK(memcmp(&lut[v], &want, sizeof want) == 0, "[-1,1] v=%d: %.9g != %.9g", v, lut[v], want);
     }
     CHECK(lut[0] == -1.0f && lut[255] == 1.0f, "ends");

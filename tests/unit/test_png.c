@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../../formats/png.h"
-#include "../../lib/common.h"
+#include "formats/png.h"
+#include "lib/base/common.h"
 #include "harness.h"
 #include "scratch.h"
 

@@ -7,8 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../formats/safetensors.h"
-#include "../../lib/common.h"
+#include "formats/safetensors.h"
+#include "lib/base/common.h"
 #include "harness.h"
 #include "scratch.h"
 

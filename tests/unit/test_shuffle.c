@@ -1,10 +1,10 @@
-/* test_shuffle.c: the epoch permutation (lib/shuffle.h): a permutation, a pure function of
+/* test_shuffle.c: the epoch permutation (lib/base/shuffle.h): a permutation, a pure function of
  * (seed, epoch), the documented Fisher-Yates draw, and uniform over many epochs. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/philox.h"
-#include "../../lib/shuffle.h"
+#include "lib/base/philox.h"
+#include "lib/base/shuffle.h"
 #include "harness.h"
 
 static int is_perm(const int64_t *p, int64_t n) {

@@ -1,4 +1,4 @@
-/* test_train_alloc.c: a training step allocates nothing after the first (lib/train.h, net.h:
+/* test_train_alloc.c: a training step allocates nothing after the first (lib/gan/trainer.h, net.h:
  * every buffer is made by net_alloc, net_alloc_jvp and trainer_init). malloc, calloc, realloc,
  * aligned_alloc and posix_memalign are wrapped around glibc's and counted while steps 2..5
  * run, for the mlp, dcgan and wgan-gp presets (on 1x12x12 data), with 1 and 2 threads; the
@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/common.h"
-#include "../../lib/model.h"
-#include "../../lib/philox.h"
-#include "../../lib/presets.h"
-#include "../../lib/train.h"
+#include "lib/base/common.h"
+#include "lib/gan/model.h"
+#include "lib/base/philox.h"
+#include "lib/gan/presets.h"
+#include "lib/gan/trainer.h"
 #include "harness.h"
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -1,0 +1,69 @@
+/* norm_math.h: element-wise math of the normalisation and dropout layers, host+device (hd.h).
+ * The CPU loops (lib/cpu/layers.c) and the CUDA kernels (kernels/norm.cu) call these.
+ * Reductions (means, variances, sums of products) are not here: each backend accumulates
+ * them in double in its own fixed order (DESIGN.md). */
+#ifndef GT_NORM_MATH_H
+#define GT_NORM_MATH_H
+
+#include "lib/base/hd.h"
+#include "lib/base/philox.h"
+#ifndef __CUDACC__
+#include <math.h>
+#endif
+
+/* 1 / sqrt(var + eps), from a double variance */
+GT_HD static inline double norm_inv_std(double var, double eps) { return 1.0 / sqrt(var + eps); }
+
+/* x_hat = (x - mean) * inv_std */
+GT_HD static inline float norm_hat(float x, float mean, float inv_std) { return (x - mean) * inv_std; }
+
+/* y = x_hat * w + b */
+GT_HD static inline float norm_affine(float xhat, float w, float b) { return xhat * w + b; }
+
+/* The batch-statistics (or per-sample) backward of x_hat = (x - mean) / sqrt(var + eps) over n
+ * values: with g = dL/dx_hat, sg = sum g and sgx = sum g x_hat over the n values,
+ *   dx = inv_std * (g - sg / n - x_hat * sgx / n). */
+GT_HD static inline float norm_dx(float g, float xhat, float inv_std, double sg_n, double sgx_n) {
+    return (float)(inv_std * ((double)g - sg_n - (double)xhat * sgx_n));
+}
+
+/* BatchNorm's running statistics after a batch of n values with mean m and biased variance
+ * var (torch: the unbiased variance var n / (n - 1) enters running_var; n = 1 gives var). */
+GT_HD static inline void norm_running_update(float *running_mean, float *running_var, double m, double var, double n,
+                                             double momentum) {
+    double unb = n > 1 ? var * n / (n - 1) : var;
+    *running_mean = (float)((1 - momentum) * *running_mean + momentum * m);
+    *running_var = (float)((1 - momentum) * *running_var + momentum * unb);
+}
+
+/* LayerNorm's tangent of x_hat for one element: r (tx - mean(tx) - x_hat mean(x_hat tx)),
+ * with mt = mean(tx) and m = mean(x_hat tx) over the sample (lib/nn/layer_ln.c). */
+GT_HD static inline float ln_tangent_hat(float tx, float xhat, float r, double mt, double m) {
+    return (float)(r * ((double)tx - mt - (double)xhat * m));
+}
+
+/* LayerNorm's jvp backward for one element (lib/nn/layer_ln.c has the derivation): a = w dy,
+ * c = w dty, th = the tangent of x_hat, and the sample's sums over its n values
+ * sa = sum a, sax = sum a x_hat, sc = sum c, scx = sum c x_hat, T = sum c th. */
+GT_HD static inline void ln_jvp_dx(float *dx, float *dtx, double a, double c, double xh, double th, float r, double m,
+                                   double n, double sa, double sax, double sc, double scx, double T) {
+    double pc = c - sc / n - xh * scx / n, pa = a - sa / n - xh * sax / n;
+    if (dtx) *dtx = (float)(r * pc);
+    if (dx) *dx = (float)(r * pa - r * (scx / n) * th - (double)r * r * m * pc - r * (T / n) * xh);
+}
+
+/* Dropout: the uniform draw for element `index` is kept when >= p (inverted dropout). */
+GT_HD static inline int dropout_keep_bits(uint32_t bits, float p) { return philox_uniform_bits(bits) >= p; }
+
+/* 1 / (1 - p), the scale of kept elements, rounded once to float as PyTorch's float mask is */
+GT_HD static inline float dropout_scale(float p) { return (float)(1.0 / (1.0 - (double)p)); }
+
+/* the factor of an element from its mask byte (1 kept, 0 dropped): scale or 0, without a branch */
+GT_HD static inline float dropout_mask_factor(unsigned char keep, float scale) { return scale * (float)keep; }
+
+/* the factor of an element: scale when kept, 0 when dropped (without a branch on the CPU) */
+GT_HD static inline float dropout_factor(uint32_t bits, float p, float scale) {
+    return scale * (float)dropout_keep_bits(bits, p);
+}
+
+#endif

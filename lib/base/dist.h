@@ -1,0 +1,68 @@
+/* dist.h: the processes of a data-parallel run (gan-step under mpirun or srun) and the
+ * collective operations the trainer needs from them: sums across processes, a shared
+ * "stop" decision, and stopping every process when one fails.
+ *
+ * Built on MPI when the build has it (`make MPI=1`, or detected: lib/base/dist.c is compiled with
+ * mpicc's flags and GT_HAVE_MPI). A process started without a launcher is a world of one and
+ * never calls MPI_Init (so gan-step on its own neither needs nor starts any MPI machinery).
+ * Without MPI in the build, a process that finds itself started by a launcher with more than
+ * one rank refuses (dist_init's message says how to build with MPI), rather than having P
+ * processes each train the whole model alone and overwrite one another's output.
+ *
+ * Buffers are host memory. The trainer does not call these sums itself: it asks its backend
+ * (backend.h join, sum_procs), and the CPU backend sums with dist_sum_*, while the CUDA backend
+ * sums device memory with NCCL on its stream, its communicator bootstrapped by broadcasting an
+ * ncclUniqueId with dist_bcast (kernels/dist_nccl.cu). */
+#ifndef GT_DIST_H
+#define GT_DIST_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dist {
+    int rank, size;   /* this process's rank, and the number of processes (1: not distributed) */
+    int mpi;          /* MPI_Init was called (MPI_Finalize is due) */
+} dist_t;
+
+/* Find out whether this process is one of several started by an MPI launcher (Open MPI's
+ * mpirun, MPICH's mpiexec, Slurm's srun with PMI/PMIx) and join them. Returns 0 with
+ * d->size == 1 when it is alone; 0 with rank and size set after MPI_Init when it is one of
+ * several; -1 with a message when it is one of several and the build has no MPI. */
+int dist_init(dist_t *d, int *argc, char ***argv);
+
+/* 1 when the build has MPI. */
+int dist_built_with_mpi(void);
+
+/* In place, on every process: v (n) = the sum of every process's v, element by element.
+ * The result is the same bits on every process (MPI reduces each element once, in an order
+ * that depends on the process count only, and broadcasts it). No-op when size == 1. */
+void dist_sum_f32(dist_t *d, float *v, size_t n);
+void dist_sum_f64(dist_t *d, double *v, size_t n);
+
+/* From rank 0 to every process: the n bytes at p (no-op when size == 1). */
+void dist_bcast(dist_t *d, void *p, size_t n);
+
+/* This process's index among the processes of the run on its node, from the launcher's
+ * environment (Open MPI's OMPI_COMM_WORLD_LOCAL_RANK, MPICH's MPI_LOCALRANKID, Slurm's
+ * SLURM_LOCALID), 0 when none says: the CUDA backend takes GPU (local rank mod GPUs). */
+int dist_local_rank(void);
+
+/* In place, on every process: v (n) = the largest of every process's v, element by element
+ * (e.g. the number of a signal that reached some of them, 0 when none did). */
+void dist_max(dist_t *d, int *v, int n);
+
+/* End every process of the run with exit code `code` (MPI_Abort), after the caller has said
+ * why; returns only when not distributed (size == 1), so the caller then exits itself. */
+void dist_abort(dist_t *d, int code);
+
+/* Leave the run (MPI_Finalize when MPI_Init was called). */
+void dist_finalize(dist_t *d);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,372 @@
+/* backend_cpu.c: the CPU backend: host memory, OpenBLAS's row-major sgemm, a small
+ * persistent thread pool for our own loops (cpu_parallel_for), and the backend struct that
+ * gathers the operations of lib/cpu/layers.c and lib/cpu/train.c (cpu_ops.h).
+ *
+ * Thread fight (PERF.md): OpenBLAS's own worker threads spin for a while after each call,
+ * on the cores our loops need next (measured: a 2-thread tanh over 1M floats right after an
+ * OpenBLAS 2-thread gemm took 6.7 ms instead of 4.6, and the gemm itself fell from ~200 to
+ * ~125 GFLOP/s when alternating with our loops). So OpenBLAS runs single-threaded, and a
+ * large gemm is cut into blocks of rows (or columns) of C that depend only on its shape,
+ * shared out over our pool, each block one single-threaded cblas_sgemm: results are the
+ * same bits with any thread count. Our workers sleep on a condition variable between jobs
+ * (they never spin). Every call is synchronous. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cblas.h>
+
+#include "lib/backend/backend.h"
+#include "lib/base/common.h"
+#include "cpu_ops.h"
+#include "lib/base/dist.h"
+
+/* ---- memory ---------------------------------------------------------------------------- */
+
+static void *cpu_alloc(backend_t *be, size_t bytes) {
+    (void)be;
+    return gt_aligned_alloc(bytes ? bytes : 1);
+}
+static void cpu_free(backend_t *be, void *p) {
+    (void)be;
+    gt_aligned_free(p);
+}
+static void cpu_copy(backend_t *be, void *dst, const void *src, size_t bytes) {
+    (void)be;
+    if (bytes) memmove(dst, src, bytes);
+}
+/* large buffers (a net's gradients) are zeroed in parts of ZERO_PART bytes over the threads */
+#define ZERO_PART ((size_t)1 << 18)
+typedef struct {
+    char *p;
+    size_t bytes;
+} zero_job_t;
+
+static void zero_parts(void *arg, long k0, long k1) {
+    const zero_job_t *z = arg;
+    size_t b = (size_t)k0 * ZERO_PART, e = (size_t)k1 * ZERO_PART < z->bytes ? (size_t)k1 * ZERO_PART : z->bytes;
+    memset(z->p + b, 0, e - b);
+}
+
+static void cpu_zero(backend_t *be, void *p, size_t bytes) {
+    if (!bytes) return;
+    if (be->threads > 1 && bytes >= 4 * ZERO_PART) {
+        zero_job_t z = {p, bytes};
+        cpu_parallel_for(be, (long)((bytes + ZERO_PART - 1) / ZERO_PART), zero_parts, &z);
+        return;
+    }
+    memset(p, 0, bytes);
+}
+/* host data is already where the CPU computes: no copy */
+static const void *cpu_upload_const(backend_t *be, const void *src, size_t bytes) {
+    (void)be;
+    (void)bytes;
+    return src;
+}
+static void cpu_release_const(backend_t *be, const void *p) {
+    (void)be;
+    (void)p;
+}
+
+/* ---- gemm ------------------------------------------------------------------------------ */
+
+static void sgemm1(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                   const float *b, int ldb, float beta, float *c, int ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
+                alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* Blocks of C. OpenBLAS's rounding depends on the shape of each call (it has kernels for
+ * small matrices and picks its blocking by size), so a gemm whose parts depended on the
+ * thread count would give other bits with 1 and with 2 threads. Instead a gemm is cut into
+ * blocks of rows (or of columns) of C that depend only on (m, n, k), each computed by one
+ * single-threaded cblas_sgemm call; threads only share out whole blocks, and one thread runs
+ * the very same calls in turn. K is never split, so every element of C is one dot product
+ * summed by one call. */
+typedef struct {
+    int ta, tb, m, n, k, by_rows, blocks;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int lda, ldb, ldc;
+} gemm_job_t;
+
+#define GEMM_ALIGN 16              /* block boundaries on multiples of this many rows/columns */
+#define GEMM_MAX_BLOCKS 4          /* even shares for 2 and 4 threads; each block packs the shared
+                                      operand again: 16 blocks cost the MLP step 10% on one thread */
+#define GEMM_BLOCK_FLOPS 4.0e6     /* below twice this a gemm is one block (thread start-up costs more) */
+#define GEMM_MIN_BLOCK 128         /* rows (columns) per block at least: each block packs the other
+                                      operand again, which cost 40% at 16-row blocks */
+
+/* Start of block t of `blocks` over a dimension of `len`: a multiple of GEMM_ALIGN near
+ * len * t / blocks (the last block ends at len). */
+static int gemm_block_start(int len, int blocks, int t) {
+    if (t >= blocks) return len;
+    long s = (long)len * t / blocks;
+    return (int)(s - s % GEMM_ALIGN);
+}
+
+/* The number of blocks for a shape: 1, or a power of two up to GEMM_MAX_BLOCKS with at least
+ * GEMM_BLOCK_FLOPS and GEMM_MIN_BLOCK rows (columns) each. Even counts share evenly over 2 threads. */
+static int gemm_blocks(int m, int n, int k, int by_rows) {
+    double flops = 2.0 * m * n * k;
+    int len = by_rows ? m : n, blocks = 1;
+    while (blocks < GEMM_MAX_BLOCKS && flops / (2 * blocks) >= GEMM_BLOCK_FLOPS && len / (2 * blocks) >= GEMM_MIN_BLOCK)
+        blocks *= 2;
+    return blocks;
+}
+
+static void gemm_part(void *arg, long t0, long t1) {
+    const gemm_job_t *g = arg;
+    for (long t = t0; t < t1; t++) {
+        int len = g->by_rows ? g->m : g->n;
+        int lo = gemm_block_start(len, g->blocks, (int)t), hi = gemm_block_start(len, g->blocks, (int)t + 1);
+        if (hi <= lo) continue;
+        if (g->by_rows) {
+            const float *a = g->ta ? g->a + lo : g->a + (size_t)lo * g->lda;
+            sgemm1(g->ta, g->tb, hi - lo, g->n, g->k, g->alpha, a, g->lda, g->b, g->ldb, g->beta,
+                   g->c + (size_t)lo * g->ldc, g->ldc);
+        } else {
+            const float *b = g->tb ? g->b + (size_t)lo * g->ldb : g->b + lo;
+            sgemm1(g->ta, g->tb, g->m, hi - lo, g->k, g->alpha, g->a, g->lda, b, g->ldb, g->beta, g->c + lo, g->ldc);
+        }
+    }
+}
+
+static void cpu_gemm(backend_t *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                     const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) { /* C = beta * C: BLAS implementations disagree on k == 0, so do it here */
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
+        return;
+    }
+    /* Blocks along the longer side of C: measured on the DCGAN/MLP shapes, column blocks of a
+     * 64-row gemm keep OpenBLAS's speed where row blocks lose 30%. */
+    int by_rows = m >= n;
+    gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, gemm_blocks(m, n, k, by_rows), alpha, beta, a, b, c,
+                    lda, ldb, ldc};
+    if (g.blocks == 1) {
+        sgemm1(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    cpu_parallel_for(be, g.blocks, gemm_part, &g);
+}
+
+/* ---- thread pool ----------------------------------------------------------------------- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    pthread_t *tid;
+    int n_workers;      /* threads besides the caller */
+    unsigned long gen;  /* bumped for every job */
+    unsigned long start_gen; /* gen when the workers were started (no job in flight then) */
+    int pending;        /* workers not yet finished with the current job */
+    int quit;
+    /* the current job */
+    void (*fn)(void *, long, long);
+    void *arg;
+    long n;
+    int parts;
+} pool_t;
+
+static pool_t pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                      NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0};
+
+/* Part t of [0, n) split in `parts`: a fixed function of (t, n, parts). */
+static void part_range(long n, int parts, int t, long *b, long *e) {
+    long q = n / parts, r = n % parts; /* floor(n * t / parts) without overflow */
+    *b = q * t + r * t / parts;
+    *e = q * (t + 1) + r * (t + 1) / parts;
+}
+
+/* Set while this thread runs a part of a job: a nested cpu_parallel_for (e.g. a gemm called
+ * inside a parallel loop) then runs inline instead of waiting on the busy pool. */
+static _Thread_local int in_part;
+/* Held by the thread that owns the pool for the duration of a job (several caller threads
+ * take turns). */
+static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *pool_worker(void *p) {
+    int me = (int)(intptr_t)p; /* 1 .. n_workers; the caller does part 0 */
+    pthread_mutex_lock(&pool.mu);
+    unsigned long seen = pool.start_gen;
+    for (;;) {
+        while (!pool.quit && pool.gen == seen) pthread_cond_wait(&pool.wake, &pool.mu);
+        if (pool.quit) break;
+        seen = pool.gen;
+        if (me < pool.parts) {
+            void (*fn)(void *, long, long) = pool.fn;
+            void *arg = pool.arg;
+            long b, e;
+            part_range(pool.n, pool.parts, me, &b, &e);
+            pthread_mutex_unlock(&pool.mu);
+            in_part = 1;
+            if (e > b) fn(arg, b, e);
+            in_part = 0;
+            pthread_mutex_lock(&pool.mu);
+        }
+        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return NULL;
+}
+
+static void pool_stop(void) {
+    if (!pool.n_workers) return;
+    pthread_mutex_lock(&pool.mu);
+    pool.quit = 1;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.mu);
+    for (int i = 0; i < pool.n_workers; i++) pthread_join(pool.tid[i], NULL);
+    free(pool.tid);
+    pool.tid = NULL;
+    pool.n_workers = 0;
+    pool.quit = 0;
+}
+
+static void pool_start(int workers) {
+    pool.tid = gt_xcalloc((size_t)workers, sizeof *pool.tid);
+    pool.start_gen = pool.gen;
+    for (int i = 0; i < workers; i++) {
+        if (pthread_create(&pool.tid[i], NULL, pool_worker, (void *)(intptr_t)(i + 1)) != 0) break;
+        pool.n_workers = i + 1; /* fewer threads if the system refuses: results do not change */
+    }
+}
+
+/* ---- data-parallel runs: host memory summed over MPI (dist.h) ------------------------------ */
+
+static dist_t *cpu_dist; /* the run this backend sums across (join) */
+
+static int cpu_join(backend_t *be, dist_t *d) {
+    (void)be;
+    cpu_dist = d;
+    return 0;
+}
+
+static void cpu_sum_procs(backend_t *be, void *v, size_t n, int f64) {
+    be->counters.proc_sums++;
+    be->counters.proc_sum_bytes += (double)n * (f64 ? 8 : 4);
+    if (f64) dist_sum_f64(cpu_dist, v, n);
+    else dist_sum_f32(cpu_dist, v, n);
+}
+
+static backend_t cpu_backend = {
+    .name = "cpu",
+    .device = DEV_CPU,
+    .threads = 1,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .copy = cpu_copy,
+    .zero = cpu_zero,
+    .upload_const = cpu_upload_const,
+    .release_const = cpu_release_const,
+    .sync = NULL,
+    .join = cpu_join,
+    .sum_procs = cpu_sum_procs,
+    .gemm = cpu_gemm,
+    .fill = cpu_fill,
+    .philox_fill = cpu_philox_fill,
+    .bias_add = cpu_bias_add,
+    .bias_grad = cpu_bias_grad,
+    .act_forward = cpu_act_forward,
+    .act_backward = cpu_act_backward,
+    .act_jvp_forward = cpu_act_jvp_forward,
+    .act_jvp_backward = cpu_act_jvp_backward,
+    .bn_forward = cpu_bn_forward,
+    .bn_backward = cpu_bn_backward,
+    .ln_forward = cpu_ln_forward,
+    .ln_backward = cpu_ln_backward,
+    .ln_jvp_forward = cpu_ln_jvp_forward,
+    .ln_jvp_backward = cpu_ln_jvp_backward,
+    .dropout = cpu_dropout,
+    .im2col = conv_im2col,
+    .col2im = conv_col2im,
+    .shiftsum = conv_shiftsum,
+    .shiftscatter = conv_shiftscatter,
+    .to_cmajor = conv_to_cmajor,
+    .from_cmajor = conv_from_cmajor,
+    .maxpool_forward = cpu_maxpool_forward,
+    .maxpool_backward = cpu_maxpool_backward,
+    .avgpool_forward = cpu_avgpool_forward,
+    .avgpool_backward = cpu_avgpool_backward,
+    .upsample_forward = cpu_upsample_forward,
+    .upsample_backward = cpu_upsample_backward,
+    .resize_bilinear = cpu_resize_bilinear,
+    .relu_keep_nan = cpu_relu_keep_nan,
+    .copy_rows = cpu_copy_rows,
+    .plane_means = cpu_plane_means,
+    .loss = cpu_loss,
+    .gather = cpu_gather,
+    .gp_mix = cpu_gp_mix,
+    .gp_scale = cpu_gp_scale,
+    .sumsq = cpu_sumsq,
+    .nonfinite = cpu_nonfinite,
+    .train_stats = cpu_train_stats,
+    .optim = cpu_optim,
+    .ema = cpu_ema,
+    .clip = cpu_clip,
+    .latents = cpu_latents,
+    .gather_labels = cpu_gather_labels,
+    .class_concat = cpu_class_concat,
+    .class_concat_backward = cpu_class_concat_backward,
+    .class_affine = cpu_class_affine,
+    .class_affine_backward = cpu_class_affine_backward,
+    .class_proj = cpu_class_proj,
+    .class_proj_backward = cpu_class_proj_backward,
+};
+
+backend_t *backend_cpu(int threads) {
+    if (threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    if (threads > 256) threads = 256;
+    if (threads - 1 != pool.n_workers) {
+        pool_stop();
+        if (threads > 1) pool_start(threads - 1);
+    }
+    cpu_backend.threads = threads;
+    snprintf(cpu_backend.description, sizeof cpu_backend.description, "cpu (%d thread%s)", threads,
+             threads == 1 ? "" : "s");
+    openblas_set_num_threads(1); /* our pool splits the gemms: no OpenBLAS threads spin beside our loops */
+    return &cpu_backend;
+}
+
+void cpu_parallel_for(backend_t *be, long n, void (*fn)(void *arg, long begin, long end), void *arg) {
+    if (n <= 0) return;
+    int parts = be && be->threads > 1 ? be->threads : 1;
+    if (parts > pool.n_workers + 1) parts = pool.n_workers + 1;
+    if (parts > n) parts = (int)n;
+    if (parts <= 1 || in_part) {
+        fn(arg, 0, n);
+        return;
+    }
+    pthread_mutex_lock(&job_mu);
+    pthread_mutex_lock(&pool.mu);
+    pool.fn = fn;
+    pool.arg = arg;
+    pool.n = n;
+    pool.parts = parts;
+    pool.pending = pool.n_workers;
+    pool.gen++;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.mu);
+
+    long b, e;
+    part_range(n, parts, 0, &b, &e);
+    in_part = 1;
+    if (e > b) fn(arg, b, e);
+    in_part = 0;
+
+    pthread_mutex_lock(&pool.mu);
+    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
+    pthread_mutex_unlock(&pool.mu);
+    pthread_mutex_unlock(&job_mu);
+}

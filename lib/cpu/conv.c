@@ -1,0 +1,302 @@
+/* conv_loops.c: the CPU loops of the convolution layers (conv_loops.h). Each loop is a
+ * function over one independent output (a row of a column matrix, an image plane, a channel)
+ * calling conv_math.h's index arithmetic, and a driver that splits the outputs over the
+ * backend's threads. */
+#include <string.h>
+
+#include "lib/base/common.h"
+#include "conv_loops.h"
+#include "lib/backend/conv_math.h"
+
+/* below this many floats written, a loop runs in the calling thread */
+#define PAR_MIN 32768L
+
+typedef struct {
+    const conv_geom_t *g;
+    int o_ch, nb;
+    long ld;      /* columns of the matrix operand: nb * positions */
+    float *dst;
+    const float *src, *bias;
+} conv_job_t;
+
+static void run(backend_t *be, long items, long floats, void (*fn)(void *, long, long), conv_job_t *j) {
+    if (items > 1 && floats >= PAR_MIN) cpu_parallel_for(be, items, fn, j);
+    else fn(j, 0, items);
+}
+
+/* the tap's grid range [*lo, *hi) along one axis, empty as lo == hi */
+static void tap_range(int t, int s, int p, int in, int n_out, int *lo, int *hi) {
+    *lo = conv_tap_lo(t, s, p);
+    *hi = conv_tap_hi(t, s, p, in, n_out);
+    if (*lo > n_out) *lo = n_out;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* ---- phases of strided rows -------------------------------------------------------------- *
+ * With a horizontal stride sw > 1 a tap reads (im2col) or writes (col2im) every sw-th element of
+ * an image row. Split once into its sw phases (x = j*sw + r), each row becomes sw contiguous
+ * runs, and every tap copies or adds a contiguous run (which vectorizes) instead of striding.
+ * A plane's phases live in a buffer on the stack: buf[(y*sw + r)*len + j], len = ceil(w / sw);
+ * planes larger than PHASE_MAX floats take the strided loops. */
+#define PHASE_MAX 8192
+
+static long phase_size(const conv_geom_t *g) { return (long)g->h * g->sw * conv_phase_len(g->w, g->sw); }
+
+/* buf = the phases of plane (h x w) */
+static void phase_split(const conv_geom_t *g, float *buf, const float *plane) {
+    int len = conv_phase_len(g->w, g->sw);
+    for (int y = 0; y < g->h; y++)
+        for (int r = 0; r < g->sw; r++) {
+            float *d = buf + ((long)y * g->sw + r) * len;
+            const float *s = plane + (long)y * g->w + r;
+            for (int j = 0; r + j * g->sw < g->w; j++) d[j] = s[(long)j * g->sw];
+        }
+}
+
+/* plane (h x w) = the phases in buf put back in place */
+static void phase_join(const conv_geom_t *g, float *plane, const float *buf) {
+    int len = conv_phase_len(g->w, g->sw);
+    for (int y = 0; y < g->h; y++)
+        for (int r = 0; r < g->sw; r++) {
+            const float *s = buf + ((long)y * g->sw + r) * len;
+            float *d = plane + (long)y * g->w + r;
+            for (int j = 0; r + j * g->sw < g->w; j++) d[(long)j * g->sw] = s[j];
+        }
+}
+
+/* ---- im2col ---------------------------------------------------------------------------- */
+
+/* The kh*kw rows of the column matrix that one channel plane (h x w) of one sample gives: row
+ * (ty, tx) at dst + (ty*kw + tx)*ld, gh*gw values each. ph: the plane's phases (stride > 1) or
+ * NULL (then the strided reads). */
+static void im2col_plane(const conv_geom_t *g, float *dst, long ld, const float *plane, const float *ph) {
+    int len = conv_phase_len(g->w, g->sw);
+    for (int ty = 0; ty < g->kh; ty++) {
+        int ylo, yhi;
+        tap_range(ty, g->sh, g->ph, g->h, g->gh, &ylo, &yhi);
+        for (int tx = 0; tx < g->kw; tx++) {
+            float *row = dst + (long)(ty * g->kw + tx) * ld;
+            int xlo, xhi, r = conv_tap_phase(tx, g->sw, g->pw), shift = conv_tap_shift(tx, g->sw, g->pw);
+            tap_range(tx, g->sw, g->pw, g->w, g->gw, &xlo, &xhi);
+            for (int oy = 0; oy < g->gh; oy++) {
+                float *d = row + (long)oy * g->gw;
+                if (oy < ylo || oy >= yhi) {
+                    memset(d, 0, sizeof(float) * (size_t)g->gw);
+                    continue;
+                }
+                int y = conv_src(oy, ty, g->sh, g->ph);
+                for (int ox = 0; ox < xlo; ox++) d[ox] = 0.0f;
+                if (g->sw == 1 || ph) {
+                    const float *s = g->sw == 1 ? plane + (long)y * g->w + (tx - g->pw)
+                                                : ph + ((long)y * g->sw + r) * len + shift;
+                    for (int ox = xlo; ox < xhi; ox++) d[ox] = s[ox];
+                } else {
+                    const float *srow = plane + (long)y * g->w;
+                    for (int ox = xlo; ox < xhi; ox++) d[ox] = srow[conv_src(ox, tx, g->sw, g->pw)];
+                }
+                for (int ox = xhi; ox < g->gw; ox++) d[ox] = 0.0f;
+            }
+        }
+    }
+}
+
+/* items: (channel, sample) pairs */
+static void im2col_items(void *arg, long i0, long i1) {
+    const conv_job_t *j = arg;
+    const conv_geom_t *g = j->g;
+    long G = (long)g->gh * g->gw, kk = (long)g->kh * g->kw, HW = (long)g->h * g->w;
+    float buf[PHASE_MAX];
+    int split = g->sw > 1 && phase_size(g) <= PHASE_MAX;
+    for (long i = i0; i < i1; i++) {
+        int ch = (int)(i / j->nb), b = (int)(i % j->nb);
+        const float *plane = j->src + ((long)b * g->c + ch) * HW;
+        if (split) phase_split(g, buf, plane);
+        im2col_plane(g, j->dst + ch * kk * j->ld + b * G, j->ld, plane, split ? buf : NULL);
+    }
+}
+
+void conv_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *img, int nb) {
+    long G = (long)g->gh * g->gw, planes = (long)g->c * nb;
+    conv_job_t j = {g, 0, nb, nb * G, col, img, NULL};
+    run(be, planes, planes * g->kh * g->kw * G, im2col_items, &j);
+}
+
+/* ---- col2im ---------------------------------------------------------------------------- */
+
+/* Adds one tap's column row (crow: the sample's gh*gw entries) into the image of channel ch:
+ * into the plane itself (stride 1, or ph == NULL: strided adds) or into its phases ph. */
+static void col2im_tap(const conv_geom_t *g, float *plane, float *ph, const float *crow, int ty, int tx) {
+    int ylo, yhi, xlo, xhi, len = conv_phase_len(g->w, g->sw);
+    int r = conv_tap_phase(tx, g->sw, g->pw), shift = conv_tap_shift(tx, g->sw, g->pw);
+    tap_range(ty, g->sh, g->ph, g->h, g->gh, &ylo, &yhi);
+    tap_range(tx, g->sw, g->pw, g->w, g->gw, &xlo, &xhi);
+    for (int oy = ylo; oy < yhi; oy++) {
+        int y = conv_src(oy, ty, g->sh, g->ph);
+        const float *c = crow + (long)oy * g->gw;
+        if (g->sw == 1 || ph) {
+            float *p = g->sw == 1 ? plane + (long)y * g->w + (tx - g->pw) : ph + ((long)y * g->sw + r) * len + shift;
+            for (int ox = xlo; ox < xhi; ox++) p[ox] += c[ox];
+        } else {
+            float *prow = plane + (long)y * g->w;
+            for (int ox = xlo; ox < xhi; ox++) prow[conv_src(ox, tx, g->sw, g->pw)] += c[ox];
+        }
+    }
+}
+
+/* One image plane (h x w) of channel ch: bias, plus every column entry of its rows at the
+ * position it was read from, taps in order (so each pixel sums in the same order however the
+ * plane is laid out). col points at the sample's first column; buf: room for the phases. */
+static void col2im_plane(const conv_geom_t *g, float *plane, const float *col, long ld, int ch, float bias,
+                         float *buf) {
+    int split = g->sw > 1 && buf;
+    long n = split ? phase_size(g) : (long)g->h * g->w;
+    float *acc = split ? buf : plane;
+    for (long k = 0; k < n; k++) acc[k] = bias;
+    for (int ty = 0; ty < g->kh; ty++)
+        for (int tx = 0; tx < g->kw; tx++)
+            col2im_tap(g, plane, split ? buf : NULL, col + ((long)(ch * g->kh + ty) * g->kw + tx) * ld, ty, tx);
+    if (split) phase_join(g, plane, buf);
+}
+
+/* items: (sample, channel) planes */
+static void col2im_items(void *arg, long i0, long i1) {
+    const conv_job_t *j = arg;
+    const conv_geom_t *g = j->g;
+    long G = (long)g->gh * g->gw, HW = (long)g->h * g->w;
+    float buf[PHASE_MAX];
+    int split = g->sw > 1 && phase_size(g) <= PHASE_MAX;
+    for (long i = i0; i < i1; i++) {
+        int b = (int)(i / g->c), ch = (int)(i % g->c);
+        col2im_plane(g, j->dst + i * HW, j->src + b * G, j->ld, ch, j->bias ? j->bias[ch] : 0.0f, split ? buf : NULL);
+    }
+}
+
+void conv_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *col, const float *bias, int nb) {
+    long G = (long)g->gh * g->gw, planes = (long)nb * g->c;
+    conv_job_t j = {g, 0, nb, nb * G, img, col, bias};
+    run(be, planes, planes * g->kh * g->kw * G, col2im_items, &j);
+}
+
+/* ---- kn2row: shifted sums over image-side rows ----------------------------------------- */
+
+/* One output plane (gh x gw) of channel o for one sample: bias plus, tap by tap, the z row
+ * of (o, tap) read at the image positions the grid positions see. z points at the sample's
+ * first column. */
+static void shiftsum_plane(const conv_geom_t *g, float *out, const float *z, long ld, int o, float bias) {
+    long G = (long)g->gh * g->gw;
+    for (long k = 0; k < G; k++) out[k] = bias;
+    for (int ty = 0; ty < g->kh; ty++)
+        for (int tx = 0; tx < g->kw; tx++) {
+            const float *row = z + ((long)(o * g->kh + ty) * g->kw + tx) * ld;
+            int ylo, yhi, xlo, xhi;
+            tap_range(ty, g->sh, g->ph, g->h, g->gh, &ylo, &yhi);
+            tap_range(tx, g->sw, g->pw, g->w, g->gw, &xlo, &xhi);
+            for (int oy = ylo; oy < yhi; oy++) {
+                const float *srow = row + (long)conv_src(oy, ty, g->sh, g->ph) * g->w;
+                float *orow = out + (long)oy * g->gw;
+                for (int ox = xlo; ox < xhi; ox++) orow[ox] += srow[conv_src(ox, tx, g->sw, g->pw)];
+            }
+        }
+}
+
+static void shiftsum_items(void *arg, long i0, long i1) {
+    const conv_job_t *j = arg;
+    const conv_geom_t *g = j->g;
+    long G = (long)g->gh * g->gw, HW = (long)g->h * g->w;
+    for (long i = i0; i < i1; i++) {
+        int b = (int)(i / j->o_ch), o = (int)(i % j->o_ch);
+        shiftsum_plane(g, j->dst + i * G, j->src + b * HW, j->ld, o, j->bias ? j->bias[o] : 0.0f);
+    }
+}
+
+void conv_shiftsum(backend_t *be, const conv_geom_t *g, int o_ch, float *y, const float *z, const float *bias,
+                   int nb) {
+    long G = (long)g->gh * g->gw, HW = (long)g->h * g->w, planes = (long)nb * o_ch;
+    conv_job_t j = {g, o_ch, nb, nb * HW, y, z, bias};
+    run(be, planes, planes * g->kh * g->kw * G, shiftsum_items, &j);
+}
+
+/* One row of dz for one sample: dy's plane (gh x gw) of channel o placed at the image
+ * positions the grid reads at tap (ty, tx); zero elsewhere. */
+static void shiftscatter_row(const conv_geom_t *g, float *dst, const float *dyp, int ty, int tx) {
+    int ylo, yhi, xlo, xhi;
+    tap_range(ty, g->sh, g->ph, g->h, g->gh, &ylo, &yhi);
+    tap_range(tx, g->sw, g->pw, g->w, g->gw, &xlo, &xhi);
+    memset(dst, 0, sizeof(float) * (size_t)g->h * (size_t)g->w);
+    for (int oy = ylo; oy < yhi; oy++) {
+        float *drow = dst + (long)conv_src(oy, ty, g->sh, g->ph) * g->w;
+        const float *grow = dyp + (long)oy * g->gw;
+        for (int ox = xlo; ox < xhi; ox++) drow[conv_src(ox, tx, g->sw, g->pw)] = grow[ox];
+    }
+}
+
+/* items: (row, sample) pairs in row-major order */
+static void shiftscatter_items(void *arg, long i0, long i1) {
+    const conv_job_t *j = arg;
+    const conv_geom_t *g = j->g;
+    long G = (long)g->gh * g->gw, HW = (long)g->h * g->w, kk = (long)g->kh * g->kw;
+    for (long i = i0; i < i1; i++) {
+        long r = i / j->nb;
+        int b = (int)(i % j->nb);
+        int o = (int)(r / kk), t = (int)(r % kk);
+        shiftscatter_row(g, j->dst + r * j->ld + b * HW, j->src + ((long)b * j->o_ch + o) * G, t / g->kw, t % g->kw);
+    }
+}
+
+void conv_shiftscatter(backend_t *be, const conv_geom_t *g, int o_ch, float *dz, const float *dy, int nb) {
+    long HW = (long)g->h * g->w, rows = (long)o_ch * g->kh * g->kw;
+    conv_job_t j = {g, o_ch, nb, nb * HW, dz, dy, NULL};
+    run(be, rows * nb, rows * nb * HW, shiftscatter_items, &j);
+}
+
+/* ---- channel-major transposes and the bias gradient ---------------------------------- */
+
+typedef struct {
+    float *dst;
+    const float *src, *bias;
+    int C, nb;
+    long S;
+    int accumulate;
+} cm_job_t;
+
+/* items: (channel, sample) in the order of dst */
+static void to_cmajor_items(void *arg, long i0, long i1) {
+    const cm_job_t *j = arg;
+    for (long i = i0; i < i1; i++) {
+        long c = i / j->nb, b = i % j->nb;
+        memcpy(j->dst + i * j->S, j->src + (b * j->C + c) * j->S, sizeof(float) * (size_t)j->S);
+    }
+}
+
+void conv_to_cmajor(backend_t *be, float *dst, const float *src, int C, long S, int nb) {
+    cm_job_t j = {dst, src, NULL, C, nb, S, 0};
+    long items = (long)C * nb;
+    if (items > 1 && items * S >= PAR_MIN) cpu_parallel_for(be, items, to_cmajor_items, &j);
+    else to_cmajor_items(&j, 0, items);
+}
+
+/* items: (sample, channel) in the order of dst */
+static void from_cmajor_items(void *arg, long i0, long i1) {
+    const cm_job_t *j = arg;
+    for (long i = i0; i < i1; i++) {
+        long b = i / j->C, c = i % j->C;
+        const float *s = j->src + (c * j->nb + b) * j->S;
+        float *d = j->dst + i * j->S;
+        if (j->accumulate) {
+            for (long k = 0; k < j->S; k++) d[k] += s[k];
+        } else if (j->bias) {
+            float bc = j->bias[c];
+            for (long k = 0; k < j->S; k++) d[k] = s[k] + bc;
+        } else {
+            memcpy(d, s, sizeof(float) * (size_t)j->S);
+        }
+    }
+}
+
+void conv_from_cmajor(backend_t *be, float *dst, const float *src, const float *bias, int C, long S, int nb,
+                      int accumulate) {
+    cm_job_t j = {dst, src, bias, C, nb, S, accumulate};
+    long items = (long)C * nb;
+    if (items > 1 && items * S >= PAR_MIN) cpu_parallel_for(be, items, from_cmajor_items, &j);
+    else from_cmajor_items(&j, 0, items);
+}

@@ -1,0 +1,257 @@
+/* cpu_train.c: the CPU backend's training-step, optimizer and sampling operations
+ * (backend.h). The per-element math is in loss_math.h, opt_math.h and train_math.h (shared
+ * with kernels/); this file is the loops. Sums run in double, in an order fixed by the sizes.
+ * Element-wise passes over parameters are split over the CPU threads above a size where
+ * that pays; each element is computed by one thread, so results never depend on it. */
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "lib/base/common.h"
+#include "cpu_ops.h"
+#include "lib/backend/loss_math.h"
+#include "lib/backend/opt_math.h"
+#include "lib/backend/train_math.h"
+
+void cpu_loss(backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit, int B,
+              int B_mean) {
+    (void)be;
+    double sum = 0, msum = 0;
+    double inv = 1.0 / B_mean;
+    for (int i = 0; i < B; i++) {
+        double l, d, shown;
+        loss_one(loss, smooth, which, logit[i], &l, &d, &shown);
+        sum += l;
+        msum += shown;
+        dl[i] = (float)(d * inv);
+    }
+    out[0] = sum * inv;
+    out[1] = msum * inv;
+}
+
+void cpu_gather(backend_t *be, float *dst, const void *data, int data_u8, const int64_t *perm, int64_t pos, int B,
+                size_t sz) {
+    (void)be;
+    if (data_u8) {
+        float lut[256];
+        for (int v = 0; v < 256; v++) lut[v] = train_u8_to_unit((uint8_t)v);
+        for (int i = 0; i < B; i++) {
+            const uint8_t *s = (const uint8_t *)data + (size_t)perm[pos + i] * sz;
+            float *d = dst + (size_t)i * sz;
+            for (size_t j = 0; j < sz; j++) d[j] = lut[s[j]];
+        }
+    } else {
+        for (int i = 0; i < B; i++)
+            memcpy(dst + (size_t)i * sz, (const float *)data + (size_t)perm[pos + i] * sz, sizeof(float) * sz);
+    }
+}
+
+void cpu_gp_mix(backend_t *be, float *xhat, const float *real, const float *fake, int B, size_t sz, uint64_t seed,
+                uint32_t step, uint64_t index0) {
+    (void)be;
+    for (int i = 0; i < B; i++) {
+        float e = philox_uniform(seed, PHILOX_STREAM_GP, step, index0 + (uint64_t)i);
+        const float *r = real + (size_t)i * sz, *f = fake + (size_t)i * sz;
+        float *x = xhat + (size_t)i * sz;
+        for (size_t j = 0; j < sz; j++) x[j] = gp_mix_value(e, r[j], f[j]);
+    }
+}
+
+void cpu_gp_scale(backend_t *be, float *g, double *out, int B, int B_mean, size_t sz, double lambda) {
+    (void)be;
+    double pen = 0;
+    for (int i = 0; i < B; i++) {
+        float *gi = g + (size_t)i * sz;
+        double n2 = 0, term;
+        for (size_t j = 0; j < sz; j++) n2 += (double)gi[j] * gi[j];
+        double k = gp_factor(n2, lambda, B_mean, &term);
+        pen += term;
+        for (size_t j = 0; j < sz; j++) gi[j] = (float)(k * gi[j]);
+    }
+    out[0] = lambda * pen / B_mean;
+}
+
+/* ---- reductions over a parameter vector (gradient norms, finite checks) ----------------- *
+ * In parts of RED_PART elements, each reduced by one thread, the parts' results added in part
+ * order (RED_BATCH parts at a time, through a buffer on the stack: no allocation in a step), so
+ * the result depends on the vector only, not on the thread count. */
+#define RED_PART 65536
+#define RED_BATCH 64
+
+typedef struct {
+    const float *p;
+    size_t n;       /* elements of the whole vector */
+    long part0;     /* the first part of this batch */
+    double *out;    /* one per part of the batch */
+    int finite;     /* 1: count non-finite elements; 0: sum of squares */
+} red_job_t;
+
+/* sum of squares of p[0..n) in double: eight partial sums (element i into sum i % 8) so that the
+ * additions do not wait on each other */
+static double part_sumsq(const float *p, size_t n) {
+    double acc[8] = {0};
+    size_t n8 = n - n % 8;
+    for (size_t i = 0; i < n8; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += (double)p[i + k] * p[i + k];
+    for (size_t i = n8; i < n; i++) acc[i % 8] += (double)p[i] * p[i];
+    double s = 0;
+    for (int k = 0; k < 8; k++) s += acc[k];
+    return s;
+}
+
+/* the number of infinities and NaNs (all exponent bits set) in p[0..n), tested on the bits so
+ * that the loop has no branch and vectorizes */
+static uint32_t part_nonfinite(const float *p, size_t n) {
+    uint32_t bad = 0;
+    size_t n16 = n - n % 16;
+    for (size_t i = 0; i < n16; i += 16) {
+        uint32_t u[16];
+        memcpy(u, p + i, sizeof u);
+        for (int k = 0; k < 16; k++) bad += (u[k] & 0x7f800000u) == 0x7f800000u;
+    }
+    for (size_t i = n16; i < n; i++) bad += !isfinite(p[i]);
+    return bad;
+}
+
+static void red_parts(void *arg, long k0, long k1) {
+    const red_job_t *j = arg;
+    for (long k = k0; k < k1; k++) {
+        size_t b = (size_t)(j->part0 + k) * RED_PART, e = b + RED_PART < j->n ? b + RED_PART : j->n;
+        j->out[k] = j->finite ? (double)part_nonfinite(j->p + b, e - b) : part_sumsq(j->p + b, e - b);
+    }
+}
+
+/* the sum over the parts of p (n) of their sums of squares, or of their non-finite counts */
+static double red_vector(backend_t *be, const float *p, size_t n, int finite) {
+    long parts = (long)((n + RED_PART - 1) / RED_PART);
+    double out[RED_BATCH], s = 0;
+    for (long p0 = 0; p0 < parts; p0 += RED_BATCH) {
+        long np = parts - p0 < RED_BATCH ? parts - p0 : RED_BATCH;
+        red_job_t j = {p, n, p0, out, finite};
+        if (np > 1) cpu_parallel_for(be, np, red_parts, &j);
+        else red_parts(&j, 0, np);
+        for (long k = 0; k < np; k++) s += out[k];
+    }
+    return s;
+}
+
+void cpu_sumsq(backend_t *be, double *out, const float *x, size_t n) { out[0] = red_vector(be, x, n, 0); }
+
+void cpu_nonfinite(backend_t *be, double *out, const float *x, size_t n) {
+    if (red_vector(be, x, n, 1) != 0) out[0] = 1;
+}
+
+void cpu_train_stats(backend_t *be, double *st, int what, int64_t stepno) {
+    (void)be;
+    train_stats_apply(st, what, stepno);
+}
+
+/* ---- optimizers ------------------------------------------------------------------------- */
+
+typedef struct opt_job {
+    void (*range)(void *job, long i0, long i1); /* the update of elements [i0, i1) */
+    const opt_step_t *c;
+    float *p, *s1, *s2, *s3, *avg;
+    const float *g;
+    long n;
+    float decay, one_minus;
+} opt_job_t;
+
+/* Adam over [0, n): blocks of 16 elements with a fixed inner count, which GCC vectorizes at -O2
+ * (element by element the same arithmetic as the scalar tail: opt_math.h's opt_adam). has_wd is
+ * a constant where this is inlined, so the loop carries no branch. */
+static inline void adam_loop(size_t n, float *restrict p, const float *restrict g, float *restrict m,
+                             float *restrict v, int has_wd, float wd, float b1, float w1, float b2, float w2,
+                             float bc2_sqrt, float eps, float step_size) {
+    size_t n16 = n - n % 16;
+    for (size_t i = 0; i < n16; i += 16)
+        for (int k = 0; k < 16; k++) { /* through locals: GCC vectorizes loads and stores it can see */
+            float pk = p[i + k], mk = m[i + k], vk = v[i + k];
+            opt_adam(&pk, &mk, &vk, g[i + k], has_wd, wd, b1, w1, b2, w2, bc2_sqrt, eps, step_size);
+            p[i + k] = pk, m[i + k] = mk, v[i + k] = vk;
+        }
+    for (size_t i = n16; i < n; i++)
+        opt_adam(&p[i], &m[i], &v[i], g[i], has_wd, wd, b1, w1, b2, w2, bc2_sqrt, eps, step_size);
+}
+
+/* any pointer for state the kind does not use: the updates never touch it */
+static float opt_unused;
+
+/* one step over elements [i0, i1) */
+static void optim_range(void *arg, long i0, long i1) {
+    const opt_job_t *j = arg;
+    const opt_step_t *c = j->c;
+    float *p = j->p + i0;
+    const float *g = j->g + i0;
+    size_t n = (size_t)(i1 - i0);
+    int has_wd = c->wd != 0;
+    if (c->kind == OPT_ADAM) {
+        float *m = j->s1 + i0, *v = j->s2 + i0;
+        if (has_wd) adam_loop(n, p, g, m, v, 1, c->wd, c->b1, c->w1, c->b2, c->w2, c->bc2_sqrt, c->eps, c->step_size);
+        else adam_loop(n, p, g, m, v, 0, c->wd, c->b1, c->w1, c->b2, c->w2, c->bc2_sqrt, c->eps, c->step_size);
+    } else if (c->kind == OPT_SGD) {
+        for (size_t i = 0; i < n; i++)
+            opt_sgd(&p[i], j->s1 ? &j->s1[i0 + i] : &opt_unused, g[i], has_wd, c->wd, c->b1, c->first, c->nesterov,
+                    c->lr);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            opt_rmsprop(&p[i], &j->s1[i0 + i], j->s2 ? &j->s2[i0 + i] : &opt_unused,
+                        j->s3 ? &j->s3[i0 + i] : &opt_unused, g[i], has_wd, c->wd, c->b1, c->w1, c->centered, c->mom,
+                        c->eps, c->lr);
+    }
+}
+
+/* Parameter vectors are split into parts of OPT_PART elements (a multiple of 16, so Adam's
+ * vectorized blocks fall the same way) over the threads: elements are independent, so the split
+ * changes nothing any element computes. */
+enum { OPT_PART = 16384 };
+
+static void opt_parts(void *arg, long k0, long k1) {
+    const opt_job_t *j = arg;
+    long e = k1 * OPT_PART < j->n ? k1 * OPT_PART : j->n;
+    j->range((void *)j, k0 * OPT_PART, e);
+}
+
+/* j->range over all n elements, in parts over the threads when there are enough of them */
+static void opt_run(backend_t *be, opt_job_t *j) {
+    if (j->n >= 4 * OPT_PART) cpu_parallel_for(be, (j->n + OPT_PART - 1) / OPT_PART, opt_parts, j);
+    else j->range(j, 0, j->n);
+}
+
+void cpu_optim(backend_t *be, const opt_step_t *c, float *p, const float *g, float *s1, float *s2, float *s3,
+               size_t n) {
+    opt_job_t j = {optim_range, c, p, s1, s2, s3, NULL, g, (long)n, 0, 0};
+    opt_run(be, &j);
+}
+
+/* avg = d avg + e p over [i0, i1), in blocks of 16 that vectorize */
+static void ema_range(void *arg, long i0, long i1) {
+    const opt_job_t *j = arg;
+    float *restrict avg = j->avg + i0;
+    const float *restrict p = j->p + i0;
+    size_t n = (size_t)(i1 - i0), n16 = n - n % 16;
+    float d = j->decay, e = j->one_minus;
+    for (size_t i = 0; i < n16; i += 16)
+        for (int k = 0; k < 16; k++) avg[i + k] = opt_ema(avg[i + k], p[i + k], d, e);
+    for (size_t i = n16; i < n; i++) avg[i] = opt_ema(avg[i], p[i], d, e);
+}
+
+void cpu_ema(backend_t *be, float *avg, const float *p, float decay, size_t n) {
+    opt_job_t j = {ema_range, NULL, (float *)p, NULL, NULL, NULL, avg, NULL, (long)n, decay, 1.0f - decay};
+    opt_run(be, &j);
+}
+
+void cpu_clip(backend_t *be, float *p, float c, size_t n) {
+    (void)be;
+    for (size_t i = 0; i < n; i++) p[i] = opt_clip(p[i], c);
+}
+
+/* ---- sampling ----------------------------------------------------------------------------- */
+
+void cpu_latents(backend_t *be, float *z, int rows, int zd, const float *zin, uint64_t seed, double trunc,
+                 const int64_t *ia, const int64_t *ib, const double *t) {
+    (void)be;
+    for (int i = 0; i < rows; i++)
+        for (int k = 0; k < zd; k++)
+            z[(size_t)i * (size_t)zd + (size_t)k] = sample_latent(zin, seed, trunc, ia[i], ib[i], t[i], zd, k);
+}

@@ -1,0 +1,331 @@
+/* train.c: one GAN training step and the loop (train.h), as a sequence of backend
+ * operations: nothing here reads or writes tensor data, so the step runs where the model's
+ * backend computes. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/base/common.h"
+#include "lib/base/philox.h"
+#include "lib/base/shuffle.h"
+#include "trainer.h"
+#include "lib/backend/train_math.h"
+
+static double seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
+    memset(t, 0, sizeof *t);
+    if (data->dtype != DT_F32 && data->dtype != DT_U8)
+        return gt_err("data must be float32 or uint8 images, not %s", dtype_name(data->dtype));
+    char ds[64];
+    tensor_shape_str(data, ds, sizeof ds);
+    if (data->ndim != 4 || data->shape[1] != m->shape.c || data->shape[2] != m->shape.h ||
+        data->shape[3] != m->shape.w)
+        return gt_err("data is %s but the model expects N x %dx%dx%d images", ds, m->shape.c, m->shape.h,
+                      m->shape.w);
+    int B = m->set.batch;
+    if (B > m->G.max_batch || B > m->D.max_batch) return gt_err("batch %d exceeds the allocated batch", B);
+    if (data->shape[0] < B)
+        return gt_err("data has %lld images, fewer than one batch of %d", (long long)data->shape[0], B);
+    backend_t *be = m->be;
+    t->m = m;
+    t->be = be;
+    t->data = data;
+    t->n = data->shape[0];
+    t->B = B;
+    size_t bytes = tensor_nbytes(data);
+    if (be->upload_const) {
+        t->data_dev = be->upload_const(be, data->data, bytes);
+    } else {
+        void *d = be->alloc(be, bytes ? bytes : 1);
+        be->upload(be, d, data->data, bytes);
+        t->data_dev = d;
+    }
+    t->perm = gt_xmalloc(sizeof *t->perm * (size_t)t->n);
+    t->perm_dev = be->alloc(be, sizeof *t->perm_dev * (size_t)t->n);
+    t->perm_epoch = -1;
+    t->lo = 0;
+    t->b = B;
+    size_t sz = (size_t)shape3_size(m->shape);
+    t->real = be->alloc(be, sizeof(float) * (size_t)B * sz);
+    t->dfake = be->alloc(be, sizeof(float) * (size_t)B * sz);
+    t->z = be->alloc(be, sizeof(float) * (size_t)B * (size_t)m->z_dim);
+    t->dlogit = be->alloc(be, sizeof(float) * (size_t)B);
+    if (m->set.loss == LOSS_WGAN_GP) {
+        t->xhat = be->alloc(be, sizeof(float) * (size_t)B * sz);
+        t->gx = be->alloc(be, sizeof(float) * (size_t)B * sz);
+        t->ones = be->alloc(be, sizeof(float) * (size_t)B);
+        be->fill(be, t->ones, 1.0f, (size_t)B);
+    }
+    t->stats = be->alloc(be, sizeof(double) * TS_COUNT);
+    be->zero(be, t->stats, sizeof(double) * TS_COUNT);
+    t->last_check = seconds();
+    if (m->data_n != t->n) {
+        if (m->data_n != 0 && m->epoch_pos != 0) {
+            m->epoch++;
+            m->epoch_pos = 0;
+        }
+        m->data_n = t->n;
+    }
+    return 0;
+}
+
+int trainer_set_labels(trainer_t *t, const tensor_t *labels) {
+    int K = t->m->classes;
+    if (K <= 0) return gt_err("the model is not class-conditional: drop --labels, or make one with gan-init --classes K");
+    char why[48];
+    snprintf(why, sizeof why, "the model has %d classes", K);
+    int64_t *host, n = t->n;
+    if (tensor_labels(labels, K, n, why, &host)) return -1;
+    backend_t *be = t->be;
+    t->labels_dev = be->alloc(be, sizeof *host * (size_t)n);
+    be->upload(be, t->labels_dev, host, sizeof *host * (size_t)n);
+    t->batch_labels = be->alloc(be, sizeof *host * (size_t)t->B);
+    free(host);
+    return 0;
+}
+
+int trainer_distribute(trainer_t *t, dist_t *d) {
+    if (d->size <= 1) return 0;
+    backend_t *be = t->be;
+    if (!be->join || !be->sum_procs)
+        return gt_err("the %s backend cannot train data-parallel; give --device cpu", be->name);
+    if (t->B < d->size) return gt_err("batch %d is smaller than the %d processes; each needs a sample", t->B, d->size);
+    if (be->join(be, d)) return -1;
+    t->dist = d;
+    t->lo = (int)((int64_t)t->B * d->rank / d->size);
+    t->b = (int)((int64_t)t->B * (d->rank + 1) / d->size) - t->lo;
+    t->bn_sync.batch = t->B;
+    /* the synced passes' per-channel sums: 2 C doubles for the widest layer input of either
+     * network (a BatchNorm's C is its input's channels), so that steps allocate nothing */
+    int widest = 1;
+    const net_t *nets[] = {&t->m->G, &t->m->D};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < nets[k]->n_layers; i++)
+            if (nets[k]->layers[i].in.c > widest) widest = nets[k]->layers[i].in.c;
+    t->bn_sync.scratch = be->alloc(be, sizeof(double) * 2 * (size_t)widest);
+    return 0;
+}
+
+/* The one place where gradients cross processes: g (n floats on the backend's device) is
+ * replaced by its sum over the processes: MPI on the CPU backend, NCCL on the CUDA backend's
+ * stream (backend.h sum_procs). */
+static void trainer_allreduce(trainer_t *t, float *g, size_t n) { t->be->sum_procs(t->be, g, n, 0); }
+
+/* The step's loss figures st[first .. first + n) summed over the processes (each holds its
+ * slice's sum / B), where they live. */
+static void stats_allreduce(trainer_t *t, int first, int n) {
+    t->be->sum_procs(t->be, t->stats + first, (size_t)n, 1);
+}
+
+/* A pass's context: the net's, with this process's first global sample index, the classes of
+ * its slice of the batch (class-conditional models) and, in a data-parallel run, BatchNorm over
+ * the global batch. */
+static nn_ctx_t pass_ctx(trainer_t *t, net_t *n, uint32_t rng_step, uint64_t base) {
+    nn_ctx_t c = net_ctx(n, 1, t->m->seed, rng_step, base + (uint64_t)t->lo);
+    if (t->batch_labels) c.labels = t->batch_labels + t->lo;
+    if (t->dist) c.bn_sync = &t->bn_sync;
+    return c;
+}
+
+void trainer_free(trainer_t *t) {
+    backend_t *be = t->be;
+    if (be) {
+        if (t->data_dev) {
+            if (be->upload_const) {
+                if (be->release_const) be->release_const(be, t->data_dev);
+            } else {
+                be->free(be, (void *)t->data_dev);
+            }
+        }
+        float *bufs[] = {t->real, t->dfake, t->z, t->dlogit, t->xhat, t->gx, t->ones};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+            if (bufs[i]) be->free(be, bufs[i]);
+        if (t->perm_dev) be->free(be, t->perm_dev);
+        if (t->labels_dev) be->free(be, t->labels_dev);
+        if (t->batch_labels) be->free(be, t->batch_labels);
+        if (t->stats) be->free(be, t->stats);
+        if (t->bn_sync.scratch) be->free(be, t->bn_sync.scratch);
+    }
+    free(t->perm);
+    memset(t, 0, sizeof *t);
+}
+
+/* The next real batch into t->real, advancing the model's epoch counters. */
+static void next_real(trainer_t *t) {
+    gan_model_t *m = t->m;
+    backend_t *be = t->be;
+    if (m->epoch_pos + t->B > t->n) { /* drop the last partial batch */
+        m->epoch++;
+        m->epoch_pos = 0;
+    }
+    if (t->perm_epoch != m->epoch) {
+        shuffle_perm(t->perm, t->n, m->seed, (uint32_t)m->epoch);
+        be->upload(be, t->perm_dev, t->perm, sizeof *t->perm * (size_t)t->n);
+        t->perm_epoch = m->epoch;
+    }
+    be->gather(be, t->real, t->data_dev, t->data->dtype == DT_U8, t->perm_dev, m->epoch_pos + t->lo, t->b,
+               (size_t)shape3_size(m->shape));
+    if (t->labels_dev) be->gather_labels(be, t->batch_labels, t->labels_dev, t->perm_dev, m->epoch_pos, t->B);
+    m->epoch_pos += t->B;
+}
+
+static void draw_z(trainer_t *t, int c) {
+    gan_model_t *m = t->m;
+    uint64_t zd = (uint64_t)m->z_dim, first = (uint64_t)c * (uint64_t)t->B + (uint64_t)t->lo;
+    t->be->philox_fill(t->be, t->z, (size_t)t->b * zd, FILL_NORMAL, m->seed, PHILOX_STREAM_Z, (uint32_t)m->step,
+                       first * zd, 1.0f, 0.0f);
+}
+
+/* WGAN-GP penalty lambda * mean_i (|g_i| - 1)^2 into the TS_GP slot, g_i = grad_x D(xhat_i)
+ * at xhat = e real + (1 - e) fake, e_i uniform from Philox (seed, PHILOX_STREAM_GP, step,
+ * c*B + i); its parameter gradient is added to D's grads by forward-over-reverse (net.h's jvp
+ * passes): with v_i = dP/dg_i held fixed,
+ * dP/dtheta = d/dtheta sum_i <grad_x D(xhat_i), v_i> = d/dtheta sum_i J_D(xhat_i) v_i.
+ * Dropout in the critic draws the masks of the fake pass for sample indices B..2B-1. */
+static void gradient_penalty(trainer_t *t, int c, const float *fake, uint32_t rng_step) {
+    gan_model_t *m = t->m;
+    backend_t *be = t->be;
+    net_t *D = &m->D;
+    int B = t->B, b = t->b;
+    size_t sz = (size_t)shape3_size(m->shape);
+    be->gp_mix(be, t->xhat, t->real, fake, b, sz, m->seed, (uint32_t)m->step,
+               (uint64_t)c * (uint64_t)B + (uint64_t)t->lo);
+    nn_ctx_t ctx = pass_ctx(t, D, rng_step, (uint64_t)B);
+    /* g = grad_x sum_i D(xhat_i); the parameter gradients of this pass are not wanted */
+    net_forward(D, &ctx, t->xhat, b);
+    ctx.skip_param_grads = 1;
+    net_backward(D, &ctx, t->ones, t->gx, b);
+    ctx.skip_param_grads = 0;
+    be->gp_scale(be, t->gx, t->stats + TS_GP, b, B, sz, m->set.gp);
+    const float *ty;
+    net_jvp_forward(D, &ctx, t->xhat, t->gx, b, &ty);
+    net_jvp_backward(D, &ctx, NULL, t->ones, NULL, NULL, b);
+}
+
+int train_step(trainer_t *t) {
+    gan_model_t *m = t->m;
+    backend_t *be = t->be;
+    const gan_settings_t *s = &m->set;
+    double *st = t->stats;
+    int B = t->B, b = t->b; /* the global batch, this process's slice of it */
+    int64_t stepno = m->step + 1;
+    uint32_t rs = (uint32_t)m->step * 16u;
+    if (m->step >= (int64_t)(UINT32_MAX / 16)) return gt_err("step %lld: step counter exhausted", (long long)stepno);
+    if (m->classes && !t->labels_dev)
+        return gt_err("the model is class-conditional (%d classes): give the images' labels (gan-step --labels)",
+                      m->classes);
+
+    const float *fake = NULL;
+    for (int c = 0; c < s->n_critic; c++) {
+        next_real(t);
+        net_zero_grad(&m->D);
+        nn_ctx_t cr = pass_ctx(t, &m->D, rs + 3u * (uint32_t)c, 0);
+        const float *yr = net_forward(&m->D, &cr, t->real, b);
+        be->loss(be, s->loss, s->label_smooth, LOSS_ON_REAL, t->dlogit, st + TS_LOSS_REAL, yr, b, B);
+        net_backward(&m->D, &cr, t->dlogit, NULL, b);
+
+        draw_z(t, c);
+        nn_ctx_t cg = pass_ctx(t, &m->G, rs + 3u * (uint32_t)c + 2u, 0);
+        fake = net_forward(&m->G, &cg, t->z, b);
+        nn_ctx_t cf = pass_ctx(t, &m->D, rs + 3u * (uint32_t)c + 1u, 0);
+        const float *yf = net_forward(&m->D, &cf, fake, b);
+        be->loss(be, s->loss, s->label_smooth, LOSS_ON_FAKE, t->dlogit, st + TS_LOSS_FAKE, yf, b, B);
+        net_backward(&m->D, &cf, t->dlogit, NULL, b);
+        if (s->loss == LOSS_WGAN_GP) gradient_penalty(t, c, fake, rs + 3u * (uint32_t)c + 1u);
+        if (t->dist) {
+            trainer_allreduce(t, m->D.grads, m->D.n_params);
+            stats_allreduce(t, TS_LOSS_REAL, 4); /* losses and mean outputs on real and fake */
+            if (s->loss == LOSS_WGAN_GP) stats_allreduce(t, TS_GP, 1);
+        }
+
+        be->sumsq(be, st + TS_SUMSQ_D, m->D.grads, m->D.n_params);
+        optim_step(&m->opt_D, m->D.params, m->D.grads);
+        if (s->clip > 0) be->clip(be, m->D.params, (float)s->clip, m->D.n_params);
+        be->nonfinite(be, st + TS_BAD_D, m->D.params, m->D.n_params);
+        be->train_stats(be, st, s->loss == LOSS_WGAN_GP ? TS_AFTER_D_GP : TS_AFTER_D, stepno);
+    }
+
+    /* G update through D on the last fake batch (still G's output buffer) */
+    net_zero_grad(&m->G);
+    nn_ctx_t cd = pass_ctx(t, &m->D, rs + 15u, 0);
+    cd.skip_param_grads = 1; /* only the gradient into the fake images is wanted */
+    const float *y = net_forward(&m->D, &cd, fake, b);
+    be->loss(be, s->loss, s->label_smooth, LOSS_G, t->dlogit, st + TS_LOSS_G, y, b, B);
+    net_backward(&m->D, &cd, t->dlogit, t->dfake, b);
+    nn_ctx_t cg = pass_ctx(t, &m->G, rs + 3u * (uint32_t)(s->n_critic - 1) + 2u, 0);
+    net_backward(&m->G, &cg, t->dfake, NULL, b);
+    if (t->dist) {
+        trainer_allreduce(t, m->G.grads, m->G.n_params);
+        stats_allreduce(t, TS_LOSS_G, 2);
+    }
+    be->sumsq(be, st + TS_SUMSQ_G, m->G.grads, m->G.n_params);
+    optim_step(&m->opt_G, m->G.params, m->G.grads);
+    be->nonfinite(be, st + TS_BAD_G, m->G.params, m->G.n_params);
+    if (m->G_ema) be->ema(be, m->G_ema, m->G.params, (float)s->ema, m->G.n_params);
+    be->train_stats(be, st, TS_AFTER_G, stepno);
+    m->step++;
+    return 0;
+}
+
+int trainer_check(trainer_t *t) {
+    double bad[3];
+    t->be->download(t->be, bad, t->stats + TS_BAD_STEP, sizeof bad);
+    t->last_check = seconds();
+    if (bad[0] == 0) return 0;
+    long long stepno = (long long)bad[0];
+    switch ((int)bad[1]) {
+    case TS_BAD_D_LOSS: return gt_err("step %lld: D's loss is %g; stopping", stepno, bad[2]);
+    case TS_BAD_D_WEIGHTS: return gt_err("step %lld: D's weights are no longer finite; stopping", stepno);
+    case TS_BAD_G_LOSS: return gt_err("step %lld: G's loss is %g; stopping", stepno, bad[2]);
+    default: return gt_err("step %lld: G's weights are no longer finite; stopping", stepno);
+    }
+}
+
+static void figures(train_stats_t *s, const double *v) {
+    s->loss_d = v[0];
+    s->loss_g = v[1];
+    s->d_real = v[2];
+    s->d_fake = v[3];
+    s->gp = v[4];
+    s->gnorm_g = v[5];
+    s->gnorm_d = v[6];
+}
+
+void trainer_stats(trainer_t *t, train_stats_t *last, train_stats_t *mean, int64_t *count) {
+    double v[TS_COUNT];
+    t->be->download(t->be, v, t->stats, sizeof v);
+    if (last) figures(last, v + TS_LAST);
+    if (mean) {
+        double n = v[TS_SUM_N], avg[TS_FIGURES];
+        for (int k = 0; k < TS_FIGURES; k++) avg[k] = n > 0 ? v[TS_SUM + k] / n : 0;
+        figures(mean, avg);
+        if (count) *count = (int64_t)n;
+        t->be->zero(t->be, t->stats + TS_SUM, sizeof(double) * (TS_FIGURES + 1));
+    }
+}
+
+int train_loop(trainer_t *t, int64_t until_step, volatile sig_atomic_t *stop, int (*after_step)(void *arg),
+               void *arg) {
+    int every_step = t->be->device == DEV_CPU;
+    while (t->m->step < until_step) {
+        if (train_step(t)) return -1;
+        if ((every_step || seconds() - t->last_check >= 1.0) && trainer_check(t)) return -1;
+        int leave = after_step && after_step(arg);
+        if (t->dist) { /* every process leaves after the same step */
+            int v[2] = {stop ? (int)*stop : 0, leave};
+            dist_max(t->dist, v, 2);
+            if (stop) *stop = v[0];
+            leave = v[1];
+        }
+        if (leave) break;
+        if (stop && *stop) break;
+    }
+    return trainer_check(t);
+}

@@ -1,0 +1,137 @@
+/* train.h: GAN training: one step (n_critic D updates, one G update) and the loop, over a
+ * model (model.h) and an image tensor. Used by gan-step; a distributed version can reuse the
+ * step with its own batches.
+ *
+ * What a step does (K = n_critic, B = batch, t = the model's step counter before the step):
+ *   for c in 0..K-1:                                   (a D update)
+ *     real = the next B images of the epoch's permutation (shuffle.h); an epoch's last
+ *            partial batch is dropped: the next epoch starts instead
+ *     D forward/backward on real                        dropout pass 3c
+ *     z    = N(0,1) from Philox (seed, PHILOX_STREAM_Z, step t, index (c*B + i)*z_dim + k)
+ *     fake = G(z) (training mode)                       dropout pass 3c+2
+ *     D forward/backward on fake                        dropout pass 3c+1
+ *     wgan-gp: add the gradient penalty lambda * mean (|grad_x D(xhat)| - 1)^2 and its gradient,
+ *              xhat = e real + (1 - e) fake, e from Philox (seed, PHILOX_STREAM_GP, t, c*B + i)
+ *     D optimizer step; wgan/clip > 0: clip D's weights to [-clip, clip]
+ *   G update: D forward on the last fake batch (pass 15), backward through D into the fake
+ *     images and through G (D's parameter gradients are not computed in this pass:
+ *     nn_ctx_t.skip_param_grads); G optimizer step; EMA of G's weights when on.
+ * Class-conditional models (trainer_set_labels): every pass gets the real batch's classes;
+ * G draws its fakes for those classes.
+ * Dropout masks use Philox (seed, PHILOX_STREAM_DROPOUT, step t * 16 + pass, sample index
+ * within the batch). So a step depends only on the model (weights, optimizer state,
+ * counters, seed) and the data.
+ *
+ * Where things live: everything a step touches is on the model's backend device: the data
+ * (uploaded once, uint8 stays uint8), the epoch's permutation (computed on the host by
+ * shuffle.h, uploaded once per epoch), the batches, noise and gradients. A step only queues
+ * work: its figures (losses, norms) and its checks (a NaN or Inf in a loss or a weight) are
+ * kept on the device in statistics slots (train_math.h), and the host reads them only when it
+ * asks (trainer_stats, trainer_check). The device remembers the first step that went bad, so
+ * the error still names that step however late the host looks; train_loop looks after
+ * every step on the CPU (free there) and about once a second on a GPU, and callers must call
+ * trainer_check before writing a checkpoint, so a poisoned model is never saved.
+ *
+ * Data-parallel (trainer_distribute; lib/base/dist.h): P processes hold the same model and data and
+ * compute the same function as one process with the same global batch B. Process r takes
+ * samples [lo, lo + b) of every global batch, lo = floor(B r / P), b = floor(B (r+1) / P) - lo,
+ * in the epoch's global order. Everything random is keyed by the global sample index: noise
+ * index ((c*B + lo + i) * z_dim + k), the penalty's e at c*B + lo + i, dropout masks at
+ * sample_base lo (B + lo in the penalty's passes). Losses are means over the global batch
+ * (the backend's loss and gp_scale divide by B, not b), so the gradients of the slices add up
+ * to the one-process gradient: after each backward pass the trainer sums the parameter
+ * gradients (float32) and the step's loss figures (float64) across the processes
+ * (trainer_allreduce, through the backend's sum_procs: MPI on the CPU, NCCL on GPUs), and every
+ * process then takes the same optimizer step on the same sums. BatchNorm in training mode
+ * takes its statistics over the global batch (backend.h bn_sync_t: per-channel sums in float64
+ * summed across processes). What is bit-exact against
+ * one process and what agrees to rounding: README, "Distributed training". */
+#ifndef GT_TRAIN_H
+#define GT_TRAIN_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "lib/base/tensor.h"
+#include "lib/base/dist.h"
+#include "model.h"
+
+typedef struct {
+    double loss_d, loss_g;   /* D's loss (last critic update), G's loss */
+    double d_real, d_fake;   /* mean D(x), mean D(G(z)): sigmoid of logits for bce/ns, raw otherwise */
+    double gp;               /* gradient penalty (wgan-gp; 0 otherwise) */
+    double gnorm_g, gnorm_d; /* L2 norms of G's and D's parameter gradients before their updates */
+} train_stats_t;
+
+typedef struct {
+    gan_model_t *m;
+    backend_t *be;
+    const tensor_t *data;    /* N x C x H x W, float32 in [-1, 1] or uint8 (x - 127.5) / 127.5 (host) */
+    const void *data_dev;    /* the same on the device (upload_const) */
+    int64_t n;
+    int B;
+    int64_t *perm;           /* (n) the permutation of epoch perm_epoch (host) */
+    int64_t *perm_dev;       /* (n) the same on the device */
+    int64_t perm_epoch;      /* -1: none yet */
+    /* device buffers */
+    float *real;             /* (B, C*H*W) */
+    float *z;                /* (B, z_dim) */
+    float *dfake;            /* (B, C*H*W) gradient of G's loss w.r.t. the fake images */
+    float *dlogit;           /* (B) */
+    float *xhat, *gx;        /* (B, C*H*W) wgan-gp: interpolates, their input gradients / v */
+    float *ones;             /* (B) wgan-gp */
+    int64_t *labels_dev;     /* (n) the images' classes (class-conditional models; NULL otherwise) */
+    int64_t *batch_labels;   /* (B) the current real batch's classes, which its fakes share */
+    double *stats;           /* (TS_COUNT) statistics slots (train_math.h) */
+    double last_check;       /* when train_loop last looked for a bad step (seconds) */
+    /* data-parallel (trainer_distribute): NULL, 0, B in one process */
+    dist_t *dist;
+    int lo, b;               /* this process's slice [lo, lo + b) of each global batch */
+    bn_sync_t bn_sync;       /* BatchNorm statistics over the global batch */
+} trainer_t;
+
+/* Prepare training of m on data (checked: shape must be m's, N >= batch) on the model's
+ * backend: uploads the data. When the data's size differs from the one the model's counters
+ * refer to, a new epoch starts. Returns 0 or -1 with a message. */
+int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data);
+void trainer_free(trainer_t *t);
+
+/* The images' classes for a class-conditional model (m->classes = K > 0), after trainer_init:
+ * labels is N int64 or uint8 values (shape N, or N x 1), one per image, each in [0, K). They are
+ * uploaded once and shuffled with the images (the same permutation); each real batch's
+ * classes are gathered with it, and the batch's fakes are drawn for the same classes. Returns
+ * 0, or -1 with a one-line message (not conditional, count, dtype, a label out of range). */
+int trainer_set_labels(trainer_t *t, const tensor_t *labels);
+
+/* Make t process d->rank of d->size of a data-parallel run (see above); call after
+ * trainer_init, before the first step, on every process with the same model and data (a
+ * collective: the backend joins the run, backend.h join). Needs a backend that can sum across
+ * processes (the CPU's; the CUDA backend's when built with NCCL) and a batch of at least
+ * d->size. Returns 0 or -1 with a message. */
+int trainer_distribute(trainer_t *t, dist_t *d);
+
+/* Queue one training step. Returns -1 with a message only when the step counter is
+ * exhausted; a NaN or Inf shows later, in trainer_check. */
+int train_step(trainer_t *t);
+
+/* 0 when no step so far went bad, else -1 with a message naming the first bad step and what
+ * went bad ("step 12: D's loss is nan; stopping"); the model is then poisoned: do not save it.
+ * Waits for the queued work. */
+int trainer_check(trainer_t *t);
+
+/* Wait for the queued work and read the figures: *last of the latest step (when last is not
+ * NULL) and, when mean is not NULL, their mean over the steps since the previous call that
+ * asked for a mean (*count of them; that call's interval then ends). */
+void trainer_stats(trainer_t *t, train_stats_t *last, train_stats_t *mean, int64_t *count);
+
+/* The loop: steps until the model's step counter reaches `until_step`, or *stop becomes
+ * non-zero (checked after each step), or after_step returns non-zero. Looks for a bad step
+ * (trainer_check) after every step on the CPU, about once a second on another device, and
+ * at the end. Returns 0, or -1 with a message when a step went bad. Data-parallel: the
+ * processes agree after every step on stopping (the largest *stop of any process is stored
+ * into *stop on every one; after_step's wish to stop counts as one), so all leave the loop
+ * after the same step. */
+int train_loop(trainer_t *t, int64_t until_step, volatile sig_atomic_t *stop, int (*after_step)(void *arg),
+               void *arg);
+
+#endif

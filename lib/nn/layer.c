@@ -1,0 +1,71 @@
+/* layer.c: the table of layer kinds the spec parser knows (a new kind adds its ops struct,
+ * exported by lib/layer_KIND.c, here, one line each), and what several kinds share. */
+#include <math.h>
+#include <string.h>
+
+#include "layer.h"
+#include "lib/base/philox.h"
+
+extern const layer_ops_t layer_linear_ops, layer_relu_ops, layer_lrelu_ops, layer_tanh_ops, layer_sigmoid_ops,
+    layer_reshape_ops, layer_flatten_ops;
+extern const layer_ops_t layer_bn_ops, layer_ln_ops, layer_dropout_ops;
+extern const layer_ops_t layer_embed_ops, layer_onehot_ops, layer_cbn_ops, layer_proj_ops;
+extern const layer_ops_t layer_conv_ops, layer_convT_ops, layer_maxpool_ops, layer_avgpool_ops, layer_upsample_ops;
+
+const layer_ops_t *const layer_kinds[] = {
+    &layer_linear_ops,
+    &layer_relu_ops,
+    &layer_lrelu_ops,
+    &layer_tanh_ops,
+    &layer_sigmoid_ops,
+    &layer_reshape_ops,
+    &layer_flatten_ops,
+    &layer_bn_ops,
+    &layer_ln_ops,
+    &layer_dropout_ops,
+    &layer_conv_ops,
+    &layer_convT_ops,
+    &layer_maxpool_ops,
+    &layer_avgpool_ops,
+    &layer_upsample_ops,
+    &layer_embed_ops,
+    &layer_onehot_ops,
+    &layer_cbn_ops,
+    &layer_proj_ops,
+    NULL,
+};
+
+const layer_ops_t *layer_kind_find(const char *name) {
+    for (int i = 0; layer_kinds[i]; i++)
+        if (strcmp(layer_kinds[i]->name, name) == 0) return layer_kinds[i];
+    return NULL;
+}
+
+void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, double fan_in) {
+    size_t nw = l->n_params - l->n_bias;
+    uint32_t step = (uint32_t)l->index;
+    if (mode == INIT_DCGAN) {
+        be->philox_fill(be, l->w, nw, FILL_NORMAL, seed, PHILOX_STREAM_INIT, step, 0, 0.02f, 0.0f);
+        if (l->n_bias) be->fill(be, l->b, 0.0f, l->n_bias);
+    } else {
+        float bound = (float)(1.0 / sqrt(fan_in));
+        be->philox_fill(be, l->w, nw, FILL_UNIFORM_PM, seed, PHILOX_STREAM_INIT, step, 0, bound, 0.0f);
+        if (l->n_bias)
+            be->philox_fill(be, l->b, l->n_bias, FILL_UNIFORM_PM, seed, PHILOX_STREAM_INIT, step, nw, bound, 0.0f);
+    }
+}
+
+void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, affine_apply_fn apply, float *y, float *ty,
+                              const float *x, const float *tx, int B) {
+    apply(ctx, l, y, x, B, 1);
+    apply(ctx, l, ty, tx, B, 0);
+}
+
+void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, affine_grad_fn grad, float *dx, float *dtx,
+                               const float *dy, const float *dty, const float *x, const float *tx, int B) {
+    size_t nx = (size_t)B * (size_t)shape3_size(l->in);
+    if (dy) grad(ctx, l, dx, dy, x, B, 1);
+    else if (dx) ctx->be->zero(ctx->be, dx, sizeof(float) * nx);
+    if (dty) grad(ctx, l, dtx, dty, tx, B, 0);
+    else if (dtx) ctx->be->zero(ctx->be, dtx, sizeof(float) * nx);
+}

@@ -1,0 +1,156 @@
+/* layer.h: one layer of a network: its kinds, hyper-parameters, parameters and the ops
+ * every kind provides (STYLE.md: x_forward / x_backward pairs, outputs first).
+ *
+ * Shapes are per sample: C x H x W; a 1-D feature vector of n is n x 1 x 1. Activations are
+ * batch-major: x is (B, C, H, W) contiguous. Parameters and their gradients are slices of
+ * the network's single parameter buffer (net.h); gradients accumulate (+=) and net.c zeroes
+ * them. Layouts of parameters are PyTorch's:
+ *   Linear.weight (out, in)      Conv2d.weight (O, I, kH, kW)   ConvTranspose2d.weight (I, O, kH, kW)
+ *   BatchNorm / LayerNorm weight and bias (C) or (C*H*W) as torch's normalized_shape says.
+ *
+ * Each kind lives in one file (lib/layer_KIND.c) and exports one `const layer_ops_t`. The
+ * tensors a layer sees (x, y, gradients, w, b, state, saved, workspace) live on the
+ * backend's device: a layer computes only through ctx->be's operations (backend.h) and never
+ * reads or writes them itself, so the same file serves the CPU and the GPU. */
+#ifndef GT_LAYER_H
+#define GT_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/backend/backend.h"
+
+typedef struct { int c, h, w; } shape3_t;
+
+static inline long shape3_size(shape3_t s) { return (long)s.c * s.h * s.w; }
+
+typedef enum {
+    INIT_TORCH = 0, /* torch.nn defaults: kaiming_uniform(a=sqrt(5)) weights, uniform(+-1/sqrt(fan_in)) bias */
+    INIT_DCGAN = 1  /* DCGAN: weights N(0, 0.02), biases 0; BatchNorm weight N(1, 0.02), bias 0 */
+} init_mode_t;
+
+/* What a forward or backward call needs besides its tensors. */
+typedef struct nn_ctx {
+    backend_t *be;
+    int training;        /* BatchNorm uses batch statistics and updates running ones; Dropout drops */
+    uint64_t seed;       /* Philox key for dropout masks */
+    uint32_t rng_step;   /* Philox step for this pass (PHILOX_STREAM_DROPOUT) */
+    uint64_t sample_base;/* global index of the batch's first sample (masks are keyed by it) */
+    float *workspace;    /* scratch of at least net->workspace_floats floats, reused by every layer */
+    int skip_param_grads;/* backward passes leave dw/db alone (G's update needs only D's input
+                            gradient; the gradient penalty's first pass only g = dD/dx) */
+    const int64_t *labels; /* (B) device array of the batch's classes in [0, K), for the class-
+                              conditional layers (lib/nn/layer_class.c); NULL for a net without them */
+    const bn_sync_t *bn_sync; /* NULL, or data-parallel BatchNorm statistics (backend.h) */
+} nn_ctx_t;
+
+typedef struct layer layer_t;
+
+typedef struct layer_ops {
+    const char *name; /* spec keyword: "linear", "conv", "convT", "bn", ... */
+
+    /* Infer l->out from l->in and the hyper-parameters, check them, and set n_params,
+     * n_state, n_saved (floats per sample kept for backward), n_saved_fixed and workspace (floats needed
+     * for a batch of B = 1; scaled by B by the caller, or by at most workspace_batch samples, plus
+     * workspace_fixed). Returns 0 or -1 with a message
+     * (gt_err) that names the problem; net.c prefixes "layer N (KIND): ". */
+    int (*setup)(layer_t *l);
+    /* Fill l->w, l->b (and state such as running_var = 1) for the init mode, from Philox
+     * stream PHILOX_STREAM_INIT with step = layer index, through be's fill operations. */
+    void (*init)(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed);
+
+    /* y (B, out) from x (B, in). May write l->saved (B * n_saved floats). */
+    void (*forward)(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B);
+    /* Given dy, accumulate dw/db (unless ctx->skip_param_grads) and write dx (B, in); dx may be
+     * NULL when not needed.
+     * x and y are the forward's input and output (still valid). */
+    void (*backward)(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
+                     const float *y, int B);
+
+    /* Optional (NULL when the kind cannot be in a gradient-penalty critic): forward-mode
+     * tangent propagation and its reverse, for the exact WGAN-GP parameter gradient.
+     * jvp_forward: y = f(x), ty = J_f(x) tx.  jvp_backward: given the cotangents dy of y and
+     * dty of ty, accumulate dw/db for the pair (unless ctx->skip_param_grads) and write dx, dtx
+     * (either may be NULL). */
+    void (*jvp_forward)(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
+                        const float *tx, int B);
+    void (*jvp_backward)(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
+                         const float *dty, const float *x, const float *tx, const float *y,
+                         const float *ty, int B);
+} layer_ops_t;
+
+struct layer {
+    const layer_ops_t *ops;
+    int index;             /* position in the network from 0 (torch's Sequential index, the Philox
+                              init step); messages say "layer index+1" */
+    shape3_t in, out;
+
+    /* hyper-parameters (each kind uses the ones it needs; the spec parser sets them) */
+    int units;             /* linear: out features */
+    int channels;          /* conv/convT: out channels */
+    int kh, kw, sh, sw, ph, pw, oph, opw; /* kernel, stride, padding, output_padding */
+    int has_bias;          /* linear/conv/convT: 1 by default; BN/LN: affine */
+    int scale;             /* upsample factor */
+    int exclude_pad;       /* avgpool nopad: divide by the part of the window inside the image
+                              (torch's count_include_pad=False) */
+    float slope;           /* LeakyReLU negative slope */
+    float p;               /* dropout probability */
+    double eps, momentum;  /* BatchNorm / LayerNorm */
+    shape3_t reshape;      /* reshape target */
+    int classes;           /* class-conditional kinds (embed, onehot, cbn, proj): K; 0 for the others */
+
+    /* parameters (slices of the net's buffers; NULL when n_params == 0) */
+    size_t n_params;       /* weights followed by biases (and n_extra) */
+    size_t n_bias;         /* setup sets it: floats of the bias, the last n_bias of n_params (0: no b) */
+    int w_ndim, w_shape[4];/* setup sets them: PyTorch shape of the weight tensor (checkpoint names);
+                              w_ndim 0 means 1-D of n_params - n_bias */
+    int b_ndim, b_shape[4];/* likewise for the bias; b_ndim 0 means 1-D of n_bias */
+    size_t n_extra;        /* setup sets it: floats of a third tensor after the bias (proj's class
+                              table, checkpoint name "embed.weight", shape e_shape); 0: none */
+    int e_shape[2];
+    float *w, *b, *dw, *db;
+    float *e, *de;         /* the third tensor and its gradient (NULL when n_extra == 0) */
+    size_t n_state;        /* non-trained state saved in checkpoints (BN running mean then var):
+                              a layer with n_state > 0 has two 1-D halves, "running_mean" and
+                              "running_var", and a num_batches_tracked counter (net.c) */
+    float *state;
+    long long *num_batches_tracked; /* BN only; points into the net's counter array */
+
+    size_t n_saved;        /* floats per sample saved by forward for backward */
+    size_t n_saved_fixed;  /* plus floats independent of B (e.g. BatchNorm's batch mean, inv std) */
+    float *saved;          /* B * n_saved + n_saved_fixed floats, owned by the net */
+    size_t workspace;      /* floats of ctx->workspace needed per sample */
+    int workspace_batch;   /* > 0: the layer works on chunks of at most this many samples, so it needs
+                              workspace * min(B, workspace_batch) floats (0: workspace * B) */
+    size_t workspace_fixed;/* plus floats independent of B */
+};
+
+/* The table of kinds, for the spec parser: NULL-terminated. */
+extern const layer_ops_t *const layer_kinds[];
+const layer_ops_t *layer_kind_find(const char *name);
+
+/* The initialisation of the weight-and-bias layers (linear, conv, convT): with INIT_DCGAN,
+ * weights N(0, 0.02) and zero biases; otherwise torch's default, weights and biases
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a = sqrt(5) gives that bound for the
+ * weights). Weights draw Philox (seed, PHILOX_STREAM_INIT, layer index) from offset 0, biases
+ * from offset n_weights, so every layer's draws are its own. */
+void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, double fan_in);
+
+/* The gradient-penalty passes of a layer that is affine in its input, y = A x + b (conv,
+ * convT), from its two passes: apply writes y = A x (+ b when with_bias); grad accumulates the
+ * parameter gradients of (dy, x) (db only when with_bias; none under ctx->skip_param_grads) and
+ * writes dx = A^T dy when dx is not NULL. The tangent is ty = A tx, and the reverse pass sums the
+ * pairs (dy, x) and (dty, tx); a NULL cotangent counts as zero. */
+typedef void (*affine_apply_fn)(const nn_ctx_t *ctx, const layer_t *l, float *y, const float *x, int B,
+                                int with_bias);
+typedef void (*affine_grad_fn)(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, int B,
+                               int with_bias);
+void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, affine_apply_fn apply, float *y, float *ty,
+                              const float *x, const float *tx, int B);
+void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, affine_grad_fn grad, float *dx, float *dtx,
+                               const float *dy, const float *dty, const float *x, const float *tx, int B);
+
+/* BatchNorm's pieces that conditional BatchNorm (cbn) shares (lib/nn/layer_bn.c says what they do) */
+void layer_bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, size_t n_affine);
+bn_args_t layer_bn_args(const nn_ctx_t *ctx, const layer_t *l, int B);
+
+#endif

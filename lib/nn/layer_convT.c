@@ -1,0 +1,160 @@
+/* layer_convT.c: transposed 2-D convolution, torch.nn.ConvTranspose2d (dilation 1, groups 1).
+ *
+ *   x (B, I, H, W)   W (I, O, kh, kw)   b (O)   y (B, O, Ho, Wo)
+ *   Ho = (H - 1) sh - 2 ph + kh + oph, Wo likewise (output padding < stride);  Q = H*W, kk = kh*kw
+ *
+ * It is the adjoint of a convolution from y's shape to x's (conv_loops.h's geometry with the
+ * image side y and the grid side x). The batch is processed in chunks of nb samples (a fixed
+ * function of the shapes), each chunk by batch-wide GEMMs (PERF.md: torch 1.13 runs one small
+ * GEMM per sample here):
+ *   forward:  xt (I, nb*Q) = x channel-major;  col (O*kk, nb*Q) = W^T xt;  y = col2im(col) + b
+ *   backward: dcol = im2col(dy);  xt = x channel-major;  dW += xt dcol^T;  dxt = W dcol (into xt's
+ *             buffer);  dx = dxt transposed back;  db += sum of dy per channel.
+ * Every GEMM goes through the backend (blocks that depend only on the shapes) and every loop
+ * splits over independent outputs, so no result depends on the thread count. Nothing saved.
+ *
+ * Gradient penalty (jvp): affine in x, so ty = convT(tx) without bias, and the reverse pass runs
+ * backward for (dy, x) and for (dty, tx), both accumulating dW (db from dy only).
+ *
+ * Initialisation, from Philox (seed, PHILOX_STREAM_INIT, step = layer index), element j of the
+ * weight (PyTorch layout I, O, kh, kw) at index j and element j of the bias at index I*O*kk + j:
+ *   INIT_TORCH: w, b = (2u - 1) / sqrt(O*kk)   (torch computes fan_in from the weight's second
+ *               dimension, which for a transposed convolution is the output channels)
+ *   INIT_DCGAN: w = 0.02 * philox_normal, b = 0. */
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "lib/base/common.h"
+#include "lib/backend/conv_math.h"
+#include "layer.h"
+#include "lib/base/philox.h"
+
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* image side: the output y; grid side: the input x */
+static conv_geom_t geom(const layer_t *l) {
+    conv_geom_t g = {l->out.c, l->out.h, l->out.w, l->in.h, l->in.w, l->kh, l->kw, l->sh, l->sw, l->ph, l->pw};
+    return g;
+}
+
+static long kk_of(const layer_t *l) { return (long)l->kh * l->kw; }
+
+static size_t per_sample(const layer_t *l) {
+    return (size_t)(((long)l->in.c + (long)l->out.c * kk_of(l)) * ((long)l->in.h * l->in.w));
+}
+
+static int chunk_of(const layer_t *l, int B) {
+    long nb = CONV_CHUNK_FLOATS / (long)per_sample(l);
+    if (nb < 1) nb = 1;
+    return nb < B ? (int)nb : B;
+}
+
+static int convT_setup(layer_t *l) {
+    shape3_t in = l->in;
+    if (l->channels <= 0) return gt_err("number of output channels must be positive");
+    if (l->oph >= l->sh || l->opw >= l->sw)
+        return gt_err("output padding %dx%d must be smaller than the stride %dx%d", l->oph, l->opw, l->sh, l->sw);
+    long kk = (long)l->kh * l->kw, O = l->channels;
+    if (kk > INT_MAX / 2 || (long)in.c * kk > INT_MAX / 2 || O * kk > INT_MAX / 2 ||
+        (double)O * (double)in.c * (double)kk > 1e9)
+        return gt_err("kernel %dx%d with %d input and %d output channels is too large", l->kh, l->kw, in.c,
+                      l->channels);
+    long ho = (long)(in.h - 1) * l->sh - 2L * l->ph + l->kh + l->oph;
+    long wo = (long)(in.w - 1) * l->sw - 2L * l->pw + l->kw + l->opw;
+    if (ho <= 0 || wo <= 0)
+        return gt_err("output %ldx%ld is empty (input %dx%d, padding %dx%d)", ho, wo, in.h, in.w, l->ph, l->pw);
+    if (ho > (1L << 20) || wo > (1L << 20)) return gt_err("output %ldx%ld is too large", ho, wo);
+    l->out = (shape3_t){l->channels, (int)ho, (int)wo};
+    l->n_bias = l->has_bias ? (size_t)O : 0;
+    l->n_params = (size_t)in.c * (size_t)O * (size_t)kk + l->n_bias;
+    l->w_ndim = 4;
+    l->w_shape[0] = in.c;
+    l->w_shape[1] = l->channels;
+    l->w_shape[2] = l->kh;
+    l->w_shape[3] = l->kw;
+    l->b_ndim = 1;
+    l->b_shape[0] = l->channels;
+    l->n_state = l->n_saved = l->n_saved_fixed = 0;
+    size_t ps = per_sample(l);
+    if ((double)ps * 2 > (double)INT_MAX) return gt_err("input %dx%dx%d is too large", in.c, in.h, in.w);
+    l->workspace = ps + 32;
+    l->workspace_batch = chunk_of(l, INT_MAX);
+    l->workspace_fixed = 0;
+    return 0;
+}
+
+static void convT_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
+    layer_init_affine(be, l, mode, seed, (double)l->out.c * (double)kk_of(l));
+}
+
+/* y (B, O, Ho, Wo) = convT(x) (+ b when with_bias) */
+static void convT_apply(const nn_ctx_t *ctx, const layer_t *l, float *y, const float *x, int B, int with_bias) {
+    backend_t *be = ctx->be;
+    conv_geom_t g = geom(l);
+    int I = l->in.c, O = l->out.c, nb = chunk_of(l, B);
+    long kk = kk_of(l), Q = (long)l->in.h * l->in.w, P = (long)l->out.h * l->out.w;
+    for (int b0 = 0; b0 < B; b0 += nb) {
+        int n = B - b0 < nb ? B - b0 : nb;
+        float *xt = ctx->workspace, *col = xt + align16((size_t)I * n * Q);
+        be->to_cmajor(be, xt, x + (size_t)b0 * I * Q, I, Q, n);
+        be->gemm(be, 1, 0, (int)(O * kk), (int)(n * Q), I, 1.0f, l->w, (int)(O * kk), xt, (int)(n * Q), 0.0f, col,
+                 (int)(n * Q));
+        be->col2im(be, &g, y + (size_t)b0 * O * P, col, with_bias ? l->b : NULL, n);
+    }
+}
+
+/* dW += the weight gradient of (dy, x) and db += sum dy when with_bias (neither when
+ * ctx->skip_param_grads); dx = the input gradient unless NULL */
+static void convT_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, int B,
+                       int with_bias) {
+    backend_t *be = ctx->be;
+    conv_geom_t g = geom(l);
+    int I = l->in.c, O = l->out.c, nb = chunk_of(l, B);
+    long kk = kk_of(l), Q = (long)l->in.h * l->in.w, P = (long)l->out.h * l->out.w;
+    int pg = !ctx->skip_param_grads;
+    if (!pg && !dx) return;
+    if (pg && with_bias && l->db) be->bias_grad(be, l->db, dy, B, O, P);
+    for (int b0 = 0; b0 < B; b0 += nb) {
+        int n = B - b0 < nb ? B - b0 : nb;
+        float *dcol = ctx->workspace, *xt = dcol + align16((size_t)(O * kk) * n * Q);
+        be->im2col(be, &g, dcol, dy + (size_t)b0 * O * P, n);
+        if (pg) {
+            be->to_cmajor(be, xt, x + (size_t)b0 * I * Q, I, Q, n);
+            be->gemm(be, 0, 1, I, (int)(O * kk), (int)(n * Q), 1.0f, xt, (int)(n * Q), dcol, (int)(n * Q), 1.0f,
+                     l->dw, (int)(O * kk));
+        }
+        if (dx) {
+            be->gemm(be, 0, 0, I, (int)(n * Q), (int)(O * kk), 1.0f, l->w, (int)(O * kk), dcol, (int)(n * Q), 0.0f,
+                     xt, (int)(n * Q));
+            be->from_cmajor(be, dx + (size_t)b0 * I * Q, xt, NULL, I, Q, n, 0);
+        }
+    }
+}
+
+static void convT_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
+    convT_apply(ctx, l, y, x, B, 1);
+}
+
+static void convT_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
+                           const float *y, int B) {
+    (void)y;
+    convT_grad(ctx, l, dx, dy, x, B, 1);
+}
+
+static void convT_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
+                       const float *tx, int B) {
+    layer_affine_jvp_forward(ctx, l, convT_apply, y, ty, x, tx, B);
+}
+
+static void convT_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
+                        const float *dty, const float *x, const float *tx, const float *y,
+                        const float *ty, int B) {
+    (void)y;
+    (void)ty;
+    layer_affine_jvp_backward(ctx, l, convT_grad, dx, dtx, dy, dty, x, tx, B);
+}
+
+const layer_ops_t layer_convT_ops = {"convT", convT_setup, convT_init, convT_forward, convT_backward,
+                                     convT_jvp_forward, convT_jvp_backward};

@@ -1,0 +1,99 @@
+/* net.h: a network: a sequence of layers built from a spec, one parameter buffer, and the
+ * activation memory for batches up to max_batch, allocated once (no allocation in a step).
+ *
+ * Spec language (lib/nn/spec.c, documented in lib/nn/spec.md): one layer per line or separated by
+ * ';', a keyword then arguments, e.g.
+ *     linear 256; bn; lrelu 0.2; reshape 256x7x7; convT 128 k4 s2 p1; bn; lrelu 0.2; conv 1 k7 p3; tanh
+ * Shapes are inferred from the input shape and checked; errors point at the layer:
+ *     "layer 4 (convT): output 27x27, expected 28x28". */
+#ifndef GT_NET_H
+#define GT_NET_H
+
+#include <stdint.h>
+
+#include "layer.h"
+
+typedef struct net {
+    char *spec;             /* the normalised spec text (what checkpoints store) */
+    int n_layers;
+    layer_t *layers;
+    shape3_t in, out;
+
+    size_t n_params;        /* all layers' weights and biases, in layer order */
+    float *params, *grads;  /* one allocation each on the backend's device */
+    size_t n_state;         /* BatchNorm running statistics, in layer order */
+    float *state;
+    long long *bn_batches;  /* num_batches_tracked per BatchNorm layer (host) */
+
+    int max_batch;
+    float **acts;           /* acts[i]: input of layer i (acts[0] = network input copy or NULL),
+                               acts[n_layers] = output; each (max_batch, size) */
+    float **dacts;          /* gradient buffers: two (max_batch, max size) buffers used in turn */
+    float **tacts;          /* tangents for the gradient penalty (NULL until net_alloc_jvp) */
+    float **dtacts;         /* their gradients (two buffers used in turn, like dacts) */
+    float *dzero;           /* (max_batch, out) zeros: the output cotangent when none is given */
+    float *saved;           /* all layers' saved tensors */
+    size_t workspace_floats;
+    float *workspace;
+    backend_t *be;
+} net_t;
+
+/* Parse SPEC for input shape IN and build the layers (no memory for batches yet).
+ * Returns 0 or -1 with a message naming the layer. */
+int net_build(net_t *n, const char *spec, shape3_t in, backend_t *be);
+/* Allocate parameters, state and activations for batches up to max_batch. */
+int net_alloc(net_t *n, int max_batch);
+/* Initialise parameters for the mode (see layer.h) from seed. */
+void net_init(net_t *n, init_mode_t mode, uint64_t seed);
+void net_free(net_t *n);
+
+/* Forward a batch x (B, in) -> returns the output (B, out), owned by the net (valid until
+ * the next forward). B <= max_batch. */
+const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B);
+/* Backward from dy (B, out) after net_forward on the same batch: accumulates into grads
+ * and writes dx (B, in) when dx != NULL. */
+void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int B);
+void net_zero_grad(net_t *n);
+
+/* The context for a pass (workspace filled in from the net). */
+nn_ctx_t net_ctx(net_t *n, int training, uint64_t seed, uint32_t rng_step, uint64_t sample_base);
+
+/* Check that the output shape is WANT; otherwise fail with a message naming the last layer
+ * that changes the spatial size (or the channels): "layer 8 (convT): output 27x27, expected 28x28". */
+int net_check_output(const net_t *n, shape3_t want);
+
+/* The gradient penalty's forward-over-reverse passes (layer.h, jvp_*). net_alloc_jvp allocates
+ * the tangent buffers (call once after net_alloc; net_jvp_forward does it on first use).
+ * Every layer must have jvp ops (net_jvp_ok says which does not). */
+int net_jvp_ok(const net_t *n);
+void net_alloc_jvp(net_t *n);
+/* y = net(x) and ty = J(x) tx for a batch; returns y (B, out) and sets *ty (B, out), both owned
+ * by the net. x and tx must stay unchanged until net_jvp_backward. */
+const float *net_jvp_forward(net_t *n, const nn_ctx_t *ctx, const float *x, const float *tx, int B,
+                             const float **ty);
+/* Given cotangents dy (NULL: zeros) and dty of y and ty, accumulate the parameter gradients into
+ * grads and write dx, dtx (B, in) when not NULL. */
+void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const float *dty, float *dx, float *dtx,
+                      int B);
+
+/* Parameter and state tensors for checkpoints, in PyTorch's nn.Sequential state_dict order and
+ * names: "3.weight", "3.bias", "3.running_mean", "3.running_var", "3.num_batches_tracked". */
+typedef struct {
+    char name[32];
+    int is_param;       /* 1: in params (trained; grad at the same offset in grads); 0: state */
+    float *data;        /* float32 data (NULL for num_batches_tracked) */
+    long long *i64;     /* num_batches_tracked (a 0-dim int64 tensor in PyTorch) */
+    size_t count;       /* elements */
+    int ndim;
+    int64_t shape[4];
+} net_tensor_t;
+int net_n_tensors(const net_t *n);
+/* Tensor j (0 <= j < net_n_tensors) after net_alloc. */
+void net_tensor(const net_t *n, int j, net_tensor_t *t);
+
+/* Spec text (lib/nn/spec.c): parse into a new array of layers (hyper-parameters set, shapes not
+ * inferred; free with free()), and format layers back into normalised text (malloc'd). */
+int spec_parse(const char *spec, layer_t **layers, int *n_layers);
+char *spec_format(const layer_t *layers, int n_layers);
+
+#endif

@@ -1,0 +1,385 @@
+/* spec.c: the network spec language (manual: lib/nn/spec.md): text -> layers with their
+ * hyper-parameters, and layers -> normalised text (what checkpoints store; parsing it again
+ * gives the same layers).
+ *
+ * A spec is a list of layers separated by ';' or newlines; '#' starts a comment that runs
+ * to the end of the line. A layer is a keyword and arguments separated by blanks:
+ * positional numbers (or a CxHxW shape for reshape), kN / kHxW (kernel), sN (stride), pN
+ * (padding), opN (output padding), key=value (eps, momentum) and flags (nobias, noaffine, nopad).
+ * Numbers are parsed strictly; errors name the layer and the token:
+ *     layer 3 (conv): unknown argument 'q2' */
+#define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/base/common.h"
+#include "net.h"
+
+/* ---- the grammar of each keyword ------------------------------------------------------- */
+
+enum {
+    A_UNITS = 1 << 0,   /* positional int: linear out features, conv/convT out channels */
+    A_SLOPE = 1 << 1,   /* positional float: lrelu slope */
+    A_PROB = 1 << 2,    /* positional float: dropout probability */
+    A_SHAPE = 1 << 3,   /* positional CxHxW: reshape */
+    A_SCALE = 1 << 4,   /* positional int: upsample factor */
+    A_K = 1 << 5,       /* kN / kHxW, required */
+    A_S = 1 << 6,       /* sN */
+    A_P = 1 << 7,       /* pN */
+    A_OP = 1 << 8,      /* opN */
+    A_NOBIAS = 1 << 9,  /* flag nobias */
+    A_AFFINE = 1 << 10, /* flag noaffine */
+    A_EPS = 1 << 11,    /* eps= */
+    A_MOM = 1 << 12,    /* momentum= */
+    A_POOL = 1 << 13,   /* stride defaults to the kernel (torch's pooling) */
+    A_NOPAD = 1 << 14,  /* flag nopad: avgpool averages only the window inside the image */
+    A_CLASSES = 1 << 15 /* first positional int: the number of classes K (conditional layers) */
+};
+
+typedef struct {
+    const char *kw;
+    int args;
+} grammar_t;
+
+static const grammar_t grammar[] = {
+    {"linear", A_UNITS | A_NOBIAS},
+    {"conv", A_UNITS | A_K | A_S | A_P | A_NOBIAS},
+    {"convT", A_UNITS | A_K | A_S | A_P | A_OP | A_NOBIAS},
+    {"bn", A_EPS | A_MOM | A_AFFINE},
+    {"ln", A_EPS | A_AFFINE},
+    {"relu", 0},
+    {"lrelu", A_SLOPE},
+    {"tanh", 0},
+    {"sigmoid", 0},
+    {"dropout", A_PROB},
+    {"reshape", A_SHAPE},
+    {"flatten", 0},
+    {"upsample", A_SCALE},
+    {"maxpool", A_K | A_S | A_P | A_POOL},
+    {"avgpool", A_K | A_S | A_P | A_POOL | A_NOPAD},
+    {"embed", A_CLASSES | A_UNITS},
+    {"onehot", A_CLASSES},
+    {"cbn", A_CLASSES | A_EPS | A_MOM},
+    {"proj", A_CLASSES | A_NOBIAS},
+};
+
+static const grammar_t *grammar_find(const char *kw) {
+    for (size_t i = 0; i < sizeof grammar / sizeof grammar[0]; i++)
+        if (strcmp(grammar[i].kw, kw) == 0) return &grammar[i];
+    return NULL;
+}
+
+/* ---- strict number parsing ------------------------------------------------------------- */
+
+/* A decimal integer in [lo, hi], digits only. */
+static int parse_int(const char *s, int lo, int hi, int *out) {
+    if (!*s) return -1;
+    long long v = 0;
+    for (const char *p = s; *p; p++) {
+        if (!isdigit((unsigned char)*p)) return -1;
+        v = v * 10 + (*p - '0');
+        if (v > hi) return -1;
+    }
+    if (v < lo) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* "N" or "AxB": one or two ints in [lo, hi]; a single N gives a = b = N. */
+static int parse_pair(const char *s, int lo, int hi, int *a, int *b) {
+    const char *x = strchr(s, 'x');
+    if (!x) {
+        if (parse_int(s, lo, hi, a)) return -1;
+        *b = *a;
+        return 0;
+    }
+    char buf[32];
+    size_t n = (size_t)(x - s);
+    if (n == 0 || n >= sizeof buf) return -1;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    return parse_int(buf, lo, hi, a) || parse_int(x + 1, lo, hi, b) ? -1 : 0;
+}
+
+static int parse_double(const char *s, double *out) {
+    if (!*s || isspace((unsigned char)*s)) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || errno || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+/* ---- one layer ------------------------------------------------------------------------- */
+
+#define MAX_TOKENS 32
+#define DIM_MAX 1000000
+
+/* Parse tokens tok[0..nt-1] (tok[0] the keyword) into l. pos is the 1-based layer number. */
+static int parse_layer(layer_t *l, char **tok, int nt, int pos) {
+    const grammar_t *g = grammar_find(tok[0]);
+    const layer_ops_t *ops = layer_kind_find(tok[0]);
+    if (!g || !ops) return gt_err("layer %d: unknown layer kind '%s'", pos, tok[0]);
+    memset(l, 0, sizeof *l);
+    l->ops = ops;
+    l->index = pos - 1;
+    l->has_bias = 1;
+    l->slope = 0.01f;
+    l->p = 0.5f;
+    l->eps = 1e-5;
+    l->momentum = 0.1;
+    l->sh = l->sw = 1;
+    l->scale = 0;
+    int seen = 0, npos = 0;
+#define FAIL(...) (gt_err(__VA_ARGS__), gt_err_prefix(prefix), -1)
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "layer %d (%s)", pos, tok[0]);
+    for (int i = 1; i < nt; i++) {
+        const char *t = tok[i];
+        int bit = 0, ok = 0;
+        double d;
+        if (strcmp(t, "nobias") == 0) {
+            bit = A_NOBIAS;
+            l->has_bias = 0;
+            ok = 1;
+        } else if (strcmp(t, "nopad") == 0) {
+            bit = A_NOPAD;
+            l->exclude_pad = 1;
+            ok = 1;
+        } else if (strcmp(t, "noaffine") == 0) {
+            bit = A_AFFINE;
+            l->has_bias = 0;
+            ok = 1;
+        } else if (strncmp(t, "eps=", 4) == 0) {
+            bit = A_EPS;
+            ok = !parse_double(t + 4, &d) && d > 0;
+            if (!ok && (g->args & bit)) return FAIL("bad value in '%s' (want a positive number)", t);
+            l->eps = d;
+        } else if (strncmp(t, "momentum=", 9) == 0) {
+            bit = A_MOM;
+            ok = !parse_double(t + 9, &d) && d >= 0 && d <= 1;
+            if (!ok && (g->args & bit)) return FAIL("bad value in '%s' (want a number in [0, 1])", t);
+            l->momentum = d;
+        } else if (t[0] == 'o' && t[1] == 'p' && isdigit((unsigned char)t[2])) {
+            bit = A_OP;
+            ok = !parse_pair(t + 2, 0, DIM_MAX, &l->oph, &l->opw);
+        } else if (t[0] == 'k' && isdigit((unsigned char)t[1])) {
+            bit = A_K;
+            ok = !parse_pair(t + 1, 1, DIM_MAX, &l->kh, &l->kw);
+        } else if (t[0] == 's' && isdigit((unsigned char)t[1])) {
+            bit = A_S;
+            ok = !parse_pair(t + 1, 1, DIM_MAX, &l->sh, &l->sw);
+        } else if (t[0] == 'p' && isdigit((unsigned char)t[1])) {
+            bit = A_P;
+            ok = !parse_pair(t + 1, 0, DIM_MAX, &l->ph, &l->pw);
+        } else if (isdigit((unsigned char)t[0]) || t[0] == '-' || t[0] == '+' || t[0] == '.') {
+            /* a positional argument: at most one per kind, or K and then N for embed */
+            int want = (g->args & A_CLASSES) ? 1 + !!(g->args & A_UNITS) : 1;
+            if (npos++ >= want || !(g->args & (A_UNITS | A_SLOPE | A_PROB | A_SHAPE | A_SCALE | A_CLASSES)))
+                return FAIL("unexpected argument '%s'", t);
+            if ((g->args & A_CLASSES) && npos == 1) {
+                if (parse_int(t, 1, 1000000, &l->classes))
+                    return FAIL("bad number of classes '%s' (want a whole number >= 1)", t);
+            } else if (g->args & A_UNITS) {
+                if (parse_int(t, 1, 100000000, &l->units))
+                    return FAIL("bad size '%s' (want a whole number >= 1)", t);
+                l->channels = l->units;
+            } else if (g->args & A_SCALE) {
+                if (parse_int(t, 1, 1024, &l->scale)) return FAIL("bad factor '%s' (want a whole number >= 1)", t);
+            } else if (g->args & A_SLOPE) {
+                if (parse_double(t, &d)) return FAIL("bad slope '%s' (want a number)", t);
+                l->slope = (float)d;
+            } else if (g->args & A_PROB) {
+                if (parse_double(t, &d) || !(d >= 0 && d < 1))
+                    return FAIL("bad probability '%s' (want a number in [0, 1))", t);
+                l->p = (float)d;
+            } else { /* A_SHAPE */
+                int c, h, w;
+                char extra;
+                if (strspn(t, "0123456789x") != strlen(t) || sscanf(t, "%dx%dx%d%c", &c, &h, &w, &extra) != 3 ||
+                    c <= 0 || h <= 0 || w <= 0 || c > 100000000 || h > DIM_MAX || w > DIM_MAX)
+                    return FAIL("bad shape '%s' (want CxHxW, e.g. 256x7x7)", t);
+                l->reshape = (shape3_t){c, h, w};
+            }
+            continue;
+        } else {
+            return FAIL("unknown argument '%s'", t);
+        }
+        if (!(g->args & bit)) return FAIL("unknown argument '%s'", t);
+        if (!ok) return FAIL("bad value in '%s'", t);
+        if (seen & bit) return FAIL("argument '%s' given twice", t);
+        seen |= bit;
+    }
+    if ((g->args & A_CLASSES) && !npos) return FAIL("missing the number of classes K");
+    if ((g->args & A_CLASSES) && (g->args & A_UNITS) && npos < 2) return FAIL("missing the embedding size N");
+    if ((g->args & A_UNITS) && !npos)
+        return FAIL("missing the number of %s", strcmp(tok[0], "linear") ? "output channels" : "output features");
+    if ((g->args & A_SHAPE) && !npos) return FAIL("missing the target shape CxHxW");
+    if ((g->args & A_SCALE) && !npos) return FAIL("missing the scale factor");
+    if ((g->args & A_K) && !(seen & A_K)) return FAIL("missing the kernel size kN");
+    if ((g->args & A_POOL) && !(seen & A_S)) {
+        l->sh = l->kh;
+        l->sw = l->kw;
+    }
+#undef FAIL
+    return 0;
+}
+
+int spec_parse(const char *spec, layer_t **layers, int *n_layers) {
+    *layers = NULL;
+    *n_layers = 0;
+    if (!spec) return gt_err("empty network spec");
+    size_t len = strlen(spec);
+    char *buf = gt_xmalloc(len + 1);
+    /* strip comments: '#' up to the end of the line */
+    for (size_t i = 0, j = 0; i <= len; i++) {
+        if (spec[i] == '#')
+            while (spec[i] && spec[i] != '\n') i++;
+        buf[j++] = spec[i];
+        if (!spec[i]) break;
+    }
+    int cap = 8, n = 0;
+    layer_t *ls = gt_xcalloc((size_t)cap, sizeof *ls);
+    char *save = NULL;
+    for (char *item = strtok_r(buf, ";\n", &save); item; item = strtok_r(NULL, ";\n", &save)) {
+        char *tok[MAX_TOKENS];
+        int nt = 0;
+        char *s2 = NULL;
+        for (char *t = strtok_r(item, " \t\r\f\v", &s2); t; t = strtok_r(NULL, " \t\r\f\v", &s2)) {
+            if (nt == MAX_TOKENS) {
+                gt_err("layer %d (%s): too many arguments", n + 1, tok[0]);
+                goto fail;
+            }
+            tok[nt++] = t;
+        }
+        if (nt == 0) continue;
+        if (n == cap) {
+            cap *= 2;
+            ls = gt_xrealloc(ls, (size_t)cap * sizeof *ls);
+        }
+        if (parse_layer(&ls[n], tok, nt, n + 1)) goto fail;
+        n++;
+    }
+    free(buf);
+    if (n == 0) {
+        free(ls);
+        return gt_err("empty network spec");
+    }
+    *layers = ls;
+    *n_layers = n;
+    return 0;
+fail:
+    free(buf);
+    free(ls);
+    return -1;
+}
+
+/* ---- normalised text ------------------------------------------------------------------- */
+
+/* Shortest %g form that reads back as the same float (is_float) or double. */
+static void fmt_num(char *buf, size_t cap, double v, int is_float) {
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        double r = strtod(buf, NULL);
+        if (is_float ? (float)r == (float)v : r == v) return;
+    }
+}
+
+static void fmt_pair(char *buf, size_t cap, int a, int b) {
+    if (a == b) snprintf(buf, cap, "%d", a);
+    else snprintf(buf, cap, "%dx%d", a, b);
+}
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+} sbuf_t;
+
+static void sb_add(sbuf_t *b, const char *t) {
+    size_t n = strlen(t);
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->s = gt_xrealloc(b->s, b->cap);
+    }
+    memcpy(b->s + b->len, t, n + 1);
+    b->len += n;
+}
+
+char *spec_format(const layer_t *layers, int n_layers) {
+    sbuf_t b = {NULL, 0, 0};
+    sb_add(&b, "");
+    for (int i = 0; i < n_layers; i++) {
+        const layer_t *l = &layers[i];
+        const char *kw = l->ops->name;
+        const grammar_t *g = grammar_find(kw);
+        int a = g ? g->args : 0;
+        char t[64];
+        if (i) sb_add(&b, "; ");
+        sb_add(&b, kw);
+        if (a & A_CLASSES) {
+            snprintf(t, sizeof t, " %d", l->classes);
+            sb_add(&b, t);
+        }
+        if (a & A_UNITS) {
+            snprintf(t, sizeof t, " %d", l->units);
+            sb_add(&b, t);
+        }
+        if (a & A_SCALE) {
+            snprintf(t, sizeof t, " %d", l->scale);
+            sb_add(&b, t);
+        }
+        if (a & A_SHAPE) {
+            snprintf(t, sizeof t, " %dx%dx%d", l->reshape.c, l->reshape.h, l->reshape.w);
+            sb_add(&b, t);
+        }
+        if (a & A_SLOPE) {
+            sb_add(&b, " ");
+            fmt_num(t, sizeof t, l->slope, 1);
+            sb_add(&b, t);
+        }
+        if (a & A_PROB) {
+            sb_add(&b, " ");
+            fmt_num(t, sizeof t, l->p, 1);
+            sb_add(&b, t);
+        }
+        if (a & A_K) {
+            sb_add(&b, " k");
+            fmt_pair(t, sizeof t, l->kh, l->kw);
+            sb_add(&b, t);
+        }
+        if (a & A_S) {
+            sb_add(&b, " s");
+            fmt_pair(t, sizeof t, l->sh, l->sw);
+            sb_add(&b, t);
+        }
+        if (a & A_P) {
+            sb_add(&b, " p");
+            fmt_pair(t, sizeof t, l->ph, l->pw);
+            sb_add(&b, t);
+        }
+        if (a & A_OP) {
+            sb_add(&b, " op");
+            fmt_pair(t, sizeof t, l->oph, l->opw);
+            sb_add(&b, t);
+        }
+        if (a & A_EPS) {
+            sb_add(&b, " eps=");
+            fmt_num(t, sizeof t, l->eps, 0);
+            sb_add(&b, t);
+        }
+        if (a & A_MOM) {
+            sb_add(&b, " momentum=");
+            fmt_num(t, sizeof t, l->momentum, 0);
+            sb_add(&b, t);
+        }
+        if ((a & A_NOBIAS) && !l->has_bias) sb_add(&b, " nobias");
+        if ((a & A_AFFINE) && !l->has_bias) sb_add(&b, " noaffine");
+        if ((a & A_NOPAD) && l->exclude_pad) sb_add(&b, " nopad");
+    }
+    return b.s;
+}
