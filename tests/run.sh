@@ -39,6 +39,11 @@ run_suite() {
     fi
 }
 
+# The include order of ARCHITECTURE.md, and a scratch tree proving that the check catches a
+# wrong include.
+run_suite "layers/includes" $PY tools/check-includes.py
+run_suite "layers/includes-self-test" $PY tools/check-includes.py --self-test
+
 for flavour in release-cuda0 asan-cuda0 emu-cudaemu release-cuda1; do
     for t in build/$flavour/tests/unit/test_*; do
         [ -x "$t" ] || continue
