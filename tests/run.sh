@@ -7,7 +7,8 @@
 # Suites: C unit tests (release, ASan+UBSan, CUDA emulation, and the real CUDA build when
 # make check built it: its backend parity suite runs on a GPU and skips without one), bats
 # tests of the programs (release and ASan+UBSan builds; tests/emu/*.bats, --device cuda end to
-# end, on the CUDA emulation build), PyTorch/NumPy parity scripts in tests/ref.
+# end, on the CUDA emulation build), PyTorch/NumPy parity scripts in tests/ref, and the include
+# order of ARCHITECTURE.md (tools/check-includes.py).
 set -u
 cd "$(dirname "$0")/.."
 logs=build/test-logs
