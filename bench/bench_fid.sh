@@ -10,7 +10,7 @@
 #   Statistics: gan-fid --save-stats of 20000 x 2048 float32 features, beside np.mean + np.cov.
 # Figures are the best of BENCH_REPEAT (default 2) runs, by wall clock and by CPU time (user +
 # system, all threads: the steadier figure on a shared machine). Threads: 1 and 2 (OpenBLAS and
-# torch alike; OMP_WAIT_POLICY=passive for torch, see shared/PERF.md).
+# torch alike; OMP_WAIT_POLICY=passive for torch, see bench/README.md).
 set -eu
 R=${BENCH_REPEAT:-2}
 T=${BENCH_TMP:-$(mktemp -d)}

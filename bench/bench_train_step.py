@@ -4,7 +4,7 @@ machine, same run (issue 3's speed table).
 For the presets mlp and dcgan (1x28x28 data, z 100, ns loss, Adam) at batch 64 and 256 it runs
   ours:  build/<flavour>/bench/train_bench (lib/gan/trainer.h's step, all cores)
   torch: bench/torch_peer.py with 1 thread, and with 2 threads and OMP_WAIT_POLICY=passive
-         (PERF.md: torch's default 2-thread setting spins on the core OpenBLAS needs); the
+         (bench/README.md: torch's default 2-thread setting spins on the core OpenBLAS needs); the
          faster of the two is the peer
 and prints images/s of both and their ratio, our GFLOP/s (the convolution and linear arithmetic
 of our step, bench/train_bench.c) beside OpenBLAS's 2-thread sgemm ceiling measured in the same

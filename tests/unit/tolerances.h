@@ -1,5 +1,5 @@
-/* tolerances.h: how closely the CUDA backend must agree with the CPU backend (DESIGN.md:
- * "tolerances live in one header"); used by tests/unit/test_backend_parity.c.
+/* tolerances.h: how closely the CUDA backend must agree with the CPU backend, in one header
+ * (ARCHITECTURE.md, "The backend contract"); used by tests/unit/test_backend_parity.c.
  *
  * A float result x of the CUDA backend agrees with the CPU's y when
  *     |x - y| <= tol * max(|y|, rms(Y))
