@@ -1,4 +1,4 @@
-"""bench_programs.py: issue 4's figures for the programs themselves, beside PyTorch 1.13 CPU, from
+"""bench_programs.py: the programs' own figures, beside PyTorch 1.13 CPU, from
 one run on this machine:
   gan-step   images/s of a whole `gan-step --steps S --batch 64` run (start-up, data mapping,
              checkpoint read and atomic write included) for every preset: mlp, dcgan and wgan-gp

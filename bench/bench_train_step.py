@@ -1,5 +1,5 @@
 """bench_train_step.py: our GAN training step beside PyTorch 1.13 CPU's, same architecture, same
-machine, same run (issue 3's speed table).
+machine, same run (the training-step speed table).
 
 For the presets mlp and dcgan (1x28x28 data, z 100, ns loss, Adam) at batch 64 and 256 it runs
   ours:  build/<flavour>/bench/train_bench (lib/gan/trainer.h's step, all cores)
