@@ -1,5 +1,5 @@
 /* act_math.h: element-wise activation math, host+device (hd.h): values, first and second
- * derivatives. The CPU loops in lib/nn/layer_act.c and the CUDA kernels call these, so the CPU
+ * derivatives. The CPU loops (lib/cpu/layers.c) and the CUDA kernels (kernels/layers.cu) call these, so the CPU
  * tests check the GPU's arithmetic.
  *
  * Derivatives are written in terms of what backward has at hand: for tanh and sigmoid the

@@ -1,6 +1,6 @@
-/* train.h: GAN training: one step (n_critic D updates, one G update) and the loop, over a
- * model (model.h) and an image tensor. Used by gan-step; a distributed version can reuse the
- * step with its own batches.
+/* trainer.h: GAN training: one step (n_critic D updates, one G update) and the loop, over a
+ * model (model.h) and an image tensor, in one process or data-parallel over several
+ * (trainer_distribute, below). Used by gan-step.
  *
  * What a step does (K = n_critic, B = batch, t = the model's step counter before the step):
  *   for c in 0..K-1:                                   (a D update)
@@ -46,8 +46,8 @@
  * takes its statistics over the global batch (backend.h bn_sync_t: per-channel sums in float64
  * summed across processes). What is bit-exact against
  * one process and what agrees to rounding: README, "Distributed training". */
-#ifndef GT_TRAIN_H
-#define GT_TRAIN_H
+#ifndef GT_TRAINER_H
+#define GT_TRAINER_H
 
 #include <signal.h>
 #include <stdint.h>
