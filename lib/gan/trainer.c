@@ -1,4 +1,4 @@
-/* train.c: one GAN training step and the loop (train.h), as a sequence of backend
+/* trainer.c: one GAN training step and the loop (trainer.h), as a sequence of backend
  * operations: nothing here reads or writes tensor data, so the step runs where the model's
  * backend computes. */
 #define _POSIX_C_SOURCE 200809L
