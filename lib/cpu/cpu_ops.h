@@ -1,6 +1,6 @@
 /* cpu_ops.h: the CPU backend's operations: cpu_NAME for every entry NAME of
- * lib/backend/backend_ops.h (which documents them), defined in lib/cpu/layers.c, conv.c,
- * pool.c, inception.c, train.c and class.c and gathered into the backend struct by
+ * lib/backend/backend_ops.h (which documents them), defined in lib/cpu/layers.c, norm.c,
+ * conv.c, pool.c, inception.c, train.c and class.c and gathered into the backend struct by
  * lib/cpu/backend_cpu.c. Private to lib/cpu/: everyone else calls them through backend_t. */
 #ifndef GT_CPU_OPS_H
 #define GT_CPU_OPS_H
@@ -10,5 +10,9 @@
 #define BACKEND_OP(name, params) void cpu_##name params;
 #include "lib/backend/backend_ops.h"
 #undef BACKEND_OP
+
+/* The passes of an operation with a tangent (activations in layers.c, LayerNorm in norm.c):
+ * forward, backward, and their jvp forms (backend_ops.h act_*, ln_*). */
+enum { P_FWD, P_BWD, P_JVP_FWD, P_JVP_BWD };
 
 #endif
