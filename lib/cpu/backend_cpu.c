@@ -23,7 +23,6 @@
 #include "lib/backend/backend.h"
 #include "lib/base/common.h"
 #include "cpu_ops.h"
-#include "lib/base/dist.h"
 
 /* ---- memory ---------------------------------------------------------------------------- */
 
@@ -237,23 +236,6 @@ static void pool_start(int workers) {
         if (pthread_create(&pool.tid[i], NULL, pool_worker, (void *)(intptr_t)(i + 1)) != 0) break;
         pool.n_workers = i + 1; /* fewer threads if the system refuses: results do not change */
     }
-}
-
-/* ---- data-parallel runs: host memory summed over MPI (dist.h) ------------------------------ */
-
-static dist_t *cpu_dist; /* the run this backend sums across (join) */
-
-static int cpu_join(backend_t *be, dist_t *d) {
-    (void)be;
-    cpu_dist = d;
-    return 0;
-}
-
-static void cpu_sum_procs(backend_t *be, void *v, size_t n, int f64) {
-    be->counters.proc_sums++;
-    be->counters.proc_sum_bytes += (double)n * (f64 ? 8 : 4);
-    if (f64) dist_sum_f64(cpu_dist, v, n);
-    else dist_sum_f32(cpu_dist, v, n);
 }
 
 static backend_t cpu_backend = {

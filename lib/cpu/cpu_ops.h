@@ -1,8 +1,8 @@
 /* cpu_ops.h: the CPU backend's operations: cpu_NAME for every entry NAME of
  * lib/backend/backend_ops.h (which documents them), defined in lib/cpu/layers.c, norm.c,
- * conv.c, pool.c, inception.c, train.c, optim.c and class.c and gathered into the backend
- * struct by lib/cpu/backend_cpu.c. Private to lib/cpu/: everyone else calls them through
- * backend_t. */
+ * conv.c, pool.c, inception.c, train.c, optim.c and class.c, and the data-parallel slots of
+ * backend.h, defined in lib/cpu/dist_mpi.c; gathered into the backend struct by
+ * lib/cpu/backend_cpu.c. Private to lib/cpu/: everyone else calls them through backend_t. */
 #ifndef GT_CPU_OPS_H
 #define GT_CPU_OPS_H
 
@@ -11,6 +11,10 @@
 #define BACKEND_OP(name, params) void cpu_##name params;
 #include "lib/backend/backend_ops.h"
 #undef BACKEND_OP
+
+/* dist_mpi.c: data-parallel runs (backend.h join, sum_procs) */
+int cpu_join(backend_t *be, struct dist *d);
+void cpu_sum_procs(backend_t *be, void *v, size_t n, int f64);
 
 /* The passes of an operation with a tangent (activations in layers.c, LayerNorm in norm.c):
  * forward, backward, and their jvp forms (backend_ops.h act_*, ln_*). */
