@@ -1,7 +1,7 @@
 /* backend_cuda.cu: the CUDA backend (backend.h): the device and its one stream, memory
  * through a caching allocator, host<->device transfers, the row-major GEMM on cuBLAS
  * (kernels/gemm_map.h), error reporting, and the backend struct that gathers the operations
- * of kernels/layers.cu, norm.cu, train.cu, optim.cu and dist_nccl.cu (cuda_ops.h). The device
+ * of the other .cu files of kernels/ (cuda_ops.h, made from lib/backend/backend_ops.h). The device
  * is GPU 0 of those the process sees, or, for the processes of a data-parallel run sharing a
  * node, their local rank's (mod the count).
  *

@@ -8,12 +8,13 @@
  * themselves, so one layer file serves every device. The memory, data-parallel and GEMM slots
  * are written out below; the compute operations are listed once, with their contracts, in
  * backend_ops.h, from which the slots, both backends' prototypes and both structs are made.
- * Two implementations:
- *   CPU   lib/cpu/: backend_cpu.c (memory, gemm, thread pool, the struct), layers.c, conv.c,
- *         pool.c, inception.c, train.c, class.c (cpu_ops.h)
- *   CUDA  kernels/: backend_cuda.cu, dist_nccl.cu, layers.cu, norm.cu, conv.cu, inception.cu,
- *         train.cu, optim.cu, class.cu (cuda_ops.h); built with `make CUDA=1`, or as a host
- *         emulation with `make CUDA=emu` (kernels/cuda_emu.h).
+ * Two implementations, whose files pair one to one (X.c with X.cu, backend_cpu.c with
+ * backend_cuda.cu, dist_mpi.c with dist_nccl.cu):
+ *   CPU   lib/cpu/: backend_cpu.c (memory, gemm, thread pool, the struct; cpu_ops.h),
+ *         dist_mpi.c, layers.c, norm.c, conv.c, pool.c, inception.c, train.c, optim.c, class.c
+ *   CUDA  kernels/: backend_cuda.cu (the same; cuda_ops.h), dist_nccl.cu, layers.cu, norm.cu,
+ *         conv.cu, pool.cu, inception.cu, train.cu, optim.cu, class.cu; built with `make CUDA=1`,
+ *         or as a host emulation with `make CUDA=emu` (kernels/cuda_emu.h).
  * The per-element arithmetic of every operation is written once, in `GT_HD static inline`
  * functions (lib/base/hd.h) in lib/backend/act_math.h, norm_math.h, loss_math.h, opt_math.h,
  * train_math.h, class_math.h and philox.h; the CPU loops and the CUDA kernels both call them, so the CPU
