@@ -1,7 +1,7 @@
 /* backend_cuda.cu: the CUDA backend (backend.h): the device and its one stream, memory
  * through a caching allocator, host<->device transfers, the row-major GEMM on cuBLAS
  * (kernels/gemm_map.h), error reporting, and the backend struct that gathers the operations
- * of kernels/layers.cu, norm.cu, train.cu, optim.cu and dist_nccl.cu (cuda_ops.h). The device
+ * of the other .cu files of kernels/ (cuda_ops.h, made from lib/backend/backend_ops.h). The device
  * is GPU 0 of those the process sees, or, for the processes of a data-parallel run sharing a
  * node, their local rank's (mod the count).
  *
@@ -187,55 +187,10 @@ static void fill_struct(backend_t *be) {
     be->join = cuda_join;
     be->sum_procs = cuda_sum_procs;
     be->gemm = cuda_gemm;
-    be->fill = cuda_fill;
-    be->philox_fill = cuda_philox_fill;
-    be->bias_add = cuda_bias_add;
-    be->bias_grad = cuda_bias_grad;
-    be->act_forward = cuda_act_forward;
-    be->act_backward = cuda_act_backward;
-    be->act_jvp_forward = cuda_act_jvp_forward;
-    be->act_jvp_backward = cuda_act_jvp_backward;
-    be->bn_forward = cuda_bn_forward;
-    be->bn_backward = cuda_bn_backward;
-    be->ln_forward = cuda_ln_forward;
-    be->ln_backward = cuda_ln_backward;
-    be->ln_jvp_forward = cuda_ln_jvp_forward;
-    be->ln_jvp_backward = cuda_ln_jvp_backward;
-    be->dropout = cuda_dropout;
-    be->im2col = cuda_im2col;
-    be->col2im = cuda_col2im;
-    be->shiftsum = cuda_shiftsum;
-    be->shiftscatter = cuda_shiftscatter;
-    be->to_cmajor = cuda_to_cmajor;
-    be->from_cmajor = cuda_from_cmajor;
-    be->maxpool_forward = cuda_maxpool_forward;
-    be->maxpool_backward = cuda_maxpool_backward;
-    be->avgpool_forward = cuda_avgpool_forward;
-    be->avgpool_backward = cuda_avgpool_backward;
-    be->upsample_forward = cuda_upsample_forward;
-    be->upsample_backward = cuda_upsample_backward;
-    be->resize_bilinear = cuda_resize_bilinear;
-    be->relu_keep_nan = cuda_relu_keep_nan;
-    be->copy_rows = cuda_copy_rows;
-    be->plane_means = cuda_plane_means;
-    be->loss = cuda_loss;
-    be->gather = cuda_gather;
-    be->gp_mix = cuda_gp_mix;
-    be->gp_scale = cuda_gp_scale;
-    be->sumsq = cuda_sumsq;
-    be->nonfinite = cuda_nonfinite;
-    be->train_stats = cuda_train_stats;
-    be->optim = cuda_optim;
-    be->ema = cuda_ema;
-    be->clip = cuda_clip;
-    be->latents = cuda_latents;
-    be->gather_labels = cuda_gather_labels;
-    be->class_concat = cuda_class_concat;
-    be->class_concat_backward = cuda_class_concat_backward;
-    be->class_affine = cuda_class_affine;
-    be->class_affine_backward = cuda_class_affine_backward;
-    be->class_proj = cuda_class_proj;
-    be->class_proj_backward = cuda_class_proj_backward;
+    /* every compute operation: be->name = cuda_name (a missing one does not link) */
+#define BACKEND_OP(name, params) be->name = cuda_##name;
+#include "lib/backend/backend_ops.h"
+#undef BACKEND_OP
 }
 
 static int ready;

@@ -1,7 +1,7 @@
-/* class.cu: the CUDA backend's class-conditional operations (backend.h, "class-conditional
- * layers"). One thread per output element calls lib/backend/class_math.h, the functions the CPU loops
- * call (lib/cpu/class.c); a parameter gradient's thread gathers its class's samples in batch
- * order, so the GPU gives the CPU's bits without atomics. */
+/* class.cu: the CUDA backend's class-conditional operations (lib/backend/backend_ops.h,
+ * "class-conditional layers"). One thread per output element calls lib/backend/class_math.h,
+ * the functions the CPU loops call (lib/cpu/class.c); a parameter gradient's thread gathers its
+ * class's samples in batch order, so the GPU gives the CPU's bits without atomics. */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 

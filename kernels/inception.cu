@@ -1,6 +1,7 @@
-/* inception.cu: the CUDA backend's operations for the Inception feature network (backend.h:
- * resize_bilinear, relu_keep_nan, copy_rows, plane_means). One thread per output element with
- * inception_math.h's arithmetic (the CPU's bits); the plane means are a reduce.h reduction. */
+/* inception.cu: the CUDA backend's operations for the Inception feature network
+ * (lib/backend/backend_ops.h: resize_bilinear, relu_keep_nan, copy_rows, plane_means). One
+ * thread per output element with inception_math.h's arithmetic (the CPU's bits); the plane
+ * means are a reduce.h reduction. */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 #include "reduce.h"

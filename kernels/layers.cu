@@ -1,7 +1,8 @@
-/* layers.cu: the CUDA backend's fills, bias, activation and dropout operations (backend.h).
- * Each operation is a kernel that computes its element's index and calls the shared math
- * (philox.h, act_math.h, norm_math.h), a launch, and the entry point the backend struct
- * holds. The bias gradient is a reduce.h reduction. */
+/* layers.cu: the CUDA backend's fills, bias, activation and dropout operations
+ * (lib/backend/backend_ops.h; the CPU's are lib/cpu/layers.c). Each operation is a kernel that
+ * computes its element's index and calls the shared math (philox.h, act_math.h, norm_math.h),
+ * a launch, and the entry point the backend struct holds. The bias gradient is a reduce.h
+ * reduction. */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 #include "reduce.h"

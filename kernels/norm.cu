@@ -1,8 +1,9 @@
-/* norm.cu: the CUDA backend's BatchNorm and LayerNorm operations (backend.h; the layers'
- * formulas are in lib/nn/layer_bn.c and lib/nn/layer_ln.c). Statistics are reduce.h reductions in
- * double, with the per-element terms and the per-element outputs from norm_math.h, in the
- * same formulas as the CPU's loops (lib/cpu/layers.c); only the order of the additions
- * differs. Per-segment intermediate results (means, sums) live in the GT_SCRATCH_OP slot. */
+/* norm.cu: the CUDA backend's BatchNorm and LayerNorm operations (lib/backend/backend_ops.h;
+ * the layers' formulas are in lib/nn/layer_bn.c and lib/nn/layer_ln.c). Statistics are reduce.h
+ * reductions in double, with the per-element terms and the per-element outputs from
+ * norm_math.h, in the same formulas as the CPU's loops (lib/cpu/norm.c); only the order of the
+ * additions differs. Per-segment intermediate results (means, sums) live in the GT_SCRATCH_OP
+ * slot. */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 #include "reduce.h"

@@ -1,5 +1,6 @@
-/* optim.cu: the CUDA backend's optimizer step, EMA and weight clipping (backend.h), one
- * thread per parameter calling opt_math.h: the same float32 roundings as the CPU's loop. */
+/* optim.cu: the CUDA backend's optimizer step, EMA and weight clipping
+ * (lib/backend/backend_ops.h), one thread per parameter calling opt_math.h: the same float32
+ * roundings as the CPU's loops (lib/cpu/optim.c). */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 

@@ -1,7 +1,8 @@
-/* train.cu: the CUDA backend's training-step and sampling operations (backend.h): losses,
- * batch gathering, the gradient penalty's passes, sums of squares, finite checks, the step's
- * statistics and gan-sample's latents. The math is loss_math.h's and train_math.h's; sums are
- * reduce.h reductions. */
+/* train.cu: the CUDA backend's training-step and sampling operations
+ * (lib/backend/backend_ops.h; the CPU's are lib/cpu/train.c): losses, batch gathering, the
+ * gradient penalty's passes, sums of squares, finite checks, the step's statistics and
+ * gan-sample's latents. The math is loss_math.h's and train_math.h's; sums are reduce.h
+ * reductions. */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 #include "reduce.h"

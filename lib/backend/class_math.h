@@ -1,4 +1,4 @@
-/* class_math.h: the arithmetic of the class-conditional operations (backend.h, "class-
+/* class_math.h: the arithmetic of the class-conditional operations (backend_ops.h, "class-
  * conditional layers"), written once for the CPU loops (lib/cpu/class.c) and the CUDA kernels
  * (kernels/class.cu). Each function computes one output element; the parameter gradients are
  * gathered per (class, element) in a fixed order (samples of that class in batch order, then

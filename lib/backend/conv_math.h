@@ -1,7 +1,7 @@
 /* conv_math.h: the index arithmetic of the spatial layers (conv, convT, maxpool, avgpool,
- * upsample), host+device (hd.h). The CPU code (lib/cpu/conv.c, lib/cpu/pool.c, the layers)
- * call these, and CUDA kernels are to call the same functions, so the
- * CPU tests check the GPU's index maps.
+ * upsample), host+device (hd.h). The CPU loops (lib/cpu/conv.c, lib/cpu/pool.c), the CUDA
+ * kernels (kernels/conv.cu, kernels/pool.cu) and the layers call these, so the CPU tests check
+ * the GPU's index maps.
  *
  * Geometry of a convolution, PyTorch's (dilation 1): the image side is the convolution's
  * input (a transposed convolution's output), the grid side its output (a transposed

@@ -1,5 +1,5 @@
 /* loss_math.h: the GAN losses on D's logits, one logit at a time, host+device (hd.h).
- * The backend's loss operation (backend.h) sums these over the batch in double; the CPU
+ * The backend's loss operation (backend_ops.h) sums these over the batch in double; the CPU
  * loop (lib/cpu/train.c) and the CUDA kernel (kernels/train.cu) both call loss_one.
  *
  * For a logit v the three uses (which):

@@ -1,5 +1,6 @@
 /* norm_math.h: element-wise math of the normalisation and dropout layers, host+device (hd.h).
- * The CPU loops (lib/cpu/layers.c) and the CUDA kernels (kernels/norm.cu) call these.
+ * The CPU loops (lib/cpu/norm.c, lib/cpu/layers.c) and the CUDA kernels (kernels/norm.cu,
+ * kernels/layers.cu) call these.
  * Reductions (means, variances, sums of products) are not here: each backend accumulates
  * them in double in its own fixed order (DESIGN.md). */
 #ifndef GT_NORM_MATH_H

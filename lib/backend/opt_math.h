@@ -1,6 +1,6 @@
 /* opt_math.h: optimizer updates, EMA and weight clipping, one parameter at a time,
  * host+device (hd.h). torch.optim 1.13's single-tensor formulas in float32 (model.h has the
- * settings): the CPU loops (lib/cpu/train.c: opt_adam, opt_sgd, opt_rmsprop, in blocks that GCC
+ * settings): the CPU loops (lib/cpu/optim.c: opt_adam, opt_sgd, opt_rmsprop, in blocks that GCC
  * vectorizes) and the CUDA kernel (kernels/optim.cu: opt_update, which calls the same three) compute
  * exactly these roundings (no FMA contraction on either side:
  * -std=c11 and nvcc --fmad=false; sqrtf and / are correctly rounded on both).
@@ -57,7 +57,7 @@ static inline struct opt_step opt_step_make(int kind, double lr, double b1, doub
 }
 
 /* The updates of one parameter *p with gradient g, one per kind, in the argument form the CPU's
- * vectorized loops want (lib/cpu/train.c: plain float scalars, the weight decay applied only when
+ * vectorized loops want (lib/cpu/optim.c: plain float scalars, the weight decay applied only when
  * has_wd: torch skips grad.add(param) at 0, and 0 * an infinite weight would be NaN).
  * Adam: m = m b1 + (1 - b1) g;  v = v b2 + (1 - b2) g g;  p -= step_size * m / (sqrt(v) / bc2_sqrt + eps)
  * with step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t). */

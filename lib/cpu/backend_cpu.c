@@ -1,6 +1,7 @@
 /* backend_cpu.c: the CPU backend: host memory, OpenBLAS's row-major sgemm, a small
  * persistent thread pool for our own loops (cpu_parallel_for), and the backend struct that
- * gathers the operations of lib/cpu/layers.c and lib/cpu/train.c (cpu_ops.h).
+ * gathers the operations of the other files of lib/cpu/ (cpu_ops.h, made from
+ * lib/backend/backend_ops.h).
  *
  * Thread fight (PERF.md): OpenBLAS's own worker threads spin for a while after each call,
  * on the cores our loops need next (measured: a 2-thread tanh over 1M floats right after an
@@ -22,7 +23,6 @@
 #include "lib/backend/backend.h"
 #include "lib/base/common.h"
 #include "cpu_ops.h"
-#include "lib/base/dist.h"
 
 /* ---- memory ---------------------------------------------------------------------------- */
 
@@ -238,23 +238,6 @@ static void pool_start(int workers) {
     }
 }
 
-/* ---- data-parallel runs: host memory summed over MPI (dist.h) ------------------------------ */
-
-static dist_t *cpu_dist; /* the run this backend sums across (join) */
-
-static int cpu_join(backend_t *be, dist_t *d) {
-    (void)be;
-    cpu_dist = d;
-    return 0;
-}
-
-static void cpu_sum_procs(backend_t *be, void *v, size_t n, int f64) {
-    be->counters.proc_sums++;
-    be->counters.proc_sum_bytes += (double)n * (f64 ? 8 : 4);
-    if (f64) dist_sum_f64(cpu_dist, v, n);
-    else dist_sum_f32(cpu_dist, v, n);
-}
-
 static backend_t cpu_backend = {
     .name = "cpu",
     .device = DEV_CPU,
@@ -271,55 +254,10 @@ static backend_t cpu_backend = {
     .join = cpu_join,
     .sum_procs = cpu_sum_procs,
     .gemm = cpu_gemm,
-    .fill = cpu_fill,
-    .philox_fill = cpu_philox_fill,
-    .bias_add = cpu_bias_add,
-    .bias_grad = cpu_bias_grad,
-    .act_forward = cpu_act_forward,
-    .act_backward = cpu_act_backward,
-    .act_jvp_forward = cpu_act_jvp_forward,
-    .act_jvp_backward = cpu_act_jvp_backward,
-    .bn_forward = cpu_bn_forward,
-    .bn_backward = cpu_bn_backward,
-    .ln_forward = cpu_ln_forward,
-    .ln_backward = cpu_ln_backward,
-    .ln_jvp_forward = cpu_ln_jvp_forward,
-    .ln_jvp_backward = cpu_ln_jvp_backward,
-    .dropout = cpu_dropout,
-    .im2col = conv_im2col,
-    .col2im = conv_col2im,
-    .shiftsum = conv_shiftsum,
-    .shiftscatter = conv_shiftscatter,
-    .to_cmajor = conv_to_cmajor,
-    .from_cmajor = conv_from_cmajor,
-    .maxpool_forward = cpu_maxpool_forward,
-    .maxpool_backward = cpu_maxpool_backward,
-    .avgpool_forward = cpu_avgpool_forward,
-    .avgpool_backward = cpu_avgpool_backward,
-    .upsample_forward = cpu_upsample_forward,
-    .upsample_backward = cpu_upsample_backward,
-    .resize_bilinear = cpu_resize_bilinear,
-    .relu_keep_nan = cpu_relu_keep_nan,
-    .copy_rows = cpu_copy_rows,
-    .plane_means = cpu_plane_means,
-    .loss = cpu_loss,
-    .gather = cpu_gather,
-    .gp_mix = cpu_gp_mix,
-    .gp_scale = cpu_gp_scale,
-    .sumsq = cpu_sumsq,
-    .nonfinite = cpu_nonfinite,
-    .train_stats = cpu_train_stats,
-    .optim = cpu_optim,
-    .ema = cpu_ema,
-    .clip = cpu_clip,
-    .latents = cpu_latents,
-    .gather_labels = cpu_gather_labels,
-    .class_concat = cpu_class_concat,
-    .class_concat_backward = cpu_class_concat_backward,
-    .class_affine = cpu_class_affine,
-    .class_affine_backward = cpu_class_affine_backward,
-    .class_proj = cpu_class_proj,
-    .class_proj_backward = cpu_class_proj_backward,
+    /* every compute operation: .name = cpu_name (a missing one does not link) */
+#define BACKEND_OP(name, params) .name = cpu_##name,
+#include "lib/backend/backend_ops.h"
+#undef BACKEND_OP
 };
 
 backend_t *backend_cpu(int threads) {

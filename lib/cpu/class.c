@@ -1,7 +1,7 @@
-/* cpu_class.c: the CPU backend's class-conditional operations (backend.h, "class-conditional
- * layers"): loops over output elements that call lib/backend/class_math.h, the same functions the CUDA
- * kernels call (kernels/class.cu), so both give the same bits. Single-threaded: these passes
- * are a few percent of a conditional step next to its GEMMs. */
+/* class.c: the CPU backend's class-conditional operations (lib/backend/backend_ops.h,
+ * "class-conditional layers"): loops over output elements that call lib/backend/class_math.h,
+ * the same functions the CUDA kernels call (kernels/class.cu), so both give the same bits.
+ * Single-threaded: these passes are a few percent of a conditional step next to its GEMMs. */
 #include <stddef.h>
 #include <stdint.h>
 

@@ -1,11 +1,17 @@
-/* conv_loops.c: the CPU loops of the convolution layers (conv_loops.h). Each loop is a
- * function over one independent output (a row of a column matrix, an image plane, a channel)
- * calling conv_math.h's index arithmetic, and a driver that splits the outputs over the
- * backend's threads. */
+/* conv.c: the CPU backend's convolution operations (lib/backend/backend_ops.h: im2col,
+ * col2im, shiftsum, shiftscatter, to_cmajor, from_cmajor; the layers are lib/nn/layer_conv.c
+ * and layer_convT.c): the column matrix and its adjoint, the two shifted sums of the
+ * few-output-channel convolution, channel-major transposes. kernels/conv.cu computes the same
+ * on a GPU.
+ *
+ * Each loop is a function over one independent output (a row of a column matrix, an image
+ * plane, a channel) calling conv_math.h's index arithmetic, and a driver that splits the
+ * outputs over the backend's threads; each output is computed by one thread in a fixed order,
+ * so results never depend on the thread count. */
 #include <string.h>
 
 #include "lib/base/common.h"
-#include "conv_loops.h"
+#include "cpu_ops.h"
 #include "lib/backend/conv_math.h"
 
 /* below this many floats written, a loop runs in the calling thread */
@@ -115,7 +121,7 @@ static void im2col_items(void *arg, long i0, long i1) {
     }
 }
 
-void conv_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *img, int nb) {
+void cpu_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *img, int nb) {
     long G = (long)g->gh * g->gw, planes = (long)g->c * nb;
     conv_job_t j = {g, 0, nb, nb * G, col, img, NULL};
     run(be, planes, planes * g->kh * g->kw * G, im2col_items, &j);
@@ -171,7 +177,7 @@ static void col2im_items(void *arg, long i0, long i1) {
     }
 }
 
-void conv_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *col, const float *bias, int nb) {
+void cpu_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *col, const float *bias, int nb) {
     long G = (long)g->gh * g->gw, planes = (long)nb * g->c;
     conv_job_t j = {g, 0, nb, nb * G, img, col, bias};
     run(be, planes, planes * g->kh * g->kw * G, col2im_items, &j);
@@ -209,8 +215,8 @@ static void shiftsum_items(void *arg, long i0, long i1) {
     }
 }
 
-void conv_shiftsum(backend_t *be, const conv_geom_t *g, int o_ch, float *y, const float *z, const float *bias,
-                   int nb) {
+void cpu_shiftsum(backend_t *be, const conv_geom_t *g, int o_ch, float *y, const float *z, const float *bias,
+                  int nb) {
     long G = (long)g->gh * g->gw, HW = (long)g->h * g->w, planes = (long)nb * o_ch;
     conv_job_t j = {g, o_ch, nb, nb * HW, y, z, bias};
     run(be, planes, planes * g->kh * g->kw * G, shiftsum_items, &j);
@@ -243,7 +249,7 @@ static void shiftscatter_items(void *arg, long i0, long i1) {
     }
 }
 
-void conv_shiftscatter(backend_t *be, const conv_geom_t *g, int o_ch, float *dz, const float *dy, int nb) {
+void cpu_shiftscatter(backend_t *be, const conv_geom_t *g, int o_ch, float *dz, const float *dy, int nb) {
     long HW = (long)g->h * g->w, rows = (long)o_ch * g->kh * g->kw;
     conv_job_t j = {g, o_ch, nb, nb * HW, dz, dy, NULL};
     run(be, rows * nb, rows * nb * HW, shiftscatter_items, &j);
@@ -268,7 +274,7 @@ static void to_cmajor_items(void *arg, long i0, long i1) {
     }
 }
 
-void conv_to_cmajor(backend_t *be, float *dst, const float *src, int C, long S, int nb) {
+void cpu_to_cmajor(backend_t *be, float *dst, const float *src, int C, long S, int nb) {
     cm_job_t j = {dst, src, NULL, C, nb, S, 0};
     long items = (long)C * nb;
     if (items > 1 && items * S >= PAR_MIN) cpu_parallel_for(be, items, to_cmajor_items, &j);
@@ -293,8 +299,8 @@ static void from_cmajor_items(void *arg, long i0, long i1) {
     }
 }
 
-void conv_from_cmajor(backend_t *be, float *dst, const float *src, const float *bias, int C, long S, int nb,
-                      int accumulate) {
+void cpu_from_cmajor(backend_t *be, float *dst, const float *src, const float *bias, int C, long S, int nb,
+                     int accumulate) {
     cm_job_t j = {dst, src, bias, C, nb, S, accumulate};
     long items = (long)C * nb;
     if (items > 1 && items * S >= PAR_MIN) cpu_parallel_for(be, items, from_cmajor_items, &j);

@@ -1,5 +1,6 @@
-/* cpu_inception.c: the CPU backend's operations for the Inception feature network (backend.h:
- * resize_bilinear, relu_keep_nan, copy_rows, plane_means; lib/fid/inception_net.c uses them). The
+/* inception.c: the CPU backend's operations for the Inception feature network
+ * (lib/backend/backend_ops.h: resize_bilinear, relu_keep_nan, copy_rows, plane_means;
+ * lib/fid/inception_net.c uses them; kernels/inception.cu computes the same on a GPU). The
  * per-index arithmetic is inception_math.h's; each output is computed by one thread in a fixed
  * order, so results do not depend on the thread count. */
 #include <string.h>

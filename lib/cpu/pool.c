@@ -1,5 +1,6 @@
-/* cpu_pool.c: the CPU backend's pooling and upsampling operations (backend.h: maxpool_*,
- * avgpool_*, upsample_*), plane by plane; the index maps are conv_math.h's. Planes (sample,
+/* pool.c: the CPU backend's pooling and upsampling operations (lib/backend/backend_ops.h:
+ * maxpool_*, avgpool_*, upsample_*), plane by plane; the index maps are conv_math.h's
+ * (kernels/pool.cu computes the same on a GPU). Planes (sample,
  * channel) are split over threads, each computed in a fixed order, so results do not depend
  * on the thread count. */
 #include <math.h>

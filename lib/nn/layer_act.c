@@ -1,6 +1,6 @@
 /* layer_act.c: element-wise activations relu, lrelu, tanh, sigmoid (torch.nn.ReLU, LeakyReLU,
  * Tanh, Sigmoid): forward, backward and the tangent passes of the gradient penalty.
- * The math lives in act_math.h, the loops in the backend (backend.h act_*).
+ * The math lives in act_math.h, the loops in the backend (backend_ops.h act_*).
  * No parameters, no saved tensors: backward reads the forward's x (relu, lrelu) or y
  * (tanh, sigmoid). */
 #include <stddef.h>

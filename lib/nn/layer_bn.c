@@ -17,7 +17,7 @@
  *
  * Init: w = 1 (INIT_TORCH) or 1 + 0.02 * philox_normal(seed, PHILOX_STREAM_INIT, layer index,
  * j) (INIT_DCGAN, as the DCGAN tutorial's N(1, 0.02)); b = 0; running_mean 0, running_var 1.
- * The loops are the backend's (backend.h bn_*; the CPU splits the work over channels, or
+ * The loops are the backend's (backend_ops.h bn_*; the CPU splits the work over channels, or
  * blocks of features for BatchNorm1d, each summed in a fixed order). No jvp ops: BatchNorm mixes samples, which the
  * gradient penalty forbids (use ln in a WGAN-GP critic). */
 #include <stddef.h>

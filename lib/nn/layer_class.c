@@ -1,6 +1,6 @@
 /* layer_class.c: the class-conditional layers (lib/nn/spec.md, "Class-conditional layers"). They
  * read the batch's classes from the pass's context (ctx->labels: B int64 in [0, K) on the
- * device) and compute through the backend's class operations (backend.h; math in
+ * device) and compute through the backend's class operations (backend_ops.h; math in
  * lib/backend/class_math.h). K is the layer's `classes`; a model checks that every conditional layer
  * has the model's K (lib/gan/model.c).
  *

@@ -11,7 +11,7 @@
  *   kn2row:  (stride 1 and few output channels, e.g. a generator's last 7x7 conv to 1 channel,
  *            where col would be C*kk times the image)  xt (C, nb*Q) = x channel-major;
  *            z (O*kk, nb*Q) = W'^T xt with W' (C, O*kk) the weight regrouped (W itself when
- *            O = 1);  y = b + the shifted sum of z's rows (conv_loops.h).
+ *            O = 1);  y = b + the shifted sum of z's rows (backend_ops.h shiftsum).
  *            backward: dz = the shifted scatter of dy;  dW' += xt dz^T;  dxt = W' dz;  dx = dxt
  *            transposed back.
  * Both compute the same sums; every GEMM goes through the backend (blocks that depend only on

@@ -3,7 +3,7 @@
  *   x (B, I, H, W)   W (I, O, kh, kw)   b (O)   y (B, O, Ho, Wo)
  *   Ho = (H - 1) sh - 2 ph + kh + oph, Wo likewise (output padding < stride);  Q = H*W, kk = kh*kw
  *
- * It is the adjoint of a convolution from y's shape to x's (conv_loops.h's geometry with the
+ * It is the adjoint of a convolution from y's shape to x's (conv_math.h's geometry with the
  * image side y and the grid side x). The batch is processed in chunks of nb samples (a fixed
  * function of the shapes), each chunk by batch-wide GEMMs (PERF.md: torch 1.13 runs one small
  * GEMM per sample here):

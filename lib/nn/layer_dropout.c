@@ -15,7 +15,7 @@
  * The forward saves its mask as bytes and backward reads them (recomputing the mask cost a
  * Philox block per 4 elements again: half the layer's time); backward must follow the forward
  * of the same batch and get its training flag. The tangent of the gradient penalty gets the
- * same mask: ty = mask tx / (1 - p). The loop is the backend's (backend.h dropout); each
+ * same mask: ty = mask tx / (1 - p). The loop is the backend's (backend_ops.h dropout); each
  * element is computed from its own index (and each mask byte written by one thread), so results
  * depend on neither the thread count nor the device. */
 #include <stddef.h>

@@ -1,0 +1,188 @@
+/* backend_ops.h: the list of the backend's compute operations, each declared once, with its
+ * contract (an X-macro list). Every operation here returns void and takes the backend first;
+ * backend.h's conventions apply to all of them.
+ *
+ * An entry is BACKEND_OP(name, (parameters)). The file has no include guard: whoever includes
+ * it defines BACKEND_OP first, and #undef's it after. It is expanded into
+ *   - the slots of struct backend, void (*name) parameters          (backend.h)
+ *   - the CPU backend's prototypes, void cpu_name parameters        (lib/cpu/cpu_ops.h)
+ *   - the CUDA backend's prototypes, void cuda_name parameters      (kernels/cuda_ops.h)
+ *   - both backend structs, .name = cpu_name / be->name = cuda_name (lib/cpu/backend_cpu.c,
+ *                                                                     kernels/backend_cuda.cu)
+ * so a new operation is one entry here plus its two implementations (cpu_name in lib/cpu/,
+ * cuda_name in kernels/); a backend that lacks one does not link. Memory, the data-parallel
+ * slots and the GEMM, whose signatures or optional semantics differ, are written out in
+ * backend.h. Valid C11 and C++ (kernels/ includes it). */
+#ifndef BACKEND_OP
+#error "backend_ops.h: define BACKEND_OP(name, params) before including it"
+#endif
+
+/* ---- fills -------------------------------------------------------------------------------- */
+BACKEND_OP(fill, (backend_t *be, float *dst, float value, size_t n))
+/* dst (n): Philox values (fill_kind_t, backend.h) at indices index0 .. index0 + n - 1 */
+BACKEND_OP(philox_fill, (backend_t *be, float *dst, size_t n, fill_kind_t kind, uint64_t seed, uint32_t stream,
+                         uint32_t step, uint64_t index0, float scale, float shift))
+
+/* ---- layers ------------------------------------------------------------------------------- */
+/* y (outer, C, inner) += b (C) */
+BACKEND_OP(bias_add, (backend_t *be, float *y, const float *b, long outer, long C, long inner))
+/* db (C) += sum over outer and inner of dy (outer, C, inner), accumulated in double */
+BACKEND_OP(bias_grad, (backend_t *be, float *db, const float *dy, long outer, long C, long inner))
+
+/* Activations over n elements (act_math.h). backward reads x (relu, lrelu) or y (tanh,
+ * sigmoid). jvp_forward: y = f(x), ty = f'(x) tx. jvp_backward: dx = f' dy + f'' tx dty,
+ * dtx = f' dty; dy or dty NULL mean zeros, dx or dtx NULL are not written. */
+BACKEND_OP(act_forward, (backend_t *be, act_kind_t k, float slope, float *y, const float *x, size_t n))
+BACKEND_OP(act_backward, (backend_t *be, act_kind_t k, float slope, float *dx, const float *dy, const float *x,
+                          const float *y, size_t n))
+BACKEND_OP(act_jvp_forward, (backend_t *be, act_kind_t k, float slope, float *y, float *ty, const float *x,
+                             const float *tx, size_t n))
+BACKEND_OP(act_jvp_backward, (backend_t *be, act_kind_t k, float slope, float *dx, float *dtx, const float *dy,
+                              const float *dty, const float *x, const float *tx, const float *y, size_t n))
+
+/* BatchNorm (bn_args_t, backend.h): forward writes y, mean, inv_std and (training) updates
+ * running; backward accumulates dw, db (when w) and writes dx (when not NULL). */
+BACKEND_OP(bn_forward, (backend_t *be, const bn_args_t *a))
+BACKEND_OP(bn_backward, (backend_t *be, const bn_args_t *a))
+
+/* LayerNorm (ln_args_t, backend.h): forward (y, saved); backward (dx, dw, db); jvp_forward
+ * (y, ty, saved); jvp_backward (dx, dtx, dw, db; uses ws). Parameter gradients accumulate. */
+BACKEND_OP(ln_forward, (backend_t *be, const ln_args_t *a))
+BACKEND_OP(ln_backward, (backend_t *be, const ln_args_t *a))
+BACKEND_OP(ln_jvp_forward, (backend_t *be, const ln_args_t *a))
+BACKEND_OP(ln_jvp_backward, (backend_t *be, const ln_args_t *a))
+
+/* Inverted dropout over n elements whose global flat indices start at base, with a keep mask
+ * of one byte per element. draw != 0 (forward): mask[k] = 1 iff philox_uniform(seed,
+ * PHILOX_STREAM_DROPOUT, step, base + k) >= p, else 0. draw == 0 (backward): the mask bytes a
+ * forward wrote are read (seed, step, base unused). Both: o1 = mask * i1 / (1 - p),
+ * o2 = mask * i2 / (1 - p) (norm_math.h). o1 or o2 may be NULL; an input i1 or i2 that is
+ * NULL counts as zeros. */
+BACKEND_OP(dropout, (backend_t *be, float *o1, const float *i1, float *o2, const float *i2, unsigned char *mask,
+                     int draw, size_t n, uint64_t seed, uint32_t step, uint64_t base, float p))
+
+/* ---- convolutions (lib/nn/layer_conv.c, layer_convT.c; conv_math.h has the geometry) ------- *
+ * Matrices are row-major with one column per (sample, position) of a chunk of nb samples:
+ * column b*S + s, so that a whole chunk is one GEMM operand. Tensors are batch-major
+ * (nb, C, S) as everywhere else. */
+/* col (c*kh*kw, nb*gh*gw) = im2col of img (nb, c, h, w): col[(ch, ty, tx), b*G + oy*gw + ox]
+ * = img[b, ch, oy*sh - ph + ty, ox*sw - pw + tx], zero outside the image. */
+BACKEND_OP(im2col, (backend_t *be, const conv_geom_t *g, float *col, const float *img, int nb))
+/* img (nb, c, h, w) = bias[ch] (0 when bias is NULL) + the adjoint of im2col applied to
+ * col (c*kh*kw, nb*gh*gw): every column entry added to the image position it was read from.
+ * Overwrites img. */
+BACKEND_OP(col2im, (backend_t *be, const conv_geom_t *g, float *img, const float *col, const float *bias, int nb))
+/* The few-output-channel convolution (lib/nn/layer_conv.c, "kn2row"), with z one row per
+ * (output channel, tap) and one column per image position (nb*h*w columns):
+ *   shiftsum:     y[b, o, oy, ox] = bias[o] + sum over taps (ty, tx) of
+ *                 z[(o, ty, tx), b*h*w + (oy*sh - ph + ty)*w + ox*sw - pw + tx]
+ *                 (taps that fall outside the image add nothing); y is (nb, o_ch, gh, gw).
+ *   shiftscatter: its adjoint without the bias: dz[(o, ty, tx), b*h*w + pos] = dy[b, o, oy, ox]
+ *                 where pos is the image position grid position (oy, ox) reads at that
+ *                 tap, zero where no grid position reads it (needs stride 1: one at most). */
+BACKEND_OP(shiftsum, (backend_t *be, const conv_geom_t *g, int o_ch, float *y, const float *z, const float *bias,
+                      int nb))
+BACKEND_OP(shiftscatter, (backend_t *be, const conv_geom_t *g, int o_ch, float *dz, const float *dy, int nb))
+/* dst (C, nb*S) from src (nb, C, S): channel-major for a batch-wide GEMM. */
+BACKEND_OP(to_cmajor, (backend_t *be, float *dst, const float *src, int C, long S, int nb))
+/* dst (nb, C, S) = src (C, nb*S) + bias[c] (no bias when NULL); dst += src when accumulate. */
+BACKEND_OP(from_cmajor, (backend_t *be, float *dst, const float *src, const float *bias, int C, long S, int nb,
+                         int accumulate))
+
+/* ---- pooling (pool_args_t, backend.h) --------------------------------------------------------- */
+BACKEND_OP(maxpool_forward, (backend_t *be, const pool_args_t *a))
+BACKEND_OP(maxpool_backward, (backend_t *be, const pool_args_t *a))
+BACKEND_OP(avgpool_forward, (backend_t *be, const pool_args_t *a))
+BACKEND_OP(avgpool_backward, (backend_t *be, const pool_args_t *a))
+BACKEND_OP(upsample_forward, (backend_t *be, const pool_args_t *a))
+BACKEND_OP(upsample_backward, (backend_t *be, const pool_args_t *a))
+
+/* ---- the Inception feature network (lib/fid/inception_net.c; inception_math.h) ------------- */
+/* y (B, 3, S, S) = x (B, C, H, W) resized bilinearly (align_corners=False); C == 1 repeats
+ * the channel */
+BACKEND_OP(resize_bilinear, (backend_t *be, float *y, const float *x, int B, int C, int H, int W, int S))
+/* x = max(x, 0) in place over n, NaN kept (inception_relu) */
+BACKEND_OP(relu_keep_nan, (backend_t *be, float *x, size_t n))
+/* rows of cols floats: dst[r dst_ld + k] = src[r src_ld + k] (a channel concatenation) */
+BACKEND_OP(copy_rows, (backend_t *be, float *dst, long dst_ld, const float *src, long src_ld, long rows, long cols))
+/* out[p] = the mean of plane p of x (planes, hw), summed in double */
+BACKEND_OP(plane_means, (backend_t *be, float *out, const float *x, long planes, long hw))
+
+/* ---- training step (lib/gan/trainer.c; the math is in loss_math.h and train_math.h) -------- */
+/* Loss of B logits (loss_math.h: loss kind, label smoothing, which = LOSS_ON_*) as part of
+ * a mean over B_mean >= B samples (B_mean = B in one process; the global batch when the
+ * B are one process's slice of it, lib/base/dist.h): writes dl (B) = dloss/dlogit of that mean
+ * (d / B_mean), out[0] = the sum of the B losses / B_mean and out[1] = the sum of D's output
+ * as logged (sigmoid of the logits for bce/ns, else the logits) / B_mean. */
+BACKEND_OP(loss, (backend_t *be, int loss, double smooth, int which, float *dl, double *out, const float *logit,
+                  int B, int B_mean))
+/* dst (B, sz) = images perm[pos], ..., perm[pos + B - 1] of data (N, sz): float32, or
+ * uint8 mapped by train_u8_to_unit. perm is a device array of N int64. */
+BACKEND_OP(gather, (backend_t *be, float *dst, const void *data, int data_u8, const int64_t *perm, int64_t pos,
+                    int B, size_t sz))
+/* Gradient penalty: xhat (B, sz) = e_i real + (1 - e_i) fake with e_i = philox_uniform(
+ * seed, PHILOX_STREAM_GP, step, index0 + i); */
+BACKEND_OP(gp_mix, (backend_t *be, float *xhat, const float *real, const float *fake, int B, size_t sz,
+                    uint64_t seed, uint32_t step, uint64_t index0))
+/* given g (B, sz) = grad_x D(xhat): out[0] = lambda sum_i (|g_i| - 1)^2 / B_mean, and g_i is
+ * replaced by its cotangent v_i = 2 lambda / B_mean (|g_i| - 1) / |g_i| g_i (0 when g_i = 0);
+ * B_mean as for loss: B in one process */
+BACKEND_OP(gp_scale, (backend_t *be, float *g, double *out, int B, int B_mean, size_t sz, double lambda))
+/* out[0] = sum of x_i^2 over n, in double */
+BACKEND_OP(sumsq, (backend_t *be, double *out, const float *x, size_t n))
+/* out[0] = 1 when any of x (n) is NaN or infinite (left as it is otherwise) */
+BACKEND_OP(nonfinite, (backend_t *be, double *out, const float *x, size_t n))
+/* The step's bookkeeping on the statistics slots st (train_math.h: train_stats_apply). */
+BACKEND_OP(train_stats, (backend_t *be, double *st, int what, int64_t stepno))
+
+/* ---- optimizers and friends (opt_math.h) -------------------------------------------------- */
+/* One step of the optimizer over n parameters p with gradients g and state s1, s2, s3
+ * (those the kind uses; others NULL). */
+BACKEND_OP(optim, (backend_t *be, const opt_step_t *c, float *p, const float *g, float *s1, float *s2, float *s3,
+                   size_t n))
+/* avg = decay avg + (1 - decay) p over n */
+BACKEND_OP(ema, (backend_t *be, float *avg, const float *p, float decay, size_t n))
+/* p = clamp(p, -c, c) over n */
+BACKEND_OP(clip, (backend_t *be, float *p, float c, size_t n))
+
+/* ---- sampling (cmd/gan-sample.c; train_math.h: sample_latent) ------------------------------ */
+/* z (rows, zd): row i mixes base latents ia[i] and ib[i] (ib[i] < 0: ia[i] alone) with
+ * weight t[i]; a base latent j is row j of zin (zin != NULL) or Philox draw number j
+ * (seed, with components beyond trunc > 0 redrawn). ia, ib, t are device arrays. */
+BACKEND_OP(latents, (backend_t *be, float *z, int rows, int zd, const float *zin, uint64_t seed, double trunc,
+                     const int64_t *ia, const int64_t *ib, const double *t))
+
+/* ---- class-conditional layers (lib/nn/layer_class.c; the math is lib/backend/class_math.h) --- *
+ * labels is a device array of B int64 class indices in [0, K), checked by the caller
+ * (gan-step, gan-sample) before upload. Parameter gradients accumulate (+=); the sum for
+ * class k runs over the samples of class k in batch order, then positions, in double. */
+/* dst (B) = labels[perm[pos + i]] of labels (N): the batch's classes, gathered like images */
+BACKEND_OP(gather_labels, (backend_t *be, int64_t *dst, const int64_t *labels, const int64_t *perm, int64_t pos,
+                           int B))
+/* y (B, C + E, S): channels 0..C-1 are x (B, C, S); channel C + e, at every position, is
+ * (kind, class_math.h CLASS_CAT_*) table[label_b * E + e] (a learned class embedding),
+ * 1 or 0 for e == label_b or not (one-hot), or 0 (the tangent of either). */
+BACKEND_OP(class_concat, (backend_t *be, int kind, float *y, const float *x, const float *table,
+                          const int64_t *labels, int B, int C, int E, long S))
+/* dx (B, C, S) = the first C channels of dy (B, C + E, S) (dx may be NULL); dtable (K, E)
+ * += the sum over the samples of class k and the positions of dy's channel C + e
+ * (dtable may be NULL). */
+BACKEND_OP(class_concat_backward, (backend_t *be, float *dx, float *dtable, const float *dy, const int64_t *labels,
+                                   int B, int C, int E, long S, int K))
+/* Conditional BatchNorm's per-class affine: y (B, C, S) = xhat w[label_b, c] + b[label_b, c]
+ * with w, b (K, C). */
+BACKEND_OP(class_affine, (backend_t *be, float *y, const float *xhat, const float *w, const float *b,
+                          const int64_t *labels, int B, int C, long S))
+/* dxhat (B, C, S) = dy w[label_b, c] (dxhat may be NULL); dw[k, c] += sum of dy xhat and
+ * db[k, c] += sum of dy over the samples of class k and the positions. */
+BACKEND_OP(class_affine_backward, (backend_t *be, float *dxhat, float *dw, float *db, const float *dy,
+                                   const float *xhat, const float *w, const int64_t *labels, int B, int C, long S,
+                                   int K))
+/* The projection discriminator's term: y (B) += sum_f table[label_b, f] h[b, f], table (K, F),
+ * h (B, F), the sum in double. */
+BACKEND_OP(class_proj, (backend_t *be, float *y, const float *h, const float *table, const int64_t *labels, int B,
+                        int F))
+/* dh (B, F) += dy_b table[label_b, f] (dh may be NULL); dtable (K, F) += the sum over the
+ * samples b of class k of dy_b h[b, f] (dtable may be NULL). */
+BACKEND_OP(class_proj_backward, (backend_t *be, float *dh, float *dtable, const float *dy, const float *h,
+                                 const float *table, const int64_t *labels, int B, int F, int K))

@@ -1,0 +1,24 @@
+/* dist_mpi.c: the CPU backend in a data-parallel run (backend.h join, sum_procs;
+ * lib/base/dist.h): host buffers summed across the processes with MPI (dist_sum_*), which
+ * reduces each element once in an order fixed by the process count, so every process gets
+ * the same bits. kernels/dist_nccl.cu does the same on GPUs with NCCL. Named apart from
+ * lib/base/dist.c: the library archive keys its members by file name. */
+#include <stddef.h>
+
+#include "cpu_ops.h"
+#include "lib/base/dist.h"
+
+static dist_t *cpu_dist; /* the run this backend sums across (join) */
+
+int cpu_join(backend_t *be, dist_t *d) {
+    (void)be;
+    cpu_dist = d;
+    return 0;
+}
+
+void cpu_sum_procs(backend_t *be, void *v, size_t n, int f64) {
+    be->counters.proc_sums++;
+    be->counters.proc_sum_bytes += (double)n * (f64 ? 8 : 4);
+    if (f64) dist_sum_f64(cpu_dist, v, n);
+    else dist_sum_f32(cpu_dist, v, n);
+}
