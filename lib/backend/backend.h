@@ -296,7 +296,7 @@ struct backend {
     /* p = clamp(p, -c, c) over n */
     void (*clip)(backend_t *be, float *p, float c, size_t n);
 
-    /* ---- sampling (cmd/gan-sample.c; train_math.h: sample_latent) ----------------------- */
+    /* ---- sampling (lib/gan/sampler.c; train_math.h: sample_latent) ---------------------- */
     /* z (rows, zd): row i mixes base latents ia[i] and ib[i] (ib[i] < 0: ia[i] alone) with
      * weight t[i]; a base latent j is row j of zin (zin != NULL) or Philox draw number j
      * (seed, with components beyond trunc > 0 redrawn). ia, ib, t are device arrays. */
