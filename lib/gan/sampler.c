@@ -24,7 +24,8 @@ static int conf_check(const sampler_conf_t *c, const gan_model_t *m) {
                       c->best_of > 1 && m->D.max_batch < m->G.max_batch ? m->D.max_batch : m->G.max_batch);
     if (c->trunc < 0) return gt_err("sampler: trunc %g is negative", c->trunc);
     if (c->best_of < 1) return gt_err("sampler: best_of %d, want at least 1", c->best_of);
-    if (c->zin && (c->trunc > 0 || c->best_of > 1)) return gt_err("sampler: trunc and best_of draw latents; not with zin");
+    if (c->zin && (c->trunc > 0 || c->best_of > 1))
+        return gt_err("sampler: trunc and best_of draw latents; not with zin");
     if (c->interp < 0) return gt_err("sampler: interp %d is negative", c->interp);
     if (c->interp && c->n < 2) return gt_err("sampler: interp needs at least 2 latents");
     if (c->interp && c->n - 1 > (INT64_MAX - 1) / c->interp) return gt_err("sampler: interp makes too many images");
@@ -85,7 +86,8 @@ static void batch_setup(sampler_t *s, int draws, int64_t first, int b, int64_t *
         }
     }
     if (s->m->classes) {
-        for (int i = 0; i < b; i++) s->lab[i] = class_of(s, draws || !s->sel || s->c.cls >= 0 ? first + i : s->sel[first + i]);
+        for (int i = 0; i < b; i++) /* with cls, interp may run past sel's n entries */
+            s->lab[i] = class_of(s, draws || !s->sel || s->c.cls >= 0 ? first + i : s->sel[first + i]);
         be->upload(be, s->lab_d, s->lab, sizeof(int64_t) * (size_t)b);
         if (labels) memcpy(labels, s->lab, sizeof(int64_t) * (size_t)b);
     }
@@ -192,7 +194,8 @@ int sampler_next(sampler_t *s, int b, float *x, float *z, int64_t *labels) {
     if (b < 1 || b > s->c.batch || b > s->total - s->next)
         return gt_err("sampler: %d images from image %lld: want 1..%d, and the run has %lld", b, (long long)s->next,
                       s->c.batch, (long long)s->total);
-    if (labels && !s->m->classes) return gt_err("sampler: the model is not class-conditional: its images have no classes");
+    if (labels && !s->m->classes)
+        return gt_err("sampler: the model is not class-conditional: its images have no classes");
     backend_t *be = s->be;
     gan_model_t *m = s->m;
     batch_setup(s, 0, s->next, b, labels);
