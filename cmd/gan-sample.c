@@ -1,11 +1,11 @@
 /* gan-sample: generate images from a GAN checkpoint (manual: cmd/gan-sample.md).
  *
- * Latents are a pure function of (seed, sample index) (Philox stream PHILOX_STREAM_SAMPLE),
- * or read with --z-in; images are computed and written batch by batch, so any N runs in
- * bounded memory. */
+ * The options become the settings of a sampler (lib/gan/sampler.h), which computes the images:
+ * latents are a pure function of (seed, sample index) (Philox stream PHILOX_STREAM_SAMPLE),
+ * or read with --z-in. This program checks the options, then writes the images (and latents,
+ * classes) batch by batch as the sampler makes them, so any N runs in bounded memory. */
 #define _DEFAULT_SOURCE
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,7 @@
 #include "lib/base/cli.h"
 #include "lib/base/common.h"
 #include "lib/gan/model.h"
-#include "lib/base/philox.h"
+#include "lib/gan/sampler.h"
 
 static void usage(void) {
     printf("usage: gan-sample [-n N] [--seed S] [options] [CHECKPOINT | -i CHECKPOINT | < CHECKPOINT]\n"
@@ -94,87 +94,6 @@ static int64_t *parse_class_list(const char *s, int64_t *n) {
     }
     *n = k;
     return v;
-}
-
-/* What decides the class of each image of a class-conditional model */
-typedef struct {
-    int K;              /* the model's classes (0: not conditional) */
-    int64_t cls;        /* --class K, or -1 */
-    const int64_t *list;  /* --classes: image j is of class list[j] */
-    int64_t per_class;  /* --per-class N: image j is of class j / N */
-} classes_t;
-
-/* The class of draw j: the rules above, else j mod K. --best-of (which excludes --classes and
- * --per-class) keeps draws, so its image takes the class of the draw it kept. */
-static int64_t class_of(const classes_t *c, int64_t j) {
-    return c->cls >= 0 ? c->cls : c->list ? c->list[j] : c->per_class ? j / c->per_class : j % c->K;
-}
-
-/* Where latents come from (the values are computed on the device: train_math.h's
- * sample_latent through the backend's latents operation; this is their bookkeeping). */
-typedef struct {
-    const int64_t *sel;   /* best-of selection: base latent j is draw sel[j]; NULL: j */
-    int zin;              /* base latent j is row j of the --z-in latents */
-    int interp;           /* 0: off */
-    int64_t m;            /* base latents */
-} latents_t;
-
-/* What base latent j is for sample_latent: a row of zin or a draw number. */
-static int64_t base_index(const latents_t *L, int64_t j) { return L->zin || !L->sel ? j : L->sel[j]; }
-
-/* Output image i mixes base latents *ia and *ib (-1: none) with weight *t. */
-static void latent_plan(const latents_t *L, int64_t i, int64_t *ia, int64_t *ib, double *t) {
-    *ib = -1;
-    *t = 0;
-    if (!L->interp) {
-        *ia = base_index(L, i);
-        return;
-    }
-    int64_t seg = i / L->interp, j = i % L->interp;
-    *ia = base_index(L, seg);
-    if (seg == L->m - 1 || j == 0) return;
-    *ib = base_index(L, seg + 1);
-    *t = (double)j / L->interp;
-}
-
-/* Latents of a batch: z (b, zd) on the device from the plans of images first .. first+b-1
- * (draw numbers when plain_draws: best-of scores every draw; with per_class > 0, image i uses
- * the latent of image i mod per_class). */
-typedef struct {
-    int64_t *ia, *ib;     /* (B) host */
-    double *t;
-    int64_t *ia_d, *ib_d; /* (B) device */
-    double *t_d;
-} plan_t;
-
-static void batch_latents(backend_t *be, plan_t *p, const latents_t *L, int plain_draws, int64_t first, int b,
-                          float *z, int zd, const float *zin_d, uint64_t seed, double trunc, int64_t per_class) {
-    for (int i = 0; i < b; i++) {
-        int64_t img = per_class ? (first + i) % per_class : first + i; /* --per-class: columns share latents */
-        if (plain_draws) {
-            p->ia[i] = img;
-            p->ib[i] = -1;
-            p->t[i] = 0;
-        } else {
-            latent_plan(L, img, &p->ia[i], &p->ib[i], &p->t[i]);
-        }
-    }
-    be->upload(be, p->ia_d, p->ia, sizeof(int64_t) * (size_t)b);
-    be->upload(be, p->ib_d, p->ib, sizeof(int64_t) * (size_t)b);
-    be->upload(be, p->t_d, p->t, sizeof(double) * (size_t)b);
-    be->latents(be, z, b, zd, plain_draws ? NULL : zin_d, seed, trunc, p->ia_d, p->ib_d, p->t_d);
-}
-
-/* Scores for best-of: sort indices by score descending, ties by index. */
-static const float *g_scores;
-static int by_score(const void *pa, const void *pb) {
-    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
-    if (g_scores[a] != g_scores[b]) return g_scores[a] > g_scores[b] ? -1 : 1;
-    return a < b ? -1 : a > b;
-}
-static int by_index(const void *pa, const void *pb) {
-    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
-    return a < b ? -1 : a > b;
 }
 
 /* --shard I/N: I in [0, N), N >= 1; exits 2 with a message otherwise. */
@@ -285,9 +204,9 @@ int main(int argc, char **argv) {
     if (list) n = n_list;
     if (per_class) n = per_class;
 
-    latents_t L = {NULL, zin_path != NULL, (int)interp, 0};
+    sampler_conf_t sc;
+    sampler_conf_default(&sc);
     tensor_t zt = {0};
-    float *zin_d = NULL;
     if (zin_path) {
         if (npy_load(zin_path, &zt, 1)) die_lib(EXIT_DATA);
         if (zt.dtype != DT_F32 || zt.ndim != 2 || zt.shape[1] != zd) {
@@ -298,69 +217,29 @@ int main(int argc, char **argv) {
         if (zt.shape[0] < 1) die(EXIT_DATA, "%s: no latents", zin_path);
         if (n > 0 && n != zt.shape[0])
             die_usage("-n %lld but %s holds %lld latents", n, zin_path, (long long)zt.shape[0]);
-        L.m = zt.shape[0];
-        zin_d = be->alloc(be, tensor_nbytes(&zt));
-        be->upload(be, zin_d, zt.data, tensor_nbytes(&zt));
-    } else {
-        L.m = n > 0 ? n : 64;
+        sc.n = zt.shape[0];
+        sc.zin = zt.data;
+    } else if (n > 0) {
+        sc.n = n;
     }
-    int64_t total = L.m;
-    if (per_class) total = L.m * K;
-    if (interp) {
-        if (L.m < 2) die_usage("--interp needs at least 2 latents");
-        total = (L.m - 1) * interp + 1;
-    }
+    if (interp && sc.n < 2) die_usage("--interp needs at least 2 latents");
+    sc.seed = seed;
+    sc.trunc = trunc;
+    sc.interp = (int)interp;
+    sc.best_of = (int)best;
+    sc.no_ema = no_ema;
+    sc.cls = cls;
+    sc.classes = list;
+    sc.per_class = per_class > 0;
+    sc.batch = (int)batch;
+    /* G in eval mode, with the EMA weights unless --no-ema; --best-of scores its draws now */
+    sampler_t smp;
+    if (sampler_init(&smp, &m, &sc)) die_lib(EXIT_DATA);
+    tensor_free(&zt);
 
-    /* G in eval mode, with the EMA weights unless --no-ema */
-    if (m.G_ema && !no_ema) be->copy(be, m.G.params, m.G_ema, sizeof(float) * m.G.n_params);
     int B = (int)batch;
-    size_t img = (size_t)shape3_size(m.shape);
-    float *z = be->alloc(be, sizeof(float) * (size_t)B * (size_t)zd);
-    plan_t plan;
-    plan.ia = gt_xmalloc(sizeof(int64_t) * (size_t)B);
-    plan.ib = gt_xmalloc(sizeof(int64_t) * (size_t)B);
-    plan.t = gt_xmalloc(sizeof(double) * (size_t)B);
-    plan.ia_d = be->alloc(be, sizeof(int64_t) * (size_t)B);
-    plan.ib_d = be->alloc(be, sizeof(int64_t) * (size_t)B);
-    plan.t_d = be->alloc(be, sizeof(double) * (size_t)B);
-    nn_ctx_t cg = net_ctx(&m.G, 0, m.seed, 0, 0);
-    /* the classes of a batch's images (class-conditional models) */
-    classes_t classes = {K, cls, list, per_class};
-    int64_t *lab = gt_xmalloc(sizeof(int64_t) * (size_t)B), *lab_d = NULL;
-    if (K) {
-        lab_d = be->alloc(be, sizeof(int64_t) * (size_t)B);
-        cg.labels = lab_d;
-    }
-
-    int64_t *sel = NULL;
-    if (best > 1) {
-        int64_t draws = L.m * best;
-        float *scores = gt_xmalloc(sizeof(float) * (size_t)draws);
-        nn_ctx_t cd = net_ctx(&m.D, 0, m.seed, 0, 0);
-        cd.labels = lab_d;
-        for (int64_t s0 = 0; s0 < draws; s0 += B) {
-            int b = (int)(draws - s0 < B ? draws - s0 : B);
-            if (K) {
-                for (int i = 0; i < b; i++) lab[i] = class_of(&classes, s0 + i);
-                be->upload(be, lab_d, lab, sizeof(int64_t) * (size_t)b);
-            }
-            batch_latents(be, &plan, &L, 1, s0, b, z, zd, zin_d, seed, trunc, 0);
-            const float *x = net_forward(&m.G, &cg, z, b);
-            const float *y = net_forward(&m.D, &cd, x, b);
-            be->download(be, scores + s0, y, sizeof(float) * (size_t)b);
-        }
-        int64_t *idx = gt_xmalloc(sizeof *idx * (size_t)draws);
-        for (int64_t i = 0; i < draws; i++) idx[i] = i;
-        g_scores = scores;
-        qsort(idx, (size_t)draws, sizeof *idx, by_score);
-        qsort(idx, (size_t)L.m, sizeof *idx, by_index);
-        sel = idx;
-        L.sel = sel;
-        free(scores);
-    }
-
     int64_t lo, hi;
-    shard_range(total, B, shard_i, shard_n, &lo, &hi);
+    shard_range(smp.total, B, shard_i, shard_n, &lo, &hi);
     int64_t shape[4] = {hi - lo, m.shape.c, m.shape.h, m.shape.w};
     if (npy_write_header(o.f, DT_F32, 4, shape)) die(EXIT_DATA, "%s: %s", out ? out : "stdout", gt_errmsg());
     if (zout_path) {
@@ -373,43 +252,25 @@ int main(int argc, char **argv) {
         int64_t ls[1] = {hi - lo};
         if (npy_write_header(ol.f, DT_I64, 1, ls)) die(EXIT_DATA, "%s: %s", labels_path, gt_errmsg());
     }
+    size_t img = (size_t)shape3_size(m.shape);
     float *xh = gt_xmalloc(sizeof(float) * img * (size_t)B), *zh = gt_xmalloc(sizeof(float) * (size_t)zd * (size_t)B);
+    int64_t *lab = gt_xmalloc(sizeof(int64_t) * (size_t)B);
+    if (sampler_seek(&smp, lo)) die_lib(EXIT_DATA);
     for (int64_t s0 = lo; s0 < hi; s0 += B) {
         int b = (int)(hi - s0 < B ? hi - s0 : B);
-        if (K) {
-            for (int i = 0; i < b; i++) { /* s0 + i: the image's index in the unsharded run */
-                lab[i] = class_of(&classes, sel ? sel[s0 + i] : s0 + i);
-            }
-            be->upload(be, lab_d, lab, sizeof(int64_t) * (size_t)b);
-            if (labels_path) out_write(&ol, lab, sizeof(int64_t) * (size_t)b);
-        }
-        batch_latents(be, &plan, &L, 0, s0, b, z, zd, zin_d, seed, trunc, per_class);
-        const float *x = net_forward(&m.G, &cg, z, b);
-        be->download(be, xh, x, sizeof(float) * img * (size_t)b);
+        if (sampler_next(&smp, b, xh, zout_path ? zh : NULL, labels_path ? lab : NULL)) die_lib(EXIT_DATA);
+        if (labels_path) out_write(&ol, lab, sizeof(int64_t) * (size_t)b);
         out_write(&o, xh, sizeof(float) * img * (size_t)b);
-        if (zout_path) {
-            be->download(be, zh, z, sizeof(float) * (size_t)zd * (size_t)b);
-            out_write(&oz, zh, sizeof(float) * (size_t)zd * (size_t)b);
-        }
+        if (zout_path) out_write(&oz, zh, sizeof(float) * (size_t)zd * (size_t)b);
     }
     if (zout_path) out_commit(&oz);
     if (labels_path) out_commit(&ol);
     out_commit(&o);
-    free(sel);
+    sampler_free(&smp);
     free(list);
     free(lab);
-    if (lab_d) be->free(be, lab_d);
     free(xh);
     free(zh);
-    free(plan.ia);
-    free(plan.ib);
-    free(plan.t);
-    be->free(be, plan.ia_d);
-    be->free(be, plan.ib_d);
-    be->free(be, plan.t_d);
-    be->free(be, z);
-    if (zin_d) be->free(be, zin_d);
-    tensor_free(&zt);
     model_free(&m);
     return 0;
 }

@@ -145,7 +145,7 @@ BACKEND_OP(ema, (backend_t *be, float *avg, const float *p, float decay, size_t 
 /* p = clamp(p, -c, c) over n */
 BACKEND_OP(clip, (backend_t *be, float *p, float c, size_t n))
 
-/* ---- sampling (cmd/gan-sample.c; train_math.h: sample_latent) ------------------------------ */
+/* ---- sampling (lib/gan/sampler.c; train_math.h: sample_latent) ------------------------------ */
 /* z (rows, zd): row i mixes base latents ia[i] and ib[i] (ib[i] < 0: ia[i] alone) with
  * weight t[i]; a base latent j is row j of zin (zin != NULL) or Philox draw number j
  * (seed, with components beyond trunc > 0 redrawn). ia, ib, t are device arrays. */
