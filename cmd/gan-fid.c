@@ -122,14 +122,6 @@ static void labels_of(const char *feat, int d, char *fd, char *kd, size_t n) {
     }
 }
 
-/* v in the shortest %g form that reads back as the same double (as Python prints floats) */
-static void fmt_exact(char *buf, size_t cap, double v) {
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, cap, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) return;
-    }
-}
-
 /* FNV-1a over bytes, continuing from h */
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
     const unsigned char *b = p;
@@ -571,7 +563,7 @@ static void print_distance(const char *label, const char *what, const fid_stats_
               "pytorch-fid does for a singular product)",
               what, offset);
     char num[40];
-    fmt_exact(num, sizeof num, fd);
+    gt_format_exact(num, sizeof num, fd, 1, 0);
     printf("%s %s\n", label, num);
 }
 
@@ -768,8 +760,8 @@ int main(int argc, char **argv) {
         if (fid_kid(a->feats, a->n_feats, b->feats, b->n_feats, a->st.d, (int)kid_subsets, (int)kid_size, seed,
                     cpu_threads, &km, &ks))
             die(EXIT_DATA, "%s", gt_errmsg());
-        fmt_exact(num, sizeof num, km);
-        fmt_exact(num2, sizeof num2, ks);
+        gt_format_exact(num, sizeof num, km, 1, 0);
+        gt_format_exact(num2, sizeof num2, ks, 1, 0);
         printf("%s %s std %s\n", kd_label, num, num2);
     }
     if (labels_arg) print_per_class(a, b, fd_label, cpu_threads, quiet);
