@@ -23,6 +23,7 @@
 #include "lib/base/common.h"
 #include "lib/fid/fid.h"
 #include "lib/fid/inception_net.h"
+#include "lib/gan/device.h"
 #include "lib/gan/model.h"
 
 static void usage(void) {

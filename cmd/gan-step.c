@@ -15,6 +15,7 @@
 #include "lib/base/cli.h"
 #include "lib/base/common.h"
 #include "lib/base/dist.h"
+#include "lib/gan/device.h"
 #include "lib/gan/model.h"
 #include "lib/gan/trainer.h"
 
