@@ -109,6 +109,11 @@ double cli_double(const char *opt, const char *s, double lo, double hi) {
     return v;
 }
 
+double cli_range(const cli_range_t *r, const char *s) {
+    if (r->integer) return (double)cli_long(r->option, s, (long long)r->lo, (long long)r->hi);
+    return cli_double(r->option, s, r->lo, r->hi);
+}
+
 void cli_version(void) {
     printf("%s (gan-tools) %s\n", gt_progname, GT_VERSION);
     exit(0);

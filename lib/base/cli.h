@@ -50,6 +50,18 @@ void warnx(const char *fmt, ...)
 long long cli_long(const char *opt, const char *s, long long lo, long long hi);
 double cli_double(const char *opt, const char *s, double lo, double hi);
 
+/* An option whose value must be a number in [lo, hi] (an integer when `integer`), for a
+ * library to declare a table of the ranges its settings take (lib/gan/settings.h) that the
+ * programs and the library's own checks share. */
+typedef struct {
+    const char *option; /* as the programs spell it: "--n-critic" */
+    const char *name;   /* as the library calls it (its field, a file's key): "n_critic" */
+    double lo, hi;
+    int integer;
+} cli_range_t;
+/* cli_long or cli_double with r's option and range: the value of s, or a usage error. */
+double cli_range(const cli_range_t *r, const char *s);
+
 /* Print "PROG VERSION" to stdout and exit 0. */
 _Noreturn void cli_version(void);
 #define GT_VERSION "0.1.0"

@@ -180,13 +180,17 @@ static int load_meta(gan_model_t *m, const st_file_t *meta, const char **g_spec,
     if (gan_loss_parse(s, &m->set.loss)) return -1;
     if (!(s = meta_str(meta, "opt_G")) || opt_conf_parse(s, &m->set.opt_g)) return gt_err_prefix("opt_G");
     if (!(s = meta_str(meta, "opt_D")) || opt_conf_parse(s, &m->set.opt_d)) return gt_err_prefix("opt_D");
-    if (meta_ll(meta, "n_critic", 1, GAN_MAX_CRITIC, &v)) return -1;
-    m->set.n_critic = (int)v;
-    if (meta_dbl(meta, "gp", &m->set.gp) || meta_dbl(meta, "clip", &m->set.clip) ||
-        meta_dbl(meta, "label_smooth", &m->set.label_smooth) || meta_dbl(meta, "ema", &m->set.ema))
-        return -1;
-    if (meta_ll(meta, "batch", 1, 65536, &v)) return -1;
-    m->set.batch = (int)v;
+    for (int k = 0; k < GAN_SET_COUNT; k++) { /* n_critic, gp, clip, label_smooth, ema, batch */
+        const cli_range_t *r = &gan_setting_ranges[k];
+        double x;
+        if (r->integer) {
+            if (meta_ll(meta, r->name, (long long)r->lo, (long long)r->hi, &v)) return -1;
+            x = (double)v;
+        } else if (meta_dbl(meta, r->name, &x)) {
+            return -1;
+        }
+        gan_setting_set(&m->set, (gan_setting_k)k, x);
+    }
     if (gan_settings_check(&m->set)) return -1;
     if (!(s = meta_str(meta, "init")) || (strcmp(s, "dcgan") && strcmp(s, "torch")))
         return gt_err("checkpoint metadata 'init' is missing or invalid");

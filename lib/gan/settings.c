@@ -134,15 +134,46 @@ void opt_conf_format(const opt_conf_t *c, char *buf, size_t n) { conf_print(c, b
 
 void opt_conf_text(const opt_conf_t *c, char *buf, size_t n) { conf_print(c, buf, n, 1); }
 
+const cli_range_t gan_setting_ranges[GAN_SET_COUNT] = {
+    [GAN_SET_N_CRITIC] = {"--n-critic", "n_critic", 1, GAN_MAX_CRITIC, 1},
+    [GAN_SET_GP] = {"--gp", "gp", 0, 1e6, 0},
+    [GAN_SET_CLIP] = {"--clip", "clip", 0, 1e6, 0},
+    [GAN_SET_LABEL_SMOOTH] = {"--label-smooth", "label_smooth", 0, 0.999, 0},
+    [GAN_SET_EMA] = {"--ema", "ema", 0, 0.999999, 0},
+    [GAN_SET_BATCH] = {"--batch", "batch", 1, 65536, 1},
+};
+
+double gan_setting_get(const gan_settings_t *s, gan_setting_k k) {
+    switch (k) {
+    case GAN_SET_N_CRITIC: return s->n_critic;
+    case GAN_SET_GP: return s->gp;
+    case GAN_SET_CLIP: return s->clip;
+    case GAN_SET_LABEL_SMOOTH: return s->label_smooth;
+    case GAN_SET_EMA: return s->ema;
+    case GAN_SET_BATCH: return s->batch;
+    default: return NAN;
+    }
+}
+
+void gan_setting_set(gan_settings_t *s, gan_setting_k k, double v) {
+    switch (k) {
+    case GAN_SET_N_CRITIC: s->n_critic = (int)v; break;
+    case GAN_SET_GP: s->gp = v; break;
+    case GAN_SET_CLIP: s->clip = v; break;
+    case GAN_SET_LABEL_SMOOTH: s->label_smooth = v; break;
+    case GAN_SET_EMA: s->ema = v; break;
+    case GAN_SET_BATCH: s->batch = (int)v; break;
+    default: break;
+    }
+}
+
 int gan_settings_check(const gan_settings_t *s) {
     if (s->loss >= LOSS_COUNT) return gt_err("unknown loss");
-    if (s->n_critic < 1 || s->n_critic > GAN_MAX_CRITIC)
-        return gt_err("n_critic %d is out of range [1, %d]", s->n_critic, GAN_MAX_CRITIC);
-    if (!(s->gp >= 0) || !isfinite(s->gp)) return gt_err("gradient-penalty weight must be >= 0");
-    if (!(s->clip >= 0) || !isfinite(s->clip)) return gt_err("clip must be >= 0");
-    if (!(s->label_smooth >= 0 && s->label_smooth < 1)) return gt_err("label smoothing must lie in [0, 1)");
-    if (!(s->ema >= 0 && s->ema < 1)) return gt_err("EMA decay must lie in [0, 1)");
-    if (s->batch < 1 || s->batch > 65536) return gt_err("batch %d is out of range [1, 65536]", s->batch);
+    for (int k = 0; k < GAN_SET_COUNT; k++) {
+        const cli_range_t *r = &gan_setting_ranges[k];
+        double v = gan_setting_get(s, (gan_setting_k)k);
+        if (!(v >= r->lo && v <= r->hi)) return gt_err("%s %g is out of range [%g, %g]", r->name, v, r->lo, r->hi);
+    }
     return 0;
 }
 

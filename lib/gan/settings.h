@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "lib/base/cli.h"          /* cli_range_t */
 #include "lib/backend/loss_math.h" /* gan_loss_t */
 #include "lib/backend/opt_math.h"  /* opt_kind_t */
 #include "lib/nn/layer.h"          /* shape3_t */
@@ -33,6 +34,16 @@ typedef struct {
 
 #define GAN_MAX_CRITIC 5
 
+/* The numeric settings' ranges, one row each (indexed by gan_setting_k), both ends included:
+ * what the programs' options accept (cli_range(&gan_setting_ranges[GAN_SET_EMA], text)) and
+ * what gan_settings_check and a checkpoint's reader allow. */
+typedef enum { GAN_SET_N_CRITIC, GAN_SET_GP, GAN_SET_CLIP, GAN_SET_LABEL_SMOOTH, GAN_SET_EMA, GAN_SET_BATCH,
+               GAN_SET_COUNT } gan_setting_k;
+extern const cli_range_t gan_setting_ranges[GAN_SET_COUNT];
+/* Setting k of s, and setting it (an integer setting takes v as it is: check v first). */
+double gan_setting_get(const gan_settings_t *s, gan_setting_k k);
+void gan_setting_set(gan_settings_t *s, gan_setting_k k, double v);
+
 /* "ns" -> LOSS_NS ...; returns -1 with a message for an unknown name. */
 int gan_loss_parse(const char *s, gan_loss_t *out);
 const char *gan_loss_name(gan_loss_t l);
@@ -48,7 +59,8 @@ void opt_conf_format(const opt_conf_t *c, char *buf, size_t n);
 /* The same text with every number exact (gt_format_exact, at least 15 digits): opt_conf_parse
  * reads it back to identical settings. What checkpoints store. */
 void opt_conf_text(const opt_conf_t *c, char *buf, size_t n);
-/* Check ranges of all settings; -1 with a message. */
+/* Check the loss and that every numeric setting lies in its range (gan_setting_ranges); -1
+ * with a message naming the first that does not ("n_critic 7 is out of range [1, 5]"). */
 int gan_settings_check(const gan_settings_t *s);
 
 /* A whole string as a finite number into *v: 0, or -1 (no message) for anything else. */
