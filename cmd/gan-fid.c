@@ -357,7 +357,7 @@ static void save_stats(const char *path, fid_stats_t *st, const char *feat) {
     tensor_t f = {DT_U8, 1, {nf}, (void *)feat, NULL, 0, 0};
     const char *names[4] = {"mu", "sigma", "n", "features"};
     const tensor_t *arrays[4] = {&mu, &sigma, &n, &f};
-    if (npz_write(o.f, nf ? 4 : 3, names, arrays, 0)) die(EXIT_DATA, "%s: %s", in_name(path), gt_errmsg());
+    if (npz_write(o.f, nf ? 4 : 3, names, arrays, 0)) out_fail(&o);
     out_commit(&o);
 }
 
@@ -365,7 +365,6 @@ typedef struct {
     int stats;              /* statistics are wanted (not with --save-features alone) */
     int keep;               /* keep the features (KID) */
     out_t *feat_out;        /* --save-features, or NULL */
-    const char *feat_path;
     int quiet;
 } run_opts_t;
 
@@ -449,7 +448,7 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
     }
     if (ro->feat_out) {
         int64_t fs[2] = {N, d};
-        if (npy_write_header(ro->feat_out->f, DT_F32, 2, fs)) die(EXIT_DATA, "%s: %s", ro->feat_path, gt_errmsg());
+        if (npy_write_header(ro->feat_out->f, DT_F32, 2, fs)) out_fail(ro->feat_out);
     }
     int B = s->kind == IN_IMAGES ? ex->batch : 1024;
     size_t es = dtype_size(r.dtype);
@@ -669,7 +668,7 @@ int main(int argc, char **argv) {
     extractor_parse(&ex, features ? features : "inception");
 
     out_t feat_out;
-    run_opts_t ro = {!(save_feat_path && !save_stats_path), kid, NULL, save_feat_path, quiet};
+    run_opts_t ro = {!(save_feat_path && !save_stats_path), kid, NULL, quiet};
     if (save_feat_path) {
         out_open(&feat_out, save_feat_path, 1);
         ro.feat_out = &feat_out;

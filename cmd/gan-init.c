@@ -173,7 +173,7 @@ int main(int argc, char **argv) {
         die_usage("--classes %lld but %s", classes,
                   m.classes ? "the specs' class-conditional layers have a different K" :
                               "the specs have no class-conditional layer (embed, onehot, cbn, proj)");
-    if (model_save(&m, o.f)) die(EXIT_DATA, "%s: write failed", out ? out : "stdout");
+    if (model_save(&m, o.f)) out_fail(&o);
     out_commit(&o);
     model_free(&m);
     preset_free(&p);

@@ -129,7 +129,7 @@ static void write_snapshot(run_t *r) {
     snprintf(path, sizeof path, "%s/step-%06lld.st", r->snap_dir, (long long)r->m->step);
     out_t o;
     out_open(&o, path, 1);
-    if (model_save(r->m, o.f)) die(EXIT_DATA, "%s: write failed", path);
+    if (model_save(r->m, o.f)) out_fail(&o);
     out_commit(&o);
 }
 
@@ -361,7 +361,7 @@ int main(int argc, char **argv) {
 
     if (trainer_check(&tr)) die(EXIT_DATA, "%s", gt_errmsg()); /* train_loop checked; a snapshot may not have */
     if (rank0) {
-        if (model_save(&m, o.f)) die(EXIT_DATA, "%s: write failed", out ? out : "stdout");
+        if (model_save(&m, o.f)) out_fail(&o);
         out_commit(&o);
     }
     /* the other ranks wait for the checkpoint: mpirun ends a job whose process exits non-zero

@@ -208,6 +208,17 @@ print("ok")' "$T/l.tsv"
     [ "$(ls -A "$T")" = "$(printf 'd.npy\nm.st\norig.st')" ] || { ls -lA "$T"; return 1; }
 }
 
+@test "a full disk: the message says why, for a file and for stdout" {
+    data 100 u8 "$T/d.npy"
+    init "$T/m.st"                                  # the checkpoint outgrows stdio's buffer
+    run gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m.st" -o /dev/full
+    assert_one_line_error 1
+    assert_output "gan-step: /dev/full: write failed: No space left on device"
+    run bash -c "gan-step -q --data '$T/d.npy' --steps 1 -i '$T/m.st' > /dev/full"
+    assert_one_line_error 1
+    assert_output "gan-step: stdout: write failed: No space left on device"
+}
+
 @test "a checkpoint of the wrong kind: one line, exit 1" {
     data 100 u8 "$T/d.npy"
     run gan-step --data "$T/d.npy" --steps 1 -i "$T/d.npy" -o "$T/x.st"

@@ -200,6 +200,10 @@ void out_write(out_t *o, const void *p, size_t n) {
     if (n && fwrite(p, 1, n, o->f) != n) write_failed(o, errno ? errno : EIO);
 }
 
+void out_fail(out_t *o) {
+    die(EXIT_DATA, "%s: %s", out_name(o), gt_errmsg());
+}
+
 /* Link the unnamed file fd into o's directory under a fresh temporary name (o->tmp): 0, or -1
  * when it cannot be linked (no /proc, a file system that refuses). */
 static int link_unnamed(out_t *o, int fd) {

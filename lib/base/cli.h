@@ -92,6 +92,10 @@ void out_commit(out_t *o);
 void out_abort(out_t *o);
 /* Checked fwrite to an output: dies (exit 1) with the target's name on failure. */
 void out_write(out_t *o, const void *p, size_t n);
+/* A library's writer (model_save, npy_write_header, ...) failed on o: die (exit 1) with
+ * "PROG: NAME: " and the library's message, which says why ("write failed: No space left on
+ * device"), after removing the unfinished output. */
+_Noreturn void out_fail(out_t *o);
 
 /* Open an input: NULL or "-" is stdin. Dies with "PROG: PATH: reason" (exit 1). */
 FILE *in_open(const char *path);
