@@ -27,6 +27,7 @@
 #include "lib/base/common.h"
 #include "lib/base/dist.h"
 #include "lib/fid/inception_net.h"
+#include "lib/gan/device.h"
 #include "lib/gan/model.h"
 #include "lib/base/philox.h"
 #include "lib/gan/presets.h"

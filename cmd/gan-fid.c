@@ -23,6 +23,7 @@
 #include "lib/base/common.h"
 #include "lib/fid/fid.h"
 #include "lib/fid/inception_net.h"
+#include "lib/gan/device.h"
 #include "lib/gan/model.h"
 
 static void usage(void) {
@@ -119,14 +120,6 @@ static void labels_of(const char *feat, int d, char *fd, char *kd, size_t n) {
     } else {
         snprintf(fd, n, "FD(%s)", feat);
         snprintf(kd, n, "KD(%s)", feat);
-    }
-}
-
-/* v in the shortest %g form that reads back as the same double (as Python prints floats) */
-static void fmt_exact(char *buf, size_t cap, double v) {
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, cap, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) return;
     }
 }
 
@@ -364,7 +357,7 @@ static void save_stats(const char *path, fid_stats_t *st, const char *feat) {
     tensor_t f = {DT_U8, 1, {nf}, (void *)feat, NULL, 0, 0};
     const char *names[4] = {"mu", "sigma", "n", "features"};
     const tensor_t *arrays[4] = {&mu, &sigma, &n, &f};
-    if (npz_write(o.f, nf ? 4 : 3, names, arrays, 0)) die(EXIT_DATA, "%s: %s", in_name(path), gt_errmsg());
+    if (npz_write(o.f, nf ? 4 : 3, names, arrays, 0)) out_fail(&o);
     out_commit(&o);
 }
 
@@ -372,7 +365,6 @@ typedef struct {
     int stats;              /* statistics are wanted (not with --save-features alone) */
     int keep;               /* keep the features (KID) */
     out_t *feat_out;        /* --save-features, or NULL */
-    const char *feat_path;
     int quiet;
 } run_opts_t;
 
@@ -456,7 +448,7 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
     }
     if (ro->feat_out) {
         int64_t fs[2] = {N, d};
-        if (npy_write_header(ro->feat_out->f, DT_F32, 2, fs)) die(EXIT_DATA, "%s: %s", ro->feat_path, gt_errmsg());
+        if (npy_write_header(ro->feat_out->f, DT_F32, 2, fs)) out_fail(ro->feat_out);
     }
     int B = s->kind == IN_IMAGES ? ex->batch : 1024;
     size_t es = dtype_size(r.dtype);
@@ -571,7 +563,7 @@ static void print_distance(const char *label, const char *what, const fid_stats_
               "pytorch-fid does for a singular product)",
               what, offset);
     char num[40];
-    fmt_exact(num, sizeof num, fd);
+    gt_format_exact(num, sizeof num, fd, 1, 0);
     printf("%s %s\n", label, num);
 }
 
@@ -676,7 +668,7 @@ int main(int argc, char **argv) {
     extractor_parse(&ex, features ? features : "inception");
 
     out_t feat_out;
-    run_opts_t ro = {!(save_feat_path && !save_stats_path), kid, NULL, save_feat_path, quiet};
+    run_opts_t ro = {!(save_feat_path && !save_stats_path), kid, NULL, quiet};
     if (save_feat_path) {
         out_open(&feat_out, save_feat_path, 1);
         ro.feat_out = &feat_out;
@@ -768,8 +760,8 @@ int main(int argc, char **argv) {
         if (fid_kid(a->feats, a->n_feats, b->feats, b->n_feats, a->st.d, (int)kid_subsets, (int)kid_size, seed,
                     cpu_threads, &km, &ks))
             die(EXIT_DATA, "%s", gt_errmsg());
-        fmt_exact(num, sizeof num, km);
-        fmt_exact(num2, sizeof num2, ks);
+        gt_format_exact(num, sizeof num, km, 1, 0);
+        gt_format_exact(num2, sizeof num2, ks, 1, 0);
         printf("%s %s std %s\n", kd_label, num, num2);
     }
     if (labels_arg) print_per_class(a, b, fd_label, cpu_threads, quiet);

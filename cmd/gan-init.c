@@ -8,6 +8,7 @@
 #include "formats/npy.h"
 #include "lib/base/cli.h"
 #include "lib/base/common.h"
+#include "lib/gan/device.h"
 #include "lib/gan/model.h"
 #include "lib/gan/presets.h"
 
@@ -84,14 +85,14 @@ int main(int argc, char **argv) {
         case O_LOSS: loss_s = optarg; break;
         case O_OPTG: optg = optarg; break;
         case O_OPTD: optd = optarg; break;
-        case O_NCRIT: ncrit = cli_long("--n-critic", optarg, 1, GAN_MAX_CRITIC); break;
-        case O_GP: gp = cli_double("--gp", optarg, 0, 1e6); break;
-        case O_CLIP: clip = cli_double("--clip", optarg, 0, 1e6); break;
-        case O_LS: ls = cli_double("--label-smooth", optarg, 0, 0.999); break;
-        case O_EMA: ema = cli_double("--ema", optarg, 0, 0.999999); break;
+        case O_NCRIT: ncrit = (long long)cli_range(&gan_setting_ranges[GAN_SET_N_CRITIC], optarg); break;
+        case O_GP: gp = cli_range(&gan_setting_ranges[GAN_SET_GP], optarg); break;
+        case O_CLIP: clip = cli_range(&gan_setting_ranges[GAN_SET_CLIP], optarg); break;
+        case O_LS: ls = cli_range(&gan_setting_ranges[GAN_SET_LABEL_SMOOTH], optarg); break;
+        case O_EMA: ema = cli_range(&gan_setting_ranges[GAN_SET_EMA], optarg); break;
         case O_INIT: init_s = optarg; break;
         case O_SEED: seed = (unsigned long long)cli_long("--seed", optarg, 0, INT64_MAX); break;
-        case O_BATCH: batch = cli_long("--batch", optarg, 1, 65536); break;
+        case O_BATCH: batch = (long long)cli_range(&gan_setting_ranges[GAN_SET_BATCH], optarg); break;
         case O_THREADS: threads = cli_long("--threads", optarg, 0, 1024); break;
         case O_DEVICE: device = optarg; break;
         case 'o': out = optarg; break;
@@ -172,7 +173,7 @@ int main(int argc, char **argv) {
         die_usage("--classes %lld but %s", classes,
                   m.classes ? "the specs' class-conditional layers have a different K" :
                               "the specs have no class-conditional layer (embed, onehot, cbn, proj)");
-    if (model_save(&m, o.f)) die(EXIT_DATA, "%s: write failed", out ? out : "stdout");
+    if (model_save(&m, o.f)) out_fail(&o);
     out_commit(&o);
     model_free(&m);
     preset_free(&p);

@@ -14,6 +14,7 @@
 #include "formats/npy.h"
 #include "lib/base/cli.h"
 #include "lib/base/common.h"
+#include "lib/gan/device.h"
 #include "lib/gan/model.h"
 #include "lib/gan/sampler.h"
 

@@ -15,6 +15,7 @@
 #include "lib/base/cli.h"
 #include "lib/base/common.h"
 #include "lib/base/dist.h"
+#include "lib/gan/device.h"
 #include "lib/gan/model.h"
 #include "lib/gan/trainer.h"
 
@@ -128,7 +129,7 @@ static void write_snapshot(run_t *r) {
     snprintf(path, sizeof path, "%s/step-%06lld.st", r->snap_dir, (long long)r->m->step);
     out_t o;
     out_open(&o, path, 1);
-    if (model_save(r->m, o.f)) die(EXIT_DATA, "%s: write failed", path);
+    if (model_save(r->m, o.f)) out_fail(&o);
     out_commit(&o);
 }
 
@@ -185,14 +186,14 @@ int main(int argc, char **argv) {
         case O_STEPS: steps = cli_long("--steps", optarg, 0, 100000000); break;
         case O_EPOCHS: epochs = cli_long("--epochs", optarg, 0, 1000000); break;
         case O_INPLACE: inplace = optarg; break;
-        case O_BATCH: batch = cli_long("--batch", optarg, 1, 65536); break;
+        case O_BATCH: batch = (long long)cli_range(&gan_setting_ranges[GAN_SET_BATCH], optarg); break;
         case O_OPTG: optg = optarg; break;
         case O_OPTD: optd = optarg; break;
-        case O_NCRIT: ncrit = cli_long("--n-critic", optarg, 1, GAN_MAX_CRITIC); break;
-        case O_GP: gp = cli_double("--gp", optarg, 0, 1e6); break;
-        case O_CLIP: clip = cli_double("--clip", optarg, 0, 1e6); break;
-        case O_LS: ls = cli_double("--label-smooth", optarg, 0, 0.999); break;
-        case O_EMA: ema = cli_double("--ema", optarg, 0, 0.999999); break;
+        case O_NCRIT: ncrit = (long long)cli_range(&gan_setting_ranges[GAN_SET_N_CRITIC], optarg); break;
+        case O_GP: gp = cli_range(&gan_setting_ranges[GAN_SET_GP], optarg); break;
+        case O_CLIP: clip = cli_range(&gan_setting_ranges[GAN_SET_CLIP], optarg); break;
+        case O_LS: ls = cli_range(&gan_setting_ranges[GAN_SET_LABEL_SMOOTH], optarg); break;
+        case O_EMA: ema = cli_range(&gan_setting_ranges[GAN_SET_EMA], optarg); break;
         case O_LOG: log_path = optarg; break;
         case O_LOGEVERY: log_every = cli_long("--log-every", optarg, 1, INT32_MAX); break;
         case O_SNAPEVERY: snap_every = cli_long("--snapshot-every", optarg, 1, INT32_MAX); break;
@@ -360,7 +361,7 @@ int main(int argc, char **argv) {
 
     if (trainer_check(&tr)) die(EXIT_DATA, "%s", gt_errmsg()); /* train_loop checked; a snapshot may not have */
     if (rank0) {
-        if (model_save(&m, o.f)) die(EXIT_DATA, "%s: write failed", out ? out : "stdout");
+        if (model_save(&m, o.f)) out_fail(&o);
         out_commit(&o);
     }
     /* the other ranks wait for the checkpoint: mpirun ends a job whose process exits non-zero

@@ -199,7 +199,7 @@ int main(int argc, char **argv) {
     int64_t shape[4] = {(int64_t)files.n, s.c, s.h, s.w};
     size_t n = files.n * s.image_bytes;
     dtype_t dt = u8 ? DT_U8 : DT_F32;
-    if (npy_write_header(out.f, dt, 4, shape)) die(EXIT_DATA, "%s: %s", out_path ? out_path : "stdout", gt_errmsg());
+    if (npy_write_header(out.f, dt, 4, shape)) out_fail(&out);
     if (u8) out_write(&out, s.pixels, n);
     else {
         float lut[256], buf[16384];

@@ -15,6 +15,7 @@
 
 #include <cJSON.h>
 
+#include "formats/bytesrc.h"
 #include "formats/npy.h"
 #include "formats/safetensors.h"
 #include "lib/base/cli.h"
@@ -334,22 +335,6 @@ static int detect(const unsigned char *b, size_t n) {
     return FMT_NONE;
 }
 
-/* Read a whole stream into memory. */
-static unsigned char *slurp(FILE *in, size_t *len) {
-    size_t cap = 1 << 16, got = 0, n;
-    unsigned char *b = gt_xmalloc(cap);
-    while ((n = fread(b + got, 1, cap - got, in)) > 0) {
-        got += n;
-        if (got == cap) b = gt_xrealloc(b, cap *= 2);
-    }
-    if (ferror(in)) {
-        free(b);
-        return NULL;
-    }
-    *len = got;
-    return b;
-}
-
 /* A reader's message: npy_load and st_load name the file themselves, the parsers do not. */
 static void report(int named, const char *name) {
     if (named) warnx("%s", gt_errmsg());
@@ -364,6 +349,7 @@ static int describe(const char *path, const opts_t *o) {
     int regular = !is_stdin && stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
     unsigned char *buf = NULL, head[9];
     size_t len = 0;
+    wholefile_t whole = {0};
     int fmt, rc;
     if (regular) {
         FILE *f = fopen(path, "rb");
@@ -380,18 +366,17 @@ static int describe(const char *path, const opts_t *o) {
     } else if (!is_stdin && S_ISDIR(sb.st_mode)) {
         warnx("%s: is a directory", name);
         return -1;
-    } else {
-        FILE *f = is_stdin ? stdin : fopen(path, "rb");
-        if (!f || !(buf = slurp(f, &len))) {
-            warnx("%s: cannot read: %s", name, strerror(errno));
-            if (f && f != stdin) fclose(f);
+    } else { /* a pipe or stdin: read it whole, as the formats' readers do */
+        if (wholefile_load(path, &whole)) {
+            warnx("%s: cannot read: %s", name, gt_errmsg());
             return -1;
         }
-        if (f != stdin) fclose(f);
+        buf = whole.p;
+        len = whole.len;
     }
     if (len == 0) {
         warnx("%s: empty file", name);
-        if (!regular) free(buf);
+        wholefile_free(&whole);
         return -1;
     }
     fmt = detect(buf, len);
@@ -412,7 +397,7 @@ static int describe(const char *path, const opts_t *o) {
         else show_st(name, &sf, o);
         if (!rc) st_free(&sf);
     }
-    if (!regular) free(buf);
+    wholefile_free(&whole);
     return rc;
 }
 

@@ -175,7 +175,7 @@ static void emit(out_t *out, uint8_t *canvas, size_t w, size_t h, int c, const o
     uint8_t *pic = canvas;
     if (o->scale > 1) pic = enlarge(canvas, w, h, (size_t)c, (size_t)o->scale);
     if (png8_write(out->f, pic, (uint32_t)(w * (size_t)o->scale), (uint32_t)(h * (size_t)o->scale), c, (int)o->level))
-        die(EXIT_DATA, "%s: %s", out->path ? out->path : "stdout", gt_errmsg());
+        out_fail(out);
     out_commit(out);
     if (pic != canvas) free(pic);
 }

@@ -192,6 +192,33 @@ print("ok")' "$T/l.tsv"
     [ "$(ls "$T")" = "$(printf 'd.npy\nm.st\norig.st')" ]
 }
 
+@test "SIGKILL: the --in-place file stays as it was, an -o file is not made, no temporary is left" {
+    data 300 u8 "$T/d.npy"
+    init "$T/m.st"
+    cp "$T/m.st" "$T/orig.st"
+    gan-step -q --data "$T/d.npy" --steps 100000000 --in-place "$T/m.st" &
+    local p1=$!
+    gan-step -q --data "$T/d.npy" --steps 100000000 -i "$T/orig.st" -o "$T/out.st" &
+    local p2=$!
+    sleep 1.5
+    kill -KILL "$p1" "$p2"
+    wait "$p1" || true
+    wait "$p2" || true
+    cmp "$T/m.st" "$T/orig.st"
+    [ "$(ls -A "$T")" = "$(printf 'd.npy\nm.st\norig.st')" ] || { ls -lA "$T"; return 1; }
+}
+
+@test "a full disk: the message says why, for a file and for stdout" {
+    data 100 u8 "$T/d.npy"
+    init "$T/m.st"                                  # the checkpoint outgrows stdio's buffer
+    run gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m.st" -o /dev/full
+    assert_one_line_error 1
+    assert_output "gan-step: /dev/full: write failed: No space left on device"
+    run bash -c "gan-step -q --data '$T/d.npy' --steps 1 -i '$T/m.st' > /dev/full"
+    assert_one_line_error 1
+    assert_output "gan-step: stdout: write failed: No space left on device"
+}
+
 @test "a checkpoint of the wrong kind: one line, exit 1" {
     data 100 u8 "$T/d.npy"
     run gan-step --data "$T/d.npy" --steps 1 -i "$T/d.npy" -o "$T/x.st"

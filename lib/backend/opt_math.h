@@ -1,6 +1,6 @@
 /* opt_math.h: optimizer updates, EMA and weight clipping, one parameter at a time,
- * host+device (hd.h). torch.optim 1.13's single-tensor formulas in float32 (model.h has the
- * settings): the CPU loops (lib/cpu/optim.c: opt_adam, opt_sgd, opt_rmsprop, in blocks that GCC
+ * host+device (hd.h). torch.optim 1.13's single-tensor formulas in float32 (lib/gan/settings.h
+ * has the settings): the CPU loops (lib/cpu/optim.c: opt_adam, opt_sgd, opt_rmsprop, in blocks that GCC
  * vectorizes) and the CUDA kernel (kernels/optim.cu: opt_update, which calls the same three) compute
  * exactly these roundings (no FMA contraction on either side:
  * -std=c11 and nvcc --fmad=false; sqrtf and / are correctly rounded on both).

@@ -1,9 +1,11 @@
 /* cli.c: program conventions shared by every cmd/ main (see cli.h). */
-#define _POSIX_C_SOURCE 200809L
+/* _GNU_SOURCE: O_TMPFILE (Linux); without it outputs fall back to a named temporary */
+#define _GNU_SOURCE
 #include "cli.h"
 #include "common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -109,9 +111,47 @@ double cli_double(const char *opt, const char *s, double lo, double hi) {
     return v;
 }
 
+double cli_range(const cli_range_t *r, const char *s) {
+    if (r->integer) return (double)cli_long(r->option, s, (long long)r->lo, (long long)r->hi);
+    return cli_double(r->option, s, r->lo, r->hi);
+}
+
 void cli_version(void) {
     printf("%s (gan-tools) %s\n", gt_progname, GT_VERSION);
     exit(0);
+}
+
+/* "PATH.tmp.XXXXXX" for mkstemp (free it). */
+static char *tmp_template(const char *path) {
+    size_t n = strlen(path) + 16;
+    char *t = gt_xmalloc(n);
+    snprintf(t, n, "%s.tmp.XXXXXX", path);
+    return t;
+}
+
+/* An unnamed file for writing PATH's contents, in PATH's directory (so that it can be linked
+ * or renamed into place there): O_TMPFILE where the kernel and file system have it
+ * (*linkable = 1), else a named temporary removed at once. Both vanish with the process, so
+ * an output that is never committed leaves nothing behind, however the program ends.
+ * Returns the descriptor (read-write), or -1 with errno. */
+static int unnamed_open(const char *path, int *linkable) {
+    *linkable = 0;
+#ifdef O_TMPFILE
+    const char *slash = strrchr(path, '/');
+    char *dir = gt_xstrdup(slash ? path : ".");
+    if (slash) dir[slash == path ? 1 : slash - path] = 0;
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666); /* the mode fopen gives, less umask */
+    free(dir);
+    if (fd >= 0) {
+        *linkable = 1;
+        return fd;
+    }
+#endif
+    char *t = tmp_template(path);
+    int fd2 = mkstemp(t);
+    if (fd2 >= 0) unlink(t);
+    free(t);
+    return fd2;
 }
 
 void out_open(out_t *o, const char *path, int binary) {
@@ -123,27 +163,19 @@ void out_open(out_t *o, const char *path, int binary) {
         o->f = stdout;
     } else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
         /* a device or a FIFO (e.g. /dev/null): write to it directly; renaming a temporary over
-         * it would replace the device node. path is kept for messages, tmp stays NULL. */
+         * it would replace the device node. path is kept for messages, atomic stays 0. */
         o->path = gt_xstrdup(path);
         o->f = fopen(path, "wb");
         if (!o->f) die(EXIT_DATA, "%s: %s", path, strerror(errno));
         if (binary && isatty(fileno(o->f)))
             die_usage("%s: refusing to write binary data to a terminal", path);
     } else {
-        size_t n = strlen(path) + 32;
+        /* the unnamed file is made now, so that a directory that is missing or not writable is
+         * an error before the work; it gets its name only in out_commit */
+        int fd = unnamed_open(path, &o->linkable);
+        if (fd < 0) die(EXIT_DATA, "%s: cannot create: %s", path, strerror(errno));
         o->path = gt_xstrdup(path);
-        o->tmp = gt_xmalloc(n);
-        snprintf(o->tmp, n, "%s.tmp.XXXXXX", path);
-        int fd = mkstemp(o->tmp);
-        if (fd < 0) {
-            free(o->tmp);
-            o->tmp = NULL;
-            die(EXIT_DATA, "%s: cannot create: %s", path, strerror(errno));
-        }
-        /* mkstemp makes the file private (0600); give it the mode a plain fopen would */
-        mode_t mask = umask(0);
-        umask(mask);
-        fchmod(fd, 0666 & ~mask);
+        o->atomic = 1;
         o->f = fdopen(fd, "wb");
         if (!o->f) die(EXIT_DATA, "%s: %s", path, strerror(errno));
     }
@@ -168,11 +200,81 @@ void out_write(out_t *o, const void *p, size_t n) {
     if (n && fwrite(p, 1, n, o->f) != n) write_failed(o, errno ? errno : EIO);
 }
 
+void out_fail(out_t *o) {
+    die(EXIT_DATA, "%s: %s", out_name(o), gt_errmsg());
+}
+
+/* Link the unnamed file fd into o's directory under a fresh temporary name (o->tmp): 0, or -1
+ * when it cannot be linked (no /proc, a file system that refuses). */
+static int link_unnamed(out_t *o, int fd) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    for (int tries = 0; tries < 100; tries++) {
+        /* mkstemp picks a name no one has; it is freed again for linkat, which will not
+         * replace a file (EEXIST when someone took the name meanwhile: try another) */
+        o->tmp = tmp_template(o->path);
+        int t = mkstemp(o->tmp);
+        if (t < 0) break;
+        close(t);
+        unlink(o->tmp);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, o->tmp, AT_SYMLINK_FOLLOW) == 0) return 0;
+        free(o->tmp);
+        o->tmp = NULL;
+        if (errno != EEXIST) break;
+    }
+    free(o->tmp);
+    o->tmp = NULL;
+    return -1;
+}
+
+/* Copy the unnamed file fd into a new named temporary beside the target (o->tmp), checked and
+ * flushed to disk; dies (exit 1) on a failure, which removes the temporary. */
+static void copy_unnamed(out_t *o, int fd) {
+    o->tmp = tmp_template(o->path);
+    int t = mkstemp(o->tmp);
+    if (t < 0) {
+        free(o->tmp);
+        o->tmp = NULL;
+        die(EXIT_DATA, "%s: cannot create: %s", o->path, strerror(errno));
+    }
+    /* mkstemp makes the file private (0600); give it the mode a plain fopen would */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(t, 0666 & ~mask);
+    unsigned char buf[1 << 16];
+    off_t at = 0;
+    for (;;) {
+        ssize_t n = pread(fd, buf, sizeof buf, at);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) die(EXIT_DATA, "%s: cannot read back the output: %s", o->path, strerror(errno));
+        if (n == 0) break;
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(t, buf + done, (size_t)(n - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) {
+                int err = errno;
+                close(t);
+                write_failed(o, err);
+            }
+            done += w;
+        }
+        at += n;
+    }
+    if (fsync(t) != 0 && errno != EINVAL && errno != EROFS) {
+        int err = errno;
+        close(t);
+        write_failed(o, err);
+    }
+    if (close(t) != 0) write_failed(o, errno);
+}
+
 void out_commit(out_t *o) {
     errno = 0;
     if (fflush(o->f) != 0 || ferror(o->f)) write_failed(o, errno ? errno : EIO);
     if (o->path) {
         if (fsync(fileno(o->f)) != 0 && errno != EINVAL && errno != EROFS) write_failed(o, errno);
+        /* the finished file gets a temporary name beside the target, then the target's name */
+        if (o->atomic && !(o->linkable && link_unnamed(o, fileno(o->f)) == 0)) copy_unnamed(o, fileno(o->f));
         if (fclose(o->f) != 0) {
             o->f = NULL;
             write_failed(o, errno ? errno : EIO);
@@ -189,12 +291,13 @@ void out_commit(out_t *o) {
 }
 
 void out_abort(out_t *o) {
-    if (o->tmp) {
+    if (o->atomic) {
         if (o->f) fclose(o->f);
         o->f = NULL;
-        unlink(o->tmp);
+        if (o->tmp) unlink(o->tmp);
         free(o->tmp);
         o->tmp = NULL;
+        o->atomic = 0;
     }
     forget_output(o);
 }

@@ -2,10 +2,12 @@
  * documented codes, strict number parsing, and outputs that are never half written.
  *
  * Exit codes (DESIGN.md): 0 ok, 1 bad data or a failed run, 2 bad usage.
- * Output files: out_open() writes to a temporary file beside the target and out_commit()
- * renames it into place after every write and the close have been checked; on any
- * failure the program calls out_abort() (die() does so for every open output), so a
- * failed run never leaves a partial file. Standard output is checked the same way. */
+ * Output files: out_open() writes to an unnamed file in the target's directory, and
+ * out_commit() gives it a temporary name beside the target and renames it into place after
+ * every write and the close have been checked; on any failure the program calls out_abort()
+ * (die() does so for every open output), so a failed run never leaves a partial file, and a
+ * killed one (SIGKILL) leaves neither a partial file nor a temporary. Standard output is
+ * checked the same way. */
 #ifndef GT_CLI_H
 #define GT_CLI_H
 
@@ -50,27 +52,50 @@ void warnx(const char *fmt, ...)
 long long cli_long(const char *opt, const char *s, long long lo, long long hi);
 double cli_double(const char *opt, const char *s, double lo, double hi);
 
+/* An option whose value must be a number in [lo, hi] (an integer when `integer`), for a
+ * library to declare a table of the ranges its settings take (lib/gan/settings.h) that the
+ * programs and the library's own checks share. */
+typedef struct {
+    const char *option; /* as the programs spell it: "--n-critic" */
+    const char *name;   /* as the library calls it (its field, a file's key): "n_critic" */
+    double lo, hi;
+    int integer;
+} cli_range_t;
+/* cli_long or cli_double with r's option and range: the value of s, or a usage error. */
+double cli_range(const cli_range_t *r, const char *s);
+
 /* Print "PROG VERSION" to stdout and exit 0. */
 _Noreturn void cli_version(void);
 #define GT_VERSION "0.1.0"
 
-/* An output: a named file (written through a temporary beside it) or stdout. */
+/* An output: a named file (written through an unnamed file, then a temporary beside it), a
+ * device or FIFO (written directly), or stdout. */
 typedef struct {
     FILE *f;
-    char *path; /* target path, NULL for stdout */
-    char *tmp;  /* temporary path while open, NULL for stdout */
+    char *path;   /* target path, NULL for stdout */
+    char *tmp;    /* the temporary name while out_commit places the file, else NULL */
+    int atomic;   /* f is an unnamed file that out_commit puts in place of path */
+    int linkable; /* it is an O_TMPFILE, which can be linked into the directory (else
+                     out_commit copies it into a new temporary) */
 } out_t;
 
 /* Open PATH for writing (NULL or "-" means stdout). With binary != 0, refuse to write
- * to a terminal ("redirect it to a file or a pipe"). Dies on failure (exit 1 or 2). */
+ * to a terminal ("redirect it to a file or a pipe"). Dies on failure (exit 1 or 2), e.g. when
+ * PATH's directory is missing or not writable, so that a long run finds out first. */
 void out_open(out_t *o, const char *path, int binary);
-/* Flush, check, close and rename into place. Dies (exit 1) on a write error such as a
+/* Flush, check and close, then give the file a temporary name beside the target and rename
+ * it into place. Dies (exit 1) on a write error such as a
  * full disk, after removing the temporary. A closed pipe ends the program quietly. */
 void out_commit(out_t *o);
-/* Remove the unfinished temporary (no-op for stdout). Safe to call twice. */
+/* Drop an unfinished output: close its unnamed file and remove any temporary name (no-op for
+ * stdout, a device or a FIFO). Safe to call twice. */
 void out_abort(out_t *o);
 /* Checked fwrite to an output: dies (exit 1) with the target's name on failure. */
 void out_write(out_t *o, const void *p, size_t n);
+/* A library's writer (model_save, npy_write_header, ...) failed on o: die (exit 1) with
+ * "PROG: NAME: " and the library's message, which says why ("write failed: No space left on
+ * device"), after removing the unfinished output. */
+_Noreturn void out_fail(out_t *o);
 
 /* Open an input: NULL or "-" is stdin. Dies with "PROG: PATH: reason" (exit 1). */
 FILE *in_open(const char *path);

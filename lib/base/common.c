@@ -1,4 +1,5 @@
-/* common.c: the per-thread error message and checked allocation (see common.h). */
+/* common.c: the per-thread error message, checked allocation and exact number text (see
+ * common.h). */
 #include "common.h"
 
 #include <stdarg.h>
@@ -76,3 +77,11 @@ void *gt_aligned_alloc(size_t n) {
 }
 
 void gt_aligned_free(void *p) { free(p); }
+
+void gt_format_exact(char *buf, size_t cap, double v, int min_prec, int as_float) {
+    for (int prec = min_prec; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        double r = strtod(buf, NULL);
+        if (as_float ? (float)r == (float)v : r == v) return;
+    }
+}

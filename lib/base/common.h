@@ -52,6 +52,13 @@ static inline int gt_add_overflow(uint64_t a, uint64_t b, uint64_t *out) {
     return 0;
 }
 
+/* v as the shortest "%.Pg" text, P from min_prec (1..17) up to 17, that strtod reads back as v
+ * exactly, or with as_float as the same float ((float)v). Write into buf (cap >= 32 holds
+ * any double). min_prec 1 gives the digits Python prints (in C's exponent form: 1e+01 for 10);
+ * a larger min_prec keeps %g's plain notation for integers of up to min_prec digits (the
+ * checkpoint's metadata uses 15, lib/gan/checkpoint.c). */
+void gt_format_exact(char *buf, size_t cap, double v, int min_prec, int as_float);
+
 /* Name used in messages: set once by cli_init (defaults to "gan-tools"). */
 extern const char *gt_progname;
 

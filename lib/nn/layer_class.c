@@ -2,7 +2,7 @@
  * read the batch's classes from the pass's context (ctx->labels: B int64 in [0, K) on the
  * device) and compute through the backend's class operations (backend_ops.h; math in
  * lib/backend/class_math.h). K is the layer's `classes`; a model checks that every conditional layer
- * has the model's K (lib/gan/model.c).
+ * has the model's K (lib/gan/model.c, net_classes).
  *
  *   embed K N   x (B, C, S) -> y (B, C + N, S): x, then the class's learned embedding
  *               table[label] (weight (K, N), torch nn.Embedding) at every position. For a

@@ -279,16 +279,9 @@ fail:
     return -1;
 }
 
-/* ---- normalised text ------------------------------------------------------------------- */
-
-/* Shortest %g form that reads back as the same float (is_float) or double. */
-static void fmt_num(char *buf, size_t cap, double v, int is_float) {
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, cap, "%.*g", prec, v);
-        double r = strtod(buf, NULL);
-        if (is_float ? (float)r == (float)v : r == v) return;
-    }
-}
+/* ---- normalised text ------------------------------------------------------------------- *
+ * Numbers in their shortest exact text (gt_format_exact): slope and p as the float a layer
+ * keeps, eps and momentum as doubles. */
 
 static void fmt_pair(char *buf, size_t cap, int a, int b) {
     if (a == b) snprintf(buf, cap, "%d", a);
@@ -339,12 +332,12 @@ char *spec_format(const layer_t *layers, int n_layers) {
         }
         if (a & A_SLOPE) {
             sb_add(&b, " ");
-            fmt_num(t, sizeof t, l->slope, 1);
+            gt_format_exact(t, sizeof t, l->slope, 1, 1);
             sb_add(&b, t);
         }
         if (a & A_PROB) {
             sb_add(&b, " ");
-            fmt_num(t, sizeof t, l->p, 1);
+            gt_format_exact(t, sizeof t, l->p, 1, 1);
             sb_add(&b, t);
         }
         if (a & A_K) {
@@ -369,12 +362,12 @@ char *spec_format(const layer_t *layers, int n_layers) {
         }
         if (a & A_EPS) {
             sb_add(&b, " eps=");
-            fmt_num(t, sizeof t, l->eps, 0);
+            gt_format_exact(t, sizeof t, l->eps, 1, 0);
             sb_add(&b, t);
         }
         if (a & A_MOM) {
             sb_add(&b, " momentum=");
-            fmt_num(t, sizeof t, l->momentum, 0);
+            gt_format_exact(t, sizeof t, l->momentum, 1, 0);
             sb_add(&b, t);
         }
         if ((a & A_NOBIAS) && !l->has_bias) sb_add(&b, " nobias");

@@ -1,4 +1,5 @@
-/* test_common.c: error messages, checked size arithmetic, tensor shapes, label tensors, Philox. */
+/* test_common.c: error messages, checked size arithmetic, exact number text, tensor shapes, label
+ * tensors, Philox. */
 #include "lib/base/common.h"
 #include "lib/base/philox.h"
 #include "lib/base/tensor.h"
@@ -19,6 +20,26 @@ static void test_overflow(void) {
     CHECK(gt_mul_overflow(UINT64_MAX / 2, 3, &r) == 1, "detects overflow");
     CHECK(gt_mul_overflow(1ull << 31, 1ull << 31, &r) == 0 && r == 1ull << 62, "no false overflow");
     CHECK(gt_add_overflow(UINT64_MAX, 1, &r) == 1, "add overflow");
+}
+
+/* The shortest text that reads back: as Python prints (min_prec 1), plain integers (15). */
+static void test_format_exact(void) {
+    static const struct {
+        double v;
+        int min_prec, as_float;
+        const char *want;
+    } c[] = {
+        {0.1, 1, 0, "0.1"},       {2e-4, 1, 0, "0.0002"}, {1e-8, 1, 0, "1e-08"},
+        {10, 1, 0, "1e+01"},      {10, 15, 0, "10"},      {0.1, 15, 0, "0.1"},
+        {1.0 / 3, 1, 0, "0.3333333333333333"},            {(float)0.2, 1, 1, "0.2"},
+        {(float)0.2, 1, 0, "0.20000000298023224"},        {0.999999, 15, 0, "0.999999"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        char b[40];
+        gt_format_exact(b, sizeof b, c[i].v, c[i].min_prec, c[i].as_float);
+        CHECK(strcmp(b, c[i].want) == 0, "%.17g (min %d, float %d): '%s', expected '%s'", c[i].v, c[i].min_prec,
+              c[i].as_float, b, c[i].want);
+    }
 }
 
 static void test_tensor_shapes(void) {
@@ -156,6 +177,7 @@ static void test_philox_normal_moments(void) {
 int main(void) {
     RUN(test_err_message);
     RUN(test_overflow);
+    RUN(test_format_exact);
     RUN(test_tensor_shapes);
     RUN(test_tensor_labels);
     RUN(test_philox_kat);

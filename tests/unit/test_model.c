@@ -47,6 +47,31 @@ static void test_shape_loss(void) {
     CHECK(gan_loss_parse("wgangp", &l) == -1, "wgangp accepted");
 }
 
+/* The settings' ranges: the programs' bounds, checked by gan_settings_check, named in its message. */
+static void test_settings_ranges(void) {
+    gan_settings_t s;
+    gan_settings_default(&s, LOSS_WGAN);
+    CHECK(gan_settings_check(&s) == 0, "%s", gt_errmsg());
+    for (int k = 0; k < GAN_SET_COUNT; k++) {
+        const cli_range_t *r = &gan_setting_ranges[k];
+        gan_settings_t t = s;
+        gan_setting_set(&t, (gan_setting_k)k, r->hi);
+        CHECK(gan_settings_check(&t) == 0 && gan_setting_get(&t, (gan_setting_k)k) == r->hi, "%s at its top",
+              r->name);
+        gan_setting_set(&t, (gan_setting_k)k, r->integer ? r->hi + 1 : nextafter(r->hi, INFINITY));
+        CHECK(gan_settings_check(&t) == -1 && strncmp(gt_errmsg(), r->name, strlen(r->name)) == 0, "%s: '%s'",
+              r->name, gt_errmsg());
+        gan_setting_set(&t, (gan_setting_k)k, r->integer ? r->lo - 1 : -1e-300);
+        CHECK(gan_settings_check(&t) == -1, "%s below its range accepted", r->name);
+    }
+    s.n_critic = 7;
+    CHECK(gan_settings_check(&s) == -1 && strcmp(gt_errmsg(), "n_critic 7 is out of range [1, 5]") == 0, "'%s'",
+          gt_errmsg());
+    gan_settings_default(&s, LOSS_NS);
+    s.ema = NAN;
+    CHECK(gan_settings_check(&s) == -1, "NaN EMA decay accepted");
+}
+
 /* Save, load, save again: the same bytes; every tensor and setting restored. */
 static void test_checkpoint_round_trip(void) {
     backend_t *be = backend_cpu(1);
@@ -158,6 +183,7 @@ static void test_optim_constants(void) {
 int main(void) {
     RUN(test_opt_parse);
     RUN(test_shape_loss);
+    RUN(test_settings_ranges);
     RUN(test_checkpoint_round_trip);
     RUN(test_optim_by_hand);
     RUN(test_optim_constants);

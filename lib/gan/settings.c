@@ -1,0 +1,200 @@
+/* settings.c: the training settings and their text forms (settings.h). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/base/common.h"
+#include "settings.h"
+
+static const char *const loss_names[LOSS_COUNT] = {"bce", "ns", "wgan", "wgan-gp", "hinge", "lsgan"};
+
+int gan_loss_parse(const char *s, gan_loss_t *out) {
+    for (int i = 0; i < LOSS_COUNT; i++)
+        if (strcmp(s, loss_names[i]) == 0) {
+            *out = (gan_loss_t)i;
+            return 0;
+        }
+    return gt_err("unknown loss '%s' (bce, ns, wgan, wgan-gp, hinge, lsgan)", s);
+}
+
+const char *gan_loss_name(gan_loss_t l) { return l < LOSS_COUNT ? loss_names[l] : "?"; }
+
+void gan_settings_default(gan_settings_t *s, gan_loss_t loss) {
+    memset(s, 0, sizeof *s);
+    s->loss = loss;
+    const char *opt = "adam:lr=2e-4,b1=0.5,b2=0.999";
+    s->n_critic = 1;
+    s->gp = 10;
+    s->batch = 64;
+    if (loss == LOSS_WGAN) {
+        opt = "rmsprop:lr=5e-5";
+        s->n_critic = 5;
+        s->clip = 0.01;
+    } else if (loss == LOSS_WGAN_GP) {
+        opt = "adam:lr=1e-4,b1=0,b2=0.9";
+        s->n_critic = 5;
+    }
+    opt_conf_parse(opt, &s->opt_g);
+    s->opt_d = s->opt_g;
+}
+
+int gan_parse_number(const char *s, double *v) {
+    if (!*s) return -1;
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    if (*end || errno == ERANGE || !isfinite(*v)) return -1;
+    return 0;
+}
+
+int opt_conf_parse(const char *text, opt_conf_t *c) {
+    memset(c, 0, sizeof *c);
+    char buf[256];
+    if (strlen(text) >= sizeof buf) return gt_err("optimizer '%.40s...' is too long", text);
+    strcpy(buf, text);
+    char *colon = strchr(buf, ':');
+    if (colon) *colon = 0;
+    if (strcmp(buf, "adam") == 0) {
+        c->kind = OPT_ADAM;
+        c->lr = 1e-3, c->b1 = 0.9, c->b2 = 0.999, c->eps = 1e-8;
+    } else if (strcmp(buf, "sgd") == 0) {
+        c->kind = OPT_SGD;
+        c->lr = 1e-3;
+    } else if (strcmp(buf, "rmsprop") == 0) {
+        c->kind = OPT_RMSPROP;
+        c->lr = 1e-2, c->b1 = 0.99, c->eps = 1e-8;
+    } else {
+        return gt_err("unknown optimizer '%s' (adam, sgd, rmsprop)", buf);
+    }
+    const char *kind = buf;
+    char *p = colon ? colon + 1 : NULL;
+    while (p && *p) {
+        char *comma = strchr(p, ',');
+        if (comma) *comma = 0;
+        char *eq = strchr(p, '=');
+        double v = 0;
+        if (eq) {
+            *eq = 0;
+            if (gan_parse_number(eq + 1, &v)) return gt_err("%s: '%s' is not a number for '%s'", kind, eq + 1, p);
+        }
+        int flag = !eq;
+        int ok = 1;
+        if (strcmp(p, "lr") == 0 && !flag) c->lr = v;
+        else if (strcmp(p, "wd") == 0 && !flag) c->wd = v;
+        else if (strcmp(p, "weight_decay") == 0 && !flag) c->wd = v;
+        else if (strcmp(p, "eps") == 0 && !flag && c->kind != OPT_SGD) c->eps = v;
+        else if (strcmp(p, "b1") == 0 && !flag && c->kind == OPT_ADAM) c->b1 = v;
+        else if (strcmp(p, "b2") == 0 && !flag && c->kind == OPT_ADAM) c->b2 = v;
+        else if (strcmp(p, "alpha") == 0 && !flag && c->kind == OPT_RMSPROP) c->b1 = v;
+        else if (strcmp(p, "momentum") == 0 && !flag && c->kind == OPT_SGD) c->b1 = v;
+        else if (strcmp(p, "momentum") == 0 && !flag && c->kind == OPT_RMSPROP) c->momentum = v;
+        else if (strcmp(p, "nesterov") == 0 && c->kind == OPT_SGD) c->nesterov = flag ? 1 : v != 0;
+        else if (strcmp(p, "centered") == 0 && c->kind == OPT_RMSPROP) c->centered = flag ? 1 : v != 0;
+        else ok = 0;
+        if (!ok) return gt_err("%s: unknown setting '%s'", kind, p);
+        p = comma ? comma + 1 : NULL;
+    }
+    if (!(c->lr > 0)) return gt_err("%s: lr must be positive", kind);
+    if (c->wd < 0) return gt_err("%s: weight decay must not be negative", kind);
+    if (c->kind == OPT_ADAM && (c->b1 < 0 || c->b1 >= 1 || c->b2 < 0 || c->b2 >= 1))
+        return gt_err("adam: b1 and b2 must lie in [0, 1)");
+    if (c->kind != OPT_SGD && !(c->eps > 0)) return gt_err("%s: eps must be positive", kind);
+    if (c->kind == OPT_SGD && (c->b1 < 0 || c->b1 >= 1)) return gt_err("sgd: momentum must lie in [0, 1)");
+    if (c->kind == OPT_SGD && c->nesterov && c->b1 == 0) return gt_err("sgd: nesterov needs a momentum");
+    if (c->kind == OPT_RMSPROP && (c->b1 < 0 || c->b1 >= 1)) return gt_err("rmsprop: alpha must lie in [0, 1)");
+    if (c->kind == OPT_RMSPROP && (c->momentum < 0 || c->momentum >= 1))
+        return gt_err("rmsprop: momentum must lie in [0, 1)");
+    return 0;
+}
+
+/* The text of c, its numbers exact (opt_conf_text) or to 9 digits (opt_conf_format). */
+static void conf_print(const opt_conf_t *c, char *buf, size_t n, int exact) {
+    const double v[6] = {c->lr, c->b1, c->b2, c->eps, c->wd, c->momentum};
+    char t[6][40];
+    for (int i = 0; i < 6; i++) {
+        if (exact) gt_format_exact(t[i], sizeof t[i], v[i], 15, 0);
+        else snprintf(t[i], sizeof t[i], "%.9g", v[i]);
+    }
+    switch (c->kind) {
+    case OPT_ADAM: snprintf(buf, n, "adam:lr=%s,b1=%s,b2=%s,eps=%s,wd=%s", t[0], t[1], t[2], t[3], t[4]); break;
+    case OPT_SGD:
+        snprintf(buf, n, "sgd:lr=%s,momentum=%s,wd=%s%s", t[0], t[1], t[4], c->nesterov ? ",nesterov" : "");
+        break;
+    case OPT_RMSPROP:
+        snprintf(buf, n, "rmsprop:lr=%s,alpha=%s,eps=%s,momentum=%s,wd=%s%s", t[0], t[1], t[3], t[5], t[4],
+                 c->centered ? ",centered" : "");
+        break;
+    }
+}
+
+void opt_conf_format(const opt_conf_t *c, char *buf, size_t n) { conf_print(c, buf, n, 0); }
+
+void opt_conf_text(const opt_conf_t *c, char *buf, size_t n) { conf_print(c, buf, n, 1); }
+
+const cli_range_t gan_setting_ranges[GAN_SET_COUNT] = {
+    [GAN_SET_N_CRITIC] = {"--n-critic", "n_critic", 1, GAN_MAX_CRITIC, 1},
+    [GAN_SET_GP] = {"--gp", "gp", 0, 1e6, 0},
+    [GAN_SET_CLIP] = {"--clip", "clip", 0, 1e6, 0},
+    [GAN_SET_LABEL_SMOOTH] = {"--label-smooth", "label_smooth", 0, 0.999, 0},
+    [GAN_SET_EMA] = {"--ema", "ema", 0, 0.999999, 0},
+    [GAN_SET_BATCH] = {"--batch", "batch", 1, 65536, 1},
+};
+
+double gan_setting_get(const gan_settings_t *s, gan_setting_k k) {
+    switch (k) {
+    case GAN_SET_N_CRITIC: return s->n_critic;
+    case GAN_SET_GP: return s->gp;
+    case GAN_SET_CLIP: return s->clip;
+    case GAN_SET_LABEL_SMOOTH: return s->label_smooth;
+    case GAN_SET_EMA: return s->ema;
+    case GAN_SET_BATCH: return s->batch;
+    default: return NAN;
+    }
+}
+
+void gan_setting_set(gan_settings_t *s, gan_setting_k k, double v) {
+    switch (k) {
+    case GAN_SET_N_CRITIC: s->n_critic = (int)v; break;
+    case GAN_SET_GP: s->gp = v; break;
+    case GAN_SET_CLIP: s->clip = v; break;
+    case GAN_SET_LABEL_SMOOTH: s->label_smooth = v; break;
+    case GAN_SET_EMA: s->ema = v; break;
+    case GAN_SET_BATCH: s->batch = (int)v; break;
+    default: break;
+    }
+}
+
+int gan_settings_check(const gan_settings_t *s) {
+    if (s->loss >= LOSS_COUNT) return gt_err("unknown loss");
+    for (int k = 0; k < GAN_SET_COUNT; k++) {
+        const cli_range_t *r = &gan_setting_ranges[k];
+        double v = gan_setting_get(s, (gan_setting_k)k);
+        if (!(v >= r->lo && v <= r->hi)) return gt_err("%s %g is out of range [%g, %g]", r->name, v, r->lo, r->hi);
+    }
+    return 0;
+}
+
+int shape3_parse(const char *s, shape3_t *out) {
+    int v[3], k = 0;
+    const char *p = s;
+    while (k < 3) {
+        if (*p < '0' || *p > '9') break;
+        long x = 0;
+        while (*p >= '0' && *p <= '9') {
+            x = x * 10 + (*p++ - '0');
+            if (x > 1 << 20) return gt_err("shape '%s': a dimension is too large", s);
+        }
+        if (x <= 0) return gt_err("shape '%s': dimensions must be positive", s);
+        v[k++] = (int)x;
+        if (k < 3) {
+            if (*p != 'x') break;
+            p++;
+        }
+    }
+    if (k != 3 || *p) return gt_err("shape '%s' is not CxHxW (e.g. 1x28x28)", s);
+    out->c = v[0], out->h = v[1], out->w = v[2];
+    return 0;
+}

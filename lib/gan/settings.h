@@ -1,0 +1,72 @@
+/* settings.h: the training settings of a GAN model and their text forms: the loss, the two
+ * optimizers ("adam:lr=2e-4,b1=0.5"), the D steps per G step, the penalties, the EMA decay,
+ * the batch, and the data shape ("1x28x28"). Programs parse them from options, checkpoints
+ * store them (lib/gan/checkpoint.c), and a run may change them (gan-step's overrides). */
+#ifndef GT_SETTINGS_H
+#define GT_SETTINGS_H
+
+#include <stddef.h>
+
+#include "lib/base/cli.h"          /* cli_range_t */
+#include "lib/backend/loss_math.h" /* gan_loss_t */
+#include "lib/backend/opt_math.h"  /* opt_kind_t */
+#include "lib/nn/layer.h"          /* shape3_t */
+
+/* Optimizer settings (PyTorch's torch.optim semantics). */
+typedef struct {
+    opt_kind_t kind;
+    double lr, b1, b2, eps, wd; /* adam: betas, eps; rmsprop: b1 = alpha; sgd: b1 = momentum */
+    double momentum;            /* rmsprop momentum */
+    int nesterov, centered;
+} opt_conf_t;
+
+/* Settings a run may change (gan-step options override them, and they are stored). */
+typedef struct {
+    gan_loss_t loss;
+    opt_conf_t opt_g, opt_d;
+    int n_critic;        /* D steps per G step, 1..GAN_MAX_CRITIC */
+    double gp;           /* gradient-penalty weight (wgan-gp) */
+    double clip;         /* clip D's weights to [-clip, clip] after each D step (0: off) */
+    double label_smooth; /* one-sided: D's real target is 1 - label_smooth (bce, ns) */
+    double ema;          /* decay of the EMA of G's weights (0: off) */
+    int batch;
+} gan_settings_t;
+
+#define GAN_MAX_CRITIC 5
+
+/* The numeric settings' ranges, one row each (indexed by gan_setting_k), both ends included:
+ * what the programs' options accept (cli_range(&gan_setting_ranges[GAN_SET_EMA], text)) and
+ * what gan_settings_check and a checkpoint's reader allow. */
+typedef enum { GAN_SET_N_CRITIC, GAN_SET_GP, GAN_SET_CLIP, GAN_SET_LABEL_SMOOTH, GAN_SET_EMA, GAN_SET_BATCH,
+               GAN_SET_COUNT } gan_setting_k;
+extern const cli_range_t gan_setting_ranges[GAN_SET_COUNT];
+/* Setting k of s, and setting it (an integer setting takes v as it is: check v first). */
+double gan_setting_get(const gan_settings_t *s, gan_setting_k k);
+void gan_setting_set(gan_settings_t *s, gan_setting_k k, double v);
+
+/* "ns" -> LOSS_NS ...; returns -1 with a message for an unknown name. */
+int gan_loss_parse(const char *s, gan_loss_t *out);
+const char *gan_loss_name(gan_loss_t l);
+/* Defaults for a loss: optimizers, n_critic, gp, clip (gan-init's table); batch 64. */
+void gan_settings_default(gan_settings_t *s, gan_loss_t loss);
+/* Parse "adam:lr=2e-4,b1=0.5,b2=0.999", "sgd:lr=0.01,momentum=0.9,nesterov",
+ * "rmsprop:lr=5e-5,alpha=0.99,momentum=0,centered"; unset values take torch's defaults
+ * (adam lr 1e-3 betas 0.9/0.999 eps 1e-8; sgd lr 1e-3; rmsprop lr 1e-2 alpha 0.99 eps 1e-8).
+ * Returns 0 or -1 with a message naming the bad part. */
+int opt_conf_parse(const char *s, opt_conf_t *c);
+/* Canonical text of c into buf (every setting, %.9g): for messages. */
+void opt_conf_format(const opt_conf_t *c, char *buf, size_t n);
+/* The same text with every number exact (gt_format_exact, at least 15 digits): opt_conf_parse
+ * reads it back to identical settings. What checkpoints store. */
+void opt_conf_text(const opt_conf_t *c, char *buf, size_t n);
+/* Check the loss and that every numeric setting lies in its range (gan_setting_ranges); -1
+ * with a message naming the first that does not ("n_critic 7 is out of range [1, 5]"). */
+int gan_settings_check(const gan_settings_t *s);
+
+/* A whole string as a finite number into *v: 0, or -1 (no message) for anything else. */
+int gan_parse_number(const char *s, double *v);
+
+/* "1x28x28" -> shape; -1 with a message. */
+int shape3_parse(const char *s, shape3_t *out);
+
+#endif
