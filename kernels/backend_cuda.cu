@@ -34,8 +34,10 @@ void gt_cuda_fail(const char *file, int line, const char *what, const char *name
 static cudaStream_t stream;
 static cublasHandle_t blas;
 static int blas_tf32 = -1; /* the math mode set on the handle (-1: none yet) */
+static int device;         /* the GPU this process drives, among those it sees */
 
 cudaStream_t gt_cuda_stream(void) { return stream; }
+int gt_cuda_device(void) { return device; }
 
 /* ---- caching allocator ------------------------------------------------------------------- */
 
@@ -263,6 +265,7 @@ extern "C" backend_t *backend_cuda(void) {
         gt_err("CUDA GPU %d is not usable (%s: %s)", dev, cudaGetErrorName(e), cudaGetErrorString(e));
         return NULL;
     }
+    device = dev;
     cublasStatus_t s = cublasCreate(&blas);
     if (s != CUBLAS_STATUS_SUCCESS) {
         gt_err("cuBLAS does not start on CUDA GPU %d (%s)", dev, cublasGetStatusName(s));

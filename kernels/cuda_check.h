@@ -40,6 +40,9 @@ extern backend_t gt_cuda_backend;
 /* The backend's one stream: every operation is queued on it, in order. */
 cudaStream_t gt_cuda_stream(void);
 
+/* The GPU this process drives: its index among the GPUs the process sees. */
+int gt_cuda_device(void);
+
 /* Launch KERNEL over GRID x BLOCK on the backend's stream with the arguments, check the
  * launch, and count it (backend_t.counters.launches). Under emulation the grid runs as loops
  * on the host (cuda_emu.h). */

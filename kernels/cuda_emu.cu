@@ -127,16 +127,39 @@ static cudaError_t fail(cudaError_t e, const char *what) {
     return e;
 }
 
-cudaError_t cudaGetDeviceCount(int *count) {
+enum { MAX_DEVICES = 16 };
+
+/* GT_EMU_DEVICES (1 to MAX_DEVICES; 1 when unset), 0 under GT_EMU_NO_GPU=1, -1 when invalid. */
+static int emu_devices(void) {
     const char *no = getenv("GT_EMU_NO_GPU");
-    *count = no && strcmp(no, "1") == 0 ? 0 : 1;
-    return *count ? cudaSuccess : cudaErrorNoDevice;
+    if (no && strcmp(no, "1") == 0) return 0;
+    const char *v = getenv("GT_EMU_DEVICES");
+    if (!v || !*v) return 1;
+    char *end;
+    long n = strtol(v, &end, 10);
+    return *end == 0 && n >= 1 && n <= MAX_DEVICES ? (int)n : -1;
 }
 
-cudaError_t cudaSetDevice(int dev) { return dev == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+cudaError_t cudaGetDeviceCount(int *count) {
+    int n = emu_devices();
+    *count = n > 0 ? n : 0;
+    if (n < 0) return fail(cudaErrorInvalidValue, "GT_EMU_DEVICES must be a number of devices from 1 to 16");
+    return n ? cudaSuccess : cudaErrorNoDevice;
+}
+
+static int valid_device(int dev) { return dev >= 0 && dev < emu_devices(); }
+
+cudaError_t cudaSetDevice(int dev) { return valid_device(dev) ? cudaSuccess : cudaErrorInvalidDevice; }
+
+cudaError_t cudaDeviceGetPCIBusId(char *bus_id, int len, int dev) {
+    if (!bus_id || len < 13) return cudaErrorInvalidValue;
+    if (!valid_device(dev)) return cudaErrorInvalidDevice;
+    snprintf(bus_id, (size_t)len, "0000:%02x:00.0", dev + 1);
+    return cudaSuccess;
+}
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int dev) {
-    if (dev != 0) return cudaErrorInvalidDevice;
+    if (!valid_device(dev)) return cudaErrorInvalidDevice;
     memset(prop, 0, sizeof *prop);
     snprintf(prop->name, sizeof prop->name, "gan-tools host emulation");
     prop->totalGlobalMem = ARENA_BYTES;

@@ -24,8 +24,12 @@
  *              (after cuBLAS's own argument checks), so the row-major to column-major mapping
  *              (kernels/gemm_map.h) is exercised for real. TF32 math mode is recorded, and
  *              computed in full float32.
- *   devices    one device, "gan-tools host emulation"; GT_EMU_NO_GPU=1 makes
- *              cudaGetDeviceCount report none (to test the no-GPU paths).
+ *   devices    GT_EMU_DEVICES=N devices (1 to 16; default 1, a one-GPU machine), each
+ *              "gan-tools host emulation", device i with PCI bus id 0000:(i+1):00.0, so that
+ *              processes of one run that pick the same device show the same bus id (the data-
+ *              parallel runs' one-GPU-per-rank check, kernels/dist_nccl.cu); each process has its
+ *              own memory whichever device it picks. GT_EMU_NO_GPU=1 makes cudaGetDeviceCount
+ *              report none (to test the no-GPU paths).
  *   NCCL       the calls of kernels/dist_nccl.cu: a communicator is every process of the
  *              MPI run (lib/base/dist.h), and ncclAllReduce sums device memory with MPI_Allreduce
  *              (dist_sum_*), as the real one sums with every rank's result the same bits. The
@@ -91,6 +95,7 @@ struct cudaDeviceProp {
 cudaError_t cudaGetDeviceCount(int *count);
 cudaError_t cudaSetDevice(int dev);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int dev);
+cudaError_t cudaDeviceGetPCIBusId(char *bus_id, int len, int dev);
 cudaError_t cudaMalloc(void **p, size_t bytes);
 cudaError_t cudaFree(void *p);
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
