@@ -18,6 +18,7 @@
 
 #include <cblas.h>
 #include <map>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +45,20 @@ static void say(const char *msg) {
     (void)r;
 }
 
+/* The kernel running now (NULL: none), where it returns to when it faults, and the error
+ * every later call reports once one has (cudaSuccess: none has). */
+static const char *volatile running_kernel;
+static sigjmp_buf kernel_fault;
+static char *volatile fault_address;
+static cudaError_t sticky = cudaSuccess;
+
 static void on_segv(int sig, siginfo_t *si, void *ctx) {
     (void)ctx;
     char *a = (char *)si->si_addr;
+    if (running_kernel) { /* a kernel's fault: end the kernel (gt_emu_run_kernel) */
+        fault_address = a;
+        siglongjmp(kernel_fault, 1);
+    }
     if (arena && a >= arena && a < arena + ARENA_BYTES) {
         say("cuda emulation: host code touched device memory (a read or write outside a kernel, copy or "
             "cuBLAS call); it must go through the backend\n");
@@ -112,6 +124,21 @@ int gt_emu_is_device(const void *p, size_t bytes) {
 void gt_emu_bad_argument(const char *kernel, int index, const void *p) {
     fprintf(stderr, "cuda emulation: %s: argument %d (%p) is not device memory\n", kernel, index + 1, p);
     abort();
+}
+
+void gt_emu_run_kernel(const char *name, void (*body)(void *), void *ctx) {
+    if (sticky != cudaSuccess) return;
+    gt_emu_device_access(1);
+    if (sigsetjmp(kernel_fault, 1) == 0) {
+        running_kernel = name;
+        body(ctx);
+    } else {
+        sticky = cudaErrorIllegalAddress;
+        fprintf(stderr, "cuda emulation: kernel %s touched %p, outside device memory; the next synchronising call "
+                        "reports it, as on a GPU\n", name, (void *)fault_address);
+    }
+    running_kernel = NULL;
+    gt_emu_device_access(0);
 }
 
 extern "C" void gt_emu_set_order(int reverse) { reverse_order = reverse; }
@@ -220,6 +247,7 @@ cudaError_t cudaFree(void *p) {
 }
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    if (sticky != cudaSuccess) return sticky;
     if (!bytes) return cudaSuccess;
     int dd = gt_emu_is_device(dst, bytes), sd = gt_emu_is_device(src, bytes);
     int dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
@@ -252,6 +280,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
 
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s) {
     (void)s;
+    if (sticky != cudaSuccess) return sticky;
     if (!bytes) return cudaSuccess;
     if (!gt_emu_is_device(p, bytes)) return fail(cudaErrorInvalidValue, "cudaMemset: not (all) device memory");
     gt_emu_device_access(1);
@@ -274,9 +303,9 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     (void)s;
-    return cudaSuccess;
+    return sticky;
 }
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void) { return sticky; }
 cudaError_t cudaGetLastError(void) {
     cudaError_t e = last_error;
     last_error = cudaSuccess;
@@ -293,6 +322,7 @@ const char *cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     }
     return "cudaErrorUnknown";
 }
@@ -306,6 +336,7 @@ const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
     }
     return "unknown error";
 }
@@ -349,7 +380,7 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
                 ldb, ldc);
         return CUBLAS_STATUS_INVALID_VALUE;
     }
-    if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+    if (m == 0 || n == 0 || sticky != cudaSuccess) return CUBLAS_STATUS_SUCCESS; /* after a fault: reported at the next sync */
     /* every element of the three matrices is device memory */
     size_t a_end = (size_t)(acols - 1) * lda + arows, b_end = (size_t)(bcols - 1) * ldb + brows,
            c_end = (size_t)(n - 1) * ldc + m;
@@ -428,6 +459,7 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
     if (!comm || op != ncclSum || (type != ncclFloat && type != ncclDouble)) return ncclInvalidArgument;
     size_t bytes = count * (type == ncclDouble ? 8 : 4);
     if (count == 0) return ncclSuccess;
+    if (sticky != cudaSuccess) return ncclUnhandledCudaError;
     if (!gt_emu_is_device(send, bytes) || !gt_emu_is_device(recv, bytes)) {
         fprintf(stderr, "cuda emulation: ncclAllReduce: a buffer is not (all) device memory\n");
         return ncclInvalidArgument;

@@ -18,7 +18,10 @@
  *              (device memory for a device side, host memory for a host side) and within one
  *              allocation; a kernel's pointer arguments must be device memory or NULL.
  *              Failures print what was wrong on stderr and return an error code, which the
- *              caller's check (cuda_check.h) reports with file and line.
+ *              caller's check (cuda_check.h) reports with file and line. A kernel that faults
+ *              (touches memory outside the open part of the arena) is stopped and, as on a GPU,
+ *              the next synchronising call reports cudaErrorIllegalAddress (GT_CUDA_SYNC=1
+ *              makes that the call right after the launch, cuda_check.h).
  *   streams    there is one implicit order: every call completes before it returns.
  *   cuBLAS     cublasSgemm calls column-major cblas_sgemm with exactly the arguments given
  *              (after cuBLAS's own argument checks), so the row-major to column-major mapping
@@ -76,7 +79,8 @@ enum cudaError_t {
     cudaErrorInvalidDevicePointer = 17,
     cudaErrorInvalidMemcpyDirection = 21,
     cudaErrorNoDevice = 100,
-    cudaErrorInvalidDevice = 101
+    cudaErrorInvalidDevice = 101,
+    cudaErrorIllegalAddress = 700
 };
 enum cudaMemcpyKind {
     cudaMemcpyHostToHost = 0,
@@ -174,30 +178,37 @@ template <typename T> inline void gt_emu_check_arg(const char *kernel, int index
     (void)a;
 }
 
+/* Run body(ctx), the grid of kernel `name`, with device memory open. A memory fault inside it
+ * ends the kernel and, as on a GPU, is reported by the next synchronising call
+ * (cudaStreamSynchronize, a copy: cudaErrorIllegalAddress), not by the launch; after it every
+ * call fails the same way (the context is lost) and kernels no longer run. */
+void gt_emu_run_kernel(const char *name, void (*body)(void *), void *ctx);
+
 /* Every block, every thread: x fastest, as hardware numbers them; in reverse when asked. */
 template <typename Kernel, typename... Args>
 void gt_emu_launch(const char *name, dim3 grid, dim3 block, Kernel kernel, Args... args) {
     int idx = 0;
     (gt_emu_check_arg(name, idx++, args), ...);
-    gridDim = grid;
-    blockDim = block;
-    unsigned long nb = (unsigned long)grid.x * grid.y * grid.z, nt = (unsigned long)block.x * block.y * block.z;
-    int rev = gt_emu_reverse_order();
-    gt_emu_device_access(1);
-    for (unsigned long b0 = 0; b0 < nb; b0++) {
-        unsigned long b = rev ? nb - 1 - b0 : b0;
-        blockIdx.x = (unsigned)(b % grid.x);
-        blockIdx.y = (unsigned)(b / grid.x % grid.y);
-        blockIdx.z = (unsigned)(b / grid.x / grid.y);
-        for (unsigned long t0 = 0; t0 < nt; t0++) {
-            unsigned long t = rev ? nt - 1 - t0 : t0;
-            threadIdx.x = (unsigned)(t % block.x);
-            threadIdx.y = (unsigned)(t / block.x % block.y);
-            threadIdx.z = (unsigned)(t / block.x / block.y);
-            kernel(args...);
+    auto grid_loops = [&]() {
+        gridDim = grid;
+        blockDim = block;
+        unsigned long nb = (unsigned long)grid.x * grid.y * grid.z, nt = (unsigned long)block.x * block.y * block.z;
+        int rev = gt_emu_reverse_order();
+        for (unsigned long b0 = 0; b0 < nb; b0++) {
+            unsigned long b = rev ? nb - 1 - b0 : b0;
+            blockIdx.x = (unsigned)(b % grid.x);
+            blockIdx.y = (unsigned)(b / grid.x % grid.y);
+            blockIdx.z = (unsigned)(b / grid.x / grid.y);
+            for (unsigned long t0 = 0; t0 < nt; t0++) {
+                unsigned long t = rev ? nt - 1 - t0 : t0;
+                threadIdx.x = (unsigned)(t % block.x);
+                threadIdx.y = (unsigned)(t / block.x % block.y);
+                threadIdx.z = (unsigned)(t / block.x / block.y);
+                kernel(args...);
+            }
         }
-    }
-    gt_emu_device_access(0);
+    };
+    gt_emu_run_kernel(name, [](void *c) { (*static_cast<decltype(grid_loops) *>(c))(); }, &grid_loops);
 }
 
 #endif

@@ -99,6 +99,7 @@ void cuda_sum_procs(backend_t *be, void *v, size_t n, int f64) {
     be->counters.proc_sums++;
     be->counters.proc_sum_bytes += (double)n * (f64 ? 8 : 4);
     NCCL_CHECK(ncclAllReduce(v, v, n, f64 ? ncclDouble : ncclFloat, ncclSum, comm, gt_cuda_stream()));
+    GT_SYNC_POINT("ncclAllReduce");
 }
 
 #else
