@@ -267,8 +267,17 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
     /* a host side that lies partly in the arena is a bug too */
     if ((!dd && gt_emu_is_device(dst, 0)) || (!sd && gt_emu_is_device(src, 0)))
         return fail(cudaErrorInvalidValue, "cudaMemcpy: a copy runs past the end of a device allocation");
+    /* overlapping ranges are undefined on a GPU (a copy is many threads, in no order) */
+    const char *d0 = (const char *)dst, *s0 = (const char *)src;
+    if (d0 < s0 + bytes && s0 < d0 + bytes) {
+        snprintf(msg, sizeof msg,
+                 "cudaMemcpy(kind %d) of %zu bytes: the source and destination overlap (%p, %p), which a GPU does "
+                 "not copy reliably",
+                 (int)kind, bytes, src, dst);
+        return fail(cudaErrorInvalidValue, msg);
+    }
     gt_emu_device_access(1);
-    memmove(dst, src, bytes);
+    memcpy(dst, src, bytes);
     gt_emu_device_access(0);
     return cudaSuccess;
 }
@@ -465,7 +474,12 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
         return ncclInvalidArgument;
     }
     gt_emu_device_access(1);
-    if (send != recv) memmove(recv, send, bytes);
+    const char *s0 = (const char *)send, *r0 = (const char *)recv;
+    if (send != recv && s0 < r0 + bytes && r0 < s0 + bytes) {
+        fprintf(stderr, "cuda emulation: ncclAllReduce: the buffers overlap without being one (in place)\n");
+        return ncclInvalidArgument;
+    }
+    if (send != recv) memcpy(recv, send, bytes);
     if (type == ncclDouble) dist_sum_f64(&comm->d, (double *)recv, count);
     else dist_sum_f32(&comm->d, (float *)recv, count);
     gt_emu_device_access(0);

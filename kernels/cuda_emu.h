@@ -15,8 +15,10 @@
  *              code that reads or writes device memory faults, and a handler names the fault
  *              ("host code touched device memory ..."). GT_EMU_PROTECT=0 turns this off
  *              (faster: benchmarks). cudaMemcpy checks that each side is where its kind says
- *              (device memory for a device side, host memory for a host side) and within one
- *              allocation; a kernel's pointer arguments must be device memory or NULL.
+ *              (device memory for a device side, host memory for a host side), within one
+ *              allocation, and that source and destination do not overlap (undefined on a
+ *              GPU); a kernel's pointer arguments must be device memory or NULL (pointers
+ *              inside functors and argument structs are not checked: C++ cannot list them).
  *              Failures print what was wrong on stderr and return an error code, which the
  *              caller's check (cuda_check.h) reports with file and line. A kernel that faults
  *              (touches memory outside the open part of the arena) is stopped and, as on a GPU,

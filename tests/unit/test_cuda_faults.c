@@ -3,7 +3,7 @@
  * end of device memory is reported, as on a GPU, by the next synchronising call, which names
  * another operation; under GT_CUDA_SYNC=1 by the launch itself, naming the kernel and the
  * backend operation (kernels/cuda_check.h). Copies whose source and destination overlap are
- * refused (undefined on a GPU). Each case runs in a child process of its own, whose stderr is
+ * refused (undefined on a GPU; kernels/cuda_emu.h). Each case runs in a child process of its own, whose stderr is
  * read back. Other builds skip (a plan of 0): a real GPU does not fault on demand. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -96,6 +96,34 @@ static void test_reduction_names_its_operation(void) {
           "stderr: %s", err);
 }
 
+/* be->copy within one allocation, the ranges overlapping by 64 bytes */
+static void overlapping_copy(backend_t *be) {
+    char *p = be->alloc(be, 1024);
+    be->copy(be, p + 64, p, 256);
+}
+
+/* two allocations: no overlap, no complaint */
+static void disjoint_copy(backend_t *be) {
+    char *p = be->alloc(be, 1024), *q = be->alloc(be, 1024);
+    be->copy(be, q, p, 1024);
+    be->copy(be, p + 512, p, 512); /* adjacent halves of one allocation */
+    be->sync(be);
+}
+
+static void test_overlapping_copy_is_refused(void) {
+    int st;
+    char err[4096];
+    in_child(overlapping_copy, "0", &st, err, sizeof err);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d, stderr: %s", st, err);
+    CHECK(strstr(err, "cuda emulation: cudaMemcpy(kind 3) of 256 bytes: the source and destination overlap") != NULL,
+          "stderr: %s", err);
+    CHECK(strstr(err, "cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream) failed: "
+                      "cudaErrorInvalidValue") != NULL,
+          "stderr: %s", err);
+    in_child(disjoint_copy, "1", &st, err, sizeof err);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d, stderr: %s", st, err);
+}
+
 #endif
 
 int main(void) {
@@ -104,6 +132,7 @@ int main(void) {
     RUN(test_fault_is_reported_later_without_sync);
     RUN(test_fault_names_kernel_and_operation_under_sync);
     RUN(test_reduction_names_its_operation);
+    RUN(test_overlapping_copy_is_refused);
     return harness_done();
 #else
     printf("1..0 # SKIP needs the CUDA emulation (make CUDA=emu), where a kernel can be made to fault\n");
