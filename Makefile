@@ -66,9 +66,16 @@ LIB_OBJ  = $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRC))
 ifeq ($(CUDA),1)
   CU_OBJ    = $(patsubst %.cu,$(OBJ)/%.cu.o,$(CU_SRC))
   CPPFLAGS += -DGT_HAVE_CUDA=1
-  # Ampere (sm_80) and Hopper (sm_90) machine code; NVARCH=... to change it.
-  NVARCH   ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+  # Machine code for Ampere (sm_80), Ada (sm_89) and Hopper (sm_90), plus the PTX of the newest
+  # of them (compute_90), which the driver JIT-compiles on first run for a GPU newer than every
+  # listed one (Blackwell: sm_100, sm_120); without PTX such a GPU could not run the kernels.
+  # NVARCH=... to change it (tests/cuda-build.bats checks what a build embeds).
+  NVARCH   ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_89,code=sm_89 \
+              -gencode arch=compute_90,code=sm_90 \
+              -gencode arch=compute_90,code=compute_90
   NVFLAGS  ?= -O2 -std=c++17 --fmad=false -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror $(NVARCH)
+  # a change of NVARCH recompiles the kernels (the stamp below)
+  $(CU_OBJ): $(OBJ)/.nvarch
   LDFLAGS  += -Wl,-rpath,$(CUDA_HOME)/lib64
   LDLIBS   += -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
   LINK      = $(CXX)
@@ -114,6 +121,11 @@ $(OBJ)/.mpi: FORCE
 $(OBJ)/.nccl: FORCE
 	@mkdir -p $(dir $@)
 	@echo "$(NCCL)" | cmp -s - $@ || echo "$(NCCL)" > $@
+
+# The architectures this flavour's kernels were compiled for: rewritten when NVARCH changes.
+$(OBJ)/.nvarch: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(NVARCH)" | cmp -s - $@ || echo "$(NVARCH)" > $@
 
 LIBA = $(OBJ)/libgan.a
 

@@ -29,13 +29,29 @@ void gt_cuda_fail(const char *file, int line, const char *what, const char *name
     gt_fatal(1, "cuda: %s:%d: %s failed: %s (%s)", file, line, what, name, desc);
 }
 
+int gt_cuda_sync_each;
+
+void gt_cuda_fail_launch(const char *file, int line, const char *kernel, const char *op, cudaError_t e) {
+    gt_fatal(1, "cuda: %s:%d: kernel %s (in %s) failed: %s (%s)", file, line, kernel, op, cudaGetErrorName(e),
+             cudaGetErrorString(e));
+}
+
+void gt_cuda_sync_point(const char *file, int line, int kernel, const char *what, const char *op) {
+    cudaError_t e = cudaStreamSynchronize(gt_cuda_stream());
+    if (e != cudaSuccess)
+        gt_fatal(1, "cuda: %s:%d: %s%s (in %s) failed: %s (%s) [GT_CUDA_SYNC=1: checked after it ran]", file, line,
+                 kernel ? "kernel " : "", what, op, cudaGetErrorName(e), cudaGetErrorString(e));
+}
+
 /* ---- state ------------------------------------------------------------------------------- */
 
 static cudaStream_t stream;
 static cublasHandle_t blas;
 static int blas_tf32 = -1; /* the math mode set on the handle (-1: none yet) */
+static int device;         /* the GPU this process drives, among those it sees */
 
 cudaStream_t gt_cuda_stream(void) { return stream; }
+int gt_cuda_device(void) { return device; }
 
 /* ---- caching allocator ------------------------------------------------------------------- */
 
@@ -123,6 +139,7 @@ static void cuda_copy(backend_t *be, void *dst, const void *src, size_t bytes) {
     be->counters.launches++; /* a copy on the stream costs a launch */
     be->counters.bytes += 2.0 * (double)bytes;
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
+    GT_SYNC_POINT("cudaMemcpyAsync");
 }
 
 static void cuda_zero(backend_t *be, void *p, size_t bytes) {
@@ -130,6 +147,7 @@ static void cuda_zero(backend_t *be, void *p, size_t bytes) {
     be->counters.launches++;
     be->counters.bytes += (double)bytes;
     CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream));
+    GT_SYNC_POINT("cudaMemsetAsync");
 }
 
 static void cuda_sync(backend_t *be) {
@@ -165,6 +183,7 @@ static void cuda_gemm(backend_t *be, int trans_a, int trans_b, int m, int n, int
     be->counters.bytes += 4.0 * ((double)m * k + (double)k * n + (double)m * n * (beta != 0.0f ? 2 : 1));
     CUBLAS_CHECK(cublasSgemm(blas, g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, g.m,
                              g.n, g.k, &alpha, g.a, g.lda, g.b, g.ldb, &beta, c, ldc));
+    GT_SYNC_POINT("cublasSgemm");
 }
 
 /* ---- the backend ------------------------------------------------------------------------- */
@@ -218,12 +237,15 @@ extern "C" backend_t *backend_cuda(void) {
         gt_err("CUDA GPU %d is not usable (%s: %s)", dev, cudaGetErrorName(e), cudaGetErrorString(e));
         return NULL;
     }
+    device = dev;
     cublasStatus_t s = cublasCreate(&blas);
     if (s != CUBLAS_STATUS_SUCCESS) {
         gt_err("cuBLAS does not start on CUDA GPU %d (%s)", dev, cublasGetStatusName(s));
         return NULL;
     }
     CUBLAS_CHECK(cublasSetStream(blas, stream));
+    const char *sync_each = getenv("GT_CUDA_SYNC");
+    gt_cuda_sync_each = sync_each && strcmp(sync_each, "1") == 0;
     fill_struct(&gt_cuda_backend);
 #ifdef GT_CUDA_EMU
     snprintf(gt_cuda_backend.description, sizeof gt_cuda_backend.description, "%.100s (kernels/cuda_emu.h)",

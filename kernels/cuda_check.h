@@ -40,23 +40,58 @@ extern backend_t gt_cuda_backend;
 /* The backend's one stream: every operation is queued on it, in order. */
 cudaStream_t gt_cuda_stream(void);
 
+/* The GPU this process drives: its index among the GPUs the process sees. */
+int gt_cuda_device(void);
+
+/* GT_CUDA_SYNC=1 in the environment (read when the backend starts): after every kernel launch,
+ * GEMM, copy, fill and all-reduce, wait for the stream and check it, so that a kernel that
+ * faults is named with the backend operation that launched it, instead of surfacing at a later
+ * synchronisation that names another operation. Slow: for finding a fault, not for training. */
+extern int gt_cuda_sync_each;
+
+/* A launch failed: print "PROG: cuda: FILE:LINE: kernel KERNEL (in OP) failed: NAME
+ * (description)" and exit 1. */
+[[noreturn]] void gt_cuda_fail_launch(const char *file, int line, const char *kernel, const char *op, cudaError_t e);
+
+/* After queueing WHAT (a kernel when kernel is 1) on the stream: under GT_CUDA_SYNC=1 wait for
+ * it and check, naming WHAT and OP, the backend operation that queued it. */
+void gt_cuda_sync_point(const char *file, int line, int kernel, const char *what, const char *op);
+
+/* After launching KERNEL from OP: the launch's own error (a bad configuration) and, under
+ * GT_CUDA_SYNC=1, the kernel's. */
+static inline void gt_cuda_launched(const char *file, int line, const char *kernel, const char *op) {
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) gt_cuda_fail_launch(file, line, kernel, op, e);
+    if (gt_cuda_sync_each) gt_cuda_sync_point(file, line, 1, kernel, op);
+}
+
 /* Launch KERNEL over GRID x BLOCK on the backend's stream with the arguments, check the
- * launch, and count it (backend_t.counters.launches). Under emulation the grid runs as loops
- * on the host (cuda_emu.h). */
+ * launch (gt_cuda_launched: named NAME, from the backend operation OP), and count it
+ * (backend_t.counters.launches). GT_LAUNCH names the kernel as written and the function it is
+ * in. Under emulation the grid runs as loops on the host (cuda_emu.h). */
 #ifdef GT_CUDA_EMU
-#define GT_LAUNCH(kernel, grid, block, ...)                                   \
+#define GT_LAUNCH_NAMED(name, op, kernel, grid, block, ...)                   \
     do {                                                                      \
         gt_cuda_backend.counters.launches++;                                  \
-        gt_emu_launch(#kernel, (grid), (block), kernel, __VA_ARGS__);         \
+        gt_emu_launch((name), (grid), (block), kernel, __VA_ARGS__);          \
+        gt_cuda_launched(__FILE__, __LINE__, (name), (op));                   \
     } while (0)
 #else
-#define GT_LAUNCH(kernel, grid, block, ...)                                   \
+#define GT_LAUNCH_NAMED(name, op, kernel, grid, block, ...)                   \
     do {                                                                      \
         gt_cuda_backend.counters.launches++;                                  \
         kernel<<<(grid), (block), 0, gt_cuda_stream()>>>(__VA_ARGS__);       \
-        CUDA_CHECK(cudaGetLastError());                                       \
+        gt_cuda_launched(__FILE__, __LINE__, (name), (op));                   \
     } while (0)
 #endif
+#define GT_LAUNCH(kernel, grid, block, ...) GT_LAUNCH_NAMED(#kernel, __func__, kernel, grid, block, __VA_ARGS__)
+
+/* What GT_CUDA_SYNC=1 checks after the stream's other work (GEMMs, copies, fills, all-reduces):
+ * WHAT, queued by the enclosing backend operation. */
+#define GT_SYNC_POINT(what)                                                           \
+    do {                                                                              \
+        if (gt_cuda_sync_each) gt_cuda_sync_point(__FILE__, __LINE__, 0, (what), __func__); \
+    } while (0)
 
 /* Threads per block of the element-wise kernels. */
 enum { GT_BLOCK = 256 };

@@ -18,6 +18,7 @@
 
 #include <cblas.h>
 #include <map>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +45,20 @@ static void say(const char *msg) {
     (void)r;
 }
 
+/* The kernel running now (NULL: none), where it returns to when it faults, and the error
+ * every later call reports once one has (cudaSuccess: none has). */
+static const char *volatile running_kernel;
+static sigjmp_buf kernel_fault;
+static char *volatile fault_address;
+static cudaError_t sticky = cudaSuccess;
+
 static void on_segv(int sig, siginfo_t *si, void *ctx) {
     (void)ctx;
     char *a = (char *)si->si_addr;
+    if (running_kernel) { /* a kernel's fault: end the kernel (gt_emu_run_kernel) */
+        fault_address = a;
+        siglongjmp(kernel_fault, 1);
+    }
     if (arena && a >= arena && a < arena + ARENA_BYTES) {
         say("cuda emulation: host code touched device memory (a read or write outside a kernel, copy or "
             "cuBLAS call); it must go through the backend\n");
@@ -114,6 +126,21 @@ void gt_emu_bad_argument(const char *kernel, int index, const void *p) {
     abort();
 }
 
+void gt_emu_run_kernel(const char *name, void (*body)(void *), void *ctx) {
+    if (sticky != cudaSuccess) return;
+    gt_emu_device_access(1);
+    if (sigsetjmp(kernel_fault, 1) == 0) {
+        running_kernel = name;
+        body(ctx);
+    } else {
+        sticky = cudaErrorIllegalAddress;
+        fprintf(stderr, "cuda emulation: kernel %s touched %p, outside device memory; the next synchronising call "
+                        "reports it, as on a GPU\n", name, (void *)fault_address);
+    }
+    running_kernel = NULL;
+    gt_emu_device_access(0);
+}
+
 extern "C" void gt_emu_set_order(int reverse) { reverse_order = reverse; }
 int gt_emu_reverse_order(void) { return reverse_order; }
 
@@ -127,16 +154,39 @@ static cudaError_t fail(cudaError_t e, const char *what) {
     return e;
 }
 
-cudaError_t cudaGetDeviceCount(int *count) {
+enum { MAX_DEVICES = 16 };
+
+/* GT_EMU_DEVICES (1 to MAX_DEVICES; 1 when unset), 0 under GT_EMU_NO_GPU=1, -1 when invalid. */
+static int emu_devices(void) {
     const char *no = getenv("GT_EMU_NO_GPU");
-    *count = no && strcmp(no, "1") == 0 ? 0 : 1;
-    return *count ? cudaSuccess : cudaErrorNoDevice;
+    if (no && strcmp(no, "1") == 0) return 0;
+    const char *v = getenv("GT_EMU_DEVICES");
+    if (!v || !*v) return 1;
+    char *end;
+    long n = strtol(v, &end, 10);
+    return *end == 0 && n >= 1 && n <= MAX_DEVICES ? (int)n : -1;
 }
 
-cudaError_t cudaSetDevice(int dev) { return dev == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+cudaError_t cudaGetDeviceCount(int *count) {
+    int n = emu_devices();
+    *count = n > 0 ? n : 0;
+    if (n < 0) return fail(cudaErrorInvalidValue, "GT_EMU_DEVICES must be a number of devices from 1 to 16");
+    return n ? cudaSuccess : cudaErrorNoDevice;
+}
+
+static int valid_device(int dev) { return dev >= 0 && dev < emu_devices(); }
+
+cudaError_t cudaSetDevice(int dev) { return valid_device(dev) ? cudaSuccess : cudaErrorInvalidDevice; }
+
+cudaError_t cudaDeviceGetPCIBusId(char *bus_id, int len, int dev) {
+    if (!bus_id || len < 13) return cudaErrorInvalidValue;
+    if (!valid_device(dev)) return cudaErrorInvalidDevice;
+    snprintf(bus_id, (size_t)len, "0000:%02x:00.0", dev + 1);
+    return cudaSuccess;
+}
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int dev) {
-    if (dev != 0) return cudaErrorInvalidDevice;
+    if (!valid_device(dev)) return cudaErrorInvalidDevice;
     memset(prop, 0, sizeof *prop);
     snprintf(prop->name, sizeof prop->name, "gan-tools host emulation");
     prop->totalGlobalMem = ARENA_BYTES;
@@ -197,6 +247,7 @@ cudaError_t cudaFree(void *p) {
 }
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    if (sticky != cudaSuccess) return sticky;
     if (!bytes) return cudaSuccess;
     int dd = gt_emu_is_device(dst, bytes), sd = gt_emu_is_device(src, bytes);
     int dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
@@ -216,8 +267,17 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
     /* a host side that lies partly in the arena is a bug too */
     if ((!dd && gt_emu_is_device(dst, 0)) || (!sd && gt_emu_is_device(src, 0)))
         return fail(cudaErrorInvalidValue, "cudaMemcpy: a copy runs past the end of a device allocation");
+    /* overlapping ranges are undefined on a GPU (a copy is many threads, in no order) */
+    const char *d0 = (const char *)dst, *s0 = (const char *)src;
+    if (d0 < s0 + bytes && s0 < d0 + bytes) {
+        snprintf(msg, sizeof msg,
+                 "cudaMemcpy(kind %d) of %zu bytes: the source and destination overlap (%p, %p), which a GPU does "
+                 "not copy reliably",
+                 (int)kind, bytes, src, dst);
+        return fail(cudaErrorInvalidValue, msg);
+    }
     gt_emu_device_access(1);
-    memmove(dst, src, bytes);
+    memcpy(dst, src, bytes);
     gt_emu_device_access(0);
     return cudaSuccess;
 }
@@ -229,6 +289,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
 
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s) {
     (void)s;
+    if (sticky != cudaSuccess) return sticky;
     if (!bytes) return cudaSuccess;
     if (!gt_emu_is_device(p, bytes)) return fail(cudaErrorInvalidValue, "cudaMemset: not (all) device memory");
     gt_emu_device_access(1);
@@ -251,9 +312,9 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     (void)s;
-    return cudaSuccess;
+    return sticky;
 }
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void) { return sticky; }
 cudaError_t cudaGetLastError(void) {
     cudaError_t e = last_error;
     last_error = cudaSuccess;
@@ -270,6 +331,7 @@ const char *cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     }
     return "cudaErrorUnknown";
 }
@@ -283,6 +345,7 @@ const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
     }
     return "unknown error";
 }
@@ -326,7 +389,7 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
                 ldb, ldc);
         return CUBLAS_STATUS_INVALID_VALUE;
     }
-    if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+    if (m == 0 || n == 0 || sticky != cudaSuccess) return CUBLAS_STATUS_SUCCESS; /* after a fault: reported at the next sync */
     /* every element of the three matrices is device memory */
     size_t a_end = (size_t)(acols - 1) * lda + arows, b_end = (size_t)(bcols - 1) * ldb + brows,
            c_end = (size_t)(n - 1) * ldc + m;
@@ -405,12 +468,18 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
     if (!comm || op != ncclSum || (type != ncclFloat && type != ncclDouble)) return ncclInvalidArgument;
     size_t bytes = count * (type == ncclDouble ? 8 : 4);
     if (count == 0) return ncclSuccess;
+    if (sticky != cudaSuccess) return ncclUnhandledCudaError;
     if (!gt_emu_is_device(send, bytes) || !gt_emu_is_device(recv, bytes)) {
         fprintf(stderr, "cuda emulation: ncclAllReduce: a buffer is not (all) device memory\n");
         return ncclInvalidArgument;
     }
     gt_emu_device_access(1);
-    if (send != recv) memmove(recv, send, bytes);
+    const char *s0 = (const char *)send, *r0 = (const char *)recv;
+    if (send != recv && s0 < r0 + bytes && r0 < s0 + bytes) {
+        fprintf(stderr, "cuda emulation: ncclAllReduce: the buffers overlap without being one (in place)\n");
+        return ncclInvalidArgument;
+    }
+    if (send != recv) memcpy(recv, send, bytes);
     if (type == ncclDouble) dist_sum_f64(&comm->d, (double *)recv, count);
     else dist_sum_f32(&comm->d, (float *)recv, count);
     gt_emu_device_access(0);

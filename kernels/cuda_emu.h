@@ -15,17 +15,26 @@
  *              code that reads or writes device memory faults, and a handler names the fault
  *              ("host code touched device memory ..."). GT_EMU_PROTECT=0 turns this off
  *              (faster: benchmarks). cudaMemcpy checks that each side is where its kind says
- *              (device memory for a device side, host memory for a host side) and within one
- *              allocation; a kernel's pointer arguments must be device memory or NULL.
+ *              (device memory for a device side, host memory for a host side), within one
+ *              allocation, and that source and destination do not overlap (undefined on a
+ *              GPU); a kernel's pointer arguments must be device memory or NULL (pointers
+ *              inside functors and argument structs are not checked: C++ cannot list them).
  *              Failures print what was wrong on stderr and return an error code, which the
- *              caller's check (cuda_check.h) reports with file and line.
+ *              caller's check (cuda_check.h) reports with file and line. A kernel that faults
+ *              (touches memory outside the open part of the arena) is stopped and, as on a GPU,
+ *              the next synchronising call reports cudaErrorIllegalAddress (GT_CUDA_SYNC=1
+ *              makes that the call right after the launch, cuda_check.h).
  *   streams    there is one implicit order: every call completes before it returns.
  *   cuBLAS     cublasSgemm calls column-major cblas_sgemm with exactly the arguments given
  *              (after cuBLAS's own argument checks), so the row-major to column-major mapping
  *              (kernels/gemm_map.h) is exercised for real. TF32 math mode is recorded, and
  *              computed in full float32.
- *   devices    one device, "gan-tools host emulation"; GT_EMU_NO_GPU=1 makes
- *              cudaGetDeviceCount report none (to test the no-GPU paths).
+ *   devices    GT_EMU_DEVICES=N devices (1 to 16; default 1, a one-GPU machine), each
+ *              "gan-tools host emulation", device i with PCI bus id 0000:(i+1):00.0, so that
+ *              processes of one run that pick the same device show the same bus id (the data-
+ *              parallel runs' one-GPU-per-rank check, kernels/dist_nccl.cu); each process has its
+ *              own memory whichever device it picks. GT_EMU_NO_GPU=1 makes cudaGetDeviceCount
+ *              report none (to test the no-GPU paths).
  *   NCCL       the calls of kernels/dist_nccl.cu: a communicator is every process of the
  *              MPI run (lib/base/dist.h), and ncclAllReduce sums device memory with MPI_Allreduce
  *              (dist_sum_*), as the real one sums with every rank's result the same bits. The
@@ -72,7 +81,8 @@ enum cudaError_t {
     cudaErrorInvalidDevicePointer = 17,
     cudaErrorInvalidMemcpyDirection = 21,
     cudaErrorNoDevice = 100,
-    cudaErrorInvalidDevice = 101
+    cudaErrorInvalidDevice = 101,
+    cudaErrorIllegalAddress = 700
 };
 enum cudaMemcpyKind {
     cudaMemcpyHostToHost = 0,
@@ -91,6 +101,7 @@ struct cudaDeviceProp {
 cudaError_t cudaGetDeviceCount(int *count);
 cudaError_t cudaSetDevice(int dev);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int dev);
+cudaError_t cudaDeviceGetPCIBusId(char *bus_id, int len, int dev);
 cudaError_t cudaMalloc(void **p, size_t bytes);
 cudaError_t cudaFree(void *p);
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
@@ -169,30 +180,37 @@ template <typename T> inline void gt_emu_check_arg(const char *kernel, int index
     (void)a;
 }
 
+/* Run body(ctx), the grid of kernel `name`, with device memory open. A memory fault inside it
+ * ends the kernel and, as on a GPU, is reported by the next synchronising call
+ * (cudaStreamSynchronize, a copy: cudaErrorIllegalAddress), not by the launch; after it every
+ * call fails the same way (the context is lost) and kernels no longer run. */
+void gt_emu_run_kernel(const char *name, void (*body)(void *), void *ctx);
+
 /* Every block, every thread: x fastest, as hardware numbers them; in reverse when asked. */
 template <typename Kernel, typename... Args>
 void gt_emu_launch(const char *name, dim3 grid, dim3 block, Kernel kernel, Args... args) {
     int idx = 0;
     (gt_emu_check_arg(name, idx++, args), ...);
-    gridDim = grid;
-    blockDim = block;
-    unsigned long nb = (unsigned long)grid.x * grid.y * grid.z, nt = (unsigned long)block.x * block.y * block.z;
-    int rev = gt_emu_reverse_order();
-    gt_emu_device_access(1);
-    for (unsigned long b0 = 0; b0 < nb; b0++) {
-        unsigned long b = rev ? nb - 1 - b0 : b0;
-        blockIdx.x = (unsigned)(b % grid.x);
-        blockIdx.y = (unsigned)(b / grid.x % grid.y);
-        blockIdx.z = (unsigned)(b / grid.x / grid.y);
-        for (unsigned long t0 = 0; t0 < nt; t0++) {
-            unsigned long t = rev ? nt - 1 - t0 : t0;
-            threadIdx.x = (unsigned)(t % block.x);
-            threadIdx.y = (unsigned)(t / block.x % block.y);
-            threadIdx.z = (unsigned)(t / block.x / block.y);
-            kernel(args...);
+    auto grid_loops = [&]() {
+        gridDim = grid;
+        blockDim = block;
+        unsigned long nb = (unsigned long)grid.x * grid.y * grid.z, nt = (unsigned long)block.x * block.y * block.z;
+        int rev = gt_emu_reverse_order();
+        for (unsigned long b0 = 0; b0 < nb; b0++) {
+            unsigned long b = rev ? nb - 1 - b0 : b0;
+            blockIdx.x = (unsigned)(b % grid.x);
+            blockIdx.y = (unsigned)(b / grid.x % grid.y);
+            blockIdx.z = (unsigned)(b / grid.x / grid.y);
+            for (unsigned long t0 = 0; t0 < nt; t0++) {
+                unsigned long t = rev ? nt - 1 - t0 : t0;
+                threadIdx.x = (unsigned)(t % block.x);
+                threadIdx.y = (unsigned)(t / block.x % block.y);
+                threadIdx.z = (unsigned)(t / block.x / block.y);
+                kernel(args...);
+            }
         }
-    }
-    gt_emu_device_access(0);
+    };
+    gt_emu_run_kernel(name, [](void *c) { (*static_cast<decltype(grid_loops) *>(c))(); }, &grid_loops);
 }
 
 #endif

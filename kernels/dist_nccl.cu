@@ -4,7 +4,8 @@
  *
  * Bootstrap: rank 0 makes an ncclUniqueId and broadcasts it over MPI (dist_bcast); every rank
  * then joins the communicator with its MPI rank. Each process drives the GPU it chose when the
- * backend started (backend_cuda: local rank mod the GPUs it sees). NCCL reduces each element
+ * backend started (backend_cuda: local rank mod the GPUs it sees); two ranks on one GPU are
+ * refused before NCCL starts, naming them (check_one_gpu_per_rank). NCCL reduces each element
  * once and gives every rank the result, so every process takes the same optimizer step on the
  * same bits.
  *
@@ -16,6 +17,11 @@
 
 #include "lib/base/common.h"
 #include "lib/base/dist.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #if defined(GT_HAVE_NCCL) && !defined(GT_CUDA_EMU)
 #include <nccl.h>
@@ -31,9 +37,53 @@
 
 static ncclComm_t comm;
 
+/* Which GPU a rank drives, as every rank can compare it: its node's name and the GPU's PCI bus
+ * id (device indices differ with CUDA_VISIBLE_DEVICES; bus ids do not). */
+enum { GPU_ID_BYTES = 160 };
+
+/* NCCL refuses a communicator in which two ranks drive one GPU, when ranks outnumber a node's
+ * GPUs (each takes local rank mod GPUs), with an error that names neither the ranks nor the
+ * cause: find it first, from every rank's GPU gathered over MPI, and say what to do. Every rank
+ * reaches the same verdict. */
+static int check_one_gpu_per_rank(dist_t *d) {
+    char mine[GPU_ID_BYTES];
+    memset(mine, 0, sizeof mine);
+    char bus[32] = "?";
+    CUDA_CHECK(cudaDeviceGetPCIBusId(bus, (int)sizeof bus, gt_cuda_device()));
+    char host[96] = "?";
+    if (gethostname(host, sizeof host)) snprintf(host, sizeof host, "?");
+    host[sizeof host - 1] = 0;
+    snprintf(mine, sizeof mine, "%s %s", bus, host);
+    char *all = (char *)malloc((size_t)d->size * GPU_ID_BYTES);
+    if (!all) return gt_err("out of memory gathering the ranks' GPUs");
+    dist_allgather(d, mine, GPU_ID_BYTES, all);
+    for (int r = 0; r < d->size; r++) {
+        const char *id = all + (size_t)r * GPU_ID_BYTES;
+        char ranks[200];
+        int shared = 0, len = snprintf(ranks, sizeof ranks, "%d", r);
+        for (int q = r + 1; q < d->size; q++) shared += strcmp(id, all + (size_t)q * GPU_ID_BYTES) == 0;
+        for (int q = r + 1, k = 0; q < d->size && len < (int)sizeof ranks - 24; q++)
+            if (strcmp(id, all + (size_t)q * GPU_ID_BYTES) == 0)
+                len += snprintf(ranks + len, sizeof ranks - (size_t)len, "%s%d", ++k == shared ? " and " : ", ", q);
+        if (!shared) continue;
+        int count = 0;
+        if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
+        char bus_of[32] = "?", host_of[96] = "?";
+        if (sscanf(id, "%31s %95s", bus_of, host_of) != 2) snprintf(host_of, sizeof host_of, "?");
+        gt_err("ranks %s would share one GPU (PCI %s on %s), which NCCL refuses: start one rank per GPU at most "
+               "(this node shows %d), or give each rank its own GPU with CUDA_VISIBLE_DEVICES",
+               ranks, bus_of, host_of, count);
+        free(all);
+        return -1;
+    }
+    free(all);
+    return 0;
+}
+
 int cuda_join(backend_t *be, dist_t *d) {
     (void)be;
     if (comm) return gt_err("the CUDA backend has joined a run already");
+    if (check_one_gpu_per_rank(d)) return -1;
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
     if (d->rank == 0) NCCL_CHECK(ncclGetUniqueId(&id));
@@ -49,6 +99,7 @@ void cuda_sum_procs(backend_t *be, void *v, size_t n, int f64) {
     be->counters.proc_sums++;
     be->counters.proc_sum_bytes += (double)n * (f64 ? 8 : 4);
     NCCL_CHECK(ncclAllReduce(v, v, n, f64 ? ncclDouble : ncclFloat, ncclSum, comm, gt_cuda_stream()));
+    GT_SYNC_POINT("ncclAllReduce");
 }
 
 #else

@@ -64,8 +64,10 @@ static inline long gt_reduce_parts(long segs, long count) {
     return P;
 }
 
-/* Sum with f, finish with g (both functors with __device__ operator()). */
-template <int K, class F, class G> void gt_reduce(long segs, long count, F f, G g) {
+/* Sum with f, finish with g (both functors with __device__ operator()). op: the backend
+ * operation that asks, which its launches are reported under (cuda_check.h). */
+template <int K, class F, class G>
+void gt_reduce(long segs, long count, F f, G g, const char *op = __builtin_FUNCTION()) {
     if (segs <= 0) return;
     long P = gt_reduce_parts(segs, count);
     /* room for the partials and, behind them, the first combined level */
@@ -74,16 +76,17 @@ template <int K, class F, class G> void gt_reduce(long segs, long count, F f, G 
     void (*partial)(double *, long, long, long, F) = k_reduce_partial<K, F>;
     void (*combine)(double *, const double *, long, long, long) = k_reduce_combine<K>;
     void (*final_)(const double *, long, long, G) = k_reduce_final<K, G>;
-    GT_LAUNCH(partial, gt_blocks((size_t)segs * P), GT_BLOCK, part, segs, P, count, f);
+    GT_LAUNCH_NAMED("k_reduce_partial", op, partial, gt_blocks((size_t)segs * P), GT_BLOCK, part, segs, P, count, f);
     while (P > GT_REDUCE_FAN) {
         long Q = (P + GT_REDUCE_FAN - 1) / GT_REDUCE_FAN;
-        GT_LAUNCH(combine, gt_blocks((size_t)segs * Q), GT_BLOCK, other, (const double *)part, segs, P, Q);
+        GT_LAUNCH_NAMED("k_reduce_combine", op, combine, gt_blocks((size_t)segs * Q), GT_BLOCK, other,
+                        (const double *)part, segs, P, Q);
         double *t = part;
         part = other;
         other = t;
         P = Q;
     }
-    GT_LAUNCH(final_, gt_blocks((size_t)segs), GT_BLOCK, (const double *)part, segs, P, g);
+    GT_LAUNCH_NAMED("k_reduce_final", op, final_, gt_blocks((size_t)segs), GT_BLOCK, (const double *)part, segs, P, g);
 }
 
 #endif

@@ -105,6 +105,19 @@ void dist_bcast(dist_t *d, void *p, size_t n) {
 #endif
 }
 
+void dist_allgather(dist_t *d, const void *mine, size_t n, void *all) {
+    if (n == 0) return;
+    if (d->size <= 1) {
+        memcpy(all, mine, n);
+        return;
+    }
+#ifdef GT_HAVE_MPI
+    MPI_Allgather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, MPI_COMM_WORLD);
+#else
+    memcpy(all, mine, n);
+#endif
+}
+
 int dist_local_rank(void) {
     static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"};
     return (int)launcher_env(vars, sizeof vars / sizeof vars[0], 0, (1 << 20) - 1, 0);

@@ -45,6 +45,10 @@ void dist_sum_f64(dist_t *d, double *v, size_t n);
 /* From rank 0 to every process: the n bytes at p (no-op when size == 1). */
 void dist_bcast(dist_t *d, void *p, size_t n);
 
+/* On every process: all (size * n bytes) = every process's n bytes at mine, in rank order
+ * (rank r's at all + r n). n must be below 2^31. With size == 1, all = mine. */
+void dist_allgather(dist_t *d, const void *mine, size_t n, void *all);
+
 /* This process's index among the processes of the run on its node, from the launcher's
  * environment (Open MPI's OMPI_COMM_WORLD_LOCAL_RANK, MPICH's MPI_LOCALRANKID, Slurm's
  * SLURM_LOCALID), 0 when none says: the CUDA backend takes GPU (local rank mod GPUs). */

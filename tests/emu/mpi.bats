@@ -12,6 +12,10 @@ load ../helper
 DEV=cuda
 load ../mpi_helper
 
+# Each rank drives GPU (local rank mod GPUs), and NCCL, real or emulated, needs one GPU per rank;
+# the emulation shows one device unless told otherwise, so these runs get one per rank.
+export GT_EMU_DEVICES=4
+
 @test "cuda, mpirun -np 1, 2: wgan-gp's tanh twin (gradient penalty, LayerNorm; 4 steps, 20 critic updates) equals one process" {
     need_mpi
     same_as_one_process wgan-gp-tanh 16 4 "2"
@@ -54,5 +58,20 @@ load ../mpi_helper
     run timeout 120 mpirun -np 2 gan-step -q --device cuda --data "$T/big.npy" --steps 1 -i "$T/m0.st" -o "$T/x.st"
     [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
     [[ "$output" == *"gan-step: rank "[01]": cuda: out of device memory allocating"* ]]
+    [ ! -e "$T/x.st" ]
+}
+
+@test "cuda, mpirun -np 2 on one GPU, -np 3 on two: refused before NCCL starts, naming the ranks that share one and the remedy" {
+    need_mpi
+    data 64 "$T/d.npy"
+    gan-init --arch mlp --like "$T/d.npy" --batch 16 --seed 4 -o "$T/m0.st"
+    GT_EMU_DEVICES=1 run timeout 60 mpirun -np 2 gan-step -q --device cuda --data "$T/d.npy" --steps 1 -i "$T/m0.st" -o "$T/x.st"
+    [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+    [[ "$output" == *"gan-step: rank "[01]": ranks 0 and 1 would share one GPU (PCI 0000:01:00.0 on "*"), which NCCL refuses: start one rank per GPU at most (this node shows 1), or give each rank its own GPU with CUDA_VISIBLE_DEVICES"* ]]
+    [[ "$output" != *ncclCommInitRank* ]]
+    [ ! -e "$T/x.st" ]
+    GT_EMU_DEVICES=2 run timeout 60 mpirun -np 3 gan-step -q --device cuda --data "$T/d.npy" --steps 1 -i "$T/m0.st" -o "$T/x.st"
+    [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+    [[ "$output" == *"ranks 0 and 2 would share one GPU (PCI 0000:01:00.0 on "*"(this node shows 2)"* ]]
     [ ! -e "$T/x.st" ]
 }
