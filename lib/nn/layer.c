@@ -1,37 +1,15 @@
-/* layer.c: the table of layer kinds the spec parser knows (a new kind adds its ops struct,
- * exported by lib/layer_KIND.c, here, one line each), and what several kinds share. */
+/* layer.c: the table of layer kinds the spec parser knows (built from layer_kinds.h), and what
+ * several kinds share. */
 #include <math.h>
 #include <string.h>
 
 #include "layer.h"
 #include "lib/base/philox.h"
 
-extern const layer_ops_t layer_linear_ops, layer_relu_ops, layer_lrelu_ops, layer_tanh_ops, layer_sigmoid_ops,
-    layer_reshape_ops, layer_flatten_ops;
-extern const layer_ops_t layer_bn_ops, layer_ln_ops, layer_dropout_ops;
-extern const layer_ops_t layer_embed_ops, layer_onehot_ops, layer_cbn_ops, layer_proj_ops;
-extern const layer_ops_t layer_conv_ops, layer_convT_ops, layer_maxpool_ops, layer_avgpool_ops, layer_upsample_ops;
-
 const layer_ops_t *const layer_kinds[] = {
-    &layer_linear_ops,
-    &layer_relu_ops,
-    &layer_lrelu_ops,
-    &layer_tanh_ops,
-    &layer_sigmoid_ops,
-    &layer_reshape_ops,
-    &layer_flatten_ops,
-    &layer_bn_ops,
-    &layer_ln_ops,
-    &layer_dropout_ops,
-    &layer_conv_ops,
-    &layer_convT_ops,
-    &layer_maxpool_ops,
-    &layer_avgpool_ops,
-    &layer_upsample_ops,
-    &layer_embed_ops,
-    &layer_onehot_ops,
-    &layer_cbn_ops,
-    &layer_proj_ops,
+#define LAYER_KIND(kind) &layer_##kind##_ops,
+#include "layer_kinds.h"
+#undef LAYER_KIND
     NULL,
 };
 

@@ -223,5 +223,14 @@ static void conv_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float 
     layer_affine_jvp_backward(ctx, l, conv_grad, dx, dtx, dy, dty, x, tx, B);
 }
 
-const layer_ops_t layer_conv_ops = {"conv", conv_setup, conv_init, conv_forward, conv_backward, conv_jvp_forward,
-                                    conv_jvp_backward};
+const layer_ops_t layer_conv_ops = {
+    .name = "conv",
+    .args = SPEC_UNITS | SPEC_K | SPEC_S | SPEC_P | SPEC_NOBIAS,
+    .size_name = "number of output channels",
+    .setup = conv_setup,
+    .init = conv_init,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .jvp_forward = conv_jvp_forward,
+    .jvp_backward = conv_jvp_backward,
+};

@@ -156,5 +156,14 @@ static void convT_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float
     layer_affine_jvp_backward(ctx, l, convT_grad, dx, dtx, dy, dty, x, tx, B);
 }
 
-const layer_ops_t layer_convT_ops = {"convT", convT_setup, convT_init, convT_forward, convT_backward,
-                                     convT_jvp_forward, convT_jvp_backward};
+const layer_ops_t layer_convT_ops = {
+    .name = "convT",
+    .args = SPEC_UNITS | SPEC_K | SPEC_S | SPEC_P | SPEC_OP | SPEC_NOBIAS,
+    .size_name = "number of output channels",
+    .setup = convT_setup,
+    .init = convT_init,
+    .forward = convT_forward,
+    .backward = convT_backward,
+    .jvp_forward = convT_jvp_forward,
+    .jvp_backward = convT_jvp_backward,
+};
