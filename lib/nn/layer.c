@@ -1,5 +1,6 @@
 /* layer.c: the table of layer kinds the spec parser knows (built from layer_kinds.h), and what
- * several kinds share. */
+ * several kinds share: the initialisation of weights and biases, and the passes of the kinds
+ * affine in their input. */
 #include <math.h>
 #include <string.h>
 
@@ -33,17 +34,30 @@ void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t see
     }
 }
 
-void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, affine_apply_fn apply, float *y, float *ty,
-                              const float *x, const float *tx, int B) {
-    apply(ctx, l, y, x, B, 1);
-    apply(ctx, l, ty, tx, B, 0);
+void layer_affine_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
+    l->ops->apply(ctx, l, y, x, B, 1);
 }
 
-void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, affine_grad_fn grad, float *dx, float *dtx,
-                               const float *dy, const float *dty, const float *x, const float *tx, int B) {
+void layer_affine_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
+                           const float *y, int B) {
+    (void)y;
+    l->ops->grad(ctx, l, dx, dy, x, B, 1);
+}
+
+void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
+                              const float *tx, int B) {
+    l->ops->apply(ctx, l, y, x, B, 1);
+    l->ops->apply(ctx, l, ty, tx, B, 0);
+}
+
+void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
+                               const float *dty, const float *x, const float *tx, const float *y,
+                               const float *ty, int B) {
+    (void)y;
+    (void)ty;
     size_t nx = (size_t)B * (size_t)shape3_size(l->in);
-    if (dy) grad(ctx, l, dx, dy, x, B, 1);
+    if (dy) l->ops->grad(ctx, l, dx, dy, x, B, 1);
     else if (dx) ctx->be->zero(ctx->be, dx, sizeof(float) * nx);
-    if (dty) grad(ctx, l, dtx, dty, tx, B, 0);
+    if (dty) l->ops->grad(ctx, l, dtx, dty, tx, B, 0);
     else if (dtx) ctx->be->zero(ctx->be, dtx, sizeof(float) * nx);
 }

@@ -71,6 +71,14 @@ enum {
     SPEC_CLASSES = 1 << 15 /* first positional int: the number of classes K (conditional layers) */
 };
 
+/* The two passes of a kind that is affine in its input, y = A x + b (conv, convT): apply writes
+ * y = A x (+ b when with_bias); grad accumulates the parameter gradients of (dy, x) (db only
+ * when with_bias; none under ctx->skip_param_grads) and writes dx = A^T dy when dx is not NULL. */
+typedef void (*affine_apply_fn)(const nn_ctx_t *ctx, const layer_t *l, float *y, const float *x, int B,
+                                int with_bias);
+typedef void (*affine_grad_fn)(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, int B,
+                               int with_bias);
+
 typedef struct layer_ops {
     const char *name;      /* spec keyword: "linear", "conv", "convT", "bn", ... */
     int args;              /* its grammar: the SPEC_* forms it takes (0: none) */
@@ -105,6 +113,11 @@ typedef struct layer_ops {
     void (*jvp_backward)(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
                          const float *dty, const float *x, const float *tx, const float *y,
                          const float *ty, int B);
+
+    /* Optional (NULL but for kinds affine in x): the two passes from which layer_affine_forward,
+     * _backward, _jvp_forward and _jvp_backward make the four above. */
+    affine_apply_fn apply;
+    affine_grad_fn grad;
 } layer_ops_t;
 
 struct layer {
@@ -170,19 +183,20 @@ const layer_ops_t *layer_kind_find(const char *name);
  * from offset n_weights, so every layer's draws are its own. */
 void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, double fan_in);
 
-/* The gradient-penalty passes of a layer that is affine in its input, y = A x + b (conv,
- * convT), from its two passes: apply writes y = A x (+ b when with_bias); grad accumulates the
- * parameter gradients of (dy, x) (db only when with_bias; none under ctx->skip_param_grads) and
- * writes dx = A^T dy when dx is not NULL. The tangent is ty = A tx, and the reverse pass sums the
- * pairs (dy, x) and (dty, tx); a NULL cotangent counts as zero. */
-typedef void (*affine_apply_fn)(const nn_ctx_t *ctx, const layer_t *l, float *y, const float *x, int B,
-                                int with_bias);
-typedef void (*affine_grad_fn)(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, int B,
-                               int with_bias);
-void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, affine_apply_fn apply, float *y, float *ty,
-                              const float *x, const float *tx, int B);
-void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, affine_grad_fn grad, float *dx, float *dtx,
-                               const float *dy, const float *dty, const float *x, const float *tx, int B);
+/* The passes of a kind affine in its input (conv, convT), from its ops' apply and grad:
+ * forward is apply with the bias, backward grad with it. The tangent is ty = A tx (apply without
+ * the bias), and the reverse pass sums the parameter gradients of the pairs (dy, x) and
+ * (dty, tx), db from dy only; dx = A^T dy, dtx = A^T dty (either may be NULL); a NULL cotangent
+ * counts as zero. Their signatures are layer_ops_t's forward, backward, jvp_forward and
+ * jvp_backward. */
+void layer_affine_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B);
+void layer_affine_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
+                           const float *y, int B);
+void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
+                              const float *tx, int B);
+void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
+                               const float *dty, const float *x, const float *tx, const float *y,
+                               const float *ty, int B);
 
 /* BatchNorm's pieces that conditional BatchNorm (cbn) shares (lib/nn/layer_bn.c says what they do) */
 void layer_bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, size_t n_affine);
