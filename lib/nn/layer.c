@@ -1,37 +1,16 @@
-/* layer.c: the table of layer kinds the spec parser knows (a new kind adds its ops struct,
- * exported by lib/layer_KIND.c, here, one line each), and what several kinds share. */
+/* layer.c: the table of layer kinds the spec parser knows (built from layer_kinds.h), and what
+ * several kinds share: the initialisation of weights and biases, and the passes of the kinds
+ * affine in their input. */
 #include <math.h>
 #include <string.h>
 
 #include "layer.h"
 #include "lib/base/philox.h"
 
-extern const layer_ops_t layer_linear_ops, layer_relu_ops, layer_lrelu_ops, layer_tanh_ops, layer_sigmoid_ops,
-    layer_reshape_ops, layer_flatten_ops;
-extern const layer_ops_t layer_bn_ops, layer_ln_ops, layer_dropout_ops;
-extern const layer_ops_t layer_embed_ops, layer_onehot_ops, layer_cbn_ops, layer_proj_ops;
-extern const layer_ops_t layer_conv_ops, layer_convT_ops, layer_maxpool_ops, layer_avgpool_ops, layer_upsample_ops;
-
 const layer_ops_t *const layer_kinds[] = {
-    &layer_linear_ops,
-    &layer_relu_ops,
-    &layer_lrelu_ops,
-    &layer_tanh_ops,
-    &layer_sigmoid_ops,
-    &layer_reshape_ops,
-    &layer_flatten_ops,
-    &layer_bn_ops,
-    &layer_ln_ops,
-    &layer_dropout_ops,
-    &layer_conv_ops,
-    &layer_convT_ops,
-    &layer_maxpool_ops,
-    &layer_avgpool_ops,
-    &layer_upsample_ops,
-    &layer_embed_ops,
-    &layer_onehot_ops,
-    &layer_cbn_ops,
-    &layer_proj_ops,
+#define LAYER_KIND(kind) &layer_##kind##_ops,
+#include "layer_kinds.h"
+#undef LAYER_KIND
     NULL,
 };
 
@@ -55,17 +34,30 @@ void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t see
     }
 }
 
-void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, affine_apply_fn apply, float *y, float *ty,
-                              const float *x, const float *tx, int B) {
-    apply(ctx, l, y, x, B, 1);
-    apply(ctx, l, ty, tx, B, 0);
+void layer_affine_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
+    l->ops->apply(ctx, l, y, x, B, 1);
 }
 
-void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, affine_grad_fn grad, float *dx, float *dtx,
-                               const float *dy, const float *dty, const float *x, const float *tx, int B) {
+void layer_affine_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
+                           const float *y, int B) {
+    (void)y;
+    l->ops->grad(ctx, l, dx, dy, x, B, 1);
+}
+
+void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
+                              const float *tx, int B) {
+    l->ops->apply(ctx, l, y, x, B, 1);
+    l->ops->apply(ctx, l, ty, tx, B, 0);
+}
+
+void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
+                               const float *dty, const float *x, const float *tx, const float *y,
+                               const float *ty, int B) {
+    (void)y;
+    (void)ty;
     size_t nx = (size_t)B * (size_t)shape3_size(l->in);
-    if (dy) grad(ctx, l, dx, dy, x, B, 1);
+    if (dy) l->ops->grad(ctx, l, dx, dy, x, B, 1);
     else if (dx) ctx->be->zero(ctx->be, dx, sizeof(float) * nx);
-    if (dty) grad(ctx, l, dtx, dty, tx, B, 0);
+    if (dty) l->ops->grad(ctx, l, dtx, dty, tx, B, 0);
     else if (dtx) ctx->be->zero(ctx->be, dtx, sizeof(float) * nx);
 }

@@ -1,5 +1,5 @@
 /* layer.h: one layer of a network: its kinds, hyper-parameters, parameters and the ops
- * every kind provides (STYLE.md: x_forward / x_backward pairs, outputs first).
+ * every kind provides (x_forward / x_backward pairs, outputs first).
  *
  * Shapes are per sample: C x H x W; a 1-D feature vector of n is n x 1 x 1. Activations are
  * batch-major: x is (B, C, H, W) contiguous. Parameters and their gradients are slices of
@@ -8,10 +8,13 @@
  *   Linear.weight (out, in)      Conv2d.weight (O, I, kH, kW)   ConvTranspose2d.weight (I, O, kH, kW)
  *   BatchNorm / LayerNorm weight and bias (C) or (C*H*W) as torch's normalized_shape says.
  *
- * Each kind lives in one file (lib/layer_KIND.c) and exports one `const layer_ops_t`. The
- * tensors a layer sees (x, y, gradients, w, b, state, saved, workspace) live on the
- * backend's device: a layer computes only through ctx->be's operations (backend.h) and never
- * reads or writes them itself, so the same file serves the CPU and the GPU. */
+ * Each kind lives in one file (lib/nn/layer_KIND.c; a few related kinds may share one) that
+ * exports its `const layer_ops_t layer_KIND_ops`: the kind's spec keyword, its grammar (which of
+ * the spec language's argument forms it takes, SPEC_*) and its passes. lib/nn/layer_kinds.h lists
+ * the kinds, one line each; the spec parser (spec.c) knows no kind by name. The tensors a layer
+ * sees (x, y, gradients, w, b, state, saved, workspace) live on the backend's device: a layer
+ * computes only through ctx->be's operations (backend.h) and never reads or writes them itself,
+ * so the same file serves the CPU and the GPU. */
 #ifndef GT_LAYER_H
 #define GT_LAYER_H
 
@@ -45,8 +48,42 @@ typedef struct nn_ctx {
 
 typedef struct layer layer_t;
 
+/* The argument forms of the spec language (lib/nn/spec.md), which a kind's grammar (its
+ * layer_ops_t's args) combines. At most one positional form is taken, except that SPEC_CLASSES
+ * comes first and may be followed by SPEC_UNITS (embed K N). */
+enum {
+    SPEC_UNITS = 1 << 0,   /* positional int: units and channels (linear's out features, conv's out
+                              channels, embed's N) */
+    SPEC_SLOPE = 1 << 1,   /* positional float: slope (lrelu) */
+    SPEC_PROB = 1 << 2,    /* positional float: probability in [0, 1) (dropout) */
+    SPEC_SHAPE = 1 << 3,   /* positional CxHxW (reshape) */
+    SPEC_SCALE = 1 << 4,   /* positional int: factor (upsample) */
+    SPEC_K = 1 << 5,       /* kN / kHxW, required */
+    SPEC_S = 1 << 6,       /* sN / sHxW: stride */
+    SPEC_P = 1 << 7,       /* pN / pHxW: padding */
+    SPEC_OP = 1 << 8,      /* opN / opHxW: output padding */
+    SPEC_NOBIAS = 1 << 9,  /* flag nobias: has_bias = 0 */
+    SPEC_AFFINE = 1 << 10, /* flag noaffine: has_bias = 0 */
+    SPEC_EPS = 1 << 11,    /* eps=X, X > 0 */
+    SPEC_MOM = 1 << 12,    /* momentum=X, X in [0, 1] */
+    SPEC_POOL = 1 << 13,   /* not a form: the stride defaults to the kernel (torch's pooling) */
+    SPEC_NOPAD = 1 << 14,  /* flag nopad: exclude_pad = 1 */
+    SPEC_CLASSES = 1 << 15 /* first positional int: the number of classes K (conditional layers) */
+};
+
+/* The two passes of a kind that is affine in its input, y = A x + b (conv, convT): apply writes
+ * y = A x (+ b when with_bias); grad accumulates the parameter gradients of (dy, x) (db only
+ * when with_bias; none under ctx->skip_param_grads) and writes dx = A^T dy when dx is not NULL. */
+typedef void (*affine_apply_fn)(const nn_ctx_t *ctx, const layer_t *l, float *y, const float *x, int B,
+                                int with_bias);
+typedef void (*affine_grad_fn)(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, int B,
+                               int with_bias);
+
 typedef struct layer_ops {
-    const char *name; /* spec keyword: "linear", "conv", "convT", "bn", ... */
+    const char *name;      /* spec keyword: "linear", "conv", "convT", "bn", ... */
+    int args;              /* its grammar: the SPEC_* forms it takes (0: none) */
+    const char *size_name; /* with SPEC_UNITS: what the size is, for the parser's "missing the
+                              SIZE_NAME" (e.g. "number of output channels") */
 
     /* Infer l->out from l->in and the hyper-parameters, check them, and set n_params,
      * n_state, n_saved (floats per sample kept for backward), n_saved_fixed and workspace (floats needed
@@ -76,6 +113,11 @@ typedef struct layer_ops {
     void (*jvp_backward)(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
                          const float *dty, const float *x, const float *tx, const float *y,
                          const float *ty, int B);
+
+    /* Optional (NULL but for kinds affine in x): the two passes from which layer_affine_forward,
+     * _backward, _jvp_forward and _jvp_backward make the four above. */
+    affine_apply_fn apply;
+    affine_grad_fn grad;
 } layer_ops_t;
 
 struct layer {
@@ -124,8 +166,14 @@ struct layer {
     size_t workspace_fixed;/* plus floats independent of B */
 };
 
-/* The table of kinds, for the spec parser: NULL-terminated. */
+/* Every kind, layer_KIND_ops, as listed in layer_kinds.h */
+#define LAYER_KIND(kind) extern const layer_ops_t layer_##kind##_ops;
+#include "layer_kinds.h"
+#undef LAYER_KIND
+
+/* The table of kinds, for the spec parser: NULL-terminated, in layer_kinds.h's order. */
 extern const layer_ops_t *const layer_kinds[];
+/* The kind whose keyword is name, or NULL. */
 const layer_ops_t *layer_kind_find(const char *name);
 
 /* The initialisation of the weight-and-bias layers (linear, conv, convT): with INIT_DCGAN,
@@ -135,19 +183,20 @@ const layer_ops_t *layer_kind_find(const char *name);
  * from offset n_weights, so every layer's draws are its own. */
 void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, double fan_in);
 
-/* The gradient-penalty passes of a layer that is affine in its input, y = A x + b (conv,
- * convT), from its two passes: apply writes y = A x (+ b when with_bias); grad accumulates the
- * parameter gradients of (dy, x) (db only when with_bias; none under ctx->skip_param_grads) and
- * writes dx = A^T dy when dx is not NULL. The tangent is ty = A tx, and the reverse pass sums the
- * pairs (dy, x) and (dty, tx); a NULL cotangent counts as zero. */
-typedef void (*affine_apply_fn)(const nn_ctx_t *ctx, const layer_t *l, float *y, const float *x, int B,
-                                int with_bias);
-typedef void (*affine_grad_fn)(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, int B,
-                               int with_bias);
-void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, affine_apply_fn apply, float *y, float *ty,
-                              const float *x, const float *tx, int B);
-void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, affine_grad_fn grad, float *dx, float *dtx,
-                               const float *dy, const float *dty, const float *x, const float *tx, int B);
+/* The passes of a kind affine in its input (conv, convT), from its ops' apply and grad:
+ * forward is apply with the bias, backward grad with it. The tangent is ty = A tx (apply without
+ * the bias), and the reverse pass sums the parameter gradients of the pairs (dy, x) and
+ * (dty, tx), db from dy only; dx = A^T dy, dtx = A^T dty (either may be NULL); a NULL cotangent
+ * counts as zero. Their signatures are layer_ops_t's forward, backward, jvp_forward and
+ * jvp_backward. */
+void layer_affine_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B);
+void layer_affine_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
+                           const float *y, int B);
+void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
+                              const float *tx, int B);
+void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
+                               const float *dty, const float *x, const float *tx, const float *y,
+                               const float *ty, int B);
 
 /* BatchNorm's pieces that conditional BatchNorm (cbn) shares (lib/nn/layer_bn.c says what they do) */
 void layer_bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, size_t n_affine);

@@ -50,11 +50,42 @@ static void act_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *
     ctx->be->act_jvp_backward(ctx->be, kind_of(l), l->slope, dx, dtx, dy, dty, x, tx, y, count(l, B));
 }
 
-const layer_ops_t layer_relu_ops = {"relu", act_setup, NULL, act_forward, act_backward, act_jvp_forward,
-                                    act_jvp_backward};
-const layer_ops_t layer_lrelu_ops = {"lrelu", lrelu_setup, NULL, act_forward, act_backward, act_jvp_forward,
-                                     act_jvp_backward};
-const layer_ops_t layer_tanh_ops = {"tanh", act_setup, NULL, act_forward, act_backward, act_jvp_forward,
-                                    act_jvp_backward};
-const layer_ops_t layer_sigmoid_ops = {"sigmoid", act_setup, NULL, act_forward, act_backward, act_jvp_forward,
-                                       act_jvp_backward};
+const layer_ops_t layer_relu_ops = {
+    .name = "relu",
+    .args = 0,
+    .setup = act_setup,
+    .forward = act_forward,
+    .backward = act_backward,
+    .jvp_forward = act_jvp_forward,
+    .jvp_backward = act_jvp_backward,
+};
+
+const layer_ops_t layer_lrelu_ops = {
+    .name = "lrelu",
+    .args = SPEC_SLOPE,
+    .setup = lrelu_setup,
+    .forward = act_forward,
+    .backward = act_backward,
+    .jvp_forward = act_jvp_forward,
+    .jvp_backward = act_jvp_backward,
+};
+
+const layer_ops_t layer_tanh_ops = {
+    .name = "tanh",
+    .args = 0,
+    .setup = act_setup,
+    .forward = act_forward,
+    .backward = act_backward,
+    .jvp_forward = act_jvp_forward,
+    .jvp_backward = act_jvp_backward,
+};
+
+const layer_ops_t layer_sigmoid_ops = {
+    .name = "sigmoid",
+    .args = 0,
+    .setup = act_setup,
+    .forward = act_forward,
+    .backward = act_backward,
+    .jvp_forward = act_jvp_forward,
+    .jvp_backward = act_jvp_backward,
+};

@@ -111,4 +111,11 @@ static void bn_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float 
     ctx->be->bn_backward(ctx->be, &a);
 }
 
-const layer_ops_t layer_bn_ops = {"bn", bn_setup, bn_init, bn_forward, bn_backward, NULL, NULL};
+const layer_ops_t layer_bn_ops = {
+    .name = "bn",
+    .args = SPEC_EPS | SPEC_MOM | SPEC_AFFINE,
+    .setup = bn_setup,
+    .init = bn_init,
+    .forward = bn_forward,
+    .backward = bn_backward,
+};

@@ -94,10 +94,27 @@ static void concat_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, floa
                                        (long)l->in.h * l->in.w, l->classes);
 }
 
-const layer_ops_t layer_embed_ops = {"embed", concat_setup, embed_init, concat_forward, concat_backward,
-                                     concat_jvp_forward, concat_jvp_backward};
-const layer_ops_t layer_onehot_ops = {"onehot", concat_setup, NULL, concat_forward, concat_backward,
-                                      concat_jvp_forward, concat_jvp_backward};
+const layer_ops_t layer_embed_ops = {
+    .name = "embed",
+    .args = SPEC_CLASSES | SPEC_UNITS,
+    .size_name = "embedding size N",
+    .setup = concat_setup,
+    .init = embed_init,
+    .forward = concat_forward,
+    .backward = concat_backward,
+    .jvp_forward = concat_jvp_forward,
+    .jvp_backward = concat_jvp_backward,
+};
+
+const layer_ops_t layer_onehot_ops = {
+    .name = "onehot",
+    .args = SPEC_CLASSES,
+    .setup = concat_setup,
+    .forward = concat_forward,
+    .backward = concat_backward,
+    .jvp_forward = concat_jvp_forward,
+    .jvp_backward = concat_jvp_backward,
+};
 
 /* ---- cbn K: conditional BatchNorm ---------------------------------------------------------- */
 
@@ -155,7 +172,14 @@ static void cbn_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float
     ctx->be->bn_backward(ctx->be, &a);
 }
 
-const layer_ops_t layer_cbn_ops = {"cbn", cbn_setup, cbn_init, cbn_forward, cbn_backward, NULL, NULL};
+const layer_ops_t layer_cbn_ops = {
+    .name = "cbn",
+    .args = SPEC_CLASSES | SPEC_EPS | SPEC_MOM,
+    .setup = cbn_setup,
+    .init = cbn_init,
+    .forward = cbn_forward,
+    .backward = cbn_backward,
+};
 
 /* ---- proj K: linear 1 plus the projection term ---------------------------------------------- */
 
@@ -241,5 +265,13 @@ static void proj_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float 
     proj_grads(ctx, l, dtx, dty, tx, B, 0);
 }
 
-const layer_ops_t layer_proj_ops = {"proj", proj_setup, proj_init, proj_forward, proj_backward, proj_jvp_forward,
-                                    proj_jvp_backward};
+const layer_ops_t layer_proj_ops = {
+    .name = "proj",
+    .args = SPEC_CLASSES | SPEC_NOBIAS,
+    .setup = proj_setup,
+    .init = proj_init,
+    .forward = proj_forward,
+    .backward = proj_backward,
+    .jvp_forward = proj_jvp_forward,
+    .jvp_backward = proj_jvp_backward,
+};

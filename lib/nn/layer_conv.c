@@ -18,53 +18,38 @@
  * the shapes), every loop splits over independent outputs: no result depends on the thread
  * count. Nothing is saved: backward recomputes im2col from x.
  *
- * Gradient penalty (jvp): the layer is affine in x, so ty = W * tx (no bias), and the reverse
- * pass runs backward twice: dW += from (dy, x) and from (dty, tx), db from dy, dx = W^T dy,
- * dtx = W^T dty.
+ * The layer is affine in x: its passes are layer.c's layer_affine_* made from conv_apply and
+ * conv_grad. Gradient penalty (jvp): ty = W * tx (no bias), and the reverse pass runs backward
+ * twice: dW += from (dy, x) and from (dty, tx), db from dy, dx = W^T dy, dtx = W^T dty.
  *
  * Initialisation, from Philox (seed, PHILOX_STREAM_INIT, step = layer index), element j of the
  * weight (PyTorch layout) at index j and element j of the bias at index O*C*kk + j:
  *   INIT_TORCH: w, b = (2u - 1) / sqrt(C*kk)   (kaiming_uniform_(a=sqrt(5)) and torch's bias bound)
  *   INIT_DCGAN: w = 0.02 * philox_normal, b = 0. */
-#include <limits.h>
-#include <math.h>
 #include <stddef.h>
-#include <string.h>
 
 #include "lib/base/common.h"
 #include "lib/backend/conv_math.h"
+#include "conv_common.h"
 #include "layer.h"
-#include "lib/base/philox.h"
-
-/* floats rounded up to a 64-byte multiple, so that each buffer in the workspace is aligned */
-static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 static conv_geom_t geom(const layer_t *l) {
     conv_geom_t g = {l->in.c, l->in.h, l->in.w, l->out.h, l->out.w, l->kh, l->kw, l->sh, l->sw, l->ph, l->pw};
     return g;
 }
 
-static long kk_of(const layer_t *l) { return (long)l->kh * l->kw; }
-
 /* kn2row when it needs less memory than im2col (and stride 1: one tap per image position) */
 static int use_kn2row(const layer_t *l) {
-    long kk = kk_of(l), P = (long)l->out.h * l->out.w, Q = (long)l->in.h * l->in.w;
+    long kk = conv_kk(l), P = (long)l->out.h * l->out.w, Q = (long)l->in.h * l->in.w;
     long C = l->in.c, O = l->out.c;
     return l->sh == 1 && l->sw == 1 && (C + O * kk) * Q < (C * kk + O) * P;
 }
 
 /* floats per sample of a chunk's buffers */
 static size_t per_sample(const layer_t *l) {
-    long kk = kk_of(l), P = (long)l->out.h * l->out.w, Q = (long)l->in.h * l->in.w;
+    long kk = conv_kk(l), P = (long)l->out.h * l->out.w, Q = (long)l->in.h * l->in.w;
     long C = l->in.c, O = l->out.c;
     return use_kn2row(l) ? (size_t)((C + O * kk) * Q) : (size_t)((C * kk + O) * P);
-}
-
-/* samples per chunk: a function of the shapes (and B) only */
-static int chunk_of(const layer_t *l, int B) {
-    long nb = CONV_CHUNK_FLOATS / (long)per_sample(l);
-    if (nb < 1) nb = 1;
-    return nb < B ? (int)nb : B;
 }
 
 static int conv_setup(layer_t *l) {
@@ -73,11 +58,8 @@ static int conv_setup(layer_t *l) {
     if (in.h + 2L * l->ph < l->kh || in.w + 2L * l->pw < l->kw)
         return gt_err("kernel %dx%d is larger than the padded input %ldx%ld", l->kh, l->kw, in.h + 2L * l->ph,
                       in.w + 2L * l->pw);
-    long kk = (long)l->kh * l->kw, O = l->channels;
-    if (kk > INT_MAX / 2 || (long)in.c * kk > INT_MAX / 2 || O * kk > INT_MAX / 2 ||
-        (double)O * (double)in.c * (double)kk > 1e9)
-        return gt_err("kernel %dx%d with %d input and %d output channels is too large", l->kh, l->kw, in.c,
-                      l->channels);
+    if (conv_check_kernel(l)) return -1;
+    long kk = conv_kk(l), O = l->channels;
     l->out = (shape3_t){l->channels, conv_out_len(in.h, l->kh, l->sh, l->ph), conv_out_len(in.w, l->kw, l->sw, l->pw)};
     l->n_bias = l->has_bias ? (size_t)O : 0;
     l->n_params = (size_t)O * (size_t)in.c * (size_t)kk + l->n_bias;
@@ -89,18 +71,14 @@ static int conv_setup(layer_t *l) {
     l->b_ndim = 1;
     l->b_shape[0] = l->channels;
     l->n_state = l->n_saved = l->n_saved_fixed = 0;
-    size_t ps = per_sample(l);
-    if ((double)ps * 2 > (double)INT_MAX) return gt_err("input %dx%dx%d is too large", in.c, in.h, in.w);
-    /* a chunk holds two buffers, each aligned: 16 floats of slack each */
-    l->workspace = ps + 32;
-    l->workspace_batch = chunk_of(l, INT_MAX);
+    if (conv_workspace(l, per_sample(l))) return -1;
     /* kn2row with several output channels: W' and dW' (C, O*kk) */
-    l->workspace_fixed = use_kn2row(l) && O > 1 ? 2 * align16((size_t)in.c * (size_t)(O * kk)) : 0;
+    l->workspace_fixed = use_kn2row(l) && O > 1 ? 2 * conv_align16((size_t)in.c * (size_t)(O * kk)) : 0;
     return 0;
 }
 
 static void conv_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
-    layer_init_affine(be, l, mode, seed, (double)l->in.c * (double)kk_of(l));
+    layer_init_affine(be, l, mode, seed, (double)l->in.c * (double)conv_kk(l));
 }
 
 /* kn2row's regrouped weight: wp (C, O*kk) from w (O, C, kk), wp[c, o*kk + t] = w[o, c, t]: the
@@ -112,8 +90,8 @@ static void conv_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed
 static void conv_apply(const nn_ctx_t *ctx, const layer_t *l, float *y, const float *x, int B, int with_bias) {
     backend_t *be = ctx->be;
     conv_geom_t g = geom(l);
-    int C = l->in.c, O = l->out.c, nb = chunk_of(l, B);
-    long kk = kk_of(l), P = (long)l->out.h * l->out.w, Q = (long)l->in.h * l->in.w;
+    int C = l->in.c, O = l->out.c, nb = conv_chunk(per_sample(l), B);
+    long kk = conv_kk(l), P = (long)l->out.h * l->out.w, Q = (long)l->in.h * l->in.w;
     const float *bias = with_bias ? l->b : NULL;
     if (use_kn2row(l)) {
         const float *wp = l->w;
@@ -125,7 +103,7 @@ static void conv_apply(const nn_ctx_t *ctx, const layer_t *l, float *y, const fl
         }
         for (int b0 = 0; b0 < B; b0 += nb) {
             int n = B - b0 < nb ? B - b0 : nb;
-            float *xt = ws, *z = ws + align16((size_t)C * n * Q);
+            float *xt = ws, *z = ws + conv_align16((size_t)C * n * Q);
             be->to_cmajor(be, xt, x + (size_t)b0 * C * Q, C, Q, n);
             be->gemm(be, 1, 0, (int)(O * kk), (int)(n * Q), C, 1.0f, wp, (int)(O * kk), xt, (int)(n * Q), 0.0f, z,
                      (int)(n * Q));
@@ -135,7 +113,7 @@ static void conv_apply(const nn_ctx_t *ctx, const layer_t *l, float *y, const fl
     }
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
-        float *col = ctx->workspace, *yt = col + align16((size_t)C * kk * n * P);
+        float *col = ctx->workspace, *yt = col + conv_align16((size_t)C * kk * n * P);
         be->im2col(be, &g, col, x + (size_t)b0 * C * Q, n);
         be->gemm(be, 0, 0, O, (int)(n * P), (int)(C * kk), 1.0f, l->w, (int)(C * kk), col, (int)(n * P), 0.0f, yt,
                  (int)(n * P));
@@ -149,8 +127,8 @@ static void conv_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *d
                       int with_bias) {
     backend_t *be = ctx->be;
     conv_geom_t g = geom(l);
-    int C = l->in.c, O = l->out.c, nb = chunk_of(l, B);
-    long kk = kk_of(l), P = (long)l->out.h * l->out.w, Q = (long)l->in.h * l->in.w;
+    int C = l->in.c, O = l->out.c, nb = conv_chunk(per_sample(l), B);
+    long kk = conv_kk(l), P = (long)l->out.h * l->out.w, Q = (long)l->in.h * l->in.w;
     int pg = !ctx->skip_param_grads;
     if (!pg && !dx) return;
     if (pg && with_bias && l->db) be->bias_grad(be, l->db, dy, B, O, P);
@@ -158,7 +136,7 @@ static void conv_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *d
         const float *wp = l->w;
         float *dwp = l->dw, *ws = ctx->workspace;
         if (O > 1) {
-            size_t nwp = align16((size_t)C * (size_t)(O * kk));
+            size_t nwp = conv_align16((size_t)C * (size_t)(O * kk));
             be->to_cmajor(be, ws, l->w, C, kk, O);
             wp = ws;
             dwp = ws + nwp;
@@ -167,7 +145,7 @@ static void conv_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *d
         }
         for (int b0 = 0; b0 < B; b0 += nb) {
             int n = B - b0 < nb ? B - b0 : nb;
-            float *dz = ws, *xt = ws + align16((size_t)(O * kk) * n * Q);
+            float *dz = ws, *xt = ws + conv_align16((size_t)(O * kk) * n * Q);
             be->shiftscatter(be, &g, O, dz, dy + (size_t)b0 * O * P, n);
             if (pg) {
                 be->to_cmajor(be, xt, x + (size_t)b0 * C * Q, C, Q, n);
@@ -185,7 +163,7 @@ static void conv_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *d
     }
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
-        float *dyt = ctx->workspace, *col = dyt + align16((size_t)O * n * P);
+        float *dyt = ctx->workspace, *col = dyt + conv_align16((size_t)O * n * P);
         be->to_cmajor(be, dyt, dy + (size_t)b0 * O * P, O, P, n);
         if (pg) {
             be->im2col(be, &g, col, x + (size_t)b0 * C * Q, n);
@@ -200,28 +178,16 @@ static void conv_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *d
     }
 }
 
-static void conv_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
-    conv_apply(ctx, l, y, x, B, 1);
-}
-
-static void conv_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
-                          const float *y, int B) {
-    (void)y;
-    conv_grad(ctx, l, dx, dy, x, B, 1);
-}
-
-static void conv_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
-                      const float *tx, int B) {
-    layer_affine_jvp_forward(ctx, l, conv_apply, y, ty, x, tx, B);
-}
-
-static void conv_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
-                       const float *dty, const float *x, const float *tx, const float *y,
-                       const float *ty, int B) {
-    (void)y;
-    (void)ty;
-    layer_affine_jvp_backward(ctx, l, conv_grad, dx, dtx, dy, dty, x, tx, B);
-}
-
-const layer_ops_t layer_conv_ops = {"conv", conv_setup, conv_init, conv_forward, conv_backward, conv_jvp_forward,
-                                    conv_jvp_backward};
+const layer_ops_t layer_conv_ops = {
+    .name = "conv",
+    .args = SPEC_UNITS | SPEC_K | SPEC_S | SPEC_P | SPEC_NOBIAS,
+    .size_name = "number of output channels",
+    .setup = conv_setup,
+    .init = conv_init,
+    .forward = layer_affine_forward,
+    .backward = layer_affine_backward,
+    .jvp_forward = layer_affine_jvp_forward,
+    .jvp_backward = layer_affine_jvp_backward,
+    .apply = conv_apply,
+    .grad = conv_grad,
+};

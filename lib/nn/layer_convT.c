@@ -5,15 +5,16 @@
  *
  * It is the adjoint of a convolution from y's shape to x's (conv_math.h's geometry with the
  * image side y and the grid side x). The batch is processed in chunks of nb samples (a fixed
- * function of the shapes), each chunk by batch-wide GEMMs (PERF.md: torch 1.13 runs one small
- * GEMM per sample here):
+ * function of the shapes), each chunk by batch-wide GEMMs (torch 1.13 runs one small GEMM per
+ * sample here):
  *   forward:  xt (I, nb*Q) = x channel-major;  col (O*kk, nb*Q) = W^T xt;  y = col2im(col) + b
  *   backward: dcol = im2col(dy);  xt = x channel-major;  dW += xt dcol^T;  dxt = W dcol (into xt's
  *             buffer);  dx = dxt transposed back;  db += sum of dy per channel.
  * Every GEMM goes through the backend (blocks that depend only on the shapes) and every loop
  * splits over independent outputs, so no result depends on the thread count. Nothing saved.
  *
- * Gradient penalty (jvp): affine in x, so ty = convT(tx) without bias, and the reverse pass runs
+ * The layer is affine in x: its passes are layer.c's layer_affine_* made from convT_apply and
+ * convT_grad. Gradient penalty (jvp): ty = convT(tx) without bias, and the reverse pass runs
  * backward for (dy, x) and for (dty, tx), both accumulating dW (db from dy only).
  *
  * Initialisation, from Philox (seed, PHILOX_STREAM_INIT, step = layer index), element j of the
@@ -21,17 +22,12 @@
  *   INIT_TORCH: w, b = (2u - 1) / sqrt(O*kk)   (torch computes fan_in from the weight's second
  *               dimension, which for a transposed convolution is the output channels)
  *   INIT_DCGAN: w = 0.02 * philox_normal, b = 0. */
-#include <limits.h>
-#include <math.h>
 #include <stddef.h>
-#include <string.h>
 
 #include "lib/base/common.h"
 #include "lib/backend/conv_math.h"
+#include "conv_common.h"
 #include "layer.h"
-#include "lib/base/philox.h"
-
-static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* image side: the output y; grid side: the input x */
 static conv_geom_t geom(const layer_t *l) {
@@ -39,16 +35,8 @@ static conv_geom_t geom(const layer_t *l) {
     return g;
 }
 
-static long kk_of(const layer_t *l) { return (long)l->kh * l->kw; }
-
 static size_t per_sample(const layer_t *l) {
-    return (size_t)(((long)l->in.c + (long)l->out.c * kk_of(l)) * ((long)l->in.h * l->in.w));
-}
-
-static int chunk_of(const layer_t *l, int B) {
-    long nb = CONV_CHUNK_FLOATS / (long)per_sample(l);
-    if (nb < 1) nb = 1;
-    return nb < B ? (int)nb : B;
+    return (size_t)(((long)l->in.c + (long)l->out.c * conv_kk(l)) * ((long)l->in.h * l->in.w));
 }
 
 static int convT_setup(layer_t *l) {
@@ -56,11 +44,8 @@ static int convT_setup(layer_t *l) {
     if (l->channels <= 0) return gt_err("number of output channels must be positive");
     if (l->oph >= l->sh || l->opw >= l->sw)
         return gt_err("output padding %dx%d must be smaller than the stride %dx%d", l->oph, l->opw, l->sh, l->sw);
-    long kk = (long)l->kh * l->kw, O = l->channels;
-    if (kk > INT_MAX / 2 || (long)in.c * kk > INT_MAX / 2 || O * kk > INT_MAX / 2 ||
-        (double)O * (double)in.c * (double)kk > 1e9)
-        return gt_err("kernel %dx%d with %d input and %d output channels is too large", l->kh, l->kw, in.c,
-                      l->channels);
+    if (conv_check_kernel(l)) return -1;
+    long kk = conv_kk(l), O = l->channels;
     long ho = (long)(in.h - 1) * l->sh - 2L * l->ph + l->kh + l->oph;
     long wo = (long)(in.w - 1) * l->sw - 2L * l->pw + l->kw + l->opw;
     if (ho <= 0 || wo <= 0)
@@ -77,27 +62,24 @@ static int convT_setup(layer_t *l) {
     l->b_ndim = 1;
     l->b_shape[0] = l->channels;
     l->n_state = l->n_saved = l->n_saved_fixed = 0;
-    size_t ps = per_sample(l);
-    if ((double)ps * 2 > (double)INT_MAX) return gt_err("input %dx%dx%d is too large", in.c, in.h, in.w);
-    l->workspace = ps + 32;
-    l->workspace_batch = chunk_of(l, INT_MAX);
+    if (conv_workspace(l, per_sample(l))) return -1;
     l->workspace_fixed = 0;
     return 0;
 }
 
 static void convT_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
-    layer_init_affine(be, l, mode, seed, (double)l->out.c * (double)kk_of(l));
+    layer_init_affine(be, l, mode, seed, (double)l->out.c * (double)conv_kk(l));
 }
 
 /* y (B, O, Ho, Wo) = convT(x) (+ b when with_bias) */
 static void convT_apply(const nn_ctx_t *ctx, const layer_t *l, float *y, const float *x, int B, int with_bias) {
     backend_t *be = ctx->be;
     conv_geom_t g = geom(l);
-    int I = l->in.c, O = l->out.c, nb = chunk_of(l, B);
-    long kk = kk_of(l), Q = (long)l->in.h * l->in.w, P = (long)l->out.h * l->out.w;
+    int I = l->in.c, O = l->out.c, nb = conv_chunk(per_sample(l), B);
+    long kk = conv_kk(l), Q = (long)l->in.h * l->in.w, P = (long)l->out.h * l->out.w;
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
-        float *xt = ctx->workspace, *col = xt + align16((size_t)I * n * Q);
+        float *xt = ctx->workspace, *col = xt + conv_align16((size_t)I * n * Q);
         be->to_cmajor(be, xt, x + (size_t)b0 * I * Q, I, Q, n);
         be->gemm(be, 1, 0, (int)(O * kk), (int)(n * Q), I, 1.0f, l->w, (int)(O * kk), xt, (int)(n * Q), 0.0f, col,
                  (int)(n * Q));
@@ -111,14 +93,14 @@ static void convT_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *
                        int with_bias) {
     backend_t *be = ctx->be;
     conv_geom_t g = geom(l);
-    int I = l->in.c, O = l->out.c, nb = chunk_of(l, B);
-    long kk = kk_of(l), Q = (long)l->in.h * l->in.w, P = (long)l->out.h * l->out.w;
+    int I = l->in.c, O = l->out.c, nb = conv_chunk(per_sample(l), B);
+    long kk = conv_kk(l), Q = (long)l->in.h * l->in.w, P = (long)l->out.h * l->out.w;
     int pg = !ctx->skip_param_grads;
     if (!pg && !dx) return;
     if (pg && with_bias && l->db) be->bias_grad(be, l->db, dy, B, O, P);
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
-        float *dcol = ctx->workspace, *xt = dcol + align16((size_t)(O * kk) * n * Q);
+        float *dcol = ctx->workspace, *xt = dcol + conv_align16((size_t)(O * kk) * n * Q);
         be->im2col(be, &g, dcol, dy + (size_t)b0 * O * P, n);
         if (pg) {
             be->to_cmajor(be, xt, x + (size_t)b0 * I * Q, I, Q, n);
@@ -133,28 +115,16 @@ static void convT_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *
     }
 }
 
-static void convT_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
-    convT_apply(ctx, l, y, x, B, 1);
-}
-
-static void convT_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
-                           const float *y, int B) {
-    (void)y;
-    convT_grad(ctx, l, dx, dy, x, B, 1);
-}
-
-static void convT_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
-                       const float *tx, int B) {
-    layer_affine_jvp_forward(ctx, l, convT_apply, y, ty, x, tx, B);
-}
-
-static void convT_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
-                        const float *dty, const float *x, const float *tx, const float *y,
-                        const float *ty, int B) {
-    (void)y;
-    (void)ty;
-    layer_affine_jvp_backward(ctx, l, convT_grad, dx, dtx, dy, dty, x, tx, B);
-}
-
-const layer_ops_t layer_convT_ops = {"convT", convT_setup, convT_init, convT_forward, convT_backward,
-                                     convT_jvp_forward, convT_jvp_backward};
+const layer_ops_t layer_convT_ops = {
+    .name = "convT",
+    .args = SPEC_UNITS | SPEC_K | SPEC_S | SPEC_P | SPEC_OP | SPEC_NOBIAS,
+    .size_name = "number of output channels",
+    .setup = convT_setup,
+    .init = convT_init,
+    .forward = layer_affine_forward,
+    .backward = layer_affine_backward,
+    .jvp_forward = layer_affine_jvp_forward,
+    .jvp_backward = layer_affine_jvp_backward,
+    .apply = convT_apply,
+    .grad = convT_grad,
+};

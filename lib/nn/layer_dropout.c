@@ -77,5 +77,12 @@ static void dropout_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, flo
     if (dx || dtx) drop_run(ctx, l, B, 1, dx, dy, dtx, dty);
 }
 
-const layer_ops_t layer_dropout_ops = {"dropout", dropout_setup, NULL, dropout_forward, dropout_backward,
-                                       dropout_jvp_forward, dropout_jvp_backward};
+const layer_ops_t layer_dropout_ops = {
+    .name = "dropout",
+    .args = SPEC_PROB,
+    .setup = dropout_setup,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+    .jvp_forward = dropout_jvp_forward,
+    .jvp_backward = dropout_jvp_backward,
+};

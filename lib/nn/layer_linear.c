@@ -84,5 +84,14 @@ static void linear_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, floa
     if (dtx) be->gemm(be, 0, 0, B, in, out, 1.0f, dty, out, l->w, in, 0.0f, dtx, in);
 }
 
-const layer_ops_t layer_linear_ops = {"linear", linear_setup, linear_init, linear_forward, linear_backward,
-                                      linear_jvp_forward, linear_jvp_backward};
+const layer_ops_t layer_linear_ops = {
+    .name = "linear",
+    .args = SPEC_UNITS | SPEC_NOBIAS,
+    .size_name = "number of output features",
+    .setup = linear_setup,
+    .init = linear_init,
+    .forward = linear_forward,
+    .backward = linear_backward,
+    .jvp_forward = linear_jvp_forward,
+    .jvp_backward = linear_jvp_backward,
+};

@@ -115,5 +115,13 @@ static void ln_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *d
     ctx->be->ln_jvp_backward(ctx->be, &a);
 }
 
-const layer_ops_t layer_ln_ops = {"ln", ln_setup, ln_init, ln_forward, ln_backward, ln_jvp_forward,
-                                  ln_jvp_backward};
+const layer_ops_t layer_ln_ops = {
+    .name = "ln",
+    .args = SPEC_EPS | SPEC_AFFINE,
+    .setup = ln_setup,
+    .init = ln_init,
+    .forward = ln_forward,
+    .backward = ln_backward,
+    .jvp_forward = ln_jvp_forward,
+    .jvp_backward = ln_jvp_backward,
+};

@@ -40,8 +40,6 @@
 
 _Static_assert(sizeof(int32_t) == sizeof(float), "argmax indices live in the float saved buffer");
 
-extern const layer_ops_t layer_maxpool_ops, layer_avgpool_ops, layer_upsample_ops;
-
 /* maxpool and avgpool: a k x k window with stride and padding */
 static int window_setup(layer_t *l) {
     if (2 * l->ph > l->kh || 2 * l->pw > l->kw)
@@ -142,9 +140,32 @@ static void pool_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const floa
     if (dx) pool_jvp_backward(ctx, l, dx, NULL, dy, NULL, x, NULL, y, NULL, B);
 }
 
-const layer_ops_t layer_maxpool_ops = {"maxpool", maxpool_setup, NULL, pool_forward, pool_backward,
-                                       pool_jvp_forward, pool_jvp_backward};
-const layer_ops_t layer_avgpool_ops = {"avgpool", window_setup, NULL, pool_forward, pool_backward,
-                                       pool_jvp_forward, pool_jvp_backward};
-const layer_ops_t layer_upsample_ops = {"upsample", upsample_setup, NULL, pool_forward, pool_backward,
-                                        pool_jvp_forward, pool_jvp_backward};
+const layer_ops_t layer_maxpool_ops = {
+    .name = "maxpool",
+    .args = SPEC_K | SPEC_S | SPEC_P | SPEC_POOL,
+    .setup = maxpool_setup,
+    .forward = pool_forward,
+    .backward = pool_backward,
+    .jvp_forward = pool_jvp_forward,
+    .jvp_backward = pool_jvp_backward,
+};
+
+const layer_ops_t layer_avgpool_ops = {
+    .name = "avgpool",
+    .args = SPEC_K | SPEC_S | SPEC_P | SPEC_POOL | SPEC_NOPAD,
+    .setup = window_setup,
+    .forward = pool_forward,
+    .backward = pool_backward,
+    .jvp_forward = pool_jvp_forward,
+    .jvp_backward = pool_jvp_backward,
+};
+
+const layer_ops_t layer_upsample_ops = {
+    .name = "upsample",
+    .args = SPEC_SCALE,
+    .setup = upsample_setup,
+    .forward = pool_forward,
+    .backward = pool_backward,
+    .jvp_forward = pool_jvp_forward,
+    .jvp_backward = pool_jvp_backward,
+};

@@ -49,7 +49,22 @@ static void copy_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float 
     copy_backward(ctx, l, dtx, dty, x, y, B);
 }
 
-const layer_ops_t layer_reshape_ops = {"reshape", reshape_setup, NULL, copy_forward, copy_backward,
-                                       copy_jvp_forward, copy_jvp_backward};
-const layer_ops_t layer_flatten_ops = {"flatten", flatten_setup, NULL, copy_forward, copy_backward,
-                                       copy_jvp_forward, copy_jvp_backward};
+const layer_ops_t layer_reshape_ops = {
+    .name = "reshape",
+    .args = SPEC_SHAPE,
+    .setup = reshape_setup,
+    .forward = copy_forward,
+    .backward = copy_backward,
+    .jvp_forward = copy_jvp_forward,
+    .jvp_backward = copy_jvp_backward,
+};
+
+const layer_ops_t layer_flatten_ops = {
+    .name = "flatten",
+    .args = 0,
+    .setup = flatten_setup,
+    .forward = copy_forward,
+    .backward = copy_backward,
+    .jvp_forward = copy_jvp_forward,
+    .jvp_backward = copy_jvp_backward,
+};

@@ -6,7 +6,9 @@
  * to the end of the line. A layer is a keyword and arguments separated by blanks:
  * positional numbers (or a CxHxW shape for reshape), kN / kHxW (kernel), sN (stride), pN
  * (padding), opN (output padding), key=value (eps, momentum) and flags (nobias, noaffine, nopad).
- * Numbers are parsed strictly; errors name the layer and the token:
+ * Which of these forms a keyword takes is its kind's grammar, the args of its layer_ops_t
+ * (layer.h, SPEC_*), found through the table of kinds (layer_kind_find): this file knows the
+ * forms, not the kinds. Numbers are parsed strictly; errors name the layer and the token:
  *     layer 3 (conv): unknown argument 'q2' */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
@@ -18,60 +20,6 @@
 
 #include "lib/base/common.h"
 #include "net.h"
-
-/* ---- the grammar of each keyword ------------------------------------------------------- */
-
-enum {
-    A_UNITS = 1 << 0,   /* positional int: linear out features, conv/convT out channels */
-    A_SLOPE = 1 << 1,   /* positional float: lrelu slope */
-    A_PROB = 1 << 2,    /* positional float: dropout probability */
-    A_SHAPE = 1 << 3,   /* positional CxHxW: reshape */
-    A_SCALE = 1 << 4,   /* positional int: upsample factor */
-    A_K = 1 << 5,       /* kN / kHxW, required */
-    A_S = 1 << 6,       /* sN */
-    A_P = 1 << 7,       /* pN */
-    A_OP = 1 << 8,      /* opN */
-    A_NOBIAS = 1 << 9,  /* flag nobias */
-    A_AFFINE = 1 << 10, /* flag noaffine */
-    A_EPS = 1 << 11,    /* eps= */
-    A_MOM = 1 << 12,    /* momentum= */
-    A_POOL = 1 << 13,   /* stride defaults to the kernel (torch's pooling) */
-    A_NOPAD = 1 << 14,  /* flag nopad: avgpool averages only the window inside the image */
-    A_CLASSES = 1 << 15 /* first positional int: the number of classes K (conditional layers) */
-};
-
-typedef struct {
-    const char *kw;
-    int args;
-} grammar_t;
-
-static const grammar_t grammar[] = {
-    {"linear", A_UNITS | A_NOBIAS},
-    {"conv", A_UNITS | A_K | A_S | A_P | A_NOBIAS},
-    {"convT", A_UNITS | A_K | A_S | A_P | A_OP | A_NOBIAS},
-    {"bn", A_EPS | A_MOM | A_AFFINE},
-    {"ln", A_EPS | A_AFFINE},
-    {"relu", 0},
-    {"lrelu", A_SLOPE},
-    {"tanh", 0},
-    {"sigmoid", 0},
-    {"dropout", A_PROB},
-    {"reshape", A_SHAPE},
-    {"flatten", 0},
-    {"upsample", A_SCALE},
-    {"maxpool", A_K | A_S | A_P | A_POOL},
-    {"avgpool", A_K | A_S | A_P | A_POOL | A_NOPAD},
-    {"embed", A_CLASSES | A_UNITS},
-    {"onehot", A_CLASSES},
-    {"cbn", A_CLASSES | A_EPS | A_MOM},
-    {"proj", A_CLASSES | A_NOBIAS},
-};
-
-static const grammar_t *grammar_find(const char *kw) {
-    for (size_t i = 0; i < sizeof grammar / sizeof grammar[0]; i++)
-        if (strcmp(grammar[i].kw, kw) == 0) return &grammar[i];
-    return NULL;
-}
 
 /* ---- strict number parsing ------------------------------------------------------------- */
 
@@ -122,9 +70,9 @@ static int parse_double(const char *s, double *out) {
 
 /* Parse tokens tok[0..nt-1] (tok[0] the keyword) into l. pos is the 1-based layer number. */
 static int parse_layer(layer_t *l, char **tok, int nt, int pos) {
-    const grammar_t *g = grammar_find(tok[0]);
     const layer_ops_t *ops = layer_kind_find(tok[0]);
-    if (!g || !ops) return gt_err("layer %d: unknown layer kind '%s'", pos, tok[0]);
+    if (!ops) return gt_err("layer %d: unknown layer kind '%s'", pos, tok[0]);
+    const int args = ops->args;
     memset(l, 0, sizeof *l);
     l->ops = ops;
     l->index = pos - 1;
@@ -144,61 +92,62 @@ static int parse_layer(layer_t *l, char **tok, int nt, int pos) {
         int bit = 0, ok = 0;
         double d;
         if (strcmp(t, "nobias") == 0) {
-            bit = A_NOBIAS;
+            bit = SPEC_NOBIAS;
             l->has_bias = 0;
             ok = 1;
         } else if (strcmp(t, "nopad") == 0) {
-            bit = A_NOPAD;
+            bit = SPEC_NOPAD;
             l->exclude_pad = 1;
             ok = 1;
         } else if (strcmp(t, "noaffine") == 0) {
-            bit = A_AFFINE;
+            bit = SPEC_AFFINE;
             l->has_bias = 0;
             ok = 1;
         } else if (strncmp(t, "eps=", 4) == 0) {
-            bit = A_EPS;
+            bit = SPEC_EPS;
             ok = !parse_double(t + 4, &d) && d > 0;
-            if (!ok && (g->args & bit)) return FAIL("bad value in '%s' (want a positive number)", t);
+            if (!ok && (args & bit)) return FAIL("bad value in '%s' (want a positive number)", t);
             l->eps = d;
         } else if (strncmp(t, "momentum=", 9) == 0) {
-            bit = A_MOM;
+            bit = SPEC_MOM;
             ok = !parse_double(t + 9, &d) && d >= 0 && d <= 1;
-            if (!ok && (g->args & bit)) return FAIL("bad value in '%s' (want a number in [0, 1])", t);
+            if (!ok && (args & bit)) return FAIL("bad value in '%s' (want a number in [0, 1])", t);
             l->momentum = d;
         } else if (t[0] == 'o' && t[1] == 'p' && isdigit((unsigned char)t[2])) {
-            bit = A_OP;
+            bit = SPEC_OP;
             ok = !parse_pair(t + 2, 0, DIM_MAX, &l->oph, &l->opw);
         } else if (t[0] == 'k' && isdigit((unsigned char)t[1])) {
-            bit = A_K;
+            bit = SPEC_K;
             ok = !parse_pair(t + 1, 1, DIM_MAX, &l->kh, &l->kw);
         } else if (t[0] == 's' && isdigit((unsigned char)t[1])) {
-            bit = A_S;
+            bit = SPEC_S;
             ok = !parse_pair(t + 1, 1, DIM_MAX, &l->sh, &l->sw);
         } else if (t[0] == 'p' && isdigit((unsigned char)t[1])) {
-            bit = A_P;
+            bit = SPEC_P;
             ok = !parse_pair(t + 1, 0, DIM_MAX, &l->ph, &l->pw);
         } else if (isdigit((unsigned char)t[0]) || t[0] == '-' || t[0] == '+' || t[0] == '.') {
-            /* a positional argument: at most one per kind, or K and then N for embed */
-            int want = (g->args & A_CLASSES) ? 1 + !!(g->args & A_UNITS) : 1;
-            if (npos++ >= want || !(g->args & (A_UNITS | A_SLOPE | A_PROB | A_SHAPE | A_SCALE | A_CLASSES)))
+            /* a positional argument: at most one per kind, or K and then N (SPEC_CLASSES with SPEC_UNITS) */
+            int want = (args & SPEC_CLASSES) ? 1 + !!(args & SPEC_UNITS) : 1;
+            if (npos++ >= want ||
+                !(args & (SPEC_UNITS | SPEC_SLOPE | SPEC_PROB | SPEC_SHAPE | SPEC_SCALE | SPEC_CLASSES)))
                 return FAIL("unexpected argument '%s'", t);
-            if ((g->args & A_CLASSES) && npos == 1) {
+            if ((args & SPEC_CLASSES) && npos == 1) {
                 if (parse_int(t, 1, 1000000, &l->classes))
                     return FAIL("bad number of classes '%s' (want a whole number >= 1)", t);
-            } else if (g->args & A_UNITS) {
+            } else if (args & SPEC_UNITS) {
                 if (parse_int(t, 1, 100000000, &l->units))
                     return FAIL("bad size '%s' (want a whole number >= 1)", t);
                 l->channels = l->units;
-            } else if (g->args & A_SCALE) {
+            } else if (args & SPEC_SCALE) {
                 if (parse_int(t, 1, 1024, &l->scale)) return FAIL("bad factor '%s' (want a whole number >= 1)", t);
-            } else if (g->args & A_SLOPE) {
+            } else if (args & SPEC_SLOPE) {
                 if (parse_double(t, &d)) return FAIL("bad slope '%s' (want a number)", t);
                 l->slope = (float)d;
-            } else if (g->args & A_PROB) {
+            } else if (args & SPEC_PROB) {
                 if (parse_double(t, &d) || !(d >= 0 && d < 1))
                     return FAIL("bad probability '%s' (want a number in [0, 1))", t);
                 l->p = (float)d;
-            } else { /* A_SHAPE */
+            } else { /* SPEC_SHAPE */
                 int c, h, w;
                 char extra;
                 if (strspn(t, "0123456789x") != strlen(t) || sscanf(t, "%dx%dx%d%c", &c, &h, &w, &extra) != 3 ||
@@ -210,19 +159,17 @@ static int parse_layer(layer_t *l, char **tok, int nt, int pos) {
         } else {
             return FAIL("unknown argument '%s'", t);
         }
-        if (!(g->args & bit)) return FAIL("unknown argument '%s'", t);
+        if (!(args & bit)) return FAIL("unknown argument '%s'", t);
         if (!ok) return FAIL("bad value in '%s'", t);
         if (seen & bit) return FAIL("argument '%s' given twice", t);
         seen |= bit;
     }
-    if ((g->args & A_CLASSES) && !npos) return FAIL("missing the number of classes K");
-    if ((g->args & A_CLASSES) && (g->args & A_UNITS) && npos < 2) return FAIL("missing the embedding size N");
-    if ((g->args & A_UNITS) && !npos)
-        return FAIL("missing the number of %s", strcmp(tok[0], "linear") ? "output channels" : "output features");
-    if ((g->args & A_SHAPE) && !npos) return FAIL("missing the target shape CxHxW");
-    if ((g->args & A_SCALE) && !npos) return FAIL("missing the scale factor");
-    if ((g->args & A_K) && !(seen & A_K)) return FAIL("missing the kernel size kN");
-    if ((g->args & A_POOL) && !(seen & A_S)) {
+    if ((args & SPEC_CLASSES) && !npos) return FAIL("missing the number of classes K");
+    if ((args & SPEC_UNITS) && npos < 1 + !!(args & SPEC_CLASSES)) return FAIL("missing the %s", ops->size_name);
+    if ((args & SPEC_SHAPE) && !npos) return FAIL("missing the target shape CxHxW");
+    if ((args & SPEC_SCALE) && !npos) return FAIL("missing the scale factor");
+    if ((args & SPEC_K) && !(seen & SPEC_K)) return FAIL("missing the kernel size kN");
+    if ((args & SPEC_POOL) && !(seen & SPEC_S)) {
         l->sh = l->kh;
         l->sw = l->kw;
     }
@@ -309,70 +256,69 @@ char *spec_format(const layer_t *layers, int n_layers) {
     for (int i = 0; i < n_layers; i++) {
         const layer_t *l = &layers[i];
         const char *kw = l->ops->name;
-        const grammar_t *g = grammar_find(kw);
-        int a = g ? g->args : 0;
+        int a = l->ops->args;
         char t[64];
         if (i) sb_add(&b, "; ");
         sb_add(&b, kw);
-        if (a & A_CLASSES) {
+        if (a & SPEC_CLASSES) {
             snprintf(t, sizeof t, " %d", l->classes);
             sb_add(&b, t);
         }
-        if (a & A_UNITS) {
+        if (a & SPEC_UNITS) {
             snprintf(t, sizeof t, " %d", l->units);
             sb_add(&b, t);
         }
-        if (a & A_SCALE) {
+        if (a & SPEC_SCALE) {
             snprintf(t, sizeof t, " %d", l->scale);
             sb_add(&b, t);
         }
-        if (a & A_SHAPE) {
+        if (a & SPEC_SHAPE) {
             snprintf(t, sizeof t, " %dx%dx%d", l->reshape.c, l->reshape.h, l->reshape.w);
             sb_add(&b, t);
         }
-        if (a & A_SLOPE) {
+        if (a & SPEC_SLOPE) {
             sb_add(&b, " ");
             gt_format_exact(t, sizeof t, l->slope, 1, 1);
             sb_add(&b, t);
         }
-        if (a & A_PROB) {
+        if (a & SPEC_PROB) {
             sb_add(&b, " ");
             gt_format_exact(t, sizeof t, l->p, 1, 1);
             sb_add(&b, t);
         }
-        if (a & A_K) {
+        if (a & SPEC_K) {
             sb_add(&b, " k");
             fmt_pair(t, sizeof t, l->kh, l->kw);
             sb_add(&b, t);
         }
-        if (a & A_S) {
+        if (a & SPEC_S) {
             sb_add(&b, " s");
             fmt_pair(t, sizeof t, l->sh, l->sw);
             sb_add(&b, t);
         }
-        if (a & A_P) {
+        if (a & SPEC_P) {
             sb_add(&b, " p");
             fmt_pair(t, sizeof t, l->ph, l->pw);
             sb_add(&b, t);
         }
-        if (a & A_OP) {
+        if (a & SPEC_OP) {
             sb_add(&b, " op");
             fmt_pair(t, sizeof t, l->oph, l->opw);
             sb_add(&b, t);
         }
-        if (a & A_EPS) {
+        if (a & SPEC_EPS) {
             sb_add(&b, " eps=");
             gt_format_exact(t, sizeof t, l->eps, 1, 0);
             sb_add(&b, t);
         }
-        if (a & A_MOM) {
+        if (a & SPEC_MOM) {
             sb_add(&b, " momentum=");
             gt_format_exact(t, sizeof t, l->momentum, 1, 0);
             sb_add(&b, t);
         }
-        if ((a & A_NOBIAS) && !l->has_bias) sb_add(&b, " nobias");
-        if ((a & A_AFFINE) && !l->has_bias) sb_add(&b, " noaffine");
-        if ((a & A_NOPAD) && l->exclude_pad) sb_add(&b, " nopad");
+        if ((a & SPEC_NOBIAS) && !l->has_bias) sb_add(&b, " nobias");
+        if ((a & SPEC_AFFINE) && !l->has_bias) sb_add(&b, " noaffine");
+        if ((a & SPEC_NOPAD) && l->exclude_pad) sb_add(&b, " nopad");
     }
     return b.s;
 }

@@ -16,8 +16,6 @@
 #include "lib/base/philox.h"
 #include "harness.h"
 
-extern const layer_ops_t layer_bn_ops, layer_ln_ops, layer_dropout_ops;
-
 static backend_t *be;
 
 /* ---- a layer with its own buffers ----------------------------------------------------- */
