@@ -135,6 +135,7 @@ int main(void) {
     RUN(test_overlapping_copy_is_refused);
     return harness_done();
 #else
+    (void)harness_case_failed; /* the harness is unused without the emulation */
     printf("1..0 # SKIP needs the CUDA emulation (make CUDA=emu), where a kernel can be made to fault\n");
     return 0;
 #endif
