@@ -122,7 +122,7 @@ typedef struct {
     progress_t prog;
 } run_t;
 
-/* A checkpoint is written only when no step went bad (train.h). */
+/* A checkpoint is written only when no step went bad (trainer.h). */
 static void write_snapshot(run_t *r) {
     if (trainer_check(r->tr)) die(EXIT_DATA, "%s", gt_errmsg());
     char path[4096];
@@ -134,7 +134,7 @@ static void write_snapshot(run_t *r) {
 }
 
 /* After each step: the log row, a snapshot, the progress line. The step's figures live on
- * the device (train.h); they are read only when a row or a progress line is due. */
+ * the device (trainer.h); they are read only when a row or a progress line is due. */
 static int after_step(void *arg) {
     run_t *r = arg;
     gan_model_t *m = r->m;

@@ -42,7 +42,7 @@ enum {
     TS_GP,                          /* the gradient penalty (wgan-gp) */
     TS_SUMSQ_D, TS_SUMSQ_G,         /* squared norms of the parameter gradients */
     TS_BAD_D, TS_BAD_G,             /* nonfinite() of the weights after their update */
-    /* the step's figures: train_stats_t's order (train.h) */
+    /* the step's figures: train_stats_t's order (trainer.h) */
     TS_LAST, /* loss_d, loss_g, d_real, d_fake, gp, gnorm_g, gnorm_d */
     TS_SUM = TS_LAST + 7,           /* their sums since the host last read them, and the count */
     TS_SUM_N = TS_SUM + 7,

@@ -1117,7 +1117,7 @@ static void test_training_steps(void) {
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) run_steps(&runs[i]);
 }
 
-/* A NaN in training is found on the device and named by step (train.h). */
+/* A NaN in training is found on the device and named by step (trainer.h). */
 static void test_bad_step_is_named(void) {
     const run_conf_t *r = &runs[4];
     gan_settings_t s;
