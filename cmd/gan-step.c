@@ -258,6 +258,8 @@ int main(int argc, char **argv) {
 
     /* overrides: apply, say, store */
     gan_settings_t s = m.set;
+    if (((r1 >= 0 ? r1 : s.r1) > 0 || (r2 >= 0 ? r2 : s.r2) > 0) && net_jvp_ok(&m.D))
+        die_usage("--r1/--r2: D %s; give --r1 0 --r2 0", gt_errmsg());
     char b1[256], b2[256];
     if (batch > 0 && batch != s.batch) {
         warnx("batch %d -> %lld", s.batch, batch);
