@@ -252,9 +252,9 @@ static int parse_block(parser_t *p, layer_t *l, int blk) {
     l->sub = gt_xcalloc((size_t)cap, sizeof *l->sub);
     if (parse_path(p, l, blk, "main", &cap)) return -1;
     l->n_main = l->n_sub;
-    if (p->pos < p->n && is_item(&p->items[p->pos], "skip")) {
-        p->pos++;
-        if (p->pos == p->n || !is_item(&p->items[p->pos], "{"))
+    if (p->pos < p->n && strcmp(p->items[p->pos].tok[0], "skip") == 0) {
+        int bare = p->items[p->pos++].nt == 1;
+        if (!bare || p->pos == p->n || !is_item(&p->items[p->pos], "{"))
             return gt_err("block %d: expected '{' after 'skip'", blk);
         p->pos++;
         if (parse_path(p, l, blk, "skip", &cap)) return -1;
