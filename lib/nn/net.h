@@ -4,8 +4,10 @@
  * Spec language (lib/nn/spec.c, documented in lib/nn/spec.md): one layer per line or separated by
  * ';', a keyword then arguments, e.g.
  *     linear 256; bn; lrelu 0.2; reshape 256x7x7; convT 128 k4 s2 p1; bn; lrelu 0.2; conv 1 k7 p3; tanh
+ * Residual blocks, `block { main path } skip { shortcut }`, are layers whose children are their
+ * paths' layers (layer.h, layer_block.c).
  * Shapes are inferred from the input shape and checked; errors point at the layer:
- *     "layer 4 (convT): output 27x27, expected 28x28". */
+ *     "layer 4 (convT): output 27x27, expected 28x28", "block 3: main gives 8x4x4, skip gives 4x4x4". */
 #ifndef GT_NET_H
 #define GT_NET_H
 

@@ -9,7 +9,11 @@
  * Which of these forms a keyword takes is its kind's grammar, the args of its layer_ops_t
  * (layer.h, SPEC_*), found through the table of kinds (layer_kind_find): this file knows the
  * forms, not the kinds. Numbers are parsed strictly; errors name the layer and the token:
- *     layer 3 (conv): unknown argument 'q2' */
+ *     layer 3 (conv): unknown argument 'q2'
+ * A residual block, `block { LAYERS } [skip { LAYERS }]`, becomes one layer of kind block
+ * (layer_block.c) holding its paths' layers as children; braces are items of their own, so they
+ * need no separators; errors inside name the block and the path:
+ *     block 2: skip layer 1 (conv): unknown argument 'q2' */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <errno.h>

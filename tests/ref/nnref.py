@@ -14,7 +14,12 @@ parameters the probe used (its params.npy: our initialisation, or the ones passe
 runs the same pass with autograd. Dropout's mask cannot come from torch's RNG: it is read off
 the probe's own activations (mask = output != 0 where the input is non-zero).
 
-Layouts: the flat parameter vector is every layer's parameters in order, each tensor in
+Residual blocks (`block { ... } skip { ... }`) are Residual modules holding the Sequentials
+`main` and `skip`; dropout masks are read off the probe's activations only for top-level
+dropout layers (the probe writes no activations inside blocks).
+
+Layouts: the flat parameter vector is every layer's parameters in order (a block's main path
+then its shortcut), each tensor in
 PyTorch layout, weight then bias (torch's module.parameters() order); the flat state vector
 is every BatchNorm's running_mean then running_var.
 """
