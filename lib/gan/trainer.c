@@ -107,11 +107,8 @@ int trainer_distribute(trainer_t *t, dist_t *d) {
     t->bn_sync.batch = t->B;
     /* the synced passes' per-channel sums: 2 C doubles for the widest layer input of either
      * network (a BatchNorm's C is its input's channels), so that steps allocate nothing */
-    int widest = 1;
-    const net_t *nets[] = {&t->m->G, &t->m->D};
-    for (int k = 0; k < 2; k++)
-        for (int i = 0; i < nets[k]->n_layers; i++)
-            if (nets[k]->layers[i].in.c > widest) widest = nets[k]->layers[i].in.c;
+    int widest = net_max_channels(&t->m->G);
+    if (net_max_channels(&t->m->D) > widest) widest = net_max_channels(&t->m->D);
     t->bn_sync.scratch = be->alloc(be, sizeof(double) * 2 * (size_t)widest);
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "layer.h"
+#include "lib/base/common.h"
 #include "lib/base/philox.h"
 
 const layer_ops_t *const layer_kinds[] = {
@@ -18,6 +19,18 @@ const layer_ops_t *layer_kind_find(const char *name) {
     for (int i = 0; layer_kinds[i]; i++)
         if (strcmp(layer_kinds[i]->name, name) == 0) return layer_kinds[i];
     return NULL;
+}
+
+int layer_setup_checked(layer_t *l, const char *prefix) {
+    if (l->ops->setup(l)) return gt_err_prefix(prefix);
+    if (l->out.c <= 0 || l->out.h <= 0 || l->out.w <= 0)
+        return gt_err("%s: output %dx%dx%d is empty (input %dx%dx%d)", prefix, l->out.c, l->out.h, l->out.w, l->in.c,
+                      l->in.h, l->in.w);
+    uint64_t sz;
+    if (gt_mul_overflow((uint64_t)l->out.c * (uint64_t)l->out.h, (uint64_t)l->out.w, &sz) || sz > (1u << 30))
+        return gt_err("%s: output %dx%dx%d is too large", prefix, l->out.c, l->out.h, l->out.w);
+    if (l->n_bias + l->n_extra > l->n_params) return gt_err("%s: internal error: bias larger than parameters", prefix);
+    return 0;
 }
 
 void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, double fan_in) {

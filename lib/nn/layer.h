@@ -122,8 +122,11 @@ typedef struct layer_ops {
 
 struct layer {
     const layer_ops_t *ops;
-    int index;             /* position in the network from 0 (torch's Sequential index, the Philox
-                              init step); messages say "layer index+1" */
+    int index;             /* the layer's Philox number (init step, dropout's layer key): for a layer of
+                              the network's top-level sequence its position from 0 (torch's Sequential
+                              index); layers inside residual blocks are numbered after the last
+                              top-level layer, block by block, main path then shortcut (spec.md,
+                              "Initialisation"). Messages say "layer position+1". */
     shape3_t in, out;
 
     /* hyper-parameters (each kind uses the ones it needs; the spec parser sets them) */
@@ -164,12 +167,30 @@ struct layer {
     int workspace_batch;   /* > 0: the layer works on chunks of at most this many samples, so it needs
                               workspace * min(B, workspace_batch) floats (0: workspace * B) */
     size_t workspace_fixed;/* plus floats independent of B */
+
+    /* a residual block (kind "block", lib/nn/layer_block.c): y = main(x) + skip(x) */
+    struct layer *sub;     /* n_sub children (spec_parse allocates them): the main path's n_main
+                              layers, then the shortcut's n_sub - n_main (none: the identity) */
+    int n_sub, n_main;
+    float **sub_acts;      /* sub_acts[j] (max_batch, sub[j].out): child j's output (net_alloc) */
+    float **sub_tacts;     /* their tangents (net_alloc_jvp) */
+    float *gtmp[3], *tgtmp[3]; /* (max_batch, sub_max) gradient scratch (net_alloc, net_alloc_jvp) */
+    size_t sub_max;        /* setup sets it: the most floats per sample of the block's input and its
+                              children's outputs */
 };
 
 /* Every kind, layer_KIND_ops, as listed in layer_kinds.h */
 #define LAYER_KIND(kind) extern const layer_ops_t layer_##kind##_ops;
 #include "layer_kinds.h"
 #undef LAYER_KIND
+
+/* The residual block, not in the table of kinds: the spec parser makes it from `block { ... }`
+ * (lib/nn/spec.md, "Residual blocks"). */
+extern const layer_ops_t layer_block_ops;
+
+/* Run l's setup and check what it gives (outputs not empty nor over 2^30 floats per sample,
+ * bias within the parameters); returns 0 or -1 with the message prefixed by PREFIX. */
+int layer_setup_checked(layer_t *l, const char *prefix);
 
 /* The table of kinds, for the spec parser: NULL-terminated, in layer_kinds.h's order. */
 extern const layer_ops_t *const layer_kinds[];

@@ -919,6 +919,13 @@ typedef struct {
 #define LN_D "flatten; linear 96; ln; lrelu 0.2; dropout 0.2; linear 48; ln noaffine; tanh; linear 1"
 #define COND_G "embed 7 6; linear 64; cbn 7; lrelu 0.2; linear 144; tanh; reshape 1x12x12"
 #define COND_D "onehot 7; flatten; linear 96; ln; lrelu 0.2; linear 48; tanh; proj 7"
+#define RES_G                                                                                                  \
+    "embed 7 6; linear 72; reshape 8x3x3; block { cbn 7; relu; upsample 2; conv 4 k3 p1; cbn 7; relu; "         \
+    "conv 4 k3 p1 } skip { upsample 2; conv 4 k1 }; block { bn; relu; upsample 2; conv 4 k3 p1 } skip { "       \
+    "upsample 2 }; bn; relu; conv 1 k3 p1; tanh"
+#define RES_D                                                                                                  \
+    "onehot 7; block { conv 4 k3 p1; lrelu 0.2; conv 4 k3 p1; avgpool k2 } skip { conv 4 k1; avgpool k2 }; "    \
+    "block { lrelu 0.2; dropout 0.2; conv 4 k3 p1 }; lrelu 0.2; sumpool; proj 7"
 
 static const run_conf_t runs[] = {
     {"mlp preset, ns", "mlp", NULL, NULL, "ns", NULL, NULL, 0.999, 0, 0, {1, 28, 28}, 100, 32, 200, 0},
@@ -936,6 +943,8 @@ static const run_conf_t runs[] = {
     {"cdcgan preset (10 classes), ns", "cdcgan", NULL, NULL, "ns", NULL, NULL, 0, 0, 0, {1, 28, 28}, 100, 16, 100, 0},
     {"wgan-gp: embed, cbn; onehot, proj critic", NULL, COND_G, COND_D, "wgan-gp", NULL, NULL, 0, 0, 0, {1, 12, 12}, 10,
      16, 300, 0},
+    {"wgan-gp: residual blocks (cbn, dropout inside), sumpool", NULL, RES_G, RES_D, "wgan-gp", NULL, NULL, 0, 0, 0,
+     {1, 12, 12}, 10, 8, 100, 0},
 };
 
 /* labels for n images of K classes (Philox) */
@@ -1007,8 +1016,8 @@ static void sync_model(gan_model_t *dst, const gan_model_t *src) {
         gpu->upload(gpu, b[i].p, h, sizeof(float) * a[i].n);
         free(h);
     }
-    memcpy(dst->G.bn_batches, src->G.bn_batches, sizeof(long long) * ((size_t)src->G.n_layers + 1));
-    memcpy(dst->D.bn_batches, src->D.bn_batches, sizeof(long long) * ((size_t)src->D.n_layers + 1));
+    memcpy(dst->G.bn_batches, src->G.bn_batches, sizeof(long long) * ((size_t)src->G.n_numbered + 1));
+    memcpy(dst->D.bn_batches, src->D.bn_batches, sizeof(long long) * ((size_t)src->D.n_numbered + 1));
     dst->step = src->step;
     dst->epoch = src->epoch;
     dst->epoch_pos = src->epoch_pos;
@@ -1050,8 +1059,8 @@ static double compare_models(const char *what, const gan_model_t *mc, const gan_
     }
     int same = mc->step == mg->step && mc->epoch == mg->epoch && mc->epoch_pos == mg->epoch_pos &&
                mc->opt_G.t == mg->opt_G.t && mc->opt_D.t == mg->opt_D.t && mc->reg_steps == mg->reg_steps &&
-               !memcmp(mc->G.bn_batches, mg->G.bn_batches, sizeof(long long) * ((size_t)mc->G.n_layers + 1)) &&
-               !memcmp(mc->D.bn_batches, mg->D.bn_batches, sizeof(long long) * ((size_t)mc->D.n_layers + 1));
+               !memcmp(mc->G.bn_batches, mg->G.bn_batches, sizeof(long long) * ((size_t)mc->G.n_numbered + 1)) &&
+               !memcmp(mc->D.bn_batches, mg->D.bn_batches, sizeof(long long) * ((size_t)mc->D.n_numbered + 1));
     CHECK(same, "%s: counters differ", what);
     return worst;
 }
