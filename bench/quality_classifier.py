@@ -218,7 +218,7 @@ def main(argv):
     elif len(argv) == 4 and argv[1] == "features":
         features(argv[2], argv[3])
     else:
-        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        print(__doc__.split("\n\n")[2], file=sys.stderr)
         sys.exit(2)
 
 
