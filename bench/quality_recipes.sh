@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# quality_recipes.sh: GAN recipes compared at an equal wall-clock budget on Fashion-MNIST. Each
+# recipe (the list below) is a gan-init command line and a gan-step command line; gan-step runs
+# for BUDGET seconds (then SIGINT: it finishes its step and writes the checkpoint), and
+# bench/quality.sh scores the result (FD in the classifier's features and in pixels, against
+# the test images) and draws its grid. Writes OUT/quality.md (a markdown table) and, for
+# recipe NAME, OUT/NAME/{model-0.st,model.st,log.tsv,grid.png}.
+#
+#   bash bench/quality_recipes.sh [NAME...]          # the named recipes, or all of them
+#   BUDGET=300 OUT=build/quality bash bench/quality_recipes.sh
+#
+# Environment: BUDGET (seconds of gan-step per recipe, default 300), OUT (default
+# build/quality), THREADS (gan-step's, 0: all cores), DEVICE (gan-step's, default auto),
+# N_SAMPLES and SEED (quality.sh's). A first row scores the last 10000 training images, which
+# the classifier did not see (bench/quality_classifier.py): the floor a perfect generator would
+# reach at this sample size.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+export PATH="$here/../bin:$PATH"
+BUDGET=${BUDGET:-300}
+OUT=${OUT:-build/quality}
+THREADS=${THREADS:-0}
+DEVICE=${DEVICE:-auto}
+DATA=${GAN_QUALITY_DATA:-/usr/share/datasets/fashion-mnist}
+
+# The recipes, one a line: NAME | TRAINING IMAGES | GAN-INIT OPTIONS | GAN-STEP OPTIONS.
+# TRAINING IMAGES is how many of the 60000 training images (the first ones) the recipe sees.
+# gan-init gets --like and -o; gan-step gets --data, --steps, --log, -i and -o.
+RECIPES='
+mlp       | 60000 | --arch mlp --seed 1   |
+dcgan     | 60000 | --arch dcgan --seed 1 |
+# ---- new recipes go here, one line each (uncomment when gan-init/gan-step know them) ----
+# sngan         | 60000 | --arch sngan --seed 1 |
+# sngan-2k      | 2000  | --arch sngan --seed 1 |
+# sngan-2k-aug  | 2000  | --arch sngan --seed 1 | --augment
+'
+
+die() { echo "quality_recipes.sh: $*" >&2; exit 1; }
+trim() { local s=$1; s=${s#"${s%%[![:space:]]*}"}; echo "${s%"${s##*[![:space:]]}"}"; }
+case "$BUDGET" in ''|*[!0-9]*|0) die "BUDGET=$BUDGET: want a whole number of seconds > 0" ;; esac
+command -v gan-step > /dev/null || die "gan-step not found: run make first"
+
+# The recipes asked for (all when none is named), checked before anything runs.
+declare -A known=()
+names=()
+while IFS='|' read -r name n init step; do
+    name=$(trim "$name")
+    case "$name" in ''|'#'*) continue ;; esac
+    known[$name]="$(trim "$n")|$(trim "$init")|$(trim "$step")"
+    names+=("$name")
+done <<< "$RECIPES"
+[ $# -eq 0 ] || names=("$@")
+for name in "${names[@]}"; do
+    [ -n "${known[$name]+x}" ] || die "no recipe named $name (known: ${!known[*]})"
+done
+
+mkdir -p "$OUT"
+data() {  # data N [OFFSET]: N training images (from OFFSET, default 0) as uint8, made once
+    local f="$OUT/train-${2:-0}-$1.npy"
+    [ -f "$f" ] || idx2tensor --u8 --offset "${2:-0}" --limit "$1" \
+        "$DATA/train-images-idx3-ubyte.gz" -o "$f" || die "cannot read the training images in $DATA"
+    echo "$f"
+}
+meta() { tensor-info "$2" | awk -v k="$1" '$1 == k && $2 == "=" { print $3; exit }'; }
+real=$(data 10000 50000)
+
+rows=()
+for name in "${names[@]}"; do
+    IFS='|' read -r n init step <<< "${known[$name]}"
+    d="$OUT/$name"
+    train=$(data "$n")
+    mkdir -p "$d"
+    rm -f "$d/model.st" "$d/log.tsv"
+    # shellcheck disable=SC2086  # the options are words
+    gan-init $init --like "$train" -o "$d/model-0.st"
+    echo "quality_recipes.sh: $name: gan-step for $BUDGET s" >&2
+    t0=$(date +%s.%N)
+    rc=0
+    # shellcheck disable=SC2086
+    timeout --preserve-status -s INT "$BUDGET" gan-step -q --threads "$THREADS" --device "$DEVICE" \
+        --data "$train" --steps 100000000 --log "$d/log.tsv" --log-every 100 $step \
+        -i "$d/model-0.st" -o "$d/model.st" || rc=$?
+    t1=$(date +%s.%N)
+    [ "$rc" -eq 0 ] || [ "$rc" -eq 130 ] || die "$name: gan-step failed (exit $rc)"
+    [ -f "$d/model.st" ] || die "$name: gan-step wrote no checkpoint (BUDGET too short for its start?)"
+    steps=$(meta step "$d/model.st")
+    batch=$(meta batch "$d/model.st")
+    ncrit=$(meta n_critic "$d/model.st")
+    rate=$(awk -v s="$steps" -v b="$batch" -v k="$ncrit" -v t0="$t0" -v t1="$t1" \
+        'BEGIN { printf "%.0f", s * b * k / (t1 - t0) }')
+    rows+=("$name|$n|$steps|$rate|$d")
+done
+
+echo "quality_recipes.sh: scoring" >&2
+scores=$(bash "$here/quality.sh" "$real" "${rows[@]##*|}")
+
+{
+    echo "Quality at an equal budget of $BUDGET s of gan-step per recipe ($(date -u +%Y-%m-%d),"
+    echo "$(nproc) cores, load $(uptime | sed 's/.*load average: //'); device $DEVICE)."
+    echo "FD against the 10000 Fashion-MNIST test images, of ${N_SAMPLES:-10000} samples; lower is better."
+    echo
+    echo "| recipe | training images | steps | images/s | FD classifier | FD pixels | grid |"
+    echo "| --- | --- | --- | --- | --- | --- | --- |"
+    line=$(sed -n 1p <<< "$scores")
+    printf '| %s | | | | %s | %s | %s |\n' "real: held-out training images 50000-59999" \
+        "$(cut -f2 <<< "$line" | cut -d' ' -f2)" "$(cut -f3 <<< "$line" | cut -d' ' -f2)" "$(cut -f4 <<< "$line")"
+    i=2
+    for r in "${rows[@]}"; do
+        IFS='|' read -r name n steps rate d <<< "$r"
+        line=$(sed -n "${i}p" <<< "$scores")
+        printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$n" "$steps" "$rate" \
+            "$(cut -f2 <<< "$line" | cut -d' ' -f2)" "$(cut -f3 <<< "$line" | cut -d' ' -f2)" "$(cut -f4 <<< "$line")"
+        i=$((i + 1))
+    done
+} > "$OUT/quality.md.tmp"
+mv "$OUT/quality.md.tmp" "$OUT/quality.md"
+cat "$OUT/quality.md"
