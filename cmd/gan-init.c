@@ -33,6 +33,8 @@ static void usage(void) {
            "  --clip C           clip D's weights to [-C, C] after each D step (default 0.01 for wgan, else 0)\n"
            "  --label-smooth A   one-sided label smoothing: D's real target is 1-A (bce, ns; default 0)\n"
            "  --ema DECAY        keep an EMA of G's weights for sampling (0 = off, default)\n"
+           "  --augment POLICY   DiffAugment before D, on reals and fakes: color,translation,cutout or\n"
+           "                     any of them in that order, or none (default)\n"
            "  --init MODE        dcgan or torch (default: the preset's; torch for --G/--D)\n"
            "  --seed S           random seed (default 0)\n"
            "  --batch B          batch size stored for gan-step (default 64)\n"
@@ -47,7 +49,8 @@ static void usage(void) {
 }
 
 enum { O_ARCH = 256, O_G, O_D, O_LIKE, O_SHAPE, O_Z, O_LOSS, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
-       O_INIT, O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_CLASSES, O_LABELS };
+       O_INIT, O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_CLASSES, O_LABELS,
+       O_AUGMENT };
 
 static const struct option longopts[] = {
     {"arch", required_argument, 0, O_ARCH},       {"G", required_argument, 0, O_G},
@@ -61,7 +64,8 @@ static const struct option longopts[] = {
     {"batch", required_argument, 0, O_BATCH},     {"threads", required_argument, 0, O_THREADS},
     {"device", required_argument, 0, O_DEVICE},   {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, O_VERSION},       {"classes", required_argument, 0, O_CLASSES},
-    {"labels", required_argument, 0, O_LABELS},   {0, 0, 0, 0}};
+    {"labels", required_argument, 0, O_LABELS},   {"augment", required_argument, 0, O_AUGMENT},
+    {0, 0, 0, 0}};
 
 int main(int argc, char **argv) {
     cli_init("gan-init");
@@ -70,7 +74,7 @@ int main(int argc, char **argv) {
     long long classes = 0, z = 100, ncrit = -1, batch = 64, threads = 0;
     unsigned long long seed = 0;
     double gp = -1, clip = -1, ls = 0, ema = 0;
-    int c;
+    int augment = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
         switch (c) {
@@ -90,6 +94,9 @@ int main(int argc, char **argv) {
         case O_CLIP: clip = cli_range(&gan_setting_ranges[GAN_SET_CLIP], optarg); break;
         case O_LS: ls = cli_range(&gan_setting_ranges[GAN_SET_LABEL_SMOOTH], optarg); break;
         case O_EMA: ema = cli_range(&gan_setting_ranges[GAN_SET_EMA], optarg); break;
+        case O_AUGMENT:
+            if (gan_augment_parse(optarg, &augment)) die_usage("--augment: %s", gt_errmsg());
+            break;
         case O_INIT: init_s = optarg; break;
         case O_SEED: seed = (unsigned long long)cli_long("--seed", optarg, 0, INT64_MAX); break;
         case O_BATCH: batch = (long long)cli_range(&gan_setting_ranges[GAN_SET_BATCH], optarg); break;
@@ -153,6 +160,7 @@ int main(int argc, char **argv) {
     if (clip >= 0) s.clip = clip;
     s.label_smooth = ls;
     s.ema = ema;
+    s.augment = augment;
     s.batch = (int)batch;
     int init = arch ? (int)p.init : INIT_TORCH;
     if (init_s) {

@@ -16,6 +16,12 @@
  *   G update: D forward on the last fake batch (pass 15), backward through D into the fake
  *     images and through G (D's parameter gradients are not computed in this pass:
  *     nn_ctx_t.skip_param_grads); G optimizer step; EMA of G's weights when on.
+ * DiffAugment (set.augment, diffaug.h): D sees T(x) for x the real, fake or interpolated images,
+ * T drawn afresh for each pass from Philox (seed, PHILOX_STREAM_AUGMENT, step t * 16 + pass,
+ * global sample * AUG_DRAWS + draw) with pass 3c (real), 3c+1 (fake), 3c+2 (the penalty) and
+ * 15 (G's update); G's gradient flows back through T (its adjoint). The critic is D o T
+ * throughout: the penalty is on grad_xhat D(T(xhat)), as the authors' code penalises the
+ * gradient of D(DiffAugment(x)) w.r.t. x, and its forward-mode pass carries T's linear part.
  * Class-conditional models (trainer_set_labels): every pass gets the real batch's classes;
  * G draws its fakes for those classes.
  * Dropout masks use Philox (seed, PHILOX_STREAM_DROPOUT, step t * 16 + pass, sample index
@@ -54,6 +60,7 @@
 
 #include "lib/base/tensor.h"
 #include "lib/base/dist.h"
+#include "diffaug.h"
 #include "model.h"
 
 typedef struct {
@@ -80,6 +87,8 @@ typedef struct {
     float *dlogit;           /* (B) */
     float *xhat, *gx;        /* (B, C*H*W) wgan-gp: interpolates, their input gradients / v */
     float *ones;             /* (B) wgan-gp */
+    diffaug_t aug;           /* DiffAugment (set.augment != 0; policy 0 otherwise) */
+    float *aug_x, *aug_dx;   /* (B, C*H*W) augmented images D sees, the gradient w.r.t. them */
     int64_t *labels_dev;     /* (n) the images' classes (class-conditional models; NULL otherwise) */
     int64_t *batch_labels;   /* (B) the current real batch's classes, which its fakes share */
     double *stats;           /* (TS_COUNT) statistics slots (train_math.h) */
