@@ -20,6 +20,11 @@ load mpi_helper
     same_as_one_process wgan-gp-tanh 16 4 "2"
 }
 
+@test "mpirun -np 1, 2: the mlp preset's tanh twin with DiffAugment (8 steps) equals one process" {
+    need_mpi
+    same_as_one_process mlp-tanh-aug 32 8 "2" $MLP_LOOSE
+}
+
 @test "mpirun -np 1, 2, 4: dcgan's tanh twin (BatchNorm, dropout; 20 steps) equals one process" {
     need_mpi
     same_as_one_process dcgan-tanh 16 20 "2 4"
