@@ -33,8 +33,10 @@ static void usage(void) {
            "  --in-place FILE      read FILE and replace it atomically when done\n"
            "  --batch B            batch size (overrides the checkpoint's, and is stored)\n"
            "  --opt-g OPT, --opt-d OPT   optimizer settings, e.g. adam:lr=2e-4,b1=0.5,b2=0.999\n"
-           "  --n-critic K, --gp LAMBDA, --clip C, --label-smooth A, --ema DECAY\n"
-           "                       override the checkpoint's settings (said on stderr, stored)\n"
+           "  --n-critic K, --gp LAMBDA, --clip C, --label-smooth A, --ema DECAY,\n"
+           "  --r1 GAMMA, --r2 GAMMA, --reg-every K\n"
+           "                       override the checkpoint's settings (said on stderr, stored;\n"
+           "                       gan-init --help says what each does)\n"
            "  --augment POLICY     DiffAugment before D: color,translation,cutout, any of them in that\n"
            "                       order, or none (overrides the checkpoint's; said, stored)\n"
            "  --log FILE.tsv       append a row of losses every --log-every steps (header when new)\n"
@@ -62,7 +64,7 @@ static void usage(void) {
 }
 
 enum { O_DATA = 256, O_LABELS, O_STEPS, O_EPOCHS, O_INPLACE, O_BATCH, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
-       O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS, O_DEVICE, O_TF32, O_VERSION,
+       O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS, O_DEVICE, O_TF32, O_VERSION, O_R1, O_R2, O_REGEVERY,
        O_AUGMENT };
 
 static const struct option longopts[] = {
@@ -79,6 +81,9 @@ static const struct option longopts[] = {
     {"clip", required_argument, 0, O_CLIP},
     {"label-smooth", required_argument, 0, O_LS},
     {"ema", required_argument, 0, O_EMA},
+    {"r1", required_argument, 0, O_R1},
+    {"r2", required_argument, 0, O_R2},
+    {"reg-every", required_argument, 0, O_REGEVERY},
     {"augment", required_argument, 0, O_AUGMENT},
     {"log", required_argument, 0, O_LOG},
     {"log-every", required_argument, 0, O_LOGEVERY},
@@ -126,7 +131,7 @@ typedef struct {
     progress_t prog;
 } run_t;
 
-/* A checkpoint is written only when no step went bad (train.h). */
+/* A checkpoint is written only when no step went bad (trainer.h). */
 static void write_snapshot(run_t *r) {
     if (trainer_check(r->tr)) die(EXIT_DATA, "%s", gt_errmsg());
     char path[4096];
@@ -138,7 +143,7 @@ static void write_snapshot(run_t *r) {
 }
 
 /* After each step: the log row, a snapshot, the progress line. The step's figures live on
- * the device (train.h); they are read only when a row or a progress line is due. */
+ * the device (trainer.h); they are read only when a row or a progress line is due. */
 static int after_step(void *arg) {
     run_t *r = arg;
     gan_model_t *m = r->m;
@@ -180,7 +185,8 @@ int main(int argc, char **argv) {
     const char *data_path = NULL, *labels_path = NULL, *in = NULL, *out = NULL, *inplace = NULL, *optg = NULL, *optd = NULL;
     const char *log_path = NULL, *snap_dir = NULL, *device = "auto";
     long long steps = -1, epochs = -1, batch = -1, ncrit = -1, threads = 0, log_every = 50, snap_every = 0;
-    double gp = -1, clip = -1, ls = -1, ema = -1;
+    double gp = -1, clip = -1, ls = -1, ema = -1, r1 = -1, r2 = -1;
+    long long reg_every = -1;
     int quiet = 0, tf32 = 0, augment = -1, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hqi:o:", longopts, NULL)) != -1) {
@@ -198,6 +204,9 @@ int main(int argc, char **argv) {
         case O_CLIP: clip = cli_range(&gan_setting_ranges[GAN_SET_CLIP], optarg); break;
         case O_LS: ls = cli_range(&gan_setting_ranges[GAN_SET_LABEL_SMOOTH], optarg); break;
         case O_EMA: ema = cli_range(&gan_setting_ranges[GAN_SET_EMA], optarg); break;
+        case O_R1: r1 = cli_range(&gan_setting_ranges[GAN_SET_R1], optarg); break;
+        case O_R2: r2 = cli_range(&gan_setting_ranges[GAN_SET_R2], optarg); break;
+        case O_REGEVERY: reg_every = (long long)cli_range(&gan_setting_ranges[GAN_SET_REG_EVERY], optarg); break;
         case O_AUGMENT:
             if (gan_augment_parse(optarg, &augment)) die_usage("--augment: %s", gt_errmsg());
             break;
@@ -256,6 +265,8 @@ int main(int argc, char **argv) {
 
     /* overrides: apply, say, store */
     gan_settings_t s = m.set;
+    if (((r1 >= 0 ? r1 : s.r1) > 0 || (r2 >= 0 ? r2 : s.r2) > 0) && net_jvp_ok(&m.D))
+        die_usage("--r1/--r2: D %s; give --r1 0 --r2 0", gt_errmsg());
     char b1[256], b2[256];
     if (batch > 0 && batch != s.batch) {
         warnx("batch %d -> %lld", s.batch, batch);
@@ -289,6 +300,18 @@ int main(int argc, char **argv) {
         warnx("label smoothing %g -> %g", s.label_smooth, ls);
         s.label_smooth = ls;
     }
+    if (r1 >= 0 && r1 != s.r1) {
+        warnx("r1 %g -> %g", s.r1, r1);
+        s.r1 = r1;
+    }
+    if (r2 >= 0 && r2 != s.r2) {
+        warnx("r2 %g -> %g", s.r2, r2);
+        s.r2 = r2;
+    }
+    if (reg_every > 0 && reg_every != s.reg_every) {
+        warnx("reg_every %d -> %lld", s.reg_every, reg_every);
+        s.reg_every = (int)reg_every;
+    }
     if (ema >= 0 && ema != s.ema) warnx("EMA decay %g -> %g", s.ema, ema);
     if (augment >= 0 && augment != s.augment) {
         gan_augment_text(s.augment, b1, sizeof b1);
@@ -301,6 +324,9 @@ int main(int argc, char **argv) {
     m.set.gp = s.gp;
     m.set.clip = s.clip;
     m.set.label_smooth = s.label_smooth;
+    m.set.r1 = s.r1;
+    m.set.r2 = s.r2;
+    m.set.reg_every = s.reg_every;
     m.set.augment = s.augment;
     if (optg) {
         m.set.opt_g = s.opt_g;
