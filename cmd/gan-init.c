@@ -38,6 +38,8 @@ static void usage(void) {
            "  --reg-every K      lazy regularization: R1/R2 only every K-th D update, weighted by K\n"
            "                     (default 1)\n"
            "  --ema DECAY        keep an EMA of G's weights for sampling (0 = off, default)\n"
+           "  --augment POLICY   DiffAugment before D, on reals and fakes: color,translation,cutout or\n"
+           "                     any of them in that order, or none (default)\n"
            "  --init MODE        dcgan or torch (default: the preset's; torch for --G/--D)\n"
            "  --seed S           random seed (default 0)\n"
            "  --batch B          batch size stored for gan-step (default 64)\n"
@@ -52,7 +54,8 @@ static void usage(void) {
 }
 
 enum { O_ARCH = 256, O_G, O_D, O_LIKE, O_SHAPE, O_Z, O_LOSS, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
-       O_INIT, O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_CLASSES, O_LABELS, O_R1, O_R2, O_REGEVERY };
+       O_INIT, O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_CLASSES, O_LABELS, O_R1, O_R2, O_REGEVERY,
+       O_AUGMENT };
 
 static const struct option longopts[] = {
     {"arch", required_argument, 0, O_ARCH},       {"G", required_argument, 0, O_G},
@@ -68,6 +71,7 @@ static const struct option longopts[] = {
     {"version", no_argument, 0, O_VERSION},       {"classes", required_argument, 0, O_CLASSES},
     {"labels", required_argument, 0, O_LABELS},   {"r1", required_argument, 0, O_R1},
     {"r2", required_argument, 0, O_R2},           {"reg-every", required_argument, 0, O_REGEVERY},
+    {"augment", required_argument, 0, O_AUGMENT},
     {0, 0, 0, 0}};
 
 int main(int argc, char **argv) {
@@ -78,7 +82,7 @@ int main(int argc, char **argv) {
     unsigned long long seed = 0;
     double gp = -1, clip = -1, ls = 0, ema = 0, r1 = 0, r2 = 0;
     long long reg_every = 1;
-    int c;
+    int augment = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
         switch (c) {
@@ -101,6 +105,9 @@ int main(int argc, char **argv) {
         case O_R1: r1 = cli_range(&gan_setting_ranges[GAN_SET_R1], optarg); break;
         case O_R2: r2 = cli_range(&gan_setting_ranges[GAN_SET_R2], optarg); break;
         case O_REGEVERY: reg_every = (long long)cli_range(&gan_setting_ranges[GAN_SET_REG_EVERY], optarg); break;
+        case O_AUGMENT:
+            if (gan_augment_parse(optarg, &augment)) die_usage("--augment: %s", gt_errmsg());
+            break;
         case O_INIT: init_s = optarg; break;
         case O_SEED: seed = (unsigned long long)cli_long("--seed", optarg, 0, INT64_MAX); break;
         case O_BATCH: batch = (long long)cli_range(&gan_setting_ranges[GAN_SET_BATCH], optarg); break;
@@ -167,6 +174,7 @@ int main(int argc, char **argv) {
     s.r1 = r1;
     s.r2 = r2;
     s.reg_every = (int)reg_every;
+    s.augment = augment;
     s.batch = (int)batch;
     int init = arch ? (int)p.init : INIT_TORCH;
     if (init_s) {

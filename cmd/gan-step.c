@@ -37,6 +37,8 @@ static void usage(void) {
            "  --r1 GAMMA, --r2 GAMMA, --reg-every K\n"
            "                       override the checkpoint's settings (said on stderr, stored;\n"
            "                       gan-init --help says what each does)\n"
+           "  --augment POLICY     DiffAugment before D: color,translation,cutout, any of them in that\n"
+           "                       order, or none (overrides the checkpoint's; said, stored)\n"
            "  --log FILE.tsv       append a row of losses every --log-every steps (header when new)\n"
            "  --log-every N        default 50\n"
            "  --snapshot-every N   write DIR/step-NNNNNN.st every N steps (with --snapshot-dir)\n"
@@ -62,7 +64,8 @@ static void usage(void) {
 }
 
 enum { O_DATA = 256, O_LABELS, O_STEPS, O_EPOCHS, O_INPLACE, O_BATCH, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
-       O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS, O_DEVICE, O_TF32, O_VERSION, O_R1, O_R2, O_REGEVERY };
+       O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS, O_DEVICE, O_TF32, O_VERSION, O_R1, O_R2, O_REGEVERY,
+       O_AUGMENT };
 
 static const struct option longopts[] = {
     {"data", required_argument, 0, O_DATA},
@@ -81,6 +84,7 @@ static const struct option longopts[] = {
     {"r1", required_argument, 0, O_R1},
     {"r2", required_argument, 0, O_R2},
     {"reg-every", required_argument, 0, O_REGEVERY},
+    {"augment", required_argument, 0, O_AUGMENT},
     {"log", required_argument, 0, O_LOG},
     {"log-every", required_argument, 0, O_LOGEVERY},
     {"snapshot-every", required_argument, 0, O_SNAPEVERY},
@@ -183,7 +187,7 @@ int main(int argc, char **argv) {
     long long steps = -1, epochs = -1, batch = -1, ncrit = -1, threads = 0, log_every = 50, snap_every = 0;
     double gp = -1, clip = -1, ls = -1, ema = -1, r1 = -1, r2 = -1;
     long long reg_every = -1;
-    int quiet = 0, tf32 = 0, c;
+    int quiet = 0, tf32 = 0, augment = -1, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hqi:o:", longopts, NULL)) != -1) {
         switch (c) {
@@ -203,6 +207,9 @@ int main(int argc, char **argv) {
         case O_R1: r1 = cli_range(&gan_setting_ranges[GAN_SET_R1], optarg); break;
         case O_R2: r2 = cli_range(&gan_setting_ranges[GAN_SET_R2], optarg); break;
         case O_REGEVERY: reg_every = (long long)cli_range(&gan_setting_ranges[GAN_SET_REG_EVERY], optarg); break;
+        case O_AUGMENT:
+            if (gan_augment_parse(optarg, &augment)) die_usage("--augment: %s", gt_errmsg());
+            break;
         case O_LOG: log_path = optarg; break;
         case O_LOGEVERY: log_every = cli_long("--log-every", optarg, 1, INT32_MAX); break;
         case O_SNAPEVERY: snap_every = cli_long("--snapshot-every", optarg, 1, INT32_MAX); break;
@@ -306,6 +313,12 @@ int main(int argc, char **argv) {
         s.reg_every = (int)reg_every;
     }
     if (ema >= 0 && ema != s.ema) warnx("EMA decay %g -> %g", s.ema, ema);
+    if (augment >= 0 && augment != s.augment) {
+        gan_augment_text(s.augment, b1, sizeof b1);
+        gan_augment_text(augment, b2, sizeof b2);
+        warnx("augmentation %s -> %s", b1, b2);
+        s.augment = augment;
+    }
     m.set.batch = s.batch;
     m.set.n_critic = s.n_critic;
     m.set.gp = s.gp;
@@ -314,6 +327,7 @@ int main(int argc, char **argv) {
     m.set.r1 = s.r1;
     m.set.r2 = s.r2;
     m.set.reg_every = s.reg_every;
+    m.set.augment = s.augment;
     if (optg) {
         m.set.opt_g = s.opt_g;
         model_set_opt(&m, 0, &s.opt_g);

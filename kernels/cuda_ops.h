@@ -1,6 +1,6 @@
 /* cuda_ops.h: the CUDA backend's operations: cuda_NAME for every entry NAME of
  * lib/backend/backend_ops.h (which documents them), defined in kernels/layers.cu, norm.cu,
- * conv.cu, pool.cu, inception.cu, train.cu, optim.cu and class.cu, and the data-parallel slots of
+ * conv.cu, pool.cu, inception.cu, train.cu, optim.cu, class.cu and augment.cu, and the data-parallel slots of
  * backend.h, defined in kernels/dist_nccl.cu; gathered into the backend struct by
  * kernels/backend_cuda.cu. Private to kernels/: everyone else calls them through backend_t.
  * Each entry point counts the bytes it must move (bench/) and queues its kernels on the

@@ -30,7 +30,7 @@ for k, v in h.items():
     run gan-init --help
     [ "$status" -eq 0 ]
     for o in --arch --G --D --like --shape --z --loss --opt-g --opt-d --n-critic --gp --clip \
-             --label-smooth --ema --init --seed --batch --threads --device; do
+             --label-smooth --ema --augment --init --seed --batch --threads --device; do
         [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
     done
     [[ "$output" == *"example"* ]]
@@ -131,7 +131,8 @@ for k, v in h.items():
 @test "bad option values say which option, exit 2" {
     for args in "--z abc" "--z 0" "--n-critic 9" "--loss foo" "--opt-g adm:lr=1" "--opt-d adam:beta=1" \
                 "--opt-g adam:lr=x" "--init foo" "--seed -1" "--batch 0" "--ema 1.5" "--gp -1" "--threads x" \
-                "--device tpu"; do
+                "--device tpu" "--augment colour" "--augment cutout,color" "--augment color,color" \
+                "--augment color,"; do
         run gan-init --G "$G_SMALL" --D "$D_SMALL" --shape 1x8x8 $args
         assert_one_line_error 2
         opt=${args%% *}

@@ -37,7 +37,7 @@ init() {
     run gan-step --help
     [ "$status" -eq 0 ]
     for o in --data --steps --epochs -i -o --in-place --batch --opt-g --opt-d --n-critic --gp --clip \
-             --label-smooth --ema --log --log-every --snapshot-every --snapshot-dir --threads --device -q; do
+             --label-smooth --ema --augment --log --log-every --snapshot-every --snapshot-dir --threads --device -q; do
         [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
     done
     [[ "$output" == *example* ]]
@@ -130,6 +130,39 @@ interrupt() {
     gan-step -q --data "$T/d.npy" --steps 6 --threads 1 -i "$T/m0.st" -o "$T/t1.st"
     gan-step -q --data "$T/d.npy" --steps 6 --threads 2 -i "$T/m0.st" -o "$T/t2.st"
     cmp "$T/t1.st" "$T/t2.st"
+}
+
+# DiffAugment on 3x16x16 images, a batch of 48: the augment operations split over threads
+@test "--augment: stored; resume is exact and --threads 1 and 2 agree, the penalty included" {
+    $PY -c '
+import sys, numpy as np
+np.save(sys.argv[1], np.random.default_rng(3).integers(0, 256, size=(96, 3, 16, 16)).astype(np.uint8))' "$T/d.npy"
+    gan-init --G 'linear 32; lrelu 0.2; linear 768; tanh; reshape 3x16x16' \
+        --D 'flatten; linear 32; lrelu 0.2; linear 1' --shape 3x16x16 --z 8 --batch 48 --seed 5 --loss wgan-gp \
+        --n-critic 2 --augment color,translation,cutout -o "$T/m0.st"
+    [ "$(meta "$T/m0.st" augment)" = color,translation,cutout ]
+    gan-step -q --data "$T/d.npy" --steps 3 --threads 1 -i "$T/m0.st" -o "$T/a.st"
+    gan-step -q --data "$T/d.npy" --steps 3 --threads 2 -i "$T/m0.st" -o "$T/b.st"
+    gan-step -q --data "$T/d.npy" --steps 1 --threads 2 -i "$T/m0.st" -o "$T/m1.st"
+    gan-step -q --data "$T/d.npy" --steps 2 --threads 1 -i "$T/m1.st" -o "$T/c.st"
+    cmp "$T/a.st" "$T/b.st"
+    cmp "$T/a.st" "$T/c.st"
+    [ "$(meta "$T/a.st" augment)" = color,translation,cutout ]
+    gan-step -q --data "$T/d.npy" --steps 3 --augment none -i "$T/m0.st" -o "$T/n.st"
+    ! cmp -s "$T/a.st" "$T/n.st"
+}
+
+@test "--augment overrides the checkpoint's (said, stored); none removes it from the file" {
+    data 64 u8 "$T/d.npy"
+    init "$T/m.st" --augment translation
+    run gan-step --data "$T/d.npy" --steps 1 --augment color,cutout --in-place "$T/m.st"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"augmentation translation -> color,cutout"* ]]
+    [ "$(meta "$T/m.st" augment)" = color,cutout ]
+    gan-step -q --data "$T/d.npy" --steps 1 --augment none --in-place "$T/m.st"
+    run meta "$T/m.st" augment
+    [ "$status" -ne 0 ]
+    [[ "$output" == *KeyError* ]]
 }
 
 @test "--log writes a header and one row per --log-every steps; appends on resume" {
@@ -290,7 +323,7 @@ h4 = json.loads(json.dumps(h)); h4["__metadata__"]["G_spec"] = "linear 32; bogus
     data 100 u8 "$T/d.npy"
     init "$T/m.st"
     for args in "--steps -1" "--steps abc" "--batch 0" "--n-critic 9" "--log-every 0" "--threads x" \
-                "--opt-d adam:lr=-1" "--opt-g rms" "--clip -1"; do
+                "--opt-d adam:lr=-1" "--opt-g rms" "--clip -1" "--augment flip" "--augment cutout,translation"; do
         run gan-step --data "$T/d.npy" -i "$T/m.st" -o "$T/x.st" --steps 1 $args
         assert_one_line_error 2
         opt=${args%% *}

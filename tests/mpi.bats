@@ -20,6 +20,11 @@ load mpi_helper
     same_as_one_process wgan-gp-tanh 16 4 "2"
 }
 
+@test "mpirun -np 1, 2: the mlp preset's tanh twin with DiffAugment (8 steps) equals one process" {
+    need_mpi
+    same_as_one_process mlp-tanh-aug 32 8 "2" $MLP_LOOSE
+}
+
 @test "mpirun -np 1, 2: R1 and R2 every 2 D updates (dcgan's tanh twin; 4 steps) equal one process, penalty logged" {
     need_mpi
     same_as_one_process r1-tanh 16 4 "2"

@@ -49,6 +49,10 @@ init_model() {
     mlp-tanh) gan-init --like "$T/d.npy" --batch "$batch" --seed 4 -o "$out" \
         --G "linear 256; tanh; linear 512; bn; tanh; linear 1024; bn; tanh; linear 784; tanh; reshape 1x28x28" \
         --D "flatten; linear 1024; tanh; linear 512; tanh; linear 256; tanh; linear 1" ;;
+    mlp-tanh-aug) gan-init --like "$T/d.npy" --batch "$batch" --seed 4 -o "$out" \
+        --augment color,translation,cutout \
+        --G "linear 256; tanh; linear 512; bn; tanh; linear 1024; bn; tanh; linear 784; tanh; reshape 1x28x28" \
+        --D "flatten; linear 1024; tanh; linear 512; tanh; linear 256; tanh; linear 1" ;;
     dcgan-tanh) gan-init --like "$T/d.npy" --batch "$batch" --seed 4 --init dcgan -o "$out" \
         --G "linear 12544 nobias; bn; tanh; reshape 256x7x7; convT 128 k4 s2 p1 nobias; bn; tanh; convT 64 k4 s2 p1 nobias; bn; tanh; conv 1 k7 p3; tanh" \
         --D "conv 64 k4 s2 p1; tanh; dropout 0.3; conv 128 k4 s2 p1; tanh; dropout 0.3; flatten; linear 1" ;;

@@ -138,6 +138,20 @@ BACKEND_OP(nonfinite, (backend_t *be, double *out, const float *x, size_t n))
 /* The step's bookkeeping on the statistics slots st (train_math.h: train_stats_apply). */
 BACKEND_OP(train_stats, (backend_t *be, double *st, int what, int64_t stepno))
 
+/* DiffAugment (augment_math.h; lib/gan/diffaug.c chains these). prm is (b, AUG_DRAWS).
+ * augment_draw: prm[i] = augment_param(seed, step, index0 + i, k, H, W) for k < AUG_DRAWS.
+ * augment_color: y (b, C, HW) = the color transform of x (b, C, HW) with parameters prm and
+ * per-sample means mean (b) of x (plane_means); shift == 0: its linear part (which is also its
+ * adjoint). y may be x.
+ * augment_spatial: y (b, C, H, W) = translation and/or cutout (policy, AUG_* bits) of x, or with
+ * adjoint != 0 the adjoint of that map; y must not overlap x. */
+BACKEND_OP(augment_draw, (backend_t *be, float *prm, int b, int H, int W, uint64_t seed, uint32_t step,
+                          uint64_t index0))
+BACKEND_OP(augment_color, (backend_t *be, float *y, const float *x, const float *prm, const float *mean, int b, int C,
+                           long HW, int shift))
+BACKEND_OP(augment_spatial, (backend_t *be, float *y, const float *x, const float *prm, int policy, int adjoint, int b,
+                             int C, int H, int W))
+
 /* ---- optimizers and friends (opt_math.h) -------------------------------------------------- */
 /* One step of the optimizer over n parameters p with gradients g and state s1, s2, s3
  * (those the kind uses; others NULL). */

@@ -21,6 +21,8 @@ enum {
     PHILOX_STREAM_GP = 5,      /* gradient-penalty interpolation weights */
     PHILOX_STREAM_SAMPLE = 6,  /* gan-sample latents (step = 0, index = sample * zdim + k) */
     PHILOX_STREAM_KID = 7,     /* gan-fid --kid subsets (step = 2 * subset + set; fid.h) */
+    PHILOX_STREAM_AUGMENT = 8, /* DiffAugment draws (step = training step * 16 + pass,
+                                  index = global sample * 8 + draw; augment_math.h) */
     PHILOX_STREAM_USER = 16    /* first free stream for tests and new uses */
 };
 

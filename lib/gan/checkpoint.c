@@ -106,6 +106,10 @@ static void write_meta(const gan_model_t *m, st_writer_t *meta) {
     meta_num(meta, "clip", m->set.clip);
     meta_num(meta, "label_smooth", m->set.label_smooth);
     meta_num(meta, "ema", m->set.ema);
+    if (m->set.augment) { /* absent means none, so files without augmentation stay as they were */
+        gan_augment_text(m->set.augment, b, sizeof b);
+        meta_add(meta, "augment", b);
+    }
     gan_settings_t d;
     gan_settings_default(&d, m->set.loss);
     for (int k = GAN_SET_FIRST_OPTIONAL; k < GAN_SET_COUNT; k++) { /* r1, r2, reg_every: when not the default */
@@ -204,6 +208,9 @@ static int load_meta(gan_model_t *m, const st_file_t *meta, const char **g_spec,
         }
         gan_setting_set(&m->set, (gan_setting_k)k, x);
     }
+    m->set.augment = 0;
+    if ((s = meta_str(meta, "augment")) && gan_augment_parse(s, &m->set.augment))
+        return gt_err_prefix("checkpoint metadata 'augment'");
     if (gan_settings_check(&m->set)) return -1;
     if (!(s = meta_str(meta, "init")) || (strcmp(s, "dcgan") && strcmp(s, "torch")))
         return gt_err("checkpoint metadata 'init' is missing or invalid");

@@ -42,6 +42,39 @@ void gan_settings_default(gan_settings_t *s, gan_loss_t loss) {
     s->opt_d = s->opt_g;
 }
 
+static const char *const augment_names[] = {"color", "translation", "cutout"};
+
+int gan_augment_parse(const char *s, int *out) {
+    *out = 0;
+    if (strcmp(s, "none") == 0) return 0;
+    const char *p = s;
+    int next = 0; /* the first policy that may still come */
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        int k = 0;
+        while (k < 3 && !(strlen(augment_names[k]) == len && strncmp(p, augment_names[k], len) == 0)) k++;
+        if (k == 3)
+            return gt_err("unknown augmentation '%.*s' (color, translation, cutout, or none)", (int)len, p);
+        if (k < next)
+            return gt_err("augmentation '%s': give each policy once, in the order color,translation,cutout", s);
+        *out |= 1 << k;
+        next = k + 1;
+        if (!p[len]) return 0;
+        p += len + 1;
+    }
+}
+
+void gan_augment_text(int policy, char *buf, size_t n) {
+    size_t used = 0;
+    if (n) buf[0] = 0;
+    for (int k = 0; k < 3; k++)
+        if (policy & (1 << k)) {
+            int w = snprintf(buf + used, n > used ? n - used : 0, "%s%s", used ? "," : "", augment_names[k]);
+            if (w > 0) used += (size_t)w;
+        }
+    if (!used) snprintf(buf, n, "none");
+}
+
 int gan_parse_number(const char *s, double *v) {
     if (!*s) return -1;
     char *end;
@@ -179,6 +212,7 @@ void gan_setting_set(gan_settings_t *s, gan_setting_k k, double v) {
 
 int gan_settings_check(const gan_settings_t *s) {
     if (s->loss >= LOSS_COUNT) return gt_err("unknown loss");
+    if (s->augment & ~AUG_ALL) return gt_err("unknown augmentation bits %#x", (unsigned)s->augment);
     for (int k = 0; k < GAN_SET_COUNT; k++) {
         const cli_range_t *r = &gan_setting_ranges[k];
         double v = gan_setting_get(s, (gan_setting_k)k);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "lib/base/cli.h"          /* cli_range_t */
+#include "lib/backend/augment_math.h" /* AUG_* */
 #include "lib/backend/loss_math.h" /* gan_loss_t */
 #include "lib/backend/opt_math.h"  /* opt_kind_t */
 #include "lib/nn/layer.h"          /* shape3_t */
@@ -30,6 +31,7 @@ typedef struct {
     double label_smooth; /* one-sided: D's real target is 1 - label_smooth (bce, ns) */
     double ema;          /* decay of the EMA of G's weights (0: off) */
     int batch;
+    int augment;         /* DiffAugment policies before D (augment_math.h AUG_* bits; 0: off) */
     double r1, r2;       /* R1 and R2 penalty weights gamma: gamma/2 mean |grad_x D(x)|^2 on the real
                             (R1), the fake (R2) batch, added to D's loss (0: off) */
     int reg_every;       /* lazy regularization: R1/R2 every reg_every-th D update, times reg_every */
@@ -57,6 +59,12 @@ const char *gan_loss_name(gan_loss_t l);
 /* Defaults for a loss: optimizers, n_critic, gp, clip (gan-init's table); batch 64; no R1 or R2,
  * reg_every 1. */
 void gan_settings_default(gan_settings_t *s, gan_loss_t loss);
+/* DiffAugment's policies: "color,translation,cutout" (any of them, in that order, each at most
+ * once) or "none" -> AUG_* bits into *out; -1 with a message naming the bad part. */
+int gan_augment_parse(const char *s, int *out);
+/* The text of policy bits (what gan_augment_parse reads back; "none" for 0) into buf. */
+void gan_augment_text(int policy, char *buf, size_t n);
+
 /* Parse "adam:lr=2e-4,b1=0.5,b2=0.999", "sgd:lr=0.01,momentum=0.9,nesterov",
  * "rmsprop:lr=5e-5,alpha=0.99,momentum=0,centered"; unset values take torch's defaults
  * (adam lr 1e-3 betas 0.9/0.999 eps 1e-8; sgd lr 1e-3; rmsprop lr 1e-2 alpha 0.99 eps 1e-8).

@@ -66,6 +66,11 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
         be->fill(be, t->ones, 1.0f, (size_t)B);
         net_alloc_jvp(&m->D); /* so that no step allocates */
     }
+    if (m->set.augment) {
+        diffaug_init(&t->aug, be, m->set.augment, B, m->shape);
+        t->aug_x = be->alloc(be, sizeof(float) * (size_t)B * sz);
+        t->aug_dx = be->alloc(be, sizeof(float) * (size_t)B * sz);
+    }
     t->stats = be->alloc(be, sizeof(double) * TS_COUNT);
     be->zero(be, t->stats, sizeof(double) * TS_COUNT);
     t->last_check = seconds();
@@ -144,7 +149,7 @@ void trainer_free(trainer_t *t) {
                 be->free(be, (void *)t->data_dev);
             }
         }
-        float *bufs[] = {t->real, t->dfake, t->z, t->dlogit, t->xhat, t->gx, t->ones};
+        float *bufs[] = {t->real, t->dfake, t->z, t->dlogit, t->xhat, t->gx, t->ones, t->aug_x, t->aug_dx};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) be->free(be, bufs[i]);
         if (t->perm_dev) be->free(be, t->perm_dev);
@@ -152,6 +157,7 @@ void trainer_free(trainer_t *t) {
         if (t->batch_labels) be->free(be, t->batch_labels);
         if (t->stats) be->free(be, t->stats);
         if (t->bn_sync.scratch) be->free(be, t->bn_sync.scratch);
+        if (t->aug.policy) diffaug_free(&t->aug, be);
     }
     free(t->perm);
     memset(t, 0, sizeof *t);
@@ -183,13 +189,25 @@ static void draw_z(trainer_t *t, int c) {
                        first * zd, 1.0f, 0.0f);
 }
 
+/* What D sees of images x (this process's b samples) in the pass keyed by Philox step rng_step:
+ * x itself, or with DiffAugment x augmented into t->aug_x by a fresh draw. */
+static const float *d_input(trainer_t *t, const float *x, uint32_t rng_step) {
+    if (!t->aug.policy) return x;
+    diffaug_draw(&t->aug, t->be, t->m->seed, rng_step, (uint64_t)t->lo, t->b);
+    diffaug_map(&t->aug, t->be, DIFFAUG_APPLY, t->aug_x, x, t->b);
+    return t->aug_x;
+}
+
 /* WGAN-GP penalty lambda * mean_i (|g_i| - 1)^2 into the TS_GP slot, g_i = grad_x D(xhat_i)
  * at xhat = e real + (1 - e) fake, e_i uniform from Philox (seed, PHILOX_STREAM_GP, step,
  * c*B + i); its parameter gradient is added to D's grads by forward-over-reverse (net.h's jvp
  * passes): with v_i = dP/dg_i held fixed,
  * dP/dtheta = d/dtheta sum_i <grad_x D(xhat_i), v_i> = d/dtheta sum_i J_D(xhat_i) v_i.
- * Dropout in the critic draws the masks of the fake pass for sample indices B..2B-1. */
-static void gradient_penalty(trainer_t *t, int c, const float *fake, uint32_t rng_step) {
+ * Dropout in the critic draws the masks of the fake pass for sample indices B..2B-1.
+ * With DiffAugment the critic is D o T, T linear (L) plus a constant for its draws (Philox pass
+ * aug_step): g = L^T grad D(T xhat), and <g, v> = <grad D(T xhat), L v>, so the forward-mode
+ * pass runs D at T xhat with tangent L v. */
+static void gradient_penalty(trainer_t *t, int c, const float *fake, uint32_t rng_step, uint32_t aug_step) {
     gan_model_t *m = t->m;
     backend_t *be = t->be;
     net_t *D = &m->D;
@@ -199,34 +217,51 @@ static void gradient_penalty(trainer_t *t, int c, const float *fake, uint32_t rn
                (uint64_t)c * (uint64_t)B + (uint64_t)t->lo);
     nn_ctx_t ctx = pass_ctx(t, D, rng_step, (uint64_t)B);
     /* g = grad_x sum_i D(xhat_i); the parameter gradients of this pass are not wanted */
-    net_forward(D, &ctx, t->xhat, b);
+    const float *x = d_input(t, t->xhat, aug_step);
+    net_forward(D, &ctx, x, b);
     ctx.skip_param_grads = 1;
     net_backward(D, &ctx, t->ones, t->gx, b);
     ctx.skip_param_grads = 0;
-    be->gp_scale(be, t->gx, t->stats + TS_GP, b, B, sz, m->set.gp);
+    float *g = t->gx;
+    if (t->aug.policy) { /* g = L^T gx into xhat (free now: D's input is aug_x); later L v into gx */
+        diffaug_map(&t->aug, be, DIFFAUG_ADJOINT, t->xhat, t->gx, b);
+        g = t->xhat;
+    }
+    be->gp_scale(be, g, t->stats + TS_GP, b, B, sz, m->set.gp);
+    if (t->aug.policy) diffaug_map(&t->aug, be, DIFFAUG_TANGENT, t->gx, t->xhat, b);
     const float *ty;
-    net_jvp_forward(D, &ctx, t->xhat, t->gx, b, &ty);
+    net_jvp_forward(D, &ctx, x, t->gx, b, &ty);
     net_jvp_backward(D, &ctx, NULL, t->ones, NULL, NULL, b);
 }
 
 /* The R1 (x = the real batch) or R2 (x = the fake batch) penalty w/2 mean_i |g_i|^2 into
  * st[slot], g_i = grad_x D(x_i), and its parameter gradient added to D's grads by
  * forward-over-reverse as in gradient_penalty (v_i = w / B g_i). The passes are the real's or
- * the fake's (rng_step, samples 0..B-1), so dropout draws the masks of that pass: the penalty
- * is that of the D(x) whose loss the step takes. */
+ * the fake's (rng_step, samples 0..B-1), so dropout draws the masks of that pass and
+ * DiffAugment the draws of that pass (d_input redraws them: they are a function of the pass's
+ * key): the penalty is that of the D(T(x)) whose loss the step takes. With DiffAugment, g is
+ * the gradient through T, L^T grad D(T x), and the forward-mode pass runs D at T x with
+ * tangent L v, as in gradient_penalty; aug_dx, unused until G's update, holds g and then v. */
 static void reg_penalty(trainer_t *t, const float *x, double w, int slot, uint32_t rng_step) {
     gan_model_t *m = t->m;
     backend_t *be = t->be;
     net_t *D = &m->D;
     int b = t->b;
     nn_ctx_t ctx = pass_ctx(t, D, rng_step, 0);
-    net_forward(D, &ctx, x, b);
+    const float *xd = d_input(t, x, rng_step);
+    net_forward(D, &ctx, xd, b);
     ctx.skip_param_grads = 1;
     net_backward(D, &ctx, t->ones, t->gx, b);
     ctx.skip_param_grads = 0;
-    be->r1_scale(be, t->gx, t->stats + slot, b, t->B, (size_t)shape3_size(m->shape), w);
+    float *g = t->gx;
+    if (t->aug.policy) {
+        diffaug_map(&t->aug, be, DIFFAUG_ADJOINT, t->aug_dx, t->gx, b);
+        g = t->aug_dx;
+    }
+    be->r1_scale(be, g, t->stats + slot, b, t->B, (size_t)shape3_size(m->shape), w);
+    if (t->aug.policy) diffaug_map(&t->aug, be, DIFFAUG_TANGENT, t->gx, t->aug_dx, b);
     const float *ty;
-    net_jvp_forward(D, &ctx, x, t->gx, b, &ty);
+    net_jvp_forward(D, &ctx, xd, t->gx, b, &ty);
     net_jvp_backward(D, &ctx, NULL, t->ones, NULL, NULL, b);
 }
 
@@ -248,7 +283,7 @@ int train_step(trainer_t *t) {
         next_real(t);
         net_zero_grad(&m->D);
         nn_ctx_t cr = pass_ctx(t, &m->D, rs + 3u * (uint32_t)c, 0);
-        const float *yr = net_forward(&m->D, &cr, t->real, b);
+        const float *yr = net_forward(&m->D, &cr, d_input(t, t->real, rs + 3u * (uint32_t)c), b);
         be->loss(be, s->loss, s->label_smooth, LOSS_ON_REAL, t->dlogit, st + TS_LOSS_REAL, yr, b, B);
         net_backward(&m->D, &cr, t->dlogit, NULL, b);
 
@@ -256,10 +291,11 @@ int train_step(trainer_t *t) {
         nn_ctx_t cg = pass_ctx(t, &m->G, rs + 3u * (uint32_t)c + 2u, 0);
         fake = net_forward(&m->G, &cg, t->z, b);
         nn_ctx_t cf = pass_ctx(t, &m->D, rs + 3u * (uint32_t)c + 1u, 0);
-        const float *yf = net_forward(&m->D, &cf, fake, b);
+        const float *yf = net_forward(&m->D, &cf, d_input(t, fake, rs + 3u * (uint32_t)c + 1u), b);
         be->loss(be, s->loss, s->label_smooth, LOSS_ON_FAKE, t->dlogit, st + TS_LOSS_FAKE, yf, b, B);
         net_backward(&m->D, &cf, t->dlogit, NULL, b);
-        if (s->loss == LOSS_WGAN_GP) gradient_penalty(t, c, fake, rs + 3u * (uint32_t)c + 1u);
+        if (s->loss == LOSS_WGAN_GP)
+            gradient_penalty(t, c, fake, rs + 3u * (uint32_t)c + 1u, rs + 3u * (uint32_t)c + 2u);
         /* R1, R2: on every reg_every-th D update, weighted by reg_every (lazy regularization) */
         int reg = (s->r1 > 0 || s->r2 > 0) && m->reg_steps % s->reg_every == 0;
         if (s->r1 > 0 || s->r2 > 0) m->reg_steps++;
@@ -283,9 +319,10 @@ int train_step(trainer_t *t) {
     net_zero_grad(&m->G);
     nn_ctx_t cd = pass_ctx(t, &m->D, rs + 15u, 0);
     cd.skip_param_grads = 1; /* only the gradient into the fake images is wanted */
-    const float *y = net_forward(&m->D, &cd, fake, b);
+    const float *y = net_forward(&m->D, &cd, d_input(t, fake, rs + 15u), b);
     be->loss(be, s->loss, s->label_smooth, LOSS_G, t->dlogit, st + TS_LOSS_G, y, b, B);
-    net_backward(&m->D, &cd, t->dlogit, t->dfake, b);
+    net_backward(&m->D, &cd, t->dlogit, t->aug.policy ? t->aug_dx : t->dfake, b);
+    if (t->aug.policy) diffaug_map(&t->aug, be, DIFFAUG_ADJOINT, t->dfake, t->aug_dx, b);
     nn_ctx_t cg = pass_ctx(t, &m->G, rs + 3u * (uint32_t)(s->n_critic - 1) + 2u, 0);
     net_backward(&m->G, &cg, t->dfake, NULL, b);
     if (t->dist) {

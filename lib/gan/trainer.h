@@ -21,6 +21,16 @@
  *   G update: D forward on the last fake batch (pass 15), backward through D into the fake
  *     images and through G (D's parameter gradients are not computed in this pass:
  *     nn_ctx_t.skip_param_grads); G optimizer step; EMA of G's weights when on.
+ * DiffAugment (set.augment, diffaug.h): D sees T(x) for x the real, fake or interpolated images,
+ * T drawn afresh for each pass from Philox (seed, PHILOX_STREAM_AUGMENT, step t * 16 + pass,
+ * global sample * AUG_DRAWS + draw) with pass 3c (real), 3c+1 (fake), 3c+2 (the penalty) and
+ * 15 (G's update); G's gradient flows back through T (its adjoint). The critic is D o T
+ * throughout: the penalty is on grad_xhat D(T(xhat)), as the authors' code penalises the
+ * gradient of D(DiffAugment(x)) w.r.t. x, and its forward-mode pass carries T's linear part.
+ * R1 and R2 likewise penalise grad_x D(T(x)) (through T's adjoint; the forward-mode pass
+ * carries T's linear part) with the draws of the loss pass they accompany, pass 3c for R1
+ * and 3c+1 for R2, as they take that pass's dropout masks: each penalises the very D(T(x))
+ * whose loss the update takes, and draws nothing of its own.
  * Class-conditional models (trainer_set_labels): every pass gets the real batch's classes;
  * G draws its fakes for those classes.
  * Dropout masks use Philox (seed, PHILOX_STREAM_DROPOUT, step t * 16 + pass, sample index
@@ -59,6 +69,7 @@
 
 #include "lib/base/tensor.h"
 #include "lib/base/dist.h"
+#include "diffaug.h"
 #include "model.h"
 
 typedef struct {
@@ -86,6 +97,8 @@ typedef struct {
     float *xhat;             /* (B, C*H*W) wgan-gp: interpolates */
     float *gx;               /* (B, C*H*W) wgan-gp, R1, R2: input gradients / their cotangents v */
     float *ones;             /* (B) wgan-gp, R1, R2 */
+    diffaug_t aug;           /* DiffAugment (set.augment != 0; policy 0 otherwise) */
+    float *aug_x, *aug_dx;   /* (B, C*H*W) augmented images D sees, the gradient w.r.t. them */
     int64_t *labels_dev;     /* (n) the images' classes (class-conditional models; NULL otherwise) */
     int64_t *batch_labels;   /* (B) the current real batch's classes, which its fakes share */
     double *stats;           /* (TS_COUNT) statistics slots (train_math.h) */

@@ -9,7 +9,9 @@ dropped), D on real, z from Philox (seed, stream Z, step, (c*B + i)*z_dim + k), 
 the fake batch, D's optimizer, clipping; then G through D on the last fake batch, G's
 optimizer, EMA. Dropout masks are drawn from the same Philox as lib/nn/layer_dropout.c keys
 them (set_masks: pass 3c on real, 3c+1 on fake and the penalty's interpolates (samples
-B..2B-1), 3c+2 in G, 15 in G's update). After 10 steps every weight, optimizer buffer and
+B..2B-1), 3c+2 in G, 15 in G's update). With --augment, D sees T(x), T from augref.py with the
+draws of its pass (3c real, 3c+1 fake, 3c+2 the interpolates, 15 G's update; samples 0..B-1);
+R1 and R2 penalise grad_x D(T(x)) with the draws of the real's and the fake's pass. After 10 steps every weight, optimizer buffer and
 EMA weight must agree (1e-4 of each tensor's scale; float32 against float64).
 
 A float32 run can only match float64 where the training is well conditioned; two things in a
@@ -33,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nnref  # noqa: E402
 from tap import BIN, Tap, rel_err, scratch_dir  # noqa: E402
 from philoxref import philox_blocks  # noqa: E402
+import augref  # noqa: E402
 
 STREAM_SHUFFLE, STREAM_Z, STREAM_DROPOUT, STREAM_GP = 2, 3, 4, 5
 
@@ -168,6 +171,14 @@ def reference(m0, data_u8, steps, dtype=torch.float64):
     r1, r2 = float(meta.get("r1", 0)), float(meta.get("r2", 0))
     reg_every, reg_steps = int(meta.get("reg_every", 1)), int(meta.get("reg_steps", 0))
     l_real, l_fake, l_g = losses(meta["loss"], smooth)
+    policy = meta.get("augment")  # absent: none
+
+    def aug(x, rng_step):
+        """What D sees of x in the pass keyed by rng_step: x, or T(x) with that pass's draws."""
+        if not policy:
+            return x
+        T, _, _ = augref.transform(policy, x.shape[2], x.shape[3], augref.draws(seed, rng_step, 0, x.shape[0]))
+        return T(x)
     x_all = torch.as_tensor((data_u8.astype(np.float32) - np.float32(127.5)) / np.float32(127.5)).to(dtype)
     n = x_all.shape[0]
     epoch, pos, perm, perm_epoch = 0, 0, None, None
@@ -183,13 +194,13 @@ def reference(m0, data_u8, steps, dtype=torch.float64):
             oD.zero_grad()
             rs = step * 16
             set_masks(D, seed, rs + 3 * c, B)
-            lr = l_real(nnref.forward(D, real))
+            lr = l_real(nnref.forward(D, aug(real, rs + 3 * c)))
             idx = np.arange(c * B * zd, (c + 1) * B * zd, dtype=np.uint64)
             z = torch.as_tensor(normal(seed, STREAM_Z, step, idx).reshape(B, zd)).to(dtype)
             set_masks(G, seed, rs + 3 * c + 2, B)
             fake = nnref.forward(G, z)
             set_masks(D, seed, rs + 3 * c + 1, B)
-            lf = l_fake(nnref.forward(D, fake.detach()))
+            lf = l_fake(nnref.forward(D, aug(fake.detach(), rs + 3 * c + 1)))
             loss = lr + lf
             if lam:
                 e = uniform(seed, STREAM_GP, step, np.arange(c * B, (c + 1) * B, dtype=np.uint64))
@@ -198,17 +209,17 @@ def reference(m0, data_u8, steps, dtype=torch.float64):
                 xh = (e.float() * real.float() + (1 - e.float()) * fake.detach().float()).to(dtype)
                 xh.requires_grad_(True)
                 set_masks(D, seed, rs + 3 * c + 1, B, B)
-                g, = torch.autograd.grad(nnref.forward(D, xh).sum(), xh, create_graph=True)
+                g, = torch.autograd.grad(nnref.forward(D, aug(xh, rs + 3 * c + 2)).sum(), xh, create_graph=True)
                 loss = loss + lam * ((g.reshape(B, -1).norm(dim=1) - 1) ** 2).mean()
             if r1 or r2:
                 if reg_steps % reg_every == 0:
                     # gamma/2 E|grad_x D(x)|^2 on the real (R1: its pass's dropout masks) and the
-                    # fake batch (R2), weighted by reg_every
+                    # fake batch (R2), weighted by reg_every; through T with the draws of that pass
                     for gamma, x, rstep in ((r1, real, rs + 3 * c), (r2, fake.detach(), rs + 3 * c + 1)):
                         if gamma:
                             x = x.detach().clone().requires_grad_(True)
                             set_masks(D, seed, rstep, B)
-                            g, = torch.autograd.grad(nnref.forward(D, x).sum(), x, create_graph=True)
+                            g, = torch.autograd.grad(nnref.forward(D, aug(x, rstep)).sum(), x, create_graph=True)
                             loss = loss + gamma * reg_every / 2 * (g.reshape(B, -1) ** 2).sum(dim=1).mean()
                 reg_steps += 1
             loss.backward()
@@ -219,7 +230,7 @@ def reference(m0, data_u8, steps, dtype=torch.float64):
                         p.clamp_(-clip, clip)
         oG.zero_grad()
         set_masks(D, seed, step * 16 + 15, B)
-        l_g(nnref.forward(D, fake)).backward()
+        l_g(nnref.forward(D, aug(fake, step * 16 + 15))).backward()
         oG.step()
         if ema is not None:
             with torch.no_grad():
@@ -288,6 +299,11 @@ CASES = [
         "--D", "flatten; linear 32; lrelu 0.2; linear 16; tanh; linear 1", "--shape", "1x8x8",
         "--loss", "wgan-gp", "--n-critic", "3", "--r1", "2", "--r2", "0.5", "--reg-every", "2",
         "--opt-d", "adam:lr=1e-3,b1=0,b2=0.9"]),
+    ("linear ns DiffAugment color,translation,cutout with R1 and R2 every 2", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; lrelu 0.2; linear 16; tanh; linear 1", "--shape", "1x8x8",
+        "--loss", "ns", "--r1", "10", "--r2", "1", "--reg-every", "2", "--augment", "color,translation,cutout",
+        "--opt-d", "adam:lr=1e-3,b1=0.5,b2=0.9"]),
     ("conv critic with dropout, R1 every 3", ["--arch", "dcgan", "--shape", "1x8x8", "--r1", "1",
                                               "--reg-every", "3"]),
     ("mlp preset (BatchNorm) ns", ["--arch", "mlp", "--shape", "1x8x8", "--ema", "0.5",

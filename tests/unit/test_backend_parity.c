@@ -25,6 +25,7 @@
 #include "formats/safetensors.h"
 #include "lib/backend/backend.h"
 #include "lib/base/common.h"
+#include "lib/backend/augment_math.h"
 #include "lib/backend/conv_math.h"
 #include "lib/backend/loss_math.h"
 #include "lib/gan/model.h"
@@ -644,6 +645,38 @@ static void test_penalty_and_norms(void) {
     dpair_free(&out);
 }
 
+/* DiffAugment's operations: the draws and both maps, bit for bit (the same float arithmetic on
+ * both sides, given the same per-sample means); the spatial maps forward and adjoint for each
+ * policy, on an odd-sized image so that shifts and cuts reach the borders. */
+static void test_augment(void) {
+    int B = 7, C = 3, H = 9, W = 11;
+    size_t n = (size_t)B * C * H * W;
+    pair_t prm = pair_zero((size_t)B * AUG_DRAWS), x = pair_new(n, 1, 0), y = pair_zero(n);
+    pair_t mean = pair_new((size_t)B, 0.3f, 0);
+    cpu->augment_draw(cpu, prm.c, B, H, W, 9, 16 * 4 + 2, 33);
+    gpu->augment_draw(gpu, prm.g, B, H, W, 9, 16 * 4 + 2, 33);
+    pair_check(&prm, "augment_draw", TOL_EXACT);
+    for (int shift = 0; shift < 2; shift++) {
+        cpu->augment_color(cpu, y.c, x.c, prm.c, mean.c, B, C, (long)H * W, shift);
+        gpu->augment_color(gpu, y.g, x.g, prm.g, mean.g, B, C, (long)H * W, shift);
+        pair_check(&y, shift ? "augment_color" : "augment_color linear part", TOL_EXACT);
+    }
+    cpu->augment_color(cpu, x.c, x.c, prm.c, mean.c, B, C, (long)H * W, 1); /* in place */
+    gpu->augment_color(gpu, x.g, x.g, prm.g, mean.g, B, C, (long)H * W, 1);
+    pair_check(&x, "augment_color in place", TOL_EXACT);
+    const int policies[] = {AUG_TRANSLATION, AUG_CUTOUT, AUG_TRANSLATION | AUG_CUTOUT};
+    for (int k = 0; k < 3; k++)
+        for (int adj = 0; adj < 2; adj++) {
+            char what[64];
+            snprintf(what, sizeof what, "augment_spatial policy %d%s", policies[k], adj ? " adjoint" : "");
+            cpu->augment_spatial(cpu, y.c, x.c, prm.c, policies[k], adj, B, C, H, W);
+            gpu->augment_spatial(gpu, y.g, x.g, prm.g, policies[k], adj, B, C, H, W);
+            pair_check(&y, what, TOL_EXACT);
+        }
+    pair_t *all[] = {&prm, &x, &y, &mean};
+    for (int i = 0; i < 4; i++) pair_free(all[i]);
+}
+
 static void test_train_stats(void) {
     dpair_t st = dpair_new(TS_COUNT);
     double v[TS_COUNT];
@@ -1067,7 +1100,7 @@ static double compare_models(const char *what, const gan_model_t *mc, const gan_
 
 /* 10 training steps on each backend, each step from the same state: the CPU's after the step
  * before (see tolerances.h, TOL_STEP_RMS, for why not 10 free-running steps). */
-static void run_steps(const run_conf_t *r, const reg_conf_t *reg) {
+static void run_steps(const run_conf_t *r, const reg_conf_t *reg, int augment) {
     gan_settings_t s;
     gan_loss_t loss;
     gan_loss_parse(r->loss, &loss);
@@ -1076,6 +1109,7 @@ static void run_steps(const run_conf_t *r, const reg_conf_t *reg) {
     s.ema = r->ema;
     s.label_smooth = r->smooth;
     if (r->clip > 0) s.clip = r->clip;
+    s.augment = augment;
     if (reg) {
         s.r1 = reg->r1;
         s.r2 = reg->r2;
@@ -1165,11 +1199,17 @@ static void run_steps(const run_conf_t *r, const reg_conf_t *reg) {
 }
 
 static void test_training_steps(void) {
-    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) run_steps(&runs[i], NULL);
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) run_steps(&runs[i], NULL, 0);
+    /* DiffAugment through D's passes, G's gradient and the penalty's tangent pass */
+    run_conf_t a = runs[4], gp = runs[7];
+    a.name = "bce, label smoothing, sgd nesterov; augment color,translation,cutout";
+    gp.name = "wgan-gp: ln, dropout, tanh, sigmoid critic; augment color,translation,cutout";
+    run_steps(&a, NULL, AUG_ALL);
+    run_steps(&gp, NULL, AUG_ALL);
     static const run_conf_t reg_run = {"ns, R1 and R2 lazily every 2: ln, dropout critic", NULL, SMALL_G, LN_D, "ns",
                                        NULL, NULL, 0, 0, 0, {1, 12, 12}, 10, 16, 300, 0};
     const reg_conf_t reg = {5, 0.5, 2};
-    run_steps(&reg_run, &reg);
+    run_steps(&reg_run, &reg, 0);
 }
 
 /* A NaN in training is found on the device and named by step (trainer.h). */
@@ -1317,6 +1357,7 @@ int main(void) {
     RUN(test_gather);
     RUN(test_class_ops);
     RUN(test_penalty_and_norms);
+    RUN(test_augment);
     RUN(test_train_stats);
     RUN(test_optimizers);
     RUN(test_latents);

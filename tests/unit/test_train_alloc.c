@@ -62,7 +62,7 @@ int posix_memalign(void **p, size_t a, size_t n) {
 #endif
 
 /* allocations made by steps 2..5 of a preset */
-static long steps_allocs(const char *arch, gan_loss_t loss, int threads) {
+static long steps_allocs(const char *arch, gan_loss_t loss, int augment, int threads) {
     shape3_t shape = {1, 12, 12};
     preset_t p;
     if (preset_get(arch, shape, 8, &p)) {
@@ -75,6 +75,7 @@ static long steps_allocs(const char *arch, gan_loss_t loss, int threads) {
     s.batch = 8;
     s.n_critic = 2;
     s.ema = 0.9;
+    s.augment = augment;
     gan_model_t m;
     if (model_new(&m, p.g, p.d, shape, 8, &s, (int)p.init, 1, be, 8)) {
         printf("# %s: %s\n", arch, gt_errmsg());
@@ -119,11 +120,14 @@ static void test_steps_allocate_nothing(void) {
     static const struct {
         const char *arch;
         gan_loss_t loss;
-    } cases[] = {{"mlp", LOSS_NS}, {"dcgan", LOSS_NS}, {"wgan-gp", LOSS_WGAN_GP}};
+        int augment;
+    } cases[] = {{"mlp", LOSS_NS, 0}, {"dcgan", LOSS_NS, 0}, {"wgan-gp", LOSS_WGAN_GP, 0},
+                 {"mlp", LOSS_NS, AUG_ALL}, {"wgan-gp", LOSS_WGAN_GP, AUG_ALL}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int threads = 1; threads <= 2; threads++) {
-            long n = steps_allocs(cases[c].arch, cases[c].loss, threads);
-            CHECK(n == 0, "%s, %d threads: %ld allocations in steps 2..5", cases[c].arch, threads, n);
+            long n = steps_allocs(cases[c].arch, cases[c].loss, cases[c].augment, threads);
+            CHECK(n == 0, "%s%s, %d threads: %ld allocations in steps 2..5", cases[c].arch,
+                  cases[c].augment ? " with DiffAugment" : "", threads, n);
         }
 }
 
