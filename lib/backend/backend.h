@@ -42,6 +42,7 @@
 
 #include "act_math.h"  /* act_kind_t */
 #include "conv_math.h" /* conv_geom_t */
+#include "sn_math.h"   /* sn_shape_t */
 
 #ifdef __cplusplus
 extern "C" {

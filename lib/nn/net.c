@@ -4,7 +4,10 @@
  *
  * Memory (all in net_alloc / net_alloc_jvp, none in a pass):
  *   params, grads   n_params floats each, layer i's weight then bias at its offset
- *   state           n_state floats (BatchNorm running mean then var per layer)
+ *   state           n_state floats (per layer: BatchNorm running mean then var, or spectral
+ *                   normalization's u then v)
+ *   sn              per spectral-normalized layer: W, dW and a scratch vector (layer_sn.c),
+ *                   and two doubles (sigma, <dW, W>) in sn_scalars
  *   acts[i]         input of layer i, (max_batch, in_i); acts[0] points at the caller's x
  *   dacts           two (max_batch, max size) buffers, used in turn going backward
  *   tacts[i]        tangents, like acts; dtacts two buffers like dacts
@@ -33,7 +36,7 @@ int net_build(net_t *n, const char *spec, shape3_t in, backend_t *be) {
         snprintf(prefix, sizeof prefix, "layer %d (%s)", i + 1, kind(l));
         l->index = i;
         l->in = cur;
-        if (l->ops->setup(l)) {
+        if (l->ops->setup(l) || layer_sn_setup(l)) {
             gt_err_prefix(prefix);
             goto fail;
         }
@@ -52,7 +55,9 @@ int net_build(net_t *n, const char *spec, shape3_t in, backend_t *be) {
             goto fail;
         }
         n->n_params += l->n_params;
-        n->n_state += l->n_state;
+        n->n_state += l->n_state + layer_sn_state(l);
+        n->sn_floats += layer_sn_floats(l);
+        if (l->sn) n->sn_layers++;
         cur = l->out;
     }
     n->out = cur;
@@ -104,6 +109,14 @@ int net_alloc(net_t *n, int max_batch) {
     n->state = be->alloc(be, sizeof(float) * n->n_state);
     be->zero(be, n->state, sizeof(float) * n->n_state);
     n->bn_batches = gt_xcalloc((size_t)n->n_layers + 1, sizeof *n->bn_batches);
+    if (n->sn_layers) {
+        n->sn_buf = be->alloc(be, sizeof(float) * n->sn_floats);
+        n->sn_scalars = be->alloc(be, sizeof(double) * 2 * (size_t)n->sn_layers);
+        be->zero(be, n->sn_buf, sizeof(float) * n->sn_floats);
+        be->zero(be, n->sn_scalars, sizeof(double) * 2 * (size_t)n->sn_layers);
+    }
+    size_t sno = 0;
+    int snk = 0;
 
     n->acts = gt_xcalloc((size_t)n->n_layers + 1, sizeof *n->acts);
     n->dacts = gt_xcalloc(2, sizeof *n->dacts);
@@ -128,6 +141,19 @@ int net_alloc(net_t *n, int max_batch) {
             l->state = n->state + so;
             so += l->n_state;
             l->num_batches_tracked = &n->bn_batches[i];
+        }
+        if (l->sn) { /* the kind's passes see W and dW; W_orig and its gradient are the params' */
+            size_t nw = sn_count(&l->sn_shape);
+            l->sn_w_orig = l->w;
+            l->sn_dw_orig = l->dw;
+            l->w = n->sn_buf + sno;
+            l->dw = l->w + nw;
+            l->sn_t = l->dw + nw;
+            sno += layer_sn_floats(l);
+            l->sn_u = n->state + so;
+            l->sn_v = l->sn_u + sn_rows(&l->sn_shape);
+            so += layer_sn_state(l);
+            l->sn_sigma = n->sn_scalars + 2 * snk++;
         }
     }
     size_t m = max_act(n);
@@ -164,7 +190,8 @@ void net_init(net_t *n, init_mode_t mode, uint64_t seed) {
     n->be->zero(n->be, n->state, sizeof(float) * n->n_state);
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
-        if (l->ops->init) l->ops->init(n->be, l, mode, seed);
+        if (l->sn) layer_sn_init(n->be, l, mode, seed);
+        else if (l->ops->init) l->ops->init(n->be, l, mode, seed);
         n->bn_batches[i] = 0;
     }
 }
@@ -186,6 +213,8 @@ void net_free(net_t *n) {
         if (n->saved) be->free(be, n->saved);
         if (n->workspace) be->free(be, n->workspace);
         if (n->dzero) be->free(be, n->dzero);
+        if (n->sn_buf) be->free(be, n->sn_buf);
+        if (n->sn_scalars) be->free(be, n->sn_scalars);
     }
     free(n->acts);
     free(n->tacts);
@@ -217,6 +246,7 @@ const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B) {
     n->acts[0] = (float *)x;
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
+        if (l->sn) layer_sn_forward(ctx, l, ctx->training);
         l->ops->forward(ctx, l, n->acts[i + 1], n->acts[i], B);
     }
     return n->acts[n->n_layers];
@@ -244,7 +274,10 @@ void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int
         layer_t *l = &n->layers[i];
         if (!dx && i < first) break;
         float *gin = grad_in(n->dacts, i, dx, first);
+        int sn = l->sn && !ctx->skip_param_grads;
+        if (sn) layer_sn_backward_begin(ctx, l);
         l->ops->backward(ctx, l, gin, g, n->acts[i], n->acts[i + 1], B);
+        if (sn) layer_sn_backward_end(ctx, l);
         g = gin;
     }
 }
@@ -263,6 +296,7 @@ const float *net_jvp_forward(net_t *n, const nn_ctx_t *ctx, const float *x, cons
     n->tacts[0] = (float *)tx;
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
+        if (l->sn) layer_sn_forward(ctx, l, 0); /* the same use as the net_forward before it */
         l->ops->jvp_forward(ctx, l, n->acts[i + 1], n->tacts[i + 1], n->acts[i], n->tacts[i], B);
     }
     *ty = n->tacts[n->n_layers];
@@ -279,7 +313,10 @@ void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const floa
         int none = !dx && !dtx && i <= first;
         float *gin = none ? NULL : i > 0 ? n->dacts[i & 1] : dx;
         float *tgin = none ? NULL : i > 0 ? n->dtacts[i & 1] : dtx;
+        int sn = l->sn && !ctx->skip_param_grads;
+        if (sn) layer_sn_backward_begin(ctx, l);
         l->ops->jvp_backward(ctx, l, gin, tgin, g, tg, n->acts[i], n->tacts[i], n->acts[i + 1], n->tacts[i + 1], B);
+        if (sn) layer_sn_backward_end(ctx, l);
         g = gin;
         tg = tgin;
     }
@@ -295,6 +332,7 @@ int net_n_tensors(const net_t *n) {
         if (l->n_bias) k++;
         if (l->n_extra) k++;
         if (l->n_state) k += 3;
+        if (l->sn) k += 2;
     }
     return k;
 }
@@ -306,9 +344,9 @@ void net_tensor(const net_t *n, int j, net_tensor_t *t) {
         size_t nw = l->n_params - l->n_bias - l->n_extra;
         if (nw) {
             if (j-- == 0) {
-                snprintf(t->name, sizeof t->name, "%d.weight", i);
+                snprintf(t->name, sizeof t->name, l->sn ? "%d.weight_orig" : "%d.weight", i);
                 t->is_param = 1;
-                t->data = l->w;
+                t->data = l->sn ? l->sn_w_orig : l->w;
                 t->count = nw;
                 t->ndim = l->w_ndim ? l->w_ndim : 1;
                 for (int d = 0; d < 4; d++) t->shape[d] = l->w_ndim ? l->w_shape[d] : d == 0 ? (int64_t)nw : 0;
@@ -356,6 +394,17 @@ void net_tensor(const net_t *n, int j, net_tensor_t *t) {
                 return;
             }
             j -= 3;
+        }
+        if (l->sn) {
+            if (j < 2) {
+                snprintf(t->name, sizeof t->name, j ? "%d.weight_v" : "%d.weight_u", i);
+                t->data = j ? l->sn_v : l->sn_u;
+                t->count = (size_t)(j ? sn_cols(&l->sn_shape) : sn_rows(&l->sn_shape));
+                t->ndim = 1;
+                t->shape[0] = (int64_t)t->count;
+                return;
+            }
+            j -= 2;
         }
     }
 }

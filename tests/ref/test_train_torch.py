@@ -154,8 +154,9 @@ def net_from(meta, tensors, which, dtype=torch.float64):
     return seq
 
 
-def reference(m0, data_u8, steps, dtype=torch.float64):
-    """Train the checkpoint m0 for `steps` steps in torch float64 (or dtype); returns the final tensors."""
+def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
+    """Train the checkpoint m0 for `steps` steps in torch float64 (or dtype); returns the final tensors.
+    labels (N int64): a class-conditional model's classes; every pass gets the real batch's."""
     meta, tensors = read_st(m0)
     G, D = net_from(meta, tensors, "G", dtype), net_from(meta, tensors, "D", dtype)
     oG, oD = make_opt(meta["opt_G"], G.parameters()), make_opt(meta["opt_D"], D.parameters())
@@ -176,6 +177,9 @@ def reference(m0, data_u8, steps, dtype=torch.float64):
             if perm_epoch != epoch:
                 perm, perm_epoch = permutation(n, seed, epoch), epoch
             real = x_all[perm[pos:pos + B]]
+            if labels is not None:
+                for net in (G, D):
+                    nnref.set_labels(net, labels[perm[pos:pos + B]])
             pos += B
             oD.zero_grad()
             rs = step * 16
@@ -218,7 +222,7 @@ def reference(m0, data_u8, steps, dtype=torch.float64):
         names = {"adam": ["exp_avg", "exp_avg_sq"], "sgd": ["momentum_buffer"],
                  "rmsprop": ["square_avg", "momentum_buffer", "grad_avg"]}[parse_opt(meta["opt_" + which])[0]]
         for nm in names:
-            parts = [opt.state[p][nm].reshape(-1) for p in net.parameters()
+            parts = [opt.state[p][nm].reshape(-1) for p in nnref.parameters(net)
                      if opt.state[p].get(nm) is not None]
             if parts:
                 out[f"opt_{which}.{nm}"] = torch.cat(parts).numpy()
