@@ -32,6 +32,11 @@ static void usage(void) {
            "  --gp LAMBDA        gradient-penalty weight for wgan-gp (default 10)\n"
            "  --clip C           clip D's weights to [-C, C] after each D step (default 0.01 for wgan, else 0)\n"
            "  --label-smooth A   one-sided label smoothing: D's real target is 1-A (bce, ns; default 0)\n"
+           "  --r1 GAMMA         R1 penalty: add GAMMA/2 * mean |grad_x D(x)|^2 on real images to D's loss\n"
+           "                     (any loss; 0 = off, default)\n"
+           "  --r2 GAMMA         R2 penalty: the same on the fake images (0 = off, default)\n"
+           "  --reg-every K      lazy regularization: R1/R2 only every K-th D update, weighted by K\n"
+           "                     (default 1)\n"
            "  --ema DECAY        keep an EMA of G's weights for sampling (0 = off, default)\n"
            "  --init MODE        dcgan or torch (default: the preset's; torch for --G/--D)\n"
            "  --seed S           random seed (default 0)\n"
@@ -47,7 +52,7 @@ static void usage(void) {
 }
 
 enum { O_ARCH = 256, O_G, O_D, O_LIKE, O_SHAPE, O_Z, O_LOSS, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
-       O_INIT, O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_CLASSES, O_LABELS };
+       O_INIT, O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_CLASSES, O_LABELS, O_R1, O_R2, O_REGEVERY };
 
 static const struct option longopts[] = {
     {"arch", required_argument, 0, O_ARCH},       {"G", required_argument, 0, O_G},
@@ -61,7 +66,9 @@ static const struct option longopts[] = {
     {"batch", required_argument, 0, O_BATCH},     {"threads", required_argument, 0, O_THREADS},
     {"device", required_argument, 0, O_DEVICE},   {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, O_VERSION},       {"classes", required_argument, 0, O_CLASSES},
-    {"labels", required_argument, 0, O_LABELS},   {0, 0, 0, 0}};
+    {"labels", required_argument, 0, O_LABELS},   {"r1", required_argument, 0, O_R1},
+    {"r2", required_argument, 0, O_R2},           {"reg-every", required_argument, 0, O_REGEVERY},
+    {0, 0, 0, 0}};
 
 int main(int argc, char **argv) {
     cli_init("gan-init");
@@ -69,7 +76,8 @@ int main(int argc, char **argv) {
     const char *optg = NULL, *optd = NULL, *init_s = NULL, *device = "auto", *out = NULL, *labels_path = NULL;
     long long classes = 0, z = 100, ncrit = -1, batch = 64, threads = 0;
     unsigned long long seed = 0;
-    double gp = -1, clip = -1, ls = 0, ema = 0;
+    double gp = -1, clip = -1, ls = 0, ema = 0, r1 = 0, r2 = 0;
+    long long reg_every = 1;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
@@ -90,6 +98,9 @@ int main(int argc, char **argv) {
         case O_CLIP: clip = cli_range(&gan_setting_ranges[GAN_SET_CLIP], optarg); break;
         case O_LS: ls = cli_range(&gan_setting_ranges[GAN_SET_LABEL_SMOOTH], optarg); break;
         case O_EMA: ema = cli_range(&gan_setting_ranges[GAN_SET_EMA], optarg); break;
+        case O_R1: r1 = cli_range(&gan_setting_ranges[GAN_SET_R1], optarg); break;
+        case O_R2: r2 = cli_range(&gan_setting_ranges[GAN_SET_R2], optarg); break;
+        case O_REGEVERY: reg_every = (long long)cli_range(&gan_setting_ranges[GAN_SET_REG_EVERY], optarg); break;
         case O_INIT: init_s = optarg; break;
         case O_SEED: seed = (unsigned long long)cli_long("--seed", optarg, 0, INT64_MAX); break;
         case O_BATCH: batch = (long long)cli_range(&gan_setting_ranges[GAN_SET_BATCH], optarg); break;
@@ -153,6 +164,9 @@ int main(int argc, char **argv) {
     if (clip >= 0) s.clip = clip;
     s.label_smooth = ls;
     s.ema = ema;
+    s.r1 = r1;
+    s.r2 = r2;
+    s.reg_every = (int)reg_every;
     s.batch = (int)batch;
     int init = arch ? (int)p.init : INIT_TORCH;
     if (init_s) {

@@ -33,8 +33,10 @@ static void usage(void) {
            "  --in-place FILE      read FILE and replace it atomically when done\n"
            "  --batch B            batch size (overrides the checkpoint's, and is stored)\n"
            "  --opt-g OPT, --opt-d OPT   optimizer settings, e.g. adam:lr=2e-4,b1=0.5,b2=0.999\n"
-           "  --n-critic K, --gp LAMBDA, --clip C, --label-smooth A, --ema DECAY\n"
-           "                       override the checkpoint's settings (said on stderr, stored)\n"
+           "  --n-critic K, --gp LAMBDA, --clip C, --label-smooth A, --ema DECAY,\n"
+           "  --r1 GAMMA, --r2 GAMMA, --reg-every K\n"
+           "                       override the checkpoint's settings (said on stderr, stored;\n"
+           "                       gan-init --help says what each does)\n"
            "  --log FILE.tsv       append a row of losses every --log-every steps (header when new)\n"
            "  --log-every N        default 50\n"
            "  --snapshot-every N   write DIR/step-NNNNNN.st every N steps (with --snapshot-dir)\n"
@@ -60,7 +62,7 @@ static void usage(void) {
 }
 
 enum { O_DATA = 256, O_LABELS, O_STEPS, O_EPOCHS, O_INPLACE, O_BATCH, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
-       O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS, O_DEVICE, O_TF32, O_VERSION };
+       O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS, O_DEVICE, O_TF32, O_VERSION, O_R1, O_R2, O_REGEVERY };
 
 static const struct option longopts[] = {
     {"data", required_argument, 0, O_DATA},
@@ -76,6 +78,9 @@ static const struct option longopts[] = {
     {"clip", required_argument, 0, O_CLIP},
     {"label-smooth", required_argument, 0, O_LS},
     {"ema", required_argument, 0, O_EMA},
+    {"r1", required_argument, 0, O_R1},
+    {"r2", required_argument, 0, O_R2},
+    {"reg-every", required_argument, 0, O_REGEVERY},
     {"log", required_argument, 0, O_LOG},
     {"log-every", required_argument, 0, O_LOGEVERY},
     {"snapshot-every", required_argument, 0, O_SNAPEVERY},
@@ -122,7 +127,7 @@ typedef struct {
     progress_t prog;
 } run_t;
 
-/* A checkpoint is written only when no step went bad (train.h). */
+/* A checkpoint is written only when no step went bad (trainer.h). */
 static void write_snapshot(run_t *r) {
     if (trainer_check(r->tr)) die(EXIT_DATA, "%s", gt_errmsg());
     char path[4096];
@@ -134,7 +139,7 @@ static void write_snapshot(run_t *r) {
 }
 
 /* After each step: the log row, a snapshot, the progress line. The step's figures live on
- * the device (train.h); they are read only when a row or a progress line is due. */
+ * the device (trainer.h); they are read only when a row or a progress line is due. */
 static int after_step(void *arg) {
     run_t *r = arg;
     gan_model_t *m = r->m;
@@ -176,7 +181,8 @@ int main(int argc, char **argv) {
     const char *data_path = NULL, *labels_path = NULL, *in = NULL, *out = NULL, *inplace = NULL, *optg = NULL, *optd = NULL;
     const char *log_path = NULL, *snap_dir = NULL, *device = "auto";
     long long steps = -1, epochs = -1, batch = -1, ncrit = -1, threads = 0, log_every = 50, snap_every = 0;
-    double gp = -1, clip = -1, ls = -1, ema = -1;
+    double gp = -1, clip = -1, ls = -1, ema = -1, r1 = -1, r2 = -1;
+    long long reg_every = -1;
     int quiet = 0, tf32 = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hqi:o:", longopts, NULL)) != -1) {
@@ -194,6 +200,9 @@ int main(int argc, char **argv) {
         case O_CLIP: clip = cli_range(&gan_setting_ranges[GAN_SET_CLIP], optarg); break;
         case O_LS: ls = cli_range(&gan_setting_ranges[GAN_SET_LABEL_SMOOTH], optarg); break;
         case O_EMA: ema = cli_range(&gan_setting_ranges[GAN_SET_EMA], optarg); break;
+        case O_R1: r1 = cli_range(&gan_setting_ranges[GAN_SET_R1], optarg); break;
+        case O_R2: r2 = cli_range(&gan_setting_ranges[GAN_SET_R2], optarg); break;
+        case O_REGEVERY: reg_every = (long long)cli_range(&gan_setting_ranges[GAN_SET_REG_EVERY], optarg); break;
         case O_LOG: log_path = optarg; break;
         case O_LOGEVERY: log_every = cli_long("--log-every", optarg, 1, INT32_MAX); break;
         case O_SNAPEVERY: snap_every = cli_long("--snapshot-every", optarg, 1, INT32_MAX); break;
@@ -249,6 +258,8 @@ int main(int argc, char **argv) {
 
     /* overrides: apply, say, store */
     gan_settings_t s = m.set;
+    if (((r1 >= 0 ? r1 : s.r1) > 0 || (r2 >= 0 ? r2 : s.r2) > 0) && net_jvp_ok(&m.D))
+        die_usage("--r1/--r2: D %s; give --r1 0 --r2 0", gt_errmsg());
     char b1[256], b2[256];
     if (batch > 0 && batch != s.batch) {
         warnx("batch %d -> %lld", s.batch, batch);
@@ -282,12 +293,27 @@ int main(int argc, char **argv) {
         warnx("label smoothing %g -> %g", s.label_smooth, ls);
         s.label_smooth = ls;
     }
+    if (r1 >= 0 && r1 != s.r1) {
+        warnx("r1 %g -> %g", s.r1, r1);
+        s.r1 = r1;
+    }
+    if (r2 >= 0 && r2 != s.r2) {
+        warnx("r2 %g -> %g", s.r2, r2);
+        s.r2 = r2;
+    }
+    if (reg_every > 0 && reg_every != s.reg_every) {
+        warnx("reg_every %d -> %lld", s.reg_every, reg_every);
+        s.reg_every = (int)reg_every;
+    }
     if (ema >= 0 && ema != s.ema) warnx("EMA decay %g -> %g", s.ema, ema);
     m.set.batch = s.batch;
     m.set.n_critic = s.n_critic;
     m.set.gp = s.gp;
     m.set.clip = s.clip;
     m.set.label_smooth = s.label_smooth;
+    m.set.r1 = s.r1;
+    m.set.r2 = s.r2;
+    m.set.reg_every = s.reg_every;
     if (optg) {
         m.set.opt_g = s.opt_g;
         model_set_opt(&m, 0, &s.opt_g);

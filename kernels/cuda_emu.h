@@ -1,5 +1,5 @@
 /* cuda_emu.h: the host emulation of the CUDA runtime and cuBLAS calls that kernels/ uses, for
- * `make CUDA=emu` (DESIGN.md, "Computation"): the same kernels/ sources, compiled as
+ * `make CUDA=emu` (ARCHITECTURE.md, "One training step"): the same kernels/ sources, compiled as
  * C++17 by the host compiler against this header instead of <cuda_runtime.h> and
  * <cublas_v2.h>, so that the GPU code runs, and is tested, on machines without a GPU.
  *

@@ -1,6 +1,6 @@
 /* train.cu: the CUDA backend's training-step and sampling operations
  * (lib/backend/backend_ops.h; the CPU's are lib/cpu/train.c): losses, batch gathering, the
- * gradient penalty's passes, sums of squares, finite checks, the step's statistics and
+ * gradient penalty's and R1/R2's passes, sums of squares, finite checks, the step's statistics and
  * gan-sample's latents. The math is loss_math.h's and train_math.h's; sums are reduce.h
  * reductions. */
 #include "cuda_check.h"
@@ -132,6 +132,36 @@ void cuda_gp_scale(backend_t *be, float *g, double *out, int B, int B_mean, size
     gt_reduce<1>(B, (long)sz, row_sumsq{g, sz}, gp_factors{factor, term, lambda, B_mean});
     if (n) GT_LAUNCH(k_scale_rows, gt_blocks(n), GT_BLOCK, g, (const double *)factor, n, sz);
     gt_reduce<1>(1, B, sum_doubles{term}, gp_penalty{out, lambda, B_mean});
+}
+
+/* R1/R2: the squared norm of each row, the rows scaled into cotangents, the norms summed in order */
+struct row_store {
+    double *n2;
+    __device__ void operator()(long i, const double *v) const { n2[i] = v[0]; }
+};
+
+__global__ void k_r1_scale(float *g, size_t n, double w, int B_mean) {
+    size_t t = GT_TID();
+    if (t < n) g[t] = r1_cotangent(g[t], w, B_mean);
+}
+
+struct r1_out {
+    double *out, w;
+    int B;
+    __device__ void operator()(long s, const double *n2) const {
+        (void)s;
+        out[0] = r1_penalty(n2[0], w, B);
+    }
+};
+
+void cuda_r1_scale(backend_t *be, float *g, double *out, int B, int B_mean, size_t sz, double w) {
+    (void)be;
+    size_t n = (size_t)B * sz;
+    double *n2 = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * B);
+    gt_count_bytes(12.0 * n);
+    gt_reduce<1>(B, (long)sz, row_sumsq{g, sz}, row_store{n2});
+    if (n) GT_LAUNCH(k_r1_scale, gt_blocks(n), GT_BLOCK, g, n, w, B_mean);
+    gt_reduce<1>(1, B, sum_doubles{n2}, r1_out{out, w, B_mean});
 }
 
 /* ---- sums of squares, finite checks, statistics ------------------------------------------ */

@@ -165,3 +165,25 @@ for k, v in h.items():
         [[ "$output" == *CUDA* ]]
     fi
 }
+
+@test "--r1, --r2, --reg-every: in --help, stored only when set, checked; a BatchNorm critic refused" {
+    run gan-init --help
+    for o in --r1 --r2 --reg-every; do [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }; done
+    gan-init --G "$G_SMALL" --D "$D_SMALL" --shape 1x8x8 -o "$T/off.st"
+    run meta "$T/off.st" r1
+    [ "$status" -ne 0 ] # off: not in the file, which stays as before
+    gan-init --G "$G_SMALL" --D "$D_SMALL" --shape 1x8x8 --r1 10 --r2 0.5 --reg-every 4 -o "$T/on.st"
+    [ "$(meta "$T/on.st" r1)" = 10 ]
+    [ "$(meta "$T/on.st" r2)" = 0.5 ]
+    [ "$(meta "$T/on.st" reg_every)" = 4 ]
+    for args in "--r1 -1" "--r2 nan" "--reg-every 0" "--reg-every 1.5"; do
+        run gan-init --G "$G_SMALL" --D "$D_SMALL" --shape 1x8x8 $args
+        assert_one_line_error 2
+        opt=${args%% *}
+        [[ "$output" == *"$opt"* ]] || { echo "message for $args does not name $opt: $output"; return 1; }
+    done
+    run gan-init --G "$G_SMALL" --D 'flatten; linear 32; bn; lrelu 0.2; linear 1' --shape 1x8x8 --r1 1 -o "$T/x.st"
+    assert_one_line_error 2
+    [[ "$output" == *"r1"*"bn"* ]]
+    [ ! -e "$T/x.st" ]
+}

@@ -339,3 +339,51 @@ h4 = json.loads(json.dumps(h)); h4["__metadata__"]["G_spec"] = "linear 32; bogus
     [[ "$output" == *CUDA* ]]
     [ ! -e "$T/x.st" ]
 }
+
+@test "R1 and R2, lazily: stored, logged every K-th step, resume exact, 1 and 2 threads identical" {
+    run gan-step --help
+    for o in --r1 --r2 --reg-every; do [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }; done
+    data 64 u8 "$T/d.npy"
+    init "$T/m0.st" --r1 5 --reg-every 2
+    [ "$(meta "$T/m0.st" r1)" = 5 ]
+    [ "$(meta "$T/m0.st" reg_every)" = 2 ]
+    gan-step -q --data "$T/d.npy" --steps 5 --threads 1 --log "$T/l.tsv" --log-every 1 -i "$T/m0.st" -o "$T/a.st"
+    gan-step -q --data "$T/d.npy" --steps 5 --threads 2 -i "$T/m0.st" -o "$T/t2.st"
+    cmp "$T/a.st" "$T/t2.st"
+    gan-step -q --data "$T/d.npy" --steps 3 -i "$T/m0.st" -o "$T/m3.st"
+    [ "$(meta "$T/m3.st" reg_steps)" = 3 ]
+    gan-step -q --data "$T/d.npy" --steps 2 -i "$T/m3.st" -o "$T/b.st"
+    cmp "$T/a.st" "$T/b.st"
+    [ "$(meta "$T/a.st" reg_steps)" = 5 ]
+    # the penalty (gp column) on D updates 1, 3, 5, none on 2 and 4
+    run $PY -c '
+import sys
+rows = [l.split("\t") for l in open(sys.argv[1])][1:]
+assert [float(r[6]) > 0 for r in rows] == [True, False, True, False, True], rows' "$T/l.tsv"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    # an override is said and stored; the penalty changes the weights
+    run gan-step -q --data "$T/d.npy" --steps 1 --r2 1 --reg-every 1 -i "$T/m3.st" -o "$T/c.st"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"r2 0 -> 1"* && "$output" == *"reg_every 2 -> 1"* ]]
+    [ "$(meta "$T/c.st" r2)" = 1 ]
+    ! meta "$T/c.st" reg_every 2>/dev/null # the default is not stored
+    gan-step -q --data "$T/d.npy" --steps 1 --r1 0 -i "$T/m3.st" -o "$T/d.st"
+    ! cmp -s "$T/c.st" "$T/d.st"
+}
+
+@test "R1 and R2: bad values and a critic without a double backward are usage errors" {
+    data 64 u8 "$T/d.npy"
+    init "$T/m.st"
+    for args in "--r1 -1" "--r2 x" "--reg-every 0"; do
+        run gan-step --data "$T/d.npy" -i "$T/m.st" -o "$T/x.st" --steps 1 $args
+        assert_one_line_error 2
+        opt=${args%% *}
+        [[ "$output" == *"$opt"* ]] || { echo "message for $args does not name $opt: $output"; return 1; }
+    done
+    gan-init --G "$G_SMALL" --D 'flatten; linear 32; bn; lrelu 0.2; linear 1' --shape 1x8x8 --z 8 --batch 16 \
+        -o "$T/bn.st"
+    run gan-step --data "$T/d.npy" -i "$T/bn.st" -o "$T/x.st" --steps 1 --r1 1
+    assert_one_line_error 2
+    [[ "$output" == *"--r1"*"bn"* ]]
+    [ ! -e "$T/x.st" ]
+}

@@ -20,6 +20,12 @@ load mpi_helper
     same_as_one_process wgan-gp-tanh 16 4 "2"
 }
 
+@test "mpirun -np 1, 2: R1 and R2 every 2 D updates (dcgan's tanh twin; 4 steps) equal one process, penalty logged" {
+    need_mpi
+    same_as_one_process r1-tanh 16 4 "2"
+    rank0_alone_writes r1-tanh
+}
+
 @test "mpirun -np 1, 2, 4: dcgan's tanh twin (BatchNorm, dropout; 20 steps) equals one process" {
     need_mpi
     same_as_one_process dcgan-tanh 16 20 "2 4"

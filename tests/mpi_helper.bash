@@ -40,7 +40,8 @@ data() {
 # init_model NAME BATCH FILE: the mlp or dcgan preset for 1x28x28 images, or its twin with tanh
 # in place of every LeakyReLU (NAME-tanh: the same layers, BatchNorm and dropout included, with
 # a smooth activation); wgan-gp-tanh: the wgan-gp preset's twin, with a LayerNorm in the critic
-# (the gradient penalty's passes through it; 5 critic updates a step)
+# (the gradient penalty's passes through it; 5 critic updates a step); r1-tanh: dcgan-tanh
+# with R1 and R2 every 2 D updates
 init_model() {
     local name=$1 batch=$2 out=$3
     case $name in
@@ -54,6 +55,9 @@ init_model() {
     wgan-gp-tanh) gan-init --like "$T/d.npy" --batch "$batch" --seed 4 --init dcgan --loss wgan-gp -o "$out" \
         --G "linear 12544 nobias; bn; tanh; reshape 256x7x7; convT 128 k4 s2 p1 nobias; bn; tanh; convT 64 k4 s2 p1 nobias; bn; tanh; conv 1 k7 p3; tanh" \
         --D "conv 64 k4 s2 p1; tanh; conv 128 k4 s2 p1; ln; tanh; flatten; linear 1" ;;
+    r1-tanh) gan-init --like "$T/d.npy" --batch "$batch" --seed 4 --init dcgan --r1 5 --r2 1 --reg-every 2 -o "$out" \
+        --G "linear 12544 nobias; bn; tanh; reshape 256x7x7; convT 128 k4 s2 p1 nobias; bn; tanh; convT 64 k4 s2 p1 nobias; bn; tanh; conv 1 k7 p3; tanh" \
+        --D "conv 64 k4 s2 p1; tanh; dropout 0.3; conv 128 k4 s2 p1; tanh; dropout 0.3; flatten; linear 1" ;;
     esac
 }
 

@@ -1,10 +1,10 @@
-/* backend.h: the compute backend interface (DESIGN.md, "Computation").
+/* backend.h: the compute backend interface (ARCHITECTURE.md, "The backend contract").
  *
  * A backend is a struct of function pointers (ggml style): memory on its device, the one
  * row-major GEMM entry point, and every other operation that loops over tensor data: the
  * layers' passes, losses, the training step's bookkeeping, optimizers, random fills.
- * Layers (lib/nn/layer_*.c), the training step (lib/gan/trainer.c), the model and its checkpoints
- * (lib/gan/model.c) and the programs (cmd/) call these and never read or write tensor memory
+ * Layers (lib/nn/layer_*.c), the training step (lib/gan/trainer.c), the sampler (lib/gan/sampler.c),
+ * the model and its checkpoints (lib/gan/model.c, checkpoint.c) and the programs (cmd/) call these and never read or write tensor memory
  * themselves, so one layer file serves every device. The memory, data-parallel and GEMM slots
  * are written out below; the compute operations are listed once, with their contracts, in
  * backend_ops.h, from which the slots, both backends' prototypes and both structs are made.
@@ -24,12 +24,12 @@
  * Conventions for every operation below and in backend_ops.h:
  *  - Pointers to tensor data are device pointers of this backend (from alloc, or from
  *    upload_const); on the CPU backend they are host pointers. Shapes are in the comments;
- *    "n" counts elements. Outputs come first (STYLE.md), then inputs, then sizes.
+ *    "n" counts elements. Outputs come first, then inputs, then sizes.
  *  - Operations are queued in order on the backend's one stream; a download waits for the
  *    work before it. Nothing returns a value computed from device data: results that the
  *    host wants later (losses, norms, flags) are written into small device arrays of doubles
  *    (e.g. the trainer's statistics slots, train_math.h) and downloaded when needed.
- *  - Reductions accumulate in double (DESIGN.md). Each backend sums in a fixed order, so
+ *  - Reductions accumulate in double. Each backend sums in a fixed order, so
  *    results do not depend on thread count or timing; the CPU and the CUDA backends may sum
  *    in different orders (tests/unit/tolerances.h says how close they must be).
  *  - A slot marked "optional" may be NULL; the caller then does what its comment says.

@@ -128,6 +128,9 @@ BACKEND_OP(gp_mix, (backend_t *be, float *xhat, const float *real, const float *
  * replaced by its cotangent v_i = 2 lambda / B_mean (|g_i| - 1) / |g_i| g_i (0 when g_i = 0);
  * B_mean as for loss: B in one process */
 BACKEND_OP(gp_scale, (backend_t *be, float *g, double *out, int B, int B_mean, size_t sz, double lambda))
+/* R1/R2 penalty: given g (B, sz) = grad_x D(x): out[0] = w/2 sum_i |g_i|^2 / B_mean, and g_i is
+ * replaced by its cotangent w / B_mean g_i (train_math.h r1_cotangent); B_mean as for loss */
+BACKEND_OP(r1_scale, (backend_t *be, float *g, double *out, int B, int B_mean, size_t sz, double w))
 /* out[0] = sum of x_i^2 over n, in double */
 BACKEND_OP(sumsq, (backend_t *be, double *out, const float *x, size_t n))
 /* out[0] = 1 when any of x (n) is NaN or infinite (left as it is otherwise) */

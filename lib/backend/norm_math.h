@@ -2,7 +2,7 @@
  * The CPU loops (lib/cpu/norm.c, lib/cpu/layers.c) and the CUDA kernels (kernels/norm.cu,
  * kernels/layers.cu) call these.
  * Reductions (means, variances, sums of products) are not here: each backend accumulates
- * them in double in its own fixed order (DESIGN.md). */
+ * them in double in its own fixed order (ARCHITECTURE.md, "The backend contract"). */
 #ifndef GT_NORM_MATH_H
 #define GT_NORM_MATH_H
 

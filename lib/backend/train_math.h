@@ -1,10 +1,10 @@
 /* train_math.h: the training step's and sampling's small formulas, host+device (hd.h):
- * converting uint8 pixels, the gradient penalty's interpolation and per-sample scale, the
- * step's statistics and first-bad-step bookkeeping, and gan-sample's latents. The CPU loops
+ * converting uint8 pixels, the gradient penalty's interpolation and per-sample scale, the R1/R2
+ * penalties, the step's statistics and first-bad-step bookkeeping, and gan-sample's latents. The CPU loops
  * (lib/cpu/train.c) and the CUDA kernels (kernels/train.cu) call these.
  *
  * Statistics slots: the trainer keeps one device array of TS_COUNT doubles. The backend's
- * loss, gp_scale, sumsq and nonfinite operations write the TS_* inputs; train_stats_apply
+ * loss, gp_scale, r1_scale, sumsq and nonfinite operations write the TS_* inputs; train_stats_apply
  * (run on the device by the backend's train_stats operation, one thread) turns them into the
  * step's figures, accumulates them for the log, and records the first step that went bad.
  * The host downloads the array only when it logs, prints progress or checks for a bad step
@@ -33,6 +33,11 @@ GT_HD static inline double gp_factor(double n2, double lambda, int B, double *pe
     return n > 0 ? 2.0 * lambda / B * (n - 1) / n : 0.0;
 }
 
+/* The R1/R2 penalty P = w/2 mean_i |g_i|^2 (g_i = grad_x D(x_i), the mean over B_mean samples):
+ * its value from the sum of the squared norms, and the cotangent v_i = dP/dg_i = w / B_mean g_i. */
+GT_HD static inline double r1_penalty(double n2_sum, double w, int B_mean) { return 0.5 * w * n2_sum / B_mean; }
+GT_HD static inline float r1_cotangent(float g, double w, int B_mean) { return (float)(w / B_mean * g); }
+
 /* ---- statistics slots ------------------------------------------------------------------ */
 enum {
     /* written by the step's operations */
@@ -40,9 +45,11 @@ enum {
     TS_LOSS_FAKE, TS_MEAN_FAKE,     /* D on fakes */
     TS_LOSS_G, TS_MEAN_G,           /* G's loss */
     TS_GP,                          /* the gradient penalty (wgan-gp) */
+    TS_R1, TS_R2,                   /* the R1 and R2 penalties of this D update (0 when none;
+                                       train_stats_apply uses them and sets them back to 0) */
     TS_SUMSQ_D, TS_SUMSQ_G,         /* squared norms of the parameter gradients */
     TS_BAD_D, TS_BAD_G,             /* nonfinite() of the weights after their update */
-    /* the step's figures: train_stats_t's order (train.h) */
+    /* the step's figures: train_stats_t's order (trainer.h) */
     TS_LAST, /* loss_d, loss_g, d_real, d_fake, gp, gnorm_g, gnorm_d */
     TS_SUM = TS_LAST + 7,           /* their sums since the host last read them, and the count */
     TS_SUM_N = TS_SUM + 7,
@@ -55,7 +62,7 @@ enum { TS_FIGURES = 7 };
 /* What train_stats_apply does. */
 enum {
     TS_AFTER_D = 0,  /* after a D update: D's figures, then checks of D's loss and weights */
-    TS_AFTER_D_GP,   /* the same, D's loss including the penalty */
+    TS_AFTER_D_GP,   /* the same, D's loss including the penalty (R1 and R2 are added either way) */
     TS_AFTER_G       /* after the G update: G's figures and checks, then accumulate the step */
 };
 /* What went bad (TS_BAD_WHAT). */
@@ -72,11 +79,17 @@ GT_HD static inline void train_stats_apply(double *st, int what, int64_t stepno)
     double *last = st + TS_LAST;
     if (what == TS_AFTER_D || what == TS_AFTER_D_GP) {
         double loss_d = st[TS_LOSS_REAL] + st[TS_LOSS_FAKE];
+        double pen = what == TS_AFTER_D_GP ? st[TS_GP] : 0.0, reg = st[TS_R1] + st[TS_R2];
         if (what == TS_AFTER_D_GP) loss_d += st[TS_GP];
+        if (reg != 0) { /* R1, R2: only when on, so that a run without them logs what it did before */
+            loss_d += reg;
+            pen += reg;
+        }
+        st[TS_R1] = st[TS_R2] = 0;
         last[0] = loss_d;
         last[2] = st[TS_MEAN_REAL];
         last[3] = st[TS_MEAN_FAKE];
-        last[4] = what == TS_AFTER_D_GP ? st[TS_GP] : 0.0;
+        last[4] = pen;
         last[6] = sqrt(st[TS_SUMSQ_D]);
         if (!isfinite(loss_d)) train_note_bad(st, stepno, TS_BAD_D_LOSS, loss_d);
         else if (st[TS_BAD_D] != 0) train_note_bad(st, stepno, TS_BAD_D_WEIGHTS, 0);

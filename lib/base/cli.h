@@ -1,7 +1,7 @@
 /* cli.h: what every program in cmd/ shares: the program name in messages, exits with the
  * documented codes, strict number parsing, and outputs that are never half written.
  *
- * Exit codes (DESIGN.md): 0 ok, 1 bad data or a failed run, 2 bad usage.
+ * Exit codes (ARCHITECTURE.md, "Principles"): 0 ok, 1 bad data or a failed run, 2 bad usage.
  * Output files: out_open() writes to an unnamed file in the target's directory, and
  * out_commit() gives it a temporary name beside the target and renames it into place after
  * every write and the close have been checked; on any failure the program calls out_abort()

@@ -1,6 +1,6 @@
 /* common.h: error reporting, checked allocation and small helpers shared by lib/, formats/ and cmd/.
  *
- * Convention (STYLE.md): library functions return 0 on success or -1 on failure after
+ * Convention: library functions return 0 on success or -1 on failure after
  * recording a one-line message with gt_err(); only a program's main prints and exits.
  * The message is per thread and says what is wrong (and, where it helps, what to do);
  * it does not start with the program name: cli.c adds that. */

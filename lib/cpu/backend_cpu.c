@@ -3,7 +3,7 @@
  * gathers the operations of the other files of lib/cpu/ (cpu_ops.h, made from
  * lib/backend/backend_ops.h).
  *
- * Thread fight (PERF.md): OpenBLAS's own worker threads spin for a while after each call,
+ * Thread fight (bench/README.md, "The peer's threads"): OpenBLAS's own worker threads spin for a while after each call,
  * on the cores our loops need next (measured: a 2-thread tanh over 1M floats right after an
  * OpenBLAS 2-thread gemm took 6.7 ms instead of 4.6, and the gemm itself fell from ~200 to
  * ~125 GFLOP/s when alternating with our loops). So OpenBLAS runs single-threaded, and a

@@ -1,5 +1,5 @@
 /* train.c: the CPU backend's training-step and sampling operations (lib/backend/backend_ops.h):
- * losses, batch gathering, the gradient penalty's passes, sums of squares, finite checks, the
+ * losses, batch gathering, the gradient penalty's and R1/R2's passes, sums of squares, finite checks, the
  * step's statistics and gan-sample's latents (the optimizers are optim.c's). The per-element
  * math is in loss_math.h and train_math.h (shared with kernels/train.cu); this file is the
  * loops. Sums run in double, in an order fixed by the sizes. Reductions over parameter vectors
@@ -70,6 +70,19 @@ void cpu_gp_scale(backend_t *be, float *g, double *out, int B, int B_mean, size_
         for (size_t j = 0; j < sz; j++) gi[j] = (float)(k * gi[j]);
     }
     out[0] = lambda * pen / B_mean;
+}
+
+void cpu_r1_scale(backend_t *be, float *g, double *out, int B, int B_mean, size_t sz, double w) {
+    (void)be;
+    double n2_sum = 0;
+    for (int i = 0; i < B; i++) {
+        float *gi = g + (size_t)i * sz;
+        double n2 = 0;
+        for (size_t j = 0; j < sz; j++) n2 += (double)gi[j] * gi[j];
+        n2_sum += n2;
+        for (size_t j = 0; j < sz; j++) gi[j] = r1_cotangent(gi[j], w, B_mean);
+    }
+    out[0] = r1_penalty(n2_sum, w, B_mean);
 }
 
 /* ---- reductions over a parameter vector (gradient norms, finite checks) ----------------- *

@@ -1,4 +1,4 @@
-/* inception.c: pytorch-fid's Inception v3 feature network (inception.h), composed from the layer
+/* inception_net.c: pytorch-fid's Inception v3 feature network (inception_net.h), composed from the layer
  * ops (layer.h: conv, maxpool, avgpool nopad) with three helpers of its own: the bilinear
  * resize, the channel concatenation and the final global average (index arithmetic in
  * inception_math.h).

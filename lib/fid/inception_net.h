@@ -1,4 +1,4 @@
-/* inception.h: the Inception v3 feature network of pytorch-fid (the "FID Inception"), forward only,
+/* inception_net.h: the Inception v3 feature network of pytorch-fid (the "FID Inception"), forward only,
  * batched: images -> the 2048 pool3 features FID is computed from.
  *
  * The network is pytorch-fid's InceptionV3 with output block 3: torchvision's Inception3 stem

@@ -106,6 +106,14 @@ static void write_meta(const gan_model_t *m, st_writer_t *meta) {
     meta_num(meta, "clip", m->set.clip);
     meta_num(meta, "label_smooth", m->set.label_smooth);
     meta_num(meta, "ema", m->set.ema);
+    gan_settings_t d;
+    gan_settings_default(&d, m->set.loss);
+    for (int k = GAN_SET_FIRST_OPTIONAL; k < GAN_SET_COUNT; k++) { /* r1, r2, reg_every: when not the default */
+        double v = gan_setting_get(&m->set, (gan_setting_k)k);
+        if (v == gan_setting_get(&d, (gan_setting_k)k)) continue;
+        if (gan_setting_ranges[k].integer) meta_int(meta, gan_setting_ranges[k].name, (long long)v);
+        else meta_num(meta, gan_setting_ranges[k].name, v);
+    }
     meta_add(meta, "init", m->init == INIT_DCGAN ? "dcgan" : "torch");
     snprintf(b, sizeof b, "%llu", (unsigned long long)m->seed);
     meta_add(meta, "seed", b);
@@ -113,6 +121,7 @@ static void write_meta(const gan_model_t *m, st_writer_t *meta) {
     meta_int(meta, "epoch", (long long)m->epoch);
     meta_int(meta, "epoch_pos", (long long)m->epoch_pos);
     meta_int(meta, "data_n", (long long)m->data_n);
+    if (m->reg_steps) meta_int(meta, "reg_steps", (long long)m->reg_steps);
     meta_int(meta, "batch", m->set.batch);
 }
 
@@ -180,10 +189,14 @@ static int load_meta(gan_model_t *m, const st_file_t *meta, const char **g_spec,
     if (gan_loss_parse(s, &m->set.loss)) return -1;
     if (!(s = meta_str(meta, "opt_G")) || opt_conf_parse(s, &m->set.opt_g)) return gt_err_prefix("opt_G");
     if (!(s = meta_str(meta, "opt_D")) || opt_conf_parse(s, &m->set.opt_d)) return gt_err_prefix("opt_D");
-    for (int k = 0; k < GAN_SET_COUNT; k++) { /* n_critic, gp, clip, label_smooth, ema, batch */
+    gan_settings_t d;
+    gan_settings_default(&d, m->set.loss);
+    for (int k = 0; k < GAN_SET_COUNT; k++) { /* n_critic, gp, clip, label_smooth, ema, batch; optional: r1 ... */
         const cli_range_t *r = &gan_setting_ranges[k];
         double x;
-        if (r->integer) {
+        if (k >= GAN_SET_FIRST_OPTIONAL && !meta_str(meta, r->name)) {
+            x = gan_setting_get(&d, (gan_setting_k)k);
+        } else if (r->integer) {
             if (meta_ll(meta, r->name, (long long)r->lo, (long long)r->hi, &v)) return -1;
             x = (double)v;
         } else if (meta_dbl(meta, r->name, &x)) {
@@ -209,6 +222,10 @@ static int load_meta(gan_model_t *m, const st_file_t *meta, const char **g_spec,
     m->epoch_pos = v;
     if (meta_ll(meta, "data_n", 0, INT64_MAX, &v)) return -1;
     m->data_n = v;
+    if (meta_str(meta, "reg_steps")) {
+        if (meta_ll(meta, "reg_steps", 0, INT64_MAX, &v)) return -1;
+        m->reg_steps = v;
+    }
     if (m->epoch_pos > m->data_n) return gt_err("checkpoint metadata: epoch_pos beyond data_n");
     return 0;
 }

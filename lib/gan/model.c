@@ -36,6 +36,7 @@ int model_build(gan_model_t *m, const char *g_spec, const char *d_spec, int max_
     if (kg && kd && kg != kd) return gt_err("G has %d classes but D has %d", kg, kd);
     m->classes = kg ? kg : kd;
     if (m->set.loss == LOSS_WGAN_GP && net_jvp_ok(&m->D)) return gt_err_prefix("D (wgan-gp)");
+    if ((m->set.r1 > 0 || m->set.r2 > 0) && net_jvp_ok(&m->D)) return gt_err_prefix("D (r1/r2)");
     if (net_alloc(&m->G, max_batch) || net_alloc(&m->D, max_batch)) return -1;
     return 0;
 }

@@ -28,6 +28,8 @@ typedef struct {
     int64_t epoch;      /* current epoch of the data permutation */
     int64_t epoch_pos;  /* position in the epoch's permutation of the next real batch */
     int64_t data_n;     /* number of images of the data the counters refer to (0: none yet) */
+    int64_t reg_steps;  /* D updates taken while R1 or R2 was on: the lazy regularization's
+                           counter (settings.h reg_every); stored when not 0 */
     net_t G, D;
     float *G_ema;       /* (G.n_params) EMA of G's parameters (device); NULL when set.ema == 0 */
     optim_state_t opt_G, opt_D;

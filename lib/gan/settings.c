@@ -29,6 +29,7 @@ void gan_settings_default(gan_settings_t *s, gan_loss_t loss) {
     s->n_critic = 1;
     s->gp = 10;
     s->batch = 64;
+    s->reg_every = 1;
     if (loss == LOSS_WGAN) {
         opt = "rmsprop:lr=5e-5";
         s->n_critic = 5;
@@ -141,6 +142,9 @@ const cli_range_t gan_setting_ranges[GAN_SET_COUNT] = {
     [GAN_SET_LABEL_SMOOTH] = {"--label-smooth", "label_smooth", 0, 0.999, 0},
     [GAN_SET_EMA] = {"--ema", "ema", 0, 0.999999, 0},
     [GAN_SET_BATCH] = {"--batch", "batch", 1, 65536, 1},
+    [GAN_SET_R1] = {"--r1", "r1", 0, 1e6, 0},
+    [GAN_SET_R2] = {"--r2", "r2", 0, 1e6, 0},
+    [GAN_SET_REG_EVERY] = {"--reg-every", "reg_every", 1, 1000000, 1},
 };
 
 double gan_setting_get(const gan_settings_t *s, gan_setting_k k) {
@@ -151,6 +155,9 @@ double gan_setting_get(const gan_settings_t *s, gan_setting_k k) {
     case GAN_SET_LABEL_SMOOTH: return s->label_smooth;
     case GAN_SET_EMA: return s->ema;
     case GAN_SET_BATCH: return s->batch;
+    case GAN_SET_R1: return s->r1;
+    case GAN_SET_R2: return s->r2;
+    case GAN_SET_REG_EVERY: return s->reg_every;
     default: return NAN;
     }
 }
@@ -163,6 +170,9 @@ void gan_setting_set(gan_settings_t *s, gan_setting_k k, double v) {
     case GAN_SET_LABEL_SMOOTH: s->label_smooth = v; break;
     case GAN_SET_EMA: s->ema = v; break;
     case GAN_SET_BATCH: s->batch = (int)v; break;
+    case GAN_SET_R1: s->r1 = v; break;
+    case GAN_SET_R2: s->r2 = v; break;
+    case GAN_SET_REG_EVERY: s->reg_every = (int)v; break;
     default: break;
     }
 }

@@ -1,6 +1,6 @@
 /* settings.h: the training settings of a GAN model and their text forms: the loss, the two
  * optimizers ("adam:lr=2e-4,b1=0.5"), the D steps per G step, the penalties, the EMA decay,
- * the batch, and the data shape ("1x28x28"). Programs parse them from options, checkpoints
+ * the batch, the R1/R2 penalties, and the data shape ("1x28x28"). Programs parse them from options, checkpoints
  * store them (lib/gan/checkpoint.c), and a run may change them (gan-step's overrides). */
 #ifndef GT_SETTINGS_H
 #define GT_SETTINGS_H
@@ -30,6 +30,9 @@ typedef struct {
     double label_smooth; /* one-sided: D's real target is 1 - label_smooth (bce, ns) */
     double ema;          /* decay of the EMA of G's weights (0: off) */
     int batch;
+    double r1, r2;       /* R1 and R2 penalty weights gamma: gamma/2 mean |grad_x D(x)|^2 on the real
+                            (R1), the fake (R2) batch, added to D's loss (0: off) */
+    int reg_every;       /* lazy regularization: R1/R2 every reg_every-th D update, times reg_every */
 } gan_settings_t;
 
 #define GAN_MAX_CRITIC 5
@@ -38,7 +41,11 @@ typedef struct {
  * what the programs' options accept (cli_range(&gan_setting_ranges[GAN_SET_EMA], text)) and
  * what gan_settings_check and a checkpoint's reader allow. */
 typedef enum { GAN_SET_N_CRITIC, GAN_SET_GP, GAN_SET_CLIP, GAN_SET_LABEL_SMOOTH, GAN_SET_EMA, GAN_SET_BATCH,
-               GAN_SET_COUNT } gan_setting_k;
+               GAN_SET_R1, GAN_SET_R2, GAN_SET_REG_EVERY, GAN_SET_COUNT } gan_setting_k;
+/* Settings from this one on are optional in a checkpoint: written only when they differ from
+ * gan_settings_default's value, which an absent one takes (so that a checkpoint of a run that
+ * does not use them is the one earlier versions wrote). */
+#define GAN_SET_FIRST_OPTIONAL GAN_SET_R1
 extern const cli_range_t gan_setting_ranges[GAN_SET_COUNT];
 /* Setting k of s, and setting it (an integer setting takes v as it is: check v first). */
 double gan_setting_get(const gan_settings_t *s, gan_setting_k k);
@@ -47,7 +54,8 @@ void gan_setting_set(gan_settings_t *s, gan_setting_k k, double v);
 /* "ns" -> LOSS_NS ...; returns -1 with a message for an unknown name. */
 int gan_loss_parse(const char *s, gan_loss_t *out);
 const char *gan_loss_name(gan_loss_t l);
-/* Defaults for a loss: optimizers, n_critic, gp, clip (gan-init's table); batch 64. */
+/* Defaults for a loss: optimizers, n_critic, gp, clip (gan-init's table); batch 64; no R1 or R2,
+ * reg_every 1. */
 void gan_settings_default(gan_settings_t *s, gan_loss_t loss);
 /* Parse "adam:lr=2e-4,b1=0.5,b2=0.999", "sgd:lr=0.01,momentum=0.9,nesterov",
  * "rmsprop:lr=5e-5,alpha=0.99,momentum=0,centered"; unset values take torch's defaults

@@ -57,11 +57,14 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
     t->dfake = be->alloc(be, sizeof(float) * (size_t)B * sz);
     t->z = be->alloc(be, sizeof(float) * (size_t)B * (size_t)m->z_dim);
     t->dlogit = be->alloc(be, sizeof(float) * (size_t)B);
-    if (m->set.loss == LOSS_WGAN_GP) {
-        t->xhat = be->alloc(be, sizeof(float) * (size_t)B * sz);
+    int reg = m->set.r1 > 0 || m->set.r2 > 0;
+    if (reg && net_jvp_ok(&m->D)) return gt_err("D (r1/r2): %s; or give --r1 0 --r2 0", gt_errmsg());
+    if (m->set.loss == LOSS_WGAN_GP) t->xhat = be->alloc(be, sizeof(float) * (size_t)B * sz);
+    if (m->set.loss == LOSS_WGAN_GP || reg) {
         t->gx = be->alloc(be, sizeof(float) * (size_t)B * sz);
         t->ones = be->alloc(be, sizeof(float) * (size_t)B);
         be->fill(be, t->ones, 1.0f, (size_t)B);
+        net_alloc_jvp(&m->D); /* so that no step allocates */
     }
     t->stats = be->alloc(be, sizeof(double) * TS_COUNT);
     be->zero(be, t->stats, sizeof(double) * TS_COUNT);
@@ -104,11 +107,8 @@ int trainer_distribute(trainer_t *t, dist_t *d) {
     t->bn_sync.batch = t->B;
     /* the synced passes' per-channel sums: 2 C doubles for the widest layer input of either
      * network (a BatchNorm's C is its input's channels), so that steps allocate nothing */
-    int widest = 1;
-    const net_t *nets[] = {&t->m->G, &t->m->D};
-    for (int k = 0; k < 2; k++)
-        for (int i = 0; i < nets[k]->n_layers; i++)
-            if (nets[k]->layers[i].in.c > widest) widest = nets[k]->layers[i].in.c;
+    int widest = net_max_channels(&t->m->G);
+    if (net_max_channels(&t->m->D) > widest) widest = net_max_channels(&t->m->D);
     t->bn_sync.scratch = be->alloc(be, sizeof(double) * 2 * (size_t)widest);
     return 0;
 }
@@ -209,6 +209,27 @@ static void gradient_penalty(trainer_t *t, int c, const float *fake, uint32_t rn
     net_jvp_backward(D, &ctx, NULL, t->ones, NULL, NULL, b);
 }
 
+/* The R1 (x = the real batch) or R2 (x = the fake batch) penalty w/2 mean_i |g_i|^2 into
+ * st[slot], g_i = grad_x D(x_i), and its parameter gradient added to D's grads by
+ * forward-over-reverse as in gradient_penalty (v_i = w / B g_i). The passes are the real's or
+ * the fake's (rng_step, samples 0..B-1), so dropout draws the masks of that pass: the penalty
+ * is that of the D(x) whose loss the step takes. */
+static void reg_penalty(trainer_t *t, const float *x, double w, int slot, uint32_t rng_step) {
+    gan_model_t *m = t->m;
+    backend_t *be = t->be;
+    net_t *D = &m->D;
+    int b = t->b;
+    nn_ctx_t ctx = pass_ctx(t, D, rng_step, 0);
+    net_forward(D, &ctx, x, b);
+    ctx.skip_param_grads = 1;
+    net_backward(D, &ctx, t->ones, t->gx, b);
+    ctx.skip_param_grads = 0;
+    be->r1_scale(be, t->gx, t->stats + slot, b, t->B, (size_t)shape3_size(m->shape), w);
+    const float *ty;
+    net_jvp_forward(D, &ctx, x, t->gx, b, &ty);
+    net_jvp_backward(D, &ctx, NULL, t->ones, NULL, NULL, b);
+}
+
 int train_step(trainer_t *t) {
     gan_model_t *m = t->m;
     backend_t *be = t->be;
@@ -239,10 +260,16 @@ int train_step(trainer_t *t) {
         be->loss(be, s->loss, s->label_smooth, LOSS_ON_FAKE, t->dlogit, st + TS_LOSS_FAKE, yf, b, B);
         net_backward(&m->D, &cf, t->dlogit, NULL, b);
         if (s->loss == LOSS_WGAN_GP) gradient_penalty(t, c, fake, rs + 3u * (uint32_t)c + 1u);
+        /* R1, R2: on every reg_every-th D update, weighted by reg_every (lazy regularization) */
+        int reg = (s->r1 > 0 || s->r2 > 0) && m->reg_steps % s->reg_every == 0;
+        if (s->r1 > 0 || s->r2 > 0) m->reg_steps++;
+        if (reg && s->r1 > 0) reg_penalty(t, t->real, s->r1 * s->reg_every, TS_R1, rs + 3u * (uint32_t)c);
+        if (reg && s->r2 > 0) reg_penalty(t, fake, s->r2 * s->reg_every, TS_R2, rs + 3u * (uint32_t)c + 1u);
         if (t->dist) {
             trainer_allreduce(t, m->D.grads, m->D.n_params);
             stats_allreduce(t, TS_LOSS_REAL, 4); /* losses and mean outputs on real and fake */
             if (s->loss == LOSS_WGAN_GP) stats_allreduce(t, TS_GP, 1);
+            if (reg) stats_allreduce(t, TS_R1, 2);
         }
 
         be->sumsq(be, st + TS_SUMSQ_D, m->D.grads, m->D.n_params);

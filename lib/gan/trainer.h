@@ -12,6 +12,11 @@
  *     D forward/backward on fake                        dropout pass 3c+1
  *     wgan-gp: add the gradient penalty lambda * mean (|grad_x D(xhat)| - 1)^2 and its gradient,
  *              xhat = e real + (1 - e) fake, e from Philox (seed, PHILOX_STREAM_GP, t, c*B + i)
+ *     r1/r2 > 0, on every reg_every-th D update (counted by the model's reg_steps, which
+ *              counts the D updates taken while either is on), with w = gamma * reg_every:
+ *              R1 w/2 mean_i |grad_x D(real_i)|^2 (the passes of the real batch: dropout pass
+ *              3c), R2 the same on the fake batch (dropout pass 3c+1), added to D's loss and
+ *              their gradients to D's (forward-over-reverse, as the gradient penalty)
  *     D optimizer step; wgan/clip > 0: clip D's weights to [-clip, clip]
  *   G update: D forward on the last fake batch (pass 15), backward through D into the fake
  *     images and through G (D's parameter gradients are not computed in this pass:
@@ -38,7 +43,7 @@
  * in the epoch's global order. Everything random is keyed by the global sample index: noise
  * index ((c*B + lo + i) * z_dim + k), the penalty's e at c*B + lo + i, dropout masks at
  * sample_base lo (B + lo in the penalty's passes). Losses are means over the global batch
- * (the backend's loss and gp_scale divide by B, not b), so the gradients of the slices add up
+ * (the backend's loss, gp_scale and r1_scale divide by B, not b), so the gradients of the slices add up
  * to the one-process gradient: after each backward pass the trainer sums the parameter
  * gradients (float32) and the step's loss figures (float64) across the processes
  * (trainer_allreduce, through the backend's sum_procs: MPI on the CPU, NCCL on GPUs), and every
@@ -59,7 +64,7 @@
 typedef struct {
     double loss_d, loss_g;   /* D's loss (last critic update), G's loss */
     double d_real, d_fake;   /* mean D(x), mean D(G(z)): sigmoid of logits for bce/ns, raw otherwise */
-    double gp;               /* gradient penalty (wgan-gp; 0 otherwise) */
+    double gp;               /* the penalties added to D's loss: wgan-gp's, R1's and R2's (0: none) */
     double gnorm_g, gnorm_d; /* L2 norms of G's and D's parameter gradients before their updates */
 } train_stats_t;
 
@@ -78,8 +83,9 @@ typedef struct {
     float *z;                /* (B, z_dim) */
     float *dfake;            /* (B, C*H*W) gradient of G's loss w.r.t. the fake images */
     float *dlogit;           /* (B) */
-    float *xhat, *gx;        /* (B, C*H*W) wgan-gp: interpolates, their input gradients / v */
-    float *ones;             /* (B) wgan-gp */
+    float *xhat;             /* (B, C*H*W) wgan-gp: interpolates */
+    float *gx;               /* (B, C*H*W) wgan-gp, R1, R2: input gradients / their cotangents v */
+    float *ones;             /* (B) wgan-gp, R1, R2 */
     int64_t *labels_dev;     /* (n) the images' classes (class-conditional models; NULL otherwise) */
     int64_t *batch_labels;   /* (B) the current real batch's classes, which its fakes share */
     double *stats;           /* (TS_COUNT) statistics slots (train_math.h) */

@@ -128,8 +128,11 @@ typedef struct layer_ops {
 
 struct layer {
     const layer_ops_t *ops;
-    int index;             /* position in the network from 0 (torch's Sequential index, the Philox
-                              init step); messages say "layer index+1" */
+    int index;             /* the layer's Philox number (init step, dropout's layer key): for a layer of
+                              the network's top-level sequence its position from 0 (torch's Sequential
+                              index); layers inside residual blocks are numbered after the last
+                              top-level layer, block by block, main path then shortcut (spec.md,
+                              "Initialisation"). Messages say "layer position+1". */
     shape3_t in, out;
 
     /* hyper-parameters (each kind uses the ones it needs; the spec parser sets them) */
@@ -181,12 +184,30 @@ struct layer {
     float *sn_u, *sn_v;    /* u (rows), v (cols): slices of the net's state */
     float *sn_t;           /* scratch: max(rows, cols) floats */
     double *sn_sigma;      /* [0] sigma of the last forward, [1] <dW, W> of the last backward */
+
+    /* a residual block (kind "block", lib/nn/layer_block.c): y = main(x) + skip(x) */
+    struct layer *sub;     /* n_sub children (spec_parse allocates them): the main path's n_main
+                              layers, then the shortcut's n_sub - n_main (none: the identity) */
+    int n_sub, n_main;
+    float **sub_acts;      /* sub_acts[j] (max_batch, sub[j].out): child j's output (net_alloc) */
+    float **sub_tacts;     /* their tangents (net_alloc_jvp) */
+    float *gtmp[3], *tgtmp[3]; /* (max_batch, sub_max) gradient scratch (net_alloc, net_alloc_jvp) */
+    size_t sub_max;        /* setup sets it: the most floats per sample of the block's input and its
+                              children's outputs */
 };
 
 /* Every kind, layer_KIND_ops, as listed in layer_kinds.h */
 #define LAYER_KIND(kind) extern const layer_ops_t layer_##kind##_ops;
 #include "layer_kinds.h"
 #undef LAYER_KIND
+
+/* The residual block, not in the table of kinds: the spec parser makes it from `block { ... }`
+ * (lib/nn/spec.md, "Residual blocks"). */
+extern const layer_ops_t layer_block_ops;
+
+/* Run l's setup and check what it gives (outputs not empty nor over 2^30 floats per sample,
+ * bias within the parameters); returns 0 or -1 with the message prefixed by PREFIX. */
+int layer_setup_checked(layer_t *l, const char *prefix);
 
 /* The table of kinds, for the spec parser: NULL-terminated, in layer_kinds.h's order. */
 extern const layer_ops_t *const layer_kinds[];
@@ -215,8 +236,22 @@ void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float
                                const float *dty, const float *x, const float *tx, const float *y,
                                const float *ty, int B);
 
-/* Spectral normalization (lib/nn/layer_sn.c says what it computes); net.c calls these for a
- * layer with l->sn > 0 and does nothing for the others.
+/* A layer's passes as a network runs them, at the top level (net.c) and inside a residual
+ * block's paths (layer_block.c): the kind's forward, backward, jvp_forward or jvp_backward, with
+ * spectral normalization's steps around it when l->sn (below). layer_forward iterates u, v when
+ * ctx->training; layer_jvp_forward never does (it is the same use of the layer as the
+ * layer_forward before it); the reverse passes add dL/dW_orig unless ctx->skip_param_grads. */
+void layer_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B);
+void layer_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, const float *y,
+                    int B);
+void layer_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x, const float *tx, int B);
+void layer_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy, const float *dty,
+                        const float *x, const float *tx, const float *y, const float *ty, int B);
+
+/* Spectral normalization (lib/nn/layer_sn.c says what it computes), for a layer with l->sn > 0.
+ * layer_setup_checked calls layer_sn_setup; net.c sizes, binds and initialises the layers' sn
+ * memory with the others; the passes above call layer_sn_forward and _backward_begin / _end, and
+ * nothing else does.
  * layer_sn_setup: after the kind's setup, sets l->sn_shape from the weight's shape; 0 or -1
  *     with a message. layer_sn_state: floats of state (u then v; 0 without sn).
  *     layer_sn_floats: floats of the net's sn buffer the layer needs (W, dW, scratch).

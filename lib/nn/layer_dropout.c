@@ -6,7 +6,7 @@
  *
  * The mask is a pure function of Philox: element k of sample i is kept iff
  *   philox_uniform(ctx->seed, PHILOX_STREAM_DROPOUT, ctx->rng_step,
- *                  L * 2^48 + (ctx->sample_base + i) * N + k) >= p,   L the layer's index,
+ *                  L * 2^48 + (ctx->sample_base + i) * N + k) >= p,   L the layer's number (layer.h index),
  * so it is keyed by the global sample index: the same samples get the same masks however a
  * batch is split (data-parallel training relies on it), a new rng_step gives new masks. The
  * layer index keeps two dropout layers of one pass apart (without it, layer 2's sample 2i

@@ -1,7 +1,8 @@
 /* layer_sn.c: spectral normalization of a layer's weight (spec flag `sn` or `sn=N` on linear,
  * conv, convT and embed; lib/nn/spec.md), as torch.nn.utils.spectral_norm (PyTorch 1.13) does it.
  * One helper for every kind: the kind's passes read l->w and accumulate into l->dw as usual,
- * and net.c calls these functions around them.
+ * and layer.c's layer_forward and the other per-layer passes call these functions around them,
+ * wherever the layer sits (net.c's top-level sequence or a residual block's path).
  *
  * The trained tensor is W_orig (checkpoint name `weight_orig`, in the net's params); the layer
  * computes with W = W_orig / sigma, sigma = u^T W_mat v, W_mat = W_orig seen as a matrix of

@@ -6,12 +6,16 @@
  *   params, grads   n_params floats each, layer i's weight then bias at its offset
  *   state           n_state floats (per layer: BatchNorm running mean then var, or spectral
  *                   normalization's u then v)
- *   sn              per spectral-normalized layer: W, dW and a scratch vector (layer_sn.c),
- *                   and two doubles (sigma, <dW, W>) in sn_scalars
+ *   sn_buf          per spectral-normalized layer, inside blocks too: W, dW and a scratch
+ *                   vector (layer_sn.c), and two doubles (sigma, <dW, W>) in sn_scalars
  *   acts[i]         input of layer i, (max_batch, in_i); acts[0] points at the caller's x
  *   dacts           two (max_batch, max size) buffers, used in turn going backward
  *   tacts[i]        tangents, like acts; dtacts two buffers like dacts
  *   saved           each layer's B * n_saved + n_saved_fixed floats
+ *   in each residual block (layer_block.c): its children's outputs and three gradient buffers
+ *                   (sub_acts, gtmp), their tangents (sub_tacts, tgtmp) with the jvp buffers;
+ *                   the children's parameters, state, sn memory and saved tensors are slices
+ *                   of the above, in order (a block's main path, then its shortcut)
  *   workspace       max over layers of workspace * max_batch (or * workspace_batch) +
  *                   workspace_fixed floats */
 #include <stdio.h>
@@ -23,6 +27,16 @@
 
 static const char *kind(const layer_t *l) { return l->ops->name; }
 
+/* Add the spectral normalization memory of l, or of the layers inside it when it is a block:
+ * u and v to n_state, W, dW and scratch to sn_floats, one pair of scalars each. */
+static void count_sn(net_t *n, const layer_t *l) {
+    for (int j = 0; j < l->n_sub; j++) count_sn(n, &l->sub[j]);
+    if (!l->sn) return;
+    n->n_state += layer_sn_state(l);
+    n->sn_floats += layer_sn_floats(l);
+    n->sn_layers++;
+}
+
 int net_build(net_t *n, const char *spec, shape3_t in, backend_t *be) {
     memset(n, 0, sizeof *n);
     if (in.c <= 0 || in.h <= 0 || in.w <= 0) return gt_err("input shape %dx%dx%d is not positive", in.c, in.h, in.w);
@@ -33,38 +47,23 @@ int net_build(net_t *n, const char *spec, shape3_t in, backend_t *be) {
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
         char prefix[64];
-        snprintf(prefix, sizeof prefix, "layer %d (%s)", i + 1, kind(l));
-        l->index = i;
+        if (l->n_sub) snprintf(prefix, sizeof prefix, "block %d", i + 1);
+        else snprintf(prefix, sizeof prefix, "layer %d (%s)", i + 1, kind(l));
         l->in = cur;
-        if (l->ops->setup(l) || layer_sn_setup(l)) {
-            gt_err_prefix(prefix);
-            goto fail;
-        }
-        if (l->out.c <= 0 || l->out.h <= 0 || l->out.w <= 0) {
-            gt_err("%s: output %dx%dx%d is empty (input %dx%dx%d)", prefix, l->out.c, l->out.h, l->out.w, cur.c,
-                   cur.h, cur.w);
-            goto fail;
-        }
-        uint64_t sz;
-        if (gt_mul_overflow((uint64_t)l->out.c * (uint64_t)l->out.h, (uint64_t)l->out.w, &sz) || sz > (1u << 30)) {
-            gt_err("%s: output %dx%dx%d is too large", prefix, l->out.c, l->out.h, l->out.w);
-            goto fail;
-        }
-        if (l->n_bias + l->n_extra > l->n_params) {
-            gt_err("%s: internal error: bias larger than parameters", prefix);
-            goto fail;
-        }
+        if (layer_setup_checked(l, prefix)) goto fail;
         n->n_params += l->n_params;
-        n->n_state += l->n_state + layer_sn_state(l);
-        n->sn_floats += layer_sn_floats(l);
-        if (l->sn) n->sn_layers++;
+        n->n_state += l->n_state;
+        count_sn(n, l);
+        if (l->index >= n->n_numbered) n->n_numbered = l->index + 1;
+        for (int j = 0; j < l->n_sub; j++)
+            if (l->sub[j].index >= n->n_numbered) n->n_numbered = l->sub[j].index + 1;
         cur = l->out;
     }
     n->out = cur;
     n->spec = spec_format(n->layers, n->n_layers);
     return 0;
 fail:
-    free(n->layers);
+    spec_free(n->layers, n->n_layers);
     memset(n, 0, sizeof *n);
     return -1;
 }
@@ -97,6 +96,77 @@ static size_t max_act(const net_t *n) {
     return m;
 }
 
+/* Where bind_seq has got to: offsets into params (and grads), state and the sn buffer, the
+ * next pair of sn scalars, and the saved floats and workspace counted so far. */
+typedef struct {
+    size_t po, so, sno;
+    int snk;
+    size_t saved, ws;
+} bind_t;
+
+/* Give the layers ls[0..cnt) their slices of params, grads and state, their BatchNorm counters
+ * and their spectral normalization memory, allocate the blocks' activations and gradient scratch
+ * (B samples), and add up the saved floats and the workspace the layers need. */
+static void bind_seq(net_t *n, layer_t *ls, int cnt, size_t B, bind_t *o) {
+    backend_t *be = n->be;
+    for (int i = 0; i < cnt; i++) {
+        layer_t *l = &ls[i];
+        if (l->n_sub) {
+            l->sub_acts = gt_xcalloc((size_t)l->n_sub, sizeof *l->sub_acts);
+            for (int j = 0; j < l->n_sub; j++)
+                l->sub_acts[j] = be->alloc(be, sizeof(float) * B * (size_t)shape3_size(l->sub[j].out));
+            for (int k = 0; k < 3; k++) l->gtmp[k] = be->alloc(be, sizeof(float) * B * l->sub_max);
+            bind_seq(n, l->sub, l->n_sub, B, o);
+            continue;
+        }
+        o->saved += B * l->n_saved + l->n_saved_fixed;
+        size_t wb = l->workspace_batch > 0 && (size_t)l->workspace_batch < B ? (size_t)l->workspace_batch : B;
+        if (l->workspace * wb + l->workspace_fixed > o->ws) o->ws = l->workspace * wb + l->workspace_fixed;
+        if (l->n_params) {
+            size_t nw = l->n_params - l->n_bias - l->n_extra;
+            l->w = n->params + o->po;
+            l->dw = n->grads + o->po;
+            l->b = l->n_bias ? l->w + nw : NULL;
+            l->db = l->n_bias ? l->dw + nw : NULL;
+            l->e = l->n_extra ? l->w + nw + l->n_bias : NULL;
+            l->de = l->n_extra ? l->dw + nw + l->n_bias : NULL;
+            o->po += l->n_params;
+        }
+        if (l->n_state) {
+            l->state = n->state + o->so;
+            o->so += l->n_state;
+            l->num_batches_tracked = &n->bn_batches[l->index];
+        }
+        if (l->sn) { /* the kind's passes see W and dW; W_orig and its gradient are the params' */
+            size_t nw = sn_count(&l->sn_shape);
+            l->sn_w_orig = l->w;
+            l->sn_dw_orig = l->dw;
+            l->w = n->sn_buf + o->sno;
+            l->dw = l->w + nw;
+            l->sn_t = l->dw + nw;
+            o->sno += layer_sn_floats(l);
+            l->sn_u = n->state + o->so;
+            l->sn_v = l->sn_u + sn_rows(&l->sn_shape);
+            o->so += layer_sn_state(l);
+            l->sn_sigma = n->sn_scalars + 2 * o->snk++;
+        }
+    }
+}
+
+/* The layers' slices of the saved buffer, in the order bind_seq counted them. */
+static void bind_saved(net_t *n, layer_t *ls, int cnt, size_t B, size_t *off) {
+    for (int i = 0; i < cnt; i++) {
+        layer_t *l = &ls[i];
+        if (l->n_sub) {
+            bind_saved(n, l->sub, l->n_sub, B, off);
+            continue;
+        }
+        size_t k = B * l->n_saved + l->n_saved_fixed;
+        l->saved = k ? n->saved + *off : NULL;
+        *off += k;
+    }
+}
+
 int net_alloc(net_t *n, int max_batch) {
     if (max_batch <= 0) return gt_err("batch size must be positive");
     backend_t *be = n->be;
@@ -108,67 +178,41 @@ int net_alloc(net_t *n, int max_batch) {
     be->zero(be, n->grads, sizeof(float) * n->n_params);
     n->state = be->alloc(be, sizeof(float) * n->n_state);
     be->zero(be, n->state, sizeof(float) * n->n_state);
-    n->bn_batches = gt_xcalloc((size_t)n->n_layers + 1, sizeof *n->bn_batches);
+    n->bn_batches = gt_xcalloc((size_t)n->n_numbered + 1, sizeof *n->bn_batches);
     if (n->sn_layers) {
         n->sn_buf = be->alloc(be, sizeof(float) * n->sn_floats);
         n->sn_scalars = be->alloc(be, sizeof(double) * 2 * (size_t)n->sn_layers);
         be->zero(be, n->sn_buf, sizeof(float) * n->sn_floats);
         be->zero(be, n->sn_scalars, sizeof(double) * 2 * (size_t)n->sn_layers);
     }
-    size_t sno = 0;
-    int snk = 0;
 
     n->acts = gt_xcalloc((size_t)n->n_layers + 1, sizeof *n->acts);
     n->dacts = gt_xcalloc(2, sizeof *n->dacts);
-    size_t saved = 0, ws = 0, po = 0, so = 0;
-    for (int i = 0; i < n->n_layers; i++) {
-        layer_t *l = &n->layers[i];
-        n->acts[i + 1] = be->alloc(be, sizeof(float) * B * (size_t)shape3_size(l->out));
-        saved += B * l->n_saved + l->n_saved_fixed;
-        size_t wb = l->workspace_batch > 0 && (size_t)l->workspace_batch < B ? (size_t)l->workspace_batch : B;
-        if (l->workspace * wb + l->workspace_fixed > ws) ws = l->workspace * wb + l->workspace_fixed;
-        if (l->n_params) {
-            size_t nw = l->n_params - l->n_bias - l->n_extra;
-            l->w = n->params + po;
-            l->dw = n->grads + po;
-            l->b = l->n_bias ? l->w + nw : NULL;
-            l->db = l->n_bias ? l->dw + nw : NULL;
-            l->e = l->n_extra ? l->w + nw + l->n_bias : NULL;
-            l->de = l->n_extra ? l->dw + nw + l->n_bias : NULL;
-            po += l->n_params;
-        }
-        if (l->n_state) {
-            l->state = n->state + so;
-            so += l->n_state;
-            l->num_batches_tracked = &n->bn_batches[i];
-        }
-        if (l->sn) { /* the kind's passes see W and dW; W_orig and its gradient are the params' */
-            size_t nw = sn_count(&l->sn_shape);
-            l->sn_w_orig = l->w;
-            l->sn_dw_orig = l->dw;
-            l->w = n->sn_buf + sno;
-            l->dw = l->w + nw;
-            l->sn_t = l->dw + nw;
-            sno += layer_sn_floats(l);
-            l->sn_u = n->state + so;
-            l->sn_v = l->sn_u + sn_rows(&l->sn_shape);
-            so += layer_sn_state(l);
-            l->sn_sigma = n->sn_scalars + 2 * snk++;
-        }
-    }
+    for (int i = 0; i < n->n_layers; i++)
+        n->acts[i + 1] = be->alloc(be, sizeof(float) * B * (size_t)shape3_size(n->layers[i].out));
+    bind_t o = {0, 0, 0, 0, 0, 0};
+    bind_seq(n, n->layers, n->n_layers, B, &o);
     size_t m = max_act(n);
     for (int k = 0; k < 2; k++) n->dacts[k] = be->alloc(be, sizeof(float) * B * m);
-    n->saved = be->alloc(be, sizeof(float) * (saved ? saved : 1));
+    n->saved = be->alloc(be, sizeof(float) * (o.saved ? o.saved : 1));
     size_t off = 0;
-    for (int i = 0; i < n->n_layers; i++) {
-        layer_t *l = &n->layers[i];
-        size_t k = B * l->n_saved + l->n_saved_fixed;
-        l->saved = k ? n->saved + off : NULL;
-        off += k;
-    }
-    n->workspace_floats = ws;
-    n->workspace = be->alloc(be, sizeof(float) * (ws ? ws : 1));
+    bind_saved(n, n->layers, n->n_layers, B, &off);
+    n->workspace_floats = o.ws;
+    n->workspace = be->alloc(be, sizeof(float) * (o.ws ? o.ws : 1));
     return 0;
+}
+
+/* The blocks' tangent buffers, like bind_seq's activations and scratch. */
+static void alloc_jvp_seq(backend_t *be, layer_t *ls, int cnt, size_t B) {
+    for (int i = 0; i < cnt; i++) {
+        layer_t *l = &ls[i];
+        if (!l->n_sub) continue;
+        l->sub_tacts = gt_xcalloc((size_t)l->n_sub, sizeof *l->sub_tacts);
+        for (int j = 0; j < l->n_sub; j++)
+            l->sub_tacts[j] = be->alloc(be, sizeof(float) * B * (size_t)shape3_size(l->sub[j].out));
+        for (int k = 0; k < 3; k++) l->tgtmp[k] = be->alloc(be, sizeof(float) * B * l->sub_max);
+        alloc_jvp_seq(be, l->sub, l->n_sub, B);
+    }
 }
 
 void net_alloc_jvp(net_t *n) {
@@ -178,6 +222,7 @@ void net_alloc_jvp(net_t *n) {
     n->tacts = gt_xcalloc((size_t)n->n_layers + 1, sizeof *n->tacts);
     for (int i = 0; i < n->n_layers; i++)
         n->tacts[i + 1] = be->alloc(be, sizeof(float) * B * (size_t)shape3_size(n->layers[i].out));
+    alloc_jvp_seq(be, n->layers, n->n_layers, B);
     n->dtacts = gt_xcalloc(2, sizeof *n->dtacts);
     size_t m = max_act(n);
     for (int k = 0; k < 2; k++) n->dtacts[k] = be->alloc(be, sizeof(float) * B * m);
@@ -185,20 +230,46 @@ void net_alloc_jvp(net_t *n) {
     be->zero(be, n->dzero, sizeof(float) * B * (size_t)shape3_size(n->out));
 }
 
+static void init_seq(net_t *n, layer_t *ls, int cnt, init_mode_t mode, uint64_t seed) {
+    for (int i = 0; i < cnt; i++) {
+        layer_t *l = &ls[i];
+        if (l->n_sub) init_seq(n, l->sub, l->n_sub, mode, seed);
+        else if (l->sn) layer_sn_init(n->be, l, mode, seed);
+        else if (l->ops->init) l->ops->init(n->be, l, mode, seed);
+    }
+}
+
 void net_init(net_t *n, init_mode_t mode, uint64_t seed) {
     n->be->zero(n->be, n->params, sizeof(float) * n->n_params);
     n->be->zero(n->be, n->state, sizeof(float) * n->n_state);
-    for (int i = 0; i < n->n_layers; i++) {
-        layer_t *l = &n->layers[i];
-        if (l->sn) layer_sn_init(n->be, l, mode, seed);
-        else if (l->ops->init) l->ops->init(n->be, l, mode, seed);
-        n->bn_batches[i] = 0;
+    init_seq(n, n->layers, n->n_layers, mode, seed);
+    memset(n->bn_batches, 0, sizeof *n->bn_batches * ((size_t)n->n_numbered + 1));
+}
+
+/* The blocks' device buffers (their children's arrays go with spec_free). */
+static void free_seq(backend_t *be, layer_t *ls, int cnt) {
+    for (int i = 0; i < cnt; i++) {
+        layer_t *l = &ls[i];
+        if (!l->n_sub) continue;
+        free_seq(be, l->sub, l->n_sub);
+        for (int j = 0; j < l->n_sub; j++) {
+            if (l->sub_acts) be->free(be, l->sub_acts[j]);
+            if (l->sub_tacts) be->free(be, l->sub_tacts[j]);
+        }
+        for (int k = 0; k < 3; k++) {
+            if (l->gtmp[k]) be->free(be, l->gtmp[k]);
+            if (l->tgtmp[k]) be->free(be, l->tgtmp[k]);
+        }
+        free(l->sub_acts);
+        free(l->sub_tacts);
+        l->sub_acts = l->sub_tacts = NULL;
     }
 }
 
 void net_free(net_t *n) {
     backend_t *be = n->be;
     if (be) {
+        free_seq(be, n->layers, n->n_layers);
         if (n->acts)
             for (int i = 1; i <= n->n_layers; i++) be->free(be, n->acts[i]);
         if (n->tacts)
@@ -221,7 +292,7 @@ void net_free(net_t *n) {
     free(n->dacts);
     free(n->dtacts);
     free(n->bn_batches);
-    free(n->layers);
+    spec_free(n->layers, n->n_layers);
     free(n->spec);
     memset(n, 0, sizeof *n);
 }
@@ -246,8 +317,7 @@ const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B) {
     n->acts[0] = (float *)x;
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
-        if (l->sn) layer_sn_forward(ctx, l, ctx->training);
-        l->ops->forward(ctx, l, n->acts[i + 1], n->acts[i], B);
+        layer_forward(ctx, l, n->acts[i + 1], n->acts[i], B);
     }
     return n->acts[n->n_layers];
 }
@@ -274,20 +344,30 @@ void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int
         layer_t *l = &n->layers[i];
         if (!dx && i < first) break;
         float *gin = grad_in(n->dacts, i, dx, first);
-        int sn = l->sn && !ctx->skip_param_grads;
-        if (sn) layer_sn_backward_begin(ctx, l);
-        l->ops->backward(ctx, l, gin, g, n->acts[i], n->acts[i + 1], B);
-        if (sn) layer_sn_backward_end(ctx, l);
+        layer_backward(ctx, l, gin, g, n->acts[i], n->acts[i + 1], B);
         g = gin;
     }
 }
 
-int net_jvp_ok(const net_t *n) {
-    for (int i = 0; i < n->n_layers; i++)
-        if (!n->layers[i].ops->jvp_forward || !n->layers[i].ops->jvp_backward)
-            return gt_err("layer %d (%s) cannot be in a gradient-penalty critic", i + 1, kind(&n->layers[i]));
+/* The first layer of ls[0..cnt) without tangent passes, named as its messages name it */
+static int jvp_ok_seq(const layer_t *ls, int cnt, const char *where) {
+    for (int i = 0; i < cnt; i++) {
+        const layer_t *l = &ls[i];
+        if (l->n_sub) {
+            char w[64];
+            snprintf(w, sizeof w, "block %d: main", i + 1);
+            if (jvp_ok_seq(l->sub, l->n_main, w)) return -1;
+            snprintf(w, sizeof w, "block %d: skip", i + 1);
+            if (jvp_ok_seq(l->sub + l->n_main, l->n_sub - l->n_main, w)) return -1;
+        } else if (!l->ops->jvp_forward || !l->ops->jvp_backward) {
+            return gt_err("%s%slayer %d (%s) cannot be in a gradient-penalty critic", where, *where ? " " : "", i + 1,
+                          kind(l));
+        }
+    }
     return 0;
 }
+
+int net_jvp_ok(const net_t *n) { return jvp_ok_seq(n->layers, n->n_layers, ""); }
 
 const float *net_jvp_forward(net_t *n, const nn_ctx_t *ctx, const float *x, const float *tx, int B,
                              const float **ty) {
@@ -296,8 +376,7 @@ const float *net_jvp_forward(net_t *n, const nn_ctx_t *ctx, const float *x, cons
     n->tacts[0] = (float *)tx;
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
-        if (l->sn) layer_sn_forward(ctx, l, 0); /* the same use as the net_forward before it */
-        l->ops->jvp_forward(ctx, l, n->acts[i + 1], n->tacts[i + 1], n->acts[i], n->tacts[i], B);
+        layer_jvp_forward(ctx, l, n->acts[i + 1], n->tacts[i + 1], n->acts[i], n->tacts[i], B);
     }
     *ty = n->tacts[n->n_layers];
     return n->acts[n->n_layers];
@@ -313,10 +392,7 @@ void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const floa
         int none = !dx && !dtx && i <= first;
         float *gin = none ? NULL : i > 0 ? n->dacts[i & 1] : dx;
         float *tgin = none ? NULL : i > 0 ? n->dtacts[i & 1] : dtx;
-        int sn = l->sn && !ctx->skip_param_grads;
-        if (sn) layer_sn_backward_begin(ctx, l);
-        l->ops->jvp_backward(ctx, l, gin, tgin, g, tg, n->acts[i], n->tacts[i], n->acts[i + 1], n->tacts[i + 1], B);
-        if (sn) layer_sn_backward_end(ctx, l);
+        layer_jvp_backward(ctx, l, gin, tgin, g, tg, n->acts[i], n->tacts[i], n->acts[i + 1], n->tacts[i + 1], B);
         g = gin;
         tg = tgin;
     }
@@ -324,10 +400,16 @@ void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const floa
 
 /* ---- checkpoint view ------------------------------------------------------------------- */
 
-int net_n_tensors(const net_t *n) {
+/* Tensors of the layers ls[0..cnt), named PREFIX + their torch names: a block at position i
+ * holds the Sequentials "i.main" and "i.skip". */
+static int n_tensors_seq(const layer_t *ls, int cnt) {
     int k = 0;
-    for (int i = 0; i < n->n_layers; i++) {
-        const layer_t *l = &n->layers[i];
+    for (int i = 0; i < cnt; i++) {
+        const layer_t *l = &ls[i];
+        if (l->n_sub) {
+            k += n_tensors_seq(l->sub, l->n_sub);
+            continue;
+        }
         if (l->n_params > l->n_bias + l->n_extra) k++;
         if (l->n_bias) k++;
         if (l->n_extra) k++;
@@ -337,52 +419,62 @@ int net_n_tensors(const net_t *n) {
     return k;
 }
 
-void net_tensor(const net_t *n, int j, net_tensor_t *t) {
-    memset(t, 0, sizeof *t);
-    for (int i = 0; i < n->n_layers; i++) {
-        const layer_t *l = &n->layers[i];
+int net_n_tensors(const net_t *n) { return n_tensors_seq(n->layers, n->n_layers); }
+
+/* Fill t with tensor *j of ls[0..cnt) and return 1, or count *j down past them and return 0. */
+static int tensor_seq(const layer_t *ls, int cnt, const char *prefix, int *j, net_tensor_t *t) {
+    for (int i = 0; i < cnt; i++) {
+        const layer_t *l = &ls[i];
+        char p[sizeof t->name];
+        if (l->n_sub) {
+            snprintf(p, sizeof p, "%s%d.main.", prefix, i);
+            if (tensor_seq(l->sub, l->n_main, p, j, t)) return 1;
+            snprintf(p, sizeof p, "%s%d.skip.", prefix, i);
+            if (tensor_seq(l->sub + l->n_main, l->n_sub - l->n_main, p, j, t)) return 1;
+            continue;
+        }
         size_t nw = l->n_params - l->n_bias - l->n_extra;
         if (nw) {
-            if (j-- == 0) {
-                snprintf(t->name, sizeof t->name, l->sn ? "%d.weight_orig" : "%d.weight", i);
+            if ((*j)-- == 0) {
+                snprintf(t->name, sizeof t->name, l->sn ? "%s%d.weight_orig" : "%s%d.weight", prefix, i);
                 t->is_param = 1;
                 t->data = l->sn ? l->sn_w_orig : l->w;
                 t->count = nw;
                 t->ndim = l->w_ndim ? l->w_ndim : 1;
                 for (int d = 0; d < 4; d++) t->shape[d] = l->w_ndim ? l->w_shape[d] : d == 0 ? (int64_t)nw : 0;
-                return;
+                return 1;
             }
         }
         if (l->n_bias) {
-            if (j-- == 0) {
-                snprintf(t->name, sizeof t->name, "%d.bias", i);
+            if ((*j)-- == 0) {
+                snprintf(t->name, sizeof t->name, "%s%d.bias", prefix, i);
                 t->is_param = 1;
                 t->data = l->b;
                 t->count = l->n_bias;
                 t->ndim = l->b_ndim ? l->b_ndim : 1;
                 for (int d = 0; d < 4; d++)
                     t->shape[d] = l->b_ndim ? l->b_shape[d] : d == 0 ? (int64_t)l->n_bias : 0;
-                return;
+                return 1;
             }
         }
         if (l->n_extra) {
-            if (j-- == 0) {
-                snprintf(t->name, sizeof t->name, "%d.embed.weight", i);
+            if ((*j)-- == 0) {
+                snprintf(t->name, sizeof t->name, "%s%d.embed.weight", prefix, i);
                 t->is_param = 1;
                 t->data = l->e;
                 t->count = l->n_extra;
                 t->ndim = 2;
                 t->shape[0] = l->e_shape[0];
                 t->shape[1] = l->e_shape[1];
-                return;
+                return 1;
             }
         }
         if (l->n_state) {
-            if (j < 3) {
+            if (*j < 3) {
                 static const char *nm[3] = {"running_mean", "running_var", "num_batches_tracked"};
-                snprintf(t->name, sizeof t->name, "%d.%s", i, nm[j]);
-                if (j < 2) {
-                    t->data = l->state + (size_t)j * (l->n_state / 2);
+                snprintf(t->name, sizeof t->name, "%s%d.%s", prefix, i, nm[*j]);
+                if (*j < 2) {
+                    t->data = l->state + (size_t)*j * (l->n_state / 2);
                     t->count = l->n_state / 2;
                     t->ndim = 1;
                     t->shape[0] = (int64_t)t->count;
@@ -391,20 +483,37 @@ void net_tensor(const net_t *n, int j, net_tensor_t *t) {
                     t->count = 1;
                     t->ndim = 0;
                 }
-                return;
+                return 1;
             }
-            j -= 3;
+            *j -= 3;
         }
         if (l->sn) {
-            if (j < 2) {
-                snprintf(t->name, sizeof t->name, j ? "%d.weight_v" : "%d.weight_u", i);
-                t->data = j ? l->sn_v : l->sn_u;
-                t->count = (size_t)(j ? sn_cols(&l->sn_shape) : sn_rows(&l->sn_shape));
+            if (*j < 2) {
+                snprintf(t->name, sizeof t->name, *j ? "%s%d.weight_v" : "%s%d.weight_u", prefix, i);
+                t->data = *j ? l->sn_v : l->sn_u;
+                t->count = (size_t)(*j ? sn_cols(&l->sn_shape) : sn_rows(&l->sn_shape));
                 t->ndim = 1;
                 t->shape[0] = (int64_t)t->count;
-                return;
+                return 1;
             }
-            j -= 2;
+            *j -= 2;
         }
     }
+    return 0;
 }
+
+void net_tensor(const net_t *n, int j, net_tensor_t *t) {
+    memset(t, 0, sizeof *t);
+    tensor_seq(n->layers, n->n_layers, "", &j, t);
+}
+
+static int max_channels_seq(const layer_t *ls, int cnt) {
+    int m = 1;
+    for (int i = 0; i < cnt; i++) {
+        int c = ls[i].n_sub ? max_channels_seq(ls[i].sub, ls[i].n_sub) : ls[i].in.c;
+        if (c > m) m = c;
+    }
+    return m;
+}
+
+int net_max_channels(const net_t *n) { return max_channels_seq(n->layers, n->n_layers); }

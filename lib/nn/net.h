@@ -4,8 +4,10 @@
  * Spec language (lib/nn/spec.c, documented in lib/nn/spec.md): one layer per line or separated by
  * ';', a keyword then arguments, e.g.
  *     linear 256; bn; lrelu 0.2; reshape 256x7x7; convT 128 k4 s2 p1; bn; lrelu 0.2; conv 1 k7 p3; tanh
+ * Residual blocks, `block { main path } skip { shortcut }`, are layers whose children are their
+ * paths' layers (layer.h, layer_block.c).
  * Shapes are inferred from the input shape and checked; errors point at the layer:
- *     "layer 4 (convT): output 27x27, expected 28x28". */
+ *     "layer 4 (convT): output 27x27, expected 28x28", "block 3: main gives 8x4x4, skip gives 4x4x4". */
 #ifndef GT_NET_H
 #define GT_NET_H
 
@@ -16,7 +18,8 @@
 typedef struct net {
     char *spec;             /* the normalised spec text (what checkpoints store) */
     int n_layers;
-    layer_t *layers;
+    layer_t *layers;        /* the top-level sequence; a residual block holds its own layers (layer.h) */
+    int n_numbered;         /* layers with a Philox number (layer.h index): top-level and inside blocks */
     shape3_t in, out;
 
     size_t n_params;        /* all layers' weights and biases, in layer order */
@@ -24,7 +27,7 @@ typedef struct net {
     size_t n_state;         /* BatchNorm running statistics and spectral normalization's u, v,
                                in layer order */
     float *state;
-    long long *bn_batches;  /* num_batches_tracked per BatchNorm layer (host) */
+    long long *bn_batches;  /* num_batches_tracked of each BatchNorm, at its layer's index (host) */
 
     int max_batch;
     float **acts;           /* acts[i]: input of layer i (acts[0] = network input copy or NULL),
@@ -37,7 +40,7 @@ typedef struct net {
     size_t workspace_floats;
     float *workspace;
     int sn_layers;          /* layers with spectral normalization (layer_sn.c) */
-    size_t sn_floats;       /* their W, dW and scratch, in sn_buf */
+    size_t sn_floats;       /* their W, dW and scratch, in sn_buf (inside blocks too, in order) */
     float *sn_buf;
     double *sn_scalars;     /* (sn_layers, 2): sigma, <dW, W> */
     backend_t *be;
@@ -83,10 +86,12 @@ void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const floa
 
 /* Parameter and state tensors for checkpoints, in PyTorch's nn.Sequential state_dict order and
  * names: "3.weight", "3.bias", "3.running_mean", "3.running_var", "3.num_batches_tracked"; a
- * spectral-normalized layer (torch.nn.utils.spectral_norm's names) "3.weight_orig" in place of
- * "3.weight", then after its bias "3.weight_u", "3.weight_v" (state). */
+ * residual block at position 3 is a module whose Sequentials "main" and "skip" hold its layers:
+ * "3.main.2.weight", "3.skip.0.weight", "3.main.0.running_mean"; a spectral-normalized layer
+ * (torch.nn.utils.spectral_norm's names), at the top level or in a block, has "3.weight_orig" in
+ * place of "3.weight", then after its bias "3.weight_u", "3.weight_v" (state): "3.main.0.weight_orig". */
 typedef struct {
-    char name[32];
+    char name[40];
     int is_param;       /* 1: in params (trained; grad at the same offset in grads); 0: state */
     float *data;        /* float32 data (NULL for num_batches_tracked) */
     long long *i64;     /* num_batches_tracked (a 0-dim int64 tensor in PyTorch) */
@@ -99,8 +104,13 @@ int net_n_tensors(const net_t *n);
 void net_tensor(const net_t *n, int j, net_tensor_t *t);
 
 /* Spec text (lib/nn/spec.c): parse into a new array of layers (hyper-parameters set, shapes not
- * inferred; free with free()), and format layers back into normalised text (malloc'd). */
+ * inferred, residual blocks with their children; free with spec_free), and format layers back
+ * into normalised text (malloc'd). */
 int spec_parse(const char *spec, layer_t **layers, int *n_layers);
 char *spec_format(const layer_t *layers, int n_layers);
+void spec_free(layer_t *layers, int n_layers);
+
+/* The most channels of any layer's input, inside blocks too (data-parallel BatchNorm's scratch). */
+int net_max_channels(const net_t *n);
 
 #endif

@@ -10,7 +10,11 @@
  * Which of these forms a keyword takes is its kind's grammar, the args of its layer_ops_t
  * (layer.h, SPEC_*), found through the table of kinds (layer_kind_find): this file knows the
  * forms, not the kinds. Numbers are parsed strictly; errors name the layer and the token:
- *     layer 3 (conv): unknown argument 'q2' */
+ *     layer 3 (conv): unknown argument 'q2'
+ * A residual block, `block { LAYERS } [skip { LAYERS }]`, becomes one layer of kind block
+ * (layer_block.c) holding its paths' layers as children; braces are items of their own, so they
+ * need no separators; errors inside name the block and the path:
+ *     block 2: skip layer 1 (conv): unknown argument 'q2' */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <errno.h>
@@ -70,14 +74,15 @@ static int parse_double(const char *s, double *out) {
 #define DIM_MAX 1000000
 #define SN_ITERS_MAX 1000
 
-/* Parse tokens tok[0..nt-1] (tok[0] the keyword) into l. pos is the 1-based layer number. */
-static int parse_layer(layer_t *l, char **tok, int nt, int pos) {
+/* Parse tokens tok[0..nt-1] (tok[0] the keyword) into l. WHERE names the layer in messages
+ * ("layer 3", "block 2, skip layer 1"); index is its Philox number (layer.h). */
+static int parse_layer(layer_t *l, char **tok, int nt, const char *where, int index) {
     const layer_ops_t *ops = layer_kind_find(tok[0]);
-    if (!ops) return gt_err("layer %d: unknown layer kind '%s'", pos, tok[0]);
+    if (!ops) return gt_err("%s: unknown layer kind '%s'", where, tok[0]);
     const int args = ops->args;
     memset(l, 0, sizeof *l);
     l->ops = ops;
-    l->index = pos - 1;
+    l->index = index;
     l->has_bias = 1;
     l->slope = 0.01f;
     l->p = 0.5f;
@@ -87,8 +92,8 @@ static int parse_layer(layer_t *l, char **tok, int nt, int pos) {
     l->scale = 0;
     int seen = 0, npos = 0;
 #define FAIL(...) (gt_err(__VA_ARGS__), gt_err_prefix(prefix), -1)
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "layer %d (%s)", pos, tok[0]);
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "%s (%s)", where, tok[0]);
     for (int i = 1; i < nt; i++) {
         const char *t = tok[i];
         int bit = 0, ok = 0;
@@ -189,42 +194,175 @@ static int parse_layer(layer_t *l, char **tok, int nt, int pos) {
     return 0;
 }
 
+/* ---- items and blocks ------------------------------------------------------------------ *
+ * The text, comments stripped, is cut into items at ';', newlines and braces; a brace is an
+ * item of its own, so "block {" and "} skip {" need no separators. */
+
+typedef struct {
+    char *tok[MAX_TOKENS];
+    int nt;
+    int overflow; /* more than MAX_TOKENS tokens */
+} item_t;
+
+static int is_item(const item_t *it, const char *word) { return it->nt == 1 && strcmp(it->tok[0], word) == 0; }
+
+/* The most layers of a spec: each has a Philox number below 2^16 (dropout keys it at 2^48 L) */
+#define MAX_LAYERS 65535
+
+typedef struct {
+    item_t *items;
+    int n, pos;      /* items and the next one */
+    int numbered;    /* layers numbered so far (top level first, then inside blocks) */
+    int n_top;       /* top-level layers */
+} parser_t;
+
+/* One layer's item */
+static int parse_item(layer_t *l, const item_t *it, const char *where, int index) {
+    if (it->overflow) return gt_err("%s (%s): too many arguments", where, it->tok[0]);
+    return parse_layer(l, (char **)it->tok, it->nt, where, index);
+}
+
+void spec_free(layer_t *layers, int n_layers) {
+    if (!layers) return;
+    for (int i = 0; i < n_layers; i++) spec_free(layers[i].sub, layers[i].n_sub);
+    free(layers);
+}
+
+/* Parse a brace-enclosed path of block BLK (1-based) from after its '{' through its '}' into
+ * l->sub, appending; PATH is "main" or "skip". */
+static int parse_path(parser_t *p, layer_t *l, int blk, const char *path, int *cap) {
+    int start = l->n_sub;
+    for (;;) {
+        if (p->pos == p->n) return gt_err("block %d: missing '}' after its %s path", blk, path);
+        item_t *it = &p->items[p->pos++];
+        if (is_item(it, "}")) break;
+        int k = l->n_sub - start + 1;
+        if (strcmp(it->tok[0], "{") == 0 || strcmp(it->tok[0], "block") == 0 || strcmp(it->tok[0], "skip") == 0)
+            return gt_err("block %d: %s layer %d: unexpected '%s' (blocks do not nest)", blk, path, k, it->tok[0]);
+        if (p->numbered >= MAX_LAYERS) return gt_err("too many layers (at most %d)", MAX_LAYERS);
+        if (l->n_sub == *cap) {
+            *cap *= 2;
+            l->sub = gt_xrealloc(l->sub, (size_t)*cap * sizeof *l->sub);
+        }
+        char where[64];
+        snprintf(where, sizeof where, "block %d: %s layer %d", blk, path, k);
+        if (parse_item(&l->sub[l->n_sub], it, where, p->numbered)) return -1;
+        l->n_sub++;
+        p->numbered++;
+    }
+    if (l->n_sub == start)
+        return gt_err("block %d: empty %s path%s", blk, path,
+                      strcmp(path, "skip") == 0 ? " (leave out 'skip { }' for an identity shortcut)" : "");
+    return 0;
+}
+
+/* A block at top-level position blk (1-based), its "block" item consumed: "{ main } [skip { skip }]". */
+static int parse_block(parser_t *p, layer_t *l, int blk) {
+    memset(l, 0, sizeof *l);
+    l->ops = &layer_block_ops;
+    l->index = blk - 1;
+    if (p->pos == p->n || !is_item(&p->items[p->pos], "{"))
+        return gt_err("block %d: expected '{' after 'block' (block { main path } [skip { shortcut }])", blk);
+    p->pos++;
+    int cap = 4;
+    l->sub = gt_xcalloc((size_t)cap, sizeof *l->sub);
+    if (parse_path(p, l, blk, "main", &cap)) return -1;
+    l->n_main = l->n_sub;
+    if (p->pos < p->n && strcmp(p->items[p->pos].tok[0], "skip") == 0) {
+        int bare = p->items[p->pos++].nt == 1;
+        if (!bare || p->pos == p->n || !is_item(&p->items[p->pos], "{"))
+            return gt_err("block %d: expected '{' after 'skip'", blk);
+        p->pos++;
+        if (parse_path(p, l, blk, "skip", &cap)) return -1;
+    }
+    return 0;
+}
+
 int spec_parse(const char *spec, layer_t **layers, int *n_layers) {
     *layers = NULL;
     *n_layers = 0;
     if (!spec) return gt_err("empty network spec");
     size_t len = strlen(spec);
-    char *buf = gt_xmalloc(len + 1);
-    /* strip comments: '#' up to the end of the line */
-    for (size_t i = 0, j = 0; i <= len; i++) {
-        if (spec[i] == '#')
-            while (spec[i] && spec[i] != '\n') i++;
-        buf[j++] = spec[i];
-        if (!spec[i]) break;
+    /* comments stripped, braces set apart by newlines */
+    char *buf = gt_xmalloc(3 * len + 1);
+    size_t j = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (spec[i] == '#') {
+            while (spec[i + 1] && spec[i + 1] != '\n') i++;
+            continue;
+        }
+        if (spec[i] == '{' || spec[i] == '}') {
+            buf[j++] = '\n';
+            buf[j++] = spec[i];
+            buf[j++] = '\n';
+        } else {
+            buf[j++] = spec[i];
+        }
     }
-    int cap = 8, n = 0;
+    buf[j] = 0;
+    parser_t p = {NULL, 0, 0, 0, 0};
+    int icap = 8, cap = 8, n = 0;
+    p.items = gt_xcalloc((size_t)icap, sizeof *p.items);
     layer_t *ls = gt_xcalloc((size_t)cap, sizeof *ls);
     char *save = NULL;
-    for (char *item = strtok_r(buf, ";\n", &save); item; item = strtok_r(NULL, ";\n", &save)) {
-        char *tok[MAX_TOKENS];
-        int nt = 0;
+    for (char *it = strtok_r(buf, ";\n", &save); it; it = strtok_r(NULL, ";\n", &save)) {
+        item_t x = {{NULL}, 0, 0};
         char *s2 = NULL;
-        for (char *t = strtok_r(item, " \t\r\f\v", &s2); t; t = strtok_r(NULL, " \t\r\f\v", &s2)) {
-            if (nt == MAX_TOKENS) {
-                gt_err("layer %d (%s): too many arguments", n + 1, tok[0]);
-                goto fail;
+        for (char *t = strtok_r(it, " \t\r\f\v", &s2); t; t = strtok_r(NULL, " \t\r\f\v", &s2)) {
+            if (x.nt == MAX_TOKENS) {
+                x.overflow = 1;
+                break;
             }
-            tok[nt++] = t;
+            x.tok[x.nt++] = t;
         }
-        if (nt == 0) continue;
+        if (x.nt == 0) continue;
+        if (p.n == icap) {
+            icap *= 2;
+            p.items = gt_xrealloc(p.items, (size_t)icap * sizeof *p.items);
+        }
+        p.items[p.n++] = x;
+    }
+    /* the top level first: its layers are numbered 0.. in order, those inside blocks after them */
+    int depth = 0;
+    for (int i = 0; i < p.n; i++) {
+        if (is_item(&p.items[i], "{")) depth++;
+        else if (is_item(&p.items[i], "}")) depth--;
+        else if (depth == 0 && !is_item(&p.items[i], "skip")) p.n_top++;
+    }
+    p.numbered = p.n_top;
+    while (p.pos < p.n) {
+        item_t *it = &p.items[p.pos++];
         if (n == cap) {
             cap *= 2;
             ls = gt_xrealloc(ls, (size_t)cap * sizeof *ls);
         }
-        if (parse_layer(&ls[n], tok, nt, n + 1)) goto fail;
+        if (n >= MAX_LAYERS) {
+            gt_err("too many layers (at most %d)", MAX_LAYERS);
+            goto fail;
+        }
+        if (strcmp(it->tok[0], "block") == 0) {
+            if (it->nt > 1) {
+                gt_err("block %d: unexpected argument '%s' (block { main path } [skip { shortcut }])", n + 1,
+                       it->tok[1]);
+                goto fail;
+            }
+            int rc = parse_block(&p, &ls[n], n + 1);
+            n++;
+            if (rc) goto fail;
+            continue;
+        }
+        if (strcmp(it->tok[0], "skip") == 0 || strcmp(it->tok[0], "{") == 0 || strcmp(it->tok[0], "}") == 0) {
+            gt_err("layer %d: unexpected '%s' (a shortcut is written block { main path } skip { shortcut })", n + 1,
+                   it->tok[0]);
+            goto fail;
+        }
+        char where[32];
+        snprintf(where, sizeof where, "layer %d", n + 1);
+        if (parse_item(&ls[n], it, where, n)) goto fail;
         n++;
     }
     free(buf);
+    free(p.items);
     if (n == 0) {
         free(ls);
         return gt_err("empty network spec");
@@ -234,7 +372,8 @@ int spec_parse(const char *spec, layer_t **layers, int *n_layers) {
     return 0;
 fail:
     free(buf);
-    free(ls);
+    free(p.items);
+    spec_free(ls, n);
     return -1;
 }
 
@@ -262,15 +401,32 @@ static void sb_add(sbuf_t *b, const char *t) {
     b->len += n;
 }
 
-char *spec_format(const layer_t *layers, int n_layers) {
-    sbuf_t b = {NULL, 0, 0};
-    sb_add(&b, "");
+static void fmt_seq(sbuf_t *b, const layer_t *layers, int n_layers);
+
+/* A block: "block { main } skip { shortcut }", the skip part only when it has layers */
+static void fmt_block(sbuf_t *b, const layer_t *l) {
+    sb_add(b, "block { ");
+    fmt_seq(b, l->sub, l->n_main);
+    sb_add(b, " }");
+    if (l->n_sub > l->n_main) {
+        sb_add(b, " skip { ");
+        fmt_seq(b, l->sub + l->n_main, l->n_sub - l->n_main);
+        sb_add(b, " }");
+    }
+}
+
+static void fmt_seq(sbuf_t *bp, const layer_t *layers, int n_layers) {
+    sbuf_t b = *bp;
     for (int i = 0; i < n_layers; i++) {
         const layer_t *l = &layers[i];
         const char *kw = l->ops->name;
         int a = l->ops->args;
         char t[64];
         if (i) sb_add(&b, "; ");
+        if (l->n_sub) {
+            fmt_block(&b, l);
+            continue;
+        }
         sb_add(&b, kw);
         if (a & SPEC_CLASSES) {
             snprintf(t, sizeof t, " %d", l->classes);
@@ -337,5 +493,12 @@ char *spec_format(const layer_t *layers, int n_layers) {
             sb_add(&b, t);
         }
     }
+    *bp = b;
+}
+
+char *spec_format(const layer_t *layers, int n_layers) {
+    sbuf_t b = {NULL, 0, 0};
+    sb_add(&b, "");
+    fmt_seq(&b, layers, n_layers);
     return b.s;
 }

@@ -14,7 +14,12 @@ parameters the probe used (its params.npy: our initialisation, or the ones passe
 runs the same pass with autograd. Dropout's mask cannot come from torch's RNG: it is read off
 the probe's own activations (mask = output != 0 where the input is non-zero).
 
-Layouts: the flat parameter vector is every layer's parameters in order, each tensor in
+Residual blocks (`block { ... } skip { ... }`) are Residual modules holding the Sequentials
+`main` and `skip`; dropout masks are read off the probe's activations only for top-level
+dropout layers (the probe writes no activations inside blocks).
+
+Layouts: the flat parameter vector is every layer's parameters in order (a block's main path
+then its shortcut), each tensor in
 PyTorch layout, weight then bias (torch's module.parameters() order); the flat state vector
 is every BatchNorm's running_mean then running_var, and every spectral-normalized layer's u
 then v (torch.nn.utils.spectral_norm's weight_u, weight_v), in layer order. Under spectral_norm
@@ -55,61 +60,94 @@ def _pair(s):
     return int(s), int(s)
 
 
+def _parse_layer(toks):
+    """(kind, args) of one layer's tokens."""
+    kind, rest = toks[0], toks[1:]
+    a = {"bias": True, "slope": 0.01, "p": 0.5, "eps": 1e-5, "momentum": 0.1,
+         "s": None, "pad": (0, 0), "op": (0, 0)}
+    pos = []
+    for t in rest:
+        if t in ("nobias", "noaffine"):
+            a["bias"] = False
+        elif t == "nopad":
+            a["nopad"] = True
+        elif t == "sn":
+            a["sn"] = 1
+        elif t.startswith("sn="):
+            a["sn"] = int(t[3:])
+        elif t.startswith("eps="):
+            a["eps"] = float(t[4:])
+        elif t.startswith("momentum="):
+            a["momentum"] = float(t[9:])
+        elif t.startswith("op") and t[2:3].isdigit():
+            a["op"] = _pair(t[2:])
+        elif t[0] == "k" and t[1:2].isdigit():
+            a["k"] = _pair(t[1:])
+        elif t[0] == "s" and t[1:2].isdigit():
+            a["s"] = _pair(t[1:])
+        elif t[0] == "p" and t[1:2].isdigit():
+            a["pad"] = _pair(t[1:])
+        else:
+            pos.append(t)
+    if kind in CLASS_KINDS:
+        a["K"] = int(pos[0])
+        if len(pos) > 1:
+            a["n"] = int(pos[1])
+    elif pos:
+        if kind == "reshape":
+            a["shape"] = tuple(int(v) for v in pos[0].split("x"))
+        elif kind in ("lrelu",):
+            a["slope"] = float(pos[0])
+        elif kind == "dropout":
+            a["p"] = float(pos[0])
+        else:
+            a["n"] = int(pos[0])
+    if a["s"] is None:
+        a["s"] = a["k"] if kind in ("maxpool", "avgpool") else (1, 1)
+    return kind, a
+
+
 def parse_spec(text):
-    """[(kind, args)] with args a dict of the layer's settings (defaults filled in)."""
-    layers = []
+    """[(kind, args)] with args a dict of the layer's settings (defaults filled in). A residual
+    block `block { ... } [skip { ... }]` is ("block", {"main": [...], "skip": [...] or None})."""
     lines = [ln.split("#", 1)[0] for ln in text.split("\n")]
-    for item in ";".join(lines).split(";"):
-        toks = item.split()
-        if not toks:
-            continue
-        kind, rest = toks[0], toks[1:]
-        a = {"bias": True, "slope": 0.01, "p": 0.5, "eps": 1e-5, "momentum": 0.1,
-             "s": None, "pad": (0, 0), "op": (0, 0)}
-        pos = []
-        for t in rest:
-            if t in ("nobias", "noaffine"):
-                a["bias"] = False
-            elif t == "nopad":
-                a["nopad"] = True
-            elif t == "sn":
-                a["sn"] = 1
-            elif t.startswith("sn="):
-                a["sn"] = int(t[3:])
-            elif t.startswith("eps="):
-                a["eps"] = float(t[4:])
-            elif t.startswith("momentum="):
-                a["momentum"] = float(t[9:])
-            elif t.startswith("op") and t[2:3].isdigit():
-                a["op"] = _pair(t[2:])
-            elif t[0] == "k" and t[1:2].isdigit():
-                a["k"] = _pair(t[1:])
-            elif t[0] == "s" and t[1:2].isdigit():
-                a["s"] = _pair(t[1:])
-            elif t[0] == "p" and t[1:2].isdigit():
-                a["pad"] = _pair(t[1:])
-            else:
-                pos.append(t)
-        if kind in CLASS_KINDS:
-            a["K"] = int(pos[0])
-            if len(pos) > 1:
-                a["n"] = int(pos[1])
-        elif pos:
-            if kind == "reshape":
-                a["shape"] = tuple(int(v) for v in pos[0].split("x"))
-            elif kind in ("lrelu",):
-                a["slope"] = float(pos[0])
-            elif kind == "dropout":
-                a["p"] = float(pos[0])
-            else:
-                a["n"] = int(pos[0])
-        if a["s"] is None:
-            a["s"] = a["k"] if kind in ("maxpool", "avgpool") else (1, 1)
-        layers.append((kind, a))
+    flat = ";".join(lines).replace("{", ";{;").replace("}", ";};")
+    items = [it.split() for it in flat.split(";") if it.split()]
+
+    def path(k):
+        assert items[k] == ["{"], f"nnref: expected '{{' at item {k}"
+        out, k = [], k + 1
+        while items[k] != ["}"]:
+            out.append(_parse_layer(items[k]))
+            k += 1
+        return out, k + 1
+
+    layers, k = [], 0
+    while k < len(items):
+        if items[k] == ["block"]:
+            main, k = path(k + 1)
+            skip = None
+            if k < len(items) and items[k] == ["skip"]:
+                skip, k = path(k + 1)
+            layers.append(("block", {"main": main, "skip": skip}))
+        else:
+            layers.append(_parse_layer(items[k]))
+            k += 1
     return layers
 
 
 CLASS_KINDS = ("embed", "onehot", "cbn", "proj")
+
+
+def all_layers(layers):
+    """parse_spec's layers with the blocks' own layers in their place (main path, then skip)."""
+    out = []
+    for kind, a in layers:
+        if kind == "block":
+            out += all_layers(a["main"]) + all_layers(a["skip"] or [])
+        else:
+            out.append((kind, a))
+    return out
 
 
 def _as4(x):
@@ -169,9 +207,34 @@ class Projection(nn.Linear):
 def set_labels(seq, labels):
     """Give every class-conditional module of seq the batch's classes."""
     lab = torch.as_tensor(np.asarray(labels, dtype=np.int64))
-    for m in seq:
+    for m in seq.modules():
         if hasattr(m, "labels"):
             m.labels = lab
+
+
+class SumPool(nn.Module):
+    """sumpool: the sum over H and W, keeping (B, C, 1, 1)."""
+
+    def forward(self, x):
+        return _as4(x).sum(dim=(2, 3), keepdim=True)
+
+
+class Residual(nn.Module):
+    """block { main } skip { skip }: main(x) + skip(x), skip None for the identity. The
+    Sequentials are registered main first, so parameters() and state_dict() list the main
+    path's tensors before the shortcut's ("3.main.0.weight", "3.skip.0.weight")."""
+
+    def __init__(self, main, skip):
+        super().__init__()
+        self.main = main
+        if skip is not None:
+            self.skip = skip
+        self.has_skip = skip is not None
+
+    def forward(self, x):
+        a = forward(self.main, x)
+        b = forward(self.skip, x) if self.has_skip else x
+        return (a.reshape(a.shape[0], -1) + b.reshape(b.shape[0], -1)).reshape(a.shape)
 
 
 class MaskDropout(nn.Module):
@@ -214,13 +277,23 @@ def forward(seq, x, collect=False):
 
 def build(spec, in_shape):
     """(nn.Sequential in float64, [output shape (C, H, W) per layer]) for the spec."""
+    return _build_seq(parse_spec(spec), in_shape)
+
+
+def _build_seq(layers, in_shape):
     C, H, W = in_shape
     mods, shapes = [], []
     x = torch.zeros(1, C, H, W, dtype=torch.float64)
-    for kind, a in parse_spec(spec):
+    for kind, a in layers:
         c, h, w = x.shape[1], (x.shape[2] if x.dim() == 4 else 1), (x.shape[3] if x.dim() == 4 else 1)
         feat = h == 1 and w == 1
-        if kind == "linear":
+        if kind == "block":
+            main, _ = _build_seq(a["main"], (c, h, w))
+            skip = _build_seq(a["skip"], (c, h, w))[0] if a["skip"] else None
+            m = Residual(main, skip)
+        elif kind == "sumpool":
+            m = SumPool()
+        elif kind == "linear":
             m = nn.Linear(c * h * w, a["n"], bias=a["bias"])
         elif kind == "conv":
             m = nn.Conv2d(c, a["n"], a["k"], stride=a["s"], padding=a["pad"], bias=a["bias"])
@@ -265,8 +338,9 @@ def build(spec, in_shape):
             # torch's own: W = weight_orig / sigma, u, v buffers, dim 1 for ConvTranspose2d
             m = nn.utils.spectral_norm(m, n_power_iterations=a["sn"])
         m.eval()
-        if hasattr(m, "labels"):
-            m.labels = torch.zeros(1, dtype=torch.int64)
+        for mm in m.modules():
+            if hasattr(mm, "labels"):
+                mm.labels = torch.zeros(1, dtype=torch.int64)
         with torch.no_grad():
             x = m(_adapt(m, x))
         mods.append(m)
@@ -276,11 +350,12 @@ def build(spec, in_shape):
 
 
 def parameters(seq):
-    """seq's parameters in our order: each layer's weight (weight_orig under spectral_norm, which
-    torch registers after the bias) first, then the others in torch's order."""
+    """seq's parameters in our order: module by module as seq.modules() walks them (inside
+    residual blocks too, main path then shortcut), each module's weight (weight_orig under
+    spectral_norm, which torch registers after the bias) first, then its others in torch's order."""
     out = []
-    for m in seq:
-        ps = list(m.named_parameters())
+    for m in seq.modules():
+        ps = list(m.named_parameters(recurse=False))
         ps.sort(key=lambda kv: kv[0] != "weight_orig")
         out += [p for _, p in ps]
     return out
@@ -443,7 +518,7 @@ def run(spec, in_shape, batch=4, seed=1, params=None, state=None, train=True, jv
     C, H, W = in_shape
     if x is None:
         x = (rng.standard_normal((batch, C, H, W)) * scale).astype(np.float32)
-    ks = [a["K"] for k, a in parse_spec(spec) if k in CLASS_KINDS]
+    ks = [a["K"] for k, a in all_layers(parse_spec(spec)) if k in CLASS_KINDS]
     if labels is None and ks:
         labels = rng.integers(0, min(ks), batch)
     ref_seq, shapes = build(spec, in_shape)

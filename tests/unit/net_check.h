@@ -85,8 +85,7 @@ static void fd_check_x(const char *spec, shape3_t in, int B, const float *x0) {
     ctx.labels = fd_labels;
     const float h = 1e-3f;
     int ok = 1;
-    int has_jvp = 1;
-    for (int i = 0; i < n.n_layers; i++) has_jvp &= n.layers[i].ops->jvp_forward != NULL;
+    int has_jvp = net_jvp_ok(&n) == 0; /* every layer, inside residual blocks too, has tangent passes */
 
     /* backward vs differences of the forward */
     net_zero_grad(&n);

@@ -652,6 +652,27 @@ static void test_penalty_and_norms(void) {
     gpu->gp_scale(gpu, g.g, out.g, B, B, sz, 10.0);
     pair_check(&g, "gp_scale cotangents", TOL_OP);
     doubles_check(out.c, out.g, 1, "gp_scale penalty", TOL_DOUBLE);
+    /* R1/R2 as one slice (B_mean = 2 B) of a data-parallel batch, against its definition */
+    pair_t r = pair_new((size_t)B * sz, 0.05f, 0);
+    float *h = gt_xmalloc(sizeof(float) * r.n), *hv = gt_xmalloc(sizeof(float) * r.n);
+    cpu->download(cpu, h, r.c, sizeof(float) * r.n);
+    cpu->r1_scale(cpu, r.c, out.c + 2, B, 2 * B, sz, 3.0);
+    gpu->r1_scale(gpu, r.g, out.g + 2, B, 2 * B, sz, 3.0);
+    pair_check(&r, "r1_scale cotangents", TOL_OP);
+    doubles_check(out.c + 2, out.g + 2, 1, "r1_scale penalty", TOL_DOUBLE);
+    double want = 0, got, worst = 0;
+    cpu->download(cpu, hv, r.c, sizeof(float) * r.n);
+    cpu->download(cpu, &got, out.c + 2, sizeof got);
+    for (size_t i = 0; i < r.n; i++) {
+        want += 1.5 * h[i] * h[i] / (2 * B);
+        double e = fabs(hv[i] - 3.0 / (2 * B) * h[i]);
+        if (e > worst) worst = e;
+    }
+    CHECK(fabs(got - want) <= 1e-12 * want && worst <= 1e-7, "r1_scale: penalty %.17g, wanted %.17g; cotangent off by %g",
+          got, want, worst);
+    free(h);
+    free(hv);
+    pair_free(&r);
     cpu->sumsq(cpu, out.c + 1, real.c, real.n);
     gpu->sumsq(gpu, out.g + 1, real.g, real.n);
     doubles_check(out.c + 1, out.g + 1, 1, "sumsq", TOL_DOUBLE);
@@ -683,6 +704,8 @@ static void test_train_stats(void) {
     v[TS_LOSS_FAKE] = 0.25;
     v[TS_MEAN_REAL] = 0.7;
     v[TS_GP] = 0.125;
+    v[TS_R1] = 0.0625; /* R1 and R2 of the first D update: added to it, then cleared */
+    v[TS_R2] = 0.03125;
     v[TS_SUMSQ_D] = 4;
     v[TS_SUMSQ_G] = 9;
     v[TS_LOSS_G] = 1.5;
@@ -692,6 +715,13 @@ static void test_train_stats(void) {
     for (int k = 0; k < 4; k++) {
         cpu->train_stats(cpu, st.c, whats[k], 3 + k);
         gpu->train_stats(gpu, st.g, whats[k], 3 + k);
+        if (k == 0) {
+            double f[TS_COUNT];
+            gpu->download(gpu, f, st.g, sizeof f);
+            CHECK(f[TS_LAST] == 0.75 + 0.09375 && f[TS_LAST + 4] == 0.09375 && f[TS_R1] == 0 && f[TS_R2] == 0,
+                  "R1 and R2 in D's figures: loss %g penalty %g, slots %g %g", f[TS_LAST], f[TS_LAST + 4], f[TS_R1],
+                  f[TS_R2]);
+        }
     }
     /* then a bad D loss at step 8, a bad G weight at step 9: only the first is kept */
     double inf = INFINITY, one = 1;
@@ -930,13 +960,30 @@ typedef struct {
     int zdim, batch, n_data, f32_data;
 } run_conf_t;
 
+/* R1/R2 settings of a run (gan_settings_t's r1, r2, reg_every) */
+typedef struct {
+    double r1, r2;
+    int reg_every;
+} reg_conf_t;
+
 #define SMALL_G "linear 64; bn; lrelu 0.2; linear 128; bn noaffine; relu; linear 144; tanh; reshape 1x12x12"
 #define SMALL_D "flatten; linear 96; lrelu 0.2; dropout 0.3; linear 48; sigmoid; linear 1"
 #define LN_D "flatten; linear 96; ln; lrelu 0.2; dropout 0.2; linear 48; ln noaffine; tanh; linear 1"
 #define COND_G "embed 7 6; linear 64; cbn 7; lrelu 0.2; linear 144; tanh; reshape 1x12x12"
 #define COND_D "onehot 7; flatten; linear 96; ln; lrelu 0.2; linear 48; tanh; proj 7"
-#define SN_G "embed 7 6 sn; linear 144 sn; lrelu 0.2; reshape 4x6x6; convT 4 k4 s2 p1 sn=2; relu; conv 1 k3 p1 sn; tanh"
-#define SN_D "conv 8 k4 s2 p1 sn; lrelu 0.2; flatten; linear 48 sn; tanh; proj 7"
+#define SN_G                                                                                                   \
+    "embed 7 6 sn; linear 144 sn; lrelu 0.2; reshape 4x6x6; block { convT 4 k4 s2 p1 sn=2; relu; conv 4 k3 p1 "  \
+    "sn } skip { upsample 2; conv 4 k1 sn }; relu; conv 1 k3 p1 sn; tanh"
+#define SN_D                                                                                                   \
+    "conv 8 k4 s2 p1 sn; lrelu 0.2; block { conv 8 k3 p1 sn; lrelu 0.2; conv 8 k3 p1 sn=2 } skip { conv 8 k1 "  \
+    "sn }; lrelu 0.2; flatten; linear 48 sn; tanh; proj 7"
+#define RES_G                                                                                                  \
+    "embed 7 6; linear 72; reshape 8x3x3; block { cbn 7; relu; upsample 2; conv 4 k3 p1; cbn 7; relu; "         \
+    "conv 4 k3 p1 } skip { upsample 2; conv 4 k1 }; block { bn; relu; upsample 2; conv 4 k3 p1 } skip { "       \
+    "upsample 2 }; bn; relu; conv 1 k3 p1; tanh"
+#define RES_D                                                                                                  \
+    "onehot 7; block { conv 4 k3 p1; lrelu 0.2; conv 4 k3 p1; avgpool k2 } skip { conv 4 k1; avgpool k2 }; "    \
+    "block { lrelu 0.2; dropout 0.2; conv 4 k3 p1 }; lrelu 0.2; sumpool; proj 7"
 
 static const run_conf_t runs[] = {
     {"mlp preset, ns", "mlp", NULL, NULL, "ns", NULL, NULL, 0.999, 0, 0, {1, 28, 28}, 100, 32, 200, 0},
@@ -954,8 +1001,10 @@ static const run_conf_t runs[] = {
     {"cdcgan preset (10 classes), ns", "cdcgan", NULL, NULL, "ns", NULL, NULL, 0, 0, 0, {1, 28, 28}, 100, 16, 100, 0},
     {"wgan-gp: embed, cbn; onehot, proj critic", NULL, COND_G, COND_D, "wgan-gp", NULL, NULL, 0, 0, 0, {1, 12, 12}, 10,
      16, 300, 0},
-    {"wgan-gp: spectral norm on embed, linear, convT, conv", NULL, SN_G, SN_D, "wgan-gp", NULL, NULL, 0, 0, 0,
-     {1, 12, 12}, 10, 16, 300, 0},
+    {"wgan-gp: spectral norm on embed, linear, convT, conv, in blocks' main and skip paths", NULL, SN_G, SN_D,
+     "wgan-gp", NULL, NULL, 0, 0, 0, {1, 12, 12}, 10, 16, 300, 0},
+    {"wgan-gp: residual blocks (cbn, dropout inside), sumpool", NULL, RES_G, RES_D, "wgan-gp", NULL, NULL, 0, 0, 0,
+     {1, 12, 12}, 10, 8, 100, 0},
 };
 
 /* labels for n images of K classes (Philox) */
@@ -1027,12 +1076,13 @@ static void sync_model(gan_model_t *dst, const gan_model_t *src) {
         gpu->upload(gpu, b[i].p, h, sizeof(float) * a[i].n);
         free(h);
     }
-    memcpy(dst->G.bn_batches, src->G.bn_batches, sizeof(long long) * ((size_t)src->G.n_layers + 1));
-    memcpy(dst->D.bn_batches, src->D.bn_batches, sizeof(long long) * ((size_t)src->D.n_layers + 1));
+    memcpy(dst->G.bn_batches, src->G.bn_batches, sizeof(long long) * ((size_t)src->G.n_numbered + 1));
+    memcpy(dst->D.bn_batches, src->D.bn_batches, sizeof(long long) * ((size_t)src->D.n_numbered + 1));
     dst->step = src->step;
     dst->epoch = src->epoch;
     dst->epoch_pos = src->epoch_pos;
     dst->data_n = src->data_n;
+    dst->reg_steps = src->reg_steps;
     dst->opt_G.t = src->opt_G.t;
     dst->opt_D.t = src->opt_D.t;
 }
@@ -1068,16 +1118,16 @@ static double compare_models(const char *what, const gan_model_t *mc, const gan_
         free(y);
     }
     int same = mc->step == mg->step && mc->epoch == mg->epoch && mc->epoch_pos == mg->epoch_pos &&
-               mc->opt_G.t == mg->opt_G.t && mc->opt_D.t == mg->opt_D.t &&
-               !memcmp(mc->G.bn_batches, mg->G.bn_batches, sizeof(long long) * ((size_t)mc->G.n_layers + 1)) &&
-               !memcmp(mc->D.bn_batches, mg->D.bn_batches, sizeof(long long) * ((size_t)mc->D.n_layers + 1));
+               mc->opt_G.t == mg->opt_G.t && mc->opt_D.t == mg->opt_D.t && mc->reg_steps == mg->reg_steps &&
+               !memcmp(mc->G.bn_batches, mg->G.bn_batches, sizeof(long long) * ((size_t)mc->G.n_numbered + 1)) &&
+               !memcmp(mc->D.bn_batches, mg->D.bn_batches, sizeof(long long) * ((size_t)mc->D.n_numbered + 1));
     CHECK(same, "%s: counters differ", what);
     return worst;
 }
 
 /* 10 training steps on each backend, each step from the same state: the CPU's after the step
  * before (see tolerances.h, TOL_STEP_RMS, for why not 10 free-running steps). */
-static void run_steps(const run_conf_t *r) {
+static void run_steps(const run_conf_t *r, const reg_conf_t *reg) {
     gan_settings_t s;
     gan_loss_t loss;
     gan_loss_parse(r->loss, &loss);
@@ -1086,6 +1136,11 @@ static void run_steps(const run_conf_t *r) {
     s.ema = r->ema;
     s.label_smooth = r->smooth;
     if (r->clip > 0) s.clip = r->clip;
+    if (reg) {
+        s.r1 = reg->r1;
+        s.r2 = reg->r2;
+        s.reg_every = reg->reg_every;
+    }
     if (r->opt_g) opt_conf_parse(r->opt_g, &s.opt_g);
     if (r->opt_d) opt_conf_parse(r->opt_d, &s.opt_d);
     const char *g = r->g, *d = r->d;
@@ -1170,10 +1225,14 @@ static void run_steps(const run_conf_t *r) {
 }
 
 static void test_training_steps(void) {
-    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) run_steps(&runs[i]);
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) run_steps(&runs[i], NULL);
+    static const run_conf_t reg_run = {"ns, R1 and R2 lazily every 2: ln, dropout critic", NULL, SMALL_G, LN_D, "ns",
+                                       NULL, NULL, 0, 0, 0, {1, 12, 12}, 10, 16, 300, 0};
+    const reg_conf_t reg = {5, 0.5, 2};
+    run_steps(&reg_run, &reg);
 }
 
-/* A NaN in training is found on the device and named by step (train.h). */
+/* A NaN in training is found on the device and named by step (trainer.h). */
 static void test_bad_step_is_named(void) {
     const run_conf_t *r = &runs[4];
     gan_settings_t s;
