@@ -6,9 +6,13 @@ torch.nn.utils.spectral_norm in PyTorch float64 (1e-4 relative):
   - the initial u, v: Philox normals (seed, stream INIT, layer index, after the weight and bias
     draws), normalized, recomputed here in NumPy;
   - the normalised spec and its errors; the checkpoint names weight_orig, weight_u, weight_v;
+  - the same inside residual blocks, in main and skip paths (a ResNet critic as SNGAN's and a
+    generator stack), the nested checkpoint names (`0.main.0.weight_orig`, `0.skip.0.weight_u`)
+    against the torch module's state_dict, and the nested layers' initial u, v;
   - ten gan-step training steps (test_train_torch.py's torch procedure; several power
     iterations per step, one per use of a net) for G and D with sn on linear, conv, convT and
-    embed: every weight, u, v, optimizer buffer and EMA weight.
+    embed, and for ResNet critics with sn inside blocks (hinge; wgan-gp, whose penalty runs
+    the tangent passes through them): every weight, u, v, optimizer buffer and EMA weight.
 Run: GT_BIN=$PWD/bin /usr/bin/python3 tests/ref/test_layers_sn.py"""
 import os
 import subprocess
@@ -71,6 +75,42 @@ t.check("sn leaves the weights' initialisation as it is", np.array_equal(r["para
 t.check("checkpoint names", [row[0] for row in r["tensors"]] ==
         ["0.weight", "0.bias", "2.weight_orig", "2.bias", "2.weight_u", "2.weight_v"], str(r["tensors"]))
 
+# ---- inside residual blocks (SNGAN's critic): main and skip paths --------------------------------
+SN_CRITIC = ("block { conv 6 k3 p1 sn; relu; conv 6 k3 p1 sn=2; avgpool k2 } skip { conv 6 k1 sn; avgpool k2 }; "
+             "block { relu; conv 6 k3 p1 sn; relu; conv 6 k3 p1 sn }; relu; sumpool; linear 1 sn")
+SN_GEN = ("linear 24 sn; reshape 6x2x2; block { relu; convT 4 k4 s2 p1 sn; relu; conv 4 k3 p1 sn } "
+          "skip { upsample 2; conv 4 k1 nobias sn }; tanh")
+for name, spec, shape, B in (("sn critic in blocks", SN_CRITIC, (2, 8, 8), 3),
+                             ("sn generator in blocks (convT in main)", SN_GEN, (5, 1, 1), 4)):
+    for train in (True, False):
+        for jvp in (False, True):
+            r = nnref.run(spec, shape, batch=B, seed=6, jvp=jvp, train=train)
+            tag = f"{name} [{'train' if train else 'eval'}{', jvp' if jvp else ''}]"
+            nnref.compare(t, tag, r, RTOL)
+            if train:
+                t.check(f"{tag}: u, v moved", not np.array_equal(r["ours"]["state"], r["ours"]["state0"]))
+            else:
+                t.check(f"{tag}: u, v unchanged", np.array_equal(r["ours"]["state"], r["ours"]["state0"]))
+r = nnref.run(SN_CRITIC, (2, 8, 8), batch=2, seed=2)
+ours = [row[0] for row in r["ours"]["tensors"]]
+sd = list(r["ref"]["seq"].state_dict())
+t.check("sn critic in blocks: checkpoint names are the torch module's state_dict keys", sorted(ours) == sorted(sd),
+        f"ours {ours}\ntorch {sd}")
+t.check("sn critic in blocks: nested names", ours[:6] == [
+    "0.main.0.weight_orig", "0.main.0.bias", "0.main.0.weight_u", "0.main.0.weight_v",
+    "0.main.2.weight_orig", "0.main.2.bias"] and "0.skip.0.weight_u" in ours and "1.main.3.weight_v" in ours, f"{ours}")
+# the initial u, v of a layer inside a block: Philox keyed by its own number (after the top level)
+r = nnref.run_probe("linear 7; block { linear 7 sn; relu } skip { linear 7 sn }", FEAT, 2, x[:2, :7])
+n_params = 7 * 7 + 7
+want = []
+for index in (2, 4):  # the top level is layers 0, 1; the block's children are 2, 3 (relu), 4
+    u = tt.normal(1, STREAM_INIT, index, np.arange(n_params, n_params + 7, dtype=np.uint64)).astype(np.float64)
+    v = tt.normal(1, STREAM_INIT, index, np.arange(n_params + 7, n_params + 14, dtype=np.uint64)).astype(np.float64)
+    want += [u / np.linalg.norm(u), v / np.linalg.norm(v)]
+want = np.concatenate(want)
+t.check("initial u, v inside a block: keyed by each layer's number", rel_err(r["state0"], want) < 1e-6,
+        f"{r['state0']} vs {want}")
+
 # ---- the spec text -----------------------------------------------------------------------------
 a = nnref.run_probe("linear 5 sn=1; relu; linear 2 sn=4 nobias", FEAT, 2, x[:2, :7])
 t.check("normalised spec", a["spec"] == "linear 5 sn; relu 0.01; linear 2 nobias sn=4" or
@@ -94,6 +134,17 @@ TRAIN = [
         "--G", "linear 32; relu; reshape 2x4x4; convT 4 k4 s2 p1 sn; relu; conv 1 k3 p1 sn; tanh",
         "--D", "conv 4 k4 s2 p1 sn; lrelu 0.2; flatten; linear 1 sn", "--loss", "wgan-gp", "--gp", "5",
         "--n-critic", "2", "--opt-d", "adam:lr=1e-3,b1=0,b2=0.9"], False),
+    ("resnet critic, sn in blocks' main and skip paths, hinge n_critic 2", [
+        "--G", "linear 64; reshape 4x4x4; block { relu; upsample 2; conv 4 k3 p1 } skip { upsample 2; conv 4 k1 }; "
+               "relu; conv 1 k3 p1; tanh",
+        "--D", "block { conv 4 k3 p1 sn; lrelu 0.2; conv 4 k3 p1 sn; avgpool k2 } skip { conv 4 k1 sn; avgpool k2 }; "
+               "block { lrelu 0.2; conv 4 k3 p1 sn }; lrelu 0.2; sumpool; linear 1 sn",
+        "--loss", "hinge", "--n-critic", "2", "--opt-d", "adam:lr=1e-3,b1=0,b2=0.9"], False),
+    ("resnet critic, sn in blocks, wgan-gp (the penalty through sn in blocks)", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "block { conv 4 k3 p1 sn; lrelu 0.2; conv 4 k3 p1 sn=2; avgpool k2 } skip { conv 4 k1 sn; "
+               "avgpool k2 }; lrelu 0.2; sumpool; linear 1 sn",
+        "--loss", "wgan-gp", "--gp", "5", "--opt-d", "adam:lr=1e-3,b1=0,b2=0.9"], False),
     ("embed sn ns", ["--G", "embed 3 4 sn; linear 32; relu; linear 64 sn; tanh; reshape 1x8x8",
                      "--D", "flatten; linear 32 sn; lrelu 0.2; linear 1 sn", "--loss", "ns", "--classes", "3"],
      True),

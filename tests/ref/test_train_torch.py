@@ -313,6 +313,17 @@ CASES = [
                "block { lrelu 0.2; conv 4 k3 p1 }; lrelu 0.2; sumpool; linear 1",
         "--shape", "1x8x8", "--loss", "wgan-gp", "--n-critic", "2", "--opt-d", "adam:lr=1e-3,b1=0,b2=0.9,eps=1e-6",
         "--opt-g", "adam:lr=1e-3,b1=0,b2=0.9,eps=1e-6"]),
+    # SNGAN's critic: spectrally normalized convolutions in the blocks' main and skip paths
+    # (torch's spectral_norm on the convs inside the Residual modules; u, v iterate once per use
+    # of D: real, fake and G's update), hinge loss
+    ("resnet hinge, sn in D's blocks", [
+        "--G", "linear 32; reshape 8x2x2; block { bn; relu; upsample 2; conv 4 k3 p1 nobias; bn; relu; "
+               "conv 4 k3 p1 nobias } skip { upsample 2; conv 4 k1 nobias }; block { bn; relu; upsample 2; "
+               "conv 4 k3 p1 nobias } skip { upsample 2 }; bn; relu; conv 1 k3 p1; tanh",
+        "--D", "block { conv 4 k3 p1 sn; relu; conv 4 k3 p1 sn; avgpool k2 } skip { conv 4 k1 sn; avgpool k2 }; "
+               "block { relu; conv 4 k3 p1 sn; relu; conv 4 k3 p1 sn }; relu; sumpool; linear 1 sn",
+        "--shape", "1x8x8", "--loss", "hinge", "--n-critic", "2", "--opt-d", "adam:lr=2e-4,b1=0,b2=0.9,eps=1e-6",
+        "--opt-g", "adam:lr=2e-4,b1=0,b2=0.9,eps=1e-6"]),
 ]
 
 
