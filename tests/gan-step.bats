@@ -165,6 +165,36 @@ np.save(sys.argv[1], np.random.default_rng(3).integers(0, 256, size=(96, 3, 16, 
     [[ "$output" == *KeyError* ]]
 }
 
+@test "spectral normalization (sn), in a block's main and skip paths too: resume is exact, 1 and 2 threads identical, u and v saved and moving" {
+    data 64 u8 "$T/d.npy"
+    gan-init --G 'linear 32 sn; relu; reshape 2x4x4; convT 4 k4 s2 p1 sn=2; relu; conv 1 k3 p1 sn; tanh' \
+        --D 'conv 8 k4 s2 p1 sn; lrelu 0.2; block { conv 8 k3 p1 sn; lrelu 0.2; conv 8 k3 p1 sn } skip { conv 8 k1 sn }; flatten; linear 1 sn' \
+        --shape 1x8x8 --z 8 --batch 16 --seed 4 \
+        --loss wgan-gp --n-critic 2 -o "$T/m0.st"
+    [ "$(meta "$T/m0.st" G_spec)" = "linear 32 sn; relu; reshape 2x4x4; convT 4 k4 s2 p1 op0 sn=2; relu; conv 1 k3 s1 p1 sn; tanh" ]
+    gan-step -q --data "$T/d.npy" --steps 3 --threads 1 -i "$T/m0.st" -o "$T/a.st"
+    gan-step -q --data "$T/d.npy" --steps 3 --threads 2 -i "$T/m0.st" -o "$T/t2.st"
+    cmp "$T/a.st" "$T/t2.st"
+    gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m0.st" -o "$T/m1.st"
+    gan-step -q --data "$T/d.npy" --steps 2 -i "$T/m1.st" -o "$T/b.st"
+    cmp "$T/a.st" "$T/b.st"
+    run $PY -c '
+import json, struct, sys
+import numpy as np
+def load(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], np.float32)
+            for k, v in h.items() if k != "__metadata__" and v["dtype"] == "F32"}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+for k in ("G.0.weight_u", "G.0.weight_v", "G.3.weight_u", "D.0.weight_v", "D.2.main.0.weight_u", "D.2.main.2.weight_v",
+          "D.2.skip.0.weight_u", "D.4.weight_v"):
+    assert abs(np.linalg.norm(b[k]) - 1) < 1e-5, k + " is not a unit vector"
+    assert not np.array_equal(a[k], b[k]), k + " did not move"
+assert "G.0.weight" not in a and "D.2.main.0.weight" not in a and "D.2.main.0.weight_orig" in a' "$T/m0.st" "$T/a.st"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    gan-sample -n 4 -i "$T/a.st" -o "$T/s.npy"
+}
+
 @test "--log writes a header and one row per --log-every steps; appends on resume" {
     data 100 u8 "$T/d.npy"
     init "$T/m0.st"

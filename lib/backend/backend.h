@@ -11,13 +11,14 @@
  * Two implementations, whose files pair one to one (X.c with X.cu, backend_cpu.c with
  * backend_cuda.cu, dist_mpi.c with dist_nccl.cu):
  *   CPU   lib/cpu/: backend_cpu.c (memory, gemm, thread pool, the struct; cpu_ops.h),
- *         dist_mpi.c, layers.c, norm.c, conv.c, pool.c, inception.c, train.c, optim.c, class.c
+ *         dist_mpi.c, layers.c, norm.c, conv.c, pool.c, inception.c, train.c, optim.c, class.c,
+ *         sn.c
  *   CUDA  kernels/: backend_cuda.cu (the same; cuda_ops.h), dist_nccl.cu, layers.cu, norm.cu,
- *         conv.cu, pool.cu, inception.cu, train.cu, optim.cu, class.cu; built with `make CUDA=1`,
+ *         conv.cu, pool.cu, inception.cu, train.cu, optim.cu, class.cu, sn.cu; built with `make CUDA=1`,
  *         or as a host emulation with `make CUDA=emu` (kernels/cuda_emu.h).
  * The per-element arithmetic of every operation is written once, in `GT_HD static inline`
  * functions (lib/base/hd.h) in lib/backend/act_math.h, norm_math.h, loss_math.h, opt_math.h,
- * train_math.h, class_math.h and philox.h; the CPU loops and the CUDA kernels both call them, so the CPU
+ * train_math.h, class_math.h, sn_math.h and philox.h; the CPU loops and the CUDA kernels both call them, so the CPU
  * tests check the GPU's arithmetic. Only indexing, reductions, launches and memory differ.
  *
  * Conventions for every operation below and in backend_ops.h:
@@ -42,6 +43,7 @@
 
 #include "act_math.h"  /* act_kind_t */
 #include "conv_math.h" /* conv_geom_t */
+#include "sn_math.h"   /* sn_shape_t */
 
 #ifdef __cplusplus
 extern "C" {

@@ -162,6 +162,22 @@ BACKEND_OP(ema, (backend_t *be, float *avg, const float *p, float decay, size_t 
 /* p = clamp(p, -c, c) over n */
 BACKEND_OP(clip, (backend_t *be, float *p, float c, size_t n))
 
+/* ---- spectral normalization (lib/nn/layer_sn.c; sn_math.h has W_mat's indexing) ------------ *
+ * w is a weight of s's shape seen as the matrix W_mat (rows x cols, sn_math.h). Every sum is in
+ * double, each output's terms added in an order fixed by the sizes. */
+/* y = W_mat x: y (rows), x (cols); transpose: y = W_mat^T x, y (cols), x (rows) */
+BACKEND_OP(sn_matvec, (backend_t *be, const sn_shape_t *s, float *y, const float *w, const float *x, int transpose))
+/* y (n) = x / max(||x||, eps) (torch's F.normalize); y may be x */
+BACKEND_OP(sn_normalize, (backend_t *be, float *y, const float *x, size_t n, double eps))
+/* sigma[0] = u . t (rows terms: u (rows), t (rows) = W_mat v), then w = w_orig / sigma over
+ * the weight's elements (sn_weight_value) */
+BACKEND_OP(sn_weight, (backend_t *be, const sn_shape_t *s, float *w, double *sigma, const float *w_orig,
+                       const float *u, const float *t))
+/* dot[0] = <dw, w> over the weight's elements, then dw_orig += (dw - dot[0] u v^T) / sigma[0]
+ * (sn_grad_value; u (rows), v (cols)): the gradient through W = W_orig / sigma with u, v fixed */
+BACKEND_OP(sn_grad, (backend_t *be, const sn_shape_t *s, float *dw_orig, double *dot, const float *dw,
+                     const float *w, const float *u, const float *v, const double *sigma))
+
 /* ---- sampling (lib/gan/sampler.c; train_math.h: sample_latent) ------------------------------ */
 /* z (rows, zd): row i mixes base latents ia[i] and ib[i] (ib[i] < 0: ia[i] alone) with
  * weight t[i]; a base latent j is row j of zin (zin != NULL) or Philox draw number j

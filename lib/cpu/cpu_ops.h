@@ -1,6 +1,6 @@
 /* cpu_ops.h: the CPU backend's operations: cpu_NAME for every entry NAME of
  * lib/backend/backend_ops.h (which documents them), defined in lib/cpu/layers.c, norm.c,
- * conv.c, pool.c, inception.c, train.c, optim.c, class.c and augment.c, and the data-parallel slots of
+ * conv.c, pool.c, inception.c, train.c, optim.c, class.c, augment.c and sn.c, and the data-parallel slots of
  * backend.h, defined in lib/cpu/dist_mpi.c; gathered into the backend struct by
  * lib/cpu/backend_cpu.c. Private to lib/cpu/: everyone else calls them through backend_t. */
 #ifndef GT_CPU_OPS_H

@@ -68,7 +68,9 @@ enum {
     SPEC_MOM = 1 << 12,    /* momentum=X, X in [0, 1] */
     SPEC_POOL = 1 << 13,   /* not a form: the stride defaults to the kernel (torch's pooling) */
     SPEC_NOPAD = 1 << 14,  /* flag nopad: exclude_pad = 1 */
-    SPEC_CLASSES = 1 << 15 /* first positional int: the number of classes K (conditional layers) */
+    SPEC_CLASSES = 1 << 15,/* first positional int: the number of classes K (conditional layers) */
+    SPEC_SN = 1 << 16      /* flag sn or sn=N: spectral normalization of the weight with N power
+                              iterations (1 for plain sn), l->sn = N (layer_sn.c) */
 };
 
 /* The two passes of a kind that is affine in its input, y = A x + b (conv, convT): apply writes
@@ -118,6 +120,10 @@ typedef struct layer_ops {
      * _backward, _jvp_forward and _jvp_backward make the four above. */
     affine_apply_fn apply;
     affine_grad_fn grad;
+
+    /* With SPEC_SN: the weight dimension spectral normalization takes as W_mat's rows (torch's
+     * choice: 1 for transposed convolutions, whose weight is (in, out, ...), else 0). */
+    int sn_dim;
 } layer_ops_t;
 
 struct layer {
@@ -167,6 +173,17 @@ struct layer {
     int workspace_batch;   /* > 0: the layer works on chunks of at most this many samples, so it needs
                               workspace * min(B, workspace_batch) floats (0: workspace * B) */
     size_t workspace_fixed;/* plus floats independent of B */
+
+    /* spectral normalization (lib/nn/layer_sn.c); all zero/NULL when sn == 0 */
+    int sn;                /* power iterations per training-mode forward (spec `sn`, `sn=N`); 0: off */
+    sn_shape_t sn_shape;   /* the weight as W_mat (sn_math.h): rows x cols */
+    float *sn_w_orig, *sn_dw_orig; /* the trained weight W_orig and its gradient: the slices of the
+                              net's params and grads that l->w, l->dw are without sn. With sn, l->w
+                              is W = W_orig / sigma and l->dw the pass's dL/dW, both in the net's
+                              sn buffer, so the kind's passes are unchanged */
+    float *sn_u, *sn_v;    /* u (rows), v (cols): slices of the net's state */
+    float *sn_t;           /* scratch: max(rows, cols) floats */
+    double *sn_sigma;      /* [0] sigma of the last forward, [1] <dW, W> of the last backward */
 
     /* a residual block (kind "block", lib/nn/layer_block.c): y = main(x) + skip(x) */
     struct layer *sub;     /* n_sub children (spec_parse allocates them): the main path's n_main
@@ -218,6 +235,38 @@ void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *
 void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
                                const float *dty, const float *x, const float *tx, const float *y,
                                const float *ty, int B);
+
+/* A layer's passes as a network runs them, at the top level (net.c) and inside a residual
+ * block's paths (layer_block.c): the kind's forward, backward, jvp_forward or jvp_backward, with
+ * spectral normalization's steps around it when l->sn (below). layer_forward iterates u, v when
+ * ctx->training; layer_jvp_forward never does (it is the same use of the layer as the
+ * layer_forward before it); the reverse passes add dL/dW_orig unless ctx->skip_param_grads. */
+void layer_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B);
+void layer_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, const float *y,
+                    int B);
+void layer_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x, const float *tx, int B);
+void layer_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy, const float *dty,
+                        const float *x, const float *tx, const float *y, const float *ty, int B);
+
+/* Spectral normalization (lib/nn/layer_sn.c says what it computes), for a layer with l->sn > 0.
+ * layer_setup_checked calls layer_sn_setup; net.c sizes, binds and initialises the layers' sn
+ * memory with the others; the passes above call layer_sn_forward and _backward_begin / _end, and
+ * nothing else does.
+ * layer_sn_setup: after the kind's setup, sets l->sn_shape from the weight's shape; 0 or -1
+ *     with a message. layer_sn_state: floats of state (u then v; 0 without sn).
+ *     layer_sn_floats: floats of the net's sn buffer the layer needs (W, dW, scratch).
+ * layer_sn_init: the kind's init into W_orig, then u and v.
+ * layer_sn_forward: before the kind's forward (or jvp_forward): the power iteration when
+ *     iterate, then sigma and W = W_orig / sigma into l->w.
+ * layer_sn_backward_begin / _end: around a backward pass that computes parameter gradients:
+ *     zero l->dw, then add its gradient through W_orig / sigma to l->sn_dw_orig. */
+int layer_sn_setup(layer_t *l);
+size_t layer_sn_state(const layer_t *l);
+size_t layer_sn_floats(const layer_t *l);
+void layer_sn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed);
+void layer_sn_forward(const nn_ctx_t *ctx, layer_t *l, int iterate);
+void layer_sn_backward_begin(const nn_ctx_t *ctx, layer_t *l);
+void layer_sn_backward_end(const nn_ctx_t *ctx, layer_t *l);
 
 /* BatchNorm's pieces that conditional BatchNorm (cbn) shares (lib/nn/layer_bn.c says what they do) */
 void layer_bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, size_t n_affine);

@@ -8,12 +8,14 @@
  *   buffers (net.c allocates them for max_batch, once): sub_acts[j] child j's output,
  *   sub_tacts[j] its tangent, gtmp / tgtmp three (B, sub_max) gradient scratch buffers
  *
- * Every pass runs the children's own passes in order (the context, with the batch's labels,
- * the training flag and the dropout keys, goes to each), then adds the two paths with the
- * backend's bias_add (C = n, inner = 1 is an elementwise sum). Going back, the main path's
- * input gradient is left in gtmp[2], the shortcut's (or dy itself) in dx, and dx += gtmp[2];
- * gtmp[0] and gtmp[1] carry the gradients between the layers of a path, as net.c's dacts do.
- * The parameters, state and saved tensors are the children's (net.c binds them). */
+ * Every pass runs the children's passes in order through layer.h's layer_forward and the others,
+ * as net.c runs the top level, so a child with spectral normalization gets its steps (the
+ * context, with the batch's labels, the training flag and the dropout keys, goes to each), then
+ * adds the two paths with the backend's bias_add (C = n, inner = 1 is an elementwise sum).
+ * Going back, the main path's input gradient is left in gtmp[2], the shortcut's (or dy itself)
+ * in dx, and dx += gtmp[2]; gtmp[0] and gtmp[1] carry the gradients between the layers of a
+ * path, as net.c's dacts do. The parameters, state (spectral normalization's u, v too), sn
+ * buffers and saved tensors are the children's (net.c binds them). */
 #include <stdio.h>
 
 #include "lib/base/common.h"
@@ -85,7 +87,7 @@ static void block_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float
     for (int j = 0; j < l->n_sub; j++) {
         layer_t *c = &l->sub[j];
         const float *in = j < l->n_main ? h : s;
-        c->ops->forward(ctx, c, l->sub_acts[j], in, B);
+        layer_forward(ctx, c, l->sub_acts[j], in, B);
         if (j < l->n_main) h = l->sub_acts[j];
         else s = l->sub_acts[j];
     }
@@ -99,7 +101,7 @@ static void block_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *
         layer_t *c = &l->sub[j];
         int m = j < l->n_main;
         const float *in = m ? h : s, *tin = m ? th : ts;
-        c->ops->jvp_forward(ctx, c, l->sub_acts[j], l->sub_tacts[j], in, tin, B);
+        layer_jvp_forward(ctx, c, l->sub_acts[j], l->sub_tacts[j], in, tin, B);
         if (m) {
             h = l->sub_acts[j];
             th = l->sub_tacts[j];
@@ -132,10 +134,10 @@ static void path_backward(const nn_ctx_t *ctx, layer_t *l, int a, int cnt, int j
         if (jvp) {
             float *tgin = none ? NULL : j > 0 ? l->tgtmp[j & 1] : tgx;
             const float *tin = j > 0 ? l->sub_tacts[a + j - 1] : tx;
-            c->ops->jvp_backward(ctx, c, gin, tgin, g, tg, in, tin, l->sub_acts[a + j], l->sub_tacts[a + j], B);
+            layer_jvp_backward(ctx, c, gin, tgin, g, tg, in, tin, l->sub_acts[a + j], l->sub_tacts[a + j], B);
             tg = tgin;
         } else {
-            c->ops->backward(ctx, c, gin, g, in, l->sub_acts[a + j], B);
+            layer_backward(ctx, c, gin, g, in, l->sub_acts[a + j], B);
         }
         g = gin;
     }

@@ -96,7 +96,7 @@ static void concat_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, floa
 
 const layer_ops_t layer_embed_ops = {
     .name = "embed",
-    .args = SPEC_CLASSES | SPEC_UNITS,
+    .args = SPEC_CLASSES | SPEC_UNITS | SPEC_SN,
     .size_name = "embedding size N",
     .setup = concat_setup,
     .init = embed_init,

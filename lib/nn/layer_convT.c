@@ -117,7 +117,7 @@ static void convT_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *
 
 const layer_ops_t layer_convT_ops = {
     .name = "convT",
-    .args = SPEC_UNITS | SPEC_K | SPEC_S | SPEC_P | SPEC_OP | SPEC_NOBIAS,
+    .args = SPEC_UNITS | SPEC_K | SPEC_S | SPEC_P | SPEC_OP | SPEC_NOBIAS | SPEC_SN,
     .size_name = "number of output channels",
     .setup = convT_setup,
     .init = convT_init,
@@ -127,4 +127,5 @@ const layer_ops_t layer_convT_ops = {
     .jvp_backward = layer_affine_jvp_backward,
     .apply = convT_apply,
     .grad = convT_grad,
+    .sn_dim = 1,
 };

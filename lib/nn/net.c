@@ -4,15 +4,18 @@
  *
  * Memory (all in net_alloc / net_alloc_jvp, none in a pass):
  *   params, grads   n_params floats each, layer i's weight then bias at its offset
- *   state           n_state floats (BatchNorm running mean then var per layer)
+ *   state           n_state floats (per layer: BatchNorm running mean then var, or spectral
+ *                   normalization's u then v)
+ *   sn_buf          per spectral-normalized layer, inside blocks too: W, dW and a scratch
+ *                   vector (layer_sn.c), and two doubles (sigma, <dW, W>) in sn_scalars
  *   acts[i]         input of layer i, (max_batch, in_i); acts[0] points at the caller's x
  *   dacts           two (max_batch, max size) buffers, used in turn going backward
  *   tacts[i]        tangents, like acts; dtacts two buffers like dacts
  *   saved           each layer's B * n_saved + n_saved_fixed floats
  *   in each residual block (layer_block.c): its children's outputs and three gradient buffers
  *                   (sub_acts, gtmp), their tangents (sub_tacts, tgtmp) with the jvp buffers;
- *                   the children's parameters, state and saved tensors are slices of the above,
- *                   in order (a block's main path, then its shortcut)
+ *                   the children's parameters, state, sn memory and saved tensors are slices
+ *                   of the above, in order (a block's main path, then its shortcut)
  *   workspace       max over layers of workspace * max_batch (or * workspace_batch) +
  *                   workspace_fixed floats */
 #include <stdio.h>
@@ -23,6 +26,16 @@
 #include "net.h"
 
 static const char *kind(const layer_t *l) { return l->ops->name; }
+
+/* Add the spectral normalization memory of l, or of the layers inside it when it is a block:
+ * u and v to n_state, W, dW and scratch to sn_floats, one pair of scalars each. */
+static void count_sn(net_t *n, const layer_t *l) {
+    for (int j = 0; j < l->n_sub; j++) count_sn(n, &l->sub[j]);
+    if (!l->sn) return;
+    n->n_state += layer_sn_state(l);
+    n->sn_floats += layer_sn_floats(l);
+    n->sn_layers++;
+}
 
 int net_build(net_t *n, const char *spec, shape3_t in, backend_t *be) {
     memset(n, 0, sizeof *n);
@@ -40,6 +53,7 @@ int net_build(net_t *n, const char *spec, shape3_t in, backend_t *be) {
         if (layer_setup_checked(l, prefix)) goto fail;
         n->n_params += l->n_params;
         n->n_state += l->n_state;
+        count_sn(n, l);
         if (l->index >= n->n_numbered) n->n_numbered = l->index + 1;
         for (int j = 0; j < l->n_sub; j++)
             if (l->sub[j].index >= n->n_numbered) n->n_numbered = l->sub[j].index + 1;
@@ -82,10 +96,18 @@ static size_t max_act(const net_t *n) {
     return m;
 }
 
-/* Give the layers ls[0..cnt) their slices of params, grads and state and their BatchNorm
- * counters, allocate the blocks' activations and gradient scratch (B samples), and add up the
- * saved floats and the workspace the layers need. */
-static void bind_seq(net_t *n, layer_t *ls, int cnt, size_t B, size_t *po, size_t *so, size_t *saved, size_t *ws) {
+/* Where bind_seq has got to: offsets into params (and grads), state and the sn buffer, the
+ * next pair of sn scalars, and the saved floats and workspace counted so far. */
+typedef struct {
+    size_t po, so, sno;
+    int snk;
+    size_t saved, ws;
+} bind_t;
+
+/* Give the layers ls[0..cnt) their slices of params, grads and state, their BatchNorm counters
+ * and their spectral normalization memory, allocate the blocks' activations and gradient scratch
+ * (B samples), and add up the saved floats and the workspace the layers need. */
+static void bind_seq(net_t *n, layer_t *ls, int cnt, size_t B, bind_t *o) {
     backend_t *be = n->be;
     for (int i = 0; i < cnt; i++) {
         layer_t *l = &ls[i];
@@ -94,26 +116,39 @@ static void bind_seq(net_t *n, layer_t *ls, int cnt, size_t B, size_t *po, size_
             for (int j = 0; j < l->n_sub; j++)
                 l->sub_acts[j] = be->alloc(be, sizeof(float) * B * (size_t)shape3_size(l->sub[j].out));
             for (int k = 0; k < 3; k++) l->gtmp[k] = be->alloc(be, sizeof(float) * B * l->sub_max);
-            bind_seq(n, l->sub, l->n_sub, B, po, so, saved, ws);
+            bind_seq(n, l->sub, l->n_sub, B, o);
             continue;
         }
-        *saved += B * l->n_saved + l->n_saved_fixed;
+        o->saved += B * l->n_saved + l->n_saved_fixed;
         size_t wb = l->workspace_batch > 0 && (size_t)l->workspace_batch < B ? (size_t)l->workspace_batch : B;
-        if (l->workspace * wb + l->workspace_fixed > *ws) *ws = l->workspace * wb + l->workspace_fixed;
+        if (l->workspace * wb + l->workspace_fixed > o->ws) o->ws = l->workspace * wb + l->workspace_fixed;
         if (l->n_params) {
             size_t nw = l->n_params - l->n_bias - l->n_extra;
-            l->w = n->params + *po;
-            l->dw = n->grads + *po;
+            l->w = n->params + o->po;
+            l->dw = n->grads + o->po;
             l->b = l->n_bias ? l->w + nw : NULL;
             l->db = l->n_bias ? l->dw + nw : NULL;
             l->e = l->n_extra ? l->w + nw + l->n_bias : NULL;
             l->de = l->n_extra ? l->dw + nw + l->n_bias : NULL;
-            *po += l->n_params;
+            o->po += l->n_params;
         }
         if (l->n_state) {
-            l->state = n->state + *so;
-            *so += l->n_state;
+            l->state = n->state + o->so;
+            o->so += l->n_state;
             l->num_batches_tracked = &n->bn_batches[l->index];
+        }
+        if (l->sn) { /* the kind's passes see W and dW; W_orig and its gradient are the params' */
+            size_t nw = sn_count(&l->sn_shape);
+            l->sn_w_orig = l->w;
+            l->sn_dw_orig = l->dw;
+            l->w = n->sn_buf + o->sno;
+            l->dw = l->w + nw;
+            l->sn_t = l->dw + nw;
+            o->sno += layer_sn_floats(l);
+            l->sn_u = n->state + o->so;
+            l->sn_v = l->sn_u + sn_rows(&l->sn_shape);
+            o->so += layer_sn_state(l);
+            l->sn_sigma = n->sn_scalars + 2 * o->snk++;
         }
     }
 }
@@ -144,20 +179,26 @@ int net_alloc(net_t *n, int max_batch) {
     n->state = be->alloc(be, sizeof(float) * n->n_state);
     be->zero(be, n->state, sizeof(float) * n->n_state);
     n->bn_batches = gt_xcalloc((size_t)n->n_numbered + 1, sizeof *n->bn_batches);
+    if (n->sn_layers) {
+        n->sn_buf = be->alloc(be, sizeof(float) * n->sn_floats);
+        n->sn_scalars = be->alloc(be, sizeof(double) * 2 * (size_t)n->sn_layers);
+        be->zero(be, n->sn_buf, sizeof(float) * n->sn_floats);
+        be->zero(be, n->sn_scalars, sizeof(double) * 2 * (size_t)n->sn_layers);
+    }
 
     n->acts = gt_xcalloc((size_t)n->n_layers + 1, sizeof *n->acts);
     n->dacts = gt_xcalloc(2, sizeof *n->dacts);
     for (int i = 0; i < n->n_layers; i++)
         n->acts[i + 1] = be->alloc(be, sizeof(float) * B * (size_t)shape3_size(n->layers[i].out));
-    size_t saved = 0, ws = 0, po = 0, so = 0;
-    bind_seq(n, n->layers, n->n_layers, B, &po, &so, &saved, &ws);
+    bind_t o = {0, 0, 0, 0, 0, 0};
+    bind_seq(n, n->layers, n->n_layers, B, &o);
     size_t m = max_act(n);
     for (int k = 0; k < 2; k++) n->dacts[k] = be->alloc(be, sizeof(float) * B * m);
-    n->saved = be->alloc(be, sizeof(float) * (saved ? saved : 1));
+    n->saved = be->alloc(be, sizeof(float) * (o.saved ? o.saved : 1));
     size_t off = 0;
     bind_saved(n, n->layers, n->n_layers, B, &off);
-    n->workspace_floats = ws;
-    n->workspace = be->alloc(be, sizeof(float) * (ws ? ws : 1));
+    n->workspace_floats = o.ws;
+    n->workspace = be->alloc(be, sizeof(float) * (o.ws ? o.ws : 1));
     return 0;
 }
 
@@ -193,6 +234,7 @@ static void init_seq(net_t *n, layer_t *ls, int cnt, init_mode_t mode, uint64_t 
     for (int i = 0; i < cnt; i++) {
         layer_t *l = &ls[i];
         if (l->n_sub) init_seq(n, l->sub, l->n_sub, mode, seed);
+        else if (l->sn) layer_sn_init(n->be, l, mode, seed);
         else if (l->ops->init) l->ops->init(n->be, l, mode, seed);
     }
 }
@@ -242,6 +284,8 @@ void net_free(net_t *n) {
         if (n->saved) be->free(be, n->saved);
         if (n->workspace) be->free(be, n->workspace);
         if (n->dzero) be->free(be, n->dzero);
+        if (n->sn_buf) be->free(be, n->sn_buf);
+        if (n->sn_scalars) be->free(be, n->sn_scalars);
     }
     free(n->acts);
     free(n->tacts);
@@ -273,7 +317,7 @@ const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B) {
     n->acts[0] = (float *)x;
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
-        l->ops->forward(ctx, l, n->acts[i + 1], n->acts[i], B);
+        layer_forward(ctx, l, n->acts[i + 1], n->acts[i], B);
     }
     return n->acts[n->n_layers];
 }
@@ -300,7 +344,7 @@ void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int
         layer_t *l = &n->layers[i];
         if (!dx && i < first) break;
         float *gin = grad_in(n->dacts, i, dx, first);
-        l->ops->backward(ctx, l, gin, g, n->acts[i], n->acts[i + 1], B);
+        layer_backward(ctx, l, gin, g, n->acts[i], n->acts[i + 1], B);
         g = gin;
     }
 }
@@ -332,7 +376,7 @@ const float *net_jvp_forward(net_t *n, const nn_ctx_t *ctx, const float *x, cons
     n->tacts[0] = (float *)tx;
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
-        l->ops->jvp_forward(ctx, l, n->acts[i + 1], n->tacts[i + 1], n->acts[i], n->tacts[i], B);
+        layer_jvp_forward(ctx, l, n->acts[i + 1], n->tacts[i + 1], n->acts[i], n->tacts[i], B);
     }
     *ty = n->tacts[n->n_layers];
     return n->acts[n->n_layers];
@@ -348,7 +392,7 @@ void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const floa
         int none = !dx && !dtx && i <= first;
         float *gin = none ? NULL : i > 0 ? n->dacts[i & 1] : dx;
         float *tgin = none ? NULL : i > 0 ? n->dtacts[i & 1] : dtx;
-        l->ops->jvp_backward(ctx, l, gin, tgin, g, tg, n->acts[i], n->tacts[i], n->acts[i + 1], n->tacts[i + 1], B);
+        layer_jvp_backward(ctx, l, gin, tgin, g, tg, n->acts[i], n->tacts[i], n->acts[i + 1], n->tacts[i + 1], B);
         g = gin;
         tg = tgin;
     }
@@ -370,6 +414,7 @@ static int n_tensors_seq(const layer_t *ls, int cnt) {
         if (l->n_bias) k++;
         if (l->n_extra) k++;
         if (l->n_state) k += 3;
+        if (l->sn) k += 2;
     }
     return k;
 }
@@ -391,9 +436,9 @@ static int tensor_seq(const layer_t *ls, int cnt, const char *prefix, int *j, ne
         size_t nw = l->n_params - l->n_bias - l->n_extra;
         if (nw) {
             if ((*j)-- == 0) {
-                snprintf(t->name, sizeof t->name, "%s%d.weight", prefix, i);
+                snprintf(t->name, sizeof t->name, l->sn ? "%s%d.weight_orig" : "%s%d.weight", prefix, i);
                 t->is_param = 1;
-                t->data = l->w;
+                t->data = l->sn ? l->sn_w_orig : l->w;
                 t->count = nw;
                 t->ndim = l->w_ndim ? l->w_ndim : 1;
                 for (int d = 0; d < 4; d++) t->shape[d] = l->w_ndim ? l->w_shape[d] : d == 0 ? (int64_t)nw : 0;
@@ -441,6 +486,17 @@ static int tensor_seq(const layer_t *ls, int cnt, const char *prefix, int *j, ne
                 return 1;
             }
             *j -= 3;
+        }
+        if (l->sn) {
+            if (*j < 2) {
+                snprintf(t->name, sizeof t->name, *j ? "%s%d.weight_v" : "%s%d.weight_u", prefix, i);
+                t->data = *j ? l->sn_v : l->sn_u;
+                t->count = (size_t)(*j ? sn_cols(&l->sn_shape) : sn_rows(&l->sn_shape));
+                t->ndim = 1;
+                t->shape[0] = (int64_t)t->count;
+                return 1;
+            }
+            *j -= 2;
         }
     }
     return 0;

@@ -24,7 +24,8 @@ typedef struct net {
 
     size_t n_params;        /* all layers' weights and biases, in layer order */
     float *params, *grads;  /* one allocation each on the backend's device */
-    size_t n_state;         /* BatchNorm running statistics, in layer order */
+    size_t n_state;         /* BatchNorm running statistics and spectral normalization's u, v,
+                               in layer order */
     float *state;
     long long *bn_batches;  /* num_batches_tracked of each BatchNorm, at its layer's index (host) */
 
@@ -38,6 +39,10 @@ typedef struct net {
     float *saved;           /* all layers' saved tensors */
     size_t workspace_floats;
     float *workspace;
+    int sn_layers;          /* layers with spectral normalization (layer_sn.c) */
+    size_t sn_floats;       /* their W, dW and scratch, in sn_buf (inside blocks too, in order) */
+    float *sn_buf;
+    double *sn_scalars;     /* (sn_layers, 2): sigma, <dW, W> */
     backend_t *be;
 } net_t;
 
@@ -82,7 +87,9 @@ void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const floa
 /* Parameter and state tensors for checkpoints, in PyTorch's nn.Sequential state_dict order and
  * names: "3.weight", "3.bias", "3.running_mean", "3.running_var", "3.num_batches_tracked"; a
  * residual block at position 3 is a module whose Sequentials "main" and "skip" hold its layers:
- * "3.main.2.weight", "3.skip.0.weight", "3.main.0.running_mean". */
+ * "3.main.2.weight", "3.skip.0.weight", "3.main.0.running_mean"; a spectral-normalized layer
+ * (torch.nn.utils.spectral_norm's names), at the top level or in a block, has "3.weight_orig" in
+ * place of "3.weight", then after its bias "3.weight_u", "3.weight_v" (state): "3.main.0.weight_orig". */
 typedef struct {
     char name[40];
     int is_param;       /* 1: in params (trained; grad at the same offset in grads); 0: state */

@@ -5,7 +5,8 @@
  * A spec is a list of layers separated by ';' or newlines; '#' starts a comment that runs
  * to the end of the line. A layer is a keyword and arguments separated by blanks:
  * positional numbers (or a CxHxW shape for reshape), kN / kHxW (kernel), sN (stride), pN
- * (padding), opN (output padding), key=value (eps, momentum) and flags (nobias, noaffine, nopad).
+ * (padding), opN (output padding), key=value (eps, momentum, sn) and flags (nobias, noaffine, nopad,
+ * sn).
  * Which of these forms a keyword takes is its kind's grammar, the args of its layer_ops_t
  * (layer.h, SPEC_*), found through the table of kinds (layer_kind_find): this file knows the
  * forms, not the kinds. Numbers are parsed strictly; errors name the layer and the token:
@@ -71,6 +72,7 @@ static int parse_double(const char *s, double *out) {
 
 #define MAX_TOKENS 32
 #define DIM_MAX 1000000
+#define SN_ITERS_MAX 1000
 
 /* Parse tokens tok[0..nt-1] (tok[0] the keyword) into l. WHERE names the layer in messages
  * ("layer 3", "block 2, skip layer 1"); index is its Philox number (layer.h). */
@@ -108,6 +110,16 @@ static int parse_layer(layer_t *l, char **tok, int nt, const char *where, int in
             bit = SPEC_AFFINE;
             l->has_bias = 0;
             ok = 1;
+        } else if (strcmp(t, "sn") == 0) {
+            bit = SPEC_SN;
+            l->sn = 1;
+            ok = 1;
+        } else if (strncmp(t, "sn=", 3) == 0) {
+            bit = SPEC_SN;
+            ok = !parse_int(t + 3, 1, SN_ITERS_MAX, &l->sn);
+            if (!ok && (args & bit))
+                return FAIL("bad value in '%s' (want a whole number of power iterations from 1 to %d)", t,
+                            SN_ITERS_MAX);
         } else if (strncmp(t, "eps=", 4) == 0) {
             bit = SPEC_EPS;
             ok = !parse_double(t + 4, &d) && d > 0;
@@ -475,6 +487,11 @@ static void fmt_seq(sbuf_t *bp, const layer_t *layers, int n_layers) {
         if ((a & SPEC_NOBIAS) && !l->has_bias) sb_add(&b, " nobias");
         if ((a & SPEC_AFFINE) && !l->has_bias) sb_add(&b, " noaffine");
         if ((a & SPEC_NOPAD) && l->exclude_pad) sb_add(&b, " nopad");
+        if ((a & SPEC_SN) && l->sn == 1) sb_add(&b, " sn");
+        if ((a & SPEC_SN) && l->sn > 1) {
+            snprintf(t, sizeof t, " sn=%d", l->sn);
+            sb_add(&b, t);
+        }
     }
     *bp = b;
 }

@@ -21,7 +21,9 @@ dropout layers (the probe writes no activations inside blocks).
 Layouts: the flat parameter vector is every layer's parameters in order (a block's main path
 then its shortcut), each tensor in
 PyTorch layout, weight then bias (torch's module.parameters() order); the flat state vector
-is every BatchNorm's running_mean then running_var.
+is every BatchNorm's running_mean then running_var, and every spectral-normalized layer's u
+then v (torch.nn.utils.spectral_norm's weight_u, weight_v), in layer order. Under spectral_norm
+a layer's trained weight is weight_orig (listed first, as ours: parameters()).
 """
 import os
 import subprocess
@@ -69,6 +71,10 @@ def _parse_layer(toks):
             a["bias"] = False
         elif t == "nopad":
             a["nopad"] = True
+        elif t == "sn":
+            a["sn"] = 1
+        elif t.startswith("sn="):
+            a["sn"] = int(t[3:])
         elif t.startswith("eps="):
             a["eps"] = float(t[4:])
         elif t.startswith("momentum="):
@@ -328,6 +334,9 @@ def _build_seq(layers, in_shape):
         else:
             raise ValueError(f"nnref: unknown layer kind {kind!r}")
         m = m.double()
+        if a.get("sn"):
+            # torch's own: W = weight_orig / sigma, u, v buffers, dim 1 for ConvTranspose2d
+            m = nn.utils.spectral_norm(m, n_power_iterations=a["sn"])
         m.eval()
         for mm in m.modules():
             if hasattr(mm, "labels"):
@@ -340,18 +349,31 @@ def _build_seq(layers, in_shape):
     return nn.Sequential(*mods), shapes
 
 
+def parameters(seq):
+    """seq's parameters in our order: module by module as seq.modules() walks them (inside
+    residual blocks too, main path then shortcut), each module's weight (weight_orig under
+    spectral_norm, which torch registers after the bias) first, then its others in torch's order."""
+    out = []
+    for m in seq.modules():
+        ps = list(m.named_parameters(recurse=False))
+        ps.sort(key=lambda kv: kv[0] != "weight_orig")
+        out += [p for _, p in ps]
+    return out
+
+
 def flat_params(seq):
-    return torch.cat([p.detach().reshape(-1) for p in seq.parameters()]) if list(seq.parameters()) else torch.zeros(0, dtype=torch.float64)
+    ps = parameters(seq)
+    return torch.cat([p.detach().reshape(-1) for p in ps]) if ps else torch.zeros(0, dtype=torch.float64)
 
 
 def set_params(seq, flat):
     flat = torch.as_tensor(np.asarray(flat, dtype=np.float64))
-    n = sum(p.numel() for p in seq.parameters())
+    n = sum(p.numel() for p in parameters(seq))
     if n != flat.numel():
         raise ValueError(f"nnref: {flat.numel()} parameters given, the torch net has {n}")
     off = 0
     with torch.no_grad():
-        for p in seq.parameters():
+        for p in parameters(seq):
             p.copy_(flat[off:off + p.numel()].reshape(p.shape))
             off += p.numel()
 
@@ -360,10 +382,20 @@ def bn_modules(seq):
     return [m for m in seq.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
 
 
+def state_buffers(seq):
+    """The buffers of our flat state, in layer order: BatchNorm's running_mean and running_var,
+    spectral normalization's weight_u and weight_v."""
+    out = []
+    for m in seq.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            out += [m.running_mean, m.running_var]
+        elif hasattr(m, "weight_u"):
+            out += [m.weight_u, m.weight_v]
+    return out
+
+
 def flat_state(seq):
-    parts = []
-    for m in bn_modules(seq):
-        parts += [m.running_mean.reshape(-1), m.running_var.reshape(-1)]
+    parts = [b.reshape(-1) for b in state_buffers(seq)]
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
 
 
@@ -371,10 +403,9 @@ def set_state(seq, flat):
     flat = torch.as_tensor(np.asarray(flat, dtype=np.float64))
     off = 0
     with torch.no_grad():
-        for m in bn_modules(seq):
-            for buf in (m.running_mean, m.running_var):
-                buf.copy_(flat[off:off + buf.numel()])
-                off += buf.numel()
+        for buf in state_buffers(seq):
+            buf.copy_(flat[off:off + buf.numel()])
+            off += buf.numel()
     if off != flat.numel():
         raise ValueError(f"nnref: {flat.numel()} state values given, the torch net has {off}")
 
@@ -423,6 +454,8 @@ def reference(spec, in_shape, ours, x, state=None, dy=None, tx=None, dty=None, t
     set_params(seq, ours["params"])
     if labels is not None:
         set_labels(seq, labels)
+    if state is None and ours.get("state0") is not None:
+        state = ours["state0"]  # the probe's initial state (spectral normalization's u, v)
     if state is not None:
         set_state(seq, state)
     seq.train(train)
@@ -434,7 +467,7 @@ def reference(spec, in_shape, ours, x, state=None, dy=None, tx=None, dty=None, t
             a_out = ours[f"act_{i}"].reshape(B, -1)
             m.mask = torch.as_tensor(_mask_from(a_in, a_out))
     xt = torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
-    params = list(seq.parameters())
+    params = parameters(seq)
     res = {}
     if tx is None:
         y, outs = forward(seq, xt, collect=True)

@@ -157,8 +157,9 @@ def net_from(meta, tensors, which, dtype=torch.float64):
     return seq
 
 
-def reference(m0, data_u8, steps, dtype=torch.float64):
-    """Train the checkpoint m0 for `steps` steps in torch float64 (or dtype); returns the final tensors."""
+def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
+    """Train the checkpoint m0 for `steps` steps in torch float64 (or dtype); returns the final tensors.
+    labels (N int64): a class-conditional model's classes; every pass gets the real batch's."""
     meta, tensors = read_st(m0)
     G, D = net_from(meta, tensors, "G", dtype), net_from(meta, tensors, "D", dtype)
     oG, oD = make_opt(meta["opt_G"], G.parameters()), make_opt(meta["opt_D"], D.parameters())
@@ -190,6 +191,9 @@ def reference(m0, data_u8, steps, dtype=torch.float64):
             if perm_epoch != epoch:
                 perm, perm_epoch = permutation(n, seed, epoch), epoch
             real = x_all[perm[pos:pos + B]]
+            if labels is not None:
+                for net in (G, D):
+                    nnref.set_labels(net, labels[perm[pos:pos + B]])
             pos += B
             oD.zero_grad()
             rs = step * 16
@@ -243,7 +247,7 @@ def reference(m0, data_u8, steps, dtype=torch.float64):
         names = {"adam": ["exp_avg", "exp_avg_sq"], "sgd": ["momentum_buffer"],
                  "rmsprop": ["square_avg", "momentum_buffer", "grad_avg"]}[parse_opt(meta["opt_" + which])[0]]
         for nm in names:
-            parts = [opt.state[p][nm].reshape(-1) for p in net.parameters()
+            parts = [opt.state[p][nm].reshape(-1) for p in nnref.parameters(net)
                      if opt.state[p].get(nm) is not None]
             if parts:
                 out[f"opt_{which}.{nm}"] = torch.cat(parts).numpy()
@@ -325,6 +329,17 @@ CASES = [
                "block { lrelu 0.2; conv 4 k3 p1 }; lrelu 0.2; sumpool; linear 1",
         "--shape", "1x8x8", "--loss", "wgan-gp", "--n-critic", "2", "--opt-d", "adam:lr=1e-3,b1=0,b2=0.9,eps=1e-6",
         "--opt-g", "adam:lr=1e-3,b1=0,b2=0.9,eps=1e-6"]),
+    # SNGAN's critic: spectrally normalized convolutions in the blocks' main and skip paths
+    # (torch's spectral_norm on the convs inside the Residual modules; u, v iterate once per use
+    # of D: real, fake and G's update), hinge loss
+    ("resnet hinge, sn in D's blocks", [
+        "--G", "linear 32; reshape 8x2x2; block { bn; relu; upsample 2; conv 4 k3 p1 nobias; bn; relu; "
+               "conv 4 k3 p1 nobias } skip { upsample 2; conv 4 k1 nobias }; block { bn; relu; upsample 2; "
+               "conv 4 k3 p1 nobias } skip { upsample 2 }; bn; relu; conv 1 k3 p1; tanh",
+        "--D", "block { conv 4 k3 p1 sn; relu; conv 4 k3 p1 sn; avgpool k2 } skip { conv 4 k1 sn; avgpool k2 }; "
+               "block { relu; conv 4 k3 p1 sn; relu; conv 4 k3 p1 sn }; relu; sumpool; linear 1 sn",
+        "--shape", "1x8x8", "--loss", "hinge", "--n-critic", "2", "--opt-d", "adam:lr=2e-4,b1=0,b2=0.9,eps=1e-6",
+        "--opt-g", "adam:lr=2e-4,b1=0,b2=0.9,eps=1e-6"]),
 ]
 
 

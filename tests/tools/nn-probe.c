@@ -8,10 +8,13 @@
  *
  * Inputs are float32 (or float64) .npy files, C order, of the right number of elements.
  * params.npy is the flat parameter vector in layer order, each tensor in PyTorch layout,
- * weight then bias; state.npy the flat BatchNorm state (running mean then var per layer).
- * Writes into DIR (float32): params.npy (the parameters used), y.npy, act_I.npy (output of
- * layer I, from 0), state.npy (after the pass), and with --dy: dx.npy and dparams.npy;
- * with --tx (jvp mode: y = f(x), ty = J tx, then the reverse pass of the pair with cotangents
+ * weight then bias; state.npy the flat state per layer: BatchNorm's running mean then var,
+ * spectral normalization's u then v. Writes into DIR (float32): params.npy (the parameters
+ * used), state0.npy (the state before the pass), y.npy, act_I.npy (output of layer I, from 0),
+ * state.npy (after the pass), and with --dy: dx.npy and dparams.npy;
+ * with --tx (jvp mode: y = f(x), ty = J tx, after a plain forward when the net has
+ * spectral-normalized layers, the forward that iterates their u, v as in the trainer's
+ * penalty; then the reverse pass of the pair with cotangents
  * dy (zeros when not given) and dty): ty.npy, dx.npy, dtx.npy, dparams.npy.
  * Also DIR/spec.txt (normalised spec) and DIR/tensors.txt ("name count d0 d1 ..." per line).
  * --seed and --step key dropout masks (PHILOX_STREAM_DROPOUT) and --init. --labels gives the
@@ -196,8 +199,9 @@ int main(int argc, char **argv) {
         memcpy(n.params, keep, sizeof(float) * n.n_params);
         free(keep);
     }
-    long pshape[1] = {(long)n.n_params};
+    long pshape[1] = {(long)n.n_params}, s0shape[1] = {(long)n.n_state};
     npy_write_f32(out, "params.npy", n.params, 1, pshape);
+    npy_write_f32(out, "state0.npy", n.state, 1, s0shape);
 
     size_t nin = (size_t)B * (size_t)shape3_size(in), nout = (size_t)B * (size_t)shape3_size(n.out);
     float *x = load_n(x_p, nin, "the input");
@@ -219,6 +223,9 @@ int main(int argc, char **argv) {
         float *tx = load_n(tx_p, nin, "the input tangent");
         float *dty = dty_p ? load_n(dty_p, nout, "the tangent's gradient") : gt_xcalloc(nout, sizeof(float));
         const float *ty;
+        /* a spectral-normalized net's tangent pass follows a plain forward, as in the trainer's
+           penalty: that forward is the one use of the net that iterates u, v (layer_sn.c) */
+        if (n.sn_layers) net_forward(&n, &ctx, x, B);
         y = net_jvp_forward(&n, &ctx, x, tx, B, &ty);
         write_batch(out, "ty.npy", ty, B, n.out);
         write_batch(out, "y.npy", y, B, n.out);

@@ -586,6 +586,58 @@ static void test_class_ops(void) {
     gpu->free(gpu, lg);
 }
 
+/* spectral normalization's operations on W_mat of a (d0, d1, inner) weight, dim 0 and dim 1
+ * (a transposed convolution's): one power iteration, sigma and W, the gradient through W */
+static void test_spectral_norm(void) {
+    for (int dim = 0; dim < 2; dim++) {
+        sn_shape_t s = {dim ? 5 : 40, dim ? 12 : 7, 9, dim};
+        size_t rows = (size_t)sn_rows(&s), cols = (size_t)sn_cols(&s), n = sn_count(&s);
+        pair_t w0 = pair_new(n, 0.3f, 0), w = pair_zero(n), u = pair_new(rows, 1, 0), v = pair_zero(cols);
+        pair_t t = pair_zero(rows), dw = pair_new(n, 1, 0), dw0 = pair_new(n, 0.1f, 0);
+        dpair_t sc = dpair_new(2);
+        char what[64];
+        backend_t *be[2] = {cpu, gpu};
+        for (int k = 0; k < 2; k++) {
+            backend_t *b = be[k];
+            int g = k == 1;
+            b->sn_matvec(b, &s, g ? v.g : v.c, g ? w0.g : w0.c, g ? u.g : u.c, 1);
+        }
+        snprintf(what, sizeof what, "sn_matvec transposed, dim %d", dim);
+        pair_check(&v, what, TOL_OP);
+        for (int k = 0; k < 2; k++) {
+            backend_t *b = be[k];
+            int g = k == 1;
+            b->sn_normalize(b, g ? v.g : v.c, g ? v.g : v.c, cols, 1e-12);
+            b->sn_matvec(b, &s, g ? t.g : t.c, g ? w0.g : w0.c, g ? v.g : v.c, 0);
+        }
+        snprintf(what, sizeof what, "sn_normalize, dim %d", dim);
+        pair_check(&v, what, TOL_OP);
+        snprintf(what, sizeof what, "sn_matvec, dim %d", dim);
+        pair_check(&t, what, TOL_OP);
+        for (int k = 0; k < 2; k++) {
+            backend_t *b = be[k];
+            int g = k == 1;
+            b->sn_normalize(b, g ? u.g : u.c, g ? t.g : t.c, rows, 1e-12);
+            b->sn_weight(b, &s, g ? w.g : w.c, g ? sc.g : sc.c, g ? w0.g : w0.c, g ? u.g : u.c, g ? t.g : t.c);
+            b->sn_grad(b, &s, g ? dw0.g : dw0.c, (g ? sc.g : sc.c) + 1, g ? dw.g : dw.c, g ? w.g : w.c, g ? u.g : u.c,
+                       g ? v.g : v.c, g ? sc.g : sc.c);
+        }
+        snprintf(what, sizeof what, "sn_weight, dim %d", dim);
+        pair_check(&w, what, TOL_OP);
+        doubles_check(sc.c, sc.g, 2, "sn sigma and <dW, W>", TOL_DOUBLE);
+        snprintf(what, sizeof what, "sn_grad, dim %d", dim);
+        pair_check(&dw0, what, TOL_OP);
+        /* a zero vector stays zero (the divisor is eps, not 0) */
+        for (int k = 0; k < 2; k++) be[k]->zero(be[k], k ? t.g : t.c, sizeof(float) * rows);
+        cpu->sn_normalize(cpu, u.c, t.c, rows, 1e-12);
+        gpu->sn_normalize(gpu, u.g, t.g, rows, 1e-12);
+        pair_check(&u, "sn_normalize of zeros", TOL_EXACT);
+        pair_t *all[] = {&w0, &w, &u, &v, &t, &dw, &dw0};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
+        dpair_free(&sc);
+    }
+}
+
 static void test_penalty_and_norms(void) {
     int B = 9;
     size_t sz = 300;
@@ -952,6 +1004,12 @@ typedef struct {
 #define LN_D "flatten; linear 96; ln; lrelu 0.2; dropout 0.2; linear 48; ln noaffine; tanh; linear 1"
 #define COND_G "embed 7 6; linear 64; cbn 7; lrelu 0.2; linear 144; tanh; reshape 1x12x12"
 #define COND_D "onehot 7; flatten; linear 96; ln; lrelu 0.2; linear 48; tanh; proj 7"
+#define SN_G                                                                                                   \
+    "embed 7 6 sn; linear 144 sn; lrelu 0.2; reshape 4x6x6; block { convT 4 k4 s2 p1 sn=2; relu; conv 4 k3 p1 "  \
+    "sn } skip { upsample 2; conv 4 k1 sn }; relu; conv 1 k3 p1 sn; tanh"
+#define SN_D                                                                                                   \
+    "conv 8 k4 s2 p1 sn; lrelu 0.2; block { conv 8 k3 p1 sn; lrelu 0.2; conv 8 k3 p1 sn=2 } skip { conv 8 k1 "  \
+    "sn }; lrelu 0.2; flatten; linear 48 sn; tanh; proj 7"
 #define RES_G                                                                                                  \
     "embed 7 6; linear 72; reshape 8x3x3; block { cbn 7; relu; upsample 2; conv 4 k3 p1; cbn 7; relu; "         \
     "conv 4 k3 p1 } skip { upsample 2; conv 4 k1 }; block { bn; relu; upsample 2; conv 4 k3 p1 } skip { "       \
@@ -976,6 +1034,8 @@ static const run_conf_t runs[] = {
     {"cdcgan preset (10 classes), ns", "cdcgan", NULL, NULL, "ns", NULL, NULL, 0, 0, 0, {1, 28, 28}, 100, 16, 100, 0},
     {"wgan-gp: embed, cbn; onehot, proj critic", NULL, COND_G, COND_D, "wgan-gp", NULL, NULL, 0, 0, 0, {1, 12, 12}, 10,
      16, 300, 0},
+    {"wgan-gp: spectral norm on embed, linear, convT, conv, in blocks' main and skip paths", NULL, SN_G, SN_D,
+     "wgan-gp", NULL, NULL, 0, 0, 0, {1, 12, 12}, 10, 16, 300, 0},
     {"wgan-gp: residual blocks (cbn, dropout inside), sumpool", NULL, RES_G, RES_D, "wgan-gp", NULL, NULL, 0, 0, 0,
      {1, 12, 12}, 10, 8, 100, 0},
 };
@@ -1358,6 +1418,7 @@ int main(void) {
     RUN(test_class_ops);
     RUN(test_penalty_and_norms);
     RUN(test_augment);
+    RUN(test_spectral_norm);
     RUN(test_train_stats);
     RUN(test_optimizers);
     RUN(test_latents);

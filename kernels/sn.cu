@@ -1,0 +1,91 @@
+/* sn.cu: the CUDA backend's spectral-normalization operations (lib/backend/backend_ops.h,
+ * "spectral normalization"). The sums (each matrix-vector output, the norms, u . t, <dw, w>) are
+ * reduce.h's deterministic segmented reductions in double; the element-wise passes are one
+ * thread per weight element calling lib/backend/sn_math.h, as the CPU loops do (lib/cpu/sn.c). */
+#include "cuda_check.h"
+#include "cuda_ops.h"
+#include "reduce.h"
+
+#include "lib/backend/sn_math.h"
+
+/* one term of output s of W_mat x (or W_mat^T x) */
+struct sn_mv_terms {
+    sn_shape_t sh;
+    const float *w, *x;
+    int transpose;
+    __device__ void operator()(long s, long j, double *acc) const { acc[0] += sn_mv_term(&sh, w, x, transpose, s, j); }
+};
+struct sn_store_float {
+    float *y;
+    __device__ void operator()(long s, const double *sum) const { y[s] = (float)sum[0]; }
+};
+
+void cuda_sn_matvec(backend_t *be, const sn_shape_t *s, float *y, const float *w, const float *x, int transpose) {
+    (void)be;
+    long outs = transpose ? sn_cols(s) : sn_rows(s), len = transpose ? sn_rows(s) : sn_cols(s);
+    gt_count_bytes(4.0 * (double)sn_count(s));
+    gt_reduce<1>(outs, len, sn_mv_terms{*s, w, x, transpose}, sn_store_float{y});
+}
+
+/* a . b, one product per term */
+struct sn_dot_terms {
+    const float *a, *b;
+    __device__ void operator()(long s, long i, double *acc) const {
+        (void)s;
+        acc[0] += (double)a[i] * (double)b[i];
+    }
+};
+struct sn_store_double {
+    double *out;
+    __device__ void operator()(long s, const double *sum) const {
+        (void)s;
+        out[0] = sum[0];
+    }
+};
+
+__global__ void k_sn_divide(float *y, const float *x, const double *sumsq, double eps, size_t n) {
+    size_t i = GT_TID();
+    if (i < n) y[i] = (float)((double)x[i] / sn_norm_divisor(sumsq[0], eps));
+}
+
+void cuda_sn_normalize(backend_t *be, float *y, const float *x, size_t n, double eps) {
+    (void)be;
+    if (!n) return;
+    double *ss = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double));
+    gt_count_bytes(8.0 * n);
+    gt_reduce<1>(1, (long)n, sn_dot_terms{x, x}, sn_store_double{ss});
+    GT_LAUNCH(k_sn_divide, gt_blocks(n), GT_BLOCK, y, x, (const double *)ss, eps, n);
+}
+
+__global__ void k_sn_weight(float *w, const float *w_orig, const double *sigma, size_t n) {
+    size_t i = GT_TID();
+    if (i < n) w[i] = sn_weight_value(w_orig[i], sigma[0]);
+}
+
+void cuda_sn_weight(backend_t *be, const sn_shape_t *s, float *w, double *sigma, const float *w_orig, const float *u,
+                    const float *t) {
+    (void)be;
+    size_t n = sn_count(s);
+    gt_count_bytes(8.0 * n);
+    gt_reduce<1>(1, sn_rows(s), sn_dot_terms{u, t}, sn_store_double{sigma});
+    if (n) GT_LAUNCH(k_sn_weight, gt_blocks(n), GT_BLOCK, w, w_orig, (const double *)sigma, n);
+}
+
+__global__ void k_sn_grad(sn_shape_t s, float *dw_orig, const double *dot, const float *dw, const float *u,
+                          const float *v, const double *sigma, size_t n) {
+    size_t k = GT_TID();
+    if (k >= n) return;
+    long r, c;
+    sn_row_col(&s, k, &r, &c);
+    dw_orig[k] += sn_grad_value(dw[k], dot[0], u[r], v[c], sigma[0]);
+}
+
+void cuda_sn_grad(backend_t *be, const sn_shape_t *s, float *dw_orig, double *dot, const float *dw, const float *w,
+                  const float *u, const float *v, const double *sigma) {
+    (void)be;
+    size_t n = sn_count(s);
+    if (!n) return;
+    gt_count_bytes(16.0 * n);
+    gt_reduce<1>(1, (long)n, sn_dot_terms{dw, w}, sn_store_double{dot});
+    GT_LAUNCH(k_sn_grad, gt_blocks(n), GT_BLOCK, *s, dw_orig, (const double *)dot, dw, u, v, sigma, n);
+}
