@@ -4,7 +4,9 @@
  * projection's over features) are two launches: a thread per (sample, element, chunk of
  * CLASS_CHUNK terms) writes a partial in double, then a thread per (class, element), or per
  * sample for the projection, adds its samples' partials in batch order (class_sum_parts): the
- * CPU's order, so the GPU gives the CPU's bits without atomics. */
+ * CPU's order, so the GPU gives the CPU's bits without atomics. The serial depth counted for a
+ * per-class thread is its chain through the class sum plus one sample's chunks, in the worst
+ * case (every sample in its class): B + J. */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 
@@ -74,7 +76,9 @@ void cuda_class_concat_backward(backend_t *be, float *dx, float *dtable, const f
         if (!np) return;
         double *part = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * np);
         gt_count_bytes(4.0 * (double)B * E * S + 16.0 * np + 8.0 * nt);
+        gt_count_depth(S < CLASS_CHUNK ? S : (long)CLASS_CHUNK);
         GT_LAUNCH(k_class_concat_dtable_part, gt_blocks(np), GT_BLOCK, part, dy, C, E, S, J, np);
+        gt_count_depth((long)B + J);
         GT_LAUNCH(k_class_concat_dtable, gt_blocks(nt), GT_BLOCK, dtable, (const double *)part, labels, B, E, J, nt);
     }
 }
@@ -130,7 +134,9 @@ void cuda_class_affine_backward(backend_t *be, float *dxhat, float *dw, float *d
     if (nk && np) {
         double *part = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 2 * np);
         gt_count_bytes(8.0 * n + 32.0 * np + 16.0 * nk);
+        gt_count_depth(S < CLASS_CHUNK ? S : (long)CLASS_CHUNK);
         GT_LAUNCH(k_class_affine_dwb_part, gt_blocks(np), GT_BLOCK, part, dy, xhat, C, S, J, np);
+        gt_count_depth((long)B + J);
         GT_LAUNCH(k_class_affine_dwb, gt_blocks(nk), GT_BLOCK, dw, db, (const double *)part, labels, B, C, J, nk);
     }
     if (dxhat && n) {
@@ -165,7 +171,9 @@ void cuda_class_proj(backend_t *be, float *y, const float *h, const float *table
     if (!np) return;
     double *part = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * np);
     gt_count_bytes(8.0 * (double)B * F + 16.0 * np + 8.0 * B);
+    gt_count_depth(F < CLASS_CHUNK ? (long)F : (long)CLASS_CHUNK);
     GT_LAUNCH(k_class_proj_part, gt_blocks(np), GT_BLOCK, part, h, table, labels, F, J, np);
+    gt_count_depth(J);
     GT_LAUNCH(k_class_proj, gt_blocks((size_t)B), GT_BLOCK, y, (const double *)part, B, J);
 }
 
@@ -187,6 +195,7 @@ void cuda_class_proj_backward(backend_t *be, float *dh, float *dtable, const flo
     size_t n = (size_t)B * (size_t)F, nt = (size_t)K * (size_t)F;
     if (dtable && nt) {
         gt_count_bytes(4.0 * n + 8.0 * nt);
+        gt_count_depth(B);
         GT_LAUNCH(k_class_proj_dtable, gt_blocks(nt), GT_BLOCK, dtable, dy, h, labels, B, F, nt);
     }
     if (dh && n) {

@@ -21,7 +21,8 @@
  * Consecutive threads read consecutive elements when F's elements are contiguous. Two
  * launches for short reductions, up to four for the longest (a million parameters).
  * A tree reduction in shared memory would need fewer launches; it would need this one as its
- * emulated twin, checked against it on a GPU. */
+ * emulated twin, checked against it on a GPU.
+ * Each launch counts its busiest thread's chain of dependent additions (gt_count_depth). */
 #ifndef GT_REDUCE_H
 #define GT_REDUCE_H
 
@@ -116,10 +117,13 @@ void gt_reduce_2d(long segs, long outer, long inner, F f, G g, const char *op = 
     void (*partial)(double *, long, long, long, long, F) = k_reduce_partial<K, F>;
     void (*combine)(double *, const double *, long, long, long) = k_reduce_combine<K>;
     void (*final_)(const double *, long, long, G) = k_reduce_final<K, G>;
+    long per = (count + P - 1) / P; /* elements of the busiest thread */
+    gt_count_depth((per + GT_REDUCE_CHAINS - 1) / GT_REDUCE_CHAINS + 2);
     GT_LAUNCH_NAMED("k_reduce_partial", op, partial, gt_blocks((size_t)segs * P), GT_BLOCK, part, segs, P,
                     inner > 0 ? inner : 1, count, f);
     while (P > GT_REDUCE_FAN) {
         long Q = (P + GT_REDUCE_FAN - 1) / GT_REDUCE_FAN;
+        gt_count_depth(GT_REDUCE_FAN);
         GT_LAUNCH_NAMED("k_reduce_combine", op, combine, gt_blocks((size_t)segs * Q), GT_BLOCK, other,
                         (const double *)part, segs, P, Q);
         double *t = part;
@@ -127,6 +131,7 @@ void gt_reduce_2d(long segs, long outer, long inner, F f, G g, const char *op = 
         other = t;
         P = Q;
     }
+    gt_count_depth(P);
     GT_LAUNCH_NAMED("k_reduce_final", op, final_, gt_blocks((size_t)segs), GT_BLOCK, (const double *)part, segs, P, g);
 }
 
