@@ -14,6 +14,9 @@
 # "launch floor" puts 2 us on each launch (a typical launch-to-launch time of small kernels
 # queued back to back; an assumption, not a measurement): where it exceeds the floor, the step
 # is bound by launches, not by arithmetic or memory.
+# "depth" is the step's serial depth: over its launches, the sum of the longest chain of dependent
+# additions one thread does (reductions and class-conditional sums; backend_counters_t), a floor
+# in add latencies however many threads the GPU has; "depth_max" the longest of one launch.
 # With --device cuda the same steps are timed on the GPU (3 warm-up steps, then 20), in FP32
 # and in TF32, and printed beside the floors.
 # The last rows ("fid") cost gan-fid's feature extraction the same way: one step is the
@@ -32,8 +35,8 @@ if [ $device = cuda ]; then
 fi
 
 printf '# load: %s\n' "$(uptime | sed 's/.*load average/load average/')"
-printf '%-8s %5s %8s %9s %9s %9s %9s %9s %11s %11s' preset batch launches GFLOP MB \
-    floor_fp32 floor_tf32 launch_fl img/s_fp32 img/s_tf32
+printf '%-8s %5s %8s %9s %9s %9s %9s %9s %11s %11s %8s %9s' preset batch launches GFLOP MB \
+    floor_fp32 floor_tf32 launch_fl img/s_fp32 img/s_tf32 depth depth_max
 [ $device = cuda ] && printf ' %10s %10s %10s %10s' ms_fp32 img/s ms_tf32 img/s
 printf '\n'
 # row NAME BATCH STEP_COST_ARGS...: one row of the table, from the emulation's counters (and the
@@ -44,12 +47,12 @@ row() {
         printf '%-8s %5s  (%s)\n' "$name" $b "$(echo "$line" | tail -1)"
         return
     fi
-    read -r _ _ ncrit launches gflop mb _ _ <<<"$line"
-    awk -v p="$name" -v b="$b" -v k="$ncrit" -v l="$launches" -v f="$gflop" -v m="$mb" 'BEGIN {
+    read -r _ _ ncrit launches gflop mb _ _ _ _ depth dmax <<<"$line"
+    awk -v p="$name" -v b="$b" -v k="$ncrit" -v l="$launches" -v f="$gflop" -v m="$mb" -v d="$depth" -v dm="$dmax" 'BEGIN {
         t32 = f * 1e9 / 60e12; ttf = f * 1e9 / 490e12; tm = m * 1e6 / 3e12; tl = l * 2e-6
         f32 = t32 > tm ? t32 : tm; ftf = ttf > tm ? ttf : tm
-        printf "%-8s %5d %8.0f %9.2f %9.1f %7.1fus %7.1fus %7.0fus %11.0f %11.0f", p, b, l, f, m,
-               f32 * 1e6, ftf * 1e6, tl * 1e6, b * k / f32, b * k / ftf }'
+        printf "%-8s %5d %8.0f %9.2f %9.1f %7.1fus %7.1fus %7.0fus %11.0f %11.0f %8.0f %9.0f", p, b, l, f, m,
+               f32 * 1e6, ftf * 1e6, tl * 1e6, b * k / f32, b * k / ftf, d, dm }'
     if [ $device = cuda ]; then
         r32=$($gpu --device cuda "$@" --batch $b --warmup 3 --steps 20)
         rtf=$($gpu --device cuda "$@" --batch $b --warmup 3 --steps 20 --tf32)
@@ -59,7 +62,7 @@ row() {
     printf '\n'
 }
 
-for ps in mlp:1x28x28 dcgan:1x28x28 dcgan32:3x32x32 wgan-gp:1x28x28; do
+for ps in mlp:1x28x28 dcgan:1x28x28 dcgan32:3x32x32 wgan-gp:1x28x28 cmlp:1x28x28 cdcgan:1x28x28; do
     for b in 64 256 1024; do row "${ps%%:*}" $b --preset "${ps%%:*}" --shape "${ps#*:}"; done
 done
 

@@ -74,7 +74,7 @@ for preset in mlp dcgan; do
         fi
         line=$(GT_EMU_PROTECT=0 GT_EMU_DEVICES=2 mpirun -np 2 $sc --device $dev --preset $preset --shape 1x28x28 --batch 64 \
             --warmup 1 --steps 1 2>/dev/null) || { echo "$preset $dev: step_cost failed"; continue; }
-        read -r _ _ _ launches _ _ _ _ sums mb <<< "$line"
+        read -r _ _ _ launches _ _ _ _ sums mb _ <<< "$line"
         printf '%-6s %-5s %9.0f %12.3f %9s\n' $preset $dev "$sums" "$mb" "$([ $dev = cuda ] && echo "$launches" || echo -)"
     done
 done

@@ -3,13 +3,14 @@
  * and its host emulation), and, when timed, milliseconds per step and images per second.
  * Used by bench/bench_cuda.sh; built by `make` into $(OBJ)/bench/step_cost.
  *
- *   step_cost --preset NAME --shape CxHxW --batch B [--device cpu|cuda] [--warmup W]
+ *   step_cost --preset NAME --shape CxHxW --batch B [--classes K] [--device cpu|cuda] [--warmup W]
  *             [--steps N] [--tf32]
  * prints one tab-separated line:
  *   preset batch n_critic launches_per_step gflop_per_step mbyte_per_step ms_per_step images_per_s
- *   proc_sums_per_step proc_sum_mbyte_per_step
- * (the counters are per step after the warm-up; cpu counts only the last two and prints 0 for
- * the others). Started by mpirun as P processes, the step is data-parallel as in gan-step
+ *   proc_sums_per_step proc_sum_mbyte_per_step serial_depth_per_step serial_depth_max
+ * (the counters are per step after the warm-up; cpu counts only proc_sums and prints 0 for
+ * the others; serial depth: backend_counters_t). A class-conditional preset (cmlp, cdcgan)
+ * takes --classes K (default 10): random labels in [0, K). Started by mpirun as P processes, the step is data-parallel as in gan-step
  * (batch B is the global batch, B / P per process) and rank 0 prints: the last two columns count
  * what a step sums across processes (gradients, loss figures, BatchNorm statistics: the calls of
  * the backend's sum_procs, and their bytes), ms_per_step is rank 0's.
@@ -40,7 +41,7 @@ static double seconds(void) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: step_cost --preset NAME --shape CxHxW --batch B [--device cpu|cuda] [--warmup W] "
+    fprintf(stderr, "usage: step_cost --preset NAME --shape CxHxW --batch B [--classes K] [--device cpu|cuda] [--warmup W] "
                     "[--steps N] [--tf32]\n"
                     "       step_cost --fid WEIGHTS --batch B [--device cpu|cuda] [--warmup W] [--steps N] [--tf32]\n");
     exit(2);
@@ -49,10 +50,11 @@ static void usage(void) {
 /* print the per-step line from the counters before and after `steps` steps of dt seconds */
 static void report(const char *what, int batch, int n_critic, int steps, double dt, backend_counters_t c0,
                    backend_counters_t c1) {
-    printf("%s\t%d\t%d\t%.1f\t%.4f\t%.3f\t%.3f\t%.1f\t%.1f\t%.3f\n", what, batch, n_critic,
+    printf("%s\t%d\t%d\t%.1f\t%.4f\t%.3f\t%.3f\t%.1f\t%.1f\t%.3f\t%.0f\t%llu\n", what, batch, n_critic,
            (double)(c1.launches - c0.launches) / steps, (c1.flops - c0.flops) / steps / 1e9,
            (c1.bytes - c0.bytes) / steps / 1e6, dt / steps * 1e3, (double)batch * n_critic * steps / dt,
-           (double)(c1.proc_sums - c0.proc_sums) / steps, (c1.proc_sum_bytes - c0.proc_sum_bytes) / steps / 1e6);
+           (double)(c1.proc_sums - c0.proc_sums) / steps, (c1.proc_sum_bytes - c0.proc_sum_bytes) / steps / 1e6,
+           (double)(c1.serial_depth - c0.serial_depth) / steps, (unsigned long long)c1.serial_depth_max);
 }
 
 /* --fid: the Inception features of `batch` random 3x32x32 images per step */
@@ -70,6 +72,7 @@ static int fid_cost(backend_t *be, const char *weights, int batch, int warmup, i
     int bad = 0;
     for (int i = 0; i < warmup; i++) bad |= inception_forward(inc, feats, x, batch, 3, 32, 32);
     be_sync(be);
+    be->counters.serial_depth_max = 0;
     backend_counters_t c0 = be->counters;
     double t0 = seconds();
     for (int i = 0; i < steps; i++) bad |= inception_forward(inc, feats, x, batch, 3, 32, 32);
@@ -95,7 +98,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     const char *preset = NULL, *shape_s = NULL, *device = "cuda", *fid_weights = NULL;
-    int batch = 0, warmup = 2, steps = 1, tf32 = 0;
+    int batch = 0, warmup = 2, steps = 1, tf32 = 0, classes = 10;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[++i];
         else if (!strcmp(argv[i], "--shape") && i + 1 < argc) shape_s = argv[++i];
@@ -105,10 +108,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--fid") && i + 1 < argc) fid_weights = argv[++i];
         else if (!strcmp(argv[i], "--tf32")) tf32 = 1;
+        else if (!strcmp(argv[i], "--classes") && i + 1 < argc) classes = atoi(argv[++i]);
         else usage();
     }
     shape3_t shape;
-    if (batch <= 0 || steps <= 0 || warmup < 0) usage();
+    if (batch <= 0 || steps <= 0 || warmup < 0 || classes <= 0) usage();
     if (!fid_weights && (!preset || !shape_s || shape3_parse(shape_s, &shape))) usage();
     backend_t *be = gan_backend(device, 0);
     if (!be) {
@@ -118,7 +122,8 @@ int main(int argc, char **argv) {
     be->tf32 = tf32;
     if (fid_weights) return fid_cost(be, fid_weights, batch, warmup, steps);
     preset_t p;
-    if (preset_get(preset, shape, 100, &p)) {
+    int conditional = !strcmp(preset, "cmlp") || !strcmp(preset, "cdcgan");
+    if (preset_get_classes(preset, shape, 100, conditional ? classes : 0, &p)) {
         fprintf(stderr, "step_cost: %s\n", gt_errmsg());
         return 1;
     }
@@ -144,12 +149,29 @@ int main(int argc, char **argv) {
         fprintf(stderr, "step_cost: %s\n", gt_errmsg());
         return 1;
     }
+    if (conditional) {
+        int64_t ldims[1] = {n};
+        tensor_t labels;
+        if (tensor_alloc(&labels, DT_I64, 1, ldims)) {
+            fprintf(stderr, "step_cost: %s\n", gt_errmsg());
+            return 1;
+        }
+        for (int64_t i = 0; i < n; i++)
+            ((int64_t *)labels.data)[i] = philox_u32(2, PHILOX_STREAM_USER, 0, (uint64_t)i) % (uint32_t)classes;
+        int bad = trainer_set_labels(&t, &labels);
+        tensor_free(&labels);
+        if (bad) {
+            fprintf(stderr, "step_cost: %s\n", gt_errmsg());
+            return 1;
+        }
+    }
     if (trainer_distribute(&t, &dist)) {
         fprintf(stderr, "step_cost: %s\n", gt_errmsg());
         return 1;
     }
     for (int i = 0; i < warmup; i++) train_step(&t);
     be_sync(be);
+    be->counters.serial_depth_max = 0;
     backend_counters_t c0 = be->counters;
     double t0 = seconds();
     for (int i = 0; i < steps; i++) train_step(&t);

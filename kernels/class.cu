@@ -1,7 +1,12 @@
 /* class.cu: the CUDA backend's class-conditional operations (lib/backend/backend_ops.h,
  * "class-conditional layers"). One thread per output element calls lib/backend/class_math.h,
- * the functions the CPU loops call (lib/cpu/class.c); a parameter gradient's thread gathers its
- * class's samples in batch order, so the GPU gives the CPU's bits without atomics. */
+ * the functions the CPU loops call (lib/cpu/class.c). The sums over positions (and the
+ * projection's over features) are two launches: a thread per (sample, element, chunk of
+ * CLASS_CHUNK terms) writes a partial in double, then a thread per (class, element), or per
+ * sample for the projection, adds its samples' partials in batch order (class_sum_parts): the
+ * CPU's order, so the GPU gives the CPU's bits without atomics. The serial depth counted for a
+ * per-class thread is its chain through the class sum plus one sample's chunks, in the worst
+ * case (every sample in its class): B + J. */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 
@@ -41,12 +46,20 @@ __global__ void k_class_concat_dx(float *dx, const float *dy, int C, int E, long
     if (i < n) dx[i] = class_concat_dx(dy, C, E, S, i);
 }
 
-__global__ void k_class_concat_dtable(float *dtable, const float *dy, const int64_t *labels, int B, int C, int E,
-                                      long S, size_t n) {
+/* part (B, E, J): thread (b, e, j) sums chunk j of sample b's class channel e */
+__global__ void k_class_concat_dtable_part(double *part, const float *dy, int C, int E, long S, long J, size_t n) {
+    size_t i = GT_TID();
+    if (i >= n) return;
+    size_t be = i / (size_t)J;
+    part[i] = class_concat_dtable_chunk(dy, C, E, S, (int)(be / (size_t)E), (int)(be % (size_t)E), (long)(i % (size_t)J));
+}
+
+__global__ void k_class_concat_dtable(float *dtable, const double *part, const int64_t *labels, int B, int E, long J,
+                                      size_t n) {
     size_t i = GT_TID();
     if (i >= n) return;
     int k = (int)(i / (size_t)E), e = (int)(i % (size_t)E);
-    dtable[i] += (float)class_concat_dtable(dy, labels, B, C, E, S, k, e);
+    dtable[i] += (float)class_sum_parts(part, labels, B, k, E, e, J, 1, 0);
 }
 
 void cuda_class_concat_backward(backend_t *be, float *dx, float *dtable, const float *dy, const int64_t *labels, int B,
@@ -58,8 +71,15 @@ void cuda_class_concat_backward(backend_t *be, float *dx, float *dtable, const f
         GT_LAUNCH(k_class_concat_dx, gt_blocks(nx), GT_BLOCK, dx, dy, C, E, S, nx);
     }
     if (dtable && nt) {
-        gt_count_bytes(4.0 * (double)B * E * S + 8.0 * nt);
-        GT_LAUNCH(k_class_concat_dtable, gt_blocks(nt), GT_BLOCK, dtable, dy, labels, B, C, E, S, nt);
+        long J = class_chunks(S);
+        size_t np = (size_t)B * (size_t)E * (size_t)J;
+        if (!np) return;
+        double *part = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * np);
+        gt_count_bytes(4.0 * (double)B * E * S + 16.0 * np + 8.0 * nt);
+        gt_count_depth(S < CLASS_CHUNK ? S : (long)CLASS_CHUNK);
+        GT_LAUNCH(k_class_concat_dtable_part, gt_blocks(np), GT_BLOCK, part, dy, C, E, S, J, np);
+        gt_count_depth((long)B + J);
+        GT_LAUNCH(k_class_concat_dtable, gt_blocks(nt), GT_BLOCK, dtable, (const double *)part, labels, B, E, J, nt);
     }
 }
 
@@ -86,23 +106,38 @@ __global__ void k_class_affine_dxhat(float *dxhat, const float *dy, const float 
     if (i < n) dxhat[i] = class_affine_dxhat(dy, w, labels, C, S, i);
 }
 
-__global__ void k_class_affine_dwb(float *dw, float *db, const float *dy, const float *xhat, const int64_t *labels,
-                                   int B, int C, long S, size_t n) {
+/* part (B, C, J, 2): thread (b, c, j) sums chunk j of sample b's channel c */
+__global__ void k_class_affine_dwb_part(double *part, const float *dy, const float *xhat, int C, long S, long J,
+                                        size_t n) {
     size_t i = GT_TID();
     if (i >= n) return;
-    double sw, sb;
-    class_affine_dwb(dy, xhat, labels, B, C, S, (int)(i / (size_t)C), (int)(i % (size_t)C), &sw, &sb);
-    dw[i] += (float)sw;
-    db[i] += (float)sb;
+    size_t bc = i / (size_t)J;
+    class_affine_dwb_chunk(dy, xhat, C, S, (int)(bc / (size_t)C), (int)(bc % (size_t)C), (long)(i % (size_t)J),
+                           part + 2 * i, part + 2 * i + 1);
+}
+
+__global__ void k_class_affine_dwb(float *dw, float *db, const double *part, const int64_t *labels, int B, int C,
+                                   long J, size_t n) {
+    size_t i = GT_TID();
+    if (i >= n) return;
+    int k = (int)(i / (size_t)C), c = (int)(i % (size_t)C);
+    dw[i] += (float)class_sum_parts(part, labels, B, k, C, c, J, 2, 0);
+    db[i] += (float)class_sum_parts(part, labels, B, k, C, c, J, 2, 1);
 }
 
 void cuda_class_affine_backward(backend_t *be, float *dxhat, float *dw, float *db, const float *dy, const float *xhat,
                                 const float *w, const int64_t *labels, int B, int C, long S, int K) {
     (void)be;
     size_t n = (size_t)B * (size_t)C * (size_t)S, nk = (size_t)K * (size_t)C;
-    if (nk) {
-        gt_count_bytes(8.0 * n + 16.0 * nk);
-        GT_LAUNCH(k_class_affine_dwb, gt_blocks(nk), GT_BLOCK, dw, db, dy, xhat, labels, B, C, S, nk);
+    long J = class_chunks(S);
+    size_t np = (size_t)B * (size_t)C * (size_t)J;
+    if (nk && np) {
+        double *part = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 2 * np);
+        gt_count_bytes(8.0 * n + 32.0 * np + 16.0 * nk);
+        gt_count_depth(S < CLASS_CHUNK ? S : (long)CLASS_CHUNK);
+        GT_LAUNCH(k_class_affine_dwb_part, gt_blocks(np), GT_BLOCK, part, dy, xhat, C, S, J, np);
+        gt_count_depth((long)B + J);
+        GT_LAUNCH(k_class_affine_dwb, gt_blocks(nk), GT_BLOCK, dw, db, (const double *)part, labels, B, C, J, nk);
     }
     if (dxhat && n) {
         gt_count_bytes(8.0 * n);
@@ -112,16 +147,34 @@ void cuda_class_affine_backward(backend_t *be, float *dxhat, float *dw, float *d
 
 /* ---- projection discriminator term -------------------------------------------------------- */
 
-__global__ void k_class_proj(float *y, const float *h, const float *table, const int64_t *labels, int B, int F) {
+/* part (B, J): thread (b, j) sums chunk j of sample b's term */
+__global__ void k_class_proj_part(double *part, const float *h, const float *table, const int64_t *labels, int F,
+                                  long J, size_t n) {
+    size_t i = GT_TID();
+    if (i < n) part[i] = class_proj_chunk(h, table, labels, F, (int)(i / (size_t)J), (long)(i % (size_t)J));
+}
+
+/* thread b adds its chunks in order, as class_proj_dot does */
+__global__ void k_class_proj(float *y, const double *part, int B, long J) {
     size_t b = GT_TID();
-    if (b < (size_t)B) y[b] = (float)((double)y[b] + class_proj_dot(h, table, labels, F, (int)b));
+    if (b >= (size_t)B) return;
+    double sum = 0;
+    for (long j = 0; j < J; j++) sum += part[b * (size_t)J + (size_t)j];
+    y[b] = (float)((double)y[b] + sum);
 }
 
 void cuda_class_proj(backend_t *be, float *y, const float *h, const float *table, const int64_t *labels, int B, int F) {
     (void)be;
     if (B <= 0) return;
-    gt_count_bytes(8.0 * (double)B * F + 8.0 * B);
-    GT_LAUNCH(k_class_proj, gt_blocks((size_t)B), GT_BLOCK, y, h, table, labels, B, F);
+    long J = class_chunks(F);
+    size_t np = (size_t)B * (size_t)J;
+    if (!np) return;
+    double *part = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * np);
+    gt_count_bytes(8.0 * (double)B * F + 16.0 * np + 8.0 * B);
+    gt_count_depth(F < CLASS_CHUNK ? (long)F : (long)CLASS_CHUNK);
+    GT_LAUNCH(k_class_proj_part, gt_blocks(np), GT_BLOCK, part, h, table, labels, F, J, np);
+    gt_count_depth(J);
+    GT_LAUNCH(k_class_proj, gt_blocks((size_t)B), GT_BLOCK, y, (const double *)part, B, J);
 }
 
 __global__ void k_class_proj_dh(float *dh, const float *dy, const float *table, const int64_t *labels, int F,
@@ -142,6 +195,7 @@ void cuda_class_proj_backward(backend_t *be, float *dh, float *dtable, const flo
     size_t n = (size_t)B * (size_t)F, nt = (size_t)K * (size_t)F;
     if (dtable && nt) {
         gt_count_bytes(4.0 * n + 8.0 * nt);
+        gt_count_depth(B);
         GT_LAUNCH(k_class_proj_dtable, gt_blocks(nt), GT_BLOCK, dtable, dy, h, labels, B, F, nt);
     }
     if (dh && n) {

@@ -108,6 +108,13 @@ static inline unsigned gt_blocks(size_t n) {
 /* Count bytes an operation must at least move (the byte floor of bench/). */
 static inline void gt_count_bytes(double bytes) { gt_cuda_backend.counters.bytes += bytes; }
 
+/* Count a launch whose busiest thread does a chain of `adds` dependent additions. */
+static inline void gt_count_depth(long adds) {
+    uint64_t d = adds > 0 ? (uint64_t)adds : 0;
+    gt_cuda_backend.counters.serial_depth += d;
+    if (d > gt_cuda_backend.counters.serial_depth_max) gt_cuda_backend.counters.serial_depth_max = d;
+}
+
 /* Scratch device memory, valid until the next call for the same slot: GT_SCRATCH_PARTIAL
  * for reduce.h's partial sums, GT_SCRATCH_OP for an operation's own intermediate results
  * (per-channel sums, factors). Grows through the caching allocator, so only the first steps

@@ -54,12 +54,11 @@ void cuda_bias_add(backend_t *be, float *y, const float *b, long outer, long C, 
     GT_LAUNCH(k_bias_add, gt_blocks(n), GT_BLOCK, y, b, n, C, inner);
 }
 
-/* element e of channel c: e = o * inner + i of (outer, C, inner) */
+/* element (o, i) of channel c of (outer, C, inner) */
 struct bias_sum {
     const float *dy;
     long C, inner;
-    __device__ void operator()(long c, long e, double *acc) const {
-        long o = e / inner, i = e % inner;
+    __device__ void operator()(long c, long o, long i, double *acc) const {
         acc[0] += dy[((size_t)o * C + c) * inner + i];
     }
 };
@@ -71,7 +70,7 @@ struct bias_add_grad {
 void cuda_bias_grad(backend_t *be, float *db, const float *dy, long outer, long C, long inner) {
     (void)be;
     gt_count_bytes(4.0 * outer * C * inner + 8.0 * C);
-    gt_reduce<1>(C, outer * inner, bias_sum{dy, C, inner}, bias_add_grad{db});
+    gt_reduce_2d<1>(C, outer, inner, bias_sum{dy, C, inner}, bias_add_grad{db});
 }
 
 /* ---- activations ------------------------------------------------------------------------- */

@@ -10,16 +10,16 @@
 
 #include "lib/backend/norm_math.h"
 
-/* ---- BatchNorm: segments are channels, element e = i S + k of channel c is x[(i C + c) S + k] */
+/* ---- BatchNorm: segments are channels, element (i, k) of channel c is x[(i C + c) S + k] */
 
-__device__ static inline size_t bn_index(long c, long e, long C, long S) {
-    return ((size_t)(e / S) * C + c) * S + e % S;
+__device__ static inline size_t bn_index(long c, long i, long k, long C, long S) {
+    return ((size_t)i * C + c) * S + k;
 }
 
 struct bn_sum_x {
     const float *x;
     long C, S;
-    __device__ void operator()(long c, long e, double *acc) const { acc[0] += x[bn_index(c, e, C, S)]; }
+    __device__ void operator()(long c, long i, long k, double *acc) const { acc[0] += x[bn_index(c, i, k, C, S)]; }
 };
 struct bn_mean {
     double *mean, n;
@@ -29,8 +29,8 @@ struct bn_sum_sq {
     const float *x;
     const double *mean;
     long C, S;
-    __device__ void operator()(long c, long e, double *acc) const {
-        double d = x[bn_index(c, e, C, S)] - mean[c];
+    __device__ void operator()(long c, long i, long k, double *acc) const {
+        double d = x[bn_index(c, i, k, C, S)] - mean[c];
         acc[0] += d * d;
     }
 };
@@ -103,10 +103,10 @@ static void bn_forward_synced(backend_t *be, const bn_args_t *a) {
     double *sum = a->sync->scratch, *q = sum + C;
     void (*mean)(const double *, long, bn_mean) = k_bn_finish<1, bn_mean>;
     void (*stats)(const double *, long, bn_stats) = k_bn_finish<1, bn_stats>;
-    gt_reduce<1>(C, count, bn_sum_x{a->x, C, S}, bn_keep<1>{sum, C});
+    gt_reduce_2d<1>(C, a->B, S, bn_sum_x{a->x, C, S}, bn_keep<1>{sum, C});
     be->sum_procs(be, sum, (size_t)C, 1);
     GT_LAUNCH(mean, gt_blocks(C), GT_BLOCK, (const double *)sum, C, bn_mean{sum, n}); /* in place: the mean */
-    gt_reduce<1>(C, count, bn_sum_sq{a->x, sum, C, S}, bn_keep<1>{q, C});
+    gt_reduce_2d<1>(C, a->B, S, bn_sum_sq{a->x, sum, C, S}, bn_keep<1>{q, C});
     be->sum_procs(be, q, (size_t)C, 1);
     GT_LAUNCH(stats, gt_blocks(C), GT_BLOCK, (const double *)q, C,
               bn_stats{sum, a->mean, a->inv_std, a->running, n, a->eps, a->momentum, C});
@@ -120,8 +120,8 @@ void cuda_bn_forward(backend_t *be, const bn_args_t *a) {
         bn_forward_synced(be, a);
     } else if (a->training) {
         double *mean_d = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * C);
-        gt_reduce<1>(C, count, bn_sum_x{a->x, C, S}, bn_mean{mean_d, (double)count});
-        gt_reduce<1>(C, count, bn_sum_sq{a->x, mean_d, C, S},
+        gt_reduce_2d<1>(C, a->B, S, bn_sum_x{a->x, C, S}, bn_mean{mean_d, (double)count});
+        gt_reduce_2d<1>(C, a->B, S, bn_sum_sq{a->x, mean_d, C, S},
                      bn_stats{mean_d, a->mean, a->inv_std, a->running, (double)count, a->eps, a->momentum, C});
         gt_count_bytes(8.0 * n);
     } else {
@@ -136,11 +136,11 @@ void cuda_bn_forward(backend_t *be, const bn_args_t *a) {
 struct bn_sum_grad {
     const float *x, *dy, *mean, *inv_std;
     long C, S;
-    __device__ void operator()(long c, long e, double *acc) const {
-        size_t i = bn_index(c, e, C, S);
-        double g = dy[i];
+    __device__ void operator()(long c, long i, long k, double *acc) const {
+        size_t j = bn_index(c, i, k, C, S);
+        double g = dy[j];
         acc[0] += g;
-        acc[1] += g * norm_hat(x[i], mean[c], inv_std[c]);
+        acc[1] += g * norm_hat(x[j], mean[c], inv_std[c]);
     }
 };
 /* dw, db; the dx terms w sg / n and w sgx / n (0 in eval mode) */
@@ -177,7 +177,7 @@ void cuda_bn_backward(backend_t *be, const bn_args_t *a) {
     gt_count_bytes(8.0 * n);
     if (a->training && a->sync) { /* the slice's sums; dx's terms from the global ones */
         double *sums = a->sync->scratch;
-        gt_reduce<2>(C, count, bn_sum_grad{a->x, a->dy, a->mean, a->inv_std, C, S},
+        gt_reduce_2d<2>(C, a->B, S, bn_sum_grad{a->x, a->dy, a->mean, a->inv_std, C, S},
                      bn_keep_grad{sums, a->dw, a->db, C});
         if (!a->dx) return;
         be->sum_procs(be, sums, 2 * (size_t)C, 1);
@@ -185,7 +185,7 @@ void cuda_bn_backward(backend_t *be, const bn_args_t *a) {
         GT_LAUNCH(finish, gt_blocks(C), GT_BLOCK, (const double *)sums, C,
                   bn_grad_finish{NULL, NULL, a->w, terms, (double)a->sync->batch * (double)S, 1});
     } else {
-        gt_reduce<2>(C, count, bn_sum_grad{a->x, a->dy, a->mean, a->inv_std, C, S},
+        gt_reduce_2d<2>(C, a->B, S, bn_sum_grad{a->x, a->dy, a->mean, a->inv_std, C, S},
                      bn_grad_finish{a->dw, a->db, a->w, terms, (double)count, a->training});
     }
     if (!a->dx) return;

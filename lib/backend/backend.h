@@ -131,6 +131,11 @@ typedef struct {
     double flops, bytes;
     uint64_t proc_sums;    /* sums across processes (sum_procs calls), on either backend */
     double proc_sum_bytes; /* the bytes they summed */
+    /* CUDA: serial depth, the longest chain of dependent additions one thread does in a launch
+     * (counted for the reductions and the class-conditional sums, whose threads loop; the
+     * element-wise kernels' threads do a few operations each): summed over the launches, and
+     * the longest of one launch */
+    uint64_t serial_depth, serial_depth_max;
 } backend_counters_t;
 
 struct dist; /* lib/base/dist.h */

@@ -514,10 +514,10 @@ static void test_gather(void) {
     free(f32);
 }
 
-/* the class-conditional operations (class_math.h): the same code on both sides, bit-exact */
-static void test_class_ops(void) {
-    int B = 11, C = 3, E = 5, K = 4, F = 37;
-    long S = 6;
+/* the class-conditional operations (class_math.h): the same code on both sides, bit-exact;
+ * S positions and F features, more than CLASS_CHUNK to sum in several chunks */
+static void class_ops_sized(long S, int F) {
+    int B = 11, C = 3, E = 5, K = 4;
     int64_t lab[11], perm[20], all[20];
     for (int i = 0; i < 20; i++) {
         all[i] = (i * 7 + 3) % K;
@@ -584,6 +584,11 @@ static void test_class_ops(void) {
     gpu->free(gpu, pg);
     cpu->free(cpu, lc);
     gpu->free(gpu, lg);
+}
+
+static void test_class_ops(void) {
+    class_ops_sized(6, 37);
+    class_ops_sized(150, 200);
 }
 
 /* spectral normalization's operations on W_mat of a (d0, d1, inner) weight, dim 0 and dim 1
