@@ -228,4 +228,51 @@ static int same_runs(const char *spec, shape3_t in, int B, int t0, int t1) {
     return same;
 }
 
+/* ---- backward without an input gradient ----------------------------------------------- */
+
+/* The net built from spec, run on B samples of in (random x, tx, dy, dty): its parameter
+ * gradients must be the same bits whether or not the passes are asked for dx (plain) and dx,
+ * dtx (jvp): a layer that skips its input gradient must not change what it adds to dw. */
+static inline void check_backward_without_dx(const char *spec, shape3_t in, int B) {
+    net_t n;
+    int rc = net_build(&n, spec, in, be);
+    CHECK(rc == 0, "%s", gt_errmsg());
+    if (rc) return;
+    net_alloc(&n, B);
+    net_init(&n, INIT_TORCH, 2);
+    nn_ctx_t ctx = net_ctx(&n, 1, 1, 0, 0);
+    size_t nx = (size_t)B * (size_t)shape3_size(in), ny = (size_t)B * (size_t)shape3_size(n.out);
+    float *x = malloc(nx * sizeof(float)), *tx = malloc(nx * sizeof(float)), *dx = malloc(nx * sizeof(float));
+    float *dtx = malloc(nx * sizeof(float)), *dy = malloc(ny * sizeof(float)), *dty = malloc(ny * sizeof(float));
+    randn(x, nx, 11, 1.0f);
+    randn(tx, nx, 12, 1.0f);
+    randn(dy, ny, 13, 1.0f);
+    randn(dty, ny, 14, 1.0f);
+    float *g1 = malloc(n.n_params * sizeof(float)), *g2 = malloc(n.n_params * sizeof(float));
+    for (int jvp = 0; jvp < 2; jvp++) {
+        for (int k = 0; k < 2; k++) {
+            net_zero_grad(&n);
+            if (jvp) {
+                const float *ty;
+                net_jvp_forward(&n, &ctx, x, tx, B, &ty);
+                net_jvp_backward(&n, &ctx, dy, dty, k ? NULL : dx, k ? NULL : dtx, B);
+            } else {
+                net_forward(&n, &ctx, x, B);
+                net_backward(&n, &ctx, dy, k ? NULL : dx, B);
+            }
+            memcpy(k ? g2 : g1, n.grads, n.n_params * sizeof(float));
+        }
+        CHECK(memcmp(g1, g2, n.n_params * sizeof(float)) == 0, "%s: jvp=%d: gradients differ without dx", spec, jvp);
+    }
+    free(g1);
+    free(g2);
+    free(x);
+    free(tx);
+    free(dx);
+    free(dtx);
+    free(dy);
+    free(dty);
+    net_free(&n);
+}
+
 #endif
