@@ -275,4 +275,21 @@ static inline void check_backward_without_dx(const char *spec, shape3_t in, int 
     net_free(&n);
 }
 
+/* ---- spec errors ------------------------------------------------------------------------ */
+
+/* 1 when building spec on in fails with exactly the message want; else prints why and 0. */
+static inline int build_err(const char *spec, shape3_t in, const char *want) {
+    net_t n;
+    if (net_build(&n, spec, in, be) == 0) {
+        printf("# spec '%s' was accepted, expected error '%s'\n", spec, want);
+        net_free(&n);
+        return 0;
+    }
+    if (strcmp(gt_errmsg(), want) != 0) {
+        printf("# spec '%s': error '%s', expected '%s'\n", spec, gt_errmsg(), want);
+        return 0;
+    }
+    return 1;
+}
+
 #endif

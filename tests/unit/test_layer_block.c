@@ -16,20 +16,6 @@
 
 static const shape3_t F6 = {6, 1, 1}, IMG = {2, 4, 4};
 
-static int build_err(const char *spec, shape3_t in, const char *want) {
-    net_t n;
-    if (net_build(&n, spec, in, be) == 0) {
-        printf("# spec '%s' was accepted, expected error '%s'\n", spec, want);
-        net_free(&n);
-        return 0;
-    }
-    if (strcmp(gt_errmsg(), want) != 0) {
-        printf("# spec '%s': error '%s', expected '%s'\n", spec, gt_errmsg(), want);
-        return 0;
-    }
-    return 1;
-}
-
 static void test_block_errors(void) {
     CHECK(build_err("linear 6; block { linear 6; relu; linear 4 q2 }", F6,
                     "block 2: main layer 3 (linear): unknown argument 'q2'"), "argument in main");

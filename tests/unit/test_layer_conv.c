@@ -66,20 +66,6 @@ static void test_index_maps(void) {
 
 /* ---- shapes, errors, normalised text --------------------------------------------------- */
 
-static int build_err(const char *spec, shape3_t in, const char *want) {
-    net_t n;
-    if (net_build(&n, spec, in, be) == 0) {
-        printf("# spec '%s' was accepted, expected error '%s'\n", spec, want);
-        net_free(&n);
-        return 0;
-    }
-    if (strcmp(gt_errmsg(), want) != 0) {
-        printf("# spec '%s': error '%s', expected '%s'\n", spec, gt_errmsg(), want);
-        return 0;
-    }
-    return 1;
-}
-
 static int out_is(const char *spec, shape3_t in, int c, int h, int w) {
     net_t n;
     if (net_build(&n, spec, in, be)) {

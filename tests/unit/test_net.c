@@ -14,20 +14,6 @@
 #include "harness.h"
 #include "net_check.h"
 
-static int build_err(const char *spec, shape3_t in, const char *want) {
-    net_t n;
-    if (net_build(&n, spec, in, be) == 0) {
-        printf("# spec '%s' was accepted, expected error '%s'\n", spec, want);
-        net_free(&n);
-        return 0;
-    }
-    if (strcmp(gt_errmsg(), want) != 0) {
-        printf("# spec '%s': error '%s', expected '%s'\n", spec, gt_errmsg(), want);
-        return 0;
-    }
-    return 1;
-}
-
 static const shape3_t F6 = {6, 1, 1};
 
 static void test_spec_errors(void) {
