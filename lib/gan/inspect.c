@@ -328,7 +328,7 @@ void inspect_step_end(inspect_step_t *w) {
         size_t sz = (size_t)shape3_size(m->shape);
         int64_t img[4] = {t->b, m->shape.c, m->shape.h, m->shape.w}, zs[2] = {t->b, m->z_dim};
         float *h = download_all(be, t->real, (size_t)t->b * sz);
-        inspect_dir_add(w->d, "real", "dstep", "", "batch", "real", "", 4, img, h, (size_t)t->b * sz);
+        inspect_dir_add(w->d, "real", "dstep", "D", "batch", "real", "", 4, img, h, (size_t)t->b * sz);
         free(h);
         h = download_all(be, m->G.acts[m->G.n_layers], (size_t)t->b * sz);
         inspect_dir_add(w->d, "fake", "dstep", "G", "batch", "fake", "", 4, img, h, (size_t)t->b * sz);
