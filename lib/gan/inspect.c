@@ -59,7 +59,7 @@ void inspect_dir_add(inspect_dir_t *d, const char *stem, const char *phase, cons
         snprintf(f->net, sizeof f->net, "%s", net);
         snprintf(f->what, sizeof f->what, "%s", what);
         snprintf(f->name, sizeof f->name, "%s", name);
-        snprintf(f->kind, sizeof f->kind, "%s", kind);
+        snprintf(f->kind, sizeof f->kind, "%s", *kind ? kind : "-");
         f->want = 1;
         size_t k = 0;
         for (int i = 0; i < ndim; i++) {
@@ -178,6 +178,12 @@ static inspect_layer_stat_t *col(const inspect_step_t *w, const char *net, const
     return NULL;
 }
 
+/* The pass an event belongs to, read off the context the trainer made for it (trainer.h):
+ * Philox step t * 16 + pass, pass 3c (D on the real batch of D update c; a second plain forward
+ * with that key is R1's), 3c + 1 (D on the fake batch; sample_base B: the WGAN-GP
+ * interpolates; a second forward: R2's), 3c + 2 (G), 15 (D in G's update); G's reverse pass
+ * is its update's. */
+_Static_assert(3 * GAN_MAX_CRITIC <= 15, "the pass keys of D's updates stay below G's update's");
 static void step_event(inspect_step_t *w, const char *net, const nn_ctx_t *ctx, const nn_event_t *e) {
     gan_model_t *m = w->t->m;
     int K = m->set.n_critic;

@@ -10,7 +10,7 @@
  * gradient of the pass's loss w.r.t. the net's input or the layer's output), batch (real, fake,
  * z), param (a parameter before the step), grad_param (its gradient in the step); name: the
  * layer's torch name ("3", "3.main.2") or the checkpoint tensor's ("3.weight"); kind: the
- * layer's spec keyword; shape: e.g. 8x64x4x4. The directory must be new or empty; each file is
+ * layer's spec keyword ("-" for parameters and batches); shape: e.g. 8x64x4x4. The directory must be new or empty; each file is
  * written atomically, and the manifest last, so a complete manifest means a complete dump.
  *
  * gan-step's phases (trainer.h's step; "dstepK_" with K = 1.. the critic update when
