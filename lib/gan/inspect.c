@@ -29,10 +29,12 @@ void inspect_dir_open(inspect_dir_t *d, const char *dir) {
     struct dirent *e;
     while ((e = readdir(h)))
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            char first[256];
+            snprintf(first, sizeof first, "%s", e->d_name);
             closedir(h);
             die_usage("%s is not empty (it holds %s): give a new or empty directory, so that no file is overwritten "
                       "and the manifest lists the whole directory",
-                      dir, e->d_name);
+                      dir, first);
         }
     closedir(h);
     d->dir = gt_xstrdup(dir);
