@@ -15,6 +15,7 @@
 #include "lib/base/cli.h"
 #include "lib/base/common.h"
 #include "lib/gan/device.h"
+#include "lib/gan/inspect.h"
 #include "lib/gan/model.h"
 #include "lib/gan/sampler.h"
 
@@ -40,6 +41,10 @@ static void usage(void) {
            "  --per-class N    N images of every class, in class order; image k*N + j uses latent j,\n"
            "                   so each column shares its latent (tensor2png --cols N: a row per class)\n"
            "  --batch B        images per batch (default 256)\n"
+           "  --activations DIR  also write the output of every layer of G (inside residual blocks\n"
+           "                   too) for the images written: DIR/G.NAME.npy by the checkpoint's layer\n"
+           "                   names (G.input.npy the latents), and DIR/manifest.tsv; DIR is created\n"
+           "                   and must be new or empty\n"
            "  --shard I/N      write only slice I (0..N-1) of N: the images a run without --shard\n"
            "                   writes, cut at batch boundaries (same --batch); the N slices\n"
            "                   concatenated are that run's images, byte for byte\n"
@@ -57,7 +62,7 @@ static void usage(void) {
 }
 
 enum { O_SEED = 256, O_ZIN, O_ZOUT, O_INTERP, O_TRUNC, O_BEST, O_NOEMA, O_BATCH, O_SHARD, O_THREADS, O_DEVICE,
-       O_VERSION, O_CLASS, O_CLASSES, O_PERCLASS, O_LABELS_OUT };
+       O_VERSION, O_CLASS, O_CLASSES, O_PERCLASS, O_LABELS_OUT, O_ACTS };
 
 static const struct option longopts[] = {
     {"seed", required_argument, 0, O_SEED},     {"z-in", required_argument, 0, O_ZIN},
@@ -69,7 +74,7 @@ static const struct option longopts[] = {
     {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, O_VERSION},
     {"class", required_argument, 0, O_CLASS},   {"classes", required_argument, 0, O_CLASSES},
     {"per-class", required_argument, 0, O_PERCLASS}, {"labels-out", required_argument, 0, O_LABELS_OUT},
-    {0, 0, 0, 0}};
+    {"activations", required_argument, 0, O_ACTS}, {0, 0, 0, 0}};
 
 /* "3,3,7" -> a new array of *n class numbers (each 0..1000000), or NULL with a message. */
 static int64_t *parse_class_list(const char *s, int64_t *n) {
@@ -126,7 +131,8 @@ static void shard_range(int64_t total, int B, long long index, long long count, 
 
 int main(int argc, char **argv) {
     cli_init("gan-sample");
-    const char *in = NULL, *out = NULL, *zin_path = NULL, *zout_path = NULL, *labels_path = NULL, *device = "auto";
+    const char *in = NULL, *out = NULL, *zin_path = NULL, *zout_path = NULL, *labels_path = NULL, *device = "auto",
+               *acts_dir = NULL;
     long long n = -1, interp = 0, best = 1, batch = 256, threads = 0, shard_i = 0, shard_n = 1;
     unsigned long long seed = 0;
     double trunc = 0;
@@ -141,6 +147,7 @@ int main(int argc, char **argv) {
         case O_ZIN: zin_path = optarg; break;
         case O_ZOUT: zout_path = optarg; break;
         case O_LABELS_OUT: labels_path = optarg; break;
+        case O_ACTS: acts_dir = optarg; break;
         case O_INTERP: interp = cli_long("--interp", optarg, 1, 1 << 20); break;
         case O_TRUNC: trunc = cli_double("--truncate", optarg, 0.05, 1e6); break;
         case O_BEST: best = cli_long("--best-of", optarg, 1, 1 << 16); break;
@@ -185,6 +192,8 @@ int main(int argc, char **argv) {
 
     out_t o, oz, ol;
     out_open(&o, out, 1);
+    inspect_dir_t acts;
+    if (acts_dir) inspect_dir_open(&acts, acts_dir);
 
     if ((!in || strcmp(in, "-") == 0) && isatty(STDIN_FILENO))
         die_usage("the checkpoint would come from the terminal; give -i FILE or redirect stdin");
@@ -257,12 +266,18 @@ int main(int argc, char **argv) {
     float *xh = gt_xmalloc(sizeof(float) * img * (size_t)B), *zh = gt_xmalloc(sizeof(float) * (size_t)zd * (size_t)B);
     int64_t *lab = gt_xmalloc(sizeof(int64_t) * (size_t)B);
     if (sampler_seek(&smp, lo)) die_lib(EXIT_DATA);
+    inspect_sample_t watch;
+    if (acts_dir) inspect_sample_start(&watch, &acts, &m.G, hi - lo);
     for (int64_t s0 = lo; s0 < hi; s0 += B) {
         int b = (int)(hi - s0 < B ? hi - s0 : B);
         if (sampler_next(&smp, b, xh, zout_path ? zh : NULL, labels_path ? lab : NULL)) die_lib(EXIT_DATA);
         if (labels_path) out_write(&ol, lab, sizeof(int64_t) * (size_t)b);
         out_write(&o, xh, sizeof(float) * img * (size_t)b);
         if (zout_path) out_write(&oz, zh, sizeof(float) * (size_t)zd * (size_t)b);
+    }
+    if (acts_dir) {
+        inspect_sample_stop(&watch, &m.G);
+        inspect_dir_close(&acts);
     }
     if (zout_path) out_commit(&oz);
     if (labels_path) out_commit(&ol);

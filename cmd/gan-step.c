@@ -16,6 +16,7 @@
 #include "lib/base/common.h"
 #include "lib/base/dist.h"
 #include "lib/gan/device.h"
+#include "lib/gan/inspect.h"
 #include "lib/gan/model.h"
 #include "lib/gan/trainer.h"
 
@@ -41,6 +42,12 @@ static void usage(void) {
            "                       order, or none (overrides the checkpoint's; said, stored)\n"
            "  --log FILE.tsv       append a row of losses every --log-every steps (header when new)\n"
            "  --log-every N        default 50\n"
+           "  --log-layers         add per-layer columns to the log: each layer's activation mean and\n"
+           "                       std (G on its fake batch, D on the real and the fake batch) and\n"
+           "                       parameter gradient norm, of the step logged\n"
+           "  --dump-step N --dump-dir DIR   write every tensor of step N into DIR (new or empty):\n"
+           "                       real and fake batches, every layer's output of G and D and the\n"
+           "                       gradients w.r.t. them and the parameters, with DIR/manifest.tsv\n"
            "  --snapshot-every N   write DIR/step-NNNNNN.st every N steps (with --snapshot-dir)\n"
            "  --snapshot-dir DIR   where snapshots go (created if missing)\n"
            "  --threads N          CPU threads (0 = all cores, default)\n"
@@ -65,7 +72,7 @@ static void usage(void) {
 
 enum { O_DATA = 256, O_LABELS, O_STEPS, O_EPOCHS, O_INPLACE, O_BATCH, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
        O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS, O_DEVICE, O_TF32, O_VERSION, O_R1, O_R2, O_REGEVERY,
-       O_AUGMENT };
+       O_AUGMENT, O_DUMPSTEP, O_DUMPDIR, O_LOGLAYERS };
 
 static const struct option longopts[] = {
     {"data", required_argument, 0, O_DATA},
@@ -87,6 +94,9 @@ static const struct option longopts[] = {
     {"augment", required_argument, 0, O_AUGMENT},
     {"log", required_argument, 0, O_LOG},
     {"log-every", required_argument, 0, O_LOGEVERY},
+    {"log-layers", no_argument, 0, O_LOGLAYERS},
+    {"dump-step", required_argument, 0, O_DUMPSTEP},
+    {"dump-dir", required_argument, 0, O_DUMPDIR},
     {"snapshot-every", required_argument, 0, O_SNAPEVERY},
     {"snapshot-dir", required_argument, 0, O_SNAPDIR},
     {"threads", required_argument, 0, O_THREADS},
@@ -129,7 +139,30 @@ typedef struct {
     double t0, t_last_log;
     int64_t last_log_step;
     progress_t prog;
+    /* --dump-step, --log-layers (lib/gan/inspect.h) */
+    inspect_step_t watch;
+    inspect_dir_t dump;
+    int64_t dump_step;
+    int log_layers, watching;
 } run_t;
+
+/* Before step m->step + 1: watch it when it is the dumped step or, with --log-layers, a logged one. */
+static void watch_next(run_t *r) {
+    int64_t next = r->m->step + 1;
+    int dump = next == r->dump_step, stats = r->log_layers && (next % r->log_every == 0 || next == r->until);
+    if (!dump && !stats) return;
+    inspect_step_begin(&r->watch, dump ? &r->dump : NULL, stats);
+    r->watching = 1;
+}
+
+/* After a step: stop watching it; a dumped step's directory is complete. */
+static void watch_done(run_t *r) {
+    if (!r->watching) return;
+    int dumped = r->watch.d != NULL;
+    inspect_step_end(&r->watch);
+    if (dumped) inspect_dir_close(&r->dump);
+    r->watching = 0;
+}
 
 /* A checkpoint is written only when no step went bad (trainer.h). */
 static void write_snapshot(run_t *r) {
@@ -148,6 +181,7 @@ static int after_step(void *arg) {
     run_t *r = arg;
     gan_model_t *m = r->m;
     double t = now_seconds();
+    watch_done(r);
     if (r->log && (m->step % r->log_every == 0 || m->step == r->until)) {
         if (trainer_check(r->tr)) return 1; /* no row of NaNs: train_loop reports the bad step */
         train_stats_t a;
@@ -158,7 +192,9 @@ static int after_step(void *arg) {
         double ips = dt > 0 ? (double)(m->step - r->last_log_step) * m->set.batch * m->set.n_critic / dt : 0;
         fprintf(r->log, "%lld\t%lld", (long long)m->step, (long long)m->epoch);
         for (int k = 0; k < 7; k++) fprintf(r->log, "\t%.6g", v[k]);
-        fprintf(r->log, "\t%.1f\t%.3f\n", ips, t - r->t0);
+        fprintf(r->log, "\t%.1f\t%.3f", ips, t - r->t0);
+        if (r->log_layers) inspect_log_row(&r->watch, r->log);
+        fprintf(r->log, "\n");
         if (fflush(r->log) != 0 || ferror(r->log)) die(EXIT_DATA, "%s: write failed: %s", r->log_path, strerror(errno));
         r->t_last_log = t;
         r->last_log_step = m->step;
@@ -174,6 +210,7 @@ static int after_step(void *arg) {
                         el > 0 ? done * m->set.batch * m->set.n_critic / el : 0.0,
                         done > 0 ? el / done * (total - done) : 0.0);
     }
+    if (m->step < r->until) watch_next(r);
     return 0;
 }
 
@@ -183,7 +220,9 @@ int main(int argc, char **argv) {
     if (dist.size > 1) cli_set_rank(dist.rank, abort_run);
     int rank0 = dist.rank == 0;
     const char *data_path = NULL, *labels_path = NULL, *in = NULL, *out = NULL, *inplace = NULL, *optg = NULL, *optd = NULL;
-    const char *log_path = NULL, *snap_dir = NULL, *device = "auto";
+    const char *log_path = NULL, *snap_dir = NULL, *device = "auto", *dump_dir = NULL;
+    long long dump_step = -1;
+    int log_layers = 0;
     long long steps = -1, epochs = -1, batch = -1, ncrit = -1, threads = 0, log_every = 50, snap_every = 0;
     double gp = -1, clip = -1, ls = -1, ema = -1, r1 = -1, r2 = -1;
     long long reg_every = -1;
@@ -214,6 +253,9 @@ int main(int argc, char **argv) {
         case O_LOGEVERY: log_every = cli_long("--log-every", optarg, 1, INT32_MAX); break;
         case O_SNAPEVERY: snap_every = cli_long("--snapshot-every", optarg, 1, INT32_MAX); break;
         case O_SNAPDIR: snap_dir = optarg; break;
+        case O_DUMPSTEP: dump_step = cli_long("--dump-step", optarg, 1, UINT32_MAX / 16); break;
+        case O_DUMPDIR: dump_dir = optarg; break;
+        case O_LOGLAYERS: log_layers = 1; break;
         case O_THREADS: threads = cli_long("--threads", optarg, 0, 1024); break;
         case O_DEVICE: device = optarg; break;
         case O_TF32: tf32 = 1; break;
@@ -232,6 +274,10 @@ int main(int argc, char **argv) {
     if (inplace && (in || out)) die_usage("--in-place replaces -i and -o");
     if (inplace) in = out = inplace;
     if (!!snap_every != !!snap_dir) die_usage("--snapshot-every and --snapshot-dir go together");
+    if ((dump_step > 0) != !!dump_dir) die_usage("--dump-step and --dump-dir go together");
+    if (log_layers && !log_path) die_usage("--log-layers adds columns to the log: give --log FILE.tsv");
+    if (dist.size > 1 && (dump_dir || log_layers))
+        die_usage("--dump-step and --log-layers work in one process; run the step without mpirun");
     if (dist.size > 1) {
         if (!in || strcmp(in, "-") == 0)
             die_usage("%d processes: give the checkpoint as -i FILE or --in-place FILE (only rank 0 has stdin)",
@@ -359,6 +405,9 @@ int main(int argc, char **argv) {
     /* an epoch is floor(N / B) real batches; a step draws n_critic of them */
     int64_t until = m.step + (steps >= 0 ? steps : epochs * per_epoch / m.set.n_critic);
     if (until > (int64_t)(UINT32_MAX / 16)) die_usage("too many steps");
+    if (dump_dir && (dump_step <= m.step || dump_step > until))
+        die_usage("--dump-step %lld: this run makes steps %lld..%lld", dump_step, (long long)m.step + 1,
+                  (long long)until);
 
     run_t r;
     memset(&r, 0, sizeof r);
@@ -370,13 +419,20 @@ int main(int argc, char **argv) {
     r.snap_every = (int)snap_every;
     r.snap_dir = snap_dir;
     r.log_path = log_path;
+    r.dump_step = dump_dir ? dump_step : -1;
+    r.log_layers = log_layers;
+    inspect_step_init(&r.watch, &tr);
+    if (dump_dir) inspect_dir_open(&r.dump, dump_dir);
     if (snap_dir && mkdir(snap_dir, 0777) != 0 && errno != EEXIST)
         die(EXIT_DATA, "%s: cannot create: %s", snap_dir, strerror(errno));
     if (log_path) {
         r.log = fopen(log_path, "a");
         if (!r.log) die(EXIT_DATA, "%s: %s", log_path, strerror(errno));
-        if (ftell(r.log) == 0)
-            fprintf(r.log, "step\tepoch\tloss_d\tloss_g\td_real\td_fake\tgp\tgnorm_g\tgnorm_d\timg_per_s\twall_s\n");
+        if (ftell(r.log) == 0) {
+            fprintf(r.log, "step\tepoch\tloss_d\tloss_g\td_real\td_fake\tgp\tgnorm_g\tgnorm_d\timg_per_s\twall_s");
+            if (log_layers) inspect_log_header(&r.watch, r.log);
+            fprintf(r.log, "\n");
+        }
     }
     progress_init(&r.prog, quiet);
     r.t0 = r.t_last_log = now_seconds();
@@ -390,6 +446,7 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    if (rank0 && m.step < until) watch_next(&r);
     if (train_loop(&tr, until, &got_signal, rank0 ? after_step : NULL, &r)) {
         progress_done(&r.prog);
         die(EXIT_DATA, "%s", gt_errmsg());
@@ -409,6 +466,8 @@ int main(int argc, char **argv) {
     int written = 0;
     dist_max(&dist, &written, 1);
     long long done_step = (long long)m.step;
+    if (r.dump.dir) warnx("step %lld was not reached: nothing dumped into %s", dump_step, dump_dir);
+    inspect_step_free(&r.watch);
     trainer_free(&tr);
     tensor_free(&data);
     model_free(&m);

@@ -24,7 +24,7 @@ $code" "$@"
 @test "gan-sample --help lists every option and an example" {
     run gan-sample --help
     [ "$status" -eq 0 ]
-    for o in -n --seed --z-in --z-out --labels-out --interp --truncate --best-of --no-ema --batch --shard --threads --device -o; do
+    for o in -n --seed --z-in --z-out --labels-out --interp --truncate --best-of --no-ema --batch --activations --shard --threads --device -o; do
         [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
     done
     [[ "$output" == *example* ]]
@@ -237,4 +237,25 @@ w, s = (float(a.split()[-1]) for a in sys.argv[1:3])
 assert w > 0 and abs(w - s) <= 1e-9 * w, (w, s)' "$whole" "$sharded"
     run "$BATS_TEST_DIRNAME/../examples/sharded-fid.sh" "$T/m.st" "$T/real.npy" 50 9
     [ "$status" -eq 2 ] && [[ "$output" == *"at most 1"* ]]
+}
+
+@test "--activations DIR: every layer of G by name, a manifest, the same images; a used DIR is refused" {
+    model "$T/m.st"
+    gan-sample -n 5 --seed 2 --batch 2 < "$T/m.st" > "$T/plain.npy"
+    gan-sample -n 5 --seed 2 --batch 2 --activations "$T/acts" < "$T/m.st" > "$T/with.npy"
+    cmp "$T/plain.npy" "$T/with.npy"
+    run cat "$T/acts/manifest.tsv"
+    [ "${lines[0]}" = "$(printf 'file\tphase\tnet\twhat\tname\tkind\tshape')" ]
+    [ "${lines[1]}" = "$(printf 'G.input.npy\tsample\tG\tinput\tinput\tinput\t5x8x1x1')" ]
+    [ "${lines[6]}" = "$(printf 'G.4.npy\tsample\tG\toutput\t4\treshape\t5x1x8x8')" ]
+    [ "${#lines[@]}" -eq 7 ]
+    cmp <(tail -c 320 "$T/acts/G.4.npy") <(tail -c 320 "$T/plain.npy")
+    tensor-info "$T/acts/G.1.npy" | grep -q 'shape   5x32x1x1'
+    run gan-sample -n 5 --activations "$T/acts" -i "$T/m.st" -o "$T/again.npy"
+    assert_one_line_error 2
+    [[ "$output" == *"acts is not empty"* ]]
+    [ ! -e "$T/again.npy" ]
+    touch "$T/file"
+    run gan-sample -n 5 --activations "$T/file/x" -i "$T/m.st" -o "$T/again.npy"
+    assert_one_line_error 1
 }

@@ -422,3 +422,79 @@ assert [float(r[6]) > 0 for r in rows] == [True, False, True, False, True], rows
     [[ "$output" == *"--r1"*"bn"* ]]
     [ ! -e "$T/x.st" ]
 }
+
+
+# inspect_py CODE ARGS...: a Python check of a dump or log, numpy imported as np
+inspect_py() {
+    local code=$1; shift
+    run $PY -c "import sys, numpy as np
+$code" "$@"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+}
+
+@test "--dump-step N --dump-dir DIR: every tensor of step N with a manifest; the weights are bit-identical" {
+    run gan-step --help
+    for o in --dump-step --dump-dir --log-layers; do [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }; done
+    data 64 u8 "$T/d.npy"
+    init "$T/m0.st" --loss wgan-gp --n-critic 2 --r1 0.5
+    gan-step -q --data "$T/d.npy" --steps 3 --dump-step 2 --dump-dir "$T/dump" < "$T/m0.st" > "$T/a.st"
+    gan-step -q --data "$T/d.npy" --steps 3 < "$T/m0.st" > "$T/b.st"
+    cmp "$T/a.st" "$T/b.st"
+    run cut -f2 "$T/dump/manifest.tsv"
+    for p in before dstep gstep dstep1_real dstep1_G dstep1_fake dstep1_gp dstep1_r1 dstep2_real dstep2_fake gstep_D gstep_G; do
+        [[ " ${lines[*]} " == *" $p "* ]] || { echo "no phase $p"; return 1; }
+    done
+    # every file is listed, every listed file is there with the listed shape
+    inspect_py '
+import os
+d = sys.argv[1]
+rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(d, "manifest.tsv"))][1:]
+assert sorted(r[0] for r in rows) == sorted(f for f in os.listdir(d) if f != "manifest.tsv")
+for r in rows:
+    a = np.load(os.path.join(d, r[0]))
+    assert a.dtype == np.float32 and "x".join(map(str, a.shape)) == r[6], r
+have = {r[0] for r in rows}
+for f in ("real.npy", "fake.npy", "z.npy", "dstep1_real.D.input.npy", "gstep_D.D.input.grad.npy",
+          "gstep_G.G.0.grad.npy", "grad.G.0.weight.npy", "grad.D.4.bias.npy", "param.D.1.weight.npy"):
+    assert f in have, f
+assert np.array_equal(np.load(os.path.join(d, "fake.npy")), np.load(os.path.join(d, "dstep2_G.G.4.npy")))' "$T/dump"
+    tensor-info "$T/dump/gstep_D.D.input.grad.npy" | grep -q 'shape   16x1x8x8'
+}
+
+@test "--dump-step: bad usage and a used DIR are one line, exit 2; a step the run does not reach dumps nothing" {
+    data 64 u8 "$T/d.npy"
+    init "$T/m0.st"
+    run gan-step --data "$T/d.npy" --steps 2 --dump-step 1 -i "$T/m0.st" -o "$T/x.st"
+    assert_one_line_error 2
+    run gan-step --data "$T/d.npy" --steps 2 --dump-step 3 --dump-dir "$T/dd" -i "$T/m0.st" -o "$T/x.st"
+    assert_one_line_error 2
+    [[ "$output" == *"steps 1..2"* ]]
+    run gan-step --data "$T/d.npy" --steps 2 --log-layers -i "$T/m0.st" -o "$T/x.st"
+    assert_one_line_error 2
+    mkdir "$T/used" && touch "$T/used/a"
+    run gan-step --data "$T/d.npy" --steps 2 --dump-step 1 --dump-dir "$T/used" -i "$T/m0.st" -o "$T/x.st"
+    assert_one_line_error 2
+    [[ "$output" == *"not empty"* ]]
+    [ ! -e "$T/x.st" ]
+}
+
+@test "--log-layers: per-layer activation and gradient columns, documented names; the weights are bit-identical" {
+    data 64 u8 "$T/d.npy"
+    init "$T/m0.st"
+    gan-step -q --data "$T/d.npy" --steps 4 --log "$T/l.tsv" --log-every 2 --log-layers < "$T/m0.st" > "$T/a.st"
+    gan-step -q --data "$T/d.npy" --steps 4 < "$T/m0.st" > "$T/b.st"
+    cmp "$T/a.st" "$T/b.st"
+    inspect_py '
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+h = rows[0]
+assert len(rows) == 3 and all(len(r) == len(h) for r in rows), [len(r) for r in rows]
+want = ["G.0.act_mean", "G.0.act_std", "G.0.grad_norm", "G.1.act_mean", "G.4.act_std",
+        "D.0.act_mean_real", "D.0.act_std_fake", "D.1.grad_norm", "D.3.act_mean_fake", "D.4.grad_norm"]
+for w in want:
+    assert w in h, w
+assert "G.1.grad_norm" not in h and "D.0.grad_norm" not in h   # no parameters
+v = {k: float(x) for k, x in zip(h, rows[2])}
+assert v["G.4.act_std"] > 0 and -1 <= v["G.4.act_mean"] <= 1 and v["D.1.grad_norm"] > 0
+assert all(np.isfinite(list(v.values())))
+' "$T/l.tsv"
+}

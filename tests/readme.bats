@@ -66,3 +66,15 @@ examples() {
     $PY -c "import numpy as np; l = np.load('$T/c-labels.npy'); assert l.dtype == np.int64 and l.tolist() == [k for k in range(10) for _ in range(3)], l
 assert np.load('$T/c.npy').shape == (30, 1, 28, 28)"
 }
+
+@test "README: the inspecting-intermediate-tensors examples run" {
+    awk '/^## Inspecting intermediate tensors/ { on = 1; next } /^##/ { on = 0 } on && /^```sh/ { c = 1; next }
+         /^```/ { c = 0 } on && c' "$BATS_TEST_DIRNAME/../README.md" > "$T/ex.sh"
+    [ "$(grep -c . "$T/ex.sh")" -ge 8 ]
+    $PY -c "import numpy as np; np.save('$T/train.npy', np.random.default_rng(0).integers(0, 256, (64, 1, 28, 28)).astype(np.uint8))"
+    run bash -c "cd '$T' && set -e -o pipefail && source ex.sh"
+    assert_success
+    assert_output --partial "step3/grad.G.0.weight.npy"
+    assert_output --partial "G.0.act_mean"
+    assert_output --partial "shape   8x16x1x1"
+}

@@ -286,3 +286,24 @@ assert abs(d['mean'] - m) < 1e-12 * m and abs(d['std'] - s) < 1e-12 * s, (d, m, 
 print('ok')" "$output"
     assert_output "ok"
 }
+
+@test "a gan-step dump: every file the manifest lists is described, with NumPy's statistics" {
+    $PY -c "import numpy as np; np.save('$T/d.npy', np.random.default_rng(0).integers(0, 256, (32, 1, 8, 8)).astype(np.uint8))"
+    gan-init --G 'linear 16; relu; linear 64; tanh; reshape 1x8x8' --D 'flatten; linear 8; lrelu 0.2; linear 1' \
+        --shape 1x8x8 --z 4 --batch 8 --seed 1 -o "$T/m0.st"
+    gan-step -q --data "$T/d.npy" --steps 1 --dump-step 1 --dump-dir "$T/dump" -i "$T/m0.st" -o "$T/m1.st"
+    tensor-info --json "$T"/dump/*.npy > "$T/info.jsonl"
+    run $PY - "$T/dump" "$T/info.jsonl" <<'PY'
+import json, os, sys
+import numpy as np
+d = sys.argv[1]
+info = {os.path.basename(j["file"]): j for j in map(json.loads, open(sys.argv[2]))}
+rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(d, "manifest.tsv"))][1:]
+assert sorted(info) == sorted(r[0] for r in rows), (sorted(info), [r[0] for r in rows])
+for r in rows:
+    j, a = info[r[0]], np.load(os.path.join(d, r[0])).astype(np.float64)
+    assert "x".join(map(str, j["shape"])) == r[6] and j["dtype"] == "float32", (r, j)
+    assert abs(j["mean"] - a.mean()) <= 1e-6 * max(1, abs(a).max()) and abs(j["std"] - a.std()) <= 1e-6 * max(1, a.std()), r
+PY
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+}

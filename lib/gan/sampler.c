@@ -200,6 +200,7 @@ int sampler_next(sampler_t *s, int b, float *x, float *z, int64_t *labels) {
     gan_model_t *m = s->m;
     batch_setup(s, 0, s->next, b, labels);
     weights_sampled(s, 1);
+    s->cg.observer = m->G.observer; /* G's observer as it is now (net_observe), e.g. --activations */
     const float *y = net_forward(&m->G, &s->cg, s->z, b);
     weights_sampled(s, 0);
     be->download(be, x, y, sizeof(float) * (size_t)shape3_size(m->shape) * (size_t)b);

@@ -84,6 +84,8 @@ int sampler_init(sampler_t *s, gan_model_t *m, const sampler_conf_t *c);
  * (b) their classes (labels only for a class-conditional model). Host buffers. Runs G on the
  * backend and waits for the results; the model's weights are left as they were (so a sampler
  * can live beside a trainer: G's activations are overwritten, which a step does not read).
+ * G's observer (net.h net_observe) at the time of the call watches its pass; best_of's scoring
+ * in sampler_init is not watched unless the observer is set before it.
  * Returns 0, or -1 with a message on a bad b or labels request (nothing made). */
 int sampler_next(sampler_t *s, int b, float *x, float *z, int64_t *labels);
 

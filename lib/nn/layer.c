@@ -1,7 +1,8 @@
 /* layer.c: the table of layer kinds the spec parser knows (built from layer_kinds.h), and what
  * several kinds share: the initialisation of weights and biases, and the passes of the kinds
  * affine in their input; and the one place a layer's pass is run from (layer_forward and the
- * others), which adds spectral normalization's steps around the kind's pass. */
+ * others), which adds spectral normalization's steps around the kind's pass and shows the pass's
+ * tensors to the context's observer (layer.h nn_observer_t). */
 #include <math.h>
 #include <string.h>
 
@@ -34,13 +35,27 @@ int layer_setup_checked(layer_t *l, const char *prefix) {
     return 0;
 }
 
+void layer_observe(const nn_ctx_t *ctx, const char *name, const char *kind, int grad, shape3_t shape,
+                   const float *t, int B) {
+    if (!ctx->observer || !t) return;
+    nn_event_t e = {name, kind, grad, shape, B, t};
+    ctx->observer->fn(ctx->observer->arg, ctx, &e);
+}
+
+void nn_event_download(const nn_ctx_t *ctx, const nn_event_t *e, float *host) {
+    size_t n = (size_t)e->B * (size_t)shape3_size(e->shape);
+    if (n) ctx->be->download(ctx->be, host, e->data, sizeof(float) * n);
+}
+
 void layer_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
     if (l->sn) layer_sn_forward(ctx, l, ctx->training);
     l->ops->forward(ctx, l, y, x, B);
+    if (ctx->observer) layer_observe(ctx, l->name, l->ops->name, 0, l->out, y, B);
 }
 
 void layer_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, const float *y,
                     int B) {
+    if (ctx->observer) layer_observe(ctx, l->name, l->ops->name, 1, l->out, dy, B);
     int sn = l->sn && !ctx->skip_param_grads;
     if (sn) layer_sn_backward_begin(ctx, l);
     l->ops->backward(ctx, l, dx, dy, x, y, B);

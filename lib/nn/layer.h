@@ -44,9 +44,33 @@ typedef struct nn_ctx {
     const int64_t *labels; /* (B) device array of the batch's classes in [0, K), for the class-
                               conditional layers (lib/nn/layer_class.c); NULL for a net without them */
     const bn_sync_t *bn_sync; /* NULL, or data-parallel BatchNorm statistics (backend.h) */
+    const struct nn_observer *observer; /* NULL, or shown every layer's output and output gradient */
 } nn_ctx_t;
 
 typedef struct layer layer_t;
+
+/* What an observer (nn_observer_t, below) is shown: one tensor of a pass, on the backend's device,
+ * valid only during the call (copy it to the host with nn_event_download). */
+typedef struct {
+    const char *name;   /* the layer's torch name: "3", "3.main.2", "3.skip.0"; "input" for the net's input */
+    const char *kind;   /* its spec keyword ("conv", "block"); "input" */
+    int grad;           /* 0: the output of a forward pass (the input itself for "input");
+                           1: in a backward pass, the gradient w.r.t. that output (w.r.t. the net's
+                           input for "input", when the caller asked for it) */
+    shape3_t shape;     /* per sample */
+    int B;              /* samples */
+    const float *data;  /* (B, shape) floats on the backend's device */
+} nn_event_t;
+
+/* A callback run after each layer's forward (with its output) and before each layer's backward
+ * (with the gradient w.r.t. its output), inside residual blocks too (the children of either path,
+ * then the block, whose output is the sum), and for the net's input. It must not write the tensor:
+ * observing changes no computed bit. The gradient penalty's tangent passes are not observed.
+ * Set on a net with net_observe (net.h); net_ctx copies it into the pass's context. */
+typedef struct nn_observer {
+    void (*fn)(void *arg, const struct nn_ctx *ctx, const nn_event_t *e);
+    void *arg;
+} nn_observer_t;
 
 /* The argument forms of the spec language (lib/nn/spec.md), which a kind's grammar (its
  * layer_ops_t's args) combines. At most one positional form is taken, except that SPEC_CLASSES
@@ -128,6 +152,7 @@ typedef struct layer_ops {
 
 struct layer {
     const layer_ops_t *ops;
+    char name[32];         /* its torch name, set by net_build: "3", or "3.main.2" inside block 3 */
     int index;             /* the layer's Philox number (init step, dropout's layer key): for a layer of
                               the network's top-level sequence its position from 0 (torch's Sequential
                               index); layers inside residual blocks are numbered after the last
@@ -245,6 +270,12 @@ void layer_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, in
 void layer_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, const float *y,
                     int B);
 void layer_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x, const float *tx, int B);
+/* Show ctx->observer (when set) tensor t of B samples of the given shape (nn_event_t). */
+void layer_observe(const nn_ctx_t *ctx, const char *name, const char *kind, int grad, shape3_t shape,
+                   const float *t, int B);
+/* Copy an observed tensor to host memory (B * shape floats): a download, which waits for the
+ * queued work and changes nothing on the device. */
+void nn_event_download(const nn_ctx_t *ctx, const nn_event_t *e, float *host);
 void layer_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy, const float *dty,
                         const float *x, const float *tx, const float *y, const float *ty, int B);
 

@@ -37,6 +37,21 @@ static void count_sn(net_t *n, const layer_t *l) {
     n->sn_layers++;
 }
 
+/* The layers' torch names (layer.h name): PREFIX + position; a block's children are its
+ * Sequentials' "main.j" and "skip.j" (net_tensor's names without the tensor's). */
+static void name_seq(layer_t *ls, int cnt, const char *prefix) {
+    for (int i = 0; i < cnt; i++) {
+        layer_t *l = &ls[i];
+        snprintf(l->name, sizeof l->name, "%s%d", prefix, i);
+        if (!l->n_sub) continue;
+        char p[sizeof l->name + 8];
+        snprintf(p, sizeof p, "%s.main.", l->name);
+        name_seq(l->sub, l->n_main, p);
+        snprintf(p, sizeof p, "%s.skip.", l->name);
+        name_seq(l->sub + l->n_main, l->n_sub - l->n_main, p);
+    }
+}
+
 int net_build(net_t *n, const char *spec, shape3_t in, backend_t *be) {
     memset(n, 0, sizeof *n);
     if (in.c <= 0 || in.h <= 0 || in.w <= 0) return gt_err("input shape %dx%dx%d is not positive", in.c, in.h, in.w);
@@ -61,6 +76,7 @@ int net_build(net_t *n, const char *spec, shape3_t in, backend_t *be) {
     }
     n->out = cur;
     n->spec = spec_format(n->layers, n->n_layers);
+    name_seq(n->layers, n->n_layers, "");
     return 0;
 fail:
     spec_free(n->layers, n->n_layers);
@@ -308,13 +324,17 @@ nn_ctx_t net_ctx(net_t *n, int training, uint64_t seed, uint32_t rng_step, uint6
     c.skip_param_grads = 0;
     c.labels = NULL;
     c.bn_sync = NULL;
+    c.observer = n->observer;
     return c;
 }
+
+void net_observe(net_t *n, const nn_observer_t *o) { n->observer = o; }
 
 void net_zero_grad(net_t *n) { n->be->zero(n->be, n->grads, sizeof(float) * n->n_params); }
 
 const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B) {
     n->acts[0] = (float *)x;
+    if (ctx->observer) layer_observe(ctx, "input", "input", 0, n->in, x, B);
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
         layer_forward(ctx, l, n->acts[i + 1], n->acts[i], B);
@@ -347,6 +367,7 @@ void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int
         layer_backward(ctx, l, gin, g, n->acts[i], n->acts[i + 1], B);
         g = gin;
     }
+    if (dx && ctx->observer) layer_observe(ctx, "input", "input", 1, n->in, dx, B);
 }
 
 /* The first layer of ls[0..cnt) without tangent passes, named as its messages name it */

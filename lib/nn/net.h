@@ -43,6 +43,7 @@ typedef struct net {
     size_t sn_floats;       /* their W, dW and scratch, in sn_buf (inside blocks too, in order) */
     float *sn_buf;
     double *sn_scalars;     /* (sn_layers, 2): sigma, <dW, W> */
+    const nn_observer_t *observer; /* NULL, or shown every pass's tensors (net_observe) */
     backend_t *be;
 } net_t;
 
@@ -62,6 +63,15 @@ const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B);
  * and writes dx (B, in) when dx != NULL. */
 void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int B);
 void net_zero_grad(net_t *n);
+
+/* Watch the net's passes (NULL: stop): every context net_ctx makes afterwards carries o, and
+ * o->fn is shown (layer.h nn_event_t) the input and each layer's output in forward passes, and in
+ * backward passes the gradient w.r.t. each layer's output (for the layers whose backward runs:
+ * not those before the first layer with parameters when no input gradient is asked) and the
+ * input gradient when asked; inside residual blocks too, named as the checkpoint names them
+ * ("3.main.2"). The tensors are the pass's own buffers, shown between operations on the
+ * backend's stream: nothing is computed differently, and without an observer nothing is shown. */
+void net_observe(net_t *n, const nn_observer_t *o);
 
 /* The context for a pass (workspace filled in from the net). */
 nn_ctx_t net_ctx(net_t *n, int training, uint64_t seed, uint32_t rng_step, uint64_t sample_base);

@@ -236,3 +236,39 @@ assert x.shape == (15, 1, 8, 8) and np.allclose(x, y, rtol=1e-5, atol=1e-6), np.
         "$T/s-cpu.npy" "$T/s-cuda.npy"
     [ "$status" -eq 0 ] || { echo "$output"; return 1; }
 }
+
+# same_dumps DIR_A DIR_B: the same manifest, and every tensor within 1e-3 of its rms (one
+# step from the same checkpoint: TOL_STEP_RMS, tests/unit/tolerances.h)
+same_dumps() {
+    run $PY - "$1" "$2" <<'PY'
+import os, sys
+import numpy as np
+a, b = sys.argv[1:3]
+ma, mb = (open(os.path.join(d, "manifest.tsv")).read() for d in (a, b))
+assert ma == mb, "manifests differ"
+worst = (0.0, "")
+for line in ma.splitlines()[1:]:
+    f = line.split("\t")[0]
+    x, y = np.load(os.path.join(a, f)).astype(np.float64), np.load(os.path.join(b, f)).astype(np.float64)
+    rms = np.sqrt((y ** 2).mean()) if y.size else 0.0
+    e = np.sqrt(((x - y) ** 2).mean()) / max(rms, 1e-30) if y.size else 0.0
+    worst = max(worst, (e, f))
+assert worst[0] <= 1e-3, worst
+PY
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+}
+
+@test "inspecting on cuda: --activations, --dump-step and --log-layers give the CPU's tensors and change no bit" {
+    data 64 u8 "$T/d.npy"
+    init "$T/m0.st" --ema 0.9
+    for dev in cpu cuda; do
+        gan-sample --device $dev --threads 1 -n 9 --seed 5 --batch 4 --activations "$T/acts-$dev" "$T/m0.st" > "$T/x-$dev.npy"
+        gan-step -q --device $dev --threads 1 --data "$T/d.npy" --steps 2 --dump-step 1 --dump-dir "$T/dump-$dev" \
+            --log "$T/l-$dev.tsv" --log-every 1 --log-layers -i "$T/m0.st" -o "$T/a-$dev.st"
+    done
+    gan-sample --device cuda --threads 1 -n 9 --seed 5 --batch 4 "$T/m0.st" | cmp - "$T/x-cuda.npy"
+    gan-step -q --device cuda --data "$T/d.npy" --steps 2 -i "$T/m0.st" | cmp - "$T/a-cuda.st"
+    same_dumps "$T/acts-cuda" "$T/acts-cpu"
+    same_dumps "$T/dump-cuda" "$T/dump-cpu"
+    [ "$(head -1 "$T/l-cuda.tsv")" = "$(head -1 "$T/l-cpu.tsv")" ]
+}

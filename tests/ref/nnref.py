@@ -16,7 +16,10 @@ the probe's own activations (mask = output != 0 where the input is non-zero).
 
 Residual blocks (`block { ... } skip { ... }`) are Residual modules holding the Sequentials
 `main` and `skip`; dropout masks are read off the probe's activations only for top-level
-dropout layers (the probe writes no activations inside blocks).
+dropout layers. In plain mode the probe writes every layer's output (act_NAME) and, with dy, the
+gradient w.r.t. it (dact_NAME), inside blocks too, NAME being the torch module's name ("3",
+"3.main.2"); reference() gets torch's from forward hooks on the named modules (acts, dacts), and
+compare_layers checks them.
 
 Layouts: the flat parameter vector is every layer's parameters in order (a block's main path
 then its shortcut), each tensor in
@@ -470,15 +473,25 @@ def reference(spec, in_shape, ours, x, state=None, dy=None, tx=None, dty=None, t
     params = parameters(seq)
     res = {}
     if tx is None:
+        named, hooks = {}, []
+        for mname, mod in seq.named_modules():
+            if mname and mname.split(".")[-1].isdigit():  # a Sequential's layer, not a part of one
+                hooks.append(mod.register_forward_hook(
+                    lambda _m, _i, o, mname=mname: named.__setitem__(mname, o)))
         y, outs = forward(seq, xt, collect=True)
+        for h in hooks:
+            h.remove()
         res["y"] = y.detach().numpy().reshape(ours["y"].shape)
         for i, o in enumerate(outs):
             res[f"act_{i}"] = o.detach().numpy().reshape((B,) + shapes[i])
+        res["acts"] = {k: v.detach().numpy() for k, v in named.items()}
         if dy is not None:
             dyt = torch.as_tensor(np.asarray(dy, dtype=np.float64)).reshape(y.shape)
-            grads = torch.autograd.grad(y, [xt] + params, dyt, allow_unused=True)
+            keys = list(named)
+            grads = torch.autograd.grad(y, [xt] + params + [named[k] for k in keys], dyt, allow_unused=True)
             res["dx"] = grads[0].numpy().reshape(x.shape)
-            res["dparams"] = _flat_grads(grads[1:], params)
+            res["dparams"] = _flat_grads(grads[1:1 + len(params)], params)
+            res["dacts"] = {k: _zeros_if_none(g, named[k]).numpy() for k, g in zip(keys, grads[1 + len(params):])}
     else:
         txt = torch.tensor(np.asarray(tx, dtype=np.float64), requires_grad=True)
         y = forward(seq, xt)
@@ -553,6 +566,35 @@ def first_divergence(r, rtol=1e-4):
             if not e <= rtol:
                 return f"first differing output: layer {i + 1} ({kind}), relative error {e:.3g}"
     return None
+
+
+def compare_layers(t, name, r, rtol=1e-4):
+    """Two TAP checks (plain mode): the probe wrote an output for every torch module (blocks'
+    children and the blocks themselves included) and each equals torch's; each gradient w.r.t. an
+    output the probe wrote (with dy) equals torch's."""
+    ours, ref = r["ours"], r["ref"]
+    mine = sorted(k[4:] for k in ours if isinstance(k, str) and k.startswith("act_"))
+    worst, where = 0.0, ""
+    for k in ref["acts"]:
+        a = ours.get("act_" + k)
+        e = _rel(a, ref["acts"][k].reshape(a.shape)) if a is not None and a.size == ref["acts"][k].size else np.inf
+        if not e <= worst:
+            worst, where = e, k
+    ok = t.check(f"{name}: every layer's output ({len(ref['acts'])})",
+                 sorted(ref["acts"]) == mine and worst <= rtol,
+                 f"names ours {mine} torch {sorted(ref['acts'])}; worst {where}: {worst:.3g}")
+    if "dacts" in ref:
+        worst, where, n = 0.0, "", 0
+        for k in ref["dacts"]:
+            if "dact_" + k not in ours:
+                continue
+            n += 1
+            e = _rel(ours["dact_" + k], ref["dacts"][k].reshape(ours["dact_" + k].shape))
+            if not e <= worst:
+                worst, where = e, k
+        ok &= t.check(f"{name}: gradient w.r.t. every layer's output ({n})", n > 0 and worst <= rtol,
+                      f"worst {where}: {worst:.3g}")
+    return ok
 
 
 def compare(t, name, r, rtol=1e-4, keys=("y", "dx", "dparams", "state", "ty", "dtx")):

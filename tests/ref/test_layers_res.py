@@ -6,7 +6,8 @@ gradients, parameter gradients and BatchNorm running statistics (1e-4 relative) 
 generator stack (identity and upsampling shortcuts, BatchNorm in training and evaluation
 modes), a ResNet critic (a downsampling shortcut, sumpool, linear) in plain mode and in the
 gradient penalty's tangent passes (compared with torch.autograd.grad(create_graph=True),
-nnref.reference's jvp mode), cbn inside a block, the checkpoint tensor names against the torch
+nnref.reference's jvp mode), every layer's output and the gradient w.r.t. it, inside the blocks
+too (the probe's observer against torch forward hooks), cbn inside a block, the checkpoint tensor names against the torch
 module's state_dict, and the normalised spec.
 Run: GT_BIN=bin /usr/bin/python3 tests/ref/test_layers_res.py"""
 import os
@@ -41,6 +42,8 @@ for name, spec, shape, B, train, jvp in cases:
     for j in ((False, True) if jvp else (False,)):
         r = nnref.run(spec, shape, batch=B, seed=4, train=train, jvp=j)
         nnref.compare(t, f"{name} B={B}{' [jvp]' if j else ''}", r, RTOL)
+        if not j:  # the net's observer (net.h net_observe): inside the blocks too
+            nnref.compare_layers(t, f"{name} B={B}", r, RTOL)
 
 # ---- checkpoint names: ours load into the torch module ---------------------------------------
 r = nnref.run(CRITIC, (2, 8, 8), batch=2, seed=2)

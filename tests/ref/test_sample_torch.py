@@ -4,7 +4,9 @@ The generator is rebuilt as a torch.nn.Sequential in float64 from the checkpoint
 (nnref.build), its state_dict is loaded from the safetensors file (parsed here with json and
 numpy), and it runs in eval mode on the latents gan-sample used (--z-out). Checked for a
 linear model, the mlp and dcgan presets (BatchNorm running statistics, EMA weights and
---no-ema), and --best-of's choice against D's scores computed in torch.
+--no-ema), --best-of's choice against D's scores computed in torch, and --activations: every
+layer's output (inside residual blocks too) equals torch's module of that name (forward hooks),
+the input is the latents and the last output is the images, byte for byte.
 """
 import json
 import os
@@ -62,6 +64,46 @@ def run(args, **kw):
     return subprocess.run(args, check=True, **kw)
 
 
+def check_activations(t, tmp, name, m, meta, tensors):
+    """gan-sample --activations against torch's G with forward hooks on its named layers."""
+    d = os.path.join(tmp, name + "-acts")
+    x_path, z_path = os.path.join(tmp, name + "-ax.npy"), os.path.join(tmp, name + "-az.npy")
+    run([prog("gan-sample"), "-n", "9", "--seed", "2", "--batch", "4", "--activations", d, "--z-out", z_path,
+         "-i", m, "-o", x_path])
+    with open(os.path.join(d, "manifest.tsv")) as f:
+        rows = [ln.rstrip("\n").split("\t") for ln in f][1:]
+    G = torch_net(meta, tensors, "G", True)
+    outs = {}
+    for mname, mod in G.named_modules():
+        if mname and mname.split(".")[-1].isdigit():
+            mod.register_forward_hook(lambda _m, _i, o, mname=mname: outs.__setitem__(mname, o.detach().numpy()))
+    z = np.load(z_path)
+    with torch.no_grad():
+        nnref.forward(G, torch.as_tensor(z, dtype=torch.float64))
+    names = [r[4] for r in rows]
+    t.check(f"{name}: --activations writes the input and every layer of torch's G",
+            sorted(names) == sorted(list(outs) + ["input"]) and all(r[0] == f"G.{r[4]}.npy" for r in rows),
+            f"ours {names}\ntorch {list(outs)}")
+    worst, where = 0.0, ""
+    for r in rows:
+        a = np.load(os.path.join(d, r[0]))
+        if r[6] != "x".join(map(str, a.shape)):
+            worst, where = np.inf, r[0] + " shape"
+            break
+        if r[4] == "input":
+            continue
+        ref = outs[r[4]].reshape(a.shape)
+        e = np.abs(a - ref).max() / max(np.abs(ref).max(), 1e-30)
+        if not e <= worst:
+            worst, where = e, r[0]
+    t.check(f"{name}: every layer's activation equals torch's (worst {where}: {worst:.2g})", worst <= 1e-5,
+            f"{where}: {worst}")
+    last = os.path.join(d, f"G.{len(G) - 1}.npy")
+    t.check(f"{name}: G.input.npy is the latents and the last activation is the images, bit for bit",
+            np.array_equal(np.load(os.path.join(d, "G.input.npy")).reshape(z.shape), z)
+            and np.array_equal(np.load(last), np.load(x_path)))
+
+
 def main():
     t = Tap()
     tmp = scratch_dir("gt-sample-")
@@ -76,6 +118,9 @@ def main():
                     "--D", "flatten; linear 32; lrelu 0.2; linear 1", "--shape", "1x8x8", "--z", "8"], data8),
         ("mlp", ["--arch", "mlp", "--shape", "1x28x28", "--z", "20"], data28),
         ("dcgan", ["--arch", "dcgan", "--shape", "1x28x28", "--z", "20"], data28),
+        ("resnet", ["--G", "linear 64; reshape 4x4x4; block { bn; relu; upsample 2; conv 4 k3 p1 } "
+                    "skip { upsample 2; conv 4 k1 }; block { bn; relu; conv 4 k3 p1 }; conv 1 k3 p1; tanh",
+                    "--D", "flatten; linear 32; lrelu 0.2; linear 1", "--shape", "1x8x8", "--z", "8"], data8),
     ]
     for name, init_args, data in cases:
         m0 = os.path.join(tmp, name + "-0.st")
@@ -98,6 +143,7 @@ def main():
             with torch.no_grad():
                 ref = nnref.forward(G, torch.as_tensor(z, dtype=torch.float64)).numpy().reshape(x.shape)
             t.close(x, ref, 1e-5, f"{name}: gan-sample {'(EMA)' if ema else '--no-ema'} equals torch's G")
+        check_activations(t, tmp, name, m, meta, tensors)
         # --best-of: the 4 of 12 draws that torch's D scores highest, in draw order
         zb, za = os.path.join(tmp, name + "-zb.npy"), os.path.join(tmp, name + "-za.npy")
         run([prog("gan-sample"), "-n", "4", "--seed", "9", "--best-of", "3", "--z-out", zb, "-i", m, "-o", os.devnull])

@@ -14,6 +14,13 @@ draws of its pass (3c real, 3c+1 fake, 3c+2 the interpolates, 15 G's update; sam
 R1 and R2 penalise grad_x D(T(x)) with the draws of the real's and the fake's pass. After 10 steps every weight, optimizer buffer and
 EMA weight must agree (1e-4 of each tensor's scale; float32 against float64).
 
+gan-step --dump-step (dump_check): for one step of a small ResNet GAN, every dumped layer output
+of G and D (inside residual blocks too), the gradient w.r.t. each, and the parameter gradients of
+D's and G's updates equal torch's on the dumped batches (forward hooks on the named modules,
+autograd.grad w.r.t. their outputs), 1e-4 of each tensor's largest value (or 1% of its group's
+for a tensor that is zero in exact arithmetic); G's update runs through D after its update
+(the dumped step's output checkpoint).
+
 A float32 run can only match float64 where the training is well conditioned; two things in a
 GAN step are not, and the cases are chosen to avoid them (the reasons are measured, see the
 mlp case): a gradient that sits near Adam's eps (Adam's step lr g / (|g| + eps) has slope lr/eps
@@ -343,6 +350,106 @@ CASES = [
 ]
 
 
+DUMP_G = ("linear 64; reshape 4x4x4; block { bn; relu; upsample 2; conv 4 k3 p1 } skip { upsample 2; conv 4 k1 }; "
+          "bn; relu; conv 1 k3 p1; tanh")
+DUMP_D = ("block { conv 4 k3 p1; lrelu 0.2; conv 4 k3 p1; avgpool k2 } skip { conv 4 k1; avgpool k2 }; "
+          "lrelu 0.2; sumpool; linear 1")
+
+
+def hooked(seq, x):
+    """seq(x) and {torch name: output} of each layer (a Sequential's member; blocks' too)."""
+    outs, hs = {}, []
+    for name, mod in seq.named_modules():
+        if name and name.split(".")[-1].isdigit():
+            hs.append(mod.register_forward_hook(lambda _m, _i, o, name=name: outs.__setitem__(name, o)))
+    y = nnref.forward(seq, x)
+    for h in hs:
+        h.remove()
+    return y, outs
+
+
+def dump_check(t, tmp, dpath):
+    """gan-step --dump-step 1 of a ResNet GAN against torch on the dumped batches."""
+    m0, m1, d = (os.path.join(tmp, f) for f in ("dump0.st", "dump1.st", "dump"))
+    subprocess.run([os.path.join(BIN, "gan-init"), "--G", DUMP_G, "--D", DUMP_D, "--shape", "1x8x8", "--z", "6",
+                    "--batch", "8", "--seed", "4", "--loss", "ns", "-o", m0], check=True)
+    subprocess.run([os.path.join(BIN, "gan-step"), "-q", "--data", dpath, "--steps", "1", "--dump-step", "1",
+                    "--dump-dir", d, "-i", m0, "-o", m1], check=True)
+    with open(os.path.join(d, "manifest.tsv")) as f:
+        rows = [dict(zip(("file", "phase", "net", "what", "name", "kind", "shape"), ln.rstrip("\n").split("\t")))
+                for ln in list(f)[1:]]
+    ours = {r["file"][:-4]: np.load(os.path.join(d, r["file"])).astype(np.float64) for r in rows}
+    meta0, ten0 = read_st(m0)
+    _, ten1 = read_st(m1)
+    G, D0, D1 = net_from(meta0, ten0, "G"), net_from(meta0, ten0, "D"), net_from(meta0, ten1, "D")
+    l_real, l_fake, l_g = losses(meta0["loss"], float(meta0["label_smooth"]))
+    T = lambda a: torch.tensor(a, dtype=torch.float64, requires_grad=True)  # noqa: E731
+    ref = {}
+
+    def record(prefix, net, x, outs, loss, params, pname):
+        keys = list(outs)
+        gr = torch.autograd.grad(loss, [x] + [outs[k] for k in keys] + list(params), allow_unused=True)
+        ref[f"{prefix}.{net}.input"] = x.detach().numpy()
+        ref[f"{prefix}.{net}.input.grad"] = None if gr[0] is None else gr[0].numpy()
+        for k, g in zip(keys, gr[1:1 + len(keys)]):
+            ref[f"{prefix}.{net}.{k}"] = outs[k].detach().numpy()
+            ref[f"{prefix}.{net}.{k}.grad"] = None if g is None else g.numpy()
+        return gr[1 + len(keys):]
+
+    # D's update: D0 on the real batch and on the fake batch (G's output, detached)
+    real, z = ours["real"], ours["z"]
+    fake, gouts = hooked(G, T(z))
+    for k, v in gouts.items():
+        ref[f"dstep_G.G.{k}"] = v.detach().numpy()
+    xr = T(real)
+    yr, o = hooked(D0, xr)
+    g_real = record("dstep_real", "D", xr, o, l_real(yr), D0.parameters(), "D")
+    xf = T(fake.detach().numpy().reshape(real.shape))
+    yf, o = hooked(D0, xf)
+    g_fake = record("dstep_fake", "D", xf, o, l_fake(yf), D0.parameters(), "D")
+    names = [n for n, _ in D0.named_parameters()]
+    for n, a, b in zip(names, g_real, g_fake):
+        ref[f"grad.D.{n}"] = a.numpy() + b.numpy()
+    # G's update: through D after its update
+    x1 = fake.reshape(real.shape)
+    y1, o = hooked(D1, x1)
+    loss = l_g(y1)
+    keys = list(o)
+    gr = torch.autograd.grad(loss, [x1] + [o[k] for k in keys] + [gouts[k] for k in gouts] + list(G.parameters()))
+    ref["gstep_D.D.input.grad"] = gr[0].numpy()
+    for k, g in zip(keys, gr[1:]):
+        ref[f"gstep_D.D.{k}"], ref[f"gstep_D.D.{k}.grad"] = o[k].detach().numpy(), g.numpy()
+    for k, g in zip(gouts, gr[1 + len(keys):]):
+        ref[f"gstep_G.G.{k}.grad"] = g.numpy()
+    for (n, _), g in zip(G.named_parameters(), gr[1 + len(keys) + len(gouts):]):
+        ref[f"grad.G.{n}"] = g.numpy()
+    groups = {}
+    for r in rows:
+        k = r["file"][:-4]
+        if r["what"] in ("param", "batch", "input"):  # the inputs are the batches (checked below)
+            continue
+        groups.setdefault(f"{r['phase']} {r['what']}", []).append(k)
+    worst = {}
+    for grp, ks in groups.items():
+        # a tensor that is zero in exact arithmetic (a bias in front of a BatchNorm) is measured
+        # against 1% of its group's largest value
+        scale = max((np.abs(ref[k]).max() for k in ks if ref.get(k) is not None), default=0.0)
+        errs = [(k, np.inf if ref.get(k) is None else
+                 np.abs(ours[k].reshape(-1) - np.asarray(ref[k]).reshape(-1)).max() /
+                 max(np.abs(ref[k]).max(), 1e-2 * scale, 1e-30)) for k in ks]
+        worst[grp] = max(errs, key=lambda p: p[1])
+    want = {"dstep_real output", "dstep_real grad_output", "dstep_fake output", "dstep_fake grad_output",
+            "dstep_G output", "gstep_D output", "gstep_D grad_output", "gstep_D grad_input", "gstep_G grad_output",
+            "dstep grad_param", "gstep grad_param"}
+    t.check("dump: every group of tensors present", set(groups) == want, f"{sorted(groups)}")
+    for grp in sorted(groups):
+        k, e = worst[grp]
+        t.check(f"dump: {grp} ({len(groups[grp])} tensors) equal torch's (worst {e:.2g}, {k})", e <= 1e-4, k)
+    t.check("dump: fake.npy is G's last output and D's input in its fake pass, bit for bit",
+            np.array_equal(ours["fake"], ours[f"dstep_G.G.{len(G) - 1}"]) and
+            np.array_equal(ours["fake"], ours["dstep_fake.D.input"]))
+
+
 def main():
     t = Tap()
     tmp = scratch_dir("gt-train-")
@@ -374,6 +481,7 @@ def main():
         t.check(f"{name}: the same tensors", not missing, f"only on one side: {missing}")
         t.check(f"{name}: {steps} steps equal torch float64 (worst {worst:.2g} in {where})", worst <= 1e-4,
                 f"relative error {worst:.3g} in {where}")
+    dump_check(t, tmp, dpath)
     conditioning_note(tmp, dpath, data, steps)
     t.done()
 

@@ -11,7 +11,11 @@
  * weight then bias; state.npy the flat state per layer: BatchNorm's running mean then var,
  * spectral normalization's u then v. Writes into DIR (float32): params.npy (the parameters
  * used), state0.npy (the state before the pass), y.npy, act_I.npy (output of layer I, from 0),
- * state.npy (after the pass), and with --dy: dx.npy and dparams.npy;
+ * state.npy (after the pass), and with --dy: dx.npy and dparams.npy; in plain mode the outputs
+ * and, with --dy, the gradients w.r.t. them come from the net's observer (net.h net_observe), so
+ * layers inside residual blocks have theirs too: act_NAME.npy and dact_NAME.npy with NAME the
+ * layer's torch name ("3", "3.main.2"; layers before the first with parameters get no dact when
+ * backward does not reach them);
  * with --tx (jvp mode: y = f(x), ty = J tx, after a plain forward when the net has
  * spectral-normalized layers, the forward that iterates their u, v as in the trainer's
  * penalty; then the reverse pass of the pair with cotangents
@@ -119,6 +123,19 @@ static void npy_write_f32(const char *dir, const char *name, const float *d, int
 static void write_batch(const char *dir, const char *name, const float *d, int B, shape3_t s) {
     long shape[4] = {B, s.c, s.h, s.w};
     npy_write_f32(dir, name, d, 4, shape);
+}
+
+/* The observer of plain mode: every layer's output as act_NAME.npy, every gradient w.r.t. one as
+ * dact_NAME.npy (the net's input and input gradient are x and dx.npy already). */
+static void probe_observe(void *arg, const nn_ctx_t *ctx, const nn_event_t *e) {
+    if (strcmp(e->name, "input") == 0) return;
+    size_t cnt = (size_t)e->B * (size_t)shape3_size(e->shape);
+    float *h = gt_xmalloc(sizeof(float) * (cnt ? cnt : 1));
+    nn_event_download(ctx, e, h);
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s_%s.npy", e->grad ? "dact" : "act", e->name);
+    write_batch((const char *)arg, nm, h, e->B, e->shape);
+    free(h);
 }
 
 static float *load_n(const char *path, size_t want, const char *what) {
@@ -241,13 +258,12 @@ int main(int argc, char **argv) {
         free(tx);
         free(dty);
     } else {
+        nn_observer_t obs = {probe_observe, (void *)out};
+        net_observe(&n, &obs);
+        ctx = net_ctx(&n, training, seed, (uint32_t)step, 0);
+        ctx.labels = labels;
         y = net_forward(&n, &ctx, x, B);
         write_batch(out, "y.npy", y, B, n.out);
-        for (int i = 0; i < n.n_layers; i++) {
-            char nm[64];
-            snprintf(nm, sizeof nm, "act_%d.npy", i);
-            write_batch(out, nm, n.acts[i + 1], B, n.layers[i].out);
-        }
         if (dy) {
             net_backward(&n, &ctx, dy, dx, B);
             write_batch(out, "dx.npy", dx, B, in);

@@ -3,7 +3,7 @@
  * the Philox numbers of layers inside blocks (init draws unchanged for the top level, distinct
  * inside), finite differences of backward and of the tangent passes, parameter gradients
  * without an input gradient, dropout masks apart in the two paths, bit-identical runs on 1 and
- * 2 threads. PyTorch parity is tests/ref/test_layers_res.py. */
+ * 2 threads, the observer (names, order, bits unchanged). PyTorch parity is tests/ref/test_layers_res.py. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
@@ -133,6 +133,54 @@ static void test_block_threads(void) {
           "blocks differ between 1 and 2 threads");
 }
 
+/* The observer (net.h net_observe): sees the input, every layer's output (the paths' layers, then
+ * the block's sum) in order, and in backward the gradient w.r.t. each output, in reverse order;
+ * the output it sees is the net's; and the passes give the same bits with and without it. */
+typedef struct {
+    char seen[512];
+    float last[64];
+} obs_log_t;
+
+static void obs_fn(void *arg, const nn_ctx_t *ctx, const nn_event_t *e) {
+    obs_log_t *o = arg;
+    size_t k = strlen(o->seen);
+    snprintf(o->seen + k, sizeof o->seen - k, "%s%s%s", k ? " " : "", e->grad ? "d" : "", e->name);
+    if (!e->grad && (size_t)e->B * (size_t)shape3_size(e->shape) <= 64) nn_event_download(ctx, e, o->last);
+}
+
+static void observe_run(int watch, float *y, float *dx, float *g, obs_log_t *o) {
+    net_t n;
+    net_build(&n, "block { linear 5 sn; tanh } skip { linear 5; dropout 0.5 }; lrelu 0.2; linear 3", F6, be);
+    net_alloc(&n, 2);
+    net_init(&n, INIT_TORCH, 5);
+    nn_observer_t obs = {obs_fn, o};
+    if (watch) net_observe(&n, &obs);
+    nn_ctx_t ctx = net_ctx(&n, 1, 3, 1, 0);
+    float x[12], dy[6];
+    randn(x, 12, 1, 1.0f);
+    randn(dy, 6, 2, 1.0f);
+    memcpy(y, net_forward(&n, &ctx, x, 2), sizeof(float) * 6);
+    net_zero_grad(&n);
+    net_backward(&n, &ctx, dy, dx, 2);
+    memcpy(g, n.grads, sizeof(float) * n.n_params);
+    net_free(&n);
+}
+
+static void test_block_observer(void) {
+    float y[2][6], dx[2][12], g[2][128] = {{0}};
+    obs_log_t o;
+    memset(&o, 0, sizeof o);
+    observe_run(0, y[0], dx[0], g[0], &o);
+    CHECK(o.seen[0] == 0, "seen without an observer: %s", o.seen);
+    observe_run(1, y[1], dx[1], g[1], &o);
+    CHECK(!memcmp(y[0], y[1], sizeof y[0]) && !memcmp(dx[0], dx[1], sizeof dx[0]) && !memcmp(g[0], g[1], sizeof g[0]),
+          "the observer changed a result");
+    CHECK(!strcmp(o.seen, "input 0.main.0 0.main.1 0.skip.0 0.skip.1 0 1 2 d2 d1 d0 d0.main.1 d0.main.0 d0.skip.1 "
+                          "d0.skip.0 dinput"),
+          "seen: %s", o.seen);
+    CHECK(!memcmp(o.last, y[1], sizeof y[1]), "the last output seen is not the net's");
+}
+
 int main(void) {
     be = backend_cpu(1);
     RUN(test_block_errors);
@@ -142,5 +190,6 @@ int main(void) {
     RUN(test_block_without_dx);
     RUN(test_block_dropout);
     RUN(test_block_threads);
+    RUN(test_block_observer);
     return harness_done();
 }

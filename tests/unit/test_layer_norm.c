@@ -69,7 +69,7 @@ static void tl_free(tl_t *t) {
 }
 
 static nn_ctx_t mkctx(tl_t *t, int training) {
-    nn_ctx_t c = {be, training, 1234, 5, 0, t->ws, 0, NULL, NULL};
+    nn_ctx_t c = {be, training, 1234, 5, 0, t->ws, 0, NULL, NULL, NULL};
     return c;
 }
 
