@@ -221,6 +221,79 @@ int gan_settings_check(const gan_settings_t *s) {
     return 0;
 }
 
+/* ---- the settings' options ---------------------------------------------------------------- */
+
+int gan_overrides_option(gan_overrides_t *o, int code, const char *arg) {
+    int k = code - GAN_OPT_CODE(0);
+    if (k < 0 || k >= GAN_OV_COUNT) return 0;
+    o->given |= 1u << k;
+    if (k < GAN_SET_COUNT) {
+        gan_setting_set(&o->v, (gan_setting_k)k, cli_range(&gan_setting_ranges[k], arg));
+    } else if (k == GAN_OV_OPT_G) {
+        o->opt_g = arg;
+    } else if (k == GAN_OV_OPT_D) {
+        o->opt_d = arg;
+    } else if (k == GAN_OV_AUGMENT) {
+        if (gan_augment_parse(arg, &o->v.augment)) die_usage("--augment: %s", gt_errmsg());
+    }
+    return 1;
+}
+
+/* What the messages of gan_overrides_apply call each numeric setting. */
+static const char *const said_names[GAN_SET_COUNT] = {
+    [GAN_SET_N_CRITIC] = "n_critic", [GAN_SET_GP] = "gp", [GAN_SET_CLIP] = "clip",
+    [GAN_SET_LABEL_SMOOTH] = "label smoothing", [GAN_SET_EMA] = "EMA decay", [GAN_SET_BATCH] = "batch",
+    [GAN_SET_R1] = "r1", [GAN_SET_R2] = "r2", [GAN_SET_REG_EVERY] = "reg_every",
+};
+
+static int apply_opt(opt_conf_t *c, const char *text, const char *option, const char *who,
+                     void (*say)(const char *fmt, ...)) {
+    opt_conf_t n;
+    if (opt_conf_parse(text, &n)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", gt_errmsg());
+        return gt_err("%s: %s", option, why);
+    }
+    char b1[256], b2[256];
+    opt_conf_format(c, b1, sizeof b1);
+    opt_conf_format(&n, b2, sizeof b2);
+    if (say && strcmp(b1, b2)) say("%s optimizer %s -> %s", who, b1, b2);
+    *c = n;
+    return 0;
+}
+
+int gan_overrides_apply(gan_settings_t *s, const gan_overrides_t *o, void (*say)(const char *fmt, ...)) {
+    /* the order in which changes are said */
+    static const int order[] = {GAN_SET_BATCH, GAN_OV_OPT_G, GAN_OV_OPT_D, GAN_SET_N_CRITIC, GAN_SET_GP,
+                                GAN_SET_CLIP, GAN_SET_LABEL_SMOOTH, GAN_SET_R1, GAN_SET_R2, GAN_SET_REG_EVERY,
+                                GAN_SET_EMA, GAN_OV_AUGMENT};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        int k = order[i];
+        if (!gan_overrides_given(o, k)) continue;
+        if (k == GAN_OV_OPT_G) {
+            if (apply_opt(&s->opt_g, o->opt_g, "--opt-g", "G", say)) return -1;
+        } else if (k == GAN_OV_OPT_D) {
+            if (apply_opt(&s->opt_d, o->opt_d, "--opt-d", "D", say)) return -1;
+        } else if (k == GAN_OV_AUGMENT) {
+            if (say && o->v.augment != s->augment) {
+                char b1[64], b2[64];
+                gan_augment_text(s->augment, b1, sizeof b1);
+                gan_augment_text(o->v.augment, b2, sizeof b2);
+                say("augmentation %s -> %s", b1, b2);
+            }
+            s->augment = o->v.augment;
+        } else {
+            double was = gan_setting_get(s, (gan_setting_k)k), v = gan_setting_get(&o->v, (gan_setting_k)k);
+            if (say && v != was) {
+                if (gan_setting_ranges[k].integer) say("%s %lld -> %lld", said_names[k], (long long)was, (long long)v);
+                else say("%s %g -> %g", said_names[k], was, v);
+            }
+            gan_setting_set(s, (gan_setting_k)k, v);
+        }
+    }
+    return 0;
+}
+
 int shape3_parse(const char *s, shape3_t *out) {
     int v[3], k = 0;
     const char *p = s;

@@ -79,6 +79,47 @@ void opt_conf_text(const opt_conf_t *c, char *buf, size_t n);
  * with a message naming the first that does not ("n_critic 7 is out of range [1, 5]"). */
 int gan_settings_check(const gan_settings_t *s);
 
+/* ---- the settings' command-line options, shared by gan-init and gan-step ----------------
+ * Each program puts GAN_SETTINGS_LONGOPTS into its getopt_long table (after including
+ * <getopt.h>), hands every code getopt_long returns to gan_overrides_option first, and later
+ * applies what was given to a settings struct with gan_overrides_apply. A new setting is one
+ * row here and in settings.c's option table (and its manual pages). */
+typedef enum {
+    GAN_OV_OPT_G = GAN_SET_COUNT, GAN_OV_OPT_D, GAN_OV_AUGMENT, GAN_OV_COUNT
+} gan_override_k; /* beyond the numeric settings (gan_setting_k) */
+#define GAN_OPT_CODE(k) (0x1000 + (k)) /* getopt_long's code of the option of setting k */
+#define GAN_SETTINGS_LONGOPTS                                                                             \
+    {"n-critic", required_argument, 0, GAN_OPT_CODE(GAN_SET_N_CRITIC)},                                   \
+    {"gp", required_argument, 0, GAN_OPT_CODE(GAN_SET_GP)},                                               \
+    {"clip", required_argument, 0, GAN_OPT_CODE(GAN_SET_CLIP)},                                           \
+    {"label-smooth", required_argument, 0, GAN_OPT_CODE(GAN_SET_LABEL_SMOOTH)},                           \
+    {"ema", required_argument, 0, GAN_OPT_CODE(GAN_SET_EMA)},                                             \
+    {"batch", required_argument, 0, GAN_OPT_CODE(GAN_SET_BATCH)},                                         \
+    {"r1", required_argument, 0, GAN_OPT_CODE(GAN_SET_R1)},                                               \
+    {"r2", required_argument, 0, GAN_OPT_CODE(GAN_SET_R2)},                                               \
+    {"reg-every", required_argument, 0, GAN_OPT_CODE(GAN_SET_REG_EVERY)},                                 \
+    {"opt-g", required_argument, 0, GAN_OPT_CODE(GAN_OV_OPT_G)},                                          \
+    {"opt-d", required_argument, 0, GAN_OPT_CODE(GAN_OV_OPT_D)},                                          \
+    {"augment", required_argument, 0, GAN_OPT_CODE(GAN_OV_AUGMENT)}
+
+/* The settings options given on a command line. */
+typedef struct {
+    unsigned given;            /* bit k: the option of gan_setting_k / gan_override_k k was given */
+    gan_settings_t v;          /* the numeric values and the augmentation given */
+    const char *opt_g, *opt_d; /* the optimizer texts given (parsed by gan_overrides_apply) */
+} gan_overrides_t;
+
+/* If code is a settings option's (GAN_OPT_CODE), take its argument into o (a bad number or
+ * policy ends the program with a usage error, as cli_range does) and return 1; else 0. */
+int gan_overrides_option(gan_overrides_t *o, int code, const char *arg);
+/* Was setting k given? */
+static inline int gan_overrides_given(const gan_overrides_t *o, int k) { return (o->given >> k) & 1u; }
+/* Apply the given settings to *s, in a fixed order (batch, the optimizers, n_critic, gp, clip,
+ * label smoothing, r1, r2, reg_every, the EMA decay, augmentation, then the later settings).
+ * When say is not NULL, each that changes a value is said through it ("gp 10 -> 5").
+ * Returns 0, or -1 with a message naming the option ("--opt-g: adam: lr must be positive"). */
+int gan_overrides_apply(gan_settings_t *s, const gan_overrides_t *o, void (*say)(const char *fmt, ...));
+
 /* A whole string as a finite number into *v: 0, or -1 (no message) for anything else. */
 int gan_parse_number(const char *s, double *v);
 
