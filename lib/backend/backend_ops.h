@@ -23,6 +23,11 @@ BACKEND_OP(fill, (backend_t *be, float *dst, float value, size_t n))
 BACKEND_OP(philox_fill, (backend_t *be, float *dst, size_t n, fill_kind_t kind, uint64_t seed, uint32_t stream,
                          uint32_t step, uint64_t index0, float scale, float shift))
 
+/* y (n) = x + sigma * z, z the Philox normals at indices index0 .. index0 + n - 1 (the value
+ * philox_fill's FILL_NORMAL with scale sigma writes, added to x in float); y may be x */
+BACKEND_OP(add_noise, (backend_t *be, float *y, const float *x, size_t n, uint64_t seed, uint32_t stream,
+                       uint32_t step, uint64_t index0, float sigma))
+
 /* ---- layers ------------------------------------------------------------------------------- */
 /* y (outer, C, inner) += b (C) */
 BACKEND_OP(bias_add, (backend_t *be, float *y, const float *b, long outer, long C, long inner))

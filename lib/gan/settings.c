@@ -178,6 +178,8 @@ const cli_range_t gan_setting_ranges[GAN_SET_COUNT] = {
     [GAN_SET_R1] = {"--r1", "r1", 0, 1e6, 0},
     [GAN_SET_R2] = {"--r2", "r2", 0, 1e6, 0},
     [GAN_SET_REG_EVERY] = {"--reg-every", "reg_every", 1, 1000000, 1},
+    [GAN_SET_INSTANCE_NOISE] = {"--instance-noise", "instance_noise", 0, 1000, 0},
+    [GAN_SET_INSTANCE_NOISE_STEPS] = {"--instance-noise-steps", "instance_noise_steps", 0, 100000000, 1},
 };
 
 double gan_setting_get(const gan_settings_t *s, gan_setting_k k) {
@@ -191,6 +193,8 @@ double gan_setting_get(const gan_settings_t *s, gan_setting_k k) {
     case GAN_SET_R1: return s->r1;
     case GAN_SET_R2: return s->r2;
     case GAN_SET_REG_EVERY: return s->reg_every;
+    case GAN_SET_INSTANCE_NOISE: return s->instance_noise;
+    case GAN_SET_INSTANCE_NOISE_STEPS: return s->instance_noise_steps;
     default: return NAN;
     }
 }
@@ -206,6 +210,8 @@ void gan_setting_set(gan_settings_t *s, gan_setting_k k, double v) {
     case GAN_SET_R1: s->r1 = v; break;
     case GAN_SET_R2: s->r2 = v; break;
     case GAN_SET_REG_EVERY: s->reg_every = (int)v; break;
+    case GAN_SET_INSTANCE_NOISE: s->instance_noise = v; break;
+    case GAN_SET_INSTANCE_NOISE_STEPS: s->instance_noise_steps = (int)v; break;
     default: break;
     }
 }
@@ -244,6 +250,7 @@ static const char *const said_names[GAN_SET_COUNT] = {
     [GAN_SET_N_CRITIC] = "n_critic", [GAN_SET_GP] = "gp", [GAN_SET_CLIP] = "clip",
     [GAN_SET_LABEL_SMOOTH] = "label smoothing", [GAN_SET_EMA] = "EMA decay", [GAN_SET_BATCH] = "batch",
     [GAN_SET_R1] = "r1", [GAN_SET_R2] = "r2", [GAN_SET_REG_EVERY] = "reg_every",
+    [GAN_SET_INSTANCE_NOISE] = "instance noise", [GAN_SET_INSTANCE_NOISE_STEPS] = "instance noise steps",
 };
 
 static int apply_opt(opt_conf_t *c, const char *text, const char *option, const char *who,
@@ -266,7 +273,7 @@ int gan_overrides_apply(gan_settings_t *s, const gan_overrides_t *o, void (*say)
     /* the order in which changes are said */
     static const int order[] = {GAN_SET_BATCH, GAN_OV_OPT_G, GAN_OV_OPT_D, GAN_SET_N_CRITIC, GAN_SET_GP,
                                 GAN_SET_CLIP, GAN_SET_LABEL_SMOOTH, GAN_SET_R1, GAN_SET_R2, GAN_SET_REG_EVERY,
-                                GAN_SET_EMA, GAN_OV_AUGMENT};
+                                GAN_SET_EMA, GAN_OV_AUGMENT, GAN_SET_INSTANCE_NOISE, GAN_SET_INSTANCE_NOISE_STEPS};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         int k = order[i];
         if (!gan_overrides_given(o, k)) continue;

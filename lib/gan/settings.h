@@ -35,6 +35,9 @@ typedef struct {
     double r1, r2;       /* R1 and R2 penalty weights gamma: gamma/2 mean |grad_x D(x)|^2 on the real
                             (R1), the fake (R2) batch, added to D's loss (0: off) */
     int reg_every;       /* lazy regularization: R1/R2 every reg_every-th D update, times reg_every */
+    double instance_noise;    /* instance noise: Gaussian noise of this standard deviation added to
+                                 every image D sees, before DiffAugment (0: off) ... */
+    int instance_noise_steps; /* ... annealed linearly to 0 at this step (0: not annealed; tricks.h) */
 } gan_settings_t;
 
 #define GAN_MAX_CRITIC 5
@@ -43,7 +46,8 @@ typedef struct {
  * what the programs' options accept (cli_range(&gan_setting_ranges[GAN_SET_EMA], text)) and
  * what gan_settings_check and a checkpoint's reader allow. */
 typedef enum { GAN_SET_N_CRITIC, GAN_SET_GP, GAN_SET_CLIP, GAN_SET_LABEL_SMOOTH, GAN_SET_EMA, GAN_SET_BATCH,
-               GAN_SET_R1, GAN_SET_R2, GAN_SET_REG_EVERY, GAN_SET_COUNT } gan_setting_k;
+               GAN_SET_R1, GAN_SET_R2, GAN_SET_REG_EVERY, GAN_SET_INSTANCE_NOISE, GAN_SET_INSTANCE_NOISE_STEPS,
+               GAN_SET_COUNT } gan_setting_k;
 /* Settings from this one on are optional in a checkpoint: written only when they differ from
  * gan_settings_default's value, which an absent one takes (so that a checkpoint of a run that
  * does not use them is the one earlier versions wrote). */
@@ -100,7 +104,9 @@ typedef enum {
     {"reg-every", required_argument, 0, GAN_OPT_CODE(GAN_SET_REG_EVERY)},                                 \
     {"opt-g", required_argument, 0, GAN_OPT_CODE(GAN_OV_OPT_G)},                                          \
     {"opt-d", required_argument, 0, GAN_OPT_CODE(GAN_OV_OPT_D)},                                          \
-    {"augment", required_argument, 0, GAN_OPT_CODE(GAN_OV_AUGMENT)}
+    {"augment", required_argument, 0, GAN_OPT_CODE(GAN_OV_AUGMENT)},                                      \
+    {"instance-noise", required_argument, 0, GAN_OPT_CODE(GAN_SET_INSTANCE_NOISE)},                       \
+    {"instance-noise-steps", required_argument, 0, GAN_OPT_CODE(GAN_SET_INSTANCE_NOISE_STEPS)}
 
 /* The settings options given on a command line. */
 typedef struct {

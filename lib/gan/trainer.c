@@ -11,6 +11,7 @@
 #include "lib/base/philox.h"
 #include "lib/base/shuffle.h"
 #include "trainer.h"
+#include "tricks.h"
 #include "lib/backend/train_math.h"
 
 static double seconds(void) {
@@ -71,6 +72,7 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
         t->aug_x = be->alloc(be, sizeof(float) * (size_t)B * sz);
         t->aug_dx = be->alloc(be, sizeof(float) * (size_t)B * sz);
     }
+    if (m->set.instance_noise > 0) t->noisy = be->alloc(be, sizeof(float) * (size_t)B * sz);
     t->stats = be->alloc(be, sizeof(double) * TS_COUNT);
     be->zero(be, t->stats, sizeof(double) * TS_COUNT);
     t->last_check = seconds();
@@ -149,7 +151,7 @@ void trainer_free(trainer_t *t) {
                 be->free(be, (void *)t->data_dev);
             }
         }
-        float *bufs[] = {t->real, t->dfake, t->z, t->dlogit, t->xhat, t->gx, t->ones, t->aug_x, t->aug_dx};
+        float *bufs[] = {t->real, t->dfake, t->z, t->dlogit, t->xhat, t->gx, t->ones, t->aug_x, t->aug_dx, t->noisy};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) be->free(be, bufs[i]);
         if (t->perm_dev) be->free(be, t->perm_dev);
@@ -190,8 +192,16 @@ static void draw_z(trainer_t *t, int c) {
 }
 
 /* What D sees of images x (this process's b samples) in the pass keyed by Philox step rng_step:
- * x itself, or with DiffAugment x augmented into t->aug_x by a fresh draw. */
+ * x itself, or x plus instance noise (into t->noisy, tricks.h), and that with DiffAugment
+ * augmented into t->aug_x by a fresh draw. */
 static const float *d_input(trainer_t *t, const float *x, uint32_t rng_step) {
+    double sigma = t->noisy ? gan_instance_noise_sigma(&t->m->set, t->m->step) : 0;
+    if (sigma > 0) {
+        size_t sz = (size_t)shape3_size(t->m->shape);
+        t->be->add_noise(t->be, t->noisy, x, (size_t)t->b * sz, t->m->seed, PHILOX_STREAM_INSTANCE_NOISE, rng_step,
+                         (uint64_t)t->lo * sz, (float)sigma);
+        x = t->noisy;
+    }
     if (!t->aug.policy) return x;
     diffaug_draw(&t->aug, t->be, t->m->seed, rng_step, (uint64_t)t->lo, t->b);
     diffaug_map(&t->aug, t->be, DIFFAUG_APPLY, t->aug_x, x, t->b);

@@ -236,3 +236,11 @@ assert x.shape == (15, 1, 8, 8) and np.allclose(x, y, rtol=1e-5, atol=1e-6), np.
         "$T/s-cpu.npy" "$T/s-cuda.npy"
     [ "$status" -eq 0 ] || { echo "$output"; return 1; }
 }
+
+@test "gan-step --device cuda: instance noise agrees with the CPU" {
+    data 64 u8 "$T/d.npy"
+    init "$T/m0.st" --loss ns --instance-noise 0.3 --instance-noise-steps 3
+    gan-step -q --device cpu --threads 1 --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cpu.st"
+    gan-step -q --device cuda --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cuda.st"
+    close "$T/cpu.st" "$T/cuda.st"
+}

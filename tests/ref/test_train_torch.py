@@ -11,7 +11,9 @@ optimizer, EMA. Dropout masks are drawn from the same Philox as lib/nn/layer_dro
 them (set_masks: pass 3c on real, 3c+1 on fake and the penalty's interpolates (samples
 B..2B-1), 3c+2 in G, 15 in G's update). With --augment, D sees T(x), T from augref.py with the
 draws of its pass (3c real, 3c+1 fake, 3c+2 the interpolates, 15 G's update; samples 0..B-1);
-R1 and R2 penalise grad_x D(T(x)) with the draws of the real's and the fake's pass. After 10 steps every weight, optimizer buffer and
+R1 and R2 penalise grad_x D(T(x)) with the draws of the real's and the fake's pass. With
+--instance-noise, D sees T(x + sigma_t z) in every pass, z from Philox (stream 10, the pass's key,
+sample * C*H*W + element), sigma_t annealed linearly to 0 at --instance-noise-steps (tricks.h). After 10 steps every weight, optimizer buffer and
 EMA weight must agree (1e-4 of each tensor's scale; float32 against float64).
 
 A float32 run can only match float64 where the training is well conditioned; two things in a
@@ -37,7 +39,7 @@ from tap import BIN, Tap, rel_err, scratch_dir  # noqa: E402
 from philoxref import philox_blocks  # noqa: E402
 import augref  # noqa: E402
 
-STREAM_SHUFFLE, STREAM_Z, STREAM_DROPOUT, STREAM_GP = 2, 3, 4, 5
+STREAM_SHUFFLE, STREAM_Z, STREAM_DROPOUT, STREAM_GP, STREAM_INSTANCE_NOISE = 2, 3, 4, 5, 10
 
 
 def set_masks(net, seed, rng_step, B, base=0):
@@ -173,9 +175,16 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
     reg_every, reg_steps = int(meta.get("reg_every", 1)), int(meta.get("reg_steps", 0))
     l_real, l_fake, l_g = losses(meta["loss"], smooth)
     policy = meta.get("augment")  # absent: none
+    noise, noise_steps = float(meta.get("instance_noise", 0)), int(meta.get("instance_noise_steps", 0))
 
     def aug(x, rng_step):
-        """What D sees of x in the pass keyed by rng_step: x, or T(x) with that pass's draws."""
+        """What D sees of x in the pass keyed by rng_step: x plus the instance noise of that pass,
+        then T(that) with that pass's draws."""
+        f = 1.0 if noise_steps == 0 else max(0.0, 1.0 - (rng_step // 16) / noise_steps)
+        if noise * f > 0:
+            sz = int(np.prod(x.shape[1:]))
+            z = normal(seed, STREAM_INSTANCE_NOISE, rng_step, np.arange(x.shape[0] * sz, dtype=np.uint64))
+            x = x + torch.as_tensor(np.float32(noise * f) * z).to(x.dtype).reshape(x.shape)
         if not policy:
             return x
         T, _, _ = augref.transform(policy, x.shape[2], x.shape[3], augref.draws(seed, rng_step, 0, x.shape[0]))
@@ -308,6 +317,17 @@ CASES = [
         "--D", "flatten; linear 32; lrelu 0.2; linear 16; tanh; linear 1", "--shape", "1x8x8",
         "--loss", "ns", "--r1", "10", "--r2", "1", "--reg-every", "2", "--augment", "color,translation,cutout",
         "--opt-d", "adam:lr=1e-3,b1=0.5,b2=0.9"]),
+    # instance noise annealed to 0 at step 6 (the last 4 steps have none), before DiffAugment,
+    # under R1; and constant instance noise under the gradient penalty's interpolates
+    ("linear ns instance noise 0.3 over 6 steps, DiffAugment translation, R1", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; lrelu 0.2; linear 16; tanh; linear 1", "--shape", "1x8x8",
+        "--loss", "ns", "--r1", "2", "--augment", "translation", "--instance-noise", "0.3",
+        "--instance-noise-steps", "6", "--opt-d", "adam:lr=1e-3,b1=0.5,b2=0.9"]),
+    ("linear wgan-gp instance noise 0.2 n_critic 2", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; lrelu 0.2; linear 16; tanh; linear 1", "--shape", "1x8x8",
+        "--loss", "wgan-gp", "--n-critic", "2", "--instance-noise", "0.2", "--opt-d", "adam:lr=1e-3,b1=0,b2=0.9"]),
     ("conv critic with dropout, R1 every 3", ["--arch", "dcgan", "--shape", "1x8x8", "--r1", "1",
                                               "--reg-every", "3"]),
     ("mlp preset (BatchNorm) ns", ["--arch", "mlp", "--shape", "1x8x8", "--ema", "0.5",
@@ -350,7 +370,10 @@ def main():
     dpath = os.path.join(tmp, "d.npy")
     np.save(dpath, data)
     steps = 10
+    only = sys.argv[1:]  # names' parts: run only the cases that contain one (to check one case)
     for name, args in CASES:
+        if only and not any(o in name for o in only):
+            continue
         m0, m = os.path.join(tmp, "m0.st"), os.path.join(tmp, "m.st")
         r = subprocess.run([os.path.join(BIN, "gan-init")] + args + ["--z", "6", "--batch", "16", "--seed", "11",
                                                                       "-o", m0], capture_output=True, text=True)
@@ -374,7 +397,8 @@ def main():
         t.check(f"{name}: the same tensors", not missing, f"only on one side: {missing}")
         t.check(f"{name}: {steps} steps equal torch float64 (worst {worst:.2g} in {where})", worst <= 1e-4,
                 f"relative error {worst:.3g} in {where}")
-    conditioning_note(tmp, dpath, data, steps)
+    if not only:
+        conditioning_note(tmp, dpath, data, steps)
     t.done()
 
 

@@ -1,0 +1,25 @@
+/* tricks.h: the classic tutorials' training tricks as functions of the settings and the step
+ * counter, which the trainer (trainer.c) applies: instance noise on D's inputs.
+ *
+ * Instance noise (settings.h instance_noise = sigma, instance_noise_steps = N): every image D
+ * sees in the step that starts at step counter t (real, fake and the penalty's interpolates in
+ * the D updates, the fakes in G's update) gets x + sigma_t z, with
+ *   sigma_t = sigma * max(0, 1 - t / N)   (N > 0; sigma_t = sigma for every t when N = 0),
+ * z standard normal from Philox (seed, PHILOX_STREAM_INSTANCE_NOISE, t * 16 + pass, global
+ * sample * C*H*W + element), pass as DiffAugment's (trainer.h): the noise comes before
+ * DiffAugment, so D sees T(x + sigma_t z); noise on the data, not a part of the augmentation's
+ * differentiable map. Its Jacobian is the identity, so G's gradient and the penalties' input
+ * gradients pass it unchanged; R1 and R2 redraw the noise of the pass they accompany (the very
+ * D input whose loss the update takes). When sigma_t is 0 no noise is drawn: a run whose noise
+ * has annealed away computes what a run without the option computes. */
+#ifndef GT_TRICKS_H
+#define GT_TRICKS_H
+
+#include <stdint.h>
+
+#include "settings.h"
+
+/* sigma_t above, for the step that starts at step counter t (0: no noise). */
+double gan_instance_noise_sigma(const gan_settings_t *s, int64_t t);
+
+#endif
