@@ -84,3 +84,38 @@ same_runs() {
     run gan-step --data "$T/d.npy" --steps 1 --instance-noise-steps x -i "$T/m.st"
     assert_one_line_error 2
 }
+
+@test "--label-flip, --label-smooth-fake: stored, resume exact, 1 and 2 threads identical, each changes training" {
+    data "$T/d.npy"
+    init "$T/plain.st"
+    [ "$(meta "$T/plain.st" label_flip)" = absent ]
+    [ "$(meta "$T/plain.st" label_smooth_fake)" = absent ]
+    init "$T/m0.st" --n-critic 2 --label-flip 0.2 --label-smooth 0.1 --label-smooth-fake 0.05
+    [ "$(meta "$T/m0.st" label_flip)" = 0.2 ]
+    [ "$(meta "$T/m0.st" label_smooth_fake)" = 0.05 ]
+    same_runs "$T/m0.st" 4 1
+    gan-step -q --data "$T/d.npy" --steps 4 --label-flip 0 -i "$T/m0.st" -o "$T/noflip.st"
+    gan-step -q --data "$T/d.npy" --steps 4 --label-smooth-fake 0 -i "$T/m0.st" -o "$T/onesided.st"
+    ! cmp -s "$T/a.st" "$T/noflip.st"
+    ! cmp -s "$T/a.st" "$T/onesided.st"
+    [ "$(meta "$T/noflip.st" label_flip)" = absent ]
+}
+
+@test "--label-flip and --label-smooth-fake: said when overridden; other losses and bad values are refused" {
+    data "$T/d.npy"
+    init "$T/m.st"
+    run gan-step --data "$T/d.npy" --steps 1 --label-flip 0.1 --label-smooth-fake 0.2 --in-place "$T/m.st"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"label flipping 0 -> 0.1"* && "$output" == *"fake label smoothing 0 -> 0.2"* ]]
+    run gan-init --arch mlp --shape 1x8x8 --loss hinge --label-flip 0.1
+    assert_one_line_error 2
+    [[ "$output" == *"need the bce or ns loss, not hinge"* ]]
+    init "$T/w.st" --loss wgan
+    run gan-step --data "$T/d.npy" --steps 1 --label-smooth-fake 0.1 -i "$T/w.st" -o "$T/x.st"
+    assert_one_line_error 2
+    [[ "$output" == *"need the bce or ns loss, not wgan"* ]]
+    [ ! -e "$T/x.st" ]
+    run gan-init --arch mlp --shape 1x8x8 --label-flip 1.5
+    assert_one_line_error 2
+    [[ "$output" == *"--label-flip"* ]]
+}

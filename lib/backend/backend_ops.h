@@ -123,6 +123,11 @@ BACKEND_OP(loss, (backend_t *be, int loss, double smooth, int which, float *dl, 
                   int B, int B_mean))
 /* dst (B, sz) = images perm[pos], ..., perm[pos + B - 1] of data (N, sz): float32, or
  * uint8 mapped by train_u8_to_unit. perm is a device array of N int64. */
+/* D's bce/ns loss of B logits against per-sample targets (loss_math.h loss_bce_target): the
+ * target of logit i is loss_flip_target(target, other, flip, seed, step, index0 + i); dl and out
+ * as loss's (out[1]: the mean sigmoid) */
+BACKEND_OP(loss_targets, (backend_t *be, double target, double other, double flip, uint64_t seed, uint32_t step,
+                          uint64_t index0, float *dl, double *out, const float *logit, int B, int B_mean))
 BACKEND_OP(gather, (backend_t *be, float *dst, const void *data, int data_u8, const int64_t *perm, int64_t pos,
                     int B, size_t sz))
 /* Gradient penalty: xhat (B, sz) = e_i real + (1 - e_i) fake with e_i = philox_uniform(

@@ -180,6 +180,8 @@ const cli_range_t gan_setting_ranges[GAN_SET_COUNT] = {
     [GAN_SET_REG_EVERY] = {"--reg-every", "reg_every", 1, 1000000, 1},
     [GAN_SET_INSTANCE_NOISE] = {"--instance-noise", "instance_noise", 0, 1000, 0},
     [GAN_SET_INSTANCE_NOISE_STEPS] = {"--instance-noise-steps", "instance_noise_steps", 0, 100000000, 1},
+    [GAN_SET_LABEL_FLIP] = {"--label-flip", "label_flip", 0, 1, 0},
+    [GAN_SET_LABEL_SMOOTH_FAKE] = {"--label-smooth-fake", "label_smooth_fake", 0, 0.999, 0},
 };
 
 double gan_setting_get(const gan_settings_t *s, gan_setting_k k) {
@@ -195,6 +197,8 @@ double gan_setting_get(const gan_settings_t *s, gan_setting_k k) {
     case GAN_SET_REG_EVERY: return s->reg_every;
     case GAN_SET_INSTANCE_NOISE: return s->instance_noise;
     case GAN_SET_INSTANCE_NOISE_STEPS: return s->instance_noise_steps;
+    case GAN_SET_LABEL_FLIP: return s->label_flip;
+    case GAN_SET_LABEL_SMOOTH_FAKE: return s->label_smooth_fake;
     default: return NAN;
     }
 }
@@ -212,6 +216,8 @@ void gan_setting_set(gan_settings_t *s, gan_setting_k k, double v) {
     case GAN_SET_REG_EVERY: s->reg_every = (int)v; break;
     case GAN_SET_INSTANCE_NOISE: s->instance_noise = v; break;
     case GAN_SET_INSTANCE_NOISE_STEPS: s->instance_noise_steps = (int)v; break;
+    case GAN_SET_LABEL_FLIP: s->label_flip = v; break;
+    case GAN_SET_LABEL_SMOOTH_FAKE: s->label_smooth_fake = v; break;
     default: break;
     }
 }
@@ -224,6 +230,8 @@ int gan_settings_check(const gan_settings_t *s) {
         double v = gan_setting_get(s, (gan_setting_k)k);
         if (!(v >= r->lo && v <= r->hi)) return gt_err("%s %g is out of range [%g, %g]", r->name, v, r->lo, r->hi);
     }
+    if ((s->label_flip > 0 || s->label_smooth_fake > 0) && s->loss != LOSS_BCE && s->loss != LOSS_NS)
+        return gt_err("--label-flip and --label-smooth-fake need the bce or ns loss, not %s", gan_loss_name(s->loss));
     return 0;
 }
 
@@ -251,6 +259,7 @@ static const char *const said_names[GAN_SET_COUNT] = {
     [GAN_SET_LABEL_SMOOTH] = "label smoothing", [GAN_SET_EMA] = "EMA decay", [GAN_SET_BATCH] = "batch",
     [GAN_SET_R1] = "r1", [GAN_SET_R2] = "r2", [GAN_SET_REG_EVERY] = "reg_every",
     [GAN_SET_INSTANCE_NOISE] = "instance noise", [GAN_SET_INSTANCE_NOISE_STEPS] = "instance noise steps",
+    [GAN_SET_LABEL_FLIP] = "label flipping", [GAN_SET_LABEL_SMOOTH_FAKE] = "fake label smoothing",
 };
 
 static int apply_opt(opt_conf_t *c, const char *text, const char *option, const char *who,
@@ -269,11 +278,13 @@ static int apply_opt(opt_conf_t *c, const char *text, const char *option, const 
     return 0;
 }
 
-int gan_overrides_apply(gan_settings_t *s, const gan_overrides_t *o, void (*say)(const char *fmt, ...)) {
+/* gan_overrides_apply without the final check */
+static int overrides_apply(gan_settings_t *s, const gan_overrides_t *o, void (*say)(const char *fmt, ...)) {
     /* the order in which changes are said */
     static const int order[] = {GAN_SET_BATCH, GAN_OV_OPT_G, GAN_OV_OPT_D, GAN_SET_N_CRITIC, GAN_SET_GP,
                                 GAN_SET_CLIP, GAN_SET_LABEL_SMOOTH, GAN_SET_R1, GAN_SET_R2, GAN_SET_REG_EVERY,
-                                GAN_SET_EMA, GAN_OV_AUGMENT, GAN_SET_INSTANCE_NOISE, GAN_SET_INSTANCE_NOISE_STEPS};
+                                GAN_SET_EMA, GAN_OV_AUGMENT, GAN_SET_INSTANCE_NOISE, GAN_SET_INSTANCE_NOISE_STEPS,
+                                GAN_SET_LABEL_FLIP, GAN_SET_LABEL_SMOOTH_FAKE};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         int k = order[i];
         if (!gan_overrides_given(o, k)) continue;
@@ -299,6 +310,12 @@ int gan_overrides_apply(gan_settings_t *s, const gan_overrides_t *o, void (*say)
         }
     }
     return 0;
+}
+
+int gan_overrides_apply(gan_settings_t *s, const gan_overrides_t *o, void (*say)(const char *fmt, ...)) {
+    gan_settings_t n = *s; /* first silently: nothing is said of settings that are refused */
+    if (overrides_apply(&n, o, NULL) || gan_settings_check(&n)) return -1;
+    return overrides_apply(s, o, say);
 }
 
 int shape3_parse(const char *s, shape3_t *out) {

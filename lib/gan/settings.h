@@ -38,6 +38,8 @@ typedef struct {
     double instance_noise;    /* instance noise: Gaussian noise of this standard deviation added to
                                  every image D sees, before DiffAugment (0: off) ... */
     int instance_noise_steps; /* ... annealed linearly to 0 at this step (0: not annealed; tricks.h) */
+    double label_flip;        /* the chance that a D target is flipped, real <-> fake (bce, ns; 0: off) */
+    double label_smooth_fake; /* D's fake target (bce, ns): two-sided smoothing with label_smooth */
 } gan_settings_t;
 
 #define GAN_MAX_CRITIC 5
@@ -47,7 +49,7 @@ typedef struct {
  * what gan_settings_check and a checkpoint's reader allow. */
 typedef enum { GAN_SET_N_CRITIC, GAN_SET_GP, GAN_SET_CLIP, GAN_SET_LABEL_SMOOTH, GAN_SET_EMA, GAN_SET_BATCH,
                GAN_SET_R1, GAN_SET_R2, GAN_SET_REG_EVERY, GAN_SET_INSTANCE_NOISE, GAN_SET_INSTANCE_NOISE_STEPS,
-               GAN_SET_COUNT } gan_setting_k;
+               GAN_SET_LABEL_FLIP, GAN_SET_LABEL_SMOOTH_FAKE, GAN_SET_COUNT } gan_setting_k;
 /* Settings from this one on are optional in a checkpoint: written only when they differ from
  * gan_settings_default's value, which an absent one takes (so that a checkpoint of a run that
  * does not use them is the one earlier versions wrote). */
@@ -80,7 +82,8 @@ void opt_conf_format(const opt_conf_t *c, char *buf, size_t n);
  * reads it back to identical settings. What checkpoints store. */
 void opt_conf_text(const opt_conf_t *c, char *buf, size_t n);
 /* Check the loss and that every numeric setting lies in its range (gan_setting_ranges); -1
- * with a message naming the first that does not ("n_critic 7 is out of range [1, 5]"). */
+ * with a message naming the first that does not ("n_critic 7 is out of range [1, 5]"); and that
+ * label flipping and a fake target come with the bce or ns loss. */
 int gan_settings_check(const gan_settings_t *s);
 
 /* ---- the settings' command-line options, shared by gan-init and gan-step ----------------
@@ -106,7 +109,9 @@ typedef enum {
     {"opt-d", required_argument, 0, GAN_OPT_CODE(GAN_OV_OPT_D)},                                          \
     {"augment", required_argument, 0, GAN_OPT_CODE(GAN_OV_AUGMENT)},                                      \
     {"instance-noise", required_argument, 0, GAN_OPT_CODE(GAN_SET_INSTANCE_NOISE)},                       \
-    {"instance-noise-steps", required_argument, 0, GAN_OPT_CODE(GAN_SET_INSTANCE_NOISE_STEPS)}
+    {"instance-noise-steps", required_argument, 0, GAN_OPT_CODE(GAN_SET_INSTANCE_NOISE_STEPS)},           \
+    {"label-flip", required_argument, 0, GAN_OPT_CODE(GAN_SET_LABEL_FLIP)},                               \
+    {"label-smooth-fake", required_argument, 0, GAN_OPT_CODE(GAN_SET_LABEL_SMOOTH_FAKE)}
 
 /* The settings options given on a command line. */
 typedef struct {
@@ -122,8 +127,9 @@ int gan_overrides_option(gan_overrides_t *o, int code, const char *arg);
 static inline int gan_overrides_given(const gan_overrides_t *o, int k) { return (o->given >> k) & 1u; }
 /* Apply the given settings to *s, in a fixed order (batch, the optimizers, n_critic, gp, clip,
  * label smoothing, r1, r2, reg_every, the EMA decay, augmentation, then the later settings).
- * When say is not NULL, each that changes a value is said through it ("gp 10 -> 5").
- * Returns 0, or -1 with a message naming the option ("--opt-g: adam: lr must be positive"). */
+ * When say is not NULL, each that changes a value is said through it ("gp 10 -> 5"), once the
+ * result has passed gan_settings_check. Returns 0, or -1 with a message naming the option
+ * ("--opt-g: adam: lr must be positive") and *s unchanged. */
 int gan_overrides_apply(gan_settings_t *s, const gan_overrides_t *o, void (*say)(const char *fmt, ...));
 
 /* A whole string as a finite number into *v: 0, or -1 (no message) for anything else. */

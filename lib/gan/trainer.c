@@ -208,6 +208,21 @@ static const float *d_input(trainer_t *t, const float *x, uint32_t rng_step) {
     return t->aug_x;
 }
 
+/* D's loss on its logits y (this process's slice) of the real (which = LOSS_ON_REAL) or the fake
+ * batch into out, its gradient into t->dlogit: with label flipping or a fake target (tricks.h)
+ * against per-sample targets drawn for the pass keyed by rng_step, else the loss op. */
+static void d_loss(trainer_t *t, int which, uint32_t rng_step, double *out, const float *y) {
+    const gan_settings_t *s = &t->m->set;
+    backend_t *be = t->be;
+    if (!gan_label_targets(s)) {
+        be->loss(be, s->loss, s->label_smooth, which, t->dlogit, out, y, t->b, t->B);
+        return;
+    }
+    double real = 1 - s->label_smooth, fake = s->label_smooth_fake, own = which == LOSS_ON_REAL ? real : fake;
+    be->loss_targets(be, own, which == LOSS_ON_REAL ? fake : real, s->label_flip, t->m->seed, rng_step,
+                     (uint64_t)t->lo, t->dlogit, out, y, t->b, t->B);
+}
+
 /* WGAN-GP penalty lambda * mean_i (|g_i| - 1)^2 into the TS_GP slot, g_i = grad_x D(xhat_i)
  * at xhat = e real + (1 - e) fake, e_i uniform from Philox (seed, PHILOX_STREAM_GP, step,
  * c*B + i); its parameter gradient is added to D's grads by forward-over-reverse (net.h's jvp
@@ -294,7 +309,7 @@ int train_step(trainer_t *t) {
         net_zero_grad(&m->D);
         nn_ctx_t cr = pass_ctx(t, &m->D, rs + 3u * (uint32_t)c, 0);
         const float *yr = net_forward(&m->D, &cr, d_input(t, t->real, rs + 3u * (uint32_t)c), b);
-        be->loss(be, s->loss, s->label_smooth, LOSS_ON_REAL, t->dlogit, st + TS_LOSS_REAL, yr, b, B);
+        d_loss(t, LOSS_ON_REAL, rs + 3u * (uint32_t)c, st + TS_LOSS_REAL, yr);
         net_backward(&m->D, &cr, t->dlogit, NULL, b);
 
         draw_z(t, c);
@@ -302,7 +317,7 @@ int train_step(trainer_t *t) {
         fake = net_forward(&m->G, &cg, t->z, b);
         nn_ctx_t cf = pass_ctx(t, &m->D, rs + 3u * (uint32_t)c + 1u, 0);
         const float *yf = net_forward(&m->D, &cf, d_input(t, fake, rs + 3u * (uint32_t)c + 1u), b);
-        be->loss(be, s->loss, s->label_smooth, LOSS_ON_FAKE, t->dlogit, st + TS_LOSS_FAKE, yf, b, B);
+        d_loss(t, LOSS_ON_FAKE, rs + 3u * (uint32_t)c + 1u, st + TS_LOSS_FAKE, yf);
         net_backward(&m->D, &cf, t->dlogit, NULL, b);
         if (s->loss == LOSS_WGAN_GP)
             gradient_penalty(t, c, fake, rs + 3u * (uint32_t)c + 1u, rs + 3u * (uint32_t)c + 2u);

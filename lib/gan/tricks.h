@@ -1,5 +1,6 @@
 /* tricks.h: the classic tutorials' training tricks as functions of the settings and the step
- * counter, which the trainer (trainer.c) applies: instance noise on D's inputs.
+ * counter, which the trainer (trainer.c) applies: instance noise on D's inputs; label flipping and
+ * two-sided label smoothing.
  *
  * Instance noise (settings.h instance_noise = sigma, instance_noise_steps = N): every image D
  * sees in the step that starts at step counter t (real, fake and the penalty's interpolates in
@@ -21,5 +22,16 @@
 
 /* sigma_t above, for the step that starts at step counter t (0: no noise). */
 double gan_instance_noise_sigma(const gan_settings_t *s, int64_t t);
+
+/* Label flipping and smoothing (bce and ns losses only; gan_settings_check refuses others).
+ * D's targets are 1 - label_smooth for real images (one-sided smoothing, --label-smooth) and
+ * label_smooth_fake for fakes (0 by default; two-sided smoothing with --label-smooth-fake).
+ * With label_flip = P, in each D update the target of each real and each fake sample is the
+ * other kind's with chance P: sample i (global index) of the pass keyed by Philox step
+ * t * 16 + pass (pass 3c real, 3c+1 fake, trainer.h) is flipped iff philox_uniform(seed,
+ * PHILOX_STREAM_LABEL_FLIP, t * 16 + pass, i) < P. Per sample the loss is then BCE(logit, its
+ * target) (loss_math.h loss_bce_target), the mean over the batch as always. G's loss and the
+ * penalties are unchanged. Nonzero when the per-sample targets are needed at all. */
+static inline int gan_label_targets(const gan_settings_t *s) { return s->label_flip > 0 || s->label_smooth_fake > 0; }
 
 #endif

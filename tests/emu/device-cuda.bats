@@ -244,3 +244,11 @@ assert x.shape == (15, 1, 8, 8) and np.allclose(x, y, rtol=1e-5, atol=1e-6), np.
     gan-step -q --device cuda --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cuda.st"
     close "$T/cpu.st" "$T/cuda.st"
 }
+
+@test "gan-step --device cuda: label flipping and two-sided smoothing agree with the CPU" {
+    data 64 u8 "$T/d.npy"
+    init "$T/m0.st" --loss bce --label-flip 0.3 --label-smooth 0.1 --label-smooth-fake 0.1
+    gan-step -q --device cpu --threads 1 --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cpu.st"
+    gan-step -q --device cuda --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cuda.st"
+    close "$T/cpu.st" "$T/cuda.st"
+}

@@ -13,7 +13,10 @@ B..2B-1), 3c+2 in G, 15 in G's update). With --augment, D sees T(x), T from augr
 draws of its pass (3c real, 3c+1 fake, 3c+2 the interpolates, 15 G's update; samples 0..B-1);
 R1 and R2 penalise grad_x D(T(x)) with the draws of the real's and the fake's pass. With
 --instance-noise, D sees T(x + sigma_t z) in every pass, z from Philox (stream 10, the pass's key,
-sample * C*H*W + element), sigma_t annealed linearly to 0 at --instance-noise-steps (tricks.h). After 10 steps every weight, optimizer buffer and
+sample * C*H*W + element), sigma_t annealed linearly to 0 at --instance-noise-steps (tricks.h).
+With --label-flip P / --label-smooth-fake E, D's per-sample targets are 1 - A (real) and E (fake),
+sample i of pass 3c (real) or 3c+1 (fake) taking the other kind's when the Philox uniform (stream
+11, that pass's key, i) < P. After 10 steps every weight, optimizer buffer and
 EMA weight must agree (1e-4 of each tensor's scale; float32 against float64).
 
 A float32 run can only match float64 where the training is well conditioned; two things in a
@@ -39,7 +42,7 @@ from tap import BIN, Tap, rel_err, scratch_dir  # noqa: E402
 from philoxref import philox_blocks  # noqa: E402
 import augref  # noqa: E402
 
-STREAM_SHUFFLE, STREAM_Z, STREAM_DROPOUT, STREAM_GP, STREAM_INSTANCE_NOISE = 2, 3, 4, 5, 10
+STREAM_SHUFFLE, STREAM_Z, STREAM_DROPOUT, STREAM_GP, STREAM_INSTANCE_NOISE, STREAM_LABEL_FLIP = 2, 3, 4, 5, 10, 11
 
 
 def set_masks(net, seed, rng_step, B, base=0):
@@ -174,6 +177,15 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
     r1, r2 = float(meta.get("r1", 0)), float(meta.get("r2", 0))
     reg_every, reg_steps = int(meta.get("reg_every", 1)), int(meta.get("reg_steps", 0))
     l_real, l_fake, l_g = losses(meta["loss"], smooth)
+    flip, smooth_fake = float(meta.get("label_flip", 0)), float(meta.get("label_smooth_fake", 0))
+    if flip or smooth_fake:  # bce/ns with per-sample targets
+        def flipped(own, other, rng_step):
+            u = uniform(seed, STREAM_LABEL_FLIP, rng_step, np.arange(B, dtype=np.uint64))
+            tgt = torch.as_tensor(np.where(u < flip, other, own)).to(dtype)
+            return lambda y: F.binary_cross_entropy_with_logits(y, tgt.reshape(y.shape))
+    else:
+        def flipped(own, other, rng_step):
+            return l_real if own == 1 - smooth else l_fake
     policy = meta.get("augment")  # absent: none
     noise, noise_steps = float(meta.get("instance_noise", 0)), int(meta.get("instance_noise_steps", 0))
 
@@ -207,13 +219,13 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
             oD.zero_grad()
             rs = step * 16
             set_masks(D, seed, rs + 3 * c, B)
-            lr = l_real(nnref.forward(D, aug(real, rs + 3 * c)))
+            lr = flipped(1 - smooth, smooth_fake, rs + 3 * c)(nnref.forward(D, aug(real, rs + 3 * c)))
             idx = np.arange(c * B * zd, (c + 1) * B * zd, dtype=np.uint64)
             z = torch.as_tensor(normal(seed, STREAM_Z, step, idx).reshape(B, zd)).to(dtype)
             set_masks(G, seed, rs + 3 * c + 2, B)
             fake = nnref.forward(G, z)
             set_masks(D, seed, rs + 3 * c + 1, B)
-            lf = l_fake(nnref.forward(D, aug(fake.detach(), rs + 3 * c + 1)))
+            lf = flipped(smooth_fake, 1 - smooth, rs + 3 * c + 1)(nnref.forward(D, aug(fake.detach(), rs + 3 * c + 1)))
             loss = lr + lf
             if lam:
                 e = uniform(seed, STREAM_GP, step, np.arange(c * B, (c + 1) * B, dtype=np.uint64))
@@ -328,6 +340,16 @@ CASES = [
         "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
         "--D", "flatten; linear 32; lrelu 0.2; linear 16; tanh; linear 1", "--shape", "1x8x8",
         "--loss", "wgan-gp", "--n-critic", "2", "--instance-noise", "0.2", "--opt-d", "adam:lr=1e-3,b1=0,b2=0.9"]),
+    # label flipping (a quarter of D's targets) with two-sided smoothing, for both bce/ns losses
+    ("linear ns label flip 0.25, two-sided smoothing 0.1/0.05, n_critic 2", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; lrelu 0.2; linear 16; tanh; linear 1", "--shape", "1x8x8",
+        "--loss", "ns", "--n-critic", "2", "--label-flip", "0.25", "--label-smooth", "0.1",
+        "--label-smooth-fake", "0.05"]),
+    ("linear bce label flip 0.3", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; lrelu 0.2; linear 1", "--shape", "1x8x8", "--loss", "bce",
+        "--label-flip", "0.3"]),
     ("conv critic with dropout, R1 every 3", ["--arch", "dcgan", "--shape", "1x8x8", "--r1", "1",
                                               "--reg-every", "3"]),
     ("mlp preset (BatchNorm) ns", ["--arch", "mlp", "--shape", "1x8x8", "--ema", "0.5",

@@ -482,6 +482,11 @@ static void test_losses(void) {
                          which, B);
                 doubles_check(out.c, out.g, 2, what, TOL_DOUBLE);
             }
+        /* per-sample targets: two-sided smoothing, a third of them flipped */
+        cpu->loss_targets(cpu, 0.9, 0.05, 0.3, 7, 33, 5, dl.c, out.c, logit.c, B, B + 3);
+        gpu->loss_targets(gpu, 0.9, 0.05, 0.3, 7, 33, 5, dl.g, out.g, logit.g, B, B + 3);
+        pair_check(&dl, "loss_targets: dl", TOL_OP);
+        doubles_check(out.c, out.g, 2, "loss_targets: loss, mean", TOL_DOUBLE);
         pair_free(&logit);
         pair_free(&dl);
         dpair_free(&out);
