@@ -39,6 +39,8 @@ static void usage(void) {
            "                       gan-init --help says what each does)\n"
            "  --augment POLICY     DiffAugment before D: color,translation,cutout, any of them in that\n"
            "                       order, or none (overrides the checkpoint's; said, stored)\n"
+           "  --lr-schedule SPEC, --lr-schedule-g SPEC, --lr-schedule-d SPEC\n"
+           "                       learning-rate schedules (overrides; gan-init --help)\n"
            "  --label-flip P, --label-smooth-fake E\n"
            "                       flip D's targets with chance P; fake target E (bce, ns; overrides)\n"
            "  --instance-noise SIGMA, --instance-noise-steps N\n"

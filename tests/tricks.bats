@@ -119,3 +119,37 @@ same_runs() {
     assert_one_line_error 2
     [[ "$output" == *"--label-flip"* ]]
 }
+
+@test "--lr-schedule: stored per optimizer, resume exact mid-schedule, 1 and 2 threads identical" {
+    data "$T/d.npy"
+    init "$T/plain.st"
+    [ "$(meta "$T/plain.st" lr_schedule_G)" = absent ]
+    init "$T/m0.st" --lr-schedule cosine:5 --lr-schedule-d step:2:0.5
+    [ "$(meta "$T/m0.st" lr_schedule_G)" = cosine:5 ]
+    [ "$(meta "$T/m0.st" lr_schedule_D)" = step:2:0.5 ]
+    same_runs "$T/m0.st" 5 2
+    gan-step -q --data "$T/d.npy" --steps 5 --lr-schedule-g constant -i "$T/m0.st" -o "$T/const.st"
+    ! cmp -s "$T/a.st" "$T/const.st"
+    [ "$(meta "$T/const.st" lr_schedule_G)" = absent ]
+    [ "$(meta "$T/const.st" lr_schedule_D)" = step:2:0.5 ]
+    # linear:2 brings both learning rates to 0 from step 2 on: with SGD nothing moves any more
+    init "$T/s0.st" --opt-g sgd:lr=0.1 --opt-d sgd:lr=0.1 --lr-schedule linear:2
+    gan-step -q --data "$T/d.npy" --steps 2 -i "$T/s0.st" -o "$T/s2.st"
+    gan-step -q --data "$T/d.npy" --steps 2 -i "$T/s2.st" -o "$T/s4.st"
+    ! same_tensors "$T/s0.st" "$T/s2.st"
+    same_tensors "$T/s2.st" "$T/s4.st"
+}
+
+@test "--lr-schedule: overrides said; bad schedules are usage errors naming the option" {
+    data "$T/d.npy"
+    init "$T/m.st"
+    run gan-step --data "$T/d.npy" --steps 1 --lr-schedule linear:100 --lr-schedule-d step:10:0.9 --in-place "$T/m.st"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"G lr schedule constant -> linear:100"* && "$output" == *"D lr schedule constant -> step:10:0.9"* ]]
+    [ "$(meta "$T/m.st" lr_schedule_D)" = step:10:0.9 ]
+    for bad in foo linear linear:0 cosine:1.5 step:3 step:3:0 step:3:2; do
+        run gan-init --arch mlp --shape 1x8x8 --lr-schedule-g "$bad"
+        assert_one_line_error 2
+        [[ "$output" == *"--lr-schedule-g"* ]]
+    done
+}

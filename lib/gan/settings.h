@@ -21,6 +21,16 @@ typedef struct {
     int nesterov, centered;
 } opt_conf_t;
 
+/* A learning-rate schedule (torch.optim.lr_scheduler's, stepped once per training step; the
+ * factor of step t is gan_lr_factor, lib/gan/tricks.h): constant; linear:N (LinearLR from 1 to
+ * 0 over N steps); cosine:N (CosineAnnealingLR, T_max N, eta_min 0); step:EVERY:GAMMA (StepLR). */
+typedef enum { LR_CONSTANT = 0, LR_LINEAR, LR_COSINE, LR_STEP } lr_sched_kind_t;
+typedef struct {
+    lr_sched_kind_t kind;
+    int n;        /* linear, cosine: N; step: EVERY */
+    double gamma; /* step: the factor every EVERY steps */
+} lr_sched_t;
+
 /* Settings a run may change (gan-step options override them, and they are stored). */
 typedef struct {
     gan_loss_t loss;
@@ -40,6 +50,7 @@ typedef struct {
     int instance_noise_steps; /* ... annealed linearly to 0 at this step (0: not annealed; tricks.h) */
     double label_flip;        /* the chance that a D target is flipped, real <-> fake (bce, ns; 0: off) */
     double label_smooth_fake; /* D's fake target (bce, ns): two-sided smoothing with label_smooth */
+    lr_sched_t lr_sched_g, lr_sched_d; /* the optimizers' learning-rate schedules */
 } gan_settings_t;
 
 #define GAN_MAX_CRITIC 5
@@ -92,7 +103,8 @@ int gan_settings_check(const gan_settings_t *s);
  * applies what was given to a settings struct with gan_overrides_apply. A new setting is one
  * row here and in settings.c's option table (and its manual pages). */
 typedef enum {
-    GAN_OV_OPT_G = GAN_SET_COUNT, GAN_OV_OPT_D, GAN_OV_AUGMENT, GAN_OV_COUNT
+    GAN_OV_OPT_G = GAN_SET_COUNT, GAN_OV_OPT_D, GAN_OV_AUGMENT, GAN_OV_LR_G, GAN_OV_LR_D,
+    GAN_OV_LR /* both schedules: sets the GAN_OV_LR_G and GAN_OV_LR_D bits */, GAN_OV_COUNT
 } gan_override_k; /* beyond the numeric settings (gan_setting_k) */
 #define GAN_OPT_CODE(k) (0x1000 + (k)) /* getopt_long's code of the option of setting k */
 #define GAN_SETTINGS_LONGOPTS                                                                             \
@@ -111,7 +123,10 @@ typedef enum {
     {"instance-noise", required_argument, 0, GAN_OPT_CODE(GAN_SET_INSTANCE_NOISE)},                       \
     {"instance-noise-steps", required_argument, 0, GAN_OPT_CODE(GAN_SET_INSTANCE_NOISE_STEPS)},           \
     {"label-flip", required_argument, 0, GAN_OPT_CODE(GAN_SET_LABEL_FLIP)},                               \
-    {"label-smooth-fake", required_argument, 0, GAN_OPT_CODE(GAN_SET_LABEL_SMOOTH_FAKE)}
+    {"label-smooth-fake", required_argument, 0, GAN_OPT_CODE(GAN_SET_LABEL_SMOOTH_FAKE)},                 \
+    {"lr-schedule", required_argument, 0, GAN_OPT_CODE(GAN_OV_LR)},                                       \
+    {"lr-schedule-g", required_argument, 0, GAN_OPT_CODE(GAN_OV_LR_G)},                                   \
+    {"lr-schedule-d", required_argument, 0, GAN_OPT_CODE(GAN_OV_LR_D)}
 
 /* The settings options given on a command line. */
 typedef struct {
@@ -134,6 +149,12 @@ int gan_overrides_apply(gan_settings_t *s, const gan_overrides_t *o, void (*say)
 
 /* A whole string as a finite number into *v: 0, or -1 (no message) for anything else. */
 int gan_parse_number(const char *s, double *v);
+
+/* "constant", "linear:N", "cosine:N", "step:EVERY:GAMMA" (N, EVERY in [1, 10^8], GAMMA in
+ * (0, 1]) -> *out; -1 with a message. */
+int lr_sched_parse(const char *s, lr_sched_t *out);
+/* The text of a schedule (what lr_sched_parse reads back to the same; GAMMA exact) into buf. */
+void lr_sched_text(const lr_sched_t *l, char *buf, size_t n);
 
 /* "1x28x28" -> shape; -1 with a message. */
 int shape3_parse(const char *s, shape3_t *out);

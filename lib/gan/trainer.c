@@ -334,7 +334,7 @@ int train_step(trainer_t *t) {
         }
 
         be->sumsq(be, st + TS_SUMSQ_D, m->D.grads, m->D.n_params);
-        optim_step(&m->opt_D, m->D.params, m->D.grads);
+        optim_step_lr(&m->opt_D, m->D.params, m->D.grads, gan_lr_factor(&s->lr_sched_d, m->step));
         if (s->clip > 0) be->clip(be, m->D.params, (float)s->clip, m->D.n_params);
         be->nonfinite(be, st + TS_BAD_D, m->D.params, m->D.n_params);
         be->train_stats(be, st, s->loss == LOSS_WGAN_GP ? TS_AFTER_D_GP : TS_AFTER_D, stepno);
@@ -355,7 +355,7 @@ int train_step(trainer_t *t) {
         stats_allreduce(t, TS_LOSS_G, 2);
     }
     be->sumsq(be, st + TS_SUMSQ_G, m->G.grads, m->G.n_params);
-    optim_step(&m->opt_G, m->G.params, m->G.grads);
+    optim_step_lr(&m->opt_G, m->G.params, m->G.grads, gan_lr_factor(&s->lr_sched_g, m->step));
     be->nonfinite(be, st + TS_BAD_G, m->G.params, m->G.n_params);
     if (m->G_ema) be->ema(be, m->G_ema, m->G.params, (float)s->ema, m->G.n_params);
     be->train_stats(be, st, TS_AFTER_G, stepno);

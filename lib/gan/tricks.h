@@ -1,6 +1,6 @@
 /* tricks.h: the classic tutorials' training tricks as functions of the settings and the step
  * counter, which the trainer (trainer.c) applies: instance noise on D's inputs; label flipping and
- * two-sided label smoothing.
+ * two-sided label smoothing; learning-rate schedules.
  *
  * Instance noise (settings.h instance_noise = sigma, instance_noise_steps = N): every image D
  * sees in the step that starts at step counter t (real, fake and the penalty's interpolates in
@@ -33,5 +33,17 @@ double gan_instance_noise_sigma(const gan_settings_t *s, int64_t t);
  * target) (loss_math.h loss_bce_target), the mean over the batch as always. G's loss and the
  * penalties are unchanged. Nonzero when the per-sample targets are needed at all. */
 static inline int gan_label_targets(const gan_settings_t *s) { return s->label_flip > 0 || s->label_smooth_fake > 0; }
+
+/* Learning-rate schedules (settings.h lr_sched_t; one for G's optimizer, one for D's): in the
+ * step that starts at step counter t every update of that optimizer uses lr * f(t), f as
+ * torch.optim.lr_scheduler's closed forms when the scheduler is stepped once per training step
+ * (after G's update), from a fresh scheduler at step 0:
+ *   constant  1
+ *   linear:N  LinearLR(start_factor=1, end_factor=0, total_iters=N): 1 - min(t, N) / N
+ *   cosine:N  CosineAnnealingLR(T_max=N, eta_min=0): (1 + cos(pi t / N)) / 2 (after N it rises
+ *             again, as torch's does: give N = the run's length)
+ *   step:E:G  StepLR(step_size=E, gamma=G): G^floor(t / E)
+ * f depends on t alone, which the checkpoint stores: a resumed run continues the schedule. */
+double gan_lr_factor(const lr_sched_t *l, int64_t t);
 
 #endif

@@ -252,3 +252,11 @@ assert x.shape == (15, 1, 8, 8) and np.allclose(x, y, rtol=1e-5, atol=1e-6), np.
     gan-step -q --device cuda --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cuda.st"
     close "$T/cpu.st" "$T/cuda.st"
 }
+
+@test "gan-step --device cuda: learning-rate schedules agree with the CPU" {
+    data 64 u8 "$T/d.npy"
+    init "$T/m0.st" --lr-schedule-g cosine:3 --lr-schedule-d step:2:0.5
+    gan-step -q --device cpu --threads 1 --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cpu.st"
+    gan-step -q --device cuda --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cuda.st"
+    close "$T/cpu.st" "$T/cuda.st"
+}

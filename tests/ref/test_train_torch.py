@@ -16,7 +16,8 @@ R1 and R2 penalise grad_x D(T(x)) with the draws of the real's and the fake's pa
 sample * C*H*W + element), sigma_t annealed linearly to 0 at --instance-noise-steps (tricks.h).
 With --label-flip P / --label-smooth-fake E, D's per-sample targets are 1 - A (real) and E (fake),
 sample i of pass 3c (real) or 3c+1 (fake) taking the other kind's when the Philox uniform (stream
-11, that pass's key, i) < P. After 10 steps every weight, optimizer buffer and
+11, that pass's key, i) < P. --lr-schedule-g/-d are torch.optim.lr_scheduler's LinearLR,
+CosineAnnealingLR and StepLR, stepped after each training step. After 10 steps every weight, optimizer buffer and
 EMA weight must agree (1e-4 of each tensor's scale; float32 against float64).
 
 A float32 run can only match float64 where the training is well conditioned; two things in a
@@ -134,6 +135,19 @@ def make_opt(text, params):
                                weight_decay=kv["wd"], centered=bool(kv.get("centered", 0)))
 
 
+def make_sched(text, opt):
+    """The torch scheduler of a checkpoint's lr_schedule_G/D text (None: constant)."""
+    if not text or text == "constant":
+        return None
+    kind, *a = text.split(":")
+    sch = torch.optim.lr_scheduler
+    if kind == "linear":
+        return sch.LinearLR(opt, start_factor=1.0, end_factor=0.0, total_iters=int(a[0]))
+    if kind == "cosine":
+        return sch.CosineAnnealingLR(opt, T_max=int(a[0]))
+    return sch.StepLR(opt, step_size=int(a[0]), gamma=float(a[1]))
+
+
 def losses(kind, smooth):
     """(D loss on real logits, D loss on fake logits, G loss on fake logits), means over the batch."""
     bce = F.binary_cross_entropy_with_logits
@@ -168,6 +182,7 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
     meta, tensors = read_st(m0)
     G, D = net_from(meta, tensors, "G", dtype), net_from(meta, tensors, "D", dtype)
     oG, oD = make_opt(meta["opt_G"], G.parameters()), make_opt(meta["opt_D"], D.parameters())
+    scheds = [s for s in (make_sched(meta.get("lr_schedule_G"), oG), make_sched(meta.get("lr_schedule_D"), oD)) if s]
     ema_decay = float(meta["ema"])
     ema = [p.detach().clone() for p in G.parameters()] if ema_decay > 0 else None
     seed, zd, B = int(meta["seed"]), int(meta["z_dim"]), int(meta["batch"])
@@ -257,6 +272,8 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
         set_masks(D, seed, step * 16 + 15, B)
         l_g(nnref.forward(D, aug(fake, step * 16 + 15))).backward()
         oG.step()
+        for s in scheds:
+            s.step()
         if ema is not None:
             with torch.no_grad():
                 for e, p in zip(ema, G.parameters()):
@@ -350,6 +367,18 @@ CASES = [
         "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
         "--D", "flatten; linear 32; lrelu 0.2; linear 1", "--shape", "1x8x8", "--loss", "bce",
         "--label-flip", "0.3"]),
+    # learning-rate schedules over 10 steps: G's halved every 3 steps (sgd), D's linear to 0 at
+    # step 6 (Adam's moments still move at lr 0); cosine over 8 steps (rising again at 9, 10);
+    # RMSprop's eps 1e-6 for the conditioning the mlp case explains (at 1e-8: 3e-5, schedule or not)
+    ("linear ns lr schedules step:3:0.5 (G, sgd) and linear:6 (D)", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; lrelu 0.2; linear 1", "--shape", "1x8x8", "--loss", "ns",
+        "--opt-g", "sgd:lr=0.05,momentum=0.9", "--opt-d", "adam:lr=1e-3,b1=0.5,b2=0.9",
+        "--lr-schedule-g", "step:3:0.5", "--lr-schedule-d", "linear:6"]),
+    ("linear hinge lr schedule cosine:8 n_critic 2", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; tanh; linear 1", "--shape", "1x8x8", "--loss", "hinge", "--n-critic", "2",
+        "--opt-g", "adam:lr=2e-3,b1=0.5,b2=0.9", "--opt-d", "rmsprop:lr=1e-3,eps=1e-6", "--lr-schedule", "cosine:8"]),
     ("conv critic with dropout, R1 every 3", ["--arch", "dcgan", "--shape", "1x8x8", "--r1", "1",
                                               "--reg-every", "3"]),
     ("mlp preset (BatchNorm) ns", ["--arch", "mlp", "--shape", "1x8x8", "--ema", "0.5",
