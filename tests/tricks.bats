@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# The classic tutorials' training options (lib/gan/tricks.h): instance noise on D's inputs.
+# The classic tutorials' training options (lib/gan/tricks.h): instance noise on D's inputs,
+# label flipping and two-sided smoothing, learning-rate schedules.
 # Each: stored in the checkpoint (absent when off, so other checkpoints keep their bytes),
 # exact resume, --threads 1 and 2 identical, an override said and stored, bad values refused.
 # Their numbers are checked against torch in tests/ref/test_train_torch.py.
@@ -60,6 +61,8 @@ same_runs() {
     init "$T/m0.st" --instance-noise 0.5 --instance-noise-steps 4 --augment translation --r1 1
     [ "$(meta "$T/m0.st" instance_noise)" = 0.5 ]
     [ "$(meta "$T/m0.st" instance_noise_steps)" = 4 ]
+    run tensor-info "$T/m0.st"
+    [[ "$output" == *"instance_noise "*"0.5"* && "$output" == *"instance_noise_steps"*"4"* ]]
     same_runs "$T/m0.st" 6 3
     gan-step -q --data "$T/d.npy" --steps 6 --instance-noise 0 -i "$T/m0.st" -o "$T/off.st"
     ! cmp -s "$T/a.st" "$T/off.st"
@@ -93,6 +96,8 @@ same_runs() {
     init "$T/m0.st" --n-critic 2 --label-flip 0.2 --label-smooth 0.1 --label-smooth-fake 0.05
     [ "$(meta "$T/m0.st" label_flip)" = 0.2 ]
     [ "$(meta "$T/m0.st" label_smooth_fake)" = 0.05 ]
+    run tensor-info "$T/m0.st"
+    [[ "$output" == *"label_flip"*"0.2"* && "$output" == *"label_smooth_fake"*"0.05"* ]]
     same_runs "$T/m0.st" 4 1
     gan-step -q --data "$T/d.npy" --steps 4 --label-flip 0 -i "$T/m0.st" -o "$T/noflip.st"
     gan-step -q --data "$T/d.npy" --steps 4 --label-smooth-fake 0 -i "$T/m0.st" -o "$T/onesided.st"
@@ -127,6 +132,8 @@ same_runs() {
     init "$T/m0.st" --lr-schedule cosine:5 --lr-schedule-d step:2:0.5
     [ "$(meta "$T/m0.st" lr_schedule_G)" = cosine:5 ]
     [ "$(meta "$T/m0.st" lr_schedule_D)" = step:2:0.5 ]
+    run tensor-info "$T/m0.st"
+    [[ "$output" == *"lr_schedule_G"*"cosine:5"* && "$output" == *"lr_schedule_D"*"step:2:0.5"* ]]
     same_runs "$T/m0.st" 5 2
     gan-step -q --data "$T/d.npy" --steps 5 --lr-schedule-g constant -i "$T/m0.st" -o "$T/const.st"
     ! cmp -s "$T/a.st" "$T/const.st"
