@@ -1,4 +1,4 @@
-/* layers.cu: the CUDA backend's fills, bias, activation and dropout operations
+/* layers.cu: the CUDA backend's fills, bias, activation, dropout and noise operations
  * (lib/backend/backend_ops.h; the CPU's are lib/cpu/layers.c). Each operation is a kernel that
  * computes its element's index and calls the shared math (philox.h, act_math.h, norm_math.h),
  * a launch, and the entry point the backend struct holds. The bias gradient is a reduce.h
@@ -156,4 +156,20 @@ void cuda_dropout(backend_t *be, float *o1, const float *i1, float *o2, const fl
     gt_count_bytes(4.0 * n * ((o1 != NULL) + (i1 != NULL) + (o2 != NULL) + (i2 != NULL)) + 1.0 * n);
     GT_LAUNCH(k_dropout, gt_blocks(n), GT_BLOCK, o1, i1, o2, i2, mask, draw, n, seed, step, base, p,
               dropout_scale(p));
+}
+
+/* ---- additive noise ------------------------------------------------------------------------ */
+
+__global__ void k_noise_add(float *y, const float *x, size_t n, uint64_t seed, uint32_t step, uint64_t base,
+                            float sigma) {
+    size_t k = GT_TID();
+    if (k < n) y[k] = noise_add_value(x ? x[k] : 0.0f, sigma, seed, step, base + k);
+}
+
+void cuda_noise_add(backend_t *be, float *y, const float *x, size_t n, uint64_t seed, uint32_t step, uint64_t base,
+                    float sigma) {
+    (void)be;
+    if (!n) return;
+    gt_count_bytes(4.0 * n * (1 + (x != NULL)));
+    GT_LAUNCH(k_noise_add, gt_blocks(n), GT_BLOCK, y, x, n, seed, step, base, sigma);
 }

@@ -61,6 +61,12 @@ BACKEND_OP(ln_jvp_backward, (backend_t *be, const ln_args_t *a))
 BACKEND_OP(dropout, (backend_t *be, float *o1, const float *i1, float *o2, const float *i2, unsigned char *mask,
                      int draw, size_t n, uint64_t seed, uint32_t step, uint64_t base, float p))
 
+/* Additive Gaussian noise over n elements whose global flat indices start at base:
+ * y[k] = x[k] + sigma * philox_normal(seed, PHILOX_STREAM_NOISE, step, base + k) (norm_math.h).
+ * x NULL counts as zeros (y is then the noise alone). */
+BACKEND_OP(noise_add, (backend_t *be, float *y, const float *x, size_t n, uint64_t seed, uint32_t step, uint64_t base,
+                       float sigma))
+
 /* ---- convolutions (lib/nn/layer_conv.c, layer_convT.c; conv_math.h has the geometry) ------- *
  * Matrices are row-major with one column per (sample, position) of a chunk of nb samples:
  * column b*S + s, so that a whole chunk is one GEMM operand. Tensors are batch-major

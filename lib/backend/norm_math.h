@@ -1,4 +1,4 @@
-/* norm_math.h: element-wise math of the normalisation and dropout layers, host+device (hd.h).
+/* norm_math.h: element-wise math of the normalisation, dropout and noise layers, host+device (hd.h).
  * The CPU loops (lib/cpu/norm.c, lib/cpu/layers.c) and the CUDA kernels (kernels/norm.cu,
  * kernels/layers.cu) call these.
  * Reductions (means, variances, sums of products) are not here: each backend accumulates
@@ -65,6 +65,11 @@ GT_HD static inline float dropout_mask_factor(unsigned char keep, float scale) {
 /* the factor of an element: scale when kept, 0 when dropped (without a branch on the CPU) */
 GT_HD static inline float dropout_factor(uint32_t bits, float p, float scale) {
     return scale * (float)dropout_keep_bits(bits, p);
+}
+
+/* The noise layer: x plus sigma times the standard normal drawn for element `index` */
+GT_HD static inline float noise_add_value(float x, float sigma, uint64_t seed, uint32_t step, uint64_t index) {
+    return x + sigma * philox_normal(seed, PHILOX_STREAM_NOISE, step, index);
 }
 
 #endif

@@ -1,5 +1,5 @@
 /* layers.c: the CPU backend's layer operations (lib/backend/backend_ops.h): fills, bias,
- * activations, dropout (BatchNorm and LayerNorm are norm.c's). The per-element math comes from
+ * activations, dropout, additive noise (BatchNorm and LayerNorm are norm.c's). The per-element math comes from
  * act_math.h, norm_math.h and philox.h (shared with kernels/layers.cu); this file is the loops.
  *
  * Loops over many elements are split over the CPU threads (cpu_parallel_for) so that each
@@ -214,4 +214,27 @@ void cpu_dropout(backend_t *be, float *o1, const float *i1, float *o2, const flo
     void (*fn)(void *, long, long) = draw ? drop_draw_range : drop_saved_range;
     if (n >= 16384) cpu_parallel_for(be, (long)n, fn, &j);
     else fn(&j, 0, (long)n);
+}
+
+/* ---- additive noise: each element from its own index --------------------------------------- */
+
+typedef struct {
+    float *y;
+    const float *x;
+    uint64_t seed, base;
+    uint32_t step;
+    float sigma;
+} noise_job_t;
+
+static void noise_range(void *arg, long b, long e) {
+    const noise_job_t *j = arg;
+    for (long k = b; k < e; k++)
+        j->y[k] = noise_add_value(j->x ? j->x[k] : 0.0f, j->sigma, j->seed, j->step, j->base + (uint64_t)k);
+}
+
+void cpu_noise_add(backend_t *be, float *y, const float *x, size_t n, uint64_t seed, uint32_t step, uint64_t base,
+                   float sigma) {
+    noise_job_t j = {y, x, seed, base, step, sigma};
+    if (n >= 16384) cpu_parallel_for(be, (long)n, noise_range, &j);
+    else noise_range(&j, 0, (long)n);
 }

@@ -69,8 +69,9 @@ enum {
     SPEC_POOL = 1 << 13,   /* not a form: the stride defaults to the kernel (torch's pooling) */
     SPEC_NOPAD = 1 << 14,  /* flag nopad: exclude_pad = 1 */
     SPEC_CLASSES = 1 << 15,/* first positional int: the number of classes K (conditional layers) */
-    SPEC_SN = 1 << 16      /* flag sn or sn=N: spectral normalization of the weight with N power
+    SPEC_SN = 1 << 16,     /* flag sn or sn=N: spectral normalization of the weight with N power
                               iterations (1 for plain sn), l->sn = N (layer_sn.c) */
+    SPEC_SIGMA = 1 << 17   /* positional float >= 0, required: a standard deviation, l->sigma (noise) */
 };
 
 /* The two passes of a kind that is affine in its input, y = A x + b (conv, convT): apply writes
@@ -145,6 +146,7 @@ struct layer {
                               (torch's count_include_pad=False) */
     float slope;           /* LeakyReLU negative slope */
     float p;               /* dropout probability */
+    float sigma;           /* noise: standard deviation of the added Gaussian noise */
     double eps, momentum;  /* BatchNorm / LayerNorm */
     shape3_t reshape;      /* reshape target */
     int classes;           /* class-conditional kinds (embed, onehot, cbn, proj): K; 0 for the others */

@@ -12,7 +12,8 @@ run() draws x, dy (and tx, dty with jvp=True) from a NumPy generator, runs the p
 then builds the equivalent torch.nn.Sequential in float64 from the same spec, loads the
 parameters the probe used (its params.npy: our initialisation, or the ones passed in), and
 runs the same pass with autograd. Dropout's mask cannot come from torch's RNG: it is read off
-the probe's own activations (mask = output != 0 where the input is non-zero).
+the probe's own activations (mask = output != 0 where the input is non-zero). The noise layer's
+draw is computed here from our Philox key (philoxref.py), inside blocks too.
 
 Residual blocks (`block { ... } skip { ... }`) are Residual modules holding the Sequentials
 `main` and `skip`; dropout masks are read off the probe's activations only for top-level
@@ -32,6 +33,8 @@ import tempfile
 import numpy as np
 import torch
 import torch.nn as nn
+
+from philoxref import philox_normal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -100,6 +103,8 @@ def _parse_layer(toks):
             a["slope"] = float(pos[0])
         elif kind == "dropout":
             a["p"] = float(pos[0])
+        elif kind == "noise":
+            a["sigma"] = float(pos[0])
         else:
             a["n"] = int(pos[0])
     if a["s"] is None:
@@ -251,6 +256,51 @@ class MaskDropout(nn.Module):
         return x * self.mask.reshape(x.shape) / (1 - self.p)
 
 
+PHILOX_STREAM_NOISE = 9
+
+
+class PhiloxNoise(nn.Module):
+    """noise SIGMA: x + sigma z in training mode, x in evaluation mode, z our Philox draw
+    (lib/nn/layer_noise.c's key: seed, PHILOX_STREAM_NOISE, step, layer * 2^48 + sample * N +
+    element) computed here in NumPy (philoxref), not read off the probe. seed, step and the
+    layer's number (index) are set before a pass (set_keys); samples count from 0."""
+
+    def __init__(self, sigma):
+        super().__init__()
+        self.sigma, self.seed, self.step, self.index = sigma, 1, 0, 0
+
+    def forward(self, x):
+        if not self.training or self.sigma == 0:
+            return x
+        n = x[0].numel()
+        idx = (np.uint64(self.index) << np.uint64(48)) + np.arange(x.shape[0] * n, dtype=np.uint64)
+        z = philox_normal(self.seed, PHILOX_STREAM_NOISE, self.step, idx).astype(np.float64)
+        return x + float(np.float32(self.sigma)) * torch.as_tensor(z).reshape(x.shape)
+
+
+def set_keys(seq, seed, step):
+    """Give the noise layers of seq (built by build()) the pass's Philox seed and step."""
+    for m in seq.modules():
+        if isinstance(m, PhiloxNoise):
+            m.seed, m.step = seed, step
+
+
+def _number(seq):
+    """Each layer's Philox number (lib/nn/spec.md, "Initialisation"): top-level layers by
+    position, the blocks' layers after the last, block by block, main path then shortcut; set
+    as .index on the noise modules."""
+    nxt = len(seq)
+    for i, m in enumerate(seq):
+        if isinstance(m, PhiloxNoise):
+            m.index = i
+        if isinstance(m, Residual):
+            for sub in [m.main] + ([m.skip] if m.has_skip else []):
+                for mm in sub:
+                    if isinstance(mm, PhiloxNoise):
+                        mm.index = nxt
+                    nxt += 1
+
+
 FEATURE_KINDS = (nn.Linear, nn.BatchNorm1d)
 IMAGE_KINDS = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.Upsample)
 
@@ -277,7 +327,9 @@ def forward(seq, x, collect=False):
 
 def build(spec, in_shape):
     """(nn.Sequential in float64, [output shape (C, H, W) per layer]) for the spec."""
-    return _build_seq(parse_spec(spec), in_shape)
+    seq, shapes = _build_seq(parse_spec(spec), in_shape)
+    _number(seq)
+    return seq, shapes
 
 
 def _build_seq(layers, in_shape):
@@ -315,6 +367,8 @@ def _build_seq(layers, in_shape):
             m = nn.Sigmoid()
         elif kind == "dropout":
             m = MaskDropout(a["p"])
+        elif kind == "noise":
+            m = PhiloxNoise(a["sigma"])
         elif kind == "reshape":
             m = nn.Unflatten(1, a["shape"])
         elif kind == "flatten":
@@ -448,10 +502,13 @@ def _mask_from(act_in, act_out):
     return ((act_out != 0) | (act_in == 0)).astype(np.float64)
 
 
-def reference(spec, in_shape, ours, x, state=None, dy=None, tx=None, dty=None, train=True, labels=None):
-    """Torch float64 results for the pass the probe ran (its params and dropout masks)."""
+def reference(spec, in_shape, ours, x, state=None, dy=None, tx=None, dty=None, train=True, labels=None, seed=1,
+              step=0):
+    """Torch float64 results for the pass the probe ran (its params and dropout masks; the
+    noise layers' draws for seed and step)."""
     seq, shapes = build(spec, in_shape)
     set_params(seq, ours["params"])
+    set_keys(seq, seed, step)
     if labels is not None:
         set_labels(seq, labels)
     if state is None and ours.get("state0") is not None:
@@ -531,7 +588,7 @@ def run(spec, in_shape, batch=4, seed=1, params=None, state=None, train=True, jv
     ours = run_probe(spec, in_shape, batch, x, params=params, state=state, dy=dy, tx=tx, dty=dty, train=train,
                      seed=seed, step=step, init=init, threads=threads, labels=labels)
     ref = reference(spec, in_shape, ours, x.astype(np.float64), state=state, dy=dy, tx=tx, dty=dty, train=train,
-                    labels=labels)
+                    labels=labels, seed=seed, step=step)
     return {"ours": ours, "ref": ref, "x": x, "dy": dy, "tx": tx, "dty": dty, "labels": labels}
 
 

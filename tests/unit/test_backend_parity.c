@@ -457,6 +457,21 @@ static void test_dropout(void) {
     for (int i = 0; i < 5; i++) pair_free(all[i]);
 }
 
+/* the noise layer's op: Philox normals (TOL_EXACT as the fills' draws), added to x or alone */
+static void test_noise_add(void) {
+    size_t n = 40001;
+    pair_t x = pair_new(n, 1, 0), y = pair_zero(n);
+    uint64_t base = ((uint64_t)3 << 48) + 7; /* a layer key and a base not a multiple of 4 */
+    cpu->noise_add(cpu, y.c, x.c, n, 42, 7, base, 0.3f);
+    gpu->noise_add(gpu, y.g, x.g, n, 42, 7, base, 0.3f);
+    pair_check(&y, "noise_add", TOL_EXACT);
+    cpu->noise_add(cpu, y.c, NULL, n, 43, 9, 1, 2.0f);
+    gpu->noise_add(gpu, y.g, NULL, n, 43, 9, 1, 2.0f);
+    pair_check(&y, "noise_add of zeros", TOL_EXACT);
+    pair_free(&x);
+    pair_free(&y);
+}
+
 static void test_losses(void) {
     int Bs[] = {1, 64, 1000};
     for (int bi = 0; bi < 3; bi++) {
@@ -1418,6 +1433,7 @@ int main(void) {
     RUN(test_batchnorm);
     RUN(test_layernorm);
     RUN(test_dropout);
+    RUN(test_noise_add);
     RUN(test_losses);
     RUN(test_gather);
     RUN(test_class_ops);
