@@ -45,8 +45,9 @@ BACKEND_OP(act_jvp_backward, (backend_t *be, act_kind_t k, float slope, float *d
 BACKEND_OP(bn_forward, (backend_t *be, const bn_args_t *a))
 BACKEND_OP(bn_backward, (backend_t *be, const bn_args_t *a))
 
-/* LayerNorm (ln_args_t, backend.h): forward (y, saved); backward (dx, dw, db); jvp_forward
- * (y, ty, saved); jvp_backward (dx, dtx, dw, db; uses ws). Parameter gradients accumulate. */
+/* LayerNorm, or with ln_args_t.C > 0 instance normalization (ln_args_t, backend.h): forward
+ * (y, saved); backward (dx, dw, db); jvp_forward (y, ty, saved); jvp_backward (dx, dtx, dw, db;
+ * uses ws). Parameter gradients accumulate. */
 BACKEND_OP(ln_forward, (backend_t *be, const ln_args_t *a))
 BACKEND_OP(ln_backward, (backend_t *be, const ln_args_t *a))
 BACKEND_OP(ln_jvp_forward, (backend_t *be, const ln_args_t *a))

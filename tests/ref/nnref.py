@@ -302,7 +302,7 @@ def _number(seq):
 
 
 FEATURE_KINDS = (nn.Linear, nn.BatchNorm1d)
-IMAGE_KINDS = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.Upsample)
+IMAGE_KINDS = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.InstanceNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.Upsample)
 
 
 def _adapt(m, x):
@@ -357,6 +357,8 @@ def _build_seq(layers, in_shape):
             m = cls(c, eps=a["eps"], momentum=a["momentum"], affine=a["bias"])
         elif kind == "ln":
             m = nn.LayerNorm(c if feat else [c, h, w], eps=a["eps"], elementwise_affine=a["bias"])
+        elif kind == "in":
+            m = nn.InstanceNorm2d(c, eps=a["eps"], affine=a["bias"], track_running_stats=False)
         elif kind == "relu":
             m = nn.ReLU()
         elif kind == "lrelu":
@@ -406,11 +408,12 @@ def _build_seq(layers, in_shape):
 def parameters(seq):
     """seq's parameters in our order: module by module as seq.modules() walks them (inside
     residual blocks too, main path then shortcut), each module's weight (weight_orig under
-    spectral_norm, which torch registers after the bias) first, then its others in torch's order."""
+    spectral_norm, weight_v under weight_norm, which torch registers after the bias) first, then
+    its others in torch's order, weight_norm's weight_g last (after the bias, as ours)."""
     out = []
     for m in seq.modules():
         ps = list(m.named_parameters(recurse=False))
-        ps.sort(key=lambda kv: kv[0] != "weight_orig")
+        ps.sort(key=lambda kv: 0 if kv[0] in ("weight_orig", "weight_v") else 2 if kv[0] == "weight_g" else 1)
         out += [p for _, p in ps]
     return out
 

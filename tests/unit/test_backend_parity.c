@@ -348,21 +348,22 @@ static void test_batchnorm(void) {
     bn_case(5, 6, 10, 1, 0, 1);     /* eval: sync unused */
 }
 
-static void ln_case(int B, long N, int affine) {
-    size_t n = (size_t)B * N;
+/* LayerNorm (C = 0) or instance normalization of C channels (ln_args_t) */
+static void ln_case(int B, long N, int affine, int C) {
+    size_t n = (size_t)B * N, rows = (size_t)B * (C ? (size_t)C : 1), np = C ? (size_t)C : (size_t)N;
     char what[96], w2[160];
-    snprintf(what, sizeof what, "ln %dx%ld affine %d", B, N, affine);
+    snprintf(what, sizeof what, "%s %dx%ld affine %d", C ? "instance norm" : "ln", B, N, affine);
     pair_t x = pair_new(n, 2, 0.3f), tx = pair_new(n, 1, 0), dy = pair_new(n, 1, 0), dty = pair_new(n, 1, 0);
     pair_t y = pair_zero(n), ty = pair_zero(n), dx = pair_zero(n), dtx = pair_zero(n);
-    pair_t w = pair_new((size_t)N, 0.2f, 1), b = pair_new((size_t)N, 0.2f, 0), dw = pair_new((size_t)N, 1, 0),
-           db = pair_new((size_t)N, 1, 0);
-    pair_t saved = pair_zero(2 * (size_t)B), ws = pair_zero(2 * (size_t)B);
+    pair_t w = pair_new(np, 0.2f, 1), b = pair_new(np, 0.2f, 0), dw = pair_new(np, 1, 0), db = pair_new(np, 1, 0);
+    pair_t saved = pair_zero(2 * rows), ws = pair_zero(2 * rows);
     ln_args_t a[2];
     for (int side = 0; side < 2; side++) {
         int g = side == 1;
 #define P(p) (g ? (p).g : (p).c)
         a[side] = (ln_args_t){B,
                               N,
+                              C,
                               1e-5,
                               P(x),
                               P(tx),
@@ -424,10 +425,14 @@ static void ln_case(int B, long N, int affine) {
 }
 
 static void test_layernorm(void) {
-    ln_case(5, 17, 1);
-    ln_case(3, 64 * 49, 1); /* above the CPU's threshold for threads */
-    ln_case(4, 9, 0);
-    ln_case(1, 1000, 1);
+    ln_case(5, 17, 1, 0);
+    ln_case(3, 64 * 49, 1, 0); /* above the CPU's threshold for threads */
+    ln_case(4, 9, 0, 0);
+    ln_case(1, 1000, 1, 0);
+    /* instance normalization: rows of (sample, channel), one scale per channel */
+    ln_case(3, 4 * 25, 1, 4);
+    ln_case(2, 64 * 49, 1, 64);
+    ln_case(3, 6 * 9, 0, 6);
 }
 
 static void test_dropout(void) {

@@ -1,9 +1,10 @@
 /* test_layer_norm.c: the normalisation, dropout and noise layers (lib/nn/layer_bn.c, layer_ln.c,
- * layer_dropout.c, layer_noise.c) built directly as layer_t structs: BatchNorm training-mode backward
+ * layer_in.c, layer_dropout.c, layer_noise.c) built directly as layer_t structs: BatchNorm training-mode backward
  * (2d, and 1d at B = 2) and eval-mode backward against central differences of forward;
  * running statistics and num_batches_tracked against a plain double computation; LayerNorm
  * forward statistics, backward, jvp_forward against differences of forward and jvp_backward
- * against differences of jvp_forward's outputs; dropout's zero fraction, scale, masks keyed
+ * against differences of jvp_forward's outputs; instance normalization's statistics per
+ * (sample, channel), its backward and tangent passes likewise; dropout's zero fraction, scale, masks keyed
  * by (seed, step, layer index, global sample index) whatever the batch split, backward and tangent masks;
  * the noise layer's draw by its definition and keys, its moments, and its straight-through passes;
  * thread-count independence of every result. */
@@ -370,6 +371,50 @@ static void test_ln_jvp(void) {
     tl_free(&t);
 }
 
+/* ---- instance normalization ---------------------------------------------------------------- */
+
+static void test_in(void) {
+    tl_t t;
+    enum { B = 3, C = 2, S = 6 };
+    tl_make(&t, &layer_in_ops, (shape3_t){C, 3, 2}, B, 0, 1e-5, 0, 0);
+    CHECK(t.l.n_params == 0 && t.l.n_state == 0, "noaffine in has parameters or state");
+    float x[B * C * S], y[B * C * S], y2[B * C * S];
+    fill(x, B * C * S, 30, 2.0f, 1.0f);
+    for (int k = 0; k < S; k++) x[S + k] = 5.0f * x[S + k] - 3.0f; /* a channel of another scale */
+    nn_ctx_t c = mkctx(&t, 1);
+    t.l.ops->forward(&c, &t.l, y, x, B);
+    for (int r = 0; r < B * C; r++) { /* every (sample, channel) has mean 0 and variance 1 */
+        double sm = 0, q = 0;
+        for (int k = 0; k < S; k++) sm += y[r * S + k], q += (double)y[r * S + k] * y[r * S + k];
+        CHECK(fabs(sm / S) < 1e-6 && fabs(q / S - 1) < 1e-4, "row %d: mean %g mean square %g", r, sm / S, q / S);
+    }
+    c.training = 0; /* no running statistics: evaluation mode computes the same */
+    t.l.ops->forward(&c, &t.l, y2, x, B);
+    CHECK(memcmp(y, y2, sizeof y) == 0, "eval mode differs from training mode");
+    double e = grad_check(&t, 1);
+    CHECK(e < 1e-2, "in noaffine backward: worst relative error %g", e);
+    e = jvp_check(&t, &layer_in_ops, 0);
+    CHECK(e < 1e-2, "in noaffine jvp_backward: worst relative error %g", e);
+    tl_free(&t);
+    tl_make(&t, &layer_in_ops, (shape3_t){3, 2, 2}, 2, 1, 1e-5, 0, 0);
+    CHECK(t.l.n_params == 6 && t.l.n_bias == 3 && t.l.w_ndim == 0, "in affine: a weight and a bias of C");
+    e = grad_check(&t, 1);
+    CHECK(e < 1e-2, "in affine backward: worst relative error %g", e);
+    e = grad_check(&t, 0);
+    CHECK(e < 1e-2, "in affine backward in eval mode: worst relative error %g", e);
+    e = jvp_check(&t, &layer_in_ops, 0);
+    CHECK(e < 1e-2, "in affine jvp_backward: worst relative error %g", e);
+    tl_free(&t);
+    layer_t l;
+    memset(&l, 0, sizeof l);
+    l.in = (shape3_t){4, 1, 1};
+    l.eps = 1e-5;
+    CHECK(layer_in_ops.setup(&l) == -1 &&
+              strcmp(gt_errmsg(), "input is 4x1x1: instance normalization needs more than one position per channel") ==
+                  0,
+          "in on features: %s", gt_errmsg());
+}
+
 /* ---- Dropout --------------------------------------------------------------------------- */
 
 static void test_dropout_fraction_and_scale(void) {
@@ -544,7 +589,7 @@ static void run_all(int threads, float *out, size_t *len) {
     float *x = fcalloc(n), *dy = fcalloc(n), *y = fcalloc(n), *dx = fcalloc(n), *ty = fcalloc(n), *dtx = fcalloc(n);
     fill(x, n, 60, 1.0f, 0.2f);
     fill(dy, n, 61, 1.0f, 0.0f);
-    const layer_ops_t *ops[] = {&layer_bn_ops, &layer_ln_ops, &layer_dropout_ops, &layer_noise_ops};
+    const layer_ops_t *ops[] = {&layer_bn_ops, &layer_ln_ops, &layer_in_ops, &layer_dropout_ops, &layer_noise_ops};
     for (int k = 0; k < (int)(sizeof ops / sizeof ops[0]); k++) {
         tl_t t;
         tl_make(&t, ops[k], in, B, 1, 1e-5, 0.1, 0.25f);
@@ -571,7 +616,7 @@ static void run_all(int threads, float *out, size_t *len) {
 }
 
 static void test_thread_independence(void) {
-    size_t cap = 20 * 16 * 8 * 24 * 24, n1, n2, n3;
+    size_t cap = 24 * 16 * 8 * 24 * 24, n1, n2, n3;
     float *a = fcalloc(cap), *b = fcalloc(cap), *c = fcalloc(cap);
     run_all(1, a, &n1);
     run_all(2, b, &n2);
@@ -593,6 +638,7 @@ int main(void) {
     RUN(test_setup_errors);
     RUN(test_ln_forward_backward);
     RUN(test_ln_jvp);
+    RUN(test_in);
     RUN(test_dropout_fraction_and_scale);
     RUN(test_dropout_masks);
     RUN(test_noise);
