@@ -359,7 +359,8 @@ static void ln_param_grads(const ln_args_t *a, int jvp) {
     gt_count_bytes(4.0 * a->B * a->N * (2 + 2 * jvp) + 16.0 * np);
     int j = jvp && a->dty != NULL;
     if (a->C > 0)
-        gt_reduce_2d<2>(a->C, a->B, ln_len(a), in_sum_params{a->x, a->tx, a->dy, a->dty, a->saved, a->ws, ln_len(a), a->C, j},
+        gt_reduce_2d<2>(a->C, a->B, ln_len(a),
+                        in_sum_params{a->x, a->tx, a->dy, a->dty, a->saved, a->ws, ln_len(a), a->C, j},
                         ln_add_params{a->dw, a->db});
     else
         gt_reduce<2>(a->N, a->B, ln_sum_params{a->x, a->tx, a->dy, a->dty, a->saved, a->ws, a->N, j},

@@ -185,6 +185,19 @@ BACKEND_OP(sn_weight, (backend_t *be, const sn_shape_t *s, float *w, double *sig
 BACKEND_OP(sn_grad, (backend_t *be, const sn_shape_t *s, float *dw_orig, double *dot, const float *dw,
                      const float *w, const float *u, const float *v, const double *sigma))
 
+/* ---- weight normalization (lib/nn/layer_wn.c; sn_math.h wn_*) ----------------------------- *
+ * v and w are (rows, cols) row-major, a row per slice of the weight's dimension 0; norm, g and
+ * dg have rows entries. Each row's sum is in double in index order (CPU) or a reduce.h order. */
+/* norm[r] = ||v_r|| (the square root of the double sum of squares, rounded to float) */
+BACKEND_OP(wn_norms, (backend_t *be, float *norm, const float *v, long rows, long cols))
+/* w[r, c] = v[r, c] * (g[r] / norm[r]) (wn_weight_value) */
+BACKEND_OP(wn_weight, (backend_t *be, float *w, const float *g, const float *v, const float *norm, long rows,
+                       long cols))
+/* with s_r = <dw_r, v_r> in double: dg[r] += s_r / norm[r], dv[r, c] += wn_grad_v (the gradient
+ * through W = v g / ||v|| of dL/dW = dw) */
+BACKEND_OP(wn_grad, (backend_t *be, float *dg, float *dv, const float *dw, const float *g, const float *v,
+                     const float *norm, long rows, long cols))
+
 /* ---- sampling (lib/gan/sampler.c; train_math.h: sample_latent) ------------------------------ */
 /* z (rows, zd): row i mixes base latents ia[i] and ib[i] (ib[i] < 0: ia[i] alone) with
  * weight t[i]; a base latent j is row j of zin (zin != NULL) or Philox draw number j

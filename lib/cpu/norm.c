@@ -347,7 +347,8 @@ static void ln_sample_range(void *arg, long i0, long i1) {
             j->saved[2 * i] = mean;
             j->saved[2 * i + 1] = r;
             float *y = j->y + o;
-            for (long k = 0; k < N; k++) y[k] = norm_affine(norm_hat(x[k], mean, r), W(j, i, k), j->b ? j->b[AIX(j, i, k)] : 0.0f);
+            for (long k = 0; k < N; k++)
+                y[k] = norm_affine(norm_hat(x[k], mean, r), W(j, i, k), j->b ? j->b[AIX(j, i, k)] : 0.0f);
         } else {
             mean = j->saved[2 * i];
             r = j->saved[2 * i + 1];

@@ -71,7 +71,8 @@ enum {
     SPEC_CLASSES = 1 << 15,/* first positional int: the number of classes K (conditional layers) */
     SPEC_SN = 1 << 16,     /* flag sn or sn=N: spectral normalization of the weight with N power
                               iterations (1 for plain sn), l->sn = N (layer_sn.c) */
-    SPEC_SIGMA = 1 << 17   /* positional float >= 0, required: a standard deviation, l->sigma (noise) */
+    SPEC_SIGMA = 1 << 17,  /* positional float >= 0, required: a standard deviation, l->sigma (noise) */
+    SPEC_WN = 1 << 18      /* flag wn: weight normalization of the weight, l->wn = 1 (layer_wn.c) */
 };
 
 /* The two passes of a kind that is affine in its input, y = A x + b (conv, convT): apply writes
@@ -187,6 +188,15 @@ struct layer {
     float *sn_t;           /* scratch: max(rows, cols) floats */
     double *sn_sigma;      /* [0] sigma of the last forward, [1] <dW, W> of the last backward */
 
+    /* weight normalization (lib/nn/layer_wn.c); all zero/NULL when wn == 0. The trained tensors
+       are weight_v (the net's params slice that l->w is without wn) and weight_g (the extra
+       tensor after the bias: l->e, l->de, rows floats); l->w and l->dw are W = v g / ||v|| and the
+       pass's dL/dW in the net's sn buffer, so the kind's passes are unchanged */
+    int wn;                /* spec flag `wn` */
+    long wn_rows, wn_cols; /* the weight as rows (its dimension 0) x the rest */
+    float *wn_v, *wn_dv;   /* v and its gradient (params and grads slices) */
+    float *wn_norm;        /* (rows) ||v_r|| of the last forward, in the sn buffer */
+
     /* a residual block (kind "block", lib/nn/layer_block.c): y = main(x) + skip(x) */
     struct layer *sub;     /* n_sub children (spec_parse allocates them): the main path's n_main
                               layers, then the shortcut's n_sub - n_main (none: the identity) */
@@ -269,6 +279,19 @@ void layer_sn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed);
 void layer_sn_forward(const nn_ctx_t *ctx, layer_t *l, int iterate);
 void layer_sn_backward_begin(const nn_ctx_t *ctx, layer_t *l);
 void layer_sn_backward_end(const nn_ctx_t *ctx, layer_t *l);
+
+/* Weight normalization (lib/nn/layer_wn.c says what it computes), for a layer with l->wn, run
+ * like spectral normalization's functions above: layer_wn_setup after the kind's setup (adds
+ * weight_g as the layer's extra tensor; refuses sn with wn), layer_wn_floats (the net's sn
+ * buffer: W, dW, norms), layer_wn_init (the kind's init into v, then g = ||v|| per row),
+ * layer_wn_forward (W from g and v, before the kind's forward or jvp_forward), and
+ * layer_wn_backward_begin / _end around a pass that computes parameter gradients. */
+int layer_wn_setup(layer_t *l);
+size_t layer_wn_floats(const layer_t *l);
+void layer_wn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed);
+void layer_wn_forward(const nn_ctx_t *ctx, layer_t *l);
+void layer_wn_backward_begin(const nn_ctx_t *ctx, layer_t *l);
+void layer_wn_backward_end(const nn_ctx_t *ctx, layer_t *l);
 
 /* BatchNorm's pieces that conditional BatchNorm (cbn) shares (lib/nn/layer_bn.c says what they do) */
 void layer_bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, size_t n_affine);

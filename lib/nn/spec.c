@@ -114,6 +114,10 @@ static int parse_layer(layer_t *l, char **tok, int nt, const char *where, int in
             bit = SPEC_SN;
             l->sn = 1;
             ok = 1;
+        } else if (strcmp(t, "wn") == 0) {
+            bit = SPEC_WN;
+            l->wn = 1;
+            ok = 1;
         } else if (strncmp(t, "sn=", 3) == 0) {
             bit = SPEC_SN;
             ok = !parse_int(t + 3, 1, SN_ITERS_MAX, &l->sn);
@@ -498,6 +502,7 @@ static void fmt_seq(sbuf_t *bp, const layer_t *layers, int n_layers) {
         if ((a & SPEC_AFFINE) && !l->has_bias) sb_add(&b, " noaffine");
         if ((a & SPEC_NOPAD) && l->exclude_pad) sb_add(&b, " nopad");
         if ((a & SPEC_SN) && l->sn == 1) sb_add(&b, " sn");
+        if ((a & SPEC_WN) && l->wn) sb_add(&b, " wn");
         if ((a & SPEC_SN) && l->sn > 1) {
             snprintf(t, sizeof t, " sn=%d", l->sn);
             sb_add(&b, t);

@@ -76,6 +76,8 @@ def _parse_layer(toks):
             a["nopad"] = True
         elif t == "sn":
             a["sn"] = 1
+        elif t == "wn":
+            a["wn"] = True
         elif t.startswith("sn="):
             a["sn"] = int(t[3:])
         elif t.startswith("eps="):
@@ -302,7 +304,8 @@ def _number(seq):
 
 
 FEATURE_KINDS = (nn.Linear, nn.BatchNorm1d)
-IMAGE_KINDS = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.InstanceNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.Upsample)
+IMAGE_KINDS = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.InstanceNorm2d, nn.MaxPool2d, nn.AvgPool2d,
+               nn.Upsample)
 
 
 def _adapt(m, x):
@@ -393,6 +396,9 @@ def _build_seq(layers, in_shape):
         if a.get("sn"):
             # torch's own: W = weight_orig / sigma, u, v buffers, dim 1 for ConvTranspose2d
             m = nn.utils.spectral_norm(m, n_power_iterations=a["sn"])
+        if a.get("wn"):
+            # torch's own: weight = weight_v * (weight_g / ||weight_v||), dim 0 for every module
+            m = nn.utils.weight_norm(m)
         m.eval()
         for mm in m.modules():
             if hasattr(mm, "labels"):

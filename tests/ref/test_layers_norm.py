@@ -4,7 +4,8 @@ gradients, parameter gradients and running statistics, 1e-4 relative; running st
 three chained training passes against nn.BatchNorm2d/1d; LayerNorm's and InstanceNorm's (also
 in a critic with residual blocks) tangent passes against
 torch's double backward (grad with create_graph=True, then the grad of <grad, tx>); dropout's
-zero fraction and scale; the noise layer against its draw recomputed from the Philox key. Run: GT_BIN=build/norm/bin /usr/bin/python3 tests/ref/test_layers_norm.py
+zero fraction and scale; the noise layer against its draw recomputed from the Philox key.
+Run: GT_BIN=build/norm/bin /usr/bin/python3 tests/ref/test_layers_norm.py
 
 Why LayerNorm's jvp reference is computed here and not by nnref.run(jvp=True): nnref obtains
 ty = J tx by differentiating a vector-Jacobian product with respect to its zero cotangent and

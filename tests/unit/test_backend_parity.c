@@ -606,6 +606,39 @@ static void class_ops_sized(long S, int F) {
     gpu->free(gpu, lg);
 }
 
+/* weight normalization's operations on (rows, cols) weights, the second above the CPU's
+ * threshold for threads: the rows' norms, W = v g / ||v||, and the gradient to g and v */
+static void test_weight_norm(void) {
+    long shapes[2][2] = {{7, 300}, {64, 2000}};
+    for (int q = 0; q < 2; q++) {
+        long rows = shapes[q][0], cols = shapes[q][1];
+        size_t n = (size_t)rows * (size_t)cols;
+        pair_t v = pair_new(n, 0.3f, 0), g = pair_new((size_t)rows, 0.5f, 1), nrm = pair_zero((size_t)rows);
+        pair_t w = pair_zero(n), dw = pair_new(n, 1, 0), dv = pair_new(n, 0.1f, 0), dg = pair_new((size_t)rows, 0.1f, 0);
+        char what[64];
+        backend_t *be[2] = {cpu, gpu};
+        for (int k = 0; k < 2; k++) {
+            backend_t *b = be[k];
+            int G = k == 1;
+#define P(p) (G ? (p).g : (p).c)
+            b->wn_norms(b, P(nrm), P(v), rows, cols);
+            b->wn_weight(b, P(w), P(g), P(v), P(nrm), rows, cols);
+            b->wn_grad(b, P(dg), P(dv), P(dw), P(g), P(v), P(nrm), rows, cols);
+#undef P
+        }
+        snprintf(what, sizeof what, "wn_norms %ldx%ld", rows, cols);
+        pair_check(&nrm, what, TOL_OP);
+        snprintf(what, sizeof what, "wn_weight %ldx%ld", rows, cols);
+        pair_check(&w, what, TOL_OP);
+        snprintf(what, sizeof what, "wn_grad %ldx%ld: dg", rows, cols);
+        pair_check(&dg, what, TOL_OP);
+        snprintf(what, sizeof what, "wn_grad %ldx%ld: dv", rows, cols);
+        pair_check(&dv, what, TOL_OP);
+        pair_t *all[] = {&v, &g, &nrm, &w, &dw, &dv, &dg};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
+    }
+}
+
 static void test_class_ops(void) {
     class_ops_sized(6, 37);
     class_ops_sized(150, 200);
@@ -1445,6 +1478,7 @@ int main(void) {
     RUN(test_penalty_and_norms);
     RUN(test_augment);
     RUN(test_spectral_norm);
+    RUN(test_weight_norm);
     RUN(test_train_stats);
     RUN(test_optimizers);
     RUN(test_latents);
