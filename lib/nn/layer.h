@@ -250,9 +250,10 @@ void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float
 
 /* A layer's passes as a network runs them, at the top level (net.c) and inside a residual
  * block's paths (layer_block.c): the kind's forward, backward, jvp_forward or jvp_backward, with
- * spectral normalization's steps around it when l->sn (below). layer_forward iterates u, v when
- * ctx->training; layer_jvp_forward never does (it is the same use of the layer as the
- * layer_forward before it); the reverse passes add dL/dW_orig unless ctx->skip_param_grads. */
+ * spectral normalization's steps around it when l->sn, weight normalization's when l->wn (below).
+ * layer_forward iterates u, v when ctx->training; layer_jvp_forward never does (it is the same
+ * use of the layer as the layer_forward before it); the reverse passes add dL/dW_orig (or dL/dg,
+ * dL/dv) unless ctx->skip_param_grads. */
 void layer_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B);
 void layer_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, const float *y,
                     int B);
