@@ -38,7 +38,7 @@ static int is_conditional(const char *name) {
 
 /* sngan and csngan (presets.h): the ResNet of SNGAN's 32x32 configuration with two up blocks
  * from H/4 x W/4 instead of three from 4x4, and a critic downsampling twice then two plain
- * blocks. `cbn` is "bn" (sngan) or "cbn K" (csngan); `head` is D's last layer. */
+ * blocks. `bn` is "bn" (sngan) or "cbn K" (csngan), `head` D's last layer: "linear 1 sn" or "proj K". */
 static void sngan_specs(shape3_t d, int classes, preset_t *p) {
     const int g = PRESET_SNGAN_G, c = PRESET_SNGAN_D;
     char bn[32];
