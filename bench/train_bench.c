@@ -17,9 +17,10 @@
  * per critic update D forward twice (real, fake) and backward on both (weight gradients, and
  * input gradients but for D's first layer) and G forward; then D forward and backward in G's
  * update (input gradients only), G backward (no input gradient for G's first layer); 2 flops
- * per multiply-add; the layers inside residual blocks counted one by one. (PyTorch's step also computes D's weight gradients in G's update: 0.84 GFLOP
- * more for dcgan at batch 64.) allocs_after_first counts malloc
- * family calls made by the steps after the first (they must be none). */
+ * per multiply-add; the layers inside residual blocks counted one by one. (PyTorch's step also
+ * computes D's weight gradients in G's update: 0.84 GFLOP more for dcgan at batch 64.)
+ * allocs_after_first counts malloc family calls made by the steps after the first (they must be
+ * none). */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>

@@ -45,16 +45,17 @@ static void sngan_specs(shape3_t d, int classes, preset_t *p) {
     if (classes) snprintf(bn, sizeof bn, "cbn %d", classes);
     else snprintf(bn, sizeof bn, "bn");
     int h = d.h / 4, w = d.w / 4;
-    p->g = fmt("linear %d; reshape %dx%dx%d; "
-               "block { %s; relu; upsample 2; conv %d k3 p1; %s; relu; conv %d k3 p1 } skip { upsample 2; conv %d k1 }; "
-               "block { %s; relu; upsample 2; conv %d k3 p1; %s; relu; conv %d k3 p1 } skip { upsample 2; conv %d k1 }; "
-               "bn; relu; conv %d k3 p1; tanh",
-               g * h * w, g, h, w, bn, g, bn, g, g, bn, g, bn, g, g, d.c);
+    char up[256]; /* an up block: G's blocks are alike */
+    snprintf(up, sizeof up, "block { %s; relu; upsample 2; conv %d k3 p1; %s; relu; conv %d k3 p1 } "
+                            "skip { upsample 2; conv %d k1 }",
+             bn, g, bn, g, g);
+    p->g = fmt("linear %d; reshape %dx%dx%d; %s; %s; bn; relu; conv %d k3 p1; tanh", g * h * w, g, h, w, up, up, d.c);
     char head[32];
     if (classes) snprintf(head, sizeof head, "proj %d", classes);
     else snprintf(head, sizeof head, "linear 1 sn");
     p->d = fmt("block { conv %d k3 p1 sn; relu; conv %d k3 p1 sn; avgpool k2 } skip { avgpool k2; conv %d k1 sn }; "
-               "block { relu; conv %d k3 p1 sn; relu; conv %d k3 p1 sn; avgpool k2 } skip { conv %d k1 sn; avgpool k2 }; "
+               "block { relu; conv %d k3 p1 sn; relu; conv %d k3 p1 sn; avgpool k2 } "
+               "skip { conv %d k1 sn; avgpool k2 }; "
                "block { relu; conv %d k3 p1 sn; relu; conv %d k3 p1 sn }; "
                "block { relu; conv %d k3 p1 sn; relu; conv %d k3 p1 sn }; "
                "relu; sumpool; %s",
