@@ -230,7 +230,7 @@ static void test_presets(void) {
     if (!all_kinds) printf("# conv/convT/bn/dropout not all registered yet: presets only parsed for errors\n");
     for (int i = 0; preset_names[i]; i++)
         for (int s = 0; s < 2; s++) {
-            int classes = preset_names[i][0] == 'c' ? 10 : 0; /* cmlp, cdcgan: class-conditional */
+            int classes = preset_names[i][0] == 'c' ? 10 : 0; /* cmlp, cdcgan, csngan: class-conditional */
             if (preset_get_classes(preset_names[i], shapes[s], 100, classes, &p)) {
                 CHECK(strcmp(preset_names[i], "dcgan32") == 0 && s == 0, "%s: %s", preset_names[i], gt_errmsg());
                 continue;
