@@ -4,7 +4,8 @@
  *
  * Each input is read in batches (npy_reader): images -> features (lib/fid/inception_net.h, the pixels
  * themselves, or a checkpoint's D at a layer) -> one-pass float64 statistics (lib/fid/fid.h), so a
- * set of any size runs in bounded memory; only --kid keeps the features (N x d float32 per set).
+ * set of any size runs in bounded memory; only the metrics that compare features pairwise (KID,
+ * precision/recall, density/coverage) keep them (N x d float32 per set).
  * The kind of an input is decided by its content: a .npy of 4 dims is images, of 2 dims
  * features, a .npz (ZIP) statistics. */
 #define _POSIX_C_SOURCE 200809L
@@ -23,6 +24,7 @@
 #include "lib/base/common.h"
 #include "lib/fid/fid.h"
 #include "lib/fid/inception_net.h"
+#include "lib/fid/prdc.h"
 #include "lib/gan/device.h"
 #include "lib/gan/model.h"
 
@@ -46,7 +48,12 @@ static void usage(void) {
            "                      e.g. idx2tensor's labels, gan-sample --labels-out): after the\n"
            "                      overall lines, one line per class, e.g. 'FID[class=3] 15.2'\n"
            "                      ('nan' where a set has fewer than 2 images of the class)\n"
-           "  --kid               also print KID (needs images or features, not statistics)\n"
+           "  --metrics LIST      what to print, any of fid,kid,pr,dc (default fid): the Frechet\n"
+           "                      distance, KID, precision and recall, density and coverage;\n"
+           "                      all but fid need images or features, not statistics\n"
+           "  --kid               also print KID (the same as adding kid to --metrics)\n"
+           "  --pr-k K            neighbours of precision and recall (default %d)\n"
+           "  --dc-k K            neighbours of density and coverage (default %d)\n"
            "  --kid-subsets N     subsets (default %d)\n"
            "  --kid-subset-size M samples per subset (default %d, or the smaller set's size)\n"
            "  --seed S            seed of the KID subsets (default 0)\n"
@@ -61,14 +68,15 @@ static void usage(void) {
            "  gan-fid --weights inception.st real.npy fake.npy\n"
            "  gan-fid --features pixels real.npy fake.npy\n"
            "  gan-fid --save-stats real.npz real.npy && gan-fid real.npz fake.npy\n"
-           "  gan-fid --features pixels --labels real-labels.npy,fake-labels.npy real.npy fake.npy\n",
-           KID_SUBSETS, KID_SUBSET_SIZE);
+           "  gan-fid --features pixels --labels real-labels.npy,fake-labels.npy real.npy fake.npy\n"
+           "  gan-fid --metrics fid,kid,pr,dc real.npy fake.npy\n",
+           PRDC_K_PR, PRDC_K_DC, KID_SUBSETS, KID_SUBSET_SIZE);
     exit(0);
 }
 
 enum {
     O_FEATURES = 256, O_WEIGHTS, O_SAVE_STATS, O_MERGE_STATS, O_SAVE_FEATURES, O_KID, O_KID_SUBSETS, O_KID_SIZE,
-    O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_LABELS
+    O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_LABELS, O_METRICS, O_PR_K, O_DC_K
 };
 
 static const struct option longopts[] = {
@@ -80,6 +88,8 @@ static const struct option longopts[] = {
     {"threads", required_argument, 0, O_THREADS},         {"device", required_argument, 0, O_DEVICE},
     {"quiet", no_argument, 0, 'q'},                       {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, O_VERSION},               {"labels", required_argument, 0, O_LABELS},
+    {"metrics", required_argument, 0, O_METRICS},         {"pr-k", required_argument, 0, O_PR_K},
+    {"dc-k", required_argument, 0, O_DC_K},
     {0, 0, 0, 0}};
 
 /* ---- feature extractors -------------------------------------------------------------------- */
@@ -443,7 +453,8 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
     if (ro->keep) {
         uint64_t bytes;
         if (gt_mul_overflow((uint64_t)N, (uint64_t)d * sizeof(float), &bytes) || bytes > ((uint64_t)1 << 40))
-            die(EXIT_DATA, "%s: %lld x %d features are too many to keep for --kid", s->name, (long long)N, d);
+            die(EXIT_DATA, "%s: %lld x %d features are too many to keep for KID, precision/recall or density/coverage",
+                s->name, (long long)N, d);
         s->feats = gt_xmalloc((size_t)bytes);
     }
     if (ro->feat_out) {
@@ -601,13 +612,58 @@ static void print_per_class(const set_t *a, const set_t *b, const char *fd_label
               a->st.d, (long long)small_n, (long long)small_k, small_set);
 }
 
+/* The metrics gan-fid prints, in this order (whatever the order of --metrics). */
+enum { M_FID = 1, M_KID = 2, M_PR = 4, M_DC = 8 };
+#define M_PAIRWISE (M_KID | M_PR | M_DC) /* need both sets' features */
+
+static const struct {
+    const char *name;
+    int bit;
+} metric_names[] = {{"fid", M_FID}, {"kid", M_KID}, {"pr", M_PR}, {"dc", M_DC}};
+
+/* --metrics LIST: comma-separated names -> bits (exits 2 on an unknown or empty name). */
+static int parse_metrics(const char *arg) {
+    int bits = 0;
+    const char *p = arg;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        int bit = 0;
+        for (size_t i = 0; i < sizeof metric_names / sizeof metric_names[0]; i++)
+            if (strlen(metric_names[i].name) == n && strncmp(p, metric_names[i].name, n) == 0) bit = metric_names[i].bit;
+        if (!bit)
+            die_usage("--metrics '%s': unknown metric '%.*s'; choose from fid, kid, pr, dc (e.g. --metrics fid,kid)",
+                      arg, (int)n, p);
+        bits |= bit;
+        if (!end) break;
+        p = end + 1;
+    }
+    return bits;
+}
+
+/* The metrics' names that --metrics lists in bits, for messages ("kid, pr") */
+static void metrics_str(char *buf, size_t cap, int bits) {
+    buf[0] = 0;
+    for (size_t i = 0; i < sizeof metric_names / sizeof metric_names[0]; i++)
+        if (bits & metric_names[i].bit)
+            snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", buf[0] ? ", " : "", metric_names[i].name);
+}
+
+/* "NAME VALUE" with VALUE printed exactly (round-trips) */
+static void print_value(const char *name, double v) {
+    char num[40];
+    gt_format_exact(num, sizeof num, v, 1, 0);
+    printf("%s %s\n", name, num);
+}
+
 int main(int argc, char **argv) {
     cli_init("gan-fid");
     const char *features = NULL, *weights = getenv("GAN_FID_WEIGHTS"), *save_stats_path = NULL,
                *merge_path = NULL, *save_feat_path = NULL, *device = "auto", *labels_arg = NULL;
     long long batch = 32, threads = 0, kid_subsets = KID_SUBSETS, kid_size = KID_SUBSET_SIZE;
+    long long pr_k = PRDC_K_PR, dc_k = PRDC_K_DC;
     unsigned long long seed = 0;
-    int kid = 0, quiet = 0, c;
+    int kid = 0, quiet = 0, c, metrics = 0;
     if (weights && !*weights) weights = NULL;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
@@ -618,6 +674,9 @@ int main(int argc, char **argv) {
         case O_MERGE_STATS: merge_path = optarg; break;
         case O_SAVE_FEATURES: save_feat_path = optarg; break;
         case O_KID: kid = 1; break;
+        case O_METRICS: metrics |= parse_metrics(optarg); break;
+        case O_PR_K: pr_k = cli_long("--pr-k", optarg, 1, 1000); break;
+        case O_DC_K: dc_k = cli_long("--dc-k", optarg, 1, 1000); break;
         case O_LABELS: labels_arg = optarg; break;
         case O_KID_SUBSETS: kid_subsets = cli_long("--kid-subsets", optarg, 1, 100000); break;
         case O_KID_SIZE: kid_size = cli_long("--kid-subset-size", optarg, 2, 1 << 20); break;
@@ -632,17 +691,25 @@ int main(int argc, char **argv) {
         default: die_usage("unknown option '%s'", argv[optind - 1]);
         }
     }
+    int metrics_given = metrics != 0;
+    if (!metrics) metrics = M_FID;
+    if (kid) metrics |= M_KID;
+    kid = (metrics & M_KID) != 0;
+    char mlist[64];
+    metrics_str(mlist, sizeof mlist, metrics & M_PAIRWISE);
     int n_in = argc - optind;
     char **in = argv + optind;
     if (save_stats_path && merge_path) die_usage("--save-stats and --merge-stats do not combine");
     if (merge_path) {
         if (n_in < 1) die_usage("--merge-stats needs at least one set");
-        if (kid || save_feat_path) die_usage("--merge-stats writes statistics only; not with --kid or --save-features");
+        if (kid || metrics_given || save_feat_path)
+            die_usage("--merge-stats writes statistics only; not with --kid, --metrics or --save-features");
     } else if (save_stats_path || save_feat_path) {
         if (n_in != 1)
             die_usage("%s takes exactly one set (given %d); to pool several use --merge-stats",
                       save_stats_path ? "--save-stats" : "--save-features", n_in);
         if (kid) die_usage("--kid needs two sets");
+        if (metrics_given) die_usage("--metrics needs two sets");
     } else if (n_in != 2) {
         die_usage(n_in < 2 ? "give two sets to compare (images, features or statistics)"
                            : "too many sets (%d): give two, or use --merge-stats", n_in);
@@ -668,7 +735,7 @@ int main(int argc, char **argv) {
     extractor_parse(&ex, features ? features : "inception");
 
     out_t feat_out;
-    run_opts_t ro = {!(save_feat_path && !save_stats_path), kid, NULL, quiet};
+    run_opts_t ro = {!(save_feat_path && !save_stats_path), (metrics & M_PAIRWISE) != 0, NULL, quiet};
     if (save_feat_path) {
         out_open(&feat_out, save_feat_path, 1);
         ro.feat_out = &feat_out;
@@ -737,12 +804,13 @@ int main(int argc, char **argv) {
                           sets[i].name);
         for (int i = 0; i < 2; i++) load_labels(&sets[i], labels_path[i]);
     }
+    for (int i = 0; i < 2; i++) /* before the (long) feature extraction of the other set */
+        if ((metrics & M_PAIRWISE) && sniff(sets[i].path, sets[i].name) == IN_STATS)
+            die_usage("%s need%s the features of both sets: %s holds statistics; give images or features",
+                      (metrics & M_PAIRWISE) == M_KID ? "--kid" : mlist, (metrics & M_PAIRWISE) == M_KID ? "s" : "",
+                      sets[i].name);
     load_set(a, &ex, &ro);
-    if (kid && a->kind == IN_STATS)
-        die_usage("--kid needs the features of both sets: %s holds statistics; give images or features", a->name);
     load_set(b, &ex, &ro);
-    if (kid && b->kind == IN_STATS)
-        die_usage("--kid needs the features of both sets: %s holds statistics; give images or features", b->name);
     check_compatible(a, b);
     warn_few(a, quiet);
     warn_few(b, quiet);
@@ -753,7 +821,7 @@ int main(int argc, char **argv) {
         snprintf(fd_label, sizeof fd_label, "%s", ex.label);
         snprintf(kd_label, sizeof kd_label, "KD%.*s", (int)sizeof kd_label - 3, ex.label + 2);
     }
-    print_distance(fd_label, "", &a->st, &b->st, cpu_threads, quiet);
+    if (metrics & M_FID) print_distance(fd_label, "", &a->st, &b->st, cpu_threads, quiet);
     if (kid) {
         char num[40], num2[40];
         double km, ks;
@@ -764,7 +832,28 @@ int main(int argc, char **argv) {
         gt_format_exact(num2, sizeof num2, ks, 1, 0);
         printf("%s %s std %s\n", kd_label, num, num2);
     }
-    if (labels_arg) print_per_class(a, b, fd_label, cpu_threads, quiet);
+    if (metrics & (M_PR | M_DC)) {
+        /* the feature space as the distance's label says it: FID -> "", FD(pixels) -> "(pixels)" */
+        const char *space = fd_label + (strncmp(fd_label, "FID", 3) == 0 ? 3 : 2);
+        prdc_t q;
+        if (prdc_compute(a->feats, a->n_feats, b->feats, b->n_feats, a->st.d, metrics & M_PR ? (int)pr_k : 0,
+                         metrics & M_DC ? (int)dc_k : 0, 0, cpu_threads, &q))
+            die(EXIT_DATA, "%s", gt_errmsg());
+        char name[NAME_LEN + 24];
+        if (metrics & M_PR) {
+            snprintf(name, sizeof name, "precision%s", space);
+            print_value(name, q.precision);
+            snprintf(name, sizeof name, "recall%s", space);
+            print_value(name, q.recall);
+        }
+        if (metrics & M_DC) {
+            snprintf(name, sizeof name, "density%s", space);
+            print_value(name, q.density);
+            snprintf(name, sizeof name, "coverage%s", space);
+            print_value(name, q.coverage);
+        }
+    }
+    if (labels_arg && (metrics & M_FID)) print_per_class(a, b, fd_label, cpu_threads, quiet);
     if (fflush(stdout) != 0 || ferror(stdout)) die(EXIT_DATA, "stdout: write failed");
     for (int i = 0; i < n_in; i++) {
         fid_stats_free(&sets[i].st);

@@ -57,7 +57,7 @@ close() {
     run gan-fid --help
     [ "$status" -eq 0 ]
     for o in --features --weights --save-stats --merge-stats --save-features --kid --kid-subsets \
-             --kid-subset-size --seed --batch --threads --device --labels -q; do
+             --kid-subset-size --seed --batch --threads --device --labels --metrics --pr-k --dc-k -q; do
         [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
     done
     [[ "$output" == *example* ]]
@@ -206,6 +206,47 @@ a[3, 0, 1, 2] = np.inf; np.save('$T/inf.npy', a)"
     assert_one_line_error 2
     run gan-fid -q --features pixels - - < "$T/a.npy"
     assert_one_line_error 2
+}
+
+@test "--metrics: what is printed, in a fixed order; --kid adds KID; 1 and 2 threads agree" {
+    images "$T/a.npy" 30 1 1x3x3
+    images "$T/b.npy" 25 2 1x3x3
+    run gan-fid -q --features pixels "$T/a.npy" "$T/b.npy"
+    [ "$status" -eq 0 ] && [ "${#lines[@]}" -eq 1 ] && [[ "${lines[0]}" == "FD(pixels) "* ]]
+    gan-fid -q --features pixels --metrics dc,pr,fid,kid --kid-subset-size 10 "$T/a.npy" "$T/b.npy" > "$T/all"
+    cut -d' ' -f1 "$T/all" | tr '\n' ' ' > "$T/names"
+    [ "$(cat "$T/names")" = "FD(pixels) KD(pixels) precision(pixels) recall(pixels) density(pixels) coverage(pixels) " ]
+    gan-fid -q --features pixels --metrics pr,dc --threads 1 "$T/a.npy" "$T/b.npy" > "$T/t1"
+    gan-fid -q --features pixels --metrics pr,dc --threads 2 "$T/a.npy" "$T/b.npy" > "$T/t2"
+    cmp "$T/t1" "$T/t2"
+    grep -v '^FD\|^KD' "$T/all" | cmp - "$T/t1"
+    # each line is NAME VALUE; fractions in [0, 1]
+    awk 'NF != 2 || ($1 ~ /^(precision|recall|coverage)/ && ($2 < 0 || $2 > 1)) { exit 1 }' "$T/t1"
+    run gan-fid -q --features pixels --metrics kid --kid-subset-size 10 "$T/a.npy" "$T/b.npy"
+    [ "$status" -eq 0 ] && [ "${#lines[@]}" -eq 1 ] && [[ "${lines[0]}" == "KD(pixels) "*" std "* ]]
+    run gan-fid -q --features pixels --metrics fid --kid --kid-subset-size 10 "$T/a.npy" "$T/b.npy"
+    [ "$status" -eq 0 ] && [ "${#lines[@]}" -eq 2 ]
+}
+
+@test "--metrics errors: unknown names, statistics, too few samples for k, one set" {
+    images "$T/a.npy" 10 1 1x3x3
+    gan-fid -q --features pixels --save-stats "$T/a.npz" "$T/a.npy"
+    run gan-fid -q --features pixels --metrics fid,prd "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    [[ "$output" == *"unknown metric 'prd'"* ]]
+    run gan-fid -q --features pixels --metrics "" "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --features pixels --metrics pr "$T/a.npz" "$T/a.npy"
+    assert_one_line_error 2
+    [[ "$output" == *"pr need the features of both sets"* ]]
+    run gan-fid -q --features pixels --metrics dc --dc-k 10 "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"10 real samples: the 10-th nearest neighbour needs at least 11"* ]]
+    run gan-fid -q --features pixels --pr-k 0 "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --features pixels --metrics pr --save-stats "$T/x.npz" "$T/a.npy"
+    assert_one_line_error 2
+    [ ! -e "$T/x.npz" ]
 }
 
 @test "error: inputs that are not sets" {

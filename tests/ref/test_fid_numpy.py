@@ -13,6 +13,11 @@ NumPy and SciPy, and its checkpoint-network features against PyTorch.
 - Statistics of three shards, merged, equal the whole set's to 1e-12 relative.
 - KID equals a NumPy implementation of the same formula on the same subsets (Philox 4x32-10 and
   the Fisher-Yates draw of lib/base/shuffle.h re-implemented here) to 1e-10.
+- Precision, recall, density and coverage (--metrics pr,dc) equal a brute-force NumPy
+  implementation of the papers' definitions (lib/fid/prdc.h: squared distances summed in feature
+  order, radii excluding the row itself, inside when D <= radius) exactly, on random features, on
+  features with duplicated rows and integer values (many exact ties), at d = 300, from float64
+  files, and with other k.
 - --features CKPT.st:LAYER gives D's activations at LAYER as torch computes them (float64).
 """
 import os
@@ -94,6 +99,36 @@ def kid_numpy(x, y, subsets, size, seed):
         kxy = (a @ b.T / d + 1) ** 3
         est.append((kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.sum() / m ** 2)
     return float(np.mean(est)), float(np.std(est))
+
+
+def sqdist(x, y):
+    """D(x, y) = sum_k (x_k - y_k)^2 in float64, summed in feature order (prdc.h's definition)."""
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    acc = np.zeros((len(x), len(y)))
+    for k in range(x.shape[1]):
+        t = x[:, None, k] - y[None, :, k]
+        acc = acc + t * t
+    return acc
+
+
+def knn_radii(x, k):
+    """The k-th smallest D from each row to the other rows (the row itself excluded by index)."""
+    dd = sqdist(x, x)
+    np.fill_diagonal(dd, np.inf)
+    return np.sort(dd, axis=1)[:, k - 1]
+
+
+def prdc_numpy(real, fake, k_pr=3, k_dc=5):
+    """Kynkaanniemi et al.'s precision and recall, Naeem et al.'s density and coverage, brute
+    force; inside a ball when D <= its radius."""
+    d = sqdist(real, fake)
+    rr, rf, rd = knn_radii(real, k_pr), knn_radii(fake, k_pr), knn_radii(real, k_dc)
+    inside_real = d <= rr[:, None]
+    inside_dc = d <= rd[:, None]
+    return {"precision": int(inside_real.any(0).sum()) / len(fake),
+            "recall": int((d <= rf[None, :]).any(1).sum()) / len(real),
+            "density": int(inside_dc.sum()) / (k_dc * len(fake)),
+            "coverage": int(inside_dc.any(1).sum()) / len(real)}
 
 
 def data(rng, n, d, shift):
@@ -211,6 +246,31 @@ def main():
         rm, rs = kid_numpy(kx, ky, subsets, size, seed)
         t.check(f"KID mean {mean:.10g} equals NumPy's {rm:.10g}", abs(mean - rm) <= 1e-10 * abs(rm) + 1e-15)
         t.check(f"KID std {std:.10g} equals NumPy's {rs:.10g}", abs(std - rs) <= 1e-8 * abs(rs) + 1e-15)
+
+    # ---- precision, recall, density, coverage against brute force NumPy, exactly
+    base = rng.integers(0, 3, (40, 4)).astype(np.float32)
+    fl = data(rng, 30, 24, 0.0)
+    cases = [
+        ("random", data(rng, 150, 6, 0.0), data(rng, 130, 6, 0.3), (), np.float32),
+        # integer features: many exactly tied distances; duplicated rows in each set and across
+        ("ties and duplicates", np.concatenate([base, base[:15], base[:5]]),
+         np.concatenate([base[10:30], rng.integers(0, 3, (30, 4)).astype(np.float32), base[:3]]), (), np.float32),
+        ("duplicated random rows", np.concatenate([fl, fl[:20], fl[:20]]) * np.float32(1.7) + np.float32(0.3),
+         np.concatenate([fl[5:25], data(rng, 20, 24, 0.2)]) * np.float32(1.7) + np.float32(0.3), (), np.float32),
+        ("d=300", data(rng, 90, 300, 0.0), data(rng, 70, 300, 0.1), (), np.float32),
+        ("float64 files, --pr-k 1 --dc-k 2", data(rng, 60, 5, 0.0), data(rng, 50, 5, 0.5),
+         ("--pr-k", 1, "--dc-k", 2), np.float64),
+    ]
+    for name, real, fake, extra, dt in cases:
+        pr, pf3 = os.path.join(tmp, "real.npy"), os.path.join(tmp, "fake.npy")
+        np.save(pr, real.astype(dt))
+        np.save(pf3, fake.astype(dt))
+        r = run("--metrics", "pr,dc", *extra, pr, pf3)
+        kpr, kdc = (int(extra[1]), int(extra[3])) if extra else (3, 5)
+        ref = prdc_numpy(real, fake, kpr, kdc)
+        got = {m: value(r, f"{m}(features)") for m in ref}
+        t.check(f"prdc {name}: {got} equal NumPy's {ref} exactly",
+                r.returncode == 0 and got == ref and "FD(" not in r.stdout, r.stderr + r.stdout)
 
     # ---- a checkpoint's D as the feature network, against torch
     try:

@@ -1,12 +1,15 @@
 /* test_fid.c: lib/fid/fid.h: one-pass statistics against a two-pass computation, chunking and
  * merging that do not change the result, the Frechet distance on cases with closed forms
  * (diagonal, commuting, rank-deficient, identical), KID against a direct quadruple loop with the
- * documented subsets, and the refusals (non-finite, asymmetric, too few samples, no count). */
+ * documented subsets, and the refusals (non-finite, asymmetric, too few samples, no count);
+ * precision/recall/density/coverage: a hand-checked case, and block sizes and thread counts that
+ * do not change any count (the values themselves: tests/ref/test_fid_numpy.py). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/fid/fid.h"
+#include "lib/fid/prdc.h"
 #include "lib/base/philox.h"
 #include "lib/base/shuffle.h"
 #include "lib/base/common.h"
@@ -332,6 +335,52 @@ static void test_kid_definition(void) {
     CHECK(fid_kid(x, 1, y, NY, D, 2, 10, 1, 1, &mean, &std) == -1, "one sample accepted");
 }
 
+/* Points on a line: real 0, 1, 2, 3, 10; fake 0.5, 2, 20, 21, 22. With k = 1 (squared distances):
+ * real radii 1, 1, 1, 1, 49; fake radii 2.25, 2.25, 1, 1, 1. Precision: fake 0.5 (D 0.25 <= 1) and 2
+ * (in 2's ball, D 0 <= 1) are inside, 20 is not (D 100 > 49): 2/5. Recall: real 0, 1 (0.25 <=
+ * 2.25), 2, 3 (D 1 <= 2.25 from fake 2) inside; 10: no (D 90.25, 64, 100 against radii 2.25,
+ * 2.25, 1): 4/5. Density (k = 1): pairs with D <= real radius: (0, 0.5), (1, 0.5), (1, 2),
+ * (2, 2), (3, 2): 5 / (1 * 5) = 1. Coverage: real 0, 1, 2, 3 have a fake within their radius,
+ * 10 does not (nearest fake 2 at 64 > 49): 4/5. */
+static void test_prdc_hand(void) {
+    const float real[5] = {0, 1, 2, 3, 10}, fake[5] = {0.5f, 2, 20, 21, 22};
+    prdc_t q;
+    CHECK(prdc_compute(real, 5, fake, 5, 1, 1, 1, 0, 1, &q) == 0, "%s", gt_errmsg());
+    CHECK(q.precision_n == 2 && q.recall_n == 4 && q.density_n == 5 && q.coverage_n == 4,
+          "counts %lld %lld %lld %lld", (long long)q.precision_n, (long long)q.recall_n, (long long)q.density_n,
+          (long long)q.coverage_n);
+    CHECK(q.precision == 0.4 && q.recall == 0.8 && q.density == 1.0 && q.coverage == 0.8, "fractions");
+    float bad[5] = {0, 1, NAN, 3, 4};
+    CHECK(prdc_compute(bad, 5, fake, 5, 1, 1, 1, 0, 1, &q) == -1, "NaN accepted");
+    CHECK(prdc_compute(real, 3, fake, 5, 1, 3, 0, 0, 1, &q) == -1, "3 rows for k = 3 accepted");
+    CHECK(prdc_compute(real, 5, fake, 3, 1, 3, 0, 0, 1, &q) == -1, "3 fake rows for k = 3 accepted");
+    CHECK(prdc_compute(real, 5, fake, 3, 1, 0, 2, 0, 1, &q) == 0, "density/coverage need no fake radii");
+}
+
+/* Block sizes (1 row to all rows) and BLAS threads change no count, with duplicates (exact ties). */
+static void test_prdc_blocks(void) {
+    enum { NR = 61, NF = 47, D = 9 };
+    float *r = malloc(sizeof(float) * NR * D), *f = malloc(sizeof(float) * NF * D);
+    make_rows(r, NR, D, 21);
+    make_rows(f, NF, D, 22);
+    memcpy(r + 40 * D, r, sizeof(float) * 15 * D);  /* duplicated rows within the real set */
+    memcpy(f + 30 * D, r + 3 * D, sizeof(float) * 10 * D); /* and across the sets */
+    prdc_t want, q;
+    CHECK(prdc_compute(r, NR, f, NF, D, 3, 5, NR, 1, &want) == 0, "%s", gt_errmsg());
+    CHECK(want.precision_n > 0 && want.precision_n < NF && want.density_n > 0, "degenerate case");
+    const int blocks[] = {1, 2, 7, 16, 1024};
+    for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++)
+        for (int th = 1; th <= 2; th++) {
+            CHECK(prdc_compute(r, NR, f, NF, D, 3, 5, blocks[b], th, &q) == 0, "%s", gt_errmsg());
+            CHECK(memcmp(&q, &want, sizeof q) == 0, "block %d, %d threads: %lld %lld %lld %lld vs %lld %lld %lld %lld",
+                  blocks[b], th, (long long)q.precision_n, (long long)q.recall_n, (long long)q.density_n,
+                  (long long)q.coverage_n, (long long)want.precision_n, (long long)want.recall_n,
+                  (long long)want.density_n, (long long)want.coverage_n);
+        }
+    free(r);
+    free(f);
+}
+
 int main(void) {
     RUN(test_stats_match_two_pass);
     RUN(test_merge_equals_whole);
@@ -339,5 +388,7 @@ int main(void) {
     RUN(test_stats_refusals);
     RUN(test_frechet_closed_forms);
     RUN(test_kid_definition);
+    RUN(test_prdc_hand);
+    RUN(test_prdc_blocks);
     return harness_done();
 }
