@@ -24,12 +24,14 @@
 #include "lib/base/common.h"
 #include "lib/fid/fid.h"
 #include "lib/fid/inception_net.h"
+#include "lib/fid/iscore.h"
 #include "lib/fid/prdc.h"
 #include "lib/gan/device.h"
 #include "lib/gan/model.h"
 
 static void usage(void) {
     printf("usage: gan-fid [options] A B                      the distance between two sets\n"
+           "       gan-fid [options] --is B                     the Inception Score of one set\n"
            "       gan-fid [options] --save-stats OUT.npz A    the statistics of one set\n"
            "       gan-fid [options] --merge-stats OUT.npz A...  pooled statistics of several sets\n"
            "Each set is images (N x C x H x W .npy, uint8 or float in [-1, 1]), features (N x D .npy),\n"
@@ -48,10 +50,12 @@ static void usage(void) {
            "                      e.g. idx2tensor's labels, gan-sample --labels-out): after the\n"
            "                      overall lines, one line per class, e.g. 'FID[class=3] 15.2'\n"
            "                      ('nan' where a set has fewer than 2 images of the class)\n"
-           "  --metrics LIST      what to print, any of fid,kid,pr,dc (default fid): the Frechet\n"
-           "                      distance, KID, precision and recall, density and coverage;\n"
-           "                      all but fid need images or features, not statistics\n"
+           "  --metrics LIST      what to print, any of fid,kid,is,pr,dc (default fid): the Frechet\n"
+           "                      distance, KID, the Inception Score of B, precision and recall,\n"
+           "                      density and coverage; all but fid need images or features\n"
            "  --kid               also print KID (the same as adding kid to --metrics)\n"
+           "  --is                also print the Inception Score of B (of the one set given alone)\n"
+           "  --is-splits N       the score's splits (default %d)\n"
            "  --pr-k K            neighbours of precision and recall (default %d)\n"
            "  --dc-k K            neighbours of density and coverage (default %d)\n"
            "  --kid-subsets N     subsets (default %d)\n"
@@ -70,13 +74,13 @@ static void usage(void) {
            "  gan-fid --save-stats real.npz real.npy && gan-fid real.npz fake.npy\n"
            "  gan-fid --features pixels --labels real-labels.npy,fake-labels.npy real.npy fake.npy\n"
            "  gan-fid --metrics fid,kid,pr,dc real.npy fake.npy\n",
-           PRDC_K_PR, PRDC_K_DC, KID_SUBSETS, KID_SUBSET_SIZE);
+           IS_SPLITS, PRDC_K_PR, PRDC_K_DC, KID_SUBSETS, KID_SUBSET_SIZE);
     exit(0);
 }
 
 enum {
     O_FEATURES = 256, O_WEIGHTS, O_SAVE_STATS, O_MERGE_STATS, O_SAVE_FEATURES, O_KID, O_KID_SUBSETS, O_KID_SIZE,
-    O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_LABELS, O_METRICS, O_PR_K, O_DC_K
+    O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_LABELS, O_METRICS, O_PR_K, O_DC_K, O_IS, O_IS_SPLITS
 };
 
 static const struct option longopts[] = {
@@ -89,7 +93,8 @@ static const struct option longopts[] = {
     {"quiet", no_argument, 0, 'q'},                       {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, O_VERSION},               {"labels", required_argument, 0, O_LABELS},
     {"metrics", required_argument, 0, O_METRICS},         {"pr-k", required_argument, 0, O_PR_K},
-    {"dc-k", required_argument, 0, O_DC_K},
+    {"dc-k", required_argument, 0, O_DC_K},               {"is", no_argument, 0, O_IS},
+    {"is-splits", required_argument, 0, O_IS_SPLITS},
     {0, 0, 0, 0}};
 
 /* ---- feature extractors -------------------------------------------------------------------- */
@@ -613,13 +618,13 @@ static void print_per_class(const set_t *a, const set_t *b, const char *fd_label
 }
 
 /* The metrics gan-fid prints, in this order (whatever the order of --metrics). */
-enum { M_FID = 1, M_KID = 2, M_PR = 4, M_DC = 8 };
+enum { M_FID = 1, M_KID = 2, M_IS = 4, M_PR = 8, M_DC = 16 };
 #define M_PAIRWISE (M_KID | M_PR | M_DC) /* need both sets' features */
 
 static const struct {
     const char *name;
     int bit;
-} metric_names[] = {{"fid", M_FID}, {"kid", M_KID}, {"pr", M_PR}, {"dc", M_DC}};
+} metric_names[] = {{"fid", M_FID}, {"kid", M_KID}, {"is", M_IS}, {"pr", M_PR}, {"dc", M_DC}};
 
 /* --metrics LIST: comma-separated names -> bits (exits 2 on an unknown or empty name). */
 static int parse_metrics(const char *arg) {
@@ -632,7 +637,7 @@ static int parse_metrics(const char *arg) {
         for (size_t i = 0; i < sizeof metric_names / sizeof metric_names[0]; i++)
             if (strlen(metric_names[i].name) == n && strncmp(p, metric_names[i].name, n) == 0) bit = metric_names[i].bit;
         if (!bit)
-            die_usage("--metrics '%s': unknown metric '%.*s'; choose from fid, kid, pr, dc (e.g. --metrics fid,kid)",
+            die_usage("--metrics '%s': unknown metric '%.*s'; choose from fid, kid, is, pr, dc (e.g. --metrics fid,kid)",
                       arg, (int)n, p);
         bits |= bit;
         if (!end) break;
@@ -656,14 +661,29 @@ static void print_value(const char *name, double v) {
     printf("%s %s\n", name, num);
 }
 
+/* "IS MEAN std STD": the Inception Score of set s (Inception features, kept), labelled
+ * "IS" + space ("", "(clean)") */
+static void print_is(const set_t *s, const float *fc, int classes, int splits, int threads, const char *space) {
+    if (s->st.d != INCEPTION_DIM || (strcmp(s->feat, "inception") != 0 && strcmp(s->feat, "features") != 0))
+        die(EXIT_DATA, "%s: the Inception Score needs Inception's %d pool3 features; %s holds %d %s features", s->name,
+            INCEPTION_DIM, s->name, s->st.d, s->feat[0] ? s->feat : "unknown");
+    double mean, std;
+    if (is_compute(s->feats, s->n_feats, INCEPTION_DIM, fc, classes, splits, threads, &mean, &std))
+        die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
+    char num[40], num2[40];
+    gt_format_exact(num, sizeof num, mean, 1, 0);
+    gt_format_exact(num2, sizeof num2, std, 1, 0);
+    printf("IS%s %s std %s\n", space, num, num2);
+}
+
 int main(int argc, char **argv) {
     cli_init("gan-fid");
     const char *features = NULL, *weights = getenv("GAN_FID_WEIGHTS"), *save_stats_path = NULL,
                *merge_path = NULL, *save_feat_path = NULL, *device = "auto", *labels_arg = NULL;
     long long batch = 32, threads = 0, kid_subsets = KID_SUBSETS, kid_size = KID_SUBSET_SIZE;
-    long long pr_k = PRDC_K_PR, dc_k = PRDC_K_DC;
+    long long pr_k = PRDC_K_PR, dc_k = PRDC_K_DC, is_splits = IS_SPLITS;
     unsigned long long seed = 0;
-    int kid = 0, quiet = 0, c, metrics = 0;
+    int kid = 0, quiet = 0, c, metrics = 0, want_is = 0;
     if (weights && !*weights) weights = NULL;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
@@ -675,6 +695,8 @@ int main(int argc, char **argv) {
         case O_SAVE_FEATURES: save_feat_path = optarg; break;
         case O_KID: kid = 1; break;
         case O_METRICS: metrics |= parse_metrics(optarg); break;
+        case O_IS: want_is = 1; break;
+        case O_IS_SPLITS: is_splits = cli_long("--is-splits", optarg, 1, 100000); break;
         case O_PR_K: pr_k = cli_long("--pr-k", optarg, 1, 1000); break;
         case O_DC_K: dc_k = cli_long("--dc-k", optarg, 1, 1000); break;
         case O_LABELS: labels_arg = optarg; break;
@@ -691,9 +713,10 @@ int main(int argc, char **argv) {
         default: die_usage("unknown option '%s'", argv[optind - 1]);
         }
     }
-    int metrics_given = metrics != 0;
-    if (!metrics) metrics = M_FID;
+    int metrics_given = metrics != 0 || want_is;
+    if (!metrics) metrics = (kid || !want_is) ? M_FID : 0; /* --is alone: the score alone */
     if (kid) metrics |= M_KID;
+    if (want_is) metrics |= M_IS;
     kid = (metrics & M_KID) != 0;
     char mlist[64];
     metrics_str(mlist, sizeof mlist, metrics & M_PAIRWISE);
@@ -709,7 +732,9 @@ int main(int argc, char **argv) {
             die_usage("%s takes exactly one set (given %d); to pool several use --merge-stats",
                       save_stats_path ? "--save-stats" : "--save-features", n_in);
         if (kid) die_usage("--kid needs two sets");
-        if (metrics_given) die_usage("--metrics needs two sets");
+        if (metrics_given) die_usage("--metrics and --is score sets; not with --save-stats or --save-features");
+    } else if (n_in == 1 && metrics == M_IS) {
+        /* the Inception Score of one set */
     } else if (n_in != 2) {
         die_usage(n_in < 2 ? "give two sets to compare (images, features or statistics)"
                            : "too many sets (%d): give two, or use --merge-stats", n_in);
@@ -733,6 +758,16 @@ int main(int argc, char **argv) {
     ex.quiet = quiet;
     ex.weights = weights;
     extractor_parse(&ex, features ? features : "inception");
+    float *fc = NULL; /* IS: the final layer, read before the (long) feature extraction */
+    int fc_classes = 0;
+    if (metrics & M_IS) {
+        if (ex.kind != FEAT_INCEPTION)
+            die_usage("the Inception Score needs Inception features, not --features %s", features);
+        if (!ex.weights)
+            die(EXIT_DATA, "the Inception Score needs the Inception weights (their final layer): give --weights FILE "
+                           "or set GAN_FID_WEIGHTS");
+        if (is_load_fc(ex.weights, INCEPTION_DIM, &fc, &fc_classes)) die_lib(EXIT_DATA);
+    }
 
     out_t feat_out;
     run_opts_t ro = {!(save_feat_path && !save_stats_path), (metrics & M_PAIRWISE) != 0, NULL, quiet};
@@ -793,6 +828,23 @@ int main(int argc, char **argv) {
         return 0;
     }
 
+    if (n_in == 1) { /* --is with one set */
+        if (labels_arg) die_usage("--labels scores two sets per class; the Inception Score takes no labels");
+        if (sniff(sets[0].path, sets[0].name) == IN_STATS)
+            die_usage("the Inception Score needs the images (or Inception features) of %s, not statistics",
+                      sets[0].name);
+        ro.keep = 1;
+        load_set(&sets[0], &ex, &ro);
+        print_is(&sets[0], fc, fc_classes, (int)is_splits, cpu_threads, "");
+        if (fflush(stdout) != 0 || ferror(stdout)) die(EXIT_DATA, "stdout: write failed");
+        fid_stats_free(&sets[0].st);
+        free(sets[0].feats);
+        free(sets);
+        free(fc);
+        extractor_free(&ex);
+        return 0;
+    }
+
     /* the distance between two sets */
     set_t *a = &sets[0], *b = &sets[1];
     char *labels_path[2] = {NULL, NULL};
@@ -804,12 +856,15 @@ int main(int argc, char **argv) {
                           sets[i].name);
         for (int i = 0; i < 2; i++) load_labels(&sets[i], labels_path[i]);
     }
+    if ((metrics & M_IS) && sniff(b->path, b->name) == IN_STATS)
+        die_usage("the Inception Score needs the images (or Inception features) of %s, not statistics", b->name);
     for (int i = 0; i < 2; i++) /* before the (long) feature extraction of the other set */
         if ((metrics & M_PAIRWISE) && sniff(sets[i].path, sets[i].name) == IN_STATS)
             die_usage("%s need%s the features of both sets: %s holds statistics; give images or features",
                       (metrics & M_PAIRWISE) == M_KID ? "--kid" : mlist, (metrics & M_PAIRWISE) == M_KID ? "s" : "",
                       sets[i].name);
     load_set(a, &ex, &ro);
+    ro.keep |= (metrics & M_IS) != 0; /* B's features for the score */
     load_set(b, &ex, &ro);
     check_compatible(a, b);
     warn_few(a, quiet);
@@ -832,6 +887,7 @@ int main(int argc, char **argv) {
         gt_format_exact(num2, sizeof num2, ks, 1, 0);
         printf("%s %s std %s\n", kd_label, num, num2);
     }
+    if (metrics & M_IS) print_is(b, fc, fc_classes, (int)is_splits, cpu_threads, "");
     if (metrics & (M_PR | M_DC)) {
         /* the feature space as the distance's label says it: FID -> "", FD(pixels) -> "(pixels)" */
         const char *space = fd_label + (strncmp(fd_label, "FID", 3) == 0 ? 3 : 2);
@@ -861,6 +917,7 @@ int main(int argc, char **argv) {
         free(sets[i].feats);
         free(sets[i].labels);
     }
+    free(fc);
     free(labels_path[0]);
     free(labels_path[1]);
     free(sets);

@@ -57,7 +57,7 @@ close() {
     run gan-fid --help
     [ "$status" -eq 0 ]
     for o in --features --weights --save-stats --merge-stats --save-features --kid --kid-subsets \
-             --kid-subset-size --seed --batch --threads --device --labels --metrics --pr-k --dc-k -q; do
+             --kid-subset-size --seed --batch --threads --device --labels --metrics --pr-k --dc-k --is --is-splits -q; do
         [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
     done
     [[ "$output" == *example* ]]
@@ -247,6 +247,19 @@ a[3, 0, 1, 2] = np.inf; np.save('$T/inf.npy', a)"
     run gan-fid -q --features pixels --metrics pr --save-stats "$T/x.npz" "$T/a.npy"
     assert_one_line_error 2
     [ ! -e "$T/x.npz" ]
+    # the Inception Score (its values: tests/ref/test_inception_torch.py)
+    run env -u GAN_FID_WEIGHTS gan-fid -q --is "$T/a.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"the Inception Score needs the Inception weights"* ]]
+    run gan-fid -q --is --features pixels "$T/a.npy"
+    assert_one_line_error 2
+    [[ "$output" == *"needs Inception features, not --features pixels"* ]]
+    run gan-fid -q --features pixels --metrics fid "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --is-splits 0 "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --is --weights "$T/a.npy" "$T/a.npy" "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
 }
 
 @test "error: inputs that are not sets" {

@@ -10,6 +10,7 @@
 
 #include "lib/fid/fid.h"
 #include "lib/fid/prdc.h"
+#include "lib/fid/iscore.h"
 #include "lib/base/philox.h"
 #include "lib/base/shuffle.h"
 #include "lib/base/common.h"
@@ -381,6 +382,49 @@ static void test_prdc_blocks(void) {
     free(f);
 }
 
+/* The Inception Score against a direct evaluation of its formula (long double), splits of
+ * unequal sizes, the refusals, and logits so far apart that probabilities underflow to 0. */
+static void test_inception_score(void) {
+    enum { N = 7, DIM = 3, C = 4 };
+    float f[N * DIM], w[C * DIM];
+    make_rows(f, N, DIM, 31);
+    for (int i = 0; i < N * DIM; i++) f[i] *= 0.3f;
+    make_rows(w, C, DIM, 32);
+    for (int i = 0; i < C * DIM; i++) w[i] = w[i] * 0.2f - 0.5f;
+    for (int splits = 1; splits <= 3; splits++) {
+        long double score[3], sum = 0;
+        for (int s = 0; s < splits; s++) {
+            int a = s * N / splits, b = (s + 1) * N / splits;
+            long double p[N][C], py[C] = {0}, kl = 0;
+            for (int i = a; i < b; i++) {
+                long double l[C], z = 0;
+                for (int c = 0; c < C; c++) {
+                    l[c] = 0;
+                    for (int k = 0; k < DIM; k++) l[c] += (long double)f[i * DIM + k] * w[c * DIM + k];
+                    z += expl(l[c]);
+                }
+                for (int c = 0; c < C; c++) py[c] += (p[i][c] = expl(l[c]) / z) / (b - a);
+            }
+            for (int i = a; i < b; i++)
+                for (int c = 0; c < C; c++) kl += p[i][c] * logl(p[i][c] / py[c]) / (b - a);
+            sum += score[s] = expl(kl);
+        }
+        long double mu = sum / splits, var = 0;
+        for (int s = 0; s < splits; s++) var += (score[s] - mu) * (score[s] - mu);
+        double mean, std;
+        CHECK(is_compute(f, N, DIM, w, C, splits, 1, &mean, &std) == 0, "%s", gt_errmsg());
+        CHECK(fabs(mean - (double)mu) <= 1e-13 * mean && fabs(std - (double)sqrtl(var / splits)) <= 1e-12 * mean,
+              "%d splits: %.17g std %.17g, want %.17Lg std %.17Lg", splits, mean, std, mu, sqrtl(var / splits));
+        CHECK(mean > 1.0 && (splits == 1 || std > 0), "%d splits: degenerate score %g", splits, mean);
+    }
+    double mean, std;
+    CHECK(is_compute(f, N, DIM, w, C, N + 1, 1, &mean, &std) == -1, "more splits than samples accepted");
+    CHECK(is_compute(f, N, DIM, w, C, 0, 1, &mean, &std) == -1, "0 splits accepted");
+    /* one-hot predictions: exp(-1000) underflows; two classes equally often: IS = 2 */
+    float g[4 * 2] = {1000, 0, 0, 1000, 1000, 0, 0, 1000}, v[2 * 2] = {1, 0, 0, 1};
+    CHECK(is_compute(g, 4, 2, v, 2, 1, 1, &mean, &std) == 0 && fabs(mean - 2.0) < 1e-15, "one-hot: %.17g", mean);
+}
+
 int main(void) {
     RUN(test_stats_match_two_pass);
     RUN(test_merge_equals_whole);
@@ -390,5 +434,6 @@ int main(void) {
     RUN(test_kid_definition);
     RUN(test_prdc_hand);
     RUN(test_prdc_blocks);
+    RUN(test_inception_score);
     return harness_done();
 }
