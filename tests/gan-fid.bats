@@ -57,7 +57,7 @@ close() {
     run gan-fid --help
     [ "$status" -eq 0 ]
     for o in --features --weights --save-stats --merge-stats --save-features --kid --kid-subsets \
-             --kid-subset-size --seed --batch --threads --device --labels --metrics --pr-k --dc-k --is --is-splits -q; do
+             --kid-subset-size --seed --batch --threads --device --labels --metrics --pr-k --dc-k --is --is-splits --resize -q; do
         [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
     done
     [[ "$output" == *example* ]]
@@ -260,6 +260,14 @@ a[3, 0, 1, 2] = np.inf; np.save('$T/inf.npy', a)"
     assert_one_line_error 2
     run gan-fid -q --is --weights "$T/a.npy" "$T/a.npy" "$T/a.npy" "$T/a.npy"
     assert_one_line_error 2
+    # --resize (its values: tests/ref/test_fid_numpy.py against PIL, test_inception_torch.py)
+    run gan-fid -q --resize bicubic --features pixels "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    [[ "$output" == *"bilinear (pytorch-fid's, the default) or clean"* ]]
+    run gan-fid -q --resize clean --features pixels "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --resize bilinear --features pixels "$T/a.npy" "$T/a.npy"
+    [ "$status" -eq 0 ] && [[ "$output" == "FD(pixels) "* ]]
 }
 
 @test "error: inputs that are not sets" {
@@ -388,6 +396,35 @@ for n, name in ((4000, 'small'), (40000, 'big')):
     # a script reads every line the same way
     run bash -c "gan-fid -q --features pixels --labels '$T/la.npy,$T/lb.npy' '$T/a.npy' '$T/b.npy' | $PY -c 'import sys; print(len([float(l.split()[1]) for l in sys.stdin]))'"
     assert_output 5
+}
+
+@test "--labels --kid: per-class KID equals --kid on each class's rows alone; nan where a class is too small" {
+    images "$T/a.npy" 60 1 1x3x3
+    images "$T/b.npy" 50 2 1x3x3
+    $PY -c "
+import numpy as np
+la = np.repeat([0, 2, 5], 20); lb = np.array([0] * 20 + [2] * 29 + [7])
+np.save('$T/la.npy', la); np.save('$T/lb.npy', lb)
+a, b = np.load('$T/a.npy'), np.load('$T/b.npy')
+for k in (0, 2):
+    np.save('$T/a%d.npy' % k, a[la == k]); np.save('$T/b%d.npy' % k, b[lb == k])"
+    run gan-fid -q --features pixels --kid --kid-subsets 5 --kid-subset-size 15 --seed 3 --labels "$T/la.npy,$T/lb.npy" \
+        "$T/a.npy" "$T/b.npy"
+    assert_success
+    # FD, KD, 4 FD[class] lines (0 2 5 7), then 4 KD[class] lines
+    [ "${#lines[@]}" -eq 10 ]
+    [[ "${lines[1]}" == "KD(pixels) "*" std "* ]]
+    [[ "${lines[2]}" == "FD(pixels)[class=0] "* ]]
+    for k in 0 2; do
+        want=$(gan-fid -q --features pixels --metrics kid --kid-subsets 5 --kid-subset-size 15 --seed 3 "$T/a$k.npy" "$T/b$k.npy")
+        [ "$(printf '%s\n' "${lines[@]}" | grep -F "KD(pixels)[class=$k] ")" = "${want/KD(pixels)/KD(pixels)[class=$k]}" ]
+    done
+    [ "${lines[8]}" = "KD(pixels)[class=5] nan std nan" ]
+    [ "${lines[9]}" = "KD(pixels)[class=7] nan std nan" ]
+    # without fid in --metrics: only the KID lines
+    run gan-fid -q --features pixels --metrics kid --kid-subsets 5 --labels "$T/la.npy,$T/lb.npy" "$T/a.npy" "$T/b.npy"
+    assert_success
+    [ "${#lines[@]}" -eq 5 ] && [[ "${lines[4]}" == "KD(pixels)[class=7] nan std nan" ]]
 }
 
 @test "--labels errors: counts, negative or non-integer labels, statistics inputs, the option's form" {

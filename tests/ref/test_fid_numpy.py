@@ -19,6 +19,8 @@ NumPy and SciPy, and its checkpoint-network features against PyTorch.
   features with duplicated rows and integer values (many exact ties), at d = 300, from float64
   files, and with other k.
 - --features CKPT.st:LAYER gives D's activations at LAYER as torch computes them (float64).
+- clean-fid's resize (lib/fid/resample.h, through tests/tools/resize-probe) equals PIL's
+  Image.resize(..., BICUBIC) in mode 'F' to 1e-6 of the values' range, down and up, gray and RGB.
 """
 import os
 import subprocess
@@ -279,6 +281,28 @@ def main():
     except ImportError as e:
         t.check("torch for the network features", False, str(e))
         t.done()
+    # ---- clean-fid's resize against PIL (python3-pil)
+    try:
+        from PIL import Image
+    except ImportError as e:
+        t.check("PIL for the resize reference (apt-get install python3-pil)", False, str(e))
+        t.done()
+    for (n, c, h, w), (oh, ow) in (((2, 3, 32, 32), (299, 299)), ((1, 1, 28, 28), (299, 299)),
+                                   ((1, 3, 331, 310), (299, 299)), ((2, 1, 17, 45), (9, 50)), ((1, 2, 40, 7), (40, 3))):
+        imgs = rng.uniform(-1, 1, (n, c, h, w)).astype(np.float32)
+        pin, pout = os.path.join(tmp, "rs-in.npy"), os.path.join(tmp, "rs-out.npy")
+        np.save(pin, imgs)
+        r = subprocess.run([nnref.tool_path("resize-probe"), pin, str(oh), str(ow), pout], capture_output=True,
+                           text=True)
+        if not t.check(f"resize-probe {h}x{w} -> {oh}x{ow}", r.returncode == 0, r.stderr):
+            continue
+        ref = np.stack([np.stack([np.asarray(Image.fromarray(imgs[i, k], mode="F").resize((ow, oh), Image.BICUBIC))
+                                  for k in range(c)]) for i in range(n)])
+        ours = np.load(pout)
+        err = float(np.abs(ours - ref).max()) if ours.shape == ref.shape else float("inf")
+        t.check(f"{c}x{h}x{w} -> {oh}x{ow}: equals PIL's BICUBIC in mode F (max error {err:.2g} on values in [-1, 1])",
+                err <= 1e-6, "")
+
     gan_init = os.path.join(BIN, "gan-init")
     ck = os.path.join(tmp, "m.st")
     r = subprocess.run([gan_init, "--G", "linear 64; tanh; reshape 1x8x8",

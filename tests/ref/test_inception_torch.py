@@ -288,6 +288,28 @@ def main():
             is_case = (p + ".is.npy", ours, ref)
             np.save(is_case[0], imgs)
 
+    # --resize clean: clean-fid's PIL bicubic (mode 'F', per channel, clipped) to 299 x 299, then the
+    # network (its bilinear resize of 299 x 299 is the identity): torch on PIL-resized images
+    try:
+        from PIL import Image
+        u8 = rng.integers(0, 256, (1, 3, 30, 37), dtype=np.uint8)
+        p = os.path.join(tmp, "imgs.npy")
+        np.save(p, u8)
+        ours, r = features(st, p, tmp, ("--resize", "clean"))
+        if t.check("--resize clean --save-features", ours is not None, r.stderr):
+            v = (u8.astype(np.float32) / np.float32(255)) * np.float32(2) - np.float32(1)
+            big = np.stack([np.stack([np.clip(np.asarray(Image.fromarray(v[0, k], mode="F").resize((299, 299),
+                                                                                                 Image.BICUBIC)), -1, 1)
+                                      for k in range(3)])])
+            with torch.no_grad():
+                ref = ref_net.features(torch.from_numpy((big.astype(np.float64) + 1) / 2)).numpy()
+            t.close(ours, ref, 1e-4, "--resize clean: features equal torch float64 on PIL's resize to 1e-4")
+            bil, _ = features(st, p, tmp)
+            t.check("--resize clean differs from the default bilinear resize",
+                    bil is not None and np.abs(bil - ours).max() > 1e-3 * np.abs(ours).max(), "")
+    except ImportError as e:
+        t.check("PIL for the --resize clean reference (apt-get install python3-pil)", False, str(e))
+
     # the Inception Score: the 1008 logits are pool3 times fc.weight, without the bias. Random
     # images give nearly the same features (their common part is 50 times their differences), so
     # random final weights would give every image the same class and IS = 1: the weights here are
@@ -346,6 +368,17 @@ def main():
     fb, _ = features(st, pb, tmp)
     r = subprocess.run([GAN_FID, "--threads", "2", pa, pb], capture_output=True, text=True,
                        env=dict(os.environ, GAN_FID_WEIGHTS=st))
+    # statistics remember the resize: bilinear statistics are not compared with clean features
+    sa = os.path.join(tmp, "a.npz")
+    rs = subprocess.run([GAN_FID, "-q", "--weights", st, "--save-stats", sa, pa], capture_output=True, text=True)
+    rc = subprocess.run([GAN_FID, "-q", "--weights", st, "--resize", "clean", "--kid", "--kid-subset-size", "2", pa, pb],
+                        capture_output=True, text=True)
+    rm = subprocess.run([GAN_FID, "-q", "--weights", st, "--resize", "clean", sa, pb], capture_output=True, text=True)
+    t.check("--resize clean prints FID(clean) and KID(clean); statistics of the other resize are refused",
+            rs.returncode == 0 and rc.returncode == 0 and rc.stdout.startswith("FID(clean) ")
+            and "\nKID(clean) " in rc.stdout and rm.returncode == 1
+            and "holds inception features but" in rm.stderr and "inception-clean" in rm.stderr,
+            rc.stdout + rc.stderr + rm.stderr)
     if t.check("GAN_FID_WEIGHTS is used: FID printed; N < 2048 warns",
                r.returncode == 0 and r.stdout.startswith("FID ") and "3 samples for 2048 features" in r.stderr,
                r.stderr + r.stdout) and fa is not None and fb is not None:
