@@ -368,13 +368,14 @@ for n, name in ((4000, 'small'), (40000, 'big')):
     [ "${#lines[@]}" -eq 2 ]
     [[ "${lines[1]}" == "FD(pixels)[class=5] "* ]]
     close "${lines[1]#* }" "${plain#* }" 1e-12
-    # with --kid: the overall lines first, unchanged
+    # with --kid: the overall lines first, unchanged, then the per-class FD lines, then per-class KD
     run gan-fid -q --features pixels --kid --kid-subsets 3 --labels "$T/la.npy,$T/lb.npy" "$T/a.npy" "$T/b.npy"
     assert_success
-    [ "${#lines[@]}" -eq 6 ]
+    [ "${#lines[@]}" -eq 10 ]
     [ "${lines[0]}" = "$plain" ]
     [[ "${lines[1]}" == "KD(pixels) "*" std "* ]]
     [[ "${lines[2]}" == "FD(pixels)[class=0] "* ]]
+    [[ "${lines[6]}" == "KD(pixels)[class=0] "*" std "* ]]
 }
 
 @test "--labels: a class with fewer than 2 images in a set prints nan and says why on stderr" {

@@ -34,5 +34,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "resize-probe: cannot write %s\n", argv[4]);
         return 1;
     }
+    free(out);
+    free(tmp);
+    tensor_free(&t);
     return 0;
 }
