@@ -67,7 +67,8 @@ static int inside(const bound_t *bd, double a, double nsum, double r, const floa
 
 typedef struct {
     int64_t j;
-    double lb; /* a lower bound of D */
+    double lb; /* a lower bound of D (D itself once computed) */
+    double e;  /* D by the direct sum, or NAN until needed */
 } cand_t;
 
 typedef struct {
@@ -75,7 +76,15 @@ typedef struct {
     cand_t **cand;  /* (n) rows that may be among a row's kmax nearest */
     int *nc, *cap;
     int kmax;
+    const float *x; /* the rows, for direct sums */
+    int d;
 } radii_t;
+
+static int cmp_cand(const void *a, const void *b) {
+    const cand_t *p = a, *q = b;
+    if (p->e != q->e) return p->e < q->e ? -1 : 1;
+    return (p->j > q->j) - (p->j < q->j);
+}
 
 /* Row i sees row j at D in [lb, ub]. */
 static void offer(radii_t *R, int64_t i, int64_t j, double lb, double ub) {
@@ -90,17 +99,30 @@ static void offer(radii_t *R, int64_t i, int64_t j, double lb, double ub) {
         b[p] = ub;
     }
     if (lb > b[K - 1]) return;
-    if (R->nc[i] == R->cap[i]) { /* drop what the bound now excludes, then grow if still full */
+    if (R->nc[i] == R->cap[i]) { /* drop what the bound now excludes */
+        cand_t *cd = R->cand[i];
         int m = 0;
         for (int c = 0; c < R->nc[i]; c++)
-            if (R->cand[i][c].lb <= b[K - 1]) R->cand[i][m++] = R->cand[i][c];
+            if (cd[c].lb <= b[K - 1]) cd[m++] = cd[c];
         R->nc[i] = m;
         if (m * 2 > R->cap[i]) {
-            R->cap[i] *= 2;
-            R->cand[i] = gt_xrealloc(R->cand[i], sizeof(cand_t) * (size_t)R->cap[i]);
+            /* still full: many rows within rounding of each other (duplicates, a collapsed set).
+             * Their direct sums decide: the K smallest stay (ties by index), the others are at
+             * least the K-th and cannot change the K smallest values; the bounds become exact. */
+            const float *xi = R->x + (size_t)i * (size_t)R->d;
+            for (int c = 0; c < m; c++)
+                if (isnan(cd[c].e)) cd[c].e = dist_direct(xi, R->x + (size_t)cd[c].j * (size_t)R->d, R->d);
+            qsort(cd, (size_t)m, sizeof(cand_t), cmp_cand);
+            int keep = m < K ? m : K;
+            for (int c = 0; c < keep; c++) {
+                cd[c].lb = cd[c].e;
+                if (cd[c].e < b[c]) b[c] = cd[c].e; /* b stays ascending: both sequences are */
+            }
+            R->nc[i] = keep;
+            if (lb > b[K - 1]) return;
         }
     }
-    R->cand[i][R->nc[i]++] = (cand_t){j, lb};
+    R->cand[i][R->nc[i]++] = (cand_t){j, lb, NAN};
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -123,7 +145,8 @@ static void radii_finish(const radii_t *R, const float *x, int64_t n, int d, int
         }
         for (int c = 0; c < R->nc[i]; c++) {
             const cand_t *cd = &R->cand[i][c];
-            if (cd->lb <= B) e[m++] = dist_direct(x + (size_t)i * (size_t)d, x + (size_t)cd->j * (size_t)d, d);
+            if (cd->lb <= B)
+                e[m++] = isnan(cd->e) ? dist_direct(x + (size_t)i * (size_t)d, x + (size_t)cd->j * (size_t)d, d) : cd->e;
         }
         qsort(e, (size_t)m, sizeof(double), cmp_double); /* m >= k: the k best bounds' rows are there */
         out[i] = e[k - 1];
@@ -136,6 +159,8 @@ static void radii(const float *x, const double *nx, int64_t n, int d, int k1, in
                   double *r2) {
     radii_t R;
     R.kmax = k1 > k2 ? k1 : k2;
+    R.x = x;
+    R.d = d;
     R.best = gt_xmalloc(sizeof(double) * (size_t)n * (size_t)R.kmax);
     for (size_t q = 0; q < (size_t)n * (size_t)R.kmax; q++) R.best[q] = INFINITY;
     R.cand = gt_xmalloc(sizeof(cand_t *) * (size_t)n);

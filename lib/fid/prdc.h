@@ -20,7 +20,8 @@
  * whenever a decision (is this among the k nearest? inside that ball?) is not settled by the
  * bound, D is recomputed directly by the sum above. Every decision is therefore the one the
  * definition makes, and the results do not depend on the block size, the BLAS or the thread
- * count. Memory beyond the features: three blocks (two of rows, block x d, and their products,
+ * count. Rows within rounding of many others (duplicates) are resolved by direct sums as they
+ * come, so a row never holds more than 2 kmax + 8 candidates. Memory beyond the features: three blocks (two of rows, block x d, and their products,
  * block x block, float64: 40 MB at the default block 1024 and d = 2048) and a few values per
  * row. */
 #ifndef GT_PRDC_H

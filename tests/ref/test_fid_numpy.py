@@ -16,8 +16,8 @@ NumPy and SciPy, and its checkpoint-network features against PyTorch.
 - Precision, recall, density and coverage (--metrics pr,dc) equal a brute-force NumPy
   implementation of the papers' definitions (lib/fid/prdc.h: squared distances summed in feature
   order, radii excluding the row itself, inside when D <= radius) exactly, on random features, on
-  features with duplicated rows and integer values (many exact ties), at d = 300, from float64
-  files, and with other k.
+  features with duplicated rows and integer values (many exact ties), a collapsed generator, at
+  d = 300, from float64 files, and with other k.
 - --features CKPT.st:LAYER gives D's activations at LAYER as torch computes them (float64).
 - clean-fid's resize (lib/fid/resample.h, through tests/tools/resize-probe) equals PIL's
   Image.resize(..., BICUBIC) in mode 'F' to 1e-6 of the values' range, down and up, gray and RGB.
@@ -259,6 +259,8 @@ def main():
          np.concatenate([base[10:30], rng.integers(0, 3, (30, 4)).astype(np.float32), base[:3]]), (), np.float32),
         ("duplicated random rows", np.concatenate([fl, fl[:20], fl[:20]]) * np.float32(1.7) + np.float32(0.3),
          np.concatenate([fl[5:25], data(rng, 20, 24, 0.2)]) * np.float32(1.7) + np.float32(0.3), (), np.float32),
+        ("a collapsed generator (30 copies of one row) against clusters of 13 copies",
+         np.concatenate([fl] + [fl[:3]] * 12), np.concatenate([fl[:1]] * 30 + [fl]), (), np.float32),
         ("d=300", data(rng, 90, 300, 0.0), data(rng, 70, 300, 0.1), (), np.float32),
         ("float64 files, --pr-k 1 --dc-k 2", data(rng, 60, 5, 0.0), data(rng, 50, 5, 0.5),
          ("--pr-k", 1, "--dc-k", 2), np.float64),

@@ -358,6 +358,84 @@ static void test_prdc_hand(void) {
     CHECK(prdc_compute(real, 5, fake, 3, 1, 0, 2, 0, 1, &q) == 0, "density/coverage need no fake radii");
 }
 
+/* Brute force of prdc.h's definitions: radii by sorting every direct sum, then the counts. */
+static double brute_radius(const float *x, int n, int d, int i, int k) {
+    double *v = malloc(sizeof(double) * (size_t)n);
+    int m = 0;
+    for (int j = 0; j < n; j++) {
+        if (j == i) continue;
+        double s = 0;
+        for (int q = 0; q < d; q++) {
+            double t = (double)x[i * d + q] - (double)x[j * d + q];
+            s += t * t;
+        }
+        v[m++] = s;
+    }
+    for (int a = 1; a < m; a++) /* insertion sort: small n */
+        for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
+            double t = v[b];
+            v[b] = v[b - 1];
+            v[b - 1] = t;
+        }
+    double r = v[k - 1];
+    free(v);
+    return r;
+}
+
+static prdc_t brute_prdc(const float *r, int nr, const float *f, int nf, int d, int kpr, int kdc) {
+    prdc_t q;
+    memset(&q, 0, sizeof q);
+    for (int j = 0; j < nf; j++) {
+        int in = 0;
+        for (int i = 0; i < nr; i++) {
+            double s = 0;
+            for (int c = 0; c < d; c++) {
+                double t = (double)r[i * d + c] - (double)f[j * d + c];
+                s += t * t;
+            }
+            in |= s <= brute_radius(r, nr, d, i, kpr);
+            q.density_n += s <= brute_radius(r, nr, d, i, kdc);
+        }
+        q.precision_n += in;
+    }
+    for (int i = 0; i < nr; i++) {
+        int rec = 0, cov = 0;
+        for (int j = 0; j < nf; j++) {
+            double s = 0;
+            for (int c = 0; c < d; c++) {
+                double t = (double)r[i * d + c] - (double)f[j * d + c];
+                s += t * t;
+            }
+            rec |= s <= brute_radius(f, nf, d, j, kpr);
+            cov |= s <= brute_radius(r, nr, d, i, kdc);
+        }
+        q.recall_n += rec;
+        q.coverage_n += cov;
+    }
+    return q;
+}
+
+/* A collapsed generator (most fake rows one and the same) and a real set with a large cluster of
+ * duplicates: every such row is within rounding of dozens of others, which the neighbour search
+ * settles by direct sums in bounded memory; the counts equal the brute force. */
+static void test_prdc_collapsed(void) {
+    enum { NR = 70, NF = 45, D = 6 };
+    float r[NR * D], f[NF * D];
+    make_rows(r, NR, D, 41);
+    make_rows(f, NF, D, 42);
+    for (int i = 10; i < 60; i++) memcpy(r + i * D, r, sizeof(float) * D);
+    for (int j = 5; j < NF; j++) memcpy(f + j * D, r + 3 * D, sizeof(float) * D);
+    prdc_t want = brute_prdc(r, NR, f, NF, D, 3, 5), q;
+    for (int block = 4; block <= 1024; block *= 16) {
+        CHECK(prdc_compute(r, NR, f, NF, D, 3, 5, block, 1, &q) == 0, "%s", gt_errmsg());
+        CHECK(q.precision_n == want.precision_n && q.recall_n == want.recall_n && q.density_n == want.density_n &&
+                  q.coverage_n == want.coverage_n,
+              "block %d: %lld %lld %lld %lld, brute force %lld %lld %lld %lld", block, (long long)q.precision_n,
+              (long long)q.recall_n, (long long)q.density_n, (long long)q.coverage_n, (long long)want.precision_n,
+              (long long)want.recall_n, (long long)want.density_n, (long long)want.coverage_n);
+    }
+}
+
 /* Block sizes (1 row to all rows) and BLAS threads change no count, with duplicates (exact ties). */
 static void test_prdc_blocks(void) {
     enum { NR = 61, NF = 47, D = 9 };
@@ -434,6 +512,7 @@ int main(void) {
     RUN(test_kid_definition);
     RUN(test_prdc_hand);
     RUN(test_prdc_blocks);
+    RUN(test_prdc_collapsed);
     RUN(test_inception_score);
     return harness_done();
 }
