@@ -341,6 +341,10 @@ def main():
         t.check(f"the bias would change it ({mb:.8g}): the test sees the difference", abs(mb - m1) > 1e-3 * m1, "")
         m10, _ = inception_score_torch(torch.from_numpy(ref_f), w, 1)
         t.check("the splits matter (1 split differs)", abs(m10 - m1) > 1e-6 * m1, "")
+        r1 = subprocess.run([GAN_FID, "-q", "--threads", "1", "--batch", "2", "--weights", st_is, "--is", "--is-splits",
+                             "2", p], capture_output=True, text=True)
+        t.check("--threads 1 prints the same IS line as --threads 2, bit for bit", r1.stdout == r.stdout,
+                r1.stdout + r.stdout)
 
     # the same network on the CUDA backend, in its host emulation (make CUDA=emu, which make check
     # builds): the features of the CPU to 1e-5 (tests/unit/tolerances.h, TOL_OP; the emulation
