@@ -14,12 +14,13 @@
  * a = w[c] dy, dx = r P(a) with P over the row; dw[c] += sum over i and positions of
  * dy x_hat (+ dty t_hat in the tangent's reverse pass), db[c] += sum of dy.
  * The instance's statistics mix no samples, so the layer may sit in a gradient-penalty critic
- * (WGAN-GP critics use it where a generator would use BatchNorm). */
+ * (WGAN-GP critics use it where a generator would use BatchNorm). The passes are layer_ln.c's
+ * (ln_common.h), which give the backend C = the channel count for this kind. */
 #include <stddef.h>
-#include <string.h>
 
 #include "lib/base/common.h"
 #include "layer.h"
+#include "ln_common.h"
 
 static int in_setup(layer_t *l) {
     if (!(l->eps > 0)) return gt_err("eps must be positive");
@@ -38,79 +39,13 @@ static int in_setup(layer_t *l) {
     return 0;
 }
 
-static void in_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
-    (void)mode;
-    (void)seed;
-    if (!l->n_bias) return;
-    be->fill(be, l->w, 1.0f, l->n_bias);
-    be->fill(be, l->b, 0.0f, l->n_bias);
-}
-
-static ln_args_t in_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
-    ln_args_t a;
-    memset(&a, 0, sizeof a);
-    a.B = B;
-    a.N = shape3_size(l->in);
-    a.C = l->in.c;
-    a.eps = l->eps;
-    a.w = l->w;
-    a.b = l->b;
-    a.dw = ctx->skip_param_grads ? NULL : l->dw;
-    a.db = ctx->skip_param_grads ? NULL : l->db;
-    a.saved = l->saved;
-    a.ws = ctx->workspace;
-    return a;
-}
-
-static void in_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
-    ln_args_t a = in_args(ctx, l, B);
-    a.y = y;
-    a.x = x;
-    ctx->be->ln_forward(ctx->be, &a);
-}
-
-static void in_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
-                        const float *y, int B) {
-    (void)y;
-    ln_args_t a = in_args(ctx, l, B);
-    a.dx = dx;
-    a.dy = dy;
-    a.x = x;
-    ctx->be->ln_backward(ctx->be, &a);
-}
-
-static void in_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
-                           const float *tx, int B) {
-    ln_args_t a = in_args(ctx, l, B);
-    a.y = y;
-    a.ty = ty;
-    a.x = x;
-    a.tx = tx;
-    ctx->be->ln_jvp_forward(ctx->be, &a);
-}
-
-static void in_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
-                            const float *dty, const float *x, const float *tx, const float *y,
-                            const float *ty, int B) {
-    (void)y;
-    (void)ty;
-    ln_args_t a = in_args(ctx, l, B);
-    a.dx = dx;
-    a.dtx = dtx;
-    a.dy = dy;
-    a.dty = dty;
-    a.x = x;
-    a.tx = tx;
-    ctx->be->ln_jvp_backward(ctx->be, &a);
-}
-
 const layer_ops_t layer_in_ops = {
     .name = "in",
     .args = SPEC_EPS | SPEC_AFFINE,
     .setup = in_setup,
-    .init = in_init,
-    .forward = in_forward,
-    .backward = in_backward,
-    .jvp_forward = in_jvp_forward,
-    .jvp_backward = in_jvp_backward,
+    .init = ln_common_init,
+    .forward = ln_common_forward,
+    .backward = ln_common_backward,
+    .jvp_forward = ln_common_jvp_forward,
+    .jvp_backward = ln_common_jvp_backward,
 };

@@ -20,7 +20,8 @@
  * d x_hat = r P(dx), then P's symmetry; checked against finite differences of jvp_forward
  * in tests/unit/test_layer_norm.c and against torch's double backward in
  * tests/ref/test_layers_norm.py.)
- * Instance normalization (layer_in.c) runs the same operations on (sample, channel) rows.
+ * Instance normalization (layer_in.c) runs the same operations on (sample, channel) rows: the
+ * passes and the init below serve both kinds (ln_common.h), the rows chosen by the kind.
  * The loops are the backend's (backend_ops.h ln_*; the CPU splits samples over threads for y,
  * dx, dtx and sums the parameter gradients over samples per element in a second loop split
  * over elements, so no result depends on the thread count). */
@@ -29,6 +30,7 @@
 
 #include "lib/base/common.h"
 #include "layer.h"
+#include "ln_common.h"
 
 static int ln_setup(layer_t *l) {
     if (!(l->eps > 0)) return gt_err("eps must be positive");
@@ -51,7 +53,7 @@ static int ln_setup(layer_t *l) {
     return 0;
 }
 
-static void ln_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
+void ln_common_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed) {
     (void)mode;
     (void)seed;
     if (!l->n_bias) return;
@@ -64,6 +66,7 @@ static ln_args_t ln_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
     memset(&a, 0, sizeof a);
     a.B = B;
     a.N = shape3_size(l->in);
+    a.C = l->ops == &layer_in_ops ? l->in.c : 0; /* instance normalization: a row per channel */
     a.eps = l->eps;
     a.w = l->w;
     a.b = l->b;
@@ -74,14 +77,14 @@ static ln_args_t ln_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
     return a;
 }
 
-static void ln_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
+void ln_common_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
     ln_args_t a = ln_args(ctx, l, B);
     a.y = y;
     a.x = x;
     ctx->be->ln_forward(ctx->be, &a);
 }
 
-static void ln_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
+void ln_common_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
                         const float *y, int B) {
     (void)y;
     ln_args_t a = ln_args(ctx, l, B);
@@ -91,7 +94,7 @@ static void ln_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float 
     ctx->be->ln_backward(ctx->be, &a);
 }
 
-static void ln_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
+void ln_common_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
                            const float *tx, int B) {
     ln_args_t a = ln_args(ctx, l, B);
     a.y = y;
@@ -101,7 +104,7 @@ static void ln_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty,
     ctx->be->ln_jvp_forward(ctx->be, &a);
 }
 
-static void ln_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
+void ln_common_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
                             const float *dty, const float *x, const float *tx, const float *y,
                             const float *ty, int B) {
     (void)y;
@@ -120,9 +123,9 @@ const layer_ops_t layer_ln_ops = {
     .name = "ln",
     .args = SPEC_EPS | SPEC_AFFINE,
     .setup = ln_setup,
-    .init = ln_init,
-    .forward = ln_forward,
-    .backward = ln_backward,
-    .jvp_forward = ln_jvp_forward,
-    .jvp_backward = ln_jvp_backward,
+    .init = ln_common_init,
+    .forward = ln_common_forward,
+    .backward = ln_common_backward,
+    .jvp_forward = ln_common_jvp_forward,
+    .jvp_backward = ln_common_jvp_backward,
 };
