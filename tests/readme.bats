@@ -80,3 +80,17 @@ assert np.load('$T/c.npy').shape == (30, 1, 28, 28)"
     assert_output --partial "G.0.act_mean"
     assert_output --partial "shape   8x16x1x1"
 }
+
+@test "README: the evaluating-a-run examples run and print what they say" {
+    awk '/^## Evaluating a run/ { on = 1; next } /^##/ { on = 0 } on && /^```sh/ { c = 1; next }
+         /^```/ { c = 0 } on && c' "$BATS_TEST_DIRNAME/../README.md" > "$T/ex.sh"
+    [ -f "$FMNIST/train-images-idx3-ubyte.gz" ] || skip "no Fashion-MNIST"
+    [ "$(grep -c . "$T/ex.sh")" -ge 8 ]
+    run bash -c "cd '$T' && set -e -o pipefail && source ex.sh"
+    assert_success
+    # the figures the comments quote
+    assert_output --partial "FD(pixels) 15.60"
+    assert_output --partial "precision(pixels) 0.775"
+    assert_output --partial "FD(pixels) 398.8"
+    assert_output --partial "FD(m.st:6) 40.95"
+}
