@@ -74,13 +74,13 @@ load mpi_helper
     data 64 "$T/d.npy"
     init_model mlp-tanh 16 "$T/m0.st"
     gan-fid -q --features pixels --save-stats "$T/ref.npz" "$T/d.npy"
-    local E=(--eval-every 2 --eval-ref "$T/ref.npz" --eval-features pixels --eval-n 16)
-    gan-step -q --device $DEV --threads 1 --data "$T/d.npy" --steps 4 "${E[@]}" --log "$T/one.tsv" -i "$T/m0.st" -o "$T/one.st"
+    local E=(--eval-every 1 --eval-ref "$T/ref.npz" --eval-features pixels --eval-n 16)
+    gan-step -q --device $DEV --threads 1 --data "$T/d.npy" --steps 2 "${E[@]}" --log "$T/one.tsv" -i "$T/m0.st" -o "$T/one.st"
     mkdir "$T/out"
     cd "$T/out"
-    mpirun -np 2 gan-step -q --device $DEV --data "$T/d.npy" --steps 4 "${E[@]}" --log "$T/two.tsv" --keep-best best.st \
+    mpirun -np 2 gan-step -q --device $DEV --data "$T/d.npy" --steps 2 "${E[@]}" --log "$T/two.tsv" --keep-best best.st \
         -i "$T/m0.st" -o two.st
-    mpirun -np 2 gan-step -q --device $DEV --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o plain.st
+    mpirun -np 2 gan-step -q --device $DEV --data "$T/d.npy" --steps 2 -i "$T/m0.st" -o plain.st
     cmp two.st plain.st
     [ "$(ls)" = "$(printf 'best.st\nplain.st\ntwo.st')" ]
     $PY -c '

@@ -105,6 +105,7 @@ int gan_eval_init(gan_eval_t *e, gan_model_t *m, const char *features, const cha
     ex->batch = batch;
     ex->quiet = 1;
     ex->weights = weights;
+    ex->weights_opt = "--eval-weights";
     if ((rc = extractor_parse(ex, features, "--eval-features"))) return gt_err_prefix("--eval-features"), rc;
     if ((rc = extractor_setup(ex, m->shape, "the generator's images"))) {
         gt_err_prefix("--eval-features");

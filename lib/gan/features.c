@@ -34,6 +34,7 @@ static int parse_layer(const char *opt, const char *s, int *out) {
 
 int extractor_parse(extractor_t *ex, const char *f, const char *opt) {
     ex->layer = -1;
+    ex->opt = opt;
     if (strcmp(f, "inception") == 0) {
         ex->kind = FEAT_INCEPTION;
         return 0;
@@ -59,11 +60,6 @@ int extractor_parse(extractor_t *ex, const char *f, const char *opt) {
     return 0;
 }
 
-static const char *no_weights_msg =
-    "images need a feature network and there are no Inception weights: give --weights FILE or set "
-    "GAN_FID_WEIGHTS (make the file from pytorch-fid's pt_inception-2015-12-05-6726825d.pth with "
-    "/usr/bin/python3 tools/fid-weights.py IN.pth OUT.safetensors), or use --features pixels or "
-    "--features CHECKPOINT.st[:LAYER]";
 
 int extractor_setup(extractor_t *ex, shape3_t s, const char *set_name) {
     if (ex->ready) {
@@ -78,8 +74,8 @@ int extractor_setup(extractor_t *ex, shape3_t s, const char *set_name) {
         long d = shape3_size(s);
         if (d > 32768)
             return gt_err("%s: %dx%dx%d images give %ld pixel features, too many for a covariance matrix "
-                          "(at most 32768): use --features inception or a network",
-                          set_name, s.c, s.h, s.w, d);
+                          "(at most 32768): use %s inception or a network",
+                          set_name, s.c, s.h, s.w, d, ex->opt);
         ex->d = (int)d;
         snprintf(ex->name, NAME_LEN, "pixels");
     } else if (ex->kind == FEAT_NET) {
@@ -89,15 +85,14 @@ int extractor_setup(extractor_t *ex, shape3_t s, const char *set_name) {
         net_t *D = &m->D;
         if (ex->layer < 0) ex->layer = D->n_layers - 2;
         if (ex->layer < 0 || ex->layer >= D->n_layers)
-            return gt_err("--features %s:%d: D has layers 0 to %d", ex->net_path, ex->layer, D->n_layers - 1), -2;
+            return gt_err("%s %s:%d: D has layers 0 to %d", ex->opt, ex->net_path, ex->layer, D->n_layers - 1), -2;
         if (s.c != m->shape.c || s.h != m->shape.h || s.w != m->shape.w)
             return gt_err("%s: images are %dx%dx%d, but %s's D takes %dx%dx%d", set_name, s.c, s.h, s.w,
                           ex->net_path, m->shape.c, m->shape.h, m->shape.w);
         long d = shape3_size(D->layers[ex->layer].out);
         if (d > 32768)
-            return gt_err("--features: layer %d of D gives %ld features, too many for a covariance matrix (at most "
-                          "32768)",
-                          ex->layer, d),
+            return gt_err("%s: layer %d of D gives %ld features, too many for a covariance matrix (at most 32768)",
+                          ex->opt, ex->layer, d),
                    -2;
         ex->d = (int)d;
         uint64_t h = fnv1a(0xcbf29ce484222325ULL, D->spec, strlen(D->spec));
@@ -113,7 +108,12 @@ int extractor_setup(extractor_t *ex, shape3_t s, const char *set_name) {
         snprintf(ex->label, NAME_LEN, "FD(%s:%d)", base ? base + 1 : ex->net_path, ex->layer);
         ex->out = gt_xmalloc(sizeof(float) * (size_t)ex->batch * (size_t)d);
     } else {
-        if (!ex->weights) return gt_err("%s: %s", set_name, no_weights_msg);
+        if (!ex->weights)
+            return gt_err("%s: images need a feature network and there are no Inception weights: give %s FILE or set "
+                          "GAN_FID_WEIGHTS (make the file from pytorch-fid's pt_inception-2015-12-05-6726825d.pth with "
+                          "/usr/bin/python3 tools/fid-weights.py IN.pth OUT.safetensors), or use %s pixels or "
+                          "%s CHECKPOINT.st[:LAYER]",
+                          set_name, ex->weights_opt ? ex->weights_opt : "--weights", ex->opt, ex->opt);
         if (s.c != 1 && s.c != 3)
             return gt_err("%s: images have %d channels; Inception takes gray (1) or RGB (3) images", set_name, s.c);
         if (inception_load(&ex->inc, ex->weights, ex->be, ex->batch)) return -1;

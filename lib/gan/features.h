@@ -49,6 +49,8 @@ typedef struct {
     size_t x_floats;
     float *out_dev;       /* inception: (batch, 2048) features on the device */
     char *path_owned;     /* net: the checkpoint path cut from "PATH:LAYER" (freed by extractor_free) */
+    const char *opt;      /* the program's feature option, for messages (set by extractor_parse) */
+    const char *weights_opt; /* its weights option, for messages (NULL: "--weights") */
 } extractor_t;
 
 /* Parse a feature space's name f ("inception", "pixels" or "PATH[:LAYER]") into ex, which the
