@@ -106,9 +106,9 @@ int gan_eval_init(gan_eval_t *e, gan_model_t *m, const char *features, const cha
     ex->quiet = 1;
     ex->weights = weights;
     ex->weights_opt = "--eval-weights";
-    if ((rc = extractor_parse(ex, features, "--eval-features"))) return gt_err_prefix("--eval-features"), rc;
+    if ((rc = extractor_parse(ex, features, "--eval-features"))) return rc; /* the message names the option */
     if ((rc = extractor_setup(ex, m->shape, "the generator's images"))) {
-        gt_err_prefix("--eval-features");
+        if (strncmp(gt_errmsg(), "--eval-features", 15) != 0) gt_err_prefix("--eval-features");
         goto fail;
     }
     rc = -1;
