@@ -28,10 +28,15 @@ static void usage(void) {
            "  --opt-g OPT        G's optimizer (default adam:lr=2e-4,b1=0.5,b2=0.999;\n"
            "                     wgan: rmsprop:lr=5e-5; wgan-gp: adam:lr=1e-4,b1=0,b2=0.9)\n"
            "  --opt-d OPT        D's optimizer (same defaults)\n"
+           "  --lr-schedule SPEC learning-rate schedule of both optimizers: constant (default), linear:N,\n"
+           "                     cosine:N, step:EVERY:GAMMA (torch's LinearLR to 0, CosineAnnealingLR, StepLR)\n"
+           "  --lr-schedule-g SPEC, --lr-schedule-d SPEC  the same for G's or D's alone\n"
            "  --n-critic K       D steps per G step, 1..5 (default 1; 5 for wgan and wgan-gp)\n"
            "  --gp LAMBDA        gradient-penalty weight for wgan-gp (default 10)\n"
            "  --clip C           clip D's weights to [-C, C] after each D step (default 0.01 for wgan, else 0)\n"
            "  --label-smooth A   one-sided label smoothing: D's real target is 1-A (bce, ns; default 0)\n"
+           "  --label-smooth-fake E  two-sided smoothing: D's fake target is E (bce, ns; default 0)\n"
+           "  --label-flip P     flip each of D's targets (real <-> fake) with chance P (bce, ns; default 0)\n"
            "  --r1 GAMMA         R1 penalty: add GAMMA/2 * mean |grad_x D(x)|^2 on real images to D's loss\n"
            "                     (any loss; 0 = off, default)\n"
            "  --r2 GAMMA         R2 penalty: the same on the fake images (0 = off, default)\n"
@@ -40,6 +45,9 @@ static void usage(void) {
            "  --ema DECAY        keep an EMA of G's weights for sampling (0 = off, default)\n"
            "  --augment POLICY   DiffAugment before D, on reals and fakes: color,translation,cutout or\n"
            "                     any of them in that order, or none (default)\n"
+           "  --instance-noise SIGMA  Gaussian noise of std SIGMA on every image D sees, before --augment\n"
+           "                     (0 = off, default)\n"
+           "  --instance-noise-steps N  anneal it linearly to 0 at step N (0 = not annealed, default)\n"
            "  --init MODE        dcgan or torch (default: the preset's; torch for --G/--D)\n"
            "  --seed S           random seed (default 0)\n"
            "  --batch B          batch size stored for gan-step (default 64)\n"
@@ -53,38 +61,31 @@ static void usage(void) {
     exit(0);
 }
 
-enum { O_ARCH = 256, O_G, O_D, O_LIKE, O_SHAPE, O_Z, O_LOSS, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
-       O_INIT, O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_CLASSES, O_LABELS, O_R1, O_R2, O_REGEVERY,
-       O_AUGMENT };
+enum { O_ARCH = 256, O_G, O_D, O_LIKE, O_SHAPE, O_Z, O_LOSS, O_INIT, O_SEED, O_THREADS, O_DEVICE, O_VERSION,
+       O_CLASSES, O_LABELS };
 
 static const struct option longopts[] = {
     {"arch", required_argument, 0, O_ARCH},       {"G", required_argument, 0, O_G},
     {"D", required_argument, 0, O_D},             {"like", required_argument, 0, O_LIKE},
     {"shape", required_argument, 0, O_SHAPE},     {"z", required_argument, 0, O_Z},
-    {"loss", required_argument, 0, O_LOSS},       {"opt-g", required_argument, 0, O_OPTG},
-    {"opt-d", required_argument, 0, O_OPTD},      {"n-critic", required_argument, 0, O_NCRIT},
-    {"gp", required_argument, 0, O_GP},           {"clip", required_argument, 0, O_CLIP},
-    {"label-smooth", required_argument, 0, O_LS}, {"ema", required_argument, 0, O_EMA},
-    {"init", required_argument, 0, O_INIT},       {"seed", required_argument, 0, O_SEED},
-    {"batch", required_argument, 0, O_BATCH},     {"threads", required_argument, 0, O_THREADS},
+    {"loss", required_argument, 0, O_LOSS},       {"init", required_argument, 0, O_INIT},
+    {"seed", required_argument, 0, O_SEED},       {"threads", required_argument, 0, O_THREADS},
     {"device", required_argument, 0, O_DEVICE},   {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, O_VERSION},       {"classes", required_argument, 0, O_CLASSES},
-    {"labels", required_argument, 0, O_LABELS},   {"r1", required_argument, 0, O_R1},
-    {"r2", required_argument, 0, O_R2},           {"reg-every", required_argument, 0, O_REGEVERY},
-    {"augment", required_argument, 0, O_AUGMENT},
+    {"labels", required_argument, 0, O_LABELS},   GAN_SETTINGS_LONGOPTS,
     {0, 0, 0, 0}};
 
 int main(int argc, char **argv) {
     cli_init("gan-init");
     const char *arch = NULL, *gs = NULL, *ds = NULL, *like = NULL, *shape_s = NULL, *loss_s = NULL;
-    const char *optg = NULL, *optd = NULL, *init_s = NULL, *device = "auto", *out = NULL, *labels_path = NULL;
-    long long classes = 0, z = 100, ncrit = -1, batch = 64, threads = 0;
+    const char *init_s = NULL, *device = "auto", *out = NULL, *labels_path = NULL;
+    long long classes = 0, z = 100, threads = 0;
     unsigned long long seed = 0;
-    double gp = -1, clip = -1, ls = 0, ema = 0, r1 = 0, r2 = 0;
-    long long reg_every = 1;
-    int augment = 0, c;
+    gan_overrides_t ov = {0};
+    int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
+        if (gan_overrides_option(&ov, c, optarg)) continue;
         switch (c) {
         case O_ARCH: arch = optarg; break;
         case O_CLASSES: classes = cli_long("--classes", optarg, 1, 1000000); break;
@@ -95,22 +96,8 @@ int main(int argc, char **argv) {
         case O_SHAPE: shape_s = optarg; break;
         case O_Z: z = cli_long("--z", optarg, 1, 1 << 16); break;
         case O_LOSS: loss_s = optarg; break;
-        case O_OPTG: optg = optarg; break;
-        case O_OPTD: optd = optarg; break;
-        case O_NCRIT: ncrit = (long long)cli_range(&gan_setting_ranges[GAN_SET_N_CRITIC], optarg); break;
-        case O_GP: gp = cli_range(&gan_setting_ranges[GAN_SET_GP], optarg); break;
-        case O_CLIP: clip = cli_range(&gan_setting_ranges[GAN_SET_CLIP], optarg); break;
-        case O_LS: ls = cli_range(&gan_setting_ranges[GAN_SET_LABEL_SMOOTH], optarg); break;
-        case O_EMA: ema = cli_range(&gan_setting_ranges[GAN_SET_EMA], optarg); break;
-        case O_R1: r1 = cli_range(&gan_setting_ranges[GAN_SET_R1], optarg); break;
-        case O_R2: r2 = cli_range(&gan_setting_ranges[GAN_SET_R2], optarg); break;
-        case O_REGEVERY: reg_every = (long long)cli_range(&gan_setting_ranges[GAN_SET_REG_EVERY], optarg); break;
-        case O_AUGMENT:
-            if (gan_augment_parse(optarg, &augment)) die_usage("--augment: %s", gt_errmsg());
-            break;
         case O_INIT: init_s = optarg; break;
         case O_SEED: seed = (unsigned long long)cli_long("--seed", optarg, 0, INT64_MAX); break;
-        case O_BATCH: batch = (long long)cli_range(&gan_setting_ranges[GAN_SET_BATCH], optarg); break;
         case O_THREADS: threads = cli_long("--threads", optarg, 0, 1024); break;
         case O_DEVICE: device = optarg; break;
         case 'o': out = optarg; break;
@@ -164,18 +151,7 @@ int main(int argc, char **argv) {
     if (loss_s && gan_loss_parse(loss_s, &loss)) die_usage("--loss: %s", gt_errmsg());
     gan_settings_t s;
     gan_settings_default(&s, loss);
-    if (optg && opt_conf_parse(optg, &s.opt_g)) die_usage("--opt-g: %s", gt_errmsg());
-    if (optd && opt_conf_parse(optd, &s.opt_d)) die_usage("--opt-d: %s", gt_errmsg());
-    if (ncrit > 0) s.n_critic = (int)ncrit;
-    if (gp >= 0) s.gp = gp;
-    if (clip >= 0) s.clip = clip;
-    s.label_smooth = ls;
-    s.ema = ema;
-    s.r1 = r1;
-    s.r2 = r2;
-    s.reg_every = (int)reg_every;
-    s.augment = augment;
-    s.batch = (int)batch;
+    if (gan_overrides_apply(&s, &ov, NULL)) die_usage("%s", gt_errmsg());
     int init = arch ? (int)p.init : INIT_TORCH;
     if (init_s) {
         if (strcmp(init_s, "dcgan") == 0) init = INIT_DCGAN;

@@ -42,6 +42,13 @@ static void usage(void) {
            "                       gan-init --help says what each does)\n"
            "  --augment POLICY     DiffAugment before D: color,translation,cutout, any of them in that\n"
            "                       order, or none (overrides the checkpoint's; said, stored)\n"
+           "  --lr-schedule SPEC, --lr-schedule-g SPEC, --lr-schedule-d SPEC\n"
+           "                       learning-rate schedules (overrides; gan-init --help)\n"
+           "  --label-flip P, --label-smooth-fake E\n"
+           "                       flip D's targets with chance P; fake target E (bce, ns; overrides)\n"
+           "  --instance-noise SIGMA, --instance-noise-steps N\n"
+           "                       instance noise on D's inputs, annealed to 0 at step N (overrides,\n"
+           "                       said, stored; gan-init --help)\n"
            "  --log FILE.tsv       append a row of losses every --log-every steps (header when new)\n"
            "  --log-every N        default 50\n"
            "  --log-layers         add per-layer columns to the log: each layer's activation mean and\n"
@@ -86,10 +93,9 @@ static void usage(void) {
     exit(0);
 }
 
-enum { O_DATA = 256, O_LABELS, O_STEPS, O_EPOCHS, O_INPLACE, O_BATCH, O_OPTG, O_OPTD, O_NCRIT, O_GP, O_CLIP, O_LS, O_EMA,
-       O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS, O_DEVICE, O_TF32, O_VERSION, O_R1, O_R2, O_REGEVERY,
-       O_AUGMENT, O_DUMPSTEP, O_DUMPDIR, O_LOGLAYERS, O_EVALEVERY, O_EVALREF, O_EVALN, O_EVALFEAT, O_EVALWEIGHTS,
-       O_EVALMETRIC, O_KEEPBEST };
+enum { O_DATA = 256, O_LABELS, O_STEPS, O_EPOCHS, O_INPLACE, O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS,
+       O_DEVICE, O_TF32, O_VERSION, O_DUMPSTEP, O_DUMPDIR, O_LOGLAYERS, O_EVALEVERY, O_EVALREF, O_EVALN, O_EVALFEAT,
+       O_EVALWEIGHTS, O_EVALMETRIC, O_KEEPBEST };
 
 static const struct option longopts[] = {
     {"data", required_argument, 0, O_DATA},
@@ -97,18 +103,7 @@ static const struct option longopts[] = {
     {"steps", required_argument, 0, O_STEPS},
     {"epochs", required_argument, 0, O_EPOCHS},
     {"in-place", required_argument, 0, O_INPLACE},
-    {"batch", required_argument, 0, O_BATCH},
-    {"opt-g", required_argument, 0, O_OPTG},
-    {"opt-d", required_argument, 0, O_OPTD},
-    {"n-critic", required_argument, 0, O_NCRIT},
-    {"gp", required_argument, 0, O_GP},
-    {"clip", required_argument, 0, O_CLIP},
-    {"label-smooth", required_argument, 0, O_LS},
-    {"ema", required_argument, 0, O_EMA},
-    {"r1", required_argument, 0, O_R1},
-    {"r2", required_argument, 0, O_R2},
-    {"reg-every", required_argument, 0, O_REGEVERY},
-    {"augment", required_argument, 0, O_AUGMENT},
+    GAN_SETTINGS_LONGOPTS,
     {"log", required_argument, 0, O_LOG},
     {"log-every", required_argument, 0, O_LOGEVERY},
     {"log-layers", no_argument, 0, O_LOGLAYERS},
@@ -333,39 +328,25 @@ int main(int argc, char **argv) {
     if (dist_init(&dist, &argc, &argv)) die_usage("%s", gt_errmsg());
     if (dist.size > 1) cli_set_rank(dist.rank, abort_run);
     int rank0 = dist.rank == 0;
-    const char *data_path = NULL, *labels_path = NULL, *in = NULL, *out = NULL, *inplace = NULL, *optg = NULL, *optd = NULL;
+    const char *data_path = NULL, *labels_path = NULL, *in = NULL, *out = NULL, *inplace = NULL;
     const char *log_path = NULL, *snap_dir = NULL, *device = "auto", *dump_dir = NULL;
     long long dump_step = -1, eval_every = 0, eval_n = 1000;
     const char *eval_ref = NULL, *eval_feat = "inception", *eval_weights = getenv("GAN_FID_WEIGHTS"), *keep_best = NULL;
     eval_metric_t eval_metric = EVAL_FD;
     if (eval_weights && !*eval_weights) eval_weights = NULL;
     int log_layers = 0;
-    long long steps = -1, epochs = -1, batch = -1, ncrit = -1, threads = 0, log_every = 50, snap_every = 0;
-    double gp = -1, clip = -1, ls = -1, ema = -1, r1 = -1, r2 = -1;
-    long long reg_every = -1;
-    int quiet = 0, tf32 = 0, augment = -1, c;
+    long long steps = -1, epochs = -1, threads = 0, log_every = 50, snap_every = 0;
+    gan_overrides_t ov = {0};
+    int quiet = 0, tf32 = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hqi:o:", longopts, NULL)) != -1) {
+        if (gan_overrides_option(&ov, c, optarg)) continue;
         switch (c) {
         case O_DATA: data_path = optarg; break;
         case O_LABELS: labels_path = optarg; break;
         case O_STEPS: steps = cli_long("--steps", optarg, 0, 100000000); break;
         case O_EPOCHS: epochs = cli_long("--epochs", optarg, 0, 1000000); break;
         case O_INPLACE: inplace = optarg; break;
-        case O_BATCH: batch = (long long)cli_range(&gan_setting_ranges[GAN_SET_BATCH], optarg); break;
-        case O_OPTG: optg = optarg; break;
-        case O_OPTD: optd = optarg; break;
-        case O_NCRIT: ncrit = (long long)cli_range(&gan_setting_ranges[GAN_SET_N_CRITIC], optarg); break;
-        case O_GP: gp = cli_range(&gan_setting_ranges[GAN_SET_GP], optarg); break;
-        case O_CLIP: clip = cli_range(&gan_setting_ranges[GAN_SET_CLIP], optarg); break;
-        case O_LS: ls = cli_range(&gan_setting_ranges[GAN_SET_LABEL_SMOOTH], optarg); break;
-        case O_EMA: ema = cli_range(&gan_setting_ranges[GAN_SET_EMA], optarg); break;
-        case O_R1: r1 = cli_range(&gan_setting_ranges[GAN_SET_R1], optarg); break;
-        case O_R2: r2 = cli_range(&gan_setting_ranges[GAN_SET_R2], optarg); break;
-        case O_REGEVERY: reg_every = (long long)cli_range(&gan_setting_ranges[GAN_SET_REG_EVERY], optarg); break;
-        case O_AUGMENT:
-            if (gan_augment_parse(optarg, &augment)) die_usage("--augment: %s", gt_errmsg());
-            break;
         case O_LOG: log_path = optarg; break;
         case O_LOGEVERY: log_every = cli_long("--log-every", optarg, 1, INT32_MAX); break;
         case O_SNAPEVERY: snap_every = cli_long("--snapshot-every", optarg, 1, INT32_MAX); break;
@@ -438,82 +419,20 @@ int main(int argc, char **argv) {
     if ((!in || strcmp(in, "-") == 0) && isatty(STDIN_FILENO))
         die_usage("the checkpoint would come from the terminal; give -i FILE or redirect stdin");
     gan_model_t m;
-    if (model_load(&m, in, be, batch > 0 ? (int)batch : 0)) die_lib(EXIT_DATA);
+    if (model_load(&m, in, be, gan_overrides_given(&ov, GAN_SET_BATCH) ? ov.v.batch : 0)) die_lib(EXIT_DATA);
 
     /* overrides: apply, say, store */
     gan_settings_t s = m.set;
-    if (((r1 >= 0 ? r1 : s.r1) > 0 || (r2 >= 0 ? r2 : s.r2) > 0) && net_jvp_ok(&m.D))
-        die_usage("--r1/--r2: D %s; give --r1 0 --r2 0", gt_errmsg());
-    char b1[256], b2[256];
-    if (batch > 0 && batch != s.batch) {
-        warnx("batch %d -> %lld", s.batch, batch);
-        s.batch = (int)batch;
-    }
-    if (optg) {
-        if (opt_conf_parse(optg, &s.opt_g)) die_usage("--opt-g: %s", gt_errmsg());
-        opt_conf_format(&m.set.opt_g, b1, sizeof b1);
-        opt_conf_format(&s.opt_g, b2, sizeof b2);
-        if (strcmp(b1, b2)) warnx("G optimizer %s -> %s", b1, b2);
-    }
-    if (optd) {
-        if (opt_conf_parse(optd, &s.opt_d)) die_usage("--opt-d: %s", gt_errmsg());
-        opt_conf_format(&m.set.opt_d, b1, sizeof b1);
-        opt_conf_format(&s.opt_d, b2, sizeof b2);
-        if (strcmp(b1, b2)) warnx("D optimizer %s -> %s", b1, b2);
-    }
-    if (ncrit > 0 && ncrit != s.n_critic) {
-        warnx("n_critic %d -> %lld", s.n_critic, ncrit);
-        s.n_critic = (int)ncrit;
-    }
-    if (gp >= 0 && gp != s.gp) {
-        warnx("gp %g -> %g", s.gp, gp);
-        s.gp = gp;
-    }
-    if (clip >= 0 && clip != s.clip) {
-        warnx("clip %g -> %g", s.clip, clip);
-        s.clip = clip;
-    }
-    if (ls >= 0 && ls != s.label_smooth) {
-        warnx("label smoothing %g -> %g", s.label_smooth, ls);
-        s.label_smooth = ls;
-    }
-    if (r1 >= 0 && r1 != s.r1) {
-        warnx("r1 %g -> %g", s.r1, r1);
-        s.r1 = r1;
-    }
-    if (r2 >= 0 && r2 != s.r2) {
-        warnx("r2 %g -> %g", s.r2, r2);
-        s.r2 = r2;
-    }
-    if (reg_every > 0 && reg_every != s.reg_every) {
-        warnx("reg_every %d -> %lld", s.reg_every, reg_every);
-        s.reg_every = (int)reg_every;
-    }
-    if (ema >= 0 && ema != s.ema) warnx("EMA decay %g -> %g", s.ema, ema);
-    if (augment >= 0 && augment != s.augment) {
-        gan_augment_text(s.augment, b1, sizeof b1);
-        gan_augment_text(augment, b2, sizeof b2);
-        warnx("augmentation %s -> %s", b1, b2);
-        s.augment = augment;
-    }
-    m.set.batch = s.batch;
-    m.set.n_critic = s.n_critic;
-    m.set.gp = s.gp;
-    m.set.clip = s.clip;
-    m.set.label_smooth = s.label_smooth;
-    m.set.r1 = s.r1;
-    m.set.r2 = s.r2;
-    m.set.reg_every = s.reg_every;
-    m.set.augment = s.augment;
-    if (optg) {
-        m.set.opt_g = s.opt_g;
-        model_set_opt(&m, 0, &s.opt_g);
-    }
-    if (optd) {
-        m.set.opt_d = s.opt_d;
-        model_set_opt(&m, 1, &s.opt_d);
-    }
-    if (ema >= 0) model_set_ema(&m, ema);
+    double r1 = gan_overrides_given(&ov, GAN_SET_R1) ? ov.v.r1 : s.r1;
+    double r2 = gan_overrides_given(&ov, GAN_SET_R2) ? ov.v.r2 : s.r2;
+    if ((r1 > 0 || r2 > 0) && net_jvp_ok(&m.D)) die_usage("--r1/--r2: D %s; give --r1 0 --r2 0", gt_errmsg());
+    if (gan_overrides_apply(&s, &ov, warnx)) die_usage("%s", gt_errmsg());
+    if (gan_overrides_given(&ov, GAN_OV_OPT_G)) model_set_opt(&m, 0, &s.opt_g);
+    if (gan_overrides_given(&ov, GAN_OV_OPT_D)) model_set_opt(&m, 1, &s.opt_d);
+    double ema = s.ema;
+    s.ema = m.set.ema;
+    m.set = s;
+    model_set_ema(&m, ema);
 
     if (m.classes && !labels_path)
         die_usage("the model is class-conditional (%d classes): give --labels LABELS.npy", m.classes);

@@ -39,6 +39,20 @@ void cuda_philox_fill(backend_t *be, float *dst, size_t n, fill_kind_t kind, uin
     GT_LAUNCH(k_philox_fill, gt_blocks(n), GT_BLOCK, dst, n, (int)kind, seed, stream, step, index0, scale, shift);
 }
 
+__global__ void k_add_noise(float *y, const float *x, size_t n, uint64_t seed, uint32_t stream, uint32_t step,
+                            uint64_t index0, float sigma) {
+    size_t j = GT_TID();
+    if (j < n) y[j] = x[j] + philox_fill_value(FILL_NORMAL, seed, stream, step, index0 + j, sigma, 0.0f);
+}
+
+void cuda_add_noise(backend_t *be, float *y, const float *x, size_t n, uint64_t seed, uint32_t stream, uint32_t step,
+                    uint64_t index0, float sigma) {
+    (void)be;
+    if (!n) return;
+    gt_count_bytes(8.0 * n);
+    GT_LAUNCH(k_add_noise, gt_blocks(n), GT_BLOCK, y, x, n, seed, stream, step, index0, sigma);
+}
+
 /* ---- bias -------------------------------------------------------------------------------- */
 
 __global__ void k_bias_add(float *y, const float *b, size_t n, long C, long inner) {

@@ -43,6 +43,31 @@ void cuda_loss(backend_t *be, int loss, double smooth, int which, float *dl, dou
     gt_reduce<2>(1, B, loss_terms{dl, logit, smooth, inv, loss, which}, loss_means{out, inv});
 }
 
+struct target_terms {
+    float *dl;
+    const float *logit;
+    double target, other, flip, inv;
+    uint64_t seed, index0;
+    uint32_t step;
+    __device__ void operator()(long s, long i, double *acc) const {
+        (void)s;
+        double l, d, shown;
+        loss_bce_target(logit[i], loss_flip_target(target, other, flip, seed, step, index0 + (uint64_t)i), &l, &d,
+                        &shown);
+        dl[i] = (float)(d * inv);
+        acc[0] += l;
+        acc[1] += shown;
+    }
+};
+
+void cuda_loss_targets(backend_t *be, double target, double other, double flip, uint64_t seed, uint32_t step,
+                       uint64_t index0, float *dl, double *out, const float *logit, int B, int B_mean) {
+    (void)be;
+    double inv = 1.0 / B_mean;
+    gt_count_bytes(8.0 * B);
+    gt_reduce<2>(1, B, target_terms{dl, logit, target, other, flip, inv, seed, index0, step}, loss_means{out, inv});
+}
+
 /* ---- gather ------------------------------------------------------------------------------ */
 
 __global__ void k_gather_u8(float *dst, const uint8_t *data, const int64_t *perm, int64_t pos, size_t n, size_t sz) {

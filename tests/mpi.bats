@@ -25,6 +25,11 @@ load mpi_helper
     same_as_one_process mlp-tanh-aug 32 8 "2" $MLP_LOOSE
 }
 
+@test "mpirun -np 1, 2: instance noise, label flipping, two-sided smoothing, lr schedules (mlp's tanh twin, 8 steps) equal one process" {
+    need_mpi
+    same_as_one_process mlp-tanh-tricks 32 8 "2" $MLP_LOOSE
+}
+
 @test "mpirun -np 1, 2: R1 and R2 every 2 D updates (dcgan's tanh twin; 4 steps) equal one process, penalty logged" {
     need_mpi
     same_as_one_process r1-tanh 16 4 "2"

@@ -41,7 +41,8 @@ data() {
 # in place of every LeakyReLU (NAME-tanh: the same layers, BatchNorm and dropout included, with
 # a smooth activation); wgan-gp-tanh: the wgan-gp preset's twin, with a LayerNorm in the critic
 # (the gradient penalty's passes through it; 5 critic updates a step); r1-tanh: dcgan-tanh
-# with R1 and R2 every 2 D updates
+# with R1 and R2 every 2 D updates; mlp-tanh-tricks: mlp-tanh with instance noise, label
+# flipping, two-sided smoothing and learning-rate schedules (lib/gan/tricks.h)
 init_model() {
     local name=$1 batch=$2 out=$3
     case $name in
@@ -51,6 +52,11 @@ init_model() {
         --D "flatten; linear 1024; tanh; linear 512; tanh; linear 256; tanh; linear 1" ;;
     mlp-tanh-aug) gan-init --like "$T/d.npy" --batch "$batch" --seed 4 -o "$out" \
         --augment color,translation,cutout \
+        --G "linear 256; tanh; linear 512; bn; tanh; linear 1024; bn; tanh; linear 784; tanh; reshape 1x28x28" \
+        --D "flatten; linear 1024; tanh; linear 512; tanh; linear 256; tanh; linear 1" ;;
+    mlp-tanh-tricks) gan-init --like "$T/d.npy" --batch "$batch" --seed 4 -o "$out" \
+        --augment translation --instance-noise 0.2 --instance-noise-steps 6 --label-flip 0.2 \
+        --label-smooth 0.1 --label-smooth-fake 0.05 --lr-schedule cosine:8 --lr-schedule-d step:3:0.5 \
         --G "linear 256; tanh; linear 512; bn; tanh; linear 1024; bn; tanh; linear 784; tanh; reshape 1x28x28" \
         --D "flatten; linear 1024; tanh; linear 512; tanh; linear 256; tanh; linear 1" ;;
     dcgan-tanh) gan-init --like "$T/d.npy" --batch "$batch" --seed 4 --init dcgan -o "$out" \

@@ -23,6 +23,11 @@ BACKEND_OP(fill, (backend_t *be, float *dst, float value, size_t n))
 BACKEND_OP(philox_fill, (backend_t *be, float *dst, size_t n, fill_kind_t kind, uint64_t seed, uint32_t stream,
                          uint32_t step, uint64_t index0, float scale, float shift))
 
+/* y (n) = x + sigma * z, z the Philox normals at indices index0 .. index0 + n - 1 (the value
+ * philox_fill's FILL_NORMAL with scale sigma writes, added to x in float); y may be x */
+BACKEND_OP(add_noise, (backend_t *be, float *y, const float *x, size_t n, uint64_t seed, uint32_t stream,
+                       uint32_t step, uint64_t index0, float sigma))
+
 /* ---- layers ------------------------------------------------------------------------------- */
 /* y (outer, C, inner) += b (C) */
 BACKEND_OP(bias_add, (backend_t *be, float *y, const float *b, long outer, long C, long inner))
@@ -118,6 +123,11 @@ BACKEND_OP(loss, (backend_t *be, int loss, double smooth, int which, float *dl, 
                   int B, int B_mean))
 /* dst (B, sz) = images perm[pos], ..., perm[pos + B - 1] of data (N, sz): float32, or
  * uint8 mapped by train_u8_to_unit. perm is a device array of N int64. */
+/* D's bce/ns loss of B logits against per-sample targets (loss_math.h loss_bce_target): the
+ * target of logit i is loss_flip_target(target, other, flip, seed, step, index0 + i); dl and out
+ * as loss's (out[1]: the mean sigmoid) */
+BACKEND_OP(loss_targets, (backend_t *be, double target, double other, double flip, uint64_t seed, uint32_t step,
+                          uint64_t index0, float *dl, double *out, const float *logit, int B, int B_mean))
 BACKEND_OP(gather, (backend_t *be, float *dst, const void *data, int data_u8, const int64_t *perm, int64_t pos,
                     int B, size_t sz))
 /* Gradient penalty: xhat (B, sz) = e_i real + (1 - e_i) fake with e_i = philox_uniform(

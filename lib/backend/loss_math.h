@@ -14,6 +14,7 @@
 #define GT_LOSS_MATH_H
 
 #include "lib/base/hd.h"
+#include "lib/base/philox.h"
 #ifndef __CUDACC__
 #include <math.h>
 #endif
@@ -85,6 +86,24 @@ GT_HD static inline void loss_one(int loss, double smooth, int which, double v, 
         }
         break;
     }
+}
+
+/* D's bce/ns loss on logit v against target y (label smoothing and flipping, lib/gan/tricks.h):
+ * *l = BCE(v, y) = softplus(v) - v y, *d = sigmoid(v) - y, *shown = sigmoid(v). With y = 1 - smooth
+ * it is loss_one's LOSS_ON_REAL, with y = 0 its LOSS_ON_FAKE, bit for bit. */
+GT_HD static inline void loss_bce_target(double v, double y, double *l, double *d, double *shown) {
+    double s = loss_sigmoid(v);
+    *shown = s;
+    *l = loss_softplus(v) - v * y;
+    *d = s - y;
+}
+
+/* The target of the sample at global index `index` in the pass keyed by Philox step `step`:
+ * `other` (the opposite pass's target: the label flipped) when philox_uniform(seed,
+ * PHILOX_STREAM_LABEL_FLIP, step, index) < flip, else `target`. */
+GT_HD static inline double loss_flip_target(double target, double other, double flip, uint64_t seed, uint32_t step,
+                                            uint64_t index) {
+    return flip > 0 && (double)philox_uniform(seed, PHILOX_STREAM_LABEL_FLIP, step, index) < flip ? other : target;
 }
 
 #endif

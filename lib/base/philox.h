@@ -23,6 +23,10 @@ enum {
     PHILOX_STREAM_KID = 7,     /* gan-fid --kid subsets (step = 2 * subset + set; fid.h) */
     PHILOX_STREAM_AUGMENT = 8, /* DiffAugment draws (step = training step * 16 + pass,
                                   index = global sample * 8 + draw; augment_math.h) */
+    PHILOX_STREAM_INSTANCE_NOISE = 10, /* instance noise on D's inputs (step = training step * 16
+                                          + pass, index = global sample * C*H*W + element) */
+    PHILOX_STREAM_LABEL_FLIP = 11, /* label flipping (step = training step * 16 + pass, index =
+                                      global sample) */
     PHILOX_STREAM_USER = 16    /* first free stream for tests and new uses */
 };
 

@@ -22,6 +22,12 @@ void cpu_fill(backend_t *be, float *dst, float value, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = value;
 }
 
+void cpu_add_noise(backend_t *be, float *y, const float *x, size_t n, uint64_t seed, uint32_t stream, uint32_t step,
+                   uint64_t index0, float sigma) {
+    (void)be;
+    for (size_t j = 0; j < n; j++) y[j] = x[j] + philox_fill_value(FILL_NORMAL, seed, stream, step, index0 + j, sigma, 0.0f);
+}
+
 void cpu_philox_fill(backend_t *be, float *dst, size_t n, fill_kind_t kind, uint64_t seed, uint32_t stream,
                      uint32_t step, uint64_t index0, float scale, float shift) {
     (void)be;

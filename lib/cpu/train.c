@@ -30,6 +30,23 @@ void cpu_loss(backend_t *be, int loss, double smooth, int which, float *dl, doub
     out[1] = msum * inv;
 }
 
+void cpu_loss_targets(backend_t *be, double target, double other, double flip, uint64_t seed, uint32_t step,
+                      uint64_t index0, float *dl, double *out, const float *logit, int B, int B_mean) {
+    (void)be;
+    double sum = 0, msum = 0;
+    double inv = 1.0 / B_mean;
+    for (int i = 0; i < B; i++) {
+        double l, d, shown;
+        loss_bce_target(logit[i], loss_flip_target(target, other, flip, seed, step, index0 + (uint64_t)i), &l, &d,
+                        &shown);
+        sum += l;
+        msum += shown;
+        dl[i] = (float)(d * inv);
+    }
+    out[0] = sum * inv;
+    out[1] = msum * inv;
+}
+
 void cpu_gather(backend_t *be, float *dst, const void *data, int data_u8, const int64_t *perm, int64_t pos, int B,
                 size_t sz) {
     (void)be;

@@ -118,6 +118,12 @@ static void write_meta(const gan_model_t *m, st_writer_t *meta) {
         if (gan_setting_ranges[k].integer) meta_int(meta, gan_setting_ranges[k].name, (long long)v);
         else meta_num(meta, gan_setting_ranges[k].name, v);
     }
+    for (int i = 0; i < 2; i++) { /* learning-rate schedules: when not constant */
+        const lr_sched_t *l = i ? &m->set.lr_sched_d : &m->set.lr_sched_g;
+        if (l->kind == LR_CONSTANT) continue;
+        lr_sched_text(l, b, sizeof b);
+        meta_add(meta, i ? "lr_schedule_D" : "lr_schedule_G", b);
+    }
     meta_add(meta, "init", m->init == INIT_DCGAN ? "dcgan" : "torch");
     snprintf(b, sizeof b, "%llu", (unsigned long long)m->seed);
     meta_add(meta, "seed", b);
@@ -214,6 +220,11 @@ static int load_meta(gan_model_t *m, const st_file_t *meta, const char **g_spec,
     m->set.augment = 0;
     if ((s = meta_str(meta, "augment")) && gan_augment_parse(s, &m->set.augment))
         return gt_err_prefix("checkpoint metadata 'augment'");
+    for (int i = 0; i < 2; i++) {
+        lr_sched_t *l = i ? &m->set.lr_sched_d : &m->set.lr_sched_g;
+        const char *key = i ? "lr_schedule_D" : "lr_schedule_G";
+        if (lr_sched_parse((s = meta_str(meta, key)) ? s : "constant", l)) return gt_err_prefix(key);
+    }
     if (gan_settings_check(&m->set)) return -1;
     if (!(s = meta_str(meta, "init")) || (strcmp(s, "dcgan") && strcmp(s, "torch")))
         return gt_err("checkpoint metadata 'init' is missing or invalid");

@@ -32,6 +32,8 @@ void optim_free(optim_state_t *o);
 
 /* One step of the optimizer on params p with gradients g (n floats each, on o's device). */
 void optim_step(optim_state_t *o, float *p, const float *g);
+/* The same with the learning rate lr * factor (a schedule's; factor 1 is optim_step exactly). */
+void optim_step_lr(optim_state_t *o, float *p, const float *g, double factor);
 
 /* Buffer j (0..2) of o and its torch state name ("exp_avg", ...), or NULL when the settings do
  * not use it. What a checkpoint stores as opt_G.<name> (lib/gan/checkpoint.c). */

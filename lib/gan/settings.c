@@ -30,6 +30,7 @@ void gan_settings_default(gan_settings_t *s, gan_loss_t loss) {
     s->gp = 10;
     s->batch = 64;
     s->reg_every = 1;
+    s->lr_sched_g.gamma = s->lr_sched_d.gamma = 1;
     if (loss == LOSS_WGAN) {
         opt = "rmsprop:lr=5e-5";
         s->n_critic = 5;
@@ -178,6 +179,10 @@ const cli_range_t gan_setting_ranges[GAN_SET_COUNT] = {
     [GAN_SET_R1] = {"--r1", "r1", 0, 1e6, 0},
     [GAN_SET_R2] = {"--r2", "r2", 0, 1e6, 0},
     [GAN_SET_REG_EVERY] = {"--reg-every", "reg_every", 1, 1000000, 1},
+    [GAN_SET_INSTANCE_NOISE] = {"--instance-noise", "instance_noise", 0, 1000, 0},
+    [GAN_SET_INSTANCE_NOISE_STEPS] = {"--instance-noise-steps", "instance_noise_steps", 0, 100000000, 1},
+    [GAN_SET_LABEL_FLIP] = {"--label-flip", "label_flip", 0, 1, 0},
+    [GAN_SET_LABEL_SMOOTH_FAKE] = {"--label-smooth-fake", "label_smooth_fake", 0, 0.999, 0},
 };
 
 double gan_setting_get(const gan_settings_t *s, gan_setting_k k) {
@@ -191,6 +196,10 @@ double gan_setting_get(const gan_settings_t *s, gan_setting_k k) {
     case GAN_SET_R1: return s->r1;
     case GAN_SET_R2: return s->r2;
     case GAN_SET_REG_EVERY: return s->reg_every;
+    case GAN_SET_INSTANCE_NOISE: return s->instance_noise;
+    case GAN_SET_INSTANCE_NOISE_STEPS: return s->instance_noise_steps;
+    case GAN_SET_LABEL_FLIP: return s->label_flip;
+    case GAN_SET_LABEL_SMOOTH_FAKE: return s->label_smooth_fake;
     default: return NAN;
     }
 }
@@ -206,6 +215,10 @@ void gan_setting_set(gan_settings_t *s, gan_setting_k k, double v) {
     case GAN_SET_R1: s->r1 = v; break;
     case GAN_SET_R2: s->r2 = v; break;
     case GAN_SET_REG_EVERY: s->reg_every = (int)v; break;
+    case GAN_SET_INSTANCE_NOISE: s->instance_noise = v; break;
+    case GAN_SET_INSTANCE_NOISE_STEPS: s->instance_noise_steps = (int)v; break;
+    case GAN_SET_LABEL_FLIP: s->label_flip = v; break;
+    case GAN_SET_LABEL_SMOOTH_FAKE: s->label_smooth_fake = v; break;
     default: break;
     }
 }
@@ -218,7 +231,152 @@ int gan_settings_check(const gan_settings_t *s) {
         double v = gan_setting_get(s, (gan_setting_k)k);
         if (!(v >= r->lo && v <= r->hi)) return gt_err("%s %g is out of range [%g, %g]", r->name, v, r->lo, r->hi);
     }
+    const lr_sched_t *ls[2] = {&s->lr_sched_g, &s->lr_sched_d};
+    for (int i = 0; i < 2; i++)
+        if (ls[i]->kind > LR_STEP || (ls[i]->kind != LR_CONSTANT && (ls[i]->n < 1 || ls[i]->n > 100000000)) ||
+            !(ls[i]->gamma > 0 && ls[i]->gamma <= 1))
+            return gt_err("invalid learning-rate schedule of %s", i ? "D" : "G");
+    if ((s->label_flip > 0 || s->label_smooth_fake > 0) && s->loss != LOSS_BCE && s->loss != LOSS_NS)
+        return gt_err("--label-flip and --label-smooth-fake need the bce or ns loss, not %s", gan_loss_name(s->loss));
     return 0;
+}
+
+/* ---- the settings' options ---------------------------------------------------------------- */
+
+int gan_overrides_option(gan_overrides_t *o, int code, const char *arg) {
+    int k = code - GAN_OPT_CODE(0);
+    if (k < 0 || k >= GAN_OV_COUNT) return 0;
+    o->given |= 1u << k;
+    if (k < GAN_SET_COUNT) {
+        gan_setting_set(&o->v, (gan_setting_k)k, cli_range(&gan_setting_ranges[k], arg));
+    } else if (k == GAN_OV_OPT_G) {
+        o->opt_g = arg;
+    } else if (k == GAN_OV_OPT_D) {
+        o->opt_d = arg;
+    } else if (k == GAN_OV_AUGMENT) {
+        if (gan_augment_parse(arg, &o->v.augment)) die_usage("--augment: %s", gt_errmsg());
+    } else { /* GAN_OV_LR_G, GAN_OV_LR_D, GAN_OV_LR */
+        lr_sched_t l;
+        const char *opt = k == GAN_OV_LR ? "--lr-schedule" : k == GAN_OV_LR_G ? "--lr-schedule-g" : "--lr-schedule-d";
+        if (lr_sched_parse(arg, &l)) die_usage("%s: %s", opt, gt_errmsg());
+        o->given &= ~(1u << GAN_OV_LR);
+        if (k != GAN_OV_LR_D) o->v.lr_sched_g = l, o->given |= 1u << GAN_OV_LR_G;
+        if (k != GAN_OV_LR_G) o->v.lr_sched_d = l, o->given |= 1u << GAN_OV_LR_D;
+    }
+    return 1;
+}
+
+/* What the messages of gan_overrides_apply call each numeric setting. */
+static const char *const said_names[GAN_SET_COUNT] = {
+    [GAN_SET_N_CRITIC] = "n_critic", [GAN_SET_GP] = "gp", [GAN_SET_CLIP] = "clip",
+    [GAN_SET_LABEL_SMOOTH] = "label smoothing", [GAN_SET_EMA] = "EMA decay", [GAN_SET_BATCH] = "batch",
+    [GAN_SET_R1] = "r1", [GAN_SET_R2] = "r2", [GAN_SET_REG_EVERY] = "reg_every",
+    [GAN_SET_INSTANCE_NOISE] = "instance noise", [GAN_SET_INSTANCE_NOISE_STEPS] = "instance noise steps",
+    [GAN_SET_LABEL_FLIP] = "label flipping", [GAN_SET_LABEL_SMOOTH_FAKE] = "fake label smoothing",
+};
+
+static int apply_opt(opt_conf_t *c, const char *text, const char *option, const char *who,
+                     void (*say)(const char *fmt, ...)) {
+    opt_conf_t n;
+    if (opt_conf_parse(text, &n)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", gt_errmsg());
+        return gt_err("%s: %s", option, why);
+    }
+    char b1[256], b2[256];
+    opt_conf_format(c, b1, sizeof b1);
+    opt_conf_format(&n, b2, sizeof b2);
+    if (say && strcmp(b1, b2)) say("%s optimizer %s -> %s", who, b1, b2);
+    *c = n;
+    return 0;
+}
+
+/* gan_overrides_apply without the final check */
+static int overrides_apply(gan_settings_t *s, const gan_overrides_t *o, void (*say)(const char *fmt, ...)) {
+    /* the order in which changes are said */
+    static const int order[] = {GAN_SET_BATCH, GAN_OV_OPT_G, GAN_OV_OPT_D, GAN_SET_N_CRITIC, GAN_SET_GP,
+                                GAN_SET_CLIP, GAN_SET_LABEL_SMOOTH, GAN_SET_R1, GAN_SET_R2, GAN_SET_REG_EVERY,
+                                GAN_SET_EMA, GAN_OV_AUGMENT, GAN_SET_INSTANCE_NOISE, GAN_SET_INSTANCE_NOISE_STEPS,
+                                GAN_SET_LABEL_FLIP, GAN_SET_LABEL_SMOOTH_FAKE, GAN_OV_LR_G, GAN_OV_LR_D};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        int k = order[i];
+        if (!gan_overrides_given(o, k)) continue;
+        if (k == GAN_OV_OPT_G) {
+            if (apply_opt(&s->opt_g, o->opt_g, "--opt-g", "G", say)) return -1;
+        } else if (k == GAN_OV_OPT_D) {
+            if (apply_opt(&s->opt_d, o->opt_d, "--opt-d", "D", say)) return -1;
+        } else if (k == GAN_OV_LR_G || k == GAN_OV_LR_D) {
+            lr_sched_t *l = k == GAN_OV_LR_G ? &s->lr_sched_g : &s->lr_sched_d;
+            const lr_sched_t *v = k == GAN_OV_LR_G ? &o->v.lr_sched_g : &o->v.lr_sched_d;
+            char b1[64], b2[64];
+            lr_sched_text(l, b1, sizeof b1);
+            lr_sched_text(v, b2, sizeof b2);
+            if (say && strcmp(b1, b2)) say("%s lr schedule %s -> %s", k == GAN_OV_LR_G ? "G" : "D", b1, b2);
+            *l = *v;
+        } else if (k == GAN_OV_AUGMENT) {
+            if (say && o->v.augment != s->augment) {
+                char b1[64], b2[64];
+                gan_augment_text(s->augment, b1, sizeof b1);
+                gan_augment_text(o->v.augment, b2, sizeof b2);
+                say("augmentation %s -> %s", b1, b2);
+            }
+            s->augment = o->v.augment;
+        } else {
+            double was = gan_setting_get(s, (gan_setting_k)k), v = gan_setting_get(&o->v, (gan_setting_k)k);
+            if (say && v != was) {
+                if (gan_setting_ranges[k].integer) say("%s %lld -> %lld", said_names[k], (long long)was, (long long)v);
+                else say("%s %g -> %g", said_names[k], was, v);
+            }
+            gan_setting_set(s, (gan_setting_k)k, v);
+        }
+    }
+    return 0;
+}
+
+int gan_overrides_apply(gan_settings_t *s, const gan_overrides_t *o, void (*say)(const char *fmt, ...)) {
+    gan_settings_t n = *s; /* first silently: nothing is said of settings that are refused */
+    if (overrides_apply(&n, o, NULL) || gan_settings_check(&n)) return -1;
+    return overrides_apply(s, o, say);
+}
+
+int lr_sched_parse(const char *s, lr_sched_t *out) {
+    memset(out, 0, sizeof *out);
+    out->gamma = 1;
+    if (strcmp(s, "constant") == 0) return 0;
+    const char *colon = strchr(s, ':');
+    size_t len = colon ? (size_t)(colon - s) : strlen(s);
+    if (len == 6 && strncmp(s, "linear", 6) == 0) out->kind = LR_LINEAR;
+    else if (len == 6 && strncmp(s, "cosine", 6) == 0) out->kind = LR_COSINE;
+    else if (len == 4 && strncmp(s, "step", 4) == 0) out->kind = LR_STEP;
+    else return gt_err("unknown schedule '%s' (constant, linear:N, cosine:N, step:EVERY:GAMMA)", s);
+    char buf[96];
+    if (!colon || strlen(colon + 1) >= sizeof buf)
+        return gt_err("schedule '%s': give %s", s, out->kind == LR_STEP ? "step:EVERY:GAMMA" : "its length, e.g. linear:1000");
+    strcpy(buf, colon + 1);
+    char *second = strchr(buf, ':');
+    if ((out->kind == LR_STEP) != (second != NULL))
+        return gt_err("schedule '%s': %s", s, out->kind == LR_STEP ? "give step:EVERY:GAMMA" : "give one number, its length N");
+    if (second) *second++ = 0;
+    double n;
+    if (gan_parse_number(buf, &n) || n != floor(n) || n < 1 || n > 100000000)
+        return gt_err("schedule '%s': '%s' is not a whole number of steps in [1, 100000000]", s, buf);
+    out->n = (int)n;
+    if (second && (gan_parse_number(second, &out->gamma) || !(out->gamma > 0 && out->gamma <= 1)))
+        return gt_err("schedule '%s': GAMMA '%s' must be a number in (0, 1]", s, second);
+    return 0;
+}
+
+void lr_sched_text(const lr_sched_t *l, char *buf, size_t n) {
+    static const char *const names[] = {"constant", "linear", "cosine", "step"};
+    if (l->kind == LR_CONSTANT) {
+        snprintf(buf, n, "constant");
+    } else if (l->kind == LR_STEP) {
+        char g[40];
+        gt_format_exact(g, sizeof g, l->gamma, 15, 0);
+        snprintf(buf, n, "step:%d:%s", l->n, g);
+    } else {
+        snprintf(buf, n, "%s:%d", names[l->kind], l->n);
+    }
 }
 
 int shape3_parse(const char *s, shape3_t *out) {

@@ -11,6 +11,7 @@
 #include "lib/base/philox.h"
 #include "lib/base/shuffle.h"
 #include "trainer.h"
+#include "tricks.h"
 #include "lib/backend/train_math.h"
 
 static double seconds(void) {
@@ -71,6 +72,7 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
         t->aug_x = be->alloc(be, sizeof(float) * (size_t)B * sz);
         t->aug_dx = be->alloc(be, sizeof(float) * (size_t)B * sz);
     }
+    if (m->set.instance_noise > 0) t->noisy = be->alloc(be, sizeof(float) * (size_t)B * sz);
     t->stats = be->alloc(be, sizeof(double) * TS_COUNT);
     be->zero(be, t->stats, sizeof(double) * TS_COUNT);
     t->last_check = seconds();
@@ -149,7 +151,7 @@ void trainer_free(trainer_t *t) {
                 be->free(be, (void *)t->data_dev);
             }
         }
-        float *bufs[] = {t->real, t->dfake, t->z, t->dlogit, t->xhat, t->gx, t->ones, t->aug_x, t->aug_dx};
+        float *bufs[] = {t->real, t->dfake, t->z, t->dlogit, t->xhat, t->gx, t->ones, t->aug_x, t->aug_dx, t->noisy};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) be->free(be, bufs[i]);
         if (t->perm_dev) be->free(be, t->perm_dev);
@@ -190,12 +192,35 @@ static void draw_z(trainer_t *t, int c) {
 }
 
 /* What D sees of images x (this process's b samples) in the pass keyed by Philox step rng_step:
- * x itself, or with DiffAugment x augmented into t->aug_x by a fresh draw. */
+ * x itself, or x plus instance noise (into t->noisy, tricks.h), and that with DiffAugment
+ * augmented into t->aug_x by a fresh draw. */
 static const float *d_input(trainer_t *t, const float *x, uint32_t rng_step) {
+    double sigma = t->noisy ? gan_instance_noise_sigma(&t->m->set, t->m->step) : 0;
+    if (sigma > 0) {
+        size_t sz = (size_t)shape3_size(t->m->shape);
+        t->be->add_noise(t->be, t->noisy, x, (size_t)t->b * sz, t->m->seed, PHILOX_STREAM_INSTANCE_NOISE, rng_step,
+                         (uint64_t)t->lo * sz, (float)sigma);
+        x = t->noisy;
+    }
     if (!t->aug.policy) return x;
     diffaug_draw(&t->aug, t->be, t->m->seed, rng_step, (uint64_t)t->lo, t->b);
     diffaug_map(&t->aug, t->be, DIFFAUG_APPLY, t->aug_x, x, t->b);
     return t->aug_x;
+}
+
+/* D's loss on its logits y (this process's slice) of the real (which = LOSS_ON_REAL) or the fake
+ * batch into out, its gradient into t->dlogit: with label flipping or a fake target (tricks.h)
+ * against per-sample targets drawn for the pass keyed by rng_step, else the loss op. */
+static void d_loss(trainer_t *t, int which, uint32_t rng_step, double *out, const float *y) {
+    const gan_settings_t *s = &t->m->set;
+    backend_t *be = t->be;
+    if (!gan_label_targets(s)) {
+        be->loss(be, s->loss, s->label_smooth, which, t->dlogit, out, y, t->b, t->B);
+        return;
+    }
+    double real = 1 - s->label_smooth, fake = s->label_smooth_fake, own = which == LOSS_ON_REAL ? real : fake;
+    be->loss_targets(be, own, which == LOSS_ON_REAL ? fake : real, s->label_flip, t->m->seed, rng_step,
+                     (uint64_t)t->lo, t->dlogit, out, y, t->b, t->B);
 }
 
 /* WGAN-GP penalty lambda * mean_i (|g_i| - 1)^2 into the TS_GP slot, g_i = grad_x D(xhat_i)
@@ -284,7 +309,7 @@ int train_step(trainer_t *t) {
         net_zero_grad(&m->D);
         nn_ctx_t cr = pass_ctx(t, &m->D, rs + 3u * (uint32_t)c, 0);
         const float *yr = net_forward(&m->D, &cr, d_input(t, t->real, rs + 3u * (uint32_t)c), b);
-        be->loss(be, s->loss, s->label_smooth, LOSS_ON_REAL, t->dlogit, st + TS_LOSS_REAL, yr, b, B);
+        d_loss(t, LOSS_ON_REAL, rs + 3u * (uint32_t)c, st + TS_LOSS_REAL, yr);
         net_backward(&m->D, &cr, t->dlogit, NULL, b);
 
         draw_z(t, c);
@@ -292,7 +317,7 @@ int train_step(trainer_t *t) {
         fake = net_forward(&m->G, &cg, t->z, b);
         nn_ctx_t cf = pass_ctx(t, &m->D, rs + 3u * (uint32_t)c + 1u, 0);
         const float *yf = net_forward(&m->D, &cf, d_input(t, fake, rs + 3u * (uint32_t)c + 1u), b);
-        be->loss(be, s->loss, s->label_smooth, LOSS_ON_FAKE, t->dlogit, st + TS_LOSS_FAKE, yf, b, B);
+        d_loss(t, LOSS_ON_FAKE, rs + 3u * (uint32_t)c + 1u, st + TS_LOSS_FAKE, yf);
         net_backward(&m->D, &cf, t->dlogit, NULL, b);
         if (s->loss == LOSS_WGAN_GP)
             gradient_penalty(t, c, fake, rs + 3u * (uint32_t)c + 1u, rs + 3u * (uint32_t)c + 2u);
@@ -309,7 +334,7 @@ int train_step(trainer_t *t) {
         }
 
         be->sumsq(be, st + TS_SUMSQ_D, m->D.grads, m->D.n_params);
-        optim_step(&m->opt_D, m->D.params, m->D.grads);
+        optim_step_lr(&m->opt_D, m->D.params, m->D.grads, gan_lr_factor(&s->lr_sched_d, m->step));
         if (s->clip > 0) be->clip(be, m->D.params, (float)s->clip, m->D.n_params);
         be->nonfinite(be, st + TS_BAD_D, m->D.params, m->D.n_params);
         be->train_stats(be, st, s->loss == LOSS_WGAN_GP ? TS_AFTER_D_GP : TS_AFTER_D, stepno);
@@ -330,7 +355,7 @@ int train_step(trainer_t *t) {
         stats_allreduce(t, TS_LOSS_G, 2);
     }
     be->sumsq(be, st + TS_SUMSQ_G, m->G.grads, m->G.n_params);
-    optim_step(&m->opt_G, m->G.params, m->G.grads);
+    optim_step_lr(&m->opt_G, m->G.params, m->G.grads, gan_lr_factor(&s->lr_sched_g, m->step));
     be->nonfinite(be, st + TS_BAD_G, m->G.params, m->G.n_params);
     if (m->G_ema) be->ema(be, m->G_ema, m->G.params, (float)s->ema, m->G.n_params);
     be->train_stats(be, st, TS_AFTER_G, stepno);

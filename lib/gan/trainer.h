@@ -31,6 +31,8 @@
  * carries T's linear part) with the draws of the loss pass they accompany, pass 3c for R1
  * and 3c+1 for R2, as they take that pass's dropout masks: each penalises the very D(T(x))
  * whose loss the update takes, and draws nothing of its own.
+ * Instance noise (tricks.h): D sees T(x + sigma_t z) in every pass above, z keyed as T's draws
+ * but on PHILOX_STREAM_INSTANCE_NOISE.
  * Class-conditional models (trainer_set_labels): every pass gets the real batch's classes;
  * G draws its fakes for those classes.
  * Dropout masks use Philox (seed, PHILOX_STREAM_DROPOUT, step t * 16 + pass, sample index
@@ -99,6 +101,7 @@ typedef struct {
     float *ones;             /* (B) wgan-gp, R1, R2 */
     diffaug_t aug;           /* DiffAugment (set.augment != 0; policy 0 otherwise) */
     float *aug_x, *aug_dx;   /* (B, C*H*W) augmented images D sees, the gradient w.r.t. them */
+    float *noisy;            /* (B, C*H*W) images with instance noise (tricks.h; NULL when off) */
     int64_t *labels_dev;     /* (n) the images' classes (class-conditional models; NULL otherwise) */
     int64_t *batch_labels;   /* (B) the current real batch's classes, which its fakes share */
     double *stats;           /* (TS_COUNT) statistics slots (train_math.h) */

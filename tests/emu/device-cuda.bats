@@ -273,6 +273,30 @@ PY
     [ "$(head -1 "$T/l-cuda.tsv")" = "$(head -1 "$T/l-cpu.tsv")" ]
 }
 
+@test "gan-step --device cuda: instance noise agrees with the CPU" {
+    data 64 u8 "$T/d.npy"
+    init "$T/m0.st" --loss ns --instance-noise 0.3 --instance-noise-steps 3
+    gan-step -q --device cpu --threads 1 --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cpu.st"
+    gan-step -q --device cuda --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cuda.st"
+    close "$T/cpu.st" "$T/cuda.st"
+}
+
+@test "gan-step --device cuda: label flipping and two-sided smoothing agree with the CPU" {
+    data 64 u8 "$T/d.npy"
+    init "$T/m0.st" --loss bce --label-flip 0.3 --label-smooth 0.1 --label-smooth-fake 0.1
+    gan-step -q --device cpu --threads 1 --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cpu.st"
+    gan-step -q --device cuda --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cuda.st"
+    close "$T/cpu.st" "$T/cuda.st"
+}
+
+@test "gan-step --device cuda: learning-rate schedules agree with the CPU" {
+    data 64 u8 "$T/d.npy"
+    init "$T/m0.st" --lr-schedule-g cosine:3 --lr-schedule-d step:2:0.5
+    gan-step -q --device cpu --threads 1 --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cpu.st"
+    gan-step -q --device cuda --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cuda.st"
+    close "$T/cpu.st" "$T/cuda.st"
+}
+
 @test "--eval-every on cuda: the CPU's scores, gan-sample --device cuda's images, no bit of training changed" {
     data 64 u8 "$T/d.npy"
     init "$T/m0.st" --ema 0.9

@@ -11,7 +11,13 @@ optimizer, EMA. Dropout masks are drawn from the same Philox as lib/nn/layer_dro
 them (set_masks: pass 3c on real, 3c+1 on fake and the penalty's interpolates (samples
 B..2B-1), 3c+2 in G, 15 in G's update). With --augment, D sees T(x), T from augref.py with the
 draws of its pass (3c real, 3c+1 fake, 3c+2 the interpolates, 15 G's update; samples 0..B-1);
-R1 and R2 penalise grad_x D(T(x)) with the draws of the real's and the fake's pass. After 10 steps every weight, optimizer buffer and
+R1 and R2 penalise grad_x D(T(x)) with the draws of the real's and the fake's pass. With
+--instance-noise, D sees T(x + sigma_t z) in every pass, z from Philox (stream 10, the pass's key,
+sample * C*H*W + element), sigma_t annealed linearly to 0 at --instance-noise-steps (tricks.h).
+With --label-flip P / --label-smooth-fake E, D's per-sample targets are 1 - A (real) and E (fake),
+sample i of pass 3c (real) or 3c+1 (fake) taking the other kind's when the Philox uniform (stream
+11, that pass's key, i) < P. --lr-schedule-g/-d are torch.optim.lr_scheduler's LinearLR,
+CosineAnnealingLR and StepLR, stepped after each training step. After 10 steps every weight, optimizer buffer and
 EMA weight must agree (1e-4 of each tensor's scale; float32 against float64).
 
 gan-step --dump-step (dump_check): for one step of a small ResNet GAN, every dumped layer output
@@ -44,7 +50,7 @@ from tap import BIN, Tap, rel_err, scratch_dir  # noqa: E402
 from philoxref import philox_blocks  # noqa: E402
 import augref  # noqa: E402
 
-STREAM_SHUFFLE, STREAM_Z, STREAM_DROPOUT, STREAM_GP = 2, 3, 4, 5
+STREAM_SHUFFLE, STREAM_Z, STREAM_DROPOUT, STREAM_GP, STREAM_INSTANCE_NOISE, STREAM_LABEL_FLIP = 2, 3, 4, 5, 10, 11
 
 
 def set_masks(net, seed, rng_step, B, base=0):
@@ -136,6 +142,19 @@ def make_opt(text, params):
                                weight_decay=kv["wd"], centered=bool(kv.get("centered", 0)))
 
 
+def make_sched(text, opt):
+    """The torch scheduler of a checkpoint's lr_schedule_G/D text (None: constant)."""
+    if not text or text == "constant":
+        return None
+    kind, *a = text.split(":")
+    sch = torch.optim.lr_scheduler
+    if kind == "linear":
+        return sch.LinearLR(opt, start_factor=1.0, end_factor=0.0, total_iters=int(a[0]))
+    if kind == "cosine":
+        return sch.CosineAnnealingLR(opt, T_max=int(a[0]))
+    return sch.StepLR(opt, step_size=int(a[0]), gamma=float(a[1]))
+
+
 def losses(kind, smooth):
     """(D loss on real logits, D loss on fake logits, G loss on fake logits), means over the batch."""
     bce = F.binary_cross_entropy_with_logits
@@ -170,6 +189,7 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
     meta, tensors = read_st(m0)
     G, D = net_from(meta, tensors, "G", dtype), net_from(meta, tensors, "D", dtype)
     oG, oD = make_opt(meta["opt_G"], G.parameters()), make_opt(meta["opt_D"], D.parameters())
+    scheds = [s for s in (make_sched(meta.get("lr_schedule_G"), oG), make_sched(meta.get("lr_schedule_D"), oD)) if s]
     ema_decay = float(meta["ema"])
     ema = [p.detach().clone() for p in G.parameters()] if ema_decay > 0 else None
     seed, zd, B = int(meta["seed"]), int(meta["z_dim"]), int(meta["batch"])
@@ -179,10 +199,26 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
     r1, r2 = float(meta.get("r1", 0)), float(meta.get("r2", 0))
     reg_every, reg_steps = int(meta.get("reg_every", 1)), int(meta.get("reg_steps", 0))
     l_real, l_fake, l_g = losses(meta["loss"], smooth)
+    flip, smooth_fake = float(meta.get("label_flip", 0)), float(meta.get("label_smooth_fake", 0))
+    if flip or smooth_fake:  # bce/ns with per-sample targets
+        def flipped(own, other, rng_step):
+            u = uniform(seed, STREAM_LABEL_FLIP, rng_step, np.arange(B, dtype=np.uint64))
+            tgt = torch.as_tensor(np.where(u < flip, other, own)).to(dtype)
+            return lambda y: F.binary_cross_entropy_with_logits(y, tgt.reshape(y.shape))
+    else:
+        def flipped(own, other, rng_step):
+            return l_real if own == 1 - smooth else l_fake
     policy = meta.get("augment")  # absent: none
+    noise, noise_steps = float(meta.get("instance_noise", 0)), int(meta.get("instance_noise_steps", 0))
 
     def aug(x, rng_step):
-        """What D sees of x in the pass keyed by rng_step: x, or T(x) with that pass's draws."""
+        """What D sees of x in the pass keyed by rng_step: x plus the instance noise of that pass,
+        then T(that) with that pass's draws."""
+        f = 1.0 if noise_steps == 0 else max(0.0, 1.0 - (rng_step // 16) / noise_steps)
+        if noise * f > 0:
+            sz = int(np.prod(x.shape[1:]))
+            z = normal(seed, STREAM_INSTANCE_NOISE, rng_step, np.arange(x.shape[0] * sz, dtype=np.uint64))
+            x = x + torch.as_tensor(np.float32(noise * f) * z).to(x.dtype).reshape(x.shape)
         if not policy:
             return x
         T, _, _ = augref.transform(policy, x.shape[2], x.shape[3], augref.draws(seed, rng_step, 0, x.shape[0]))
@@ -205,13 +241,13 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
             oD.zero_grad()
             rs = step * 16
             set_masks(D, seed, rs + 3 * c, B)
-            lr = l_real(nnref.forward(D, aug(real, rs + 3 * c)))
+            lr = flipped(1 - smooth, smooth_fake, rs + 3 * c)(nnref.forward(D, aug(real, rs + 3 * c)))
             idx = np.arange(c * B * zd, (c + 1) * B * zd, dtype=np.uint64)
             z = torch.as_tensor(normal(seed, STREAM_Z, step, idx).reshape(B, zd)).to(dtype)
             set_masks(G, seed, rs + 3 * c + 2, B)
             fake = nnref.forward(G, z)
             set_masks(D, seed, rs + 3 * c + 1, B)
-            lf = l_fake(nnref.forward(D, aug(fake.detach(), rs + 3 * c + 1)))
+            lf = flipped(smooth_fake, 1 - smooth, rs + 3 * c + 1)(nnref.forward(D, aug(fake.detach(), rs + 3 * c + 1)))
             loss = lr + lf
             if lam:
                 e = uniform(seed, STREAM_GP, step, np.arange(c * B, (c + 1) * B, dtype=np.uint64))
@@ -243,6 +279,8 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
         set_masks(D, seed, step * 16 + 15, B)
         l_g(nnref.forward(D, aug(fake, step * 16 + 15))).backward()
         oG.step()
+        for s in scheds:
+            s.step()
         if ema is not None:
             with torch.no_grad():
                 for e, p in zip(ema, G.parameters()):
@@ -315,6 +353,39 @@ CASES = [
         "--D", "flatten; linear 32; lrelu 0.2; linear 16; tanh; linear 1", "--shape", "1x8x8",
         "--loss", "ns", "--r1", "10", "--r2", "1", "--reg-every", "2", "--augment", "color,translation,cutout",
         "--opt-d", "adam:lr=1e-3,b1=0.5,b2=0.9"]),
+    # instance noise annealed to 0 at step 6 (the last 4 steps have none), before DiffAugment,
+    # under R1; and constant instance noise under the gradient penalty's interpolates
+    ("linear ns instance noise 0.3 over 6 steps, DiffAugment translation, R1", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; lrelu 0.2; linear 16; tanh; linear 1", "--shape", "1x8x8",
+        "--loss", "ns", "--r1", "2", "--augment", "translation", "--instance-noise", "0.3",
+        "--instance-noise-steps", "6", "--opt-d", "adam:lr=1e-3,b1=0.5,b2=0.9"]),
+    ("linear wgan-gp instance noise 0.2 n_critic 2", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; lrelu 0.2; linear 16; tanh; linear 1", "--shape", "1x8x8",
+        "--loss", "wgan-gp", "--n-critic", "2", "--instance-noise", "0.2", "--opt-d", "adam:lr=1e-3,b1=0,b2=0.9"]),
+    # label flipping (a quarter of D's targets) with two-sided smoothing, for both bce/ns losses
+    ("linear ns label flip 0.25, two-sided smoothing 0.1/0.05, n_critic 2", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; lrelu 0.2; linear 16; tanh; linear 1", "--shape", "1x8x8",
+        "--loss", "ns", "--n-critic", "2", "--label-flip", "0.25", "--label-smooth", "0.1",
+        "--label-smooth-fake", "0.05"]),
+    ("linear bce label flip 0.3", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; lrelu 0.2; linear 1", "--shape", "1x8x8", "--loss", "bce",
+        "--label-flip", "0.3"]),
+    # learning-rate schedules over 10 steps: G's halved every 3 steps (sgd), D's linear to 0 at
+    # step 6 (Adam's moments still move at lr 0); cosine over 8 steps (rising again at 9, 10);
+    # RMSprop's eps 1e-6 for the conditioning the mlp case explains (at 1e-8: 3e-5, schedule or not)
+    ("linear ns lr schedules step:3:0.5 (G, sgd) and linear:6 (D)", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; lrelu 0.2; linear 1", "--shape", "1x8x8", "--loss", "ns",
+        "--opt-g", "sgd:lr=0.05,momentum=0.9", "--opt-d", "adam:lr=1e-3,b1=0.5,b2=0.9",
+        "--lr-schedule-g", "step:3:0.5", "--lr-schedule-d", "linear:6"]),
+    ("linear hinge lr schedule cosine:8 n_critic 2", [
+        "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
+        "--D", "flatten; linear 32; tanh; linear 1", "--shape", "1x8x8", "--loss", "hinge", "--n-critic", "2",
+        "--opt-g", "adam:lr=2e-3,b1=0.5,b2=0.9", "--opt-d", "rmsprop:lr=1e-3,eps=1e-6", "--lr-schedule", "cosine:8"]),
     ("conv critic with dropout, R1 every 3", ["--arch", "dcgan", "--shape", "1x8x8", "--r1", "1",
                                               "--reg-every", "3"]),
     ("mlp preset (BatchNorm) ns", ["--arch", "mlp", "--shape", "1x8x8", "--ema", "0.5",
@@ -457,7 +528,10 @@ def main():
     dpath = os.path.join(tmp, "d.npy")
     np.save(dpath, data)
     steps = 10
+    only = sys.argv[1:]  # names' parts: run only the cases that contain one (to check one case)
     for name, args in CASES:
+        if only and not any(o in name for o in only):
+            continue
         m0, m = os.path.join(tmp, "m0.st"), os.path.join(tmp, "m.st")
         r = subprocess.run([os.path.join(BIN, "gan-init")] + args + ["--z", "6", "--batch", "16", "--seed", "11",
                                                                       "-o", m0], capture_output=True, text=True)
@@ -481,8 +555,9 @@ def main():
         t.check(f"{name}: the same tensors", not missing, f"only on one side: {missing}")
         t.check(f"{name}: {steps} steps equal torch float64 (worst {worst:.2g} in {where})", worst <= 1e-4,
                 f"relative error {worst:.3g} in {where}")
-    dump_check(t, tmp, dpath)
-    conditioning_note(tmp, dpath, data, steps)
+    if not only:
+        dump_check(t, tmp, dpath)
+        conditioning_note(tmp, dpath, data, steps)
     t.done()
 
 

@@ -170,6 +170,13 @@ static void test_memory_and_fills(void) {
     cpu->philox_fill(cpu, a.c, 1000, FILL_NORMAL, 1ull << 40, PHILOX_STREAM_Z, 9, (1ull << 33) + 1, 1.0f, 0.0f);
     gpu->philox_fill(gpu, a.g, 1000, FILL_NORMAL, 1ull << 40, PHILOX_STREAM_Z, 9, (1ull << 33) + 1, 1.0f, 0.0f);
     pair_check(&a, "philox_fill at index 2^33", TOL_EXACT);
+    /* noise added to images (instance noise), out of place and in place */
+    cpu->add_noise(cpu, b.c, a.c, 999, 5, PHILOX_STREAM_USER, 17, (1ull << 33) + 3, 0.3f);
+    gpu->add_noise(gpu, b.g, a.g, 999, 5, PHILOX_STREAM_USER, 17, (1ull << 33) + 3, 0.3f);
+    pair_check(&b, "add_noise", TOL_EXACT);
+    cpu->add_noise(cpu, b.c, b.c, 1000, 5, PHILOX_STREAM_USER, 18, 7, 0.01f);
+    gpu->add_noise(gpu, b.g, b.g, 1000, 5, PHILOX_STREAM_USER, 18, 7, 0.01f);
+    pair_check(&b, "add_noise in place", TOL_EXACT);
     pair_free(&a);
     pair_free(&b);
 }
@@ -475,6 +482,11 @@ static void test_losses(void) {
                          which, B);
                 doubles_check(out.c, out.g, 2, what, TOL_DOUBLE);
             }
+        /* per-sample targets: two-sided smoothing, a third of them flipped */
+        cpu->loss_targets(cpu, 0.9, 0.05, 0.3, 7, 33, 5, dl.c, out.c, logit.c, B, B + 3);
+        gpu->loss_targets(gpu, 0.9, 0.05, 0.3, 7, 33, 5, dl.g, out.g, logit.g, B, B + 3);
+        pair_check(&dl, "loss_targets: dl", TOL_OP);
+        doubles_check(out.c, out.g, 2, "loss_targets: loss, mean", TOL_DOUBLE);
         pair_free(&logit);
         pair_free(&dl);
         dpair_free(&out);
