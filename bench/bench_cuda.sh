@@ -62,7 +62,8 @@ row() {
     printf '\n'
 }
 
-for ps in mlp:1x28x28 dcgan:1x28x28 dcgan32:3x32x32 wgan-gp:1x28x28 cmlp:1x28x28 cdcgan:1x28x28; do
+for ps in mlp:1x28x28 dcgan:1x28x28 dcgan32:3x32x32 wgan-gp:1x28x28 sngan:1x28x28 cmlp:1x28x28 cdcgan:1x28x28 \
+          csngan:1x28x28; do
     for b in 64 256 1024; do row "${ps%%:*}" $b --preset "${ps%%:*}" --shape "${ps#*:}"; done
 done
 

@@ -1,7 +1,9 @@
 """bench_train_step.py: our GAN training step beside PyTorch 1.13 CPU's, same architecture, same
 machine, same run (the training-step speed table).
 
-For the presets mlp and dcgan (1x28x28 data, z 100, ns loss, Adam) at batch 64 and 256 it runs
+For the presets mlp and dcgan (1x28x28 data, z 100, ns loss, Adam) at batch 64 and 256, and sngan
+(its ResNets with spectral normalization in D, hinge loss, Adam betas (0, 0.9), 5 critic steps) at
+batch 64, it runs
   ours:  build/<flavour>/bench/train_bench (lib/gan/trainer.h's step, all cores)
   torch: bench/torch_peer.py with 1 thread, and with 2 threads and OMP_WAIT_POLICY=passive
          (bench/README.md: torch's default 2-thread setting spins on the core OpenBLAS needs); the
@@ -9,7 +11,8 @@ For the presets mlp and dcgan (1x28x28 data, z 100, ns loss, Adam) at batch 64 a
 and prints images/s of both and their ratio, our GFLOP/s (the convolution and linear arithmetic
 of our step, bench/train_bench.c) beside OpenBLAS's 2-thread sgemm ceiling measured in the same
 environment, peak resident memory of both processes, and whether our steps after the first
-allocated anything. Step times are medians over the timed steps.
+allocated anything. Step times are medians over the timed steps; images/s counts the real images
+a step consumes (batch x critic steps).
 
 OpenBLAS 0.3.21 picks its kernels by CPU model unless OPENBLAS_CORETYPE says which to use. The
 table is measured in the environment the script runs in; when that sets OPENBLAS_CORETYPE (our
@@ -21,7 +24,8 @@ The machine may be shared: the load average is printed before and after; compare
 one run.
 
     /usr/bin/python3 bench/bench_train_step.py            (make bench runs it)
-    BENCH_STEPS=4 ... for a quick look;  BENCH_ENVS=inherited (or openblas) for one environment"""
+    BENCH_STEPS=4 ... for a quick look;  BENCH_ENVS=inherited (or openblas) for one environment;
+    BENCH_ARCHS=sngan (or a comma-separated subset of mlp,dcgan,sngan) for some presets only"""
 import os
 import subprocess
 import sys
@@ -62,17 +66,21 @@ def table(tb, probe, env, label):
     print(f"## {label}: OpenBLAS core {ceil['core']}, sgemm ceiling {s1:.0f} GFLOP/s on 1 thread, {s2:.0f} on 2",
           flush=True)
     rows = []
-    for arch in ("mlp", "dcgan"):
+    want = os.environ.get("BENCH_ARCHS")
+    for arch, batches, loss in (("mlp", (64, 256), "ns"), ("dcgan", (64, 256), "ns"), ("sngan", (64,), "hinge")):
+        if want and arch not in want.split(","):
+            continue
         g, d = subprocess.run([probe, "--preset", arch, "--data", "1x28x28", "--zdim", "100"], capture_output=True,
                               text=True, check=True).stdout.strip().split("\n")
-        for batch in (64, 256):
-            steps = max(3, STEPS // 2) if (arch == "dcgan" and batch == 256) else STEPS
+        for batch in batches:
+            # dcgan at 256 and sngan (5 critic updates a step) take longer per step
+            steps = max(3, STEPS // 2) if (arch == "dcgan" and batch == 256) or arch == "sngan" else STEPS
             ours = run([tb, "--arch", arch, "--batch", str(batch), "--steps", str(steps), "--warmup", "2"], env)
             peers = []
             for threads, extra in ((1, {}), (2, {"OMP_WAIT_POLICY": "passive"})):
                 peers.append(run([PY, os.path.join(HERE, "torch_peer.py"), "--arch", arch, "--batch", str(batch),
                                   "--threads", str(threads), "--steps", str(steps), "--warmup", "2",
-                                  "--specs", g, d], dict(env, **extra)))
+                                  "--loss", loss, "--specs", g, d], dict(env, **extra)))
             best = max(peers, key=lambda r: float(r["img_s"]))
             rows.append((arch, batch, ours, peers, best))
             o, t = float(ours["img_s"]), float(best["img_s"])

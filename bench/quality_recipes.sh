@@ -29,10 +29,10 @@ DATA=${GAN_QUALITY_DATA:-/usr/share/datasets/fashion-mnist}
 RECIPES='
 mlp       | 60000 | --arch mlp --seed 1   |
 dcgan     | 60000 | --arch dcgan --seed 1 |
-# ---- new recipes go here, one line each (uncomment when gan-init/gan-step know them) ----
-# sngan         | 60000 | --arch sngan --seed 1 |
-# sngan-2k      | 2000  | --arch sngan --seed 1 |
-# sngan-2k-aug  | 2000  | --arch sngan --seed 1 | --augment
+sngan         | 60000 | --arch sngan --seed 1 |
+sngan-2k      | 2000  | --arch sngan --seed 1 |
+sngan-2k-aug  | 2000  | --arch sngan --seed 1 --augment color,translation,cutout |
+# ---- new recipes go here, one line each ----
 '
 
 die() { echo "quality_recipes.sh: $*" >&2; exit 1; }

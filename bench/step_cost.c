@@ -9,7 +9,7 @@
  *   preset batch n_critic launches_per_step gflop_per_step mbyte_per_step ms_per_step images_per_s
  *   proc_sums_per_step proc_sum_mbyte_per_step serial_depth_per_step serial_depth_max
  * (the counters are per step after the warm-up; cpu counts only proc_sums and prints 0 for
- * the others; serial depth: backend_counters_t). A class-conditional preset (cmlp, cdcgan)
+ * the others; serial depth: backend_counters_t). A class-conditional preset (cmlp, cdcgan, csngan)
  * takes --classes K (default 10): random labels in [0, K). Started by mpirun as P processes, the step is data-parallel as in gan-step
  * (batch B is the global batch, B / P per process) and rank 0 prints: the last two columns count
  * what a step sums across processes (gradients, loss figures, BatchNorm statistics: the calls of
@@ -122,13 +122,15 @@ int main(int argc, char **argv) {
     be->tf32 = tf32;
     if (fid_weights) return fid_cost(be, fid_weights, batch, warmup, steps);
     preset_t p;
-    int conditional = !strcmp(preset, "cmlp") || !strcmp(preset, "cdcgan");
+    int conditional = !strcmp(preset, "cmlp") || !strcmp(preset, "cdcgan") || !strcmp(preset, "csngan");
     if (preset_get_classes(preset, shape, 100, conditional ? classes : 0, &p)) {
         fprintf(stderr, "step_cost: %s\n", gt_errmsg());
         return 1;
     }
     gan_settings_t s;
-    gan_settings_default(&s, strcmp(preset, "wgan-gp") == 0 ? LOSS_WGAN_GP : LOSS_NS);
+    gan_settings_default(&s, p.loss); /* the preset's settings, as gan-init --arch gives them */
+    if (p.opt) opt_conf_parse(p.opt, &s.opt_g), s.opt_d = s.opt_g;
+    if (p.n_critic) s.n_critic = p.n_critic;
     s.batch = batch;
     gan_model_t m;
     if (model_new(&m, p.g, p.d, shape, 100, &s, p.init, 1, be, batch)) {

@@ -4,7 +4,10 @@ the same architecture, built from our preset's spec text (printed by nn-probe --
 float32. `--loss ns` (default): the non-saturating loss, Adam lr 2e-4 betas 0.5/0.999, one D step
 per G step. `--loss wgan-gp`: gan-init's wgan-gp settings: 5 critic steps per G step, each with
 the gradient penalty (lambda 10) at random interpolates through a double backward
-(create_graph), Adam lr 1e-4 betas 0/0.9. `--shape C,H,W` is the data's shape (default 1,28,28);
+(create_graph), Adam lr 1e-4 betas 0/0.9. `--loss hinge`: gan-init's sngan settings: the hinge
+loss (D: relu(1 - D(real)) + relu(1 + D(fake)), G: -D(fake)), Adam lr 2e-4 betas 0/0.9, 5 critic
+steps per G step (spectral normalization, as the spec's `sn` flags ask, is torch's
+nn.utils.spectral_norm, which nnref applies). `--shape C,H,W` is the data's shape (default 1,28,28);
 a step is one G step, so it consumes n_critic real batches. `--sample N`: instead of training,
 times what gan-sample does: N images from G in evaluation mode without autograd, in batches of
 --batch, latents drawn per batch (prints img_s for the whole run after one warm-up batch).
@@ -31,9 +34,14 @@ import nnref  # noqa: E402  (the spec language, parsed independently of lib/nn/s
 
 
 def build(spec, in_shape):
-    """nn.Sequential in float32 for the spec; real nn.Dropout (not nnref's mask-taking one)."""
+    """nn.Sequential in float32 for the spec; real nn.Dropout (not nnref's mask-taking one), and
+    nn.Flatten after sumpool (whose N x C x 1 x 1 nnref.forward flattens for the linear after it)."""
     seq, _ = nnref.build(spec, in_shape)
-    mods = [nn.Dropout(m.p) if isinstance(m, nnref.MaskDropout) else m for m in seq]
+    mods = []
+    for m in seq:
+        mods.append(nn.Dropout(m.p) if isinstance(m, nnref.MaskDropout) else m)
+        if isinstance(m, nnref.SumPool):
+            mods.append(nn.Flatten())
     return nn.Sequential(*mods).float().train()
 
 
@@ -60,7 +68,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--zdim", type=int, default=100)
     ap.add_argument("--specs", nargs=2, required=True, metavar=("G_SPEC", "D_SPEC"))
-    ap.add_argument("--loss", choices=("ns", "wgan-gp"), default="ns")
+    ap.add_argument("--loss", choices=("ns", "wgan-gp", "hinge"), default="ns")
     ap.add_argument("--shape", default="1,28,28")
     ap.add_argument("--sample", type=int, default=0)
     a = ap.parse_args()
@@ -69,7 +77,7 @@ def main():
     torch.manual_seed(1)
     B, zd = a.batch, a.zdim
     G, D = build(a.specs[0], (zd, 1, 1)), build(a.specs[1], shape)
-    if a.arch != "mlp":
+    if a.arch not in ("mlp", "sngan"):  # those two start from torch's defaults, as our presets do
         dcgan_init(G)
         dcgan_init(D)
     if a.sample:
@@ -84,8 +92,9 @@ def main():
         print(f"arch={a.arch} batch={B} threads={a.threads} n={a.sample} sec={sec:.3f} "
               f"img_s={a.sample / sec:.1f} peak_rss_mb={rss:.1f}")
         return
-    wgan_gp = a.loss == "wgan-gp"
-    lr, betas, n_critic = (1e-4, (0.0, 0.9), 5) if wgan_gp else (2e-4, (0.5, 0.999), 1)
+    wgan_gp, hinge = a.loss == "wgan-gp", a.loss == "hinge"
+    lr, betas, n_critic = {"wgan-gp": (1e-4, (0.0, 0.9), 5), "hinge": (2e-4, (0.0, 0.9), 5)}.get(
+        a.loss, (2e-4, (0.5, 0.999), 1))
     oG = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
     oD = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
     n = max(4 * B * n_critic, 4096)
@@ -109,13 +118,15 @@ def main():
                 grad, = torch.autograd.grad(D(mix).sum(), mix, create_graph=True)
                 loss = loss + 10.0 * ((grad.reshape(B, -1).norm(dim=1) - 1) ** 2).mean()
                 loss.backward()
+            elif hinge:
+                (F.relu(1 - D(real)).mean() + F.relu(1 + D(fake.detach())).mean()).backward()
             else:
                 F.binary_cross_entropy_with_logits(D(real), ones).backward()
                 F.binary_cross_entropy_with_logits(D(fake.detach()), zeros).backward()
             oD.step()
         oG.zero_grad()
         out = D(fake)
-        (-out.mean() if wgan_gp else F.binary_cross_entropy_with_logits(out, ones)).backward()
+        (-out.mean() if wgan_gp or hinge else F.binary_cross_entropy_with_logits(out, ones)).backward()
         oG.step()
         if i >= a.warmup:
             times.append((time.perf_counter() - t0) * 1e3)

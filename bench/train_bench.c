@@ -1,9 +1,11 @@
 /* train_bench: times our GAN training step (lib/gan/trainer.h) for a preset, batch and thread count,
  * or measures OpenBLAS's sgemm ceiling on this machine; for bench/bench_train_step.py.
  *
- *   train_bench --arch mlp|dcgan --batch B [--steps N] [--warmup W] [--threads T]
- *       builds the preset for 1x28x28 data (z 100, the ns loss and Adam as gan-init makes them),
- *       trains W steps, then N timed steps on random uint8 images, and prints one line:
+ *   train_bench --arch mlp|dcgan|sngan --batch B [--steps N] [--warmup W] [--threads T]
+ *       builds the preset for 1x28x28 data (z 100, the loss, optimizers and critic steps
+ *       gan-init --arch gives it: mlp and dcgan the ns loss and Adam, sngan the hinge loss, Adam
+ *       betas (0, 0.9) and 5 critic steps), trains W steps, then N timed steps on random uint8
+ *       images, and prints one line (img_s counts the real images a step consumes, B x n_critic):
  *       arch=.. batch=.. threads=.. step_ms=<median> img_s=.. gflop_step=.. gflops=..
  *       peak_rss_mb=.. allocs_after_first=.. cpu_ms=<CPU time of all threads per step, mean>
  *   train_bench --sgemm-ceiling
@@ -12,12 +14,13 @@
  *       DCGAN's 2048 x 3136 x 256).
  *
  * gflop_step counts the convolution and linear arithmetic of a step as lib/gan/trainer.h runs it:
- * D forward three times (real, fake, G's update), D backward on real and fake (weight
- * gradients, and input gradients but for D's first layer), D backward in G's update (input
- * gradients only), G forward and backward (no input gradient for G's first layer); 2 flops per
- * multiply-add. (PyTorch's step also computes D's weight gradients in G's update: 0.84 GFLOP
- * more for dcgan at batch 64.) allocs_after_first counts malloc
- * family calls made by the steps after the first (they must be none). */
+ * per critic update D forward twice (real, fake) and backward on both (weight gradients, and
+ * input gradients but for D's first layer) and G forward; then D forward and backward in G's
+ * update (input gradients only), G backward (no input gradient for G's first layer); 2 flops
+ * per multiply-add; the layers inside residual blocks counted one by one. (PyTorch's step also
+ * computes D's weight gradients in G's update: 0.84 GFLOP more for dcgan at batch 64.)
+ * allocs_after_first counts malloc family calls made by the steps after the first (they must be
+ * none). */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,20 +99,29 @@ static double layer_macs(const layer_t *l) {
     return 0;
 }
 
+/* add the flops of layers l[0..n) (a block's: its children's) to the sums of net_flops; *first
+ * is set once the first layer with arithmetic has been counted */
+static void layers_flops(const layer_t *l, int n, int *first, double *fwd, double *dw, double *dx, double *dx0) {
+    for (int i = 0; i < n; i++) {
+        if (l[i].n_sub) {
+            layers_flops(l[i].sub, l[i].n_sub, first, fwd, dw, dx, dx0);
+            continue;
+        }
+        double m = 2 * layer_macs(&l[i]);
+        *fwd += m;
+        *dw += m;
+        if (m > 0 && !*first) *dx0 += m, *first = 1;
+        else *dx += m;
+    }
+}
+
 /* forward, weight-gradient and input-gradient flops of a net for one sample; the input gradient
  * of the first layer with parameters is counted apart (dx0), as passes that need no input
  * gradient skip it */
 static void net_flops(const net_t *n, double *fwd, double *dw, double *dx, double *dx0) {
-    int first = -1;
+    int first = 0;
     *fwd = *dw = *dx = *dx0 = 0;
-    for (int i = 0; i < n->n_layers; i++) {
-        double m = 2 * layer_macs(&n->layers[i]);
-        if (m > 0 && first < 0) first = i;
-        *fwd += m;
-        *dw += m;
-        if (i == first) *dx0 += m;
-        else *dx += m;
-    }
+    layers_flops(n->layers, n->n_layers, &first, fwd, dw, dx, dx0);
 }
 
 static double sgemm_best(int threads) {
@@ -136,7 +148,7 @@ static double sgemm_best(int threads) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: train_bench --arch mlp|dcgan --batch B [--steps N] [--warmup W] [--threads T]\n"
+    fprintf(stderr, "usage: train_bench --arch mlp|dcgan|sngan --batch B [--steps N] [--warmup W] [--threads T]\n"
                     "       train_bench --sgemm-ceiling\n");
     exit(2);
 }
@@ -167,15 +179,18 @@ int main(int argc, char **argv) {
     }
     backend_t *be = backend_cpu(threads);
     gan_settings_t s;
-    gan_settings_default(&s, LOSS_NS);
+    gan_settings_default(&s, p.loss);
+    if (p.opt) opt_conf_parse(p.opt, &s.opt_g), s.opt_d = s.opt_g;
+    if (p.n_critic) s.n_critic = p.n_critic;
     s.batch = B;
+    const int K = s.n_critic;
     gan_model_t m;
     if (model_new(&m, p.g, p.d, shape, 100, &s, (int)p.init, 1, be, B)) {
         fprintf(stderr, "train_bench: %s\n", gt_errmsg());
         return 1;
     }
     tensor_t data;
-    int64_t n_img = 4 * (int64_t)B > 4096 ? 4 * (int64_t)B : 4096, dshape[4] = {n_img, 1, 28, 28};
+    int64_t n_img = 4 * (int64_t)B * K > 4096 ? 4 * (int64_t)B * K : 4096, dshape[4] = {n_img, 1, 28, 28};
     tensor_alloc(&data, DT_U8, 4, dshape);
     uint8_t *px = data.data;
     for (int64_t i = 0; i < n_img * 784; i++) px[i] = (uint8_t)(philox_u32(7, PHILOX_STREAM_USER, 0, (uint64_t)i) >> 24);
@@ -202,15 +217,15 @@ int main(int argc, char **argv) {
     double gf, gw, gx, gx0, df, dw, dx, dx0;
     net_flops(&m.G, &gf, &gw, &gx, &gx0);
     net_flops(&m.D, &df, &dw, &dx, &dx0);
-    /* D: three forwards; real and fake backward: weights and input gradients but the first
-     * layer's; G's update: input gradients only (skip_param_grads). G: forward, weights, input
-     * gradients but the first layer's. */
-    double flop = (double)B * (3 * df + 2 * (dw + dx) + (dx + dx0) + gf + gw + gx);
+    /* per critic update: D two forwards, real and fake backward (weights and input gradients
+     * but the first layer's), G forward; G's update: D forward, D input gradients only
+     * (skip_param_grads), G weights and input gradients but the first layer's. */
+    double flop = (double)B * (K * (2 * df + 2 * (dw + dx) + gf) + df + (dx + dx0) + gw + gx);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("arch=%s batch=%d threads=%d step_ms=%.2f img_s=%.1f gflop_step=%.3f gflops=%.1f peak_rss_mb=%.1f "
            "allocs_after_first=%ld cpu_ms=%.2f\n",
-           arch, B, be->threads, med, B / (med / 1e3), flop / 1e9, flop / 1e9 / (med / 1e3), ru.ru_maxrss / 1024.0,
+           arch, B, be->threads, med, B * K / (med / 1e3), flop / 1e9, flop / 1e9 / (med / 1e3), ru.ru_maxrss / 1024.0,
            n_allocs, cpu_ms);
     free(ms);
     trainer_free(&t);

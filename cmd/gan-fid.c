@@ -4,7 +4,8 @@
  *
  * Each input is read in batches (npy_reader): images -> features (lib/fid/inception_net.h, the pixels
  * themselves, or a checkpoint's D at a layer) -> one-pass float64 statistics (lib/fid/fid.h), so a
- * set of any size runs in bounded memory; only --kid keeps the features (N x d float32 per set).
+ * set of any size runs in bounded memory; only the metrics that compare features pairwise (KID,
+ * precision/recall, density/coverage) keep them (N x d float32 per set).
  * The kind of an input is decided by its content: a .npy of 4 dims is images, of 2 dims
  * features, a .npz (ZIP) statistics. */
 #define _POSIX_C_SOURCE 200809L
@@ -23,12 +24,15 @@
 #include "lib/base/common.h"
 #include "lib/fid/fid.h"
 #include "lib/fid/inception_net.h"
+#include "lib/fid/iscore.h"
+#include "lib/fid/prdc.h"
 #include "lib/gan/device.h"
 #include "lib/gan/features.h"
 #include "lib/gan/model.h"
 
 static void usage(void) {
     printf("usage: gan-fid [options] A B                      the distance between two sets\n"
+           "       gan-fid [options] --is B                     the Inception Score of one set\n"
            "       gan-fid [options] --save-stats OUT.npz A    the statistics of one set\n"
            "       gan-fid [options] --merge-stats OUT.npz A...  pooled statistics of several sets\n"
            "Each set is images (N x C x H x W .npy, uint8 or float in [-1, 1]), features (N x D .npy),\n"
@@ -37,6 +41,9 @@ static void usage(void) {
            "                      pixels: prints FD(pixels), not FID), or CKPT.st[:LAYER] (a gan-tools\n"
            "                      checkpoint's D, the output of its layer LAYER counted from 0 as in\n"
            "                      the checkpoint's names; default: the input of D's last layer)\n"
+           "  --resize R          how Inception resizes images to 299 x 299: bilinear (pytorch-fid's,\n"
+           "                      default) or clean (clean-fid's: PIL's anti-aliased bicubic, per\n"
+           "                      channel in float32; printed as FID(clean), KID(clean), ...)\n"
            "  --weights FILE      Inception weights (safetensors; default: $GAN_FID_WEIGHTS); make them\n"
            "                      from pytorch-fid's pt_inception-2015-12-05-6726825d.pth with\n"
            "                      /usr/bin/python3 tools/fid-weights.py IN.pth OUT.safetensors\n"
@@ -46,8 +53,16 @@ static void usage(void) {
            "  --labels LA,LB      the classes of A's and of B's images (N int64 or uint8 .npy each,\n"
            "                      e.g. idx2tensor's labels, gan-sample --labels-out): after the\n"
            "                      overall lines, one line per class, e.g. 'FID[class=3] 15.2'\n"
-           "                      ('nan' where a set has fewer than 2 images of the class)\n"
-           "  --kid               also print KID (needs images or features, not statistics)\n"
+           "                      ('nan' where a set has fewer than 2 images of the class), and\n"
+           "                      with --kid then 'KID[class=3] MEAN std STD' per class\n"
+           "  --metrics LIST      what to print, any of fid,kid,is,pr,dc (default fid): the Frechet\n"
+           "                      distance, KID, the Inception Score of B, precision and recall,\n"
+           "                      density and coverage; all but fid need images or features\n"
+           "  --kid               also print KID (the same as adding kid to --metrics)\n"
+           "  --is                also print the Inception Score of B (of the one set given alone)\n"
+           "  --is-splits N       the score's splits (default %d)\n"
+           "  --pr-k K            neighbours of precision and recall (default %d)\n"
+           "  --dc-k K            neighbours of density and coverage (default %d)\n"
            "  --kid-subsets N     subsets (default %d)\n"
            "  --kid-subset-size M samples per subset (default %d, or the smaller set's size)\n"
            "  --seed S            seed of the KID subsets (default 0)\n"
@@ -62,14 +77,15 @@ static void usage(void) {
            "  gan-fid --weights inception.st real.npy fake.npy\n"
            "  gan-fid --features pixels real.npy fake.npy\n"
            "  gan-fid --save-stats real.npz real.npy && gan-fid real.npz fake.npy\n"
-           "  gan-fid --features pixels --labels real-labels.npy,fake-labels.npy real.npy fake.npy\n",
-           KID_SUBSETS, KID_SUBSET_SIZE);
+           "  gan-fid --features pixels --labels real-labels.npy,fake-labels.npy real.npy fake.npy\n"
+           "  gan-fid --metrics fid,kid,pr,dc real.npy fake.npy\n",
+           IS_SPLITS, PRDC_K_PR, PRDC_K_DC, KID_SUBSETS, KID_SUBSET_SIZE);
     exit(0);
 }
 
 enum {
     O_FEATURES = 256, O_WEIGHTS, O_SAVE_STATS, O_MERGE_STATS, O_SAVE_FEATURES, O_KID, O_KID_SUBSETS, O_KID_SIZE,
-    O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_LABELS
+    O_SEED, O_BATCH, O_THREADS, O_DEVICE, O_VERSION, O_LABELS, O_METRICS, O_PR_K, O_DC_K, O_IS, O_IS_SPLITS, O_RESIZE
 };
 
 static const struct option longopts[] = {
@@ -81,6 +97,9 @@ static const struct option longopts[] = {
     {"threads", required_argument, 0, O_THREADS},         {"device", required_argument, 0, O_DEVICE},
     {"quiet", no_argument, 0, 'q'},                       {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, O_VERSION},               {"labels", required_argument, 0, O_LABELS},
+    {"metrics", required_argument, 0, O_METRICS},         {"pr-k", required_argument, 0, O_PR_K},
+    {"dc-k", required_argument, 0, O_DC_K},               {"is", no_argument, 0, O_IS},
+    {"is-splits", required_argument, 0, O_IS_SPLITS},     {"resize", required_argument, 0, O_RESIZE},
     {0, 0, 0, 0}};
 
 /* ---- feature extractors -------------------------------------------------------------------- */
@@ -90,6 +109,9 @@ static void labels_of(const char *feat, int d, char *fd, char *kd, size_t n) {
     if (strcmp(feat, "inception") == 0 || (feat[0] == 0 && d == INCEPTION_DIM)) {
         snprintf(fd, n, "FID");
         snprintf(kd, n, "KID");
+    } else if (strcmp(feat, "inception-clean") == 0) {
+        snprintf(fd, n, "FID(clean)");
+        snprintf(kd, n, "KID(clean)");
     } else if (feat[0] == 0) {
         snprintf(fd, n, "FD");
         snprintf(kd, n, "KD");
@@ -222,7 +244,8 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
     if (ro->keep) {
         uint64_t bytes;
         if (gt_mul_overflow((uint64_t)N, (uint64_t)d * sizeof(float), &bytes) || bytes > ((uint64_t)1 << 40))
-            die(EXIT_DATA, "%s: %lld x %d features are too many to keep for --kid", s->name, (long long)N, d);
+            die(EXIT_DATA, "%s: %lld x %d features are too many to keep for KID, precision/recall or density/coverage",
+                s->name, (long long)N, d);
         s->feats = gt_xmalloc((size_t)bytes);
     }
     if (ro->feat_out) {
@@ -382,13 +405,117 @@ static void print_per_class(const set_t *a, const set_t *b, const char *fd_label
               a->st.d, (long long)small_n, (long long)small_k, small_set);
 }
 
+/* After the per-class distances (with --kid): "KD_LABEL[class=K] MEAN std STD" for every class
+ * present in either set, KID between the two sets' rows of that class, exactly as --kid computes
+ * it for two sets holding only those rows (same subsets, seed and subset size, capped by the
+ * class's counts); "nan std nan" where a set has fewer than 2 rows of the class. */
+static void print_per_class_kid(const set_t *a, const set_t *b, const char *kd_label, int subsets, int subset_size,
+                                uint64_t seed, int threads, int quiet) {
+    int64_t top = a->cls.cap > b->cls.cap ? a->cls.cap : b->cls.cap;
+    int d = a->st.d;
+    float *xa = NULL, *xb = NULL;
+    for (int64_t k = 0; k < top; k++) {
+        const fid_stats_t *sa = fid_class_stats_get(&a->cls, k), *sb = fid_class_stats_get(&b->cls, k);
+        if (!sa && !sb) continue;
+        int64_t na = sa ? sa->n : 0, nb = sb ? sb->n : 0;
+        if (na < 2 || nb < 2) {
+            if (!quiet)
+                warnx("warning: class %lld: %lld image%s in %s, %lld in %s: KID needs at least 2 in each; printing nan",
+                      (long long)k, (long long)na, na == 1 ? "" : "s", a->name, (long long)nb, b->name);
+            printf("%s[class=%lld] nan std nan\n", kd_label, (long long)k);
+            continue;
+        }
+        const set_t *sets[2] = {a, b};
+        float **dst[2] = {&xa, &xb};
+        int64_t cnt[2] = {na, nb};
+        for (int q = 0; q < 2; q++) { /* the class's rows, in order */
+            *dst[q] = gt_xrealloc(*dst[q], sizeof(float) * (size_t)cnt[q] * (size_t)d);
+            int64_t m = 0;
+            for (int64_t i = 0; i < sets[q]->n_labels; i++)
+                if (sets[q]->labels[i] == k)
+                    memcpy(*dst[q] + (size_t)(m++) * (size_t)d, sets[q]->feats + (size_t)i * (size_t)d,
+                           sizeof(float) * (size_t)d);
+        }
+        double km, ks;
+        if (fid_kid(xa, na, xb, nb, d, subsets, subset_size, seed, threads, &km, &ks))
+            die(EXIT_DATA, "class %lld: %s", (long long)k, gt_errmsg());
+        char num[40], num2[40];
+        gt_format_exact(num, sizeof num, km, 1, 0);
+        gt_format_exact(num2, sizeof num2, ks, 1, 0);
+        printf("%s[class=%lld] %s std %s\n", kd_label, (long long)k, num, num2);
+    }
+    free(xa);
+    free(xb);
+}
+
+/* The metrics gan-fid prints, in this order (whatever the order of --metrics). */
+enum { M_FID = 1, M_KID = 2, M_IS = 4, M_PR = 8, M_DC = 16 };
+#define M_PAIRWISE (M_KID | M_PR | M_DC) /* need both sets' features */
+
+static const struct {
+    const char *name;
+    int bit;
+} metric_names[] = {{"fid", M_FID}, {"kid", M_KID}, {"is", M_IS}, {"pr", M_PR}, {"dc", M_DC}};
+
+/* --metrics LIST: comma-separated names -> bits (exits 2 on an unknown or empty name). */
+static int parse_metrics(const char *arg) {
+    int bits = 0;
+    const char *p = arg;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        int bit = 0;
+        for (size_t i = 0; i < sizeof metric_names / sizeof metric_names[0]; i++)
+            if (strlen(metric_names[i].name) == n && strncmp(p, metric_names[i].name, n) == 0) bit = metric_names[i].bit;
+        if (!bit)
+            die_usage("--metrics '%s': unknown metric '%.*s'; choose from fid, kid, is, pr, dc (e.g. --metrics fid,kid)",
+                      arg, (int)n, p);
+        bits |= bit;
+        if (!end) break;
+        p = end + 1;
+    }
+    return bits;
+}
+
+/* The metrics' names that --metrics lists in bits, for messages ("kid, pr") */
+static void metrics_str(char *buf, size_t cap, int bits) {
+    buf[0] = 0;
+    for (size_t i = 0; i < sizeof metric_names / sizeof metric_names[0]; i++)
+        if (bits & metric_names[i].bit)
+            snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", buf[0] ? ", " : "", metric_names[i].name);
+}
+
+/* "NAME VALUE" with VALUE printed exactly (round-trips) */
+static void print_value(const char *name, double v) {
+    char num[40];
+    gt_format_exact(num, sizeof num, v, 1, 0);
+    printf("%s %s\n", name, num);
+}
+
+/* "IS MEAN std STD": the Inception Score of set s (Inception features, kept), labelled
+ * "IS" + space ("", "(clean)") */
+static void print_is(const set_t *s, const float *fc, int classes, int splits, int threads, const char *space) {
+    if (s->st.d != INCEPTION_DIM || (strcmp(s->feat, "inception") != 0 && strcmp(s->feat, "inception-clean") != 0 &&
+                                     strcmp(s->feat, "features") != 0))
+        die(EXIT_DATA, "%s: the Inception Score needs Inception's %d pool3 features; %s holds %d %s features", s->name,
+            INCEPTION_DIM, s->name, s->st.d, s->feat[0] ? s->feat : "unknown");
+    double mean, std;
+    if (is_compute(s->feats, s->n_feats, INCEPTION_DIM, fc, classes, splits, threads, &mean, &std))
+        die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
+    char num[40], num2[40];
+    gt_format_exact(num, sizeof num, mean, 1, 0);
+    gt_format_exact(num2, sizeof num2, std, 1, 0);
+    printf("IS%s %s std %s\n", space, num, num2);
+}
+
 int main(int argc, char **argv) {
     cli_init("gan-fid");
     const char *features = NULL, *weights = getenv("GAN_FID_WEIGHTS"), *save_stats_path = NULL,
-               *merge_path = NULL, *save_feat_path = NULL, *device = "auto", *labels_arg = NULL;
+               *merge_path = NULL, *save_feat_path = NULL, *device = "auto", *labels_arg = NULL, *resize = NULL;
     long long batch = 32, threads = 0, kid_subsets = KID_SUBSETS, kid_size = KID_SUBSET_SIZE;
+    long long pr_k = PRDC_K_PR, dc_k = PRDC_K_DC, is_splits = IS_SPLITS;
     unsigned long long seed = 0;
-    int kid = 0, quiet = 0, c;
+    int kid = 0, quiet = 0, c, metrics = 0, want_is = 0;
     if (weights && !*weights) weights = NULL;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
@@ -399,6 +526,12 @@ int main(int argc, char **argv) {
         case O_MERGE_STATS: merge_path = optarg; break;
         case O_SAVE_FEATURES: save_feat_path = optarg; break;
         case O_KID: kid = 1; break;
+        case O_METRICS: metrics |= parse_metrics(optarg); break;
+        case O_IS: want_is = 1; break;
+        case O_RESIZE: resize = optarg; break;
+        case O_IS_SPLITS: is_splits = cli_long("--is-splits", optarg, 1, 100000); break;
+        case O_PR_K: pr_k = cli_long("--pr-k", optarg, 1, 1000); break;
+        case O_DC_K: dc_k = cli_long("--dc-k", optarg, 1, 1000); break;
         case O_LABELS: labels_arg = optarg; break;
         case O_KID_SUBSETS: kid_subsets = cli_long("--kid-subsets", optarg, 1, 100000); break;
         case O_KID_SIZE: kid_size = cli_long("--kid-subset-size", optarg, 2, 1 << 20); break;
@@ -413,17 +546,28 @@ int main(int argc, char **argv) {
         default: die_usage("unknown option '%s'", argv[optind - 1]);
         }
     }
+    int metrics_given = metrics != 0 || want_is;
+    if (!metrics) metrics = (kid || !want_is) ? M_FID : 0; /* --is alone: the score alone */
+    if (kid) metrics |= M_KID;
+    if (want_is) metrics |= M_IS;
+    kid = (metrics & M_KID) != 0;
+    char mlist[64];
+    metrics_str(mlist, sizeof mlist, metrics & M_PAIRWISE);
     int n_in = argc - optind;
     char **in = argv + optind;
     if (save_stats_path && merge_path) die_usage("--save-stats and --merge-stats do not combine");
     if (merge_path) {
         if (n_in < 1) die_usage("--merge-stats needs at least one set");
-        if (kid || save_feat_path) die_usage("--merge-stats writes statistics only; not with --kid or --save-features");
+        if (kid || metrics_given || save_feat_path)
+            die_usage("--merge-stats writes statistics only; not with --kid, --metrics or --save-features");
     } else if (save_stats_path || save_feat_path) {
         if (n_in != 1)
             die_usage("%s takes exactly one set (given %d); to pool several use --merge-stats",
                       save_stats_path ? "--save-stats" : "--save-features", n_in);
         if (kid) die_usage("--kid needs two sets");
+        if (metrics_given) die_usage("--metrics and --is score sets; not with --save-stats or --save-features");
+    } else if (n_in == 1 && metrics == M_IS) {
+        /* the Inception Score of one set */
     } else if (n_in != 2) {
         die_usage(n_in < 2 ? "give two sets to compare (images, features or statistics)"
                            : "too many sets (%d): give two, or use --merge-stats", n_in);
@@ -447,9 +591,25 @@ int main(int argc, char **argv) {
     ex.quiet = quiet;
     ex.weights = weights;
     features_die(extractor_parse(&ex, features ? features : "inception", "--features"));
+    if (resize && strcmp(resize, "bilinear") != 0 && strcmp(resize, "clean") != 0)
+        die_usage("--resize '%s': bilinear (pytorch-fid's, the default) or clean (clean-fid's)", resize);
+    ex.clean = resize && strcmp(resize, "clean") == 0;
+    if (ex.clean && ex.kind != FEAT_INCEPTION)
+        die_usage("--resize clean is how Inception resizes images; --features %s takes the images as they are",
+                  features);
+    float *fc = NULL; /* IS: the final layer, read before the (long) feature extraction */
+    int fc_classes = 0;
+    if (metrics & M_IS) {
+        if (ex.kind != FEAT_INCEPTION)
+            die_usage("the Inception Score needs Inception features, not --features %s", features);
+        if (!ex.weights)
+            die(EXIT_DATA, "the Inception Score needs the Inception weights (their final layer): give --weights FILE "
+                           "or set GAN_FID_WEIGHTS");
+        if (is_load_fc(ex.weights, INCEPTION_DIM, &fc, &fc_classes)) die_lib(EXIT_DATA);
+    }
 
     out_t feat_out;
-    run_opts_t ro = {!(save_feat_path && !save_stats_path), kid, NULL, quiet};
+    run_opts_t ro = {!(save_feat_path && !save_stats_path), (metrics & M_PAIRWISE) != 0, NULL, quiet};
     if (save_feat_path) {
         out_open(&feat_out, save_feat_path, 1);
         ro.feat_out = &feat_out;
@@ -507,6 +667,23 @@ int main(int argc, char **argv) {
         return 0;
     }
 
+    if (n_in == 1) { /* --is with one set */
+        if (labels_arg) die_usage("--labels scores two sets per class; the Inception Score takes no labels");
+        if (sniff(sets[0].path, sets[0].name) == IN_STATS)
+            die_usage("the Inception Score needs the images (or Inception features) of %s, not statistics",
+                      sets[0].name);
+        ro.keep = 1;
+        load_set(&sets[0], &ex, &ro);
+        print_is(&sets[0], fc, fc_classes, (int)is_splits, cpu_threads, ex.clean ? "(clean)" : "");
+        if (fflush(stdout) != 0 || ferror(stdout)) die(EXIT_DATA, "stdout: write failed");
+        fid_stats_free(&sets[0].st);
+        free(sets[0].feats);
+        free(sets);
+        free(fc);
+        extractor_free(&ex);
+        return 0;
+    }
+
     /* the distance between two sets */
     set_t *a = &sets[0], *b = &sets[1];
     char *labels_path[2] = {NULL, NULL};
@@ -518,12 +695,16 @@ int main(int argc, char **argv) {
                           sets[i].name);
         for (int i = 0; i < 2; i++) load_labels(&sets[i], labels_path[i]);
     }
+    if ((metrics & M_IS) && sniff(b->path, b->name) == IN_STATS)
+        die_usage("the Inception Score needs the images (or Inception features) of %s, not statistics", b->name);
+    for (int i = 0; i < 2; i++) /* before the (long) feature extraction of the other set */
+        if ((metrics & M_PAIRWISE) && sniff(sets[i].path, sets[i].name) == IN_STATS)
+            die_usage("%s need%s the features of both sets: %s holds statistics; give images or features",
+                      (metrics & M_PAIRWISE) == M_KID ? "--kid" : mlist, (metrics & M_PAIRWISE) == M_KID ? "s" : "",
+                      sets[i].name);
     load_set(a, &ex, &ro);
-    if (kid && a->kind == IN_STATS)
-        die_usage("--kid needs the features of both sets: %s holds statistics; give images or features", a->name);
+    ro.keep |= (metrics & M_IS) != 0; /* B's features for the score */
     load_set(b, &ex, &ro);
-    if (kid && b->kind == IN_STATS)
-        die_usage("--kid needs the features of both sets: %s holds statistics; give images or features", b->name);
     check_compatible(a, b);
     warn_few(a, quiet);
     warn_few(b, quiet);
@@ -534,7 +715,7 @@ int main(int argc, char **argv) {
         snprintf(fd_label, sizeof fd_label, "%s", ex.label);
         snprintf(kd_label, sizeof kd_label, "KD%.*s", (int)sizeof kd_label - 3, ex.label + 2);
     }
-    print_distance(fd_label, "", &a->st, &b->st, cpu_threads, quiet);
+    if (metrics & M_FID) print_distance(fd_label, "", &a->st, &b->st, cpu_threads, quiet);
     if (kid) {
         char num[40], num2[40];
         double km, ks;
@@ -545,7 +726,31 @@ int main(int argc, char **argv) {
         gt_format_exact(num2, sizeof num2, ks, 1, 0);
         printf("%s %s std %s\n", kd_label, num, num2);
     }
-    if (labels_arg) print_per_class(a, b, fd_label, cpu_threads, quiet);
+    if (metrics & M_IS) print_is(b, fc, fc_classes, (int)is_splits, cpu_threads, ex.clean ? "(clean)" : "");
+    if (metrics & (M_PR | M_DC)) {
+        /* the feature space as the distance's label says it: FID -> "", FD(pixels) -> "(pixels)" */
+        const char *space = fd_label + (strncmp(fd_label, "FID", 3) == 0 ? 3 : 2);
+        prdc_t q;
+        if (prdc_compute(a->feats, a->n_feats, b->feats, b->n_feats, a->st.d, metrics & M_PR ? (int)pr_k : 0,
+                         metrics & M_DC ? (int)dc_k : 0, 0, cpu_threads, &q))
+            die(EXIT_DATA, "%s", gt_errmsg());
+        char name[NAME_LEN + 24];
+        if (metrics & M_PR) {
+            snprintf(name, sizeof name, "precision%s", space);
+            print_value(name, q.precision);
+            snprintf(name, sizeof name, "recall%s", space);
+            print_value(name, q.recall);
+        }
+        if (metrics & M_DC) {
+            snprintf(name, sizeof name, "density%s", space);
+            print_value(name, q.density);
+            snprintf(name, sizeof name, "coverage%s", space);
+            print_value(name, q.coverage);
+        }
+    }
+    if (labels_arg && (metrics & M_FID)) print_per_class(a, b, fd_label, cpu_threads, quiet);
+    if (labels_arg && kid)
+        print_per_class_kid(a, b, kd_label, (int)kid_subsets, (int)kid_size, seed, cpu_threads, quiet);
     if (fflush(stdout) != 0 || ferror(stdout)) die(EXIT_DATA, "stdout: write failed");
     for (int i = 0; i < n_in; i++) {
         fid_stats_free(&sets[i].st);
@@ -553,6 +758,7 @@ int main(int argc, char **argv) {
         free(sets[i].feats);
         free(sets[i].labels);
     }
+    free(fc);
     free(labels_path[0]);
     free(labels_path[1]);
     free(sets);

@@ -16,22 +16,30 @@ static void usage(void) {
     printf("usage: gan-init (--arch PRESET | --G SPEC --D SPEC) (--like DATA.npy | --shape CxHxW)\n"
            "                [options] [-o FILE]\n"
            "Write a new GAN model checkpoint (safetensors) to stdout or FILE.\n\n"
-           "  --arch PRESET      mlp, dcgan, dcgan32, wgan-gp, or the class-conditional cmlp, cdcgan\n"
-           "  --classes K        a class-conditional model of K classes (the presets cmlp, cdcgan; with\n"
+           "  --arch PRESET      mlp, dcgan, dcgan32, wgan-gp, sngan, or the class-conditional cmlp,\n"
+           "                     cdcgan, csngan. sngan: SNGAN's ResNets (Miyato et al. 2018) as the PyTorch\n"
+           "                     Mimicry library's 32x32 SNGAN builds them, for H/4 x W/4 bottoms\n"
+           "                     (28x28: G 7->14->28 with two up blocks instead of three from 4x4; D down\n"
+           "                     28->14->7, then two plain blocks), widths a quarter of the reference's\n"
+           "                     (G 64, D 32: a 2-core CPU), torch's default init; hinge loss, adam\n"
+           "                     lr=2e-4,b1=0,b2=0.9, 5 critic steps. csngan: cbn in G's blocks, proj in D\n"
+           "  --classes K        a class-conditional model of K classes (the presets cmlp, cdcgan, csngan; with\n"
            "                     --G/--D, the K of their embed, onehot, cbn and proj layers)\n"
            "  --labels FILE.npy  take K from these labels (int64 or uint8): the largest label + 1\n"
            "  --G SPEC, --D SPEC generator and discriminator in the spec language (lib/nn/spec.md)\n"
            "  --like DATA.npy    fit the networks to this data (reads only its header: N x C x H x W)\n"
            "  --shape CxHxW      fit the networks to images of this shape\n"
            "  --z DIM            latent size (default 100)\n"
-           "  --loss KIND        bce, ns, wgan, wgan-gp, hinge, lsgan (default ns; wgan-gp for --arch wgan-gp)\n"
+           "  --loss KIND        bce, ns, wgan, wgan-gp, hinge, lsgan (default ns; wgan-gp for --arch wgan-gp;\n"
+           "                     hinge for --arch sngan, csngan)\n"
            "  --opt-g OPT        G's optimizer (default adam:lr=2e-4,b1=0.5,b2=0.999;\n"
-           "                     wgan: rmsprop:lr=5e-5; wgan-gp: adam:lr=1e-4,b1=0,b2=0.9)\n"
+           "                     wgan: rmsprop:lr=5e-5; wgan-gp: adam:lr=1e-4,b1=0,b2=0.9;\n"
+           "                     --arch sngan, csngan: adam:lr=2e-4,b1=0,b2=0.9)\n"
            "  --opt-d OPT        D's optimizer (same defaults)\n"
            "  --lr-schedule SPEC learning-rate schedule of both optimizers: constant (default), linear:N,\n"
            "                     cosine:N, step:EVERY:GAMMA (torch's LinearLR to 0, CosineAnnealingLR, StepLR)\n"
            "  --lr-schedule-g SPEC, --lr-schedule-d SPEC  the same for G's or D's alone\n"
-           "  --n-critic K       D steps per G step, 1..5 (default 1; 5 for wgan and wgan-gp)\n"
+                      "  --n-critic K       D steps per G step, 1..5 (default 1; 5 for wgan, wgan-gp, sngan, csngan)\n"
            "  --gp LAMBDA        gradient-penalty weight for wgan-gp (default 10)\n"
            "  --clip C           clip D's weights to [-C, C] after each D step (default 0.01 for wgan, else 0)\n"
            "  --label-smooth A   one-sided label smoothing: D's real target is 1-A (bce, ns; default 0)\n"
@@ -147,10 +155,15 @@ int main(int argc, char **argv) {
 
     preset_t p = {0};
     if (arch && preset_get_classes(arch, shape, (int)z, (int)classes, &p)) die_usage("--arch: %s", gt_errmsg());
-    gan_loss_t loss = arch && strcmp(arch, "wgan-gp") == 0 ? LOSS_WGAN_GP : LOSS_NS;
+    gan_loss_t loss = arch ? p.loss : LOSS_NS;
     if (loss_s && gan_loss_parse(loss_s, &loss)) die_usage("--loss: %s", gt_errmsg());
     gan_settings_t s;
     gan_settings_default(&s, loss);
+    if (arch && p.opt) { /* the preset's optimizer and critic steps, unless given as options */
+        if (opt_conf_parse(p.opt, &s.opt_g)) die_usage("--arch: %s", gt_errmsg());
+        s.opt_d = s.opt_g;
+    }
+    if (arch && p.n_critic) s.n_critic = p.n_critic;
     if (gan_overrides_apply(&s, &ov, NULL)) die_usage("%s", gt_errmsg());
     int init = arch ? (int)p.init : INIT_TORCH;
     if (init_s) {

@@ -1,4 +1,4 @@
-/* layers.cu: the CUDA backend's fills, bias, activation and dropout operations
+/* layers.cu: the CUDA backend's fills, bias, activation, dropout and noise operations
  * (lib/backend/backend_ops.h; the CPU's are lib/cpu/layers.c). Each operation is a kernel that
  * computes its element's index and calls the shared math (philox.h, act_math.h, norm_math.h),
  * a launch, and the entry point the backend struct holds. The bias gradient is a reduce.h
@@ -42,14 +42,14 @@ void cuda_philox_fill(backend_t *be, float *dst, size_t n, fill_kind_t kind, uin
 __global__ void k_add_noise(float *y, const float *x, size_t n, uint64_t seed, uint32_t stream, uint32_t step,
                             uint64_t index0, float sigma) {
     size_t j = GT_TID();
-    if (j < n) y[j] = x[j] + philox_fill_value(FILL_NORMAL, seed, stream, step, index0 + j, sigma, 0.0f);
+    if (j < n) y[j] = (x ? x[j] : 0.0f) + philox_fill_value(FILL_NORMAL, seed, stream, step, index0 + j, sigma, 0.0f);
 }
 
 void cuda_add_noise(backend_t *be, float *y, const float *x, size_t n, uint64_t seed, uint32_t stream, uint32_t step,
                     uint64_t index0, float sigma) {
     (void)be;
     if (!n) return;
-    gt_count_bytes(8.0 * n);
+    gt_count_bytes(4.0 * n * (1 + (x != NULL)));
     GT_LAUNCH(k_add_noise, gt_blocks(n), GT_BLOCK, y, x, n, seed, stream, step, index0, sigma);
 }
 
@@ -171,3 +171,4 @@ void cuda_dropout(backend_t *be, float *o1, const float *i1, float *o2, const fl
     GT_LAUNCH(k_dropout, gt_blocks(n), GT_BLOCK, o1, i1, o2, i2, mask, draw, n, seed, step, base, p,
               dropout_scale(p));
 }
+

@@ -194,10 +194,14 @@ void cuda_bn_backward(backend_t *be, const bn_args_t *a) {
               a->w, (const double *)terms, n, C, S);
 }
 
-/* ---- LayerNorm: segments are samples (element k of sample i is at i N + k), or, for the
- * parameter gradients, elements k summed over the samples i ---------------------------- */
+/* ---- LayerNorm and instance normalization: segments are rows (ln_args_t; element k of row i
+ * is at i N + k, N here the row's length), or, for the parameter gradients, elements k summed
+ * over the samples i (LayerNorm) or channels summed over the samples' rows (instance
+ * normalization) ---------------------------------------------------------------------------- */
 
-#define LN_W(w, k) ((w) ? (w)[k] : 1.0f)
+/* the affine parameters' index for element k of row i: k (LayerNorm, C = 0) or the row's channel */
+#define LN_AIX(C, i, k) ((C) > 0 ? (i) % (C) : (k))
+#define LN_W(w, C, i, k) ((w) ? (w)[LN_AIX(C, i, k)] : 1.0f)
 #define LN_GET(p, k) ((p) ? (p)[k] : 0.0f)
 
 struct ln_sum_x {
@@ -230,22 +234,27 @@ struct ln_stats {
 };
 
 __global__ void k_ln_apply(float *y, const float *x, const float *saved, const float *w, const float *b, size_t n,
-                           long N) {
+                           long N, int C) {
     size_t j = GT_TID();
     if (j >= n) return;
     size_t i = j / N, k = j % N;
-    y[j] = norm_affine(norm_hat(x[j], saved[2 * i], saved[2 * i + 1]), LN_W(w, k), b ? b[k] : 0.0f);
+    y[j] = norm_affine(norm_hat(x[j], saved[2 * i], saved[2 * i + 1]), LN_W(w, C, i, k),
+                       b ? b[LN_AIX(C, i, k)] : 0.0f);
 }
 
-/* statistics of each sample into saved, and y */
+/* rows of the normalization and their length */
+static long ln_rows(const ln_args_t *a) { return a->C > 0 ? (long)a->B * a->C : a->B; }
+static long ln_len(const ln_args_t *a) { return a->C > 0 ? a->N / a->C : a->N; }
+
+/* statistics of each row into saved, and y */
 static void ln_stats_and_y(const ln_args_t *a) {
-    long B = a->B, N = a->N;
+    long B = ln_rows(a), N = ln_len(a);
     size_t n = (size_t)B * N;
     double *mean = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * B);
     gt_reduce<1>(B, N, ln_sum_x{a->x, N}, ln_mean{mean, (double)N});
     gt_reduce<1>(B, N, ln_sum_sq{a->x, mean, N}, ln_stats{mean, a->saved, (double)N, a->eps});
     gt_count_bytes(16.0 * n);
-    GT_LAUNCH(k_ln_apply, gt_blocks(n), GT_BLOCK, a->y, a->x, (const float *)a->saved, a->w, a->b, n, N);
+    GT_LAUNCH(k_ln_apply, gt_blocks(n), GT_BLOCK, a->y, a->x, (const float *)a->saved, a->w, a->b, n, N, a->C);
 }
 
 void cuda_ln_forward(backend_t *be, const ln_args_t *a) {
@@ -280,24 +289,24 @@ struct ln_tangent_means {
 };
 
 __global__ void k_ln_ty(float *ty, const float *x, const float *tx, const float *saved, const float *w,
-                        const double *mt_m, size_t n, long N) {
+                        const double *mt_m, size_t n, long N, int C) {
     size_t j = GT_TID();
     if (j >= n) return;
     size_t i = j / N, k = j % N;
     float mean = saved[2 * i], r = saved[2 * i + 1];
-    ty[j] = LN_W(w, k) * ln_tangent_hat(tx[j], norm_hat(x[j], mean, r), r, mt_m[2 * i], mt_m[2 * i + 1]);
+    ty[j] = LN_W(w, C, i, k) * ln_tangent_hat(tx[j], norm_hat(x[j], mean, r), r, mt_m[2 * i], mt_m[2 * i + 1]);
 }
 
 void cuda_ln_jvp_forward(backend_t *be, const ln_args_t *a) {
     (void)be;
-    long B = a->B, N = a->N;
+    long B = ln_rows(a), N = ln_len(a);
     size_t n = (size_t)B * N;
     ln_stats_and_y(a);
     double *mt_m = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 2 * B);
     gt_reduce<2>(B, N, ln_sum_tangent{a->x, a->tx, a->saved, N}, ln_tangent_means{mt_m, NULL, (double)N});
     gt_count_bytes(24.0 * n);
     GT_LAUNCH(k_ln_ty, gt_blocks(n), GT_BLOCK, a->ty, a->x, a->tx, (const float *)a->saved, a->w,
-              (const double *)mt_m, n, N);
+              (const double *)mt_m, n, N, a->C);
 }
 
 /* parameter gradients of element k over the samples: sum dy x_hat (+ dty t_hat), sum dy */
@@ -325,20 +334,47 @@ struct ln_add_params {
     }
 };
 
+/* instance normalization's: channel c over the samples i and their row's elements k */
+struct in_sum_params {
+    const float *x, *tx, *dy, *dty, *saved, *ws;
+    long L;
+    int C, jvp;
+    __device__ void operator()(long c, long i, long k, double *acc) const {
+        long row = i * C + c;
+        size_t j = (size_t)row * L + k;
+        float mean = saved[2 * row], r = saved[2 * row + 1];
+        double xh = norm_hat(x[j], mean, r), g = LN_GET(dy, j);
+        acc[0] += g * xh;
+        acc[1] += g;
+        if (jvp) {
+            double th = r * ((double)tx[j] - ws[2 * row] - xh * ws[2 * row + 1]);
+            acc[0] += (double)dty[j] * th;
+        }
+    }
+};
+
 static void ln_param_grads(const ln_args_t *a, int jvp) {
     if (!a->dw) return;
-    gt_count_bytes(4.0 * a->B * a->N * (2 + 2 * jvp) + 16.0 * a->N);
-    gt_reduce<2>(a->N, a->B, ln_sum_params{a->x, a->tx, a->dy, a->dty, a->saved, a->ws, a->N, jvp && a->dty != NULL},
-                 ln_add_params{a->dw, a->db});
+    long np = a->C > 0 ? a->C : a->N;
+    gt_count_bytes(4.0 * a->B * a->N * (2 + 2 * jvp) + 16.0 * np);
+    int j = jvp && a->dty != NULL;
+    if (a->C > 0)
+        gt_reduce_2d<2>(a->C, a->B, ln_len(a),
+                        in_sum_params{a->x, a->tx, a->dy, a->dty, a->saved, a->ws, ln_len(a), a->C, j},
+                        ln_add_params{a->dw, a->db});
+    else
+        gt_reduce<2>(a->N, a->B, ln_sum_params{a->x, a->tx, a->dy, a->dty, a->saved, a->ws, a->N, j},
+                     ln_add_params{a->dw, a->db});
 }
 
 /* backward: sum a, sum a x_hat with a = w dy, per sample */
 struct ln_sum_back {
     const float *x, *dy, *w, *saved;
     long N;
+    int C;
     __device__ void operator()(long i, long k, double *acc) const {
         size_t j = (size_t)i * N + k;
-        double av = (double)LN_W(w, k) * dy[j];
+        double av = (double)LN_W(w, C, i, k) * dy[j];
         acc[0] += av;
         acc[1] += av * norm_hat(x[j], saved[2 * i], saved[2 * i + 1]);
     }
@@ -352,24 +388,24 @@ struct ln_keep_means {
 };
 
 __global__ void k_ln_dx(float *dx, const float *dy, const float *x, const float *w, const float *saved,
-                        const double *sums, size_t n, long N) {
+                        const double *sums, size_t n, long N, int C) {
     size_t j = GT_TID();
     if (j >= n) return;
     size_t i = j / N, k = j % N;
     float mean = saved[2 * i], r = saved[2 * i + 1];
-    dx[j] = norm_dx(LN_W(w, k) * dy[j], norm_hat(x[j], mean, r), r, sums[2 * i], sums[2 * i + 1]);
+    dx[j] = norm_dx(LN_W(w, C, i, k) * dy[j], norm_hat(x[j], mean, r), r, sums[2 * i], sums[2 * i + 1]);
 }
 
 void cuda_ln_backward(backend_t *be, const ln_args_t *a) {
     (void)be;
-    long B = a->B, N = a->N;
+    long B = ln_rows(a), N = ln_len(a);
     size_t n = (size_t)B * N;
     if (a->dx) {
         double *sums = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 2 * B);
-        gt_reduce<2>(B, N, ln_sum_back{a->x, a->dy, a->w, a->saved, N}, ln_keep_means{sums, (double)N});
+        gt_reduce<2>(B, N, ln_sum_back{a->x, a->dy, a->w, a->saved, N, a->C}, ln_keep_means{sums, (double)N});
         gt_count_bytes(20.0 * n);
         GT_LAUNCH(k_ln_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dy, a->x, a->w, (const float *)a->saved,
-                  (const double *)sums, n, N);
+                  (const double *)sums, n, N, a->C);
     }
     ln_param_grads(a, 0);
 }
@@ -379,10 +415,11 @@ struct ln_sum_jvp_back {
     const float *x, *tx, *dy, *dty, *w, *saved;
     const double *mt_m;
     long N;
+    int C;
     __device__ void operator()(long i, long k, double *acc) const {
         size_t j = (size_t)i * N + k;
         float mean = saved[2 * i], r = saved[2 * i + 1];
-        double xh = norm_hat(x[j], mean, r), wk = LN_W(w, k);
+        double xh = norm_hat(x[j], mean, r), wk = LN_W(w, C, i, k);
         double av = wk * LN_GET(dy, j), c = wk * LN_GET(dty, j);
         double th = r * ((double)tx[j] - mt_m[2 * i] - xh * mt_m[2 * i + 1]);
         acc[0] += av;
@@ -401,12 +438,12 @@ struct ln_keep_sums5 {
 
 __global__ void k_ln_jvp_dx(float *dx, float *dtx, const float *dy, const float *dty, const float *x, const float *tx,
                             const float *w, const float *saved, const double *mt_m, const double *sums, size_t n,
-                            long N) {
+                            long N, int C) {
     size_t j = GT_TID();
     if (j >= n) return;
     size_t i = j / N, k = j % N;
     float mean = saved[2 * i], r = saved[2 * i + 1];
-    double xh = norm_hat(x[j], mean, r), wk = LN_W(w, k);
+    double xh = norm_hat(x[j], mean, r), wk = LN_W(w, C, i, k);
     double av = wk * LN_GET(dy, j), c = wk * LN_GET(dty, j);
     double mt = mt_m[2 * i], m = mt_m[2 * i + 1];
     double th = r * ((double)tx[j] - mt - xh * m);
@@ -416,7 +453,7 @@ __global__ void k_ln_jvp_dx(float *dx, float *dtx, const float *dy, const float 
 
 void cuda_ln_jvp_backward(backend_t *be, const ln_args_t *a) {
     (void)be;
-    long B = a->B, N = a->N;
+    long B = ln_rows(a), N = ln_len(a);
     size_t n = (size_t)B * N;
     double *mt_m = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 7 * B), *sums = mt_m + 2 * B;
     gt_count_bytes(12.0 * n);
@@ -424,9 +461,9 @@ void cuda_ln_jvp_backward(backend_t *be, const ln_args_t *a) {
     if (a->dx || a->dtx) {
         gt_count_bytes(4.0 * n * (3 + (a->dy != NULL) + (a->dty != NULL)) * 2 +
                        4.0 * n * ((a->dx != NULL) + (a->dtx != NULL)));
-        gt_reduce<5>(B, N, ln_sum_jvp_back{a->x, a->tx, a->dy, a->dty, a->w, a->saved, mt_m, N}, ln_keep_sums5{sums});
+        gt_reduce<5>(B, N, ln_sum_jvp_back{a->x, a->tx, a->dy, a->dty, a->w, a->saved, mt_m, N, a->C}, ln_keep_sums5{sums});
         GT_LAUNCH(k_ln_jvp_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dtx, a->dy, a->dty, a->x, a->tx, a->w,
-                  (const float *)a->saved, (const double *)mt_m, (const double *)sums, n, N);
+                  (const float *)a->saved, (const double *)mt_m, (const double *)sums, n, N, a->C);
     }
     ln_param_grads(a, 1);
 }

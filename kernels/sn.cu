@@ -1,5 +1,5 @@
-/* sn.cu: the CUDA backend's spectral-normalization operations (lib/backend/backend_ops.h,
- * "spectral normalization"). The sums (each matrix-vector output, the norms, u . t, <dw, w>) are
+/* sn.cu: the CUDA backend's spectral- and weight-normalization operations
+ * (lib/backend/backend_ops.h, "spectral normalization", "weight normalization"). The sums (each matrix-vector output, the norms, u . t, <dw, w>) are
  * reduce.h's deterministic segmented reductions in double; the element-wise passes are one
  * thread per weight element calling lib/backend/sn_math.h, as the CPU loops do (lib/cpu/sn.c). */
 #include "cuda_check.h"
@@ -88,4 +88,78 @@ void cuda_sn_grad(backend_t *be, const sn_shape_t *s, float *dw_orig, double *do
     gt_count_bytes(16.0 * n);
     gt_reduce<1>(1, (long)n, sn_dot_terms{dw, w}, sn_store_double{dot});
     GT_LAUNCH(k_sn_grad, gt_blocks(n), GT_BLOCK, *s, dw_orig, (const double *)dot, dw, u, v, sigma, n);
+}
+
+/* ---- weight normalization: a row's sums are reduce.h segments, elements a thread each ------- */
+
+struct wn_sumsq {
+    const float *v;
+    long cols;
+    __device__ void operator()(long r, long c, double *acc) const {
+        double x = v[(size_t)r * cols + c];
+        acc[0] += x * x;
+    }
+};
+struct wn_store_norm {
+    float *norm;
+    __device__ void operator()(long r, const double *s) const { norm[r] = (float)sqrt(s[0]); }
+};
+
+void cuda_wn_norms(backend_t *be, float *norm, const float *v, long rows, long cols) {
+    (void)be;
+    gt_count_bytes(4.0 * (double)rows * cols);
+    gt_reduce<1>(rows, cols, wn_sumsq{v, cols}, wn_store_norm{norm});
+}
+
+__global__ void k_wn_weight(float *w, const float *g, const float *v, const float *norm, size_t n, long cols) {
+    size_t k = GT_TID();
+    if (k >= n) return;
+    size_t r = k / cols;
+    w[k] = wn_weight_value(v[k], g[r], norm[r]);
+}
+
+void cuda_wn_weight(backend_t *be, float *w, const float *g, const float *v, const float *norm, long rows, long cols) {
+    (void)be;
+    size_t n = (size_t)rows * cols;
+    if (!n) return;
+    gt_count_bytes(8.0 * n);
+    GT_LAUNCH(k_wn_weight, gt_blocks(n), GT_BLOCK, w, g, v, norm, n, cols);
+}
+
+struct wn_dot {
+    const float *dw, *v;
+    long cols;
+    __device__ void operator()(long r, long c, double *acc) const {
+        size_t k = (size_t)r * cols + c;
+        acc[0] += (double)dw[k] * v[k];
+    }
+};
+/* s_r kept in double for the elements' pass; dg[r] += s_r / norm[r] */
+struct wn_keep_dot {
+    double *s;
+    float *dg;
+    const float *norm;
+    __device__ void operator()(long r, const double *sum) const {
+        s[r] = sum[0];
+        dg[r] += (float)(sum[0] / norm[r]);
+    }
+};
+
+__global__ void k_wn_grad_v(float *dv, const float *dw, const float *g, const float *v, const float *norm,
+                            const double *s, size_t n, long cols) {
+    size_t k = GT_TID();
+    if (k >= n) return;
+    size_t r = k / cols;
+    dv[k] += wn_grad_v(dw[k], v[k], g[r], norm[r], s[r]);
+}
+
+void cuda_wn_grad(backend_t *be, float *dg, float *dv, const float *dw, const float *g, const float *v,
+                  const float *norm, long rows, long cols) {
+    (void)be;
+    size_t n = (size_t)rows * cols;
+    if (!n) return;
+    double *s = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * (size_t)rows);
+    gt_count_bytes(16.0 * n);
+    gt_reduce<1>(rows, cols, wn_dot{dw, v, cols}, wn_keep_dot{s, dg, norm});
+    GT_LAUNCH(k_wn_grad_v, gt_blocks(n), GT_BLOCK, dv, dw, g, v, norm, (const double *)s, n, cols);
 }

@@ -57,7 +57,7 @@ close() {
     run gan-fid --help
     [ "$status" -eq 0 ]
     for o in --features --weights --save-stats --merge-stats --save-features --kid --kid-subsets \
-             --kid-subset-size --seed --batch --threads --device --labels -q; do
+             --kid-subset-size --seed --batch --threads --device --labels --metrics --pr-k --dc-k --is --is-splits --resize -q; do
         [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
     done
     [[ "$output" == *example* ]]
@@ -208,6 +208,68 @@ a[3, 0, 1, 2] = np.inf; np.save('$T/inf.npy', a)"
     assert_one_line_error 2
 }
 
+@test "--metrics: what is printed, in a fixed order; --kid adds KID; 1 and 2 threads agree" {
+    images "$T/a.npy" 30 1 1x3x3
+    images "$T/b.npy" 25 2 1x3x3
+    run gan-fid -q --features pixels "$T/a.npy" "$T/b.npy"
+    [ "$status" -eq 0 ] && [ "${#lines[@]}" -eq 1 ] && [[ "${lines[0]}" == "FD(pixels) "* ]]
+    gan-fid -q --features pixels --metrics dc,pr,fid,kid --kid-subset-size 10 "$T/a.npy" "$T/b.npy" > "$T/all"
+    cut -d' ' -f1 "$T/all" | tr '\n' ' ' > "$T/names"
+    [ "$(cat "$T/names")" = "FD(pixels) KD(pixels) precision(pixels) recall(pixels) density(pixels) coverage(pixels) " ]
+    gan-fid -q --features pixels --metrics pr,dc --threads 1 "$T/a.npy" "$T/b.npy" > "$T/t1"
+    gan-fid -q --features pixels --metrics pr,dc --threads 2 "$T/a.npy" "$T/b.npy" > "$T/t2"
+    cmp "$T/t1" "$T/t2"
+    grep -v '^FD\|^KD' "$T/all" | cmp - "$T/t1"
+    # each line is NAME VALUE; fractions in [0, 1]
+    awk 'NF != 2 || ($1 ~ /^(precision|recall|coverage)/ && ($2 < 0 || $2 > 1)) { exit 1 }' "$T/t1"
+    run gan-fid -q --features pixels --metrics kid --kid-subset-size 10 "$T/a.npy" "$T/b.npy"
+    [ "$status" -eq 0 ] && [ "${#lines[@]}" -eq 1 ] && [[ "${lines[0]}" == "KD(pixels) "*" std "* ]]
+    run gan-fid -q --features pixels --metrics fid --kid --kid-subset-size 10 "$T/a.npy" "$T/b.npy"
+    [ "$status" -eq 0 ] && [ "${#lines[@]}" -eq 2 ]
+}
+
+@test "--metrics errors: unknown names, statistics, too few samples for k, one set" {
+    images "$T/a.npy" 10 1 1x3x3
+    gan-fid -q --features pixels --save-stats "$T/a.npz" "$T/a.npy"
+    run gan-fid -q --features pixels --metrics fid,prd "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    [[ "$output" == *"unknown metric 'prd'"* ]]
+    run gan-fid -q --features pixels --metrics "" "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --features pixels --metrics pr "$T/a.npz" "$T/a.npy"
+    assert_one_line_error 2
+    [[ "$output" == *"pr need the features of both sets"* ]]
+    run gan-fid -q --features pixels --metrics dc --dc-k 10 "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"10 real samples: the 10-th nearest neighbour needs at least 11"* ]]
+    run gan-fid -q --features pixels --pr-k 0 "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --features pixels --metrics pr --save-stats "$T/x.npz" "$T/a.npy"
+    assert_one_line_error 2
+    [ ! -e "$T/x.npz" ]
+    # the Inception Score (its values: tests/ref/test_inception_torch.py)
+    run env -u GAN_FID_WEIGHTS gan-fid -q --is "$T/a.npy"
+    assert_one_line_error 1
+    [[ "$output" == *"the Inception Score needs the Inception weights"* ]]
+    run gan-fid -q --is --features pixels "$T/a.npy"
+    assert_one_line_error 2
+    [[ "$output" == *"needs Inception features, not --features pixels"* ]]
+    run gan-fid -q --features pixels --metrics fid "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --is-splits 0 "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --is --weights "$T/a.npy" "$T/a.npy" "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    # --resize (its values: tests/ref/test_fid_numpy.py against PIL, test_inception_torch.py)
+    run gan-fid -q --resize bicubic --features pixels "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    [[ "$output" == *"bilinear (pytorch-fid's, the default) or clean"* ]]
+    run gan-fid -q --resize clean --features pixels "$T/a.npy" "$T/a.npy"
+    assert_one_line_error 2
+    run gan-fid -q --resize bilinear --features pixels "$T/a.npy" "$T/a.npy"
+    [ "$status" -eq 0 ] && [[ "$output" == "FD(pixels) "* ]]
+}
+
 @test "error: inputs that are not sets" {
     $PY -c "import numpy as np; np.save('$T/3d.npy', np.zeros((4, 5, 6), np.float32)); np.save('$T/i8.npy', np.zeros((4, 1, 2, 2), np.int64))"
     echo "hello" > "$T/text.txt"
@@ -306,13 +368,14 @@ for n, name in ((4000, 'small'), (40000, 'big')):
     [ "${#lines[@]}" -eq 2 ]
     [[ "${lines[1]}" == "FD(pixels)[class=5] "* ]]
     close "${lines[1]#* }" "${plain#* }" 1e-12
-    # with --kid: the overall lines first, unchanged
+    # with --kid: the overall lines first, unchanged, then the per-class FD lines, then per-class KD
     run gan-fid -q --features pixels --kid --kid-subsets 3 --labels "$T/la.npy,$T/lb.npy" "$T/a.npy" "$T/b.npy"
     assert_success
-    [ "${#lines[@]}" -eq 6 ]
+    [ "${#lines[@]}" -eq 10 ]
     [ "${lines[0]}" = "$plain" ]
     [[ "${lines[1]}" == "KD(pixels) "*" std "* ]]
     [[ "${lines[2]}" == "FD(pixels)[class=0] "* ]]
+    [[ "${lines[6]}" == "KD(pixels)[class=0] "*" std "* ]]
 }
 
 @test "--labels: a class with fewer than 2 images in a set prints nan and says why on stderr" {
@@ -334,6 +397,35 @@ for n, name in ((4000, 'small'), (40000, 'big')):
     # a script reads every line the same way
     run bash -c "gan-fid -q --features pixels --labels '$T/la.npy,$T/lb.npy' '$T/a.npy' '$T/b.npy' | $PY -c 'import sys; print(len([float(l.split()[1]) for l in sys.stdin]))'"
     assert_output 5
+}
+
+@test "--labels --kid: per-class KID equals --kid on each class's rows alone; nan where a class is too small" {
+    images "$T/a.npy" 60 1 1x3x3
+    images "$T/b.npy" 50 2 1x3x3
+    $PY -c "
+import numpy as np
+la = np.repeat([0, 2, 5], 20); lb = np.array([0] * 20 + [2] * 29 + [7])
+np.save('$T/la.npy', la); np.save('$T/lb.npy', lb)
+a, b = np.load('$T/a.npy'), np.load('$T/b.npy')
+for k in (0, 2):
+    np.save('$T/a%d.npy' % k, a[la == k]); np.save('$T/b%d.npy' % k, b[lb == k])"
+    run gan-fid -q --features pixels --kid --kid-subsets 5 --kid-subset-size 15 --seed 3 --labels "$T/la.npy,$T/lb.npy" \
+        "$T/a.npy" "$T/b.npy"
+    assert_success
+    # FD, KD, 4 FD[class] lines (0 2 5 7), then 4 KD[class] lines
+    [ "${#lines[@]}" -eq 10 ]
+    [[ "${lines[1]}" == "KD(pixels) "*" std "* ]]
+    [[ "${lines[2]}" == "FD(pixels)[class=0] "* ]]
+    for k in 0 2; do
+        want=$(gan-fid -q --features pixels --metrics kid --kid-subsets 5 --kid-subset-size 15 --seed 3 "$T/a$k.npy" "$T/b$k.npy")
+        [ "$(printf '%s\n' "${lines[@]}" | grep -F "KD(pixels)[class=$k] ")" = "${want/KD(pixels)/KD(pixels)[class=$k]}" ]
+    done
+    [ "${lines[8]}" = "KD(pixels)[class=5] nan std nan" ]
+    [ "${lines[9]}" = "KD(pixels)[class=7] nan std nan" ]
+    # without fid in --metrics: only the KID lines
+    run gan-fid -q --features pixels --metrics kid --kid-subsets 5 --labels "$T/la.npy,$T/lb.npy" "$T/a.npy" "$T/b.npy"
+    assert_success
+    [ "${#lines[@]}" -eq 5 ] && [[ "${lines[4]}" == "KD(pixels)[class=7] nan std nan" ]]
 }
 
 @test "--labels errors: counts, negative or non-integer labels, statistics inputs, the option's form" {

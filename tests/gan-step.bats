@@ -196,6 +196,29 @@ assert "G.0.weight" not in a and "D.2.main.0.weight" not in a and "D.2.main.0.we
     gan-sample -n 4 -i "$T/a.st" -o "$T/s.npy"
 }
 
+@test "noise, instance norm and weight normalization (wn), in a block too: resume is exact, 1 and 2 threads identical, weight_g and weight_v named as torch" {
+    data 64 u8 "$T/d.npy"
+    gan-init --G 'linear 32 wn; relu; reshape 2x4x4; convT 4 k4 s2 p1 wn; relu; conv 1 k3 p1; tanh' \
+        --D 'noise 0.1; conv 8 k4 s2 p1 wn; in; lrelu 0.2; block { noise 0.2; conv 8 k3 p1 wn; in noaffine; lrelu 0.2 } skip { conv 8 k1 wn }; flatten; linear 1 wn' \
+        --shape 1x8x8 --z 8 --batch 16 --seed 4 --loss wgan-gp --n-critic 2 -o "$T/m0.st"
+    [ "$(meta "$T/m0.st" D_spec)" = "noise 0.1; conv 8 k4 s2 p1 wn; in eps=1e-05; lrelu 0.2; block { noise 0.2; conv 8 k3 s1 p1 wn; in eps=1e-05 noaffine; lrelu 0.2 } skip { conv 8 k1 s1 p0 wn }; flatten; linear 1 wn" ]
+    gan-step -q --data "$T/d.npy" --steps 3 --threads 1 -i "$T/m0.st" -o "$T/a.st"
+    gan-step -q --data "$T/d.npy" --steps 3 --threads 2 -i "$T/m0.st" -o "$T/t2.st"
+    cmp "$T/a.st" "$T/t2.st"
+    gan-step -q --data "$T/d.npy" --steps 1 -i "$T/m0.st" -o "$T/m1.st"
+    gan-step -q --data "$T/d.npy" --steps 2 -i "$T/m1.st" -o "$T/b.st"
+    cmp "$T/a.st" "$T/b.st"
+    run tensor-info "$T/a.st"
+    [[ "$output" == *"G.0.weight_g "*"32x1 "* ]]
+    [[ "$output" == *"G.3.weight_g "*"2x1x1x1 "* ]]   # convT: dimension 0 is the input channels
+    [[ "$output" == *"D.1.weight_v "*"8x1x4x4 "* ]]
+    [[ "$output" == *"D.4.main.1.weight_g "*"8x1x1x1 "* ]]
+    [[ "$output" == *"D.4.skip.0.weight_v "* ]]
+    [[ "$output" == *"D.2.weight "*"8 "* ]]             # in: torch's weight and bias of C
+    [[ "$output" != *"D.1.weight "* ]]
+    gan-sample -n 4 -i "$T/a.st" -o "$T/s.npy"
+}
+
 @test "--log writes a header and one row per --log-every steps; appends on resume" {
     data 100 u8 "$T/d.npy"
     init "$T/m0.st"

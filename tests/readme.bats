@@ -31,16 +31,18 @@ examples() {
     [ "$(grep -c . "$T/ex.sh")" -ge 8 ]
     run bash -c "cd '$T' && set -e -o pipefail && source ex.sh 2>/dev/null"
     assert_success
-    [ "${#lines[@]}" -eq 15 ]
+    [ "${#lines[@]}" -eq 19 ]
     [[ "${lines[0]}" == "FD(pixels) 7.968"* ]]
     [[ "${lines[1]}" == "FD(pixels) 526.07"* ]]
     [ "${lines[2]}" = "${lines[0]}" ]
     [[ "${lines[3]}" == "KD(pixels) "*" std "* ]]
+    [ "${lines[4]}" = "precision(pixels) 0.7705" ]
+    [ "${lines[7]}" = "coverage(pixels) 0.977" ]
     # --labels: the overall line, then one line per class
-    [ "${lines[4]}" = "${lines[0]}" ]
-    [[ "${lines[5]}" == "FD(pixels)[class=0] 32.72"* ]]
-    [[ "${lines[14]}" == "FD(pixels)[class=9] 33.83"* ]]
-    for k in 1 2 3 4 5 6 7 8; do [[ "${lines[$((k + 5))]}" == "FD(pixels)[class=$k] "[0-9]* ]]; done
+    [ "${lines[8]}" = "${lines[0]}" ]
+    [[ "${lines[9]}" == "FD(pixels)[class=0] 32.72"* ]]
+    [[ "${lines[18]}" == "FD(pixels)[class=9] 33.83"* ]]
+    for k in 1 2 3 4 5 6 7 8; do [[ "${lines[$((k + 9))]}" == "FD(pixels)[class=$k] "[0-9]* ]]; done
     $PY -c "import numpy as np; z = np.load('$T/real.npz'); assert int(z['n']) == 2000 and z['sigma'].shape == (784, 784)"
 }
 

@@ -2,8 +2,9 @@
 # Residual networks end to end (lib/nn/spec.md, "Residual blocks"; sumpool): a tiny ResNet GAN
 # resumes bit for bit (WGAN-GP's tangent passes and dropout inside a critic block; cbn inside
 # generator blocks with labels), trains the same on 1 and 2 threads, the spec.md examples build,
-# checkpoints name the blocks' tensors after the torch module tree, and a block whose paths
-# disagree is one line naming the block.
+# checkpoints name the blocks' tensors after the torch module tree, a block whose paths
+# disagree is one line naming the block, and the sngan and csngan presets show their spec text
+# and settings and resume exactly.
 load helper
 
 G_RES='linear 32; reshape 8x2x2
@@ -94,4 +95,38 @@ print(g.replace("\n", "\\n")); print(d.replace("\n", "\\n"))' "$BATS_TEST_DIRNAM
     assert_one_line_error 2
     [[ "$output" == *"block 1: main layer 2 (bn) cannot be in a gradient-penalty critic"* ]]
     [ ! -e "$T/m.st" ]
+}
+
+# The sngan preset for 1x28x28 as tensor-info --full shows it (lib/gan/presets.h; cmd/gan-init.md)
+SNGAN_G='linear 3136; reshape 64x7x7; block { bn eps=1e-05 momentum=0.1; relu; upsample 2; conv 64 k3 s1 p1; bn eps=1e-05 momentum=0.1; relu; conv 64 k3 s1 p1 } skip { upsample 2; conv 64 k1 s1 p0 }; block { bn eps=1e-05 momentum=0.1; relu; upsample 2; conv 64 k3 s1 p1; bn eps=1e-05 momentum=0.1; relu; conv 64 k3 s1 p1 } skip { upsample 2; conv 64 k1 s1 p0 }; bn eps=1e-05 momentum=0.1; relu; conv 1 k3 s1 p1; tanh'
+SNGAN_D='block { conv 32 k3 s1 p1 sn; relu; conv 32 k3 s1 p1 sn; avgpool k2 s2 p0 } skip { avgpool k2 s2 p0; conv 32 k1 s1 p0 sn }; block { relu; conv 32 k3 s1 p1 sn; relu; conv 32 k3 s1 p1 sn; avgpool k2 s2 p0 } skip { conv 32 k1 s1 p0 sn; avgpool k2 s2 p0 }; block { relu; conv 32 k3 s1 p1 sn; relu; conv 32 k3 s1 p1 sn }; block { relu; conv 32 k3 s1 p1 sn; relu; conv 32 k3 s1 p1 sn }; relu; sumpool; linear 1 sn'
+
+@test "the sngan and csngan presets: their spec text in tensor-info, their settings, steps that resume exactly" {
+    gan-init --arch sngan --shape 1x28x28 -o "$T/s28.st"
+    run tensor-info --full "$T/s28.st"
+    [[ "$output" == *"G_spec       = $SNGAN_G"$'\n'* ]] || { echo "$output"; return 1; }
+    [[ "$output" == *"D_spec       = $SNGAN_D"$'\n'* ]] || { echo "$output"; return 1; }
+    for k in "loss         = hinge" "opt_G        = adam:lr=0.0002,b1=0,b2=0.9," "opt_D        = adam:lr=0.0002,b1=0,b2=0.9," \
+             "n_critic     = 5"; do
+        [[ "$output" == *"$k"* ]] || { echo "no '$k' in: $output"; return 1; }
+    done
+    gan-init --arch csngan --shape 1x28x28 --classes 3 -o "$T/c28.st"
+    run tensor-info --full "$T/c28.st"
+    G=${SNGAN_G//bn eps=1e-05 momentum=0.1; relu; upsample/cbn 3 eps=1e-05 momentum=0.1; relu; upsample}
+    G=${G//bn eps=1e-05 momentum=0.1; relu; conv 64/cbn 3 eps=1e-05 momentum=0.1; relu; conv 64}
+    [[ "$output" == *"G_spec       = $G"$'\n'* ]] || { echo "want $G in: $output"; return 1; }
+    [[ "$output" == *"D_spec       = ${SNGAN_D%linear 1 sn}proj 3"$'\n'* ]] || { echo "$output"; return 1; }
+    [[ "$output" == *"loss         = hinge"* && "$output" == *"n_critic     = 5"* ]]
+    # a few steps of each, split in two with a checkpoint between: the same bits
+    data 24 "$T/d.npy"
+    for p in sngan csngan; do
+        c=; l=; [ $p = csngan ] && c="--classes 3" && l="--labels $T/d.npy.labels.npy"
+        gan-init --arch $p --shape 1x8x8 --z 8 --batch 4 --seed 2 $c -o "$T/$p.0.st"
+        gan-step -q --data "$T/d.npy" $l --steps 2 -i "$T/$p.0.st" -o "$T/$p.a.st"
+        gan-step -q --data "$T/d.npy" $l --steps 1 -i "$T/$p.0.st" -o "$T/$p.1.st"
+        gan-step -q --data "$T/d.npy" $l --steps 1 -i "$T/$p.1.st" -o "$T/$p.b.st"
+        cmp "$T/$p.a.st" "$T/$p.b.st"
+        ! cmp -s "$T/$p.a.st" "$T/$p.1.st"
+    done
+    gan-sample -n 3 --class 1 -o "$T/s.npy" < "$T/csngan.a.st"
 }

@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the one command to run.
 set -eu
 PKGS="build-essential libopenblas-dev liblapacke-dev libpng-dev zlib1g-dev libcjson-dev
-bats bats-assert bats-support python3-numpy python3-scipy python3-torch dataset-fashion-mnist
+bats bats-assert bats-support python3-numpy python3-scipy python3-torch python3-pil dataset-fashion-mnist
 clang imagemagick gnuplot-nox libopenmpi-dev openmpi-bin"
 PKGS=$(echo $PKGS)
 missing=""

@@ -8,7 +8,8 @@ The input is the state_dict pytorch-fid downloads (torch.load'able; pytorch-fid'
 "fid_weights", file pt_inception-2015-12-05-6726825d.pth, the TensorFlow FID Inception ported
 to PyTorch); a pickled module is accepted too (its state_dict is taken). Every tensor is written
 under its own name (torchvision's Inception3 names: Conv2d_1a_3x3.conv.weight, ...bn.running_var,
-Mixed_5b.branch1x1.conv.weight, fc.weight, ...), floating point as float32, integers as int64,
+Mixed_5b.branch1x1.conv.weight, ..., and fc.weight, the final layer that gan-fid --is needs),
+floating point as float32, integers as int64,
 in a safetensors file (8-byte little-endian header length, JSON header padded with spaces to a
 multiple of 8, the data; int64 tensors first so that every tensor is aligned). The output is
 written to a temporary file beside it and renamed. Needs torch (Debian's python3-torch).

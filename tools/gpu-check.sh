@@ -11,7 +11,7 @@
 #               deviations go into the summary
 #   memcheck, racecheck, initcheck
 #               compute-sanitizer over the parity suite and over 2 training steps of every
-#               preset (mlp, dcgan, wgan-gp, cmlp, cdcgan on 1x28x28, dcgan32 on 1x32x32; random
+#               preset (mlp, dcgan, wgan-gp, sngan, cmlp, cdcgan, csngan on 1x28x28, dcgan32 on 1x32x32; random
 #               data made here)
 #   bench       bench/bench_cuda.sh --device cuda (images/s beside the floors; --no-bench skips)
 # Logs of every stage and the summary (summary.txt) go to DIR (default build/gpu-check).
@@ -127,7 +127,7 @@ steps() {
     local d=$out/data p data extra
     mkdir -p "$d"
     [ -f "$d/d.npy" ] || { npy 64 1 28 28 "$d/d.npy"; npy 64 1 32 32 "$d/d32.npy"; npy_labels 64 "$d/l.npy"; }
-    for p in mlp dcgan wgan-gp cmlp cdcgan dcgan32; do
+    for p in mlp dcgan wgan-gp sngan cmlp cdcgan csngan dcgan32; do
         data=$d/d.npy; extra=""
         [ $p = dcgan32 ] && data=$d/d32.npy
         case $p in c*) extra="--labels $d/l.npy" ;; esac

@@ -86,18 +86,23 @@ typedef struct bn_sync {
     double *scratch;
 } bn_sync_t;
 
-/* LayerNorm over each sample's N values (lib/nn/layer_ln.c has the formulas). x, tx, dy, dty, y,
- * ty, dx, dtx are (B, N); w, b, dw, db (N) or NULL without affine parameters (dw, db also NULL
- * when no parameter gradients are wanted: nn_ctx_t.skip_param_grads); dy, dty may be
- * NULL in the jvp backward pass (zeros); dx, dtx NULL when not wanted. */
+/* LayerNorm over each sample's N values (lib/nn/layer_ln.c has the formulas), or with C > 0
+ * instance normalization (lib/nn/layer_in.c): the same formulas over each of the sample's C
+ * channels of N / C values, with one scale and shift per channel. The normalized groups are the
+ * rows: B rows of N for LayerNorm, B C rows of N / C (row i C + c: sample i, channel c) for
+ * instance normalization. x, tx, dy, dty, y, ty, dx, dtx are (B, N); w, b, dw, db (N), or (C)
+ * with C > 0, or NULL without affine parameters (dw, db also NULL when no parameter gradients
+ * are wanted: nn_ctx_t.skip_param_grads); dy, dty may be NULL in the jvp backward pass (zeros);
+ * dx, dtx NULL when not wanted. */
 typedef struct {
     int B;
     long N;
+    int C;        /* 0: LayerNorm; > 0: instance normalization of C channels (C divides N) */
     double eps;
     const float *x, *tx, *dy, *dty, *w, *b;
     float *y, *ty, *dx, *dtx, *dw, *db;
-    float *saved; /* (B, 2): mean, inv_std per sample, written by the forward passes */
-    float *ws;    /* (B, 2): scratch of the jvp backward pass */
+    float *saved; /* (rows, 2): mean, inv_std per row, written by the forward passes */
+    float *ws;    /* (rows, 2): scratch of the jvp backward pass */
 } ln_args_t;
 
 /* Pooling and nearest upsampling over `planes` = B * C image planes (lib/nn/layer_pool.c says

@@ -23,8 +23,10 @@ BACKEND_OP(fill, (backend_t *be, float *dst, float value, size_t n))
 BACKEND_OP(philox_fill, (backend_t *be, float *dst, size_t n, fill_kind_t kind, uint64_t seed, uint32_t stream,
                          uint32_t step, uint64_t index0, float scale, float shift))
 
-/* y (n) = x + sigma * z, z the Philox normals at indices index0 .. index0 + n - 1 (the value
- * philox_fill's FILL_NORMAL with scale sigma writes, added to x in float); y may be x */
+/* y (n) = x + sigma * z, z the Philox normals of (seed, stream, step) at indices index0 ..
+ * index0 + n - 1 (the value philox_fill's FILL_NORMAL with scale sigma writes, added to x in
+ * float); y may be x; x NULL counts as zeros (y is then the noise alone). The noise layer
+ * (PHILOX_STREAM_NOISE) and instance noise on D's inputs (PHILOX_STREAM_INSTANCE_NOISE) */
 BACKEND_OP(add_noise, (backend_t *be, float *y, const float *x, size_t n, uint64_t seed, uint32_t stream,
                        uint32_t step, uint64_t index0, float sigma))
 
@@ -50,8 +52,9 @@ BACKEND_OP(act_jvp_backward, (backend_t *be, act_kind_t k, float slope, float *d
 BACKEND_OP(bn_forward, (backend_t *be, const bn_args_t *a))
 BACKEND_OP(bn_backward, (backend_t *be, const bn_args_t *a))
 
-/* LayerNorm (ln_args_t, backend.h): forward (y, saved); backward (dx, dw, db); jvp_forward
- * (y, ty, saved); jvp_backward (dx, dtx, dw, db; uses ws). Parameter gradients accumulate. */
+/* LayerNorm, or with ln_args_t.C > 0 instance normalization (ln_args_t, backend.h): forward
+ * (y, saved); backward (dx, dw, db); jvp_forward (y, ty, saved); jvp_backward (dx, dtx, dw, db;
+ * uses ws). Parameter gradients accumulate. */
 BACKEND_OP(ln_forward, (backend_t *be, const ln_args_t *a))
 BACKEND_OP(ln_backward, (backend_t *be, const ln_args_t *a))
 BACKEND_OP(ln_jvp_forward, (backend_t *be, const ln_args_t *a))
@@ -65,6 +68,7 @@ BACKEND_OP(ln_jvp_backward, (backend_t *be, const ln_args_t *a))
  * NULL counts as zeros. */
 BACKEND_OP(dropout, (backend_t *be, float *o1, const float *i1, float *o2, const float *i2, unsigned char *mask,
                      int draw, size_t n, uint64_t seed, uint32_t step, uint64_t base, float p))
+
 
 /* ---- convolutions (lib/nn/layer_conv.c, layer_convT.c; conv_math.h has the geometry) ------- *
  * Matrices are row-major with one column per (sample, position) of a chunk of nb samples:
@@ -187,6 +191,19 @@ BACKEND_OP(sn_weight, (backend_t *be, const sn_shape_t *s, float *w, double *sig
  * (sn_grad_value; u (rows), v (cols)): the gradient through W = W_orig / sigma with u, v fixed */
 BACKEND_OP(sn_grad, (backend_t *be, const sn_shape_t *s, float *dw_orig, double *dot, const float *dw,
                      const float *w, const float *u, const float *v, const double *sigma))
+
+/* ---- weight normalization (lib/nn/layer_wn.c; sn_math.h wn_*) ----------------------------- *
+ * v and w are (rows, cols) row-major, a row per slice of the weight's dimension 0; norm, g and
+ * dg have rows entries. Each row's sum is in double in index order (CPU) or a reduce.h order. */
+/* norm[r] = ||v_r|| (the square root of the double sum of squares, rounded to float) */
+BACKEND_OP(wn_norms, (backend_t *be, float *norm, const float *v, long rows, long cols))
+/* w[r, c] = v[r, c] * (g[r] / norm[r]) (wn_weight_value) */
+BACKEND_OP(wn_weight, (backend_t *be, float *w, const float *g, const float *v, const float *norm, long rows,
+                       long cols))
+/* with s_r = <dw_r, v_r> in double: dg[r] += s_r / norm[r], dv[r, c] += wn_grad_v (the gradient
+ * through W = v g / ||v|| of dL/dW = dw) */
+BACKEND_OP(wn_grad, (backend_t *be, float *dg, float *dv, const float *dw, const float *g, const float *v,
+                     const float *norm, long rows, long cols))
 
 /* ---- sampling (lib/gan/sampler.c; train_math.h: sample_latent) ------------------------------ */
 /* z (rows, zd): row i mixes base latents ia[i] and ib[i] (ib[i] < 0: ia[i] alone) with

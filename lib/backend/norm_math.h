@@ -1,4 +1,4 @@
-/* norm_math.h: element-wise math of the normalisation and dropout layers, host+device (hd.h).
+/* norm_math.h: element-wise math of the normalisation, dropout and noise layers, host+device (hd.h).
  * The CPU loops (lib/cpu/norm.c, lib/cpu/layers.c) and the CUDA kernels (kernels/norm.cu,
  * kernels/layers.cu) call these.
  * Reductions (means, variances, sums of products) are not here: each backend accumulates
@@ -66,5 +66,6 @@ GT_HD static inline float dropout_mask_factor(unsigned char keep, float scale) {
 GT_HD static inline float dropout_factor(uint32_t bits, float p, float scale) {
     return scale * (float)dropout_keep_bits(bits, p);
 }
+
 
 #endif

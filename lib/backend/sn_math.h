@@ -71,4 +71,14 @@ GT_HD static inline float sn_grad_value(float dw, double dot, float ur, float vc
     return (float)(((double)dw - dot * (double)ur * (double)vc) / (double)(float)sigma);
 }
 
+/* Weight normalization (lib/nn/layer_wn.c): W = v g / ||v|| per row (a slice of dimension 0).
+ * The weight's element from v and its row's g and norm, as torch's v * (g / norm) */
+GT_HD static inline float wn_weight_value(float v, float g, float norm) { return v * (g / norm); }
+
+/* dL/dv for element v of a row with g, norm and s = <dW_row, v_row>: (g / n) (dW - s v / n^2) */
+GT_HD static inline float wn_grad_v(float dw, float v, float g, float norm, double s) {
+    double n = norm;
+    return (float)((double)g / n * ((double)dw - s / (n * n) * (double)v));
+}
+
 #endif

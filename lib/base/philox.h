@@ -23,6 +23,8 @@ enum {
     PHILOX_STREAM_KID = 7,     /* gan-fid --kid subsets (step = 2 * subset + set; fid.h) */
     PHILOX_STREAM_AUGMENT = 8, /* DiffAugment draws (step = training step * 16 + pass,
                                   index = global sample * 8 + draw; augment_math.h) */
+    PHILOX_STREAM_NOISE = 9,   /* the noise layer's Gaussian draws (step = training step * 16 + pass,
+                                  index = layer * 2^48 + global sample * N + element; layer_noise.c) */
     PHILOX_STREAM_INSTANCE_NOISE = 10, /* instance noise on D's inputs (step = training step * 16
                                           + pass, index = global sample * C*H*W + element) */
     PHILOX_STREAM_LABEL_FLIP = 11, /* label flipping (step = training step * 16 + pass, index =

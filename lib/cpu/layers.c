@@ -1,5 +1,5 @@
 /* layers.c: the CPU backend's layer operations (lib/backend/backend_ops.h): fills, bias,
- * activations, dropout (BatchNorm and LayerNorm are norm.c's). The per-element math comes from
+ * activations, dropout, additive noise (BatchNorm and LayerNorm are norm.c's). The per-element math comes from
  * act_math.h, norm_math.h and philox.h (shared with kernels/layers.cu); this file is the loops.
  *
  * Loops over many elements are split over the CPU threads (cpu_parallel_for) so that each
@@ -20,12 +20,6 @@
 void cpu_fill(backend_t *be, float *dst, float value, size_t n) {
     (void)be;
     for (size_t i = 0; i < n; i++) dst[i] = value;
-}
-
-void cpu_add_noise(backend_t *be, float *y, const float *x, size_t n, uint64_t seed, uint32_t stream, uint32_t step,
-                   uint64_t index0, float sigma) {
-    (void)be;
-    for (size_t j = 0; j < n; j++) y[j] = x[j] + philox_fill_value(FILL_NORMAL, seed, stream, step, index0 + j, sigma, 0.0f);
 }
 
 void cpu_philox_fill(backend_t *be, float *dst, size_t n, fill_kind_t kind, uint64_t seed, uint32_t stream,
@@ -220,4 +214,28 @@ void cpu_dropout(backend_t *be, float *o1, const float *i1, float *o2, const flo
     void (*fn)(void *, long, long) = draw ? drop_draw_range : drop_saved_range;
     if (n >= 16384) cpu_parallel_for(be, (long)n, fn, &j);
     else fn(&j, 0, (long)n);
+}
+
+/* ---- additive noise: each element from its own index --------------------------------------- */
+
+typedef struct {
+    float *y;
+    const float *x;
+    uint64_t seed, index0;
+    uint32_t stream, step;
+    float sigma;
+} noise_job_t;
+
+static void noise_range(void *arg, long b, long e) {
+    const noise_job_t *j = arg;
+    for (long k = b; k < e; k++)
+        j->y[k] = (j->x ? j->x[k] : 0.0f) +
+                  philox_fill_value(FILL_NORMAL, j->seed, j->stream, j->step, j->index0 + (uint64_t)k, j->sigma, 0.0f);
+}
+
+void cpu_add_noise(backend_t *be, float *y, const float *x, size_t n, uint64_t seed, uint32_t stream, uint32_t step,
+                   uint64_t index0, float sigma) {
+    noise_job_t j = {y, x, seed, index0, stream, step, sigma};
+    if (n >= 16384) cpu_parallel_for(be, (long)n, noise_range, &j);
+    else noise_range(&j, 0, (long)n);
 }

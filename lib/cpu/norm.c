@@ -1,5 +1,6 @@
-/* norm.c: the CPU backend's BatchNorm and LayerNorm operations (lib/backend/backend_ops.h
- * bn_*, ln_*; the layers' formulas are in lib/nn/layer_bn.c and lib/nn/layer_ln.c). The
+/* norm.c: the CPU backend's BatchNorm and LayerNorm (and instance normalization) operations
+ * (lib/backend/backend_ops.h bn_*, ln_*; the layers' formulas are in lib/nn/layer_bn.c and
+ * lib/nn/layer_ln.c). The
  * per-element terms and outputs come from norm_math.h (shared with kernels/norm.cu); this
  * file is the loops.
  *
@@ -309,22 +310,29 @@ void cpu_bn_backward(backend_t *be, const bn_args_t *a) {
     else bn_run(be, a, 1);
 }
 
-/* ---- LayerNorm: samples split over threads; parameter gradients split over elements ------- */
+/* ---- LayerNorm and instance normalization: rows split over threads; parameter gradients split over
+ * elements (LayerNorm) or channels (instance normalization) ------- */
 
 typedef struct {
     const ln_args_t *a;
     int pass;
 } ln_job_t;
 
-#define W(a, k) ((a)->w ? (a)->w[k] : 1.0f)
+/* the affine parameters' index for element k of row i: k (LayerNorm) or the row's channel */
+#define AIX(a, i, k) ((a)->C > 0 ? (i) % (a)->C : (k))
+#define W(a, i, k) ((a)->w ? (a)->w[AIX(a, i, k)] : 1.0f)
 #define GET(p, k) ((p) ? (p)[k] : 0.0f)
 
-/* per sample: statistics, y (and ty); dx (and dtx) */
+/* rows of the normalization (ln_args_t) and their length */
+static long ln_rows(const ln_args_t *a) { return a->C > 0 ? (long)a->B * a->C : a->B; }
+static long ln_len(const ln_args_t *a) { return a->C > 0 ? a->N / a->C : a->N; }
+
+/* per row: statistics, y (and ty); dx (and dtx) */
 static void ln_sample_range(void *arg, long i0, long i1) {
     const ln_job_t *job = arg;
     const ln_args_t *j = job->a;
     int pass = job->pass;
-    long N = j->N;
+    long N = ln_len(j);
     for (long i = i0; i < i1; i++) {
         size_t o = (size_t)i * N;
         const float *x = j->x + o;
@@ -339,7 +347,8 @@ static void ln_sample_range(void *arg, long i0, long i1) {
             j->saved[2 * i] = mean;
             j->saved[2 * i + 1] = r;
             float *y = j->y + o;
-            for (long k = 0; k < N; k++) y[k] = norm_affine(norm_hat(x[k], mean, r), W(j, k), j->b ? j->b[k] : 0.0f);
+            for (long k = 0; k < N; k++)
+                y[k] = norm_affine(norm_hat(x[k], mean, r), W(j, i, k), j->b ? j->b[AIX(j, i, k)] : 0.0f);
         } else {
             mean = j->saved[2 * i];
             r = j->saved[2 * i + 1];
@@ -350,12 +359,12 @@ static void ln_sample_range(void *arg, long i0, long i1) {
             const float *dy = j->dy + o;
             double sa = 0, sax = 0;
             for (long k = 0; k < N; k++) {
-                double a = (double)W(j, k) * dy[k];
+                double a = (double)W(j, i, k) * dy[k];
                 sa += a;
                 sax += a * norm_hat(x[k], mean, r);
             }
             for (long k = 0; k < N; k++)
-                j->dx[o + k] = norm_dx(W(j, k) * dy[k], norm_hat(x[k], mean, r), r, sa / n, sax / n);
+                j->dx[o + k] = norm_dx(W(j, i, k) * dy[k], norm_hat(x[k], mean, r), r, sa / n, sax / n);
             continue;
         }
         if (pass == P_FWD) continue;
@@ -369,7 +378,7 @@ static void ln_sample_range(void *arg, long i0, long i1) {
         double mt = st / n, m = sxt / n;
         if (pass == P_JVP_FWD) {
             for (long k = 0; k < N; k++)
-                j->ty[o + k] = W(j, k) * ln_tangent_hat(tx[k], norm_hat(x[k], mean, r), r, mt, m);
+                j->ty[o + k] = W(j, i, k) * ln_tangent_hat(tx[k], norm_hat(x[k], mean, r), r, mt, m);
             continue;
         }
         /* P_JVP_BWD */
@@ -378,7 +387,7 @@ static void ln_sample_range(void *arg, long i0, long i1) {
         if (!j->dx && !j->dtx) continue;
         double sa = 0, sax = 0, sc = 0, scx = 0, T = 0;
         for (long k = 0; k < N; k++) {
-            double xh = norm_hat(x[k], mean, r), w = W(j, k);
+            double xh = norm_hat(x[k], mean, r), w = W(j, i, k);
             double a = w * GET(j->dy, o + k), c = w * GET(j->dty, o + k);
             double th = r * ((double)tx[k] - mt - xh * m);
             sa += a;
@@ -388,7 +397,7 @@ static void ln_sample_range(void *arg, long i0, long i1) {
             T += c * th;
         }
         for (long k = 0; k < N; k++) {
-            double xh = norm_hat(x[k], mean, r), w = W(j, k);
+            double xh = norm_hat(x[k], mean, r), w = W(j, i, k);
             double a = w * GET(j->dy, o + k), c = w * GET(j->dty, o + k);
             double th = r * ((double)tx[k] - mt - xh * m);
             ln_jvp_dx(j->dx ? j->dx + o + k : NULL, j->dtx ? j->dtx + o + k : NULL, a, c, xh, th, r, m, n, sa, sax,
@@ -430,14 +439,44 @@ static void ln_param_range(void *arg, long k0, long k1) {
     }
 }
 
+/* instance normalization: per channel c, dw[c], db[c] summed over the samples in order, each
+ * sample's row in order */
+static void in_param_range(void *arg, long c0, long c1) {
+    const ln_job_t *job = arg;
+    const ln_args_t *j = job->a;
+    long C = j->C, L = ln_len(j);
+    int jvp = job->pass == P_JVP_BWD && j->dty;
+    for (long c = c0; c < c1; c++) {
+        double sw = 0, sb = 0;
+        for (long i = 0; i < j->B; i++) {
+            long row = i * C + c;
+            size_t o = (size_t)row * L;
+            float mean = j->saved[2 * row], r = j->saved[2 * row + 1];
+            for (long k = 0; k < L; k++) {
+                double xh = norm_hat(j->x[o + k], mean, r), dy = GET(j->dy, o + k);
+                sw += dy * xh;
+                sb += dy;
+                if (jvp) {
+                    double th = r * ((double)j->tx[o + k] - j->ws[2 * row] - xh * j->ws[2 * row + 1]);
+                    sw += (double)j->dty[o + k] * th;
+                }
+            }
+        }
+        j->dw[c] += (float)sw;
+        j->db[c] += (float)sb;
+    }
+}
+
 static void ln_run(backend_t *be, const ln_args_t *a, int pass) {
     ln_job_t job = {a, pass};
-    long work = (long)a->B * a->N;
-    if (work >= 32768 && a->B > 1) cpu_parallel_for(be, a->B, ln_sample_range, &job);
-    else ln_sample_range(&job, 0, a->B);
+    long work = (long)a->B * a->N, rows = ln_rows(a);
+    if (work >= 32768 && rows > 1) cpu_parallel_for(be, rows, ln_sample_range, &job);
+    else ln_sample_range(&job, 0, rows);
     if ((pass == P_BWD || pass == P_JVP_BWD) && a->dw) {
-        if (work >= 32768) cpu_parallel_for(be, a->N, ln_param_range, &job);
-        else ln_param_range(&job, 0, a->N);
+        long np = a->C > 0 ? a->C : a->N;
+        void (*fn)(void *, long, long) = a->C > 0 ? in_param_range : ln_param_range;
+        if (work >= 32768) cpu_parallel_for(be, np, fn, &job);
+        else fn(&job, 0, np);
     }
 }
 

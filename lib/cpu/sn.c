@@ -1,11 +1,12 @@
-/* sn.c: the CPU backend's spectral-normalization operations (lib/backend/backend_ops.h,
- * "spectral normalization"; indexing and element math in lib/backend/sn_math.h, which the CUDA
+/* sn.c: the CPU backend's spectral- and weight-normalization operations (lib/backend/backend_ops.h,
+ * "spectral normalization", "weight normalization"; indexing and element math in lib/backend/sn_math.h, which the CUDA
  * kernels of kernels/sn.cu call too).
  *
  * Sums are in double. A matrix-vector output is summed by one thread in index order; the
  * norms and u . t (a few hundred terms) by one thread in index order; <dw, w> over the whole
  * weight in parts of SN_PART elements, each part by one thread in order, the parts' sums added
  * in part order. So no result depends on the thread count. */
+#include <math.h>
 #include <stddef.h>
 
 #include "lib/backend/sn_math.h"
@@ -106,4 +107,63 @@ void cpu_sn_grad(backend_t *be, const sn_shape_t *s, float *dw_orig, double *dot
     dot[0] = acc;
     j.dot = acc;
     cpu_parallel_for(be, parts, grad_part, &j);
+}
+
+/* ---- weight normalization: rows split over threads, each row's sum by one thread in order ---- */
+
+typedef struct {
+    float *norm, *w, *dg, *dv;
+    const float *v, *g, *dw, *cnorm;
+    long cols;
+} wn_job_t;
+
+static void wn_norm_rows(void *arg, long r0, long r1) {
+    const wn_job_t *j = arg;
+    for (long r = r0; r < r1; r++) {
+        const float *v = j->v + (size_t)r * j->cols;
+        double q = 0;
+        for (long c = 0; c < j->cols; c++) q += (double)v[c] * v[c];
+        j->norm[r] = (float)sqrt(q);
+    }
+}
+
+static void wn_weight_rows(void *arg, long r0, long r1) {
+    const wn_job_t *j = arg;
+    for (long r = r0; r < r1; r++) {
+        size_t o = (size_t)r * j->cols;
+        for (long c = 0; c < j->cols; c++) j->w[o + c] = wn_weight_value(j->v[o + c], j->g[r], j->cnorm[r]);
+    }
+}
+
+static void wn_grad_rows(void *arg, long r0, long r1) {
+    const wn_job_t *j = arg;
+    for (long r = r0; r < r1; r++) {
+        size_t o = (size_t)r * j->cols;
+        double s = 0;
+        for (long c = 0; c < j->cols; c++) s += (double)j->dw[o + c] * j->v[o + c];
+        j->dg[r] += (float)(s / j->cnorm[r]);
+        for (long c = 0; c < j->cols; c++)
+            j->dv[o + c] += wn_grad_v(j->dw[o + c], j->v[o + c], j->g[r], j->cnorm[r], s);
+    }
+}
+
+static void wn_run(backend_t *be, void (*fn)(void *, long, long), wn_job_t *j, long rows) {
+    if ((size_t)rows * (size_t)j->cols >= 65536 && rows > 1) cpu_parallel_for(be, rows, fn, j);
+    else fn(j, 0, rows);
+}
+
+void cpu_wn_norms(backend_t *be, float *norm, const float *v, long rows, long cols) {
+    wn_job_t j = {norm, NULL, NULL, NULL, v, NULL, NULL, NULL, cols};
+    wn_run(be, wn_norm_rows, &j, rows);
+}
+
+void cpu_wn_weight(backend_t *be, float *w, const float *g, const float *v, const float *norm, long rows, long cols) {
+    wn_job_t j = {NULL, w, NULL, NULL, v, g, NULL, norm, cols};
+    wn_run(be, wn_weight_rows, &j, rows);
+}
+
+void cpu_wn_grad(backend_t *be, float *dg, float *dv, const float *dw, const float *g, const float *v,
+                 const float *norm, long rows, long cols) {
+    wn_job_t j = {NULL, NULL, dg, dv, v, g, dw, norm, cols};
+    wn_run(be, wn_grad_rows, &j, rows);
 }

@@ -22,12 +22,12 @@
 
 /* The CPU backend keeps OpenBLAS on one thread (its pool splits the float32 GEMMs); the float64
  * linear algebra here runs alone, so it may use OpenBLAS's own threads for the duration. */
-static int blas_threads_begin(int threads) {
+int fid_blas_threads_begin(int threads) {
     int before = openblas_get_num_threads();
     if (threads > 0) openblas_set_num_threads(threads);
     return before;
 }
-static void blas_threads_end(int before) { openblas_set_num_threads(before); }
+void fid_blas_threads_end(int before) { openblas_set_num_threads(before); }
 
 /* ---- statistics ------------------------------------------------------------------------ */
 
@@ -396,14 +396,14 @@ int fid_frechet(int d, const double *mu1, const double *s1, const double *mu2, c
         tr1 += s1[(size_t)k * d + k];
         tr2 += s2[(size_t)k * d + k];
     }
-    int before = blas_threads_begin(threads);
+    int before = fid_blas_threads_begin(threads);
     double tr = 0;
     int info = trace_sqrt_product(d, s1, s2, 0.0, &tr);
     if (info > 0) { /* pytorch-fid's remedy for a singular product */
         info = trace_sqrt_product(d, s1, s2, FID_EPS, &tr);
         if (offset) *offset = FID_EPS;
     }
-    blas_threads_end(before);
+    fid_blas_threads_end(before);
     if (info != 0)
         return gt_err("the eigendecomposition failed (LAPACK dsyevd info %d), even with %g added to the diagonals",
                       info, FID_EPS);
@@ -471,7 +471,7 @@ int fid_kid(const float *x, int64_t nx, const float *y, int64_t ny, int d, int s
     double *Bm = gt_xmalloc(sizeof(double) * (size_t)m * (size_t)d);
     double *G = gt_xmalloc(sizeof(double) * (size_t)m * (size_t)m);
     double *est = gt_xmalloc(sizeof(double) * (size_t)subsets);
-    int before = blas_threads_begin(threads);
+    int before = fid_blas_threads_begin(threads);
     for (int s = 0; s < subsets; s++) {
         philox_shuffle(px, nx, seed, PHILOX_STREAM_KID, 2u * (uint32_t)s);
         philox_shuffle(py, ny, seed, PHILOX_STREAM_KID, 2u * (uint32_t)s + 1u);
@@ -482,7 +482,7 @@ int fid_kid(const float *x, int64_t nx, const float *y, int64_t ny, int d, int s
         double kxy = kernel_sum_between(A, Bm, m, d, G);
         est[s] = (kxx + kyy) / ((double)m * (m - 1)) - 2.0 * kxy / ((double)m * m);
     }
-    blas_threads_end(before);
+    fid_blas_threads_end(before);
     double sum = 0;
     for (int s = 0; s < subsets; s++) sum += est[s];
     double mu = sum / subsets, var = 0;

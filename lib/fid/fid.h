@@ -131,4 +131,9 @@ int fid_frechet(int d, const double *mu1, const double *s1, const double *mu2, c
 int fid_kid(const float *x, int64_t nx, const float *y, int64_t ny, int d, int subsets, int subset_size,
             uint64_t seed, int threads, double *mean, double *std);
 
+/* BLAS threads for a stretch of float64 linear algebra (lib/fid's callers run it alone):
+ * threads > 0 sets OpenBLAS's count and returns the previous one, for fid_blas_threads_end. */
+int fid_blas_threads_begin(int threads);
+void fid_blas_threads_end(int before);
+
 #endif

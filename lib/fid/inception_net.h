@@ -15,7 +15,8 @@
  * Weights: a safetensors file with pytorch-fid's state_dict names (torchvision's), e.g.
  * Conv2d_1a_3x3.conv.weight (32, 3, 3, 3), Conv2d_1a_3x3.bn.{weight,bias,running_mean,running_var}
  * (32), ... as tools/fid-weights.py writes from pt_inception-2015-12-05-6726825d.pth; other
- * tensors (fc.*, num_batches_tracked) are ignored. Every tensor the network needs must be there,
+ * tensors (fc.*, num_batches_tracked) are ignored here (fc.weight gives the Inception Score its
+ * logits: iscore.h). Every tensor the network needs must be there,
  * float32, of exactly its shape.
  *
  * Memory, allocated once by inception_load for batches up to max_batch (none per batch): two

@@ -10,6 +10,7 @@
 
 #include "formats/npz.h"
 #include "lib/base/common.h"
+#include "lib/fid/resample.h"
 #include "features.h"
 
 /* FNV-1a over bytes, continuing from h */
@@ -118,7 +119,7 @@ int extractor_setup(extractor_t *ex, shape3_t s, const char *set_name) {
             return gt_err("%s: images have %d channels; Inception takes gray (1) or RGB (3) images", set_name, s.c);
         if (inception_load(&ex->inc, ex->weights, ex->be, ex->batch)) return -1;
         ex->d = INCEPTION_DIM;
-        snprintf(ex->name, NAME_LEN, "inception");
+        snprintf(ex->name, NAME_LEN, ex->clean ? "inception-clean" : "inception");
         ex->out = gt_xmalloc(sizeof(float) * (size_t)ex->batch * INCEPTION_DIM);
         ex->out_dev = ex->be->alloc(ex->be, sizeof(float) * (size_t)ex->batch * INCEPTION_DIM);
     }
@@ -126,9 +127,43 @@ int extractor_setup(extractor_t *ex, shape3_t s, const char *set_name) {
     return 0;
 }
 
+/* clean: each channel of each image resized to 299 x 299 on the host as clean-fid does (PIL's
+ * BICUBIC in mode 'F', lib/fid/resample.h), clipped to [-1, 1] (clean-fid clips to 0..255), then
+ * the network (whose bilinear resize of 299 x 299 to 299 x 299 is the identity). */
+static const float *extractor_run_clean(extractor_t *ex, const float *x, int B, shape3_t s) {
+    const int S = INCEPTION_SIZE;
+    size_t plane = (size_t)S * S, n = (size_t)B * (size_t)s.c * plane, tmp = (size_t)S * (size_t)s.h;
+    if (n > ex->rs_floats) {
+        free(ex->rs);
+        ex->rs = gt_xmalloc(sizeof(float) * n);
+        ex->rs_floats = n;
+    }
+    if (tmp > ex->rs_tmp_floats) {
+        free(ex->rs_tmp);
+        ex->rs_tmp = gt_xmalloc(sizeof(float) * tmp);
+        ex->rs_tmp_floats = tmp;
+    }
+    for (int p = 0; p < B * s.c; p++) {
+        float *dst = ex->rs + (size_t)p * plane;
+        resample_bicubic_aa(dst, S, S, x + (size_t)p * (size_t)s.h * (size_t)s.w, s.h, s.w, ex->rs_tmp);
+        for (size_t k = 0; k < plane; k++) dst[k] = dst[k] < -1.0f ? -1.0f : dst[k] > 1.0f ? 1.0f : dst[k];
+    }
+    backend_t *be = ex->be;
+    if (n > ex->x_floats) {
+        if (ex->x_dev) be->free(be, ex->x_dev);
+        ex->x_dev = be->alloc(be, sizeof(float) * n);
+        ex->x_floats = n;
+    }
+    be->upload(be, ex->x_dev, ex->rs, sizeof(float) * n);
+    if (inception_forward(ex->inc, ex->out_dev, ex->x_dev, B, s.c, S, S)) return NULL;
+    be->download(be, ex->out, ex->out_dev, sizeof(float) * (size_t)B * INCEPTION_DIM);
+    return ex->out;
+}
+
 /* The networks run on the backend's device: the images go up, the features come back. */
 const float *extractor_run(extractor_t *ex, const float *x, int B, shape3_t s) {
     if (ex->kind == FEAT_PIXELS) return x;
+    if (ex->kind == FEAT_INCEPTION && ex->clean) return extractor_run_clean(ex, x, B, s);
     backend_t *be = ex->be;
     size_t n = (size_t)B * (size_t)shape3_size(s);
     if (n > ex->x_floats) { /* once per image shape (the first batch is the largest) */
@@ -155,8 +190,11 @@ void extractor_free(extractor_t *ex) {
     if (ex->kind == FEAT_NET && ex->ready) model_free(&ex->model);
     if (ex->inc) inception_free(ex->inc);
     free(ex->out);
+    free(ex->rs);
+    free(ex->rs_tmp);
     free(ex->path_owned);
-    ex->x_dev = ex->out_dev = ex->out = NULL;
+    ex->x_dev = ex->out_dev = ex->out = ex->rs = ex->rs_tmp = NULL;
+    ex->rs_floats = ex->rs_tmp_floats = 0;
     ex->inc = NULL;
     ex->path_owned = NULL;
     ex->ready = 0;

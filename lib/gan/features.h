@@ -1,7 +1,9 @@
 /* features.h: the feature spaces images are scored in, shared by gan-fid (--features) and
  * gan-step's evaluation during training (--eval-features):
  *   inception        pytorch-fid's Inception v3 pool3 features (lib/fid/inception_net.h),
- *                    2048 per image, from a weights file
+ *                    2048 per image, from a weights file; images resized to 299 x 299 by the
+ *                    network's bilinear resize, or with `clean` set by clean-fid's anti-aliased
+ *                    bicubic on the host (lib/fid/resample.h; recorded as "inception-clean")
  *   pixels           the flattened pixels themselves (C*H*W per image, at most 32768)
  *   CKPT.st[:LAYER]  the output of layer LAYER (counted from 0, as in the checkpoint's names;
  *                    default: the input of D's last layer) of a gan-tools checkpoint's D, run in
@@ -37,6 +39,7 @@ typedef struct {
     backend_t *be;
     int batch;
     int quiet;
+    int clean;            /* inception: resize as clean-fid does (gan-fid --resize clean), on the host */
     int ready;            /* set up for the first image set */
     int d;                /* features per image */
     shape3_t shape;       /* pixels, net: the image shape every set must have */
@@ -48,6 +51,8 @@ typedef struct {
     float *x_dev;         /* a batch of images on the backend's device (x_floats of room) */
     size_t x_floats;
     float *out_dev;       /* inception: (batch, 2048) features on the device */
+    float *rs, *rs_tmp;   /* clean: (batch, C, 299, 299) images, and the resampler's scratch */
+    size_t rs_floats, rs_tmp_floats;
     char *path_owned;     /* net: the checkpoint path cut from "PATH:LAYER" (freed by extractor_free) */
     const char *opt;      /* the program's feature option, for messages (set by extractor_parse) */
     const char *weights_opt; /* its weights option, for messages (NULL: "--weights") */

@@ -8,7 +8,7 @@
 #include "lib/base/common.h"
 #include "presets.h"
 
-const char *const preset_names[] = {"mlp", "dcgan", "dcgan32", "wgan-gp", "cmlp", "cdcgan", NULL};
+const char *const preset_names[] = {"mlp", "dcgan", "dcgan32", "wgan-gp", "sngan", "cmlp", "cdcgan", "csngan", NULL};
 
 static char *fmt(const char *f, ...) GT_PRINTF(1, 2);
 static char *fmt(const char *f, ...) {
@@ -32,7 +32,39 @@ static int need_div(const char *name, shape3_t d, int k) {
 
 int preset_get(const char *name, shape3_t d, int zdim, preset_t *p) { return preset_get_classes(name, d, zdim, 0, p); }
 
-static int is_conditional(const char *name) { return strcmp(name, "cmlp") == 0 || strcmp(name, "cdcgan") == 0; }
+static int is_conditional(const char *name) {
+    return strcmp(name, "cmlp") == 0 || strcmp(name, "cdcgan") == 0 || strcmp(name, "csngan") == 0;
+}
+
+/* sngan and csngan (presets.h): the ResNet of SNGAN's 32x32 configuration with two up blocks
+ * from H/4 x W/4 instead of three from 4x4, and a critic downsampling twice then two plain
+ * blocks. `bn` is "bn" (sngan) or "cbn K" (csngan), `head` D's last layer: "linear 1 sn" or "proj K". */
+static void sngan_specs(shape3_t d, int classes, preset_t *p) {
+    const int g = PRESET_SNGAN_G, c = PRESET_SNGAN_D;
+    char bn[32];
+    if (classes) snprintf(bn, sizeof bn, "cbn %d", classes);
+    else snprintf(bn, sizeof bn, "bn");
+    int h = d.h / 4, w = d.w / 4;
+    char up[256]; /* an up block: G's blocks are alike */
+    snprintf(up, sizeof up, "block { %s; relu; upsample 2; conv %d k3 p1; %s; relu; conv %d k3 p1 } "
+                            "skip { upsample 2; conv %d k1 }",
+             bn, g, bn, g, g);
+    p->g = fmt("linear %d; reshape %dx%dx%d; %s; %s; bn; relu; conv %d k3 p1; tanh", g * h * w, g, h, w, up, up, d.c);
+    char head[32];
+    if (classes) snprintf(head, sizeof head, "proj %d", classes);
+    else snprintf(head, sizeof head, "linear 1 sn");
+    p->d = fmt("block { conv %d k3 p1 sn; relu; conv %d k3 p1 sn; avgpool k2 } skip { avgpool k2; conv %d k1 sn }; "
+               "block { relu; conv %d k3 p1 sn; relu; conv %d k3 p1 sn; avgpool k2 } "
+               "skip { conv %d k1 sn; avgpool k2 }; "
+               "block { relu; conv %d k3 p1 sn; relu; conv %d k3 p1 sn }; "
+               "block { relu; conv %d k3 p1 sn; relu; conv %d k3 p1 sn }; "
+               "relu; sumpool; %s",
+               c, c, c, c, c, c, c, c, c, c, head);
+    p->init = INIT_TORCH;
+    p->loss = LOSS_HINGE;
+    p->opt = "adam:lr=2e-4,b1=0,b2=0.9";
+    p->n_critic = 5;
+}
 
 int preset_get_classes(const char *name, shape3_t d, int zdim, int classes, preset_t *p) {
     memset(p, 0, sizeof *p);
@@ -41,8 +73,15 @@ int preset_get_classes(const char *name, shape3_t d, int zdim, int classes, pres
     if (is_conditional(name) && classes <= 0)
         return gt_err("preset %s is class-conditional: give the number of classes (--classes K or --labels)", name);
     if (!is_conditional(name) && classes > 0 &&
-        (!strcmp(name, "mlp") || !strcmp(name, "dcgan") || !strcmp(name, "dcgan32") || !strcmp(name, "wgan-gp")))
-        return gt_err("preset %s is not class-conditional: use cdcgan or cmlp with classes", name);
+        (!strcmp(name, "mlp") || !strcmp(name, "dcgan") || !strcmp(name, "dcgan32") || !strcmp(name, "wgan-gp") ||
+         !strcmp(name, "sngan")))
+        return gt_err("preset %s is not class-conditional: use cdcgan, cmlp or csngan with classes", name);
+    p->loss = strcmp(name, "wgan-gp") == 0 ? LOSS_WGAN_GP : LOSS_NS;
+    if (strcmp(name, "sngan") == 0 || strcmp(name, "csngan") == 0) {
+        if (need_div(name, d, 4)) return -1;
+        sngan_specs(d, name[0] == 'c' ? classes : 0, p);
+        return 0;
+    }
     if (strcmp(name, "cmlp") == 0 || strcmp(name, "cdcgan") == 0) {
         preset_t u;
         if (name[1] == 'd' && need_div(name, d, 4)) return -1;
@@ -57,6 +96,7 @@ int preset_get_classes(const char *name, shape3_t d, int zdim, int classes, pres
         }
         p->d = fmt("%.*sproj %d", (int)(n - strlen(tail)), u.d, classes);
         p->init = u.init;
+        p->loss = u.loss;
         preset_free(&u);
         return 0;
     }
@@ -94,7 +134,7 @@ int preset_get_classes(const char *name, shape3_t d, int zdim, int classes, pres
         p->init = INIT_DCGAN;
         return 0;
     }
-    return gt_err("unknown preset '%s' (known: mlp, dcgan, dcgan32, wgan-gp, cmlp, cdcgan)", name);
+    return gt_err("unknown preset '%s' (known: mlp, dcgan, dcgan32, wgan-gp, sngan, cmlp, cdcgan, csngan)", name);
 }
 
 void preset_free(preset_t *p) {

@@ -1,8 +1,8 @@
 /* layer.c: the table of layer kinds the spec parser knows (built from layer_kinds.h), and what
  * several kinds share: the initialisation of weights and biases, and the passes of the kinds
  * affine in their input; and the one place a layer's pass is run from (layer_forward and the
- * others), which adds spectral normalization's steps around the kind's pass and shows the pass's
- * tensors to the context's observer (layer.h nn_observer_t). */
+ * others), which adds spectral or weight normalization's steps around the kind's pass and shows
+ * the pass's tensors to the context's observer (layer.h nn_observer_t). */
 #include <math.h>
 #include <string.h>
 
@@ -24,7 +24,7 @@ const layer_ops_t *layer_kind_find(const char *name) {
 }
 
 int layer_setup_checked(layer_t *l, const char *prefix) {
-    if (l->ops->setup(l) || layer_sn_setup(l)) return gt_err_prefix(prefix);
+    if (l->ops->setup(l) || layer_sn_setup(l) || layer_wn_setup(l)) return gt_err_prefix(prefix);
     if (l->out.c <= 0 || l->out.h <= 0 || l->out.w <= 0)
         return gt_err("%s: output %dx%dx%d is empty (input %dx%dx%d)", prefix, l->out.c, l->out.h, l->out.w, l->in.c,
                       l->in.h, l->in.w);
@@ -49,6 +49,7 @@ void nn_event_download(const nn_ctx_t *ctx, const nn_event_t *e, float *host) {
 
 void layer_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
     if (l->sn) layer_sn_forward(ctx, l, ctx->training);
+    if (l->wn) layer_wn_forward(ctx, l);
     l->ops->forward(ctx, l, y, x, B);
     if (ctx->observer) layer_observe(ctx, l->name, l->ops->name, 0, l->out, y, B);
 }
@@ -56,23 +57,28 @@ void layer_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, in
 void layer_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, const float *y,
                     int B) {
     if (ctx->observer) layer_observe(ctx, l->name, l->ops->name, 1, l->out, dy, B);
-    int sn = l->sn && !ctx->skip_param_grads;
+    int sn = l->sn && !ctx->skip_param_grads, wn = l->wn && !ctx->skip_param_grads;
     if (sn) layer_sn_backward_begin(ctx, l);
+    if (wn) layer_wn_backward_begin(ctx, l);
     l->ops->backward(ctx, l, dx, dy, x, y, B);
     if (sn) layer_sn_backward_end(ctx, l);
+    if (wn) layer_wn_backward_end(ctx, l);
 }
 
 void layer_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x, const float *tx, int B) {
     if (l->sn) layer_sn_forward(ctx, l, 0);
+    if (l->wn) layer_wn_forward(ctx, l);
     l->ops->jvp_forward(ctx, l, y, ty, x, tx, B);
 }
 
 void layer_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy, const float *dty,
                         const float *x, const float *tx, const float *y, const float *ty, int B) {
-    int sn = l->sn && !ctx->skip_param_grads;
+    int sn = l->sn && !ctx->skip_param_grads, wn = l->wn && !ctx->skip_param_grads;
     if (sn) layer_sn_backward_begin(ctx, l);
+    if (wn) layer_wn_backward_begin(ctx, l);
     l->ops->jvp_backward(ctx, l, dx, dtx, dy, dty, x, tx, y, ty, B);
     if (sn) layer_sn_backward_end(ctx, l);
+    if (wn) layer_wn_backward_end(ctx, l);
 }
 
 void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, double fan_in) {

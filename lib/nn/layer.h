@@ -93,8 +93,10 @@ enum {
     SPEC_POOL = 1 << 13,   /* not a form: the stride defaults to the kernel (torch's pooling) */
     SPEC_NOPAD = 1 << 14,  /* flag nopad: exclude_pad = 1 */
     SPEC_CLASSES = 1 << 15,/* first positional int: the number of classes K (conditional layers) */
-    SPEC_SN = 1 << 16      /* flag sn or sn=N: spectral normalization of the weight with N power
+    SPEC_SN = 1 << 16,     /* flag sn or sn=N: spectral normalization of the weight with N power
                               iterations (1 for plain sn), l->sn = N (layer_sn.c) */
+    SPEC_SIGMA = 1 << 17,  /* positional float >= 0, required: a standard deviation, l->sigma (noise) */
+    SPEC_WN = 1 << 18      /* flag wn: weight normalization of the weight, l->wn = 1 (layer_wn.c) */
 };
 
 /* The two passes of a kind that is affine in its input, y = A x + b (conv, convT): apply writes
@@ -170,6 +172,7 @@ struct layer {
                               (torch's count_include_pad=False) */
     float slope;           /* LeakyReLU negative slope */
     float p;               /* dropout probability */
+    float sigma;           /* noise: standard deviation of the added Gaussian noise */
     double eps, momentum;  /* BatchNorm / LayerNorm */
     shape3_t reshape;      /* reshape target */
     int classes;           /* class-conditional kinds (embed, onehot, cbn, proj): K; 0 for the others */
@@ -209,6 +212,15 @@ struct layer {
     float *sn_u, *sn_v;    /* u (rows), v (cols): slices of the net's state */
     float *sn_t;           /* scratch: max(rows, cols) floats */
     double *sn_sigma;      /* [0] sigma of the last forward, [1] <dW, W> of the last backward */
+
+    /* weight normalization (lib/nn/layer_wn.c); all zero/NULL when wn == 0. The trained tensors
+       are weight_v (the net's params slice that l->w is without wn) and weight_g (the extra
+       tensor after the bias: l->e, l->de, rows floats); l->w and l->dw are W = v g / ||v|| and the
+       pass's dL/dW in the net's sn buffer, so the kind's passes are unchanged */
+    int wn;                /* spec flag `wn` */
+    long wn_rows, wn_cols; /* the weight as rows (its dimension 0) x the rest */
+    float *wn_v, *wn_dv;   /* v and its gradient (params and grads slices) */
+    float *wn_norm;        /* (rows) ||v_r|| of the last forward, in the sn buffer */
 
     /* a residual block (kind "block", lib/nn/layer_block.c): y = main(x) + skip(x) */
     struct layer *sub;     /* n_sub children (spec_parse allocates them): the main path's n_main
@@ -263,9 +275,10 @@ void layer_affine_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float
 
 /* A layer's passes as a network runs them, at the top level (net.c) and inside a residual
  * block's paths (layer_block.c): the kind's forward, backward, jvp_forward or jvp_backward, with
- * spectral normalization's steps around it when l->sn (below). layer_forward iterates u, v when
- * ctx->training; layer_jvp_forward never does (it is the same use of the layer as the
- * layer_forward before it); the reverse passes add dL/dW_orig unless ctx->skip_param_grads. */
+ * spectral normalization's steps around it when l->sn, weight normalization's when l->wn (below).
+ * layer_forward iterates u, v when ctx->training; layer_jvp_forward never does (it is the same
+ * use of the layer as the layer_forward before it); the reverse passes add dL/dW_orig (or dL/dg,
+ * dL/dv) unless ctx->skip_param_grads. */
 void layer_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B);
 void layer_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x, const float *y,
                     int B);
@@ -298,6 +311,19 @@ void layer_sn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed);
 void layer_sn_forward(const nn_ctx_t *ctx, layer_t *l, int iterate);
 void layer_sn_backward_begin(const nn_ctx_t *ctx, layer_t *l);
 void layer_sn_backward_end(const nn_ctx_t *ctx, layer_t *l);
+
+/* Weight normalization (lib/nn/layer_wn.c says what it computes), for a layer with l->wn, run
+ * like spectral normalization's functions above: layer_wn_setup after the kind's setup (adds
+ * weight_g as the layer's extra tensor; refuses sn with wn), layer_wn_floats (the net's sn
+ * buffer: W, dW, norms), layer_wn_init (the kind's init into v, then g = ||v|| per row),
+ * layer_wn_forward (W from g and v, before the kind's forward or jvp_forward), and
+ * layer_wn_backward_begin / _end around a pass that computes parameter gradients. */
+int layer_wn_setup(layer_t *l);
+size_t layer_wn_floats(const layer_t *l);
+void layer_wn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed);
+void layer_wn_forward(const nn_ctx_t *ctx, layer_t *l);
+void layer_wn_backward_begin(const nn_ctx_t *ctx, layer_t *l);
+void layer_wn_backward_end(const nn_ctx_t *ctx, layer_t *l);
 
 /* BatchNorm's pieces that conditional BatchNorm (cbn) shares (lib/nn/layer_bn.c says what they do) */
 void layer_bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, size_t n_affine);

@@ -180,7 +180,7 @@ static void conv_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *d
 
 const layer_ops_t layer_conv_ops = {
     .name = "conv",
-    .args = SPEC_UNITS | SPEC_K | SPEC_S | SPEC_P | SPEC_NOBIAS | SPEC_SN,
+    .args = SPEC_UNITS | SPEC_K | SPEC_S | SPEC_P | SPEC_NOBIAS | SPEC_SN | SPEC_WN,
     .size_name = "number of output channels",
     .setup = conv_setup,
     .init = conv_init,

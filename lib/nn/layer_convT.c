@@ -117,7 +117,7 @@ static void convT_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *
 
 const layer_ops_t layer_convT_ops = {
     .name = "convT",
-    .args = SPEC_UNITS | SPEC_K | SPEC_S | SPEC_P | SPEC_OP | SPEC_NOBIAS | SPEC_SN,
+    .args = SPEC_UNITS | SPEC_K | SPEC_S | SPEC_P | SPEC_OP | SPEC_NOBIAS | SPEC_SN | SPEC_WN,
     .size_name = "number of output channels",
     .setup = convT_setup,
     .init = convT_init,

@@ -86,7 +86,7 @@ static void linear_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, floa
 
 const layer_ops_t layer_linear_ops = {
     .name = "linear",
-    .args = SPEC_UNITS | SPEC_NOBIAS | SPEC_SN,
+    .args = SPEC_UNITS | SPEC_NOBIAS | SPEC_SN | SPEC_WN,
     .size_name = "number of output features",
     .setup = linear_setup,
     .init = linear_init,

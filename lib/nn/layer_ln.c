@@ -20,6 +20,7 @@
  * d x_hat = r P(dx), then P's symmetry; checked against finite differences of jvp_forward
  * in tests/unit/test_layer_norm.c and against torch's double backward in
  * tests/ref/test_layers_norm.py.)
+ * Instance normalization (layer_in.c) runs the same operations on (sample, channel) rows.
  * The loops are the backend's (backend_ops.h ln_*; the CPU splits samples over threads for y,
  * dx, dtx and sums the parameter gradients over samples per element in a second loop split
  * over elements, so no result depends on the thread count). */

@@ -7,7 +7,8 @@
  *   state           n_state floats (per layer: BatchNorm running mean then var, or spectral
  *                   normalization's u then v)
  *   sn_buf          per spectral-normalized layer, inside blocks too: W, dW and a scratch
- *                   vector (layer_sn.c), and two doubles (sigma, <dW, W>) in sn_scalars
+ *                   vector (layer_sn.c), and two doubles (sigma, <dW, W>) in sn_scalars; per
+ *                   weight-normalized layer: W, dW and the rows' norms (layer_wn.c)
  *   acts[i]         input of layer i, (max_batch, in_i); acts[0] points at the caller's x
  *   dacts           two (max_batch, max size) buffers, used in turn going backward
  *   tacts[i]        tangents, like acts; dtacts two buffers like dacts
@@ -28,9 +29,11 @@
 static const char *kind(const layer_t *l) { return l->ops->name; }
 
 /* Add the spectral normalization memory of l, or of the layers inside it when it is a block:
- * u and v to n_state, W, dW and scratch to sn_floats, one pair of scalars each. */
+ * u and v to n_state, W, dW and scratch to sn_floats, one pair of scalars each; and weight
+ * normalization's W, dW and norms to sn_floats. */
 static void count_sn(net_t *n, const layer_t *l) {
     for (int j = 0; j < l->n_sub; j++) count_sn(n, &l->sub[j]);
+    n->sn_floats += layer_wn_floats(l);
     if (!l->sn) return;
     n->n_state += layer_sn_state(l);
     n->sn_floats += layer_sn_floats(l);
@@ -166,6 +169,15 @@ static void bind_seq(net_t *n, layer_t *ls, int cnt, size_t B, bind_t *o) {
             o->so += layer_sn_state(l);
             l->sn_sigma = n->sn_scalars + 2 * o->snk++;
         }
+        if (l->wn) { /* likewise: the kind sees W and dW, v and its gradient are the params' */
+            size_t nw = (size_t)l->wn_rows * (size_t)l->wn_cols;
+            l->wn_v = l->w;
+            l->wn_dv = l->dw;
+            l->w = n->sn_buf + o->sno;
+            l->dw = l->w + nw;
+            l->wn_norm = l->dw + nw;
+            o->sno += layer_wn_floats(l);
+        }
     }
 }
 
@@ -195,10 +207,12 @@ int net_alloc(net_t *n, int max_batch) {
     n->state = be->alloc(be, sizeof(float) * n->n_state);
     be->zero(be, n->state, sizeof(float) * n->n_state);
     n->bn_batches = gt_xcalloc((size_t)n->n_numbered + 1, sizeof *n->bn_batches);
-    if (n->sn_layers) {
+    if (n->sn_floats) {
         n->sn_buf = be->alloc(be, sizeof(float) * n->sn_floats);
-        n->sn_scalars = be->alloc(be, sizeof(double) * 2 * (size_t)n->sn_layers);
         be->zero(be, n->sn_buf, sizeof(float) * n->sn_floats);
+    }
+    if (n->sn_layers) {
+        n->sn_scalars = be->alloc(be, sizeof(double) * 2 * (size_t)n->sn_layers);
         be->zero(be, n->sn_scalars, sizeof(double) * 2 * (size_t)n->sn_layers);
     }
 
@@ -251,6 +265,7 @@ static void init_seq(net_t *n, layer_t *ls, int cnt, init_mode_t mode, uint64_t 
         layer_t *l = &ls[i];
         if (l->n_sub) init_seq(n, l->sub, l->n_sub, mode, seed);
         else if (l->sn) layer_sn_init(n->be, l, mode, seed);
+        else if (l->wn) layer_wn_init(n->be, l, mode, seed);
         else if (l->ops->init) l->ops->init(n->be, l, mode, seed);
     }
 }
@@ -457,9 +472,10 @@ static int tensor_seq(const layer_t *ls, int cnt, const char *prefix, int *j, ne
         size_t nw = l->n_params - l->n_bias - l->n_extra;
         if (nw) {
             if ((*j)-- == 0) {
-                snprintf(t->name, sizeof t->name, l->sn ? "%s%d.weight_orig" : "%s%d.weight", prefix, i);
+                snprintf(t->name, sizeof t->name,
+                         l->sn ? "%s%d.weight_orig" : l->wn ? "%s%d.weight_v" : "%s%d.weight", prefix, i);
                 t->is_param = 1;
-                t->data = l->sn ? l->sn_w_orig : l->w;
+                t->data = l->sn ? l->sn_w_orig : l->wn ? l->wn_v : l->w;
                 t->count = nw;
                 t->ndim = l->w_ndim ? l->w_ndim : 1;
                 for (int d = 0; d < 4; d++) t->shape[d] = l->w_ndim ? l->w_shape[d] : d == 0 ? (int64_t)nw : 0;
@@ -478,7 +494,17 @@ static int tensor_seq(const layer_t *ls, int cnt, const char *prefix, int *j, ne
                 return 1;
             }
         }
-        if (l->n_extra) {
+        if (l->n_extra && l->wn) { /* weight_g: (rows, 1, ...) in the weight's rank, as torch keeps it */
+            if ((*j)-- == 0) {
+                snprintf(t->name, sizeof t->name, "%s%d.weight_g", prefix, i);
+                t->is_param = 1;
+                t->data = l->e;
+                t->count = l->n_extra;
+                t->ndim = l->w_ndim;
+                for (int d = 0; d < 4; d++) t->shape[d] = d == 0 ? (int64_t)l->n_extra : d < l->w_ndim ? 1 : 0;
+                return 1;
+            }
+        } else if (l->n_extra) {
             if ((*j)-- == 0) {
                 snprintf(t->name, sizeof t->name, "%s%d.embed.weight", prefix, i);
                 t->is_param = 1;

@@ -40,7 +40,8 @@ typedef struct net {
     size_t workspace_floats;
     float *workspace;
     int sn_layers;          /* layers with spectral normalization (layer_sn.c) */
-    size_t sn_floats;       /* their W, dW and scratch, in sn_buf (inside blocks too, in order) */
+    size_t sn_floats;       /* their W, dW and scratch, and weight-normalized layers' W, dW and norms
+                               (layer_wn.c), in sn_buf (inside blocks too, in order) */
     float *sn_buf;
     double *sn_scalars;     /* (sn_layers, 2): sigma, <dW, W> */
     const nn_observer_t *observer; /* NULL, or shown every pass's tensors (net_observe) */

@@ -114,6 +114,10 @@ static int parse_layer(layer_t *l, char **tok, int nt, const char *where, int in
             bit = SPEC_SN;
             l->sn = 1;
             ok = 1;
+        } else if (strcmp(t, "wn") == 0) {
+            bit = SPEC_WN;
+            l->wn = 1;
+            ok = 1;
         } else if (strncmp(t, "sn=", 3) == 0) {
             bit = SPEC_SN;
             ok = !parse_int(t + 3, 1, SN_ITERS_MAX, &l->sn);
@@ -146,7 +150,7 @@ static int parse_layer(layer_t *l, char **tok, int nt, const char *where, int in
             /* a positional argument: at most one per kind, or K and then N (SPEC_CLASSES with SPEC_UNITS) */
             int want = (args & SPEC_CLASSES) ? 1 + !!(args & SPEC_UNITS) : 1;
             if (npos++ >= want ||
-                !(args & (SPEC_UNITS | SPEC_SLOPE | SPEC_PROB | SPEC_SHAPE | SPEC_SCALE | SPEC_CLASSES)))
+                !(args & (SPEC_UNITS | SPEC_SLOPE | SPEC_PROB | SPEC_SIGMA | SPEC_SHAPE | SPEC_SCALE | SPEC_CLASSES)))
                 return FAIL("unexpected argument '%s'", t);
             if ((args & SPEC_CLASSES) && npos == 1) {
                 if (parse_int(t, 1, 1000000, &l->classes))
@@ -164,6 +168,10 @@ static int parse_layer(layer_t *l, char **tok, int nt, const char *where, int in
                 if (parse_double(t, &d) || !(d >= 0 && d < 1))
                     return FAIL("bad probability '%s' (want a number in [0, 1))", t);
                 l->p = (float)d;
+            } else if (args & SPEC_SIGMA) {
+                if (parse_double(t, &d) || !(d >= 0) || (float)d > 1e30f)
+                    return FAIL("bad standard deviation '%s' (want a number >= 0)", t);
+                l->sigma = (float)d;
             } else { /* SPEC_SHAPE */
                 int c, h, w;
                 char extra;
@@ -185,6 +193,7 @@ static int parse_layer(layer_t *l, char **tok, int nt, const char *where, int in
     if ((args & SPEC_UNITS) && npos < 1 + !!(args & SPEC_CLASSES)) return FAIL("missing the %s", ops->size_name);
     if ((args & SPEC_SHAPE) && !npos) return FAIL("missing the target shape CxHxW");
     if ((args & SPEC_SCALE) && !npos) return FAIL("missing the scale factor");
+    if ((args & SPEC_SIGMA) && !npos) return FAIL("missing the standard deviation SIGMA");
     if ((args & SPEC_K) && !(seen & SPEC_K)) return FAIL("missing the kernel size kN");
     if ((args & SPEC_POOL) && !(seen & SPEC_S)) {
         l->sh = l->kh;
@@ -378,7 +387,7 @@ fail:
 }
 
 /* ---- normalised text ------------------------------------------------------------------- *
- * Numbers in their shortest exact text (gt_format_exact): slope and p as the float a layer
+ * Numbers in their shortest exact text (gt_format_exact): slope, p and sigma as the float a layer
  * keeps, eps and momentum as doubles. */
 
 static void fmt_pair(char *buf, size_t cap, int a, int b) {
@@ -454,6 +463,11 @@ static void fmt_seq(sbuf_t *bp, const layer_t *layers, int n_layers) {
             gt_format_exact(t, sizeof t, l->p, 1, 1);
             sb_add(&b, t);
         }
+        if (a & SPEC_SIGMA) {
+            sb_add(&b, " ");
+            gt_format_exact(t, sizeof t, l->sigma, 1, 1);
+            sb_add(&b, t);
+        }
         if (a & SPEC_K) {
             sb_add(&b, " k");
             fmt_pair(t, sizeof t, l->kh, l->kw);
@@ -488,6 +502,7 @@ static void fmt_seq(sbuf_t *bp, const layer_t *layers, int n_layers) {
         if ((a & SPEC_AFFINE) && !l->has_bias) sb_add(&b, " noaffine");
         if ((a & SPEC_NOPAD) && l->exclude_pad) sb_add(&b, " nopad");
         if ((a & SPEC_SN) && l->sn == 1) sb_add(&b, " sn");
+        if ((a & SPEC_WN) && l->wn) sb_add(&b, " wn");
         if ((a & SPEC_SN) && l->sn > 1) {
             snprintf(t, sizeof t, " sn=%d", l->sn);
             sb_add(&b, t);

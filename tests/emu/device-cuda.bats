@@ -2,7 +2,8 @@
 # The programs with --device cuda, end to end, on the CUDA host emulation build
 # (make CUDA=emu; tests/run.sh points GT_BIN at build/emu-cudaemu/bin): training and sampling
 # agree with the CPU, resume is exact, --device auto says what it chose, a missing GPU is a
-# one-line error, a NaN is found on the device and named by step, the log and snapshots.
+# one-line error, a NaN is found on the device and named by step, the log and snapshots, the
+# sngan presets (ResNets, spectral normalization, cbn, proj) train as on the CPU.
 # The emulation keeps device memory inaccessible to host code between kernels, so each run
 # here also checks that nothing outside the backend touches it.
 load ../helper
@@ -86,6 +87,21 @@ PY
             --opt-d sgd:lr=0.01,momentum=0.9,nesterov -i "$T/m0.st" -o "$T/$dev.st" 2>/dev/null
     done
     close "$T/cpu.st" "$T/cuda.st"
+}
+
+@test "gan-step --device cuda: the sngan and csngan presets agree with the CPU and resume exactly" {
+    data 24 u8 "$T/d.npy"
+    $PY -c 'import numpy as np; np.save("'"$T"'/l.npy", np.arange(24) % 3)'
+    for p in sngan csngan; do
+        c=; l=; [ $p = csngan ] && c="--classes 3" && l="--labels $T/l.npy"
+        gan-init --device cpu --arch $p --shape 1x8x8 --z 8 --batch 4 --seed 2 $c -o "$T/$p.0.st"
+        gan-step -q --device cpu --threads 1 --data "$T/d.npy" $l --steps 2 -i "$T/$p.0.st" -o "$T/$p.cpu.st"
+        gan-step -q --device cuda --data "$T/d.npy" $l --steps 2 -i "$T/$p.0.st" -o "$T/$p.a.st"
+        close "$T/$p.cpu.st" "$T/$p.a.st"
+        gan-step -q --device cuda --data "$T/d.npy" $l --steps 1 -i "$T/$p.0.st" -o "$T/$p.1.st"
+        gan-step -q --device cuda --data "$T/d.npy" $l --steps 1 -i "$T/$p.1.st" -o "$T/$p.b.st"
+        cmp "$T/$p.a.st" "$T/$p.b.st"
+    done
 }
 
 @test "gan-init --device cuda writes the CPU's bytes (Philox fills are exact)" {

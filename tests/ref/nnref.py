@@ -12,7 +12,8 @@ run() draws x, dy (and tx, dty with jvp=True) from a NumPy generator, runs the p
 then builds the equivalent torch.nn.Sequential in float64 from the same spec, loads the
 parameters the probe used (its params.npy: our initialisation, or the ones passed in), and
 runs the same pass with autograd. Dropout's mask cannot come from torch's RNG: it is read off
-the probe's own activations (mask = output != 0 where the input is non-zero).
+the probe's own activations (mask = output != 0 where the input is non-zero). The noise layer's
+draw is computed here from our Philox key (philoxref.py), inside blocks too.
 
 Residual blocks (`block { ... } skip { ... }`) are Residual modules holding the Sequentials
 `main` and `skip`; dropout masks are read off the probe's activations only for top-level
@@ -35,6 +36,8 @@ import tempfile
 import numpy as np
 import torch
 import torch.nn as nn
+
+from philoxref import philox_normal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -76,6 +79,8 @@ def _parse_layer(toks):
             a["nopad"] = True
         elif t == "sn":
             a["sn"] = 1
+        elif t == "wn":
+            a["wn"] = True
         elif t.startswith("sn="):
             a["sn"] = int(t[3:])
         elif t.startswith("eps="):
@@ -103,6 +108,8 @@ def _parse_layer(toks):
             a["slope"] = float(pos[0])
         elif kind == "dropout":
             a["p"] = float(pos[0])
+        elif kind == "noise":
+            a["sigma"] = float(pos[0])
         else:
             a["n"] = int(pos[0])
     if a["s"] is None:
@@ -254,8 +261,54 @@ class MaskDropout(nn.Module):
         return x * self.mask.reshape(x.shape) / (1 - self.p)
 
 
+PHILOX_STREAM_NOISE = 9
+
+
+class PhiloxNoise(nn.Module):
+    """noise SIGMA: x + sigma z in training mode, x in evaluation mode, z our Philox draw
+    (lib/nn/layer_noise.c's key: seed, PHILOX_STREAM_NOISE, step, layer * 2^48 + sample * N +
+    element) computed here in NumPy (philoxref), not read off the probe. seed, step and the
+    layer's number (index) are set before a pass (set_keys); samples count from 0."""
+
+    def __init__(self, sigma):
+        super().__init__()
+        self.sigma, self.seed, self.step, self.index = sigma, 1, 0, 0
+
+    def forward(self, x):
+        if not self.training or self.sigma == 0:
+            return x
+        n = x[0].numel()
+        idx = (np.uint64(self.index) << np.uint64(48)) + np.arange(x.shape[0] * n, dtype=np.uint64)
+        z = philox_normal(self.seed, PHILOX_STREAM_NOISE, self.step, idx).astype(np.float64)
+        return x + float(np.float32(self.sigma)) * torch.as_tensor(z).reshape(x.shape)
+
+
+def set_keys(seq, seed, step):
+    """Give the noise layers of seq (built by build()) the pass's Philox seed and step."""
+    for m in seq.modules():
+        if isinstance(m, PhiloxNoise):
+            m.seed, m.step = seed, step
+
+
+def _number(seq):
+    """Each layer's Philox number (lib/nn/spec.md, "Initialisation"): top-level layers by
+    position, the blocks' layers after the last, block by block, main path then shortcut; set
+    as .index on the noise modules."""
+    nxt = len(seq)
+    for i, m in enumerate(seq):
+        if isinstance(m, PhiloxNoise):
+            m.index = i
+        if isinstance(m, Residual):
+            for sub in [m.main] + ([m.skip] if m.has_skip else []):
+                for mm in sub:
+                    if isinstance(mm, PhiloxNoise):
+                        mm.index = nxt
+                    nxt += 1
+
+
 FEATURE_KINDS = (nn.Linear, nn.BatchNorm1d)
-IMAGE_KINDS = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.Upsample)
+IMAGE_KINDS = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.InstanceNorm2d, nn.MaxPool2d, nn.AvgPool2d,
+               nn.Upsample)
 
 
 def _adapt(m, x):
@@ -280,7 +333,9 @@ def forward(seq, x, collect=False):
 
 def build(spec, in_shape):
     """(nn.Sequential in float64, [output shape (C, H, W) per layer]) for the spec."""
-    return _build_seq(parse_spec(spec), in_shape)
+    seq, shapes = _build_seq(parse_spec(spec), in_shape)
+    _number(seq)
+    return seq, shapes
 
 
 def _build_seq(layers, in_shape):
@@ -308,6 +363,8 @@ def _build_seq(layers, in_shape):
             m = cls(c, eps=a["eps"], momentum=a["momentum"], affine=a["bias"])
         elif kind == "ln":
             m = nn.LayerNorm(c if feat else [c, h, w], eps=a["eps"], elementwise_affine=a["bias"])
+        elif kind == "in":
+            m = nn.InstanceNorm2d(c, eps=a["eps"], affine=a["bias"], track_running_stats=False)
         elif kind == "relu":
             m = nn.ReLU()
         elif kind == "lrelu":
@@ -318,6 +375,8 @@ def _build_seq(layers, in_shape):
             m = nn.Sigmoid()
         elif kind == "dropout":
             m = MaskDropout(a["p"])
+        elif kind == "noise":
+            m = PhiloxNoise(a["sigma"])
         elif kind == "reshape":
             m = nn.Unflatten(1, a["shape"])
         elif kind == "flatten":
@@ -340,6 +399,9 @@ def _build_seq(layers, in_shape):
         if a.get("sn"):
             # torch's own: W = weight_orig / sigma, u, v buffers, dim 1 for ConvTranspose2d
             m = nn.utils.spectral_norm(m, n_power_iterations=a["sn"])
+        if a.get("wn"):
+            # torch's own: weight = weight_v * (weight_g / ||weight_v||), dim 0 for every module
+            m = nn.utils.weight_norm(m)
         m.eval()
         for mm in m.modules():
             if hasattr(mm, "labels"):
@@ -355,11 +417,12 @@ def _build_seq(layers, in_shape):
 def parameters(seq):
     """seq's parameters in our order: module by module as seq.modules() walks them (inside
     residual blocks too, main path then shortcut), each module's weight (weight_orig under
-    spectral_norm, which torch registers after the bias) first, then its others in torch's order."""
+    spectral_norm, weight_v under weight_norm, which torch registers after the bias) first, then
+    its others in torch's order, weight_norm's weight_g last (after the bias, as ours)."""
     out = []
     for m in seq.modules():
         ps = list(m.named_parameters(recurse=False))
-        ps.sort(key=lambda kv: kv[0] != "weight_orig")
+        ps.sort(key=lambda kv: 0 if kv[0] in ("weight_orig", "weight_v") else 2 if kv[0] == "weight_g" else 1)
         out += [p for _, p in ps]
     return out
 
@@ -451,10 +514,13 @@ def _mask_from(act_in, act_out):
     return ((act_out != 0) | (act_in == 0)).astype(np.float64)
 
 
-def reference(spec, in_shape, ours, x, state=None, dy=None, tx=None, dty=None, train=True, labels=None):
-    """Torch float64 results for the pass the probe ran (its params and dropout masks)."""
+def reference(spec, in_shape, ours, x, state=None, dy=None, tx=None, dty=None, train=True, labels=None, seed=1,
+              step=0):
+    """Torch float64 results for the pass the probe ran (its params and dropout masks; the
+    noise layers' draws for seed and step)."""
     seq, shapes = build(spec, in_shape)
     set_params(seq, ours["params"])
+    set_keys(seq, seed, step)
     if labels is not None:
         set_labels(seq, labels)
     if state is None and ours.get("state0") is not None:
@@ -544,7 +610,7 @@ def run(spec, in_shape, batch=4, seed=1, params=None, state=None, train=True, jv
     ours = run_probe(spec, in_shape, batch, x, params=params, state=state, dy=dy, tx=tx, dty=dty, train=train,
                      seed=seed, step=step, init=init, threads=threads, labels=labels)
     ref = reference(spec, in_shape, ours, x.astype(np.float64), state=state, dy=dy, tx=tx, dty=dty, train=train,
-                    labels=labels)
+                    labels=labels, seed=seed, step=step)
     return {"ours": ours, "ref": ref, "x": x, "dy": dy, "tx": tx, "dty": dty, "labels": labels}
 
 

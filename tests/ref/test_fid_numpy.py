@@ -13,7 +13,14 @@ NumPy and SciPy, and its checkpoint-network features against PyTorch.
 - Statistics of three shards, merged, equal the whole set's to 1e-12 relative.
 - KID equals a NumPy implementation of the same formula on the same subsets (Philox 4x32-10 and
   the Fisher-Yates draw of lib/base/shuffle.h re-implemented here) to 1e-10.
+- Precision, recall, density and coverage (--metrics pr,dc) equal a brute-force NumPy
+  implementation of the papers' definitions (lib/fid/prdc.h: squared distances summed in feature
+  order, radii excluding the row itself, inside when D <= radius) exactly, on random features, on
+  features with duplicated rows and integer values (many exact ties), a collapsed generator, at
+  d = 300, from float64 files, and with other k.
 - --features CKPT.st:LAYER gives D's activations at LAYER as torch computes them (float64).
+- clean-fid's resize (lib/fid/resample.h, through tests/tools/resize-probe) equals PIL's
+  Image.resize(..., BICUBIC) in mode 'F' to 1e-6 of the values' range, down and up, gray and RGB.
 """
 import os
 import subprocess
@@ -94,6 +101,36 @@ def kid_numpy(x, y, subsets, size, seed):
         kxy = (a @ b.T / d + 1) ** 3
         est.append((kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.sum() / m ** 2)
     return float(np.mean(est)), float(np.std(est))
+
+
+def sqdist(x, y):
+    """D(x, y) = sum_k (x_k - y_k)^2 in float64, summed in feature order (prdc.h's definition)."""
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    acc = np.zeros((len(x), len(y)))
+    for k in range(x.shape[1]):
+        t = x[:, None, k] - y[None, :, k]
+        acc = acc + t * t
+    return acc
+
+
+def knn_radii(x, k):
+    """The k-th smallest D from each row to the other rows (the row itself excluded by index)."""
+    dd = sqdist(x, x)
+    np.fill_diagonal(dd, np.inf)
+    return np.sort(dd, axis=1)[:, k - 1]
+
+
+def prdc_numpy(real, fake, k_pr=3, k_dc=5):
+    """Kynkaanniemi et al.'s precision and recall, Naeem et al.'s density and coverage, brute
+    force; inside a ball when D <= its radius."""
+    d = sqdist(real, fake)
+    rr, rf, rd = knn_radii(real, k_pr), knn_radii(fake, k_pr), knn_radii(real, k_dc)
+    inside_real = d <= rr[:, None]
+    inside_dc = d <= rd[:, None]
+    return {"precision": int(inside_real.any(0).sum()) / len(fake),
+            "recall": int((d <= rf[None, :]).any(1).sum()) / len(real),
+            "density": int(inside_dc.sum()) / (k_dc * len(fake)),
+            "coverage": int(inside_dc.any(1).sum()) / len(real)}
 
 
 def data(rng, n, d, shift):
@@ -212,6 +249,33 @@ def main():
         t.check(f"KID mean {mean:.10g} equals NumPy's {rm:.10g}", abs(mean - rm) <= 1e-10 * abs(rm) + 1e-15)
         t.check(f"KID std {std:.10g} equals NumPy's {rs:.10g}", abs(std - rs) <= 1e-8 * abs(rs) + 1e-15)
 
+    # ---- precision, recall, density, coverage against brute force NumPy, exactly
+    base = rng.integers(0, 3, (40, 4)).astype(np.float32)
+    fl = data(rng, 30, 24, 0.0)
+    cases = [
+        ("random", data(rng, 150, 6, 0.0), data(rng, 130, 6, 0.3), (), np.float32),
+        # integer features: many exactly tied distances; duplicated rows in each set and across
+        ("ties and duplicates", np.concatenate([base, base[:15], base[:5]]),
+         np.concatenate([base[10:30], rng.integers(0, 3, (30, 4)).astype(np.float32), base[:3]]), (), np.float32),
+        ("duplicated random rows", np.concatenate([fl, fl[:20], fl[:20]]) * np.float32(1.7) + np.float32(0.3),
+         np.concatenate([fl[5:25], data(rng, 20, 24, 0.2)]) * np.float32(1.7) + np.float32(0.3), (), np.float32),
+        ("a collapsed generator (30 copies of one row) against clusters of 13 copies",
+         np.concatenate([fl] + [fl[:3]] * 12), np.concatenate([fl[:1]] * 30 + [fl]), (), np.float32),
+        ("d=300", data(rng, 90, 300, 0.0), data(rng, 70, 300, 0.1), (), np.float32),
+        ("float64 files, --pr-k 1 --dc-k 2", data(rng, 60, 5, 0.0), data(rng, 50, 5, 0.5),
+         ("--pr-k", 1, "--dc-k", 2), np.float64),
+    ]
+    for name, real, fake, extra, dt in cases:
+        pr, pf3 = os.path.join(tmp, "real.npy"), os.path.join(tmp, "fake.npy")
+        np.save(pr, real.astype(dt))
+        np.save(pf3, fake.astype(dt))
+        r = run("--metrics", "pr,dc", *extra, pr, pf3)
+        kpr, kdc = (int(extra[1]), int(extra[3])) if extra else (3, 5)
+        ref = prdc_numpy(real, fake, kpr, kdc)
+        got = {m: value(r, f"{m}(features)") for m in ref}
+        t.check(f"prdc {name}: {got} equal NumPy's {ref} exactly",
+                r.returncode == 0 and got == ref and "FD(" not in r.stdout, r.stderr + r.stdout)
+
     # ---- a checkpoint's D as the feature network, against torch
     try:
         import torch  # noqa: F401
@@ -219,6 +283,28 @@ def main():
     except ImportError as e:
         t.check("torch for the network features", False, str(e))
         t.done()
+    # ---- clean-fid's resize against PIL (python3-pil)
+    try:
+        from PIL import Image
+    except ImportError as e:
+        t.check("PIL for the resize reference (apt-get install python3-pil)", False, str(e))
+        t.done()
+    for (n, c, h, w), (oh, ow) in (((2, 3, 32, 32), (299, 299)), ((1, 1, 28, 28), (299, 299)),
+                                   ((1, 3, 331, 310), (299, 299)), ((2, 1, 17, 45), (9, 50)), ((1, 2, 40, 7), (40, 3))):
+        imgs = rng.uniform(-1, 1, (n, c, h, w)).astype(np.float32)
+        pin, pout = os.path.join(tmp, "rs-in.npy"), os.path.join(tmp, "rs-out.npy")
+        np.save(pin, imgs)
+        r = subprocess.run([nnref.tool_path("resize-probe"), pin, str(oh), str(ow), pout], capture_output=True,
+                           text=True)
+        if not t.check(f"resize-probe {h}x{w} -> {oh}x{ow}", r.returncode == 0, r.stderr):
+            continue
+        ref = np.stack([np.stack([np.asarray(Image.fromarray(imgs[i, k], mode="F").resize((ow, oh), Image.BICUBIC))
+                                  for k in range(c)]) for i in range(n)])
+        ours = np.load(pout)
+        err = float(np.abs(ours - ref).max()) if ours.shape == ref.shape else float("inf")
+        t.check(f"{c}x{h}x{w} -> {oh}x{ow}: equals PIL's BICUBIC in mode F (max error {err:.2g} on values in [-1, 1])",
+                err <= 1e-6, "")
+
     gan_init = os.path.join(BIN, "gan-init")
     ck = os.path.join(tmp, "m.st")
     r = subprocess.run([gan_init, "--G", "linear 64; tanh; reshape 1x8x8",

@@ -205,6 +205,20 @@ def randomize(net, seed):
                 m.bias.zero_()
 
 
+def inception_score_torch(feats, w, splits, bias=None):
+    """torch-fidelity's isc_features_to_metric (without its shuffle) on logits = feats W^T (+ bias):
+    the mean and the population standard deviation of exp(mean KL(p(y|x) || p(y))) over splits."""
+    logits = feats @ w.T if bias is None else feats @ w.T + bias
+    n = logits.shape[0]
+    p, log_p = logits.softmax(dim=1), logits.log_softmax(dim=1)
+    scores = []
+    for i in range(splits):
+        pc, lc = p[i * n // splits:(i + 1) * n // splits], log_p[i * n // splits:(i + 1) * n // splits]
+        q = pc.mean(dim=0, keepdim=True)
+        scores.append((pc * (lc - q.log())).sum(dim=1).mean().exp().item())
+    return float(np.mean(scores)), float(np.std(scores))
+
+
 def convert(pth, out):
     return subprocess.run(["/usr/bin/python3", CONVERT, pth, out], capture_output=True, text=True)
 
@@ -251,7 +265,7 @@ def main():
     # gray case crosses a batch boundary (--batch 2)
     cases = [
         ("RGB 299x299 float", rng.uniform(-1, 1, (2, 3, 299, 299)).astype(np.float32)),
-        ("gray 28x28 uint8", rng.integers(0, 256, (3, 1, 28, 28), dtype=np.uint8)),
+        ("gray 28x28 uint8", rng.integers(0, 256, (4, 1, 28, 28), dtype=np.uint8)),
         ("RGB 32x48 uint8", rng.integers(0, 256, (2, 3, 32, 48), dtype=np.uint8)),
         ("gray 331x310 float", rng.uniform(-1, 1, (1, 1, 331, 310)).astype(np.float32)),
     ]
@@ -270,6 +284,67 @@ def main():
         t.check(f"{name}: features are 2048-d and not degenerate (std {ref.std():.3g})",
                 ours.shape == (len(imgs), 2048) and ref.std() > 1e-3 and (ref > 0).mean() > 0.2, str(ours.shape))
         t.close(ours, ref, 1e-4, f"{name}: features equal torch float64 to 1e-4")
+        if name.startswith("gray 28x28"):
+            is_case = (p + ".is.npy", ours, ref)
+            np.save(is_case[0], imgs)
+
+    # --resize clean: clean-fid's PIL bicubic (mode 'F', per channel, clipped) to 299 x 299, then the
+    # network (its bilinear resize of 299 x 299 is the identity): torch on PIL-resized images
+    try:
+        from PIL import Image
+        u8 = rng.integers(0, 256, (1, 3, 30, 37), dtype=np.uint8)
+        p = os.path.join(tmp, "imgs.npy")
+        np.save(p, u8)
+        ours, r = features(st, p, tmp, ("--resize", "clean"))
+        if t.check("--resize clean --save-features", ours is not None, r.stderr):
+            v = (u8.astype(np.float32) / np.float32(255)) * np.float32(2) - np.float32(1)
+            big = np.stack([np.stack([np.clip(np.asarray(Image.fromarray(v[0, k], mode="F").resize((299, 299),
+                                                                                                 Image.BICUBIC)), -1, 1)
+                                      for k in range(3)])])
+            with torch.no_grad():
+                ref = ref_net.features(torch.from_numpy((big.astype(np.float64) + 1) / 2)).numpy()
+            t.close(ours, ref, 1e-4, "--resize clean: features equal torch float64 on PIL's resize to 1e-4")
+            bil, _ = features(st, p, tmp)
+            t.check("--resize clean differs from the default bilinear resize",
+                    bil is not None and np.abs(bil - ours).max() > 1e-3 * np.abs(ours).max(), "")
+    except ImportError as e:
+        t.check("PIL for the --resize clean reference (apt-get install python3-pil)", False, str(e))
+
+    # the Inception Score: the 1008 logits are pool3 times fc.weight, without the bias. Random
+    # images give nearly the same features (their common part is 50 times their differences), so
+    # random final weights would give every image the same class and IS = 1: the weights here are
+    # made orthogonal to the images' mean features, so that the logits differ between images by a
+    # few units; and a bias that the score must ignore
+    p, ours_f, ref_f = is_case
+    g = torch.Generator().manual_seed(9)
+    mf = torch.from_numpy(ref_f.mean(0))
+    w = 2.0 * torch.randn(1008, 2048, generator=g, dtype=torch.float64)
+    w = (w - (w @ mf)[:, None] * mf[None, :] / (mf @ mf)).float().double()
+    fw = converter()
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    sd["fc.weight"], sd["fc.bias"] = w.float(), 0.5 * torch.randn(1008, generator=g)
+    st_is = os.path.join(tmp, "inception-is.safetensors")
+    fw.write(sd, st_is, "is.pth")
+    r = subprocess.run([GAN_FID, "-q", "--threads", "2", "--batch", "2", "--weights", st_is, "--is", "--is-splits", "2",
+                        p], capture_output=True, text=True)
+    line = r.stdout.split()
+    if t.check("gan-fid --is of one set prints 'IS MEAN std STD'",
+               r.returncode == 0 and len(line) == 4 and line[0] == "IS" and line[2] == "std", r.stderr + r.stdout):
+        mean, std = float(line[1]), float(line[3])
+        m0, s0 = inception_score_torch(torch.from_numpy(ours_f.astype(np.float64)), w, 2)
+        t.check(f"IS {mean:.12g} std {std:.6g} equals torch-fidelity's formula on our features ({m0:.12g}, {s0:.6g})",
+                abs(mean - m0) <= 1e-12 * m0 and abs(std - s0) <= 1e-9 * m0, "")
+        m1, s1 = inception_score_torch(torch.from_numpy(ref_f), w, 2)
+        t.check(f"IS equals torch float64 end to end to 1e-5 ({mean:.10g} vs {m1:.10g}, std {std:.6g} vs {s1:.6g})",
+                abs(mean - m1) <= 1e-5 * m1 and abs(std - s1) <= 1e-5 * m1, "")
+        mb, _ = inception_score_torch(torch.from_numpy(ref_f), w, 2, bias=sd["fc.bias"].double())
+        t.check(f"the bias would change it ({mb:.8g}): the test sees the difference", abs(mb - m1) > 1e-3 * m1, "")
+        m10, _ = inception_score_torch(torch.from_numpy(ref_f), w, 1)
+        t.check("the splits matter (1 split differs)", abs(m10 - m1) > 1e-6 * m1, "")
+        r1 = subprocess.run([GAN_FID, "-q", "--threads", "1", "--batch", "2", "--weights", st_is, "--is", "--is-splits",
+                             "2", p], capture_output=True, text=True)
+        t.check("--threads 1 prints the same IS line as --threads 2, bit for bit", r1.stdout == r.stdout,
+                r1.stdout + r.stdout)
 
     # the same network on the CUDA backend, in its host emulation (make CUDA=emu, which make check
     # builds): the features of the CPU to 1e-5 (tests/unit/tolerances.h, TOL_OP; the emulation
@@ -297,6 +372,17 @@ def main():
     fb, _ = features(st, pb, tmp)
     r = subprocess.run([GAN_FID, "--threads", "2", pa, pb], capture_output=True, text=True,
                        env=dict(os.environ, GAN_FID_WEIGHTS=st))
+    # statistics remember the resize: bilinear statistics are not compared with clean features
+    sa = os.path.join(tmp, "a.npz")
+    rs = subprocess.run([GAN_FID, "-q", "--weights", st, "--save-stats", sa, pa], capture_output=True, text=True)
+    rc = subprocess.run([GAN_FID, "-q", "--weights", st, "--resize", "clean", "--kid", "--kid-subset-size", "2", pa, pb],
+                        capture_output=True, text=True)
+    rm = subprocess.run([GAN_FID, "-q", "--weights", st, "--resize", "clean", sa, pb], capture_output=True, text=True)
+    t.check("--resize clean prints FID(clean) and KID(clean); statistics of the other resize are refused",
+            rs.returncode == 0 and rc.returncode == 0 and rc.stdout.startswith("FID(clean) ")
+            and "\nKID(clean) " in rc.stdout and rm.returncode == 1
+            and "holds inception features but" in rm.stderr and "inception-clean" in rm.stderr,
+            rc.stdout + rc.stderr + rm.stderr)
     if t.check("GAN_FID_WEIGHTS is used: FID printed; N < 2048 warns",
                r.returncode == 0 and r.stdout.startswith("FID ") and "3 samples for 2048 features" in r.stderr,
                r.stderr + r.stdout) and fa is not None and fb is not None:
@@ -312,12 +398,12 @@ def main():
     fw = converter()
     good = {k: v.float() if v.is_floating_point() else v for k, v in net.state_dict().items()}
 
-    def bad(name, mutate, expect):
+    def bad(name, mutate, expect, extra=()):
         sd = dict(good)
         mutate(sd)
         s = os.path.join(tmp, "bad.safetensors")
         fw.write(sd, s, "bad.pth")
-        r = subprocess.run([GAN_FID, "-q", "--weights", s, pa, pb], capture_output=True, text=True)
+        r = subprocess.run([GAN_FID, "-q", "--weights", s, *extra, pa, pb], capture_output=True, text=True)
         lines = r.stderr.strip().splitlines()
         t.check(f"bad weights ({name}): one-line error", r.returncode == 1 and len(lines) == 1 and expect in r.stderr,
                 f"exit {r.returncode}: {r.stderr!r}")
@@ -335,6 +421,13 @@ def main():
         "no tensor 'Mixed_7c.branch_pool.bn.bias'")
     bad("NaN in a weight", lambda sd: nan_at(sd, "Mixed_5d.branch1x1.conv.weight", 5),
         "Mixed_5d.branch1x1.conv.weight holds NaN")
+    bad("no final layer, with --is", lambda sd: sd.pop("fc.weight"), "no tensor 'fc.weight'", ("--is",))
+    bad("a final layer of the wrong shape, with --is", lambda sd: sd.__setitem__("fc.weight", torch.zeros(1008, 2047)),
+        "fc.weight is 1008x2047, expected CLASSES x 2048", ("--is",))
+    r = subprocess.run([GAN_FID, "-q", "--weights", st, "--is", "--features", "pixels", pa], capture_output=True,
+                       text=True)
+    t.check("--is with pixel features is a usage error", r.returncode == 2 and len(r.stderr.splitlines()) == 1,
+            r.stderr)
     r = convert(os.path.join(tmp, "nothere.pth"), os.path.join(tmp, "x.safetensors"))
     t.check("converter: a missing input is a one-line error", r.returncode == 1 and len(r.stderr.splitlines()) == 1,
             r.stderr)

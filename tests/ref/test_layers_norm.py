@@ -1,9 +1,11 @@
-"""test_layers_norm.py: PyTorch float64 parity of the normalisation and dropout layers (bn, ln,
-dropout) through the C probe (tests/tools/nn-probe.c, driven by nnref.py): outputs, input
+"""test_layers_norm.py: PyTorch float64 parity of the normalisation, dropout and noise layers (bn,
+ln, in, dropout, noise) through the C probe (tests/tools/nn-probe.c, driven by nnref.py): outputs, input
 gradients, parameter gradients and running statistics, 1e-4 relative; running statistics over
-three chained training passes against nn.BatchNorm2d/1d; LayerNorm's tangent passes against
+three chained training passes against nn.BatchNorm2d/1d; LayerNorm's and InstanceNorm's (also
+in a critic with residual blocks) tangent passes against
 torch's double backward (grad with create_graph=True, then the grad of <grad, tx>); dropout's
-zero fraction and scale. Run: GT_BIN=build/norm/bin /usr/bin/python3 tests/ref/test_layers_norm.py
+zero fraction and scale; the noise layer against its draw recomputed from the Philox key.
+Run: GT_BIN=build/norm/bin /usr/bin/python3 tests/ref/test_layers_norm.py
 
 Why LayerNorm's jvp reference is computed here and not by nnref.run(jvp=True): nnref obtains
 ty = J tx by differentiating a vector-Jacobian product with respect to its zero cotangent and
@@ -41,6 +43,12 @@ cases = [
     ("linear 8; bn; relu; linear 3", (6, 1, 1), 6),
     ("linear 8; ln; lrelu 0.2; dropout 0.25; linear 3", (6, 1, 1), 5),
     ("flatten; linear 24; reshape 2x3x4; bn; lrelu 0.2; ln; flatten; linear 2", (3, 2, 2), 4),
+    ("noise 0.5", (3, 4, 5), 4),
+    ("linear 8; noise 0.3; lrelu 0.2; linear 3", (6, 1, 1), 5),
+    ("in", (3, 4, 5), 4),
+    ("in noaffine", (2, 3, 3), 3),
+    ("in eps=0.1", (4, 2, 2), 2),
+    ("conv 4 k3 p1; in; lrelu 0.2; conv 3 k3 s2 p1; in noaffine; flatten; linear 2", (2, 6, 6), 3),
 ]
 for spec, shape, B in cases:
     r = nnref.run(spec, shape, batch=B, seed=5, params=None)
@@ -56,9 +64,22 @@ nnref.compare(t, "bn (5, 1, 1) B=2 eps=1e-5 (ill-conditioned)", r, 2e-3)
 r = nnref.run("dropout 0.5", (9, 1, 1), batch=6, seed=5)
 t.check("dropout 0.5 zeroes some elements", np.any(r["ours"]["y"] == 0))
 
+# noise: our draw is the one computed from its Philox key in NumPy, at another seed and step,
+# inside residual blocks (numbered after the top level), split over threads; it really adds
+r = nnref.run("noise 0.2; conv 3 k3 p1; noise 1.5", (2, 5, 5), batch=3, seed=4, step=7)
+nnref.compare(t, "noise at seed 4, step 7", r, RTOL)
+t.check("noise changes its input", not np.array_equal(r["ours"]["act_0"], r["x"].astype(np.float64)))
+r = nnref.run("conv 4 k3 p1; block { noise 0.3; conv 4 k3 p1; lrelu 0.2 } skip { noise 0.1 }; flatten; linear 1",
+              (2, 6, 6), batch=3, seed=6, step=2, jvp=True)
+nnref.compare(t, "[jvp] noise in a residual block's paths", r, RTOL)
+r = nnref.run("noise 0.25", (64, 24, 24), batch=12, seed=6, threads=2)
+nnref.compare(t, "noise at 12 x 64x24x24, 2 threads", r, RTOL)
+
 # larger sizes: the loops split over threads
 r = nnref.run("bn; lrelu 0.2; ln; dropout 0.2", (16, 24, 24), batch=12, seed=6, threads=2)
 nnref.compare(t, "bn, ln, dropout at 12 x 16x24x24, 2 threads", r, RTOL)
+r = nnref.run("in; lrelu 0.2; in noaffine", (16, 24, 24), batch=12, seed=6, threads=2)
+nnref.compare(t, "in at 12 x 16x24x24, 2 threads", r, RTOL)
 
 # DCGAN initialisation of BatchNorm: trained from the probe's own params, just as torch
 r = nnref.run("linear 6; bn; relu", (4, 1, 1), batch=5, seed=7, init="dcgan")
@@ -70,7 +91,8 @@ nnref.compare(t, "dcgan init: linear; bn; relu", r, RTOL)
 
 # ---- eval mode with given running statistics ------------------------------------------------
 rng = np.random.default_rng(8)
-for spec, shape in (("bn", (3, 4, 5)), ("bn", (5, 1, 1)), ("bn noaffine", (3, 2, 2)), ("dropout 0.4", (3, 2, 2))):
+for spec, shape in (("bn", (3, 4, 5)), ("bn", (5, 1, 1)), ("bn noaffine", (3, 2, 2)), ("dropout 0.4", (3, 2, 2)),
+                    ("noise 0.4", (3, 2, 2)), ("in", (3, 4, 5))):
     C = shape[0]
     state = np.concatenate([rng.standard_normal(C), rng.uniform(0.3, 3, C)]).astype(np.float32) \
         if spec.startswith("bn") else None
@@ -79,8 +101,11 @@ for spec, shape in (("bn", (3, 4, 5)), ("bn", (5, 1, 1)), ("bn noaffine", (3, 2,
     if state is not None:
         t.check(f"eval: {spec} leaves the running statistics alone",
                 np.array_equal(r["ours"]["state"], state.astype(np.float64)))
+    elif spec == "in":
+        t.check("eval: in uses the instance's statistics (no running ones)", rel_err(
+            r["ours"]["y"], nnref.run(spec, shape, batch=4, seed=9, train=True)["ours"]["y"]) == 0)
     else:
-        t.check("eval: dropout is the identity", np.array_equal(r["ours"]["y"], r["x"].astype(np.float64)))
+        t.check(f"eval: {spec} is the identity", np.array_equal(r["ours"]["y"], r["x"].astype(np.float64)))
 
 # ---- running statistics over three training passes ----------------------------------------
 for spec, shape, cls in (("bn momentum=0.1", (3, 4, 5), torch.nn.BatchNorm2d),
@@ -112,6 +137,7 @@ def jvp_reference(spec, shape, ours, x, tx, dy, dty):
     g = grad(<dty, y>, x, create_graph=True) (= J^T dty), then grad(<g, tx>)."""
     seq, _ = nnref.build(spec, shape)
     nnref.set_params(seq, ours["params"])
+    nnref.set_keys(seq, 1, 0)  # run_probe's default seed and step
     seq.train(True)
     B = x.shape[0]
     for i, m in enumerate(seq):
@@ -142,6 +168,15 @@ jvp_cases = [
     ("linear 8; ln; lrelu 0.2; linear 3", (6, 1, 1), 5),
     ("linear 8; ln; tanh; dropout 0.25; linear 4; ln; lrelu 0.2; linear 1", (6, 1, 1), 6),
     ("flatten; linear 24; reshape 2x3x4; ln; lrelu 0.2; flatten; linear 1", (3, 2, 2), 4),
+    ("noise 0.3", (3, 4, 5), 4),
+    ("linear 8; noise 0.5; tanh; ln; linear 1", (6, 1, 1), 5),
+    ("in", (3, 4, 5), 4),
+    ("in noaffine", (2, 3, 3), 3),
+    ("in eps=0.1", (4, 2, 2), 2),
+    # a WGAN-GP critic with InstanceNorm, plain and in residual blocks
+    ("conv 4 k3 p1; in; lrelu 0.2; conv 4 k4 s2 p1; in; lrelu 0.2; flatten; linear 1", (2, 6, 6), 4),
+    ("conv 4 k3 p1; block { in; lrelu 0.2; conv 4 k3 p1; in noaffine; lrelu 0.2; conv 4 k3 p1 } "
+     "skip { conv 4 k1; in }; lrelu 0.2; sumpool; linear 1", (2, 6, 6), 3),
 ]
 for spec, shape, B in jvp_cases:
     rng = np.random.default_rng(11)
@@ -152,7 +187,7 @@ for spec, shape, B in jvp_cases:
     dy = rng.standard_normal(out_shape).astype(np.float32)
     dty = rng.standard_normal(out_shape).astype(np.float32)
     params = None
-    if "linear" in spec:  # LayerNorm parameters away from 1 and 0 so they matter
+    if "linear" in spec:  # normalization parameters away from 1 and 0 so they matter
         base = nnref.run_probe(spec, shape, B, x)["params"]
         params = (base + 0.3 * rng.standard_normal(base.shape)).astype(np.float32)
     else:

@@ -1,5 +1,6 @@
 """test_layers_sn.py: spectral normalization (spec flag `sn` / `sn=N`, lib/nn/layer_sn.c) against
-torch.nn.utils.spectral_norm in PyTorch float64 (1e-4 relative):
+torch.nn.utils.spectral_norm, and weight normalization (`wn`, lib/nn/layer_wn.c) against
+torch.nn.utils.weight_norm, in PyTorch float64 (1e-4 relative):
   - one pass of linear, conv, convT (torch's dim 1) and embed with sn, in training mode (one power
     iteration) and evaluation mode (none), plain and gradient-penalty (jvp): outputs, input and
     parameter gradients (weight_orig's through sigma), u and v after the pass;
@@ -12,13 +13,18 @@ torch.nn.utils.spectral_norm in PyTorch float64 (1e-4 relative):
   - ten gan-step training steps (test_train_torch.py's torch procedure; several power
     iterations per step, one per use of a net) for G and D with sn on linear, conv, convT and
     embed, and for ResNet critics with sn inside blocks (hinge; wgan-gp, whose penalty runs
-    the tangent passes through them): every weight, u, v, optimizer buffer and EMA weight.
+    the tangent passes through them): every weight, u, v, optimizer buffer and EMA weight;
+  - wn: one pass (plain and jvp) of linear, conv, convT (dim 0: its input channels) and layers
+    in residual blocks, with g away from ||v||; the initial v (the plain layer's weight) and
+    g = ||v||; torch's checkpoint names and shapes; sn with wn refused; ten wgan-gp steps with
+    wn in G and in a ResNet critic's blocks (weight_g, weight_v, optimizer state, EMA).
 Run: GT_BIN=$PWD/bin /usr/bin/python3 tests/ref/test_layers_sn.py"""
 import os
 import subprocess
 import sys
 
 import numpy as np
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nnref  # noqa: E402
@@ -125,6 +131,72 @@ for bad, msg in (("relu sn", "layer 1 (relu): unknown argument 'sn'"),
     except RuntimeError as e:
         t.check(f"spec '{bad}' refused: {msg}", msg in str(e), str(e))
 
+# ---- weight normalization (spec flag wn, lib/nn/layer_wn.c) against torch.nn.utils.weight_norm --
+WN_CASES = [
+    ("linear 5 wn", FEAT),
+    ("linear 6 wn; lrelu 0.2; linear 2 nobias wn", FEAT),
+    ("conv 4 k3 p1 wn; lrelu 0.2", (2, 5, 5)),
+    ("conv 3 k3 s2 wn; tanh; flatten; linear 2 wn", (2, 7, 7)),
+    ("convT 3 k4 s2 p1 wn", (4, 3, 3)),            # dim 0 of a ConvTranspose2d weight: input channels
+    ("convT 2 k3 s2 p1 op1 nobias wn; tanh", (3, 2, 2)),
+    ("conv 4 k3 p1; block { conv 4 k3 p1 wn; lrelu 0.2; conv 4 k3 p1 wn } skip { convT 4 k1 wn }; lrelu 0.2; "
+     "sumpool; linear 1 wn", (2, 6, 6)),
+]
+rng = np.random.default_rng(21)
+for spec, shape in WN_CASES:
+    for jvp in (False, True):
+        # g away from ||v|| so that the two tensors play different parts
+        base = nnref.run_probe(spec, shape, 4, np.zeros((4,) + shape, np.float32))["params"]
+        params = (base * (1 + 0.3 * rng.standard_normal(base.shape))).astype(np.float32)
+        r = nnref.run(spec, shape, batch=4, seed=3, jvp=jvp, params=params)
+        nnref.compare(t, f"wn: {spec}{' [jvp]' if jvp else ''}", r, RTOL)
+# initialisation: v is the layer's own initial weight (drawn as without wn), g = ||v|| per slice of dim 0
+for spec, plain, shape in (("conv 4 k3 p1 wn", "conv 4 k3 p1", (2, 5, 5)),
+                           ("convT 3 k4 s2 p1 wn", "convT 3 k4 s2 p1", (4, 3, 3))):
+    a = nnref.run_probe(spec, shape, 2, np.zeros((2,) + shape, np.float32))
+    b = nnref.run_probe(plain, shape, 2, np.zeros((2,) + shape, np.float32))
+    names = [row[0] for row in a["tensors"]]
+    shapes = {row[0]: tuple(int(v) for v in row[2:]) for row in a["tensors"]}
+    seq, _ = nnref.build(spec, shape)
+    t.check(f"wn init {spec}: checkpoint names and shapes are torch's",
+            sorted(names) == sorted(seq.state_dict()) and
+            all(shapes[k] == tuple(v.shape) for k, v in seq.state_dict().items()), f"{shapes}")
+    nw = b["params"].size - int(b["tensors"][1][1])
+    v, g = a["params"][:nw], a["params"][b["params"].size:]
+    rows = int(b["tensors"][0][2])
+    t.check(f"wn init {spec}: v is the plain layer's weight, then its bias",
+            np.array_equal(a["params"][:b["params"].size], b["params"]))
+    t.check(f"wn init {spec}: g = ||v|| per slice of dimension 0",
+            rel_err(g, np.linalg.norm(v.reshape(rows, -1), axis=1)) < 1e-6, f"{g}")
+# the harness can fail: another dim must not match (for convT torch's dim 0 is the input channels)
+r = nnref.run("convT 3 k4 s2 p1 wn", (4, 3, 3), batch=2, seed=3)
+nw = 4 * 3 * 16
+v, b, g = (r["ours"]["params"][s] for s in (slice(0, nw), slice(nw, nw + 3), slice(nw + 3, None)))
+t.check("convT wn: g has the input channels (dim 0 of the weight (4, 3, 4, 4))", g.size == 4)
+# g matters: with g != ||v||, the plain layer with weight v gives another output
+params = r["ours"]["params"].copy()
+params[nw + 3:] *= 1.5
+r = nnref.run("convT 3 k4 s2 p1 wn", (4, 3, 3), batch=2, seed=3, params=params.astype(np.float32))
+seq, _ = nnref.build("convT 3 k4 s2 p1", (4, 3, 3))
+nnref.set_params(seq, params[:nw + 3])
+with torch.no_grad():
+    y1 = nnref.forward(seq, torch.as_tensor(r["x"].astype(np.float64)))
+t.check("negative control: weight v alone (g ignored) gives another output",
+        rel_err(r["ours"]["y"], y1.numpy().reshape(r["ours"]["y"].shape)) > 1e-2 and
+        rel_err(r["ours"]["y"], r["ref"]["y"]) < RTOL)
+for bad, msg in (("linear 5 sn wn", "layer 1 (linear): sn and wn cannot be combined (choose spectral or weight "
+                                    "normalization)"),
+                 ("linear 5 wn wn", "layer 1 (linear): argument 'wn' given twice"),
+                 ("lrelu 0.2 wn", "layer 1 (lrelu): unknown argument 'wn'"),
+                 ("embed 3 4 wn", "layer 1 (embed): unknown argument 'wn'")):
+    try:
+        nnref.run_probe(bad, FEAT, 2, x[:2, :7])
+        t.check(f"spec '{bad}' refused", False, "accepted")
+    except RuntimeError as e:
+        t.check(f"spec '{bad}' refused: {msg}", msg in str(e), str(e))
+a = nnref.run_probe("linear 5 wn; relu; linear 2 nobias wn", FEAT, 2, x[:2, :7])
+t.check("wn: normalised spec", a["spec"] == "linear 5 wn; relu; linear 2 nobias wn", a["spec"])
+
 # ---- ten training steps against torch --------------------------------------------------------
 TRAIN = [
     ("linear sn, sn=2 hinge ema", ["--G", "linear 32 sn; relu; linear 64 sn=2; tanh; reshape 1x8x8",
@@ -145,6 +217,11 @@ TRAIN = [
         "--D", "block { conv 4 k3 p1 sn; lrelu 0.2; conv 4 k3 p1 sn=2; avgpool k2 } skip { conv 4 k1 sn; "
                "avgpool k2 }; lrelu 0.2; sumpool; linear 1 sn",
         "--loss", "wgan-gp", "--gp", "5", "--opt-d", "adam:lr=1e-3,b1=0,b2=0.9"], False),
+    ("wn on linear, convT, conv and in a resnet critic's blocks, wgan-gp", [
+        "--G", "linear 32 wn; relu; reshape 2x4x4; convT 4 k4 s2 p1 wn; relu; conv 1 k3 p1 wn; tanh",
+        "--D", "block { conv 4 k3 p1 wn; lrelu 0.2; conv 4 k3 p1 wn; avgpool k2 } skip { conv 4 k1 wn; avgpool k2 }; "
+               "lrelu 0.2; sumpool; linear 1 wn", "--loss", "wgan-gp", "--gp", "5", "--ema", "0.9",
+        "--n-critic", "2", "--opt-d", "adam:lr=1e-3,b1=0,b2=0.9"], False),
     ("embed sn ns", ["--G", "embed 3 4 sn; linear 32; relu; linear 64 sn; tanh; reshape 1x8x8",
                      "--D", "flatten; linear 32 sn; lrelu 0.2; linear 1 sn", "--loss", "ns", "--classes", "3"],
      True),
@@ -171,7 +248,8 @@ for name, args, cond in TRAIN:
     ref = tt.reference(m0, data, steps, labels=labels if cond else None)
     missing = sorted(set(ref) ^ set(ours))
     t.check(f"{name}: the same tensors", not missing, f"only on one side: {missing}")
-    t.check(f"{name}: u and v are in the checkpoint", any(k.endswith("weight_u") for k in ours))
+    t.check(f"{name}: u and v (or g and v) are in the checkpoint",
+            any(k.endswith("weight_u") or k.endswith("weight_g") for k in ours))
     worst, where = 0.0, ""
     for k, v in ref.items():
         if k in ours:

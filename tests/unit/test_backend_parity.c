@@ -355,21 +355,22 @@ static void test_batchnorm(void) {
     bn_case(5, 6, 10, 1, 0, 1);     /* eval: sync unused */
 }
 
-static void ln_case(int B, long N, int affine) {
-    size_t n = (size_t)B * N;
+/* LayerNorm (C = 0) or instance normalization of C channels (ln_args_t) */
+static void ln_case(int B, long N, int affine, int C) {
+    size_t n = (size_t)B * N, rows = (size_t)B * (C ? (size_t)C : 1), np = C ? (size_t)C : (size_t)N;
     char what[96], w2[160];
-    snprintf(what, sizeof what, "ln %dx%ld affine %d", B, N, affine);
+    snprintf(what, sizeof what, "%s %dx%ld affine %d", C ? "instance norm" : "ln", B, N, affine);
     pair_t x = pair_new(n, 2, 0.3f), tx = pair_new(n, 1, 0), dy = pair_new(n, 1, 0), dty = pair_new(n, 1, 0);
     pair_t y = pair_zero(n), ty = pair_zero(n), dx = pair_zero(n), dtx = pair_zero(n);
-    pair_t w = pair_new((size_t)N, 0.2f, 1), b = pair_new((size_t)N, 0.2f, 0), dw = pair_new((size_t)N, 1, 0),
-           db = pair_new((size_t)N, 1, 0);
-    pair_t saved = pair_zero(2 * (size_t)B), ws = pair_zero(2 * (size_t)B);
+    pair_t w = pair_new(np, 0.2f, 1), b = pair_new(np, 0.2f, 0), dw = pair_new(np, 1, 0), db = pair_new(np, 1, 0);
+    pair_t saved = pair_zero(2 * rows), ws = pair_zero(2 * rows);
     ln_args_t a[2];
     for (int side = 0; side < 2; side++) {
         int g = side == 1;
 #define P(p) (g ? (p).g : (p).c)
         a[side] = (ln_args_t){B,
                               N,
+                              C,
                               1e-5,
                               P(x),
                               P(tx),
@@ -431,10 +432,14 @@ static void ln_case(int B, long N, int affine) {
 }
 
 static void test_layernorm(void) {
-    ln_case(5, 17, 1);
-    ln_case(3, 64 * 49, 1); /* above the CPU's threshold for threads */
-    ln_case(4, 9, 0);
-    ln_case(1, 1000, 1);
+    ln_case(5, 17, 1, 0);
+    ln_case(3, 64 * 49, 1, 0); /* above the CPU's threshold for threads */
+    ln_case(4, 9, 0, 0);
+    ln_case(1, 1000, 1, 0);
+    /* instance normalization: rows of (sample, channel), one scale per channel */
+    ln_case(3, 4 * 25, 1, 4);
+    ln_case(2, 64 * 49, 1, 64);
+    ln_case(3, 6 * 9, 0, 6);
 }
 
 static void test_dropout(void) {
@@ -462,6 +467,22 @@ static void test_dropout(void) {
     }
     pair_t *all[] = {&x, &t, &o1, &o2, &mask};
     for (int i = 0; i < 5; i++) pair_free(all[i]);
+}
+
+/* add_noise as the noise layer calls it: a large n (the CPU's parallel path), a layer key, x
+ * NULL (the noise alone) */
+static void test_add_noise_layer(void) {
+    size_t n = 40001;
+    pair_t x = pair_new(n, 1, 0), y = pair_zero(n);
+    uint64_t base = ((uint64_t)3 << 48) + 7; /* a layer key and a base not a multiple of 4 */
+    cpu->add_noise(cpu, y.c, x.c, n, 42, PHILOX_STREAM_NOISE, 7, base, 0.3f);
+    gpu->add_noise(gpu, y.g, x.g, n, 42, PHILOX_STREAM_NOISE, 7, base, 0.3f);
+    pair_check(&y, "add_noise, a layer's key", TOL_EXACT);
+    cpu->add_noise(cpu, y.c, NULL, n, 43, PHILOX_STREAM_NOISE, 9, 1, 2.0f);
+    gpu->add_noise(gpu, y.g, NULL, n, 43, PHILOX_STREAM_NOISE, 9, 1, 2.0f);
+    pair_check(&y, "add_noise of zeros", TOL_EXACT);
+    pair_free(&x);
+    pair_free(&y);
 }
 
 static void test_losses(void) {
@@ -596,6 +617,39 @@ static void class_ops_sized(long S, int F) {
     gpu->free(gpu, pg);
     cpu->free(cpu, lc);
     gpu->free(gpu, lg);
+}
+
+/* weight normalization's operations on (rows, cols) weights, the second above the CPU's
+ * threshold for threads: the rows' norms, W = v g / ||v||, and the gradient to g and v */
+static void test_weight_norm(void) {
+    long shapes[2][2] = {{7, 300}, {64, 2000}};
+    for (int q = 0; q < 2; q++) {
+        long rows = shapes[q][0], cols = shapes[q][1];
+        size_t n = (size_t)rows * (size_t)cols;
+        pair_t v = pair_new(n, 0.3f, 0), g = pair_new((size_t)rows, 0.5f, 1), nrm = pair_zero((size_t)rows);
+        pair_t w = pair_zero(n), dw = pair_new(n, 1, 0), dv = pair_new(n, 0.1f, 0), dg = pair_new((size_t)rows, 0.1f, 0);
+        char what[64];
+        backend_t *be[2] = {cpu, gpu};
+        for (int k = 0; k < 2; k++) {
+            backend_t *b = be[k];
+            int G = k == 1;
+#define P(p) (G ? (p).g : (p).c)
+            b->wn_norms(b, P(nrm), P(v), rows, cols);
+            b->wn_weight(b, P(w), P(g), P(v), P(nrm), rows, cols);
+            b->wn_grad(b, P(dg), P(dv), P(dw), P(g), P(v), P(nrm), rows, cols);
+#undef P
+        }
+        snprintf(what, sizeof what, "wn_norms %ldx%ld", rows, cols);
+        pair_check(&nrm, what, TOL_OP);
+        snprintf(what, sizeof what, "wn_weight %ldx%ld", rows, cols);
+        pair_check(&w, what, TOL_OP);
+        snprintf(what, sizeof what, "wn_grad %ldx%ld: dg", rows, cols);
+        pair_check(&dg, what, TOL_OP);
+        snprintf(what, sizeof what, "wn_grad %ldx%ld: dv", rows, cols);
+        pair_check(&dv, what, TOL_OP);
+        pair_t *all[] = {&v, &g, &nrm, &w, &dw, &dv, &dg};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
+    }
 }
 
 static void test_class_ops(void) {
@@ -1430,12 +1484,14 @@ int main(void) {
     RUN(test_batchnorm);
     RUN(test_layernorm);
     RUN(test_dropout);
+    RUN(test_add_noise_layer);
     RUN(test_losses);
     RUN(test_gather);
     RUN(test_class_ops);
     RUN(test_penalty_and_norms);
     RUN(test_augment);
     RUN(test_spectral_norm);
+    RUN(test_weight_norm);
     RUN(test_train_stats);
     RUN(test_optimizers);
     RUN(test_latents);

@@ -1,12 +1,16 @@
 /* test_fid.c: lib/fid/fid.h: one-pass statistics against a two-pass computation, chunking and
  * merging that do not change the result, the Frechet distance on cases with closed forms
  * (diagonal, commuting, rank-deficient, identical), KID against a direct quadruple loop with the
- * documented subsets, and the refusals (non-finite, asymmetric, too few samples, no count). */
+ * documented subsets, and the refusals (non-finite, asymmetric, too few samples, no count);
+ * precision/recall/density/coverage: a hand-checked case, and block sizes and thread counts that
+ * do not change any count (the values themselves: tests/ref/test_fid_numpy.py). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/fid/fid.h"
+#include "lib/fid/prdc.h"
+#include "lib/fid/iscore.h"
 #include "lib/base/philox.h"
 #include "lib/base/shuffle.h"
 #include "lib/base/common.h"
@@ -332,6 +336,173 @@ static void test_kid_definition(void) {
     CHECK(fid_kid(x, 1, y, NY, D, 2, 10, 1, 1, &mean, &std) == -1, "one sample accepted");
 }
 
+/* Points on a line: real 0, 1, 2, 3, 10; fake 0.5, 2, 20, 21, 22. With k = 1 (squared distances):
+ * real radii 1, 1, 1, 1, 49; fake radii 2.25, 2.25, 1, 1, 1. Precision: fake 0.5 (D 0.25 <= 1) and 2
+ * (in 2's ball, D 0 <= 1) are inside, 20 is not (D 100 > 49): 2/5. Recall: real 0, 1 (0.25 <=
+ * 2.25), 2, 3 (D 1 <= 2.25 from fake 2) inside; 10: no (D 90.25, 64, 100 against radii 2.25,
+ * 2.25, 1): 4/5. Density (k = 1): pairs with D <= real radius: (0, 0.5), (1, 0.5), (1, 2),
+ * (2, 2), (3, 2): 5 / (1 * 5) = 1. Coverage: real 0, 1, 2, 3 have a fake within their radius,
+ * 10 does not (nearest fake 2 at 64 > 49): 4/5. */
+static void test_prdc_hand(void) {
+    const float real[5] = {0, 1, 2, 3, 10}, fake[5] = {0.5f, 2, 20, 21, 22};
+    prdc_t q;
+    CHECK(prdc_compute(real, 5, fake, 5, 1, 1, 1, 0, 1, &q) == 0, "%s", gt_errmsg());
+    CHECK(q.precision_n == 2 && q.recall_n == 4 && q.density_n == 5 && q.coverage_n == 4,
+          "counts %lld %lld %lld %lld", (long long)q.precision_n, (long long)q.recall_n, (long long)q.density_n,
+          (long long)q.coverage_n);
+    CHECK(q.precision == 0.4 && q.recall == 0.8 && q.density == 1.0 && q.coverage == 0.8, "fractions");
+    float bad[5] = {0, 1, NAN, 3, 4};
+    CHECK(prdc_compute(bad, 5, fake, 5, 1, 1, 1, 0, 1, &q) == -1, "NaN accepted");
+    CHECK(prdc_compute(real, 3, fake, 5, 1, 3, 0, 0, 1, &q) == -1, "3 rows for k = 3 accepted");
+    CHECK(prdc_compute(real, 5, fake, 3, 1, 3, 0, 0, 1, &q) == -1, "3 fake rows for k = 3 accepted");
+    CHECK(prdc_compute(real, 5, fake, 3, 1, 0, 2, 0, 1, &q) == 0, "density/coverage need no fake radii");
+}
+
+/* Brute force of prdc.h's definitions: radii by sorting every direct sum, then the counts. */
+static double brute_radius(const float *x, int n, int d, int i, int k) {
+    double *v = malloc(sizeof(double) * (size_t)n);
+    int m = 0;
+    for (int j = 0; j < n; j++) {
+        if (j == i) continue;
+        double s = 0;
+        for (int q = 0; q < d; q++) {
+            double t = (double)x[i * d + q] - (double)x[j * d + q];
+            s += t * t;
+        }
+        v[m++] = s;
+    }
+    for (int a = 1; a < m; a++) /* insertion sort: small n */
+        for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
+            double t = v[b];
+            v[b] = v[b - 1];
+            v[b - 1] = t;
+        }
+    double r = v[k - 1];
+    free(v);
+    return r;
+}
+
+static prdc_t brute_prdc(const float *r, int nr, const float *f, int nf, int d, int kpr, int kdc) {
+    prdc_t q;
+    memset(&q, 0, sizeof q);
+    for (int j = 0; j < nf; j++) {
+        int in = 0;
+        for (int i = 0; i < nr; i++) {
+            double s = 0;
+            for (int c = 0; c < d; c++) {
+                double t = (double)r[i * d + c] - (double)f[j * d + c];
+                s += t * t;
+            }
+            in |= s <= brute_radius(r, nr, d, i, kpr);
+            q.density_n += s <= brute_radius(r, nr, d, i, kdc);
+        }
+        q.precision_n += in;
+    }
+    for (int i = 0; i < nr; i++) {
+        int rec = 0, cov = 0;
+        for (int j = 0; j < nf; j++) {
+            double s = 0;
+            for (int c = 0; c < d; c++) {
+                double t = (double)r[i * d + c] - (double)f[j * d + c];
+                s += t * t;
+            }
+            rec |= s <= brute_radius(f, nf, d, j, kpr);
+            cov |= s <= brute_radius(r, nr, d, i, kdc);
+        }
+        q.recall_n += rec;
+        q.coverage_n += cov;
+    }
+    return q;
+}
+
+/* A collapsed generator (most fake rows one and the same) and a real set with a large cluster of
+ * duplicates: every such row is within rounding of dozens of others, which the neighbour search
+ * settles by direct sums in bounded memory; the counts equal the brute force. */
+static void test_prdc_collapsed(void) {
+    enum { NR = 70, NF = 45, D = 6 };
+    float r[NR * D], f[NF * D];
+    make_rows(r, NR, D, 41);
+    make_rows(f, NF, D, 42);
+    for (int i = 10; i < 60; i++) memcpy(r + i * D, r, sizeof(float) * D);
+    for (int j = 5; j < NF; j++) memcpy(f + j * D, r + 3 * D, sizeof(float) * D);
+    prdc_t want = brute_prdc(r, NR, f, NF, D, 3, 5), q;
+    for (int block = 4; block <= 1024; block *= 16) {
+        CHECK(prdc_compute(r, NR, f, NF, D, 3, 5, block, 1, &q) == 0, "%s", gt_errmsg());
+        CHECK(q.precision_n == want.precision_n && q.recall_n == want.recall_n && q.density_n == want.density_n &&
+                  q.coverage_n == want.coverage_n,
+              "block %d: %lld %lld %lld %lld, brute force %lld %lld %lld %lld", block, (long long)q.precision_n,
+              (long long)q.recall_n, (long long)q.density_n, (long long)q.coverage_n, (long long)want.precision_n,
+              (long long)want.recall_n, (long long)want.density_n, (long long)want.coverage_n);
+    }
+}
+
+/* Block sizes (1 row to all rows) and BLAS threads change no count, with duplicates (exact ties). */
+static void test_prdc_blocks(void) {
+    enum { NR = 61, NF = 47, D = 9 };
+    float *r = malloc(sizeof(float) * NR * D), *f = malloc(sizeof(float) * NF * D);
+    make_rows(r, NR, D, 21);
+    make_rows(f, NF, D, 22);
+    memcpy(r + 40 * D, r, sizeof(float) * 15 * D);  /* duplicated rows within the real set */
+    memcpy(f + 30 * D, r + 3 * D, sizeof(float) * 10 * D); /* and across the sets */
+    prdc_t want, q;
+    CHECK(prdc_compute(r, NR, f, NF, D, 3, 5, NR, 1, &want) == 0, "%s", gt_errmsg());
+    CHECK(want.precision_n > 0 && want.precision_n < NF && want.density_n > 0, "degenerate case");
+    const int blocks[] = {1, 2, 7, 16, 1024};
+    for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++)
+        for (int th = 1; th <= 2; th++) {
+            CHECK(prdc_compute(r, NR, f, NF, D, 3, 5, blocks[b], th, &q) == 0, "%s", gt_errmsg());
+            CHECK(memcmp(&q, &want, sizeof q) == 0, "block %d, %d threads: %lld %lld %lld %lld vs %lld %lld %lld %lld",
+                  blocks[b], th, (long long)q.precision_n, (long long)q.recall_n, (long long)q.density_n,
+                  (long long)q.coverage_n, (long long)want.precision_n, (long long)want.recall_n,
+                  (long long)want.density_n, (long long)want.coverage_n);
+        }
+    free(r);
+    free(f);
+}
+
+/* The Inception Score against a direct evaluation of its formula (long double), splits of
+ * unequal sizes, the refusals, and logits so far apart that probabilities underflow to 0. */
+static void test_inception_score(void) {
+    enum { N = 7, DIM = 3, C = 4 };
+    float f[N * DIM], w[C * DIM];
+    make_rows(f, N, DIM, 31);
+    for (int i = 0; i < N * DIM; i++) f[i] *= 0.3f;
+    make_rows(w, C, DIM, 32);
+    for (int i = 0; i < C * DIM; i++) w[i] = w[i] * 0.2f - 0.5f;
+    for (int splits = 1; splits <= 3; splits++) {
+        long double score[3], sum = 0;
+        for (int s = 0; s < splits; s++) {
+            int a = s * N / splits, b = (s + 1) * N / splits;
+            long double p[N][C], py[C] = {0}, kl = 0;
+            for (int i = a; i < b; i++) {
+                long double l[C], z = 0;
+                for (int c = 0; c < C; c++) {
+                    l[c] = 0;
+                    for (int k = 0; k < DIM; k++) l[c] += (long double)f[i * DIM + k] * w[c * DIM + k];
+                    z += expl(l[c]);
+                }
+                for (int c = 0; c < C; c++) py[c] += (p[i][c] = expl(l[c]) / z) / (b - a);
+            }
+            for (int i = a; i < b; i++)
+                for (int c = 0; c < C; c++) kl += p[i][c] * logl(p[i][c] / py[c]) / (b - a);
+            sum += score[s] = expl(kl);
+        }
+        long double mu = sum / splits, var = 0;
+        for (int s = 0; s < splits; s++) var += (score[s] - mu) * (score[s] - mu);
+        double mean, std;
+        CHECK(is_compute(f, N, DIM, w, C, splits, 1, &mean, &std) == 0, "%s", gt_errmsg());
+        CHECK(fabs(mean - (double)mu) <= 1e-13 * mean && fabs(std - (double)sqrtl(var / splits)) <= 1e-12 * mean,
+              "%d splits: %.17g std %.17g, want %.17Lg std %.17Lg", splits, mean, std, mu, sqrtl(var / splits));
+        CHECK(mean > 1.0 && (splits == 1 || std > 0), "%d splits: degenerate score %g", splits, mean);
+    }
+    double mean, std;
+    CHECK(is_compute(f, N, DIM, w, C, N + 1, 1, &mean, &std) == -1, "more splits than samples accepted");
+    CHECK(is_compute(f, N, DIM, w, C, 0, 1, &mean, &std) == -1, "0 splits accepted");
+    /* one-hot predictions: exp(-1000) underflows; two classes equally often: IS = 2 */
+    float g[4 * 2] = {1000, 0, 0, 1000, 1000, 0, 0, 1000}, v[2 * 2] = {1, 0, 0, 1};
+    CHECK(is_compute(g, 4, 2, v, 2, 1, 1, &mean, &std) == 0 && fabs(mean - 2.0) < 1e-15, "one-hot: %.17g", mean);
+}
+
 int main(void) {
     RUN(test_stats_match_two_pass);
     RUN(test_merge_equals_whole);
@@ -339,5 +510,9 @@ int main(void) {
     RUN(test_stats_refusals);
     RUN(test_frechet_closed_forms);
     RUN(test_kid_definition);
+    RUN(test_prdc_hand);
+    RUN(test_prdc_blocks);
+    RUN(test_prdc_collapsed);
+    RUN(test_inception_score);
     return harness_done();
 }

@@ -1,10 +1,12 @@
-/* test_layer_norm.c: the normalisation and dropout layers (lib/nn/layer_bn.c, layer_ln.c,
- * layer_dropout.c) built directly as layer_t structs: BatchNorm training-mode backward
+/* test_layer_norm.c: the normalisation, dropout and noise layers (lib/nn/layer_bn.c, layer_ln.c,
+ * layer_in.c, layer_dropout.c, layer_noise.c) built directly as layer_t structs: BatchNorm training-mode backward
  * (2d, and 1d at B = 2) and eval-mode backward against central differences of forward;
  * running statistics and num_batches_tracked against a plain double computation; LayerNorm
  * forward statistics, backward, jvp_forward against differences of forward and jvp_backward
- * against differences of jvp_forward's outputs; dropout's zero fraction, scale, masks keyed
+ * against differences of jvp_forward's outputs; instance normalization's statistics per
+ * (sample, channel), its backward and tangent passes likewise; dropout's zero fraction, scale, masks keyed
  * by (seed, step, layer index, global sample index) whatever the batch split, backward and tangent masks;
+ * the noise layer's draw by its definition and keys, its moments, and its straight-through passes;
  * thread-count independence of every result. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -39,7 +41,8 @@ static void tl_make(tl_t *t, const layer_ops_t *ops, shape3_t in, int B, int aff
     l->has_bias = affine;
     l->eps = eps;
     l->momentum = mom;
-    l->p = p;
+    l->p = p;     /* dropout's probability */
+    l->sigma = p; /* noise's standard deviation */
     int rc = ops->setup(l);
     CHECK(rc == 0, "setup failed: %s", gt_errmsg());
     t->B = B;
@@ -368,6 +371,50 @@ static void test_ln_jvp(void) {
     tl_free(&t);
 }
 
+/* ---- instance normalization ---------------------------------------------------------------- */
+
+static void test_in(void) {
+    tl_t t;
+    enum { B = 3, C = 2, S = 6 };
+    tl_make(&t, &layer_in_ops, (shape3_t){C, 3, 2}, B, 0, 1e-5, 0, 0);
+    CHECK(t.l.n_params == 0 && t.l.n_state == 0, "noaffine in has parameters or state");
+    float x[B * C * S], y[B * C * S], y2[B * C * S];
+    fill(x, B * C * S, 30, 2.0f, 1.0f);
+    for (int k = 0; k < S; k++) x[S + k] = 5.0f * x[S + k] - 3.0f; /* a channel of another scale */
+    nn_ctx_t c = mkctx(&t, 1);
+    t.l.ops->forward(&c, &t.l, y, x, B);
+    for (int r = 0; r < B * C; r++) { /* every (sample, channel) has mean 0 and variance 1 */
+        double sm = 0, q = 0;
+        for (int k = 0; k < S; k++) sm += y[r * S + k], q += (double)y[r * S + k] * y[r * S + k];
+        CHECK(fabs(sm / S) < 1e-6 && fabs(q / S - 1) < 1e-4, "row %d: mean %g mean square %g", r, sm / S, q / S);
+    }
+    c.training = 0; /* no running statistics: evaluation mode computes the same */
+    t.l.ops->forward(&c, &t.l, y2, x, B);
+    CHECK(memcmp(y, y2, sizeof y) == 0, "eval mode differs from training mode");
+    double e = grad_check(&t, 1);
+    CHECK(e < 1e-2, "in noaffine backward: worst relative error %g", e);
+    e = jvp_check(&t, &layer_in_ops, 0);
+    CHECK(e < 1e-2, "in noaffine jvp_backward: worst relative error %g", e);
+    tl_free(&t);
+    tl_make(&t, &layer_in_ops, (shape3_t){3, 2, 2}, 2, 1, 1e-5, 0, 0);
+    CHECK(t.l.n_params == 6 && t.l.n_bias == 3 && t.l.w_ndim == 0, "in affine: a weight and a bias of C");
+    e = grad_check(&t, 1);
+    CHECK(e < 1e-2, "in affine backward: worst relative error %g", e);
+    e = grad_check(&t, 0);
+    CHECK(e < 1e-2, "in affine backward in eval mode: worst relative error %g", e);
+    e = jvp_check(&t, &layer_in_ops, 0);
+    CHECK(e < 1e-2, "in affine jvp_backward: worst relative error %g", e);
+    tl_free(&t);
+    layer_t l;
+    memset(&l, 0, sizeof l);
+    l.in = (shape3_t){4, 1, 1};
+    l.eps = 1e-5;
+    CHECK(layer_in_ops.setup(&l) == -1 &&
+              strcmp(gt_errmsg(), "input is 4x1x1: instance normalization needs more than one position per channel") ==
+                  0,
+          "in on features: %s", gt_errmsg());
+}
+
 /* ---- Dropout --------------------------------------------------------------------------- */
 
 static void test_dropout_fraction_and_scale(void) {
@@ -455,6 +502,82 @@ static void test_dropout_masks(void) {
     tl_free(&t);
 }
 
+/* ---- additive noise ------------------------------------------------------------------- */
+
+static void test_noise(void) {
+    enum { B = 6, N = 20 };
+    tl_t t;
+    tl_make(&t, &layer_noise_ops, (shape3_t){5, 2, 2}, B, 0, 0, 0, 0.7f);
+    float x[B * N], y[B * N], y2[B * N], y3[B * N], dy[B * N], dx[B * N], ty[B * N], dtx[B * N];
+    for (int k = 0; k < B * N; k++) x[k] = 1.0f + 0.25f * (float)k, dy[k] = 0.5f - (float)k;
+    nn_ctx_t c = mkctx(&t, 1);
+    c.sample_base = 100;
+    t.l.ops->forward(&c, &t.l, y, x, B);
+    /* by definition: x + sigma z, z the normal keyed by L * 2^48 + (base + i) * N + k */
+    int defn = 1;
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < N; k++) {
+            uint64_t key = ((uint64_t)t.l.index << 48) + (uint64_t)(100 + i) * N + k;
+            defn &= y[i * N + k] == x[i * N + k] + 0.7f * philox_normal(1234, PHILOX_STREAM_NOISE, 5, key);
+        }
+    CHECK(defn, "noise is not x + sigma philox_normal(seed, NOISE, step, L * 2^48 + (base + i) * N + k)");
+    /* the same samples in two batches draw the same noise */
+    nn_ctx_t c2 = c;
+    t.l.ops->forward(&c2, &t.l, y2, x, 2);
+    c2.sample_base = 102;
+    t.l.ops->forward(&c2, &t.l, y2 + 2 * N, x + 2 * N, 4);
+    CHECK(memcmp(y, y2, sizeof y) == 0, "noise depends on how the batch is split");
+    /* another layer, step or seed: another draw */
+    t.l.index++;
+    t.l.ops->forward(&c, &t.l, y3, x, B);
+    t.l.index--;
+    CHECK(memcmp(y, y3, sizeof y) != 0, "another layer draws the same noise");
+    c2 = c;
+    c2.rng_step = 6;
+    t.l.ops->forward(&c2, &t.l, y3, x, B);
+    CHECK(memcmp(y, y3, sizeof y) != 0, "same noise at another step");
+    c2 = c;
+    c2.seed = 1235;
+    t.l.ops->forward(&c2, &t.l, y3, x, B);
+    CHECK(memcmp(y, y3, sizeof y) != 0, "same noise with another seed");
+    /* evaluation mode is the identity */
+    c2 = c;
+    c2.training = 0;
+    t.l.ops->forward(&c2, &t.l, y3, x, B);
+    CHECK(memcmp(x, y3, sizeof x) == 0, "eval mode is not the identity");
+    /* the gradient and the tangent pass straight through; jvp's y is the forward's */
+    t.l.ops->backward(&c, &t.l, dx, dy, x, y, B);
+    CHECK(memcmp(dx, dy, sizeof dx) == 0, "backward is not dx = dy");
+    t.l.ops->jvp_forward(&c, &t.l, y3, ty, x, dy, B);
+    CHECK(memcmp(y3, y, sizeof y) == 0 && memcmp(ty, dy, sizeof ty) == 0, "jvp_forward is not (forward, tx)");
+    t.l.ops->jvp_backward(&c, &t.l, dx, dtx, x, dy, x, dy, y, ty, B);
+    CHECK(memcmp(dx, x, sizeof dx) == 0 && memcmp(dtx, dy, sizeof dtx) == 0, "jvp_backward is not (dy, dty)");
+    t.l.ops->jvp_backward(&c, &t.l, dx, dtx, NULL, NULL, x, dy, y, ty, B);
+    CHECK(maxabs(dx, B * N) == 0 && maxabs(dtx, B * N) == 0, "jvp_backward of zero cotangents is not zero");
+    double e = jvp_check(&t, &layer_noise_ops, 0);
+    CHECK(e < 1e-2, "noise jvp_backward vs differences of jvp_forward: worst relative error %g", e);
+    tl_free(&t);
+    /* a large draw has the normal's moments (sd of the mean 1/sqrt(n), of the variance sqrt(2/n)) */
+    enum { M = 40000 };
+    tl_make(&t, &layer_noise_ops, (shape3_t){M, 1, 1}, 1, 0, 0, 0, 2.0f);
+    float *z = fcalloc(M), *w = fcalloc(M);
+    c = mkctx(&t, 1);
+    t.l.ops->forward(&c, &t.l, w, z, 1);
+    double s = 0, q = 0;
+    for (int k = 0; k < M; k++) s += w[k], q += (double)w[k] * w[k];
+    double mean = s / M / 2.0, var = q / M / 4.0 - mean * mean;
+    CHECK(fabs(mean) < 5.0 / sqrt(M) && fabs(var - 1.0) < 5.0 * sqrt(2.0 / M), "noise / sigma: mean %g, variance %g",
+          mean, var);
+    free(z), free(w);
+    tl_free(&t);
+    /* sigma must be >= 0 */
+    layer_t l;
+    memset(&l, 0, sizeof l);
+    l.in = (shape3_t){3, 1, 1};
+    l.sigma = -1.0f;
+    CHECK(layer_noise_ops.setup(&l) == -1, "noise sigma < 0 accepted");
+}
+
 /* ---- thread-count independence ------------------------------------------------------- */
 
 static void run_all(int threads, float *out, size_t *len) {
@@ -466,8 +589,8 @@ static void run_all(int threads, float *out, size_t *len) {
     float *x = fcalloc(n), *dy = fcalloc(n), *y = fcalloc(n), *dx = fcalloc(n), *ty = fcalloc(n), *dtx = fcalloc(n);
     fill(x, n, 60, 1.0f, 0.2f);
     fill(dy, n, 61, 1.0f, 0.0f);
-    const layer_ops_t *ops[3] = {&layer_bn_ops, &layer_ln_ops, &layer_dropout_ops};
-    for (int k = 0; k < 3; k++) {
+    const layer_ops_t *ops[] = {&layer_bn_ops, &layer_ln_ops, &layer_in_ops, &layer_dropout_ops, &layer_noise_ops};
+    for (int k = 0; k < (int)(sizeof ops / sizeof ops[0]); k++) {
         tl_t t;
         tl_make(&t, ops[k], in, B, 1, 1e-5, 0.1, 0.25f);
         nn_ctx_t c = mkctx(&t, 1);
@@ -493,7 +616,7 @@ static void run_all(int threads, float *out, size_t *len) {
 }
 
 static void test_thread_independence(void) {
-    size_t cap = 20 * 16 * 8 * 24 * 24, n1, n2, n3;
+    size_t cap = 24 * 16 * 8 * 24 * 24, n1, n2, n3;
     float *a = fcalloc(cap), *b = fcalloc(cap), *c = fcalloc(cap);
     run_all(1, a, &n1);
     run_all(2, b, &n2);
@@ -515,8 +638,10 @@ int main(void) {
     RUN(test_setup_errors);
     RUN(test_ln_forward_backward);
     RUN(test_ln_jvp);
+    RUN(test_in);
     RUN(test_dropout_fraction_and_scale);
     RUN(test_dropout_masks);
+    RUN(test_noise);
     RUN(test_thread_independence);
     return harness_done();
 }

@@ -38,6 +38,12 @@ static void test_spec_errors(void) {
     CHECK(build_err("linear 4", (shape3_t){1, 2, 3},
                     "layer 1 (linear): input is 1x2x3, not a feature vector: put flatten before linear"),
           "linear on image");
+    CHECK(build_err("noise", F6, "layer 1 (noise): missing the standard deviation SIGMA"), "noise");
+    CHECK(build_err("noise -0.5", F6, "layer 1 (noise): bad standard deviation '-0.5' (want a number >= 0)"),
+          "noise < 0");
+    CHECK(build_err("noise 1e39", F6, "layer 1 (noise): bad standard deviation '1e39' (want a number >= 0)"),
+          "noise overflows a float");
+    CHECK(build_err("noise 0.1 0.2", F6, "layer 1 (noise): unexpected argument '0.2'"), "noise twice");
     CHECK(build_err("", F6, "empty network spec"), "empty");
     CHECK(build_err(" # only a comment\n ; ;\n", F6, "empty network spec"), "comment only");
 }
@@ -64,6 +70,11 @@ static void test_spec_syntax_and_shapes(void) {
     CHECK(rc == 0 && strcmp(m.spec, n.spec) == 0, "round trip: '%s'", rc ? gt_errmsg() : m.spec);
     if (!rc) net_free(&m);
     net_free(&n);
+    /* noise's sigma is written in its shortest exact form and read back */
+    rc = net_build(&n, "noise .3; linear 2; noise 0", F6, be);
+    CHECK(rc == 0 && strcmp(n.spec, "noise 0.3; linear 2; noise 0") == 0 && n.layers[0].sigma == 0.3f,
+          "noise normalised: '%s'", rc ? gt_errmsg() : n.spec);
+    if (!rc) net_free(&n);
     /* numbers that need all their digits survive the round trip */
     rc = net_build(&n, "lrelu 0.123456791", F6, be);
     CHECK(rc == 0, "%s", gt_errmsg());
@@ -219,7 +230,7 @@ static void test_presets(void) {
     if (!all_kinds) printf("# conv/convT/bn/dropout not all registered yet: presets only parsed for errors\n");
     for (int i = 0; preset_names[i]; i++)
         for (int s = 0; s < 2; s++) {
-            int classes = preset_names[i][0] == 'c' ? 10 : 0; /* cmlp, cdcgan: class-conditional */
+            int classes = preset_names[i][0] == 'c' ? 10 : 0; /* cmlp, cdcgan, csngan: class-conditional */
             if (preset_get_classes(preset_names[i], shapes[s], 100, classes, &p)) {
                 CHECK(strcmp(preset_names[i], "dcgan32") == 0 && s == 0, "%s: %s", preset_names[i], gt_errmsg());
                 continue;
