@@ -66,6 +66,7 @@ static void usage(void) {
            "  --eval-n K           images sampled per evaluation (default 1000), as gan-sample -n K\n"
            "  --eval-features F    inception (default), pixels or CKPT.st[:LAYER], as gan-fid --features\n"
            "  --eval-weights FILE  Inception weights (default: $GAN_FID_WEIGHTS), as gan-fid --weights\n"
+           "  --eval-resize R      bilinear (default) or clean: how Inception resizes, as gan-fid --resize\n"
            "  --eval-metric M      fd (the Frechet distance, FID in Inception features; default) or kid\n"
            "  --keep-best FILE     write the checkpoint of the best (lowest) score so far to FILE,\n"
            "                       atomically, its step and score in its metadata; an existing FILE's\n"
@@ -95,7 +96,7 @@ static void usage(void) {
 
 enum { O_DATA = 256, O_LABELS, O_STEPS, O_EPOCHS, O_INPLACE, O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS,
        O_DEVICE, O_TF32, O_VERSION, O_DUMPSTEP, O_DUMPDIR, O_LOGLAYERS, O_EVALEVERY, O_EVALREF, O_EVALN, O_EVALFEAT,
-       O_EVALWEIGHTS, O_EVALMETRIC, O_KEEPBEST };
+       O_EVALWEIGHTS, O_EVALMETRIC, O_KEEPBEST, O_EVALRESIZE };
 
 static const struct option longopts[] = {
     {"data", required_argument, 0, O_DATA},
@@ -114,6 +115,7 @@ static const struct option longopts[] = {
     {"eval-n", required_argument, 0, O_EVALN},
     {"eval-features", required_argument, 0, O_EVALFEAT},
     {"eval-weights", required_argument, 0, O_EVALWEIGHTS},
+    {"eval-resize", required_argument, 0, O_EVALRESIZE},
     {"eval-metric", required_argument, 0, O_EVALMETRIC},
     {"keep-best", required_argument, 0, O_KEEPBEST},
     {"snapshot-every", required_argument, 0, O_SNAPEVERY},
@@ -333,6 +335,7 @@ int main(int argc, char **argv) {
     long long dump_step = -1, eval_every = 0, eval_n = 1000;
     const char *eval_ref = NULL, *eval_feat = "inception", *eval_weights = getenv("GAN_FID_WEIGHTS"), *keep_best = NULL;
     eval_metric_t eval_metric = EVAL_FD;
+    int eval_clean = 0;
     if (eval_weights && !*eval_weights) eval_weights = NULL;
     int log_layers = 0;
     long long steps = -1, epochs = -1, threads = 0, log_every = 50, snap_every = 0;
@@ -363,6 +366,11 @@ int main(int argc, char **argv) {
             if (gan_eval_metric_parse(optarg, &eval_metric)) die_usage("--eval-metric %s", gt_errmsg());
             break;
         case O_KEEPBEST: keep_best = optarg; break;
+        case O_EVALRESIZE:
+            if (strcmp(optarg, "bilinear") != 0 && strcmp(optarg, "clean") != 0)
+                die_usage("--eval-resize '%s': bilinear (pytorch-fid's, the default) or clean (clean-fid's)", optarg);
+            eval_clean = strcmp(optarg, "clean") == 0;
+            break;
         case O_THREADS: threads = cli_long("--threads", optarg, 0, 1024); break;
         case O_DEVICE: device = optarg; break;
         case O_TF32: tf32 = 1; break;
@@ -478,7 +486,7 @@ int main(int argc, char **argv) {
     gan_eval_t ev;
     if (eval_every) {
         int cpu_threads = be->device == DEV_CPU ? be->threads : backend_cpu((int)threads)->threads;
-        int rc = gan_eval_init(&ev, &m, eval_feat, eval_weights, eval_metric, eval_n, eval_ref, cpu_threads);
+        int rc = gan_eval_init(&ev, &m, eval_feat, eval_weights, eval_clean, eval_metric, eval_n, eval_ref, cpu_threads);
         if (rc == -2) die_usage("%s", gt_errmsg());
         if (rc) die_lib(EXIT_DATA);
         r.eval = &ev;

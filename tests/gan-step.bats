@@ -38,7 +38,7 @@ init() {
     [ "$status" -eq 0 ]
     for o in --data --steps --epochs -i -o --in-place --batch --opt-g --opt-d --n-critic --gp --clip \
              --label-smooth --ema --augment --log --log-every --snapshot-every --snapshot-dir --threads --device -q \
-             --eval-every --eval-ref --eval-n --eval-features --eval-weights --eval-metric --keep-best; do
+             --eval-every --eval-ref --eval-n --eval-features --eval-weights --eval-resize --eval-metric --keep-best; do
         [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
     done
     [[ "$output" == *example* ]]
@@ -588,7 +588,8 @@ evalcol() { awk -F'\t' -v s="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /
     $PY -c 'import numpy as np; np.save("'"$T"'/small.npy", np.zeros((4, 1, 4, 4), np.uint8) + np.arange(4, dtype=np.uint8).reshape(4, 1, 1, 1))'
     gan-fid -q --features pixels --save-stats "$T/small.npz" "$T/small.npy"
     for args in "--keep-best $T/b.st" "--eval-ref $T/ref.npz" "--eval-every 2" "--eval-every 2 --eval-ref $T/ref.npz --eval-metric mmd" \
-                "--eval-every 0 --eval-ref $T/ref.npz"; do
+                "--eval-every 0 --eval-ref $T/ref.npz" "--eval-every 2 --eval-ref $T/ref.npz --eval-resize bicubic" \
+                "--eval-every 2 --eval-ref $T/ref.npz --eval-features pixels --eval-resize clean"; do
         run gan-step --data "$T/d.npy" --steps 2 $args -i "$T/m0.st" -o "$T/x.st"
         assert_one_line_error 2
     done

@@ -93,8 +93,8 @@ out:
     return rc;
 }
 
-int gan_eval_init(gan_eval_t *e, gan_model_t *m, const char *features, const char *weights, eval_metric_t metric,
-                  int64_t n, const char *ref_path, int threads) {
+int gan_eval_init(gan_eval_t *e, gan_model_t *m, const char *features, const char *weights, int clean,
+                  eval_metric_t metric, int64_t n, const char *ref_path, int threads) {
     memset(e, 0, sizeof *e);
     e->metric = metric;
     e->n = n;
@@ -107,6 +107,14 @@ int gan_eval_init(gan_eval_t *e, gan_model_t *m, const char *features, const cha
     ex->weights = weights;
     ex->weights_opt = "--eval-weights";
     if ((rc = extractor_parse(ex, features, "--eval-features"))) return rc; /* the message names the option */
+    if (clean && ex->kind != FEAT_INCEPTION) {
+        gan_eval_free(e);
+        return gt_err("--eval-resize clean is how Inception resizes images; --eval-features %s takes the images as "
+                      "they are",
+                      features),
+               -2;
+    }
+    ex->clean = clean;
     if ((rc = extractor_setup(ex, m->shape, "the generator's images"))) {
         if (strncmp(gt_errmsg(), "--eval-features", 15) != 0) gt_err_prefix("--eval-features");
         goto fail;
@@ -159,6 +167,7 @@ int gan_eval_init(gan_eval_t *e, gan_model_t *m, const char *features, const cha
     const char *kind = metric == EVAL_KID ? "K" : "F";
     if (ex->label[0]) snprintf(e->label, sizeof e->label, "%sD%s", kind, ex->label + 2);
     else if (strcmp(ex->name, "inception") == 0) snprintf(e->label, sizeof e->label, "%sID", kind);
+    else if (strcmp(ex->name, "inception-clean") == 0) snprintf(e->label, sizeof e->label, "%sID(clean)", kind);
     else snprintf(e->label, sizeof e->label, "%sD(%s)", kind, ex->name);
     return 0;
 fail:

@@ -46,12 +46,12 @@ int gan_eval_metric_parse(const char *s, eval_metric_t *metric);
 const char *gan_eval_metric_name(eval_metric_t metric);
 
 /* Prepare evaluations of model m: features named `features` (features.h; weights: the Inception
- * weights file or NULL), n images, the reference at ref_path, on m's backend; the distance on
+ * weights file or NULL; clean: Inception resizes as clean-fid does, extractor_t's clean), n images, the reference at ref_path, on m's backend; the distance on
  * `threads` CPU threads. Checks the reference against the feature space (its features' name
  * and dimension) and the metric. Returns 0, or -1 (bad data) / -2 (bad usage) with a message
  * (e is then freed). */
-int gan_eval_init(gan_eval_t *e, gan_model_t *m, const char *features, const char *weights, eval_metric_t metric,
-                  int64_t n, const char *ref_path, int threads);
+int gan_eval_init(gan_eval_t *e, gan_model_t *m, const char *features, const char *weights, int clean,
+                  eval_metric_t metric, int64_t n, const char *ref_path, int threads);
 
 /* The score of m's generator now into *score (lower is better). Returns 0 or -1 with a message. */
 int gan_eval_score(gan_eval_t *e, double *score);
