@@ -26,8 +26,8 @@
 #include "lib/fid/inception_net.h"
 #include "lib/fid/iscore.h"
 #include "lib/fid/prdc.h"
-#include "lib/fid/resample.h"
 #include "lib/gan/device.h"
+#include "lib/gan/features.h"
 #include "lib/gan/model.h"
 
 static void usage(void) {
@@ -104,34 +104,6 @@ static const struct option longopts[] = {
 
 /* ---- feature extractors -------------------------------------------------------------------- */
 
-typedef enum { FEAT_INCEPTION, FEAT_PIXELS, FEAT_NET } feat_kind_t;
-
-#define NAME_LEN 160
-
-typedef struct {
-    feat_kind_t kind;
-    const char *weights;  /* inception */
-    const char *net_path; /* net: the checkpoint */
-    int layer;            /* net: the layer whose output is taken (-1: the last layer's input) */
-    backend_t *be;
-    int batch;
-    int quiet;
-    int clean;            /* inception: --resize clean (on the host, before the network) */
-    int ready;            /* set up for the first image set */
-    int d;                /* features per image */
-    shape3_t shape;       /* pixels, net: the image shape every set must have */
-    char name[NAME_LEN];  /* recorded in statistics files ("inception", "pixels", "net:HASH:LAYER") */
-    char label[NAME_LEN]; /* what the distance is called: "FID", "FD(pixels)", "FD(m.st:5)" */
-    gan_model_t model;
-    inception_t *inc;
-    float *out;           /* (batch, d) features of a batch on the host (pixels: unused) */
-    float *x_dev;         /* a batch of images on the backend's device (x_floats of room) */
-    size_t x_floats;
-    float *out_dev;       /* inception: (batch, 2048) features on the device */
-    float *rs, *rs_tmp;   /* --resize clean: (batch, C, 299, 299) images, and the resampler's scratch */
-    size_t rs_floats, rs_tmp_floats;
-} extractor_t;
-
 /* What a feature name is printed as: the Frechet distance and the kernel distance. */
 static void labels_of(const char *feat, int d, char *fd, char *kd, size_t n) {
     if (strcmp(feat, "inception") == 0 || (feat[0] == 0 && d == INCEPTION_DIM)) {
@@ -149,171 +121,10 @@ static void labels_of(const char *feat, int d, char *fd, char *kd, size_t n) {
     }
 }
 
-/* FNV-1a over bytes, continuing from h */
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
-}
-
-/* Parse --features: "inception", "pixels" or "PATH[:LAYER]". */
-static void extractor_parse(extractor_t *ex, const char *f) {
-    ex->layer = -1;
-    if (strcmp(f, "inception") == 0) {
-        ex->kind = FEAT_INCEPTION;
-        return;
-    }
-    if (strcmp(f, "pixels") == 0) {
-        ex->kind = FEAT_PIXELS;
-        return;
-    }
-    ex->kind = FEAT_NET;
-    struct stat st;
-    const char *colon = strrchr(f, ':');
-    if (stat(f, &st) == 0 || !colon) {
-        ex->net_path = f;
-        return;
-    }
-    ex->layer = (int)cli_long("--features LAYER", colon + 1, 0, 1 << 20);
-    size_t n = (size_t)(colon - f);
-    char *path = gt_xmalloc(n + 1);
-    memcpy(path, f, n);
-    path[n] = 0;
-    ex->net_path = path;
-}
-
-static const char *no_weights_msg =
-    "images need a feature network and there are no Inception weights: give --weights FILE or set "
-    "GAN_FID_WEIGHTS (make the file from pytorch-fid's pt_inception-2015-12-05-6726825d.pth with "
-    "/usr/bin/python3 tools/fid-weights.py IN.pth OUT.safetensors), or use --features pixels or "
-    "--features CHECKPOINT.st[:LAYER]";
-
-/* Set up the extractor for images of shape s (the first image set). */
-static void extractor_setup(extractor_t *ex, shape3_t s, const char *set_name) {
-    if (ex->ready) {
-        if (ex->kind != FEAT_INCEPTION && (s.c != ex->shape.c || s.h != ex->shape.h || s.w != ex->shape.w))
-            die(EXIT_DATA, "%s: images are %dx%dx%d, the other set's %dx%dx%d: %s features need the same shape",
-                set_name, s.c, s.h, s.w, ex->shape.c, ex->shape.h, ex->shape.w,
-                ex->kind == FEAT_PIXELS ? "pixel" : "network");
-        return;
-    }
-    ex->shape = s;
-    if (ex->kind == FEAT_PIXELS) {
-        long d = shape3_size(s);
-        if (d > 32768)
-            die(EXIT_DATA, "%s: %dx%dx%d images give %ld pixel features, too many for a covariance matrix "
-                           "(at most 32768): use --features inception or a network",
-                set_name, s.c, s.h, s.w, d);
-        ex->d = (int)d;
-        snprintf(ex->name, NAME_LEN, "pixels");
-    } else if (ex->kind == FEAT_NET) {
-        gan_model_t *m = &ex->model;
-        if (model_load(m, ex->net_path, ex->be, ex->batch)) die_lib(EXIT_DATA);
-        net_t *D = &m->D;
-        if (ex->layer < 0) ex->layer = D->n_layers - 2;
-        if (ex->layer < 0 || ex->layer >= D->n_layers)
-            die_usage("--features %s:%d: D has layers 0 to %d", ex->net_path, ex->layer, D->n_layers - 1);
-        if (s.c != m->shape.c || s.h != m->shape.h || s.w != m->shape.w)
-            die(EXIT_DATA, "%s: images are %dx%dx%d, but %s's D takes %dx%dx%d", set_name, s.c, s.h, s.w,
-                ex->net_path, m->shape.c, m->shape.h, m->shape.w);
-        long d = shape3_size(D->layers[ex->layer].out);
-        if (d > 32768)
-            die_usage("--features: layer %d of D gives %ld features, too many for a covariance matrix (at most 32768)",
-                      ex->layer, d);
-        ex->d = (int)d;
-        uint64_t h = fnv1a(0xcbf29ce484222325ULL, D->spec, strlen(D->spec));
-        size_t nv = D->n_params > D->n_state ? D->n_params : D->n_state;
-        float *v = gt_xmalloc(sizeof(float) * (nv ? nv : 1)); /* the weights live on the device */
-        ex->be->download(ex->be, v, D->params, sizeof(float) * D->n_params);
-        h = fnv1a(h, v, sizeof(float) * D->n_params);
-        ex->be->download(ex->be, v, D->state, sizeof(float) * D->n_state);
-        h = fnv1a(h, v, sizeof(float) * D->n_state);
-        free(v);
-        snprintf(ex->name, NAME_LEN, "net:%016llx:%d", (unsigned long long)h, ex->layer);
-        const char *base = strrchr(ex->net_path, '/');
-        snprintf(ex->label, NAME_LEN, "FD(%s:%d)", base ? base + 1 : ex->net_path, ex->layer);
-        ex->out = gt_xmalloc(sizeof(float) * (size_t)ex->batch * (size_t)d);
-    } else {
-        if (!ex->weights) die(EXIT_DATA, "%s: %s", set_name, no_weights_msg);
-        if (s.c != 1 && s.c != 3)
-            die(EXIT_DATA, "%s: images have %d channels; Inception takes gray (1) or RGB (3) images", set_name, s.c);
-        if (inception_load(&ex->inc, ex->weights, ex->be, ex->batch)) die_lib(EXIT_DATA);
-        ex->d = INCEPTION_DIM;
-        snprintf(ex->name, NAME_LEN, ex->clean ? "inception-clean" : "inception");
-        ex->out = gt_xmalloc(sizeof(float) * (size_t)ex->batch * INCEPTION_DIM);
-        ex->out_dev = ex->be->alloc(ex->be, sizeof(float) * (size_t)ex->batch * INCEPTION_DIM);
-    }
-    ex->ready = 1;
-}
-
-/* Features (B, d) of images x (B, C, H, W) in [-1, 1] (host memory); the result is host
- * memory owned by ex (or is x). The networks run on the backend's device: the images go up,
- * the features come back. */
-static const float *extractor_run_clean(extractor_t *ex, const float *x, int B, shape3_t s);
-static const float *extractor_run(extractor_t *ex, const float *x, int B, shape3_t s) {
-    if (ex->kind == FEAT_PIXELS) return x;
-    if (ex->kind == FEAT_INCEPTION && ex->clean) return extractor_run_clean(ex, x, B, s);
-    backend_t *be = ex->be;
-    size_t n = (size_t)B * (size_t)shape3_size(s);
-    if (n > ex->x_floats) { /* once per image shape (the first batch is the largest) */
-        if (ex->x_dev) be->free(be, ex->x_dev);
-        ex->x_dev = be->alloc(be, sizeof(float) * n);
-        ex->x_floats = n;
-    }
-    be->upload(be, ex->x_dev, x, sizeof(float) * n);
-    if (ex->kind == FEAT_NET) {
-        net_t *D = &ex->model.D;
-        nn_ctx_t ctx = net_ctx(D, 0, ex->model.seed, 0, 0);
-        net_forward(D, &ctx, ex->x_dev, B);
-        be->download(be, ex->out, D->acts[ex->layer + 1], sizeof(float) * (size_t)B * (size_t)ex->d);
-        return ex->out;
-    }
-    if (inception_forward(ex->inc, ex->out_dev, ex->x_dev, B, s.c, s.h, s.w)) die_lib(EXIT_DATA);
-    be->download(be, ex->out, ex->out_dev, sizeof(float) * (size_t)B * INCEPTION_DIM);
-    return ex->out;
-}
-
-/* --resize clean: each channel of each image resized to 299 x 299 on the host as clean-fid does
- * (PIL's BICUBIC in mode 'F', lib/fid/resample.h), clipped to [-1, 1] (clean-fid clips to
- * 0..255), then the network (whose bilinear resize of 299 x 299 to 299 x 299 is the identity). */
-static const float *extractor_run_clean(extractor_t *ex, const float *x, int B, shape3_t s) {
-    const int S = INCEPTION_SIZE;
-    size_t plane = (size_t)S * S, n = (size_t)B * (size_t)s.c * plane, tmp = (size_t)S * (size_t)s.h;
-    if (n > ex->rs_floats) {
-        free(ex->rs);
-        ex->rs = gt_xmalloc(sizeof(float) * n);
-        ex->rs_floats = n;
-    }
-    if (tmp > ex->rs_tmp_floats) {
-        free(ex->rs_tmp);
-        ex->rs_tmp = gt_xmalloc(sizeof(float) * tmp);
-        ex->rs_tmp_floats = tmp;
-    }
-    for (int p = 0; p < B * s.c; p++) {
-        float *dst = ex->rs + (size_t)p * plane;
-        resample_bicubic_aa(dst, S, S, x + (size_t)p * (size_t)s.h * (size_t)s.w, s.h, s.w, ex->rs_tmp);
-        for (size_t k = 0; k < plane; k++) dst[k] = dst[k] < -1.0f ? -1.0f : dst[k] > 1.0f ? 1.0f : dst[k];
-    }
-    backend_t *be = ex->be;
-    if (n > ex->x_floats) {
-        if (ex->x_dev) be->free(be, ex->x_dev);
-        ex->x_dev = be->alloc(be, sizeof(float) * n);
-        ex->x_floats = n;
-    }
-    be->upload(be, ex->x_dev, ex->rs, sizeof(float) * n);
-    if (inception_forward(ex->inc, ex->out_dev, ex->x_dev, B, s.c, S, S)) die_lib(EXIT_DATA);
-    be->download(be, ex->out, ex->out_dev, sizeof(float) * (size_t)B * INCEPTION_DIM);
-    return ex->out;
-}
-
-static void extractor_free(extractor_t *ex) {
-    if (ex->x_dev) ex->be->free(ex->be, ex->x_dev);
-    if (ex->out_dev) ex->be->free(ex->be, ex->out_dev);
-    if (ex->kind == FEAT_NET && ex->ready) model_free(&ex->model);
-    if (ex->inc) inception_free(ex->inc);
-    free(ex->out);
-    free(ex->rs);
-    free(ex->rs_tmp);
+/* A failed extractor call (features.h): its message, exit 2 for usage and 1 for data. */
+static void features_die(int rc) {
+    if (rc == -2) die_usage("%s", gt_errmsg());
+    if (rc) die_lib(EXIT_DATA);
 }
 
 /* ---- sets ------------------------------------------------------------------------------------- */
@@ -356,57 +167,7 @@ static input_kind_t sniff(const char *path, const char *name) {
 
 /* Statistics from an .npz (ours or pytorch-fid's). */
 static void load_stats(set_t *s) {
-    npz_file_t z;
-    if (npz_load(s->path, &z)) die_lib(EXIT_DATA);
-    const tensor_t *mu = npz_find(&z, "mu"), *sigma = npz_find(&z, "sigma"), *n = npz_find(&z, "n"),
-                   *feat = npz_find(&z, "features");
-    if (!mu || !sigma) {
-        char keys[256] = "";
-        for (int i = 0; i < z.n; i++)
-            snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%s", i ? ", " : "", z.entries[i].name);
-        die(EXIT_DATA, "%s: statistics without '%s' (the file holds: %s); gan-fid needs mu and sigma, as pytorch-fid "
-                       "writes them",
-            s->name, mu ? "sigma" : "mu", z.n ? keys : "nothing");
-    }
-    if (mu->ndim != 1 || (mu->dtype != DT_F64 && mu->dtype != DT_F32))
-        die(EXIT_DATA, "%s: mu must be a float vector", s->name);
-    int64_t d = mu->shape[0];
-    if (sigma->ndim != 2 || sigma->shape[0] != d || sigma->shape[1] != d ||
-        (sigma->dtype != DT_F64 && sigma->dtype != DT_F32))
-        die(EXIT_DATA, "%s: sigma must be a %lld x %lld float matrix, like mu's %lld features", s->name, (long long)d,
-            (long long)d, (long long)d);
-    if (d < 1 || d > 32768) die(EXIT_DATA, "%s: %lld features: out of range [1, 32768]", s->name, (long long)d);
-    int64_t count = 0;
-    if (n) {
-        if (n->dtype != DT_I64 || tensor_numel(n) != 1)
-            die(EXIT_DATA, "%s: n must be one int64 (the sample count)", s->name);
-        count = ((const int64_t *)n->data)[0];
-        if (count < 2) die(EXIT_DATA, "%s: n = %lld: statistics need at least 2 samples", s->name, (long long)count);
-    }
-    size_t dd = (size_t)d * (size_t)d;
-    double *m = NULL, *sg = NULL; /* float32 arrays converted (pytorch-fid's mu is float32) */
-    if (mu->dtype != DT_F64) {
-        m = gt_xmalloc(sizeof(double) * (size_t)d);
-        for (int64_t i = 0; i < d; i++) m[i] = tensor_get(mu, i);
-    }
-    if (sigma->dtype != DT_F64) {
-        sg = gt_xmalloc(sizeof(double) * dd);
-        for (size_t i = 0; i < dd; i++) sg[i] = tensor_get(sigma, (int64_t)i);
-    }
-    if (fid_stats_from(&s->st, (int)d, count, m ? m : mu->data, sg ? sg : sigma->data))
-        die(EXIT_DATA, "%s: %s", s->name, gt_errmsg());
-    free(m);
-    free(sg);
-    s->feat[0] = 0;
-    if (feat) {
-        if (feat->dtype != DT_U8 || feat->ndim != 1 || feat->shape[0] >= NAME_LEN)
-            die(EXIT_DATA, "%s: 'features' must be a short uint8 string", s->name);
-        memcpy(s->feat, feat->data, (size_t)feat->shape[0]);
-        s->feat[feat->shape[0]] = 0;
-        for (int64_t i = 0; i < feat->shape[0]; i++)
-            if (s->feat[i] < 32 || s->feat[i] > 126) die(EXIT_DATA, "%s: 'features' is not printable text", s->name);
-    }
-    npz_free(&z);
+    if (features_load_stats(s->path, s->name, &s->st, s->feat)) die_lib(EXIT_DATA);
 }
 
 static void save_stats(const char *path, fid_stats_t *st, const char *feat) {
@@ -431,29 +192,6 @@ typedef struct {
     int quiet;
 } run_opts_t;
 
-/* Convert a batch of images (dtype dt) to float in [-1, 1]; NaN/Inf is an error. Returns the
- * number of values outside [-1, 1] (float input). */
-static int64_t to_unit_range(float *x, const void *raw, dtype_t dt, size_t n, int64_t first, size_t img,
-                             const char *name) {
-    int64_t outside = 0;
-    for (size_t k = 0; k < n; k++) {
-        float v;
-        if (dt == DT_U8) {
-            /* as pytorch-fid: ToTensor's u / 255 in float32, then 2x - 1 */
-            v = 2.0f * (((const uint8_t *)raw)[k] / 255.0f) - 1.0f;
-        } else {
-            double w = dt == DT_F32 ? ((const float *)raw)[k] : ((const double *)raw)[k];
-            if (!isfinite(w))
-                die(EXIT_DATA, "%s: image %lld holds %s values", name, (long long)(first + (int64_t)(k / img)),
-                    isnan(w) ? "NaN" : "infinite");
-            v = (float)w;
-            outside += v < -1.0f || v > 1.0f;
-        }
-        x[k] = v;
-    }
-    return outside;
-}
-
 /* Statistics (and features when asked) of an .npy input: images or features, in batches. */
 static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
     npy_reader_t r;
@@ -477,7 +215,7 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
         if (N < 1 + ro->stats)
             die(EXIT_DATA, "%s: %lld image%s: %s", s->name, (long long)N, N == 1 ? "" : "s",
                 ro->stats ? "statistics need at least 2" : "nothing to do");
-        extractor_setup(ex, s3, s->name);
+        features_die(extractor_setup(ex, s3, s->name));
         d = ex->d;
         img = (size_t)shape3_size(s3);
         snprintf(s->feat, NAME_LEN, "%s", ex->name);
@@ -529,8 +267,10 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
         if (npy_reader_read(&r, raw, (int64_t)img * b)) die_lib(EXIT_DATA);
         const float *f;
         if (s->kind == IN_IMAGES) {
-            outside += to_unit_range(x, raw, r.dtype, img * (size_t)b, i0, img, s->name);
-            f = extractor_run(ex, x, b, s3);
+            int64_t o;
+            if (features_unit_range(x, raw, r.dtype, img * (size_t)b, i0, img, s->name, &o)) die_lib(EXIT_DATA);
+            outside += o;
+            if (!(f = extractor_run(ex, x, b, s3))) die_lib(EXIT_DATA);
         } else if (xd) {
             for (size_t k = 0; k < img * (size_t)b; k++) x[k] = (float)xd[k];
             f = x;
@@ -850,7 +590,7 @@ int main(int argc, char **argv) {
     ex.batch = (int)batch;
     ex.quiet = quiet;
     ex.weights = weights;
-    extractor_parse(&ex, features ? features : "inception");
+    features_die(extractor_parse(&ex, features ? features : "inception", "--features"));
     if (resize && strcmp(resize, "bilinear") != 0 && strcmp(resize, "clean") != 0)
         die_usage("--resize '%s': bilinear (pytorch-fid's, the default) or clean (clean-fid's)", resize);
     ex.clean = resize && strcmp(resize, "clean") == 0;

@@ -15,7 +15,9 @@
 #include "lib/base/cli.h"
 #include "lib/base/common.h"
 #include "lib/base/dist.h"
+#include "formats/safetensors.h"
 #include "lib/gan/device.h"
+#include "lib/gan/evaluate.h"
 #include "lib/gan/inspect.h"
 #include "lib/gan/model.h"
 #include "lib/gan/trainer.h"
@@ -56,7 +58,19 @@ static void usage(void) {
            "                       real and fake batches, every layer's output of G and D and the\n"
            "                       gradients w.r.t. them and the parameters, with DIR/manifest.tsv\n"
            "  --snapshot-every N   write DIR/step-NNNNNN.st every N steps (with --snapshot-dir)\n"
-           "  --snapshot-dir DIR   where snapshots go (created if missing)\n"
+           "  --snapshot-dir DIR   where snapshots go (created if missing)\n");
+    printf("  --eval-every N       score the EMA generator every N steps (steps N, 2N, ... of the\n"
+           "                       checkpoint's count): a column of the log, shown in the progress line\n"
+           "  --eval-ref REF       the reference: gan-fid --save-stats statistics (.npz), or images or\n"
+           "                       features (.npy)\n"
+           "  --eval-n K           images sampled per evaluation (default 1000), as gan-sample -n K\n"
+           "  --eval-features F    inception (default), pixels or CKPT.st[:LAYER], as gan-fid --features\n"
+           "  --eval-weights FILE  Inception weights (default: $GAN_FID_WEIGHTS), as gan-fid --weights\n"
+           "  --eval-resize R      bilinear (default) or clean: how Inception resizes, as gan-fid --resize\n"
+           "  --eval-metric M      fd (the Frechet distance, FID in Inception features; default) or kid\n"
+           "  --keep-best FILE     write the checkpoint of the best (lowest) score so far to FILE,\n"
+           "                       atomically, its step and score in its metadata; an existing FILE's\n"
+           "                       score is the one to beat (a resumed run keeps what one run keeps)\n"
            "  --threads N          CPU threads (0 = all cores, default)\n"
            "  --device DEV         cpu, cuda or auto (default auto: cuda when built with CUDA and a GPU\n"
            "                       is found, said on stderr)\n"
@@ -73,12 +87,16 @@ static void usage(void) {
            "example:\n"
            "  gan-step --data train.npy --epochs 5 --log loss.tsv < m0.st > m5.st\n"
            "  gan-step --data train.npy --labels labels.npy --steps 1000 < c0.st > c1.st\n"
+           "  gan-fid --features pixels --save-stats ref.npz train.npy\n"
+           "  gan-step --data train.npy --steps 1000 --eval-every 200 --eval-ref ref.npz --eval-features pixels \\\n"
+           "           --eval-n 500 --log loss.tsv --keep-best best.st -i m0.st -o m1.st\n"
            "  mpirun -np 4 gan-step --data train.npy --steps 1000 -i m0.st -o m1000.st\n");
     exit(0);
 }
 
 enum { O_DATA = 256, O_LABELS, O_STEPS, O_EPOCHS, O_INPLACE, O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS,
-       O_DEVICE, O_TF32, O_VERSION, O_DUMPSTEP, O_DUMPDIR, O_LOGLAYERS };
+       O_DEVICE, O_TF32, O_VERSION, O_DUMPSTEP, O_DUMPDIR, O_LOGLAYERS, O_EVALEVERY, O_EVALREF, O_EVALN, O_EVALFEAT,
+       O_EVALWEIGHTS, O_EVALMETRIC, O_KEEPBEST, O_EVALRESIZE };
 
 static const struct option longopts[] = {
     {"data", required_argument, 0, O_DATA},
@@ -92,6 +110,14 @@ static const struct option longopts[] = {
     {"log-layers", no_argument, 0, O_LOGLAYERS},
     {"dump-step", required_argument, 0, O_DUMPSTEP},
     {"dump-dir", required_argument, 0, O_DUMPDIR},
+    {"eval-every", required_argument, 0, O_EVALEVERY},
+    {"eval-ref", required_argument, 0, O_EVALREF},
+    {"eval-n", required_argument, 0, O_EVALN},
+    {"eval-features", required_argument, 0, O_EVALFEAT},
+    {"eval-weights", required_argument, 0, O_EVALWEIGHTS},
+    {"eval-resize", required_argument, 0, O_EVALRESIZE},
+    {"eval-metric", required_argument, 0, O_EVALMETRIC},
+    {"keep-best", required_argument, 0, O_KEEPBEST},
     {"snapshot-every", required_argument, 0, O_SNAPEVERY},
     {"snapshot-dir", required_argument, 0, O_SNAPDIR},
     {"threads", required_argument, 0, O_THREADS},
@@ -139,6 +165,14 @@ typedef struct {
     inspect_dir_t dump;
     int64_t dump_step;
     int log_layers, watching;
+    /* --eval-every, --keep-best (lib/gan/evaluate.h) */
+    gan_eval_t *eval;
+    int64_t eval_every;
+    double score;         /* of this step when scored_step == m->step */
+    int64_t scored_step;
+    const char *best_path;
+    double best;          /* the best score so far (best_step >= 0) */
+    int64_t best_step;
 } run_t;
 
 /* Before step m->step + 1: watch it when it is the dumped step or, with --log-layers, a logged one. */
@@ -170,6 +204,79 @@ static void write_snapshot(run_t *r) {
     out_commit(&o);
 }
 
+/* The metadata that makes a checkpoint the --keep-best file: the score, its step, and what it
+ * measures (a resumed run checks these before it trusts the score). */
+#define BEST_KEYS 5
+static void best_meta(const run_t *r, char vals[BEST_KEYS][NAME_LEN + 8]) {
+    const gan_eval_t *e = r->eval;
+    gt_format_exact(vals[0], sizeof vals[0], r->best, 1, 0);
+    snprintf(vals[1], sizeof vals[1], "%lld", (long long)r->best_step);
+    snprintf(vals[2], sizeof vals[2], "%s", gan_eval_metric_name(e->metric));
+    snprintf(vals[3], sizeof vals[3], "%s", e->ex.name);
+    snprintf(vals[4], sizeof vals[4], "%lld", (long long)e->n);
+}
+static const char *const best_keys[BEST_KEYS] = {"eval_score", "eval_step", "eval_metric", "eval_features", "eval_n"};
+
+/* --keep-best FILE that exists: the score to beat, when it measured what this run measures. */
+static void best_resume(run_t *r) {
+    st_file_t f;
+    struct stat sb;
+    if (stat(r->best_path, &sb) != 0) return;
+    if (st_load(r->best_path, &f)) die(EXIT_DATA, "--keep-best %s: %s", r->best_path, gt_errmsg());
+    char want[BEST_KEYS][NAME_LEN + 8];
+    r->best = 0;
+    best_meta(r, want);
+    const char *v[BEST_KEYS];
+    for (int k = 0; k < BEST_KEYS; k++) v[k] = st_meta_get(&f, best_keys[k]);
+    if (!v[0] || !v[1])
+        die(EXIT_DATA, "--keep-best %s exists but is not a kept best checkpoint (no eval_score): move it away or "
+                       "name another file",
+            r->best_path);
+    for (int k = 2; k < BEST_KEYS; k++)
+        if (!v[k] || strcmp(v[k], want[k]) != 0)
+            die(EXIT_DATA, "--keep-best %s was kept for %s %s, this run scores %s %s: move it away or name another "
+                           "file",
+                r->best_path, best_keys[k], v[k] ? v[k] : "(none)", best_keys[k], want[k]);
+    char *end;
+    errno = 0;
+    r->best = strtod(v[0], &end);
+    long long step = strtoll(v[1], NULL, 10);
+    if (*end || errno || r->best != r->best)
+        die(EXIT_DATA, "--keep-best %s: eval_score '%s' is not a number", r->best_path, v[0]);
+    r->best_step = step;
+    st_free(&f);
+}
+
+/* At steps N, 2N, ...: the score; with --keep-best, the checkpoint when the score is the best yet
+ * (strictly lower: ties keep the earlier step). */
+static void evaluate(run_t *r) {
+    gan_model_t *m = r->m;
+    if (!r->eval || m->step % r->eval_every != 0) return;
+    if (trainer_check(r->tr)) die(EXIT_DATA, "%s", gt_errmsg()); /* no score of a poisoned generator */
+    if (gan_eval_score(r->eval, &r->score)) die(EXIT_DATA, "evaluation at step %lld: %s", (long long)m->step, gt_errmsg());
+    r->scored_step = m->step;
+    if (!r->best_path || (r->best_step >= 0 && !(r->score < r->best))) return;
+    r->best = r->score;
+    r->best_step = m->step;
+    char vals[BEST_KEYS][NAME_LEN + 8];
+    const char *pv[BEST_KEYS];
+    best_meta(r, vals);
+    for (int k = 0; k < BEST_KEYS; k++) pv[k] = vals[k];
+    out_t o;
+    out_open(&o, r->best_path, 1);
+    if (model_save_extra(m, o.f, BEST_KEYS, best_keys, pv)) out_fail(&o);
+    out_commit(&o);
+}
+
+/* The progress line's score: "  FD(pixels) 12.3 @400 (best 11.9 @200)", or "" before the first. */
+static void eval_text(const run_t *r, char *ev, size_t cap) {
+    ev[0] = 0;
+    if (r->eval && r->scored_step > 0)
+        snprintf(ev, cap, "  %s %.4g @%lld", r->eval->label, r->score, (long long)r->scored_step);
+    if (r->best_path && r->best_step >= 0)
+        snprintf(ev + strlen(ev), cap - strlen(ev), " (best %.4g @%lld)", r->best, (long long)r->best_step);
+}
+
 /* After each step: the log row, a snapshot, the progress line. The step's figures live on
  * the device (trainer.h); they are read only when a row or a progress line is due. */
 static int after_step(void *arg) {
@@ -177,7 +284,9 @@ static int after_step(void *arg) {
     gan_model_t *m = r->m;
     double t = now_seconds();
     watch_done(r);
-    if (r->log && (m->step % r->log_every == 0 || m->step == r->until)) {
+    evaluate(r);
+    int scored = r->eval && r->scored_step == m->step;
+    if (r->log && (m->step % r->log_every == 0 || m->step == r->until || scored)) {
         if (trainer_check(r->tr)) return 1; /* no row of NaNs: train_loop reports the bad step */
         train_stats_t a;
         int64_t n;
@@ -189,21 +298,28 @@ static int after_step(void *arg) {
         for (int k = 0; k < 7; k++) fprintf(r->log, "\t%.6g", v[k]);
         fprintf(r->log, "\t%.1f\t%.3f", ips, t - r->t0);
         if (r->log_layers) inspect_log_row(&r->watch, r->log);
+        if (r->eval) {
+            char num[40] = "nan"; /* a row between evaluations */
+            if (scored) gt_format_exact(num, sizeof num, r->score, 1, 0);
+            fprintf(r->log, "\t%s", num);
+        }
         fprintf(r->log, "\n");
         if (fflush(r->log) != 0 || ferror(r->log)) die(EXIT_DATA, "%s: write failed: %s", r->log_path, strerror(errno));
         r->t_last_log = t;
         r->last_log_step = m->step;
     }
     if (r->snap_every && m->step % r->snap_every == 0) write_snapshot(r);
-    if (progress_due(&r->prog)) {
+    if (progress_due(&r->prog) || scored) {
         train_stats_t st;
         trainer_stats(r->tr, &st, NULL, NULL);
         double el = t - r->t0;
         double done = (double)(m->step - r->start_step), total = (double)(r->until - r->start_step);
-        progress_update(&r->prog, 0, "step %lld/%lld  epoch %lld  loss D %.4f G %.4f  %.0f img/s  %.0f s left",
+        char ev[256];
+        eval_text(r, ev, sizeof ev);
+        progress_update(&r->prog, 0, "step %lld/%lld  epoch %lld  loss D %.4f G %.4f  %.0f img/s  %.0f s left%s",
                         (long long)m->step, (long long)r->until, (long long)m->epoch, st.loss_d, st.loss_g,
                         el > 0 ? done * m->set.batch * m->set.n_critic / el : 0.0,
-                        done > 0 ? el / done * (total - done) : 0.0);
+                        done > 0 ? el / done * (total - done) : 0.0, ev);
     }
     if (m->step < r->until) watch_next(r);
     return 0;
@@ -216,7 +332,11 @@ int main(int argc, char **argv) {
     int rank0 = dist.rank == 0;
     const char *data_path = NULL, *labels_path = NULL, *in = NULL, *out = NULL, *inplace = NULL;
     const char *log_path = NULL, *snap_dir = NULL, *device = "auto", *dump_dir = NULL;
-    long long dump_step = -1;
+    long long dump_step = -1, eval_every = 0, eval_n = 1000;
+    const char *eval_ref = NULL, *eval_feat = "inception", *eval_weights = getenv("GAN_FID_WEIGHTS"), *keep_best = NULL;
+    eval_metric_t eval_metric = EVAL_FD;
+    int eval_clean = 0;
+    if (eval_weights && !*eval_weights) eval_weights = NULL;
     int log_layers = 0;
     long long steps = -1, epochs = -1, threads = 0, log_every = 50, snap_every = 0;
     gan_overrides_t ov = {0};
@@ -237,6 +357,20 @@ int main(int argc, char **argv) {
         case O_DUMPSTEP: dump_step = cli_long("--dump-step", optarg, 1, UINT32_MAX / 16); break;
         case O_DUMPDIR: dump_dir = optarg; break;
         case O_LOGLAYERS: log_layers = 1; break;
+        case O_EVALEVERY: eval_every = cli_long("--eval-every", optarg, 1, INT32_MAX); break;
+        case O_EVALREF: eval_ref = optarg; break;
+        case O_EVALN: eval_n = cli_long("--eval-n", optarg, 2, 1 << 24); break;
+        case O_EVALFEAT: eval_feat = optarg; break;
+        case O_EVALWEIGHTS: eval_weights = optarg; break;
+        case O_EVALMETRIC:
+            if (gan_eval_metric_parse(optarg, &eval_metric)) die_usage("--eval-metric %s", gt_errmsg());
+            break;
+        case O_KEEPBEST: keep_best = optarg; break;
+        case O_EVALRESIZE:
+            if (strcmp(optarg, "bilinear") != 0 && strcmp(optarg, "clean") != 0)
+                die_usage("--eval-resize '%s': bilinear (pytorch-fid's, the default) or clean (clean-fid's)", optarg);
+            eval_clean = strcmp(optarg, "clean") == 0;
+            break;
         case O_THREADS: threads = cli_long("--threads", optarg, 0, 1024); break;
         case O_DEVICE: device = optarg; break;
         case O_TF32: tf32 = 1; break;
@@ -257,6 +391,9 @@ int main(int argc, char **argv) {
     if (!!snap_every != !!snap_dir) die_usage("--snapshot-every and --snapshot-dir go together");
     if ((dump_step > 0) != !!dump_dir) die_usage("--dump-step and --dump-dir go together");
     if (log_layers && !log_path) die_usage("--log-layers adds columns to the log: give --log FILE.tsv");
+    if (!eval_every && (eval_ref || keep_best))
+        die_usage("%s scores the run: give --eval-every N (and --eval-ref REF)", keep_best ? "--keep-best" : "--eval-ref");
+    if (eval_every && !eval_ref) die_usage("--eval-every needs the reference to score against: --eval-ref REF");
     if (dist.size > 1 && (dump_dir || log_layers))
         die_usage("--dump-step and --log-layers work in one process; run the step without mpirun");
     if (dist.size > 1) {
@@ -268,8 +405,10 @@ int main(int argc, char **argv) {
                       "to mpirun's)",
                       dist.size);
         if (threads == 0) threads = default_threads();
-        if (!rank0) { /* rank 0 alone writes, logs and shows progress */
+        if (!rank0) { /* rank 0 alone writes, logs, evaluates and shows progress */
             quiet = 1;
+            eval_every = 0;
+            keep_best = NULL;
             log_path = NULL;
             snap_every = 0;
             snap_dir = NULL;
@@ -340,6 +479,23 @@ int main(int argc, char **argv) {
     r.log_path = log_path;
     r.dump_step = dump_dir ? dump_step : -1;
     r.log_layers = log_layers;
+    r.eval_every = eval_every;
+    r.best_path = keep_best;
+    r.best_step = -1;
+    r.scored_step = -1;
+    gan_eval_t ev;
+    if (eval_every) {
+        int cpu_threads = be->device == DEV_CPU ? be->threads : backend_cpu((int)threads)->threads;
+        int rc = gan_eval_init(&ev, &m, eval_feat, eval_weights, eval_clean, eval_metric, eval_n, eval_ref, cpu_threads);
+        if (rc == -2) die_usage("%s", gt_errmsg());
+        if (rc) die_lib(EXIT_DATA);
+        r.eval = &ev;
+        if (keep_best) best_resume(&r);
+        if (!quiet && ev.metric == EVAL_FD && ev.n < ev.ex.d)
+            warnx("warning: --eval-n %lld images for %d features: the covariance is singular and the distance is "
+                  "biased upward",
+                  (long long)ev.n, ev.ex.d);
+    }
     inspect_step_init(&r.watch, &tr);
     if (dump_dir) inspect_dir_open(&r.dump, dump_dir);
     if (snap_dir && mkdir(snap_dir, 0777) != 0 && errno != EEXIST)
@@ -350,6 +506,7 @@ int main(int argc, char **argv) {
         if (ftell(r.log) == 0) {
             fprintf(r.log, "step\tepoch\tloss_d\tloss_g\td_real\td_fake\tgp\tgnorm_g\tgnorm_d\timg_per_s\twall_s");
             if (log_layers) inspect_log_header(&r.watch, r.log);
+            if (r.eval) fprintf(r.log, "\teval_%s", gan_eval_metric_name(eval_metric));
             fprintf(r.log, "\n");
         }
     }
@@ -370,8 +527,10 @@ int main(int argc, char **argv) {
         progress_done(&r.prog);
         die(EXIT_DATA, "%s", gt_errmsg());
     }
-    progress_update(&r.prog, 1, "step %lld  epoch %lld  %.1f s%s", (long long)m.step, (long long)m.epoch,
-                    now_seconds() - r.t0, got_signal ? "  (interrupted)" : "");
+    char evt[256];
+    eval_text(&r, evt, sizeof evt);
+    progress_update(&r.prog, 1, "step %lld  epoch %lld  %.1f s%s%s", (long long)m.step, (long long)m.epoch,
+                    now_seconds() - r.t0, evt, got_signal ? "  (interrupted)" : "");
     progress_done(&r.prog);
     if (r.log && fclose(r.log) != 0) die(EXIT_DATA, "%s: write failed: %s", log_path, strerror(errno));
 
@@ -387,6 +546,7 @@ int main(int argc, char **argv) {
     long long done_step = (long long)m.step;
     if (r.dump.dir) warnx("step %lld was not reached: nothing dumped into %s", dump_step, dump_dir);
     inspect_step_free(&r.watch);
+    if (r.eval) gan_eval_free(r.eval);
     trainer_free(&tr);
     tensor_free(&data);
     model_free(&m);

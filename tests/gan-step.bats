@@ -37,7 +37,8 @@ init() {
     run gan-step --help
     [ "$status" -eq 0 ]
     for o in --data --steps --epochs -i -o --in-place --batch --opt-g --opt-d --n-critic --gp --clip \
-             --label-smooth --ema --augment --log --log-every --snapshot-every --snapshot-dir --threads --device -q; do
+             --label-smooth --ema --augment --log --log-every --snapshot-every --snapshot-dir --threads --device -q \
+             --eval-every --eval-ref --eval-n --eval-features --eval-weights --eval-resize --eval-metric --keep-best; do
         [[ "$output" == *"$o"* ]] || { echo "help lacks $o"; return 1; }
     done
     [[ "$output" == *example* ]]
@@ -520,4 +521,84 @@ v = {k: float(x) for k, x in zip(h, rows[2])}
 assert v["G.4.act_std"] > 0 and -1 <= v["G.4.act_mean"] <= 1 and v["D.1.grad_norm"] > 0
 assert all(np.isfinite(list(v.values())))
 ' "$T/l.tsv"
+}
+
+# evalcol FILE STEP: the eval_* column of the log row of STEP
+evalcol() { awk -F'\t' -v s="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^eval_/) c = i } NR > 1 && $1 == s { print $c }' "$1"; }
+
+@test "--eval-every: the log's score is gan-sample -n K + gan-fid's; weights bit-identical; --keep-best keeps the best step" {
+    data 100 u8 "$T/d.npy"
+    init "$T/m0.st" --ema 0.9
+    gan-fid -q --features pixels --save-stats "$T/ref.npz" "$T/d.npy"
+    E="--eval-every 3 --eval-ref $T/ref.npz --eval-features pixels --eval-n 40"
+    run gan-step --data "$T/d.npy" --steps 10 $E --log "$T/l.tsv" --log-every 5 --keep-best "$T/best.st" \
+        --snapshot-every 3 --snapshot-dir "$T/snap" -i "$T/m0.st" -o "$T/a.st"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"FD(pixels) "*"(best "* ]]       # the progress line shows the score
+    gan-step -q --data "$T/d.npy" --steps 10 -i "$T/m0.st" -o "$T/b.st"
+    cmp "$T/a.st" "$T/b.st"                             # evaluation leaves the training alone
+    [ "$(head -1 "$T/l.tsv" | cut -f12)" = eval_fd ]
+    [ "$(cut -f1 "$T/l.tsv" | tail -n +2 | tr '\n' ' ')" = "3 5 6 9 10 " ]   # log rows and scored steps
+    [ "$(evalcol "$T/l.tsv" 5)" = nan ]
+    best= bs=
+    for s in 3 6 9; do
+        gan-sample -n 40 --batch 16 -i "$T/snap/step-00000$s.st" -o "$T/s.npy" 2>/dev/null
+        want=$(gan-fid -q --features pixels "$T/ref.npz" "$T/s.npy")
+        [ "$want" = "FD(pixels) $(evalcol "$T/l.tsv" $s)" ] || { echo "step $s: $want vs log"; return 1; }
+        v=${want#FD(pixels) }
+        if [ -z "$best" ] || $PY -c "import sys; sys.exit(not float(sys.argv[1]) < float(sys.argv[2]))" "$v" "$best"; then
+            best=$v bs=$s
+        fi
+    done
+    [ "$(meta "$T/best.st" eval_step)" = "$bs" ]
+    [ "$(meta "$T/best.st" step)" = "$bs" ]
+    [ "$(meta "$T/best.st" eval_score)" = "$best" ]
+    [ "$(meta "$T/best.st" eval_features)" = pixels ]
+    gan-sample -n 8 -i "$T/best.st" -o "$T/x1.npy" 2>/dev/null
+    gan-sample -n 8 -i "$T/snap/step-00000$bs.st" -o "$T/x2.npy" 2>/dev/null
+    cmp "$T/x1.npy" "$T/x2.npy"
+}
+
+@test "--eval-metric kid against images; a resumed run keeps the same best file and scores" {
+    data 100 u8 "$T/d.npy"
+    init "$T/m0.st" --ema 0.9
+    E="--eval-every 2 --eval-ref $T/d.npy --eval-features pixels --eval-n 30 --eval-metric kid"
+    gan-step -q --data "$T/d.npy" --steps 7 $E --keep-best "$T/k1.st" --log "$T/l1.tsv" -i "$T/m0.st" -o "$T/a.st"
+    gan-step -q --data "$T/d.npy" --steps 3 $E --keep-best "$T/k2.st" --log "$T/l2.tsv" -i "$T/m0.st" -o "$T/h.st"
+    gan-step -q --data "$T/d.npy" --steps 4 $E --keep-best "$T/k2.st" --log "$T/l2.tsv" -i "$T/h.st" -o "$T/b.st"
+    cmp "$T/a.st" "$T/b.st"
+    cmp "$T/k1.st" "$T/k2.st"
+    for s in 2 4 6; do [ "$(evalcol "$T/l1.tsv" $s)" = "$(evalcol "$T/l2.tsv" $s)" ]; done
+    gan-step -q --data "$T/d.npy" --steps 2 -i "$T/m0.st" -o "$T/m2.st"
+    gan-sample -n 30 --batch 16 -i "$T/m2.st" -o "$T/s.npy" 2>/dev/null
+    run gan-fid -q --features pixels --kid "$T/d.npy" "$T/s.npy"
+    [[ "${lines[1]}" == "KD(pixels) $(evalcol "$T/l1.tsv" 2) std "* ]]
+    # a kept file from another evaluation is not silently overwritten
+    run gan-step -q --data "$T/d.npy" --steps 2 --eval-every 2 --eval-ref "$T/d.npy" --eval-features pixels \
+        --eval-n 30 --keep-best "$T/k1.st" -i "$T/m0.st" -o "$T/x.st"
+    assert_one_line_error 1
+    [[ "$output" == *"eval_metric"* ]]
+    cmp "$T/k1.st" "$T/k2.st"
+}
+
+@test "--eval-every errors: one line, nothing written" {
+    data 64 u8 "$T/d.npy"
+    init "$T/m0.st"
+    gan-fid -q --features pixels --save-stats "$T/ref.npz" "$T/d.npy"
+    $PY -c 'import numpy as np; np.save("'"$T"'/small.npy", np.zeros((4, 1, 4, 4), np.uint8) + np.arange(4, dtype=np.uint8).reshape(4, 1, 1, 1))'
+    gan-fid -q --features pixels --save-stats "$T/small.npz" "$T/small.npy"
+    for args in "--keep-best $T/b.st" "--eval-ref $T/ref.npz" "--eval-every 2" "--eval-every 2 --eval-ref $T/ref.npz --eval-metric mmd" \
+                "--eval-every 0 --eval-ref $T/ref.npz" "--eval-every 2 --eval-ref $T/ref.npz --eval-resize bicubic" \
+                "--eval-every 2 --eval-ref $T/ref.npz --eval-features pixels --eval-resize clean"; do
+        run gan-step --data "$T/d.npy" --steps 2 $args -i "$T/m0.st" -o "$T/x.st"
+        assert_one_line_error 2
+    done
+    for args in "--eval-ref $T/missing.npz" "--eval-ref $T/small.npz" "--eval-ref $T/small.npy" \
+                "--eval-ref $T/ref.npz --eval-metric kid" "--eval-ref $T/ref.npz --eval-features inception --eval-weights $T/none.st"; do
+        run gan-step --data "$T/d.npy" --steps 2 --eval-every 1 --eval-features pixels $args -i "$T/m0.st" -o "$T/x.st"
+        assert_one_line_error 1
+    done
+    run gan-step --data "$T/d.npy" --steps 2 --eval-every 1 --eval-features pixels --eval-ref "$T/small.npz" -i "$T/m0.st" -o "$T/x.st"
+    [[ "$output" == *"16 features"*"gives 64"* ]]
+    [ ! -e "$T/x.st" ] && [ ! -e "$T/b.st" ]
 }

@@ -74,6 +74,26 @@ load mpi_helper
     rank0_alone_writes mlp-tanh
 }
 
+@test "mpirun -np 2: --eval-every scores on rank 0: one process's scores, the weights of a run without, one kept file" {
+    need_mpi
+    data 64 "$T/d.npy"
+    init_model mlp-tanh 16 "$T/m0.st"
+    gan-fid -q --features pixels --save-stats "$T/ref.npz" "$T/d.npy"
+    local E=(--eval-every 1 --eval-ref "$T/ref.npz" --eval-features pixels --eval-n 16)
+    gan-step -q --device $DEV --threads 1 --data "$T/d.npy" --steps 2 "${E[@]}" --log "$T/one.tsv" -i "$T/m0.st" -o "$T/one.st"
+    mkdir "$T/out"
+    cd "$T/out"
+    mpirun -np 2 gan-step -q --device $DEV --data "$T/d.npy" --steps 2 "${E[@]}" --log "$T/two.tsv" --keep-best best.st \
+        -i "$T/m0.st" -o two.st
+    mpirun -np 2 gan-step -q --device $DEV --data "$T/d.npy" --steps 2 -i "$T/m0.st" -o plain.st
+    cmp two.st plain.st
+    [ "$(ls)" = "$(printf 'best.st\nplain.st\ntwo.st')" ]
+    $PY -c '
+import sys, numpy as np
+a, b = (np.loadtxt(f, skiprows=1)[:, -1] for f in sys.argv[1:])
+assert len(a) == 2 and np.all(a > 0) and np.allclose(a, b, rtol=1e-4), (a, b)' "$T/two.tsv" "$T/one.tsv"
+}
+
 @test "mpirun: stdin/stdout and a batch smaller than the ranks are refused, naming the rank" {
     need_mpi
     data 64 "$T/d.npy"

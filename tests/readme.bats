@@ -65,6 +65,7 @@ examples() {
     run tensor-info "$T/picked.npy"
     assert_output --partial "shape   16x1x28x28"
     [ "$(wc -l < "$T/loss.tsv")" -eq 3 ]
+    [ "$(cut -f12 "$T/eval.tsv" | head -1)" = eval_fd ] && [ "$(wc -l < "$T/eval.tsv")" -eq 3 ] && [ -s "$T/best.st" ]
     $PY -c "import numpy as np; l = np.load('$T/c-labels.npy'); assert l.dtype == np.int64 and l.tolist() == [k for k in range(10) for _ in range(3)], l
 assert np.load('$T/c.npy').shape == (30, 1, 28, 28)"
 }

@@ -135,7 +135,9 @@ static void write_meta(const gan_model_t *m, st_writer_t *meta) {
     meta_int(meta, "batch", m->set.batch);
 }
 
-int model_save(const gan_model_t *m, FILE *f) {
+int model_save(const gan_model_t *m, FILE *f) { return model_save_extra(m, f, 0, NULL, NULL); }
+
+int model_save_extra(const gan_model_t *m, FILE *f, int n_extra, const char *const *keys, const char *const *vals) {
     ck_tensor_t *v;
     int k = ck_list(m, &v);
     /* the float tensors come from the device into one host buffer */
@@ -145,6 +147,7 @@ int model_save(const gan_model_t *m, FILE *f) {
     float *host = gt_xmalloc(sizeof(float) * (floats ? floats : 1)), *h = host;
     st_writer_t *w = st_writer_new();
     write_meta(m, w);
+    for (int i = 0; i < n_extra; i++) meta_add(w, keys[i], vals[i]);
     int rc = 0;
     for (int i = 0; i < k && !rc; i++) {
         const void *data = v[i].data;

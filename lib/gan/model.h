@@ -70,5 +70,8 @@ int model_load(gan_model_t *m, const char *path, backend_t *be, int max_batch);
  * two runs that reach the same state write identical files. Returns 0 or -1 with a message
  * (a failed write says why: "write failed: No space left on device"). */
 int model_save(const gan_model_t *m, FILE *f);
+/* model_save with n_extra more metadata entries keys[i] = vals[i] (names the model's own
+ * metadata does not use, e.g. gan-step --keep-best's eval_*); model_load ignores them. */
+int model_save_extra(const gan_model_t *m, FILE *f, int n_extra, const char *const *keys, const char *const *vals);
 
 #endif

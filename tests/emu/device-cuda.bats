@@ -312,3 +312,27 @@ PY
     gan-step -q --device cuda --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/cuda.st"
     close "$T/cpu.st" "$T/cuda.st"
 }
+
+@test "--eval-every on cuda: the CPU's scores, gan-sample --device cuda's images, no bit of training changed" {
+    data 64 u8 "$T/d.npy"
+    init "$T/m0.st" --ema 0.9
+    gan-fid -q --device cpu --features pixels --save-stats "$T/ref.npz" "$T/d.npy"
+    E="--eval-every 2 --eval-ref $T/ref.npz --eval-features pixels --eval-n 20"
+    for dev in cpu cuda; do
+        gan-step -q --device $dev --threads 1 --data "$T/d.npy" --steps 4 $E --log "$T/$dev.tsv" --log-every 4 \
+            --keep-best "$T/best-$dev.st" -i "$T/m0.st" -o "$T/$dev.st"
+    done
+    gan-step -q --device cuda --data "$T/d.npy" --steps 4 -i "$T/m0.st" -o "$T/plain.st"
+    cmp "$T/cuda.st" "$T/plain.st"
+    gan-step -q --device cuda --data "$T/d.npy" --steps 2 -i "$T/m0.st" -o "$T/m2.st"
+    gan-sample --device cuda -n 20 --batch 16 -i "$T/m2.st" -o "$T/s.npy" 2>/dev/null
+    want=$(gan-fid -q --device cpu --threads 1 --features pixels "$T/ref.npz" "$T/s.npy")   # the run's threads
+    got=$(awk -F"\t" '$1 == 2 { print $NF }' "$T/cuda.tsv")
+    [ "$want" = "FD(pixels) $got" ] || { echo "$want vs $got"; cat "$T/cuda.tsv"; return 1; }
+    run $PY -c '
+import sys, numpy as np
+a, b = (np.loadtxt(f, skiprows=1)[:, -1] for f in sys.argv[1:])
+assert len(a) == 2 and np.allclose(a, b, rtol=1e-4), (a, b)' "$T/cpu.tsv" "$T/cuda.tsv"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    [ -s "$T/best-cuda.st" ]
+}
