@@ -371,6 +371,22 @@ static void print_distance(const char *label, const char *what, const fid_stats_
     printf("%s %s\n", label, num);
 }
 
+/* Class k's statistics in sets a and b (NULL where a set has none) and their counts; returns 1
+ * when both sets have at least 2 images of it. Otherwise prints "LABEL[class=K] NAN_TEXT" (when
+ * either set has the class) and a note on stderr unless quiet, naming WHAT needs 2, and returns 0. */
+static int class_pair(const set_t *a, const set_t *b, int64_t k, const fid_stats_t **sa, const fid_stats_t **sb,
+                      int64_t *na, int64_t *nb, const char *label, const char *what, const char *nan_text, int quiet) {
+    *sa = fid_class_stats_get(&a->cls, k), *sb = fid_class_stats_get(&b->cls, k);
+    *na = *sa ? (*sa)->n : 0, *nb = *sb ? (*sb)->n : 0;
+    if (*na >= 2 && *nb >= 2) return 1;
+    if (!*sa && !*sb) return 0;
+    if (!quiet)
+        warnx("warning: class %lld: %lld image%s in %s, %lld in %s: %s needs at least 2 in each; printing nan",
+              (long long)k, (long long)*na, *na == 1 ? "" : "s", a->name, (long long)*nb, b->name, what);
+    printf("%s[class=%lld] %s\n", label, (long long)k, nan_text);
+    return 0;
+}
+
 /* After the overall lines: one line per class present in either set, "LABEL[class=K] FD", the
  * distance between the two sets' images of class K in the same features; "nan" (and a note on
  * stderr unless quiet) where a set has fewer than 2 images of the class. */
@@ -378,16 +394,9 @@ static void print_per_class(const set_t *a, const set_t *b, const char *fd_label
     int64_t top = a->cls.cap > b->cls.cap ? a->cls.cap : b->cls.cap, small_k = -1, small_n = 0;
     const char *small_set = NULL;
     for (int64_t k = 0; k < top; k++) {
-        const fid_stats_t *sa = fid_class_stats_get(&a->cls, k), *sb = fid_class_stats_get(&b->cls, k);
-        if (!sa && !sb) continue;
-        int64_t na = sa ? sa->n : 0, nb = sb ? sb->n : 0;
-        if (na < 2 || nb < 2) {
-            if (!quiet)
-                warnx("warning: class %lld: %lld image%s in %s, %lld in %s: a distance needs at least 2 in each; printing nan",
-                      (long long)k, (long long)na, na == 1 ? "" : "s", a->name, (long long)nb, b->name);
-            printf("%s[class=%lld] nan\n", fd_label, (long long)k);
-            continue;
-        }
+        const fid_stats_t *sa, *sb;
+        int64_t na, nb;
+        if (!class_pair(a, b, k, &sa, &sb, &na, &nb, fd_label, "a distance", "nan", quiet)) continue;
         char label[NAME_LEN + 40], what[40];
         snprintf(label, sizeof label, "%s[class=%lld]", fd_label, (long long)k);
         snprintf(what, sizeof what, "class %lld: ", (long long)k);
@@ -415,16 +424,9 @@ static void print_per_class_kid(const set_t *a, const set_t *b, const char *kd_l
     int d = a->st.d;
     float *xa = NULL, *xb = NULL;
     for (int64_t k = 0; k < top; k++) {
-        const fid_stats_t *sa = fid_class_stats_get(&a->cls, k), *sb = fid_class_stats_get(&b->cls, k);
-        if (!sa && !sb) continue;
-        int64_t na = sa ? sa->n : 0, nb = sb ? sb->n : 0;
-        if (na < 2 || nb < 2) {
-            if (!quiet)
-                warnx("warning: class %lld: %lld image%s in %s, %lld in %s: KID needs at least 2 in each; printing nan",
-                      (long long)k, (long long)na, na == 1 ? "" : "s", a->name, (long long)nb, b->name);
-            printf("%s[class=%lld] nan std nan\n", kd_label, (long long)k);
-            continue;
-        }
+        const fid_stats_t *sa, *sb;
+        int64_t na, nb;
+        if (!class_pair(a, b, k, &sa, &sb, &na, &nb, kd_label, "KID", "nan std nan", quiet)) continue;
         const set_t *sets[2] = {a, b};
         float **dst[2] = {&xa, &xb};
         int64_t cnt[2] = {na, nb};
