@@ -117,7 +117,8 @@ static inline unsigned gt_blocks(size_t n) {
  * lowers it to run the 64-bit path on small sizes. */
 extern "C" size_t gt_cuda_idx32_max;
 
-/* A divisor of a launch, precomputed on the host for both index types; d >= 1. */
+/* A divisor of a launch, precomputed on the host for both index types; d >= 1 (0 is accepted
+ * as a value a kernel tests, never divides by). */
 struct gt_idiv {
     fastdiv_t f; /* when d <= 2^31 */
     uint64_t d;
@@ -129,11 +130,13 @@ struct gt_idiv {
     }
     GT_HD uint32_t div(uint32_t n) const { return fastdiv_div(n, f); }
     GT_HD uint64_t div(uint64_t n) const { return n / d; }
+    GT_HD uint32_t mod(uint32_t n) const { return fastdiv_mod(n, f); }
+    GT_HD uint64_t mod(uint64_t n) const { return n % d; }
 };
 
 static inline gt_idiv gt_idiv_make(uint64_t d) {
     gt_idiv v;
-    v.f = fastdiv_make(d <= (uint64_t)FASTDIV_N_MAX + 1 ? (uint32_t)d : 1u);
+    v.f = fastdiv_make(d >= 1 && d <= (uint64_t)FASTDIV_N_MAX + 1 ? (uint32_t)d : 1u); /* 0: an empty launch's */
     v.d = d;
     return v;
 }

@@ -934,15 +934,12 @@ static void test_latents(void) {
 
 /* ---- convolutions and pooling: data movement and sums in the CPU's order, so bit-exact ---- */
 
-/* which index path the data-movement kernels take (cuda_check.h: GT_LAUNCH_IDX) */
-static const char *idx_path = "";
-
 static void conv_case(conv_geom_t g, int o_ch, int nb) {
-    char what[200];
+    char what[160];
     long G = (long)g.gh * g.gw, HW = (long)g.h * g.w, kk = (long)g.kh * g.kw;
-    snprintf(what, sizeof what, "%sconv c%d %dx%d grid %dx%d k%dx%d s%dx%d p%dx%d nb%d", idx_path, g.c, g.h, g.w, g.gh, g.gw, g.kh,
+    snprintf(what, sizeof what, "conv c%d %dx%d grid %dx%d k%dx%d s%dx%d p%dx%d nb%d", g.c, g.h, g.w, g.gh, g.gw, g.kh,
              g.kw, g.sh, g.sw, g.ph, g.pw, nb);
-    char w2[260];
+    char w2[200];
     pair_t img = pair_new((size_t)nb * g.c * HW, 1, 0), col = pair_zero((size_t)g.c * kk * nb * G);
     cpu->im2col(cpu, &g, col.c, img.c, nb);
     gpu->im2col(gpu, &g, col.g, img.g, nb);
@@ -986,26 +983,18 @@ static void conv_case(conv_geom_t g, int o_ch, int nb) {
 }
 
 static void test_convolutions(void) {
-    /* Twice: the 32-bit index path every launch here takes, then the 64-bit one that launches
-     * of 2^31 or more elements take, forced by lowering the threshold to 0. */
-    for (int pass = 0; pass < 2; pass++) {
-#ifdef GT_HAVE_CUDA
-        size_t keep = gt_cuda_idx32_max;
-        if (pass) gt_cuda_idx32_max = 0;
-#endif
-        idx_path = pass ? "64-bit index path: " : "";
-        /* conv 64 k4 s2 p1 on 28x28; a 7x7 conv p3 to 1 channel (kn2row); odd, non-square shapes */
-        conv_case((conv_geom_t){1, 28, 28, 14, 14, 4, 4, 2, 2, 1, 1}, 64, 3);
-        conv_case((conv_geom_t){5, 9, 9, 9, 9, 7, 7, 1, 1, 3, 3}, 1, 2);
-        conv_case((conv_geom_t){3, 7, 10, 5, 4, 3, 4, 1, 2, 0, 1}, 2, 2);
-        conv_case((conv_geom_t){2, 6, 5, 6, 5, 3, 1, 1, 1, 1, 0}, 3, 4);
-        conv_case((conv_geom_t){4, 8, 8, 3, 3, 2, 2, 3, 3, 0, 0}, 1, 1); /* stride larger than the kernel */
-#ifdef GT_HAVE_CUDA
-        gt_cuda_idx32_max = keep;
-#endif
-    }
-    idx_path = "";
+    /* conv 64 k4 s2 p1 on 28x28; a 7x7 conv p3 to 1 channel (kn2row); odd, non-square shapes */
+    conv_case((conv_geom_t){1, 28, 28, 14, 14, 4, 4, 2, 2, 1, 1}, 64, 3);
+    conv_case((conv_geom_t){5, 9, 9, 9, 9, 7, 7, 1, 1, 3, 3}, 1, 2);
+    conv_case((conv_geom_t){3, 7, 10, 5, 4, 3, 4, 1, 2, 0, 1}, 2, 2);
+    conv_case((conv_geom_t){2, 6, 5, 6, 5, 3, 1, 1, 1, 1, 0}, 3, 4);
+    conv_case((conv_geom_t){4, 8, 8, 3, 3, 2, 2, 3, 3, 0, 0}, 1, 1); /* stride larger than the kernel */
 }
+
+/* The data-movement kernels (kernels/cuda_check.h: GT_LAUNCH_IDX) index in 32 bits, as every
+ * launch of this suite does, up to 2^31 - 1 elements, and in 64 bits beyond: the tests of the
+ * operations they serve again, with the threshold lowered to 0 so that the 64-bit path runs. */
+static void test_index_path_64bit(void);
 
 static void pool_case(int kind, int planes, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw, int scale,
                       int nopad) {
@@ -1487,6 +1476,17 @@ static void test_emulation_catches_host_access(void) {
 }
 #endif
 
+static void test_index_path_64bit(void) {
+#ifdef GT_HAVE_CUDA
+    size_t keep = gt_cuda_idx32_max;
+    gt_cuda_idx32_max = 0;
+    test_convolutions();
+    test_batchnorm();
+    test_layernorm();
+    gt_cuda_idx32_max = keep;
+#endif
+}
+
 int main(void) {
     gt_progname = "test_backend_parity";
     gpu = backend_cuda();
@@ -1516,6 +1516,7 @@ int main(void) {
     RUN(test_latents);
     RUN(test_convolutions);
     RUN(test_pooling);
+    RUN(test_index_path_64bit);
     if (!getenv("GT_PARITY_QUICK")) RUN(test_training_steps);
     RUN(test_bad_step_is_named);
 #ifdef GT_CUDA_EMU
