@@ -1480,6 +1480,7 @@ static void test_index_path_64bit(void) {
 #ifdef GT_HAVE_CUDA
     size_t keep = gt_cuda_idx32_max;
     gt_cuda_idx32_max = 0;
+    test_bias();
     test_convolutions();
     test_batchnorm();
     test_layernorm();
