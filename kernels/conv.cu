@@ -22,7 +22,8 @@ __global__ void k_im2col(float *col, const float *img, conv_geom_t g, gt_idiv ld
     I cix = ld.divmod(t, &r), tap = kk.divmod(r, &ch), pos = G.divmod(cix, &b);
     I ox = gw.divmod(pos, &oy), tx = kw.divmod(tap, &ty);
     const float *plane = img + ((size_t)b * g.c + ch) * g.h * g.w;
-    col[t] = conv_im2col_at(plane, g.h, g.w, conv_src((int)oy, (int)ty, g.sh, g.ph), conv_src((int)ox, (int)tx, g.sw, g.pw));
+    col[t] = conv_im2col_at(plane, g.h, g.w, conv_src((int)oy, (int)ty, g.sh, g.ph),
+                            conv_src((int)ox, (int)tx, g.sw, g.pw));
 }
 
 void cuda_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *img, int nb) {
@@ -31,8 +32,8 @@ void cuda_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *i
     if (!n) return;
     gt_count_bytes(4.0 * n + 4.0 * nb * g->c * g->h * g->w);
     size_t G = (size_t)g->gh * g->gw;
-    GT_LAUNCH_IDX(n, k_im2col, gt_blocks(n), GT_BLOCK, col, img, *g, gt_idiv_make(nb * G), gt_idiv_make((size_t)g->kh * g->kw),
-                  gt_idiv_make(G), gt_idiv_make(g->gw), gt_idiv_make(g->kw), n);
+    GT_LAUNCH_IDX(n, k_im2col, gt_blocks(n), GT_BLOCK, col, img, *g, gt_idiv_make(nb * G),
+                  gt_idiv_make((size_t)g->kh * g->kw), gt_idiv_make(G), gt_idiv_make(g->gw), gt_idiv_make(g->kw), n);
 }
 
 /* img (nb, c, h, w): one pixel each */
@@ -100,7 +101,8 @@ void cuda_shiftscatter(backend_t *be, const conv_geom_t *g, int o_ch, float *dz,
     gt_count_bytes(4.0 * n + 4.0 * nb * o_ch * g->gh * g->gw);
     size_t HW = (size_t)g->h * g->w;
     GT_LAUNCH_IDX(n, k_shiftscatter, gt_blocks(n), GT_BLOCK, dz, dy, *g, gt_idiv_make(nb * HW),
-                  gt_idiv_make((size_t)g->kh * g->kw), gt_idiv_make(HW), gt_idiv_make(g->w), gt_idiv_make(g->kw), o_ch, n);
+                  gt_idiv_make((size_t)g->kh * g->kw), gt_idiv_make(HW), gt_idiv_make(g->w), gt_idiv_make(g->kw),
+                  o_ch, n);
 }
 
 /* ---- channel-major transposes ------------------------------------------------------------ */

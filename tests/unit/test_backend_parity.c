@@ -993,7 +993,8 @@ static void test_convolutions(void) {
 
 /* The data-movement kernels (kernels/cuda_check.h: GT_LAUNCH_IDX) index in 32 bits, as every
  * launch of this suite does, up to 2^31 - 1 elements, and in 64 bits beyond: the tests of the
- * operations they serve again, with the threshold lowered to 0 so that the 64-bit path runs. */
+ * operations they serve (bias, convolutions, pooling and upsampling, BatchNorm, LayerNorm)
+ * again, with the threshold lowered to 0 so that the 64-bit path runs. */
 static void test_index_path_64bit(void);
 
 static void pool_case(int kind, int planes, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw, int scale,
@@ -1482,6 +1483,7 @@ static void test_index_path_64bit(void) {
     gt_cuda_idx32_max = 0;
     test_bias();
     test_convolutions();
+    test_pooling();
     test_batchnorm();
     test_layernorm();
     gt_cuda_idx32_max = keep;
