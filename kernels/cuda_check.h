@@ -111,7 +111,7 @@ static inline unsigned gt_blocks(size_t n) {
  * the same for the whole launch. It is a template on its index type I: uint32_t when the
  * launch's element count, and so every index it divides and every divisor, is at most
  * gt_cuda_idx32_max (FASTDIV_N_MAX, 2^31 - 1), dividing by fastdiv.h's multiply and shift;
- * uint64_t otherwise, with the hardware's / and %. GT_LAUNCH_IDX picks the instantiation. */
+ * uint64_t otherwise, with C's / and %. GT_LAUNCH_IDX picks the instantiation. */
 
 /* The largest element count that takes the 32-bit path: FASTDIV_N_MAX; the parity suite
  * lowers it to run the 64-bit path on small sizes. */
