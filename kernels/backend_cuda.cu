@@ -31,6 +31,8 @@ void gt_cuda_fail(const char *file, int line, const char *what, const char *name
 
 int gt_cuda_sync_each;
 
+size_t gt_cuda_idx32_max = FASTDIV_N_MAX;
+
 void gt_cuda_fail_launch(const char *file, int line, const char *kernel, const char *op, cudaError_t e) {
     gt_fatal(1, "cuda: %s:%d: kernel %s (in %s) failed: %s (%s)", file, line, kernel, op, cudaGetErrorName(e),
              cudaGetErrorString(e));

@@ -3,7 +3,8 @@
  * per output element; the index maps are conv_math.h's. Where the CPU loops (lib/cpu/conv.c)
  * scatter-add plane by plane, a thread here gathers the same terms in the same order
  * (conv_math.h's gather forms), so the results are the CPU's bits: no atomics, nothing shared
- * between threads. */
+ * between threads. Each kernel is a template on its index type (cuda_check.h: GT_LAUNCH_IDX):
+ * the divisors that split a thread's index are precomputed by the launch (gt_idiv). */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 
@@ -12,15 +13,17 @@
 /* ---- column matrices ------------------------------------------------------------------- */
 
 /* col (c*kh*kw, nb*G): element (row r = (ch, ty, tx), column b*G + oy*gw + ox) */
-__global__ void k_im2col(float *col, const float *img, conv_geom_t g, int nb, size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_im2col(float *col, const float *img, conv_geom_t g, gt_idiv ld, gt_idiv kk, gt_idiv G, gt_idiv gw,
+                         gt_idiv kw, size_t n) {
+    I t = GT_TID_AS(I);
     if (t >= n) return;
-    long G = (long)g.gh * g.gw, ld = (long)nb * G, kk = (long)g.kh * g.kw;
-    long r = (long)(t / ld), cix = (long)(t % ld);
-    int ch = (int)(r / kk), tap = (int)(r % kk), b = (int)(cix / G);
-    int oy = (int)(cix % G / g.gw), ox = (int)(cix % g.gw);
+    I r, b, ch, oy, ty;
+    I cix = ld.divmod(t, &r), tap = kk.divmod(r, &ch), pos = G.divmod(cix, &b);
+    I ox = gw.divmod(pos, &oy), tx = kw.divmod(tap, &ty);
     const float *plane = img + ((size_t)b * g.c + ch) * g.h * g.w;
-    col[t] = conv_im2col_at(plane, g.h, g.w, conv_src(oy, tap / g.kw, g.sh, g.ph), conv_src(ox, tap % g.kw, g.sw, g.pw));
+    col[t] = conv_im2col_at(plane, g.h, g.w, conv_src((int)oy, (int)ty, g.sh, g.ph),
+                            conv_src((int)ox, (int)tx, g.sw, g.pw));
 }
 
 void cuda_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *img, int nb) {
@@ -28,18 +31,21 @@ void cuda_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *i
     size_t n = (size_t)g->c * g->kh * g->kw * nb * g->gh * g->gw;
     if (!n) return;
     gt_count_bytes(4.0 * n + 4.0 * nb * g->c * g->h * g->w);
-    GT_LAUNCH(k_im2col, gt_blocks(n), GT_BLOCK, col, img, *g, nb, n);
+    size_t G = (size_t)g->gh * g->gw;
+    GT_LAUNCH_IDX(n, k_im2col, gt_blocks(n), GT_BLOCK, col, img, *g, gt_idiv_make(nb * G),
+                  gt_idiv_make((size_t)g->kh * g->kw), gt_idiv_make(G), gt_idiv_make(g->gw), gt_idiv_make(g->kw), n);
 }
 
 /* img (nb, c, h, w): one pixel each */
-__global__ void k_col2im(float *img, const float *col, const float *bias, conv_geom_t g, int nb, size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_col2im(float *img, const float *col, const float *bias, conv_geom_t g, gt_idiv HW, gt_idiv c,
+                         gt_idiv w, int nb, size_t n) {
+    I t = GT_TID_AS(I);
     if (t >= n) return;
-    long HW = (long)g.h * g.w, G = (long)g.gh * g.gw;
-    long plane = (long)(t / HW), k = (long)(t % HW);
-    int b = (int)(plane / g.c), ch = (int)(plane % g.c);
-    img[t] = conv_col2im_pixel(&g, col + (size_t)b * G, (long)nb * G, ch, (int)(k / g.w), (int)(k % g.w),
-                               bias ? bias[ch] : 0.0f);
+    long G = (long)g.gh * g.gw;
+    I plane, b, y;
+    I k = HW.divmod(t, &plane), ch = c.divmod(plane, &b), x = w.divmod(k, &y);
+    img[t] = conv_col2im_pixel(&g, col + (size_t)b * G, (long)nb * G, (int)ch, (int)y, (int)x, bias ? bias[ch] : 0.0f);
 }
 
 void cuda_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *col, const float *bias, int nb) {
@@ -47,18 +53,20 @@ void cuda_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *c
     size_t n = (size_t)nb * g->c * g->h * g->w;
     if (!n) return;
     gt_count_bytes(4.0 * n + 4.0 * g->c * g->kh * g->kw * nb * g->gh * g->gw);
-    GT_LAUNCH(k_col2im, gt_blocks(n), GT_BLOCK, img, col, bias, *g, nb, n);
+    GT_LAUNCH_IDX(n, k_col2im, gt_blocks(n), GT_BLOCK, img, col, bias, *g, gt_idiv_make((size_t)g->h * g->w),
+                  gt_idiv_make(g->c), gt_idiv_make(g->w), nb, n);
 }
 
 /* y (nb, o_ch, gh, gw): one output each */
-__global__ void k_shiftsum(float *y, const float *z, const float *bias, conv_geom_t g, int o_ch, int nb, size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_shiftsum(float *y, const float *z, const float *bias, conv_geom_t g, gt_idiv G, gt_idiv o_ch,
+                           gt_idiv gw, int nb, size_t n) {
+    I t = GT_TID_AS(I);
     if (t >= n) return;
-    long G = (long)g.gh * g.gw, HW = (long)g.h * g.w;
-    long plane = (long)(t / G), k = (long)(t % G);
-    int b = (int)(plane / o_ch), o = (int)(plane % o_ch);
-    y[t] = conv_shiftsum_at(&g, z + (size_t)b * HW, (long)nb * HW, o, (int)(k / g.gw), (int)(k % g.gw),
-                            bias ? bias[o] : 0.0f);
+    long HW = (long)g.h * g.w;
+    I plane, b, oy;
+    I k = G.divmod(t, &plane), o = o_ch.divmod(plane, &b), ox = gw.divmod(k, &oy);
+    y[t] = conv_shiftsum_at(&g, z + (size_t)b * HW, (long)nb * HW, (int)o, (int)oy, (int)ox, bias ? bias[o] : 0.0f);
 }
 
 void cuda_shiftsum(backend_t *be, const conv_geom_t *g, int o_ch, float *y, const float *z, const float *bias,
@@ -67,19 +75,22 @@ void cuda_shiftsum(backend_t *be, const conv_geom_t *g, int o_ch, float *y, cons
     size_t n = (size_t)nb * o_ch * g->gh * g->gw;
     if (!n) return;
     gt_count_bytes(4.0 * n + 4.0 * o_ch * g->kh * g->kw * nb * g->h * g->w);
-    GT_LAUNCH(k_shiftsum, gt_blocks(n), GT_BLOCK, y, z, bias, *g, o_ch, nb, n);
+    GT_LAUNCH_IDX(n, k_shiftsum, gt_blocks(n), GT_BLOCK, y, z, bias, *g, gt_idiv_make((size_t)g->gh * g->gw),
+                  gt_idiv_make(o_ch), gt_idiv_make(g->gw), nb, n);
 }
 
 /* dz (o_ch*kh*kw, nb*h*w): element (row (o, ty, tx), column b*HW + iy*w + ix) is dy at the grid
  * position that reads (iy, ix) at that tap, 0 when none does */
-__global__ void k_shiftscatter(float *dz, const float *dy, conv_geom_t g, int o_ch, int nb, size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_shiftscatter(float *dz, const float *dy, conv_geom_t g, gt_idiv ld, gt_idiv kk, gt_idiv HW,
+                               gt_idiv w, gt_idiv kw, int o_ch, size_t n) {
+    I t = GT_TID_AS(I);
     if (t >= n) return;
-    long HW = (long)g.h * g.w, G = (long)g.gh * g.gw, ld = (long)nb * HW, kk = (long)g.kh * g.kw;
-    long r = (long)(t / ld), cix = (long)(t % ld);
-    int o = (int)(r / kk), tap = (int)(r % kk), b = (int)(cix / HW);
-    int iy = (int)(cix % HW / g.w), ix = (int)(cix % g.w);
-    int oy = conv_grid_of(iy, tap / g.kw, g.sh, g.ph, g.gh), ox = conv_grid_of(ix, tap % g.kw, g.sw, g.pw, g.gw);
+    long G = (long)g.gh * g.gw;
+    I r, o, b, iy, ty;
+    I cix = ld.divmod(t, &r), tap = kk.divmod(r, &o), pos = HW.divmod(cix, &b);
+    I ix = w.divmod(pos, &iy), tx = kw.divmod(tap, &ty);
+    int oy = conv_grid_of((int)iy, (int)ty, g.sh, g.ph, g.gh), ox = conv_grid_of((int)ix, (int)tx, g.sw, g.pw, g.gw);
     dz[t] = oy >= 0 && ox >= 0 ? dy[((size_t)b * o_ch + o) * G + (long)oy * g.gw + ox] : 0.0f;
 }
 
@@ -88,17 +99,21 @@ void cuda_shiftscatter(backend_t *be, const conv_geom_t *g, int o_ch, float *dz,
     size_t n = (size_t)o_ch * g->kh * g->kw * nb * g->h * g->w;
     if (!n) return;
     gt_count_bytes(4.0 * n + 4.0 * nb * o_ch * g->gh * g->gw);
-    GT_LAUNCH(k_shiftscatter, gt_blocks(n), GT_BLOCK, dz, dy, *g, o_ch, nb, n);
+    size_t HW = (size_t)g->h * g->w;
+    GT_LAUNCH_IDX(n, k_shiftscatter, gt_blocks(n), GT_BLOCK, dz, dy, *g, gt_idiv_make(nb * HW),
+                  gt_idiv_make((size_t)g->kh * g->kw), gt_idiv_make(HW), gt_idiv_make(g->w), gt_idiv_make(g->kw),
+                  o_ch, n);
 }
 
 /* ---- channel-major transposes ------------------------------------------------------------ */
 
 /* dst (C, nb, S) from src (nb, C, S) */
-__global__ void k_to_cmajor(float *dst, const float *src, int C, long S, int nb, size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_to_cmajor(float *dst, const float *src, int C, gt_idiv S, gt_idiv nb, size_t n) {
+    I t = GT_TID_AS(I);
     if (t >= n) return;
-    long c = (long)(t / ((size_t)nb * S)), b = (long)(t / S % nb), k = (long)(t % S);
-    dst[t] = src[((size_t)b * C + c) * S + k];
+    I cb, c, k = S.divmod(t, &cb), b = nb.divmod(cb, &c);
+    dst[t] = src[((size_t)b * C + c) * S.d + k];
 }
 
 void cuda_to_cmajor(backend_t *be, float *dst, const float *src, int C, long S, int nb) {
@@ -106,16 +121,17 @@ void cuda_to_cmajor(backend_t *be, float *dst, const float *src, int C, long S, 
     size_t n = (size_t)C * S * nb;
     if (!n) return;
     gt_count_bytes(8.0 * n);
-    GT_LAUNCH(k_to_cmajor, gt_blocks(n), GT_BLOCK, dst, src, C, S, nb, n);
+    GT_LAUNCH_IDX(n, k_to_cmajor, gt_blocks(n), GT_BLOCK, dst, src, C, gt_idiv_make(S), gt_idiv_make(nb), n);
 }
 
 /* dst (nb, C, S) from src (C, nb, S): + bias[c], or += when accumulate */
-__global__ void k_from_cmajor(float *dst, const float *src, const float *bias, int C, long S, int nb, int accumulate,
-                              size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_from_cmajor(float *dst, const float *src, const float *bias, gt_idiv C, gt_idiv S, int nb,
+                              int accumulate, size_t n) {
+    I t = GT_TID_AS(I);
     if (t >= n) return;
-    long b = (long)(t / ((size_t)C * S)), c = (long)(t / S % C), k = (long)(t % S);
-    float v = src[((size_t)c * nb + b) * S + k];
+    I bc, b, k = S.divmod(t, &bc), c = C.divmod(bc, &b);
+    float v = src[((size_t)c * nb + b) * S.d + k];
     if (accumulate) dst[t] += v;
     else dst[t] = bias ? v + bias[c] : v;
 }
@@ -126,5 +142,6 @@ void cuda_from_cmajor(backend_t *be, float *dst, const float *src, const float *
     size_t n = (size_t)C * S * nb;
     if (!n) return;
     gt_count_bytes((accumulate ? 12.0 : 8.0) * n);
-    GT_LAUNCH(k_from_cmajor, gt_blocks(n), GT_BLOCK, dst, src, bias, C, S, nb, accumulate, n);
+    GT_LAUNCH_IDX(n, k_from_cmajor, gt_blocks(n), GT_BLOCK, dst, src, bias, gt_idiv_make(C), gt_idiv_make(S), nb,
+                  accumulate, n);
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "lib/backend/backend.h"
+#include "fastdiv.h"
 
 /* The CUDA backend's instance (kernels/backend_cuda.cu): counters, scratch. */
 extern backend_t gt_cuda_backend;
@@ -104,6 +105,55 @@ static inline unsigned gt_blocks(size_t n) {
 
 /* The global index of this thread in a 1-D launch. */
 #define GT_TID() ((size_t)blockIdx.x * blockDim.x + threadIdx.x)
+
+/* ---- index arithmetic (kernels/README.md: "Index arithmetic") ---------------------------
+ * A data-movement kernel splits its flat thread index into coordinates by divisors that are
+ * the same for the whole launch. It is a template on its index type I: uint32_t when the
+ * launch's element count, and so every index it divides and every divisor, is at most
+ * gt_cuda_idx32_max (FASTDIV_N_MAX, 2^31 - 1), dividing by fastdiv.h's multiply and shift;
+ * uint64_t otherwise, with C's / and %. GT_LAUNCH_IDX picks the instantiation. */
+
+/* The largest element count that takes the 32-bit path: FASTDIV_N_MAX; the parity suite
+ * lowers it to run the 64-bit path on small sizes. */
+extern "C" size_t gt_cuda_idx32_max;
+
+/* A divisor of a launch, precomputed on the host for both index types; d >= 1 (0 is accepted
+ * as a value a kernel tests, never divides by). */
+struct gt_idiv {
+    fastdiv_t f; /* when d <= 2^31 */
+    uint64_t d;
+    /* n / d into *q, n % d returned */
+    GT_HD uint32_t divmod(uint32_t n, uint32_t *q) const { return fastdiv_divmod(n, f, q); }
+    GT_HD uint64_t divmod(uint64_t n, uint64_t *q) const {
+        *q = n / d;
+        return n - *q * d;
+    }
+    GT_HD uint32_t div(uint32_t n) const { return fastdiv_div(n, f); }
+    GT_HD uint64_t div(uint64_t n) const { return n / d; }
+    GT_HD uint32_t mod(uint32_t n) const { return fastdiv_mod(n, f); }
+    GT_HD uint64_t mod(uint64_t n) const { return n % d; }
+};
+
+static inline gt_idiv gt_idiv_make(uint64_t d) {
+    gt_idiv v;
+    v.f = fastdiv_make(d >= 1 && d <= (uint64_t)FASTDIV_N_MAX + 1 ? (uint32_t)d : 1u); /* 0: an empty launch's */
+    v.d = d;
+    return v;
+}
+
+/* This thread's index in a 1-D launch, in the kernel's index type (I = uint32_t: the grid
+ * covers at most FASTDIV_N_MAX + GT_BLOCK threads, which fits). */
+#define GT_TID_AS(I) ((I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x)
+
+/* Launch KERNEL<uint32_t> when the launch's element count N allows it, else KERNEL<uint64_t>;
+ * the arguments are the same (gt_idiv carries both forms of a divisor). */
+#define GT_LAUNCH_IDX(n, kernel, grid, block, ...)                                                \
+    do {                                                                                        \
+        if ((size_t)(n) <= gt_cuda_idx32_max)                                                   \
+            GT_LAUNCH_NAMED(#kernel, __func__, kernel<uint32_t>, grid, block, __VA_ARGS__);     \
+        else                                                                                    \
+            GT_LAUNCH_NAMED(#kernel, __func__, kernel<uint64_t>, grid, block, __VA_ARGS__);     \
+    } while (0)
 
 /* Count bytes an operation must at least move (the byte floor of bench/). */
 static inline void gt_count_bytes(double bytes) { gt_cuda_backend.counters.bytes += bytes; }

@@ -55,9 +55,9 @@ void cuda_add_noise(backend_t *be, float *y, const float *x, size_t n, uint64_t 
 
 /* ---- bias -------------------------------------------------------------------------------- */
 
-__global__ void k_bias_add(float *y, const float *b, size_t n, long C, long inner) {
-    size_t i = GT_TID();
-    if (i < n) y[i] += b[(long)(i / inner) % C];
+template <class I> __global__ void k_bias_add(float *y, const float *b, size_t n, gt_idiv C, gt_idiv inner) {
+    I i = GT_TID_AS(I);
+    if (i < n) y[i] += b[C.mod(inner.div(i))];
 }
 
 void cuda_bias_add(backend_t *be, float *y, const float *b, long outer, long C, long inner) {
@@ -65,7 +65,7 @@ void cuda_bias_add(backend_t *be, float *y, const float *b, long outer, long C, 
     size_t n = (size_t)outer * C * inner;
     if (!n) return;
     gt_count_bytes(8.0 * n);
-    GT_LAUNCH(k_bias_add, gt_blocks(n), GT_BLOCK, y, b, n, C, inner);
+    GT_LAUNCH_IDX(n, k_bias_add, gt_blocks(n), GT_BLOCK, y, b, n, gt_idiv_make(C), gt_idiv_make(inner));
 }
 
 /* element (o, i) of channel c of (outer, C, inner) */

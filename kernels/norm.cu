@@ -55,11 +55,12 @@ __global__ void k_bn_eval_stats(float *mean, float *inv_std, const float *runnin
     inv_std[c] = (float)norm_inv_std(running[C + c], eps);
 }
 
+template <class I>
 __global__ void k_bn_apply(float *y, const float *x, const float *mean, const float *inv_std, const float *w,
-                           const float *b, size_t n, long C, long S) {
-    size_t i = GT_TID();
+                           const float *b, size_t n, gt_idiv C, gt_idiv S) {
+    I i = GT_TID_AS(I);
     if (i >= n) return;
-    long c = (long)(i / S % C);
+    I c = C.mod(S.div(i));
     y[i] = norm_affine(norm_hat(x[i], mean[c], inv_std[c]), w ? w[c] : 1.0f, b ? b[c] : 0.0f);
 }
 
@@ -128,8 +129,8 @@ void cuda_bn_forward(backend_t *be, const bn_args_t *a) {
         GT_LAUNCH(k_bn_eval_stats, gt_blocks(C), GT_BLOCK, a->mean, a->inv_std, (const float *)a->running, C, a->eps);
     }
     gt_count_bytes(8.0 * n);
-    GT_LAUNCH(k_bn_apply, gt_blocks(n), GT_BLOCK, a->y, a->x, (const float *)a->mean, (const float *)a->inv_std, a->w,
-              a->b, n, C, S);
+    GT_LAUNCH_IDX(n, k_bn_apply, gt_blocks(n), GT_BLOCK, a->y, a->x, (const float *)a->mean, (const float *)a->inv_std,
+                  a->w, a->b, n, gt_idiv_make(C), gt_idiv_make(S));
 }
 
 /* sum dy, sum dy x_hat */
@@ -160,11 +161,12 @@ struct bn_grad_finish {
     }
 };
 
+template <class I>
 __global__ void k_bn_dx(float *dx, const float *dy, const float *x, const float *mean, const float *inv_std,
-                        const float *w, const double *terms, size_t n, long C, long S) {
-    size_t i = GT_TID();
+                        const float *w, const double *terms, size_t n, gt_idiv C, gt_idiv S) {
+    I i = GT_TID_AS(I);
     if (i >= n) return;
-    long c = (long)(i / S % C);
+    I c = C.mod(S.div(i));
     float wc = w ? w[c] : 1.0f;
     dx[i] = norm_dx(dy[i] * wc, norm_hat(x[i], mean[c], inv_std[c]), inv_std[c], terms[2 * c], terms[2 * c + 1]);
 }
@@ -190,8 +192,8 @@ void cuda_bn_backward(backend_t *be, const bn_args_t *a) {
     }
     if (!a->dx) return;
     gt_count_bytes(12.0 * n);
-    GT_LAUNCH(k_bn_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dy, a->x, (const float *)a->mean, (const float *)a->inv_std,
-              a->w, (const double *)terms, n, C, S);
+    GT_LAUNCH_IDX(n, k_bn_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dy, a->x, (const float *)a->mean,
+                  (const float *)a->inv_std, a->w, (const double *)terms, n, gt_idiv_make(C), gt_idiv_make(S));
 }
 
 /* ---- LayerNorm and instance normalization: segments are rows (ln_args_t; element k of row i
@@ -203,6 +205,9 @@ void cuda_bn_backward(backend_t *be, const bn_args_t *a) {
 #define LN_AIX(C, i, k) ((C) > 0 ? (i) % (C) : (k))
 #define LN_W(w, C, i, k) ((w) ? (w)[LN_AIX(C, i, k)] : 1.0f)
 #define LN_GET(p, k) ((p) ? (p)[k] : 0.0f)
+/* the same in the element-wise kernels, whose C is a divisor (gt_idiv; d 0 for LayerNorm) */
+#define LN_AIX_D(C, i, k) ((C).d > 0 ? (C).mod(i) : (k))
+#define LN_W_D(w, C, i, k) ((w) ? (w)[LN_AIX_D(C, i, k)] : 1.0f)
 
 struct ln_sum_x {
     const float *x;
@@ -233,13 +238,14 @@ struct ln_stats {
     }
 };
 
+template <class I>
 __global__ void k_ln_apply(float *y, const float *x, const float *saved, const float *w, const float *b, size_t n,
-                           long N, int C) {
-    size_t j = GT_TID();
+                           gt_idiv N, gt_idiv C) {
+    I j = GT_TID_AS(I);
     if (j >= n) return;
-    size_t i = j / N, k = j % N;
-    y[j] = norm_affine(norm_hat(x[j], saved[2 * i], saved[2 * i + 1]), LN_W(w, C, i, k),
-                       b ? b[LN_AIX(C, i, k)] : 0.0f);
+    I i, k = N.divmod(j, &i);
+    y[j] = norm_affine(norm_hat(x[j], saved[2 * i], saved[2 * i + 1]), LN_W_D(w, C, i, k),
+                       b ? b[LN_AIX_D(C, i, k)] : 0.0f);
 }
 
 /* rows of the normalization and their length */
@@ -254,7 +260,8 @@ static void ln_stats_and_y(const ln_args_t *a) {
     gt_reduce<1>(B, N, ln_sum_x{a->x, N}, ln_mean{mean, (double)N});
     gt_reduce<1>(B, N, ln_sum_sq{a->x, mean, N}, ln_stats{mean, a->saved, (double)N, a->eps});
     gt_count_bytes(16.0 * n);
-    GT_LAUNCH(k_ln_apply, gt_blocks(n), GT_BLOCK, a->y, a->x, (const float *)a->saved, a->w, a->b, n, N, a->C);
+    GT_LAUNCH_IDX(n, k_ln_apply, gt_blocks(n), GT_BLOCK, a->y, a->x, (const float *)a->saved, a->w, a->b, n,
+                  gt_idiv_make(N), gt_idiv_make(a->C > 0 ? a->C : 0));
 }
 
 void cuda_ln_forward(backend_t *be, const ln_args_t *a) {
@@ -288,13 +295,14 @@ struct ln_tangent_means {
     }
 };
 
+template <class I>
 __global__ void k_ln_ty(float *ty, const float *x, const float *tx, const float *saved, const float *w,
-                        const double *mt_m, size_t n, long N, int C) {
-    size_t j = GT_TID();
+                        const double *mt_m, size_t n, gt_idiv N, gt_idiv C) {
+    I j = GT_TID_AS(I);
     if (j >= n) return;
-    size_t i = j / N, k = j % N;
+    I i, k = N.divmod(j, &i);
     float mean = saved[2 * i], r = saved[2 * i + 1];
-    ty[j] = LN_W(w, C, i, k) * ln_tangent_hat(tx[j], norm_hat(x[j], mean, r), r, mt_m[2 * i], mt_m[2 * i + 1]);
+    ty[j] = LN_W_D(w, C, i, k) * ln_tangent_hat(tx[j], norm_hat(x[j], mean, r), r, mt_m[2 * i], mt_m[2 * i + 1]);
 }
 
 void cuda_ln_jvp_forward(backend_t *be, const ln_args_t *a) {
@@ -305,8 +313,8 @@ void cuda_ln_jvp_forward(backend_t *be, const ln_args_t *a) {
     double *mt_m = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 2 * B);
     gt_reduce<2>(B, N, ln_sum_tangent{a->x, a->tx, a->saved, N}, ln_tangent_means{mt_m, NULL, (double)N});
     gt_count_bytes(24.0 * n);
-    GT_LAUNCH(k_ln_ty, gt_blocks(n), GT_BLOCK, a->ty, a->x, a->tx, (const float *)a->saved, a->w,
-              (const double *)mt_m, n, N, a->C);
+    GT_LAUNCH_IDX(n, k_ln_ty, gt_blocks(n), GT_BLOCK, a->ty, a->x, a->tx, (const float *)a->saved, a->w,
+                  (const double *)mt_m, n, gt_idiv_make(N), gt_idiv_make(a->C > 0 ? a->C : 0));
 }
 
 /* parameter gradients of element k over the samples: sum dy x_hat (+ dty t_hat), sum dy */
@@ -387,13 +395,14 @@ struct ln_keep_means {
     }
 };
 
+template <class I>
 __global__ void k_ln_dx(float *dx, const float *dy, const float *x, const float *w, const float *saved,
-                        const double *sums, size_t n, long N, int C) {
-    size_t j = GT_TID();
+                        const double *sums, size_t n, gt_idiv N, gt_idiv C) {
+    I j = GT_TID_AS(I);
     if (j >= n) return;
-    size_t i = j / N, k = j % N;
+    I i, k = N.divmod(j, &i);
     float mean = saved[2 * i], r = saved[2 * i + 1];
-    dx[j] = norm_dx(LN_W(w, C, i, k) * dy[j], norm_hat(x[j], mean, r), r, sums[2 * i], sums[2 * i + 1]);
+    dx[j] = norm_dx(LN_W_D(w, C, i, k) * dy[j], norm_hat(x[j], mean, r), r, sums[2 * i], sums[2 * i + 1]);
 }
 
 void cuda_ln_backward(backend_t *be, const ln_args_t *a) {
@@ -404,8 +413,8 @@ void cuda_ln_backward(backend_t *be, const ln_args_t *a) {
         double *sums = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 2 * B);
         gt_reduce<2>(B, N, ln_sum_back{a->x, a->dy, a->w, a->saved, N, a->C}, ln_keep_means{sums, (double)N});
         gt_count_bytes(20.0 * n);
-        GT_LAUNCH(k_ln_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dy, a->x, a->w, (const float *)a->saved,
-                  (const double *)sums, n, N, a->C);
+        GT_LAUNCH_IDX(n, k_ln_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dy, a->x, a->w, (const float *)a->saved,
+                      (const double *)sums, n, gt_idiv_make(N), gt_idiv_make(a->C > 0 ? a->C : 0));
     }
     ln_param_grads(a, 0);
 }
@@ -436,19 +445,20 @@ struct ln_keep_sums5 {
     }
 };
 
+template <class I>
 __global__ void k_ln_jvp_dx(float *dx, float *dtx, const float *dy, const float *dty, const float *x, const float *tx,
                             const float *w, const float *saved, const double *mt_m, const double *sums, size_t n,
-                            long N, int C) {
-    size_t j = GT_TID();
+                            gt_idiv N, gt_idiv C) {
+    I j = GT_TID_AS(I);
     if (j >= n) return;
-    size_t i = j / N, k = j % N;
+    I i, k = N.divmod(j, &i);
     float mean = saved[2 * i], r = saved[2 * i + 1];
-    double xh = norm_hat(x[j], mean, r), wk = LN_W(w, C, i, k);
+    double xh = norm_hat(x[j], mean, r), wk = LN_W_D(w, C, i, k);
     double av = wk * LN_GET(dy, j), c = wk * LN_GET(dty, j);
     double mt = mt_m[2 * i], m = mt_m[2 * i + 1];
     double th = r * ((double)tx[j] - mt - xh * m);
-    const double *s = sums + 5 * i;
-    ln_jvp_dx(dx ? dx + j : NULL, dtx ? dtx + j : NULL, av, c, xh, th, r, m, (double)N, s[0], s[1], s[2], s[3], s[4]);
+    const double *s = sums + 5 * (size_t)i;
+    ln_jvp_dx(dx ? dx + j : NULL, dtx ? dtx + j : NULL, av, c, xh, th, r, m, (double)N.d, s[0], s[1], s[2], s[3], s[4]);
 }
 
 void cuda_ln_jvp_backward(backend_t *be, const ln_args_t *a) {
@@ -462,8 +472,9 @@ void cuda_ln_jvp_backward(backend_t *be, const ln_args_t *a) {
         gt_count_bytes(4.0 * n * (3 + (a->dy != NULL) + (a->dty != NULL)) * 2 +
                        4.0 * n * ((a->dx != NULL) + (a->dtx != NULL)));
         gt_reduce<5>(B, N, ln_sum_jvp_back{a->x, a->tx, a->dy, a->dty, a->w, a->saved, mt_m, N, a->C}, ln_keep_sums5{sums});
-        GT_LAUNCH(k_ln_jvp_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dtx, a->dy, a->dty, a->x, a->tx, a->w,
-                  (const float *)a->saved, (const double *)mt_m, (const double *)sums, n, N, a->C);
+        GT_LAUNCH_IDX(n, k_ln_jvp_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dtx, a->dy, a->dty, a->x, a->tx, a->w,
+                      (const float *)a->saved, (const double *)mt_m, (const double *)sums, n, gt_idiv_make(N),
+                      gt_idiv_make(a->C > 0 ? a->C : 0));
     }
     ln_param_grads(a, 1);
 }

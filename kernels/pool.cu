@@ -22,12 +22,34 @@ static pool_geom_t pool_geom(const pool_args_t *a) {
     return g;
 }
 
+/* How a kernel's thread index splits into (plane, y, x): the divisors of its planes' size and
+ * rows' length, for the output side or the image side (cuda_check.h: GT_LAUNCH_IDX). */
+typedef struct {
+    gt_idiv sz, row;
+} pool_idx_t;
+
+static pool_idx_t pool_out_idx(const pool_args_t *a) {
+    return pool_idx_t{gt_idiv_make((size_t)a->ho * a->wo), gt_idiv_make(a->wo)};
+}
+static pool_idx_t pool_img_idx(const pool_args_t *a) {
+    return pool_idx_t{gt_idiv_make((size_t)a->h * a->w), gt_idiv_make(a->w)};
+}
+
+template <class I> __device__ static inline void pool_split(I t, pool_idx_t d, I *plane, int *y, int *x) {
+    I r, k = d.sz.divmod(t, plane);
+    *x = (int)d.row.divmod(k, &r);
+    *y = (int)r;
+}
+
+template <class I>
 __global__ void k_maxpool_forward(float *y, int32_t *argmax, const float *x, float *ty, const float *tx, pool_geom_t g,
-                                  size_t n) {
-    size_t t = GT_TID();
+                                  pool_idx_t d, size_t n) {
+    I t = GT_TID_AS(I);
     if (t >= n) return;
-    long P = (long)g.ho * g.wo, HW = (long)g.h * g.w, plane = (long)(t / P);
-    int oy = (int)(t % P / g.wo), ox = (int)(t % g.wo);
+    long HW = (long)g.h * g.w;
+    I plane;
+    int oy, ox;
+    pool_split(t, d, &plane, &oy, &ox);
     int y0, y1, x0, x1;
     pool_window(oy, g.kh, g.sh, g.ph, g.h, &y0, &y1);
     pool_window(ox, g.kw, g.sw, g.pw, g.w, &x0, &x1);
@@ -48,11 +70,15 @@ __global__ void k_maxpool_forward(float *y, int32_t *argmax, const float *x, flo
 }
 
 /* dx at one pixel: the dy of every output whose argmax it is, outputs in order */
-__global__ void k_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, pool_geom_t g, size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, pool_geom_t g, pool_idx_t d,
+                                   size_t n) {
+    I t = GT_TID_AS(I);
     if (t >= n) return;
-    long HW = (long)g.h * g.w, P = (long)g.ho * g.wo, plane = (long)(t / HW);
-    int iy = (int)(t % HW / g.w), ix = (int)(t % g.w);
+    long P = (long)g.ho * g.wo;
+    I plane;
+    int iy, ix;
+    pool_split(t, d, &plane, &iy, &ix);
     int32_t me = (int32_t)(iy * g.w + ix);
     float v = 0.0f;
     if (dy) {
@@ -73,7 +99,8 @@ void cuda_maxpool_forward(backend_t *be, const pool_args_t *a) {
     size_t n = (size_t)a->planes * a->ho * a->wo;
     if (!n) return;
     gt_count_bytes(4.0 * a->planes * a->h * a->w * (a->ty ? 2 : 1) + 8.0 * n * (a->ty ? 1.5 : 1));
-    GT_LAUNCH(k_maxpool_forward, gt_blocks(n), GT_BLOCK, a->y, a->argmax, a->x, a->ty, a->tx, pool_geom(a), n);
+    GT_LAUNCH_IDX(n, k_maxpool_forward, gt_blocks(n), GT_BLOCK, a->y, a->argmax, a->x, a->ty, a->tx, pool_geom(a),
+                  pool_out_idx(a), n);
 }
 
 void cuda_maxpool_backward(backend_t *be, const pool_args_t *a) {
@@ -81,17 +108,20 @@ void cuda_maxpool_backward(backend_t *be, const pool_args_t *a) {
     size_t n = (size_t)a->planes * a->h * a->w;
     if (!n) return;
     gt_count_bytes(8.0 * a->planes * a->ho * a->wo + 4.0 * n);
-    if (a->dx) GT_LAUNCH(k_maxpool_backward, gt_blocks(n), GT_BLOCK, a->dx, a->dy, (const int32_t *)a->argmax,
-                         pool_geom(a), n);
-    if (a->dtx) GT_LAUNCH(k_maxpool_backward, gt_blocks(n), GT_BLOCK, a->dtx, a->dty, (const int32_t *)a->argmax,
-                          pool_geom(a), n);
+    if (a->dx) GT_LAUNCH_IDX(n, k_maxpool_backward, gt_blocks(n), GT_BLOCK, a->dx, a->dy, (const int32_t *)a->argmax,
+                         pool_geom(a), pool_img_idx(a), n);
+    if (a->dtx) GT_LAUNCH_IDX(n, k_maxpool_backward, gt_blocks(n), GT_BLOCK, a->dtx, a->dty, (const int32_t *)a->argmax,
+                          pool_geom(a), pool_img_idx(a), n);
 }
 
-__global__ void k_avgpool_forward(float *y, const float *x, pool_geom_t g, size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_avgpool_forward(float *y, const float *x, pool_geom_t g, pool_idx_t d, size_t n) {
+    I t = GT_TID_AS(I);
     if (t >= n) return;
-    long P = (long)g.ho * g.wo, HW = (long)g.h * g.w, plane = (long)(t / P);
-    int oy = (int)(t % P / g.wo), ox = (int)(t % g.wo);
+    long HW = (long)g.h * g.w;
+    I plane;
+    int oy, ox;
+    pool_split(t, d, &plane, &oy, &ox);
     int y0, y1, x0, x1;
     int cy = pool_window(oy, g.kh, g.sh, g.ph, g.h, &y0, &y1), cx = pool_window(ox, g.kw, g.sw, g.pw, g.w, &x0, &x1);
     const float *xp = x + (size_t)plane * HW;
@@ -102,11 +132,14 @@ __global__ void k_avgpool_forward(float *y, const float *x, pool_geom_t g, size_
 }
 
 /* dx at one pixel: dy / count of every window containing it, windows in order */
-__global__ void k_avgpool_backward(float *dx, const float *dy, pool_geom_t g, size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_avgpool_backward(float *dx, const float *dy, pool_geom_t g, pool_idx_t d, size_t n) {
+    I t = GT_TID_AS(I);
     if (t >= n) return;
-    long HW = (long)g.h * g.w, P = (long)g.ho * g.wo, plane = (long)(t / HW);
-    int iy = (int)(t % HW / g.w), ix = (int)(t % g.w);
+    long P = (long)g.ho * g.wo;
+    I plane;
+    int iy, ix;
+    pool_split(t, d, &plane, &iy, &ix);
     float v = 0.0f;
     if (dy) {
         int oy0, oy1, ox0, ox1;
@@ -134,8 +167,9 @@ void cuda_avgpool_forward(backend_t *be, const pool_args_t *a) {
     if (!n) return;
     int k = a->ty ? 2 : 1;
     gt_count_bytes(k * (4.0 * a->planes * a->h * a->w + 4.0 * n));
-    GT_LAUNCH(k_avgpool_forward, gt_blocks(n), GT_BLOCK, a->y, a->x, pool_geom(a), n);
-    if (a->ty) GT_LAUNCH(k_avgpool_forward, gt_blocks(n), GT_BLOCK, a->ty, a->tx, pool_geom(a), n);
+    GT_LAUNCH_IDX(n, k_avgpool_forward, gt_blocks(n), GT_BLOCK, a->y, a->x, pool_geom(a), pool_out_idx(a), n);
+    if (a->ty) GT_LAUNCH_IDX(n, k_avgpool_forward, gt_blocks(n), GT_BLOCK, a->ty, a->tx, pool_geom(a),
+                             pool_out_idx(a), n);
 }
 
 void cuda_avgpool_backward(backend_t *be, const pool_args_t *a) {
@@ -143,15 +177,20 @@ void cuda_avgpool_backward(backend_t *be, const pool_args_t *a) {
     size_t n = (size_t)a->planes * a->h * a->w;
     if (!n) return;
     gt_count_bytes(((a->dx != NULL) + (a->dtx != NULL)) * (4.0 * n + 4.0 * a->planes * a->ho * a->wo));
-    if (a->dx) GT_LAUNCH(k_avgpool_backward, gt_blocks(n), GT_BLOCK, a->dx, a->dy, pool_geom(a), n);
-    if (a->dtx) GT_LAUNCH(k_avgpool_backward, gt_blocks(n), GT_BLOCK, a->dtx, a->dty, pool_geom(a), n);
+    if (a->dx) GT_LAUNCH_IDX(n, k_avgpool_backward, gt_blocks(n), GT_BLOCK, a->dx, a->dy, pool_geom(a),
+                             pool_img_idx(a), n);
+    if (a->dtx) GT_LAUNCH_IDX(n, k_avgpool_backward, gt_blocks(n), GT_BLOCK, a->dtx, a->dty, pool_geom(a),
+                              pool_img_idx(a), n);
 }
 
-__global__ void k_upsample_forward(float *y, const float *x, pool_geom_t g, size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_upsample_forward(float *y, const float *x, pool_geom_t g, pool_idx_t d, size_t n) {
+    I t = GT_TID_AS(I);
     if (t >= n) return;
-    long P = (long)g.ho * g.wo, HW = (long)g.h * g.w, plane = (long)(t / P);
-    int oy = (int)(t % P / g.wo), ox = (int)(t % g.wo);
+    long HW = (long)g.h * g.w;
+    I plane;
+    int oy, ox;
+    pool_split(t, d, &plane, &oy, &ox);
     y[t] = x[(size_t)plane * HW + (long)upsample_src(oy, g.h, g.scale) * g.w + upsample_src(ox, g.w, g.scale)];
 }
 
@@ -163,11 +202,14 @@ __device__ static inline void upsample_outputs_of(int i, int in, int out, int sc
     *hi = b > out - 1 ? out - 1 : b;
 }
 
-__global__ void k_upsample_backward(float *dx, const float *dy, pool_geom_t g, size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_upsample_backward(float *dx, const float *dy, pool_geom_t g, pool_idx_t d, size_t n) {
+    I t = GT_TID_AS(I);
     if (t >= n) return;
-    long HW = (long)g.h * g.w, P = (long)g.ho * g.wo, plane = (long)(t / HW);
-    int iy = (int)(t % HW / g.w), ix = (int)(t % g.w);
+    long P = (long)g.ho * g.wo;
+    I plane;
+    int iy, ix;
+    pool_split(t, d, &plane, &iy, &ix);
     float v = 0.0f;
     if (dy) {
         int oy0, oy1, ox0, ox1;
@@ -188,8 +230,9 @@ void cuda_upsample_forward(backend_t *be, const pool_args_t *a) {
     if (!n) return;
     int k = a->ty ? 2 : 1;
     gt_count_bytes(k * (4.0 * n + 4.0 * a->planes * a->h * a->w));
-    GT_LAUNCH(k_upsample_forward, gt_blocks(n), GT_BLOCK, a->y, a->x, pool_geom(a), n);
-    if (a->ty) GT_LAUNCH(k_upsample_forward, gt_blocks(n), GT_BLOCK, a->ty, a->tx, pool_geom(a), n);
+    GT_LAUNCH_IDX(n, k_upsample_forward, gt_blocks(n), GT_BLOCK, a->y, a->x, pool_geom(a), pool_out_idx(a), n);
+    if (a->ty) GT_LAUNCH_IDX(n, k_upsample_forward, gt_blocks(n), GT_BLOCK, a->ty, a->tx, pool_geom(a),
+                             pool_out_idx(a), n);
 }
 
 void cuda_upsample_backward(backend_t *be, const pool_args_t *a) {
@@ -197,6 +240,8 @@ void cuda_upsample_backward(backend_t *be, const pool_args_t *a) {
     size_t n = (size_t)a->planes * a->h * a->w;
     if (!n) return;
     gt_count_bytes(((a->dx != NULL) + (a->dtx != NULL)) * (4.0 * n + 4.0 * a->planes * a->ho * a->wo));
-    if (a->dx) GT_LAUNCH(k_upsample_backward, gt_blocks(n), GT_BLOCK, a->dx, a->dy, pool_geom(a), n);
-    if (a->dtx) GT_LAUNCH(k_upsample_backward, gt_blocks(n), GT_BLOCK, a->dtx, a->dty, pool_geom(a), n);
+    if (a->dx) GT_LAUNCH_IDX(n, k_upsample_backward, gt_blocks(n), GT_BLOCK, a->dx, a->dy, pool_geom(a),
+                             pool_img_idx(a), n);
+    if (a->dtx) GT_LAUNCH_IDX(n, k_upsample_backward, gt_blocks(n), GT_BLOCK, a->dtx, a->dty, pool_geom(a),
+                              pool_img_idx(a), n);
 }

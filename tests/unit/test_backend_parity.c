@@ -40,6 +40,9 @@
 #ifdef GT_CUDA_EMU
 void gt_emu_set_order(int reverse); /* kernels/cuda_emu.h */
 #endif
+#ifdef GT_HAVE_CUDA
+extern size_t gt_cuda_idx32_max; /* kernels/cuda_check.h: launches up to it index in 32 bits */
+#endif
 
 static backend_t *cpu, *gpu;
 static int verbose_worst = 1;
@@ -988,6 +991,12 @@ static void test_convolutions(void) {
     conv_case((conv_geom_t){4, 8, 8, 3, 3, 2, 2, 3, 3, 0, 0}, 1, 1); /* stride larger than the kernel */
 }
 
+/* The data-movement kernels (kernels/cuda_check.h: GT_LAUNCH_IDX) index in 32 bits, as every
+ * launch of this suite does, up to 2^31 - 1 elements, and in 64 bits beyond: the tests of the
+ * operations they serve (bias, convolutions, pooling and upsampling, BatchNorm, LayerNorm)
+ * again, with the threshold lowered to 0 so that the 64-bit path runs. */
+static void test_index_path_64bit(void);
+
 static void pool_case(int kind, int planes, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw, int scale,
                       int nopad) {
     static const char *names[] = {"maxpool", "avgpool", "upsample"};
@@ -1468,6 +1477,19 @@ static void test_emulation_catches_host_access(void) {
 }
 #endif
 
+static void test_index_path_64bit(void) {
+#ifdef GT_HAVE_CUDA
+    size_t keep = gt_cuda_idx32_max;
+    gt_cuda_idx32_max = 0;
+    test_bias();
+    test_convolutions();
+    test_pooling();
+    test_batchnorm();
+    test_layernorm();
+    gt_cuda_idx32_max = keep;
+#endif
+}
+
 int main(void) {
     gt_progname = "test_backend_parity";
     gpu = backend_cuda();
@@ -1497,6 +1519,7 @@ int main(void) {
     RUN(test_latents);
     RUN(test_convolutions);
     RUN(test_pooling);
+    RUN(test_index_path_64bit);
     if (!getenv("GT_PARITY_QUICK")) RUN(test_training_steps);
     RUN(test_bad_step_is_named);
 #ifdef GT_CUDA_EMU
