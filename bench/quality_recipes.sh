@@ -25,13 +25,17 @@ DATA=${GAN_QUALITY_DATA:-/usr/share/datasets/fashion-mnist}
 
 # The recipes, one a line: NAME | TRAINING IMAGES | GAN-INIT OPTIONS | GAN-STEP OPTIONS.
 # TRAINING IMAGES is how many of the 60000 training images (the first ones) the recipe sees.
-# gan-init gets --like and -o; gan-step gets --data, --steps, --log, -i and -o.
+# gan-init gets --like and -o; gan-step gets --data, --steps, --log, -i and -o. In gan-init's
+# options, nets:NAME stands for --G and --D from examples/nets/NAME.G and NAME.D.
 RECIPES='
 mlp       | 60000 | --arch mlp --seed 1   |
 dcgan     | 60000 | --arch dcgan --seed 1 |
 sngan         | 60000 | --arch sngan --seed 1 |
 sngan-2k      | 2000  | --arch sngan --seed 1 |
 sngan-2k-aug  | 2000  | --arch sngan --seed 1 --augment color,translation,cutout |
+small-dcgan   | 60000 | nets:small-dcgan --init dcgan --ema 0.99 --seed 1 |
+small-dcgan-2k | 2000 | nets:small-dcgan --init dcgan --ema 0.99 --seed 1 |
+small-dcgan-2k-aug | 2000 | nets:small-dcgan --init dcgan --ema 0.99 --seed 1 --augment color,translation,cutout |
 # ---- new recipes go here, one line each ----
 '
 
@@ -71,8 +75,15 @@ for name in "${names[@]}"; do
     train=$(data "$n")
     mkdir -p "$d"
     rm -f "$d/model.st" "$d/log.tsv"
+    args=()
     # shellcheck disable=SC2086  # the options are words
-    gan-init $init --like "$train" -o "$d/model-0.st"
+    for w in $init; do
+        case "$w" in
+        nets:*) args+=(--G "$(cat "$here/../examples/nets/${w#nets:}.G")" --D "$(cat "$here/../examples/nets/${w#nets:}.D")") ;;
+        *) args+=("$w") ;;
+        esac
+    done
+    gan-init "${args[@]}" --like "$train" -o "$d/model-0.st"
     echo "quality_recipes.sh: $name: gan-step for $BUDGET s" >&2
     t0=$(date +%s.%N)
     rc=0
