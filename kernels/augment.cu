@@ -10,6 +10,7 @@
 __global__ void k_augment_draw(float *prm, int H, int W, uint64_t seed, uint32_t step, uint64_t index0, size_t n) {
     size_t t = GT_TID();
     if (t >= n) return;
+    /* a constant divisor: the compiler multiplies and shifts; one thread per drawn number */
     prm[t] = augment_param(seed, step, index0 + t / AUG_DRAWS, (int)(t % AUG_DRAWS), H, W);
 }
 
@@ -21,12 +22,14 @@ void cuda_augment_draw(backend_t *be, float *prm, int b, int H, int W, uint64_t 
     GT_LAUNCH(k_augment_draw, gt_blocks(n), GT_BLOCK, prm, H, W, seed, step, index0, n);
 }
 
-__global__ void k_augment_color(float *y, const float *x, const float *prm, const float *mean, int C, long HW,
+template <class I>
+__global__ void k_augment_color(float *y, const float *x, const float *prm, const float *mean, int C, gt_idiv HW,
                                 int shift, size_t n) {
-    size_t t = GT_TID();
+    I t = GT_TID_AS(I), b;
     if (t >= n) return;
-    size_t b = t / HW, off = b * C * HW + t % HW;
-    augment_color_pixel(y + off, x + off, HW, C, prm + b * AUG_DRAWS, mean[b], shift);
+    I p = HW.divmod(t, &b);
+    size_t off = (size_t)b * C * HW.d + p;
+    augment_color_pixel(y + off, x + off, (long)HW.d, C, prm + (size_t)b * AUG_DRAWS, mean[b], shift);
 }
 
 void cuda_augment_color(backend_t *be, float *y, const float *x, const float *prm, const float *mean, int b, int C,
@@ -35,17 +38,17 @@ void cuda_augment_color(backend_t *be, float *y, const float *x, const float *pr
     size_t n = (size_t)b * HW;
     if (!n) return;
     gt_count_bytes(8.0 * n * C);
-    GT_LAUNCH(k_augment_color, gt_blocks(n), GT_BLOCK, y, x, prm, mean, C, HW, shift, n);
+    GT_LAUNCH_IDX(n, k_augment_color, gt_blocks(n), GT_BLOCK, y, x, prm, mean, C, gt_idiv_make(HW), shift, n);
 }
 
-__global__ void k_augment_spatial(float *y, const float *x, const float *prm, int policy, int adjoint, int C, int H,
-                                  int W, size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_augment_spatial(float *y, const float *x, const float *prm, int policy, int adjoint, gt_idiv C,
+                                  int H, gt_idiv W, gt_idiv HW, size_t n) {
+    I t = GT_TID_AS(I), plane, i;
     if (t >= n) return;
-    size_t HW = (size_t)H * W, plane = t / HW, b = plane / C;
-    int i = (int)(t % HW / W), j = (int)(t % W);
-    long src = augment_source(prm + b * AUG_DRAWS, policy, adjoint, H, W, i, j);
-    y[t] = src < 0 ? 0.0f : x[plane * HW + src];
+    I j = W.divmod(HW.divmod(t, &plane), &i);
+    long src = augment_source(prm + (size_t)C.div(plane) * AUG_DRAWS, policy, adjoint, H, (int)W.d, (int)i, (int)j);
+    y[t] = src < 0 ? 0.0f : x[(size_t)plane * HW.d + src];
 }
 
 void cuda_augment_spatial(backend_t *be, float *y, const float *x, const float *prm, int policy, int adjoint, int b,
@@ -54,5 +57,6 @@ void cuda_augment_spatial(backend_t *be, float *y, const float *x, const float *
     size_t n = (size_t)b * C * H * W;
     if (!n) return;
     gt_count_bytes(8.0 * n);
-    GT_LAUNCH(k_augment_spatial, gt_blocks(n), GT_BLOCK, y, x, prm, policy, adjoint, C, H, W, n);
+    GT_LAUNCH_IDX(n, k_augment_spatial, gt_blocks(n), GT_BLOCK, y, x, prm, policy, adjoint, gt_idiv_make(C), H,
+                  gt_idiv_make(W), gt_idiv_make((size_t)H * W), n);
 }

@@ -6,7 +6,8 @@
  * sample for the projection, adds its samples' partials in batch order (class_sum_parts): the
  * CPU's order, so the GPU gives the CPU's bits without atomics. The serial depth counted for a
  * per-class thread is its chain through the class sum plus one sample's chunks, in the worst
- * case (every sample in its class): B + J. */
+ * case (every sample in its class): B + J. The element kernels split their index by precomputed
+ * divisors (gt_split; kernels/README.md, "Index arithmetic"). */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 
@@ -26,10 +27,13 @@ void cuda_gather_labels(backend_t *be, int64_t *dst, const int64_t *labels, cons
 
 /* ---- concatenated class channels (embedding or one-hot) ---------------------------------- */
 
+template <class I>
 __global__ void k_class_concat(int kind, float *y, const float *x, const float *table, const int64_t *labels, int C,
-                               int E, long S, size_t n) {
-    size_t i = GT_TID();
-    if (i < n) y[i] = class_concat_value(kind, x, table, labels, C, E, S, i);
+                               int E, gt_idiv S, gt_idiv Ct, size_t n) {
+    I i = GT_TID_AS(I), b, c, s;
+    if (i >= n) return;
+    s = gt_split(i, S, Ct, &b, &c);
+    y[i] = class_concat_value(kind, x, table, labels, C, E, (long)S.d, b, (long)c, s);
 }
 
 void cuda_class_concat(backend_t *be, int kind, float *y, const float *x, const float *table, const int64_t *labels,
@@ -38,28 +42,33 @@ void cuda_class_concat(backend_t *be, int kind, float *y, const float *x, const 
     size_t n = (size_t)B * ((size_t)C + (size_t)E) * (size_t)S;
     if (!n) return;
     gt_count_bytes(8.0 * n);
-    GT_LAUNCH(k_class_concat, gt_blocks(n), GT_BLOCK, kind, y, x, table, labels, C, E, S, n);
+    GT_LAUNCH_IDX(n, k_class_concat, gt_blocks(n), GT_BLOCK, kind, y, x, table, labels, C, E, gt_idiv_make(S),
+                  gt_idiv_make((size_t)C + E), n);
 }
 
-__global__ void k_class_concat_dx(float *dx, const float *dy, int C, int E, long S, size_t n) {
-    size_t i = GT_TID();
-    if (i < n) dx[i] = class_concat_dx(dy, C, E, S, i);
+template <class I> __global__ void k_class_concat_dx(float *dx, const float *dy, gt_idiv C, int E, gt_idiv S, size_t n) {
+    I i = GT_TID_AS(I), b, c, s;
+    if (i >= n) return;
+    s = gt_split(i, S, C, &b, &c);
+    dx[i] = class_concat_dx(dy, (int)C.d, E, (long)S.d, b, c, s);
 }
 
 /* part (B, E, J): thread (b, e, j) sums chunk j of sample b's class channel e */
-__global__ void k_class_concat_dtable_part(double *part, const float *dy, int C, int E, long S, long J, size_t n) {
-    size_t i = GT_TID();
+template <class I>
+__global__ void k_class_concat_dtable_part(double *part, const float *dy, int C, gt_idiv E, long S, gt_idiv J, size_t n) {
+    I i = GT_TID_AS(I), b, e, j;
     if (i >= n) return;
-    size_t be = i / (size_t)J;
-    part[i] = class_concat_dtable_chunk(dy, C, E, S, (int)(be / (size_t)E), (int)(be % (size_t)E), (long)(i % (size_t)J));
+    j = gt_split(i, J, E, &b, &e);
+    part[i] = class_concat_dtable_chunk(dy, C, (int)E.d, S, (int)b, (int)e, (long)j);
 }
 
-__global__ void k_class_concat_dtable(float *dtable, const double *part, const int64_t *labels, int B, int E, long J,
-                                      size_t n) {
-    size_t i = GT_TID();
+template <class I>
+__global__ void k_class_concat_dtable(float *dtable, const double *part, const int64_t *labels, int B, gt_idiv E,
+                                      long J, size_t n) {
+    I i = GT_TID_AS(I), k;
     if (i >= n) return;
-    int k = (int)(i / (size_t)E), e = (int)(i % (size_t)E);
-    dtable[i] += (float)class_sum_parts(part, labels, B, k, E, e, J, 1, 0);
+    int e = (int)E.divmod(i, &k);
+    dtable[i] += (float)class_sum_parts(part, labels, B, (int)k, (int)E.d, e, J, 1, 0);
 }
 
 void cuda_class_concat_backward(backend_t *be, float *dx, float *dtable, const float *dy, const int64_t *labels, int B,
@@ -68,7 +77,7 @@ void cuda_class_concat_backward(backend_t *be, float *dx, float *dtable, const f
     size_t nx = (size_t)B * (size_t)C * (size_t)S, nt = (size_t)K * (size_t)E;
     if (dx && nx) {
         gt_count_bytes(8.0 * nx);
-        GT_LAUNCH(k_class_concat_dx, gt_blocks(nx), GT_BLOCK, dx, dy, C, E, S, nx);
+        GT_LAUNCH_IDX(nx, k_class_concat_dx, gt_blocks(nx), GT_BLOCK, dx, dy, gt_idiv_make(C), E, gt_idiv_make(S), nx);
     }
     if (dtable && nt) {
         long J = class_chunks(S);
@@ -77,18 +86,23 @@ void cuda_class_concat_backward(backend_t *be, float *dx, float *dtable, const f
         double *part = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * np);
         gt_count_bytes(4.0 * (double)B * E * S + 16.0 * np + 8.0 * nt);
         gt_count_depth(S < CLASS_CHUNK ? S : (long)CLASS_CHUNK);
-        GT_LAUNCH(k_class_concat_dtable_part, gt_blocks(np), GT_BLOCK, part, dy, C, E, S, J, np);
+        GT_LAUNCH_IDX(np, k_class_concat_dtable_part, gt_blocks(np), GT_BLOCK, part, dy, C, gt_idiv_make(E), S,
+                      gt_idiv_make(J), np);
         gt_count_depth((long)B + J);
-        GT_LAUNCH(k_class_concat_dtable, gt_blocks(nt), GT_BLOCK, dtable, (const double *)part, labels, B, E, J, nt);
+        GT_LAUNCH_IDX(nt, k_class_concat_dtable, gt_blocks(nt), GT_BLOCK, dtable, (const double *)part, labels, B,
+                      gt_idiv_make(E), J, nt);
     }
 }
 
 /* ---- conditional BatchNorm's per-class affine --------------------------------------------- */
 
+template <class I>
 __global__ void k_class_affine(float *y, const float *xhat, const float *w, const float *b, const int64_t *labels,
-                               int C, long S, size_t n) {
-    size_t i = GT_TID();
-    if (i < n) y[i] = class_affine_value(xhat, w, b, labels, C, S, i);
+                               gt_idiv C, gt_idiv S, size_t n) {
+    I i = GT_TID_AS(I), bi, c;
+    if (i >= n) return;
+    gt_split(i, S, C, &bi, &c);
+    y[i] = class_affine_value(xhat, w, b, labels, (int)C.d, bi, c, i);
 }
 
 void cuda_class_affine(backend_t *be, float *y, const float *xhat, const float *w, const float *b,
@@ -97,32 +111,36 @@ void cuda_class_affine(backend_t *be, float *y, const float *xhat, const float *
     size_t n = (size_t)B * (size_t)C * (size_t)S;
     if (!n) return;
     gt_count_bytes(8.0 * n);
-    GT_LAUNCH(k_class_affine, gt_blocks(n), GT_BLOCK, y, xhat, w, b, labels, C, S, n);
+    GT_LAUNCH_IDX(n, k_class_affine, gt_blocks(n), GT_BLOCK, y, xhat, w, b, labels, gt_idiv_make(C), gt_idiv_make(S), n);
 }
 
-__global__ void k_class_affine_dxhat(float *dxhat, const float *dy, const float *w, const int64_t *labels, int C,
-                                     long S, size_t n) {
-    size_t i = GT_TID();
-    if (i < n) dxhat[i] = class_affine_dxhat(dy, w, labels, C, S, i);
+template <class I>
+__global__ void k_class_affine_dxhat(float *dxhat, const float *dy, const float *w, const int64_t *labels, gt_idiv C,
+                                     gt_idiv S, size_t n) {
+    I i = GT_TID_AS(I), b, c;
+    if (i >= n) return;
+    gt_split(i, S, C, &b, &c);
+    dxhat[i] = class_affine_dxhat(dy, w, labels, (int)C.d, b, c, i);
 }
 
 /* part (B, C, J, 2): thread (b, c, j) sums chunk j of sample b's channel c */
-__global__ void k_class_affine_dwb_part(double *part, const float *dy, const float *xhat, int C, long S, long J,
+template <class I>
+__global__ void k_class_affine_dwb_part(double *part, const float *dy, const float *xhat, gt_idiv C, long S, gt_idiv J,
                                         size_t n) {
-    size_t i = GT_TID();
+    I i = GT_TID_AS(I), b, c, j;
     if (i >= n) return;
-    size_t bc = i / (size_t)J;
-    class_affine_dwb_chunk(dy, xhat, C, S, (int)(bc / (size_t)C), (int)(bc % (size_t)C), (long)(i % (size_t)J),
-                           part + 2 * i, part + 2 * i + 1);
+    j = gt_split(i, J, C, &b, &c);
+    class_affine_dwb_chunk(dy, xhat, (int)C.d, S, (int)b, (int)c, (long)j, part + 2 * (size_t)i, part + 2 * (size_t)i + 1);
 }
 
-__global__ void k_class_affine_dwb(float *dw, float *db, const double *part, const int64_t *labels, int B, int C,
+template <class I>
+__global__ void k_class_affine_dwb(float *dw, float *db, const double *part, const int64_t *labels, int B, gt_idiv C,
                                    long J, size_t n) {
-    size_t i = GT_TID();
+    I i = GT_TID_AS(I), k;
     if (i >= n) return;
-    int k = (int)(i / (size_t)C), c = (int)(i % (size_t)C);
-    dw[i] += (float)class_sum_parts(part, labels, B, k, C, c, J, 2, 0);
-    db[i] += (float)class_sum_parts(part, labels, B, k, C, c, J, 2, 1);
+    int c = (int)C.divmod(i, &k);
+    dw[i] += (float)class_sum_parts(part, labels, B, (int)k, (int)C.d, c, J, 2, 0);
+    db[i] += (float)class_sum_parts(part, labels, B, (int)k, (int)C.d, c, J, 2, 1);
 }
 
 void cuda_class_affine_backward(backend_t *be, float *dxhat, float *dw, float *db, const float *dy, const float *xhat,
@@ -135,23 +153,29 @@ void cuda_class_affine_backward(backend_t *be, float *dxhat, float *dw, float *d
         double *part = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 2 * np);
         gt_count_bytes(8.0 * n + 32.0 * np + 16.0 * nk);
         gt_count_depth(S < CLASS_CHUNK ? S : (long)CLASS_CHUNK);
-        GT_LAUNCH(k_class_affine_dwb_part, gt_blocks(np), GT_BLOCK, part, dy, xhat, C, S, J, np);
+        GT_LAUNCH_IDX(np, k_class_affine_dwb_part, gt_blocks(np), GT_BLOCK, part, dy, xhat, gt_idiv_make(C), S,
+                      gt_idiv_make(J), np);
         gt_count_depth((long)B + J);
-        GT_LAUNCH(k_class_affine_dwb, gt_blocks(nk), GT_BLOCK, dw, db, (const double *)part, labels, B, C, J, nk);
+        GT_LAUNCH_IDX(nk, k_class_affine_dwb, gt_blocks(nk), GT_BLOCK, dw, db, (const double *)part, labels, B,
+                      gt_idiv_make(C), J, nk);
     }
     if (dxhat && n) {
         gt_count_bytes(8.0 * n);
-        GT_LAUNCH(k_class_affine_dxhat, gt_blocks(n), GT_BLOCK, dxhat, dy, w, labels, C, S, n);
+        GT_LAUNCH_IDX(n, k_class_affine_dxhat, gt_blocks(n), GT_BLOCK, dxhat, dy, w, labels, gt_idiv_make(C),
+                      gt_idiv_make(S), n);
     }
 }
 
 /* ---- projection discriminator term -------------------------------------------------------- */
 
 /* part (B, J): thread (b, j) sums chunk j of sample b's term */
+template <class I>
 __global__ void k_class_proj_part(double *part, const float *h, const float *table, const int64_t *labels, int F,
-                                  long J, size_t n) {
-    size_t i = GT_TID();
-    if (i < n) part[i] = class_proj_chunk(h, table, labels, F, (int)(i / (size_t)J), (long)(i % (size_t)J));
+                                  gt_idiv J, size_t n) {
+    I i = GT_TID_AS(I), b;
+    if (i >= n) return;
+    long j = (long)J.divmod(i, &b);
+    part[i] = class_proj_chunk(h, table, labels, F, (int)b, j);
 }
 
 /* thread b adds its chunks in order, as class_proj_dot does */
@@ -172,21 +196,27 @@ void cuda_class_proj(backend_t *be, float *y, const float *h, const float *table
     double *part = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * np);
     gt_count_bytes(8.0 * (double)B * F + 16.0 * np + 8.0 * B);
     gt_count_depth(F < CLASS_CHUNK ? (long)F : (long)CLASS_CHUNK);
-    GT_LAUNCH(k_class_proj_part, gt_blocks(np), GT_BLOCK, part, h, table, labels, F, J, np);
+    GT_LAUNCH_IDX(np, k_class_proj_part, gt_blocks(np), GT_BLOCK, part, h, table, labels, F, gt_idiv_make(J), np);
     gt_count_depth(J);
     GT_LAUNCH(k_class_proj, gt_blocks((size_t)B), GT_BLOCK, y, (const double *)part, B, J);
 }
 
-__global__ void k_class_proj_dh(float *dh, const float *dy, const float *table, const int64_t *labels, int F,
+template <class I>
+__global__ void k_class_proj_dh(float *dh, const float *dy, const float *table, const int64_t *labels, gt_idiv F,
                                 size_t n) {
-    size_t i = GT_TID();
-    if (i < n) dh[i] += class_proj_dh(dy, table, labels, F, i);
+    I i = GT_TID_AS(I), b;
+    if (i >= n) return;
+    I f = F.divmod(i, &b);
+    dh[i] += class_proj_dh(dy, table, labels, (int)F.d, b, f);
 }
 
+template <class I>
 __global__ void k_class_proj_dtable(float *dtable, const float *dy, const float *h, const int64_t *labels, int B,
-                                    int F, size_t n) {
-    size_t i = GT_TID();
-    if (i < n) dtable[i] += (float)class_proj_dtable(dy, h, labels, B, F, (int)(i / (size_t)F), (int)(i % (size_t)F));
+                                    gt_idiv F, size_t n) {
+    I i = GT_TID_AS(I), k;
+    if (i >= n) return;
+    int f = (int)F.divmod(i, &k);
+    dtable[i] += (float)class_proj_dtable(dy, h, labels, B, (int)F.d, (int)k, f);
 }
 
 void cuda_class_proj_backward(backend_t *be, float *dh, float *dtable, const float *dy, const float *h,
@@ -196,10 +226,10 @@ void cuda_class_proj_backward(backend_t *be, float *dh, float *dtable, const flo
     if (dtable && nt) {
         gt_count_bytes(4.0 * n + 8.0 * nt);
         gt_count_depth(B);
-        GT_LAUNCH(k_class_proj_dtable, gt_blocks(nt), GT_BLOCK, dtable, dy, h, labels, B, F, nt);
+        GT_LAUNCH_IDX(nt, k_class_proj_dtable, gt_blocks(nt), GT_BLOCK, dtable, dy, h, labels, B, gt_idiv_make(F), nt);
     }
     if (dh && n) {
         gt_count_bytes(12.0 * n);
-        GT_LAUNCH(k_class_proj_dh, gt_blocks(n), GT_BLOCK, dh, dy, table, labels, F, n);
+        GT_LAUNCH_IDX(n, k_class_proj_dh, gt_blocks(n), GT_BLOCK, dh, dy, table, labels, gt_idiv_make(F), n);
     }
 }

@@ -141,6 +141,13 @@ static inline gt_idiv gt_idiv_make(uint64_t d) {
     return v;
 }
 
+/* i as (a, b, c) of an (A, B, C) array, by the divisors C and B: c returned */
+template <class I> GT_HD static inline I gt_split(I i, const gt_idiv &C, const gt_idiv &B, I *a, I *b) {
+    I ab, c = C.divmod(i, &ab);
+    *b = B.divmod(ab, a);
+    return c;
+}
+
 /* This thread's index in a 1-D launch, in the kernel's index type (I = uint32_t: the grid
  * covers at most FASTDIV_N_MAX + GT_BLOCK threads, which fits). */
 #define GT_TID_AS(I) ((I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x)

@@ -126,6 +126,12 @@ void gt_emu_bad_argument(const char *kernel, int index, const void *p) {
     abort();
 }
 
+void gt_emu_bad_field(const char *kernel, int index, const char *path, const void *p) {
+    fprintf(stderr, "cuda emulation: %s: argument %d, field %s (%p), is not device memory\n", kernel, index + 1,
+            path + 1, p);
+    abort();
+}
+
 void gt_emu_run_kernel(const char *name, void (*body)(void *), void *ctx) {
     if (sticky != cudaSuccess) return;
     gt_emu_device_access(1);

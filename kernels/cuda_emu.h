@@ -17,8 +17,9 @@
  *              (faster: benchmarks). cudaMemcpy checks that each side is where its kind says
  *              (device memory for a device side, host memory for a host side), within one
  *              allocation, and that source and destination do not overlap (undefined on a
- *              GPU); a kernel's pointer arguments must be device memory or NULL (pointers
- *              inside functors and argument structs are not checked: C++ cannot list them).
+ *              GPU); a kernel's pointer arguments must be device memory or NULL, and so must
+ *              the pointers held in its arguments of class type (functors, argument structs:
+ *              gt_emu_check_value walks their fields).
  *              Failures print what was wrong on stderr and return an error code, which the
  *              caller's check (cuda_check.h) reports with file and line. A kernel that faults
  *              (touches memory outside the open part of the arena) is stopped and, as on a GPU,
@@ -53,7 +54,9 @@
 #include <cstdint>
 #include <cstring>
 #include <cmath>
+#include <cstdio>
 #include <type_traits>
+#include <utility>
 
 /* ---- language ---------------------------------------------------------------------------- */
 #define __global__
@@ -171,13 +174,86 @@ int gt_emu_is_device(const void *p, size_t bytes);
 extern "C" void gt_emu_set_order(int reverse);
 int gt_emu_reverse_order(void);
 
-template <typename T> inline void gt_emu_check_arg(const char *kernel, int index, const T &a) {
-    if constexpr (std::is_pointer<T>::value) {
-        if (a && !gt_emu_is_device((const void *)a, 0)) gt_emu_bad_argument(kernel, index, (const void *)a);
+/* ---- pointers inside argument structs ----------------------------------------------------
+ * A kernel's arguments of class type (reduce.h's functors, argument structs, geometries) are
+ * walked field by field, recursively, and every pointer found must be device memory or NULL,
+ * as a direct argument must: a host pointer, or one into device memory no longer allocated,
+ * ends the program naming the kernel, the argument and the field's path. The walk needs no
+ * list of fields: an aggregate's field count is the most initializers T{...} accepts
+ * (gt_emu_any converts to anything), and a structured binding of that many names yields the
+ * fields. So a class-type argument must be an aggregate of at most 16 fields without array
+ * members; anything else fails to compile here (a static_assert says so), never goes
+ * unchecked. */
+[[noreturn]] void gt_emu_bad_field(const char *kernel, int index, const char *path, const void *p);
+
+struct gt_emu_any {
+    template <class U> operator U() const;
+};
+template <std::size_t> using gt_emu_any_t = gt_emu_any;
+template <class T, class Seq, class = void> struct gt_emu_inits : std::false_type {};
+template <class T, std::size_t... I>
+struct gt_emu_inits<T, std::index_sequence<I...>, std::void_t<decltype(T{gt_emu_any_t<I>{}...})>> : std::true_type {};
+template <class T, std::size_t N = 0> constexpr std::size_t gt_emu_field_count() {
+    if constexpr (N < 17 && gt_emu_inits<T, std::make_index_sequence<N + 1>>::value)
+        return gt_emu_field_count<T, N + 1>();
+    else
+        return N;
+}
+
+template <typename T> void gt_emu_check_value(const char *kernel, int index, char *path, std::size_t len, const T &a);
+
+template <typename... F>
+void gt_emu_check_fields(const char *kernel, int index, char *path, std::size_t len, const F &...f) {
+    int k = 0;
+    auto one = [&](const auto &x) {
+        std::snprintf(path + len, 64 - len, ".%d", ++k);
+        gt_emu_check_value(kernel, index, path, std::strlen(path), x);
+    };
+    (one(f), ...);
+    (void)one;
+}
+
+#define GT_EMU_BIND(...)                                                                          \
+    {                                                                                             \
+        const auto &[__VA_ARGS__] = a;                                                            \
+        gt_emu_check_fields(kernel, index, path, len, __VA_ARGS__);                               \
     }
-    (void)kernel;
-    (void)index;
-    (void)a;
+template <typename T> void gt_emu_check_value(const char *kernel, int index, char *path, std::size_t len, const T &a) {
+    if constexpr (std::is_pointer<T>::value) {
+        if (a && !gt_emu_is_device((const void *)a, 0)) {
+            if (len) gt_emu_bad_field(kernel, index, path, (const void *)a);
+            gt_emu_bad_argument(kernel, index, (const void *)a);
+        }
+    } else if constexpr (std::is_class<T>::value) {
+        static_assert(std::is_aggregate<T>::value,
+                      "a kernel argument of class type must be an aggregate, so that the emulation can check "
+                      "the pointers it holds (kernels/cuda_emu.h)");
+        constexpr std::size_t n = gt_emu_field_count<T>();
+        static_assert(n >= 1 && n <= 16, "a kernel argument struct must have 1 to 16 fields (kernels/cuda_emu.h)");
+        if constexpr (n == 1) GT_EMU_BIND(f1)
+        else if constexpr (n == 2) GT_EMU_BIND(f1, f2)
+        else if constexpr (n == 3) GT_EMU_BIND(f1, f2, f3)
+        else if constexpr (n == 4) GT_EMU_BIND(f1, f2, f3, f4)
+        else if constexpr (n == 5) GT_EMU_BIND(f1, f2, f3, f4, f5)
+        else if constexpr (n == 6) GT_EMU_BIND(f1, f2, f3, f4, f5, f6)
+        else if constexpr (n == 7) GT_EMU_BIND(f1, f2, f3, f4, f5, f6, f7)
+        else if constexpr (n == 8) GT_EMU_BIND(f1, f2, f3, f4, f5, f6, f7, f8)
+        else if constexpr (n == 9) GT_EMU_BIND(f1, f2, f3, f4, f5, f6, f7, f8, f9)
+        else if constexpr (n == 10) GT_EMU_BIND(f1, f2, f3, f4, f5, f6, f7, f8, f9, f10)
+        else if constexpr (n == 11) GT_EMU_BIND(f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11)
+        else if constexpr (n == 12) GT_EMU_BIND(f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12)
+        else if constexpr (n == 13) GT_EMU_BIND(f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13)
+        else if constexpr (n == 14) GT_EMU_BIND(f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14)
+        else if constexpr (n == 15) GT_EMU_BIND(f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15)
+        else GT_EMU_BIND(f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16)
+    }
+    (void)kernel, (void)index, (void)path, (void)len, (void)a;
+}
+#undef GT_EMU_BIND
+
+template <typename T> inline void gt_emu_check_arg(const char *kernel, int index, const T &a) {
+    char path[64] = "";
+    gt_emu_check_value(kernel, index, path, 0, a);
 }
 
 /* Run body(ctx), the grid of kernel `name`, with device memory open. A memory fault inside it

@@ -8,15 +8,16 @@
 
 #include "lib/backend/inception_math.h"
 
-__global__ void k_resize_bilinear(float *y, const float *x, int C, int H, int W, int S, size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_resize_bilinear(float *y, const float *x, int C, int H, int W, gt_idiv S, size_t n) {
+    I t = GT_TID_AS(I), p, oy;
     if (t >= n) return;
-    long SS = (long)S * S, p = (long)(t / SS), b = p / 3, c = C == 1 ? 0 : p % 3;
-    int oy = (int)(t % SS / S), ox = (int)(t % S);
+    int ox = (int)gt_split(t, S, S, &p, &oy); /* t as (plane, oy, ox) of (B 3, S, S) */
+    long b = (long)(p / 3), c = C == 1 ? 0 : (long)(p % 3); /* a constant divisor: multiply and shift */
     int y0, y1, x0, x1;
     float a0, a1, b0, b1;
-    resize_taps(oy, H, S, &y0, &y1, &a0, &a1);
-    resize_taps(ox, W, S, &x0, &x1, &b0, &b1);
+    resize_taps((int)oy, H, (int)S.d, &y0, &y1, &a0, &a1);
+    resize_taps(ox, W, (int)S.d, &x0, &x1, &b0, &b1);
     y[t] = resize_at(x + ((size_t)b * C + c) * H * W, W, y0, y1, a0, a1, x0, x1, b0, b1);
 }
 
@@ -25,7 +26,7 @@ void cuda_resize_bilinear(backend_t *be, float *y, const float *x, int B, int C,
     size_t n = (size_t)B * 3 * S * S;
     if (!n) return;
     gt_count_bytes(4.0 * n + 4.0 * B * C * H * W);
-    GT_LAUNCH(k_resize_bilinear, gt_blocks(n), GT_BLOCK, y, x, C, H, W, S, n);
+    GT_LAUNCH_IDX(n, k_resize_bilinear, gt_blocks(n), GT_BLOCK, y, x, C, H, W, gt_idiv_make(S), n);
 }
 
 __global__ void k_relu_keep_nan(float *x, size_t n) {
@@ -40,10 +41,11 @@ void cuda_relu_keep_nan(backend_t *be, float *x, size_t n) {
     GT_LAUNCH(k_relu_keep_nan, gt_blocks(n), GT_BLOCK, x, n);
 }
 
-__global__ void k_copy_rows(float *dst, long dst_ld, const float *src, long src_ld, long cols, size_t n) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_copy_rows(float *dst, long dst_ld, const float *src, long src_ld, gt_idiv cols, size_t n) {
+    I t = GT_TID_AS(I), r;
     if (t >= n) return;
-    long r = (long)(t / cols), k = (long)(t % cols);
+    I k = cols.divmod(t, &r);
     dst[(size_t)r * dst_ld + k] = src[(size_t)r * src_ld + k];
 }
 
@@ -52,7 +54,7 @@ void cuda_copy_rows(backend_t *be, float *dst, long dst_ld, const float *src, lo
     size_t n = (size_t)rows * cols;
     if (!n) return;
     gt_count_bytes(8.0 * n);
-    GT_LAUNCH(k_copy_rows, gt_blocks(n), GT_BLOCK, dst, dst_ld, src, src_ld, cols, n);
+    GT_LAUNCH_IDX(n, k_copy_rows, gt_blocks(n), GT_BLOCK, dst, dst_ld, src, src_ld, gt_idiv_make(cols), n);
 }
 
 struct plane_terms {

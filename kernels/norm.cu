@@ -438,16 +438,16 @@ struct ln_sum_jvp_back {
         acc[4] += c * th;
     }
 };
+/* the sample's sums and their quotients by n, once per sample */
 struct ln_keep_sums5 {
-    double *out;
-    __device__ void operator()(long i, const double *s) const {
-        for (int q = 0; q < 5; q++) out[5 * i + q] = s[q];
-    }
+    ln_jvp_sums_t *out;
+    double n;
+    __device__ void operator()(long i, const double *s) const { out[i] = ln_jvp_sums(n, s[0], s[1], s[2], s[3], s[4]); }
 };
 
 template <class I>
 __global__ void k_ln_jvp_dx(float *dx, float *dtx, const float *dy, const float *dty, const float *x, const float *tx,
-                            const float *w, const float *saved, const double *mt_m, const double *sums, size_t n,
+                            const float *w, const float *saved, const double *mt_m, const ln_jvp_sums_t *sums, size_t n,
                             gt_idiv N, gt_idiv C) {
     I j = GT_TID_AS(I);
     if (j >= n) return;
@@ -457,23 +457,24 @@ __global__ void k_ln_jvp_dx(float *dx, float *dtx, const float *dy, const float 
     double av = wk * LN_GET(dy, j), c = wk * LN_GET(dty, j);
     double mt = mt_m[2 * i], m = mt_m[2 * i + 1];
     double th = r * ((double)tx[j] - mt - xh * m);
-    const double *s = sums + 5 * (size_t)i;
-    ln_jvp_dx(dx ? dx + j : NULL, dtx ? dtx + j : NULL, av, c, xh, th, r, m, (double)N.d, s[0], s[1], s[2], s[3], s[4]);
+    ln_jvp_dx(dx ? dx + j : NULL, dtx ? dtx + j : NULL, av, c, xh, th, r, m, sums + i);
 }
 
 void cuda_ln_jvp_backward(backend_t *be, const ln_args_t *a) {
     (void)be;
     long B = ln_rows(a), N = ln_len(a);
     size_t n = (size_t)B * N;
-    double *mt_m = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 7 * B), *sums = mt_m + 2 * B;
+    double *mt_m = (double *)gt_cuda_scratch(GT_SCRATCH_OP, (sizeof(double) * 2 + sizeof(ln_jvp_sums_t)) * B);
+    ln_jvp_sums_t *sums = (ln_jvp_sums_t *)(mt_m + 2 * B);
     gt_count_bytes(12.0 * n);
     gt_reduce<2>(B, N, ln_sum_tangent{a->x, a->tx, a->saved, N}, ln_tangent_means{mt_m, a->ws, (double)N});
     if (a->dx || a->dtx) {
         gt_count_bytes(4.0 * n * (3 + (a->dy != NULL) + (a->dty != NULL)) * 2 +
                        4.0 * n * ((a->dx != NULL) + (a->dtx != NULL)));
-        gt_reduce<5>(B, N, ln_sum_jvp_back{a->x, a->tx, a->dy, a->dty, a->w, a->saved, mt_m, N, a->C}, ln_keep_sums5{sums});
+        gt_reduce<5>(B, N, ln_sum_jvp_back{a->x, a->tx, a->dy, a->dty, a->w, a->saved, mt_m, N, a->C},
+                     ln_keep_sums5{sums, (double)N});
         GT_LAUNCH_IDX(n, k_ln_jvp_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dtx, a->dy, a->dty, a->x, a->tx, a->w,
-                      (const float *)a->saved, (const double *)mt_m, (const double *)sums, n, gt_idiv_make(N),
+                      (const float *)a->saved, (const double *)mt_m, (const ln_jvp_sums_t *)sums, n, gt_idiv_make(N),
                       gt_idiv_make(a->C > 0 ? a->C : 0));
     }
     ln_param_grads(a, 1);

@@ -71,12 +71,14 @@ void cuda_sn_weight(backend_t *be, const sn_shape_t *s, float *w, double *sigma,
     if (n) GT_LAUNCH(k_sn_weight, gt_blocks(n), GT_BLOCK, w, w_orig, (const double *)sigma, n);
 }
 
-__global__ void k_sn_grad(sn_shape_t s, float *dw_orig, const double *dot, const float *dw, const float *u,
-                          const float *v, const double *sigma, size_t n) {
-    size_t k = GT_TID();
+template <class I>
+__global__ void k_sn_grad(sn_shape_t s, gt_idiv d1, gt_idiv inner, float *dw_orig, const double *dot, const float *dw,
+                          const float *u, const float *v, const double *sigma, size_t n) {
+    I k = GT_TID_AS(I), a, b;
     if (k >= n) return;
     long r, c;
-    sn_row_col(&s, k, &r, &c);
+    I t = gt_split(k, inner, d1, &a, &b);
+    sn_row_col_at(&s, a, b, t, &r, &c);
     dw_orig[k] += sn_grad_value(dw[k], dot[0], u[r], v[c], sigma[0]);
 }
 
@@ -87,7 +89,8 @@ void cuda_sn_grad(backend_t *be, const sn_shape_t *s, float *dw_orig, double *do
     if (!n) return;
     gt_count_bytes(16.0 * n);
     gt_reduce<1>(1, (long)n, sn_dot_terms{dw, w}, sn_store_double{dot});
-    GT_LAUNCH(k_sn_grad, gt_blocks(n), GT_BLOCK, *s, dw_orig, (const double *)dot, dw, u, v, sigma, n);
+    GT_LAUNCH_IDX(n, k_sn_grad, gt_blocks(n), GT_BLOCK, *s, gt_idiv_make(s->d1), gt_idiv_make(s->inner), dw_orig,
+                  (const double *)dot, dw, u, v, sigma, n);
 }
 
 /* ---- weight normalization: a row's sums are reduce.h segments, elements a thread each ------- */
@@ -111,10 +114,11 @@ void cuda_wn_norms(backend_t *be, float *norm, const float *v, long rows, long c
     gt_reduce<1>(rows, cols, wn_sumsq{v, cols}, wn_store_norm{norm});
 }
 
-__global__ void k_wn_weight(float *w, const float *g, const float *v, const float *norm, size_t n, long cols) {
-    size_t k = GT_TID();
+template <class I>
+__global__ void k_wn_weight(float *w, const float *g, const float *v, const float *norm, size_t n, gt_idiv cols) {
+    I k = GT_TID_AS(I);
     if (k >= n) return;
-    size_t r = k / cols;
+    I r = cols.div(k);
     w[k] = wn_weight_value(v[k], g[r], norm[r]);
 }
 
@@ -123,7 +127,7 @@ void cuda_wn_weight(backend_t *be, float *w, const float *g, const float *v, con
     size_t n = (size_t)rows * cols;
     if (!n) return;
     gt_count_bytes(8.0 * n);
-    GT_LAUNCH(k_wn_weight, gt_blocks(n), GT_BLOCK, w, g, v, norm, n, cols);
+    GT_LAUNCH_IDX(n, k_wn_weight, gt_blocks(n), GT_BLOCK, w, g, v, norm, n, gt_idiv_make(cols));
 }
 
 struct wn_dot {
@@ -145,11 +149,12 @@ struct wn_keep_dot {
     }
 };
 
+template <class I>
 __global__ void k_wn_grad_v(float *dv, const float *dw, const float *g, const float *v, const float *norm,
-                            const double *s, size_t n, long cols) {
-    size_t k = GT_TID();
+                            const double *s, size_t n, gt_idiv cols) {
+    I k = GT_TID_AS(I);
     if (k >= n) return;
-    size_t r = k / cols;
+    I r = cols.div(k);
     dv[k] += wn_grad_v(dw[k], v[k], g[r], norm[r], s[r]);
 }
 
@@ -161,5 +166,5 @@ void cuda_wn_grad(backend_t *be, float *dg, float *dv, const float *dw, const fl
     double *s = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * (size_t)rows);
     gt_count_bytes(16.0 * n);
     gt_reduce<1>(rows, cols, wn_dot{dw, v, cols}, wn_keep_dot{s, dg, norm});
-    GT_LAUNCH(k_wn_grad_v, gt_blocks(n), GT_BLOCK, dv, dw, g, v, norm, (const double *)s, n, cols);
+    GT_LAUNCH_IDX(n, k_wn_grad_v, gt_blocks(n), GT_BLOCK, dv, dw, g, v, norm, (const double *)s, n, gt_idiv_make(cols));
 }

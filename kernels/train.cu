@@ -70,18 +70,22 @@ void cuda_loss_targets(backend_t *be, double target, double other, double flip, 
 
 /* ---- gather ------------------------------------------------------------------------------ */
 
-__global__ void k_gather_u8(float *dst, const uint8_t *data, const int64_t *perm, int64_t pos, size_t n, size_t sz) {
-    size_t t = GT_TID();
+/* element t of the batch as (sample i, offset j) by the divisor sz (kernels/README.md: "Index
+ * arithmetic"); the dataset's index perm[pos + i] sz stays 64-bit */
+template <class I>
+__global__ void k_gather_u8(float *dst, const uint8_t *data, const int64_t *perm, int64_t pos, size_t n, gt_idiv sz) {
+    I t = GT_TID_AS(I), i;
     if (t >= n) return;
-    size_t i = t / sz, j = t % sz;
-    dst[t] = train_u8_to_unit(data[(size_t)perm[pos + (int64_t)i] * sz + j]);
+    I j = sz.divmod(t, &i);
+    dst[t] = train_u8_to_unit(data[(size_t)perm[pos + (int64_t)i] * sz.d + j]);
 }
 
-__global__ void k_gather_f32(float *dst, const float *data, const int64_t *perm, int64_t pos, size_t n, size_t sz) {
-    size_t t = GT_TID();
+template <class I>
+__global__ void k_gather_f32(float *dst, const float *data, const int64_t *perm, int64_t pos, size_t n, gt_idiv sz) {
+    I t = GT_TID_AS(I), i;
     if (t >= n) return;
-    size_t i = t / sz, j = t % sz;
-    dst[t] = data[(size_t)perm[pos + (int64_t)i] * sz + j];
+    I j = sz.divmod(t, &i);
+    dst[t] = data[(size_t)perm[pos + (int64_t)i] * sz.d + j];
 }
 
 void cuda_gather(backend_t *be, float *dst, const void *data, int data_u8, const int64_t *perm, int64_t pos, int B,
@@ -90,17 +94,18 @@ void cuda_gather(backend_t *be, float *dst, const void *data, int data_u8, const
     size_t n = (size_t)B * sz;
     if (!n) return;
     gt_count_bytes((data_u8 ? 5.0 : 8.0) * n + 8.0 * B);
-    if (data_u8) GT_LAUNCH(k_gather_u8, gt_blocks(n), GT_BLOCK, dst, (const uint8_t *)data, perm, pos, n, sz);
-    else GT_LAUNCH(k_gather_f32, gt_blocks(n), GT_BLOCK, dst, (const float *)data, perm, pos, n, sz);
+    if (data_u8) GT_LAUNCH_IDX(n, k_gather_u8, gt_blocks(n), GT_BLOCK, dst, (const uint8_t *)data, perm, pos, n, gt_idiv_make(sz));
+    else GT_LAUNCH_IDX(n, k_gather_f32, gt_blocks(n), GT_BLOCK, dst, (const float *)data, perm, pos, n, gt_idiv_make(sz));
 }
 
 /* ---- gradient penalty -------------------------------------------------------------------- */
 
-__global__ void k_gp_mix(float *xhat, const float *real, const float *fake, size_t n, size_t sz, uint64_t seed,
+template <class I>
+__global__ void k_gp_mix(float *xhat, const float *real, const float *fake, size_t n, gt_idiv sz, uint64_t seed,
                          uint32_t step, uint64_t index0) {
-    size_t t = GT_TID();
+    I t = GT_TID_AS(I);
     if (t >= n) return;
-    float e = philox_uniform(seed, PHILOX_STREAM_GP, step, index0 + t / sz);
+    float e = philox_uniform(seed, PHILOX_STREAM_GP, step, index0 + sz.div(t));
     xhat[t] = gp_mix_value(e, real[t], fake[t]);
 }
 
@@ -110,7 +115,7 @@ void cuda_gp_mix(backend_t *be, float *xhat, const float *real, const float *fak
     size_t n = (size_t)B * sz;
     if (!n) return;
     gt_count_bytes(12.0 * n);
-    GT_LAUNCH(k_gp_mix, gt_blocks(n), GT_BLOCK, xhat, real, fake, n, sz, seed, step, index0);
+    GT_LAUNCH_IDX(n, k_gp_mix, gt_blocks(n), GT_BLOCK, xhat, real, fake, n, gt_idiv_make(sz), seed, step, index0);
 }
 
 struct row_sumsq {
@@ -128,9 +133,9 @@ struct gp_factors {
     __device__ void operator()(long i, const double *n2) const { factor[i] = gp_factor(n2[0], lambda, B, term + i); }
 };
 
-__global__ void k_scale_rows(float *g, const double *factor, size_t n, size_t sz) {
-    size_t t = GT_TID();
-    if (t < n) g[t] = (float)(factor[t / sz] * g[t]);
+template <class I> __global__ void k_scale_rows(float *g, const double *factor, size_t n, gt_idiv sz) {
+    I t = GT_TID_AS(I);
+    if (t < n) g[t] = (float)(factor[sz.div(t)] * g[t]);
 }
 
 struct sum_doubles {
@@ -155,7 +160,7 @@ void cuda_gp_scale(backend_t *be, float *g, double *out, int B, int B_mean, size
     double *factor = (double *)gt_cuda_scratch(GT_SCRATCH_OP, sizeof(double) * 2 * B), *term = factor + B;
     gt_count_bytes(12.0 * n);
     gt_reduce<1>(B, (long)sz, row_sumsq{g, sz}, gp_factors{factor, term, lambda, B_mean});
-    if (n) GT_LAUNCH(k_scale_rows, gt_blocks(n), GT_BLOCK, g, (const double *)factor, n, sz);
+    if (n) GT_LAUNCH_IDX(n, k_scale_rows, gt_blocks(n), GT_BLOCK, g, (const double *)factor, n, gt_idiv_make(sz));
     gt_reduce<1>(1, B, sum_doubles{term}, gp_penalty{out, lambda, B_mean});
 }
 
@@ -236,13 +241,13 @@ void cuda_train_stats(backend_t *be, double *st, int what, int64_t stepno) {
 
 /* ---- sampling ---------------------------------------------------------------------------- */
 
-__global__ void k_latents(float *z, size_t n, int zd, const float *zin, uint64_t seed, double trunc, const int64_t *ia,
+template <class I>
+__global__ void k_latents(float *z, size_t n, gt_idiv zd, const float *zin, uint64_t seed, double trunc, const int64_t *ia,
                           const int64_t *ib, const double *t) {
-    size_t j = GT_TID();
+    I j = GT_TID_AS(I), i;
     if (j >= n) return;
-    size_t i = j / zd;
-    int k = (int)(j % zd);
-    z[j] = sample_latent(zin, seed, trunc, ia[i], ib[i], t[i], zd, k);
+    int k = (int)zd.divmod(j, &i);
+    z[j] = sample_latent(zin, seed, trunc, ia[i], ib[i], t[i], (int)zd.d, k);
 }
 
 void cuda_latents(backend_t *be, float *z, int rows, int zd, const float *zin, uint64_t seed, double trunc,
@@ -251,5 +256,5 @@ void cuda_latents(backend_t *be, float *z, int rows, int zd, const float *zin, u
     size_t n = (size_t)rows * zd;
     if (!n) return;
     gt_count_bytes(4.0 * n * (zin ? 3 : 1));
-    GT_LAUNCH(k_latents, gt_blocks(n), GT_BLOCK, z, n, zd, zin, seed, trunc, ia, ib, t);
+    GT_LAUNCH_IDX(n, k_latents, gt_blocks(n), GT_BLOCK, z, n, gt_idiv_make(zd), zin, seed, trunc, ia, ib, t);
 }

@@ -50,13 +50,11 @@ GT_HD static inline double class_sum_parts(const double *part, const int64_t *la
 /* what class_concat puts in the E class channels */
 enum { CLASS_CAT_TABLE = 0, CLASS_CAT_ONEHOT = 1, CLASS_CAT_ZERO = 2 };
 
-/* Element i of y (B, C + E, S) of class_concat. */
+/* Element (b, c, s) of y (B, C + E, S) of class_concat. The element functions take their
+ * coordinates, not a flat index: the CPU's loops nest, the kernels split their index by
+ * precomputed divisors (kernels/README.md, "Index arithmetic"). */
 GT_HD static inline float class_concat_value(int kind, const float *x, const float *table, const int64_t *labels,
-                                             int C, int E, long S, size_t i) {
-    long Ct = (long)C + E;
-    size_t s = i % (size_t)S, bc = i / (size_t)S;
-    long c = (long)(bc % (size_t)Ct);
-    size_t b = bc / (size_t)Ct;
+                                             int C, int E, long S, size_t b, long c, size_t s) {
     if (c < C) return x[(b * (size_t)C + (size_t)c) * (size_t)S + s];
     long e = c - C;
     if (kind == CLASS_CAT_TABLE) return table[(size_t)labels[b] * (size_t)E + (size_t)e];
@@ -64,10 +62,8 @@ GT_HD static inline float class_concat_value(int kind, const float *x, const flo
     return 0.0f;
 }
 
-/* Element i of dx (B, C, S): dy's element at the same sample, channel and position. */
-GT_HD static inline float class_concat_dx(const float *dy, int C, int E, long S, size_t i) {
-    size_t s = i % (size_t)S, bc = i / (size_t)S;
-    size_t c = bc % (size_t)C, b = bc / (size_t)C;
+/* Element (b, c, s) of dx (B, C, S): dy's element at the same sample, channel and position. */
+GT_HD static inline float class_concat_dx(const float *dy, int C, int E, long S, size_t b, size_t c, size_t s) {
     return dy[(b * ((size_t)C + (size_t)E) + c) * (size_t)S + s];
 }
 
@@ -95,20 +91,17 @@ GT_HD static inline double class_concat_dtable(const float *dy, const int64_t *l
     return sum;
 }
 
-/* Element i of y (B, C, S) of the per-class affine: xhat w[label, c] + b[label, c]. */
+/* Element i, at sample b and channel c, of y (B, C, S) of the per-class affine:
+ * xhat w[label, c] + b[label, c]. */
 GT_HD static inline float class_affine_value(const float *xhat, const float *w, const float *bias,
-                                             const int64_t *labels, int C, long S, size_t i) {
-    size_t bc = i / (size_t)S;
-    size_t c = bc % (size_t)C, b = bc / (size_t)C;
+                                             const int64_t *labels, int C, size_t b, size_t c, size_t i) {
     size_t kc = (size_t)labels[b] * (size_t)C + c;
     return xhat[i] * w[kc] + bias[kc];
 }
 
-/* Element i of dxhat (B, C, S): dy w[label, c]. */
-GT_HD static inline float class_affine_dxhat(const float *dy, const float *w, const int64_t *labels, int C, long S,
-                                             size_t i) {
-    size_t bc = i / (size_t)S;
-    size_t c = bc % (size_t)C, b = bc / (size_t)C;
+/* Element i, at sample b and channel c, of dxhat (B, C, S): dy w[label, c]. */
+GT_HD static inline float class_affine_dxhat(const float *dy, const float *w, const int64_t *labels, int C, size_t b,
+                                             size_t c, size_t i) {
     return dy[i] * w[(size_t)labels[b] * (size_t)C + c];
 }
 
@@ -168,9 +161,9 @@ GT_HD static inline double class_proj_dot(const float *h, const float *table, co
     return sum;
 }
 
-/* Element i of dh (B, F)'s increment: dy_b table[label_b, f]. */
-GT_HD static inline float class_proj_dh(const float *dy, const float *table, const int64_t *labels, int F, size_t i) {
-    size_t b = i / (size_t)F, f = i % (size_t)F;
+/* Element (b, f) of dh (B, F)'s increment: dy_b table[label_b, f]. */
+GT_HD static inline float class_proj_dh(const float *dy, const float *table, const int64_t *labels, int F, size_t b,
+                                        size_t f) {
     return dy[b] * table[(size_t)labels[b] * (size_t)F + f];
 }
 

@@ -122,13 +122,15 @@ GT_HD static inline int conv_grid_of(int i, int t, int s, int p, int n_out) {
  * in order. col points at the sample's first column; ld is the row stride of col. */
 GT_HD static inline float conv_col2im_pixel(const conv_geom_t *g, const float *col, long ld, int ch, int y, int x,
                                             float bias) {
+    /* the taps that reach y are ty = (y + ph) % sh, then every sh-th, at grid rows one lower each
+     * time: one division per axis, not one per tap (conv_grid_of); the same terms in order */
     float v = bias;
-    for (int ty = 0; ty < g->kh; ty++) {
-        int oy = conv_grid_of(y, ty, g->sh, g->ph, g->gh);
-        if (oy < 0) continue;
-        for (int tx = 0; tx < g->kw; tx++) {
-            int ox = conv_grid_of(x, tx, g->sw, g->pw, g->gw);
-            if (ox < 0) continue;
+    int ry = (y + g->ph) % g->sh, rx = (x + g->pw) % g->sw;
+    int oy0 = (y + g->ph) / g->sh, ox0 = (x + g->pw) / g->sw;
+    for (int ty = ry, oy = oy0; ty < g->kh && oy >= 0; ty += g->sh, oy--) {
+        if (oy >= g->gh) continue;
+        for (int tx = rx, ox = ox0; tx < g->kw && ox >= 0; tx += g->sw, ox--) {
+            if (ox >= g->gw) continue;
             v += col[((long)(ch * g->kh + ty) * g->kw + tx) * ld + (long)oy * g->gw + ox];
         }
     }

@@ -43,14 +43,24 @@ GT_HD static inline float ln_tangent_hat(float tx, float xhat, float r, double m
     return (float)(r * ((double)tx - mt - (double)xhat * m));
 }
 
+/* A sample's sums over its n values for ln_jvp_dx: sa = sum a, sax = sum a x_hat, sc = sum c,
+ * scx = sum c x_hat, T = sum c th; with the quotients by n that ln_jvp_dx uses, divided once
+ * per sample rather than per element (an FP64 division is a long sequence on a GPU). */
+typedef struct {
+    double n, sax, scx, sa_n, sc_n, scx_n, T_n;
+} ln_jvp_sums_t;
+GT_HD static inline ln_jvp_sums_t ln_jvp_sums(double n, double sa, double sax, double sc, double scx, double T) {
+    ln_jvp_sums_t s = {n, sax, scx, sa / n, sc / n, scx / n, T / n};
+    return s;
+}
+
 /* LayerNorm's jvp backward for one element (lib/nn/layer_ln.c has the derivation): a = w dy,
- * c = w dty, th = the tangent of x_hat, and the sample's sums over its n values
- * sa = sum a, sax = sum a x_hat, sc = sum c, scx = sum c x_hat, T = sum c th. */
+ * c = w dty, th = the tangent of x_hat, s the sample's sums (ln_jvp_sums). */
 GT_HD static inline void ln_jvp_dx(float *dx, float *dtx, double a, double c, double xh, double th, float r, double m,
-                                   double n, double sa, double sax, double sc, double scx, double T) {
-    double pc = c - sc / n - xh * scx / n, pa = a - sa / n - xh * sax / n;
+                                   const ln_jvp_sums_t *s) {
+    double pc = c - s->sc_n - xh * s->scx / s->n, pa = a - s->sa_n - xh * s->sax / s->n;
     if (dtx) *dtx = (float)(r * pc);
-    if (dx) *dx = (float)(r * pa - r * (scx / n) * th - (double)r * r * m * pc - r * (T / n) * xh);
+    if (dx) *dx = (float)(r * pa - r * s->scx_n * th - (double)r * r * m * pc - r * s->T_n * xh);
 }
 
 /* Dropout: the uniform draw for element `index` is kept when >= p (inverted dropout). */

@@ -35,9 +35,9 @@ GT_HD static inline size_t sn_at(const sn_shape_t *s, long r, long c) {
     return ((size_t)a * (size_t)s->d1 + (size_t)r) * (size_t)s->inner + (size_t)t;
 }
 
-/* the row and column of W_mat that w's flat element k is */
-GT_HD static inline void sn_row_col(const sn_shape_t *s, size_t k, long *r, long *c) {
-    size_t in = (size_t)s->inner, t = k % in, ab = k / in, b = ab % (size_t)s->d1, a = ab / (size_t)s->d1;
+/* the row and column of W_mat that w's element (a, b, t) of (d0, d1, inner) is */
+GT_HD static inline void sn_row_col_at(const sn_shape_t *s, size_t a, size_t b, size_t t, long *r, long *c) {
+    size_t in = (size_t)s->inner;
     if (!s->dim) {
         *r = (long)a;
         *c = (long)(b * in + t);
@@ -45,6 +45,12 @@ GT_HD static inline void sn_row_col(const sn_shape_t *s, size_t k, long *r, long
         *r = (long)b;
         *c = (long)(a * in + t);
     }
+}
+
+/* the row and column of W_mat that w's flat element k is */
+GT_HD static inline void sn_row_col(const sn_shape_t *s, size_t k, long *r, long *c) {
+    size_t in = (size_t)s->inner, ab = k / in;
+    sn_row_col_at(s, ab / (size_t)s->d1, ab % (size_t)s->d1, k % in, r, c);
 }
 
 /* the term of output o (a row of W_mat x, or a column of W_mat^T x) at reduction position j */

@@ -16,16 +16,18 @@ void cpu_gather_labels(backend_t *be, int64_t *dst, const int64_t *labels, const
 void cpu_class_concat(backend_t *be, int kind, float *y, const float *x, const float *table, const int64_t *labels,
                       int B, int C, int E, long S) {
     (void)be;
-    size_t n = (size_t)B * ((size_t)C + (size_t)E) * (size_t)S;
-    for (size_t i = 0; i < n; i++) y[i] = class_concat_value(kind, x, table, labels, C, E, S, i);
+    for (size_t b = 0; b < (size_t)B; b++)
+        for (long c = 0; c < (long)C + E; c++)
+            for (size_t s = 0; s < (size_t)S; s++) *y++ = class_concat_value(kind, x, table, labels, C, E, S, b, c, s);
 }
 
 void cpu_class_concat_backward(backend_t *be, float *dx, float *dtable, const float *dy, const int64_t *labels, int B,
                                int C, int E, long S, int K) {
     (void)be;
     if (dx) {
-        size_t n = (size_t)B * (size_t)C * (size_t)S;
-        for (size_t i = 0; i < n; i++) dx[i] = class_concat_dx(dy, C, E, S, i);
+        for (size_t b = 0; b < (size_t)B; b++)
+            for (size_t c = 0; c < (size_t)C; c++)
+                for (size_t s = 0; s < (size_t)S; s++) *dx++ = class_concat_dx(dy, C, E, S, b, c, s);
     }
     if (dtable)
         for (int k = 0; k < K; k++)
@@ -36,8 +38,10 @@ void cpu_class_concat_backward(backend_t *be, float *dx, float *dtable, const fl
 void cpu_class_affine(backend_t *be, float *y, const float *xhat, const float *w, const float *b, const int64_t *labels,
                       int B, int C, long S) {
     (void)be;
-    size_t n = (size_t)B * (size_t)C * (size_t)S;
-    for (size_t i = 0; i < n; i++) y[i] = class_affine_value(xhat, w, b, labels, C, S, i);
+    size_t i = 0;
+    for (size_t bi = 0; bi < (size_t)B; bi++)
+        for (size_t c = 0; c < (size_t)C; c++)
+            for (long k = 0; k < S; k++, i++) y[i] = class_affine_value(xhat, w, b, labels, C, bi, c, i);
 }
 
 void cpu_class_affine_backward(backend_t *be, float *dxhat, float *dw, float *db, const float *dy, const float *xhat,
@@ -51,8 +55,10 @@ void cpu_class_affine_backward(backend_t *be, float *dxhat, float *dw, float *db
             db[(size_t)k * (size_t)C + (size_t)c] += (float)sb;
         }
     if (dxhat) {
-        size_t n = (size_t)B * (size_t)C * (size_t)S;
-        for (size_t i = 0; i < n; i++) dxhat[i] = class_affine_dxhat(dy, w, labels, C, S, i);
+        size_t i = 0;
+        for (size_t b = 0; b < (size_t)B; b++)
+            for (size_t c = 0; c < (size_t)C; c++)
+                for (long k = 0; k < S; k++, i++) dxhat[i] = class_affine_dxhat(dy, w, labels, C, b, c, i);
     }
 }
 
@@ -69,7 +75,7 @@ void cpu_class_proj_backward(backend_t *be, float *dh, float *dtable, const floa
             for (int f = 0; f < F; f++)
                 dtable[(size_t)k * (size_t)F + (size_t)f] += (float)class_proj_dtable(dy, h, labels, B, F, k, f);
     if (dh) {
-        size_t n = (size_t)B * (size_t)F;
-        for (size_t i = 0; i < n; i++) dh[i] += class_proj_dh(dy, table, labels, F, i);
+        for (size_t b = 0; b < (size_t)B; b++)
+            for (size_t f = 0; f < (size_t)F; f++) *dh++ += class_proj_dh(dy, table, labels, F, b, f);
     }
 }

@@ -396,12 +396,12 @@ static void ln_sample_range(void *arg, long i0, long i1) {
             scx += c * xh;
             T += c * th;
         }
+        ln_jvp_sums_t s = ln_jvp_sums(n, sa, sax, sc, scx, T);
         for (long k = 0; k < N; k++) {
             double xh = norm_hat(x[k], mean, r), w = W(j, i, k);
             double a = w * GET(j->dy, o + k), c = w * GET(j->dty, o + k);
             double th = r * ((double)tx[k] - mt - xh * m);
-            ln_jvp_dx(j->dx ? j->dx + o + k : NULL, j->dtx ? j->dtx + o + k : NULL, a, c, xh, th, r, m, n, sa, sax,
-                      sc, scx, T);
+            ln_jvp_dx(j->dx ? j->dx + o + k : NULL, j->dtx ? j->dtx + o + k : NULL, a, c, xh, th, r, m, &s);
         }
     }
 }

@@ -803,6 +803,33 @@ static void test_augment(void) {
     for (int i = 0; i < 4; i++) pair_free(all[i]);
 }
 
+/* the Inception network's own operations (kernels/inception.cu): bilinear resize of 3 and of 1
+ * channels, ReLU keeping NaN, a block of rows copied between strides, plane means */
+static void test_inception_ops(void) {
+    int B = 2, H = 7, W = 5, S = 11;
+    pair_t x = pair_new((size_t)B * 3 * H * W, 1, 0), y = pair_zero((size_t)B * 3 * S * S);
+    for (int C = 1; C <= 3; C += 2) {
+        cpu->resize_bilinear(cpu, y.c, x.c, B, C, H, W, S);
+        gpu->resize_bilinear(gpu, y.g, x.g, B, C, H, W, S);
+        pair_check(&y, C == 1 ? "resize_bilinear, 1 channel" : "resize_bilinear", TOL_EXACT);
+    }
+    cpu->fill(cpu, y.c + 5, NAN, 3);
+    gpu->fill(gpu, y.g + 5, NAN, 3);
+    cpu->relu_keep_nan(cpu, y.c, y.n);
+    gpu->relu_keep_nan(gpu, y.g, y.n);
+    pair_check(&y, "relu_keep_nan", TOL_EXACT);
+    pair_t r = pair_zero(7 * 13);
+    cpu->copy_rows(cpu, r.c + 2, 13, x.c + 1, 9, 7, 10);
+    gpu->copy_rows(gpu, r.g + 2, 13, x.g + 1, 9, 7, 10);
+    pair_check(&r, "copy_rows", TOL_EXACT);
+    pair_t m = pair_zero((size_t)B * 3);
+    cpu->plane_means(cpu, m.c, x.c, B * 3, (long)H * W);
+    gpu->plane_means(gpu, m.g, x.g, B * 3, (long)H * W);
+    pair_check(&m, "plane_means", TOL_OP);
+    pair_t *all[] = {&x, &y, &r, &m};
+    for (int i = 0; i < 4; i++) pair_free(all[i]);
+}
+
 static void test_train_stats(void) {
     dpair_t st = dpair_new(TS_COUNT);
     double v[TS_COUNT];
@@ -993,8 +1020,9 @@ static void test_convolutions(void) {
 
 /* The data-movement kernels (kernels/cuda_check.h: GT_LAUNCH_IDX) index in 32 bits, as every
  * launch of this suite does, up to 2^31 - 1 elements, and in 64 bits beyond: the tests of the
- * operations they serve (bias, convolutions, pooling and upsampling, BatchNorm, LayerNorm)
- * again, with the threshold lowered to 0 so that the 64-bit path runs. */
+ * operations they serve (bias, convolutions, pooling and upsampling, BatchNorm, LayerNorm,
+ * gather, class-conditional, penalty, DiffAugment, Inception, spectral and weight
+ * normalization, latents) again, with the threshold lowered to 0 so that the 64-bit path runs. */
 static void test_index_path_64bit(void);
 
 static void pool_case(int kind, int planes, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw, int scale,
@@ -1486,6 +1514,14 @@ static void test_index_path_64bit(void) {
     test_pooling();
     test_batchnorm();
     test_layernorm();
+    test_gather();
+    test_class_ops();
+    test_penalty_and_norms();
+    test_augment();
+    test_inception_ops();
+    test_spectral_norm();
+    test_weight_norm();
+    test_latents();
     gt_cuda_idx32_max = keep;
 #endif
 }
@@ -1512,6 +1548,7 @@ int main(void) {
     RUN(test_class_ops);
     RUN(test_penalty_and_norms);
     RUN(test_augment);
+    RUN(test_inception_ops);
     RUN(test_spectral_norm);
     RUN(test_weight_norm);
     RUN(test_train_stats);

@@ -3,9 +3,11 @@
  * end of device memory is reported, as on a GPU, by the next synchronising call, which names
  * another operation; under GT_CUDA_SYNC=1 by the launch itself, naming the kernel and the
  * backend operation (kernels/cuda_check.h). Copies whose source and destination overlap are
- * refused (undefined on a GPU; kernels/cuda_emu.h). Each case runs in a child process of its own, whose stderr is
+ * refused (undefined on a GPU; kernels/cuda_emu.h), and so is a pointer that is not device memory
+ * inside a kernel's functor. Each case runs in a child process of its own, whose stderr is
  * read back. Other builds skip (a plan of 0): a real GPU does not fault on demand. */
 #define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +126,31 @@ static void test_overlapping_copy_is_refused(void) {
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d, stderr: %s", st, err);
 }
 
+/* bias_grad's reduction reads dy through a functor (reduce.h), not a direct argument: a host
+ * pointer there, or one into device memory that is not allocated, is refused at the launch
+ * (cuda_emu.h: the fields of class-type arguments are walked) instead of read silently */
+static float host_dy[64];
+static void bias_grad_host_dy(backend_t *be) {
+    float *db = be->alloc(be, 64);
+    be->bias_grad(be, db, host_dy, 4, 4, 4);
+}
+static void bias_grad_unallocated_dy(backend_t *be) {
+    float *db = be->alloc(be, 64);
+    be->bias_grad(be, db, db + ((size_t)1 << 24), 4, 4, 4); /* inside the arena, past every block */
+}
+
+static void test_pointer_in_functor_is_refused(void) {
+    int st;
+    char err[4096];
+    in_child(bias_grad_host_dy, "0", &st, err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d, stderr: %s", st, err);
+    CHECK(strstr(err, "cuda emulation: k_reduce_partial: argument 6, field 1 (") != NULL, "stderr: %s", err);
+    CHECK(strstr(err, "), is not device memory") != NULL, "stderr: %s", err);
+    in_child(bias_grad_unallocated_dy, "0", &st, err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d, stderr: %s", st, err);
+    CHECK(strstr(err, "k_reduce_partial: argument 6, field 1 (") != NULL, "stderr: %s", err);
+}
+
 #endif
 
 int main(void) {
@@ -133,6 +160,7 @@ int main(void) {
     RUN(test_fault_names_kernel_and_operation_under_sync);
     RUN(test_reduction_names_its_operation);
     RUN(test_overlapping_copy_is_refused);
+    RUN(test_pointer_in_functor_is_refused);
     return harness_done();
 #else
     (void)harness_case_failed; /* the harness is unused without the emulation */
