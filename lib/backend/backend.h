@@ -193,7 +193,8 @@ struct backend {
      * A is M x K after op (stored K x M when trans_a), lda/ldb/ldc are row strides.
      * beta == 0 ignores C's old contents (NaN included); k == 0 gives beta * C.
      * Results do not depend on the thread count: OpenBLAS's rounding depends on the shape of
-     * each call, so the CPU backend cuts C into blocks that depend only on (m, n, k) and shares
+     * each call (ours, lib/cpu/sgemm.c, used instead on AVX-512 machines, does not), so the CPU
+     * backend cuts C into blocks that depend only on (m, n, k) and shares
      * whole blocks over its threads (backend_cpu.c): at most 4 blocks, along the longer side of C,
      * at least 128 rows (columns) each. Cost, measured on 2 shared cores against one part per
      * thread: within the run-to-run noise (about 5%) on the DCGAN and MLP shapes; on one thread,
