@@ -8,8 +8,8 @@
  * OpenBLAS 2-thread gemm took 6.7 ms instead of 4.6, and the gemm itself fell from ~200 to
  * ~125 GFLOP/s when alternating with our loops). So OpenBLAS runs single-threaded, and a
  * large gemm is cut into blocks of rows (or columns) of C that depend only on its shape,
- * shared out over our pool, each block one single-threaded call to our sgemm (sgemm.c; with
- * AVX-512) or cblas_sgemm: results are the same bits with any thread count. Our workers sleep on a condition variable between jobs
+ * shared out over our pool, each block one single-threaded call to our sgemm (sgemm.c: on
+ * AVX-512 machines where OpenBLAS runs its AVX2 kernels) or cblas_sgemm: results are the same bits with any thread count. Our workers sleep on a condition variable between jobs
  * (they never spin). Every call is synchronous. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -74,19 +74,22 @@ static void cpu_release_const(backend_t *be, const void *p) {
 
 /* ---- gemm ------------------------------------------------------------------------------ */
 
-/* Which engine computes a block: ours (sgemm.c) where it measured faster than OpenBLAS
- * (README.md, "The GEMM": with AVX-512, on every shape of the MLP and DCGAN steps whose sides
- * are both at least SGEMM_MIN_SIDE), OpenBLAS otherwise: without AVX-512 (our AVX2 kernel lost
- * to OpenBLAS's), and for thin products (a side of 1 to 15: one output channel, the critic's
- * last linear layer) that our 8 x 32 tiles would mostly pad. GT_GEMM=openblas or GT_GEMM=ours
- * in the environment forces one (for measurements), read once by backend_cpu. The choice
- * depends only on the shape and the machine, so results stay independent of the thread count. */
-#define SGEMM_MIN_SIDE 16
-static int gemm_engine = -1; /* -1: by shape; 0: OpenBLAS; 1: ours */
+/* Which engine computes a block: ours (sgemm.c) or OpenBLAS, whichever made the MLP and DCGAN
+ * steps faster (README.md, "The GEMM"). Ours needs AVX-512 (our AVX2 kernel lost to
+ * OpenBLAS's) and C at least 16 x 32: thinner products (one output channel, the critic's last
+ * linear layer, the 16-column weight gradient of a one-channel convolution) would mostly pad
+ * our 8 x 32 tiles. It replaces OpenBLAS's AVX2 kernels (what OPENBLAS_CORETYPE=Haswell
+ * selects), which it beat on every such shape, but not OpenBLAS's own AVX-512 ones (SkylakeX,
+ * Cooperlake, SapphireRapids): with those the MLP step took 7% more CPU time with ours and
+ * the DCGAN step the same. GT_GEMM=openblas or GT_GEMM=ours in the environment forces one (for
+ * measurements), read once by backend_cpu. The choice depends only on the call's shape and the
+ * machine, so results stay independent of the thread count. */
+static int gemm_engine = -1;    /* -1: by shape; 0: OpenBLAS; 1: ours */
+static int openblas_avx512 = 0; /* OpenBLAS runs its AVX-512 kernels */
 
 static int use_ours(int m, int n) {
     if (gemm_engine >= 0) return gemm_engine;
-    return sgemm_isa() == SGEMM_AVX512 && m >= SGEMM_MIN_SIDE && n >= SGEMM_MIN_SIDE;
+    return !openblas_avx512 && sgemm_isa() == SGEMM_AVX512 && m >= 16 && n >= 32;
 }
 
 static void sgemm1(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
@@ -297,6 +300,8 @@ backend_t *backend_cpu(int threads) {
     const char *engine = getenv("GT_GEMM");
     gemm_engine = !engine || !*engine ? -1 : !strcmp(engine, "openblas") ? 0 : !strcmp(engine, "ours") ? 1 : -2;
     if (gemm_engine == -2) gt_fatal(2, "GT_GEMM must be 'openblas' or 'ours', not '%s'", engine);
+    const char *core = openblas_get_corename();
+    openblas_avx512 = core && (strstr(core, "SkylakeX") || strstr(core, "Cooperlake") || strstr(core, "Sapphire"));
     openblas_set_num_threads(1); /* our pool splits the gemms: no OpenBLAS threads spin beside our loops */
     return &cpu_backend;
 }

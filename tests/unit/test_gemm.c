@@ -104,19 +104,25 @@ static void test_gemm_two_threads(void) {
     backend_cpu(1);
 }
 
-/* C for one shape and thread count, into a new buffer */
-static float *gemm_with(int threads, int ta, int tb, int m, int n, int k, float beta) {
-    backend_t *be = backend_cpu(threads);
+/* C (m x n, from fixed operands) with its block from row i0 and column j0 on computed by
+ * be->gemm from the operands' matching parts, into a new buffer */
+static float *gemm_block(backend_t *be, int ta, int tb, int m, int n, int k, float alpha, float beta, int i0, int j0) {
     int lda = ta ? m : k, ldb = tb ? k : n;
     float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
     float *c = malloc(sizeof(float) * (size_t)m * n);
     fill(a, (size_t)m * k, 11);
     fill(b, (size_t)k * n, 12);
     fill(c, (size_t)m * n, 13);
-    be->gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
+    const float *as = ta ? a + i0 : a + (size_t)i0 * lda, *bs = tb ? b + (size_t)j0 * ldb : b + j0;
+    be->gemm(be, ta, tb, m - i0, n - j0, k, alpha, as, lda, bs, ldb, beta, c + (size_t)i0 * n + j0, n);
     free(a);
     free(b);
     return c;
+}
+
+/* C for one shape and thread count */
+static float *gemm_with(int threads, int ta, int tb, int m, int n, int k, float beta) {
+    return gemm_block(backend_cpu(threads), ta, tb, m, n, k, 1.0f, beta, 0, 0);
 }
 
 /* The blocks of a gemm depend on its shape only: 1, 2 and 3 threads give the same bits, for
@@ -158,11 +164,11 @@ static void direct_gemm(backend_t *be, int ta, int tb, int m, int n, int k, floa
     (void)be;
     sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
+static backend_t direct = {.gemm = direct_gemm};
 
 /* every ISA the CPU has: against the double loop on sizes crossing the tiles (8 x 32, 6 x 16,
  * 4 x 16), the k chunk (256), the row block (144) and the column block (2048) */
 static void test_sgemm_isas(void) {
-    static backend_t direct = {.gemm = direct_gemm};
     static const int sizes[][3] = {{1, 1, 1},   {8, 32, 3},   {7, 31, 5},    {9, 33, 257},
                                    {25, 17, 513}, {145, 40, 20}, {3, 2050, 2}};
     sgemm_isa_t best = sgemm_isa();
@@ -184,19 +190,8 @@ static void test_sgemm_isas(void) {
 }
 
 static float *sgemm_with(sgemm_isa_t isa, int ta, int tb, int m, int n, int k, int i0, int j0) {
-    int lda = ta ? m : k, ldb = tb ? k : n;
-    float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
-    float *c = malloc(sizeof(float) * (size_t)m * n);
-    fill(a, (size_t)m * k, 21);
-    fill(b, (size_t)k * n, 22);
-    fill(c, (size_t)m * n, 23);
     sgemm_force_isa(isa);
-    /* C's block from row i0 and column j0 on: the operands' matching parts */
-    const float *as = ta ? a + i0 : a + (size_t)i0 * lda, *bs = tb ? b + (size_t)j0 * ldb : b + j0;
-    sgemm(ta, tb, m - i0, n - j0, k, 1.5f, as, lda, bs, ldb, 0.5f, c + (size_t)i0 * n + j0, n);
-    free(a);
-    free(b);
-    return c;
+    return gemm_block(&direct, ta, tb, m, n, k, 1.5f, 0.5f, i0, j0);
 }
 
 /* AVX2 and AVX-512 give the same bits (one fused multiply-add per term, the same order), and an
@@ -212,7 +207,8 @@ static void test_sgemm_same_bits(void) {
                 for (int j = 5; j < n; j++) bad |= memcmp(&whole[i * n + j], &part[i * n + j], sizeof(float)) != 0;
             CHECK(!bad, "ta=%d tb=%d: a block from (3, 5) gives other bits", ta, tb);
             if (sgemm_force_isa(SGEMM_AVX2) && sgemm_force_isa(SGEMM_AVX512)) {
-                float *c2 = sgemm_with(SGEMM_AVX2, ta, tb, m, n, k, 0, 0), *c5 = sgemm_with(SGEMM_AVX512, ta, tb, m, n, k, 0, 0);
+                float *c2 = sgemm_with(SGEMM_AVX2, ta, tb, m, n, k, 0, 0);
+                float *c5 = sgemm_with(SGEMM_AVX512, ta, tb, m, n, k, 0, 0);
                 CHECK(!memcmp(c2, c5, sizeof(float) * m * n), "ta=%d tb=%d: AVX2 and AVX-512 differ", ta, tb);
                 free(c2);
                 free(c5);
