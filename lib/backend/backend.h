@@ -193,9 +193,10 @@ struct backend {
      * A is M x K after op (stored K x M when trans_a), lda/ldb/ldc are row strides.
      * beta == 0 ignores C's old contents (NaN included); k == 0 gives beta * C.
      * Results do not depend on the thread count: OpenBLAS's rounding depends on the shape of
-     * each call, so the CPU backend cuts C into blocks that depend only on (m, n, k) and shares
-     * whole blocks over its threads (backend_cpu.c): at most 4 blocks, along the longer side of C,
-     * at least 128 rows (columns) each. Cost, measured on 2 shared cores against one part per
+     * each call (that of ours, lib/cpu/sgemm.c, which replaces OpenBLAS's AVX2 kernels on
+     * AVX-512 machines, does not), so the CPU backend cuts C into blocks that depend only on
+     * (m, n, k) and shares whole blocks over its threads (backend_cpu.c): at most 4 blocks,
+     * along the longer side of C, at least 128 rows (columns) each. Cost, measured on 2 shared cores against one part per
      * thread: within the run-to-run noise (about 5%) on the DCGAN and MLP shapes; on one thread,
      * where the blocks run in turn, 4 blocks cost the MLP step about 2% (16 cost 10%). cuBLAS's
      * results are the same run to run (one stream, one device). */

@@ -8,8 +8,8 @@
  * OpenBLAS 2-thread gemm took 6.7 ms instead of 4.6, and the gemm itself fell from ~200 to
  * ~125 GFLOP/s when alternating with our loops). So OpenBLAS runs single-threaded, and a
  * large gemm is cut into blocks of rows (or columns) of C that depend only on its shape,
- * shared out over our pool, each block one single-threaded cblas_sgemm: results are the
- * same bits with any thread count. Our workers sleep on a condition variable between jobs
+ * shared out over our pool, each block one single-threaded call to our sgemm (sgemm.c: on
+ * AVX-512 machines where OpenBLAS runs its AVX2 kernels) or cblas_sgemm: results are the same bits with any thread count. Our workers sleep on a condition variable between jobs
  * (they never spin). Every call is synchronous. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -23,6 +23,7 @@
 #include "lib/backend/backend.h"
 #include "lib/base/common.h"
 #include "cpu_ops.h"
+#include "sgemm.h"
 
 /* ---- memory ---------------------------------------------------------------------------- */
 
@@ -73,8 +74,30 @@ static void cpu_release_const(backend_t *be, const void *p) {
 
 /* ---- gemm ------------------------------------------------------------------------------ */
 
+/* Which engine computes a block: ours (sgemm.c) or OpenBLAS, whichever made the MLP and DCGAN
+ * steps faster (README.md, "The GEMM"). Ours needs AVX-512 (our AVX2 kernel lost to
+ * OpenBLAS's) and C at least 16 x 32: thinner products (one output channel, the critic's last
+ * linear layer, the 16-column weight gradient of a one-channel convolution) would mostly pad
+ * our 8 x 32 tiles. It replaces OpenBLAS's AVX2 kernels (what OPENBLAS_CORETYPE=Haswell
+ * selects), which it beat on every such shape, but not OpenBLAS's own AVX-512 ones (SkylakeX,
+ * Cooperlake, SapphireRapids): with those the MLP step took 7% more CPU time with ours and
+ * the DCGAN step the same. GT_GEMM=openblas or GT_GEMM=ours in the environment forces one (for
+ * measurements), read once by backend_cpu. The choice depends only on the call's shape and the
+ * machine, so results stay independent of the thread count. */
+static int gemm_engine = -1;    /* -1: by shape; 0: OpenBLAS; 1: ours */
+static int openblas_avx512 = 0; /* OpenBLAS runs its AVX-512 kernels */
+
+static int use_ours(int m, int n) {
+    if (gemm_engine >= 0) return gemm_engine;
+    return !openblas_avx512 && sgemm_isa() == SGEMM_AVX512 && m >= 16 && n >= 32;
+}
+
 static void sgemm1(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                   const float *b, int ldb, float beta, float *c, int ldc) {
+                   const float *b, int ldb, float beta, float *c, int ldc, int ours) {
+    if (ours) {
+        sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
                 alpha, a, lda, b, ldb, beta, c, ldc);
 }
@@ -87,7 +110,7 @@ static void sgemm1(int trans_a, int trans_b, int m, int n, int k, float alpha, c
  * the very same calls in turn. K is never split, so every element of C is one dot product
  * summed by one call. */
 typedef struct {
-    int ta, tb, m, n, k, by_rows, blocks;
+    int ta, tb, m, n, k, by_rows, blocks, ours;
     float alpha, beta;
     const float *a, *b;
     float *c;
@@ -128,10 +151,11 @@ static void gemm_part(void *arg, long t0, long t1) {
         if (g->by_rows) {
             const float *a = g->ta ? g->a + lo : g->a + (size_t)lo * g->lda;
             sgemm1(g->ta, g->tb, hi - lo, g->n, g->k, g->alpha, a, g->lda, g->b, g->ldb, g->beta,
-                   g->c + (size_t)lo * g->ldc, g->ldc);
+                   g->c + (size_t)lo * g->ldc, g->ldc, g->ours);
         } else {
             const float *b = g->tb ? g->b + (size_t)lo * g->ldb : g->b + lo;
-            sgemm1(g->ta, g->tb, g->m, hi - lo, g->k, g->alpha, g->a, g->lda, b, g->ldb, g->beta, g->c + lo, g->ldc);
+            sgemm1(g->ta, g->tb, g->m, hi - lo, g->k, g->alpha, g->a, g->lda, b, g->ldb, g->beta, g->c + lo, g->ldc,
+                   g->ours);
         }
     }
 }
@@ -147,10 +171,10 @@ static void cpu_gemm(backend_t *be, int trans_a, int trans_b, int m, int n, int 
     /* Blocks along the longer side of C: measured on the DCGAN/MLP shapes, column blocks of a
      * 64-row gemm keep OpenBLAS's speed where row blocks lose 30%. */
     int by_rows = m >= n;
-    gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, gemm_blocks(m, n, k, by_rows), alpha, beta, a, b, c,
-                    lda, ldb, ldc};
+    gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, gemm_blocks(m, n, k, by_rows), use_ours(m, n), alpha, beta,
+                    a, b, c, lda, ldb, ldc};
     if (g.blocks == 1) {
-        sgemm1(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        sgemm1(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, g.ours);
         return;
     }
     cpu_parallel_for(be, g.blocks, gemm_part, &g);
@@ -273,6 +297,11 @@ backend_t *backend_cpu(int threads) {
     cpu_backend.threads = threads;
     snprintf(cpu_backend.description, sizeof cpu_backend.description, "cpu (%d thread%s)", threads,
              threads == 1 ? "" : "s");
+    const char *engine = getenv("GT_GEMM");
+    gemm_engine = !engine || !*engine ? -1 : !strcmp(engine, "openblas") ? 0 : !strcmp(engine, "ours") ? 1 : -2;
+    if (gemm_engine == -2) gt_fatal(2, "GT_GEMM must be 'openblas' or 'ours', not '%s'", engine);
+    const char *core = openblas_get_corename();
+    openblas_avx512 = core && (strstr(core, "SkylakeX") || strstr(core, "Cooperlake") || strstr(core, "Sapphire"));
     openblas_set_num_threads(1); /* our pool splits the gemms: no OpenBLAS threads spin beside our loops */
     return &cpu_backend;
 }

@@ -1,7 +1,9 @@
 /* test_gemm.c: the CPU backend: row-major gemm against a naive double-precision loop for
  * every transpose combination, odd sizes, padded strides, alpha/beta; the k == 0 and
  * beta == 0 edge cases; bit-identical results with 1, 2 and 3 threads; cpu_parallel_for covering
- * every index once for any thread count. */
+ * every index once for any thread count. Our own sgemm (lib/cpu/sgemm.c) on its own, with each
+ * ISA the CPU has: the same checks on sizes that cross its tile, chunk and block edges, the same
+ * bits for AVX2 and AVX-512, and an element's bits independent of where C is cut. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 
 #include "lib/backend/backend.h"
 #include "lib/base/philox.h"
+#include "lib/cpu/sgemm.h"
 #include "harness.h"
 
 static void fill(float *p, size_t n, uint32_t step) {
@@ -101,19 +104,25 @@ static void test_gemm_two_threads(void) {
     backend_cpu(1);
 }
 
-/* C for one shape and thread count, into a new buffer */
-static float *gemm_with(int threads, int ta, int tb, int m, int n, int k, float beta) {
-    backend_t *be = backend_cpu(threads);
+/* C (m x n, from fixed operands) with its block from row i0 and column j0 on computed by
+ * be->gemm from the operands' matching parts, into a new buffer */
+static float *gemm_block(backend_t *be, int ta, int tb, int m, int n, int k, float alpha, float beta, int i0, int j0) {
     int lda = ta ? m : k, ldb = tb ? k : n;
     float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
     float *c = malloc(sizeof(float) * (size_t)m * n);
     fill(a, (size_t)m * k, 11);
     fill(b, (size_t)k * n, 12);
     fill(c, (size_t)m * n, 13);
-    be->gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
+    const float *as = ta ? a + i0 : a + (size_t)i0 * lda, *bs = tb ? b + (size_t)j0 * ldb : b + j0;
+    be->gemm(be, ta, tb, m - i0, n - j0, k, alpha, as, lda, bs, ldb, beta, c + (size_t)i0 * n + j0, n);
     free(a);
     free(b);
     return c;
+}
+
+/* C for one shape and thread count */
+static float *gemm_with(int threads, int ta, int tb, int m, int n, int k, float beta) {
+    return gemm_block(backend_cpu(threads), ta, tb, m, n, k, 1.0f, beta, 0, 0);
 }
 
 /* The blocks of a gemm depend on its shape only: 1, 2 and 3 threads give the same bits, for
@@ -147,6 +156,67 @@ static void test_gemm_k_zero(void) {
     float d[6] = {NAN, NAN, NAN, NAN, NAN, NAN};
     be->gemm(be, 0, 0, 2, 3, 0, 1.0f, a, 1, b, 3, 0.0f, d, 3);
     for (int i = 0; i < 6; i++) CHECK(d[i] == 0.0f, "d[%d] = %g", i, d[i]);
+}
+
+/* sgemm itself, behind a backend-shaped front for check_case */
+static void direct_gemm(backend_t *be, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                        const float *b, int ldb, float beta, float *c, int ldc) {
+    (void)be;
+    sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+static backend_t direct = {.gemm = direct_gemm};
+
+/* every ISA the CPU has: against the double loop on sizes crossing the tiles (8 x 32, 6 x 16,
+ * 4 x 16), the k chunk (256), the row block (144) and the column block (2048) */
+static void test_sgemm_isas(void) {
+    static const int sizes[][3] = {{1, 1, 1},   {8, 32, 3},   {7, 31, 5},    {9, 33, 257},
+                                   {25, 17, 513}, {145, 40, 20}, {3, 2050, 2}};
+    sgemm_isa_t best = sgemm_isa();
+    int tried = 0;
+    for (int isa = SGEMM_C; isa <= SGEMM_AVX512; isa++) {
+        if (!sgemm_force_isa((sgemm_isa_t)isa)) continue;
+        tried++;
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+                    const int *z = sizes[s];
+                    int bad = check_case(&direct, ta, tb, z[0], z[1], z[2], 1.0f, 0.0f, 1);
+                    bad |= check_case(&direct, ta, tb, z[0], z[1], z[2], -0.5f, 1.0f, 0);
+                    bad |= check_case(&direct, ta, tb, z[0], z[1], z[2], 2.0f, 0.25f, 3);
+                    CHECK(!bad, "%s ta=%d tb=%d %dx%dx%d", sgemm_isa_name((sgemm_isa_t)isa), ta, tb, z[0], z[1], z[2]);
+                }
+    }
+    CHECK(tried >= 1 && sgemm_force_isa(best), "the C fallback always runs, and the best ISA is back");
+}
+
+static float *sgemm_with(sgemm_isa_t isa, int ta, int tb, int m, int n, int k, int i0, int j0) {
+    sgemm_force_isa(isa);
+    return gemm_block(&direct, ta, tb, m, n, k, 1.5f, 0.5f, i0, j0);
+}
+
+/* AVX2 and AVX-512 give the same bits (one fused multiply-add per term, the same order), and an
+ * element's bits do not depend on where its tile starts (the backend cuts C into blocks) */
+static void test_sgemm_same_bits(void) {
+    sgemm_isa_t best = sgemm_isa();
+    int m = 50, n = 70, k = 300;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            float *whole = sgemm_with(best, ta, tb, m, n, k, 0, 0), *part = sgemm_with(best, ta, tb, m, n, k, 3, 5);
+            int bad = 0;
+            for (int i = 3; i < m; i++)
+                for (int j = 5; j < n; j++) bad |= memcmp(&whole[i * n + j], &part[i * n + j], sizeof(float)) != 0;
+            CHECK(!bad, "ta=%d tb=%d: a block from (3, 5) gives other bits", ta, tb);
+            if (sgemm_force_isa(SGEMM_AVX2) && sgemm_force_isa(SGEMM_AVX512)) {
+                float *c2 = sgemm_with(SGEMM_AVX2, ta, tb, m, n, k, 0, 0);
+                float *c5 = sgemm_with(SGEMM_AVX512, ta, tb, m, n, k, 0, 0);
+                CHECK(!memcmp(c2, c5, sizeof(float) * m * n), "ta=%d tb=%d: AVX2 and AVX-512 differ", ta, tb);
+                free(c2);
+                free(c5);
+            }
+            free(whole);
+            free(part);
+        }
+    sgemm_force_isa(best);
 }
 
 typedef struct {
@@ -241,6 +311,8 @@ int main(void) {
     RUN(test_gemm_two_threads);
     RUN(test_gemm_thread_independent);
     RUN(test_gemm_k_zero);
+    RUN(test_sgemm_isas);
+    RUN(test_sgemm_same_bits);
     RUN(test_parallel_for_covers_once);
     RUN(test_nested_parallel);
     RUN(test_backend_memory);

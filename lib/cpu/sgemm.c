@@ -1,0 +1,288 @@
+/* sgemm.c: our single-threaded sgemm (sgemm.h). The classic blocked layout: C is computed in
+ * tiles of MR x NR held in registers; B is packed SGEMM_KC rows x SGEMM_NC columns at a time
+ * into panels of NR columns (row p of a panel: NR consecutive floats), A SGEMM_MC rows x
+ * SGEMM_KC at a time into panels of MR rows (column p: MR consecutive floats); the
+ * micro-kernel walks one A panel and one B panel, one rank-1 update per p. Partial tiles at
+ * the edges are padded with zeros when packed and computed into a scratch tile, then the
+ * valid part is written out with the same arithmetic as a full tile's, so an element's bits
+ * never depend on where its tile lies.
+ *
+ * The kernels are compiled for their ISA with __attribute__((target)), so the rest of the
+ * project stays generic x86-64; the choice is made once, by the CPU (__builtin_cpu_supports).
+ *
+ * Every element: acc = sum over p of a*b (fused, in p order) over each chunk of SGEMM_KC,
+ * then C = alpha*acc + beta*C for the first chunk and C = alpha*acc + C after it (products
+ * and sum rounded separately, as written: -std=c11 never contracts them). */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "lib/base/common.h"
+#include "sgemm.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SGEMM_X86 1
+#else
+#define SGEMM_X86 0
+#endif
+
+#define SGEMM_MC 144  /* rows of A per packed block: a multiple of every MR (8, 6, 4) */
+#define SGEMM_KC 256  /* the chunk of k: an A panel (MR x KC) and a B panel (KC x NR) stay in L1/L2 */
+#define SGEMM_NC 2048 /* columns of B per packed block (KC x NC floats: 2 MiB, in L3) */
+#define MAX_MR 8
+#define MAX_NR 32
+
+/* ---- packing ----------------------------------------------------------------------------- */
+
+/* A (m x k after op) rows [i0, i0+mc), columns [p0, p0+kc) into panels of mr rows at
+ * dst + panel * mr * kc, element (i, p) of a panel at p * mr + i; rows past mc are zero. */
+static void pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, int kc, int mr, float *dst) {
+    for (int ir = 0; ir < mc; ir += mr) {
+        float *d = dst + (size_t)ir * kc;
+        int r = mc - ir < mr ? mc - ir : mr;
+        if (!ta) {
+            for (int i = 0; i < r; i++) {
+                const float *s = a + (size_t)(i0 + ir + i) * lda + p0;
+                for (int p = 0; p < kc; p++) d[(size_t)p * mr + i] = s[p];
+            }
+        } else {
+            for (int p = 0; p < kc; p++) {
+                const float *s = a + (size_t)(p0 + p) * lda + i0 + ir;
+                for (int i = 0; i < r; i++) d[(size_t)p * mr + i] = s[i];
+            }
+        }
+        if (r < mr)
+            for (int p = 0; p < kc; p++)
+                for (int i = r; i < mr; i++) d[(size_t)p * mr + i] = 0.0f;
+    }
+}
+
+/* B (k x n after op) rows [p0, p0+kc), columns [j0, j0+nc) into panels of nr columns at
+ * dst + panel * nr * kc, element (p, j) of a panel at p * nr + j; columns past nc are zero. */
+static void pack_b(int tb, const float *b, int ldb, int p0, int kc, int j0, int nc, int nr, float *dst) {
+    for (int jr = 0; jr < nc; jr += nr) {
+        float *d = dst + (size_t)jr * kc;
+        int r = nc - jr < nr ? nc - jr : nr;
+        if (!tb) {
+            for (int p = 0; p < kc; p++) {
+                const float *s = b + (size_t)(p0 + p) * ldb + j0 + jr;
+                float *dp = d + (size_t)p * nr;
+                memcpy(dp, s, sizeof(float) * (size_t)r);
+                for (int j = r; j < nr; j++) dp[j] = 0.0f;
+            }
+        } else {
+            /* 8 rows of the panel at a time: walking a whole column of it per source row
+             * would sweep the panel (32 KiB) through L1 once per column */
+            for (int p8 = 0; p8 < kc; p8 += 8) {
+                int pe = kc - p8 < 8 ? kc - p8 : 8;
+                for (int j = 0; j < r; j++) {
+                    const float *s = b + (size_t)(j0 + jr + j) * ldb + p0 + p8;
+                    for (int p = 0; p < pe; p++) d[(size_t)(p8 + p) * nr + j] = s[p];
+                }
+                for (int p = 0; p < pe; p++)
+                    for (int j = r; j < nr; j++) d[(size_t)(p8 + p) * nr + j] = 0.0f;
+            }
+        }
+    }
+}
+
+/* ---- micro-kernels: C (MR x NR at c, row stride ldc) = alpha * Ap Bp + beta * C ---------- */
+
+typedef void (*kernel_fn)(int kc, const float *ap, const float *bp, float *c, long ldc, float alpha, float beta);
+
+/* The fallback: 4 x 16, each product rounded before the sum. */
+static void kernel_c(int kc, const float *ap, const float *bp, float *c, long ldc, float alpha, float beta) {
+    float acc[4][16];
+    memset(acc, 0, sizeof acc);
+    for (int p = 0; p < kc; p++) {
+        const float *a = ap + (size_t)p * 4, *b = bp + (size_t)p * 16;
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 16; j++) acc[i][j] += a[i] * b[j];
+    }
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 16; j++)
+            c[i * ldc + j] = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j];
+}
+
+#if SGEMM_X86
+/* AVX2 + FMA: 6 x 16, twelve ymm accumulators. */
+__attribute__((target("avx2,fma"))) static void kernel_avx2(int kc, const float *ap, const float *bp, float *c,
+                                                            long ldc, float alpha, float beta) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+           c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (int p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8), a;
+#define ROW(i)                                   \
+    a = _mm256_broadcast_ss(ap + i);             \
+    c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0);   \
+    c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+#undef ROW
+        ap += 6;
+        bp += 16;
+    }
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#define OUT(i)                                                                                                   \
+    if (beta == 0.0f) {                                                                                          \
+        _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, c##i##0));                                               \
+        _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, c##i##1));                                           \
+    } else {                                                                                                     \
+        _mm256_storeu_ps(c + i * ldc,                                                                            \
+                         _mm256_add_ps(_mm256_mul_ps(va, c##i##0), _mm256_mul_ps(vb, _mm256_loadu_ps(c + i * ldc)))); \
+        _mm256_storeu_ps(c + i * ldc + 8, _mm256_add_ps(_mm256_mul_ps(va, c##i##1),                              \
+                                                        _mm256_mul_ps(vb, _mm256_loadu_ps(c + i * ldc + 8))));   \
+    }
+    OUT(0) OUT(1) OUT(2) OUT(3) OUT(4) OUT(5)
+#undef OUT
+}
+
+/* AVX-512F: 8 x 32, sixteen zmm accumulators. */
+__attribute__((target("avx512f,avx2,fma"))) static void kernel_avx512(int kc, const float *ap, const float *bp,
+                                                                      float *c, long ldc, float alpha, float beta) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+           c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    for (int p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16), a;
+#define ROW(i)                                   \
+    a = _mm512_set1_ps(ap[i]);                   \
+    c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0);   \
+    c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
+#undef ROW
+        ap += 8;
+        bp += 32;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#define OUT(i)                                                                                                   \
+    if (beta == 0.0f) {                                                                                          \
+        _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(va, c##i##0));                                               \
+        _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(va, c##i##1));                                          \
+    } else {                                                                                                     \
+        _mm512_storeu_ps(c + i * ldc,                                                                            \
+                         _mm512_add_ps(_mm512_mul_ps(va, c##i##0), _mm512_mul_ps(vb, _mm512_loadu_ps(c + i * ldc)))); \
+        _mm512_storeu_ps(c + i * ldc + 16, _mm512_add_ps(_mm512_mul_ps(va, c##i##1),                             \
+                                                         _mm512_mul_ps(vb, _mm512_loadu_ps(c + i * ldc + 16)))); \
+    }
+    OUT(0) OUT(1) OUT(2) OUT(3) OUT(4) OUT(5) OUT(6) OUT(7)
+#undef OUT
+}
+#endif
+
+typedef struct {
+    kernel_fn fn;
+    int mr, nr;
+} kernel_t;
+
+static const kernel_t kernels[3] = {
+    {kernel_c, 4, 16},
+#if SGEMM_X86
+    {kernel_avx2, 6, 16},
+    {kernel_avx512, 8, 32},
+#else
+    {kernel_c, 4, 16},
+    {kernel_c, 4, 16},
+#endif
+};
+
+/* ---- the ISA ----------------------------------------------------------------------------- */
+
+static int cpu_has(sgemm_isa_t isa) {
+#if SGEMM_X86
+    __builtin_cpu_init();
+    if (isa == SGEMM_AVX512) return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    if (isa == SGEMM_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return isa == SGEMM_C;
+}
+
+static int isa_now = -1; /* -1: not chosen yet (atomic: any thread may make the choice) */
+
+sgemm_isa_t sgemm_isa(void) {
+    int i = __atomic_load_n(&isa_now, __ATOMIC_RELAXED);
+    if (i < 0) {
+        i = cpu_has(SGEMM_AVX512) ? SGEMM_AVX512 : cpu_has(SGEMM_AVX2) ? SGEMM_AVX2 : SGEMM_C;
+        __atomic_store_n(&isa_now, i, __ATOMIC_RELAXED);
+    }
+    return (sgemm_isa_t)i;
+}
+
+int sgemm_force_isa(sgemm_isa_t isa) {
+    if ((int)isa < 0 || isa > SGEMM_AVX512 || !cpu_has(isa)) return 0;
+    __atomic_store_n(&isa_now, (int)isa, __ATOMIC_RELAXED);
+    return 1;
+}
+
+const char *sgemm_isa_name(sgemm_isa_t isa) {
+    return isa == SGEMM_AVX512 ? "avx512" : isa == SGEMM_AVX2 ? "avx2" : "c";
+}
+
+/* ---- the packing buffers: one pair per thread, made at its first call, freed when it ends -- */
+
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+static void buf_free(void *p) {
+    gt_aligned_free(p);
+}
+static void buf_key_make(void) {
+    if (pthread_key_create(&buf_key, buf_free) != 0) gt_fatal(1, "sgemm: cannot create a thread-specific key");
+}
+static float *thread_buffers(void) {
+    pthread_once(&buf_once, buf_key_make);
+    float *p = pthread_getspecific(buf_key);
+    if (!p) {
+        p = gt_aligned_alloc(sizeof(float) * ((size_t)SGEMM_MC * SGEMM_KC + (size_t)SGEMM_KC * SGEMM_NC));
+        if (pthread_setspecific(buf_key, p) != 0) gt_fatal(1, "sgemm: cannot set a thread-specific buffer");
+    }
+    return p;
+}
+
+/* ---- the driver -------------------------------------------------------------------------- */
+
+void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+           int ldb, float beta, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
+        return;
+    }
+    const kernel_t kd = kernels[sgemm_isa()];
+    const int mr = kd.mr, nr = kd.nr;
+    float *abuf = thread_buffers(), *bbuf = abuf + (size_t)SGEMM_MC * SGEMM_KC;
+    _Alignas(64) float tile[MAX_MR * MAX_NR];
+    for (int jc = 0; jc < n; jc += SGEMM_NC) {
+        int nc = n - jc < SGEMM_NC ? n - jc : SGEMM_NC;
+        for (int pc = 0; pc < k; pc += SGEMM_KC) {
+            int kc = k - pc < SGEMM_KC ? k - pc : SGEMM_KC;
+            float bet = pc == 0 ? beta : 1.0f;
+            pack_b(trans_b, b, ldb, pc, kc, jc, nc, nr, bbuf);
+            for (int ic = 0; ic < m; ic += SGEMM_MC) {
+                int mc = m - ic < SGEMM_MC ? m - ic : SGEMM_MC;
+                pack_a(trans_a, a, lda, ic, mc, pc, kc, mr, abuf);
+                for (int jr = 0; jr < nc; jr += nr) {
+                    int nn = nc - jr < nr ? nc - jr : nr;
+                    const float *bp = bbuf + (size_t)jr * kc;
+                    for (int ir = 0; ir < mc; ir += mr) {
+                        int mm = mc - ir < mr ? mc - ir : mr;
+                        const float *ap = abuf + (size_t)ir * kc;
+                        float *cp = c + (size_t)(ic + ir) * ldc + jc + jr;
+                        if (mm == mr && nn == nr) {
+                            kd.fn(kc, ap, bp, cp, ldc, alpha, bet);
+                            continue;
+                        }
+                        /* an edge tile: the kernel's sum into the scratch tile (1 * acc + 0 is
+                         * acc exactly), then the same epilogue on the valid part */
+                        kd.fn(kc, ap, bp, tile, nr, 1.0f, 0.0f);
+                        for (int i = 0; i < mm; i++)
+                            for (int j = 0; j < nn; j++) {
+                                float t = tile[i * nr + j], *cv = cp + (size_t)i * ldc + j;
+                                *cv = bet == 0.0f ? alpha * t : alpha * t + bet * *cv;
+                            }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+/* sgemm.h: our own single-threaded single-precision GEMM (sgemm.c): operands packed into
+ * panels, register-blocked micro-kernels for AVX-512F and AVX2+FMA picked at run time by the
+ * CPU, a portable C fallback. The CPU backend's gemm (backend_cpu.c) uses it for the shapes
+ * where it beats OpenBLAS (README.md, "The GEMM").
+ *
+ * Every element of C is one dot product over k, summed in index order in chunks of
+ * SGEMM_KC (a fixed function of k), so its bits depend only on k, the ISA and the operands,
+ * never on where C was cut into blocks or on the thread count. AVX-512F and AVX2 give the
+ * same bits (both use one fused multiply-add per term); the C fallback rounds each product. */
+#ifndef GT_CPU_SGEMM_H
+#define GT_CPU_SGEMM_H
+
+typedef enum { SGEMM_C = 0, SGEMM_AVX2 = 1, SGEMM_AVX512 = 2 } sgemm_isa_t;
+
+/* Row-major C (m x n) = alpha op(A) op(B) + beta C, the contract of backend_t's gemm
+ * (lib/backend/backend.h): beta == 0 ignores C's old contents, k <= 0 gives beta C. Runs in
+ * the calling thread; its packing buffers are this thread's, allocated at its first call. */
+void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+           int ldb, float beta, float *c, int ldc);
+
+/* The ISA sgemm uses: the best the CPU has, unless sgemm_force_isa changed it. */
+sgemm_isa_t sgemm_isa(void);
+
+/* Use `isa` from now on (tests). Returns 0, changing nothing, when the CPU lacks it. */
+int sgemm_force_isa(sgemm_isa_t isa);
+
+const char *sgemm_isa_name(sgemm_isa_t isa);
+
+#endif
