@@ -8,8 +8,9 @@ batch 64, it runs
   torch: bench/torch_peer.py with 1 thread, and with 2 threads and OMP_WAIT_POLICY=passive
          (bench/README.md: torch's default 2-thread setting spins on the core OpenBLAS needs); the
          faster of the two is the peer
-and prints images/s of both and their ratio, our GFLOP/s (the convolution and linear arithmetic
-of our step, bench/train_bench.c) beside OpenBLAS's 2-thread sgemm ceiling measured in the same
+and prints images/s of both and their ratio, gan-step's own images/s (bin/gan-init and bin/gan-step
+on random pixels, logging every step: the program users run, beside the harness), our GFLOP/s (the
+convolution and linear arithmetic of our step, bench/train_bench.c) beside OpenBLAS's 2-thread sgemm ceiling measured in the same
 environment, peak resident memory of both processes, and whether our steps after the first
 allocated anything. Step times are medians over the timed steps; images/s counts the real images
 a step consumes (batch x critic steps).
@@ -29,12 +30,14 @@ one run.
 import os
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, ".."))
 BUILD = os.environ.get("GT_BUILD", os.path.join(ROOT, "build", "release-cuda0"))
 STEPS = int(os.environ.get("BENCH_STEPS", "10"))
 PY = "/usr/bin/python3"
+BIN = os.environ.get("GT_BIN", os.path.join(ROOT, "bin"))
 
 
 def kv(line):
@@ -55,12 +58,44 @@ def run(cmd, env):
     return kv(p.stdout.strip().splitlines()[-1])
 
 
+def gan_step_rate(arch, batch, steps, env, tmp):
+    """images/s of the program users run: gan-init --arch ARCH, then gan-step for 2 warm-up and
+    STEPS timed steps on random pixels, logging every step; the median of the timed steps' img_per_s
+    (real images a second, as the harness counts them)."""
+    import numpy as np
+    data = os.path.join(tmp, "pixels.npy")
+    if not os.path.exists(data):
+        np.save(data, np.random.default_rng(1).integers(0, 256, (4096, 1, 28, 28), dtype=np.uint8))
+    m0, m1, log = (os.path.join(tmp, f) for f in ("m0.st", "m1.st", "log.tsv"))
+    for f in (m1, log):
+        if os.path.exists(f):
+            os.remove(f)
+    e = dict(os.environ)
+    for k, v in env.items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
+    for cmd in ([os.path.join(BIN, "gan-init"), "--arch", arch, "--batch", str(batch), "--seed", "1", "--like", data,
+                 "-o", m0],
+                [os.path.join(BIN, "gan-step"), "-q", "--data", data, "--steps", str(steps + 2), "--log", log,
+                 "--log-every", "1", "-i", m0, "-o", m1]):
+        p = subprocess.run(cmd, capture_output=True, text=True, env=e)
+        if p.returncode != 0:
+            sys.exit(f"bench_train_step: {os.path.basename(cmd[0])} failed: {p.stderr.strip()}")
+    with open(log) as f:
+        rows = [line.split("\t") for line in f.read().splitlines()]
+    col = rows[0].index("img_per_s")
+    rates = sorted(float(r[col]) for r in rows[1 + 2:])
+    return rates[len(rates) // 2]
+
+
 def load():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
 
 
-def table(tb, probe, env, label):
+def table(tb, probe, env, label, tmp):
     ceil = run([tb, "--sgemm-ceiling"], env)
     s1, s2 = float(ceil["sgemm1"]), float(ceil["sgemm2"])
     print(f"## {label}: OpenBLAS core {ceil['core']}, sgemm ceiling {s1:.0f} GFLOP/s on 1 thread, {s2:.0f} on 2",
@@ -76,6 +111,7 @@ def table(tb, probe, env, label):
             # dcgan at 256 and sngan (5 critic updates a step) take longer per step
             steps = max(3, STEPS // 2) if (arch == "dcgan" and batch == 256) or arch == "sngan" else STEPS
             ours = run([tb, "--arch", arch, "--batch", str(batch), "--steps", str(steps), "--warmup", "2"], env)
+            ours["gan_step_img_s"] = gan_step_rate(arch, batch, steps, env, tmp)
             peers = []
             for threads, extra in ((1, {}), (2, {"OMP_WAIT_POLICY": "passive"})):
                 peers.append(run([PY, os.path.join(HERE, "torch_peer.py"), "--arch", arch, "--batch", str(batch),
@@ -84,17 +120,17 @@ def table(tb, probe, env, label):
             best = max(peers, key=lambda r: float(r["img_s"]))
             rows.append((arch, batch, ours, peers, best))
             o, t = float(ours["img_s"]), float(best["img_s"])
-            print(f"# {arch} B={batch}: ours {o:.0f} img/s, torch {t:.0f} img/s "
+            print(f"# {arch} B={batch}: ours {o:.0f} img/s (gan-step {ours['gan_step_img_s']:.0f}), torch {t:.0f} img/s "
                   f"(1 thread {float(peers[0]['img_s']):.0f}, 2 passive {float(peers[1]['img_s']):.0f}), "
                   f"ratio {o / t:.2f}", flush=True)
     print()
-    print("| config | ours img/s | torch img/s (setting) | ratio | ours GFLOP/s | 2-thread sgemm ceiling | "
-          "of ceiling | ours peak RSS | torch peak RSS | allocations after step 1 |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| config | ours img/s | gan-step img/s | torch img/s (setting) | ratio | ours GFLOP/s | "
+          "2-thread sgemm ceiling | of ceiling | ours peak RSS | torch peak RSS | allocations after step 1 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for arch, batch, ours, peers, best in rows:
         o, t, gf = float(ours["img_s"]), float(best["img_s"]), float(ours["gflops"])
         setting = "1 thread" if best is peers[0] else "2 threads, passive"
-        print(f"| {arch} B={batch} | {o:.0f} | {t:.0f} ({setting}) | {o / t:.2f} | {gf:.1f} | {s2:.0f} | "
+        print(f"| {arch} B={batch} | {o:.0f} | {ours['gan_step_img_s']:.0f} | {t:.0f} ({setting}) | {o / t:.2f} | {gf:.1f} | {s2:.0f} | "
               f"{100 * gf / s2:.0f}% | {float(ours['peak_rss_mb']):.0f} MB | {float(best['peak_rss_mb']):.0f} MB | "
               f"{ours['allocs_after_first']} |")
     print(flush=True)
@@ -113,10 +149,11 @@ def main():
         envs.append(("openblas", "OPENBLAS_CORETYPE unset (OpenBLAS picks its kernels) for both",
                      {"OPENBLAS_CORETYPE": None}))
     want = os.environ.get("BENCH_ENVS")
-    for key, label, env in envs:
-        if want and key not in want.split(","):
-            continue
-        table(tb, probe, env, label)
+    with tempfile.TemporaryDirectory(prefix="bench_train_step.") as tmp:
+        for key, label, env in envs:
+            if want and key not in want.split(","):
+                continue
+            table(tb, probe, env, label, tmp)
     print(f"# load average after: {load()}")
 
 
