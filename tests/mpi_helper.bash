@@ -34,7 +34,7 @@ rank_pid() {
 
 # data N FILE: N random 1x28x28 uint8 images
 data() {
-    $PY -c 'import numpy as np, sys; np.save(sys.argv[2], np.random.default_rng(3).integers(0, 256, (int(sys.argv[1]), 1, 28, 28)).astype(np.uint8))' "$1" "$2"
+    memo "$2" "data-$1.npy" $PY -c 'import numpy as np, sys; np.save(sys.argv[2], np.random.default_rng(3).integers(0, 256, (int(sys.argv[1]), 1, 28, 28)).astype(np.uint8))' "$1"
 }
 
 # init_model NAME BATCH FILE: the mlp or dcgan preset for 1x28x28 images, or its twin with tanh
