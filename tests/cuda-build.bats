@@ -4,6 +4,7 @@
 # for a GPU newer than all of them; without PTX such a GPU cannot run a single kernel. The second
 # test reads build/release-cuda1 (what make check builds when nvcc is installed) with cuobjdump,
 # and skips, saying why, where either is missing.
+# run.sh: release build only (nothing here runs the programs of $GT_BIN)
 load helper
 
 ROOT="$BATS_TEST_DIRNAME/.."

@@ -17,12 +17,12 @@ print(json.loads(b[8:8 + n])["__metadata__"][sys.argv[2]])' "$1" "$2"
 
 # data N DTYPE FILE: random images N x 1 x 8 x 8 (uint8 or float32 in [-1, 1])
 data() {
-    $PY -c '
+    memo "$3" "data-$1-$2.npy" $PY -c '
 import sys, numpy as np
 n, dt, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 r = np.random.default_rng(n)
 x = r.integers(0, 256, size=(n, 1, 8, 8)).astype(np.uint8)
-np.save(path, x if dt == "u8" else (x.astype(np.float32) - 127.5) / 127.5)' "$@"
+np.save(path, x if dt == "u8" else (x.astype(np.float32) - 127.5) / 127.5)' "$1" "$2"
 }
 
 # init FILE [args]: a small model

@@ -2,6 +2,7 @@
 # tools/gpu-check.sh without a GPU (NVIDIA_SMI names no program, so this holds on a GPU machine
 # too): it says what it skipped and why, writes the summary, and exits 77, never 0, so a script
 # cannot take "nothing validated" for a pass.
+# run.sh: release build only (nothing here runs the programs of $GT_BIN)
 load helper
 
 ROOT="$BATS_TEST_DIRNAME/.."

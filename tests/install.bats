@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # make install PREFIX=...: every program of cmd/ lands in PREFIX/bin, runs from there, and
 # make uninstall removes them again.
+# run.sh: release build only (nothing here runs the programs of $GT_BIN)
 load helper
 
 @test "make install PREFIX=DIR installs every program; uninstall removes them" {

@@ -9,6 +9,10 @@ DEV=${DEV:-cpu}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMPI_MCA_btl=self,vader OMPI_MCA_plm_rsh_agent=false
+# ranks that wait for a message yield the core (Open MPI does so by itself only when the ranks
+# outnumber the cores): tests/run.sh runs another suite beside this one, which spinning ranks
+# would slow down, and their spinning would count as this suite's CPU time
+export OMPI_MCA_mpi_yield_when_idle=1
 
 COMPARE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tools/st-compare.py"
 
@@ -34,7 +38,7 @@ rank_pid() {
 
 # data N FILE: N random 1x28x28 uint8 images
 data() {
-    $PY -c 'import numpy as np, sys; np.save(sys.argv[2], np.random.default_rng(3).integers(0, 256, (int(sys.argv[1]), 1, 28, 28)).astype(np.uint8))' "$1" "$2"
+    memo "$2" "data-$1.npy" $PY -c 'import numpy as np, sys; np.save(sys.argv[2], np.random.default_rng(3).integers(0, 256, (int(sys.argv[1]), 1, 28, 28)).astype(np.uint8))' "$1"
 }
 
 # init_model NAME BATCH FILE: the mlp or dcgan preset for 1x28x28 images, or its twin with tanh

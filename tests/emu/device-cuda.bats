@@ -13,12 +13,12 @@ D_SMALL='flatten; linear 32; lrelu 0.2; dropout 0.2; linear 1'
 D_LN='flatten; linear 32; ln; lrelu 0.2; dropout 0.2; linear 16; sigmoid; linear 1'
 
 data() {
-    $PY -c '
+    memo "$3" "data-$1-$2.npy" $PY -c '
 import sys, numpy as np
 n, dt, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 r = np.random.default_rng(n)
 x = r.integers(0, 256, size=(n, 1, 8, 8)).astype(np.uint8)
-np.save(path, x if dt == "u8" else (x.astype(np.float32) - 127.5) / 127.5)' "$@"
+np.save(path, x if dt == "u8" else (x.astype(np.float32) - 127.5) / 127.5)' "$1" "$2"
 }
 
 init() {
