@@ -9,9 +9,8 @@
  * ~125 GFLOP/s when alternating with our loops). So OpenBLAS runs single-threaded, and a
  * large gemm is cut into blocks of rows (or columns) of C that depend only on its shape,
  * shared out over our pool, each block one single-threaded cblas_sgemm: results are the
- * same bits with any thread count. Our workers sleep on a condition variable between jobs
- * (with GT_CPU_SPIN they spin briefly first: the pool section below). Every call is
- * synchronous. */
+ * same bits with any thread count. Our workers spin briefly, then sleep on a condition
+ * variable between jobs (the pool section below). Every call is synchronous. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdint.h>
@@ -190,12 +189,12 @@ typedef struct {
 static pool_t pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
                       .done = PTHREAD_COND_INITIALIZER};
 
-/* Rounds of spinning before a thread sleeps (GT_CPU_SPIN=N; 2000 is about 30-90 microseconds,
- * a pause being 40-140 cycles: longer than most gaps between a step's jobs). Off by default:
- * on a shared 2-core machine (load 8-15) spinning did not remove the futex sleeps (the threads
- * were preempted anyway) and cost 1.5% more CPU time per step (lib/cpu/README.md, "The pool's
- * spinning"); on a machine of one's own it is worth measuring again. */
-#define POOL_SPIN_DEFAULT 0
+/* Rounds of spinning before a thread sleeps (GT_CPU_SPIN=N, 0: sleep at once): 2000 is about
+ * 30-90 microseconds (a pause is 40-140 cycles), longer than most gaps between a step's jobs.
+ * Measured on the shared 2-core machine (lib/cpu/README.md, "The pool's spinning"): at load
+ * 5 the dcgan step took 0.86x the time of sleeping at once (geometric mean of 8 interleaved
+ * pairs) for the same CPU time; at load 13-15 it removed no futex sleeps. */
+#define POOL_SPIN_DEFAULT 2000
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
