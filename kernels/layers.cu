@@ -8,6 +8,7 @@
 #include "reduce.h"
 
 #include "lib/backend/act_math.h"
+#include "lib/base/common.h"
 #include "lib/backend/norm_math.h"
 #include "lib/base/philox.h"
 
@@ -148,6 +149,32 @@ void cuda_act_jvp_backward(backend_t *be, act_kind_t k, float slope, float *dx, 
     if (!n || (!dx && !dtx)) return;
     gt_count_bytes(4.0 * n * (3 + (dy != NULL) + (dty != NULL) + (dx != NULL) + (dtx != NULL)));
     GT_LAUNCH(k_act_jvp_backward, gt_blocks(n), GT_BLOCK, dx, dtx, dy, dty, x, tx, y, n, (int)k, slope);
+}
+
+/* ---- activation and dropout fused (net.c) ------------------------------------------------ */
+
+/* one element: its mask byte drawn (forward) or read, then f(x) * factor or f'(x) (dy * factor) */
+__global__ void k_act_dropout(float *out, const float *in, const float *x, unsigned char *mask, int backward,
+                              size_t n, uint64_t seed, uint32_t step, uint64_t base, float p, float scale, int kind,
+                              float slope) {
+    size_t k = GT_TID();
+    if (k >= n) return;
+    if (!backward)
+        mask[k] = (unsigned char)dropout_keep_bits(philox_u32(seed, PHILOX_STREAM_DROPOUT, step, base + k), p);
+    float m = dropout_mask_factor(mask[k], scale);
+    out[k] = backward ? act_dropout_backward_value(kind, slope, x[k], in[k], m)
+                      : act_dropout_forward_value(kind, slope, x[k], m);
+}
+
+void cuda_act_dropout(backend_t *be, act_kind_t k, float slope, int backward, float *out, const float *in,
+                      const float *x, unsigned char *mask, size_t n, uint64_t seed, uint32_t step, uint64_t base,
+                      float p) {
+    (void)be;
+    if (k != ACT_RELU && k != ACT_LRELU) gt_fatal(1, "act_dropout: internal error: activation %d does not read x", (int)k);
+    if (!n) return;
+    gt_count_bytes(4.0 * n * (backward ? 3 : 2) + 1.0 * n);
+    GT_LAUNCH(k_act_dropout, gt_blocks(n), GT_BLOCK, out, in, x, mask, backward, n, seed, step, base, p,
+              dropout_scale(p), (int)k, slope);
 }
 
 /* ---- dropout ----------------------------------------------------------------------------- */

@@ -92,6 +92,16 @@ GT_HD static inline float act_backward_value(int kind, float slope, float x, flo
     return kind == ACT_RELU ? act_relu_bwd(x, dy) : act_deriv(kind, slope, x, y) * dy;
 }
 
+/* act_dropout (backend_ops.h): an activation read from x and dropout's factor (norm_math.h's
+ * dropout_mask_factor) in one pass, with the rounding of the two passes one after the other:
+ * forward f(x) * factor, backward f'(x) (dy * factor). */
+GT_HD static inline float act_dropout_forward_value(int kind, float slope, float x, float factor) {
+    return act_value(kind, slope, x) * factor;
+}
+GT_HD static inline float act_dropout_backward_value(int kind, float slope, float x, float dy, float factor) {
+    return act_backward_value(kind, slope, x, 0.0f, dy * factor);
+}
+
 /* jvp backward: *dx = f' dy + f'' tx dty, *dtx = f' dty */
 GT_HD static inline void act_jvp_backward_value(int kind, float slope, float x, float y, float tx, float dy, float dty,
                                                 float *dx, float *dtx) {

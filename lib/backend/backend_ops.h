@@ -68,6 +68,15 @@ BACKEND_OP(ln_jvp_backward, (backend_t *be, const ln_args_t *a))
  * NULL counts as zeros. */
 BACKEND_OP(dropout, (backend_t *be, float *o1, const float *i1, float *o2, const float *i2, unsigned char *mask,
                      int draw, size_t n, uint64_t seed, uint32_t step, uint64_t base, float p))
+/* An activation whose derivative reads x (k ACT_RELU or ACT_LRELU) and inverted dropout in one
+ * pass, the same bits as act_forward then dropout (act_backward after dropout's backward):
+ * lib/nn/net.c fuses the two layers. backward == 0: mask drawn as dropout's (draw != 0) and
+ * out = dropout(f(x)); in unused. backward != 0: the forward's mask read and out = f'(x) (mask
+ * in / (1 - p)): in is the gradient w.r.t. the dropout's output, out the one w.r.t. x, and out
+ * may be in (each element reads its own). */
+BACKEND_OP(act_dropout, (backend_t *be, act_kind_t k, float slope, int backward, float *out, const float *in,
+                         const float *x, unsigned char *mask, size_t n, uint64_t seed, uint32_t step, uint64_t base,
+                         float p))
 
 
 /* ---- convolutions (lib/nn/layer_conv.c, layer_convT.c; conv_math.h has the geometry) ------- *

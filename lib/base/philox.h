@@ -72,6 +72,101 @@ GT_HD static inline philox_u4 philox_block(uint64_t seed, uint32_t stream, uint3
     return philox4x32_10(c, (uint32_t)seed, (uint32_t)(seed >> 32));
 }
 
+/* ---- host: PHILOX_LANES consecutive blocks at once ------------------------------------ *
+ * philox_blocks(seed, stream, step, blk0, w) sets w[j][i] = philox_block(seed, stream, step,
+ * blk0 + i).v[j] for i < PHILOX_LANES: the same bits, computed for 8 counters side by side.
+ * The rounds are the block function's, lane by lane; on x86-64 CPUs with AVX2 (checked at run
+ * time) they run as 8-lane vectors (the 32x32->64 products as two vpmuludq on the even and odd
+ * lanes), elsewhere as a plain loop over the lanes. Host code only: a CUDA thread draws its own
+ * block. A loop that draws a block per 4 elements (dropout's mask, lib/cpu/layers.c) spends
+ * most of its time here. */
+#if !defined(__CUDACC__)
+#define PHILOX_LANES 8
+
+static inline void philox_blocks_lanes(uint64_t seed, uint32_t stream, uint32_t step, uint64_t blk0,
+                                       uint32_t w[4][PHILOX_LANES]) {
+    uint32_t c0[PHILOX_LANES], c1[PHILOX_LANES], c2[PHILOX_LANES], c3[PHILOX_LANES];
+    for (int i = 0; i < PHILOX_LANES; i++) {
+        uint64_t b = blk0 + (uint64_t)i;
+        c0[i] = (uint32_t)b;
+        c1[i] = (uint32_t)(b >> 32);
+        c2[i] = step;
+        c3[i] = stream;
+    }
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; r++) {
+        for (int i = 0; i < PHILOX_LANES; i++) {
+            uint64_t p0 = (uint64_t)0xD2511F53u * c0[i], p1 = (uint64_t)0xCD9E8D57u * c2[i];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[i] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[i] ^ k1;
+            c0[i] = n0;
+            c1[i] = (uint32_t)p1;
+            c2[i] = n2;
+            c3[i] = (uint32_t)p0;
+        }
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    for (int i = 0; i < PHILOX_LANES; i++) {
+        w[0][i] = c0[i];
+        w[1][i] = c1[i];
+        w[2][i] = c2[i];
+        w[3][i] = c3[i];
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__cplusplus)
+#include <immintrin.h>
+#define PHILOX_HAVE_AVX2 1
+/* lo and hi words of the 8 products a[i] * m (m in every 32-bit lane) */
+__attribute__((target("avx2"))) static inline void philox_mul8(__m256i a, __m256i m, __m256i *lo, __m256i *hi) {
+    __m256i ev = _mm256_mul_epu32(a, m);                         /* lanes 0, 2, 4, 6 as 64-bit products */
+    __m256i od = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m); /* lanes 1, 3, 5, 7 */
+    *lo = _mm256_blend_epi32(ev, _mm256_slli_epi64(od, 32), 0xAA);
+    *hi = _mm256_blend_epi32(_mm256_srli_epi64(ev, 32), od, 0xAA);
+}
+
+__attribute__((target("avx2"))) static inline void philox_blocks_avx2(uint64_t seed, uint32_t stream, uint32_t step,
+                                                                       uint64_t blk0, uint32_t w[4][PHILOX_LANES]) {
+    uint32_t lo[PHILOX_LANES], hi[PHILOX_LANES];
+    for (int i = 0; i < PHILOX_LANES; i++) {
+        uint64_t b = blk0 + (uint64_t)i;
+        lo[i] = (uint32_t)b;
+        hi[i] = (uint32_t)(b >> 32);
+    }
+    __m256i c0 = _mm256_loadu_si256((const __m256i *)lo), c1 = _mm256_loadu_si256((const __m256i *)hi);
+    __m256i c2 = _mm256_set1_epi32((int)step), c3 = _mm256_set1_epi32((int)stream);
+    const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u), m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; r++) {
+        __m256i lo0, hi0, lo1, hi1;
+        philox_mul8(c0, m0, &lo0, &hi0);
+        philox_mul8(c2, m1, &lo1, &hi1);
+        c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0));
+        c1 = lo1;
+        c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
+        c3 = lo0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    _mm256_storeu_si256((__m256i *)w[0], c0);
+    _mm256_storeu_si256((__m256i *)w[1], c1);
+    _mm256_storeu_si256((__m256i *)w[2], c2);
+    _mm256_storeu_si256((__m256i *)w[3], c3);
+}
+#endif
+
+static inline void philox_blocks(uint64_t seed, uint32_t stream, uint32_t step, uint64_t blk0,
+                                 uint32_t w[4][PHILOX_LANES]) {
+#ifdef PHILOX_HAVE_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        philox_blocks_avx2(seed, stream, step, blk0, w);
+        return;
+    }
+#endif
+    philox_blocks_lanes(seed, stream, step, blk0, w);
+}
+#endif
+
 /* 32 random bits for element `index`. */
 GT_HD static inline uint32_t philox_u32(uint64_t seed, uint32_t stream, uint32_t step, uint64_t index) {
     philox_u4 r = philox_block(seed, stream, step, index >> 2);

@@ -189,19 +189,27 @@ static void drop_apply(const drop_job_t *j, long b, long e) {
     }
 }
 
-/* forward over local elements [b, e): the mask bytes, one Philox block (4 elements) at a time,
- * then the products */
-static void drop_draw_range(void *arg, long b, long e) {
-    const drop_job_t *j = arg;
-    if (b >= e) return;
+/* forward over local elements [b, e): the mask bytes, PHILOX_LANES Philox blocks (4 elements
+ * each) at a time (philox_blocks: the same bits as one philox_block per block), then the
+ * products */
+static void drop_draw_mask(const drop_job_t *j, long b, long e) {
     unsigned char *mask = j->mask;
     uint64_t base = j->base;
     uint64_t g0 = base + (uint64_t)b, g1 = base + (uint64_t)e; /* global [g0, g1) */
-    for (uint64_t blk = g0 >> 2; blk <= (g1 - 1) >> 2; blk++) {
-        philox_u4 r = philox_block(j->seed, PHILOX_STREAM_DROPOUT, j->step, blk);
-        uint64_t lo = blk << 2 < g0 ? g0 : blk << 2, hi = (blk << 2) + 4 > g1 ? g1 : (blk << 2) + 4;
-        for (uint64_t g = lo; g < hi; g++) mask[g - base] = (unsigned char)dropout_keep_bits(r.v[g & 3], j->p);
+    for (uint64_t blk0 = g0 >> 2; blk0 <= (g1 - 1) >> 2; blk0 += PHILOX_LANES) {
+        uint32_t w[4][PHILOX_LANES];
+        philox_blocks(j->seed, PHILOX_STREAM_DROPOUT, j->step, blk0, w);
+        uint64_t lo = blk0 << 2 < g0 ? g0 : blk0 << 2;
+        uint64_t hi = (blk0 + PHILOX_LANES) << 2 > g1 ? g1 : (blk0 + PHILOX_LANES) << 2;
+        for (uint64_t g = lo; g < hi; g++)
+            mask[g - base] = (unsigned char)dropout_keep_bits(w[g & 3][(g >> 2) - blk0], j->p);
     }
+}
+
+static void drop_draw_range(void *arg, long b, long e) {
+    const drop_job_t *j = arg;
+    if (b >= e) return;
+    drop_draw_mask(j, b, e);
     drop_apply(j, b, e);
 }
 
@@ -214,6 +222,48 @@ void cpu_dropout(backend_t *be, float *o1, const float *i1, float *o2, const flo
     void (*fn)(void *, long, long) = draw ? drop_draw_range : drop_saved_range;
     if (n >= 16384) cpu_parallel_for(be, (long)n, fn, &j);
     else fn(&j, 0, (long)n);
+}
+
+/* ---- activation and dropout fused (net.c): dropout's mask code, then one pass ------------ */
+
+typedef struct {
+    drop_job_t d; /* o1 = out, i1 = in, mask, key */
+    const float *x;
+    act_kind_t kind;
+    float slope;
+    int backward;
+} act_drop_job_t;
+
+/* the loop for one kind (a constant, so that the shared functions inline to a vector loop) */
+#define ACT_DROP_LOOP(K)                                                                                   \
+    do {                                                                                                   \
+        if (j->backward)                                                                                   \
+            for (long i = b; i < e; i++)                                                                   \
+                out[i] = act_dropout_backward_value(K, j->slope, x[i], in[i], dropout_mask_factor(mask[i], scale)); \
+        else                                                                                               \
+            for (long i = b; i < e; i++)                                                                   \
+                out[i] = act_dropout_forward_value(K, j->slope, x[i], dropout_mask_factor(mask[i], scale)); \
+    } while (0)
+
+static void act_drop_range(void *arg, long b, long e) {
+    const act_drop_job_t *j = arg;
+    if (b >= e) return;
+    if (!j->backward) drop_draw_mask(&j->d, b, e);
+    const unsigned char *mask = j->d.mask;
+    const float *x = j->x, *in = j->d.i1;
+    float *out = j->d.o1, scale = j->d.scale;
+    if (j->kind == ACT_RELU) ACT_DROP_LOOP(ACT_RELU);
+    else ACT_DROP_LOOP(ACT_LRELU);
+}
+#undef ACT_DROP_LOOP
+
+void cpu_act_dropout(backend_t *be, act_kind_t k, float slope, int backward, float *out, const float *in,
+                     const float *x, unsigned char *mask, size_t n, uint64_t seed, uint32_t step, uint64_t base,
+                     float p) {
+    if (k != ACT_RELU && k != ACT_LRELU) gt_fatal(1, "act_dropout: internal error: activation %d does not read x", (int)k);
+    act_drop_job_t j = {{seed, base, step, p, dropout_scale(p), out, NULL, in, NULL, mask}, x, k, slope, backward};
+    if (n >= 16384) cpu_parallel_for(be, (long)n, act_drop_range, &j);
+    else act_drop_range(&j, 0, (long)n);
 }
 
 /* ---- additive noise: each element from its own index --------------------------------------- */

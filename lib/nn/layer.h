@@ -325,6 +325,19 @@ void layer_wn_forward(const nn_ctx_t *ctx, layer_t *l);
 void layer_wn_backward_begin(const nn_ctx_t *ctx, layer_t *l);
 void layer_wn_backward_end(const nn_ctx_t *ctx, layer_t *l);
 
+/* Activation then dropout in one pass (net.c fuses them; backend_ops.h act_dropout), the bits of
+ * the two layers' passes one after the other. layer_act_dropout_ok: act is relu or lrelu (its
+ * backward reads only x) and drop is a dropout layer that would draw a mask in this pass
+ * (ctx->training, p > 0). layer_act_dropout_forward: y = drop(act(x)), drop's mask saved, act's
+ * output not written; _backward: dx = act'(x) drop'(dy) from the saved mask (dx may be dy). */
+int layer_act_dropout_ok(const nn_ctx_t *ctx, const layer_t *act, const layer_t *drop);
+/* 1 when l is relu or lrelu (a backward that reads only x), with its kind in *k (layer_act.c) */
+int layer_act_reads_x(const layer_t *l, act_kind_t *k);
+void layer_act_dropout_forward(const nn_ctx_t *ctx, const layer_t *act, layer_t *drop, float *y, const float *x,
+                               int B);
+void layer_act_dropout_backward(const nn_ctx_t *ctx, const layer_t *act, layer_t *drop, float *dx, const float *dy,
+                                const float *x, int B);
+
 /* BatchNorm's pieces that conditional BatchNorm (cbn) shares (lib/nn/layer_bn.c says what they do) */
 void layer_bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, size_t n_affine);
 bn_args_t layer_bn_args(const nn_ctx_t *ctx, const layer_t *l, int B);

@@ -25,6 +25,12 @@ static act_kind_t kind_of(const layer_t *l) {
     return n[0] == 'r' ? ACT_RELU : n[0] == 'l' ? ACT_LRELU : n[0] == 't' ? ACT_TANH : ACT_SIGMOID;
 }
 
+int layer_act_reads_x(const layer_t *l, act_kind_t *k) {
+    if (l->ops != &layer_relu_ops && l->ops != &layer_lrelu_ops) return 0;
+    *k = kind_of(l);
+    return 1;
+}
+
 static size_t count(const layer_t *l, int B) { return (size_t)B * (size_t)shape3_size(l->in); }
 
 static void act_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {

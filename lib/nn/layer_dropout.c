@@ -51,6 +51,34 @@ static void drop_run(const nn_ctx_t *ctx, const layer_t *l, int B, int backward,
                 ((uint64_t)l->index << 48) + ctx->sample_base * (uint64_t)shape3_size(l->in), l->p);
 }
 
+/* ---- fused with the activation before it (layer.h layer_act_dropout_*; net.c decides) ---- */
+
+int layer_act_dropout_ok(const nn_ctx_t *ctx, const layer_t *act, const layer_t *drop) {
+    act_kind_t k;
+    return drop->ops == &layer_dropout_ops && ctx->training && drop->p > 0.0f && layer_act_reads_x(act, &k) &&
+           !act->sn && !act->wn;
+}
+
+static void act_drop_run(const nn_ctx_t *ctx, const layer_t *act, layer_t *drop, int backward, float *out,
+                         const float *in, const float *x, int B) {
+    act_kind_t k = ACT_RELU;
+    layer_act_reads_x(act, &k);
+    backend_t *be = ctx->be;
+    be->act_dropout(be, k, act->slope, backward, out, in, x, (unsigned char *)drop->saved,
+                    (size_t)B * (size_t)shape3_size(drop->in), ctx->seed, ctx->rng_step,
+                    ((uint64_t)drop->index << 48) + ctx->sample_base * (uint64_t)shape3_size(drop->in), drop->p);
+}
+
+void layer_act_dropout_forward(const nn_ctx_t *ctx, const layer_t *act, layer_t *drop, float *y, const float *x,
+                               int B) {
+    act_drop_run(ctx, act, drop, 0, y, NULL, x, B);
+}
+
+void layer_act_dropout_backward(const nn_ctx_t *ctx, const layer_t *act, layer_t *drop, float *dx, const float *dy,
+                                const float *x, int B) {
+    act_drop_run(ctx, act, drop, 1, dx, dy, x, B);
+}
+
 static void dropout_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
     drop_run(ctx, l, B, 0, y, x, NULL, NULL);
 }

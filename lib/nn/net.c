@@ -347,11 +347,28 @@ void net_observe(net_t *n, const nn_observer_t *o) { n->observer = o; }
 
 void net_zero_grad(net_t *n) { n->be->zero(n->be, n->grads, sizeof(float) * n->n_params); }
 
+/* Fused passes: top-level layers i and i+1 run as one pass over memory when layer.h allows it
+ * (an activation then dropout: layer_act_dropout_ok), with the bits of the two passes. The
+ * first layer's output is then not written, so an observer (shown every layer's output) turns
+ * fusion off, as net_fuse(n, 0) does. Forward and backward decide alike, and either way each
+ * layer's backward reads only what both ways leave (act's x, dropout's mask). */
+void net_fuse(net_t *n, int on) { n->fuse_off = !on; }
+
+static int fuse_at(const net_t *n, const nn_ctx_t *ctx, int i) {
+    return !n->fuse_off && !ctx->observer && i >= 0 && i + 1 < n->n_layers &&
+           layer_act_dropout_ok(ctx, &n->layers[i], &n->layers[i + 1]);
+}
+
 const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B) {
     n->acts[0] = (float *)x;
     if (ctx->observer) layer_observe(ctx, "input", "input", 0, n->in, x, B);
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
+        if (fuse_at(n, ctx, i)) {
+            layer_act_dropout_forward(ctx, l, &n->layers[i + 1], n->acts[i + 2], n->acts[i], B);
+            i++;
+            continue;
+        }
         layer_forward(ctx, l, n->acts[i + 1], n->acts[i], B);
     }
     return n->acts[n->n_layers];
@@ -378,6 +395,13 @@ void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int
     for (int i = n->n_layers - 1; i >= 0; i--) {
         layer_t *l = &n->layers[i];
         if (!dx && i < first) break;
+        float *gin2 = fuse_at(n, ctx, i - 1) ? grad_in(n->dacts, i - 1, dx, first) : NULL;
+        if (gin2) { /* layers i-1 and i in one pass (gin2 may be g's buffer: element-wise) */
+            layer_act_dropout_backward(ctx, &n->layers[i - 1], l, gin2, g, n->acts[i - 1], B);
+            g = gin2;
+            i--;
+            continue;
+        }
         float *gin = grad_in(n->dacts, i, dx, first);
         layer_backward(ctx, l, gin, g, n->acts[i], n->acts[i + 1], B);
         g = gin;

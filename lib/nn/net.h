@@ -45,6 +45,7 @@ typedef struct net {
     float *sn_buf;
     double *sn_scalars;     /* (sn_layers, 2): sigma, <dW, W> */
     const nn_observer_t *observer; /* NULL, or shown every pass's tensors (net_observe) */
+    int fuse_off;           /* net_fuse(n, 0): every layer runs its own passes */
     backend_t *be;
 } net_t;
 
@@ -73,6 +74,12 @@ void net_zero_grad(net_t *n);
  * ("3.main.2"). The tensors are the pass's own buffers, shown between operations on the
  * backend's stream: nothing is computed differently, and without an observer nothing is shown. */
 void net_observe(net_t *n, const nn_observer_t *o);
+
+/* Fusion of consecutive layers into one pass over memory (on unless turned off; net.c
+ * fuse_at: an activation then dropout), with the same bits either way. A layer fused with the
+ * one after it does not write its own output buffer; an observer turns fusion off. on = 0 runs
+ * every layer on its own (the tests' reference). */
+void net_fuse(net_t *n, int on);
 
 /* The context for a pass (workspace filled in from the net). */
 nn_ctx_t net_ctx(net_t *n, int training, uint64_t seed, uint32_t rng_step, uint64_t sample_base);

@@ -172,11 +172,12 @@ static void fd_check(const char *spec, shape3_t in, int B) { fd_check_x(spec, in
 /* Nothing depends on the thread count: our loops split over independent outputs (activation
  * loops above 32768 elements), and the backend cuts each gemm into blocks that depend on its
  * shape only (backend.h). */
-static void run_net(const char *spec, shape3_t in, int B, int threads, const float *x, const float *dy,
+static void run_net(const char *spec, shape3_t in, int B, int threads, int fuse, const float *x, const float *dy,
                     const float *tx, float *y, float *dx, float *ty, float *dtx, float **grads) {
     backend_t *b = backend_cpu(threads);
     net_t n;
     net_build(&n, spec, in, b);
+    net_fuse(&n, fuse);
     net_alloc(&n, B);
     net_init(&n, INIT_TORCH, 9);
     nn_ctx_t ctx = net_ctx(&n, 1, 1, 0, 0);
@@ -194,7 +195,8 @@ static void run_net(const char *spec, shape3_t in, int B, int threads, const flo
     net_free(&n);
 }
 
-static int same_runs(const char *spec, shape3_t in, int B, int t0, int t1) {
+/* Runs with t0 and t1 threads, fusion (net_fuse) f0 and f1, give the same bits */
+static int same_runs_fused(const char *spec, shape3_t in, int B, int t0, int t1, int f0, int f1) {
     net_t n;
     net_build(&n, spec, in, be);
     size_t np = n.n_params, nx = (size_t)B * (size_t)shape3_size(in), ny = (size_t)B * (size_t)shape3_size(n.out);
@@ -209,7 +211,7 @@ static int same_runs(const char *spec, shape3_t in, int B, int t0, int t1) {
         ty[k] = calloc(ny, sizeof(float));
         dx[k] = calloc(2 * nx, sizeof(float));
         dtx[k] = calloc(nx, sizeof(float));
-        run_net(spec, in, B, k ? t1 : t0, x, dy, tx, y[k], dx[k], ty[k], dtx[k], &g[k]);
+        run_net(spec, in, B, k ? t1 : t0, k ? f1 : f0, x, dy, tx, y[k], dx[k], ty[k], dtx[k], &g[k]);
     }
     int same = !memcmp(y[0], y[1], ny * sizeof(float)) && !memcmp(ty[0], ty[1], ny * sizeof(float)) &&
                !memcmp(dx[0], dx[1], 2 * nx * sizeof(float)) && !memcmp(dtx[0], dtx[1], nx * sizeof(float)) &&
@@ -226,6 +228,10 @@ static int same_runs(const char *spec, shape3_t in, int B, int t0, int t1) {
     free(dy);
     backend_cpu(1);
     return same;
+}
+
+static int same_runs(const char *spec, shape3_t in, int B, int t0, int t1) {
+    return same_runs_fused(spec, in, B, t0, t1, 1, 1);
 }
 
 /* ---- backward without an input gradient ----------------------------------------------- */

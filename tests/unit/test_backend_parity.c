@@ -472,6 +472,43 @@ static void test_dropout(void) {
     for (int i = 0; i < 5; i++) pair_free(all[i]);
 }
 
+/* act_dropout (net.c's fused activation and dropout): CPU and GPU agree, mask included, and on
+ * the CPU the fused passes are the bits of act_forward then dropout (backward: dropout's then
+ * act_backward), the backward in place (dx = dy's buffer) as net.c runs it */
+static void test_act_dropout(void) {
+    size_t n = 40003; /* the CPU's parallel path; not a multiple of 4 */
+    pair_t x = pair_new(n, 2, 0), dy = pair_new(n, 1, 0), y = pair_zero(n), dx = pair_zero(n);
+    pair_t mask = pair_zero((n + 3) / 4);
+    float *ref = gt_xmalloc(sizeof(float) * n), *tmp = gt_xmalloc(sizeof(float) * n);
+    unsigned char *mref = gt_xmalloc(n);
+    for (int k = 0; k < 2; k++) {
+        act_kind_t kind = k ? ACT_LRELU : ACT_RELU;
+        uint64_t base = ((uint64_t)2 << 48) + 5;
+        cpu->act_dropout(cpu, kind, 0.2f, 0, y.c, NULL, x.c, (unsigned char *)mask.c, n, 42, 7, base, 0.3f);
+        gpu->act_dropout(gpu, kind, 0.2f, 0, y.g, NULL, x.g, (unsigned char *)mask.g, n, 42, 7, base, 0.3f);
+        pair_check(&y, "act_dropout forward", TOL_EXACT);
+        pair_check(&mask, "act_dropout mask bytes", TOL_EXACT);
+        cpu->act_forward(cpu, kind, 0.2f, tmp, x.c, n);
+        cpu->dropout(cpu, ref, tmp, NULL, NULL, mref, 1, n, 42, 7, base, 0.3f);
+        CHECK(!memcmp(ref, y.c, sizeof(float) * n) && !memcmp(mref, mask.c, n),
+              "act_dropout forward (kind %d): not the bits of act_forward then dropout", (int)kind);
+        cpu->copy(cpu, dx.c, dy.c, sizeof(float) * n);
+        gpu->copy(gpu, dx.g, dy.g, sizeof(float) * n);
+        cpu->act_dropout(cpu, kind, 0.2f, 1, dx.c, dx.c, x.c, (unsigned char *)mask.c, n, 0, 0, 0, 0.3f);
+        gpu->act_dropout(gpu, kind, 0.2f, 1, dx.g, dx.g, x.g, (unsigned char *)mask.g, n, 0, 0, 0, 0.3f);
+        pair_check(&dx, "act_dropout backward (in place)", TOL_EXACT);
+        cpu->dropout(cpu, tmp, dy.c, NULL, NULL, mref, 0, n, 0, 0, 0, 0.3f);
+        cpu->act_backward(cpu, kind, 0.2f, ref, tmp, x.c, NULL, n);
+        CHECK(!memcmp(ref, dx.c, sizeof(float) * n),
+              "act_dropout backward (kind %d): not the bits of dropout's backward then act_backward", (int)kind);
+    }
+    free(ref);
+    free(tmp);
+    free(mref);
+    pair_t *all[] = {&x, &dy, &y, &dx, &mask};
+    for (int i = 0; i < 5; i++) pair_free(all[i]);
+}
+
 /* add_noise as the noise layer calls it: a large n (the CPU's parallel path), a layer key, x
  * NULL (the noise alone) */
 static void test_add_noise_layer(void) {
@@ -1542,6 +1579,7 @@ int main(void) {
     RUN(test_batchnorm);
     RUN(test_layernorm);
     RUN(test_dropout);
+    RUN(test_act_dropout);
     RUN(test_add_noise_layer);
     RUN(test_losses);
     RUN(test_gather);

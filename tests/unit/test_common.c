@@ -159,6 +159,26 @@ static void test_philox_kat(void) {
           "pi vector: %08x %08x %08x %08x", r.v[0], r.v[1], r.v[2], r.v[3]);
 }
 
+/* philox_blocks (8 counters side by side; AVX2 where the CPU has it) and its portable loop give
+ * philox_block's words, including across a carry into the counter's high word and the stream
+ * and seed words' top bits. */
+static void test_philox_lanes(void) {
+    const uint64_t starts[] = {0, 5, 0xfffffffcull, 0x123456789abull};
+    const uint64_t seeds[] = {0, 0xfedcba9876543210ull};
+    for (size_t s = 0; s < sizeof starts / sizeof *starts; s++)
+        for (size_t k = 0; k < 2; k++) {
+            uint32_t w[4][PHILOX_LANES], v[4][PHILOX_LANES];
+            philox_blocks(seeds[k], 0x80000004u, 0xdeadbeefu, starts[s], w);
+            philox_blocks_lanes(seeds[k], 0x80000004u, 0xdeadbeefu, starts[s], v);
+            for (int i = 0; i < PHILOX_LANES; i++) {
+                philox_u4 r = philox_block(seeds[k], 0x80000004u, 0xdeadbeefu, starts[s] + (uint64_t)i);
+                for (int j = 0; j < 4; j++)
+                    CHECK(w[j][i] == r.v[j] && v[j][i] == r.v[j], "block %llu word %d: %08x %08x, want %08x",
+                          (unsigned long long)(starts[s] + (uint64_t)i), j, w[j][i], v[j][i], r.v[j]);
+            }
+        }
+}
+
 static void test_philox_normal_moments(void) {
     double s = 0, s2 = 0;
     const int n = 200000;
@@ -181,6 +201,7 @@ int main(void) {
     RUN(test_tensor_shapes);
     RUN(test_tensor_labels);
     RUN(test_philox_kat);
+    RUN(test_philox_lanes);
     RUN(test_philox_normal_moments);
     return harness_done();
 }

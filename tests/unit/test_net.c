@@ -202,6 +202,41 @@ static void test_thread_independence(void) {
           "linear layers differ between 1 and 2 threads");
 }
 
+/* Fused passes (net.c fuse_at: an activation then dropout) give the bits of the layers' own
+ * passes, with 1 or 2 threads (below and above the CPU's threshold for threads), and really run:
+ * the activation's own output buffer is left alone, unless fusion is off or an observer watches. */
+static void observe_nothing(void *u, const nn_ctx_t *ctx, const nn_event_t *e) {
+    (void)u;
+    (void)ctx;
+    (void)e;
+}
+
+static void test_fused_passes(void) {
+    const char *d = "conv 6 k4 s2 p1; lrelu 0.2; dropout 0.3; conv 8 k4 s2 p1; relu; dropout 0.5; flatten; linear 1";
+    CHECK(same_runs_fused(d, (shape3_t){2, 16, 12}, 5, 1, 1, 1, 0), "conv/act/dropout: fused and unfused differ");
+    const char *m = "linear 4100; lrelu 0.2; dropout 0.3; linear 3; relu; dropout 0.1";
+    CHECK(same_runs_fused(m, (shape3_t){20, 1, 1}, 6, 2, 1, 1, 0), "linear/act/dropout: fused (2 threads) and unfused differ");
+    CHECK(same_runs_fused(m, (shape3_t){20, 1, 1}, 6, 2, 1, 1, 1), "fused: 1 and 2 threads differ");
+    net_t n;
+    net_build(&n, m, (shape3_t){20, 1, 1}, be);
+    net_alloc(&n, 2);
+    net_init(&n, INIT_TORCH, 3);
+    float x[40], sentinel = -7.0f, got;
+    randn(x, 40, 11, 1.0f);
+    nn_observer_t o = {observe_nothing, NULL};
+    for (int k = 0; k < 3; k++) { /* fused; not fused; fused but observed */
+        net_fuse(&n, k != 1);
+        net_observe(&n, k == 2 ? &o : NULL);
+        nn_ctx_t ctx = net_ctx(&n, 1, 1, 0, 0);
+        be->upload(be, n.acts[2], &sentinel, sizeof sentinel);
+        net_forward(&n, &ctx, x, 2);
+        be->download(be, &got, n.acts[2], sizeof got);
+        CHECK((got == sentinel) == (k == 0), "case %d: the activation's output %s written", k,
+              got == sentinel ? "not" : "was");
+    }
+    net_free(&n);
+}
+
 /* without an input gradient the leading layers skip theirs; parameter gradients do not change */
 static void test_backward_without_dx(void) {
     check_backward_without_dx("flatten; reshape 2x3x1; flatten; linear 5; tanh; linear 2", (shape3_t){3, 2, 1}, 3);
@@ -267,6 +302,7 @@ int main(void) {
     RUN(test_sigmoid_stable);
     RUN(test_thread_independence);
     RUN(test_backward_without_dx);
+    RUN(test_fused_passes);
     RUN(test_presets);
     return harness_done();
 }
