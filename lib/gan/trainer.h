@@ -110,6 +110,7 @@ typedef struct {
     dist_t *dist;
     int lo, b;               /* this process's slice [lo, lo + b) of each global batch */
     bn_sync_t bn_sync;       /* BatchNorm statistics over the global batch */
+    int graph_seen;          /* CUDA graphs (train_step): kinds of step run uncaptured, 1 without R1/R2, 2 with */
 } trainer_t;
 
 /* Prepare training of m on data (checked: shape must be m's, N >= batch) on the model's
