@@ -25,6 +25,11 @@
  *              the next synchronising call reports cudaErrorIllegalAddress (GT_CUDA_SYNC=1
  *              makes that the call right after the launch, cuda_check.h).
  *   streams    there is one implicit order: every call completes before it returns.
+ *   graphs     stream capture records launches, cuBLAS calls, device copies and memsets (with
+ *              copies of their arguments) instead of running them; cudaGraphLaunch runs them in
+ *              order; cudaGraphExecUpdate needs the same nodes in the same order. What a real
+ *              capture refuses (a synchronous or host copy, a sync, cudaMalloc, cudaFree) is
+ *              refused with a message and invalidates the capture (cuda_emu.cu, "graphs").
  *   cuBLAS     cublasSgemm calls column-major cblas_sgemm with exactly the arguments given
  *              (after cuBLAS's own argument checks), so the row-major to column-major mapping
  *              (kernels/gemm_map.h) is exercised for real. TF32 math mode is recorded, and
