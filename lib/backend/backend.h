@@ -13,7 +13,7 @@
  *   CPU   lib/cpu/: backend_cpu.c (memory, gemm, thread pool, the struct; cpu_ops.h),
  *         dist_mpi.c, layers.c, norm.c, conv.c, pool.c, inception.c, train.c, optim.c, class.c,
  *         sn.c
- *   CUDA  kernels/: backend_cuda.cu (the same; cuda_ops.h), dist_nccl.cu, layers.cu, norm.cu,
+ *   CUDA  kernels/: backend_cuda.cu (the same; cuda_ops.h), dist_nccl.cu, graph.cu, layers.cu, norm.cu,
  *         conv.cu, pool.cu, inception.cu, train.cu, optim.cu, class.cu, sn.cu; built with `make CUDA=1`,
  *         or as a host emulation with `make CUDA=emu` (kernels/cuda_emu.h).
  * The per-element arithmetic of every operation is written once, in `GT_HD static inline`
