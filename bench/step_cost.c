@@ -4,12 +4,17 @@
  * Used by bench/bench_cuda.sh; built by `make` into $(OBJ)/bench/step_cost.
  *
  *   step_cost --preset NAME --shape CxHxW --batch B [--classes K] [--device cpu|cuda] [--warmup W]
- *             [--steps N] [--tf32]
+ *             [--steps N] [--tf32] [--cuda-graph on|off]
  * prints one tab-separated line:
  *   preset batch n_critic launches_per_step gflop_per_step mbyte_per_step ms_per_step images_per_s
  *   proc_sums_per_step proc_sum_mbyte_per_step serial_depth_per_step serial_depth_max
+ *   launches_per_step_without_graphs
  * (the counters are per step after the warm-up; cpu counts only proc_sums and prints 0 for
- * the others; serial depth: backend_counters_t). A class-conditional preset (cmlp, cdcgan, csngan)
+ * the others; serial depth: backend_counters_t). A step recorded as a CUDA graph (trainer.c,
+ * on unless --cuda-graph off) counts as one launch plus what ran outside the graph; the last
+ * column counts its recorded operations instead, as a step launched one by one makes them (the
+ * same operations: the first column's figure without graphs). With 1 warm-up step the
+ * timed steps are recorded (the first step of a run is not). A class-conditional preset (cmlp, cdcgan, csngan)
  * takes --classes K (default 10): random labels in [0, K). Started by mpirun as P processes, the step is data-parallel as in gan-step
  * (batch B is the global batch, B / P per process) and rank 0 prints: the last two columns count
  * what a step sums across processes (gradients, loss figures, BatchNorm statistics: the calls of
@@ -42,7 +47,7 @@ static double seconds(void) {
 
 static void usage(void) {
     fprintf(stderr, "usage: step_cost --preset NAME --shape CxHxW --batch B [--classes K] [--device cpu|cuda] [--warmup W] "
-                    "[--steps N] [--tf32]\n"
+                    "[--steps N] [--tf32] [--cuda-graph on|off]\n"
                     "       step_cost --fid WEIGHTS --batch B [--device cpu|cuda] [--warmup W] [--steps N] [--tf32]\n");
     exit(2);
 }
@@ -50,11 +55,13 @@ static void usage(void) {
 /* print the per-step line from the counters before and after `steps` steps of dt seconds */
 static void report(const char *what, int batch, int n_critic, int steps, double dt, backend_counters_t c0,
                    backend_counters_t c1) {
-    printf("%s\t%d\t%d\t%.1f\t%.4f\t%.3f\t%.3f\t%.1f\t%.1f\t%.3f\t%.0f\t%llu\n", what, batch, n_critic,
+    printf("%s\t%d\t%d\t%.1f\t%.4f\t%.3f\t%.3f\t%.1f\t%.1f\t%.3f\t%.0f\t%llu\t%.1f\n", what, batch, n_critic,
            (double)(c1.launches - c0.launches) / steps, (c1.flops - c0.flops) / steps / 1e9,
            (c1.bytes - c0.bytes) / steps / 1e6, dt / steps * 1e3, (double)batch * n_critic * steps / dt,
            (double)(c1.proc_sums - c0.proc_sums) / steps, (c1.proc_sum_bytes - c0.proc_sum_bytes) / steps / 1e6,
-           (double)(c1.serial_depth - c0.serial_depth) / steps, (unsigned long long)c1.serial_depth_max);
+           (double)(c1.serial_depth - c0.serial_depth) / steps, (unsigned long long)c1.serial_depth_max,
+           (double)(c1.launches - c0.launches - (c1.graph_launches - c0.graph_launches) +
+                    (c1.graph_nodes - c0.graph_nodes)) / steps);
 }
 
 /* --fid: the Inception features of `batch` random 3x32x32 images per step */
@@ -98,7 +105,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     const char *preset = NULL, *shape_s = NULL, *device = "cuda", *fid_weights = NULL;
-    int batch = 0, warmup = 2, steps = 1, tf32 = 0, classes = 10;
+    int batch = 0, warmup = 2, steps = 1, tf32 = 0, classes = 10, graphs = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[++i];
         else if (!strcmp(argv[i], "--shape") && i + 1 < argc) shape_s = argv[++i];
@@ -108,6 +115,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--fid") && i + 1 < argc) fid_weights = argv[++i];
         else if (!strcmp(argv[i], "--tf32")) tf32 = 1;
+        else if (!strcmp(argv[i], "--cuda-graph") && i + 1 < argc && (!strcmp(argv[i + 1], "on") || !strcmp(argv[i + 1], "off")))
+            graphs = !strcmp(argv[++i], "on");
         else if (!strcmp(argv[i], "--classes") && i + 1 < argc) classes = atoi(argv[++i]);
         else usage();
     }
@@ -120,6 +129,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     be->tf32 = tf32;
+    if (!graphs) be->graphs = 0;
     if (fid_weights) return fid_cost(be, fid_weights, batch, warmup, steps);
     preset_t p;
     int conditional = !strcmp(preset, "cmlp") || !strcmp(preset, "cdcgan") || !strcmp(preset, "csngan");

@@ -76,7 +76,17 @@ static void release_cache(void) {
     cache.clear();
 }
 
+/* Allocation inside a recorded step breaks the contract that steps after the first allocate
+ * nothing (and a freed block could be handed to an operation recorded after one that still
+ * uses it): refused whether or not the cache could serve it. */
+static void no_capture(const char *what) {
+    if (gt_cuda_capturing)
+        gt_fatal(1, "cuda: %s while a training step is recorded as a CUDA graph: a step after the first must "
+                    "allocate nothing (a bug; GT_CUDA_GRAPH=0 runs without graphs)", what);
+}
+
 static void *cuda_alloc(backend_t *be, size_t bytes) {
+    no_capture("a device allocation");
     size_t n = round_size(bytes);
     auto it = cache.lower_bound(n);
     if (it != cache.end() && it->first <= n + n / 4) { /* a cached block at most 25% larger */
@@ -101,6 +111,7 @@ static void *cuda_alloc(backend_t *be, size_t bytes) {
 static void cuda_free(backend_t *be, void *p) {
     (void)be;
     if (!p) return;
+    no_capture("a device free");
     auto it = live.find(p);
     if (it == live.end()) gt_cuda_fail(__FILE__, __LINE__, "cuda_free", "not a block of this allocator", "bug");
     cache.insert({it->second, p});
@@ -208,6 +219,10 @@ static void fill_struct(backend_t *be) {
     be->join = cuda_join;
     be->sum_procs = cuda_sum_procs;
     be->gemm = cuda_gemm;
+    be->graph_begin = cuda_graph_begin;
+    be->graph_end = cuda_graph_end;
+    const char *graphs = getenv("GT_CUDA_GRAPH");
+    be->graphs = !(graphs && strcmp(graphs, "0") == 0);
     /* every compute operation: be->name = cuda_name (a missing one does not link) */
 #define BACKEND_OP(name, params) be->name = cuda_##name;
 #include "lib/backend/backend_ops.h"

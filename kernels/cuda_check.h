@@ -50,6 +50,9 @@ int gt_cuda_device(void);
  * synchronisation that names another operation. Slow: for finding a fault, not for training. */
 extern int gt_cuda_sync_each;
 
+/* A CUDA graph is being recorded (kernels/graph.cu): nothing may allocate, free or transfer. */
+extern int gt_cuda_capturing;
+
 /* A launch failed: print "PROG: cuda: FILE:LINE: kernel KERNEL (in OP) failed: NAME
  * (description)" and exit 1. */
 [[noreturn]] void gt_cuda_fail_launch(const char *file, int line, const char *kernel, const char *op, cudaError_t e);

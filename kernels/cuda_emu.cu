@@ -18,6 +18,8 @@
 
 #include <cblas.h>
 #include <map>
+#include <memory>
+#include <vector>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -202,7 +204,10 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int dev) {
     return cudaSuccess;
 }
 
+static cudaError_t capture_refuse(const char *what, const char *why);
+
 cudaError_t cudaMalloc(void **p, size_t bytes) {
+    if (gt_emu_capturing()) return capture_refuse("cudaMalloc", "memory must be allocated before the capture");
     arena_init();
     size_t n = (bytes + ALIGN - 1) / ALIGN * ALIGN;
     if (!n) n = ALIGN;
@@ -224,6 +229,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
 }
 
 cudaError_t cudaFree(void *p) {
+    if (gt_emu_capturing()) return capture_refuse("cudaFree", "memory must outlive the graph's launches");
     if (!p) return cudaSuccess;
     char *c = (char *)p;
     size_t off = (size_t)(c - arena);
@@ -253,6 +259,7 @@ cudaError_t cudaFree(void *p) {
 }
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    if (gt_emu_capturing()) return capture_refuse("cudaMemcpy", "a synchronous copy waits for the device");
     if (sticky != cudaSuccess) return sticky;
     if (!bytes) return cudaSuccess;
     int dd = gt_emu_is_device(dst, bytes), sd = gt_emu_is_device(src, bytes);
@@ -288,13 +295,18 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
     return cudaSuccess;
 }
 
+static cudaError_t capture_memcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
+static cudaError_t capture_memset(void *p, int value, size_t bytes);
+
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
     (void)s;
+    if (gt_emu_capturing()) return capture_memcpy(dst, src, bytes, kind);
     return cudaMemcpy(dst, src, bytes, kind);
 }
 
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s) {
     (void)s;
+    if (gt_emu_capturing()) return capture_memset(p, value, bytes);
     if (sticky != cudaSuccess) return sticky;
     if (!bytes) return cudaSuccess;
     if (!gt_emu_is_device(p, bytes)) return fail(cudaErrorInvalidValue, "cudaMemset: not (all) device memory");
@@ -318,9 +330,13 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     (void)s;
+    if (gt_emu_capturing()) return capture_refuse("cudaStreamSynchronize", "the host cannot wait for work not yet launched");
     return sticky;
 }
-cudaError_t cudaDeviceSynchronize(void) { return sticky; }
+cudaError_t cudaDeviceSynchronize(void) {
+    if (gt_emu_capturing()) return capture_refuse("cudaDeviceSynchronize", "the host cannot wait for work not yet launched");
+    return sticky;
+}
 cudaError_t cudaGetLastError(void) {
     cudaError_t e = last_error;
     last_error = cudaSuccess;
@@ -338,6 +354,10 @@ const char *cudaGetErrorName(cudaError_t e) {
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
+    case cudaErrorGraphExecUpdateFailure: return "cudaErrorGraphExecUpdateFailure";
     }
     return "cudaErrorUnknown";
 }
@@ -352,6 +372,10 @@ const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureUnmatched: return "capture was not initiated in this stream";
+    case cudaErrorGraphExecUpdateFailure: return "the graph update was not performed because it included changes which violated constraints specific to instantiated graph update";
     }
     return "unknown error";
 }
@@ -381,6 +405,10 @@ cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode) {
     return CUBLAS_STATUS_SUCCESS;
 }
 
+static cublasStatus_t capture_sgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                     float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                                     int ldc);
+
 /* cuBLAS's argument checks (column-major: op(A) is m x k, A is lda-strided with lda >= its
  * rows), then column-major CBLAS with the same arguments on the device arrays. */
 cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
@@ -395,6 +423,7 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
                 ldb, ldc);
         return CUBLAS_STATUS_INVALID_VALUE;
     }
+    if (gt_emu_capturing()) return capture_sgemm(h, ta, tb, m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc);
     if (m == 0 || n == 0 || sticky != cudaSuccess) return CUBLAS_STATUS_SUCCESS; /* after a fault: reported at the next sync */
     /* every element of the three matrices is device memory */
     size_t a_end = (size_t)(acols - 1) * lda + arows, b_end = (size_t)(bcols - 1) * ldb + brows,
@@ -471,6 +500,10 @@ ncclResult_t ncclCommDestroy(ncclComm_t comm) {
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
                            ncclComm_t comm, cudaStream_t stream) {
     (void)stream; /* one implicit order: done on return */
+    if (gt_emu_capturing()) {
+        capture_refuse("ncclAllReduce", "the emulation records no collectives");
+        return ncclInvalidUsage;
+    }
     if (!comm || op != ncclSum || (type != ncclFloat && type != ncclDouble)) return ncclInvalidArgument;
     size_t bytes = count * (type == ncclDouble ? 8 : 4);
     if (count == 0) return ncclSuccess;
@@ -502,6 +535,176 @@ const char *ncclGetErrorString(ncclResult_t r) {
     case ncclInvalidUsage: return "invalid usage";
     }
     return "unknown result code";
+}
+
+/* ---- graphs ------------------------------------------------------------------------------ */
+/* Stream capture as the real runtime does it for one stream: between cudaStreamBeginCapture and
+ * cudaStreamEndCapture, kernel launches (cuda_emu.h gt_emu_launch), device-to-device copies,
+ * memsets and cuBLAS calls are recorded in order, with copies of their arguments (cuBLAS's alpha
+ * and beta by value, as in host pointer mode), and not run; cudaGraphLaunch runs the nodes in
+ * that order, each with the checks it has when called directly. What a real capture refuses is
+ * refused with a message, and invalidates the capture (cudaStreamEndCapture then fails with
+ * cudaErrorStreamCaptureInvalidated): a synchronous copy, a copy with a host side, a stream or
+ * device synchronisation, cudaMalloc and cudaFree (global capture mode), and, as the emulation
+ * records no collectives, ncclAllReduce. Host code that reads or writes device memory faults
+ * as at any other time (the arena stays closed: nothing runs during a capture).
+ * cudaGraphExecUpdate takes the new graph's parameters when the graphs have the same nodes in
+ * the same order (the same count and, node by node, the same kind; a copy also the same
+ * direction, a memset the same size), as the real update requires of a chain of nodes; a kernel
+ * node may change its kernel (allowed within one context). Otherwise it fails, leaving the
+ * instantiated graph as it was, with cudaErrorGraphExecUpdateFailure and the reason. */
+
+struct gt_emu_graph_node {
+    int kind;
+    const void *fn;  /* a kernel node's kernel */
+    size_t param;    /* a copy's direction, a memset's bytes */
+    const char *name;
+    void (*run)(void *);
+    std::shared_ptr<void> ctx; /* the recorded arguments, shared by the graphs made from this one */
+};
+
+struct gt_emu_graph {
+    std::vector<gt_emu_graph_node> nodes;
+    int exec; /* instantiated (cudaGraphInstantiate) */
+};
+
+static gt_emu_graph *capture;  /* the graph being recorded (NULL: no capture open) */
+static int capture_invalid;    /* an operation the capture refuses was called */
+
+int gt_emu_capturing(void) { return capture != NULL; }
+
+void gt_emu_record(int kind, const void *fn, size_t param, const char *name, void (*run)(void *), void *ctx,
+                   void (*drop)(void *)) {
+    capture->nodes.push_back(gt_emu_graph_node{kind, fn, param, name, run, std::shared_ptr<void>(ctx, drop)});
+}
+
+static cudaError_t capture_refuse(const char *what, const char *why) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s during a stream capture (a CUDA graph cannot hold it: %s); the capture is invalid",
+             what, why);
+    capture_invalid = 1;
+    return fail(cudaErrorStreamCaptureUnsupported, msg);
+}
+
+/* a recorded node that calls fn(args) when the graph runs */
+template <typename F> static void record(int kind, size_t param, const char *name, F fn) {
+    F *c = new F(fn);
+    gt_emu_record(kind, NULL, param, name, [](void *p) { (*static_cast<F *>(p))(); }, c,
+                  [](void *p) { delete static_cast<F *>(p); });
+}
+
+static cudaError_t capture_memcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    if (kind != cudaMemcpyDeviceToDevice || !gt_emu_is_device(dst, bytes) || !gt_emu_is_device(src, bytes))
+        return capture_refuse("cudaMemcpyAsync between host and device memory",
+                              "a host buffer's contents are read or written when the graph runs, not now; copy "
+                              "outside the capture");
+    record(GT_EMU_NODE_MEMCPY, (size_t)kind, "cudaMemcpyAsync", [=]() { (void)cudaMemcpy(dst, src, bytes, kind); });
+    return cudaSuccess;
+}
+
+static cudaError_t capture_memset(void *p, int value, size_t bytes) {
+    if (bytes && !gt_emu_is_device(p, bytes)) return fail(cudaErrorInvalidValue, "cudaMemset: not (all) device memory");
+    record(GT_EMU_NODE_MEMSET, bytes, "cudaMemsetAsync", [=]() { (void)cudaMemsetAsync(p, value, bytes, NULL); });
+    return cudaSuccess;
+}
+
+static cublasStatus_t capture_sgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                     float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                                     int ldc) {
+    record(GT_EMU_NODE_KERNEL, 0, "cublasSgemm",
+           [=]() { (void)cublasSgemm(h, ta, tb, m, n, k, &alpha, A, lda, B, ldb, &beta, C, ldc); });
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
+    (void)s;
+    (void)mode; /* every mode refuses what the emulation refuses (one thread, one stream) */
+    if (capture) return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamBeginCapture: the stream is capturing already");
+    capture = new gt_emu_graph{{}, 0};
+    capture_invalid = 0;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *graph) {
+    (void)s;
+    if (!capture) return fail(cudaErrorStreamCaptureUnmatched, "cudaStreamEndCapture: no capture was begun");
+    gt_emu_graph *g = capture;
+    capture = NULL;
+    if (capture_invalid) {
+        delete g;
+        *graph = NULL;
+        return fail(cudaErrorStreamCaptureInvalidated, "cudaStreamEndCapture: the capture was invalidated (above)");
+    }
+    *graph = g;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus *status) {
+    (void)s;
+    *status = !capture ? cudaStreamCaptureStatusNone
+                       : capture_invalid ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphGetNodes(cudaGraph_t g, cudaGraphNode_t *nodes, size_t *count) {
+    if (!g || !count) return fail(cudaErrorInvalidValue, "cudaGraphGetNodes: no graph");
+    if (nodes)
+        for (size_t i = 0; i < *count && i < g->nodes.size(); i++) nodes[i] = &g->nodes[i];
+    *count = g->nodes.size();
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t g, unsigned long long flags) {
+    if (!g || g->exec || flags) return fail(cudaErrorInvalidValue, "cudaGraphInstantiate: not a graph, or flags");
+    if (capture) return capture_refuse("cudaGraphInstantiate", "instantiate after the capture ends");
+    *exec = new gt_emu_graph{g->nodes, 1};
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t g, cudaGraphExecUpdateResultInfo *info) {
+    if (!exec || !exec->exec || !g || g->exec) return fail(cudaErrorInvalidValue, "cudaGraphExecUpdate: bad arguments");
+    cudaGraphExecUpdateResult r = cudaGraphExecUpdateSuccess;
+    cudaGraphNode_t bad = NULL;
+    if (exec->nodes.size() != g->nodes.size()) r = cudaGraphExecUpdateErrorTopologyChanged;
+    for (size_t i = 0; r == cudaGraphExecUpdateSuccess && i < g->nodes.size(); i++) {
+        const gt_emu_graph_node &a = exec->nodes[i], &b = g->nodes[i];
+        if (a.kind != b.kind) r = cudaGraphExecUpdateErrorNodeTypeChanged;
+        else if (a.kind != GT_EMU_NODE_KERNEL && a.param != b.param) r = cudaGraphExecUpdateErrorParametersChanged;
+        if (r != cudaGraphExecUpdateSuccess) bad = &g->nodes[i];
+    }
+    if (info) {
+        info->result = r;
+        info->errorNode = bad;
+        info->errorFromNode = NULL;
+    }
+    if (r != cudaGraphExecUpdateSuccess) return cudaErrorGraphExecUpdateFailure; /* not sticky: no message */
+    exec->nodes = g->nodes;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
+    (void)s;
+    if (!exec || !exec->exec) return fail(cudaErrorInvalidValue, "cudaGraphLaunch: not an instantiated graph");
+    if (capture) return capture_refuse("cudaGraphLaunch", "the emulation records no graphs inside graphs");
+    if (sticky != cudaSuccess) return sticky;
+    cudaError_t before = last_error;
+    last_error = cudaSuccess;
+    for (gt_emu_graph_node &n : exec->nodes) n.run(n.ctx.get()); /* in order: the capture's one stream */
+    cudaError_t e = last_error; /* a node's own failure (a copy's check), reported by the launch */
+    if (e == cudaSuccess) last_error = before;
+    return e;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+    if (g && g->exec) return fail(cudaErrorInvalidValue, "cudaGraphDestroy: an instantiated graph (cudaGraphExecDestroy)");
+    delete g;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+    if (exec && !exec->exec) return fail(cudaErrorInvalidValue, "cudaGraphExecDestroy: not an instantiated graph");
+    delete exec;
+    return cudaSuccess;
 }
 
 #endif

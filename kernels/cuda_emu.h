@@ -26,6 +26,11 @@
  *              the next synchronising call reports cudaErrorIllegalAddress (GT_CUDA_SYNC=1
  *              makes that the call right after the launch, cuda_check.h).
  *   streams    there is one implicit order: every call completes before it returns.
+ *   graphs     stream capture records launches, cuBLAS calls, device copies and memsets (with
+ *              copies of their arguments) instead of running them; cudaGraphLaunch runs them in
+ *              order; cudaGraphExecUpdate needs the same nodes in the same order. What a real
+ *              capture refuses (a synchronous or host copy, a sync, cudaMalloc, cudaFree) is
+ *              refused with a message and invalidates the capture (cuda_emu.cu, "graphs").
  *   cuBLAS     cublasSgemm calls column-major cblas_sgemm with exactly the arguments given
  *              (after cuBLAS's own argument checks), so the row-major to column-major mapping
  *              (kernels/gemm_map.h) is exercised for real. TF32 math mode is recorded, and
@@ -85,7 +90,11 @@ enum cudaError_t {
     cudaErrorInvalidMemcpyDirection = 21,
     cudaErrorNoDevice = 100,
     cudaErrorInvalidDevice = 101,
-    cudaErrorIllegalAddress = 700
+    cudaErrorIllegalAddress = 700,
+    cudaErrorStreamCaptureUnsupported = 900,
+    cudaErrorStreamCaptureInvalidated = 901,
+    cudaErrorStreamCaptureUnmatched = 903,
+    cudaErrorGraphExecUpdateFailure = 910
 };
 enum cudaMemcpyKind {
     cudaMemcpyHostToHost = 0,
@@ -118,6 +127,42 @@ cudaError_t cudaGetLastError(void);
 cudaError_t cudaPeekAtLastError(void);
 const char *cudaGetErrorName(cudaError_t e);
 const char *cudaGetErrorString(cudaError_t e);
+
+/* ---- graphs (stream capture; cuda_emu.cu "graphs" says what is emulated) ------------------ */
+enum cudaStreamCaptureMode {
+    cudaStreamCaptureModeGlobal = 0,
+    cudaStreamCaptureModeThreadLocal = 1,
+    cudaStreamCaptureModeRelaxed = 2
+};
+enum cudaStreamCaptureStatus {
+    cudaStreamCaptureStatusNone = 0,
+    cudaStreamCaptureStatusActive = 1,
+    cudaStreamCaptureStatusInvalidated = 2
+};
+enum cudaGraphExecUpdateResult {
+    cudaGraphExecUpdateSuccess = 0,
+    cudaGraphExecUpdateError = 1,
+    cudaGraphExecUpdateErrorTopologyChanged = 2,
+    cudaGraphExecUpdateErrorNodeTypeChanged = 3,
+    cudaGraphExecUpdateErrorParametersChanged = 5
+};
+typedef struct gt_emu_graph *cudaGraph_t;
+typedef struct gt_emu_graph *cudaGraphExec_t; /* an instantiated graph is a graph of its own */
+typedef struct gt_emu_graph_node *cudaGraphNode_t;
+struct cudaGraphExecUpdateResultInfo {
+    cudaGraphExecUpdateResult result;
+    cudaGraphNode_t errorNode, errorFromNode;
+};
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus *status);
+cudaError_t cudaGraphGetNodes(cudaGraph_t g, cudaGraphNode_t *nodes, size_t *count);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t g, unsigned long long flags = 0);
+cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t g, cudaGraphExecUpdateResultInfo *info);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s);
+cudaError_t cudaGraphDestroy(cudaGraph_t g);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
 
 /* ---- cuBLAS types ------------------------------------------------------------------------ */
 enum cublasStatus_t {
@@ -264,7 +309,7 @@ void gt_emu_run_kernel(const char *name, void (*body)(void *), void *ctx);
 
 /* Every block, every thread: x fastest, as hardware numbers them; in reverse when asked. */
 template <typename Kernel, typename... Args>
-void gt_emu_launch(const char *name, dim3 grid, dim3 block, Kernel kernel, Args... args) {
+void gt_emu_launch_now(const char *name, dim3 grid, dim3 block, Kernel kernel, Args... args) {
     int idx = 0;
     (gt_emu_check_arg(name, idx++, args), ...);
     auto grid_loops = [&]() {
@@ -287,6 +332,30 @@ void gt_emu_launch(const char *name, dim3 grid, dim3 block, Kernel kernel, Args.
         }
     };
     gt_emu_run_kernel(name, [](void *c) { (*static_cast<decltype(grid_loops) *>(c))(); }, &grid_loops);
+}
+
+/* While a capture is open (cudaStreamBeginCapture) a launch is recorded, not run: node kind
+ * GT_EMU_NODE_KERNEL of the kernel `fn`, running `run` when the graph is launched. */
+enum { GT_EMU_NODE_KERNEL = 1, GT_EMU_NODE_MEMCPY = 2, GT_EMU_NODE_MEMSET = 3 };
+int gt_emu_capturing(void);
+void gt_emu_record(int kind, const void *fn, size_t param, const char *name, void (*run)(void *), void *ctx,
+                   void (*drop)(void *));
+
+/* A launch: run now, or, while capturing, check the arguments now (as a captured launch's
+ * configuration is checked) and record a copy of them, with which the graph's launch runs the
+ * grid (checking the pointers again: a buffer freed since the capture is caught). */
+template <typename Kernel, typename... Args>
+void gt_emu_launch(const char *name, dim3 grid, dim3 block, Kernel kernel, Args... args) {
+    if (!gt_emu_capturing()) {
+        gt_emu_launch_now(name, grid, block, kernel, args...);
+        return;
+    }
+    int idx = 0;
+    (gt_emu_check_arg(name, idx++, args), ...);
+    auto node = new auto([=]() { gt_emu_launch_now(name, grid, block, kernel, args...); });
+    typedef std::remove_reference_t<decltype(*node)> node_t;
+    gt_emu_record(GT_EMU_NODE_KERNEL, reinterpret_cast<const void *>(kernel), 0, name,
+                  [](void *c) { (*static_cast<node_t *>(c))(); }, node, [](void *c) { delete static_cast<node_t *>(c); });
 }
 
 #endif

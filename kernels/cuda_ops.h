@@ -18,4 +18,8 @@
 int cuda_join(backend_t *be, struct dist *d);
 void cuda_sum_procs(backend_t *be, void *v, size_t n, int f64);
 
+/* graph.cu: CUDA graphs (backend.h graph_begin, graph_end) */
+int cuda_graph_begin(backend_t *be);
+void cuda_graph_end(backend_t *be);
+
 #endif

@@ -13,7 +13,7 @@
  *   CPU   lib/cpu/: backend_cpu.c (memory, gemm, thread pool, the struct; cpu_ops.h),
  *         dist_mpi.c, layers.c, norm.c, conv.c, pool.c, inception.c, train.c, optim.c, class.c,
  *         sn.c
- *   CUDA  kernels/: backend_cuda.cu (the same; cuda_ops.h), dist_nccl.cu, layers.cu, norm.cu,
+ *   CUDA  kernels/: backend_cuda.cu (the same; cuda_ops.h), dist_nccl.cu, graph.cu, layers.cu, norm.cu,
  *         conv.cu, pool.cu, inception.cu, train.cu, optim.cu, class.cu, sn.cu; built with `make CUDA=1`,
  *         or as a host emulation with `make CUDA=emu` (kernels/cuda_emu.h).
  * The per-element arithmetic of every operation is written once, in `GT_HD static inline`
@@ -141,6 +141,10 @@ typedef struct {
      * element-wise kernels' threads do a few operations each): summed over the launches, and
      * the longest of one launch */
     uint64_t serial_depth, serial_depth_max;
+    /* CUDA graphs (graph_begin/graph_end): graph launches (each counted as one of `launches`),
+     * the kernels, cuBLAS calls, copies and memsets they ran (not in `launches`), and the
+     * graphs instantiated (the rest were updated in place) */
+    uint64_t graph_launches, graph_nodes, graph_builds;
 } backend_counters_t;
 
 struct dist; /* lib/base/dist.h */
@@ -151,6 +155,8 @@ struct backend {
     device_t device;
     int threads;        /* CPU threads for our own loops and for OpenBLAS */
     int tf32;           /* CUDA: gemms may use TF32 tensor cores (gan-step --tf32); CPU ignores it */
+    int graphs;         /* CUDA: graph_begin may record (1; 0 under GT_CUDA_GRAPH=0 or gan-step
+                           --cuda-graph off, and then it refuses); CPU ignores it */
     char description[160]; /* for messages: "cpu (2 threads)", "cuda: NVIDIA H100 ..." */
     backend_counters_t counters;
 
@@ -187,6 +193,22 @@ struct backend {
      * is reduced once, in an order that depends on the process count only). Only after join;
      * every process must make the same calls in the same order. */
     void (*sum_procs)(backend_t *be, void *v, size_t n, int f64);
+
+    /* ---- graphs (lib/gan/trainer.c; kernels/README.md, "CUDA graphs") ------------------- */
+    /* optional (NULL: every operation runs as it is queued, as on the CPU). graph_begin starts
+     * recording what is queued on the stream (a CUDA graph, by stream capture) instead of
+     * running it, and returns 0; or returns -1, recording nothing, when the backend will not
+     * record now (be->graphs == 0, GT_CUDA_SYNC=1). Until graph_end the caller queues only
+     * what a graph can hold: operations and copies and zeros of device memory; an upload,
+     * download, sync, alloc or free ends the program with a message (a bug: it would wait for
+     * work that has not run, or change memory the recorded work uses). graph_end launches what
+     * was recorded as one launch (counters: one launch, the recorded ones as graph_nodes); the
+     * values of the operations' arguments are the recorded ones, so a caller records afresh
+     * every time (the backend updates an instantiated graph of the same nodes in place, and
+     * keeps a few, so that steps whose sequences alternate reuse theirs). The results are the
+     * bits the operations give when run one by one. */
+    int (*graph_begin)(backend_t *be);
+    void (*graph_end)(backend_t *be);
 
     /* ---- gemm ------------------------------------------------------------------------- */
     /* Row-major C (M x N) = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.

@@ -290,6 +290,29 @@ static void reg_penalty(trainer_t *t, const float *x, double w, int slot, uint32
     net_jvp_backward(D, &ctx, NULL, t->ones, NULL, NULL, b);
 }
 
+/* Whether this step is recorded as one CUDA graph (backend.h graph_begin; kernels/README.md, "CUDA
+ * graphs"), which then begins: not the first step of its kind (with or without R1/R2 passes) in
+ * this process, which grows the reductions' scratch; not a step that starts an epoch (it
+ * uploads the permutation), a data-parallel one, or one whose nets an observer watches (it
+ * downloads their tensors: --dump-step, --log-layers). The same bits either way. */
+static int graph_begin(trainer_t *t) {
+    gan_model_t *m = t->m;
+    const gan_settings_t *s = &m->set;
+    int kind = 1, ok = t->be->graph_begin && !t->dist && !m->G.observer && !m->D.observer;
+    int64_t pos = m->epoch_pos, epoch = m->epoch;
+    for (int c = 0; c < s->n_critic; c++, pos += t->B) {
+        if ((s->r1 > 0 || s->r2 > 0) && (m->reg_steps + c) % s->reg_every == 0) kind = 2;
+        if (pos + t->B > t->n) {
+            epoch++;
+            pos = 0;
+        }
+        if (epoch != t->perm_epoch) ok = 0;
+    }
+    if (ok && (t->graph_seen & kind) && t->be->graph_begin(t->be) == 0) return 1;
+    t->graph_seen |= kind;
+    return 0;
+}
+
 int train_step(trainer_t *t) {
     gan_model_t *m = t->m;
     backend_t *be = t->be;
@@ -303,6 +326,7 @@ int train_step(trainer_t *t) {
         return gt_err("the model is class-conditional (%d classes): give the images' labels (gan-step --labels)",
                       m->classes);
 
+    int graph = graph_begin(t);
     const float *fake = NULL;
     for (int c = 0; c < s->n_critic; c++) {
         next_real(t);
@@ -359,6 +383,7 @@ int train_step(trainer_t *t) {
     be->nonfinite(be, st + TS_BAD_G, m->G.params, m->G.n_params);
     if (m->G_ema) be->ema(be, m->G_ema, m->G.params, (float)s->ema, m->G.n_params);
     be->train_stats(be, st, TS_AFTER_G, stepno);
+    if (graph) be->graph_end(be);
     m->step++;
     return 0;
 }

@@ -48,6 +48,9 @@
  * the error still names that step however late the host looks; train_loop looks after
  * every step on the CPU (free there) and about once a second on a GPU, and callers must call
  * trainer_check before writing a checkpoint, so a poisoned model is never saved.
+ * On a backend with graphs (CUDA), a step is recorded and launched as one graph (backend.h
+ * graph_begin; kernels/README.md, "CUDA graphs"), except the first of its kind, a step that
+ * starts an epoch, data-parallel and observed steps: the same operations, the same bits.
  *
  * Data-parallel (trainer_distribute; lib/base/dist.h): P processes hold the same model and data and
  * compute the same function as one process with the same global batch B. Process r takes
@@ -110,6 +113,7 @@ typedef struct {
     dist_t *dist;
     int lo, b;               /* this process's slice [lo, lo + b) of each global batch */
     bn_sync_t bn_sync;       /* BatchNorm statistics over the global batch */
+    int graph_seen;          /* CUDA graphs (train_step): kinds of step run uncaptured, 1 without R1/R2, 2 with */
 } trainer_t;
 
 /* Prepare training of m on data (checked: shape must be m's, N >= batch) on the model's

@@ -3,7 +3,8 @@
 # (make CUDA=emu; tests/run.sh points GT_BIN at build/emu-cudaemu/bin): training and sampling
 # agree with the CPU, resume is exact, --device auto says what it chose, a missing GPU is a
 # one-line error, a NaN is found on the device and named by step, the log and snapshots, the
-# sngan presets (ResNets, spectral normalization, cbn, proj) train as on the CPU.
+# sngan presets (ResNets, spectral normalization, cbn, proj) train as on the CPU, a step
+# recorded as a CUDA graph gives the bits of one run launch by launch.
 # The emulation keeps device memory inaccessible to host code between kernels, so each run
 # here also checks that nothing outside the backend touches it.
 load ../helper
@@ -287,6 +288,27 @@ PY
     same_dumps "$T/acts-cuda" "$T/acts-cpu"
     same_dumps "$T/dump-cuda" "$T/dump-cpu"
     [ "$(head -1 "$T/l-cuda.tsv")" = "$(head -1 "$T/l-cpu.tsv")" ]
+}
+
+@test "--cuda-graph on and off, and GT_CUDA_GRAPH=0, give the same bytes; resuming with graphs is exact" {
+    # every step-varying argument at once: n_critic 2 and dropout (Philox steps), wgan-gp's mix,
+    # annealed instance noise (it stops: another sequence of nodes), lr schedules, EMA, epochs
+    # ending mid-step (uncaptured); then lazy R1 (steps alternate), DiffAugment, label flips
+    data 100 u8 "$T/d.npy"
+    init "$T/a0.st" --loss wgan-gp --n-critic 2 --ema 0.9 --instance-noise 0.2 --instance-noise-steps 4 \
+        --lr-schedule-g cosine:6 --lr-schedule-d step:3:0.5
+    init "$T/b0.st" --loss ns --r1 1 --reg-every 2 --augment color,translation --label-flip 0.2
+    for m in a b; do
+        gan-step -q --device cuda --cuda-graph off --data "$T/d.npy" --steps 7 -i "$T/${m}0.st" -o "$T/$m.off.st"
+        gan-step -q --device cuda --cuda-graph on --data "$T/d.npy" --steps 7 -i "$T/${m}0.st" -o "$T/$m.on.st"
+        cmp "$T/$m.off.st" "$T/$m.on.st"
+        GT_CUDA_GRAPH=0 gan-step -q --device cuda --data "$T/d.npy" --steps 3 -i "$T/${m}0.st" -o "$T/$m.3.st"
+        gan-step -q --device cuda --data "$T/d.npy" --steps 4 -i "$T/$m.3.st" -o "$T/$m.7.st"
+        cmp "$T/$m.off.st" "$T/$m.7.st"
+    done
+    run gan-step -q --device cuda --cuda-graph maybe --data "$T/d.npy" --steps 1 -i "$T/a0.st" -o "$T/x.st"
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--cuda-graph 'maybe': on or off"* ]]
 }
 
 @test "gan-step --device cuda: instance noise agrees with the CPU" {

@@ -1356,7 +1356,7 @@ static void run_steps(const run_conf_t *r, const reg_conf_t *reg, int augment) {
         CHECK(trainer_set_labels(&tg, &lab) == 0, "%s", gt_errmsg());
         tensor_free(&lab);
     }
-    uint64_t mallocs = 0, launches = 0;
+    uint64_t mallocs = 0, launches = 0, graphs = gpu->counters.graph_launches;
     double worst = 0, worst_fig = 0, worst_elem = 0;
     const char *wname = "";
     for (int step = 0; step < 10; step++) {
@@ -1389,10 +1389,12 @@ static void run_steps(const run_conf_t *r, const reg_conf_t *reg, int augment) {
     }
     CHECK(gpu->counters.device_mallocs == mallocs, "%s: %llu cudaMalloc calls after the first step", r->name,
           (unsigned long long)(gpu->counters.device_mallocs - mallocs));
+    graphs = gpu->counters.graph_launches - graphs; /* steps recorded as a CUDA graph (trainer.c graph_begin) */
+    CHECK(graphs > 0 || !gpu->graphs, "%s: no step ran as a CUDA graph", r->name);
     printf("# %s: 10 steps: worst rms difference %.3g (%s), worst element %.3g, worst figure %.3g; "
-           "%llu launches per step at batch %d\n",
+           "%llu launches in step 10 at batch %d (%llu steps as one CUDA graph)\n",
            r->name, worst, worst > 0 ? wname : "bit-identical", worst_elem, worst_fig, (unsigned long long)launches,
-           r->batch);
+           r->batch, (unsigned long long)graphs);
     trainer_free(&tc);
     trainer_free(&tg);
     model_free(&mc);

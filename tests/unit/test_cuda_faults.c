@@ -4,7 +4,10 @@
  * another operation; under GT_CUDA_SYNC=1 by the launch itself, naming the kernel and the
  * backend operation (kernels/cuda_check.h). Copies whose source and destination overlap are
  * refused (undefined on a GPU; kernels/cuda_emu.h), and so is a pointer that is not device memory
- * inside a kernel's functor. Each case runs in a child process of its own, whose stderr is
+ * inside a kernel's functor. CUDA graphs (backend.h graph_begin, graph_end): the recorded
+ * operations run at graph_end, with the arguments they were recorded with, an instantiated graph
+ * updated when the next recording has the same nodes; and what a capture cannot hold (a download,
+ * a sync, an allocation) ends the program naming it. Each case runs in a child process of its own, whose stderr is
  * read back. Other builds skip (a plan of 0): a real GPU does not fault on demand. */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -151,6 +154,79 @@ static void test_pointer_in_functor_is_refused(void) {
     CHECK(strstr(err, "k_reduce_partial: argument 6, field 1 (") != NULL, "stderr: %s", err);
 }
 
+/* Record fills, a copy, a zero and a gemm; check that they ran at graph_end, in order, with the
+ * recorded values, as one launch; the same sequence again updates the instantiated graph,
+ * another instantiates a second. Exits non-zero, saying why, when something is wrong. */
+static void graph_replays(backend_t *be) {
+    float *p = be->alloc(be, 4 * 64), *q = be->alloc(be, 4 * 64), *c = be->alloc(be, 4 * 4), h[64];
+    int bad = 0;
+    for (int round = 0; round < 2; round++) {
+        uint64_t l0 = be->counters.launches;
+        if (be->graph_begin(be)) _exit(4);
+        be->fill(be, p, 1.0f + (float)round, 64);
+        be->copy(be, q, p, 4 * 64);
+        be->fill(be, p, 5.0f, 32);
+        be->gemm(be, 0, 0, 2, 2, 16, 1.0f, q, 16, q, 2, 0.0f, c, 2); /* each entry 16 (1 + round)^2 */
+        be->zero(be, q, 4 * 8);
+        be->graph_end(be);
+        bad |= be->counters.launches != l0 + 1;
+        be->download(be, h, p, sizeof h);
+        bad |= h[0] != 5.0f || h[63] != 1.0f + (float)round;
+        be->download(be, h, q, sizeof h);
+        bad |= h[0] != 0.0f || h[8] != 1.0f + (float)round;
+        be->download(be, h, c, 4 * 4);
+        bad |= h[3] != 16.0f * (1.0f + (float)round) * (1.0f + (float)round);
+    }
+    bad |= be->counters.graph_builds != 1 || be->counters.graph_launches != 2 || be->counters.graph_nodes != 10;
+    if (be->graph_begin(be)) _exit(4);
+    be->fill(be, p, 7.0f, 64);
+    be->graph_end(be);
+    be->download(be, h, p, sizeof h);
+    bad |= h[0] != 7.0f || be->counters.graph_builds != 2;
+    if (bad) fprintf(stderr, "graph_replays: wrong values or counters\n");
+    _exit(bad ? 2 : 0);
+}
+
+static void download_in_graph(backend_t *be) {
+    float *p = be->alloc(be, 64), h[16];
+    if (be->graph_begin(be)) _exit(4);
+    be->fill(be, p, 1.0f, 16);
+    be->download(be, h, p, sizeof h);
+}
+
+static void sync_in_graph(backend_t *be) {
+    if (be->graph_begin(be)) _exit(4);
+    be->sync(be);
+}
+
+static void alloc_in_graph(backend_t *be) {
+    if (be->graph_begin(be)) _exit(4);
+    be->alloc(be, 64);
+}
+
+/* under GT_CUDA_SYNC=1 the backend records nothing (each operation is checked as it runs) */
+static void no_graph_under_sync(backend_t *be) { _exit(be->graph_begin(be) == -1 ? 0 : 2); }
+
+static void test_graphs(void) {
+    int st;
+    char err[4096];
+    in_child(graph_replays, "0", &st, err, sizeof err);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d, stderr: %s", st, err);
+    in_child(no_graph_under_sync, "1", &st, err, sizeof err);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d, stderr: %s", st, err);
+    in_child(download_in_graph, "0", &st, err, sizeof err);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d, stderr: %s", st, err);
+    CHECK(strstr(err, "cuda emulation: cudaMemcpyAsync between host and device memory during a stream capture") &&
+              strstr(err, "failed: cudaErrorStreamCaptureUnsupported"),
+          "stderr: %s", err);
+    in_child(sync_in_graph, "0", &st, err, sizeof err);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d, stderr: %s", st, err);
+    CHECK(strstr(err, "cuda emulation: cudaStreamSynchronize during a stream capture"), "stderr: %s", err);
+    in_child(alloc_in_graph, "0", &st, err, sizeof err);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d, stderr: %s", st, err);
+    CHECK(strstr(err, "cuda: a device allocation while a training step is recorded as a CUDA graph"), "stderr: %s", err);
+}
+
 #endif
 
 int main(void) {
@@ -161,6 +237,7 @@ int main(void) {
     RUN(test_reduction_names_its_operation);
     RUN(test_overlapping_copy_is_refused);
     RUN(test_pointer_in_functor_is_refused);
+    RUN(test_graphs);
     return harness_done();
 #else
     (void)harness_case_failed; /* the harness is unused without the emulation */
