@@ -255,7 +255,9 @@ assert x.shape == (15, 1, 8, 8) and np.allclose(x, y, rtol=1e-5, atol=1e-6), np.
 }
 
 # same_dumps DIR_A DIR_B: the same manifest, and every tensor within 1e-3 of its rms (one
-# step from the same checkpoint: TOL_STEP_RMS, tests/unit/tolerances.h)
+# step from the same checkpoint: TOL_STEP_RMS, tests/unit/tolerances.h), or of 1e-5 where its rms
+# is smaller: a tensor that is zero in exact arithmetic (the gradient of a bias that BatchNorm
+# follows) holds only rounding noise, around 1e-10, which each backend's GEMM rounds its own way
 same_dumps() {
     run $PY - "$1" "$2" <<'PY'
 import os, sys
@@ -268,7 +270,7 @@ for line in ma.splitlines()[1:]:
     f = line.split("\t")[0]
     x, y = np.load(os.path.join(a, f)).astype(np.float64), np.load(os.path.join(b, f)).astype(np.float64)
     rms = np.sqrt((y ** 2).mean()) if y.size else 0.0
-    e = np.sqrt(((x - y) ** 2).mean()) / max(rms, 1e-30) if y.size else 0.0
+    e = np.sqrt(((x - y) ** 2).mean()) / max(rms, 1e-5) if y.size else 0.0
     worst = max(worst, (e, f))
 assert worst[0] <= 1e-3, worst
 PY
