@@ -92,6 +92,9 @@ assert np.load('$T/c.npy').shape == (30, 1, 28, 28)"
     # the figures the comments quote
     assert_output --partial "FD(pixels) 15.60"
     assert_output --partial "precision(pixels) 0.775"
-    assert_output --partial "FD(pixels) 398.8"
-    assert_output --partial "FD(m.st:6) 40.95"
+    # the trained model's, within 2% (the last digits follow the CPU's GEMM kernels)
+    near() { awk -v x="$1" -v want="$2" 'BEGIN { exit !(x != "" && (x - want) / want < 0.02 && (want - x) / want < 0.02) }' \
+        || { echo "$3 is $1, not within 2% of $2"; return 1; }; }
+    near "$(grep '^FD(pixels) ' <<< "$output" | sed -n 2p | cut -d' ' -f2)" 399 "FD(pixels) of the fakes"
+    near "$(grep '^FD(m.st:6) ' <<< "$output" | cut -d' ' -f2)" 41 "FD(m.st:6)"
 }
