@@ -207,6 +207,8 @@ static void fill_struct(backend_t *be) {
     be->sync = cuda_sync;
     be->join = cuda_join;
     be->sum_procs = cuda_sum_procs;
+    be->sum_procs_start = cuda_sum_procs_start;
+    be->sum_procs_wait = cuda_sum_procs_wait;
     be->gemm = cuda_gemm;
     /* every compute operation: be->name = cuda_name (a missing one does not link) */
 #define BACKEND_OP(name, params) be->name = cuda_##name;
