@@ -135,7 +135,7 @@ static void last_grad_pass(trainer_t *t, nn_ctx_t *c, net_t *n) {
 static nn_ctx_t pass_ctx(trainer_t *t, net_t *n, uint32_t rng_step, uint64_t base) {
     nn_ctx_t c = net_ctx(n, 1, t->m->seed, rng_step, base + (uint64_t)t->lo);
     if (t->batch_labels) c.labels = t->batch_labels + t->lo;
-    if (t->dist) c.bn_sync = &t->bn_sync;
+    if (t->dist && !t->m->set.bn_local) c.bn_sync = &t->bn_sync;
     return c;
 }
 
