@@ -37,6 +37,10 @@
     } while (0)
 
 static ncclComm_t comm;
+/* the all-reduces' side stream, and the events that hand work over to it and back (below) */
+static cudaStream_t side;
+static cudaEvent_t ev_main, ev_side;
+static int grouped; /* inside an NCCL group opened by a start with more */
 
 /* Which GPU a rank drives, as every rank can compare it: its node's name and the GPU's PCI bus
  * id (device indices differ with CUDA_VISIBLE_DEVICES; bus ids do not). */
@@ -101,9 +105,6 @@ int cuda_join(backend_t *be, dist_t *d) {
  * ones (sum_procs) keep one order with them on one communicator. Events hand the work over:
  * the side stream waits for what the backend's stream has queued (to_side), and the backend's
  * stream for the side's sums (from_side). */
-static cudaStream_t side;
-static cudaEvent_t ev_main, ev_side;
-static int grouped; /* inside an NCCL group opened by a start with more */
 
 static void to_side(void) {
     CUDA_CHECK(cudaEventRecord(ev_main, gt_cuda_stream()));

@@ -8,11 +8,12 @@ void ddp_init(ddp_t *d, backend_t *be, double bucket_mb) {
     d->n = d->next = 0;
 }
 
-/* the hook: grads [from, n) are final; start [from, next) when it is a bucket's worth */
+/* the hook: grads [from, n) are final; start [from, next) when it is a bucket's worth, except
+ * the last bucket (from 0), which ddp_finish starts with the loss figures riding on it */
 static void ready(void *arg, size_t from) {
     ddp_t *d = arg;
     backend_t *be = d->be;
-    if (d->next - from >= d->bucket && d->next > from) {
+    if (from > 0 && d->next - from >= d->bucket) {
         be->sum_procs_start(be, d->g + from, d->next - from, 0, 0);
         d->next = from;
     } else if (be->sum_procs_poll) {

@@ -4,7 +4,8 @@
  * net_backward tells the hook (nn_grad_hook_t, lib/nn/layer.h) after each layer from which
  * offset the net's gradients are final; when the final ones not yet started reach `bucket`
  * floats, they are started as one sum: whole layers, last layer first, as PyTorch's
- * DistributedDataParallel does with its buckets. ddp_finish starts what remains together with
+ * DistributedDataParallel does with its buckets (the first layer's, which the pass completes
+ * last, are left for ddp_finish). ddp_finish starts what remains together with
  * the step's loss figures (which ride on that last sum: one operation, one latency) and waits
  * for all before the optimizer step. The sum of each element is the one a single all-reduce of
  * the whole gradient gives (backend.h sum_procs_start says how exactly). */
