@@ -76,7 +76,7 @@ static void usage(void) {
            "  --threads N          CPU threads (0 = all cores, default)\n"
            "  --bucket-mb X        under mpirun: sum the gradients across processes in buckets of at\n"
            "                       least X MB, each started as the backward pass completes it\n"
-           "                       (default 1; 0: all after the backward pass)\n"
+           "                       (default 25; 0: all after the backward pass)\n"
            "  --device DEV         cpu, cuda or auto (default auto: cuda when built with CUDA and a GPU\n"
            "                       is found, said on stderr)\n"
            "  --tf32               let cuda's matrix products use TF32 tensor cores (faster, 10-bit\n"

@@ -116,7 +116,7 @@ typedef struct {
     ddp_t ddp;
 } trainer_t;
 
-enum { TRAINER_BUCKET_MB = 1 }; /* bucket_mb's default (trainer_init) */
+enum { TRAINER_BUCKET_MB = 25 }; /* bucket_mb's default (trainer_init) */
 
 /* Prepare training of m on data (checked: shape must be m's, N >= batch) on the model's
  * backend: uploads the data. When the data's size differs from the one the model's counters
