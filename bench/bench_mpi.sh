@@ -5,7 +5,8 @@
 # update and of G, plus a few float64 figures and BatchNorm sums). A step's time is the
 # difference of a long and a 2-step run over their difference in steps (start-up and loading
 # cancel out; long enough that the difference is seconds: 62 steps for mlp, 12 for dcgan); CPU time
-# (user + sys of every process) is printed beside wall time, steadier on a shared machine.
+# (user + sys of every process) is printed beside wall time, steadier on a shared machine. P = 1
+# and P = 2 alternate, REPEAT rounds (default 3).
 # Needs a gan-step built with MPI and mpirun; bench/bench_mpi.md turns the figures into
 # expected 8-GPU step times. Last, what a step sums across processes, as the backends count it.
 set -eu
@@ -49,12 +50,15 @@ for k, v in h.items():
         cnt[k[0]] += math.prod(v["shape"])
 print(cnt["G"], cnt["D"])' "$T/m.st")
     read -r nG nD <<< "$params"
-    for p in 1 2; do
-        long=$([ $preset = mlp ] && echo 62 || echo 12)
-        read -r w2 c2 <<< "$(run_time $p 2 "$T/m.st")"
-        read -r w12 c12 <<< "$(run_time $p $long "$T/m.st")"
-        awk -v pr=$preset -v p=$p -v w2=$w2 -v w12=$w12 -v c2=$c2 -v c12=$c12 -v g=$nG -v d=$nD -v k=$((long - 2)) \
-            'BEGIN {printf "%-6s %2d %12.3f %12.3f %14.2f %6.2fM+%.2fM\n", pr, p, (w12 - w2) / k, (c12 - c2) / k, 4 * (g + d) / 1e6, g / 1e6, d / 1e6}'
+    # P = 1 and P = 2 interleaved, REPEAT times (the machine is shared: compare within a round)
+    for rep in $(seq "${REPEAT:-3}"); do
+        for p in 1 2; do
+            long=$([ $preset = mlp ] && echo 62 || echo 12)
+            read -r w2 c2 <<< "$(run_time $p 2 "$T/m.st")"
+            read -r w12 c12 <<< "$(run_time $p $long "$T/m.st")"
+            awk -v pr=$preset -v p=$p -v w2=$w2 -v w12=$w12 -v c2=$c2 -v c12=$c12 -v g=$nG -v d=$nD -v k=$((long - 2)) \
+                'BEGIN {printf "%-6s %2d %12.3f %12.3f %14.2f %6.2fM+%.2fM\n", pr, p, (w12 - w2) / k, (c12 - c2) / k, 4 * (g + d) / 1e6, g / 1e6, d / 1e6}'
+        done
     done
 done
 

@@ -44,7 +44,9 @@ static void usage(void) {
            "  --clip C           clip D's weights to [-C, C] after each D step (default 0.01 for wgan, else 0)\n"
            "  --label-smooth A   one-sided label smoothing: D's real target is 1-A (bce, ns; default 0)\n"
            "  --label-smooth-fake E  two-sided smoothing: D's fake target is E (bce, ns; default 0)\n"
-           "  --label-flip P     flip each of D's targets (real <-> fake) with chance P (bce, ns; default 0)\n"
+           "  --label-flip P     flip each of D's targets (real <-> fake) with chance P (bce, ns; default 0)\n");
+    printf("  --bn-sync MODE     data-parallel BatchNorm statistics: synced (the global batch's, default)\n"
+           "                     or local (each process's own slice, as torch DDP without SyncBatchNorm)\n"
            "  --r1 GAMMA         R1 penalty: add GAMMA/2 * mean |grad_x D(x)|^2 on real images to D's loss\n"
            "                     (any loss; 0 = off, default)\n"
            "  --r2 GAMMA         R2 penalty: the same on the fake images (0 = off, default)\n"

@@ -46,6 +46,8 @@ static void usage(void) {
            "                       learning-rate schedules (overrides; gan-init --help)\n"
            "  --label-flip P, --label-smooth-fake E\n"
            "                       flip D's targets with chance P; fake target E (bce, ns; overrides)\n"
+           "  --bn-sync MODE       under mpirun, BatchNorm's batch statistics: synced (the global\n"
+           "                       batch's; default) or local (each process's slice; overrides, stored)\n"
            "  --instance-noise SIGMA, --instance-noise-steps N\n"
            "                       instance noise on D's inputs, annealed to 0 at step N (overrides,\n"
            "                       said, stored; gan-init --help)\n"
@@ -72,6 +74,9 @@ static void usage(void) {
            "                       atomically, its step and score in its metadata; an existing FILE's\n"
            "                       score is the one to beat (a resumed run keeps what one run keeps)\n"
            "  --threads N          CPU threads (0 = all cores, default)\n"
+           "  --bucket-mb X        under mpirun: sum the gradients across processes in buckets of at\n"
+           "                       least X MB, each started as the backward pass completes it\n"
+           "                       (default 25; 0: all after the backward pass)\n"
            "  --device DEV         cpu, cuda or auto (default auto: cuda when built with CUDA and a GPU\n"
            "                       is found, said on stderr)\n"
            "  --tf32               let cuda's matrix products use TF32 tensor cores (faster, 10-bit\n"
@@ -98,7 +103,7 @@ static void usage(void) {
 
 enum { O_DATA = 256, O_LABELS, O_STEPS, O_EPOCHS, O_INPLACE, O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS,
        O_DEVICE, O_TF32, O_VERSION, O_DUMPSTEP, O_DUMPDIR, O_LOGLAYERS, O_EVALEVERY, O_EVALREF, O_EVALN, O_EVALFEAT,
-       O_EVALWEIGHTS, O_EVALMETRIC, O_KEEPBEST, O_EVALRESIZE, O_CUDAGRAPH };
+       O_EVALWEIGHTS, O_EVALMETRIC, O_KEEPBEST, O_EVALRESIZE, O_CUDAGRAPH, O_BUCKETMB };
 
 static const struct option longopts[] = {
     {"data", required_argument, 0, O_DATA},
@@ -123,6 +128,7 @@ static const struct option longopts[] = {
     {"snapshot-every", required_argument, 0, O_SNAPEVERY},
     {"snapshot-dir", required_argument, 0, O_SNAPDIR},
     {"threads", required_argument, 0, O_THREADS},
+    {"bucket-mb", required_argument, 0, O_BUCKETMB},
     {"device", required_argument, 0, O_DEVICE},
     {"tf32", no_argument, 0, O_TF32},
     {"cuda-graph", required_argument, 0, O_CUDAGRAPH},
@@ -342,6 +348,7 @@ int main(int argc, char **argv) {
     if (eval_weights && !*eval_weights) eval_weights = NULL;
     int log_layers = 0;
     long long steps = -1, epochs = -1, threads = 0, log_every = 50, snap_every = 0;
+    double bucket_mb = TRAINER_BUCKET_MB;
     gan_overrides_t ov = {0};
     int quiet = 0, tf32 = 0, cuda_graph = -1, c; /* -1: the backend's default */
     opterr = 0;
@@ -375,6 +382,7 @@ int main(int argc, char **argv) {
             eval_clean = strcmp(optarg, "clean") == 0;
             break;
         case O_THREADS: threads = cli_long("--threads", optarg, 0, 1024); break;
+        case O_BUCKETMB: bucket_mb = cli_double("--bucket-mb", optarg, 0, 1e6); break;
         case O_DEVICE: device = optarg; break;
         case O_TF32: tf32 = 1; break;
         case O_CUDAGRAPH:
@@ -462,6 +470,7 @@ int main(int argc, char **argv) {
         if (trainer_set_labels(&tr, &labels)) die(EXIT_DATA, "%s: %s", in_name(labels_path), gt_errmsg());
         tensor_free(&labels);
     }
+    tr.bucket_mb = bucket_mb;
     if (trainer_distribute(&tr, &dist)) die_usage("%s", gt_errmsg());
     if (dist.size > 1 && rank0 && !quiet)
         warnx("%d processes, %d samples each of every batch of %d, %d threads each", dist.size, tr.b, tr.B,

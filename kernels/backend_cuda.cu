@@ -218,6 +218,8 @@ static void fill_struct(backend_t *be) {
     be->sync = cuda_sync;
     be->join = cuda_join;
     be->sum_procs = cuda_sum_procs;
+    be->sum_procs_start = cuda_sum_procs_start;
+    be->sum_procs_wait = cuda_sum_procs_wait;
     be->gemm = cuda_gemm;
     be->graph_begin = cuda_graph_begin;
     be->graph_end = cuda_graph_end;

@@ -328,6 +328,35 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
     delete s;
     return cudaSuccess;
 }
+struct gt_emu_event {
+    int recorded;
+};
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
+    (void)flags;
+    *e = new gt_emu_event();
+    return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    delete e;
+    return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+    (void)s;
+    if (!e) return cudaErrorInvalidValue;
+    e->recorded = 1;
+    return sticky;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags) {
+    (void)s;
+    if (!e || flags) return cudaErrorInvalidValue;
+    if (!e->recorded) { /* a GPU would not wait: a bug in the caller's ordering */
+        fprintf(stderr, "cuda emulation: cudaStreamWaitEvent on an event never recorded\n");
+        return cudaErrorInvalidValue;
+    }
+    return sticky;
+}
+
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     (void)s;
     if (gt_emu_capturing()) return capture_refuse("cudaStreamSynchronize", "the host cannot wait for work not yet launched");
@@ -489,6 +518,17 @@ ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int
         return ncclInvalidUsage;
     }
     *comm = c;
+    return ncclSuccess;
+}
+
+static int nccl_group_depth;
+ncclResult_t ncclGroupStart(void) {
+    nccl_group_depth++;
+    return ncclSuccess;
+}
+ncclResult_t ncclGroupEnd(void) {
+    if (nccl_group_depth <= 0) return ncclInvalidUsage;
+    nccl_group_depth--;
     return ncclSuccess;
 }
 

@@ -25,7 +25,8 @@
  *              (touches memory outside the open part of the arena) is stopped and, as on a GPU,
  *              the next synchronising call reports cudaErrorIllegalAddress (GT_CUDA_SYNC=1
  *              makes that the call right after the launch, cuda_check.h).
- *   streams    there is one implicit order: every call completes before it returns.
+ *   streams    there is one implicit order: every call completes before it returns (events
+ *              and NCCL groups check their use and do nothing else).
  *   graphs     stream capture records launches, cuBLAS calls, device copies and memsets (with
  *              copies of their arguments) instead of running them; cudaGraphLaunch runs them in
  *              order; cudaGraphExecUpdate needs the same nodes in the same order. What a real
@@ -104,6 +105,8 @@ enum cudaMemcpyKind {
     cudaMemcpyDefault = 4
 };
 typedef struct gt_emu_stream *cudaStream_t;
+typedef struct gt_emu_event *cudaEvent_t;
+enum { cudaEventDisableTiming = 2 };
 struct cudaDeviceProp {
     char name[256];
     size_t totalGlobalMem;
@@ -122,6 +125,12 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s);
 cudaError_t cudaStreamCreate(cudaStream_t *s);
 cudaError_t cudaStreamDestroy(cudaStream_t s);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
+/* events order streams on a GPU; here every call is done on return, so they only check their
+ * arguments (an event recorded before a stream waits for it) */
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s);
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags);
 cudaError_t cudaDeviceSynchronize(void);
 cudaError_t cudaGetLastError(void);
 cudaError_t cudaPeekAtLastError(void);
@@ -206,6 +215,10 @@ ncclResult_t ncclCommDestroy(ncclComm_t comm);
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
                            ncclComm_t comm, cudaStream_t stream);
 const char *ncclGetErrorString(ncclResult_t r);
+/* a group's all-reduces run at its end on a GPU; here each runs when called, and the group
+ * only checks that starts and ends pair up (ncclGroupEnd without a start: ncclInvalidUsage) */
+ncclResult_t ncclGroupStart(void);
+ncclResult_t ncclGroupEnd(void);
 
 /* ---- kernel launches ---------------------------------------------------------------------- */
 

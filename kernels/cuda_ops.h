@@ -17,6 +17,8 @@
 /* dist_nccl.cu: data-parallel runs (backend.h join, sum_procs) */
 int cuda_join(backend_t *be, struct dist *d);
 void cuda_sum_procs(backend_t *be, void *v, size_t n, int f64);
+void cuda_sum_procs_start(backend_t *be, void *v, size_t n, int f64, int more);
+void cuda_sum_procs_wait(backend_t *be);
 
 /* graph.cu: CUDA graphs (backend.h graph_begin, graph_end) */
 int cuda_graph_begin(backend_t *be);

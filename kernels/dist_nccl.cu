@@ -7,7 +7,8 @@
  * backend started (backend_cuda: local rank mod the GPUs it sees); two ranks on one GPU are
  * refused before NCCL starts, naming them (check_one_gpu_per_rank). NCCL reduces each element
  * once and gives every rank the result, so every process takes the same optimizer step on the
- * same bits.
+ * same bits. The all-reduces run on a side stream (below), so that the gradients' buckets,
+ * started as the backward pass completes them (lib/gan/ddp.c), overlap the layers below.
  *
  * Built with NCCL when the CUDA toolkit has it (nccl.h; the Makefile defines GT_HAVE_NCCL and
  * links -lnccl), and under `make CUDA=emu`, whose NCCL is kernels/cuda_emu.h's (MPI_Allreduce
@@ -36,6 +37,10 @@
     } while (0)
 
 static ncclComm_t comm;
+/* the all-reduces' side stream, and the events that hand work over to it and back (below) */
+static cudaStream_t side;
+static cudaEvent_t ev_main, ev_side;
+static int grouped; /* inside an NCCL group opened by a start with more */
 
 /* Which GPU a rank drives, as every rank can compare it: its node's name and the GPU's PCI bus
  * id (device indices differ with CUDA_VISIBLE_DEVICES; bus ids do not). */
@@ -89,17 +94,59 @@ int cuda_join(backend_t *be, dist_t *d) {
     if (d->rank == 0) NCCL_CHECK(ncclGetUniqueId(&id));
     dist_bcast(d, &id, sizeof id);
     NCCL_CHECK(ncclCommInitRank(&comm, d->size, id, d->rank));
+    CUDA_CHECK(cudaStreamCreate(&side));
+    CUDA_CHECK(cudaEventCreateWithFlags(&ev_main, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&ev_side, cudaEventDisableTiming));
     return 0;
+}
+
+/* Every all-reduce runs on a side stream: sums started during the backward pass
+ * (sum_procs_start) overlap the layers still queued on the backend's stream, and the blocking
+ * ones (sum_procs) keep one order with them on one communicator. Events hand the work over:
+ * the side stream waits for what the backend's stream has queued (to_side), and the backend's
+ * stream for the side's sums (from_side). */
+
+static void to_side(void) {
+    CUDA_CHECK(cudaEventRecord(ev_main, gt_cuda_stream()));
+    CUDA_CHECK(cudaStreamWaitEvent(side, ev_main, 0));
+}
+
+static void from_side(void) {
+    CUDA_CHECK(cudaEventRecord(ev_side, side));
+    CUDA_CHECK(cudaStreamWaitEvent(gt_cuda_stream(), ev_side, 0));
+}
+
+static void count(backend_t *be, size_t n, int f64, int op) {
+    be->counters.launches += (uint64_t)op;
+    be->counters.bytes += 2.0 * (double)n * (f64 ? 8 : 4); /* read and written once, at least */
+    be->counters.proc_sums += (uint64_t)op;
+    be->counters.proc_sum_bytes += (double)n * (f64 ? 8 : 4);
 }
 
 void cuda_sum_procs(backend_t *be, void *v, size_t n, int f64) {
     if (!n) return;
-    be->counters.launches++;
-    be->counters.bytes += 2.0 * (double)n * (f64 ? 8 : 4); /* read and written once, at least */
-    be->counters.proc_sums++;
-    be->counters.proc_sum_bytes += (double)n * (f64 ? 8 : 4);
-    NCCL_CHECK(ncclAllReduce(v, v, n, f64 ? ncclDouble : ncclFloat, ncclSum, comm, gt_cuda_stream()));
+    count(be, n, f64, 1);
+    to_side();
+    NCCL_CHECK(ncclAllReduce(v, v, n, f64 ? ncclDouble : ncclFloat, ncclSum, comm, side));
+    from_side();
     GT_SYNC_POINT("ncclAllReduce");
+}
+
+void cuda_sum_procs_start(backend_t *be, void *v, size_t n, int f64, int more) {
+    count(be, n, f64, !grouped);
+    if (!grouped) {
+        to_side();
+        if (more) NCCL_CHECK(ncclGroupStart());
+    }
+    if (n) NCCL_CHECK(ncclAllReduce(v, v, n, f64 ? ncclDouble : ncclFloat, ncclSum, comm, side));
+    if (grouped && !more) NCCL_CHECK(ncclGroupEnd());
+    grouped = more;
+    if (!more) GT_SYNC_POINT("ncclAllReduce");
+}
+
+void cuda_sum_procs_wait(backend_t *be) {
+    (void)be;
+    from_side();
 }
 
 #else
@@ -119,5 +166,12 @@ void cuda_sum_procs(backend_t *be, void *v, size_t n, int f64) {
     (void)f64;
     gt_cuda_fail(__FILE__, __LINE__, "cuda_sum_procs", "no NCCL in this build", "bug: join refused");
 }
+
+void cuda_sum_procs_start(backend_t *be, void *v, size_t n, int f64, int more) {
+    (void)more;
+    cuda_sum_procs(be, v, n, f64);
+}
+
+void cuda_sum_procs_wait(backend_t *be) { (void)be; }
 
 #endif

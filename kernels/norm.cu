@@ -89,6 +89,29 @@ struct bn_keep_grad {
         }
     }
 };
+/* forward: the moments about the running mean r (norm_math.h norm_shifted_moments), one sum */
+struct bn_sum_shifted {
+    const float *x, *running;
+    long C, S;
+    __device__ void operator()(long c, long i, long k, double *acc) const {
+        double d = x[bn_index(c, i, k, C, S)] - (running ? (double)running[c] : 0.0);
+        acc[0] += d;
+        acc[1] += d * d;
+    }
+};
+struct bn_stats_shifted {
+    float *mean, *inv_std, *running;
+    double n, eps, momentum;
+    long C;
+    __device__ void operator()(long c, const double *s) const {
+        double m, var;
+        norm_shifted_moments(running ? running[c] : 0.0, s[0], s[1], n, &m, &var);
+        mean[c] = (float)m;
+        inv_std[c] = (float)norm_inv_std(var, eps);
+        if (running) norm_running_update(running + c, running + C + c, m, var, n, momentum);
+    }
+};
+
 /* g(c, {sums[c], sums[C + c], ...}) per channel: a reduction's finish, after sum_procs */
 template <int K, class G> __global__ void k_bn_finish(const double *sums, long C, G g) {
     size_t c = GT_TID();
@@ -101,17 +124,13 @@ template <int K, class G> __global__ void k_bn_finish(const double *sums, long C
 static void bn_forward_synced(backend_t *be, const bn_args_t *a) {
     long C = a->C, S = a->S, count = (long)a->B * S;
     double n = (double)a->sync->batch * (double)S;
-    double *sum = a->sync->scratch, *q = sum + C;
-    void (*mean)(const double *, long, bn_mean) = k_bn_finish<1, bn_mean>;
-    void (*stats)(const double *, long, bn_stats) = k_bn_finish<1, bn_stats>;
-    gt_reduce_2d<1>(C, a->B, S, bn_sum_x{a->x, C, S}, bn_keep<1>{sum, C});
-    be->sum_procs(be, sum, (size_t)C, 1);
-    GT_LAUNCH(mean, gt_blocks(C), GT_BLOCK, (const double *)sum, C, bn_mean{sum, n}); /* in place: the mean */
-    gt_reduce_2d<1>(C, a->B, S, bn_sum_sq{a->x, sum, C, S}, bn_keep<1>{q, C});
-    be->sum_procs(be, q, (size_t)C, 1);
-    GT_LAUNCH(stats, gt_blocks(C), GT_BLOCK, (const double *)q, C,
-              bn_stats{sum, a->mean, a->inv_std, a->running, n, a->eps, a->momentum, C});
-    gt_count_bytes(8.0 * (double)count * C);
+    double *s = a->sync->scratch;
+    void (*stats)(const double *, long, bn_stats_shifted) = k_bn_finish<2, bn_stats_shifted>;
+    gt_reduce_2d<2>(C, a->B, S, bn_sum_shifted{a->x, a->running, C, S}, bn_keep<2>{s, C});
+    be->sum_procs(be, s, 2 * (size_t)C, 1);
+    GT_LAUNCH(stats, gt_blocks(C), GT_BLOCK, (const double *)s, C,
+              bn_stats_shifted{a->mean, a->inv_std, a->running, n, a->eps, a->momentum, C});
+    gt_count_bytes(4.0 * (double)count * C);
 }
 
 void cuda_bn_forward(backend_t *be, const bn_args_t *a) {

@@ -175,3 +175,8 @@ assert a.shape == (1000, 1, 28, 28), a.shape' "$T"
     run $PY "$COMPARE" --norm l2 "$T/m20.st" "$T/m0.st"
     [ "$status" -eq 1 ]   # it trained
 }
+
+@test "mpirun -np 2: gradient buckets give one sum's bytes; --bn-sync local equals torch's DDP without SyncBatchNorm, resumes exactly" {
+    need_mpi
+    buckets_and_local_bn
+}

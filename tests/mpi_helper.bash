@@ -15,6 +15,7 @@ export OMPI_MCA_btl=self,vader OMPI_MCA_plm_rsh_agent=false
 export OMPI_MCA_mpi_yield_when_idle=1
 
 COMPARE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tools/st-compare.py"
+REF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/ref"
 
 gan_step_has_mpi() { ldd "$(command -v gan-step)" 2>/dev/null | grep -q libmpi; }
 need_mpi() {
@@ -146,4 +147,41 @@ failing_rank_stops_all() {
     [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
     [[ "$output" == *"gan-step: rank 1: "*"missing.npy"* ]]
     [ ! -e "$T/x.st" ]
+}
+
+# buckets_and_local_bn: a small tanh MLP with two BatchNorms in G (their linears without bias,
+# whose gradient would be rounding noise), batch 8 of 1x8x8, 2 steps at P = 2 with --bn-sync
+# local: the gradients summed in buckets of every layer (--bucket-mb 1e-5) give the bytes of one
+# sum after the backward pass (--bucket-mb 0); the setting is stored (1 step + 1 resumed are 2
+# in one go); and the weights equal tests/ref/test_train_torch.py's reference of two processes
+# with local BatchNorm (torch float64, 1e-4), and are far from its one-process (synced) training.
+buckets_and_local_bn() {
+    $PY -c 'import numpy as np, sys; np.save(sys.argv[1], np.random.default_rng(5).integers(0, 256, (32, 1, 8, 8)).astype(np.uint8))' "$T/d.npy"
+    gan-init --like "$T/d.npy" --batch 8 --z 6 --seed 11 -o "$T/m0.st" \
+        --G "linear 16; tanh; linear 32 nobias; bn; tanh; linear 32 nobias; bn; tanh; linear 64; tanh; reshape 1x8x8" \
+        --D "flatten; linear 32; tanh; linear 16; tanh; linear 1"
+    local run2=(mpirun -np 2 gan-step -q --device $DEV --threads 1 --data "$T/d.npy")
+    "${run2[@]}" --steps 2 --bn-sync local --bucket-mb 0 -i "$T/m0.st" -o "$T/local.st"
+    "${run2[@]}" --steps 2 --bn-sync local --bucket-mb 1e-5 -i "$T/m0.st" -o "$T/b1.st"
+    cmp "$T/local.st" "$T/b1.st"
+    "${run2[@]}" --steps 1 --bn-sync local -i "$T/m0.st" -o "$T/l1.st"
+    "${run2[@]}" --steps 1 -i "$T/l1.st" -o "$T/l2.st"
+    cmp "$T/local.st" "$T/l2.st"
+    run gan-step --data "$T/d.npy" --steps 1 --bn-sync global -i "$T/m0.st" -o "$T/x.st"
+    [ "$status" -eq 2 ] && [[ "$output" == *"--bn-sync: 'global': give synced"* ]]
+    $PY - "$REF" "$T/m0.st" "$T/d.npy" "$T/local.st" <<'PY'
+import sys, numpy as np
+sys.path.insert(0, sys.argv[1])
+import test_train_torch as t
+from tap import rel_err
+m0, data, local = sys.argv[2:]
+meta, ours = t.read_st(local)
+assert int(meta["bn_local"]) == 1, meta.get("bn_local")
+def worst(ref):
+    return max(rel_err(np.asarray(ours[k], np.float64).reshape(-1), np.asarray(v, np.float64).reshape(-1))
+               for k, v in ref.items())
+near, far = worst(t.reference(m0, np.load(data), 2, procs=2)), worst(t.reference(m0, np.load(data), 2))
+print(f"--bn-sync local at P = 2 against torch's two processes: {near:.2g}; against one process: {far:.2g}")
+assert near <= 1e-4 and far > 1e-3, (near, far)
+PY
 }

@@ -134,7 +134,8 @@ typedef struct opt_step opt_step_t;
 typedef struct {
     uint64_t launches, gemms, device_mallocs, transfers;
     double flops, bytes;
-    uint64_t proc_sums;    /* sums across processes (sum_procs calls), on either backend */
+    uint64_t proc_sums;    /* sums across processes (sum_procs calls and started sums, one for
+                              those joined by sum_procs_start's more), on either backend */
     double proc_sum_bytes; /* the bytes they summed */
     /* CUDA: serial depth, the longest chain of dependent additions one thread does in a launch
      * (counted for the reductions and the class-conditional sums, whose threads loop; the
@@ -148,6 +149,7 @@ typedef struct {
 } backend_counters_t;
 
 struct dist; /* lib/base/dist.h */
+enum { BE_SUMS_PENDING = 64 }; /* started sums a backend keeps before sum_procs_wait */
 typedef struct backend backend_t;
 
 struct backend {
@@ -193,6 +195,20 @@ struct backend {
      * is reduced once, in an order that depends on the process count only). Only after join;
      * every process must make the same calls in the same order. */
     void (*sum_procs)(backend_t *be, void *v, size_t n, int f64);
+    /* optional (NULL: the trainer calls sum_procs at once): the same sum, started without
+     * waiting for it, so that it runs while the backward pass goes on (lib/gan/ddp.c): the CPU
+     * backend's MPI_Iallreduce, the CUDA backend's ncclAllReduce on a second stream behind an
+     * event (sum_procs goes through that stream too, so one communicator's operations keep one
+     * order). Each element is reduced as sum_procs reduces it: the same bits at P = 2 whatever
+     * the pieces (one addition of two numbers); at P > 2 the library's order for the piece's
+     * size, every process's bits equal. more = 1: the next start follows at once and joins this
+     * one (one NCCL group: one operation, one latency; on the CPU two concurrent all-reduces);
+     * counted as one sum. At most BE_SUMS_PENDING started before sum_procs_wait, which makes
+     * every started sum's result visible to what is queued after it. sum_procs_poll, optional,
+     * lets the CPU backend's MPI progress them (MPI_Testall) between layers. */
+    void (*sum_procs_start)(backend_t *be, void *v, size_t n, int f64, int more);
+    void (*sum_procs_poll)(backend_t *be);
+    void (*sum_procs_wait)(backend_t *be);
 
     /* ---- graphs (lib/gan/trainer.c; kernels/README.md, "CUDA graphs") ------------------- */
     /* optional (NULL: every operation runs as it is queued, as on the CPU). graph_begin starts

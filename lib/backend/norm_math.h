@@ -15,6 +15,18 @@
 /* 1 / sqrt(var + eps), from a double variance */
 GT_HD static inline double norm_inv_std(double var, double eps) { return 1.0 / sqrt(var + eps); }
 
+/* Data-parallel BatchNorm's batch statistics from one sum across the processes (lib/cpu/norm.c,
+ * kernels/norm.cu): s1 = sum (x - r), s2 = sum (x - r)^2 over the global batch's n values of a
+ * channel, r a shift every process holds alike (its running mean: 0 when none). Then mean =
+ * r + s1 / n and var = s2 / n - (s1 / n)^2, which in double loses about 1e-16 (1 + (mean -
+ * r)^2 / var) of var to cancellation: below float32's rounding unless the mean strays 1e4
+ * standard deviations from the running mean. (One process takes the two-pass formulas.) */
+GT_HD static inline void norm_shifted_moments(double r, double s1, double s2, double n, double *mean, double *var) {
+    double d = s1 / n, v = s2 / n - d * d;
+    *mean = r + d;
+    *var = v > 0 ? v : 0;
+}
+
 /* x_hat = (x - mean) * inv_std */
 GT_HD static inline float norm_hat(float x, float mean, float inv_std) { return (x - mean) * inv_std; }
 

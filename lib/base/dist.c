@@ -92,6 +92,48 @@ void dist_sum_f64(dist_t *d, double *v, size_t n) {
 #endif
 }
 
+#ifdef GT_HAVE_MPI
+static MPI_Request pending[DIST_PENDING];
+static int n_pending;
+#endif
+
+void dist_isum(dist_t *d, void *v, size_t n, int f64) {
+    if (d->size <= 1 || n == 0) return;
+#ifdef GT_HAVE_MPI
+    size_t es = f64 ? 8 : 4;
+    for (size_t off = 0; off < n;) {
+        size_t k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
+        if (n_pending == DIST_PENDING) { /* full: finish the oldest */
+            MPI_Wait(&pending[0], MPI_STATUS_IGNORE);
+            memmove(pending, pending + 1, sizeof *pending * (DIST_PENDING - 1));
+            n_pending--;
+        }
+        MPI_Iallreduce(MPI_IN_PLACE, (char *)v + off * es, (int)k, f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM,
+                       MPI_COMM_WORLD, &pending[n_pending++]);
+        off += k;
+    }
+#else
+    (void)v;
+    (void)f64;
+#endif
+}
+
+void dist_poll_sums(dist_t *d) {
+    (void)d;
+#ifdef GT_HAVE_MPI
+    int done;
+    if (n_pending) MPI_Testall(n_pending, pending, &done, MPI_STATUSES_IGNORE);
+#endif
+}
+
+void dist_wait_sums(dist_t *d) {
+    (void)d;
+#ifdef GT_HAVE_MPI
+    if (n_pending) MPI_Waitall(n_pending, pending, MPI_STATUSES_IGNORE);
+    n_pending = 0;
+#endif
+}
+
 void dist_bcast(dist_t *d, void *p, size_t n) {
     if (d->size <= 1 || n == 0) return;
 #ifdef GT_HAVE_MPI

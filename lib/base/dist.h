@@ -42,6 +42,16 @@ int dist_built_with_mpi(void);
 void dist_sum_f32(dist_t *d, float *v, size_t n);
 void dist_sum_f64(dist_t *d, double *v, size_t n);
 
+/* The same sum started without waiting (MPI_Iallreduce): v must stay untouched until
+ * dist_wait_sums returns. MPI progresses it inside MPI calls, dist_poll_sums among them.
+ * Each element is reduced by MPI's sum like dist_sum_*'s (at P = 2 the same bits whatever the
+ * pieces; above, in the library's order for the piece's size). At most DIST_PENDING pending:
+ * more waits for the oldest first. */
+enum { DIST_PENDING = 64 };
+void dist_isum(dist_t *d, void *v, size_t n, int f64);
+void dist_poll_sums(dist_t *d);
+void dist_wait_sums(dist_t *d);
+
 /* From rank 0 to every process: the n bytes at p (no-op when size == 1). */
 void dist_bcast(dist_t *d, void *p, size_t n);
 

@@ -15,6 +15,9 @@
 /* dist_mpi.c: data-parallel runs (backend.h join, sum_procs) */
 int cpu_join(backend_t *be, struct dist *d);
 void cpu_sum_procs(backend_t *be, void *v, size_t n, int f64);
+void cpu_sum_procs_start(backend_t *be, void *v, size_t n, int f64, int more);
+void cpu_sum_procs_poll(backend_t *be);
+void cpu_sum_procs_wait(backend_t *be);
 
 /* The passes of an operation with a tangent (activations in layers.c, LayerNorm in norm.c):
  * forward, backward, and their jvp forms (backend_ops.h act_*, ln_*). */

@@ -22,3 +22,24 @@ void cpu_sum_procs(backend_t *be, void *v, size_t n, int f64) {
     if (f64) dist_sum_f64(cpu_dist, v, n);
     else dist_sum_f32(cpu_dist, v, n);
 }
+
+/* started sums (backend.h sum_procs_start): MPI_Iallreduce, progressed by poll, waited for by
+ * wait; a start joined to the previous one (more) is counted with it */
+static int joined;
+
+void cpu_sum_procs_start(backend_t *be, void *v, size_t n, int f64, int more) {
+    if (!joined) be->counters.proc_sums++;
+    joined = more;
+    be->counters.proc_sum_bytes += (double)n * (f64 ? 8 : 4);
+    dist_isum(cpu_dist, v, n, f64);
+}
+
+void cpu_sum_procs_poll(backend_t *be) {
+    (void)be;
+    dist_poll_sums(cpu_dist);
+}
+
+void cpu_sum_procs_wait(backend_t *be) {
+    (void)be;
+    dist_wait_sums(cpu_dist);
+}

@@ -220,23 +220,24 @@ static void bn_run(backend_t *be, const bn_args_t *a, int backward) {
     else fn((void *)a, 0, items);
 }
 
-/* Data-parallel BatchNorm (backend.h bn_sync_t): the same passes as above, with each
- * channel's sums over the slice (in the same order) summed over the processes before use, and
- * n the global batch's count. One thread: the sums are waited for between passes. */
-static void bn_sums(const bn_args_t *j, int what, const double *mean, double *out) {
+/* Data-parallel BatchNorm (backend.h bn_sync_t): each channel's sums over the slice summed
+ * over the processes before use, and n the global batch's count: forward, the moments about the
+ * running mean in one sum (norm_math.h norm_shifted_moments); backward, the same passes as
+ * above. One thread: the sums are waited for between passes. */
+static void bn_sums(const bn_args_t *j, int what, double *out) {
     int C = j->C, B = j->B;
     long S = j->S;
     for (long c = 0; c < C; c++) {
         double s0 = 0, s1 = 0;
         float fm = what == 2 ? j->mean[c] : 0, istd = what == 2 ? j->inv_std[c] : 0;
+        double r = what == 1 && j->running ? j->running[c] : 0; /* the shift */
         for (int i = 0; i < B; i++) {
             size_t o = ((size_t)i * C + c) * S;
             for (long k = 0; k < S; k++) {
-                if (what == 0) {
-                    s0 += j->x[o + k];
-                } else if (what == 1) {
-                    double d = j->x[o + k] - mean[c];
-                    s0 += d * d;
+                if (what == 1) {
+                    double d = j->x[o + k] - r;
+                    s0 += d;
+                    s1 += d * d;
                 } else {
                     double g = j->dy[o + k];
                     s0 += g;
@@ -245,7 +246,7 @@ static void bn_sums(const bn_args_t *j, int what, const double *mean, double *ou
             }
         }
         out[c] = s0;
-        if (what == 2) out[C + c] = s1;
+        out[C + c] = s1;
     }
 }
 
@@ -253,14 +254,12 @@ static void bn_forward_synced(backend_t *be, const bn_args_t *j) {
     int C = j->C, B = j->B;
     long S = j->S;
     double n = (double)j->sync->batch * (double)S;
-    double *sum = j->sync->scratch, *q = sum + C;
-    bn_sums(j, 0, NULL, sum);
-    be->sum_procs(be, sum, (size_t)C, 1);
-    for (int c = 0; c < C; c++) sum[c] /= n; /* the mean */
-    bn_sums(j, 1, sum, q);
-    be->sum_procs(be, q, (size_t)C, 1);
+    double *s = j->sync->scratch; /* sum (x - r) (C), then sum (x - r)^2 (C) */
+    bn_sums(j, 1, s);
+    be->sum_procs(be, s, 2 * (size_t)C, 1);
     for (int c = 0; c < C; c++) {
-        double m = sum[c], var = q[c] / n;
+        double m, var;
+        norm_shifted_moments(j->running ? j->running[c] : 0, s[c], s[C + c], n, &m, &var);
         float mean = (float)m, istd = (float)norm_inv_std(var, j->eps);
         norm_running_update(j->running + c, j->running + C + c, m, var, n, j->momentum);
         j->mean[c] = mean;
@@ -278,7 +277,7 @@ static void bn_backward_synced(backend_t *be, const bn_args_t *j) {
     long S = j->S;
     double n = (double)j->sync->batch * (double)S;
     double *s = j->sync->scratch; /* sum dy (C), then sum dy x_hat (C) */
-    bn_sums(j, 2, NULL, s);
+    bn_sums(j, 2, s);
     if (j->dw)
         for (int c = 0; c < C; c++) { /* this slice's share: the trainer sums gradients */
             j->dw[c] += (float)s[C + c];

@@ -183,6 +183,7 @@ const cli_range_t gan_setting_ranges[GAN_SET_COUNT] = {
     [GAN_SET_INSTANCE_NOISE_STEPS] = {"--instance-noise-steps", "instance_noise_steps", 0, 100000000, 1},
     [GAN_SET_LABEL_FLIP] = {"--label-flip", "label_flip", 0, 1, 0},
     [GAN_SET_LABEL_SMOOTH_FAKE] = {"--label-smooth-fake", "label_smooth_fake", 0, 0.999, 0},
+    [GAN_SET_BN_LOCAL] = {"--bn-sync", "bn_local", 0, 1, 1}, /* the option's text: synced, local */
 };
 
 double gan_setting_get(const gan_settings_t *s, gan_setting_k k) {
@@ -200,6 +201,7 @@ double gan_setting_get(const gan_settings_t *s, gan_setting_k k) {
     case GAN_SET_INSTANCE_NOISE_STEPS: return s->instance_noise_steps;
     case GAN_SET_LABEL_FLIP: return s->label_flip;
     case GAN_SET_LABEL_SMOOTH_FAKE: return s->label_smooth_fake;
+    case GAN_SET_BN_LOCAL: return s->bn_local;
     default: return NAN;
     }
 }
@@ -219,6 +221,7 @@ void gan_setting_set(gan_settings_t *s, gan_setting_k k, double v) {
     case GAN_SET_INSTANCE_NOISE_STEPS: s->instance_noise_steps = (int)v; break;
     case GAN_SET_LABEL_FLIP: s->label_flip = v; break;
     case GAN_SET_LABEL_SMOOTH_FAKE: s->label_smooth_fake = v; break;
+    case GAN_SET_BN_LOCAL: s->bn_local = (int)v; break;
     default: break;
     }
 }
@@ -247,7 +250,11 @@ int gan_overrides_option(gan_overrides_t *o, int code, const char *arg) {
     int k = code - GAN_OPT_CODE(0);
     if (k < 0 || k >= GAN_OV_COUNT) return 0;
     o->given |= 1u << k;
-    if (k < GAN_SET_COUNT) {
+    if (k == GAN_SET_BN_LOCAL) {
+        if (strcmp(arg, "synced") && strcmp(arg, "local"))
+            die_usage("--bn-sync: '%s': give synced (the global batch's statistics) or local (each process's own)", arg);
+        o->v.bn_local = !strcmp(arg, "local");
+    } else if (k < GAN_SET_COUNT) {
         gan_setting_set(&o->v, (gan_setting_k)k, cli_range(&gan_setting_ranges[k], arg));
     } else if (k == GAN_OV_OPT_G) {
         o->opt_g = arg;
@@ -273,6 +280,7 @@ static const char *const said_names[GAN_SET_COUNT] = {
     [GAN_SET_R1] = "r1", [GAN_SET_R2] = "r2", [GAN_SET_REG_EVERY] = "reg_every",
     [GAN_SET_INSTANCE_NOISE] = "instance noise", [GAN_SET_INSTANCE_NOISE_STEPS] = "instance noise steps",
     [GAN_SET_LABEL_FLIP] = "label flipping", [GAN_SET_LABEL_SMOOTH_FAKE] = "fake label smoothing",
+    [GAN_SET_BN_LOCAL] = "local BatchNorm statistics",
 };
 
 static int apply_opt(opt_conf_t *c, const char *text, const char *option, const char *who,
@@ -297,7 +305,7 @@ static int overrides_apply(gan_settings_t *s, const gan_overrides_t *o, void (*s
     static const int order[] = {GAN_SET_BATCH, GAN_OV_OPT_G, GAN_OV_OPT_D, GAN_SET_N_CRITIC, GAN_SET_GP,
                                 GAN_SET_CLIP, GAN_SET_LABEL_SMOOTH, GAN_SET_R1, GAN_SET_R2, GAN_SET_REG_EVERY,
                                 GAN_SET_EMA, GAN_OV_AUGMENT, GAN_SET_INSTANCE_NOISE, GAN_SET_INSTANCE_NOISE_STEPS,
-                                GAN_SET_LABEL_FLIP, GAN_SET_LABEL_SMOOTH_FAKE, GAN_OV_LR_G, GAN_OV_LR_D};
+                                GAN_SET_LABEL_FLIP, GAN_SET_LABEL_SMOOTH_FAKE, GAN_SET_BN_LOCAL, GAN_OV_LR_G, GAN_OV_LR_D};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         int k = order[i];
         if (!gan_overrides_given(o, k)) continue;

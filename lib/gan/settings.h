@@ -51,6 +51,9 @@ typedef struct {
     double label_flip;        /* the chance that a D target is flipped, real <-> fake (bce, ns; 0: off) */
     double label_smooth_fake; /* D's fake target (bce, ns): two-sided smoothing with label_smooth */
     lr_sched_t lr_sched_g, lr_sched_d; /* the optimizers' learning-rate schedules */
+    int bn_local;             /* data-parallel runs: BatchNorm normalizes by each process's own
+                                 slice's statistics (--bn-sync local), not the global batch's
+                                 (synced, 0: the default); lib/gan/trainer.h */
 } gan_settings_t;
 
 #define GAN_MAX_CRITIC 5
@@ -60,7 +63,7 @@ typedef struct {
  * what gan_settings_check and a checkpoint's reader allow. */
 typedef enum { GAN_SET_N_CRITIC, GAN_SET_GP, GAN_SET_CLIP, GAN_SET_LABEL_SMOOTH, GAN_SET_EMA, GAN_SET_BATCH,
                GAN_SET_R1, GAN_SET_R2, GAN_SET_REG_EVERY, GAN_SET_INSTANCE_NOISE, GAN_SET_INSTANCE_NOISE_STEPS,
-               GAN_SET_LABEL_FLIP, GAN_SET_LABEL_SMOOTH_FAKE, GAN_SET_COUNT } gan_setting_k;
+               GAN_SET_LABEL_FLIP, GAN_SET_LABEL_SMOOTH_FAKE, GAN_SET_BN_LOCAL, GAN_SET_COUNT } gan_setting_k;
 /* Settings from this one on are optional in a checkpoint: written only when they differ from
  * gan_settings_default's value, which an absent one takes (so that a checkpoint of a run that
  * does not use them is the one earlier versions wrote). */
@@ -124,6 +127,7 @@ typedef enum {
     {"instance-noise-steps", required_argument, 0, GAN_OPT_CODE(GAN_SET_INSTANCE_NOISE_STEPS)},           \
     {"label-flip", required_argument, 0, GAN_OPT_CODE(GAN_SET_LABEL_FLIP)},                               \
     {"label-smooth-fake", required_argument, 0, GAN_OPT_CODE(GAN_SET_LABEL_SMOOTH_FAKE)},                 \
+    {"bn-sync", required_argument, 0, GAN_OPT_CODE(GAN_SET_BN_LOCAL)},                                    \
     {"lr-schedule", required_argument, 0, GAN_OPT_CODE(GAN_OV_LR)},                                       \
     {"lr-schedule-g", required_argument, 0, GAN_OPT_CODE(GAN_OV_LR_G)},                                   \
     {"lr-schedule-d", required_argument, 0, GAN_OPT_CODE(GAN_OV_LR_D)}

@@ -75,6 +75,7 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
     if (m->set.instance_noise > 0) t->noisy = be->alloc(be, sizeof(float) * (size_t)B * sz);
     t->stats = be->alloc(be, sizeof(double) * TS_COUNT);
     be->zero(be, t->stats, sizeof(double) * TS_COUNT);
+    t->bucket_mb = TRAINER_BUCKET_MB;
     t->last_check = seconds();
     if (m->data_n != t->n) {
         if (m->data_n != 0 && m->epoch_pos != 0) {
@@ -117,18 +118,15 @@ int trainer_distribute(trainer_t *t, dist_t *d) {
     int widest = net_max_channels(&t->m->G);
     if (net_max_channels(&t->m->D) > widest) widest = net_max_channels(&t->m->D);
     t->bn_sync.scratch = be->alloc(be, sizeof(double) * 2 * (size_t)widest);
+    if (t->bucket_mb < 0) return gt_err("--bucket-mb must be at least 0");
+    ddp_init(&t->ddp, be, t->bucket_mb);
     return 0;
 }
 
-/* The one place where gradients cross processes: g (n floats on the backend's device) is
- * replaced by its sum over the processes: MPI on the CPU backend, NCCL on the CUDA backend's
- * stream (backend.h sum_procs). */
-static void trainer_allreduce(trainer_t *t, float *g, size_t n) { t->be->sum_procs(t->be, g, n, 0); }
-
-/* The step's loss figures st[first .. first + n) summed over the processes (each holds its
- * slice's sum / B), where they live. */
-static void stats_allreduce(trainer_t *t, int first, int n) {
-    t->be->sum_procs(t->be, t->stats + first, (size_t)n, 1);
+/* The pass that completes net n's gradients in a data-parallel run: its buckets start as its
+ * backward pass completes them (lib/gan/ddp.h). */
+static void last_grad_pass(trainer_t *t, nn_ctx_t *c, net_t *n) {
+    if (t->dist) c->grad_hook = ddp_begin(&t->ddp, n->grads, n->n_params);
 }
 
 /* A pass's context: the net's, with this process's first global sample index, the classes of
@@ -137,7 +135,7 @@ static void stats_allreduce(trainer_t *t, int first, int n) {
 static nn_ctx_t pass_ctx(trainer_t *t, net_t *n, uint32_t rng_step, uint64_t base) {
     nn_ctx_t c = net_ctx(n, 1, t->m->seed, rng_step, base + (uint64_t)t->lo);
     if (t->batch_labels) c.labels = t->batch_labels + t->lo;
-    if (t->dist) c.bn_sync = &t->bn_sync;
+    if (t->dist && !t->m->set.bn_local) c.bn_sync = &t->bn_sync;
     return c;
 }
 
@@ -342,19 +340,21 @@ int train_step(trainer_t *t) {
         nn_ctx_t cf = pass_ctx(t, &m->D, rs + 3u * (uint32_t)c + 1u, 0);
         const float *yf = net_forward(&m->D, &cf, d_input(t, fake, rs + 3u * (uint32_t)c + 1u), b);
         d_loss(t, LOSS_ON_FAKE, rs + 3u * (uint32_t)c + 1u, st + TS_LOSS_FAKE, yf);
-        net_backward(&m->D, &cf, t->dlogit, NULL, b);
-        if (s->loss == LOSS_WGAN_GP)
-            gradient_penalty(t, c, fake, rs + 3u * (uint32_t)c + 1u, rs + 3u * (uint32_t)c + 2u);
         /* R1, R2: on every reg_every-th D update, weighted by reg_every (lazy regularization) */
         int reg = (s->r1 > 0 || s->r2 > 0) && m->reg_steps % s->reg_every == 0;
         if (s->r1 > 0 || s->r2 > 0) m->reg_steps++;
+        if (s->loss != LOSS_WGAN_GP && !reg) last_grad_pass(t, &cf, &m->D); /* else a penalty's pass is last */
+        net_backward(&m->D, &cf, t->dlogit, NULL, b);
+        if (s->loss == LOSS_WGAN_GP)
+            gradient_penalty(t, c, fake, rs + 3u * (uint32_t)c + 1u, rs + 3u * (uint32_t)c + 2u);
         if (reg && s->r1 > 0) reg_penalty(t, t->real, s->r1 * s->reg_every, TS_R1, rs + 3u * (uint32_t)c);
         if (reg && s->r2 > 0) reg_penalty(t, fake, s->r2 * s->reg_every, TS_R2, rs + 3u * (uint32_t)c + 1u);
-        if (t->dist) {
-            trainer_allreduce(t, m->D.grads, m->D.n_params);
-            stats_allreduce(t, TS_LOSS_REAL, 4); /* losses and mean outputs on real and fake */
-            if (s->loss == LOSS_WGAN_GP) stats_allreduce(t, TS_GP, 1);
-            if (reg) stats_allreduce(t, TS_R1, 2);
+        if (t->dist) { /* the rest of D's gradients, with the losses and mean outputs on real and
+                          fake and the penalties riding on them */
+            int first[] = {TS_LOSS_REAL, TS_GP, TS_R1}, count[] = {4, 1, 2}, k = 1;
+            if (s->loss == LOSS_WGAN_GP) k = 2;
+            if (reg) first[k] = TS_R1, count[k++] = 2;
+            ddp_finish(&t->ddp, m->D.grads, m->D.n_params, st, first, count, k);
         }
 
         be->sumsq(be, st + TS_SUMSQ_D, m->D.grads, m->D.n_params);
@@ -373,10 +373,11 @@ int train_step(trainer_t *t) {
     net_backward(&m->D, &cd, t->dlogit, t->aug.policy ? t->aug_dx : t->dfake, b);
     if (t->aug.policy) diffaug_map(&t->aug, be, DIFFAUG_ADJOINT, t->dfake, t->aug_dx, b);
     nn_ctx_t cg = pass_ctx(t, &m->G, rs + 3u * (uint32_t)(s->n_critic - 1) + 2u, 0);
+    last_grad_pass(t, &cg, &m->G);
     net_backward(&m->G, &cg, t->dfake, NULL, b);
     if (t->dist) {
-        trainer_allreduce(t, m->G.grads, m->G.n_params);
-        stats_allreduce(t, TS_LOSS_G, 2);
+        int first = TS_LOSS_G, count = 2;
+        ddp_finish(&t->ddp, m->G.grads, m->G.n_params, st, &first, &count, 1);
     }
     be->sumsq(be, st + TS_SUMSQ_G, m->G.grads, m->G.n_params);
     optim_step_lr(&m->opt_G, m->G.params, m->G.grads, gan_lr_factor(&s->lr_sched_g, m->step));

@@ -74,6 +74,7 @@
 
 #include "lib/base/tensor.h"
 #include "lib/base/dist.h"
+#include "ddp.h"
 #include "diffaug.h"
 #include "model.h"
 
@@ -114,7 +115,12 @@ typedef struct {
     int lo, b;               /* this process's slice [lo, lo + b) of each global batch */
     bn_sync_t bn_sync;       /* BatchNorm statistics over the global batch */
     int graph_seen;          /* CUDA graphs (train_step): kinds of step run uncaptured, 1 without R1/R2, 2 with */
+    double bucket_mb;        /* gradient sums started during the backward pass in buckets of at
+                                least this many MB (0: after it); set before trainer_distribute */
+    ddp_t ddp;
 } trainer_t;
+
+enum { TRAINER_BUCKET_MB = 25 }; /* bucket_mb's default (trainer_init) */
 
 /* Prepare training of m on data (checked: shape must be m's, N >= batch) on the model's
  * backend: uploads the data. When the data's size differs from the one the model's counters

@@ -45,7 +45,18 @@ typedef struct nn_ctx {
                               conditional layers (lib/nn/layer_class.c); NULL for a net without them */
     const bn_sync_t *bn_sync; /* NULL, or data-parallel BatchNorm statistics (backend.h) */
     const struct nn_observer *observer; /* NULL, or shown every layer's output and output gradient */
+    const struct nn_grad_hook *grad_hook; /* NULL, or told in net_backward as the parameter
+                                             gradients become final (below) */
 } nn_ctx_t;
+
+/* Called by net_backward after each top-level layer with parameters, and once at the end:
+ * the net's grads [from, n_params) are final for this pass (queued on the backend's stream),
+ * those below still to come (the layers run last to first, and their parameters lie in layer
+ * order). Data-parallel training starts their sums here (lib/gan/ddp.c). */
+typedef struct nn_grad_hook {
+    void (*fn)(void *arg, size_t from);
+    void *arg;
+} nn_grad_hook_t;
 
 typedef struct layer layer_t;
 

@@ -340,6 +340,7 @@ nn_ctx_t net_ctx(net_t *n, int training, uint64_t seed, uint32_t rng_step, uint6
     c.labels = NULL;
     c.bn_sync = NULL;
     c.observer = n->observer;
+    c.grad_hook = NULL;
     return c;
 }
 
@@ -392,6 +393,7 @@ static float *grad_in(float **bufs, int i, float *dx, int first) {
 void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int B) {
     const float *g = dy;
     int first = first_param_layer(n);
+    size_t from = n->n_params; /* grads [from, n_params) are final (ctx->grad_hook) */
     for (int i = n->n_layers - 1; i >= 0; i--) {
         layer_t *l = &n->layers[i];
         if (!dx && i < first) break;
@@ -405,7 +407,9 @@ void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int
         float *gin = grad_in(n->dacts, i, dx, first);
         layer_backward(ctx, l, gin, g, n->acts[i], n->acts[i + 1], B);
         g = gin;
+        if (ctx->grad_hook && l->n_params) ctx->grad_hook->fn(ctx->grad_hook->arg, from -= l->n_params);
     }
+    if (ctx->grad_hook) ctx->grad_hook->fn(ctx->grad_hook->arg, 0);
     if (dx && ctx->observer) layer_observe(ctx, "input", "input", 1, n->in, dx, B);
 }
 

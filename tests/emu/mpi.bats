@@ -75,3 +75,8 @@ export GT_EMU_DEVICES=4
     [[ "$output" == *"ranks 0 and 2 would share one GPU (PCI 0000:01:00.0 on "*"(this node shows 2)"* ]]
     [ ! -e "$T/x.st" ]
 }
+
+@test "cuda, mpirun -np 2: gradient buckets give one sum's bytes; --bn-sync local equals torch's DDP without SyncBatchNorm, resumes exactly" {
+    need_mpi
+    buckets_and_local_bn
+}

@@ -186,9 +186,26 @@ def net_from(meta, tensors, which, dtype=torch.float64):
     return seq
 
 
-def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
+def reference(m0, data_u8, steps, dtype=torch.float64, labels=None, procs=1):
     """Train the checkpoint m0 for `steps` steps in torch float64 (or dtype); returns the final tensors.
-    labels (N int64): a class-conditional model's classes; every pass gets the real batch's."""
+    labels (N int64): a class-conditional model's classes; every pass gets the real batch's.
+    procs > 1: as that many data-parallel processes with local BatchNorm statistics train
+    (gan-step --bn-sync local; torch's DistributedDataParallel without SyncBatchNorm): every
+    pass runs each process's contiguous slice of the batch on its own, so BatchNorm normalizes by
+    the slice's statistics; the loss is the global batch's mean, as DDP's averaged gradients make
+    it; the running statistics are rank 0's (DDP broadcasts rank 0's buffers before each forward).
+    Not with dropout (its masks are set for the whole batch) nor cbn."""
+    def fwd(net, x):
+        if procs == 1:
+            return nnref.forward(net, x)
+        n, outs, bns = x.shape[0], [], nnref.bn_modules(net)
+        for r in range(procs):
+            for m in bns:
+                m.track_running_stats = r == 0  # others neither use nor update the running ones
+            outs.append(nnref.forward(net, x[n * r // procs:n * (r + 1) // procs]))
+        for m in bns:
+            m.track_running_stats = True
+        return torch.cat(outs)
     meta, tensors = read_st(m0)
     G, D = net_from(meta, tensors, "G", dtype), net_from(meta, tensors, "D", dtype)
     oG, oD = make_opt(meta["opt_G"], G.parameters()), make_opt(meta["opt_D"], D.parameters())
@@ -244,13 +261,13 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
             oD.zero_grad()
             rs = step * 16
             set_masks(D, seed, rs + 3 * c, B)
-            lr = flipped(1 - smooth, smooth_fake, rs + 3 * c)(nnref.forward(D, aug(real, rs + 3 * c)))
+            lr = flipped(1 - smooth, smooth_fake, rs + 3 * c)(fwd(D, aug(real, rs + 3 * c)))
             idx = np.arange(c * B * zd, (c + 1) * B * zd, dtype=np.uint64)
             z = torch.as_tensor(normal(seed, STREAM_Z, step, idx).reshape(B, zd)).to(dtype)
             set_masks(G, seed, rs + 3 * c + 2, B)
-            fake = nnref.forward(G, z)
+            fake = fwd(G, z)
             set_masks(D, seed, rs + 3 * c + 1, B)
-            lf = flipped(smooth_fake, 1 - smooth, rs + 3 * c + 1)(nnref.forward(D, aug(fake.detach(), rs + 3 * c + 1)))
+            lf = flipped(smooth_fake, 1 - smooth, rs + 3 * c + 1)(fwd(D, aug(fake.detach(), rs + 3 * c + 1)))
             loss = lr + lf
             if lam:
                 e = uniform(seed, STREAM_GP, step, np.arange(c * B, (c + 1) * B, dtype=np.uint64))
@@ -259,7 +276,7 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
                 xh = (e.float() * real.float() + (1 - e.float()) * fake.detach().float()).to(dtype)
                 xh.requires_grad_(True)
                 set_masks(D, seed, rs + 3 * c + 1, B, B)
-                g, = torch.autograd.grad(nnref.forward(D, aug(xh, rs + 3 * c + 2)).sum(), xh, create_graph=True)
+                g, = torch.autograd.grad(fwd(D, aug(xh, rs + 3 * c + 2)).sum(), xh, create_graph=True)
                 loss = loss + lam * ((g.reshape(B, -1).norm(dim=1) - 1) ** 2).mean()
             if r1 or r2:
                 if reg_steps % reg_every == 0:
@@ -269,7 +286,7 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
                         if gamma:
                             x = x.detach().clone().requires_grad_(True)
                             set_masks(D, seed, rstep, B)
-                            g, = torch.autograd.grad(nnref.forward(D, aug(x, rstep)).sum(), x, create_graph=True)
+                            g, = torch.autograd.grad(fwd(D, aug(x, rstep)).sum(), x, create_graph=True)
                             loss = loss + gamma * reg_every / 2 * (g.reshape(B, -1) ** 2).sum(dim=1).mean()
                 reg_steps += 1
             loss.backward()
@@ -280,7 +297,7 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None):
                         p.clamp_(-clip, clip)
         oG.zero_grad()
         set_masks(D, seed, step * 16 + 15, B)
-        l_g(nnref.forward(D, aug(fake, step * 16 + 15))).backward()
+        l_g(fwd(D, aug(fake, step * 16 + 15))).backward()
         oG.step()
         for s in scheds:
             s.step()
