@@ -17,7 +17,9 @@ load mpi_helper
 
 @test "mpirun -np 1, 2: wgan-gp's tanh twin (gradient penalty, LayerNorm; 4 steps, 20 critic updates) equals one process" {
     need_mpi
-    same_as_one_process wgan-gp-tanh 16 4 "2"
+    # 3e-5: 20 critic updates through a LayerNorm amplify the rounding of another summation
+    # order to 6e-6 with OpenBLAS's kernels and 2e-5 with our sgemm's (README, Distributed training)
+    same_as_one_process wgan-gp-tanh 16 4 "2" --tol '*=3e-5'
 }
 
 @test "mpirun -np 1, 2: the mlp preset's tanh twin with DiffAugment (8 steps) equals one process" {
