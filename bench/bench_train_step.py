@@ -44,14 +44,15 @@ def kv(line):
     return dict(item.split("=", 1) for item in line.split())
 
 
+def environment(env):
+    """os.environ changed by env (a value None removes the variable)."""
+    e = environment(env)
+    return e
+
+
 def run(cmd, env):
     """Run cmd with the environment changed by env (a value None removes the variable)."""
-    e = dict(os.environ)
-    for k, v in env.items():
-        if v is None:
-            e.pop(k, None)
-        else:
-            e[k] = v
+    e = environment(env)
     p = subprocess.run(cmd, capture_output=True, text=True, env=e)
     if p.returncode != 0:
         sys.exit(f"bench_train_step: {' '.join(cmd[:2])} failed: {p.stderr.strip()}")
@@ -70,12 +71,7 @@ def gan_step_rate(arch, batch, steps, env, tmp):
     for f in (m1, log):
         if os.path.exists(f):
             os.remove(f)
-    e = dict(os.environ)
-    for k, v in env.items():
-        if v is None:
-            e.pop(k, None)
-        else:
-            e[k] = v
+    e = environment(env)
     for cmd in ([os.path.join(BIN, "gan-init"), "--arch", arch, "--batch", str(batch), "--seed", "1", "--like", data,
                  "-o", m0],
                 [os.path.join(BIN, "gan-step"), "-q", "--data", data, "--steps", str(steps + 2), "--log", log,
