@@ -46,7 +46,12 @@ def kv(line):
 
 def environment(env):
     """os.environ changed by env (a value None removes the variable)."""
-    e = environment(env)
+    e = dict(os.environ)
+    for k, v in env.items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
     return e
 
 
