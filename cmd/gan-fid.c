@@ -358,9 +358,9 @@ static void load_labels(set_t *s, const char *path) {
 /* Print "LABEL FD", the distance between statistics sa and sb; what ("" or "class K: ") prefixes
  * the messages. */
 static void print_distance(const char *label, const char *what, const fid_stats_t *sa, const fid_stats_t *sb,
-                           int threads, int quiet) {
+                           int quiet) {
     double fd, offset;
-    if (fid_frechet(sa->d, sa->mu, sa->sigma, sb->mu, sb->sigma, threads, &fd, &offset))
+    if (fid_frechet(sa->d, sa->mu, sa->sigma, sb->mu, sb->sigma, &fd, &offset))
         die(EXIT_DATA, "%s%s", what, gt_errmsg());
     if (offset > 0 && !quiet)
         warnx("warning: %sthe eigendecomposition did not converge; added %g to the covariances' diagonals (as "
@@ -390,7 +390,7 @@ static int class_pair(const set_t *a, const set_t *b, int64_t k, const fid_stats
 /* After the overall lines: one line per class present in either set, "LABEL[class=K] FD", the
  * distance between the two sets' images of class K in the same features; "nan" (and a note on
  * stderr unless quiet) where a set has fewer than 2 images of the class. */
-static void print_per_class(const set_t *a, const set_t *b, const char *fd_label, int threads, int quiet) {
+static void print_per_class(const set_t *a, const set_t *b, const char *fd_label, int quiet) {
     int64_t top = a->cls.cap > b->cls.cap ? a->cls.cap : b->cls.cap, small_k = -1, small_n = 0;
     const char *small_set = NULL;
     for (int64_t k = 0; k < top; k++) {
@@ -400,7 +400,7 @@ static void print_per_class(const set_t *a, const set_t *b, const char *fd_label
         char label[NAME_LEN + 40], what[40];
         snprintf(label, sizeof label, "%s[class=%lld]", fd_label, (long long)k);
         snprintf(what, sizeof what, "class %lld: ", (long long)k);
-        print_distance(label, what, sa, sb, threads, quiet);
+        print_distance(label, what, sa, sb, quiet);
         int64_t n_min = na < nb ? na : nb;
         if (small_k < 0 || n_min < small_n) {
             small_k = k;
@@ -717,7 +717,7 @@ int main(int argc, char **argv) {
         snprintf(fd_label, sizeof fd_label, "%s", ex.label);
         snprintf(kd_label, sizeof kd_label, "KD%.*s", (int)sizeof kd_label - 3, ex.label + 2);
     }
-    if (metrics & M_FID) print_distance(fd_label, "", &a->st, &b->st, cpu_threads, quiet);
+    if (metrics & M_FID) print_distance(fd_label, "", &a->st, &b->st, quiet);
     if (kid) {
         char num[40], num2[40];
         double km, ks;
@@ -750,7 +750,7 @@ int main(int argc, char **argv) {
             print_value(name, q.coverage);
         }
     }
-    if (labels_arg && (metrics & M_FID)) print_per_class(a, b, fd_label, cpu_threads, quiet);
+    if (labels_arg && (metrics & M_FID)) print_per_class(a, b, fd_label, quiet);
     if (labels_arg && kid)
         print_per_class_kid(a, b, kd_label, (int)kid_subsets, (int)kid_size, seed, cpu_threads, quiet);
     if (fflush(stdout) != 0 || ferror(stdout)) die(EXIT_DATA, "stdout: write failed");

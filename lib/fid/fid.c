@@ -382,8 +382,8 @@ static int trace_sqrt_product(int d, const double *s1, const double *s2, double 
     return info;
 }
 
-int fid_frechet(int d, const double *mu1, const double *s1, const double *mu2, const double *s2, int threads,
-                double *fd, double *offset) {
+int fid_frechet(int d, const double *mu1, const double *s1, const double *mu2, const double *s2, double *fd,
+                double *offset) {
     if (offset) *offset = 0;
     if (d < 1) return gt_err("feature dimension %d is not positive", d);
     size_t dd = (size_t)d * (size_t)d;
@@ -396,7 +396,7 @@ int fid_frechet(int d, const double *mu1, const double *s1, const double *mu2, c
         tr1 += s1[(size_t)k * d + k];
         tr2 += s2[(size_t)k * d + k];
     }
-    int before = fid_blas_threads_begin(threads);
+    int before = fid_blas_threads_begin(1); /* the same bits at any thread count (fid.h) */
     double tr = 0;
     int info = trace_sqrt_product(d, s1, s2, 0.0, &tr);
     if (info > 0) { /* pytorch-fid's remedy for a singular product */

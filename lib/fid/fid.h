@@ -113,11 +113,13 @@ const fid_stats_t *fid_class_stats_get(const fid_class_stats_t *c, int64_t k);
 int fid_class_stats_finish(fid_class_stats_t *c);
 
 /* The Frechet distance between N(mu1, s1) and N(mu2, s2), each s a symmetric (d, d) float64
- * matrix. threads: BLAS/LAPACK threads for the call (<= 0: leave OpenBLAS's setting).
+ * matrix. Its LAPACK calls run on one OpenBLAS thread whatever the caller's setting: OpenBLAS
+ * splits the updates of its blocked factorizations by its thread count, which changed the last
+ * digits of the distance between 1 and 2 threads (and 2 threads were no faster on 2 cores).
  * *offset (may be NULL) is set to 0, or to FID_EPS when LAPACK failed to converge and the offset
  * was added. Returns 0 and *fd, or -1 with a message (non-finite input, failure). */
-int fid_frechet(int d, const double *mu1, const double *s1, const double *mu2, const double *s2, int threads,
-                double *fd, double *offset);
+int fid_frechet(int d, const double *mu1, const double *s1, const double *mu2, const double *s2, double *fd,
+                double *offset);
 
 /* KID between feature sets x (nx, d) and y (ny, d), float32. For each subset s = 0 .. subsets-1,
  * m = min(subset_size, nx, ny) rows of x and of y are drawn without replacement: the first m
@@ -126,8 +128,9 @@ int fid_frechet(int d, const double *mu1, const double *s1, const double *mu2, c
  *     sum_{i!=j} k(x_i, x_j) / (m (m-1)) + sum_{i!=j} k(y_i, y_j) / (m (m-1))
  *       - 2 sum_{i,j} k(x_i, y_j) / m^2,
  * with the dot products and sums in float64. *mean is the mean over subsets, *std their
- * standard deviation (population, ddof 0, as torch-fidelity reports). Needs m >= 2. threads as
- * for fid_frechet. Returns 0 or -1 with a message. */
+ * standard deviation (population, ddof 0, as torch-fidelity reports). Needs m >= 2. threads:
+ * BLAS threads for the call (<= 0: leave OpenBLAS's setting; its GEMMs give the same bits at any
+ * count). Returns 0 or -1 with a message. */
 int fid_kid(const float *x, int64_t nx, const float *y, int64_t ny, int d, int subsets, int subset_size,
             uint64_t seed, int threads, double *mean, double *std);
 

@@ -198,7 +198,7 @@ int gan_eval_score(gan_eval_t *e, double *score) {
     }
     double offset;
     if (fid_stats_finish(&st)) goto out;
-    rc = fid_frechet(d, e->ref.mu, e->ref.sigma, st.mu, st.sigma, e->threads, score, &offset);
+    rc = fid_frechet(d, e->ref.mu, e->ref.sigma, st.mu, st.sigma, score, &offset);
 out:
     if (e->metric == EVAL_FD) fid_stats_free(&st);
     return rc;

@@ -248,27 +248,27 @@ static void test_frechet_closed_forms(void) {
         spectral(s1, q, a, D);
         spectral(s2, q, b, D);
         double fd, off;
-        CHECK(fid_frechet(D, mu1, s1, mu2, s2, 1, &fd, &off) == 0, "%s", gt_errmsg());
+        CHECK(fid_frechet(D, mu1, s1, mu2, s2, &fd, &off) == 0, "%s", gt_errmsg());
         /* with exact zeros, the rounding of S (1e-16 |S|) in their directions is a perturbation whose
          * square root (1e-8) the true tr sqrt(S1 S2) of the matrices as stored carries */
         CHECK_CLOSE(fd, want, rank_def ? 1e-7 : 1e-11);
         CHECK(off == 0, "offset used");
         /* symmetric in its arguments */
         double fd2;
-        fid_frechet(D, mu2, s2, mu1, s1, 2, &fd2, NULL);
+        fid_frechet(D, mu2, s2, mu1, s1, &fd2, NULL);
         CHECK_CLOSE(fd2, want, rank_def ? 1e-7 : 1e-11);
     }
     /* identical Gaussians: 0 (to rounding) */
     double fd;
-    fid_frechet(D, mu1, s1, mu1, s1, 1, &fd, NULL);
+    fid_frechet(D, mu1, s1, mu1, s1, &fd, NULL);
     CHECK(fabs(fd) < 1e-10, "FD(P, P) = %g", fd);
     /* d = 1: (m1 - m2)^2 + (sqrt v1 - sqrt v2)^2 */
     double m1 = 1.5, m2 = -0.25, v1 = 4, v2 = 0.25;
-    fid_frechet(1, &m1, &v1, &m2, &v2, 1, &fd, NULL);
+    fid_frechet(1, &m1, &v1, &m2, &v2, &fd, NULL);
     CHECK_CLOSE(fd, 1.75 * 1.75 + 1.5 * 1.5, 1e-15);
     /* refusals */
     s1[3] = NAN;
-    CHECK(fid_frechet(D, mu1, s1, mu2, s2, 1, &fd, NULL) == -1 && strstr(gt_errmsg(), "NaN"), "%s", gt_errmsg());
+    CHECK(fid_frechet(D, mu1, s1, mu2, s2, &fd, NULL) == -1 && strstr(gt_errmsg(), "NaN"), "%s", gt_errmsg());
     free(q);
     free(s1);
     free(s2);
@@ -293,6 +293,33 @@ static double kid_direct(const float *x, const int64_t *px, const float *y, cons
             kxy += exy * exy * exy;
         }
     return (double)((kxx + kyy) / ((long double)m * (m - 1)) - 2 * kxy / ((long double)m * m));
+}
+
+/* The distance has the same bits whatever OpenBLAS's thread count: at d = 256 its threaded
+ * factorizations gave other last digits (fid.h), so fid_frechet runs them on one thread. */
+static void test_frechet_thread_count(void) {
+    enum { D = 256, N = 300 };
+    float *x = malloc(sizeof(float) * N * D), *y = malloc(sizeof(float) * N * D);
+    for (long i = 0; i < (long)N * D; i++) {
+        x[i] = philox_normal(11, PHILOX_STREAM_USER, 0, (uint64_t)i);
+        y[i] = 1.2f * philox_normal(12, PHILOX_STREAM_USER, 0, (uint64_t)i);
+    }
+    fid_stats_t a, b;
+    CHECK(fid_stats_init(&a, D, 64) == 0 && fid_stats_init(&b, D, 64) == 0, "%s", gt_errmsg());
+    fid_stats_add(&a, x, N);
+    fid_stats_add(&b, y, N);
+    CHECK(fid_stats_finish(&a) == 0 && fid_stats_finish(&b) == 0, "%s", gt_errmsg());
+    double fd[2];
+    for (int t = 0; t < 2; t++) {
+        int before = fid_blas_threads_begin(t + 1);
+        CHECK(fid_frechet(D, a.mu, a.sigma, b.mu, b.sigma, &fd[t], NULL) == 0, "%s", gt_errmsg());
+        fid_blas_threads_end(before);
+    }
+    CHECK(memcmp(&fd[0], &fd[1], sizeof(double)) == 0, "FD %.17g with 1 BLAS thread, %.17g with 2", fd[0], fd[1]);
+    fid_stats_free(&a);
+    fid_stats_free(&b);
+    free(x);
+    free(y);
 }
 
 static void test_kid_definition(void) {
@@ -509,6 +536,7 @@ int main(void) {
     RUN(test_class_stats);
     RUN(test_stats_refusals);
     RUN(test_frechet_closed_forms);
+    RUN(test_frechet_thread_count);
     RUN(test_kid_definition);
     RUN(test_prdc_hand);
     RUN(test_prdc_blocks);
