@@ -334,6 +334,19 @@ static int after_step(void *arg) {
     return 0;
 }
 
+/* whether the first line of the log at `path` is `header` (which ends in a newline) */
+static int log_header_matches(const char *path, const char *header) {
+    FILE *f = fopen(path, "r");
+    if (!f) die(EXIT_DATA, "%s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, f);
+    int same = n >= 0 && strcmp(line, header) == 0;
+    free(line);
+    fclose(f);
+    return same;
+}
+
 int main(int argc, char **argv) {
     cli_init("gan-step");
     if (dist_init(&dist, &argc, &argv)) die_usage("%s", gt_errmsg());
@@ -518,14 +531,23 @@ int main(int argc, char **argv) {
     if (snap_dir && mkdir(snap_dir, 0777) != 0 && errno != EEXIST)
         die(EXIT_DATA, "%s: cannot create: %s", snap_dir, strerror(errno));
     if (log_path) {
+        char *header = NULL;
+        size_t header_len = 0;
+        FILE *hf = open_memstream(&header, &header_len);
+        if (!hf) die(EXIT_DATA, "cannot make the log's header: %s", strerror(errno));
+        fprintf(hf, "step\tepoch\tloss_d\tloss_g\td_real\td_fake\tgp\tgnorm_g\tgnorm_d\timg_per_s\twall_s");
+        if (log_layers) inspect_log_header(&r.watch, hf);
+        if (r.eval) fprintf(hf, "\teval_%s", gan_eval_metric_name(eval_metric));
+        fprintf(hf, "\n");
+        fclose(hf);
         r.log = fopen(log_path, "a");
         if (!r.log) die(EXIT_DATA, "%s: %s", log_path, strerror(errno));
-        if (ftell(r.log) == 0) {
-            fprintf(r.log, "step\tepoch\tloss_d\tloss_g\td_real\td_fake\tgp\tgnorm_g\tgnorm_d\timg_per_s\twall_s");
-            if (log_layers) inspect_log_header(&r.watch, r.log);
-            if (r.eval) fprintf(r.log, "\teval_%s", gan_eval_metric_name(eval_metric));
-            fprintf(r.log, "\n");
-        }
+        if (ftell(r.log) == 0) fputs(header, r.log);
+        else if (!log_header_matches(log_path, header))
+            die_usage("%s: its header names other columns than this run writes (--log-layers or --eval turned on "
+                      "or off, or other networks): give a new --log file",
+                      log_path);
+        free(header);
     }
     progress_init(&r.prog, quiet);
     r.t0 = r.t_last_log = now_seconds();

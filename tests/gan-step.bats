@@ -502,7 +502,7 @@ assert np.array_equal(np.load(os.path.join(d, "fake.npy")), np.load(os.path.join
     [ ! -e "$T/x.st" ]
 }
 
-@test "--log-layers: per-layer activation and gradient columns, documented names; the weights are bit-identical" {
+@test "--log-layers: per-layer activation and gradient columns, documented names; the weights are bit-identical; other columns are not appended" {
     data 64 u8 "$T/d.npy"
     init "$T/m0.st"
     gan-step -q --data "$T/d.npy" --steps 4 --log "$T/l.tsv" --log-every 2 --log-layers < "$T/m0.st" > "$T/a.st"
@@ -521,6 +521,14 @@ v = {k: float(x) for k, x in zip(h, rows[2])}
 assert v["G.4.act_std"] > 0 and -1 <= v["G.4.act_mean"] <= 1 and v["D.1.grad_norm"] > 0
 assert all(np.isfinite(list(v.values())))
 ' "$T/l.tsv"
+    # appending rows of other columns is refused before anything is written
+    cp "$T/l.tsv" "$T/l0.tsv"
+    run gan-step -q --data "$T/d.npy" --steps 1 --log "$T/l.tsv" -i "$T/a.st" -o "$T/c.st"
+    [ "$status" -eq 2 ] && [[ "$output" == *"l.tsv: its header names other columns than this run writes"* ]] || { echo "$output"; return 1; }
+    cmp "$T/l.tsv" "$T/l0.tsv"
+    [ ! -e "$T/c.st" ] && [ -z "$(ls "$T" | grep -v '^[abd]\.\(st\|npy\)$\|^m0\.st$\|^l0\?\.tsv$')" ]
+    gan-step -q --data "$T/d.npy" --steps 1 --log "$T/l.tsv" --log-every 1 --log-layers -i "$T/a.st" -o "$T/c.st"
+    [ "$(wc -l < "$T/l.tsv")" -eq 4 ]
 }
 
 # evalcol FILE STEP: the eval_* column of the log row of STEP
