@@ -112,20 +112,26 @@ endif
 $(OBJ)/lib/base/dist.o: CPPFLAGS += $(MPI_CPPFLAGS)
 $(OBJ)/lib/base/dist.o: $(OBJ)/.mpi
 
-# Whether this flavour's lib/base/dist.o was built with MPI: rewritten when MPI changes.
-$(OBJ)/.mpi: FORCE
-	@mkdir -p $(dir $@)
-	@echo "$(MPI)" | cmp -s - $@ || echo "$(MPI)" > $@
-
-# Whether this flavour's kernels/dist_nccl.cu.o was built with NCCL: rewritten when NCCL changes.
-$(OBJ)/.nccl: FORCE
-	@mkdir -p $(dir $@)
-	@echo "$(NCCL)" | cmp -s - $@ || echo "$(NCCL)" > $@
-
-# The architectures this flavour's kernels were compiled for: rewritten when NVARCH changes.
-$(OBJ)/.nvarch: FORCE
-	@mkdir -p $(dir $@)
-	@echo "$(NVARCH)" | cmp -s - $@ || echo "$(NVARCH)" > $@
+# Stamps: a file that holds a setting and is rewritten (a new mtime) only when the setting
+# changes, so that what depends on it is rebuilt then and only then. They are brought up to date
+# while the Makefile is read, not by rules, so that `make -n` sees the true state.
+# $(call stamp,FILE,VARIABLE) makes FILE hold VARIABLE's value; under make -n or -q, which must
+# change nothing, a stamp that would change gets a rule instead, so they see what would rebuild.
+DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS)))
+define stamp_rule
+$(1): FORCE
+	@mkdir -p $$(dir $$@)
+	@printf '%s\n' '$$($(2))' > $$@
+endef
+stamp_differs = $(shell printf '%s\n' '$($(2))' | cmp -s - $(1) 2>/dev/null || echo yes)
+stamp = $(if $(DRY_RUN),$(if $(stamp_differs),$(eval $(call stamp_rule,$(1),$(2)))),\
+          $(shell mkdir -p $(dir $(1)) && { printf '%s\n' '$($(2))' | cmp -s - $(1) || printf '%s\n' '$($(2))' > $(1); }))
+# whether this flavour's lib/base/dist.o was built with MPI; whether its kernels/dist_nccl.cu.o
+# was built with NCCL; the architectures its kernels were compiled for
+STAMPS := $(call stamp,$(OBJ)/.mpi,MPI)
+ifeq ($(CUDA),1)
+  STAMPS += $(call stamp,$(OBJ)/.nccl,NCCL) $(call stamp,$(OBJ)/.nvarch,NVARCH)
+endif
 
 LIBA = $(OBJ)/libgan.a
 
@@ -133,11 +139,10 @@ LIBA = $(OBJ)/libgan.a
 .PHONY: all check unit-tests install uninstall clean deps fuzz bench demo asan emu FORCE
 all: $(addprefix $(BIN)/,$(PROGRAMS))
 
-# Which flavour the programs in $(BIN) were linked from: rewritten when it changes (make
-# CUDA=1 after make, both into bin/), so that the programs are relinked.
-$(BIN)/.flavour: FORCE
-	@mkdir -p $(dir $@)
-	@echo "$(OBJ) mpi=$(MPI) nccl=$(NCCL)" | cmp -s - $@ || echo "$(OBJ) mpi=$(MPI) nccl=$(NCCL)" > $@
+# Which flavour the programs in $(BIN) were linked from: a stamp (above), so that the programs
+# are relinked after make CUDA=1 following make, both into bin/.
+FLAVOUR_ID := $(OBJ) mpi=$(MPI) nccl=$(NCCL)
+STAMPS += $(call stamp,$(BIN)/.flavour,FLAVOUR_ID)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
