@@ -59,14 +59,16 @@ __attribute__((target("avx2"))) static inline void tr8x8(const float *s, size_t 
     }
 }
 
-/* B transposed, rows [0, w) (w a multiple of 8) x columns [0, 8) of s (stride ls) into 8 rows
- * of a panel of nr columns: d[p * nr + j] = s[j * ls + p] */
-__attribute__((target("avx2"))) static void pack_tr8(const float *s, size_t ls, int w, float *d, int nr) {
+/* B transposed, rows [0, w) x columns [0, kc8) of s (stride ls; w and kc8 multiples of 8) into
+ * a panel of nr columns: d[p * nr + j] = s[j * ls + p]. 8 source rows at a time, each read
+ * front to back (8 streams the prefetcher follows; 8 columns of the panel written). */
+__attribute__((target("avx2"))) static void pack_tr8(const float *s, size_t ls, int w, int kc8, float *d, int nr) {
     __m256 r[8];
-    for (int j = 0; j < w; j += 8) {
-        tr8x8(s + (size_t)j * ls, ls, 8, r);
-        for (int p = 0; p < 8; p++) _mm256_storeu_ps(d + (size_t)p * nr + j, r[p]);
-    }
+    for (int j = 0; j < w; j += 8)
+        for (int p8 = 0; p8 < kc8; p8 += 8) {
+            tr8x8(s + (size_t)j * ls + p8, ls, 8, r);
+            for (int p = 0; p < 8; p++) _mm256_storeu_ps(d + (size_t)(p8 + p) * nr + j, r[p]);
+        }
 }
 
 /* A, mr (8 or 6) whole rows of s (stride ls) x kc8 columns (a multiple of 8) into a panel:
@@ -151,15 +153,13 @@ static void pack_b(int tb, const float *b, int ldb, int p0, int kc, int j0, int 
         } else {
             /* 8 rows of the panel at a time: walking a whole column of it per source row
              * would sweep the panel (32 KiB) through L1 once per column */
-            int r8 = 0;
+            int r8 = 0, kc8 = kc - kc % 8;
 #if SGEMM_X86
-            if (vec) r8 = r - r % 8;
+            if (vec && kc8) r8 = r - r % 8;
+            if (r8) pack_tr8(b + (size_t)(j0 + jr) * ldb + p0, (size_t)ldb, r8, kc8, d, nr);
 #endif
             for (int p8 = 0; p8 < kc; p8 += 8) {
-                int pe = kc - p8 < 8 ? kc - p8 : 8, j = 0;
-#if SGEMM_X86
-                if (pe == 8 && r8) pack_tr8(b + (size_t)(j0 + jr) * ldb + p0 + p8, (size_t)ldb, r8, d + (size_t)p8 * nr, nr), j = r8;
-#endif
+                int pe = kc - p8 < 8 ? kc - p8 : 8, j = p8 < kc8 ? r8 : 0;
                 for (; j < r; j++) {
                     const float *s = b + (size_t)(j0 + jr + j) * ldb + p0 + p8;
                     for (int p = 0; p < pe; p++) d[(size_t)(p8 + p) * nr + j] = s[p];
