@@ -250,8 +250,8 @@ static int gemm_bench(const char *isa, int reps) {
             memcpy(&v, &c[j], sizeof v);
             h = (h ^ v) * 16777619u;
         }
-        printf("%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t%s\t%08x\n", s->where, s->ta, s->tb, s->m, s->n, s->k, ours, blas,
-               sgemm_isa_name(sgemm_isa()), openblas_get_corename(), h);
+        printf("%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t%s\t%08x\n", s->where, s->ta, s->tb, s->m, s->n, s->k,
+               ours, blas, sgemm_isa_name(sgemm_isa()), openblas_get_corename(), h);
         fflush(stdout);
         gt_aligned_free(a);
         gt_aligned_free(b);

@@ -46,7 +46,10 @@
 __attribute__((target("avx2"))) static inline void tr8x8(const float *s, size_t ls, int rows, __m256 r[8]) {
     __m256 t[8], u[8];
     for (int i = 0; i < 8; i++) t[i] = i < rows ? _mm256_loadu_ps(s + i * ls) : _mm256_setzero_ps();
-    for (int i = 0; i < 8; i += 2) u[i] = _mm256_unpacklo_ps(t[i], t[i + 1]), u[i + 1] = _mm256_unpackhi_ps(t[i], t[i + 1]);
+    for (int i = 0; i < 8; i += 2) {
+        u[i] = _mm256_unpacklo_ps(t[i], t[i + 1]);
+        u[i + 1] = _mm256_unpackhi_ps(t[i], t[i + 1]);
+    }
     /* u[0] = (s00 s10 s01 s11 | s04 s14 s05 s15), u[1] = (s02 s12 s03 s13 | ...), u[2], u[3] rows 2 and 3 */
     for (int h = 0; h < 8; h += 4) {
         t[h] = _mm256_shuffle_ps(u[h], u[h + 2], 0x44), t[h + 1] = _mm256_shuffle_ps(u[h], u[h + 2], 0xEE);
@@ -101,6 +104,7 @@ __attribute__((target("avx2"))) static void copy8(const float *s, float *d, int 
 /* A (m x k after op) rows [i0, i0+mc), columns [p0, p0+kc) into panels of mr rows at
  * dst + panel * mr * kc, element (i, p) of a panel at p * mr + i; rows past mc are zero. */
 static void pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, int kc, int mr, float *dst, int vec) {
+    (void)vec; /* the C build's packing has no vector path */
     for (int ir = 0; ir < mc; ir += mr) {
         float *d = dst + (size_t)ir * kc;
         int r = mc - ir < mr ? mc - ir : mr;
@@ -133,6 +137,7 @@ static void pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, int 
 /* B (k x n after op) rows [p0, p0+kc), columns [j0, j0+nc) into panels of nr columns at
  * dst + panel * nr * kc, element (p, j) of a panel at p * nr + j; columns past nc are zero. */
 static void pack_b(int tb, const float *b, int ldb, int p0, int kc, int j0, int nc, int nr, float *dst, int vec) {
+    (void)vec;
     for (int jr = 0; jr < nc; jr += nr) {
         float *d = dst + (size_t)jr * kc;
         int r = nc - jr < nr ? nc - jr : nr;
@@ -331,8 +336,9 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const flo
             for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
         return;
     }
-    const kernel_t kd = kernels[sgemm_isa()];
-    const int mr = kd.mr, nr = kd.nr, vec = sgemm_isa() != SGEMM_C;
+    const sgemm_isa_t isa = sgemm_isa();
+    const kernel_t kd = kernels[isa];
+    const int mr = kd.mr, nr = kd.nr, vec = isa != SGEMM_C; /* vec: the CPU has AVX2 */
     float *abuf = thread_buffers(), *bbuf = abuf + (size_t)SGEMM_MC * SGEMM_KC;
     _Alignas(64) float tile[MAX_MR * MAX_NR];
     for (int jc = 0; jc < n; jc += SGEMM_NC) {
