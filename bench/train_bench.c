@@ -8,6 +8,11 @@
  *       images, and prints one line (img_s counts the real images a step consumes, B x n_critic):
  *       arch=.. batch=.. threads=.. step_ms=<median> img_s=.. gflop_step=.. gflops=..
  *       peak_rss_mb=.. allocs_after_first=.. cpu_ms=<CPU time of all threads per step, mean>
+ *   train_bench --gemm [--isa avx2|avx512] [--reps N]
+ *       our sgemm (lib/cpu/sgemm.h) beside OpenBLAS's cblas_sgemm, one thread each, on the MLP's
+ *       and the DCGAN's GEMM shapes, in turns (ours, OpenBLAS) N times (default 5); one line per
+ *       shape: where ta tb m n k ours_gflops openblas_gflops (the best turn, thread CPU time)
+ *       isa core hash (FNV-1a of our C's bits: packing changes must keep it)
  *   train_bench --sgemm-ceiling
  *       prints sgemm1=<GFLOP/s> sgemm2=<GFLOP/s> core=<OpenBLAS's kernel family>: OpenBLAS's own
  *       cblas_sgemm with 1 and 2 of its threads, best over large shapes (square 2048 and the
@@ -32,6 +37,7 @@
 #include "lib/base/common.h"
 #include "lib/gan/model.h"
 #include "lib/base/philox.h"
+#include "lib/cpu/sgemm.h"
 #include "lib/gan/presets.h"
 #include "lib/gan/trainer.h"
 
@@ -147,8 +153,116 @@ static double sgemm_best(int threads) {
     return best;
 }
 
+/* ---- --gemm: our sgemm beside OpenBLAS's on the presets' shapes ------------------------- */
+
+typedef struct {
+    const char *where;
+    int ta, tb, m, n, k;
+} gemm_shape_t;
+
+/* The linear layers: forward N T (B, out, in), dW T N (out, in, B), dx N N (B, in, out). The
+ * convolutions' as lib/nn/layer_conv.c and layer_convT.c make them in a dcgan step at batch 64
+ * (xN: calls per step; those with C under 16 x 32 left out: OpenBLAS computes them). */
+static const gemm_shape_t gemm_shapes[] = {
+    {"mlp G 100-256 fwd", 0, 1, 64, 256, 100},   {"mlp G 100-256 dW", 1, 0, 256, 100, 64},
+    {"mlp G 256-512 fwd", 0, 1, 64, 512, 256},   {"mlp G 256-512 dW", 1, 0, 512, 256, 64},
+    {"mlp G 256-512 dx", 0, 0, 64, 256, 512},    {"mlp G 512-1024 fwd", 0, 1, 64, 1024, 512},
+    {"mlp G 512-1024 dW", 1, 0, 1024, 512, 64},  {"mlp G 512-1024 dx", 0, 0, 64, 512, 1024},
+    {"mlp G 1024-784 fwd", 0, 1, 64, 784, 1024}, {"mlp G 1024-784 dW", 1, 0, 784, 1024, 64},
+    {"mlp G 1024-784 dx", 0, 0, 64, 1024, 784},  {"mlp D 784-1024 fwd", 0, 1, 64, 1024, 784},
+    {"mlp D 784-1024 dW", 1, 0, 1024, 784, 64},  {"mlp D 784-1024 dx", 0, 0, 64, 784, 1024},
+    {"mlp D 1024-512 fwd", 0, 1, 64, 512, 1024}, {"mlp D 1024-512 dW", 1, 0, 512, 1024, 64},
+    {"mlp D 1024-512 dx", 0, 0, 64, 1024, 512},  {"mlp D 512-256 fwd", 0, 1, 64, 256, 512},
+    {"mlp D 512-256 dW", 1, 0, 256, 512, 64},    {"mlp D 512-256 dx", 0, 0, 64, 512, 256},
+    {"mlp256 D 784-1024 fwd", 0, 1, 256, 1024, 784}, {"mlp256 D 784-1024 dW", 1, 0, 1024, 784, 256},
+    {"mlp256 D 784-1024 dx", 0, 0, 256, 784, 1024},  {"mlp256 G 1024-784 fwd", 0, 1, 256, 784, 1024},
+    {"mlp256 G 1024-784 dW", 1, 0, 784, 1024, 256},  {"mlp256 G 1024-784 dx", 0, 0, 256, 1024, 784},
+    {"dcgan x6", 0, 0, 128, 3136, 1024},
+    {"dcgan x6", 0, 0, 128, 3528, 1024},
+    {"dcgan x2", 0, 0, 128, 1960, 1024},
+    {"dcgan x2", 0, 0, 256, 1813, 2048},
+    {"dcgan x2", 0, 0, 256, 1323, 2048},
+    {"dcgan x6", 0, 0, 64, 12544, 16},
+    {"dcgan x2", 0, 0, 64, 13328, 49},
+    {"dcgan x2", 0, 0, 64, 36848, 49},
+    {"dcgan x4", 0, 1, 128, 1024, 3136},
+    {"dcgan x6", 0, 1, 128, 1024, 3528},
+    {"dcgan x2", 0, 1, 256, 2048, 1813},
+    {"dcgan x2", 0, 1, 64, 12544, 100},
+    {"dcgan x2", 0, 1, 64, 49, 36848},
+    {"dcgan x6", 1, 0, 1024, 3136, 128},
+    {"dcgan x6", 1, 0, 1024, 3528, 128},
+    {"dcgan x2", 1, 0, 2048, 1813, 256},
+    {"dcgan x2", 1, 0, 12544, 100, 64},
+    {"dcgan x2", 1, 0, 49, 36848, 64},
+    {"dcgan x2", 1, 0, 16, 12544, 64},
+
+};
+
+static double thread_cpu(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* GFLOP/s of thread CPU time over calls lasting at least 20 ms in all */
+static double gemm_rate(int ours, const gemm_shape_t *s, const float *a, const float *b, float *c) {
+    int lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n, calls = 0;
+    double t0 = thread_cpu(), t;
+    do {
+        if (ours) sgemm(s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, lda, b, ldb, 0.0f, c, s->n);
+        else
+            cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans, s->m, s->n,
+                        s->k, 1.0f, a, lda, b, ldb, 0.0f, c, s->n);
+        calls++;
+    } while ((t = thread_cpu() - t0) < 0.02);
+    return 2.0 * s->m * s->n * s->k * calls / t / 1e9;
+}
+
+static int gemm_bench(const char *isa, int reps) {
+    openblas_set_num_threads(1);
+    if (isa) {
+        sgemm_isa_t want = !strcmp(isa, "avx2") ? SGEMM_AVX2 : !strcmp(isa, "avx512") ? SGEMM_AVX512 : SGEMM_C;
+        if (strcmp(isa, sgemm_isa_name(want)) || !sgemm_force_isa(want)) {
+            fprintf(stderr, "train_bench: --isa %s: not avx2 or avx512, or this CPU lacks it\n", isa);
+            return 2;
+        }
+    }
+    printf("where\tta\ttb\tm\tn\tk\tours\topenblas\tisa\tcore\thash\n");
+    for (size_t i = 0; i < sizeof gemm_shapes / sizeof gemm_shapes[0]; i++) {
+        const gemm_shape_t *s = &gemm_shapes[i];
+        size_t na = (size_t)s->m * s->k, nb = (size_t)s->k * s->n, nc = (size_t)s->m * s->n;
+        float *a = gt_aligned_alloc(sizeof(float) * na), *b = gt_aligned_alloc(sizeof(float) * nb);
+        float *c = gt_aligned_alloc(sizeof(float) * nc);
+        for (size_t j = 0; j < na; j++) a[j] = 2.0f * philox_uniform(7, PHILOX_STREAM_USER, 1, j) - 1.0f;
+        for (size_t j = 0; j < nb; j++) b[j] = 2.0f * philox_uniform(7, PHILOX_STREAM_USER, 2, j) - 1.0f;
+        double ours = 0, blas = 0;
+        for (int r = 0; r < reps; r++) {
+            double g = gemm_rate(1, s, a, b, c);
+            ours = g > ours ? g : ours;
+            g = gemm_rate(0, s, a, b, c);
+            blas = g > blas ? g : blas;
+        }
+        sgemm(s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, s->ta ? s->m : s->k, b, s->tb ? s->k : s->n, 0.0f, c, s->n);
+        uint32_t h = 2166136261u;
+        for (size_t j = 0; j < nc; j++) {
+            uint32_t v;
+            memcpy(&v, &c[j], sizeof v);
+            h = (h ^ v) * 16777619u;
+        }
+        printf("%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t%s\t%08x\n", s->where, s->ta, s->tb, s->m, s->n, s->k,
+               ours, blas, sgemm_isa_name(sgemm_isa()), openblas_get_corename(), h);
+        fflush(stdout);
+        gt_aligned_free(a);
+        gt_aligned_free(b);
+        gt_aligned_free(c);
+    }
+    return 0;
+}
+
 static void usage(void) {
     fprintf(stderr, "usage: train_bench --arch mlp|dcgan|sngan --batch B [--steps N] [--warmup W] [--threads T]\n"
+                    "       train_bench --gemm [--isa avx2|avx512] [--reps N]\n"
                     "       train_bench --sgemm-ceiling\n");
     exit(2);
 }
@@ -156,6 +270,18 @@ static void usage(void) {
 int main(int argc, char **argv) {
     const char *arch = NULL;
     int B = 64, steps = 10, warmup = 2, threads = 0;
+    if (argc > 1 && strcmp(argv[1], "--gemm") == 0) {
+        const char *isa = NULL;
+        int reps = 5;
+        for (int i = 2; i < argc; i++) {
+            if (i + 1 >= argc) usage();
+            if (strcmp(argv[i], "--isa") == 0) isa = argv[++i];
+            else if (strcmp(argv[i], "--reps") == 0) reps = atoi(argv[++i]);
+            else usage();
+        }
+        if (reps < 1) usage();
+        return gemm_bench(isa, reps);
+    }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--sgemm-ceiling") == 0) {
             double g1 = sgemm_best(1), g2 = sgemm_best(2);

@@ -81,8 +81,9 @@ static void cpu_release_const(backend_t *be, const void *p) {
  * linear layer, the 16-column weight gradient of a one-channel convolution) would mostly pad
  * our 8 x 32 tiles. It replaces OpenBLAS's AVX2 kernels (what OPENBLAS_CORETYPE=Haswell
  * selects), which it beat on every such shape, but not OpenBLAS's own AVX-512 ones (SkylakeX,
- * Cooperlake, SapphireRapids): with those the MLP step took 7% more CPU time with ours and
- * the DCGAN step the same. GT_GEMM=openblas or GT_GEMM=ours in the environment forces one (for
+ * Cooperlake, SapphireRapids): with those, ours everywhere took 24% (MLP) and 10% (DCGAN) more
+ * CPU time per step, and ours on the shapes where it won alone (A transposed, small k) tied
+ * within the noise. GT_GEMM=openblas or GT_GEMM=ours in the environment forces one (for
  * measurements), read once by backend_cpu. The choice depends only on the call's shape and the
  * machine, so results stay independent of the thread count. */
 static int gemm_engine = -1;    /* -1: by shape; 0: OpenBLAS; 1: ours */

@@ -34,23 +34,98 @@
 #define MAX_MR 8
 #define MAX_NR 32
 
-/* ---- packing ----------------------------------------------------------------------------- */
+/* ---- packing ----------------------------------------------------------------------------- *
+ * Packing only moves floats, so every path below gives the same panels. Where the CPU has AVX2
+ * (`vec`: every ISA but the C fallback) the transposing cases move 8 x 8 blocks through
+ * registers and the straight ones copy whole panel rows as vectors; the edges and the zero
+ * padding take the scalar loops. */
+
+#if SGEMM_X86
+/* Rows [0, rows) (rows <= 8; the others read as zeros) x columns [0, 8) of s (row stride ls)
+ * transposed: r[p] = (s[0][p], ..., s[7][p]). */
+__attribute__((target("avx2"))) static inline void tr8x8(const float *s, size_t ls, int rows, __m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i++) t[i] = i < rows ? _mm256_loadu_ps(s + i * ls) : _mm256_setzero_ps();
+    for (int i = 0; i < 8; i += 2) {
+        u[i] = _mm256_unpacklo_ps(t[i], t[i + 1]);
+        u[i + 1] = _mm256_unpackhi_ps(t[i], t[i + 1]);
+    }
+    /* u[0] = (s00 s10 s01 s11 | s04 s14 s05 s15), u[1] = (s02 s12 s03 s13 | ...), u[2], u[3] rows 2 and 3 */
+    for (int h = 0; h < 8; h += 4) {
+        t[h] = _mm256_shuffle_ps(u[h], u[h + 2], 0x44), t[h + 1] = _mm256_shuffle_ps(u[h], u[h + 2], 0xEE);
+        t[h + 2] = _mm256_shuffle_ps(u[h + 1], u[h + 3], 0x44), t[h + 3] = _mm256_shuffle_ps(u[h + 1], u[h + 3], 0xEE);
+    }
+    /* t[q] (q < 4): column q of rows 0-3 | column q + 4 of rows 0-3; t[q + 4]: the same of rows 4-7 */
+    for (int q = 0; q < 4; q++) {
+        r[q] = _mm256_permute2f128_ps(t[q], t[q + 4], 0x20);
+        r[q + 4] = _mm256_permute2f128_ps(t[q], t[q + 4], 0x31);
+    }
+}
+
+/* B transposed, rows [0, w) x columns [0, kc8) of s (stride ls; w and kc8 multiples of 8) into
+ * a panel of nr columns: d[p * nr + j] = s[j * ls + p]. 8 source rows at a time, each read
+ * front to back (8 streams the prefetcher follows; 8 columns of the panel written). */
+__attribute__((target("avx2"))) static void pack_tr8(const float *s, size_t ls, int w, int kc8, float *d, int nr) {
+    __m256 r[8];
+    for (int j = 0; j < w; j += 8)
+        for (int p8 = 0; p8 < kc8; p8 += 8) {
+            tr8x8(s + (size_t)j * ls + p8, ls, 8, r);
+            for (int p = 0; p < 8; p++) _mm256_storeu_ps(d + (size_t)(p8 + p) * nr + j, r[p]);
+        }
+}
+
+/* A, mr (8 or 6) whole rows of s (stride ls) x kc8 columns (a multiple of 8) into a panel:
+ * d[p * mr + i] = s[i * ls + p] */
+__attribute__((target("avx2"))) static void pack_a_tr(const float *s, size_t ls, int kc8, int mr, float *d) {
+    __m256 r[8];
+    if (mr == 8) {
+        for (int p8 = 0; p8 < kc8; p8 += 8) {
+            tr8x8(s + p8, ls, 8, r);
+            for (int p = 0; p < 8; p++) _mm256_storeu_ps(d + (size_t)(p8 + p) * 8, r[p]);
+        }
+        return;
+    }
+    for (int p8 = 0; p8 < kc8; p8 += 8) { /* mr == 6: 4 + 2 floats per column */
+        tr8x8(s + p8, ls, 6, r);
+        for (int p = 0; p < 8; p++) {
+            float *dp = d + (size_t)(p8 + p) * 6;
+            _mm_storeu_ps(dp, _mm256_castps256_ps128(r[p]));
+            _mm_storel_pi((__m64 *)(dp + 4), _mm256_extractf128_ps(r[p], 1));
+        }
+    }
+}
+
+/* n floats (a multiple of 8) from s to d */
+__attribute__((target("avx2"))) static void copy8(const float *s, float *d, int n) {
+    for (int j = 0; j < n; j += 8) _mm256_storeu_ps(d + j, _mm256_loadu_ps(s + j));
+}
+#endif
 
 /* A (m x k after op) rows [i0, i0+mc), columns [p0, p0+kc) into panels of mr rows at
  * dst + panel * mr * kc, element (i, p) of a panel at p * mr + i; rows past mc are zero. */
-static void pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, int kc, int mr, float *dst) {
+static void pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, int kc, int mr, float *dst, int vec) {
+    (void)vec; /* the C build's packing has no vector path */
     for (int ir = 0; ir < mc; ir += mr) {
         float *d = dst + (size_t)ir * kc;
         int r = mc - ir < mr ? mc - ir : mr;
         if (!ta) {
+            int p8 = 0;
+#if SGEMM_X86
+            if (vec && r == mr && (mr == 8 || mr == 6)) {
+                p8 = kc - kc % 8;
+                pack_a_tr(a + (size_t)(i0 + ir) * lda + p0, (size_t)lda, p8, mr, d);
+            }
+#endif
             for (int i = 0; i < r; i++) {
                 const float *s = a + (size_t)(i0 + ir + i) * lda + p0;
-                for (int p = 0; p < kc; p++) d[(size_t)p * mr + i] = s[p];
+                for (int p = p8; p < kc; p++) d[(size_t)p * mr + i] = s[p];
             }
         } else {
             for (int p = 0; p < kc; p++) {
                 const float *s = a + (size_t)(p0 + p) * lda + i0 + ir;
-                for (int i = 0; i < r; i++) d[(size_t)p * mr + i] = s[i];
+                if (r == 8 && mr == 8) memcpy(d + (size_t)p * 8, s, 8 * sizeof(float)); /* one vector move */
+                else
+                    for (int i = 0; i < r; i++) d[(size_t)p * mr + i] = s[i];
             }
         }
         if (r < mr)
@@ -61,28 +136,41 @@ static void pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, int 
 
 /* B (k x n after op) rows [p0, p0+kc), columns [j0, j0+nc) into panels of nr columns at
  * dst + panel * nr * kc, element (p, j) of a panel at p * nr + j; columns past nc are zero. */
-static void pack_b(int tb, const float *b, int ldb, int p0, int kc, int j0, int nc, int nr, float *dst) {
+static void pack_b(int tb, const float *b, int ldb, int p0, int kc, int j0, int nc, int nr, float *dst, int vec) {
+    (void)vec;
     for (int jr = 0; jr < nc; jr += nr) {
         float *d = dst + (size_t)jr * kc;
         int r = nc - jr < nr ? nc - jr : nr;
         if (!tb) {
+            int r8 = 0;
+#if SGEMM_X86
+            if (vec) r8 = r - r % 8;
+#endif
             for (int p = 0; p < kc; p++) {
                 const float *s = b + (size_t)(p0 + p) * ldb + j0 + jr;
                 float *dp = d + (size_t)p * nr;
-                memcpy(dp, s, sizeof(float) * (size_t)r);
+#if SGEMM_X86
+                if (r8) copy8(s, dp, r8);
+#endif
+                for (int j = r8; j < r; j++) dp[j] = s[j];
                 for (int j = r; j < nr; j++) dp[j] = 0.0f;
             }
         } else {
             /* 8 rows of the panel at a time: walking a whole column of it per source row
              * would sweep the panel (32 KiB) through L1 once per column */
+            int r8 = 0, kc8 = kc - kc % 8;
+#if SGEMM_X86
+            if (vec && kc8) r8 = r - r % 8;
+            if (r8) pack_tr8(b + (size_t)(j0 + jr) * ldb + p0, (size_t)ldb, r8, kc8, d, nr);
+#endif
             for (int p8 = 0; p8 < kc; p8 += 8) {
-                int pe = kc - p8 < 8 ? kc - p8 : 8;
-                for (int j = 0; j < r; j++) {
+                int pe = kc - p8 < 8 ? kc - p8 : 8, j = p8 < kc8 ? r8 : 0;
+                for (; j < r; j++) {
                     const float *s = b + (size_t)(j0 + jr + j) * ldb + p0 + p8;
                     for (int p = 0; p < pe; p++) d[(size_t)(p8 + p) * nr + j] = s[p];
                 }
                 for (int p = 0; p < pe; p++)
-                    for (int j = r; j < nr; j++) d[(size_t)(p8 + p) * nr + j] = 0.0f;
+                    for (int jj = r; jj < nr; jj++) d[(size_t)(p8 + p) * nr + jj] = 0.0f;
             }
         }
     }
@@ -248,8 +336,9 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const flo
             for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
         return;
     }
-    const kernel_t kd = kernels[sgemm_isa()];
-    const int mr = kd.mr, nr = kd.nr;
+    const sgemm_isa_t isa = sgemm_isa();
+    const kernel_t kd = kernels[isa];
+    const int mr = kd.mr, nr = kd.nr, vec = isa != SGEMM_C; /* vec: the CPU has AVX2 */
     float *abuf = thread_buffers(), *bbuf = abuf + (size_t)SGEMM_MC * SGEMM_KC;
     _Alignas(64) float tile[MAX_MR * MAX_NR];
     for (int jc = 0; jc < n; jc += SGEMM_NC) {
@@ -257,10 +346,10 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const flo
         for (int pc = 0; pc < k; pc += SGEMM_KC) {
             int kc = k - pc < SGEMM_KC ? k - pc : SGEMM_KC;
             float bet = pc == 0 ? beta : 1.0f;
-            pack_b(trans_b, b, ldb, pc, kc, jc, nc, nr, bbuf);
+            pack_b(trans_b, b, ldb, pc, kc, jc, nc, nr, bbuf, vec);
             for (int ic = 0; ic < m; ic += SGEMM_MC) {
                 int mc = m - ic < SGEMM_MC ? m - ic : SGEMM_MC;
-                pack_a(trans_a, a, lda, ic, mc, pc, kc, mr, abuf);
+                pack_a(trans_a, a, lda, ic, mc, pc, kc, mr, abuf, vec);
                 for (int jr = 0; jr < nc; jr += nr) {
                     int nn = nc - jr < nr ? nc - jr : nr;
                     const float *bp = bbuf + (size_t)jr * kc;

@@ -167,10 +167,11 @@ static void direct_gemm(backend_t *be, int ta, int tb, int m, int n, int k, floa
 static backend_t direct = {.gemm = direct_gemm};
 
 /* every ISA the CPU has: against the double loop on sizes crossing the tiles (8 x 32, 6 x 16,
- * 4 x 16), the k chunk (256), the row block (144) and the column block (2048) */
+ * 4 x 16), the k chunk (256), the row block (144) and the column block (2048), and the vector
+ * packing's 8 x 8 blocks (13 x 45 x 27: whole and partial blocks in every direction) */
 static void test_sgemm_isas(void) {
-    static const int sizes[][3] = {{1, 1, 1},   {8, 32, 3},   {7, 31, 5},    {9, 33, 257},
-                                   {25, 17, 513}, {145, 40, 20}, {3, 2050, 2}};
+    static const int sizes[][3] = {{1, 1, 1},     {8, 32, 3},    {7, 31, 5},   {9, 33, 257},
+                                   {25, 17, 513}, {145, 40, 20}, {3, 2050, 2}, {13, 45, 27}};
     sgemm_isa_t best = sgemm_isa();
     int tried = 0;
     for (int isa = SGEMM_C; isa <= SGEMM_AVX512; isa++) {
