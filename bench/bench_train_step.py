@@ -1,7 +1,9 @@
 """bench_train_step.py: our GAN training step beside PyTorch 1.13 CPU's, same architecture, same
 machine, same run (the training-step speed table).
 
-For the presets mlp and dcgan (1x28x28 data, z 100, ns loss, Adam) at batch 64 and 256, and sngan
+For the presets mlp and dcgan (1x28x28 data, z 100, ns loss, Adam) at batch 64 and 256, wgan-gp
+(dcgan's G, a critic without normalization or dropout, the WGAN loss with the gradient penalty,
+lambda 10, through a double backward, Adam lr 1e-4 betas (0, 0.9), 5 critic steps) and sngan
 (its ResNets with spectral normalization in D, hinge loss, Adam betas (0, 0.9), 5 critic steps) at
 batch 64, it runs
   ours:  build/<flavour>/bench/train_bench (lib/gan/trainer.h's step, all cores)
@@ -26,7 +28,7 @@ one run.
 
     /usr/bin/python3 bench/bench_train_step.py            (make bench runs it)
     BENCH_STEPS=4 ... for a quick look;  BENCH_ENVS=inherited (or openblas) for one environment;
-    BENCH_ARCHS=sngan (or a comma-separated subset of mlp,dcgan,sngan) for some presets only"""
+    BENCH_ARCHS=sngan (or a comma-separated subset of mlp,dcgan,wgan-gp,sngan) for some presets only"""
 import os
 import subprocess
 import sys
@@ -103,14 +105,15 @@ def table(tb, probe, env, label, tmp):
           flush=True)
     rows = []
     want = os.environ.get("BENCH_ARCHS")
-    for arch, batches, loss in (("mlp", (64, 256), "ns"), ("dcgan", (64, 256), "ns"), ("sngan", (64,), "hinge")):
+    for arch, batches, loss in (("mlp", (64, 256), "ns"), ("dcgan", (64, 256), "ns"), ("wgan-gp", (64,), "wgan-gp"),
+                                ("sngan", (64,), "hinge")):
         if want and arch not in want.split(","):
             continue
         g, d = subprocess.run([probe, "--preset", arch, "--data", "1x28x28", "--zdim", "100"], capture_output=True,
                               text=True, check=True).stdout.strip().split("\n")
         for batch in batches:
-            # dcgan at 256 and sngan (5 critic updates a step) take longer per step
-            steps = max(3, STEPS // 2) if (arch == "dcgan" and batch == 256) or arch == "sngan" else STEPS
+            # dcgan at 256, wgan-gp and sngan (5 critic updates a step) take longer per step
+            steps = max(3, STEPS // 2) if (arch == "dcgan" and batch == 256) or arch in ("wgan-gp", "sngan") else STEPS
             ours = run([tb, "--arch", arch, "--batch", str(batch), "--steps", str(steps), "--warmup", "2"], env)
             ours["gan_step_img_s"] = gan_step_rate(arch, batch, steps, env, tmp)
             peers = []
