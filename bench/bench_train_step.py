@@ -15,7 +15,9 @@ on random pixels, logging every step: the program users run, beside the harness)
 convolution and linear arithmetic of our step, bench/train_bench.c) beside OpenBLAS's 2-thread sgemm ceiling measured in the same
 environment, peak resident memory of both processes, and whether our steps after the first
 allocated anything. Step times are medians over the timed steps; images/s counts the real images
-a step consumes (batch x critic steps).
+a step consumes (batch x critic steps). The progress lines also give the CPU time (all threads) a
+timed step took, ours and the peer's: on a loaded machine wall-clock ratios drift with the
+scheduling, CPU time much less.
 
 OpenBLAS 0.3.21 picks its kernels by CPU model unless OPENBLAS_CORETYPE says which to use. The
 table is measured in the environment the script runs in; when that sets OPENBLAS_CORETYPE (our
@@ -126,7 +128,8 @@ def table(tb, probe, env, label, tmp):
             o, t = float(ours["img_s"]), float(best["img_s"])
             print(f"# {arch} B={batch}: ours {o:.0f} img/s (gan-step {ours['gan_step_img_s']:.0f}), torch {t:.0f} img/s "
                   f"(1 thread {float(peers[0]['img_s']):.0f}, 2 passive {float(peers[1]['img_s']):.0f}), "
-                  f"ratio {o / t:.2f}", flush=True)
+                  f"ratio {o / t:.2f}; CPU ms a step: ours {float(ours['cpu_ms']):.0f}, "
+                  f"torch {float(best['cpu_ms']):.0f}", flush=True)
     print()
     print("| config | ours img/s | gan-step img/s | torch img/s (setting) | ratio | ours GFLOP/s | "
           "2-thread sgemm ceiling | of ceiling | ours peak RSS | torch peak RSS | allocations after step 1 |")

@@ -18,6 +18,8 @@ times what gan-sample does: N images from G in evaluation mode without autograd,
         --steps 10 --warmup 2 --specs G_SPEC D_SPEC
 
 prints one line: arch=.. batch=.. threads=.. step_ms=<median> img_s=.. peak_rss_mb=..
+cpu_ms=<CPU time of all threads per timed step, mean> (as train_bench's: on a loaded machine the
+CPU time a step costs says more than its wall time)
 Thread settings must be given before torch starts (OMP_WAIT_POLICY in the environment), so the
 caller runs one process per setting."""
 import argparse
@@ -101,9 +103,11 @@ def main():
     oD = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
     n = max(4 * B * n_critic, 4096)
     data = (torch.randint(0, 256, (n,) + shape, dtype=torch.uint8).float() - 127.5) / 127.5
-    times = []
+    times, cpu0 = [], 0.0
     pos, perm = n, None
     for i in range(a.warmup + a.steps):
+        if i == a.warmup:
+            cpu0 = time.process_time()
         t0 = time.perf_counter()
         for _ in range(n_critic):
             if pos + B > n:
@@ -126,9 +130,10 @@ def main():
         if i >= a.warmup:
             times.append((time.perf_counter() - t0) * 1e3)
     med = statistics.median(times)
+    cpu_ms = (time.process_time() - cpu0) * 1e3 / a.steps
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"arch={a.arch} batch={B} threads={a.threads} step_ms={med:.2f} img_s={B * n_critic / med * 1e3:.1f} "
-          f"peak_rss_mb={rss:.1f} omp_wait_policy={os.environ.get('OMP_WAIT_POLICY', 'default')}")
+          f"peak_rss_mb={rss:.1f} cpu_ms={cpu_ms:.1f} omp_wait_policy={os.environ.get('OMP_WAIT_POLICY', 'default')}")
 
 
 if __name__ == "__main__":
