@@ -1,7 +1,9 @@
 """bench_train_step.py: our GAN training step beside PyTorch 1.13 CPU's, same architecture, same
 machine, same run (the training-step speed table).
 
-For the presets mlp and dcgan (1x28x28 data, z 100, ns loss, Adam) at batch 64 and 256, and sngan
+For the presets mlp and dcgan (1x28x28 data, z 100, ns loss, Adam) at batch 64 and 256, wgan-gp
+(dcgan's G, a critic without normalization or dropout, the WGAN loss with the gradient penalty,
+lambda 10, through a double backward, Adam lr 1e-4 betas (0, 0.9), 5 critic steps) and sngan
 (its ResNets with spectral normalization in D, hinge loss, Adam betas (0, 0.9), 5 critic steps) at
 batch 64, it runs
   ours:  build/<flavour>/bench/train_bench (lib/gan/trainer.h's step, all cores)
@@ -13,7 +15,9 @@ on random pixels, logging every step: the program users run, beside the harness)
 convolution and linear arithmetic of our step, bench/train_bench.c) beside OpenBLAS's 2-thread sgemm ceiling measured in the same
 environment, peak resident memory of both processes, and whether our steps after the first
 allocated anything. Step times are medians over the timed steps; images/s counts the real images
-a step consumes (batch x critic steps).
+a step consumes (batch x critic steps). The progress lines also give the CPU time (all threads) a
+timed step took, ours and the peer's: on a loaded machine wall-clock ratios drift with the
+scheduling, CPU time much less.
 
 OpenBLAS 0.3.21 picks its kernels by CPU model unless OPENBLAS_CORETYPE says which to use. The
 table is measured in the environment the script runs in; when that sets OPENBLAS_CORETYPE (our
@@ -26,7 +30,7 @@ one run.
 
     /usr/bin/python3 bench/bench_train_step.py            (make bench runs it)
     BENCH_STEPS=4 ... for a quick look;  BENCH_ENVS=inherited (or openblas) for one environment;
-    BENCH_ARCHS=sngan (or a comma-separated subset of mlp,dcgan,sngan) for some presets only"""
+    BENCH_ARCHS=sngan (or a comma-separated subset of mlp,dcgan,wgan-gp,sngan) for some presets only"""
 import os
 import subprocess
 import sys
@@ -103,14 +107,15 @@ def table(tb, probe, env, label, tmp):
           flush=True)
     rows = []
     want = os.environ.get("BENCH_ARCHS")
-    for arch, batches, loss in (("mlp", (64, 256), "ns"), ("dcgan", (64, 256), "ns"), ("sngan", (64,), "hinge")):
+    for arch, batches, loss in (("mlp", (64, 256), "ns"), ("dcgan", (64, 256), "ns"), ("wgan-gp", (64,), "wgan-gp"),
+                                ("sngan", (64,), "hinge")):
         if want and arch not in want.split(","):
             continue
         g, d = subprocess.run([probe, "--preset", arch, "--data", "1x28x28", "--zdim", "100"], capture_output=True,
                               text=True, check=True).stdout.strip().split("\n")
         for batch in batches:
-            # dcgan at 256 and sngan (5 critic updates a step) take longer per step
-            steps = max(3, STEPS // 2) if (arch == "dcgan" and batch == 256) or arch == "sngan" else STEPS
+            # dcgan at 256, wgan-gp and sngan (5 critic updates a step) take longer per step
+            steps = max(3, STEPS // 2) if (arch == "dcgan" and batch == 256) or arch in ("wgan-gp", "sngan") else STEPS
             ours = run([tb, "--arch", arch, "--batch", str(batch), "--steps", str(steps), "--warmup", "2"], env)
             ours["gan_step_img_s"] = gan_step_rate(arch, batch, steps, env, tmp)
             peers = []
@@ -123,7 +128,8 @@ def table(tb, probe, env, label, tmp):
             o, t = float(ours["img_s"]), float(best["img_s"])
             print(f"# {arch} B={batch}: ours {o:.0f} img/s (gan-step {ours['gan_step_img_s']:.0f}), torch {t:.0f} img/s "
                   f"(1 thread {float(peers[0]['img_s']):.0f}, 2 passive {float(peers[1]['img_s']):.0f}), "
-                  f"ratio {o / t:.2f}", flush=True)
+                  f"ratio {o / t:.2f}; CPU ms a step: ours {float(ours['cpu_ms']):.0f}, "
+                  f"torch {float(best['cpu_ms']):.0f}", flush=True)
     print()
     print("| config | ours img/s | gan-step img/s | torch img/s (setting) | ratio | ours GFLOP/s | "
           "2-thread sgemm ceiling | of ceiling | ours peak RSS | torch peak RSS | allocations after step 1 |")

@@ -1,10 +1,12 @@
 """torch_peer.py: the PyTorch 1.13 CPU peer of bench/train_bench.c: the same GAN training step
-(lib/gan/trainer.h: D on a real batch, D on G(z), D's Adam step, then G through D and G's Adam step), on
-the same architecture, built from our preset's spec text (printed by nn-probe --preset), in
-float32. `--loss ns` (default): the non-saturating loss, Adam lr 2e-4 betas 0.5/0.999, one D step
+(lib/gan/trainer.h: per critic update D on a real batch, G(z), D on G(z) (and the penalty), D's Adam
+step; then G through D and G's Adam step), on the same architecture, built from our preset's spec
+text (printed by nn-probe --preset), in float32; the losses and the gradient penalty are
+tests/ref/ganref.py's, which the training-step parity test (test_train_torch.py) uses too. `--loss ns` (default): the non-saturating loss, Adam lr 2e-4 betas 0.5/0.999, one D step
 per G step. `--loss wgan-gp`: gan-init's wgan-gp settings: 5 critic steps per G step, each with
-the gradient penalty (lambda 10) at random interpolates through a double backward
-(create_graph), Adam lr 1e-4 betas 0/0.9. `--loss hinge`: gan-init's sngan settings: the hinge
+the gradient penalty (lambda 10) at random interpolates eps real + (1 - eps) fake through a
+double backward (autograd.grad with create_graph), Adam lr 1e-4 betas 0/0.9; a critic update runs
+D forward and backward on the real, the fake and the interpolated batch, as ours. `--loss hinge`: gan-init's sngan settings: the hinge
 loss (D: relu(1 - D(real)) + relu(1 + D(fake)), G: -D(fake)), Adam lr 2e-4 betas 0/0.9, 5 critic
 steps per G step (spectral normalization, as the spec's `sn` flags ask, is torch's
 nn.utils.spectral_norm, which nnref applies). `--shape C,H,W` is the data's shape (default 1,28,28);
@@ -16,6 +18,8 @@ times what gan-sample does: N images from G in evaluation mode without autograd,
         --steps 10 --warmup 2 --specs G_SPEC D_SPEC
 
 prints one line: arch=.. batch=.. threads=.. step_ms=<median> img_s=.. peak_rss_mb=..
+cpu_ms=<CPU time of all threads per timed step, mean> (as train_bench's: on a loaded machine the
+CPU time a step costs says more than its wall time)
 Thread settings must be given before torch starts (OMP_WAIT_POLICY in the environment), so the
 caller runs one process per setting."""
 import argparse
@@ -27,10 +31,10 @@ import time
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
 import nnref  # noqa: E402  (the spec language, parsed independently of lib/nn/spec.c)
+import ganref  # noqa: E402  (the losses and the gradient penalty, as test_train_torch.py builds them)
 
 
 def build(spec, in_shape):
@@ -92,17 +96,18 @@ def main():
         print(f"arch={a.arch} batch={B} threads={a.threads} n={a.sample} sec={sec:.3f} "
               f"img_s={a.sample / sec:.1f} peak_rss_mb={rss:.1f}")
         return
-    wgan_gp, hinge = a.loss == "wgan-gp", a.loss == "hinge"
     lr, betas, n_critic = {"wgan-gp": (1e-4, (0.0, 0.9), 5), "hinge": (2e-4, (0.0, 0.9), 5)}.get(
         a.loss, (2e-4, (0.5, 0.999), 1))
+    l_real, l_fake, l_g = ganref.losses(a.loss, 0.0)
     oG = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
     oD = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
     n = max(4 * B * n_critic, 4096)
     data = (torch.randint(0, 256, (n,) + shape, dtype=torch.uint8).float() - 127.5) / 127.5
-    ones, zeros = torch.ones(B, 1), torch.zeros(B, 1)
-    times = []
+    times, cpu0 = [], 0.0
     pos, perm = n, None
     for i in range(a.warmup + a.steps):
+        if i == a.warmup:
+            cpu0 = time.process_time()
         t0 = time.perf_counter()
         for _ in range(n_critic):
             if pos + B > n:
@@ -110,30 +115,25 @@ def main():
             real = data[perm[pos:pos + B]]
             pos += B
             oD.zero_grad()
+            l_real(D(real)).backward()
             fake = G(torch.randn(B, zd))
-            if wgan_gp:
-                loss = D(fake.detach()).mean() - D(real).mean()
+            loss = l_fake(D(fake.detach()))
+            if a.loss == "wgan-gp":
                 eps = torch.rand(B, 1, 1, 1)
                 mix = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
-                grad, = torch.autograd.grad(D(mix).sum(), mix, create_graph=True)
-                loss = loss + 10.0 * ((grad.reshape(B, -1).norm(dim=1) - 1) ** 2).mean()
-                loss.backward()
-            elif hinge:
-                (F.relu(1 - D(real)).mean() + F.relu(1 + D(fake.detach())).mean()).backward()
-            else:
-                F.binary_cross_entropy_with_logits(D(real), ones).backward()
-                F.binary_cross_entropy_with_logits(D(fake.detach()), zeros).backward()
+                loss = loss + ganref.gradient_penalty(D, mix, 10.0)
+            loss.backward()
             oD.step()
         oG.zero_grad()
-        out = D(fake)
-        (-out.mean() if wgan_gp or hinge else F.binary_cross_entropy_with_logits(out, ones)).backward()
+        l_g(D(fake)).backward()
         oG.step()
         if i >= a.warmup:
             times.append((time.perf_counter() - t0) * 1e3)
     med = statistics.median(times)
+    cpu_ms = (time.process_time() - cpu0) * 1e3 / a.steps
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"arch={a.arch} batch={B} threads={a.threads} step_ms={med:.2f} img_s={B * n_critic / med * 1e3:.1f} "
-          f"peak_rss_mb={rss:.1f} omp_wait_policy={os.environ.get('OMP_WAIT_POLICY', 'default')}")
+          f"peak_rss_mb={rss:.1f} cpu_ms={cpu_ms:.1f} omp_wait_policy={os.environ.get('OMP_WAIT_POLICY', 'default')}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 /* train_bench: times our GAN training step (lib/gan/trainer.h) for a preset, batch and thread count,
  * or measures OpenBLAS's sgemm ceiling on this machine; for bench/bench_train_step.py.
  *
- *   train_bench --arch mlp|dcgan|sngan --batch B [--steps N] [--warmup W] [--threads T]
+ *   train_bench --arch mlp|dcgan|wgan-gp|sngan --batch B [--steps N] [--warmup W] [--threads T]
  *       builds the preset for 1x28x28 data (z 100, the loss, optimizers and critic steps
- *       gan-init --arch gives it: mlp and dcgan the ns loss and Adam, sngan the hinge loss, Adam
- *       betas (0, 0.9) and 5 critic steps), trains W steps, then N timed steps on random uint8
+ *       gan-init --arch gives it: mlp and dcgan the ns loss and Adam, wgan-gp the WGAN loss with
+ *       the gradient penalty (lambda 10), Adam lr 1e-4 betas (0, 0.9) and 5 critic steps, sngan
+ *       the hinge loss, Adam betas (0, 0.9) and 5 critic steps), trains W steps, then N timed steps on random uint8
  *       images, and prints one line (img_s counts the real images a step consumes, B x n_critic):
  *       arch=.. batch=.. threads=.. step_ms=<median> img_s=.. gflop_step=.. gflops=..
  *       peak_rss_mb=.. allocs_after_first=.. cpu_ms=<CPU time of all threads per step, mean>
@@ -21,8 +22,14 @@
  * gflop_step counts the convolution and linear arithmetic of a step as lib/gan/trainer.h runs it:
  * per critic update D forward twice (real, fake) and backward on both (weight gradients, and
  * input gradients but for D's first layer) and G forward; then D forward and backward in G's
- * update (input gradients only), G backward (no input gradient for G's first layer); 2 flops
- * per multiply-add; the layers inside residual blocks counted one by one. (PyTorch's step also
+ * update (input gradients only), G backward (no input gradient for G's first layer); with the
+ * gradient penalty (wgan-gp), per critic update also its passes at the interpolates
+ * (trainer.c's gradient_penalty): D forward, D backward for the input gradient (all layers'
+ * input gradients, no weight gradients), the forward-mode pass (each linear or convolution
+ * twice: the primal again and the tangent) and its reverse (each layer's weight gradient twice,
+ * from the primal's cotangent and the tangent's, and its two input gradients but the first
+ * layer's; the primal's cotangent is zero in a critic whose activations are piecewise linear,
+ * but its products are computed); 2 flops per multiply-add; the layers inside residual blocks counted one by one. (PyTorch's step also
  * computes D's weight gradients in G's update: 0.84 GFLOP more for dcgan at batch 64.)
  * allocs_after_first counts malloc family calls made by the steps after the first (they must be
  * none). */
@@ -261,7 +268,7 @@ static int gemm_bench(const char *isa, int reps) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: train_bench --arch mlp|dcgan|sngan --batch B [--steps N] [--warmup W] [--threads T]\n"
+    fprintf(stderr, "usage: train_bench --arch mlp|dcgan|wgan-gp|sngan --batch B [--steps N] [--warmup W] [--threads T]\n"
                     "       train_bench --gemm [--isa avx2|avx512] [--reps N]\n"
                     "       train_bench --sgemm-ceiling\n");
     exit(2);
@@ -346,7 +353,10 @@ int main(int argc, char **argv) {
     /* per critic update: D two forwards, real and fake backward (weights and input gradients
      * but the first layer's), G forward; G's update: D forward, D input gradients only
      * (skip_param_grads), G weights and input gradients but the first layer's. */
-    double flop = (double)B * (K * (2 * df + 2 * (dw + dx) + gf) + df + (dx + dx0) + gw + gx);
+    double gp = 0;
+    if (s.loss == LOSS_WGAN_GP) /* forward, input gradient; jvp forward, jvp backward (trainer.c) */
+        gp = df + (dx + dx0) + 2 * df + 2 * (dw + dx);
+    double flop = (double)B * (K * (2 * df + 2 * (dw + dx) + gf + gp) + df + (dx + dx0) + gw + gx);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("arch=%s batch=%d threads=%d step_ms=%.2f img_s=%.1f gflop_step=%.3f gflops=%.1f peak_rss_mb=%.1f "

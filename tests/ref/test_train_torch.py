@@ -52,6 +52,7 @@ import nnref  # noqa: E402
 from tap import BIN, Tap, rel_err, scratch_dir  # noqa: E402
 from philoxref import philox_blocks  # noqa: E402
 import augref  # noqa: E402
+from ganref import gradient_penalty, losses, r_penalty  # noqa: E402
 
 STREAM_SHUFFLE, STREAM_Z, STREAM_DROPOUT, STREAM_GP, STREAM_INSTANCE_NOISE, STREAM_LABEL_FLIP = 2, 3, 4, 5, 10, 11
 
@@ -158,22 +159,6 @@ def make_sched(text, opt):
     return sch.StepLR(opt, step_size=int(a[0]), gamma=float(a[1]))
 
 
-def losses(kind, smooth):
-    """(D loss on real logits, D loss on fake logits, G loss on fake logits), means over the batch."""
-    bce = F.binary_cross_entropy_with_logits
-    if kind in ("bce", "ns"):
-        d_real = lambda y: bce(y, torch.full_like(y, 1 - smooth))
-        d_fake = lambda y: bce(y, torch.zeros_like(y))
-        g = (lambda y: -bce(y, torch.zeros_like(y))) if kind == "bce" else (lambda y: bce(y, torch.ones_like(y)))
-        return d_real, d_fake, g
-    if kind in ("wgan", "wgan-gp"):
-        return (lambda y: -y.mean()), (lambda y: y.mean()), (lambda y: -y.mean())
-    if kind == "hinge":
-        return (lambda y: F.relu(1 - y).mean()), (lambda y: F.relu(1 + y).mean()), (lambda y: -y.mean())
-    return (lambda y: 0.5 * ((y - 1) ** 2).mean()), (lambda y: 0.5 * (y ** 2).mean()), \
-        (lambda y: 0.5 * ((y - 1) ** 2).mean())
-
-
 def net_from(meta, tensors, which, dtype=torch.float64):
     in_shape = (int(meta["z_dim"]), 1, 1) if which == "G" else tuple(int(v) for v in meta["shape"].split("x"))
     seq, shapes = nnref.build(meta[which + "_spec"], in_shape)
@@ -276,8 +261,7 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None, procs=1):
                 xh = (e.float() * real.float() + (1 - e.float()) * fake.detach().float()).to(dtype)
                 xh.requires_grad_(True)
                 set_masks(D, seed, rs + 3 * c + 1, B, B)
-                g, = torch.autograd.grad(fwd(D, aug(xh, rs + 3 * c + 2)).sum(), xh, create_graph=True)
-                loss = loss + lam * ((g.reshape(B, -1).norm(dim=1) - 1) ** 2).mean()
+                loss = loss + gradient_penalty(lambda x: fwd(D, aug(x, rs + 3 * c + 2)), xh, lam)
             if r1 or r2:
                 if reg_steps % reg_every == 0:
                     # gamma/2 E|grad_x D(x)|^2 on the real (R1: its pass's dropout masks) and the
@@ -286,8 +270,7 @@ def reference(m0, data_u8, steps, dtype=torch.float64, labels=None, procs=1):
                         if gamma:
                             x = x.detach().clone().requires_grad_(True)
                             set_masks(D, seed, rstep, B)
-                            g, = torch.autograd.grad(fwd(D, aug(x, rstep)).sum(), x, create_graph=True)
-                            loss = loss + gamma * reg_every / 2 * (g.reshape(B, -1) ** 2).sum(dim=1).mean()
+                            loss = loss + r_penalty(lambda x: fwd(D, aug(x, rstep)), x, gamma * reg_every)
                 reg_steps += 1
             loss.backward()
             oD.step()
