@@ -177,8 +177,8 @@ BACKEND_OP(augment_spatial, (backend_t *be, float *y, const float *x, const floa
 
 /* ---- optimizers and friends (opt_math.h) -------------------------------------------------- */
 /* One step of the optimizer over n parameters p with gradients g and state s1, s2, s3
- * (those the kind uses; others NULL). */
-BACKEND_OP(optim, (backend_t *be, const opt_step_t *c, float *p, const float *g, float *s1, float *s2, float *s3,
+ * (those the kind uses; others NULL); g is set to 0 as it is read when c->zero_g, else left alone. */
+BACKEND_OP(optim, (backend_t *be, const opt_step_t *c, float *p, float *g, float *s1, float *s2, float *s3,
                    size_t n))
 /* avg = decay avg + (1 - decay) p over n */
 BACKEND_OP(ema, (backend_t *be, float *avg, const float *p, float decay, size_t n))

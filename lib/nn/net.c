@@ -141,6 +141,7 @@ static void bind_seq(net_t *n, layer_t *ls, int cnt, size_t B, bind_t *o) {
         o->saved += B * l->n_saved + l->n_saved_fixed;
         size_t wb = l->workspace_batch > 0 && (size_t)l->workspace_batch < B ? (size_t)l->workspace_batch : B;
         if (l->workspace * wb + l->workspace_fixed > o->ws) o->ws = l->workspace * wb + l->workspace_fixed;
+        if (l->ops == &layer_cbn_ops) n->skip_writes_grads = 1; /* layer_class.c cbn_backward */
         if (l->n_params) {
             size_t nw = l->n_params - l->n_bias - l->n_extra;
             l->w = n->params + o->po;
@@ -204,6 +205,7 @@ int net_alloc(net_t *n, int max_batch) {
     n->grads = be->alloc(be, sizeof(float) * n->n_params);
     be->zero(be, n->params, sizeof(float) * n->n_params);
     be->zero(be, n->grads, sizeof(float) * n->n_params);
+    n->grads_zero = 1;
     n->state = be->alloc(be, sizeof(float) * n->n_state);
     be->zero(be, n->state, sizeof(float) * n->n_state);
     n->bn_batches = gt_xcalloc((size_t)n->n_numbered + 1, sizeof *n->bn_batches);
@@ -346,7 +348,17 @@ nn_ctx_t net_ctx(net_t *n, int training, uint64_t seed, uint32_t rng_step, uint6
 
 void net_observe(net_t *n, const nn_observer_t *o) { n->observer = o; }
 
-void net_zero_grad(net_t *n) { n->be->zero(n->be, n->grads, sizeof(float) * n->n_params); }
+void net_zero_grad(net_t *n) {
+    if (!n->grads_zero) n->be->zero(n->be, n->grads, sizeof(float) * n->n_params);
+    n->grads_zero = 1;
+}
+
+void net_grads_zeroed(net_t *n) { n->grads_zero = 1; }
+
+/* A backward pass may write the grads unless it skips them and no layer ignores that */
+static void grads_touched(net_t *n, const nn_ctx_t *ctx) {
+    if (!ctx->skip_param_grads || n->skip_writes_grads) n->grads_zero = 0;
+}
 
 /* Fused passes: top-level layers i and i+1 run as one pass over memory when layer.h allows it
  * (an activation then dropout: layer_act_dropout_ok), with the bits of the two passes. The
@@ -394,6 +406,7 @@ void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int
     const float *g = dy;
     int first = first_param_layer(n);
     size_t from = n->n_params; /* grads [from, n_params) are final (ctx->grad_hook) */
+    grads_touched(n, ctx);
     for (int i = n->n_layers - 1; i >= 0; i--) {
         layer_t *l = &n->layers[i];
         if (!dx && i < first) break;
@@ -450,6 +463,7 @@ void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const floa
                       int B) {
     const float *g = dy ? dy : n->dzero, *tg = dty;
     int first = first_param_layer(n);
+    grads_touched(n, ctx);
     for (int i = n->n_layers - 1; i >= 0; i--) {
         layer_t *l = &n->layers[i];
         if (!dx && !dtx && i < first) break;

@@ -921,13 +921,26 @@ static void optim_case(const char *text, int steps) {
     /* states as a run leaves them: squared averages positive, s1 - s3^2 > 0 (rmsprop centered) */
     pair_t p = pair_new(n, 0.1f, 0), s1 = pair_new(n, 0.001f, 0.02f), s2 = pair_new(n, 0.001f, 0.01f),
            s3 = pair_new(n, 0.001f, 0), ema = pair_new(n, 0.1f, 0);
+    float *h0 = gt_xmalloc(sizeof(float) * n), *hc = gt_xmalloc(sizeof(float) * n), *hg = gt_xmalloc(sizeof(float) * n);
     for (int t = 1; t <= steps; t++) {
         pair_t g = pair_new(n, 0.01f, 0);
         opt_step_t k = opt_step_make(c.kind, c.lr, c.b1, c.b2, c.eps, c.wd, c.momentum, c.nesterov, c.centered, t);
         int uses2 = c.kind == OPT_ADAM || (c.kind == OPT_RMSPROP && c.momentum != 0);
         int uses3 = c.kind == OPT_RMSPROP && c.centered;
-        cpu->optim(cpu, &k, p.c, g.c, s1.c, uses2 ? s2.c : NULL, uses3 ? s3.c : NULL, n);
-        gpu->optim(gpu, &k, p.g, g.g, s1.g, uses2 ? s2.g : NULL, uses3 ? s3.g : NULL, n);
+        /* the gradient reset (zero_g) on one side in turn: the updates must not depend on it */
+        opt_step_t kc = k, kg = k;
+        kc.zero_g = t & 1;
+        kg.zero_g = !(t & 1);
+        cpu->download(cpu, h0, g.c, sizeof(float) * n);
+        cpu->optim(cpu, &kc, p.c, g.c, s1.c, uses2 ? s2.c : NULL, uses3 ? s3.c : NULL, n);
+        gpu->optim(gpu, &kg, p.g, g.g, s1.g, uses2 ? s2.g : NULL, uses3 ? s3.g : NULL, n);
+        cpu->download(cpu, hc, g.c, sizeof(float) * n);
+        gpu->download(gpu, hg, g.g, sizeof(float) * n);
+        const float *zeroed = t & 1 ? hc : hg, *kept = t & 1 ? hg : hc;
+        size_t i = 0;
+        while (i < n && zeroed[i] == 0.0f && !signbit(zeroed[i])) i++;
+        CHECK(i == n, "%s step %d: gradient %zu is %g after zero_g", text, t, i, i < n ? zeroed[i] : 0.0f);
+        CHECK(memcmp(kept, h0, sizeof(float) * n) == 0, "%s step %d: gradient written without zero_g", text, t);
         cpu->ema(cpu, ema.c, p.c, 0.9f, n);
         gpu->ema(gpu, ema.g, p.g, 0.9f, n);
         pair_free(&g);
@@ -947,6 +960,9 @@ static void optim_case(const char *text, int steps) {
     pair_check(&p, what, TOL_OP);
     pair_t *all[] = {&p, &s1, &s2, &s3, &ema};
     for (int i = 0; i < 5; i++) pair_free(all[i]);
+    free(h0);
+    free(hc);
+    free(hg);
 }
 
 static void test_optimizers(void) {
