@@ -46,6 +46,10 @@ BACKEND_OP(act_jvp_forward, (backend_t *be, act_kind_t k, float slope, float *y,
                              const float *tx, size_t n))
 BACKEND_OP(act_jvp_backward, (backend_t *be, act_kind_t k, float slope, float *dx, float *dtx, const float *dy,
                               const float *dty, const float *x, const float *tx, const float *y, size_t n))
+/* bias_add then act_forward in one pass (net.c fuses a linear layer and the activation after it),
+ * with their bits: y (outer, C, inner) += b (C), then z = f(y) over the same elements. */
+BACKEND_OP(bias_act, (backend_t *be, act_kind_t k, float slope, float *y, float *z, const float *b, long outer, long C,
+                      long inner))
 
 /* BatchNorm (bn_args_t, backend.h): forward writes y, mean, inv_std and (training) updates
  * running; backward accumulates dw, db (when w) and writes dx (when not NULL). */

@@ -472,6 +472,34 @@ static void test_dropout(void) {
     for (int i = 0; i < 5; i++) pair_free(all[i]);
 }
 
+/* bias_act (net.c's fused linear layer and activation): CPU and GPU agree, and on the CPU the
+ * fused pass is the bits of bias_add then act_forward, split over threads (130 x 300) or not, with
+ * inner 1 (linear) and more */
+static void test_bias_act(void) {
+    long shapes[][3] = {{130, 300, 1}, {3, 5, 49}};
+    for (size_t s = 0; s < 2; s++)
+        for (int k = 0; k < 4; k++) {
+            long o = shapes[s][0], C = shapes[s][1], in = shapes[s][2];
+            size_t n = (size_t)(o * C * in);
+            pair_t y = pair_new(n, 2, 0), b = pair_new((size_t)C, 1, 0.1f), z = pair_zero(n);
+            float *ref = gt_xmalloc(sizeof(float) * n), *rz = gt_xmalloc(sizeof(float) * n);
+            cpu->copy(cpu, ref, y.c, sizeof(float) * n);
+            cpu->bias_add(cpu, ref, b.c, o, C, in);
+            cpu->act_forward(cpu, (act_kind_t)k, 0.2f, rz, ref, n);
+            cpu->bias_act(cpu, (act_kind_t)k, 0.2f, y.c, z.c, b.c, o, C, in);
+            gpu->bias_act(gpu, (act_kind_t)k, 0.2f, y.g, z.g, b.g, o, C, in);
+            pair_check(&y, "bias_act y", TOL_EXACT); /* one float addition */
+            pair_check(&z, "bias_act z", TOL_OP);
+            CHECK(!memcmp(ref, y.c, sizeof(float) * n) && !memcmp(rz, z.c, sizeof(float) * n),
+                  "bias_act (kind %d, %ldx%ldx%ld): not the bits of bias_add then act_forward", k, o, C, in);
+            free(ref);
+            free(rz);
+            pair_free(&y);
+            pair_free(&b);
+            pair_free(&z);
+        }
+}
+
 /* act_dropout (net.c's fused activation and dropout): CPU and GPU agree, mask included, and on
  * the CPU the fused passes are the bits of act_forward then dropout (backward: dropout's then
  * act_backward), the backward in place (dx = dy's buffer) as net.c runs it */
@@ -1598,6 +1626,7 @@ int main(void) {
     RUN(test_layernorm);
     RUN(test_dropout);
     RUN(test_act_dropout);
+    RUN(test_bias_act);
     RUN(test_add_noise_layer);
     RUN(test_losses);
     RUN(test_gather);
