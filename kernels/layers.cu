@@ -127,6 +127,26 @@ void cuda_act_forward(backend_t *be, act_kind_t k, float slope, float *y, const 
     GT_LAUNCH(k_act_forward, gt_blocks(n), GT_BLOCK, y, x, n, (int)k, slope);
 }
 
+template <class I>
+__global__ void k_bias_act(float *y, float *z, const float *b, size_t n, gt_idiv C, gt_idiv inner, int kind,
+                           float slope) {
+    I i = GT_TID_AS(I);
+    if (i >= n) return;
+    float v = y[i] + b[C.mod(inner.div(i))];
+    y[i] = v;
+    z[i] = act_value(kind, slope, v);
+}
+
+void cuda_bias_act(backend_t *be, act_kind_t k, float slope, float *y, float *z, const float *b, long outer, long C,
+                   long inner) {
+    (void)be;
+    size_t n = (size_t)outer * C * inner;
+    if (!n) return;
+    gt_count_bytes(12.0 * n);
+    GT_LAUNCH_IDX(n, k_bias_act, gt_blocks(n), GT_BLOCK, y, z, b, n, gt_idiv_make(C), gt_idiv_make(inner), (int)k,
+                  slope);
+}
+
 void cuda_act_backward(backend_t *be, act_kind_t k, float slope, float *dx, const float *dy, const float *x,
                        const float *y, size_t n) {
     (void)be;

@@ -6,18 +6,19 @@
 
 #include "lib/backend/opt_math.h"
 
-__global__ void k_optim(struct opt_step c, float *p, const float *g, float *s1, float *s2, float *s3, size_t n) {
+__global__ void k_optim(struct opt_step c, float *p, float *g, float *s1, float *s2, float *s3, size_t n) {
     size_t i = GT_TID();
     if (i >= n) return;
     float unused = 0.0f; /* state the kind does not use: never read */
     opt_update(&c, p + i, g[i], s1 ? s1 + i : &unused, s2 ? s2 + i : &unused, s3 ? s3 + i : &unused);
+    if (c.zero_g) g[i] = 0.0f;
 }
 
-void cuda_optim(backend_t *be, const opt_step_t *c, float *p, const float *g, float *s1, float *s2, float *s3,
+void cuda_optim(backend_t *be, const opt_step_t *c, float *p, float *g, float *s1, float *s2, float *s3,
                 size_t n) {
     (void)be;
     if (!n) return;
-    gt_count_bytes(4.0 * n * (3 + 2 * ((s1 != NULL) + (s2 != NULL) + (s3 != NULL))));
+    gt_count_bytes(4.0 * n * (3 + (c->zero_g != 0) + 2 * ((s1 != NULL) + (s2 != NULL) + (s3 != NULL))));
     GT_LAUNCH(k_optim, gt_blocks(n), GT_BLOCK, *c, p, g, s1, s2, s3, n);
 }
 

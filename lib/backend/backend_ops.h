@@ -46,6 +46,10 @@ BACKEND_OP(act_jvp_forward, (backend_t *be, act_kind_t k, float slope, float *y,
                              const float *tx, size_t n))
 BACKEND_OP(act_jvp_backward, (backend_t *be, act_kind_t k, float slope, float *dx, float *dtx, const float *dy,
                               const float *dty, const float *x, const float *tx, const float *y, size_t n))
+/* bias_add then act_forward in one pass (net.c fuses a linear layer and the activation after it),
+ * with their bits: y (outer, C, inner) += b (C), then z = f(y) over the same elements. */
+BACKEND_OP(bias_act, (backend_t *be, act_kind_t k, float slope, float *y, float *z, const float *b, long outer, long C,
+                      long inner))
 
 /* BatchNorm (bn_args_t, backend.h): forward writes y, mean, inv_std and (training) updates
  * running; backward accumulates dw, db (when w) and writes dx (when not NULL). */
@@ -177,8 +181,8 @@ BACKEND_OP(augment_spatial, (backend_t *be, float *y, const float *x, const floa
 
 /* ---- optimizers and friends (opt_math.h) -------------------------------------------------- */
 /* One step of the optimizer over n parameters p with gradients g and state s1, s2, s3
- * (those the kind uses; others NULL). */
-BACKEND_OP(optim, (backend_t *be, const opt_step_t *c, float *p, const float *g, float *s1, float *s2, float *s3,
+ * (those the kind uses; others NULL); g is set to 0 as it is read when c->zero_g, else left alone. */
+BACKEND_OP(optim, (backend_t *be, const opt_step_t *c, float *p, float *g, float *s1, float *s2, float *s3,
                    size_t n))
 /* avg = decay avg + (1 - decay) p over n */
 BACKEND_OP(ema, (backend_t *be, float *avg, const float *p, float decay, size_t n))

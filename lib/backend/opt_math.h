@@ -28,6 +28,8 @@ struct opt_step {
     float step_size, bc2_sqrt; /* adam: lr / (1 - b1^t), sqrt(1 - b2^t) */
     int first;               /* sgd: the first step (the momentum buffer starts as the gradient) */
     int nesterov, centered;
+    int zero_g;              /* write 0 into each gradient once it is read (the next backward pass then
+                                accumulates into zeros without a separate pass; opt_step_make: 0) */
 };
 
 /* Constants of step number t (1 for the first) of an optimizer with these settings. */
@@ -53,6 +55,7 @@ static inline struct opt_step opt_step_make(int kind, double lr, double b1, doub
     c.first = t == 1;
     c.nesterov = nesterov;
     c.centered = centered;
+    c.zero_g = 0;
     return c;
 }
 

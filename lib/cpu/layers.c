@@ -138,6 +138,54 @@ static void act_run(backend_t *be, act_job_t *j, size_t n) {
     else act_range(j, 0, (long)n);
 }
 
+/* ---- bias and activation fused (net.c): rows of C x inner, split by rows ------------------ */
+
+typedef struct {
+    float *y, *z;
+    const float *b;
+    long C, inner;
+    act_kind_t kind;
+    float slope;
+} bias_act_job_t;
+
+/* the loop for one kind (a constant, so that act_value inlines to its own vector loop) */
+#define BIAS_ACT_LOOP(K)                                                                                  \
+    for (long r = r0; r < r1; r++) {                                                                      \
+        float *y = j->y + (size_t)r * C * inner, *z = j->z + (size_t)r * C * inner;                       \
+        if (inner == 1)                                                                                   \
+            for (long c = 0; c < C; c++) {                                                                \
+                float v = y[c] + j->b[c];                                                                 \
+                y[c] = v;                                                                                 \
+                z[c] = act_value(K, j->slope, v);                                                         \
+            }                                                                                             \
+        else                                                                                              \
+            for (long c = 0; c < C; c++)                                                                  \
+                for (long i = c * inner; i < (c + 1) * inner; i++) {                                      \
+                    float v = y[i] + j->b[c];                                                             \
+                    y[i] = v;                                                                             \
+                    z[i] = act_value(K, j->slope, v);                                                     \
+                }                                                                                         \
+    }
+
+static void bias_act_rows(void *arg, long r0, long r1) {
+    const bias_act_job_t *j = arg;
+    long C = j->C, inner = j->inner;
+    switch (j->kind) {
+    case ACT_RELU: BIAS_ACT_LOOP(ACT_RELU) break;
+    case ACT_LRELU: BIAS_ACT_LOOP(ACT_LRELU) break;
+    case ACT_TANH: BIAS_ACT_LOOP(ACT_TANH) break;
+    default: BIAS_ACT_LOOP(ACT_SIGMOID) break;
+    }
+}
+#undef BIAS_ACT_LOOP
+
+void cpu_bias_act(backend_t *be, act_kind_t k, float slope, float *y, float *z, const float *b, long outer, long C,
+                  long inner) {
+    bias_act_job_t j = {y, z, b, C, inner, k, slope};
+    if (outer > 1 && outer * C * inner >= 32768) cpu_parallel_for(be, outer, bias_act_rows, &j);
+    else bias_act_rows(&j, 0, outer);
+}
+
 void cpu_act_forward(backend_t *be, act_kind_t k, float slope, float *y, const float *x, size_t n) {
     act_job_t j = {k, P_FWD, slope, y, NULL, NULL, NULL, x, NULL, NULL, NULL, NULL};
     act_run(be, &j, n);

@@ -13,26 +13,30 @@ typedef struct opt_job {
     void (*range)(void *job, long i0, long i1); /* the update of elements [i0, i1) */
     const opt_step_t *c;
     float *p, *s1, *s2, *s3, *avg;
-    const float *g;
+    float *g;
     long n;
     float decay, one_minus;
 } opt_job_t;
 
 /* Adam over [0, n): blocks of 16 elements with a fixed inner count, which GCC vectorizes at -O2
- * (element by element the same arithmetic as the scalar tail: opt_math.h's opt_adam). has_wd is
- * a constant where this is inlined, so the loop carries no branch. */
-static inline void adam_loop(size_t n, float *restrict p, const float *restrict g, float *restrict m,
-                             float *restrict v, int has_wd, float wd, float b1, float w1, float b2, float w2,
-                             float bc2_sqrt, float eps, float step_size) {
+ * (element by element the same arithmetic as the scalar tail: opt_math.h's opt_adam). has_wd and
+ * zero_g (g = 0 once read: the gradient reset rides on this pass) are constants where this is
+ * inlined, so the loop carries no branch. */
+static inline void adam_loop(size_t n, float *restrict p, float *restrict g, float *restrict m, float *restrict v,
+                             int has_wd, int zero_g, float wd, float b1, float w1, float b2, float w2, float bc2_sqrt,
+                             float eps, float step_size) {
     size_t n16 = n - n % 16;
     for (size_t i = 0; i < n16; i += 16)
         for (int k = 0; k < 16; k++) { /* through locals: GCC vectorizes loads and stores it can see */
             float pk = p[i + k], mk = m[i + k], vk = v[i + k];
             opt_adam(&pk, &mk, &vk, g[i + k], has_wd, wd, b1, w1, b2, w2, bc2_sqrt, eps, step_size);
             p[i + k] = pk, m[i + k] = mk, v[i + k] = vk;
+            if (zero_g) g[i + k] = 0.0f;
         }
-    for (size_t i = n16; i < n; i++)
+    for (size_t i = n16; i < n; i++) {
         opt_adam(&p[i], &m[i], &v[i], g[i], has_wd, wd, b1, w1, b2, w2, bc2_sqrt, eps, step_size);
+        if (zero_g) g[i] = 0.0f;
+    }
 }
 
 /* any pointer for state the kind does not use: the updates never touch it */
@@ -43,22 +47,31 @@ static void optim_range(void *arg, long i0, long i1) {
     const opt_job_t *j = arg;
     const opt_step_t *c = j->c;
     float *p = j->p + i0;
-    const float *g = j->g + i0;
+    float *g = j->g + i0;
     size_t n = (size_t)(i1 - i0);
-    int has_wd = c->wd != 0;
+    int has_wd = c->wd != 0, zg = c->zero_g != 0;
     if (c->kind == OPT_ADAM) {
         float *m = j->s1 + i0, *v = j->s2 + i0;
-        if (has_wd) adam_loop(n, p, g, m, v, 1, c->wd, c->b1, c->w1, c->b2, c->w2, c->bc2_sqrt, c->eps, c->step_size);
-        else adam_loop(n, p, g, m, v, 0, c->wd, c->b1, c->w1, c->b2, c->w2, c->bc2_sqrt, c->eps, c->step_size);
+#define ADAM(wd_on, zero_on)                                                                                          \
+    adam_loop(n, p, g, m, v, wd_on, zero_on, c->wd, c->b1, c->w1, c->b2, c->w2, c->bc2_sqrt, c->eps, c->step_size)
+        if (has_wd && zg) ADAM(1, 1);
+        else if (has_wd) ADAM(1, 0);
+        else if (zg) ADAM(0, 1);
+        else ADAM(0, 0);
+#undef ADAM
     } else if (c->kind == OPT_SGD) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             opt_sgd(&p[i], j->s1 ? &j->s1[i0 + i] : &opt_unused, g[i], has_wd, c->wd, c->b1, c->first, c->nesterov,
                     c->lr);
+            if (zg) g[i] = 0.0f;
+        }
     } else {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             opt_rmsprop(&p[i], &j->s1[i0 + i], j->s2 ? &j->s2[i0 + i] : &opt_unused,
                         j->s3 ? &j->s3[i0 + i] : &opt_unused, g[i], has_wd, c->wd, c->b1, c->w1, c->centered, c->mom,
                         c->eps, c->lr);
+            if (zg) g[i] = 0.0f;
+        }
     }
 }
 
@@ -79,7 +92,7 @@ static void opt_run(backend_t *be, opt_job_t *j) {
     else j->range(j, 0, j->n);
 }
 
-void cpu_optim(backend_t *be, const opt_step_t *c, float *p, const float *g, float *s1, float *s2, float *s3,
+void cpu_optim(backend_t *be, const opt_step_t *c, float *p, float *g, float *s1, float *s2, float *s3,
                size_t n) {
     opt_job_t j = {optim_range, c, p, s1, s2, s3, NULL, g, (long)n, 0, 0};
     opt_run(be, &j);

@@ -32,8 +32,10 @@ void optim_free(optim_state_t *o);
 
 /* One step of the optimizer on params p with gradients g (n floats each, on o's device). */
 void optim_step(optim_state_t *o, float *p, const float *g);
-/* The same with the learning rate lr * factor (a schedule's; factor 1 is optim_step exactly). */
-void optim_step_lr(optim_state_t *o, float *p, const float *g, double factor);
+/* The same with the learning rate lr * factor (a schedule's; factor 1 is optim_step exactly);
+ * zero_g sets each gradient to 0 as the step reads it (net_zero_grad's pass, saved: the caller
+ * then marks the net's gradients zero, net_grads_zeroed), else g is left alone. */
+void optim_step_lr(optim_state_t *o, float *p, float *g, double factor, int zero_g);
 
 /* Buffer j (0..2) of o and its torch state name ("exp_avg", ...), or NULL when the settings do
  * not use it. What a checkpoint stores as opt_G.<name> (lib/gan/checkpoint.c). */

@@ -358,7 +358,10 @@ int train_step(trainer_t *t) {
         }
 
         be->sumsq(be, st + TS_SUMSQ_D, m->D.grads, m->D.n_params);
-        optim_step_lr(&m->opt_D, m->D.params, m->D.grads, gan_lr_factor(&s->lr_sched_d, m->step));
+        /* The step zeroes the gradients as it reads them (so the next net_zero_grad has nothing to
+         * do), unless an observer watches: lib/gan/inspect.c reads them after the step. */
+        optim_step_lr(&m->opt_D, m->D.params, m->D.grads, gan_lr_factor(&s->lr_sched_d, m->step), !m->D.observer);
+        if (!m->D.observer) net_grads_zeroed(&m->D);
         if (s->clip > 0) be->clip(be, m->D.params, (float)s->clip, m->D.n_params);
         be->nonfinite(be, st + TS_BAD_D, m->D.params, m->D.n_params);
         be->train_stats(be, st, s->loss == LOSS_WGAN_GP ? TS_AFTER_D_GP : TS_AFTER_D, stepno);
@@ -380,7 +383,8 @@ int train_step(trainer_t *t) {
         ddp_finish(&t->ddp, m->G.grads, m->G.n_params, st, &first, &count, 1);
     }
     be->sumsq(be, st + TS_SUMSQ_G, m->G.grads, m->G.n_params);
-    optim_step_lr(&m->opt_G, m->G.params, m->G.grads, gan_lr_factor(&s->lr_sched_g, m->step));
+    optim_step_lr(&m->opt_G, m->G.params, m->G.grads, gan_lr_factor(&s->lr_sched_g, m->step), !m->G.observer);
+    if (!m->G.observer) net_grads_zeroed(&m->G);
     be->nonfinite(be, st + TS_BAD_G, m->G.params, m->G.n_params);
     if (m->G_ema) be->ema(be, m->G_ema, m->G.params, (float)s->ema, m->G.n_params);
     be->train_stats(be, st, TS_AFTER_G, stepno);

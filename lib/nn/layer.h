@@ -344,6 +344,17 @@ void layer_wn_backward_end(const nn_ctx_t *ctx, layer_t *l);
 int layer_act_dropout_ok(const nn_ctx_t *ctx, const layer_t *act, const layer_t *drop);
 /* 1 when l is relu or lrelu (a backward that reads only x), with its kind in *k (layer_act.c) */
 int layer_act_reads_x(const layer_t *l, act_kind_t *k);
+/* 1 when l is an activation (relu, lrelu, tanh, sigmoid), with its kind in *k (layer_act.c) */
+int layer_act_kind(const layer_t *l, act_kind_t *k);
+
+/* A linear layer's bias and the activation after it in one pass (net.c fuses them; backend_ops.h
+ * bias_act), forward only, the bits of the two layers' forward passes: layer_linear_act_ok: lin
+ * is linear with a bias, without sn or wn, and act an activation; layer_linear_act_forward:
+ * y = x W^T + b (lin's output) and z = act(y) (act's), both written, so each layer's backward
+ * runs on its own as without fusion (layer_linear.c). */
+int layer_linear_act_ok(const layer_t *lin, const layer_t *act);
+void layer_linear_act_forward(const nn_ctx_t *ctx, layer_t *lin, const layer_t *act, float *y, float *z,
+                              const float *x, int B);
 void layer_act_dropout_forward(const nn_ctx_t *ctx, const layer_t *act, layer_t *drop, float *y, const float *x,
                                int B);
 void layer_act_dropout_backward(const nn_ctx_t *ctx, const layer_t *act, layer_t *drop, float *dx, const float *dy,

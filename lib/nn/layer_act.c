@@ -25,6 +25,14 @@ static act_kind_t kind_of(const layer_t *l) {
     return n[0] == 'r' ? ACT_RELU : n[0] == 'l' ? ACT_LRELU : n[0] == 't' ? ACT_TANH : ACT_SIGMOID;
 }
 
+int layer_act_kind(const layer_t *l, act_kind_t *k) {
+    if (l->ops != &layer_relu_ops && l->ops != &layer_lrelu_ops && l->ops != &layer_tanh_ops &&
+        l->ops != &layer_sigmoid_ops)
+        return 0;
+    *k = kind_of(l);
+    return 1;
+}
+
 int layer_act_reads_x(const layer_t *l, act_kind_t *k) {
     if (l->ops != &layer_relu_ops && l->ops != &layer_lrelu_ops) return 0;
     *k = kind_of(l);

@@ -84,6 +84,21 @@ static void linear_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, floa
     if (dtx) be->gemm(be, 0, 0, B, in, out, 1.0f, dty, out, l->w, in, 0.0f, dtx, in);
 }
 
+/* ---- fused with the activation after it (layer.h layer_linear_act_*; net.c decides) -------- */
+
+int layer_linear_act_ok(const layer_t *lin, const layer_t *act) {
+    act_kind_t k;
+    return lin->ops == &layer_linear_ops && lin->b && !lin->sn && !lin->wn && layer_act_kind(act, &k);
+}
+
+void layer_linear_act_forward(const nn_ctx_t *ctx, layer_t *lin, const layer_t *act, float *y, float *z,
+                              const float *x, int B) {
+    act_kind_t k = ACT_RELU;
+    layer_act_kind(act, &k);
+    affine(ctx, lin, y, x, B, 0);
+    ctx->be->bias_act(ctx->be, k, act->slope, y, z, lin->b, B, lin->units, 1);
+}
+
 const layer_ops_t layer_linear_ops = {
     .name = "linear",
     .args = SPEC_UNITS | SPEC_NOBIAS | SPEC_SN | SPEC_WN,

@@ -141,6 +141,7 @@ static void bind_seq(net_t *n, layer_t *ls, int cnt, size_t B, bind_t *o) {
         o->saved += B * l->n_saved + l->n_saved_fixed;
         size_t wb = l->workspace_batch > 0 && (size_t)l->workspace_batch < B ? (size_t)l->workspace_batch : B;
         if (l->workspace * wb + l->workspace_fixed > o->ws) o->ws = l->workspace * wb + l->workspace_fixed;
+        if (l->ops == &layer_cbn_ops) n->skip_writes_grads = 1; /* layer_class.c cbn_backward */
         if (l->n_params) {
             size_t nw = l->n_params - l->n_bias - l->n_extra;
             l->w = n->params + o->po;
@@ -204,6 +205,7 @@ int net_alloc(net_t *n, int max_batch) {
     n->grads = be->alloc(be, sizeof(float) * n->n_params);
     be->zero(be, n->params, sizeof(float) * n->n_params);
     be->zero(be, n->grads, sizeof(float) * n->n_params);
+    n->grads_zero = 1;
     n->state = be->alloc(be, sizeof(float) * n->n_state);
     be->zero(be, n->state, sizeof(float) * n->n_state);
     n->bn_batches = gt_xcalloc((size_t)n->n_numbered + 1, sizeof *n->bn_batches);
@@ -346,18 +348,37 @@ nn_ctx_t net_ctx(net_t *n, int training, uint64_t seed, uint32_t rng_step, uint6
 
 void net_observe(net_t *n, const nn_observer_t *o) { n->observer = o; }
 
-void net_zero_grad(net_t *n) { n->be->zero(n->be, n->grads, sizeof(float) * n->n_params); }
+void net_zero_grad(net_t *n) {
+    if (!n->grads_zero) n->be->zero(n->be, n->grads, sizeof(float) * n->n_params);
+    n->grads_zero = 1;
+}
 
-/* Fused passes: top-level layers i and i+1 run as one pass over memory when layer.h allows it
- * (an activation then dropout: layer_act_dropout_ok), with the bits of the two passes. The
- * first layer's output is then not written, so an observer (shown every layer's output) turns
+void net_grads_zeroed(net_t *n) { n->grads_zero = 1; }
+
+/* A backward pass may write the grads unless it skips them and no layer ignores that */
+static void grads_touched(net_t *n, const nn_ctx_t *ctx) {
+    if (!ctx->skip_param_grads || n->skip_writes_grads) n->grads_zero = 0;
+}
+
+/* Fused passes: top-level layers i and i+1 run as one pass over memory when layer.h allows it,
+ * with the bits of the two passes: an activation then dropout (FUSE_ACT_DROPOUT,
+ * layer_act_dropout_ok; forward and backward), else a linear layer then an activation
+ * (FUSE_LINEAR_ACT, layer_linear_act_ok; forward only, both outputs written) unless that
+ * activation fuses with a dropout after it. The activation's output is not written by the
+ * first, and an observer (shown every layer's output) sees layers one at a time, so it turns
  * fusion off, as net_fuse(n, 0) does. Forward and backward decide alike, and either way each
  * layer's backward reads only what both ways leave (act's x, dropout's mask). */
+enum { FUSE_NONE, FUSE_ACT_DROPOUT, FUSE_LINEAR_ACT };
+
 void net_fuse(net_t *n, int on) { n->fuse_off = !on; }
 
 static int fuse_at(const net_t *n, const nn_ctx_t *ctx, int i) {
-    return !n->fuse_off && !ctx->observer && i >= 0 && i + 1 < n->n_layers &&
-           layer_act_dropout_ok(ctx, &n->layers[i], &n->layers[i + 1]);
+    if (n->fuse_off || ctx->observer || i < 0 || i + 1 >= n->n_layers) return FUSE_NONE;
+    const layer_t *l = n->layers;
+    if (layer_act_dropout_ok(ctx, &l[i], &l[i + 1])) return FUSE_ACT_DROPOUT;
+    if (layer_linear_act_ok(&l[i], &l[i + 1]) && !(i + 2 < n->n_layers && layer_act_dropout_ok(ctx, &l[i + 1], &l[i + 2])))
+        return FUSE_LINEAR_ACT;
+    return FUSE_NONE;
 }
 
 const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B) {
@@ -365,8 +386,11 @@ const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B) {
     if (ctx->observer) layer_observe(ctx, "input", "input", 0, n->in, x, B);
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
-        if (fuse_at(n, ctx, i)) {
-            layer_act_dropout_forward(ctx, l, &n->layers[i + 1], n->acts[i + 2], n->acts[i], B);
+        int f = fuse_at(n, ctx, i);
+        if (f == FUSE_ACT_DROPOUT) layer_act_dropout_forward(ctx, l, &n->layers[i + 1], n->acts[i + 2], n->acts[i], B);
+        if (f == FUSE_LINEAR_ACT)
+            layer_linear_act_forward(ctx, l, &n->layers[i + 1], n->acts[i + 1], n->acts[i + 2], n->acts[i], B);
+        if (f != FUSE_NONE) {
             i++;
             continue;
         }
@@ -394,10 +418,11 @@ void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int
     const float *g = dy;
     int first = first_param_layer(n);
     size_t from = n->n_params; /* grads [from, n_params) are final (ctx->grad_hook) */
+    grads_touched(n, ctx);
     for (int i = n->n_layers - 1; i >= 0; i--) {
         layer_t *l = &n->layers[i];
         if (!dx && i < first) break;
-        float *gin2 = fuse_at(n, ctx, i - 1) ? grad_in(n->dacts, i - 1, dx, first) : NULL;
+        float *gin2 = fuse_at(n, ctx, i - 1) == FUSE_ACT_DROPOUT ? grad_in(n->dacts, i - 1, dx, first) : NULL;
         if (gin2) { /* layers i-1 and i in one pass (gin2 may be g's buffer: element-wise) */
             layer_act_dropout_backward(ctx, &n->layers[i - 1], l, gin2, g, n->acts[i - 1], B);
             g = gin2;
@@ -450,6 +475,7 @@ void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const floa
                       int B) {
     const float *g = dy ? dy : n->dzero, *tg = dty;
     int first = first_param_layer(n);
+    grads_touched(n, ctx);
     for (int i = n->n_layers - 1; i >= 0; i--) {
         layer_t *l = &n->layers[i];
         if (!dx && !dtx && i < first) break;

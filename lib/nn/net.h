@@ -46,6 +46,9 @@ typedef struct net {
     double *sn_scalars;     /* (sn_layers, 2): sigma, <dW, W> */
     const nn_observer_t *observer; /* NULL, or shown every pass's tensors (net_observe) */
     int fuse_off;           /* net_fuse(n, 0): every layer runs its own passes */
+    int grads_zero;         /* grads are known to hold zeros (net_alloc, net_zero_grad,
+                               net_grads_zeroed; a backward pass that may write them clears it) */
+    int skip_writes_grads;  /* a layer writes parameter gradients even under skip_param_grads (cbn) */
     backend_t *be;
 } net_t;
 
@@ -64,7 +67,12 @@ const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B);
 /* Backward from dy (B, out) after net_forward on the same batch: accumulates into grads
  * and writes dx (B, in) when dx != NULL. */
 void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int B);
+/* Zero the grads; no pass over memory when they are known to hold zeros already (grads_zero:
+ * after net_alloc, or net_grads_zeroed, with no backward pass since that may have written them). */
 void net_zero_grad(net_t *n);
+/* Tell the net its grads hold zeros (the optimizer step zeroed them as it read them:
+ * optim_step_lr's zero_g), so the next net_zero_grad has nothing to do. */
+void net_grads_zeroed(net_t *n);
 
 /* Watch the net's passes (NULL: stop): every context net_ctx makes afterwards carries o, and
  * o->fn is shown (layer.h nn_event_t) the input and each layer's output in forward passes, and in
@@ -76,7 +84,8 @@ void net_zero_grad(net_t *n);
 void net_observe(net_t *n, const nn_observer_t *o);
 
 /* Fusion of consecutive layers into one pass over memory (on unless turned off; net.c
- * fuse_at: an activation then dropout), with the same bits either way. A layer fused with the
+ * fuse_at: an activation then dropout, a linear layer's bias then an activation), with the same
+ * bits either way. A layer fused with the
  * one after it does not write its own output buffer; an observer turns fusion off. on = 0 runs
  * every layer on its own (the tests' reference). */
 void net_fuse(net_t *n, int on);

@@ -472,6 +472,34 @@ static void test_dropout(void) {
     for (int i = 0; i < 5; i++) pair_free(all[i]);
 }
 
+/* bias_act (net.c's fused linear layer and activation): CPU and GPU agree, and on the CPU the
+ * fused pass is the bits of bias_add then act_forward, split over threads (130 x 300) or not, with
+ * inner 1 (linear) and more */
+static void test_bias_act(void) {
+    long shapes[][3] = {{130, 300, 1}, {3, 5, 49}};
+    for (size_t s = 0; s < 2; s++)
+        for (int k = 0; k < 4; k++) {
+            long o = shapes[s][0], C = shapes[s][1], in = shapes[s][2];
+            size_t n = (size_t)(o * C * in);
+            pair_t y = pair_new(n, 2, 0), b = pair_new((size_t)C, 1, 0.1f), z = pair_zero(n);
+            float *ref = gt_xmalloc(sizeof(float) * n), *rz = gt_xmalloc(sizeof(float) * n);
+            cpu->copy(cpu, ref, y.c, sizeof(float) * n);
+            cpu->bias_add(cpu, ref, b.c, o, C, in);
+            cpu->act_forward(cpu, (act_kind_t)k, 0.2f, rz, ref, n);
+            cpu->bias_act(cpu, (act_kind_t)k, 0.2f, y.c, z.c, b.c, o, C, in);
+            gpu->bias_act(gpu, (act_kind_t)k, 0.2f, y.g, z.g, b.g, o, C, in);
+            pair_check(&y, "bias_act y", TOL_EXACT); /* one float addition */
+            pair_check(&z, "bias_act z", TOL_OP);
+            CHECK(!memcmp(ref, y.c, sizeof(float) * n) && !memcmp(rz, z.c, sizeof(float) * n),
+                  "bias_act (kind %d, %ldx%ldx%ld): not the bits of bias_add then act_forward", k, o, C, in);
+            free(ref);
+            free(rz);
+            pair_free(&y);
+            pair_free(&b);
+            pair_free(&z);
+        }
+}
+
 /* act_dropout (net.c's fused activation and dropout): CPU and GPU agree, mask included, and on
  * the CPU the fused passes are the bits of act_forward then dropout (backward: dropout's then
  * act_backward), the backward in place (dx = dy's buffer) as net.c runs it */
@@ -921,13 +949,26 @@ static void optim_case(const char *text, int steps) {
     /* states as a run leaves them: squared averages positive, s1 - s3^2 > 0 (rmsprop centered) */
     pair_t p = pair_new(n, 0.1f, 0), s1 = pair_new(n, 0.001f, 0.02f), s2 = pair_new(n, 0.001f, 0.01f),
            s3 = pair_new(n, 0.001f, 0), ema = pair_new(n, 0.1f, 0);
+    float *h0 = gt_xmalloc(sizeof(float) * n), *hc = gt_xmalloc(sizeof(float) * n), *hg = gt_xmalloc(sizeof(float) * n);
     for (int t = 1; t <= steps; t++) {
         pair_t g = pair_new(n, 0.01f, 0);
         opt_step_t k = opt_step_make(c.kind, c.lr, c.b1, c.b2, c.eps, c.wd, c.momentum, c.nesterov, c.centered, t);
         int uses2 = c.kind == OPT_ADAM || (c.kind == OPT_RMSPROP && c.momentum != 0);
         int uses3 = c.kind == OPT_RMSPROP && c.centered;
-        cpu->optim(cpu, &k, p.c, g.c, s1.c, uses2 ? s2.c : NULL, uses3 ? s3.c : NULL, n);
-        gpu->optim(gpu, &k, p.g, g.g, s1.g, uses2 ? s2.g : NULL, uses3 ? s3.g : NULL, n);
+        /* the gradient reset (zero_g) on one side in turn: the updates must not depend on it */
+        opt_step_t kc = k, kg = k;
+        kc.zero_g = t & 1;
+        kg.zero_g = !(t & 1);
+        cpu->download(cpu, h0, g.c, sizeof(float) * n);
+        cpu->optim(cpu, &kc, p.c, g.c, s1.c, uses2 ? s2.c : NULL, uses3 ? s3.c : NULL, n);
+        gpu->optim(gpu, &kg, p.g, g.g, s1.g, uses2 ? s2.g : NULL, uses3 ? s3.g : NULL, n);
+        cpu->download(cpu, hc, g.c, sizeof(float) * n);
+        gpu->download(gpu, hg, g.g, sizeof(float) * n);
+        const float *zeroed = t & 1 ? hc : hg, *kept = t & 1 ? hg : hc;
+        size_t i = 0;
+        while (i < n && zeroed[i] == 0.0f && !signbit(zeroed[i])) i++;
+        CHECK(i == n, "%s step %d: gradient %zu is %g after zero_g", text, t, i, i < n ? zeroed[i] : 0.0f);
+        CHECK(memcmp(kept, h0, sizeof(float) * n) == 0, "%s step %d: gradient written without zero_g", text, t);
         cpu->ema(cpu, ema.c, p.c, 0.9f, n);
         gpu->ema(gpu, ema.g, p.g, 0.9f, n);
         pair_free(&g);
@@ -947,6 +988,9 @@ static void optim_case(const char *text, int steps) {
     pair_check(&p, what, TOL_OP);
     pair_t *all[] = {&p, &s1, &s2, &s3, &ema};
     for (int i = 0; i < 5; i++) pair_free(all[i]);
+    free(h0);
+    free(hc);
+    free(hg);
 }
 
 static void test_optimizers(void) {
@@ -1582,6 +1626,7 @@ int main(void) {
     RUN(test_layernorm);
     RUN(test_dropout);
     RUN(test_act_dropout);
+    RUN(test_bias_act);
     RUN(test_add_noise_layer);
     RUN(test_losses);
     RUN(test_gather);

@@ -217,6 +217,10 @@ static void test_fused_passes(void) {
     const char *m = "linear 4100; lrelu 0.2; dropout 0.3; linear 3; relu; dropout 0.1";
     CHECK(same_runs_fused(m, (shape3_t){20, 1, 1}, 6, 2, 1, 1, 0), "linear/act/dropout: fused (2 threads) and unfused differ");
     CHECK(same_runs_fused(m, (shape3_t){20, 1, 1}, 6, 2, 1, 1, 1), "fused: 1 and 2 threads differ");
+    /* linear and activation (all four kinds; the lrelu before a dropout goes with the dropout) */
+    const char *la = "linear 300; tanh; linear 40; sigmoid; linear 9; relu; linear 7; lrelu 0.1; dropout 0.2; linear 3 "
+                     "nobias; lrelu 0.2; linear 2; lrelu 0.3";
+    CHECK(same_runs_fused(la, (shape3_t){20, 1, 1}, 130, 2, 1, 1, 0), "linear/act: fused (2 threads) and unfused differ");
     net_t n;
     net_build(&n, m, (shape3_t){20, 1, 1}, be);
     net_alloc(&n, 2);
