@@ -127,6 +127,90 @@ void cpu_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *im
     run(be, planes, planes * g->kh * g->kw * G, im2col_items, &j);
 }
 
+/* ---- the column matrix read in place: our sgemm's B panels straight from the image ------ *
+ * cpu_pack_cols (cpu_ops.h) writes what im2col then sgemm's packing of the matrix would (the
+ * same values, zeros included), run by run along grid rows, so nothing col-sized is written. */
+
+/* one row r = (ch, ty, tx) of the column matrix */
+typedef struct {
+    const float *plane; /* channel ch of sample 0 */
+    int ty, tx, ylo, yhi, xlo, xhi;
+} col_row_t;
+
+static col_row_t col_row(const conv_geom_t *g, const float *img, long r) {
+    long kk = (long)g->kh * g->kw;
+    int t = (int)(r % kk);
+    col_row_t w = {img + (r / kk) * g->h * g->w, t / g->kw, t % g->kw, 0, 0, 0, 0};
+    tap_range(w.ty, g->sh, g->ph, g->h, g->gh, &w.ylo, &w.yhi);
+    tap_range(w.tx, g->sw, g->pw, g->w, g->gw, &w.xlo, &w.xhi);
+    return w;
+}
+
+/* d[i * ds] = col[row, column c0 + i] for i < len, column c0 = (sample b, grid oy, ox) */
+static void col_run(const conv_geom_t *g, const col_row_t *w, int b, int oy, int ox, int len, float *d, long ds) {
+    long sample = (long)g->c * g->h * g->w;
+    for (int i = 0; i < len;) {
+        int run = g->gw - ox < len - i ? g->gw - ox : len - i, e = ox + run;
+        float *dd = d + (long)i * ds; /* dd[(x - ox) * ds]: grid column x */
+        int x = ox;
+        if (oy >= w->ylo && oy < w->yhi) {
+            const float *s = w->plane + b * sample + (long)conv_src(oy, w->ty, g->sh, g->ph) * g->w;
+            int a = ox > w->xlo ? ox : w->xlo, z = e < w->xhi ? e : w->xhi;
+            for (; x < a && x < e; x++) dd[(x - ox) * ds] = 0.0f;
+            if (z > x) {
+                if (g->sw == 1 && ds == 1) memcpy(dd + (x - ox), s + x - g->pw + w->tx, sizeof(float) * (size_t)(z - x));
+                else
+                    for (int q = x; q < z; q++) dd[(q - ox) * ds] = s[conv_src(q, w->tx, g->sw, g->pw)];
+                x = z;
+            }
+        }
+        for (; x < e; x++) dd[(x - ox) * ds] = 0.0f;
+        i += run;
+        ox = 0;
+        if (++oy == g->gh) {
+            oy = 0;
+            b++;
+        }
+    }
+}
+
+#define PACK_ROWS 256 /* rows whose col_row_t a call keeps (sgemm's KC) */
+
+void cpu_pack_cols(const void *ctx, int p0, int kc, long j0, int nc, int nr, float *dst) {
+    const conv_cols_t *v = ctx;
+    const conv_geom_t *g = v->g;
+    long G = (long)g->gh * g->gw;
+    if (!v->trans) { /* B = col: row p0 + p, columns j0 + jr .. of each panel */
+        col_row_t rows[PACK_ROWS];
+        for (int jr = 0; jr < nc; jr += nr) {
+            int r = nc - jr < nr ? nc - jr : nr;
+            long c0 = j0 + jr, pos = c0 % G;
+            int b = (int)(c0 / G), oy = (int)(pos / g->gw), ox = (int)(pos % g->gw);
+            float *d = dst + (size_t)jr * kc;
+            for (int p = 0; p < kc; p++) {
+                col_row_t w1, *w = p < PACK_ROWS ? rows + p : &w1;
+                if (jr == 0 || p >= PACK_ROWS) *w = col_row(g, v->img, p0 + p);
+                float *dp = d + (size_t)p * nr;
+                col_run(g, w, b, oy, ox, r, dp, 1);
+                for (int j = r; j < nr; j++) dp[j] = 0.0f;
+            }
+        }
+    } else { /* B = col^T: column j of B is row j of col, rows p0 .. of B its columns */
+        long pos = p0 % G;
+        int b = (int)(p0 / G), oy = (int)(pos / g->gw), ox = (int)(pos % g->gw);
+        for (int jr = 0; jr < nc; jr += nr) {
+            int r = nc - jr < nr ? nc - jr : nr;
+            float *d = dst + (size_t)jr * kc;
+            for (int j = 0; j < r; j++) {
+                col_row_t w = col_row(g, v->img, j0 + jr + j);
+                col_run(g, &w, b, oy, ox, kc, d + j, nr);
+            }
+            for (int p = 0; p < kc; p++)
+                for (int j = r; j < nr; j++) d[(size_t)p * nr + j] = 0.0f;
+        }
+    }
+}
+
 /* ---- col2im ---------------------------------------------------------------------------- */
 
 /* Adds one tap's column row (crow: the sample's gh*gw entries) into the image of channel ch:
