@@ -229,8 +229,9 @@ static const conv_geom_t pack_geoms[] = {
     {3, 7, 10, 5, 4, 3, 4, 1, 2, 0, 1},   /* non-square, stride 1x2, padding on one axis */
     {32, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1}, /* k = 288 rows of col, 4 backend blocks at m = 64 */
     {2, 28, 28, 14, 14, 4, 4, 2, 2, 1, 1},  /* 2156 columns at nb = 11 */
+    {4, 8, 8, 3, 3, 2, 2, 3, 3, 0, 0},      /* stride past the kernel; grid rows of 3 (col^T: 86 runs a chunk) */
 };
-static const int pack_nb[] = {2, 2, 11}, pack_m[] = {17, 64, 9};
+static const int pack_nb[] = {2, 2, 11, 40}, pack_m[] = {17, 64, 9, 16};
 
 static float *cols_of(const conv_geom_t *g, const float *img, int nb) {
     long rows = (long)g->c * g->kh * g->kw, cols = (long)nb * g->gh * g->gw;
