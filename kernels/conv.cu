@@ -36,6 +36,17 @@ void cuda_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *i
                   gt_idiv_make((size_t)g->kh * g->kw), gt_idiv_make(G), gt_idiv_make(g->gw), gt_idiv_make(g->kw), n);
 }
 
+/* im2col into ws (unless it holds col already), then cuBLAS */
+void cuda_gemm_im2col(backend_t *be, const conv_geom_t *g, const float *img, int nb, float *ws, int *ws_col,
+                      int trans_a, int trans_b, int m, float alpha, const float *a, int lda, float beta, float *c,
+                      int ldc) {
+    int rows = g->c * g->kh * g->kw, cols = nb * g->gh * g->gw;
+    if (!ws_col || !*ws_col) cuda_im2col(be, g, ws, img, nb);
+    if (ws_col) *ws_col = 1;
+    be->gemm(be, trans_a, trans_b, m, trans_b ? rows : cols, trans_b ? cols : rows, alpha, a, lda, ws, cols, beta, c,
+             ldc);
+}
+
 /* img (nb, c, h, w): one pixel each */
 template <class I>
 __global__ void k_col2im(float *img, const float *col, const float *bias, conv_geom_t g, gt_idiv HW, gt_idiv c,

@@ -94,6 +94,17 @@ BACKEND_OP(im2col, (backend_t *be, const conv_geom_t *g, float *col, const float
  * col (c*kh*kw, nb*gh*gw): every column entry added to the image position it was read from.
  * Overwrites img. */
 BACKEND_OP(col2im, (backend_t *be, const conv_geom_t *g, float *img, const float *col, const float *bias, int nb))
+/* C (m x n) = alpha op(A) B + beta C (backend.h's gemm: blocks of C that depend only on the
+ * shape) with B the column matrix of img (nb, c, h, w), im2col above, read from the image
+ * without necessarily being made: trans_b = 0: B = col, k = c*kh*kw, n = nb*gh*gw; trans_b = 1:
+ * B = col^T, k = nb*gh*gw, n = c*kh*kw. ws: room for col (c*kh*kw x nb*gh*gw floats), where a
+ * backend may make it and multiply it. ws_col (may be NULL): *ws_col != 0 on entry says ws
+ * already holds this col (an earlier call on the same image left it); on return *ws_col says
+ * whether ws holds it. The CPU backend packs our sgemm's panels straight from the image (the
+ * same bits as im2col then gemm); with OpenBLAS, and on CUDA, it is im2col into ws then gemm. */
+BACKEND_OP(gemm_im2col, (backend_t *be, const conv_geom_t *g, const float *img, int nb, float *ws, int *ws_col,
+                         int trans_a, int trans_b, int m, float alpha, const float *a, int lda, float beta, float *c,
+                         int ldc))
 /* The few-output-channel convolution (lib/nn/layer_conv.c, "kn2row"), with z one row per
  * (output channel, tap) and one column per image position (nb*h*w columns):
  *   shiftsum:     y[b, o, oy, ox] = bias[o] + sum over taps (ty, tx) of

@@ -117,6 +117,7 @@ typedef struct {
     const float *a, *b;
     float *c;
     int lda, ldb, ldc;
+    const conv_cols_t *cols; /* B is this image's column matrix (ours only), b unused */
 } gemm_job_t;
 
 #define GEMM_ALIGN 16              /* block boundaries on multiples of this many rows/columns */
@@ -144,26 +145,39 @@ static int gemm_blocks(int m, int n, int k, int by_rows) {
     return blocks;
 }
 
+/* rows (by_rows) or columns [lo, hi) of g's C */
+static void gemm_block(const gemm_job_t *g, int lo, int hi) {
+    const float *a = g->a, *b = g->b;
+    float *c = g->c;
+    int m = g->m, n = g->n;
+    if (g->by_rows) {
+        a += g->ta ? (size_t)lo : (size_t)lo * g->lda;
+        c += (size_t)lo * g->ldc;
+        m = hi - lo;
+    } else {
+        b += g->cols ? 0 : g->tb ? (size_t)lo * g->ldb : (size_t)lo;
+        c += lo;
+        n = hi - lo;
+    }
+    if (g->cols)
+        sgemm_pb(g->ta, m, n, g->k, g->alpha, a, g->lda, cpu_pack_cols, g->cols, g->by_rows ? 0 : lo, g->beta, c,
+                 g->ldc);
+    else
+        sgemm1(g->ta, g->tb, m, n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c, g->ldc, g->ours);
+}
+
 static void gemm_part(void *arg, long t0, long t1) {
     const gemm_job_t *g = arg;
     for (long t = t0; t < t1; t++) {
         int len = g->by_rows ? g->m : g->n;
         int lo = gemm_block_start(len, g->blocks, (int)t), hi = gemm_block_start(len, g->blocks, (int)t + 1);
-        if (hi <= lo) continue;
-        if (g->by_rows) {
-            const float *a = g->ta ? g->a + lo : g->a + (size_t)lo * g->lda;
-            sgemm1(g->ta, g->tb, hi - lo, g->n, g->k, g->alpha, a, g->lda, g->b, g->ldb, g->beta,
-                   g->c + (size_t)lo * g->ldc, g->ldc, g->ours);
-        } else {
-            const float *b = g->tb ? g->b + (size_t)lo * g->ldb : g->b + lo;
-            sgemm1(g->ta, g->tb, g->m, hi - lo, g->k, g->alpha, g->a, g->lda, b, g->ldb, g->beta, g->c + lo, g->ldc,
-                   g->ours);
-        }
+        if (hi > lo) gemm_block(g, lo, hi);
     }
 }
 
-static void cpu_gemm(backend_t *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
-                     const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+/* C = alpha op(A) op(B) + beta C, or with cols: B that image's column matrix */
+static void gemm_run(backend_t *be, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                     int lda, const float *b, int ldb, const conv_cols_t *cols, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) { /* C = beta * C: BLAS implementations disagree on k == 0, so do it here */
         for (int i = 0; i < m; i++)
@@ -174,12 +188,35 @@ static void cpu_gemm(backend_t *be, int trans_a, int trans_b, int m, int n, int 
      * 64-row gemm keep OpenBLAS's speed where row blocks lose 30%. */
     int by_rows = m >= n;
     gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, gemm_blocks(m, n, k, by_rows), use_ours(m, n), alpha, beta,
-                    a, b, c, lda, ldb, ldc};
+                    a, b, c, lda, ldb, ldc, cols};
     if (g.blocks == 1) {
-        sgemm1(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, g.ours);
+        gemm_block(&g, 0, by_rows ? m : n);
         return;
     }
     cpu_parallel_for(be, g.blocks, gemm_part, &g);
+}
+
+static void cpu_gemm(backend_t *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                     const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    gemm_run(be, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc);
+}
+
+/* With our sgemm, B's panels are packed from the image (conv.c cpu_pack_cols): the same
+ * values as im2col's matrix packed, so the same bits, without writing and reading col. With
+ * OpenBLAS: im2col into ws, then the gemm. */
+void cpu_gemm_im2col(backend_t *be, const conv_geom_t *g, const float *img, int nb, float *ws, int *ws_col,
+                     int trans_a, int trans_b, int m, float alpha, const float *a, int lda, float beta, float *c,
+                     int ldc) {
+    int rows = g->c * g->kh * g->kw, cols = nb * g->gh * g->gw;
+    int n = trans_b ? rows : cols, k = trans_b ? cols : rows;
+    if (use_ours(m, n) && !(ws_col && *ws_col)) {
+        conv_cols_t v = {g, img, nb, trans_b};
+        gemm_run(be, trans_a, trans_b, m, n, k, alpha, a, lda, NULL, 0, &v, beta, c, ldc);
+        return;
+    }
+    if (!ws_col || !*ws_col) cpu_im2col(be, g, ws, img, nb);
+    if (ws_col) *ws_col = 1;
+    gemm_run(be, trans_a, trans_b, m, n, k, alpha, a, lda, ws, cols, NULL, beta, c, ldc);
 }
 
 /* ---- thread pool ----------------------------------------------------------------------- *

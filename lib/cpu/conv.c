@@ -127,6 +127,123 @@ void cpu_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *im
     run(be, planes, planes * g->kh * g->kw * G, im2col_items, &j);
 }
 
+/* ---- the column matrix read in place: our sgemm's B panels straight from the image ------ *
+ * cpu_pack_cols (cpu_ops.h) writes what im2col then sgemm's packing of the matrix would (the
+ * same values, zeros included), run by run along grid rows, so nothing col-sized is written. */
+
+/* one row r = (ch, ty, tx) of the column matrix */
+typedef struct {
+    const float *plane; /* channel ch of sample 0 */
+    int ty, tx, ylo, yhi, xlo, xhi;
+} col_row_t;
+
+static col_row_t col_row(const conv_geom_t *g, const float *img, long r) {
+    long kk = (long)g->kh * g->kw;
+    int t = (int)(r % kk);
+    col_row_t w = {img + (r / kk) * g->h * g->w, t / g->kw, t % g->kw, 0, 0, 0, 0};
+    tap_range(w.ty, g->sh, g->ph, g->h, g->gh, &w.ylo, &w.yhi);
+    tap_range(w.tx, g->sw, g->pw, g->w, g->gw, &w.xlo, &w.xhi);
+    return w;
+}
+
+/* dd[(x - ox) * ds] = col[row, column (sample b, grid oy, x)] for x in [ox, e) */
+static inline void col_seg(const conv_geom_t *g, const col_row_t *w, int b, int oy, int ox, int e, float *dd,
+                           long ds) {
+    int x = ox;
+    if (oy >= w->ylo && oy < w->yhi) {
+        const float *s = w->plane + (long)b * g->c * g->h * g->w + (long)conv_src(oy, w->ty, g->sh, g->ph) * g->w;
+        int a = ox > w->xlo ? ox : w->xlo, z = e < w->xhi ? e : w->xhi;
+        for (; x < a && x < e; x++) dd[(x - ox) * ds] = 0.0f;
+        if (z > x) {
+            if (g->sw == 1 && ds == 1) memcpy(dd + (x - ox), s + x - g->pw + w->tx, sizeof(float) * (size_t)(z - x));
+            else
+                for (int q = x; q < z; q++) dd[(q - ox) * ds] = s[conv_src(q, w->tx, g->sw, g->pw)];
+            x = z;
+        }
+    }
+    for (; x < e; x++) dd[(x - ox) * ds] = 0.0f;
+}
+
+/* A run of consecutive columns of col within one grid row: (sample b, grid oy, ox .. ox+len),
+ * at offset `at` of the run of columns being packed. */
+typedef struct {
+    int b, oy, ox, len, at;
+} col_span_t;
+
+/* The spans of columns c0 .. c0 + len - 1 (at most max of them; returns how many) */
+static int col_spans(const conv_geom_t *g, long c0, int len, col_span_t *sp, int max) {
+    long G = (long)g->gh * g->gw, pos = c0 % G;
+    int b = (int)(c0 / G), oy = (int)(pos / g->gw), ox = (int)(pos % g->gw), n = 0;
+    for (int i = 0; i < len && n < max;) {
+        int run = g->gw - ox < len - i ? g->gw - ox : len - i;
+        sp[n++] = (col_span_t){b, oy, ox, run, i};
+        i += run;
+        ox = 0;
+        if (++oy == g->gh) {
+            oy = 0;
+            b++;
+        }
+    }
+    return n;
+}
+
+#define PACK_ROWS 256 /* rows whose col_row_t a call keeps (sgemm's KC) */
+#define PACK_SPANS 64 /* spans a call keeps: every NR <= 32 columns fit; k runs of KC, unless grid rows are short */
+
+/* dd[i * ds] = col[row, column c0 + i] for i < len (spans made on the way) */
+static void col_run(const conv_geom_t *g, const col_row_t *w, long c0, int len, float *dd, long ds) {
+    col_span_t sp[PACK_SPANS];
+    for (int i = 0; i < len;) {
+        int ns = col_spans(g, c0 + i, len - i, sp, PACK_SPANS), done = 0;
+        for (int q = 0; q < ns; q++) {
+            col_seg(g, w, sp[q].b, sp[q].oy, sp[q].ox, sp[q].ox + sp[q].len, dd + (long)(i + sp[q].at) * ds, ds);
+            done = sp[q].at + sp[q].len;
+        }
+        i += done;
+    }
+}
+
+void cpu_pack_cols(const void *ctx, int p0, int kc, long j0, int nc, int nr, float *dst) {
+    const conv_cols_t *v = ctx;
+    const conv_geom_t *g = v->g;
+    if (!v->trans) { /* B = col: row p0 + p, columns j0 + jr .. of each panel */
+        col_row_t rows[PACK_ROWS];
+        col_span_t sp[PACK_SPANS];
+        for (int jr = 0; jr < nc; jr += nr) {
+            int r = nc - jr < nr ? nc - jr : nr;
+            int ns = col_spans(g, j0 + jr, r, sp, PACK_SPANS);
+            float *d = dst + (size_t)jr * kc;
+            for (int p = 0; p < kc; p++) {
+                col_row_t w1, *w = p < PACK_ROWS ? rows + p : &w1;
+                if (jr == 0 || p >= PACK_ROWS) *w = col_row(g, v->img, p0 + p);
+                float *dp = d + (size_t)p * nr;
+                for (int q = 0; q < ns; q++)
+                    col_seg(g, w, sp[q].b, sp[q].oy, sp[q].ox, sp[q].ox + sp[q].len, dp + sp[q].at, 1);
+                for (int j = r; j < nr; j++) dp[j] = 0.0f;
+            }
+        }
+    } else { /* B = col^T: column j of B is row j of col, rows p0 .. of B its columns */
+        col_span_t sp[PACK_SPANS];
+        int ns = col_spans(g, p0, kc, sp, PACK_SPANS);
+        if (sp[ns - 1].at + sp[ns - 1].len < kc) ns = 0; /* short grid rows: col_run makes them row by row */
+        for (int jr = 0; jr < nc; jr += nr) {
+            int r = nc - jr < nr ? nc - jr : nr;
+            float *d = dst + (size_t)jr * kc;
+            for (int j = 0; j < r; j++) {
+                col_row_t w = col_row(g, v->img, j0 + jr + j);
+                if (ns)
+                    for (int q = 0; q < ns; q++)
+                        col_seg(g, &w, sp[q].b, sp[q].oy, sp[q].ox, sp[q].ox + sp[q].len, d + (size_t)sp[q].at * nr + j,
+                                nr);
+                else
+                    col_run(g, &w, p0, kc, d + j, nr);
+            }
+            for (int p = 0; p < kc; p++)
+                for (int j = r; j < nr; j++) d[(size_t)p * nr + j] = 0.0f;
+        }
+    }
+}
+
 /* ---- col2im ---------------------------------------------------------------------------- */
 
 /* Adds one tap's column row (crow: the sample's gh*gw entries) into the image of channel ch:

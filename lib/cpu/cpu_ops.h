@@ -19,6 +19,16 @@ void cpu_sum_procs_start(backend_t *be, void *v, size_t n, int f64, int more);
 void cpu_sum_procs_poll(backend_t *be);
 void cpu_sum_procs_wait(backend_t *be);
 
+/* conv.c: an image batch read as its column matrix (backend_ops.h im2col) by our sgemm
+ * (sgemm.h sgemm_pb): B = col (trans 0) or col^T (trans 1) of the nb samples at img.
+ * cpu_pack_cols is its sgemm_pack_b_fn (ctx: a conv_cols_t). */
+typedef struct {
+    const conv_geom_t *g;
+    const float *img;
+    int nb, trans;
+} conv_cols_t;
+void cpu_pack_cols(const void *ctx, int p0, int kc, long j0, int nc, int nr, float *dst);
+
 /* The passes of an operation with a tangent (activations in layers.c, LayerNorm in norm.c):
  * forward, backward, and their jvp forms (backend_ops.h act_*, ln_*). */
 enum { P_FWD, P_BWD, P_JVP_FWD, P_JVP_BWD };

@@ -328,8 +328,10 @@ static float *thread_buffers(void) {
 
 /* ---- the driver -------------------------------------------------------------------------- */
 
-void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
-           int ldb, float beta, float *c, int ldc) {
+/* C = alpha op(A) B + beta C with B's panels made by pack (sgemm.h): the one loop nest behind
+ * sgemm and sgemm_pb. */
+static void driver(int trans_a, int m, int n, int k, float alpha, const float *a, int lda, sgemm_pack_b_fn pack,
+                   const void *ctx, long j_off, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         for (int i = 0; i < m; i++)
@@ -346,7 +348,7 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const flo
         for (int pc = 0; pc < k; pc += SGEMM_KC) {
             int kc = k - pc < SGEMM_KC ? k - pc : SGEMM_KC;
             float bet = pc == 0 ? beta : 1.0f;
-            pack_b(trans_b, b, ldb, pc, kc, jc, nc, nr, bbuf, vec);
+            pack(ctx, pc, kc, j_off + jc, nc, nr, bbuf);
             for (int ic = 0; ic < m; ic += SGEMM_MC) {
                 int mc = m - ic < SGEMM_MC ? m - ic : SGEMM_MC;
                 pack_a(trans_a, a, lda, ic, mc, pc, kc, mr, abuf, vec);
@@ -374,4 +376,26 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const flo
             }
         }
     }
+}
+
+/* a B held as a matrix: pack_b over it */
+typedef struct {
+    int tb, ldb, vec; /* vec: pack with the AVX2 helpers */
+    const float *b;
+} matrix_b_t;
+
+static void pack_matrix_b(const void *ctx, int p0, int kc, long j0, int nc, int nr, float *dst) {
+    const matrix_b_t *mb = ctx;
+    pack_b(mb->tb, mb->b, mb->ldb, p0, kc, (int)j0, nc, nr, dst, mb->vec);
+}
+
+void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+           int ldb, float beta, float *c, int ldc) {
+    matrix_b_t mb = {trans_b, ldb, sgemm_isa() != SGEMM_C, b};
+    driver(trans_a, m, n, k, alpha, a, lda, pack_matrix_b, &mb, 0, beta, c, ldc);
+}
+
+void sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, int lda, sgemm_pack_b_fn pack,
+              const void *ctx, long j_off, float beta, float *c, int ldc) {
+    driver(trans_a, m, n, k, alpha, a, lda, pack, ctx, j_off, beta, c, ldc);
 }

@@ -18,6 +18,19 @@ typedef enum { SGEMM_C = 0, SGEMM_AVX2 = 1, SGEMM_AVX512 = 2 } sgemm_isa_t;
 void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
            int ldb, float beta, float *c, int ldc);
 
+/* A packer of B (k x n): rows [p0, p0+kc) and columns [j0, j0+nc) of B into panels of nr
+ * columns at dst + panel * nr * kc, element (p, j) of a panel at p * nr + j, columns past nc
+ * zero: the layout sgemm's own packing of a B matrix makes. ctx: the packer's data. */
+typedef void (*sgemm_pack_b_fn)(const void *ctx, int p0, int kc, long j0, int nc, int nr, float *dst);
+
+/* sgemm with B given by its packer instead of a matrix (e.g. an image read as its im2col
+ * matrix, lib/cpu/conv.c): C (m x n) = alpha op(A) B + beta C, where this C's column j is
+ * B's column j_off + j (a block of columns of a larger product). The same loops and kernels
+ * as sgemm: when the packer writes what sgemm's packing of a matrix B would, the results are
+ * the same bits. */
+void sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, int lda, sgemm_pack_b_fn pack,
+              const void *ctx, long j_off, float beta, float *c, int ldc);
+
 /* The ISA sgemm uses: the best the CPU has, unless sgemm_force_isa changed it. */
 sgemm_isa_t sgemm_isa(void);
 

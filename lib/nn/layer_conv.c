@@ -8,6 +8,9 @@
  * chosen at setup by which needs less memory:
  *   im2col:  col (C*kk, nb*P) = im2col(x);  yt (O, nb*P) = W col;  y = yt transposed + b.
  *            backward: dyt = dy channel-major;  dW += dyt col^T;  dcol = W^T dyt;  dx = col2im(dcol)
+ *            The GEMMs by col and col^T are backend_ops.h's gemm_im2col, which reads x itself:
+ *            with our sgemm (lib/cpu/README.md, "Convolutions without the column matrix") col
+ *            is never made, its panels are packed from x; otherwise im2col into the workspace.
  *   kn2row:  (stride 1 and few output channels, e.g. a generator's last 7x7 conv to 1 channel,
  *            where col would be C*kk times the image)  xt (C, nb*Q) = x channel-major;
  *            z (O*kk, nb*Q) = W'^T xt with W' (C, O*kk) the weight regrouped (W itself when
@@ -114,9 +117,8 @@ static void conv_apply(const nn_ctx_t *ctx, const layer_t *l, float *y, const fl
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
         float *col = ctx->workspace, *yt = col + conv_align16((size_t)C * kk * n * P);
-        be->im2col(be, &g, col, x + (size_t)b0 * C * Q, n);
-        be->gemm(be, 0, 0, O, (int)(n * P), (int)(C * kk), 1.0f, l->w, (int)(C * kk), col, (int)(n * P), 0.0f, yt,
-                 (int)(n * P));
+        be->gemm_im2col(be, &g, x + (size_t)b0 * C * Q, n, col, NULL, 0, 0, O, 1.0f, l->w, (int)(C * kk), 0.0f, yt,
+                        (int)(n * P));
         be->from_cmajor(be, y + (size_t)b0 * O * P, yt, bias, O, P, n, 0);
     }
 }
@@ -166,9 +168,8 @@ static void conv_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *d
         float *dyt = ctx->workspace, *col = dyt + conv_align16((size_t)O * n * P);
         be->to_cmajor(be, dyt, dy + (size_t)b0 * O * P, O, P, n);
         if (pg) {
-            be->im2col(be, &g, col, x + (size_t)b0 * C * Q, n);
-            be->gemm(be, 0, 1, O, (int)(C * kk), (int)(n * P), 1.0f, dyt, (int)(n * P), col, (int)(n * P), 1.0f,
-                     l->dw, (int)(C * kk));
+            be->gemm_im2col(be, &g, x + (size_t)b0 * C * Q, n, col, NULL, 0, 1, O, 1.0f, dyt, (int)(n * P), 1.0f,
+                            l->dw, (int)(C * kk));
         }
         if (dx) {
             be->gemm(be, 1, 0, (int)(C * kk), (int)(n * P), O, 1.0f, l->w, (int)(C * kk), dyt, (int)(n * P), 0.0f,

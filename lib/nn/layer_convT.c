@@ -10,6 +10,9 @@
  *   forward:  xt (I, nb*Q) = x channel-major;  col (O*kk, nb*Q) = W^T xt;  y = col2im(col) + b
  *   backward: dcol = im2col(dy);  xt = x channel-major;  dW += xt dcol^T;  dxt = W dcol (into xt's
  *             buffer);  dx = dxt transposed back;  db += sum of dy per channel.
+ *             The GEMMs by dcol^T and dcol are backend_ops.h's gemm_im2col, reading dy itself
+ *             (with our sgemm dcol is never made, its panels are packed from dy; otherwise the
+ *             first call makes it in the workspace and the second reuses it).
  * Every GEMM goes through the backend (blocks that depend only on the shapes) and every loop
  * splits over independent outputs, so no result depends on the thread count. Nothing saved.
  *
@@ -101,15 +104,16 @@ static void convT_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
         float *dcol = ctx->workspace, *xt = dcol + conv_align16((size_t)(O * kk) * n * Q);
-        be->im2col(be, &g, dcol, dy + (size_t)b0 * O * P, n);
+        const float *dyc = dy + (size_t)b0 * O * P;
+        int have_dcol = 0; /* dcol made by the first gemm_im2col, reused by the second */
         if (pg) {
             be->to_cmajor(be, xt, x + (size_t)b0 * I * Q, I, Q, n);
-            be->gemm(be, 0, 1, I, (int)(O * kk), (int)(n * Q), 1.0f, xt, (int)(n * Q), dcol, (int)(n * Q), 1.0f,
-                     l->dw, (int)(O * kk));
+            be->gemm_im2col(be, &g, dyc, n, dcol, &have_dcol, 0, 1, I, 1.0f, xt, (int)(n * Q), 1.0f, l->dw,
+                            (int)(O * kk));
         }
         if (dx) {
-            be->gemm(be, 0, 0, I, (int)(n * Q), (int)(O * kk), 1.0f, l->w, (int)(O * kk), dcol, (int)(n * Q), 0.0f,
-                     xt, (int)(n * Q));
+            be->gemm_im2col(be, &g, dyc, n, dcol, &have_dcol, 0, 0, I, 1.0f, l->w, (int)(O * kk), 0.0f, xt,
+                            (int)(n * Q));
             be->from_cmajor(be, dx + (size_t)b0 * I * Q, xt, NULL, I, Q, n, 0);
         }
     }

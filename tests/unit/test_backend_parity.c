@@ -1053,6 +1053,18 @@ static void conv_case(conv_geom_t g, int o_ch, int nb) {
     gpu->im2col(gpu, &g, col.g, img.g, nb);
     snprintf(w2, sizeof w2, "%s: im2col", what);
     pair_check(&col, w2, TOL_EXACT);
+    /* gemm_im2col: B the column matrix (a 16-row A) or its transpose (16 rows of C: our sgemm where it runs) */
+    for (int tb = 0; tb < 2; tb++) {
+        int rows = (int)(g.c * kk), cols = (int)(nb * G), m = 16, n = tb ? rows : cols, k = tb ? cols : rows;
+        pair_t a = pair_new((size_t)m * k, 1, 0), c = pair_new((size_t)m * n, 1, 0), ws = pair_zero(col.n);
+        cpu->gemm_im2col(cpu, &g, img.c, nb, ws.c, NULL, 0, tb, m, 1.0f, a.c, k, 0.5f, c.c, n);
+        gpu->gemm_im2col(gpu, &g, img.g, nb, ws.g, NULL, 0, tb, m, 1.0f, a.g, k, 0.5f, c.g, n);
+        snprintf(w2, sizeof w2, "%s: gemm_im2col tb=%d", what, tb);
+        pair_check(&c, w2, TOL_OP);
+        pair_free(&a);
+        pair_free(&c);
+        pair_free(&ws);
+    }
     pair_t col2 = pair_new(col.n, 1, 0), img2 = pair_zero(img.n), bias = pair_new((size_t)g.c, 1, 0);
     for (int b = 0; b < 2; b++) {
         cpu->col2im(cpu, &g, img2.c, col2.c, b ? bias.c : NULL, nb);

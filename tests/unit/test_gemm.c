@@ -11,6 +11,7 @@
 
 #include "lib/backend/backend.h"
 #include "lib/base/philox.h"
+#include "lib/cpu/cpu_ops.h"
 #include "lib/cpu/sgemm.h"
 #include "harness.h"
 
@@ -220,6 +221,108 @@ static void test_sgemm_same_bits(void) {
     sgemm_force_isa(best);
 }
 
+/* ---- the column matrix packed from the image (conv.c cpu_pack_cols, backend gemm_im2col) ----
+ * Packing is a copy, so sgemm_pb reading the image must give the bits of im2col then sgemm:
+ * both operand forms (col: the forward, col^T: the weight gradient), strides 1 and 2, padding,
+ * edge tiles, a k past one chunk (256) and columns past one block (2048), and a block of
+ * columns starting inside a grid row (the backend's column blocks). */
+static const conv_geom_t pack_geoms[] = {
+    {3, 7, 10, 5, 4, 3, 4, 1, 2, 0, 1},   /* non-square, stride 1x2, padding on one axis */
+    {32, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1}, /* k = 288 rows of col, 4 backend blocks at m = 64 */
+    {2, 28, 28, 14, 14, 4, 4, 2, 2, 1, 1},  /* 2156 columns at nb = 11 */
+    {4, 8, 8, 3, 3, 2, 2, 3, 3, 0, 0},      /* stride past the kernel; grid rows of 3 (col^T: 86 runs a chunk) */
+};
+static const int pack_nb[] = {2, 2, 11, 40}, pack_m[] = {17, 64, 9, 16};
+
+static float *cols_of(const conv_geom_t *g, const float *img, int nb) {
+    long rows = (long)g->c * g->kh * g->kw, cols = (long)nb * g->gh * g->gw;
+    float *col = malloc(sizeof(float) * (size_t)(rows * cols));
+    backend_t *be = backend_cpu(1);
+    be->im2col(be, g, col, img, nb);
+    return col;
+}
+
+static void test_sgemm_pack_cols(void) {
+    sgemm_isa_t best = sgemm_isa();
+    for (int isa = SGEMM_C; isa <= SGEMM_AVX512; isa++) {
+        if (!sgemm_force_isa((sgemm_isa_t)isa)) continue;
+        for (size_t gi = 0; gi < sizeof pack_geoms / sizeof pack_geoms[0]; gi++) {
+            const conv_geom_t *g = &pack_geoms[gi];
+            int nb = pack_nb[gi], m = pack_m[gi];
+            int rows = g->c * g->kh * g->kw, ncol = nb * g->gh * g->gw;
+            float *img = malloc(sizeof(float) * (size_t)nb * g->c * g->h * g->w);
+            fill(img, (size_t)nb * g->c * g->h * g->w, 10);
+            float *col = cols_of(g, img, nb);
+            for (int tb = 0; tb < 2; tb++) {
+                int n = tb ? rows : ncol, k = tb ? ncol : rows, lda = k + 1;
+                float *a = malloc(sizeof(float) * (size_t)m * lda), *want = malloc(sizeof(float) * (size_t)m * n),
+                      *got = malloc(sizeof(float) * (size_t)m * n);
+                fill(a, (size_t)m * lda, 11);
+                fill(want, (size_t)m * n, 12);
+                memcpy(got, want, sizeof(float) * (size_t)m * n);
+                conv_cols_t v = {g, img, nb, tb};
+                sgemm(0, tb, m, n, k, 1.5f, a, lda, col, ncol, 0.5f, want, n);
+                sgemm_pb(0, m, n, k, 1.5f, a, lda, cpu_pack_cols, &v, 0, 0.5f, got, n);
+                CHECK(!memcmp(want, got, sizeof(float) * (size_t)m * n), "%s geometry %zu tb=%d: other bits",
+                      sgemm_isa_name((sgemm_isa_t)isa), gi, tb);
+                int j0 = n / 3 + 1; /* a block of columns from j0 (inside a grid row when tb == 0) */
+                sgemm(0, tb, m, n - j0, k, 1.0f, a, lda, tb ? col + (size_t)j0 * ncol : col + j0, ncol, 0.0f,
+                      want + j0, n);
+                sgemm_pb(0, m, n - j0, k, 1.0f, a, lda, cpu_pack_cols, &v, j0, 0.0f, got + j0, n);
+                CHECK(!memcmp(want, got, sizeof(float) * (size_t)m * n), "%s geometry %zu tb=%d: block from %d",
+                      sgemm_isa_name((sgemm_isa_t)isa), gi, tb, j0);
+                free(a);
+                free(want);
+                free(got);
+            }
+            free(col);
+            free(img);
+        }
+    }
+    sgemm_force_isa(best);
+}
+
+/* The backend's gemm_im2col: the bits of im2col then gemm with 1 and 2 threads (whichever
+ * engine the shape gets), with ws holding col or not (ws_col) */
+static void test_gemm_im2col(void) {
+    for (size_t gi = 0; gi < sizeof pack_geoms / sizeof pack_geoms[0]; gi++) {
+        const conv_geom_t *g = &pack_geoms[gi];
+        int nb = pack_nb[gi], m = pack_m[gi];
+        int rows = g->c * g->kh * g->kw, ncol = nb * g->gh * g->gw;
+        float *img = malloc(sizeof(float) * (size_t)nb * g->c * g->h * g->w);
+        fill(img, (size_t)nb * g->c * g->h * g->w, 20);
+        float *col = cols_of(g, img, nb), *ws = malloc(sizeof(float) * (size_t)rows * ncol);
+        for (int tb = 0; tb < 2; tb++) {
+            int n = tb ? rows : ncol, k = tb ? ncol : rows;
+            float *a = malloc(sizeof(float) * (size_t)m * k), *want = malloc(sizeof(float) * (size_t)m * n),
+                  *got = malloc(sizeof(float) * (size_t)m * n);
+            fill(a, (size_t)m * k, 21);
+            fill(want, (size_t)m * n, 22);
+            backend_t *be = backend_cpu(1);
+            be->gemm(be, 0, tb, m, n, k, 1.0f, a, k, col, ncol, 1.0f, want, n);
+            for (int t = 1; t <= 3; t++) {
+                be = backend_cpu(t < 3 ? t : 2);
+                fill(got, (size_t)m * n, 22);
+                int held = t == 3;
+                if (held) memcpy(ws, col, sizeof(float) * (size_t)rows * ncol);
+                else memset(ws, 0xff, sizeof(float) * (size_t)rows * ncol); /* NaNs: must not be read */
+                be->gemm_im2col(be, g, img, nb, ws, t > 1 ? &held : NULL, 0, tb, m, 1.0f, a, k, 1.0f, got, n);
+                CHECK(!memcmp(want, got, sizeof(float) * (size_t)m * n), "geometry %zu tb=%d %s: other bits", gi, tb,
+                      t == 1 ? "1 thread" : t == 2 ? "2 threads" : "col held");
+                CHECK(t == 1 || !held || !memcmp(ws, col, sizeof(float) * (size_t)rows * ncol),
+                      "geometry %zu tb=%d: ws said to hold col does not", gi, tb);
+            }
+            free(a);
+            free(want);
+            free(got);
+        }
+        free(col);
+        free(ws);
+        free(img);
+    }
+    backend_cpu(1);
+}
+
 typedef struct {
     int *hits;
 } cover_t;
@@ -314,6 +417,8 @@ int main(void) {
     RUN(test_gemm_k_zero);
     RUN(test_sgemm_isas);
     RUN(test_sgemm_same_bits);
+    RUN(test_sgemm_pack_cols);
+    RUN(test_gemm_im2col);
     RUN(test_parallel_for_covers_once);
     RUN(test_nested_parallel);
     RUN(test_backend_memory);
