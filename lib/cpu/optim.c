@@ -93,7 +93,7 @@ static void opt_run(backend_t *be, opt_job_t *j) {
     else j->range(j, 0, j->n);
 }
 
-/* The step with its figures (c->sumsq, c->bad): red.h's parts (RED_PART elements, each by one
+/* The step with its figures (c->fig: sumsq, bad): red.h's parts (RED_PART elements, each by one
  * thread), every part in pieces of OPT_PIECE elements that stay in the L1 cache: the piece's
  * gradients added into the part's eight sums of squares (before the step may zero them), the
  * step over the piece, its updated parameters' non-finite count. The part sums are red.h's, so
@@ -128,7 +128,7 @@ static void opt_red_parts(void *arg, long k0, long k1) {
 void cpu_optim(backend_t *be, const opt_step_t *c, float *p, float *g, float *s1, float *s2, float *s3,
                size_t n) {
     opt_job_t j = {optim_range, c, p, s1, s2, s3, NULL, g, (long)n, 0, 0};
-    if (!c->sumsq && !c->bad) {
+    if (!c->fig.sumsq && !c->fig.bad) {
         opt_run(be, &j);
         return;
     }
@@ -141,8 +141,8 @@ void cpu_optim(backend_t *be, const opt_step_t *c, float *p, float *g, float *s1
         else opt_red_parts(&r, 0, np);
         for (long k = 0; k < np; k++) s += sq[k], nb += bad[k];
     }
-    if (c->sumsq) c->sumsq[0] = s;
-    if (c->bad && nb != 0) c->bad[0] = 1;
+    if (c->fig.sumsq) c->fig.sumsq[0] = s;
+    if (c->fig.bad && nb != 0) c->fig.bad[0] = 1;
 }
 
 /* avg = d avg + e p over [i0, i1), in blocks of 16 that vectorize */

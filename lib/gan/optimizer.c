@@ -47,8 +47,8 @@ void optim_step_lr(optim_state_t *o, float *p, float *g, double factor, int zero
     opt_step_t k = opt_step_make(c->kind, c->lr * factor, c->b1, c->b2, c->eps, c->wd, c->momentum, c->nesterov, c->centered,
                                  o->t);
     k.zero_g = zero_g;
-    k.sumsq = sumsq;
-    k.bad = bad;
+    k.fig.sumsq = sumsq;
+    k.fig.bad = bad;
     o->be->optim(o->be, &k, p, g, o->s1, o->s2, o->s3, o->n);
 }
 

@@ -37,7 +37,7 @@ void optim_step(optim_state_t *o, float *p, const float *g);
  * then marks the net's gradients zero, net_grads_zeroed), else g is left alone. sumsq and bad
  * (on o's device, or NULL): the step also writes the sum of squares of g as it was into sumsq[0]
  * and sets bad[0] = 1 when an updated parameter is not finite, the bits of the backend's sumsq and
- * nonfinite ops, without their passes over the vectors (opt_step_t). */
+ * nonfinite ops, without their passes over the vectors (opt_step_t.fig). */
 void optim_step_lr(optim_state_t *o, float *p, float *g, double factor, int zero_g, double *sumsq, double *bad);
 
 /* Buffer j (0..2) of o and its torch state name ("exp_avg", ...), or NULL when the settings do

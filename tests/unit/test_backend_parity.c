@@ -964,8 +964,8 @@ static void optim_case(const char *text, int steps) {
         kg.zero_g = !(t & 1);
         backend_t *fb = t & 1 ? cpu : gpu;
         double *fig = t & 1 ? figs.c : figs.g;
-        (t & 1 ? &kc : &kg)->sumsq = fig + 1;
-        (t & 1 ? &kc : &kg)->bad = fig + 3;
+        (t & 1 ? &kc : &kg)->fig.sumsq = fig + 1;
+        (t & 1 ? &kc : &kg)->fig.bad = fig + 3;
         fb->sumsq(fb, fig, t & 1 ? g.c : g.g, n);
         cpu->download(cpu, h0, g.c, sizeof(float) * n);
         cpu->optim(cpu, &kc, p.c, g.c, s1.c, uses2 ? s2.c : NULL, uses3 ? s3.c : NULL, n);
@@ -1016,8 +1016,8 @@ static void optim_case(const char *text, int steps) {
         b->zero(b, fig, 4 * sizeof(double));
         b->upload(b, (c_ ? gi.c : gi.g) + 5, &inf, sizeof inf);
         opt_step_t k = opt_step_make(c.kind, c.lr, c.b1, c.b2, c.eps, c.wd, c.momentum, c.nesterov, c.centered, 1);
-        k.sumsq = fig + 1;
-        k.bad = fig + 3;
+        k.fig.sumsq = fig + 1;
+        k.fig.bad = fig + 3;
         b->sumsq(b, fig, c_ ? gi.c : gi.g, m);
         b->optim(b, &k, c_ ? q.c : q.g, c_ ? gi.c : gi.g, c_ ? u1.c : u1.g, uses2 ? (c_ ? u2.c : u2.g) : NULL,
                 uses3 ? (c_ ? u3.c : u3.g) : NULL, m);
