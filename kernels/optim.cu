@@ -1,8 +1,10 @@
 /* optim.cu: the CUDA backend's optimizer step, EMA and weight clipping
  * (lib/backend/backend_ops.h), one thread per parameter calling opt_math.h: the same float32
- * roundings as the CPU's loops (lib/cpu/optim.c). */
+ * roundings as the CPU's loops (lib/cpu/optim.c); the step with its figures (opt_step_t.fig) as
+ * a reduction (reduce.h). */
 #include "cuda_check.h"
 #include "cuda_ops.h"
+#include "reduce.h"
 
 #include "lib/backend/opt_math.h"
 
@@ -14,12 +16,39 @@ __global__ void k_optim(struct opt_step c, float *p, float *g, float *s1, float 
     if (c.zero_g) g[i] = 0.0f;
 }
 
+/* The step with its figures (c->fig: sumsq, bad): reduce.h's walk over the elements, each
+ * element updated by the thread that adds it, its gradient's square (read before the step may zero it)
+ * into acc[0] in the order train.cu's sumsq_terms has (the same walk for the same count: the same
+ * bits), a non-finite updated parameter counted in acc[1]. */
+struct optim_terms {
+    struct opt_step c;
+    float *p, *g, *s1, *s2, *s3;
+    __device__ void operator()(long s, long i, double *acc) const {
+        (void)s;
+        float unused = 0.0f, gi = g[i];
+        acc[0] += (double)gi * gi;
+        opt_update(&c, p + i, gi, s1 ? s1 + i : &unused, s2 ? s2 + i : &unused, s3 ? s3 + i : &unused);
+        if (c.zero_g) g[i] = 0.0f;
+        acc[1] += !isfinite(p[i]);
+    }
+};
+struct optim_store {
+    double *sumsq, *bad;
+    __device__ void operator()(long s, const double *sum) const {
+        (void)s;
+        if (sumsq) sumsq[0] = sum[0];
+        if (bad && sum[1] != 0) bad[0] = 1;
+    }
+};
+
 void cuda_optim(backend_t *be, const opt_step_t *c, float *p, float *g, float *s1, float *s2, float *s3,
                 size_t n) {
     (void)be;
-    if (!n) return;
+    if (!n && !c->fig.sumsq) return;
     gt_count_bytes(4.0 * n * (3 + (c->zero_g != 0) + 2 * ((s1 != NULL) + (s2 != NULL) + (s3 != NULL))));
-    GT_LAUNCH(k_optim, gt_blocks(n), GT_BLOCK, *c, p, g, s1, s2, s3, n);
+    if (c->fig.sumsq || c->fig.bad)
+        gt_reduce<2>(1, (long)n, optim_terms{*c, p, g, s1, s2, s3}, optim_store{c->fig.sumsq, c->fig.bad});
+    else GT_LAUNCH(k_optim, gt_blocks(n), GT_BLOCK, *c, p, g, s1, s2, s3, n);
 }
 
 __global__ void k_ema(float *avg, const float *p, float decay, float one_minus, size_t n) {

@@ -30,6 +30,13 @@ struct opt_step {
     int nesterov, centered;
     int zero_g;              /* write 0 into each gradient once it is read (the next backward pass then
                                 accumulates into zeros without a separate pass; opt_step_make: 0) */
+    struct opt_figures {     /* backend memory or NULL (opt_step_make): the step also writes the sum of
+                                squares of the gradients it reads into sumsq[0], and 1 into bad[0] when
+                                an updated parameter is not finite, with the bits of the sumsq and
+                                nonfinite ops (lib/backend/backend_ops.h) run beside it; a struct of its
+                                own so that a kernel argument keeps at most 16 fields (kernels/cuda_emu.h) */
+        double *sumsq, *bad;
+    } fig;
 };
 
 /* Constants of step number t (1 for the first) of an optimizer with these settings. */
@@ -56,6 +63,7 @@ static inline struct opt_step opt_step_make(int kind, double lr, double b1, doub
     c.nesterov = nesterov;
     c.centered = centered;
     c.zero_g = 0;
+    c.fig.sumsq = c.fig.bad = 0;
     return c;
 }
 

@@ -11,6 +11,7 @@
 
 #include "lib/base/common.h"
 #include "cpu_ops.h"
+#include "red.h"
 #include "lib/backend/loss_math.h"
 #include "lib/backend/train_math.h"
 
@@ -102,12 +103,7 @@ void cpu_r1_scale(backend_t *be, float *g, double *out, int B, int B_mean, size_
     out[0] = r1_penalty(n2_sum, w, B_mean);
 }
 
-/* ---- reductions over a parameter vector (gradient norms, finite checks) ----------------- *
- * In parts of RED_PART elements, each reduced by one thread, the parts' results added in part
- * order (RED_BATCH parts at a time, through a buffer on the stack: no allocation in a step), so
- * the result depends on the vector only, not on the thread count. */
-#define RED_PART 65536
-#define RED_BATCH 64
+/* ---- reductions over a parameter vector (gradient norms, finite checks): red.h ----------- */
 
 typedef struct {
     const float *p;
@@ -117,38 +113,17 @@ typedef struct {
     int finite;     /* 1: count non-finite elements; 0: sum of squares */
 } red_job_t;
 
-/* sum of squares of p[0..n) in double: eight partial sums (element i into sum i % 8) so that the
- * additions do not wait on each other */
 static double part_sumsq(const float *p, size_t n) {
     double acc[8] = {0};
-    size_t n8 = n - n % 8;
-    for (size_t i = 0; i < n8; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += (double)p[i + k] * p[i + k];
-    for (size_t i = n8; i < n; i++) acc[i % 8] += (double)p[i] * p[i];
-    double s = 0;
-    for (int k = 0; k < 8; k++) s += acc[k];
-    return s;
-}
-
-/* the number of infinities and NaNs (all exponent bits set) in p[0..n), tested on the bits so
- * that the loop has no branch and vectorizes */
-static uint32_t part_nonfinite(const float *p, size_t n) {
-    uint32_t bad = 0;
-    size_t n16 = n - n % 16;
-    for (size_t i = 0; i < n16; i += 16) {
-        uint32_t u[16];
-        memcpy(u, p + i, sizeof u);
-        for (int k = 0; k < 16; k++) bad += (u[k] & 0x7f800000u) == 0x7f800000u;
-    }
-    for (size_t i = n16; i < n; i++) bad += !isfinite(p[i]);
-    return bad;
+    red_sumsq_add(acc, p, n);
+    return red_sumsq_total(acc);
 }
 
 static void red_parts(void *arg, long k0, long k1) {
     const red_job_t *j = arg;
     for (long k = k0; k < k1; k++) {
         size_t b = (size_t)(j->part0 + k) * RED_PART, e = b + RED_PART < j->n ? b + RED_PART : j->n;
-        j->out[k] = j->finite ? (double)part_nonfinite(j->p + b, e - b) : part_sumsq(j->p + b, e - b);
+        j->out[k] = j->finite ? (double)red_nonfinite(j->p + b, e - b) : part_sumsq(j->p + b, e - b);
     }
 }
 

@@ -39,14 +39,16 @@ void optim_init(optim_state_t *o, backend_t *be, const opt_conf_t *c, size_t n) 
  * As in torch, each scalar is rounded to float once from the double setting: beta2 and
  * (1 - beta2) are both rounded from double (torch passes the Python float 1 - beta2; computing
  * 1 - (float)0.999 in float instead gives 9.9998713e-4, an error of 1.3e-5 in every exp_avg_sq). */
-void optim_step(optim_state_t *o, float *p, const float *g) { optim_step_lr(o, p, (float *)g, 1.0, 0); }
+void optim_step(optim_state_t *o, float *p, const float *g) { optim_step_lr(o, p, (float *)g, 1.0, 0, NULL, NULL); }
 
-void optim_step_lr(optim_state_t *o, float *p, float *g, double factor, int zero_g) {
+void optim_step_lr(optim_state_t *o, float *p, float *g, double factor, int zero_g, double *sumsq, double *bad) {
     const opt_conf_t *c = &o->conf;
     o->t++;
     opt_step_t k = opt_step_make(c->kind, c->lr * factor, c->b1, c->b2, c->eps, c->wd, c->momentum, c->nesterov, c->centered,
                                  o->t);
     k.zero_g = zero_g;
+    k.fig.sumsq = sumsq;
+    k.fig.bad = bad;
     o->be->optim(o->be, &k, p, g, o->s1, o->s2, o->s3, o->n);
 }
 

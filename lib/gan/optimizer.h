@@ -34,8 +34,11 @@ void optim_free(optim_state_t *o);
 void optim_step(optim_state_t *o, float *p, const float *g);
 /* The same with the learning rate lr * factor (a schedule's; factor 1 is optim_step exactly);
  * zero_g sets each gradient to 0 as the step reads it (net_zero_grad's pass, saved: the caller
- * then marks the net's gradients zero, net_grads_zeroed), else g is left alone. */
-void optim_step_lr(optim_state_t *o, float *p, float *g, double factor, int zero_g);
+ * then marks the net's gradients zero, net_grads_zeroed), else g is left alone. sumsq and bad
+ * (on o's device, or NULL): the step also writes the sum of squares of g as it was into sumsq[0]
+ * and sets bad[0] = 1 when an updated parameter is not finite, the bits of the backend's sumsq and
+ * nonfinite ops, without their passes over the vectors (opt_step_t.fig). */
+void optim_step_lr(optim_state_t *o, float *p, float *g, double factor, int zero_g, double *sumsq, double *bad);
 
 /* Buffer j (0..2) of o and its torch state name ("exp_avg", ...), or NULL when the settings do
  * not use it. What a checkpoint stores as opt_G.<name> (lib/gan/checkpoint.c). */

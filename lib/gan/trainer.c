@@ -357,13 +357,17 @@ int train_step(trainer_t *t) {
             ddp_finish(&t->ddp, m->D.grads, m->D.n_params, st, first, count, k);
         }
 
-        be->sumsq(be, st + TS_SUMSQ_D, m->D.grads, m->D.n_params);
         /* The step zeroes the gradients as it reads them (so the next net_zero_grad has nothing to
-         * do), unless an observer watches: lib/gan/inspect.c reads them after the step. */
-        optim_step_lr(&m->opt_D, m->D.params, m->D.grads, gan_lr_factor(&s->lr_sched_d, m->step), !m->D.observer);
+         * do), unless an observer watches: lib/gan/inspect.c reads them after the step. It also
+         * logs their sum of squares and whether the weights it leaves are finite (the sumsq and
+         * nonfinite ops' bits, without their passes); clipped weights are checked after the clip. */
+        optim_step_lr(&m->opt_D, m->D.params, m->D.grads, gan_lr_factor(&s->lr_sched_d, m->step), !m->D.observer,
+                      st + TS_SUMSQ_D, s->clip > 0 ? NULL : st + TS_BAD_D);
         if (!m->D.observer) net_grads_zeroed(&m->D);
-        if (s->clip > 0) be->clip(be, m->D.params, (float)s->clip, m->D.n_params);
-        be->nonfinite(be, st + TS_BAD_D, m->D.params, m->D.n_params);
+        if (s->clip > 0) {
+            be->clip(be, m->D.params, (float)s->clip, m->D.n_params);
+            be->nonfinite(be, st + TS_BAD_D, m->D.params, m->D.n_params);
+        }
         be->train_stats(be, st, s->loss == LOSS_WGAN_GP ? TS_AFTER_D_GP : TS_AFTER_D, stepno);
     }
 
@@ -382,10 +386,9 @@ int train_step(trainer_t *t) {
         int first = TS_LOSS_G, count = 2;
         ddp_finish(&t->ddp, m->G.grads, m->G.n_params, st, &first, &count, 1);
     }
-    be->sumsq(be, st + TS_SUMSQ_G, m->G.grads, m->G.n_params);
-    optim_step_lr(&m->opt_G, m->G.params, m->G.grads, gan_lr_factor(&s->lr_sched_g, m->step), !m->G.observer);
+    optim_step_lr(&m->opt_G, m->G.params, m->G.grads, gan_lr_factor(&s->lr_sched_g, m->step), !m->G.observer,
+                  st + TS_SUMSQ_G, st + TS_BAD_G);
     if (!m->G.observer) net_grads_zeroed(&m->G);
-    be->nonfinite(be, st + TS_BAD_G, m->G.params, m->G.n_params);
     if (m->G_ema) be->ema(be, m->G_ema, m->G.params, (float)s->ema, m->G.n_params);
     be->train_stats(be, st, TS_AFTER_G, stepno);
     if (graph) be->graph_end(be);

@@ -950,18 +950,31 @@ static void optim_case(const char *text, int steps) {
     pair_t p = pair_new(n, 0.1f, 0), s1 = pair_new(n, 0.001f, 0.02f), s2 = pair_new(n, 0.001f, 0.01f),
            s3 = pair_new(n, 0.001f, 0), ema = pair_new(n, 0.1f, 0);
     float *h0 = gt_xmalloc(sizeof(float) * n), *hc = gt_xmalloc(sizeof(float) * n), *hg = gt_xmalloc(sizeof(float) * n);
+    dpair_t figs = dpair_new(4);
     for (int t = 1; t <= steps; t++) {
         pair_t g = pair_new(n, 0.01f, 0);
         opt_step_t k = opt_step_make(c.kind, c.lr, c.b1, c.b2, c.eps, c.wd, c.momentum, c.nesterov, c.centered, t);
         int uses2 = c.kind == OPT_ADAM || (c.kind == OPT_RMSPROP && c.momentum != 0);
         int uses3 = c.kind == OPT_RMSPROP && c.centered;
-        /* the gradient reset (zero_g) on one side in turn: the updates must not depend on it */
+        /* the gradient reset (zero_g) on one side in turn: the updates must not depend on it; that
+         * side also computes the figures (sumsq, bad), which must have the bits of the sumsq op on
+         * the gradients before and the nonfinite op on the parameters after */
         opt_step_t kc = k, kg = k;
         kc.zero_g = t & 1;
         kg.zero_g = !(t & 1);
+        backend_t *fb = t & 1 ? cpu : gpu;
+        double *fig = t & 1 ? figs.c : figs.g;
+        (t & 1 ? &kc : &kg)->fig.sumsq = fig + 1;
+        (t & 1 ? &kc : &kg)->fig.bad = fig + 3;
+        fb->sumsq(fb, fig, t & 1 ? g.c : g.g, n);
         cpu->download(cpu, h0, g.c, sizeof(float) * n);
         cpu->optim(cpu, &kc, p.c, g.c, s1.c, uses2 ? s2.c : NULL, uses3 ? s3.c : NULL, n);
         gpu->optim(gpu, &kg, p.g, g.g, s1.g, uses2 ? s2.g : NULL, uses3 ? s3.g : NULL, n);
+        fb->nonfinite(fb, fig + 2, t & 1 ? p.c : p.g, n);
+        double f[4];
+        fb->download(fb, f, fig, sizeof f);
+        CHECK(memcmp(&f[0], &f[1], sizeof(double)) == 0 && f[2] == 0 && f[3] == 0,
+              "%s step %d (%s): fused sumsq %.17g, op %.17g; bad %g, op %g", text, t, fb->name, f[1], f[0], f[3], f[2]);
         cpu->download(cpu, hc, g.c, sizeof(float) * n);
         gpu->download(gpu, hg, g.g, sizeof(float) * n);
         const float *zeroed = t & 1 ? hc : hg, *kept = t & 1 ? hg : hc;
@@ -988,6 +1001,35 @@ static void optim_case(const char *text, int steps) {
     pair_check(&p, what, TOL_OP);
     pair_t *all[] = {&p, &s1, &s2, &s3, &ema};
     for (int i = 0; i < 5; i++) pair_free(all[i]);
+    /* an infinite gradient: the step's figures are an infinite sum and a bad flag, as the ops' */
+    size_t m = 37;
+    pair_t q = pair_new(m, 0.1f, 0), u1 = pair_new(m, 0.001f, 0.02f), u2 = pair_new(m, 0.001f, 0.01f),
+           u3 = pair_new(m, 0.001f, 0), gi = pair_new(m, 0.01f, 0);
+    float inf = INFINITY;
+    backend_t *bs[2] = {cpu, gpu};
+    int uses2 = c.kind == OPT_ADAM || (c.kind == OPT_RMSPROP && c.momentum != 0);
+    int uses3 = c.kind == OPT_RMSPROP && c.centered;
+    for (int side = 0; side < 2; side++) {
+        backend_t *b = bs[side];
+        int c_ = side == 0;
+        double *fig = c_ ? figs.c : figs.g;
+        b->zero(b, fig, 4 * sizeof(double));
+        b->upload(b, (c_ ? gi.c : gi.g) + 5, &inf, sizeof inf);
+        opt_step_t k = opt_step_make(c.kind, c.lr, c.b1, c.b2, c.eps, c.wd, c.momentum, c.nesterov, c.centered, 1);
+        k.fig.sumsq = fig + 1;
+        k.fig.bad = fig + 3;
+        b->sumsq(b, fig, c_ ? gi.c : gi.g, m);
+        b->optim(b, &k, c_ ? q.c : q.g, c_ ? gi.c : gi.g, c_ ? u1.c : u1.g, uses2 ? (c_ ? u2.c : u2.g) : NULL,
+                uses3 ? (c_ ? u3.c : u3.g) : NULL, m);
+        b->nonfinite(b, fig + 2, c_ ? q.c : q.g, m);
+        double f[4];
+        b->download(b, f, fig, sizeof f);
+        CHECK(isinf(f[0]) && f[1] == f[0] && f[2] == 1 && f[3] == 1, "%s (%s), infinite gradient: fused %g %g, ops %g %g",
+              text, b->name, f[1], f[3], f[0], f[2]);
+    }
+    pair_t *few[] = {&q, &u1, &u2, &u3, &gi};
+    for (int i = 0; i < 5; i++) pair_free(few[i]);
+    dpair_free(&figs);
     free(h0);
     free(hc);
     free(hg);
