@@ -101,28 +101,19 @@ static void opt_run(backend_t *be, opt_job_t *j) {
  * step's (OPT_PIECE is a multiple of 16: Adam's vectorized blocks fall the same way). */
 enum { OPT_PIECE = 1024 };
 
-typedef struct {
-    const opt_job_t *j;
-    long part0;
-    double *sq, *bad; /* one per part of the batch */
-} opt_red_job_t;
-
-static void opt_red_parts(void *arg, long k0, long k1) {
-    const opt_red_job_t *r = arg;
-    const opt_job_t *j = r->j;
-    for (long k = k0; k < k1; k++) {
-        long b = (r->part0 + k) * RED_PART, e = b + RED_PART < j->n ? b + RED_PART : j->n;
-        double acc[8] = {0};
-        uint32_t bad = 0;
-        for (long i = b; i < e; i += OPT_PIECE) {
-            long ie = i + OPT_PIECE < e ? i + OPT_PIECE : e;
-            red_sumsq_add(acc, j->g + i, (size_t)(ie - i));
-            optim_range((void *)j, i, ie);
-            bad += red_nonfinite(j->p + i, (size_t)(ie - i));
-        }
-        r->sq[k] = red_sumsq_total(acc);
-        r->bad[k] = (double)bad;
+static void opt_red_part(const void *arg, long k, double out[2]) {
+    const opt_job_t *j = arg;
+    long b = k * RED_PART, e = b + RED_PART < j->n ? b + RED_PART : j->n;
+    double acc[8] = {0};
+    uint32_t bad = 0;
+    for (long i = b; i < e; i += OPT_PIECE) {
+        long ie = i + OPT_PIECE < e ? i + OPT_PIECE : e;
+        red_sumsq_add(acc, j->g + i, (size_t)(ie - i));
+        optim_range((void *)j, i, ie);
+        bad += red_nonfinite(j->p + i, (size_t)(ie - i));
     }
+    out[0] = red_sumsq_total(acc);
+    out[1] = (double)bad;
 }
 
 void cpu_optim(backend_t *be, const opt_step_t *c, float *p, float *g, float *s1, float *s2, float *s3,
@@ -132,17 +123,10 @@ void cpu_optim(backend_t *be, const opt_step_t *c, float *p, float *g, float *s1
         opt_run(be, &j);
         return;
     }
-    long parts = (long)((n + RED_PART - 1) / RED_PART);
-    double sq[RED_BATCH], bad[RED_BATCH], s = 0, nb = 0;
-    for (long p0 = 0; p0 < parts; p0 += RED_BATCH) {
-        long np = parts - p0 < RED_BATCH ? parts - p0 : RED_BATCH;
-        opt_red_job_t r = {&j, p0, sq, bad};
-        if (np > 1) cpu_parallel_for(be, np, opt_red_parts, &r);
-        else opt_red_parts(&r, 0, np);
-        for (long k = 0; k < np; k++) s += sq[k], nb += bad[k];
-    }
-    if (c->fig.sumsq) c->fig.sumsq[0] = s;
-    if (c->fig.bad && nb != 0) c->fig.bad[0] = 1;
+    double t[2];
+    red_run(be, n, opt_red_part, &j, t);
+    if (c->fig.sumsq) c->fig.sumsq[0] = t[0];
+    if (c->fig.bad && t[1] != 0) c->fig.bad[0] = 1;
 }
 
 /* avg = d avg + e p over [i0, i1), in blocks of 16 that vectorize */

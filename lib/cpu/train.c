@@ -106,45 +106,63 @@ void cpu_r1_scale(backend_t *be, float *g, double *out, int B, int B_mean, size_
 /* ---- reductions over a parameter vector (gradient norms, finite checks): red.h ----------- */
 
 typedef struct {
-    const float *p;
-    size_t n;       /* elements of the whole vector */
-    long part0;     /* the first part of this batch */
-    double *out;    /* one per part of the batch */
-    int finite;     /* 1: count non-finite elements; 0: sum of squares */
-} red_job_t;
+    red_part_fn fn;
+    const void *job;
+    long part0;         /* the first part of this batch */
+    double (*out)[2];   /* one pair per part of the batch */
+} red_batch_t;
 
-static double part_sumsq(const float *p, size_t n) {
-    double acc[8] = {0};
-    red_sumsq_add(acc, p, n);
-    return red_sumsq_total(acc);
+static void red_batch(void *arg, long k0, long k1) {
+    const red_batch_t *r = arg;
+    for (long k = k0; k < k1; k++) r->fn(r->job, r->part0 + k, r->out[k]);
 }
 
-static void red_parts(void *arg, long k0, long k1) {
-    const red_job_t *j = arg;
-    for (long k = k0; k < k1; k++) {
-        size_t b = (size_t)(j->part0 + k) * RED_PART, e = b + RED_PART < j->n ? b + RED_PART : j->n;
-        j->out[k] = j->finite ? (double)red_nonfinite(j->p + b, e - b) : part_sumsq(j->p + b, e - b);
-    }
-}
-
-/* the sum over the parts of p (n) of their sums of squares, or of their non-finite counts */
-static double red_vector(backend_t *be, const float *p, size_t n, int finite) {
+void red_run(backend_t *be, size_t n, red_part_fn fn, const void *job, double total[2]) {
     long parts = (long)((n + RED_PART - 1) / RED_PART);
-    double out[RED_BATCH], s = 0;
+    double out[RED_BATCH][2];
+    total[0] = total[1] = 0;
     for (long p0 = 0; p0 < parts; p0 += RED_BATCH) {
         long np = parts - p0 < RED_BATCH ? parts - p0 : RED_BATCH;
-        red_job_t j = {p, n, p0, out, finite};
-        if (np > 1) cpu_parallel_for(be, np, red_parts, &j);
-        else red_parts(&j, 0, np);
-        for (long k = 0; k < np; k++) s += out[k];
+        red_batch_t r = {fn, job, p0, out};
+        if (np > 1) cpu_parallel_for(be, np, red_batch, &r);
+        else red_batch(&r, 0, np);
+        for (long k = 0; k < np; k++) total[0] += out[k][0], total[1] += out[k][1];
     }
-    return s;
 }
 
-void cpu_sumsq(backend_t *be, double *out, const float *x, size_t n) { out[0] = red_vector(be, x, n, 0); }
+/* sumsq's and nonfinite's part: its sum of squares (out[0]) and its non-finite count (out[1]),
+ * whichever the job asks for */
+typedef struct {
+    const float *p;
+    size_t n;   /* elements of the whole vector */
+    int finite; /* 1: count non-finite elements; 0: sum of squares */
+} red_job_t;
+
+static void red_part(const void *arg, long k, double out[2]) {
+    const red_job_t *j = arg;
+    size_t b = (size_t)k * RED_PART, e = b + RED_PART < j->n ? b + RED_PART : j->n;
+    out[0] = out[1] = 0;
+    if (j->finite) {
+        out[1] = (double)red_nonfinite(j->p + b, e - b);
+    } else {
+        double acc[8] = {0};
+        red_sumsq_add(acc, j->p + b, e - b);
+        out[0] = red_sumsq_total(acc);
+    }
+}
+
+void cpu_sumsq(backend_t *be, double *out, const float *x, size_t n) {
+    red_job_t j = {x, n, 0};
+    double t[2];
+    red_run(be, n, red_part, &j, t);
+    out[0] = t[0];
+}
 
 void cpu_nonfinite(backend_t *be, double *out, const float *x, size_t n) {
-    if (red_vector(be, x, n, 1) != 0) out[0] = 1;
+    red_job_t j = {x, n, 1};
+    double t[2];
+    red_run(be, n, red_part, &j, t);
+    if (t[1] != 0) out[0] = 1;
 }
 
 void cpu_train_stats(backend_t *be, double *st, int what, int64_t stepno) {
