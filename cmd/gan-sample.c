@@ -193,7 +193,11 @@ int main(int argc, char **argv) {
     out_t o, oz, ol;
     out_open(&o, out, 1);
     inspect_dir_t acts;
-    if (acts_dir) inspect_dir_open(&acts, acts_dir);
+    if (acts_dir) {
+        int bad = inspect_dir_open(&acts, acts_dir);
+        if (bad > 0) die_usage("%s", gt_errmsg());
+        if (bad) die_lib(EXIT_DATA);
+    }
 
     if ((!in || strcmp(in, "-") == 0) && isatty(STDIN_FILENO))
         die_usage("the checkpoint would come from the terminal; give -i FILE or redirect stdin");

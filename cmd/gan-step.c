@@ -527,7 +527,11 @@ int main(int argc, char **argv) {
                   (long long)ev.n, ev.ex.d);
     }
     inspect_step_init(&r.watch, &tr);
-    if (dump_dir) inspect_dir_open(&r.dump, dump_dir);
+    if (dump_dir) {
+        int bad = inspect_dir_open(&r.dump, dump_dir);
+        if (bad > 0) die_usage("%s", gt_errmsg());
+        if (bad) die_lib(EXIT_DATA);
+    }
     if (snap_dir && mkdir(snap_dir, 0777) != 0 && errno != EEXIST)
         die(EXIT_DATA, "%s: cannot create: %s", snap_dir, strerror(errno));
     if (log_path) {

@@ -21,23 +21,25 @@ struct inspect_file {
     int done;
 };
 
-void inspect_dir_open(inspect_dir_t *d, const char *dir) {
+int inspect_dir_open(inspect_dir_t *d, const char *dir) {
     memset(d, 0, sizeof *d);
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) die(EXIT_DATA, "%s: cannot create: %s", dir, strerror(errno));
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return gt_err("%s: cannot create: %s", dir, strerror(errno));
     DIR *h = opendir(dir);
-    if (!h) die(EXIT_DATA, "%s: %s", dir, strerror(errno));
+    if (!h) return gt_err("%s: %s", dir, strerror(errno));
     struct dirent *e;
     while ((e = readdir(h)))
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
             char first[256];
             snprintf(first, sizeof first, "%s", e->d_name);
             closedir(h);
-            die_usage("%s is not empty (it holds %s): give a new or empty directory, so that no file is overwritten "
-                      "and the manifest lists the whole directory",
-                      dir, first);
+            gt_err("%s is not empty (it holds %s): give a new or empty directory, so that no file is overwritten "
+                   "and the manifest lists the whole directory",
+                   dir, first);
+            return 1;
         }
     closedir(h);
     d->dir = gt_xstrdup(dir);
+    return 0;
 }
 
 static inspect_file_t *find_file(inspect_dir_t *d, const char *stem) {
@@ -76,7 +78,7 @@ void inspect_dir_add(inspect_dir_t *d, const char *stem, const char *phase, cons
         if (npy_write_header(f->o.f, DT_F32, ndim, shape)) out_fail(&f->o);
     }
     if (f->done || f->got + count > f->want)
-        die(EXIT_DATA, "%s/%s.npy: internal error: more values than its shape %s", d->dir, stem, f->shape);
+        gt_fatal(EXIT_DATA, "%s/%s.npy: internal error: more values than its shape %s", d->dir, stem, f->shape);
     if (count) out_write(&f->o, data, sizeof(float) * count);
     f->got += count;
     if (f->got == f->want) {
@@ -95,7 +97,8 @@ void inspect_dir_close(inspect_dir_t *d) {
     for (int i = 0; i < d->n; i++) {
         inspect_file_t *f = d->files[i];
         if (!f->done)
-            die(EXIT_DATA, "%s/%s.npy: internal error: %zu of %zu values written", d->dir, f->stem, f->got, f->want);
+            gt_fatal(EXIT_DATA, "%s/%s.npy: internal error: %zu of %zu values written", d->dir, f->stem, f->got,
+                     f->want);
         fprintf(o.f, "%s.npy\t%s\t%s\t%s\t%s\t%s\t%s\n", f->stem, f->phase, f->net, f->what, f->name, f->kind,
                 f->shape);
     }

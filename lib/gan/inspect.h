@@ -41,8 +41,9 @@ typedef struct {
     size_t buf_n;
 } inspect_dir_t;
 
-/* Create DIR if missing; refuse (exit 2 through die) one that holds anything. */
-void inspect_dir_open(inspect_dir_t *d, const char *dir);
+/* Create DIR if missing. Returns 0; 1 (a usage error) when DIR holds anything; -1 when it
+ * cannot be made or read; the message in gt_errmsg(). */
+int inspect_dir_open(inspect_dir_t *d, const char *dir);
 /* Append count floats to DIR/STEM.npy, whose full shape (ndim <= 5) is given with the first
  * call; the file is complete when the shape's elements have all come. */
 void inspect_dir_add(inspect_dir_t *d, const char *stem, const char *phase, const char *net, const char *what,
