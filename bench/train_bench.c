@@ -25,11 +25,12 @@
  * update (input gradients only), G backward (no input gradient for G's first layer); with the
  * gradient penalty (wgan-gp), per critic update also its passes at the interpolates
  * (trainer.c's gradient_penalty): D forward, D backward for the input gradient (all layers'
- * input gradients, no weight gradients), the forward-mode pass (each linear or convolution
- * twice: the primal again and the tangent) and its reverse (each layer's weight gradient twice,
- * from the primal's cotangent and the tangent's, and its two input gradients but the first
- * layer's; the primal's cotangent is zero in a critic whose activations are piecewise linear,
- * but its products are computed); 2 flops per multiply-add; the layers inside residual blocks counted one by one. (PyTorch's step also
+ * input gradients, no weight gradients), the forward-mode pass (the tangents only: each linear
+ * or convolution once, the primal being the forward's, net.h net_jvp_tangent) and its reverse
+ * (each layer's weight gradient and input gradient, but the first layer's, from the tangent's
+ * cotangent, and again from the primal's where that is not known zero: only in front of a
+ * curved layer such as tanh or LayerNorm, none in a critic whose activations are piecewise
+ * linear; net.h net_jvp_backward); 2 flops per multiply-add; the layers inside residual blocks counted one by one. (PyTorch's step also
  * computes D's weight gradients in G's update: 0.84 GFLOP more for dcgan at batch 64.)
  * allocs_after_first counts malloc family calls made by the steps after the first (they must be
  * none). */
@@ -135,6 +136,37 @@ static void net_flops(const net_t *n, double *fwd, double *dw, double *dx, doubl
     int first = 0;
     *fwd = *dw = *dx = *dx0 = 0;
     layers_flops(n->layers, n->n_layers, &first, fwd, dw, dx, dx0);
+}
+
+/* the first layer of l[0..n) (inside blocks too) with arithmetic, or NULL */
+static const layer_t *first_macs(const layer_t *l, int n) {
+    for (int i = 0; i < n; i++) {
+        const layer_t *f = l[i].n_sub ? first_macs(l[i].sub, l[i].n_sub) : layer_macs(&l[i]) > 0 ? &l[i] : NULL;
+        if (f) return f;
+    }
+    return NULL;
+}
+
+/* the flops of the penalty's forward-mode reverse pass over l[0..n) for one sample, run last to
+ * first as net.c's net_jvp_backward does: each layer's weight and input gradients from the
+ * tangent's cotangent, and from the primal's only where that is not known zero (*zero: the
+ * cotangent of the layers' output is zero, as the penalty's is at the critic's output; it stays
+ * zero back through the layers that are not curved, layer.h layer_jvp_curved); no input
+ * gradient for the first layer with arithmetic (first) */
+static double jvp_bwd_flops(const layer_t *l, int n, int *zero, const layer_t *first) {
+    double f = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        if (l[i].n_sub) { /* both paths from the block's output cotangent */
+            int zm = *zero, zs = *zero;
+            f += jvp_bwd_flops(l[i].sub, l[i].n_main, &zm, first);
+            f += jvp_bwd_flops(l[i].sub + l[i].n_main, l[i].n_sub - l[i].n_main, &zs, first);
+        } else {
+            double m = 2 * layer_macs(&l[i]), passes = *zero ? 1 : 2;
+            f += passes * m * (&l[i] == first ? 1 : 2);
+        }
+        if (*zero && layer_jvp_curved(&l[i])) *zero = 0;
+    }
+    return f;
 }
 
 static double sgemm_best(int threads) {
@@ -354,8 +386,10 @@ int main(int argc, char **argv) {
      * but the first layer's), G forward; G's update: D forward, D input gradients only
      * (skip_param_grads), G weights and input gradients but the first layer's. */
     double gp = 0;
-    if (s.loss == LOSS_WGAN_GP) /* forward, input gradient; jvp forward, jvp backward (trainer.c) */
-        gp = df + (dx + dx0) + 2 * df + 2 * (dw + dx);
+    if (s.loss == LOSS_WGAN_GP) { /* forward, input gradient; the tangents, jvp backward (trainer.c) */
+        int zero = 1;
+        gp = df + (dx + dx0) + df + jvp_bwd_flops(m.D.layers, m.D.n_layers, &zero, first_macs(m.D.layers, m.D.n_layers));
+    }
     double flop = (double)B * (K * (2 * df + 2 * (dw + dx) + gf + gp) + df + (dx + dx0) + gw + gx);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
