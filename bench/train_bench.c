@@ -1,11 +1,12 @@
 /* train_bench: times our GAN training step (lib/gan/trainer.h) for a preset, batch and thread count,
  * or measures OpenBLAS's sgemm ceiling on this machine; for bench/bench_train_step.py.
  *
- *   train_bench --arch mlp|dcgan|wgan-gp|sngan --batch B [--steps N] [--warmup W] [--threads T]
+ *   train_bench --arch mlp|dcgan|wgan-gp|sngan --batch B [--steps N] [--warmup W] [--threads T] [--r1 GAMMA]
  *       builds the preset for 1x28x28 data (z 100, the loss, optimizers and critic steps
  *       gan-init --arch gives it: mlp and dcgan the ns loss and Adam, wgan-gp the WGAN loss with
  *       the gradient penalty (lambda 10), Adam lr 1e-4 betas (0, 0.9) and 5 critic steps, sngan
- *       the hinge loss, Adam betas (0, 0.9) and 5 critic steps), trains W steps, then N timed steps on random uint8
+ *       the hinge loss, Adam betas (0, 0.9) and 5 critic steps; --r1 adds the R1 penalty on the
+ *       real batch of every critic update), trains W steps, then N timed steps on random uint8
  *       images, and prints one line (img_s counts the real images a step consumes, B x n_critic):
  *       arch=.. batch=.. threads=.. step_ms=<median> img_s=.. gflop_step=.. gflops=..
  *       peak_rss_mb=.. allocs_after_first=.. cpu_ms=<CPU time of all threads per step, mean>
@@ -25,11 +26,13 @@
  * update (input gradients only), G backward (no input gradient for G's first layer); with the
  * gradient penalty (wgan-gp), per critic update also its passes at the interpolates
  * (trainer.c's gradient_penalty): D forward, D backward for the input gradient (all layers'
- * input gradients, no weight gradients), the forward-mode pass (each linear or convolution
- * twice: the primal again and the tangent) and its reverse (each layer's weight gradient twice,
- * from the primal's cotangent and the tangent's, and its two input gradients but the first
- * layer's; the primal's cotangent is zero in a critic whose activations are piecewise linear,
- * but its products are computed); 2 flops per multiply-add; the layers inside residual blocks counted one by one. (PyTorch's step also
+ * input gradients, no weight gradients), the forward-mode pass (the tangents only: each linear
+ * or convolution once, the primal being the forward's, net.h net_jvp_tangent) and its reverse
+ * (each layer's weight gradient and input gradient, but the first layer's, from the tangent's
+ * cotangent, and again from the primal's where that is not known zero: only in front of a
+ * curved layer such as tanh or LayerNorm, none in a critic whose activations are piecewise
+ * linear; net.h net_jvp_backward); with --r1 the same passes at the real batch (trainer.c's
+ * reg_penalty); 2 flops per multiply-add; the layers inside residual blocks counted one by one. (PyTorch's step also
  * computes D's weight gradients in G's update: 0.84 GFLOP more for dcgan at batch 64.)
  * allocs_after_first counts malloc family calls made by the steps after the first (they must be
  * none). */
@@ -135,6 +138,37 @@ static void net_flops(const net_t *n, double *fwd, double *dw, double *dx, doubl
     int first = 0;
     *fwd = *dw = *dx = *dx0 = 0;
     layers_flops(n->layers, n->n_layers, &first, fwd, dw, dx, dx0);
+}
+
+/* the first layer of l[0..n) (inside blocks too) with arithmetic, or NULL */
+static const layer_t *first_macs(const layer_t *l, int n) {
+    for (int i = 0; i < n; i++) {
+        const layer_t *f = l[i].n_sub ? first_macs(l[i].sub, l[i].n_sub) : layer_macs(&l[i]) > 0 ? &l[i] : NULL;
+        if (f) return f;
+    }
+    return NULL;
+}
+
+/* the flops of the penalty's forward-mode reverse pass over l[0..n) for one sample, run last to
+ * first as net.c's net_jvp_backward does: each layer's weight and input gradients from the
+ * tangent's cotangent, and from the primal's only where that is not known zero (*zero: the
+ * cotangent of the layers' output is zero, as the penalty's is at the critic's output; it stays
+ * zero back through the layers that are not curved, layer.h layer_jvp_curved); no input
+ * gradient for the first layer with arithmetic (first) */
+static double jvp_bwd_flops(const layer_t *l, int n, int *zero, const layer_t *first) {
+    double f = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        if (l[i].n_sub) { /* both paths from the block's output cotangent */
+            int zm = *zero, zs = *zero;
+            f += jvp_bwd_flops(l[i].sub, l[i].n_main, &zm, first);
+            f += jvp_bwd_flops(l[i].sub + l[i].n_main, l[i].n_sub - l[i].n_main, &zs, first);
+        } else {
+            double m = 2 * layer_macs(&l[i]), passes = *zero ? 1 : 2;
+            f += passes * m * (&l[i] == first ? 1 : 2);
+        }
+        if (*zero && layer_jvp_curved(&l[i])) *zero = 0;
+    }
+    return f;
 }
 
 static double sgemm_best(int threads) {
@@ -269,6 +303,7 @@ static int gemm_bench(const char *isa, int reps) {
 
 static void usage(void) {
     fprintf(stderr, "usage: train_bench --arch mlp|dcgan|wgan-gp|sngan --batch B [--steps N] [--warmup W] [--threads T]\n"
+                    "                   [--r1 GAMMA]\n"
                     "       train_bench --gemm [--isa avx2|avx512] [--reps N]\n"
                     "       train_bench --sgemm-ceiling\n");
     exit(2);
@@ -277,6 +312,7 @@ static void usage(void) {
 int main(int argc, char **argv) {
     const char *arch = NULL;
     int B = 64, steps = 10, warmup = 2, threads = 0;
+    double r1 = 0;
     if (argc > 1 && strcmp(argv[1], "--gemm") == 0) {
         const char *isa = NULL;
         int reps = 5;
@@ -301,9 +337,10 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--steps") == 0) steps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--warmup") == 0) warmup = atoi(argv[++i]);
         else if (strcmp(argv[i], "--threads") == 0) threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--r1") == 0) r1 = atof(argv[++i]);
         else usage();
     }
-    if (!arch || B < 1 || steps < 1 || warmup < 1) usage();
+    if (!arch || B < 1 || steps < 1 || warmup < 1 || !(r1 >= 0)) usage();
     shape3_t shape = {1, 28, 28};
     preset_t p;
     if (preset_get(arch, shape, 100, &p)) {
@@ -316,6 +353,7 @@ int main(int argc, char **argv) {
     if (p.opt) opt_conf_parse(p.opt, &s.opt_g), s.opt_d = s.opt_g;
     if (p.n_critic) s.n_critic = p.n_critic;
     s.batch = B;
+    s.r1 = r1;
     const int K = s.n_critic;
     gan_model_t m;
     if (model_new(&m, p.g, p.d, shape, 100, &s, (int)p.init, 1, be, B)) {
@@ -353,9 +391,11 @@ int main(int argc, char **argv) {
     /* per critic update: D two forwards, real and fake backward (weights and input gradients
      * but the first layer's), G forward; G's update: D forward, D input gradients only
      * (skip_param_grads), G weights and input gradients but the first layer's. */
-    double gp = 0;
-    if (s.loss == LOSS_WGAN_GP) /* forward, input gradient; jvp forward, jvp backward (trainer.c) */
-        gp = df + (dx + dx0) + 2 * df + 2 * (dw + dx);
+    /* a penalty's passes (trainer.c gradient_penalty, reg_penalty): forward, input gradient; the
+     * tangents, jvp backward; per critic update for wgan-gp and for R1 */
+    int zero = 1;
+    double pen = df + (dx + dx0) + df + jvp_bwd_flops(m.D.layers, m.D.n_layers, &zero, first_macs(m.D.layers, m.D.n_layers));
+    double gp = (s.loss == LOSS_WGAN_GP) * pen + (r1 > 0) * pen;
     double flop = (double)B * (K * (2 * df + 2 * (dw + dx) + gf + gp) + df + (dx + dx0) + gw + gx);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -252,8 +252,8 @@ static void gradient_penalty(trainer_t *t, int c, const float *fake, uint32_t rn
     }
     be->gp_scale(be, g, t->stats + TS_GP, b, B, sz, m->set.gp);
     if (t->aug.policy) diffaug_map(&t->aug, be, DIFFAUG_TANGENT, t->gx, t->xhat, b);
-    const float *ty;
-    net_jvp_forward(D, &ctx, x, t->gx, b, &ty);
+    const float *ty; /* D's forward at x is in place: only the tangents (net.h net_jvp_tangent) */
+    net_jvp_tangent(D, &ctx, x, t->gx, b, &ty);
     net_jvp_backward(D, &ctx, NULL, t->ones, NULL, NULL, b);
 }
 
@@ -284,7 +284,7 @@ static void reg_penalty(trainer_t *t, const float *x, double w, int slot, uint32
     be->r1_scale(be, g, t->stats + slot, b, t->B, (size_t)shape3_size(m->shape), w);
     if (t->aug.policy) diffaug_map(&t->aug, be, DIFFAUG_TANGENT, t->gx, t->aug_dx, b);
     const float *ty;
-    net_jvp_forward(D, &ctx, xd, t->gx, b, &ty);
+    net_jvp_tangent(D, &ctx, xd, t->gx, b, &ty);
     net_jvp_backward(D, &ctx, NULL, t->ones, NULL, NULL, b);
 }
 

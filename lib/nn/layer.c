@@ -81,6 +81,22 @@ void layer_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, 
     if (wn) layer_wn_backward_end(ctx, l);
 }
 
+void layer_jvp_tangent(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x, const float *tx, int B) {
+    if (!l->ops->jvp_tangent) {
+        layer_jvp_forward(ctx, l, y, ty, x, tx, B);
+        return;
+    }
+    if (l->sn) layer_sn_forward(ctx, l, 0); /* W as layer_jvp_forward makes it (the forward's W) */
+    if (l->wn) layer_wn_forward(ctx, l);
+    l->ops->jvp_tangent(ctx, l, ty, x, tx, B);
+}
+
+int layer_jvp_curved(const layer_t *l) {
+    for (int j = 0; j < l->n_sub; j++)
+        if (layer_jvp_curved(&l->sub[j])) return 1;
+    return l->ops->jvp_curved;
+}
+
 void layer_init_affine(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, double fan_in) {
     size_t nw = l->n_params - l->n_bias;
     uint32_t step = (uint32_t)l->index;
@@ -108,6 +124,11 @@ void layer_affine_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const flo
 void layer_affine_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
                               const float *tx, int B) {
     l->ops->apply(ctx, l, y, x, B, 1);
+    layer_affine_jvp_tangent(ctx, l, ty, x, tx, B);
+}
+
+void layer_affine_jvp_tangent(const nn_ctx_t *ctx, layer_t *l, float *ty, const float *x, const float *tx, int B) {
+    (void)x;
     l->ops->apply(ctx, l, ty, tx, B, 0);
 }
 

@@ -146,12 +146,24 @@ typedef struct layer_ops {
      * tangent propagation and its reverse, for the exact WGAN-GP parameter gradient.
      * jvp_forward: y = f(x), ty = J_f(x) tx.  jvp_backward: given the cotangents dy of y and
      * dty of ty, accumulate dw/db for the pair (unless ctx->skip_param_grads) and write dx, dtx
-     * (either may be NULL). */
+     * (either may be NULL). dy NULL says the cotangent of y is zero: the products of dy are
+     * not formed (no parameter gradient from it), and dx, when asked, is the tangent's term
+     * alone (f'' tx dty; zeros for a kind that is not jvp_curved). */
     void (*jvp_forward)(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
                         const float *tx, int B);
     void (*jvp_backward)(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
                          const float *dty, const float *x, const float *tx, const float *y,
                          const float *ty, int B);
+    /* Optional: ty = J_f(x) tx alone, for y = f(x) already computed from x by a forward with
+     * the same ctx (layer_jvp_tangent); y and the saved tensors are left as they are. NULL: the
+     * kind's jvp_forward runs instead (y written again, with the same bits). The kinds whose
+     * primal pass costs arithmetic (linear, convolutions) have it. */
+    void (*jvp_tangent)(const nn_ctx_t *ctx, layer_t *l, float *ty, const float *x, const float *tx, int B);
+    /* 1 when the kind's second derivative is not zero (tanh, sigmoid, ln, in): a zero cotangent
+     * of y gives a nonzero dx in jvp_backward; 0 for the kinds linear or piecewise linear in x,
+     * through which a zero cotangent stays zero (layer_jvp_curved; net.c and layer_block.c skip
+     * the products of the gradient penalty's zero primal cotangent with it). */
+    int jvp_curved;
 
     /* Optional (NULL but for kinds affine in x): the two passes from which layer_affine_forward,
      * _backward, _jvp_forward and _jvp_backward make the four above. */
@@ -302,6 +314,15 @@ void layer_observe(const nn_ctx_t *ctx, const char *name, const char *kind, int 
 void nn_event_download(const nn_ctx_t *ctx, const nn_event_t *e, float *host);
 void layer_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy, const float *dty,
                         const float *x, const float *tx, const float *y, const float *ty, int B);
+/* layer_jvp_forward after a layer_forward of the same ctx on the same x, whose y (and saved
+ * tensors) are still in place: ty = J(x) tx by the kind's jvp_tangent when it has one (y not
+ * written), else its jvp_forward (y written again with the same bits). */
+void layer_jvp_tangent(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x, const float *tx, int B);
+/* Whether a zero cotangent of l's output can give a nonzero dx in its jvp_backward: the kind's
+ * jvp_curved, or for a residual block whether any layer inside it is curved. */
+int layer_jvp_curved(const layer_t *l);
+/* The affine kinds' jvp_tangent: ty = A tx (apply without the bias). */
+void layer_affine_jvp_tangent(const nn_ctx_t *ctx, layer_t *l, float *ty, const float *x, const float *tx, int B);
 
 /* Spectral normalization (lib/nn/layer_sn.c says what it computes), for a layer with l->sn > 0.
  * layer_setup_checked calls layer_sn_setup; net.c sizes, binds and initialises the layers' sn

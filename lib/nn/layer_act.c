@@ -92,6 +92,7 @@ const layer_ops_t layer_tanh_ops = {
     .backward = act_backward,
     .jvp_forward = act_jvp_forward,
     .jvp_backward = act_jvp_backward,
+    .jvp_curved = 1,
 };
 
 const layer_ops_t layer_sigmoid_ops = {
@@ -102,4 +103,5 @@ const layer_ops_t layer_sigmoid_ops = {
     .backward = act_backward,
     .jvp_forward = act_jvp_forward,
     .jvp_backward = act_jvp_backward,
+    .jvp_curved = 1,
 };

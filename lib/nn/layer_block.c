@@ -94,14 +94,17 @@ static void block_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float
     sum_into(ctx, l, y, h, s, B);
 }
 
-static void block_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
-                              const float *tx, int B) {
+/* the tangent pass, with the primal (jvp_forward) or after the block's forward (tangent_only:
+ * layer_jvp_tangent, y and the children's outputs in place) */
+static void block_tangent(const nn_ctx_t *ctx, layer_t *l, int tangent_only, float *y, float *ty, const float *x,
+                          const float *tx, int B) {
     const float *h = x, *s = x, *th = tx, *ts = tx;
     for (int j = 0; j < l->n_sub; j++) {
         layer_t *c = &l->sub[j];
         int m = j < l->n_main;
         const float *in = m ? h : s, *tin = m ? th : ts;
-        layer_jvp_forward(ctx, c, l->sub_acts[j], l->sub_tacts[j], in, tin, B);
+        if (tangent_only) layer_jvp_tangent(ctx, c, l->sub_acts[j], l->sub_tacts[j], in, tin, B);
+        else layer_jvp_forward(ctx, c, l->sub_acts[j], l->sub_tacts[j], in, tin, B);
         if (m) {
             h = l->sub_acts[j];
             th = l->sub_tacts[j];
@@ -110,13 +113,24 @@ static void block_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *
             ts = l->sub_tacts[j];
         }
     }
-    sum_into(ctx, l, y, h, s, B);
+    if (!tangent_only) sum_into(ctx, l, y, h, s, B);
     sum_into(ctx, l, ty, th, ts, B);
+}
+
+static void block_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
+                              const float *tx, int B) {
+    block_tangent(ctx, l, 0, y, ty, x, tx, B);
+}
+
+static void block_jvp_tangent(const nn_ctx_t *ctx, layer_t *l, float *ty, const float *x, const float *tx, int B) {
+    block_tangent(ctx, l, 1, NULL, ty, x, tx, B);
 }
 
 /* The reverse pass of the path sub[a .. a+cnt) (cnt >= 1) from the cotangents g (and tg, when
  * jvp) of its output to gx (and tgx) at the block's input x (tx); gx and tgx NULL: not wanted,
- * and the layers before the path's first one with parameters are not run. */
+ * and the layers before the path's first one with parameters are not run. With jvp, g NULL is
+ * a zero cotangent, which stays NULL (the products of it not formed) back to the path's first
+ * curved layer (layer_jvp_curved); gx is then zeroed if it was not reached. */
 static void path_backward(const nn_ctx_t *ctx, layer_t *l, int a, int cnt, int jvp, const float *x, const float *tx,
                           const float *g, const float *tg, float *gx, float *tgx, int B) {
     int want = gx || tgx, first = cnt;
@@ -128,8 +142,8 @@ static void path_backward(const nn_ctx_t *ctx, layer_t *l, int a, int cnt, int j
     for (int j = cnt - 1; j >= 0; j--) {
         layer_t *c = &l->sub[a + j];
         if (!want && j < first) break;
-        int none = !want && j <= first;
-        float *gin = none ? NULL : j > 0 ? l->gtmp[j & 1] : gx;
+        int none = !want && j <= first, zero = jvp && !g && !layer_jvp_curved(c);
+        float *gin = none || zero ? NULL : j > 0 ? l->gtmp[j & 1] : gx;
         const float *in = j > 0 ? l->sub_acts[a + j - 1] : x;
         if (jvp) {
             float *tgin = none ? NULL : j > 0 ? l->tgtmp[j & 1] : tgx;
@@ -141,6 +155,7 @@ static void path_backward(const nn_ctx_t *ctx, layer_t *l, int a, int cnt, int j
         }
         g = gin;
     }
+    if (gx && !g) ctx->be->zero(ctx->be, gx, sizeof(float) * (size_t)B * (size_t)shape3_size(l->in));
 }
 
 /* Both paths' reverse passes and the sum of their input cotangents into dx (and dtx) */
@@ -184,4 +199,5 @@ const layer_ops_t layer_block_ops = {
     .backward = block_backward,
     .jvp_forward = block_jvp_forward,
     .jvp_backward = block_jvp_backward,
+    .jvp_tangent = block_jvp_tangent,
 };

@@ -76,19 +76,26 @@ static void concat_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const fl
 }
 
 /* the class channels do not depend on x: their tangent is zero */
-static void concat_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
-                               const float *tx, int B) {
-    concat_forward(ctx, l, y, x, B);
+static void concat_jvp_tangent(const nn_ctx_t *ctx, layer_t *l, float *ty, const float *x, const float *tx, int B) {
+    (void)x;
     ctx->be->class_concat(ctx->be, CLASS_CAT_ZERO, ty, tx, NULL, ctx->labels, B, l->in.c, concat_width(l),
                           (long)l->in.h * l->in.w);
 }
 
+static void concat_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
+                               const float *tx, int B) {
+    concat_forward(ctx, l, y, x, B);
+    concat_jvp_tangent(ctx, l, ty, x, tx, B);
+}
+
+/* dy NULL (zero): no table gradient, dx zeros */
 static void concat_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
                                 const float *dty, const float *x, const float *tx, const float *y,
                                 const float *ty, int B) {
     (void)tx;
     (void)ty;
-    concat_backward(ctx, l, dx, dy, x, y, B);
+    if (dy) concat_backward(ctx, l, dx, dy, x, y, B);
+    else if (dx) ctx->be->zero(ctx->be, dx, sizeof(float) * (size_t)B * (size_t)shape3_size(l->in));
     if (dtx)
         ctx->be->class_concat_backward(ctx->be, dtx, NULL, dty, ctx->labels, B, l->in.c, concat_width(l),
                                        (long)l->in.h * l->in.w, l->classes);
@@ -104,6 +111,7 @@ const layer_ops_t layer_embed_ops = {
     .backward = concat_backward,
     .jvp_forward = concat_jvp_forward,
     .jvp_backward = concat_jvp_backward,
+    .jvp_tangent = concat_jvp_tangent,
 };
 
 const layer_ops_t layer_onehot_ops = {
@@ -114,6 +122,7 @@ const layer_ops_t layer_onehot_ops = {
     .backward = concat_backward,
     .jvp_forward = concat_jvp_forward,
     .jvp_backward = concat_jvp_backward,
+    .jvp_tangent = concat_jvp_tangent,
 };
 
 /* ---- cbn K: conditional BatchNorm ---------------------------------------------------------- */
@@ -250,18 +259,25 @@ static void proj_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const floa
     proj_grads(ctx, l, dx, dy, x, B, 1);
 }
 
-static void proj_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x, const float *tx,
-                             int B) {
-    proj_apply(ctx, l, y, x, B, 1);
+static void proj_jvp_tangent(const nn_ctx_t *ctx, layer_t *l, float *ty, const float *x, const float *tx, int B) {
+    (void)x;
     proj_apply(ctx, l, ty, tx, B, 0);
 }
 
+static void proj_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x, const float *tx,
+                             int B) {
+    proj_apply(ctx, l, y, x, B, 1);
+    proj_jvp_tangent(ctx, l, ty, x, tx, B);
+}
+
+/* dy NULL (zero): only the tangent's products */
 static void proj_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
                               const float *dty, const float *x, const float *tx, const float *y, const float *ty,
                               int B) {
     (void)y;
     (void)ty;
-    proj_grads(ctx, l, dx, dy, x, B, 1);
+    if (dy) proj_grads(ctx, l, dx, dy, x, B, 1);
+    else if (dx) ctx->be->zero(ctx->be, dx, sizeof(float) * (size_t)B * (size_t)l->in.c);
     proj_grads(ctx, l, dtx, dty, tx, B, 0);
 }
 
@@ -274,4 +290,5 @@ const layer_ops_t layer_proj_ops = {
     .backward = proj_backward,
     .jvp_forward = proj_jvp_forward,
     .jvp_backward = proj_jvp_backward,
+    .jvp_tangent = proj_jvp_tangent,
 };

@@ -189,6 +189,7 @@ const layer_ops_t layer_conv_ops = {
     .backward = layer_affine_backward,
     .jvp_forward = layer_affine_jvp_forward,
     .jvp_backward = layer_affine_jvp_backward,
+    .jvp_tangent = layer_affine_jvp_tangent,
     .apply = conv_apply,
     .grad = conv_grad,
 };

@@ -129,6 +129,7 @@ const layer_ops_t layer_convT_ops = {
     .backward = layer_affine_backward,
     .jvp_forward = layer_affine_jvp_forward,
     .jvp_backward = layer_affine_jvp_backward,
+    .jvp_tangent = layer_affine_jvp_tangent,
     .apply = convT_apply,
     .grad = convT_grad,
     .sn_dim = 1,

@@ -95,6 +95,12 @@ static void dropout_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float
     drop_run(ctx, l, B, 0, y, x, ty, tx);
 }
 
+/* the tangent through the mask the forward drew (read, not drawn again) */
+static void dropout_jvp_tangent(const nn_ctx_t *ctx, layer_t *l, float *ty, const float *x, const float *tx, int B) {
+    (void)x;
+    drop_run(ctx, l, B, 1, NULL, NULL, ty, tx);
+}
+
 static void dropout_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
                                  const float *dty, const float *x, const float *tx, const float *y,
                                  const float *ty, int B) {
@@ -113,4 +119,5 @@ const layer_ops_t layer_dropout_ops = {
     .backward = dropout_backward,
     .jvp_forward = dropout_jvp_forward,
     .jvp_backward = dropout_jvp_backward,
+    .jvp_tangent = dropout_jvp_tangent,
 };

@@ -62,12 +62,18 @@ static void linear_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const fl
     if (dx) be->gemm(be, 0, 0, B, in, out, 1.0f, dy, out, l->w, in, 0.0f, dx, in); /* dx = dy W */
 }
 
-static void linear_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
-                               const float *tx, int B) {
-    affine(ctx, l, y, x, B, 1);
+static void linear_jvp_tangent(const nn_ctx_t *ctx, layer_t *l, float *ty, const float *x, const float *tx, int B) {
+    (void)x;
     affine(ctx, l, ty, tx, B, 0);
 }
 
+static void linear_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
+                               const float *tx, int B) {
+    affine(ctx, l, y, x, B, 1);
+    linear_jvp_tangent(ctx, l, ty, x, tx, B);
+}
+
+/* dy NULL (zero): only the tangent's products */
 static void linear_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
                                 const float *dty, const float *x, const float *tx, const float *y,
                                 const float *ty, int B) {
@@ -76,11 +82,12 @@ static void linear_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, floa
     int in = l->in.c, out = l->units;
     backend_t *be = ctx->be;
     if (!ctx->skip_param_grads) {
-        be->gemm(be, 1, 0, out, in, B, 1.0f, dy, out, x, in, 1.0f, l->dw, in);   /* dW += dy^T x */
-        be->gemm(be, 1, 0, out, in, B, 1.0f, dty, out, tx, in, 1.0f, l->dw, in); /*    + dty^T tx */
-        if (l->db) be->bias_grad(be, l->db, dy, B, out, 1);
+        if (dy) be->gemm(be, 1, 0, out, in, B, 1.0f, dy, out, x, in, 1.0f, l->dw, in); /* dW += dy^T x */
+        be->gemm(be, 1, 0, out, in, B, 1.0f, dty, out, tx, in, 1.0f, l->dw, in);       /*    + dty^T tx */
+        if (l->db && dy) be->bias_grad(be, l->db, dy, B, out, 1);
     }
-    if (dx) be->gemm(be, 0, 0, B, in, out, 1.0f, dy, out, l->w, in, 0.0f, dx, in);
+    if (dx && dy) be->gemm(be, 0, 0, B, in, out, 1.0f, dy, out, l->w, in, 0.0f, dx, in);
+    else if (dx) be->zero(be, dx, sizeof(float) * (size_t)B * (size_t)in);
     if (dtx) be->gemm(be, 0, 0, B, in, out, 1.0f, dty, out, l->w, in, 0.0f, dtx, in);
 }
 
@@ -109,4 +116,5 @@ const layer_ops_t layer_linear_ops = {
     .backward = linear_backward,
     .jvp_forward = linear_jvp_forward,
     .jvp_backward = linear_jvp_backward,
+    .jvp_tangent = linear_jvp_tangent,
 };

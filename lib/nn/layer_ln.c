@@ -128,4 +128,5 @@ const layer_ops_t layer_ln_ops = {
     .backward = ln_common_backward,
     .jvp_forward = ln_common_jvp_forward,
     .jvp_backward = ln_common_jvp_backward,
+    .jvp_curved = 1,
 };

@@ -51,10 +51,15 @@ static void noise_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const flo
     pass_through(ctx->be, dx, dy, (size_t)B * (size_t)shape3_size(l->in));
 }
 
+static void noise_jvp_tangent(const nn_ctx_t *ctx, layer_t *l, float *ty, const float *x, const float *tx, int B) {
+    (void)x;
+    pass_through(ctx->be, ty, tx, (size_t)B * (size_t)shape3_size(l->in));
+}
+
 static void noise_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x, const float *tx,
                               int B) {
     noise_forward(ctx, l, y, x, B);
-    pass_through(ctx->be, ty, tx, (size_t)B * (size_t)shape3_size(l->in));
+    noise_jvp_tangent(ctx, l, ty, x, tx, B);
 }
 
 static void noise_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
@@ -77,4 +82,5 @@ const layer_ops_t layer_noise_ops = {
     .backward = noise_backward,
     .jvp_forward = noise_jvp_forward,
     .jvp_backward = noise_jvp_backward,
+    .jvp_tangent = noise_jvp_tangent,
 };

@@ -27,17 +27,25 @@ static void copy_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float 
     if (y != x) ctx->be->copy(ctx->be, y, x, sizeof(float) * (size_t)B * (size_t)shape3_size(l->in));
 }
 
+/* dx = dy (zeros when dy is NULL) */
 static void copy_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
                           const float *y, int B) {
     (void)x;
     (void)y;
-    if (dx && dx != dy) ctx->be->copy(ctx->be, dx, dy, sizeof(float) * (size_t)B * (size_t)shape3_size(l->in));
+    size_t n = sizeof(float) * (size_t)B * (size_t)shape3_size(l->in);
+    if (dx && !dy) ctx->be->zero(ctx->be, dx, n);
+    else if (dx && dx != dy) ctx->be->copy(ctx->be, dx, dy, n);
+}
+
+static void copy_jvp_tangent(const nn_ctx_t *ctx, layer_t *l, float *ty, const float *x, const float *tx, int B) {
+    (void)x;
+    copy_forward(ctx, l, ty, tx, B);
 }
 
 static void copy_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
                              const float *tx, int B) {
     copy_forward(ctx, l, y, x, B);
-    copy_forward(ctx, l, ty, tx, B);
+    copy_jvp_tangent(ctx, l, ty, x, tx, B);
 }
 
 static void copy_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
@@ -57,6 +65,7 @@ const layer_ops_t layer_reshape_ops = {
     .backward = copy_backward,
     .jvp_forward = copy_jvp_forward,
     .jvp_backward = copy_jvp_backward,
+    .jvp_tangent = copy_jvp_tangent,
 };
 
 const layer_ops_t layer_flatten_ops = {
@@ -67,4 +76,5 @@ const layer_ops_t layer_flatten_ops = {
     .backward = copy_backward,
     .jvp_forward = copy_jvp_forward,
     .jvp_backward = copy_jvp_backward,
+    .jvp_tangent = copy_jvp_tangent,
 };

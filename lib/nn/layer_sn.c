@@ -14,7 +14,7 @@
  *       trainer's D runs on the real batch, on the fake batch, on the penalty's interpolates
  *       and in G's update, so a step of n_critic critic updates iterates D's u, v
  *       n_critic * (2 + (wgan-gp)) + 1 times and G's n_critic times, as torch would.
- *   evaluation-mode forward, and the gradient penalty's tangent pass (net_jvp_forward, the same
+ *   evaluation-mode forward, and the gradient penalty's tangent pass (net_jvp_forward, net_jvp_tangent: the same
  *       use of D as the net_forward before it): sigma and W from the stored u, v, no iteration.
  *   backward: dL/dW_orig += (dW - <dW, W> u v^T) / sigma, the gradient through W_orig / sigma
  *       with u, v fixed (torch differentiates through sigma but not through the iteration),

@@ -45,10 +45,15 @@ static void sumpool_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const f
     if (dx) plane_spread(ctx, l, dx, dy, B);
 }
 
+static void sumpool_jvp_tangent(const nn_ctx_t *ctx, layer_t *l, float *ty, const float *x, const float *tx, int B) {
+    (void)x;
+    plane_sums(ctx, l, ty, tx, B);
+}
+
 static void sumpool_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x,
                                 const float *tx, int B) {
     plane_sums(ctx, l, y, x, B);
-    plane_sums(ctx, l, ty, tx, B);
+    sumpool_jvp_tangent(ctx, l, ty, x, tx, B);
 }
 
 static void sumpool_jvp_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, float *dtx, const float *dy,
@@ -70,4 +75,5 @@ const layer_ops_t layer_sumpool_ops = {
     .backward = sumpool_backward,
     .jvp_forward = sumpool_jvp_forward,
     .jvp_backward = sumpool_jvp_backward,
+    .jvp_tangent = sumpool_jvp_tangent,
 };

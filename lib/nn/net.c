@@ -258,8 +258,6 @@ void net_alloc_jvp(net_t *n) {
     n->dtacts = gt_xcalloc(2, sizeof *n->dtacts);
     size_t m = max_act(n);
     for (int k = 0; k < 2; k++) n->dtacts[k] = be->alloc(be, sizeof(float) * B * m);
-    n->dzero = be->alloc(be, sizeof(float) * B * (size_t)shape3_size(n->out));
-    be->zero(be, n->dzero, sizeof(float) * B * (size_t)shape3_size(n->out));
 }
 
 static void init_seq(net_t *n, layer_t *ls, int cnt, init_mode_t mode, uint64_t seed) {
@@ -316,7 +314,6 @@ void net_free(net_t *n) {
         if (n->state) be->free(be, n->state);
         if (n->saved) be->free(be, n->saved);
         if (n->workspace) be->free(be, n->workspace);
-        if (n->dzero) be->free(be, n->dzero);
         if (n->sn_buf) be->free(be, n->sn_buf);
         if (n->sn_scalars) be->free(be, n->sn_scalars);
     }
@@ -383,6 +380,8 @@ static int fuse_at(const net_t *n, const nn_ctx_t *ctx, int i) {
 
 const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B) {
     n->acts[0] = (float *)x;
+    n->fwd_x = x;
+    n->fwd_B = B;
     if (ctx->observer) layer_observe(ctx, "input", "input", 0, n->in, x, B);
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
@@ -463,6 +462,8 @@ const float *net_jvp_forward(net_t *n, const nn_ctx_t *ctx, const float *x, cons
     net_alloc_jvp(n);
     n->acts[0] = (float *)x;
     n->tacts[0] = (float *)tx;
+    n->fwd_x = x;
+    n->fwd_B = B;
     for (int i = 0; i < n->n_layers; i++) {
         layer_t *l = &n->layers[i];
         layer_jvp_forward(ctx, l, n->acts[i + 1], n->tacts[i + 1], n->acts[i], n->tacts[i], B);
@@ -471,21 +472,35 @@ const float *net_jvp_forward(net_t *n, const nn_ctx_t *ctx, const float *x, cons
     return n->acts[n->n_layers];
 }
 
+const float *net_jvp_tangent(net_t *n, const nn_ctx_t *ctx, const float *x, const float *tx, int B,
+                             const float **ty) {
+    if (x != n->fwd_x || B != n->fwd_B) gt_fatal(1, "net_jvp_tangent: not after net_forward on the same batch");
+    net_alloc_jvp(n);
+    n->tacts[0] = (float *)tx;
+    for (int i = 0; i < n->n_layers; i++) {
+        layer_t *l = &n->layers[i];
+        layer_jvp_tangent(ctx, l, n->acts[i + 1], n->tacts[i + 1], n->acts[i], n->tacts[i], B);
+    }
+    *ty = n->tacts[n->n_layers];
+    return n->acts[n->n_layers];
+}
+
 void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const float *dty, float *dx, float *dtx,
                       int B) {
-    const float *g = dy ? dy : n->dzero, *tg = dty;
+    const float *g = dy, *tg = dty; /* g NULL: the cotangent of y is zero (net.h) */
     int first = first_param_layer(n);
     grads_touched(n, ctx);
     for (int i = n->n_layers - 1; i >= 0; i--) {
         layer_t *l = &n->layers[i];
         if (!dx && !dtx && i < first) break;
-        int none = !dx && !dtx && i <= first;
-        float *gin = none ? NULL : i > 0 ? n->dacts[i & 1] : dx;
+        int none = !dx && !dtx && i <= first, zero = !g && !layer_jvp_curved(l);
+        float *gin = none || zero ? NULL : i > 0 ? n->dacts[i & 1] : dx;
         float *tgin = none ? NULL : i > 0 ? n->dtacts[i & 1] : dtx;
         layer_jvp_backward(ctx, l, gin, tgin, g, tg, n->acts[i], n->tacts[i], n->acts[i + 1], n->tacts[i + 1], B);
         g = gin;
         tg = tgin;
     }
+    if (dx && !g) n->be->zero(n->be, dx, sizeof(float) * (size_t)B * (size_t)shape3_size(n->in));
 }
 
 /* ---- checkpoint view ------------------------------------------------------------------- */

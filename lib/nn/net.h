@@ -35,7 +35,6 @@ typedef struct net {
     float **dacts;          /* gradient buffers: two (max_batch, max size) buffers used in turn */
     float **tacts;          /* tangents for the gradient penalty (NULL until net_alloc_jvp) */
     float **dtacts;         /* their gradients (two buffers used in turn, like dacts) */
-    float *dzero;           /* (max_batch, out) zeros: the output cotangent when none is given */
     float *saved;           /* all layers' saved tensors */
     size_t workspace_floats;
     float *workspace;
@@ -49,6 +48,8 @@ typedef struct net {
     int grads_zero;         /* grads are known to hold zeros (net_alloc, net_zero_grad,
                                net_grads_zeroed; a backward pass that may write them clears it) */
     int skip_writes_grads;  /* a layer writes parameter gradients even under skip_param_grads (cbn) */
+    const float *fwd_x;     /* the input and batch of the last net_forward or net_jvp_forward */
+    int fwd_B;              /* (net_jvp_tangent checks them) */
     backend_t *be;
 } net_t;
 
@@ -106,8 +107,22 @@ void net_alloc_jvp(net_t *n);
  * by the net. x and tx must stay unchanged until net_jvp_backward. */
 const float *net_jvp_forward(net_t *n, const nn_ctx_t *ctx, const float *x, const float *tx, int B,
                              const float **ty);
-/* Given cotangents dy (NULL: zeros) and dty of y and ty, accumulate the parameter gradients into
- * grads and write dx, dtx (B, in) when not NULL. */
+/* net_jvp_forward without the primal pass, the same bits: for use right after
+ * net_forward(n, ctx, x, B) with the same ctx (training, seed, rng_step, sample_base, labels),
+ * the same x, unchanged, and nothing run on n in between but net_backward (which leaves the
+ * forward's activations and saved tensors alone), so that y and every layer's output are in
+ * place. Only the tangents are computed, by each layer's jvp_tangent (the kinds without one run
+ * their jvp_forward, writing their y again with the same bits): the gradient penalties
+ * (lib/gan/trainer.c) save the critic's forward at the penalty's points. A different x pointer
+ * or batch than the last forward's is a fatal error (the rest of the contract is the caller's). */
+const float *net_jvp_tangent(net_t *n, const nn_ctx_t *ctx, const float *x, const float *tx, int B,
+                             const float **ty);
+/* Given cotangents dy and dty of y and ty, accumulate the parameter gradients into grads and
+ * write dx, dtx (B, in) when not NULL. dy NULL says the cotangent of y is zero (the gradient
+ * penalty's): it stays zero back through the layers that are not curved (layer.h
+ * layer_jvp_curved: linear and piecewise-linear kinds), which then form none of its products,
+ * and enters at the first curved one (tanh, sigmoid, ln, in); the same bits as a zero dy but for
+ * the sign of zeros. */
 void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const float *dty, float *dx, float *dtx,
                       int B);
 

@@ -63,6 +63,13 @@ static int grad_close(double an, double fd, const char *what, size_t i) {
     return 0;
 }
 
+/* a[i] == b[i] for all i: the same bits but for the sign of zeros (no NaN) */
+static int same_values(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!(a[i] == b[i])) return 0;
+    return 1;
+}
+
 /* backward, jvp_forward and jvp_backward of the net built from spec, against central
  * differences (h = 1e-3) of its forward and of its jvp_forward; x0 is the input (NULL: standard
  * normal draws) */
@@ -105,7 +112,7 @@ static void fd_check_x(const char *spec, shape3_t in, int B, const float *x0) {
     }
     CHECK(ok, "%s: backward", spec);
     float *ty0 = malloc(ny * sizeof(float)), *yp = malloc(ny * sizeof(float)), *xs = malloc(nx * sizeof(float));
-    float *zero = calloc(ny, sizeof(float));
+    float *zero = calloc(ny, sizeof(float)), *x2 = malloc(nx * sizeof(float));
     if (!has_jvp) goto done; /* e.g. BatchNorm: not allowed in a gradient-penalty critic */
 
     /* jvp forward: ty against the directional difference of the forward */
@@ -139,18 +146,45 @@ static void fd_check_x(const char *spec, shape3_t in, int B, const float *x0) {
         ok &= grad_close(dtx[i], fd, "jvp dtx", i);
     }
     CHECK(ok, "%s: jvp backward", spec);
-    /* NULL dy means zeros: equals passing zeros */
+    /* NULL dy means zeros (its products skipped where it stays zero): equals passing zeros but
+     * for the sign of zeros (== compares them equal, and nonzero floats only when bit-equal) */
     net_zero_grad(&n);
     net_jvp_forward(&n, &ctx, x, tx, B, &ty);
     net_jvp_backward(&n, &ctx, NULL, dty, dx, dtx, B);
     memcpy(g, n.grads, n.n_params * sizeof(float));
+    memcpy(xs, dx, nx * sizeof(float));
+    memcpy(x2, dtx, nx * sizeof(float));
     net_zero_grad(&n);
     net_jvp_forward(&n, &ctx, x, tx, B, &ty);
     net_jvp_backward(&n, &ctx, zero, dty, dx, dtx, B);
-    CHECK(memcmp(g, n.grads, n.n_params * sizeof(float)) == 0, "%s: NULL dy differs from zeros", spec);
+    CHECK(same_values(g, n.grads, n.n_params) && same_values(xs, dx, nx) && same_values(x2, dtx, nx),
+          "%s: NULL dy differs from zeros", spec);
+
+    /* net_jvp_tangent after net_forward and the input-gradient backward (the penalty's passes,
+     * fusion on) gives net_jvp_forward's y, ty and then the same reverse pass, bit for bit */
+    memcpy(ty0, net_jvp_forward(&n, &ctx, x, tx, B, &ty), ny * sizeof(float));
+    memcpy(yp, ty, ny * sizeof(float));
+    net_zero_grad(&n);
+    net_jvp_backward(&n, &ctx, NULL, dty, dx, dtx, B);
+    memcpy(g, n.grads, n.n_params * sizeof(float));
+    memcpy(xs, dx, nx * sizeof(float));
+    memcpy(x2, dtx, nx * sizeof(float));
+    net_zero_grad(&n);
+    net_forward(&n, &ctx, x, B);
+    ctx.skip_param_grads = 1;
+    net_backward(&n, &ctx, c, dx, B);
+    ctx.skip_param_grads = 0;
+    const float *yt = net_jvp_tangent(&n, &ctx, x, tx, B, &ty);
+    CHECK(memcmp(yt, ty0, ny * sizeof(float)) == 0 && memcmp(ty, yp, ny * sizeof(float)) == 0,
+          "%s: net_jvp_tangent's y, ty differ from net_jvp_forward's", spec);
+    net_jvp_backward(&n, &ctx, NULL, dty, dx, dtx, B);
+    CHECK(memcmp(g, n.grads, n.n_params * sizeof(float)) == 0 && memcmp(xs, dx, nx * sizeof(float)) == 0 &&
+              memcmp(x2, dtx, nx * sizeof(float)) == 0,
+          "%s: the reverse pass after net_jvp_tangent differs", spec);
 
 done:
     free(zero);
+    free(x2);
     free(g);
     free(ty0);
     free(yp);

@@ -169,6 +169,9 @@ static void test_linear_init_draws(void) {
 static void test_fd_linear_act(void) {
     fd_check("linear 5; lrelu 0.2; linear 4; tanh; linear 3", F6, 3);
     fd_check("linear 4 nobias; sigmoid; linear 3; relu; linear 2", F6, 2);
+    /* training-mode draws (masks, noise) the same in every pass; the activations before the
+     * dropouts fuse with them in net_forward (net_jvp_tangent's check in fd_check) */
+    fd_check("noise 0.1; linear 6; lrelu 0.2; dropout 0.3; linear 5; tanh; linear 4; relu; dropout 0.5; linear 2", F6, 3);
 }
 
 static void test_fd_shape_layers(void) {
