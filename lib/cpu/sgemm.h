@@ -31,6 +31,10 @@ typedef void (*sgemm_pack_b_fn)(const void *ctx, int p0, int kc, long j0, int nc
 void sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, int lda, sgemm_pack_b_fn pack,
               const void *ctx, long j_off, float beta, float *c, int ldc);
 
+/* sgemm computes C with at most `max` rows (clamped to [0, 144]) without packing B (sgemm.c,
+ * "the small-m path"; the same bits either way). Returns the previous bound (tests, benchmarks). */
+int sgemm_set_small_m(int max);
+
 /* The ISA sgemm uses: the best the CPU has, unless sgemm_force_isa changed it. */
 sgemm_isa_t sgemm_isa(void);
 
