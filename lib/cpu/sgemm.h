@@ -1,7 +1,8 @@
 /* sgemm.h: our own single-threaded single-precision GEMM (sgemm.c): operands packed into
- * panels, register-blocked micro-kernels for AVX-512F and AVX2+FMA picked at run time by the
- * CPU, a portable C fallback. The CPU backend's gemm (backend_cpu.c) uses it for the shapes
- * where it beats OpenBLAS (README.md, "The GEMM").
+ * panels (with few rows of C only op(A), B read in place: the small-m path), register-blocked
+ * micro-kernels for AVX-512F and AVX2+FMA picked at run time by the CPU, a portable C fallback.
+ * The CPU backend's gemm (backend_cpu.c) uses it for the shapes where it beats OpenBLAS
+ * (README.md, "The GEMM").
  *
  * Every element of C is one dot product over k, summed in index order in chunks of
  * SGEMM_KC (a fixed function of k), so its bits depend only on k, the ISA and the operands,
