@@ -83,7 +83,8 @@ static void cpu_release_const(backend_t *be, const void *p) {
  * selects), which it beat on every such shape. Beside OpenBLAS's own AVX-512 kernels (SkylakeX,
  * Cooperlake, SapphireRapids) ours everywhere took 24% (MLP) and 10% (DCGAN) more CPU time per
  * step, and its packed path won nowhere by more than the noise; its small-m path (B read in
- * place) wins on the linear layers at small batches: plain gemms (not the convolutions' column
+ * place) wins per shape (1.02-1.6x) on the linear layers at small batches, and ties in the MLP
+ * step (bound by reading the weights from memory): plain gemms (not the convolutions' column
  * matrix, which is packed) with at most OURS_SMALL_M rows, n >= 128 and k >= 256 (the MLP's
  * forward and input gradient at batch 64 and 32; below k = 256 OpenBLAS's was as fast or
  * faster). GT_GEMM=openblas or GT_GEMM=ours in the environment forces one (for measurements),
