@@ -80,25 +80,20 @@ static void cpu_release_const(backend_t *be, const void *p) {
  * OpenBLAS's) and C at least 16 x 32: thinner products (one output channel, the critic's last
  * linear layer, the 16-column weight gradient of a one-channel convolution) would mostly pad
  * our 8 x 32 tiles. It replaces OpenBLAS's AVX2 kernels (what OPENBLAS_CORETYPE=Haswell
- * selects), which it beat on every such shape. Beside OpenBLAS's own AVX-512 kernels (SkylakeX,
- * Cooperlake, SapphireRapids) ours everywhere took 24% (MLP) and 10% (DCGAN) more CPU time per
- * step, and its packed path won nowhere by more than the noise; its small-m path (B read in
- * place) wins per shape (1.02-1.6x) on the linear layers at small batches, and ties in the MLP
- * step (bound by reading the weights from memory): plain gemms (not the convolutions' column
- * matrix, which is packed) with at most OURS_SMALL_M rows, n >= 128 and k >= 256 (the MLP's
- * forward and input gradient at batch 64 and 32; below k = 256 OpenBLAS's was as fast or
- * faster). GT_GEMM=openblas or GT_GEMM=ours in the environment forces one (for measurements),
- * read once by backend_cpu. The choice depends only on the call's shape and the machine, so
- * results stay independent of the thread count. */
+ * selects), which it beat on every such shape, but not OpenBLAS's own AVX-512 ones (SkylakeX,
+ * Cooperlake, SapphireRapids): with those, ours everywhere took 24% (MLP) and 10% (DCGAN) more
+ * CPU time per step, and ours on the shapes where it won alone (A transposed, small k) tied
+ * within the noise; so did its small-m path (B read in place) on the MLP's products with at most
+ * 64 rows, n >= 128 and k >= 256, though it beat them per shape by 1.02-1.6x: in the step those
+ * products are bound by reading the weights from memory. GT_GEMM=openblas or GT_GEMM=ours in
+ * the environment forces one (for measurements), read once by backend_cpu. The choice depends
+ * only on the call's shape and the machine, so results stay independent of the thread count. */
 static int gemm_engine = -1;    /* -1: by shape; 0: OpenBLAS; 1: ours */
 static int openblas_avx512 = 0; /* OpenBLAS runs its AVX-512 kernels */
-#define OURS_SMALL_M 64         /* within sgemm's small-m bound (sgemm.c SGEMM_SMALL_M) */
 
-/* plain: B is a matrix (not an image's column matrix) */
-static int use_ours(int m, int n, int k, int plain) {
+static int use_ours(int m, int n) {
     if (gemm_engine >= 0) return gemm_engine;
-    if (sgemm_isa() != SGEMM_AVX512 || m < 16 || n < 32) return 0;
-    return !openblas_avx512 || (plain && m <= OURS_SMALL_M && n >= 128 && k >= 256);
+    return !openblas_avx512 && sgemm_isa() == SGEMM_AVX512 && m >= 16 && n >= 32;
 }
 
 static void sgemm1(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
@@ -194,7 +189,7 @@ static void gemm_run(backend_t *be, int trans_a, int trans_b, int m, int n, int 
     /* Blocks along the longer side of C: measured on the DCGAN/MLP shapes, column blocks of a
      * 64-row gemm keep OpenBLAS's speed where row blocks lose 30%. */
     int by_rows = m >= n;
-    gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, gemm_blocks(m, n, k, by_rows), use_ours(m, n, k, !cols), alpha, beta,
+    gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, gemm_blocks(m, n, k, by_rows), use_ours(m, n), alpha, beta,
                     a, b, c, lda, ldb, ldc, cols};
     if (g.blocks == 1) {
         gemm_block(&g, 0, by_rows ? m : n);
@@ -216,7 +211,7 @@ void cpu_gemm_im2col(backend_t *be, const conv_geom_t *g, const float *img, int 
                      int ldc) {
     int rows = g->c * g->kh * g->kw, cols = nb * g->gh * g->gw;
     int n = trans_b ? rows : cols, k = trans_b ? cols : rows;
-    if (use_ours(m, n, k, 0) && !(ws_col && *ws_col)) {
+    if (use_ours(m, n) && !(ws_col && *ws_col)) {
         conv_cols_t v = {g, img, nb, trans_b};
         gemm_run(be, trans_a, trans_b, m, n, k, alpha, a, lda, NULL, 0, &v, beta, c, ldc);
         return;

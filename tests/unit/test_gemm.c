@@ -273,10 +273,14 @@ static void test_sgemm_small_m_bits(void) {
 }
 
 /* through the backend's gemm, cut into column blocks: the same bits with the small-m path on and
- * off, with 1 and with 2 threads */
+ * off, with 1 and with 2 threads (GT_GEMM=ours: whatever engine the shape rule picks here) */
 static void test_gemm_small_m_threads(void) {
     static const int shapes[][5] = {{64, 520, 300, 0, 1}, {64, 520, 300, 0, 0}, {40, 600, 270, 1, 0},
                                     {32, 300, 513, 1, 1}};
+    const char *engine = getenv("GT_GEMM");
+    char saved[32] = "";
+    if (engine) snprintf(saved, sizeof saved, "%s", engine);
+    setenv("GT_GEMM", "ours", 1); /* read by backend_cpu() */
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int *z = shapes[s];
         size_t cnt = (size_t)z[0] * (z[1] + 1);
@@ -289,6 +293,8 @@ static void test_gemm_small_m_threads(void) {
         }
         free(ref);
     }
+    if (engine) setenv("GT_GEMM", saved, 1);
+    else unsetenv("GT_GEMM");
     backend_cpu(1);
 }
 
