@@ -438,7 +438,7 @@ static void driver(int trans_a, int m, int n, int k, float alpha, const float *a
  * In a training step the weights come from memory (the optimizer has swept them out of the
  * caches), and their rows read in place are short streams the hardware prefetcher follows late:
  * each tile's call first prefetches its share of the next B panel's rows (or of B's next MR
- * rows), which took 4-10% off these GEMMs' time in the MLP step (perf samples). */
+ * rows), which took 4-6% off these GEMMs' time in the MLP step (perf samples, two runs each). */
 
 static int small_m_max = SGEMM_SMALL_M; /* read atomically: tests and benchmarks change it */
 
