@@ -12,9 +12,12 @@
  *       peak_rss_mb=.. allocs_after_first=.. cpu_ms=<CPU time of all threads per step, mean>
  *   train_bench --gemm [--isa avx2|avx512] [--reps N]
  *       our sgemm (lib/cpu/sgemm.h) beside OpenBLAS's cblas_sgemm, one thread each, on the MLP's
- *       and the DCGAN's GEMM shapes, in turns (ours, OpenBLAS) N times (default 5); one line per
- *       shape: where ta tb m n k ours_gflops openblas_gflops (the best turn, thread CPU time)
- *       isa core hash (FNV-1a of our C's bits: packing changes must keep it)
+ *       and the DCGAN's GEMM shapes, in turns (ours packed, ours, OpenBLAS) N times (default 5);
+ *       one line per shape: where ta tb m n k ours_gflops packed_gflops openblas_gflops (the best
+ *       turn, thread CPU time; packed: ours with the small-m path off, sgemm_set_small_m(0)) isa
+ *       core hash (FNV-1a of our C's bits: packing changes must keep it; a shape whose bits differ
+ *       between ours and packed fails the run). --small-m M: ours takes the small-m path up to M
+ *       rows (default: sgemm's own bound)
  *   train_bench --sgemm-ceiling
  *       prints sgemm1=<GFLOP/s> sgemm2=<GFLOP/s> core=<OpenBLAS's kernel family>: OpenBLAS's own
  *       cblas_sgemm with 1 and 2 of its threads, best over large shapes (square 2048 and the
@@ -201,7 +204,8 @@ typedef struct {
     int ta, tb, m, n, k;
 } gemm_shape_t;
 
-/* The linear layers: forward N T (B, out, in), dW T N (out, in, B), dx N N (B, in, out). The
+/* The linear layers: forward N T (B, out, in), dW T N (out, in, B), dx N N (B, in, out) (P=2:
+ * one of two MPI ranks' share of a batch of 64). The
  * convolutions' as lib/nn/layer_conv.c and layer_convT.c make them in a dcgan step at batch 64
  * (xN: calls per step; those with C under 16 x 32 left out: OpenBLAS computes them). */
 static const gemm_shape_t gemm_shapes[] = {
@@ -218,6 +222,8 @@ static const gemm_shape_t gemm_shapes[] = {
     {"mlp256 D 784-1024 fwd", 0, 1, 256, 1024, 784}, {"mlp256 D 784-1024 dW", 1, 0, 1024, 784, 256},
     {"mlp256 D 784-1024 dx", 0, 0, 256, 784, 1024},  {"mlp256 G 1024-784 fwd", 0, 1, 256, 784, 1024},
     {"mlp256 G 1024-784 dW", 1, 0, 784, 1024, 256},  {"mlp256 G 1024-784 dx", 0, 0, 256, 1024, 784},
+    {"mlp P=2 D 784-1024 fwd", 0, 1, 32, 1024, 784}, {"mlp P=2 D 784-1024 dx", 0, 0, 32, 784, 1024},
+    {"mlp P=2 G 1024-784 fwd", 0, 1, 32, 784, 1024}, {"mlp P=2 G 1024-784 dx", 0, 0, 32, 1024, 784},
     {"dcgan x6", 0, 0, 128, 3136, 1024},
     {"dcgan x6", 0, 0, 128, 3528, 1024},
     {"dcgan x2", 0, 0, 128, 1960, 1024},
@@ -246,9 +252,22 @@ static double thread_cpu(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* GFLOP/s of thread CPU time over calls lasting at least 20 ms in all */
+/* FNV-1a of C's bits */
+static uint32_t gemm_hash(const float *c, size_t nc) {
+    uint32_t h = 2166136261u;
+    for (size_t j = 0; j < nc; j++) {
+        uint32_t v;
+        memcpy(&v, &c[j], sizeof v);
+        h = (h ^ v) * 16777619u;
+    }
+    return h;
+}
+
+/* GFLOP/s of thread CPU time over calls lasting at least 20 ms in all; ours: 0 OpenBLAS, 1 our
+ * sgemm as it runs, 2 our sgemm with its small-m path off (every operand packed) */
 static double gemm_rate(int ours, const gemm_shape_t *s, const float *a, const float *b, float *c) {
     int lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n, calls = 0;
+    int small = ours == 2 ? sgemm_set_small_m(0) : -1;
     double t0 = thread_cpu(), t;
     do {
         if (ours) sgemm(s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, lda, b, ldb, 0.0f, c, s->n);
@@ -257,6 +276,7 @@ static double gemm_rate(int ours, const gemm_shape_t *s, const float *a, const f
                         s->k, 1.0f, a, lda, b, ldb, 0.0f, c, s->n);
         calls++;
     } while ((t = thread_cpu() - t0) < 0.02);
+    if (small >= 0) sgemm_set_small_m(small);
     return 2.0 * s->m * s->n * s->k * calls / t / 1e9;
 }
 
@@ -269,7 +289,7 @@ static int gemm_bench(const char *isa, int reps) {
             return 2;
         }
     }
-    printf("where\tta\ttb\tm\tn\tk\tours\topenblas\tisa\tcore\thash\n");
+    printf("where\tta\ttb\tm\tn\tk\tours\tpacked\topenblas\tisa\tcore\thash\n");
     for (size_t i = 0; i < sizeof gemm_shapes / sizeof gemm_shapes[0]; i++) {
         const gemm_shape_t *s = &gemm_shapes[i];
         size_t na = (size_t)s->m * s->k, nb = (size_t)s->k * s->n, nc = (size_t)s->m * s->n;
@@ -277,22 +297,25 @@ static int gemm_bench(const char *isa, int reps) {
         float *c = gt_aligned_alloc(sizeof(float) * nc);
         for (size_t j = 0; j < na; j++) a[j] = 2.0f * philox_uniform(7, PHILOX_STREAM_USER, 1, j) - 1.0f;
         for (size_t j = 0; j < nb; j++) b[j] = 2.0f * philox_uniform(7, PHILOX_STREAM_USER, 2, j) - 1.0f;
-        double ours = 0, blas = 0;
-        for (int r = 0; r < reps; r++) {
-            double g = gemm_rate(1, s, a, b, c);
-            ours = g > ours ? g : ours;
-            g = gemm_rate(0, s, a, b, c);
-            blas = g > blas ? g : blas;
+        double best[3] = {0, 0, 0};
+        for (int r = 0; r < reps; r++)
+            for (int e = 2; e >= 0; e--) { /* in turns: packed, ours, OpenBLAS */
+                double g = gemm_rate(e, s, a, b, c);
+                best[e] = g > best[e] ? g : best[e];
+            }
+        int lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n, small = sgemm_set_small_m(0);
+        sgemm(s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, lda, b, ldb, 0.0f, c, s->n);
+        uint32_t hp = gemm_hash(c, nc);
+        sgemm_set_small_m(small);
+        sgemm(s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, lda, b, ldb, 0.0f, c, s->n);
+        uint32_t h = gemm_hash(c, nc);
+        if (h != hp) {
+            fprintf(stderr, "train_bench: %s %dx%dx%d: the small-m path gives other bits than the packed one\n",
+                    s->where, s->m, s->n, s->k);
+            return 1;
         }
-        sgemm(s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, s->ta ? s->m : s->k, b, s->tb ? s->k : s->n, 0.0f, c, s->n);
-        uint32_t h = 2166136261u;
-        for (size_t j = 0; j < nc; j++) {
-            uint32_t v;
-            memcpy(&v, &c[j], sizeof v);
-            h = (h ^ v) * 16777619u;
-        }
-        printf("%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t%s\t%08x\n", s->where, s->ta, s->tb, s->m, s->n, s->k,
-               ours, blas, sgemm_isa_name(sgemm_isa()), openblas_get_corename(), h);
+        printf("%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%s\t%s\t%08x\n", s->where, s->ta, s->tb, s->m, s->n,
+               s->k, best[1], best[2], best[0], sgemm_isa_name(sgemm_isa()), openblas_get_corename(), h);
         fflush(stdout);
         gt_aligned_free(a);
         gt_aligned_free(b);
@@ -304,7 +327,7 @@ static int gemm_bench(const char *isa, int reps) {
 static void usage(void) {
     fprintf(stderr, "usage: train_bench --arch mlp|dcgan|wgan-gp|sngan --batch B [--steps N] [--warmup W] [--threads T]\n"
                     "                   [--r1 GAMMA]\n"
-                    "       train_bench --gemm [--isa avx2|avx512] [--reps N]\n"
+                    "       train_bench --gemm [--isa avx2|avx512] [--reps N] [--small-m M]\n"
                     "       train_bench --sgemm-ceiling\n");
     exit(2);
 }
@@ -320,6 +343,7 @@ int main(int argc, char **argv) {
             if (i + 1 >= argc) usage();
             if (strcmp(argv[i], "--isa") == 0) isa = argv[++i];
             else if (strcmp(argv[i], "--reps") == 0) reps = atoi(argv[++i]);
+            else if (strcmp(argv[i], "--small-m") == 0) sgemm_set_small_m(atoi(argv[++i]));
             else usage();
         }
         if (reps < 1) usage();

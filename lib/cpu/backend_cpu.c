@@ -83,9 +83,11 @@ static void cpu_release_const(backend_t *be, const void *p) {
  * selects), which it beat on every such shape, but not OpenBLAS's own AVX-512 ones (SkylakeX,
  * Cooperlake, SapphireRapids): with those, ours everywhere took 24% (MLP) and 10% (DCGAN) more
  * CPU time per step, and ours on the shapes where it won alone (A transposed, small k) tied
- * within the noise. GT_GEMM=openblas or GT_GEMM=ours in the environment forces one (for
- * measurements), read once by backend_cpu. The choice depends only on the call's shape and the
- * machine, so results stay independent of the thread count. */
+ * within the noise; so did its small-m path (B read in place) on the MLP's products with at most
+ * 64 rows, n >= 128 and k >= 256, though it beat them per shape by 1.02-1.6x: in the step those
+ * products are bound by reading the weights from memory. GT_GEMM=openblas or GT_GEMM=ours in
+ * the environment forces one (for measurements), read once by backend_cpu. The choice depends
+ * only on the call's shape and the machine, so results stay independent of the thread count. */
 static int gemm_engine = -1;    /* -1: by shape; 0: OpenBLAS; 1: ours */
 static int openblas_avx512 = 0; /* OpenBLAS runs its AVX-512 kernels */
 

@@ -31,6 +31,7 @@
 #define SGEMM_MC 144  /* rows of A per packed block: a multiple of every MR (8, 6, 4) */
 #define SGEMM_KC 256  /* the chunk of k: an A panel (MR x KC) and a B panel (KC x NR) stay in L1/L2 */
 #define SGEMM_NC 2048 /* columns of B per packed block (KC x NC floats: 2 MiB, in L3) */
+#define SGEMM_SMALL_M 144 /* sgemm's small-m path up to this many rows of C (README.md, "The GEMM") */
 #define MAX_MR 8
 #define MAX_NR 32
 
@@ -179,37 +180,54 @@ static void pack_b(int tb, const float *b, int ldb, int p0, int kc, int j0, int 
 /* ---- micro-kernels: C (MR x NR at c, row stride ldc) = alpha * Ap Bp + beta * C ---------- */
 
 typedef void (*kernel_fn)(int kc, const float *ap, const float *bp, float *c, long ldc, float alpha, float beta);
+typedef void (*kernel_s_fn)(int kc, const float *ap, long ai, long ap_, const float *bp, long bp_, float *c, long ldc,
+                            float alpha, float beta);
+
+/* The kernels read element (i, p) of A at ap[i * ai + p * ap_] and row p of B at bp + p * bp_:
+ * packed panels (ai 1, ap_ MR, bp_ NR, the constants of each ISA's `kernel_*`) or a matrix
+ * read in place (`*_s`: sgemm's small-m path, below). One body per ISA, inlined into both, so
+ * the arithmetic is the same. */
 
 /* The fallback: 4 x 16, each product rounded before the sum. */
-static void kernel_c(int kc, const float *ap, const float *bp, float *c, long ldc, float alpha, float beta) {
+static inline __attribute__((always_inline)) void body_c(int kc, const float *ap, long ai, long ap_,
+                                                         const float *bp, long bp_, float *c, long ldc, float alpha,
+                                                         float beta) {
     float acc[4][16];
     memset(acc, 0, sizeof acc);
     for (int p = 0; p < kc; p++) {
-        const float *a = ap + (size_t)p * 4, *b = bp + (size_t)p * 16;
+        const float *a = ap + (size_t)p * ap_, *b = bp + (size_t)p * bp_;
         for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 16; j++) acc[i][j] += a[i] * b[j];
+            for (int j = 0; j < 16; j++) acc[i][j] += a[i * ai] * b[j];
     }
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 16; j++)
             c[i * ldc + j] = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j];
 }
+static void kernel_c(int kc, const float *ap, const float *bp, float *c, long ldc, float alpha, float beta) {
+    body_c(kc, ap, 1, 4, bp, 16, c, ldc, alpha, beta);
+}
+static void kernel_c_s(int kc, const float *ap, long ai, long ap_, const float *bp, long bp_, float *c, long ldc,
+                       float alpha, float beta) {
+    body_c(kc, ap, ai, ap_, bp, bp_, c, ldc, alpha, beta);
+}
 
 #if SGEMM_X86
 /* AVX2 + FMA: 6 x 16, twelve ymm accumulators. */
-__attribute__((target("avx2,fma"))) static void kernel_avx2(int kc, const float *ap, const float *bp, float *c,
-                                                            long ldc, float alpha, float beta) {
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+body_avx2(int kc, const float *ap, long ai, long ap_, const float *bp, long bp_, float *c, long ldc, float alpha,
+          float beta) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
            c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int p = 0; p < kc; p++) {
         __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8), a;
 #define ROW(i)                                   \
-    a = _mm256_broadcast_ss(ap + i);             \
+    a = _mm256_broadcast_ss(ap + i * ai);        \
     c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0);   \
     c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1);
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
 #undef ROW
-        ap += 6;
-        bp += 16;
+        ap += ap_;
+        bp += bp_;
     }
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
 #define OUT(i)                                                                                                   \
@@ -226,21 +244,32 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(int kc, const float 
 #undef OUT
 }
 
+__attribute__((target("avx2,fma"))) static void kernel_avx2(int kc, const float *ap, const float *bp, float *c,
+                                                            long ldc, float alpha, float beta) {
+    body_avx2(kc, ap, 1, 6, bp, 16, c, ldc, alpha, beta);
+}
+__attribute__((target("avx2,fma"))) static void kernel_avx2_s(int kc, const float *ap, long ai, long ap_,
+                                                              const float *bp, long bp_, float *c, long ldc,
+                                                              float alpha, float beta) {
+    body_avx2(kc, ap, ai, ap_, bp, bp_, c, ldc, alpha, beta);
+}
+
 /* AVX-512F: 8 x 32, sixteen zmm accumulators. */
-__attribute__((target("avx512f,avx2,fma"))) static void kernel_avx512(int kc, const float *ap, const float *bp,
-                                                                      float *c, long ldc, float alpha, float beta) {
+static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void
+body_avx512(int kc, const float *ap, long ai, long ap_, const float *bp, long bp_, float *c, long ldc, float alpha,
+            float beta) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
            c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     for (int p = 0; p < kc; p++) {
         __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16), a;
 #define ROW(i)                                   \
-    a = _mm512_set1_ps(ap[i]);                   \
+    a = _mm512_set1_ps(ap[i * ai]);              \
     c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0);   \
     c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1);
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
 #undef ROW
-        ap += 8;
-        bp += 32;
+        ap += ap_;
+        bp += bp_;
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #define OUT(i)                                                                                                   \
@@ -256,21 +285,31 @@ __attribute__((target("avx512f,avx2,fma"))) static void kernel_avx512(int kc, co
     OUT(0) OUT(1) OUT(2) OUT(3) OUT(4) OUT(5) OUT(6) OUT(7)
 #undef OUT
 }
+__attribute__((target("avx512f,avx2,fma"))) static void kernel_avx512(int kc, const float *ap, const float *bp,
+                                                                      float *c, long ldc, float alpha, float beta) {
+    body_avx512(kc, ap, 1, 8, bp, 32, c, ldc, alpha, beta);
+}
+__attribute__((target("avx512f,avx2,fma"))) static void kernel_avx512_s(int kc, const float *ap, long ai, long ap_,
+                                                                        const float *bp, long bp_, float *c,
+                                                                        long ldc, float alpha, float beta) {
+    body_avx512(kc, ap, ai, ap_, bp, bp_, c, ldc, alpha, beta);
+}
 #endif
 
 typedef struct {
     kernel_fn fn;
+    kernel_s_fn fs; /* the same with the operands' strides given */
     int mr, nr;
 } kernel_t;
 
 static const kernel_t kernels[3] = {
-    {kernel_c, 4, 16},
+    {kernel_c, kernel_c_s, 4, 16},
 #if SGEMM_X86
-    {kernel_avx2, 6, 16},
-    {kernel_avx512, 8, 32},
+    {kernel_avx2, kernel_avx2_s, 6, 16},
+    {kernel_avx512, kernel_avx512_s, 8, 32},
 #else
-    {kernel_c, 4, 16},
-    {kernel_c, 4, 16},
+    {kernel_c, kernel_c_s, 4, 16},
+    {kernel_c, kernel_c_s, 4, 16},
 #endif
 };
 
@@ -328,6 +367,16 @@ static float *thread_buffers(void) {
 
 /* ---- the driver -------------------------------------------------------------------------- */
 
+/* The valid mm x nn part of a kernel's sum in the scratch tile (row stride nr) out to C, with
+ * the kernel's own epilogue arithmetic: C = alpha * t (+ beta * C) */
+static void tile_out(const float *tile, int nr, int mm, int nn, float *cp, int ldc, float alpha, float bet) {
+    for (int i = 0; i < mm; i++)
+        for (int j = 0; j < nn; j++) {
+            float t = tile[i * nr + j], *cv = cp + (size_t)i * ldc + j;
+            *cv = bet == 0.0f ? alpha * t : alpha * t + bet * *cv;
+        }
+}
+
 /* C = alpha op(A) B + beta C with B's panels made by pack (sgemm.h): the one loop nest behind
  * sgemm and sgemm_pb. */
 static void driver(int trans_a, int m, int n, int k, float alpha, const float *a, int lda, sgemm_pack_b_fn pack,
@@ -366,12 +415,139 @@ static void driver(int trans_a, int m, int n, int k, float alpha, const float *a
                         /* an edge tile: the kernel's sum into the scratch tile (1 * acc + 0 is
                          * acc exactly), then the same epilogue on the valid part */
                         kd.fn(kc, ap, bp, tile, nr, 1.0f, 0.0f);
-                        for (int i = 0; i < mm; i++)
-                            for (int j = 0; j < nn; j++) {
-                                float t = tile[i * nr + j], *cv = cp + (size_t)i * ldc + j;
-                                *cv = bet == 0.0f ? alpha * t : alpha * t + bet * *cv;
-                            }
+                        tile_out(tile, nr, mm, nn, cp, ldc, alpha, bet);
                     }
+                }
+            }
+        }
+    }
+}
+
+/* ---- the small-m path ----------------------------------------------------------------------- *
+ * With few rows of C (the linear layers at a small batch) each element of B is used only m times,
+ * so packing B costs about as much as the kernel's work on it. Here only op(A) (m x k, the
+ * small operand) is packed and B (the weights) is read where it lies:
+ *   op(B) = B (k x n): the kernel's B rows are B's rows, NR floats at stride ldb;
+ *   op(B) = B^T: C^T (n x m) = B op(A)^T, B's rows (k floats at stride ldb) are the kernel's A
+ *   operand, broadcast one float at a time, op(A)^T packed into B panels; the tile is C's
+ *   transposed and goes out transposed.
+ * Products commute exactly (a * b and fma(a, b, c) are symmetric), and every element is still one
+ * chain of fused multiply-adds over k in index order, in the same chunks of SGEMM_KC, with the
+ * same epilogue: the bits are the packed path's. Edges (a last partial NR columns of B, or MR
+ * rows of B^T) are packed, zero-padded, as the packed path packs them.
+ * In a training step the weights come from memory (the optimizer has swept them out of the
+ * caches), and their rows read in place are short streams the hardware prefetcher follows late:
+ * each tile's call first prefetches its share of the next B panel's rows (or of B's next MR
+ * rows), which took 4-6% off these GEMMs' time in the MLP step (perf samples, two runs each). */
+
+static int small_m_max = SGEMM_SMALL_M; /* read atomically: tests and benchmarks change it */
+
+int sgemm_set_small_m(int max) {
+    if (max > SGEMM_MC) max = SGEMM_MC; /* A is packed whole into the MC x KC buffer */
+    if (max < 0) max = 0;
+    return __atomic_exchange_n(&small_m_max, max, __ATOMIC_RELAXED);
+}
+
+#if SGEMM_X86
+/* tile_out of a tile with 8 valid rows, transposed: C[j][i] from tile[i * nr + j], columns
+ * [0, nn) of the tile (rows of C) 8 at a time through registers, the same arithmetic per element */
+__attribute__((target("avx2"))) static void tile_out_t8(const float *tile, int nr, int nn, float *cp, int ldc,
+                                                        float alpha, float bet) {
+    __m256 r[8], va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(bet);
+    for (int j8 = 0; j8 < nn; j8 += 8) {
+        tr8x8(tile + j8, (size_t)nr, 8, r); /* r[q]: column j8 + q of the tile = 8 floats of row j8 + q of C */
+        int q1 = nn - j8 < 8 ? nn - j8 : 8;
+        for (int q = 0; q < q1; q++) {
+            float *cv = cp + (size_t)(j8 + q) * ldc;
+            __m256 v = _mm256_mul_ps(va, r[q]);
+            if (bet != 0.0f) v = _mm256_add_ps(v, _mm256_mul_ps(vb, _mm256_loadu_ps(cv)));
+            _mm256_storeu_ps(cv, v);
+        }
+    }
+}
+#endif
+
+/* tile_out transposed: C[j][i] (j < nn, i < mm) from tile[i * nr + j] */
+static void tile_out_t(const float *tile, int nr, int mm, int nn, float *cp, int ldc, float alpha, float bet,
+                       int vec) {
+#if SGEMM_X86
+    if (vec && mm == 8) {
+        tile_out_t8(tile, nr, nn, cp, ldc, alpha, bet);
+        return;
+    }
+#endif
+    (void)vec;
+    for (int j = 0; j < nn; j++)
+        for (int i = 0; i < mm; i++) {
+            float t = tile[i * nr + j], *cv = cp + (size_t)j * ldc + i;
+            *cv = bet == 0.0f ? alpha * t : alpha * t + bet * *cv;
+        }
+}
+
+static void small_m(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                    int ldb, float beta, float *c, int ldc) {
+    const sgemm_isa_t isa = sgemm_isa();
+    const kernel_t kd = kernels[isa];
+    const int mr = kd.mr, nr = kd.nr, vec = isa != SGEMM_C;
+    float *abuf = thread_buffers(), *bbuf = abuf + (size_t)SGEMM_MC * SGEMM_KC;
+    _Alignas(64) float tile[MAX_MR * MAX_NR];
+    for (int pc = 0; pc < k; pc += SGEMM_KC) {
+        int kc = k - pc < SGEMM_KC ? k - pc : SGEMM_KC;
+        float bet = pc == 0 ? beta : 1.0f;
+        if (!tb) { /* C = op(A) B: A packed (all m rows), B's rows read in place */
+            pack_a(ta, a, lda, 0, m, pc, kc, mr, abuf, vec);
+            for (int jr = 0; jr < n; jr += nr) {
+                int nn = n - jr < nr ? n - jr : nr;
+                const float *bp = b + (size_t)pc * ldb + jr;
+                long bs = ldb;
+                if (nn < nr) { /* the last columns: zero-padded, as the packed path has them */
+                    pack_b(0, b, ldb, pc, kc, jr, nn, nr, bbuf, vec);
+                    bp = bbuf, bs = nr;
+                }
+                int tiles = (m + mr - 1) / mr, jn = jr + nr;
+                for (int ir = 0; ir < m; ir += mr) {
+                    int mm = m - ir < mr ? m - ir : mr;
+                    const float *ap = abuf + (size_t)ir * kc;
+                    float *cp = c + (size_t)ir * ldc + jr;
+                    if (jn + nr <= n) { /* this tile's share of the next panel's rows on its way to L2 */
+                        int t = ir / mr, p0 = kc * t / tiles, p1 = kc * (t + 1) / tiles;
+                        for (int p = p0; p < p1; p++) {
+                            const char *q = (const char *)(b + (size_t)(pc + p) * ldb + jn);
+                            __builtin_prefetch(q, 0, 2);
+                            __builtin_prefetch(q + 64, 0, 2);
+                            if (nr > 16) __builtin_prefetch(q + 124, 0, 2);
+                        }
+                    }
+                    if (mm == mr && nn == nr) {
+                        kd.fs(kc, ap, 1, mr, bp, bs, cp, ldc, alpha, bet);
+                        continue;
+                    }
+                    kd.fs(kc, ap, 1, mr, bp, bs, tile, nr, 1.0f, 0.0f);
+                    tile_out(tile, nr, mm, nn, cp, ldc, alpha, bet);
+                }
+            }
+        } else { /* C^T = B op(A)^T: op(A)^T (kc x m) packed into B panels, B's rows read in place */
+            pack_b(!ta, a, lda, pc, kc, 0, m, nr, bbuf, vec);
+            for (int ir = 0; ir < n; ir += mr) {
+                int mm = n - ir < mr ? n - ir : mr;
+                const float *ap = b + (size_t)ir * ldb + pc;
+                long as_i = ldb, as_p = 1;
+                if (mm < mr) { /* the last rows of B: zero-padded, as the packed path has them */
+                    pack_a(0, b, ldb, ir, mm, pc, kc, mr, abuf, vec);
+                    ap = abuf, as_i = 1, as_p = mr;
+                }
+                int in = ir + mr, tiles = (m + nr - 1) / nr;
+                for (int jr = 0; jr < m; jr += nr) {
+                    int nn = m - jr < nr ? m - jr : nr;
+                    if (in < n) { /* this tile's share of B's next MR rows on its way to L2 */
+                        int t = jr / nr, i0 = mr * t / tiles, i1 = mr * (t + 1) / tiles;
+                        for (int i = i0; i < i1 && in + i < n; i++) {
+                            const char *q = (const char *)(b + (size_t)(in + i) * ldb + pc);
+                            for (int o = 0; o < kc * 4; o += 64) __builtin_prefetch(q + o, 0, 2);
+                        }
+                    }
+                    kd.fs(kc, ap, as_i, as_p, bbuf + (size_t)jr * kc, nr, tile, nr, 1.0f, 0.0f);
+                    tile_out_t(tile, nr, mm, nn, c + (size_t)jr * ldc + ir, ldc, alpha, bet, vec);
                 }
             }
         }
@@ -391,6 +567,10 @@ static void pack_matrix_b(const void *ctx, int p0, int kc, long j0, int nc, int 
 
 void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
            int ldb, float beta, float *c, int ldc) {
+    if (m > 0 && n > 0 && k > 0 && m <= __atomic_load_n(&small_m_max, __ATOMIC_RELAXED)) {
+        small_m(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
     matrix_b_t mb = {trans_b, ldb, sgemm_isa() != SGEMM_C, b};
     driver(trans_a, m, n, k, alpha, a, lda, pack_matrix_b, &mb, 0, beta, c, ldc);
 }

@@ -1,7 +1,8 @@
 /* sgemm.h: our own single-threaded single-precision GEMM (sgemm.c): operands packed into
- * panels, register-blocked micro-kernels for AVX-512F and AVX2+FMA picked at run time by the
- * CPU, a portable C fallback. The CPU backend's gemm (backend_cpu.c) uses it for the shapes
- * where it beats OpenBLAS (README.md, "The GEMM").
+ * panels (with few rows of C only op(A), B read in place: the small-m path), register-blocked
+ * micro-kernels for AVX-512F and AVX2+FMA picked at run time by the CPU, a portable C fallback.
+ * The CPU backend's gemm (backend_cpu.c) uses it for the shapes where it beats OpenBLAS
+ * (README.md, "The GEMM").
  *
  * Every element of C is one dot product over k, summed in index order in chunks of
  * SGEMM_KC (a fixed function of k), so its bits depend only on k, the ISA and the operands,
@@ -30,6 +31,10 @@ typedef void (*sgemm_pack_b_fn)(const void *ctx, int p0, int kc, long j0, int nc
  * the same bits. */
 void sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, int lda, sgemm_pack_b_fn pack,
               const void *ctx, long j_off, float beta, float *c, int ldc);
+
+/* sgemm computes C with at most `max` rows (clamped to [0, 144]) without packing B (sgemm.c,
+ * "the small-m path"; the same bits either way). Returns the previous bound (tests, benchmarks). */
+int sgemm_set_small_m(int max);
 
 /* The ISA sgemm uses: the best the CPU has, unless sgemm_force_isa changed it. */
 sgemm_isa_t sgemm_isa(void);

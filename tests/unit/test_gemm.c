@@ -3,7 +3,8 @@
  * beta == 0 edge cases; bit-identical results with 1, 2 and 3 threads; cpu_parallel_for covering
  * every index once for any thread count. Our own sgemm (lib/cpu/sgemm.c) on its own, with each
  * ISA the CPU has: the same checks on sizes that cross its tile, chunk and block edges, the same
- * bits for AVX2 and AVX-512, and an element's bits independent of where C is cut. */
+ * bits for AVX2 and AVX-512, and an element's bits independent of where C is cut; its small-m
+ * path (B read in place) giving the packed path's bits. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
@@ -221,6 +222,82 @@ static void test_sgemm_same_bits(void) {
     sgemm_force_isa(best);
 }
 
+/* ---- the small-m path (sgemm.c): B read in place, the same bits as packing it -------------- */
+
+/* C = alpha op(A) op(B) + beta C by be->gemm with sgemm's small-m bound set to `small`, from
+ * fixed operands with `pad` floats after every row (C's padding included in the result) */
+static float *gemm_padded(backend_t *be, int small, int ta, int tb, int m, int n, int k, float alpha, float beta,
+                          int pad) {
+    int arows = ta ? k : m, brows = tb ? n : k, lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+    float *a = malloc(sizeof(float) * (size_t)arows * lda), *b = malloc(sizeof(float) * (size_t)brows * ldb);
+    float *c = malloc(sizeof(float) * (size_t)m * ldc);
+    fill(a, (size_t)arows * lda, 21);
+    fill(b, (size_t)brows * ldb, 22);
+    fill(c, (size_t)m * ldc, 23);
+    int old = sgemm_set_small_m(small);
+    be->gemm(be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    sgemm_set_small_m(old);
+    free(a);
+    free(b);
+    return c;
+}
+
+/* every ISA, every transpose: the small-m path gives the packed path's bytes on shapes with
+ * edge tiles in both directions, k past one chunk (257, 513), odd leading dimensions (pad 3),
+ * beta 0, 1 and other; m up to the bound (144) */
+static void test_sgemm_small_m_bits(void) {
+    static const int sizes[][3] = {{1, 1, 1},     {8, 32, 3},    {7, 31, 5},  {13, 45, 27},
+                                   {64, 100, 300}, {33, 70, 257}, {144, 45, 513}, {17, 64, 256}};
+    static const float ab[][2] = {{1.0f, 0.0f}, {-0.5f, 1.0f}, {1.7f, 0.3f}}; /* 0.3: beta C rounds */
+    sgemm_isa_t best = sgemm_isa();
+    for (int isa = SGEMM_C; isa <= SGEMM_AVX512; isa++) {
+        if (!sgemm_force_isa((sgemm_isa_t)isa)) continue;
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+                    const int *z = sizes[s];
+                    int bad = 0;
+                    for (int v = 0; v < 3; v++) {
+                        int pad = v == 2 ? 3 : v, m = z[0], n = z[1], k = z[2];
+                        float *p = gemm_padded(&direct, 0, ta, tb, m, n, k, ab[v][0], ab[v][1], pad);
+                        float *q = gemm_padded(&direct, 144, ta, tb, m, n, k, ab[v][0], ab[v][1], pad);
+                        bad |= memcmp(p, q, sizeof(float) * (size_t)m * (n + pad)) != 0;
+                        free(p);
+                        free(q);
+                    }
+                    CHECK(!bad, "%s ta=%d tb=%d %dx%dx%d: the small-m path gives other bits",
+                          sgemm_isa_name((sgemm_isa_t)isa), ta, tb, z[0], z[1], z[2]);
+                }
+    }
+    sgemm_force_isa(best);
+}
+
+/* through the backend's gemm, cut into column blocks: the same bits with the small-m path on and
+ * off, with 1 and with 2 threads (GT_GEMM=ours: whatever engine the shape rule picks here) */
+static void test_gemm_small_m_threads(void) {
+    static const int shapes[][5] = {{64, 520, 300, 0, 1}, {64, 520, 300, 0, 0}, {40, 600, 270, 1, 0},
+                                    {32, 300, 513, 1, 1}};
+    const char *engine = getenv("GT_GEMM");
+    char saved[32] = "";
+    if (engine) snprintf(saved, sizeof saved, "%s", engine);
+    setenv("GT_GEMM", "ours", 1); /* read by backend_cpu() */
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int *z = shapes[s];
+        size_t cnt = (size_t)z[0] * (z[1] + 1);
+        float *ref = gemm_padded(backend_cpu(1), 0, z[3], z[4], z[0], z[1], z[2], 1.3f, 0.7f, 1);
+        for (int t = 1; t <= 2; t++) {
+            float *c = gemm_padded(backend_cpu(t), 144, z[3], z[4], z[0], z[1], z[2], 1.3f, 0.7f, 1);
+            CHECK(!memcmp(ref, c, cnt * sizeof(float)), "%dx%dx%d ta=%d tb=%d, %d threads: other bits", z[0], z[1],
+                  z[2], z[3], z[4], t);
+            free(c);
+        }
+        free(ref);
+    }
+    if (engine) setenv("GT_GEMM", saved, 1);
+    else unsetenv("GT_GEMM");
+    backend_cpu(1);
+}
+
 /* ---- the column matrix packed from the image (conv.c cpu_pack_cols, backend gemm_im2col) ----
  * Packing is a copy, so sgemm_pb reading the image must give the bits of im2col then sgemm:
  * both operand forms (col: the forward, col^T: the weight gradient), strides 1 and 2, padding,
@@ -417,6 +494,8 @@ int main(void) {
     RUN(test_gemm_k_zero);
     RUN(test_sgemm_isas);
     RUN(test_sgemm_same_bits);
+    RUN(test_sgemm_small_m_bits);
+    RUN(test_gemm_small_m_threads);
     RUN(test_sgemm_pack_cols);
     RUN(test_gemm_im2col);
     RUN(test_parallel_for_covers_once);
