@@ -360,6 +360,17 @@ void layer_act_dropout_forward(const nn_ctx_t *ctx, const layer_t *act, layer_t 
 void layer_act_dropout_backward(const nn_ctx_t *ctx, const layer_t *act, layer_t *drop, float *dx, const float *dy,
                                 const float *x, int B);
 
+/* BatchNorm and the activation after it in one layer's passes (net.c fuses them; backend.h
+ * bn_args_t.act), the bits of the two layers' passes one after the other. layer_bn_act_ok: bn
+ * is bn (not cbn) and act a relu or lrelu (its backward reads only x, which the fused backward
+ * recomputes from bn's input). layer_bn_act_forward: z = act(bn(x)), bn's output not written;
+ * _backward: dx, bn's dw and db from dz (the gradient w.r.t. act's output) and bn's input x;
+ * dx may be NULL (parameter gradients only). */
+int layer_bn_act_ok(const layer_t *bn, const layer_t *act);
+void layer_bn_act_forward(const nn_ctx_t *ctx, layer_t *bn, const layer_t *act, float *z, const float *x, int B);
+void layer_bn_act_backward(const nn_ctx_t *ctx, layer_t *bn, const layer_t *act, float *dx, const float *dz,
+                           const float *x, int B);
+
 /* BatchNorm's pieces that conditional BatchNorm (cbn) shares (lib/nn/layer_bn.c says what they do) */
 void layer_bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, size_t n_affine);
 bn_args_t layer_bn_args(const nn_ctx_t *ctx, const layer_t *l, int B);

@@ -363,12 +363,14 @@ static void grads_touched(net_t *n, const nn_ctx_t *ctx) {
 /* Fused passes: top-level layers i and i+1 run as one pass over memory when layer.h allows it,
  * with the bits of the two passes: an activation then dropout (FUSE_ACT_DROPOUT,
  * layer_act_dropout_ok; forward and backward), else a linear layer then an activation
- * (FUSE_LINEAR_ACT, layer_linear_act_ok; forward only, both outputs written) unless that
- * activation fuses with a dropout after it. The activation's output is not written by the
- * first, and an observer (shown every layer's output) sees layers one at a time, so it turns
+ * (FUSE_LINEAR_ACT, layer_linear_act_ok; forward only, both outputs written) or a BatchNorm
+ * then a relu or lrelu (FUSE_BN_ACT, layer_bn_act_ok; forward and backward) unless that
+ * activation fuses with a dropout after it. The first and the last do not write the
+ * activation's input (BatchNorm's output, which the fused backward recomputes from BatchNorm's
+ * input), and an observer (shown every layer's output) sees layers one at a time, so it turns
  * fusion off, as net_fuse(n, 0) does. Forward and backward decide alike, and either way each
- * layer's backward reads only what both ways leave (act's x, dropout's mask). */
-enum { FUSE_NONE, FUSE_ACT_DROPOUT, FUSE_LINEAR_ACT };
+ * layer's backward reads only what both ways leave (act's x, dropout's mask, bn's x). */
+enum { FUSE_NONE, FUSE_ACT_DROPOUT, FUSE_LINEAR_ACT, FUSE_BN_ACT };
 
 void net_fuse(net_t *n, int on) { n->fuse_off = !on; }
 
@@ -376,8 +378,9 @@ static int fuse_at(const net_t *n, const nn_ctx_t *ctx, int i) {
     if (n->fuse_off || ctx->observer || i < 0 || i + 1 >= n->n_layers) return FUSE_NONE;
     const layer_t *l = n->layers;
     if (layer_act_dropout_ok(ctx, &l[i], &l[i + 1])) return FUSE_ACT_DROPOUT;
-    if (layer_linear_act_ok(&l[i], &l[i + 1]) && !(i + 2 < n->n_layers && layer_act_dropout_ok(ctx, &l[i + 1], &l[i + 2])))
-        return FUSE_LINEAR_ACT;
+    if (i + 2 < n->n_layers && layer_act_dropout_ok(ctx, &l[i + 1], &l[i + 2])) return FUSE_NONE;
+    if (layer_linear_act_ok(&l[i], &l[i + 1])) return FUSE_LINEAR_ACT;
+    if (layer_bn_act_ok(&l[i], &l[i + 1])) return FUSE_BN_ACT;
     return FUSE_NONE;
 }
 
@@ -390,6 +393,7 @@ const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B) {
         if (f == FUSE_ACT_DROPOUT) layer_act_dropout_forward(ctx, l, &n->layers[i + 1], n->acts[i + 2], n->acts[i], B);
         if (f == FUSE_LINEAR_ACT)
             layer_linear_act_forward(ctx, l, &n->layers[i + 1], n->acts[i + 1], n->acts[i + 2], n->acts[i], B);
+        if (f == FUSE_BN_ACT) layer_bn_act_forward(ctx, l, &n->layers[i + 1], n->acts[i + 2], n->acts[i], B);
         if (f != FUSE_NONE) {
             i++;
             continue;
@@ -422,11 +426,21 @@ void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int
     for (int i = n->n_layers - 1; i >= 0; i--) {
         layer_t *l = &n->layers[i];
         if (!dx && i < first) break;
-        float *gin2 = fuse_at(n, ctx, i - 1) == FUSE_ACT_DROPOUT ? grad_in(n->dacts, i - 1, dx, first) : NULL;
+        int f = fuse_at(n, ctx, i - 1);
+        float *gin2 = f == FUSE_ACT_DROPOUT ? grad_in(n->dacts, i - 1, dx, first) : NULL;
         if (gin2) { /* layers i-1 and i in one pass (gin2 may be g's buffer: element-wise) */
             layer_act_dropout_backward(ctx, &n->layers[i - 1], l, gin2, g, n->acts[i - 1], B);
             g = gin2;
             i--;
+            continue;
+        }
+        if (f == FUSE_BN_ACT) { /* bn i-1 and its activation i; bn's dx may be NULL (grads only) */
+            layer_t *bn = &n->layers[i - 1];
+            float *gin = grad_in(n->dacts, i - 1, dx, first);
+            layer_bn_act_backward(ctx, bn, l, gin, g, n->acts[i - 1], B);
+            g = gin;
+            i--;
+            if (ctx->grad_hook && bn->n_params) ctx->grad_hook->fn(ctx->grad_hook->arg, from -= bn->n_params);
             continue;
         }
         float *gin = grad_in(n->dacts, i, dx, first);
