@@ -302,7 +302,7 @@ static float *bn_act_bits(backend_t *be, const bn_args_t *a0, act_kind_t k, cons
             a.y = y;
             be->bn_forward(be, &a);
             be->act_forward(be, k, 0.2f, z, y, n);
-            be->act_backward(be, k, 0.2f, g, a0->dy, y, NULL, n);
+            be->act_backward(be, k, 0.2f, g, a0->dy, y, z, n);
             a.dy = g;
         } else {
             a.act = 1 + (int)k;
