@@ -233,9 +233,15 @@ static void test_fused_passes(void) {
         CHECK(same_runs_fused(bn, (shape3_t){20, 1, 1}, 8, t, t, 1, 0), "bn/act: fused (%d threads) and unfused differ", t);
     CHECK(same_runs_fused(bn, (shape3_t){20, 1, 1}, 8, 1, 2, 1, 1), "bn/act fused: 1 and 2 threads differ");
     CHECK(same_runs_fused(bn, (shape3_t){20, 1, 1}, 2, 2, 2, 1, 0), "bn/act at B = 2: fused and unfused differ");
-    /* the activation's output (act/dropout) and BatchNorm's (bn/act): acts[2] of each */
-    const char *unwritten[2] = {m, "linear 5; bn; relu; linear 3"};
-    for (int s = 0; s < 2; s++) {
+    /* inside residual blocks' paths (sngan's G: bn; relu at a path's start and middle) */
+    const char *blk = "block { linear 30; bn; relu; linear 20; lrelu 0.2; dropout 0.3; linear 20 } skip { linear 20; bn; "
+                      "lrelu 0.1 }; linear 256; reshape 16x4x4; block { bn; relu; upsample 2; conv 8 k3 p1; bn; relu; "
+                      "conv 8 k3 p1 } skip { upsample 2; conv 8 k1 }; bn; relu; flatten; linear 3";
+    CHECK(same_runs_fused(blk, (shape3_t){20, 1, 1}, 6, 2, 2, 1, 0), "blocks: fused and unfused differ");
+    /* the activation's output (act/dropout) and BatchNorm's (bn/act): acts[2] of each, or in a
+     * block the bn's (its second child's) */
+    const char *unwritten[3] = {m, "linear 5; bn; relu; linear 3", "block { linear 5; bn; relu; linear 20 }"};
+    for (int s = 0; s < 3; s++) {
         net_t n;
         net_build(&n, unwritten[s], (shape3_t){20, 1, 1}, be);
         net_alloc(&n, 2);
@@ -247,9 +253,10 @@ static void test_fused_passes(void) {
             net_fuse(&n, k != 1);
             net_observe(&n, k == 2 ? &o : NULL);
             nn_ctx_t ctx = net_ctx(&n, 1, 1, 0, 0);
-            be->upload(be, n.acts[2], &sentinel, sizeof sentinel);
+            float *buf = s < 2 ? n.acts[2] : n.layers[0].sub_acts[1];
+            be->upload(be, buf, &sentinel, sizeof sentinel);
             net_forward(&n, &ctx, x, 2);
-            be->download(be, &got, n.acts[2], sizeof got);
+            be->download(be, &got, buf, sizeof got);
             CHECK((got == sentinel) == (k == 0), "%s, case %d: the fused layer's output %s written", unwritten[s], k,
                   got == sentinel ? "not" : "was");
         }
