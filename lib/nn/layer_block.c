@@ -116,7 +116,7 @@ static void block_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *
  * and the layers before the path's first one with parameters are not run. */
 static void path_backward(const nn_ctx_t *ctx, layer_t *l, int a, int cnt, int jvp, const float *x, const float *tx,
                           const float *g, const float *tg, float *gx, float *tgx, int B) {
-    if (!jvp) { /* with fused pairs, as the forward pass ran */
+    if (!jvp) { /* with fused pairs, as the forward pass ran; the tangent passes below, one layer at a time */
         layer_seq_backward(ctx, l->sub + a, cnt, l->sub_acts + a, x, g, gx, l->gtmp, NULL, B);
         return;
     }
@@ -132,14 +132,10 @@ static void path_backward(const nn_ctx_t *ctx, layer_t *l, int a, int cnt, int j
         int none = !want && j <= first;
         float *gin = none ? NULL : j > 0 ? l->gtmp[j & 1] : gx;
         const float *in = j > 0 ? l->sub_acts[a + j - 1] : x;
-        if (jvp) {
-            float *tgin = none ? NULL : j > 0 ? l->tgtmp[j & 1] : tgx;
-            const float *tin = j > 0 ? l->sub_tacts[a + j - 1] : tx;
-            layer_jvp_backward(ctx, c, gin, tgin, g, tg, in, tin, l->sub_acts[a + j], l->sub_tacts[a + j], B);
-            tg = tgin;
-        } else {
-            layer_backward(ctx, c, gin, g, in, l->sub_acts[a + j], B);
-        }
+        float *tgin = none ? NULL : j > 0 ? l->tgtmp[j & 1] : tgx;
+        const float *tin = j > 0 ? l->sub_tacts[a + j - 1] : tx;
+        layer_jvp_backward(ctx, c, gin, tgin, g, tg, in, tin, l->sub_acts[a + j], l->sub_tacts[a + j], B);
+        tg = tgin;
         g = gin;
     }
 }
