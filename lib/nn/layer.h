@@ -361,7 +361,7 @@ void layer_act_dropout_forward(const nn_ctx_t *ctx, const layer_t *act, layer_t 
 void layer_act_dropout_backward(const nn_ctx_t *ctx, const layer_t *act, layer_t *drop, float *dx, const float *dy,
                                 const float *x, int B);
 
-/* BatchNorm and the activation after it in one layer's passes (net.c fuses them; backend.h
+/* BatchNorm and the activation after it in one layer's passes (layer_fuse_at below; backend.h
  * bn_args_t.act), the bits of the two layers' passes one after the other. layer_bn_act_ok: bn
  * is bn (not cbn) and act a relu or lrelu (its backward reads only x, which the fused backward
  * recomputes from bn's input). layer_bn_act_forward: z = act(bn(x)), bn's output not written;

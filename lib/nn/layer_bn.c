@@ -14,7 +14,7 @@
  * Eval mode uses the running statistics. Backward follows the forward's mode (ctx->training
  * must be the same): the full batch-statistics backward in training mode, the affine one in
  * eval mode. Backward recomputes x_hat from x and the saved mean and inv_std.
- * A relu or lrelu after the layer runs inside its passes when net.c fuses them (layer.h
+ * A relu or lrelu after the layer runs inside its passes when they are fused (layer.h
  * layer_bn_act_*): forward writes only the activation's output, backward takes the
  * activation's derivative at the layer's output recomputed from x, with the bits of the two
  * layers' own passes.
@@ -94,14 +94,19 @@ static bn_args_t bn_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
     return a;
 }
 
-/* the passes, with the activation act after the layer fused (NULL: none; bn_args_t.act) */
-static void bn_forward_act(const nn_ctx_t *ctx, layer_t *l, const layer_t *act, float *y, const float *x, int B) {
+/* bn_args with the activation act after the layer fused (NULL: none; bn_args_t.act) */
+static bn_args_t bn_args_act(const nn_ctx_t *ctx, const layer_t *l, const layer_t *act, int B) {
     bn_args_t a = bn_args(ctx, l, B);
     act_kind_t k;
     if (act && layer_act_reads_x(act, &k)) {
         a.act = 1 + (int)k;
         a.slope = act->slope;
     }
+    return a;
+}
+
+static void bn_forward_act(const nn_ctx_t *ctx, layer_t *l, const layer_t *act, float *y, const float *x, int B) {
+    bn_args_t a = bn_args_act(ctx, l, act, B);
     a.y = y;
     a.x = x;
     ctx->be->bn_forward(ctx->be, &a);
@@ -112,12 +117,7 @@ static void bn_backward_act(const nn_ctx_t *ctx, layer_t *l, const layer_t *act,
                             const float *x, int B) {
     int param_grads = l->dw && !ctx->skip_param_grads;
     if (!dx && !param_grads) return;
-    bn_args_t a = bn_args(ctx, l, B);
-    act_kind_t k;
-    if (act && layer_act_reads_x(act, &k)) {
-        a.act = 1 + (int)k;
-        a.slope = act->slope;
-    }
+    bn_args_t a = bn_args_act(ctx, l, act, B);
     if (!param_grads) a.dw = a.db = NULL; /* the backend leaves dw, db alone */
     a.dx = dx;
     a.dy = dy;
@@ -135,7 +135,7 @@ static void bn_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float 
     bn_backward_act(ctx, l, NULL, dx, dy, x, B);
 }
 
-/* ---- fused with the activation after it (layer.h layer_bn_act_*; net.c decides) ----------- */
+/* ---- fused with the activation after it (layer.h layer_bn_act_*; layer_fuse_at decides) --- */
 
 int layer_bn_act_ok(const layer_t *bn, const layer_t *act) {
     act_kind_t k;
