@@ -55,13 +55,14 @@ __global__ void k_bn_eval_stats(float *mean, float *inv_std, const float *runnin
     inv_std[c] = (float)norm_inv_std(running[C + c], eps);
 }
 
+/* y: BatchNorm's output, or the fused activation's (bn_args_t.act; norm_math.h bn_out) */
 template <class I>
 __global__ void k_bn_apply(float *y, const float *x, const float *mean, const float *inv_std, const float *w,
-                           const float *b, size_t n, gt_idiv C, gt_idiv S) {
+                           const float *b, int act, float slope, size_t n, gt_idiv C, gt_idiv S) {
     I i = GT_TID_AS(I);
     if (i >= n) return;
     I c = C.mod(S.div(i));
-    y[i] = norm_affine(norm_hat(x[i], mean[c], inv_std[c]), w ? w[c] : 1.0f, b ? b[c] : 0.0f);
+    y[i] = bn_out(x[i], mean[c], inv_std[c], w ? w[c] : 1.0f, b ? b[c] : 0.0f, act, slope);
 }
 
 /* ---- data-parallel BatchNorm (backend.h bn_sync_t): the same sums, kept per channel in the
@@ -149,16 +150,19 @@ void cuda_bn_forward(backend_t *be, const bn_args_t *a) {
     }
     gt_count_bytes(8.0 * n);
     GT_LAUNCH_IDX(n, k_bn_apply, gt_blocks(n), GT_BLOCK, a->y, a->x, (const float *)a->mean, (const float *)a->inv_std,
-                  a->w, a->b, n, gt_idiv_make(C), gt_idiv_make(S));
+                  a->w, a->b, a->act, a->slope, n, gt_idiv_make(C), gt_idiv_make(S));
 }
 
-/* sum dy, sum dy x_hat */
+/* sum g, sum g x_hat, g the gradient w.r.t. BatchNorm's output (dy, or through the fused
+ * activation: norm_math.h bn_act_grad) */
 struct bn_sum_grad {
-    const float *x, *dy, *mean, *inv_std;
+    const float *x, *dy, *mean, *inv_std, *w, *b;
+    int act;
+    float slope;
     long C, S;
     __device__ void operator()(long c, long i, long k, double *acc) const {
         size_t j = bn_index(c, i, k, C, S);
-        double g = dy[j];
+        double g = bn_act_grad(dy[j], x[j], mean[c], inv_std[c], w ? w[c] : 1.0f, b ? b[c] : 0.0f, act, slope);
         acc[0] += g;
         acc[1] += g * norm_hat(x[j], mean[c], inv_std[c]);
     }
@@ -182,12 +186,13 @@ struct bn_grad_finish {
 
 template <class I>
 __global__ void k_bn_dx(float *dx, const float *dy, const float *x, const float *mean, const float *inv_std,
-                        const float *w, const double *terms, size_t n, gt_idiv C, gt_idiv S) {
+                        const float *w, const float *b, int act, float slope, const double *terms, size_t n,
+                        gt_idiv C, gt_idiv S) {
     I i = GT_TID_AS(I);
     if (i >= n) return;
     I c = C.mod(S.div(i));
-    float wc = w ? w[c] : 1.0f;
-    dx[i] = norm_dx(dy[i] * wc, norm_hat(x[i], mean[c], inv_std[c]), inv_std[c], terms[2 * c], terms[2 * c + 1]);
+    float wc = w ? w[c] : 1.0f, g = bn_act_grad(dy[i], x[i], mean[c], inv_std[c], wc, b ? b[c] : 0.0f, act, slope);
+    dx[i] = norm_dx(g * wc, norm_hat(x[i], mean[c], inv_std[c]), inv_std[c], terms[2 * c], terms[2 * c + 1]);
 }
 
 void cuda_bn_backward(backend_t *be, const bn_args_t *a) {
@@ -198,7 +203,7 @@ void cuda_bn_backward(backend_t *be, const bn_args_t *a) {
     gt_count_bytes(8.0 * n);
     if (a->training && a->sync) { /* the slice's sums; dx's terms from the global ones */
         double *sums = a->sync->scratch;
-        gt_reduce_2d<2>(C, a->B, S, bn_sum_grad{a->x, a->dy, a->mean, a->inv_std, C, S},
+        gt_reduce_2d<2>(C, a->B, S, bn_sum_grad{a->x, a->dy, a->mean, a->inv_std, a->w, a->b, a->act, a->slope, C, S},
                      bn_keep_grad{sums, a->dw, a->db, C});
         if (!a->dx) return;
         be->sum_procs(be, sums, 2 * (size_t)C, 1);
@@ -206,13 +211,14 @@ void cuda_bn_backward(backend_t *be, const bn_args_t *a) {
         GT_LAUNCH(finish, gt_blocks(C), GT_BLOCK, (const double *)sums, C,
                   bn_grad_finish{NULL, NULL, a->w, terms, (double)a->sync->batch * (double)S, 1});
     } else {
-        gt_reduce_2d<2>(C, a->B, S, bn_sum_grad{a->x, a->dy, a->mean, a->inv_std, C, S},
+        gt_reduce_2d<2>(C, a->B, S, bn_sum_grad{a->x, a->dy, a->mean, a->inv_std, a->w, a->b, a->act, a->slope, C, S},
                      bn_grad_finish{a->dw, a->db, a->w, terms, (double)count, a->training});
     }
     if (!a->dx) return;
     gt_count_bytes(12.0 * n);
     GT_LAUNCH_IDX(n, k_bn_dx, gt_blocks(n), GT_BLOCK, a->dx, a->dy, a->x, (const float *)a->mean,
-                  (const float *)a->inv_std, a->w, (const double *)terms, n, gt_idiv_make(C), gt_idiv_make(S));
+                  (const float *)a->inv_std, a->w, a->b, a->act, a->slope, (const double *)terms, n, gt_idiv_make(C),
+                  gt_idiv_make(S));
 }
 
 /* ---- LayerNorm and instance normalization: segments are rows (ln_args_t; element k of row i

@@ -72,6 +72,14 @@ typedef struct {
     float *mean, *inv_std;   /* (C) written by forward, read by backward */
     float *running;          /* (2C) running_mean then running_var */
     const struct bn_sync *sync; /* NULL, or: the B samples are one process's slice (below) */
+    /* The activation after the BatchNorm, fused into its passes (lib/nn/net.c; norm_math.h
+     * bn_out, bn_act_grad): 0 none, else 1 + the act_kind_t of a relu or lrelu, with its slope.
+     * forward: y is the activation's output f(BN's output) (BN's own output is not written);
+     * backward: dy is the gradient w.r.t. the activation's output, taken through f' at BN's
+     * output recomputed from x: the bits of act_forward after bn_forward, of act_backward
+     * before bn_backward. */
+    int act;
+    float slope;
 } bn_args_t;
 
 /* Data-parallel BatchNorm (lib/gan/trainer.c, lib/base/dist.h): the statistics are over the global batch

@@ -8,6 +8,7 @@
 
 #include "lib/base/hd.h"
 #include "lib/base/philox.h"
+#include "lib/backend/act_math.h"
 #ifndef __CUDACC__
 #include <math.h>
 #endif
@@ -32,6 +33,22 @@ GT_HD static inline float norm_hat(float x, float mean, float inv_std) { return 
 
 /* y = x_hat * w + b */
 GT_HD static inline float norm_affine(float xhat, float w, float b) { return xhat * w + b; }
+
+/* BatchNorm's output at x with a fused activation after it (backend.h bn_args_t.act: 0 none,
+ * else 1 + act_kind_t of relu or lrelu): f(x_hat w + b), rounded as the two passes round it. */
+GT_HD static inline float bn_out(float x, float mean, float inv_std, float w, float b, int act, float slope) {
+    float y = norm_affine(norm_hat(x, mean, inv_std), w, b);
+    return act ? act_value(act - 1, slope, y) : y;
+}
+
+/* The gradient w.r.t. BatchNorm's output from dy, the one w.r.t. the fused activation's output:
+ * f'(y) dy at BatchNorm's output y recomputed from x (act_backward_value, as act_backward
+ * computes it), or dy itself without an activation. */
+GT_HD static inline float bn_act_grad(float dy, float x, float mean, float inv_std, float w, float b, int act,
+                                      float slope) {
+    if (!act) return dy;
+    return act_backward_value(act - 1, slope, norm_affine(norm_hat(x, mean, inv_std), w, b), 0.0f, dy);
+}
 
 /* The batch-statistics (or per-sample) backward of x_hat = (x - mean) / sqrt(var + eps) over n
  * values: with g = dL/dx_hat, sg = sum g and sgx = sum g x_hat over the n values,

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "cpu_ops.h"
+#include "lib/base/common.h"
 #include "lib/backend/norm_math.h"
 
 /* ---- BatchNorm2d: channels split over threads, each channel's sums in a fixed order -------- *
@@ -17,6 +18,16 @@
  * sum k % 8 and the eight are added in a fixed tree, so the additions do not wait on each other
  * (one running double sum was latency-bound) and the result stays a fixed function of the
  * values. Planes add into the channel's total in sample order. */
+
+/* LOOP(A) with A the constant value of bn_args_t.act (0, or 1 + ACT_RELU or ACT_LRELU: a fused
+ * activation): a loop per kind, so that bn_out and bn_act_grad (norm_math.h) inline to their own
+ * vector loop. cpu_bn_forward and _backward refuse other values. */
+#define BN_ACT_CASES(act, LOOP)                                                                            \
+    switch (act) {                                                                                         \
+    case 0: LOOP(0) break;                                                                                 \
+    case 1 + ACT_RELU: LOOP(1 + ACT_RELU) break;                                                           \
+    default: LOOP(1 + ACT_LRELU) break;                                                                    \
+    }
 
 static double lanes_total(const double *acc) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
@@ -48,24 +59,47 @@ static double plane_sqdev(const float *x, long n, double m) {
     return lanes_total(acc);
 }
 
-/* *sg += sum dy, *sgx += sum dy x_hat over one plane */
-static void plane_bwd_sums(const float *dy, const float *x, long n, float mean, float istd, double *sg,
-                           double *sgx) {
-    double a[8] = {0}, b[8] = {0};
+/* *sg += sum g, *sgx += sum g x_hat over one plane, g the gradient w.r.t. BatchNorm's output
+ * (dy, or through a fused activation: bn_act_grad) */
+static void plane_bwd_sums(const float *dy, const float *x, long n, float mean, float istd, float w, float b, int act,
+                           float slope, double *sg, double *sgx) {
+    double a[8] = {0}, q[8] = {0};
     long n8 = n - n % 8;
-    for (long i = 0; i < n8; i += 8)
-        for (int k = 0; k < 8; k++) {
-            double g = dy[i + k];
-            a[k] += g;
-            b[k] += g * norm_hat(x[i + k], mean, istd);
-        }
-    for (long i = n8; i < n; i++) {
-        double g = dy[i];
-        a[i % 8] += g;
-        b[i % 8] += g * norm_hat(x[i], mean, istd);
+#define SUMS(A)                                                                                            \
+    for (long i = 0; i < n8; i += 8)                                                                       \
+        for (int k = 0; k < 8; k++) {                                                                      \
+            double g = bn_act_grad(dy[i + k], x[i + k], mean, istd, w, b, A, slope);                       \
+            a[k] += g;                                                                                     \
+            q[k] += g * norm_hat(x[i + k], mean, istd);                                                    \
+        }                                                                                                  \
+    for (long i = n8; i < n; i++) {                                                                        \
+        double g = bn_act_grad(dy[i], x[i], mean, istd, w, b, A, slope);                                   \
+        a[i % 8] += g;                                                                                     \
+        q[i % 8] += g * norm_hat(x[i], mean, istd);                                                        \
     }
+    BN_ACT_CASES(act, SUMS)
+#undef SUMS
     *sg += lanes_total(a);
-    *sgx += lanes_total(b);
+    *sgx += lanes_total(q);
+}
+
+/* y = BatchNorm's output over one plane, or the fused activation's (bn_out) */
+static void plane_apply(float *y, const float *x, long n, float mean, float istd, float w, float b, int act,
+                        float slope) {
+#define APPLY(A) for (long k = 0; k < n; k++) y[k] = bn_out(x[k], mean, istd, w, b, A, slope);
+    BN_ACT_CASES(act, APPLY)
+#undef APPLY
+}
+
+/* dx over one plane from the channel's terms sg_n, sgx_n (dy through a fused activation) */
+static void plane_dx(float *dx, const float *dy, const float *x, long n, float mean, float istd, float w, float b,
+                     int act, float slope, double sg_n, double sgx_n) {
+#define DX(A)                                                                                              \
+    for (long k = 0; k < n; k++)                                                                           \
+        dx[k] = norm_dx(bn_act_grad(dy[k], x[k], mean, istd, w, b, A, slope) * w, norm_hat(x[k], mean, istd), \
+                        istd, sg_n, sgx_n);
+    BN_ACT_CASES(act, DX)
+#undef DX
 }
 
 /* forward for channels [c0, c1) */
@@ -94,7 +128,7 @@ static void bn_fwd_range(void *arg, long c0, long c1) {
         float w = j->w ? j->w[c] : 1.0f, b = j->b ? j->b[c] : 0.0f;
         for (int i = 0; i < B; i++) {
             size_t o = ((size_t)i * C + c) * S;
-            for (long k = 0; k < S; k++) j->y[o + k] = norm_affine(norm_hat(j->x[o + k], mean, istd), w, b);
+            plane_apply(j->y + o, j->x + o, S, mean, istd, w, b, j->act, j->slope);
         }
     }
 }
@@ -106,11 +140,11 @@ static void bn_bwd_range(void *arg, long c0, long c1) {
     long S = j->S;
     double n = (double)B * (double)S;
     for (long c = c0; c < c1; c++) {
-        float mean = j->mean[c], istd = j->inv_std[c], w = j->w ? j->w[c] : 1.0f;
-        double sg = 0, sgx = 0; /* sum dy, sum dy x_hat */
+        float mean = j->mean[c], istd = j->inv_std[c], w = j->w ? j->w[c] : 1.0f, b = j->b ? j->b[c] : 0.0f;
+        double sg = 0, sgx = 0; /* sum g, sum g x_hat (g: dy, through a fused activation) */
         for (int i = 0; i < B; i++) {
             size_t o = ((size_t)i * C + c) * S;
-            plane_bwd_sums(j->dy + o, j->x + o, S, mean, istd, &sg, &sgx);
+            plane_bwd_sums(j->dy + o, j->x + o, S, mean, istd, w, b, j->act, j->slope, &sg, &sgx);
         }
         if (j->dw) {
             j->dw[c] += (float)sgx;
@@ -120,8 +154,7 @@ static void bn_bwd_range(void *arg, long c0, long c1) {
         double sg_n = j->training ? w * sg / n : 0, sgx_n = j->training ? w * sgx / n : 0;
         for (int i = 0; i < B; i++) {
             size_t o = ((size_t)i * C + c) * S;
-            for (long k = 0; k < S; k++)
-                j->dx[o + k] = norm_dx(j->dy[o + k] * w, norm_hat(j->x[o + k], mean, istd), istd, sg_n, sgx_n);
+            plane_dx(j->dx + o, j->dy + o, j->x + o, S, mean, istd, w, b, j->act, j->slope, sg_n, sgx_n);
         }
     }
 }
@@ -162,13 +195,19 @@ static void bn1d_fwd_blocks(void *arg, long k0, long k1) {
                 j->inv_std[c0 + k] = (float)norm_inv_std(j->running[C + c0 + k], j->eps);
             }
         }
-        const float *w = j->w ? j->w + c0 : NULL, *b = j->b ? j->b + c0 : NULL;
         const float *ms = j->mean + c0, *is = j->inv_std + c0;
+        float wv[BN1D_BLK], bv[BN1D_BLK];
+        for (long k = 0; k < nc; k++) {
+            wv[k] = j->w ? j->w[c0 + k] : 1.0f;
+            bv[k] = j->b ? j->b[c0 + k] : 0.0f;
+        }
+        float slope = j->slope;
         for (int i = 0; i < B; i++) {
             const float *row = j->x + (size_t)i * C + c0;
             float *yrow = j->y + (size_t)i * C + c0;
-            for (long k = 0; k < nc; k++)
-                yrow[k] = norm_affine(norm_hat(row[k], ms[k], is[k]), w ? w[k] : 1.0f, b ? b[k] : 0.0f);
+#define APPLY(A) for (long k = 0; k < nc; k++) yrow[k] = bn_out(row[k], ms[k], is[k], wv[k], bv[k], A, slope);
+            BN_ACT_CASES(j->act, APPLY)
+#undef APPLY
         }
     }
 }
@@ -180,13 +219,21 @@ static void bn1d_bwd_blocks(void *arg, long k0, long k1) {
         long c0 = blk * BN1D_BLK, nc = C - c0 < BN1D_BLK ? C - c0 : BN1D_BLK;
         const float *ms = j->mean + c0, *is = j->inv_std + c0;
         double sg[BN1D_BLK] = {0}, sgx[BN1D_BLK] = {0}, sg_n[BN1D_BLK], sgx_n[BN1D_BLK];
+        float wv[BN1D_BLK], bv[BN1D_BLK], slope = j->slope;
+        for (long k = 0; k < nc; k++) {
+            wv[k] = j->w ? j->w[c0 + k] : 1.0f;
+            bv[k] = j->b ? j->b[c0 + k] : 0.0f;
+        }
         for (int i = 0; i < B; i++) {
             const float *row = j->x + (size_t)i * C + c0, *g = j->dy + (size_t)i * C + c0;
-            for (long k = 0; k < nc; k++) {
-                double gk = g[k];
-                sg[k] += gk;
-                sgx[k] += gk * norm_hat(row[k], ms[k], is[k]);
-            }
+#define SUMS(A)                                                                                            \
+    for (long k = 0; k < nc; k++) {                                                                        \
+        double gk = bn_act_grad(g[k], row[k], ms[k], is[k], wv[k], bv[k], A, slope);                       \
+        sg[k] += gk;                                                                                       \
+        sgx[k] += gk * norm_hat(row[k], ms[k], is[k]);                                                     \
+    }
+            BN_ACT_CASES(j->act, SUMS)
+#undef SUMS
         }
         if (j->dw)
             for (long k = 0; k < nc; k++) {
@@ -194,17 +241,19 @@ static void bn1d_bwd_blocks(void *arg, long k0, long k1) {
                 j->db[c0 + k] += (float)sg[k];
             }
         if (!j->dx) continue;
-        float wv[BN1D_BLK];
         for (long k = 0; k < nc; k++) {
-            wv[k] = j->w ? j->w[c0 + k] : 1.0f;
             sg_n[k] = j->training ? wv[k] * sg[k] / B : 0;
             sgx_n[k] = j->training ? wv[k] * sgx[k] / B : 0;
         }
         for (int i = 0; i < B; i++) {
             const float *row = j->x + (size_t)i * C + c0, *g = j->dy + (size_t)i * C + c0;
             float *dxr = j->dx + (size_t)i * C + c0;
-            for (long k = 0; k < nc; k++)
-                dxr[k] = norm_dx(g[k] * wv[k], norm_hat(row[k], ms[k], is[k]), is[k], sg_n[k], sgx_n[k]);
+#define DX(A)                                                                                              \
+    for (long k = 0; k < nc; k++)                                                                          \
+        dxr[k] = norm_dx(bn_act_grad(g[k], row[k], ms[k], is[k], wv[k], bv[k], A, slope) * wv[k],          \
+                         norm_hat(row[k], ms[k], is[k]), is[k], sg_n[k], sgx_n[k]);
+            BN_ACT_CASES(j->act, DX)
+#undef DX
         }
     }
 }
@@ -230,6 +279,7 @@ static void bn_sums(const bn_args_t *j, int what, double *out) {
     for (long c = 0; c < C; c++) {
         double s0 = 0, s1 = 0;
         float fm = what == 2 ? j->mean[c] : 0, istd = what == 2 ? j->inv_std[c] : 0;
+        float w = j->w ? j->w[c] : 1.0f, b = j->b ? j->b[c] : 0.0f;
         double r = what == 1 && j->running ? j->running[c] : 0; /* the shift */
         for (int i = 0; i < B; i++) {
             size_t o = ((size_t)i * C + c) * S;
@@ -239,7 +289,7 @@ static void bn_sums(const bn_args_t *j, int what, double *out) {
                     s0 += d;
                     s1 += d * d;
                 } else {
-                    double g = j->dy[o + k];
+                    double g = bn_act_grad(j->dy[o + k], j->x[o + k], fm, istd, w, b, j->act, j->slope);
                     s0 += g;
                     s1 += g * norm_hat(j->x[o + k], fm, istd);
                 }
@@ -267,7 +317,7 @@ static void bn_forward_synced(backend_t *be, const bn_args_t *j) {
         float w = j->w ? j->w[c] : 1.0f, b = j->b ? j->b[c] : 0.0f;
         for (int i = 0; i < B; i++) {
             size_t o = ((size_t)i * C + c) * S;
-            for (long k = 0; k < S; k++) j->y[o + k] = norm_affine(norm_hat(j->x[o + k], mean, istd), w, b);
+            plane_apply(j->y + o, j->x + o, S, mean, istd, w, b, j->act, j->slope);
         }
     }
 }
@@ -286,25 +336,31 @@ static void bn_backward_synced(backend_t *be, const bn_args_t *j) {
     if (j->dx) {
         be->sum_procs(be, s, 2 * (size_t)C, 1);
         for (int c = 0; c < C; c++) {
-            float mean = j->mean[c], istd = j->inv_std[c], w = j->w ? j->w[c] : 1.0f;
+            float mean = j->mean[c], istd = j->inv_std[c], w = j->w ? j->w[c] : 1.0f, b = j->b ? j->b[c] : 0.0f;
             double sg_n = w * s[c] / n, sgx_n = w * s[C + c] / n;
             for (int i = 0; i < B; i++) {
                 size_t o = ((size_t)i * C + c) * S;
-                for (long k = 0; k < S; k++)
-                    j->dx[o + k] =
-                        norm_dx(j->dy[o + k] * w, norm_hat(j->x[o + k], mean, istd), istd, sg_n, sgx_n);
+                plane_dx(j->dx + o, j->dy + o, j->x + o, S, mean, istd, w, b, j->act, j->slope, sg_n, sgx_n);
             }
         }
     }
 }
 
+/* a fused activation is a relu or lrelu (bn_args_t.act) */
+static void bn_act_check(const bn_args_t *a) {
+    if (a->act && a->act != 1 + ACT_RELU && a->act != 1 + ACT_LRELU)
+        gt_fatal(1, "bn: internal error: fused activation %d does not read x", a->act - 1);
+}
+
 void cpu_bn_forward(backend_t *be, const bn_args_t *a) {
+    bn_act_check(a);
     if (a->sync && a->training) bn_forward_synced(be, a);
     else bn_run(be, a, 0);
 }
 
 void cpu_bn_backward(backend_t *be, const bn_args_t *a) {
     if (!a->dx && !a->dw) return;
+    bn_act_check(a);
     if (a->sync && a->training) bn_backward_synced(be, a);
     else bn_run(be, a, 1);
 }

@@ -84,6 +84,7 @@ int extractor_setup(extractor_t *ex, shape3_t s, const char *set_name) {
         if (model_load(m, ex->net_path, ex->be, ex->batch)) return -1;
         ex->ready = 1; /* the model is loaded: extractor_free frees it */
         net_t *D = &m->D;
+        net_fuse(D, 0); /* every layer's output written: a fused pair leaves its first one's unwritten */
         if (ex->layer < 0) ex->layer = D->n_layers - 2;
         if (ex->layer < 0 || ex->layer >= D->n_layers)
             return gt_err("%s %s:%d: D has layers 0 to %d", ex->opt, ex->net_path, ex->layer, D->n_layers - 1), -2;

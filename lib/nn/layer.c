@@ -65,6 +65,80 @@ void layer_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy,
     if (wn) layer_wn_backward_end(ctx, l);
 }
 
+/* ---- sequences with fused pairs (layer.h layer_seq_*) ------------------------------------- */
+
+int layer_fuse_at(const nn_ctx_t *ctx, const layer_t *l, int cnt, int i) {
+    if (ctx->fuse_off || ctx->observer || i < 0 || i + 1 >= cnt) return FUSE_NONE;
+    if (layer_act_dropout_ok(ctx, &l[i], &l[i + 1])) return FUSE_ACT_DROPOUT;
+    if (i + 2 < cnt && layer_act_dropout_ok(ctx, &l[i + 1], &l[i + 2])) return FUSE_NONE;
+    if (layer_linear_act_ok(&l[i], &l[i + 1])) return FUSE_LINEAR_ACT;
+    if (layer_bn_act_ok(&l[i], &l[i + 1])) return FUSE_BN_ACT;
+    return FUSE_NONE;
+}
+
+void layer_seq_forward(const nn_ctx_t *ctx, layer_t *ls, int cnt, float *const *outs, const float *x, int B) {
+    for (int i = 0; i < cnt; i++) {
+        layer_t *l = &ls[i];
+        const float *in = i ? outs[i - 1] : x;
+        int f = layer_fuse_at(ctx, ls, cnt, i);
+        if (f == FUSE_NONE) {
+            layer_forward(ctx, l, outs[i], in, B);
+            continue;
+        }
+        if (f == FUSE_ACT_DROPOUT) layer_act_dropout_forward(ctx, l, l + 1, outs[i + 1], in, B);
+        else if (f == FUSE_LINEAR_ACT) layer_linear_act_forward(ctx, l, l + 1, outs[i], outs[i + 1], in, B);
+        else layer_bn_act_forward(ctx, l, l + 1, outs[i + 1], in, B);
+        i++;
+    }
+}
+
+/* where layer i of a sequence writes its input gradient: gx for the first, NULL when nobody
+ * needs it (no gx, and no layer with parameters before it) */
+static float *seq_grad_in(float *const *bufs, int i, float *gx, int first) {
+    if (i == 0) return gx;
+    if (!gx && i <= first) return NULL;
+    return bufs[i & 1];
+}
+
+static void seq_hook(const nn_ctx_t *ctx, const layer_t *l, size_t *from) {
+    if (from && ctx->grad_hook && l->n_params) ctx->grad_hook->fn(ctx->grad_hook->arg, *from -= l->n_params);
+}
+
+void layer_seq_backward(const nn_ctx_t *ctx, layer_t *ls, int cnt, float *const *outs, const float *x,
+                        const float *g, float *gx, float *const *bufs, size_t *from, int B) {
+    int first = cnt; /* the first layer with parameters */
+    for (int i = 0; i < cnt; i++)
+        if (ls[i].n_params) {
+            first = i;
+            break;
+        }
+    for (int i = cnt - 1; i >= 0; i--) {
+        layer_t *l = &ls[i];
+        if (!gx && i < first) break;
+        int f = layer_fuse_at(ctx, ls, cnt, i - 1);
+        const float *in0 = i > 1 ? outs[i - 2] : x; /* layer i-1's input, when fused */
+        float *gin2 = f == FUSE_ACT_DROPOUT ? seq_grad_in(bufs, i - 1, gx, first) : NULL;
+        if (gin2) { /* layers i-1 and i in one pass (gin2 may be g's buffer: element-wise) */
+            layer_act_dropout_backward(ctx, l - 1, l, gin2, g, in0, B);
+            g = gin2;
+            i--;
+            continue;
+        }
+        if (f == FUSE_BN_ACT) { /* bn i-1 and its activation i; bn's dx may be NULL (grads only) */
+            float *gin = seq_grad_in(bufs, i - 1, gx, first);
+            layer_bn_act_backward(ctx, l - 1, l, gin, g, in0, B);
+            g = gin;
+            i--;
+            seq_hook(ctx, l - 1, from);
+            continue;
+        }
+        float *gin = seq_grad_in(bufs, i, gx, first);
+        layer_backward(ctx, l, gin, g, i ? outs[i - 1] : x, outs[i], B);
+        g = gin;
+        seq_hook(ctx, l, from);
+    }
+}
+
 void layer_jvp_forward(const nn_ctx_t *ctx, layer_t *l, float *y, float *ty, const float *x, const float *tx, int B) {
     if (l->sn) layer_sn_forward(ctx, l, 0);
     if (l->wn) layer_wn_forward(ctx, l);

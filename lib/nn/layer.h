@@ -47,6 +47,7 @@ typedef struct nn_ctx {
     const struct nn_observer *observer; /* NULL, or shown every layer's output and output gradient */
     const struct nn_grad_hook *grad_hook; /* NULL, or told in net_backward as the parameter
                                              gradients become final (below) */
+    int fuse_off;        /* no fused passes (layer_fuse_at; net_fuse sets it for its net's passes) */
 } nn_ctx_t;
 
 /* Called by net_backward after each top-level layer with parameters, and once at the end:
@@ -380,6 +381,36 @@ void layer_act_dropout_forward(const nn_ctx_t *ctx, const layer_t *act, layer_t 
                                int B);
 void layer_act_dropout_backward(const nn_ctx_t *ctx, const layer_t *act, layer_t *drop, float *dx, const float *dy,
                                 const float *x, int B);
+
+/* BatchNorm and the activation after it in one layer's passes (layer_fuse_at below; backend.h
+ * bn_args_t.act), the bits of the two layers' passes one after the other. layer_bn_act_ok: bn
+ * is bn (not cbn) and act a relu or lrelu (its backward reads only x, which the fused backward
+ * recomputes from bn's input). layer_bn_act_forward: z = act(bn(x)), bn's output not written;
+ * _backward: dx, bn's dw and db from dz (the gradient w.r.t. act's output) and bn's input x;
+ * dx may be NULL (parameter gradients only). */
+int layer_bn_act_ok(const layer_t *bn, const layer_t *act);
+void layer_bn_act_forward(const nn_ctx_t *ctx, layer_t *bn, const layer_t *act, float *z, const float *x, int B);
+void layer_bn_act_backward(const nn_ctx_t *ctx, layer_t *bn, const layer_t *act, float *dx, const float *dz,
+                           const float *x, int B);
+
+/* A sequence of layers ls[0 .. cnt) run in order, a net's top level (net.c) or a residual block's
+ * path (layer_block.c), with consecutive layers fused where the pairs' functions above allow it.
+ * layer_fuse_at: what ls[i] and ls[i+1] run as: FUSE_ACT_DROPOUT (forward and backward), else,
+ * unless ls[i+1] fuses with a dropout after it, FUSE_LINEAR_ACT (forward only) or FUSE_BN_ACT
+ * (forward and backward); FUSE_NONE when ctx->fuse_off, or an observer watches (it is shown
+ * every layer's output). Forward and backward decide alike, and each layer's backward reads
+ * only what both ways leave (act's x, dropout's mask, bn's x).
+ * layer_seq_forward: layer j's output into outs[j] (a fused pass leaves the unfused
+ *     intermediate output unwritten, but for FUSE_LINEAR_ACT), x the input.
+ * layer_seq_backward: from g, the gradient w.r.t. outs[cnt - 1], to gx at x (NULL: not wanted,
+ *     and the layers before the first with parameters are not run); gradients between layers in
+ *     bufs[j & 1] (two buffers, neither gx); from not NULL: after each layer with parameters,
+ *     ctx->grad_hook (when set) is told *from -= its n_params. */
+enum { FUSE_NONE, FUSE_ACT_DROPOUT, FUSE_LINEAR_ACT, FUSE_BN_ACT };
+int layer_fuse_at(const nn_ctx_t *ctx, const layer_t *ls, int cnt, int i);
+void layer_seq_forward(const nn_ctx_t *ctx, layer_t *ls, int cnt, float *const *outs, const float *x, int B);
+void layer_seq_backward(const nn_ctx_t *ctx, layer_t *ls, int cnt, float *const *outs, const float *x,
+                        const float *g, float *gx, float *const *bufs, size_t *from, int B);
 
 /* BatchNorm's pieces that conditional BatchNorm (cbn) shares (lib/nn/layer_bn.c says what they do) */
 void layer_bn_init(backend_t *be, layer_t *l, init_mode_t mode, uint64_t seed, size_t n_affine);

@@ -9,8 +9,10 @@
  *   sub_tacts[j] its tangent, gtmp / tgtmp three (B, sub_max) gradient scratch buffers
  *
  * Every pass runs the children's passes in order through layer.h's layer_forward and the others,
- * as net.c runs the top level, so a child with spectral normalization gets its steps (the
- * context, with the batch's labels, the training flag and the dropout keys, goes to each), then
+ * each path a sequence as net.c runs the top level (layer_seq_forward and _backward: fused pairs
+ * too; the tangent passes one layer at a time), so a child with spectral normalization gets its
+ * steps (the context, with the batch's labels, the training flag and the dropout keys, goes to
+ * each), then
  * adds the two paths with the backend's bias_add (C = n, inner = 1 is an elementwise sum).
  * Going back, the main path's input gradient is left in gtmp[2], the shortcut's (or dy itself)
  * in dx, and dx += gtmp[2]; gtmp[0] and gtmp[1] carry the gradients between the layers of a
@@ -83,15 +85,10 @@ static void sum_into(const nn_ctx_t *ctx, const layer_t *l, float *y, const floa
 }
 
 static void block_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
-    const float *h = x, *s = x;
-    for (int j = 0; j < l->n_sub; j++) {
-        layer_t *c = &l->sub[j];
-        const float *in = j < l->n_main ? h : s;
-        layer_forward(ctx, c, l->sub_acts[j], in, B);
-        if (j < l->n_main) h = l->sub_acts[j];
-        else s = l->sub_acts[j];
-    }
-    sum_into(ctx, l, y, h, s, B);
+    int ns = l->n_sub - l->n_main;
+    layer_seq_forward(ctx, l->sub, l->n_main, l->sub_acts, x, B);
+    if (ns) layer_seq_forward(ctx, l->sub + l->n_main, ns, l->sub_acts + l->n_main, x, B);
+    sum_into(ctx, l, y, l->sub_acts[l->n_main - 1], ns ? l->sub_acts[l->n_sub - 1] : x, B);
 }
 
 /* the tangent pass, with the primal (jvp_forward) or after the block's forward (tangent_only:
@@ -133,6 +130,10 @@ static void block_jvp_tangent(const nn_ctx_t *ctx, layer_t *l, float *ty, const 
  * curved layer (layer_jvp_curved); gx is then zeroed if it was not reached. */
 static void path_backward(const nn_ctx_t *ctx, layer_t *l, int a, int cnt, int jvp, const float *x, const float *tx,
                           const float *g, const float *tg, float *gx, float *tgx, int B) {
+    if (!jvp) { /* with fused pairs, as the forward pass ran; the tangent passes below, one layer at a time */
+        layer_seq_backward(ctx, l->sub + a, cnt, l->sub_acts + a, x, g, gx, l->gtmp, NULL, B);
+        return;
+    }
     int want = gx || tgx, first = cnt;
     for (int j = 0; j < cnt; j++)
         if (l->sub[a + j].n_params) {
@@ -145,14 +146,10 @@ static void path_backward(const nn_ctx_t *ctx, layer_t *l, int a, int cnt, int j
         int none = !want && j <= first, zero = jvp && !g && !layer_jvp_curved(c);
         float *gin = none || zero ? NULL : j > 0 ? l->gtmp[j & 1] : gx;
         const float *in = j > 0 ? l->sub_acts[a + j - 1] : x;
-        if (jvp) {
-            float *tgin = none ? NULL : j > 0 ? l->tgtmp[j & 1] : tgx;
-            const float *tin = j > 0 ? l->sub_tacts[a + j - 1] : tx;
-            layer_jvp_backward(ctx, c, gin, tgin, g, tg, in, tin, l->sub_acts[a + j], l->sub_tacts[a + j], B);
-            tg = tgin;
-        } else {
-            layer_backward(ctx, c, gin, g, in, l->sub_acts[a + j], B);
-        }
+        float *tgin = none ? NULL : j > 0 ? l->tgtmp[j & 1] : tgx;
+        const float *tin = j > 0 ? l->sub_tacts[a + j - 1] : tx;
+        layer_jvp_backward(ctx, c, gin, tgin, g, tg, in, tin, l->sub_acts[a + j], l->sub_tacts[a + j], B);
+        tg = tgin;
         g = gin;
     }
     if (gx && !g) ctx->be->zero(ctx->be, gx, sizeof(float) * (size_t)B * (size_t)shape3_size(l->in));

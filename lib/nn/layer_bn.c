@@ -14,6 +14,10 @@
  * Eval mode uses the running statistics. Backward follows the forward's mode (ctx->training
  * must be the same): the full batch-statistics backward in training mode, the affine one in
  * eval mode. Backward recomputes x_hat from x and the saved mean and inv_std.
+ * A relu or lrelu after the layer runs inside its passes when they are fused (layer.h
+ * layer_bn_act_*): forward writes only the activation's output, backward takes the
+ * activation's derivative at the layer's output recomputed from x, with the bits of the two
+ * layers' own passes.
  *
  * Init: w = 1 (INIT_TORCH) or 1 + 0.02 * philox_normal(seed, PHILOX_STREAM_INIT, layer index,
  * j) (INIT_DCGAN, as the DCGAN tutorial's N(1, 0.02)); b = 0; running_mean 0, running_var 1.
@@ -90,25 +94,61 @@ static bn_args_t bn_args(const nn_ctx_t *ctx, const layer_t *l, int B) {
     return a;
 }
 
-static void bn_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
+/* bn_args with the activation act after the layer fused (NULL: none; bn_args_t.act) */
+static bn_args_t bn_args_act(const nn_ctx_t *ctx, const layer_t *l, const layer_t *act, int B) {
     bn_args_t a = bn_args(ctx, l, B);
+    act_kind_t k;
+    if (act && layer_act_reads_x(act, &k)) {
+        a.act = 1 + (int)k;
+        a.slope = act->slope;
+    }
+    return a;
+}
+
+static void bn_forward_act(const nn_ctx_t *ctx, layer_t *l, const layer_t *act, float *y, const float *x, int B) {
+    bn_args_t a = bn_args_act(ctx, l, act, B);
     a.y = y;
     a.x = x;
     ctx->be->bn_forward(ctx->be, &a);
     if (ctx->training && l->num_batches_tracked) ++*l->num_batches_tracked;
 }
 
-static void bn_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
-                        const float *y, int B) {
-    (void)y;
+static void bn_backward_act(const nn_ctx_t *ctx, layer_t *l, const layer_t *act, float *dx, const float *dy,
+                            const float *x, int B) {
     int param_grads = l->dw && !ctx->skip_param_grads;
     if (!dx && !param_grads) return;
-    bn_args_t a = bn_args(ctx, l, B);
+    bn_args_t a = bn_args_act(ctx, l, act, B);
     if (!param_grads) a.dw = a.db = NULL; /* the backend leaves dw, db alone */
     a.dx = dx;
     a.dy = dy;
     a.x = x;
     ctx->be->bn_backward(ctx->be, &a);
+}
+
+static void bn_forward(const nn_ctx_t *ctx, layer_t *l, float *y, const float *x, int B) {
+    bn_forward_act(ctx, l, NULL, y, x, B);
+}
+
+static void bn_backward(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *dy, const float *x,
+                        const float *y, int B) {
+    (void)y;
+    bn_backward_act(ctx, l, NULL, dx, dy, x, B);
+}
+
+/* ---- fused with the activation after it (layer.h layer_bn_act_*; layer_fuse_at decides) --- */
+
+int layer_bn_act_ok(const layer_t *bn, const layer_t *act) {
+    act_kind_t k;
+    return bn->ops == &layer_bn_ops && !bn->sn && !bn->wn && layer_act_reads_x(act, &k) && !act->sn && !act->wn;
+}
+
+void layer_bn_act_forward(const nn_ctx_t *ctx, layer_t *bn, const layer_t *act, float *z, const float *x, int B) {
+    bn_forward_act(ctx, bn, act, z, x, B);
+}
+
+void layer_bn_act_backward(const nn_ctx_t *ctx, layer_t *bn, const layer_t *act, float *dx, const float *dz,
+                           const float *x, int B) {
+    bn_backward_act(ctx, bn, act, dx, dz, x, B);
 }
 
 const layer_ops_t layer_bn_ops = {

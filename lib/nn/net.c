@@ -340,6 +340,7 @@ nn_ctx_t net_ctx(net_t *n, int training, uint64_t seed, uint32_t rng_step, uint6
     c.bn_sync = NULL;
     c.observer = n->observer;
     c.grad_hook = NULL;
+    c.fuse_off = 0;
     return c;
 }
 
@@ -357,25 +358,16 @@ static void grads_touched(net_t *n, const nn_ctx_t *ctx) {
     if (!ctx->skip_param_grads || n->skip_writes_grads) n->grads_zero = 0;
 }
 
-/* Fused passes: top-level layers i and i+1 run as one pass over memory when layer.h allows it,
- * with the bits of the two passes: an activation then dropout (FUSE_ACT_DROPOUT,
- * layer_act_dropout_ok; forward and backward), else a linear layer then an activation
- * (FUSE_LINEAR_ACT, layer_linear_act_ok; forward only, both outputs written) unless that
- * activation fuses with a dropout after it. The activation's output is not written by the
- * first, and an observer (shown every layer's output) sees layers one at a time, so it turns
- * fusion off, as net_fuse(n, 0) does. Forward and backward decide alike, and either way each
- * layer's backward reads only what both ways leave (act's x, dropout's mask). */
-enum { FUSE_NONE, FUSE_ACT_DROPOUT, FUSE_LINEAR_ACT };
-
+/* Fused passes: the top level runs as layer.h's sequence (layer_seq_*: consecutive layers fused
+ * where the pairs allow it, residual blocks' paths alike); net_fuse(n, 0) turns that off for the
+ * net's passes, as an observer does. */
 void net_fuse(net_t *n, int on) { n->fuse_off = !on; }
 
-static int fuse_at(const net_t *n, const nn_ctx_t *ctx, int i) {
-    if (n->fuse_off || ctx->observer || i < 0 || i + 1 >= n->n_layers) return FUSE_NONE;
-    const layer_t *l = n->layers;
-    if (layer_act_dropout_ok(ctx, &l[i], &l[i + 1])) return FUSE_ACT_DROPOUT;
-    if (layer_linear_act_ok(&l[i], &l[i + 1]) && !(i + 2 < n->n_layers && layer_act_dropout_ok(ctx, &l[i + 1], &l[i + 2])))
-        return FUSE_LINEAR_ACT;
-    return FUSE_NONE;
+/* the context of one of n's passes: ctx, with fusion off when net_fuse said so */
+static nn_ctx_t pass_ctx(const net_t *n, const nn_ctx_t *ctx) {
+    nn_ctx_t c = *ctx;
+    if (n->fuse_off) c.fuse_off = 1;
+    return c;
 }
 
 const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B) {
@@ -383,18 +375,8 @@ const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B) {
     n->fwd_x = x;
     n->fwd_B = B;
     if (ctx->observer) layer_observe(ctx, "input", "input", 0, n->in, x, B);
-    for (int i = 0; i < n->n_layers; i++) {
-        layer_t *l = &n->layers[i];
-        int f = fuse_at(n, ctx, i);
-        if (f == FUSE_ACT_DROPOUT) layer_act_dropout_forward(ctx, l, &n->layers[i + 1], n->acts[i + 2], n->acts[i], B);
-        if (f == FUSE_LINEAR_ACT)
-            layer_linear_act_forward(ctx, l, &n->layers[i + 1], n->acts[i + 1], n->acts[i + 2], n->acts[i], B);
-        if (f != FUSE_NONE) {
-            i++;
-            continue;
-        }
-        layer_forward(ctx, l, n->acts[i + 1], n->acts[i], B);
-    }
+    nn_ctx_t c = pass_ctx(n, ctx);
+    layer_seq_forward(&c, n->layers, n->n_layers, n->acts + 1, x, B);
     return n->acts[n->n_layers];
 }
 
@@ -406,33 +388,11 @@ static int first_param_layer(const net_t *n) {
     return n->n_layers;
 }
 
-/* where layer i writes its input gradient: NULL when nobody needs it */
-static float *grad_in(float **bufs, int i, float *dx, int first) {
-    if (i == 0) return dx;
-    if (!dx && i <= first) return NULL;
-    return bufs[i & 1];
-}
-
 void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int B) {
-    const float *g = dy;
-    int first = first_param_layer(n);
     size_t from = n->n_params; /* grads [from, n_params) are final (ctx->grad_hook) */
     grads_touched(n, ctx);
-    for (int i = n->n_layers - 1; i >= 0; i--) {
-        layer_t *l = &n->layers[i];
-        if (!dx && i < first) break;
-        float *gin2 = fuse_at(n, ctx, i - 1) == FUSE_ACT_DROPOUT ? grad_in(n->dacts, i - 1, dx, first) : NULL;
-        if (gin2) { /* layers i-1 and i in one pass (gin2 may be g's buffer: element-wise) */
-            layer_act_dropout_backward(ctx, &n->layers[i - 1], l, gin2, g, n->acts[i - 1], B);
-            g = gin2;
-            i--;
-            continue;
-        }
-        float *gin = grad_in(n->dacts, i, dx, first);
-        layer_backward(ctx, l, gin, g, n->acts[i], n->acts[i + 1], B);
-        g = gin;
-        if (ctx->grad_hook && l->n_params) ctx->grad_hook->fn(ctx->grad_hook->arg, from -= l->n_params);
-    }
+    nn_ctx_t c = pass_ctx(n, ctx);
+    layer_seq_backward(&c, n->layers, n->n_layers, n->acts + 1, n->acts[0], dy, dx, n->dacts, &from, B);
     if (ctx->grad_hook) ctx->grad_hook->fn(ctx->grad_hook->arg, 0);
     if (dx && ctx->observer) layer_observe(ctx, "input", "input", 1, n->in, dx, B);
 }

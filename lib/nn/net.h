@@ -84,9 +84,10 @@ void net_grads_zeroed(net_t *n);
  * backend's stream: nothing is computed differently, and without an observer nothing is shown. */
 void net_observe(net_t *n, const nn_observer_t *o);
 
-/* Fusion of consecutive layers into one pass over memory (on unless turned off; net.c
- * fuse_at: an activation then dropout, a linear layer's bias then an activation), with the same
- * bits either way. A layer fused with the
+/* Fusion of consecutive layers into one pass over memory (on unless turned off; layer.h
+ * layer_fuse_at: an activation then dropout, a linear layer's bias or BatchNorm then an
+ * activation; at the top level and in residual blocks' paths), with the same bits either way.
+ * A layer fused with the
  * one after it does not write its own output buffer; an observer turns fusion off. on = 0 runs
  * every layer on its own (the tests' reference). */
 void net_fuse(net_t *n, int on);

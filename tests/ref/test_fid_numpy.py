@@ -308,21 +308,22 @@ def main():
     gan_init = os.path.join(BIN, "gan-init")
     ck = os.path.join(tmp, "m.st")
     r = subprocess.run([gan_init, "--G", "linear 64; tanh; reshape 1x8x8",
-                        "--D", "flatten; linear 32; lrelu 0.2; linear 16; tanh; linear 1",
+                        "--D", "flatten; linear 32; bn; lrelu 0.2; linear 16; tanh; linear 1",
                         "--shape", "1x8x8", "--z", "8", "--seed", "3", "-o", ck], capture_output=True, text=True)
     if t.check("gan-init a small model", r.returncode == 0, r.stderr):
         imgs = rng.uniform(-1, 1, (20, 1, 8, 8)).astype(np.float32)
         pi, pf2 = os.path.join(tmp, "imgs.npy"), os.path.join(tmp, "feat.npy")
         np.save(pi, imgs)
-        for layer, width in ((2, 32), (4, 16), (None, 16)):
+        # layer 2, a bn before its activation, is read though net.c would fuse the pair
+        for layer, width in ((2, 32), (3, 32), (5, 16), (None, 16)):
             spec = ck if layer is None else f"{ck}:{layer}"
             r = run("--features", spec, "--save-features", pf2, pi)
             if not t.check(f"--features {os.path.basename(spec)} --save-features", r.returncode == 0, r.stderr):
                 continue
             f = np.load(pf2)
-            ref = d_features(ck, imgs, 4 if layer is None else layer)
+            ref = d_features(ck, imgs, 5 if layer is None else layer)
             t.check(f"layer {layer}: {f.shape} features", f.shape == (20, width), str(f.shape))
-            t.close(f, ref, 1e-5, f"D[:{(4 if layer is None else layer) + 1}] equals torch float64")
+            t.close(f, ref, 1e-5, f"D[:{(5 if layer is None else layer) + 1}] equals torch float64")
     t.done()
 
 

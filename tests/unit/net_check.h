@@ -220,10 +220,12 @@ static void run_net(const char *spec, shape3_t in, int B, int threads, int fuse,
     memcpy(y, net_forward(&n, &ctx, x, B), ny * sizeof(float));
     net_zero_grad(&n);
     net_backward(&n, &ctx, dy, dx, B);
-    const float *t;
-    net_jvp_forward(&n, &ctx, x, tx, B, &t);
-    memcpy(ty, t, ny * sizeof(float));
-    net_jvp_backward(&n, &ctx, dy, dy, dx + (size_t)B * shape3_size(in), dtx, B);
+    if (net_jvp_ok(&n) == 0) { /* not with BatchNorm (no tangent passes): ty, dtx left as they are */
+        const float *t;
+        net_jvp_forward(&n, &ctx, x, tx, B, &t);
+        memcpy(ty, t, ny * sizeof(float));
+        net_jvp_backward(&n, &ctx, dy, dy, dx + (size_t)B * shape3_size(in), dtx, B);
+    }
     *grads = malloc(n.n_params * sizeof(float) + 4);
     memcpy(*grads, n.grads, n.n_params * sizeof(float));
     net_free(&n);

@@ -280,8 +280,57 @@ static void test_activations(void) {
     }
 }
 
+/* BatchNorm with a fused activation k (bn_args_t.act, net.c's bn then relu or lrelu) on backend
+ * be, from a0's inputs (x, dy, w, b, running statistics, sync): run 0 is bn_forward then
+ * act_forward, act_backward then bn_backward; run 1 the fused passes. Both from the same running
+ * statistics; the bits must be the same: the activation's output, dx, dw, db, mean, inv_std
+ * and the running statistics. Returns run 1's values on the host (z, dx, then 6 C floats). */
+static float *bn_act_bits(backend_t *be, const bn_args_t *a0, act_kind_t k, const char *what) {
+    size_t C = (size_t)a0->C, n = (size_t)a0->B * C * (size_t)a0->S, nf = 2 * n + 6 * C;
+    float *run0 = be->alloc(be, sizeof(float) * 2 * C), *dwb = be->alloc(be, sizeof(float) * 2 * C);
+    float *y = be->alloc(be, sizeof(float) * n), *z = be->alloc(be, sizeof(float) * n);
+    float *g = be->alloc(be, sizeof(float) * n), *dx = be->alloc(be, sizeof(float) * n);
+    float *host[2];
+    be->copy(be, run0, a0->running, sizeof(float) * 2 * C);
+    for (int r = 0; r < 2; r++) {
+        bn_args_t a = *a0;
+        be->copy(be, a.running, run0, sizeof(float) * 2 * C);
+        be->fill(be, dwb, 0.0f, 2 * C);
+        if (a.dw) a.dw = dwb, a.db = dwb + C;
+        a.dx = dx;
+        if (r == 0) {
+            a.y = y;
+            be->bn_forward(be, &a);
+            be->act_forward(be, k, 0.2f, z, y, n);
+            be->act_backward(be, k, 0.2f, g, a0->dy, y, z, n);
+            a.dy = g;
+        } else {
+            a.act = 1 + (int)k;
+            a.slope = 0.2f;
+            a.y = z;
+            be->bn_forward(be, &a);
+        }
+        be->bn_backward(be, &a);
+        float *h = host[r] = gt_xmalloc(sizeof(float) * nf);
+        be->download(be, h, z, sizeof(float) * n);
+        be->download(be, h + n, dx, sizeof(float) * n);
+        be->download(be, h + 2 * n, dwb, sizeof(float) * 2 * C);
+        be->download(be, h + 2 * n + 2 * C, a.mean, sizeof(float) * C);
+        be->download(be, h + 2 * n + 3 * C, a.inv_std, sizeof(float) * C);
+        be->download(be, h + 2 * n + 4 * C, a.running, sizeof(float) * 2 * C);
+    }
+    CHECK(!memcmp(host[0], host[1], sizeof(float) * nf), "%s on %s, %s fused: not the bits of bn then the activation",
+          what, be == cpu ? "cpu" : "cuda", k == ACT_RELU ? "relu" : "lrelu");
+    float *bufs[] = {run0, dwb, y, z, g, dx};
+    for (int i = 0; i < 6; i++) be->free(be, bufs[i]);
+    free(host[0]);
+    return host[1];
+}
+
 /* synced: the data-parallel passes (backend.h bn_sync_t), in a run of one process (both
- * backends joined it in test_batchnorm), whose statistics are the same as unsynced ones */
+ * backends joined it in test_batchnorm), whose statistics are the same as unsynced ones.
+ * Then the fused activations (bn_act_bits) on each backend, and the two backends' fused results
+ * compared. */
 static void bn_case(int B, int C, long S, int affine, int training, int synced) {
     size_t n = (size_t)B * C * S;
     char what[96];
@@ -296,7 +345,7 @@ static void bn_case(int B, int C, long S, int affine, int training, int synced) 
         a[side] = (bn_args_t){B, C, S, 1e-5, 0.1, training, g ? x.g : x.c, affine ? (g ? w.g : w.c) : NULL,
                               affine ? (g ? b.g : b.c) : NULL, g ? dy.g : dy.c, g ? y.g : y.c, g ? dx.g : dx.c,
                               affine ? (g ? dw.g : dw.c) : NULL, affine ? (g ? db.g : db.c) : NULL,
-                              g ? saved.g : saved.c, (g ? saved.g : saved.c) + C, g ? run.g : run.c, NULL};
+                              g ? saved.g : saved.c, (g ? saved.g : saved.c) + C, g ? run.g : run.c, NULL, 0, 0.0f};
     }
     bn_sync_t sync[2] = {{B, cpu->alloc(cpu, sizeof(double) * 2 * (size_t)C)},
                          {B, gpu->alloc(gpu, sizeof(double) * 2 * (size_t)C)}};
@@ -329,6 +378,18 @@ static void bn_case(int B, int C, long S, int affine, int training, int synced) 
     if (affine) {
         snprintf(w2, sizeof w2, "%s: dw without dx", what);
         pair_check(&dw, w2, TOL_OP);
+    }
+    for (int k = 0; k < 2; k++) {
+        act_kind_t kind = k ? ACT_LRELU : ACT_RELU;
+        float *hc = bn_act_bits(cpu, &a[0], kind, what), *hg = bn_act_bits(gpu, &a[1], kind, what);
+        size_t at, parts[4][2] = {{0, n}, {n, n}, {2 * n, affine ? 2 * (size_t)C : 0}, {2 * n + 2 * (size_t)C, 4 * (size_t)C}};
+        const char *names[4] = {"z", "dx", "dw, db", "statistics"};
+        for (int p = 0; p < 4; p++) {
+            double w = worst_rel(hg + parts[p][0], hc + parts[p][0], parts[p][1], &at);
+            CHECK(w <= TOL_OP, "%s, %s fused: %s: cuda and cpu differ by %.3g", what, k ? "lrelu" : "relu", names[p], w);
+        }
+        free(hc);
+        free(hg);
     }
     cpu->free(cpu, sync[0].scratch);
     gpu->free(gpu, sync[1].scratch);

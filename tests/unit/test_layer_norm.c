@@ -72,7 +72,7 @@ static void tl_free(tl_t *t) {
 }
 
 static nn_ctx_t mkctx(tl_t *t, int training) {
-    nn_ctx_t c = {be, training, 1234, 5, 0, t->ws, 0, NULL, NULL, NULL, NULL};
+    nn_ctx_t c = {be, training, 1234, 5, 0, t->ws, 0, NULL, NULL, NULL, NULL, 0};
     return c;
 }
 

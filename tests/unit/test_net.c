@@ -205,9 +205,11 @@ static void test_thread_independence(void) {
           "linear layers differ between 1 and 2 threads");
 }
 
-/* Fused passes (net.c fuse_at: an activation then dropout) give the bits of the layers' own
- * passes, with 1 or 2 threads (below and above the CPU's threshold for threads), and really run:
- * the activation's own output buffer is left alone, unless fusion is off or an observer watches. */
+/* Fused passes (net.c fuse_at: an activation then dropout, a linear layer or BatchNorm then an
+ * activation) give the bits of the layers' own passes, with 1 or 2 threads (below and above the
+ * CPU's threshold for threads), and really run: the output buffer the fused pass does not write
+ * (the activation's before a dropout, BatchNorm's before an activation) is left alone, unless
+ * fusion is off or an observer watches. */
 static void observe_nothing(void *u, const nn_ctx_t *ctx, const nn_event_t *e) {
     (void)u;
     (void)ctx;
@@ -224,24 +226,45 @@ static void test_fused_passes(void) {
     const char *la = "linear 300; tanh; linear 40; sigmoid; linear 9; relu; linear 7; lrelu 0.1; dropout 0.2; linear 3 "
                      "nobias; lrelu 0.2; linear 2; lrelu 0.3";
     CHECK(same_runs_fused(la, (shape3_t){20, 1, 1}, 130, 2, 1, 1, 0), "linear/act: fused (2 threads) and unfused differ");
-    net_t n;
-    net_build(&n, m, (shape3_t){20, 1, 1}, be);
-    net_alloc(&n, 2);
-    net_init(&n, INIT_TORCH, 3);
-    float x[40], sentinel = -7.0f, got;
-    randn(x, 40, 11, 1.0f);
-    nn_observer_t o = {observe_nothing, NULL};
-    for (int k = 0; k < 3; k++) { /* fused; not fused; fused but observed */
-        net_fuse(&n, k != 1);
-        net_observe(&n, k == 2 ? &o : NULL);
-        nn_ctx_t ctx = net_ctx(&n, 1, 1, 0, 0);
-        be->upload(be, n.acts[2], &sentinel, sizeof sentinel);
-        net_forward(&n, &ctx, x, 2);
-        be->download(be, &got, n.acts[2], sizeof got);
-        CHECK((got == sentinel) == (k == 0), "case %d: the activation's output %s written", k,
-              got == sentinel ? "not" : "was");
+    /* BatchNorm and relu or lrelu: BatchNorm1d over 4096 features and BatchNorm2d over 16 x 16 x
+     * 16 at B = 8 (the CPU's threads), small ones (not), noaffine; the one before a dropout goes
+     * with the dropout; B = 2 as well, training mode (net_check.h run_net) */
+    const char *bn = "linear 4096 nobias; bn; lrelu 0.2; reshape 16x16x16; conv 16 k3 p1; bn; relu; conv 3 k3 p1; "
+                     "bn noaffine; lrelu 0.1; conv 2 k3 p1 nobias; bn momentum=0.5; relu; dropout 0.2; flatten; linear 5; "
+                     "bn; relu";
+    for (int t = 1; t <= 2; t++)
+        CHECK(same_runs_fused(bn, (shape3_t){20, 1, 1}, 8, t, t, 1, 0), "bn/act: fused (%d threads) and unfused differ", t);
+    CHECK(same_runs_fused(bn, (shape3_t){20, 1, 1}, 8, 1, 2, 1, 1), "bn/act fused: 1 and 2 threads differ");
+    CHECK(same_runs_fused(bn, (shape3_t){20, 1, 1}, 2, 2, 2, 1, 0), "bn/act at B = 2: fused and unfused differ");
+    /* inside residual blocks' paths (sngan's G: bn; relu at a path's start and middle) */
+    const char *blk = "block { linear 30; bn; relu; linear 20; lrelu 0.2; dropout 0.3; linear 20 } skip { linear 20; bn; "
+                      "lrelu 0.1 }; linear 256; reshape 16x4x4; block { bn; relu; upsample 2; conv 8 k3 p1; bn; relu; "
+                      "conv 8 k3 p1 } skip { upsample 2; conv 8 k1 }; bn; relu; flatten; linear 3";
+    CHECK(same_runs_fused(blk, (shape3_t){20, 1, 1}, 6, 2, 2, 1, 0), "blocks: fused and unfused differ");
+    /* the activation's output (act/dropout) and BatchNorm's (bn/act): acts[2] of each, or in a
+     * block the bn's (its second child's) */
+    const char *unwritten[3] = {m, "linear 5; bn; relu; linear 3", "block { linear 5; bn; relu; linear 20 }"};
+    for (int s = 0; s < 3; s++) {
+        net_t n;
+        net_build(&n, unwritten[s], (shape3_t){20, 1, 1}, be);
+        net_alloc(&n, 2);
+        net_init(&n, INIT_TORCH, 3);
+        float x[40], sentinel = -7.0f, got;
+        randn(x, 40, 11, 1.0f);
+        nn_observer_t o = {observe_nothing, NULL};
+        for (int k = 0; k < 3; k++) { /* fused; not fused; fused but observed */
+            net_fuse(&n, k != 1);
+            net_observe(&n, k == 2 ? &o : NULL);
+            nn_ctx_t ctx = net_ctx(&n, 1, 1, 0, 0);
+            float *buf = s < 2 ? n.acts[2] : n.layers[0].sub_acts[1];
+            be->upload(be, buf, &sentinel, sizeof sentinel);
+            net_forward(&n, &ctx, x, 2);
+            be->download(be, &got, buf, sizeof got);
+            CHECK((got == sentinel) == (k == 0), "%s, case %d: the fused layer's output %s written", unwritten[s], k,
+                  got == sentinel ? "not" : "was");
+        }
+        net_free(&n);
     }
-    net_free(&n);
 }
 
 /* without an input gradient the leading layers skip theirs; parameter gradients do not change */
