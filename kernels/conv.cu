@@ -1,10 +1,11 @@
 /* conv.cu: the CUDA backend's convolution operations (lib/backend/backend_ops.h: im2col,
- * col2im, shiftsum, shiftscatter, to_cmajor, from_cmajor; pooling is pool.cu's). One thread
- * per output element; the index maps are conv_math.h's. Where the CPU loops (lib/cpu/conv.c)
- * scatter-add plane by plane, a thread here gathers the same terms in the same order
- * (conv_math.h's gather forms), so the results are the CPU's bits: no atomics, nothing shared
- * between threads. Each kernel is a template on its index type (cuda_check.h: GT_LAUNCH_IDX):
- * the divisors that split a thread's index are precomputed by the launch (gt_idiv). */
+ * col2im, gemm_im2col, gemm_col2im, shiftsum, shiftscatter, to_cmajor, from_cmajor; pooling
+ * is pool.cu's). One thread per output element; the index maps are conv_math.h's. Where the
+ * CPU loops (lib/cpu/conv.c) scatter-add plane by plane, a thread here gathers the same terms
+ * in the same order (conv_math.h's gather forms), so the results are the CPU's bits: no
+ * atomics, nothing shared between threads. Each kernel is a template on its index type
+ * (cuda_check.h: GT_LAUNCH_IDX): the divisors that split a thread's index are precomputed by
+ * the launch (gt_idiv). */
 #include "cuda_check.h"
 #include "cuda_ops.h"
 
@@ -66,6 +67,15 @@ void cuda_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *c
     gt_count_bytes(4.0 * n + 4.0 * g->c * g->kh * g->kw * nb * g->gh * g->gw);
     GT_LAUNCH_IDX(n, k_col2im, gt_blocks(n), GT_BLOCK, img, col, bias, *g, gt_idiv_make((size_t)g->h * g->w),
                   gt_idiv_make(g->c), gt_idiv_make(g->w), nb, n);
+}
+
+/* the GEMM into ws, then col2im (wa unused) */
+void cuda_gemm_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *bias, int nb, float *ws,
+                      float *wa, int trans_a, int k, const float *a, int lda, const float *b, int ldb) {
+    (void)wa;
+    int rows = g->c * g->kh * g->kw, cols = nb * g->gh * g->gw;
+    be->gemm(be, trans_a, 0, rows, cols, k, 1.0f, a, lda, b, ldb, 0.0f, ws, cols);
+    cuda_col2im(be, g, img, ws, bias, nb);
 }
 
 /* y (nb, o_ch, gh, gw): one output each */

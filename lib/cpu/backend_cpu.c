@@ -212,13 +212,40 @@ void cpu_gemm_im2col(backend_t *be, const conv_geom_t *g, const float *img, int 
     int rows = g->c * g->kh * g->kw, cols = nb * g->gh * g->gw;
     int n = trans_b ? rows : cols, k = trans_b ? cols : rows;
     if (use_ours(m, n) && !(ws_col && *ws_col)) {
-        conv_cols_t v = {g, img, nb, trans_b};
+        conv_cols_t v = {g, img, nb, trans_b, 0, 0};
         gemm_run(be, trans_a, trans_b, m, n, k, alpha, a, lda, NULL, 0, &v, beta, c, ldc);
         return;
     }
     if (!ws_col || !*ws_col) cpu_im2col(be, g, ws, img, nb);
     if (ws_col) *ws_col = 1;
     gemm_run(be, trans_a, trans_b, m, n, k, alpha, a, lda, ws, cols, NULL, beta, c, ldc);
+}
+
+/* With our sgemm, phase by phase (cpu_ops.h conv_phase_t, README.md "The scatter side"): wa =
+ * the phases' weights, each phase's C (c x nb*area) into ws one after another (they fit: a
+ * phase's area is at most its taps times gh*gw), B packed from b by cpu_pack_cols; then one
+ * pass puts them in place with the bias. With OpenBLAS: the GEMM into ws, then col2im. */
+void cpu_gemm_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *bias, int nb, float *ws,
+                     float *wa, int trans_a, int k, const float *a, int lda, const float *b, int ldb) {
+    int rows = g->c * g->kh * g->kw, cols = nb * g->gh * g->gw;
+    if (!wa || !use_ours(g->c, nb * g->h * g->w)) {
+        gemm_run(be, trans_a, 0, rows, cols, k, 1.0f, a, lda, b, ldb, NULL, 0.0f, ws, cols);
+        cpu_col2im(be, g, img, ws, bias, nb);
+        return;
+    }
+    cpu_phase_weights(be, g, k, trans_a, a, lda, wa);
+    float *cq = ws;
+    for (int q = 0; q < g->sh * g->sw; q++) {
+        conv_phase_t p;
+        if (cpu_conv_phase(g, k, q, &p)) {
+            conv_cols_t v = {&p.vg, b, nb, 0, ldb, (long)g->gh * g->gw};
+            int n = (int)(nb * p.area);
+            gemm_run(be, 0, 0, g->c, n, (int)p.kq, 1.0f, wa, (int)p.kq, NULL, 0, &v, 0.0f, cq, n);
+            cq += (long)g->c * n;
+        }
+        wa += (long)g->c * p.kq;
+    }
+    cpu_phase_join(be, g, img, ws, bias, nb);
 }
 
 /* ---- thread pool ----------------------------------------------------------------------- *

@@ -13,6 +13,7 @@
 #include "lib/base/common.h"
 #include "cpu_ops.h"
 #include "lib/backend/conv_math.h"
+#include "sgemm.h"
 
 /* below this many floats written, a loop runs in the calling thread */
 #define PAR_MIN 32768L
@@ -134,13 +135,16 @@ void cpu_im2col(backend_t *be, const conv_geom_t *g, float *col, const float *im
 /* one row r = (ch, ty, tx) of the column matrix */
 typedef struct {
     const float *plane; /* channel ch of sample 0 */
+    long bs;            /* floats between samples */
     int ty, tx, ylo, yhi, xlo, xhi;
 } col_row_t;
 
-static col_row_t col_row(const conv_geom_t *g, const float *img, long r) {
-    long kk = (long)g->kh * g->kw;
+static col_row_t col_row(const conv_cols_t *v, long r) {
+    const conv_geom_t *g = v->g;
+    long kk = (long)g->kh * g->kw, HW = (long)g->h * g->w;
     int t = (int)(r % kk);
-    col_row_t w = {img + (r / kk) * g->h * g->w, t / g->kw, t % g->kw, 0, 0, 0, 0};
+    col_row_t w = {v->img + (r / kk) * (v->cs ? v->cs : HW), v->cs ? v->bs : g->c * HW, t / g->kw, t % g->kw,
+                   0, 0, 0, 0};
     tap_range(w.ty, g->sh, g->ph, g->h, g->gh, &w.ylo, &w.yhi);
     tap_range(w.tx, g->sw, g->pw, g->w, g->gw, &w.xlo, &w.xhi);
     return w;
@@ -151,7 +155,7 @@ static inline void col_seg(const conv_geom_t *g, const col_row_t *w, int b, int 
                            long ds) {
     int x = ox;
     if (oy >= w->ylo && oy < w->yhi) {
-        const float *s = w->plane + (long)b * g->c * g->h * g->w + (long)conv_src(oy, w->ty, g->sh, g->ph) * g->w;
+        const float *s = w->plane + (long)b * w->bs + (long)conv_src(oy, w->ty, g->sh, g->ph) * g->w;
         int a = ox > w->xlo ? ox : w->xlo, z = e < w->xhi ? e : w->xhi;
         for (; x < a && x < e; x++) dd[(x - ox) * ds] = 0.0f;
         if (z > x) {
@@ -203,24 +207,174 @@ static void col_run(const conv_geom_t *g, const col_row_t *w, long c0, int len, 
     }
 }
 
+/* One panel of B = col: rows p0 .. p0+kc-1, the r (<= nr <= 32) columns from c0, row stride nr
+ * in d (columns past r zero). Each column's image position for tap (0, 0) is worked out once
+ * (iy, ix, and its offset); then every element of a row (ch, ty, tx) is one load from the
+ * channel's plane, or a zero where the tap falls outside the image: with AVX-512 (panels of 32)
+ * masked loads of the panel's runs of consecutive positions, or masked gathers where the runs are
+ * many (offsets within int range); else a scalar loop. Masked-off lanes are never read (AVX-512
+ * suppresses their faults), so neither form reads outside the image. */
+#define PANEL_MAX 32
+#define PANEL_RUNS 12 /* runs' parts in the two halves; more than this: gathers */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* rows of a panel of 32 columns by masked gathers: lane j of row p loads base[off[j]] when
+ * iy[j] + ty lies in [0, h) and ix[j] + tx in [0, w) (lanes past r have iy = -2^30); base +
+ * ahead is prefetched (the next panels' columns) */
+__attribute__((target("avx512f"))) static void panel_gather(const float *plane, long cs, int h, int w, int kh,
+                                                           int kw, int p0, int kc, const int *iy, const int *ix,
+                                                           const int *off, long ahead, float *d) {
+    long kk = (long)kh * kw;
+    int ch = (int)(p0 / kk), t = (int)(p0 % kk), ty = t / kw, tx = t % kw;
+    __m512i vy0 = _mm512_loadu_si512(iy), vy1 = _mm512_loadu_si512(iy + 16), vx0 = _mm512_loadu_si512(ix),
+            vx1 = _mm512_loadu_si512(ix + 16), vo0 = _mm512_loadu_si512(off), vo1 = _mm512_loadu_si512(off + 16),
+            vh = _mm512_set1_epi32(h), vw = _mm512_set1_epi32(w);
+    for (int p = 0; p < kc; p++) {
+        const float *base = plane + ch * cs + (long)ty * w + tx;
+        _mm_prefetch((const char *)(base + ahead), _MM_HINT_T0); /* as in panel_runs */
+        __m512i ty_ = _mm512_set1_epi32(ty), tx_ = _mm512_set1_epi32(tx);
+        __mmask16 m0 = _mm512_cmplt_epu32_mask(_mm512_add_epi32(vy0, ty_), vh) &
+                       _mm512_cmplt_epu32_mask(_mm512_add_epi32(vx0, tx_), vw);
+        __mmask16 m1 = _mm512_cmplt_epu32_mask(_mm512_add_epi32(vy1, ty_), vh) &
+                       _mm512_cmplt_epu32_mask(_mm512_add_epi32(vx1, tx_), vw);
+        __m512 z = _mm512_setzero_ps();
+        _mm512_storeu_ps(d + (size_t)p * 32, _mm512_mask_i32gather_ps(z, m0, vo0, base, 4));
+        _mm512_storeu_ps(d + (size_t)p * 32 + 16, _mm512_mask_i32gather_ps(z, m1, vo1, base, 4));
+        if (++tx == kw) {
+            tx = 0;
+            if (++ty == kh) {
+                ty = 0;
+                ch++;
+            }
+        }
+    }
+}
+
+/* The same rows when the panel's columns form few runs of consecutive image positions (stride 1
+ * along x: a run per grid row it spans). A run's part in one half of the panel (16 lanes: parts
+ * [0, nrun0) in the first, [nrun0, nrun) in the second; lanes rm[q]) reads base[rs[q] + lane]:
+ * one zero-masked load each, joined by ORs (the parts' lanes are disjoint; a merging load would
+ * wait for the one before). */
+__attribute__((target("avx512f"))) static void panel_runs(const float *plane, long cs, int h, int w, int kh,
+                                                         int kw, int p0, int kc, const int *iy, const int *ix,
+                                                         int nrun0, int nrun, const long *rs, const unsigned *rm,
+                                                         float *d) {
+    long kk = (long)kh * kw;
+    int ch = (int)(p0 / kk), t = (int)(p0 % kk), ty = t / kw, tx = t % kw;
+    __m512i vy0 = _mm512_loadu_si512(iy), vy1 = _mm512_loadu_si512(iy + 16), vx0 = _mm512_loadu_si512(ix),
+            vx1 = _mm512_loadu_si512(ix + 16), vh = _mm512_set1_epi32(h), vw = _mm512_set1_epi32(w);
+    for (int p = 0; p < kc; p++) {
+        const float *base = plane + ch * cs + (long)ty * w + tx;
+        __m512i ty_ = _mm512_set1_epi32(ty), tx_ = _mm512_set1_epi32(tx);
+        __mmask16 m0 = _mm512_cmplt_epu32_mask(_mm512_add_epi32(vy0, ty_), vh) &
+                       _mm512_cmplt_epu32_mask(_mm512_add_epi32(vx0, tx_), vw),
+                  m1 = _mm512_cmplt_epu32_mask(_mm512_add_epi32(vy1, ty_), vh) &
+                       _mm512_cmplt_epu32_mask(_mm512_add_epi32(vx1, tx_), vw);
+        /* the next panels' columns of this row: 64 streams (one per channel) outrun the prefetcher */
+        _mm_prefetch((const char *)(base + rs[nrun - 1] + 64), _MM_HINT_T0);
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0; /* registers: an array here went through memory */
+        int q = 0;
+        for (; q < nrun0; q++)
+            a0 = _mm512_or_si512(a0, _mm512_maskz_loadu_epi32((__mmask16)(m0 & rm[q]), base + rs[q]));
+        for (; q < nrun; q++)
+            a1 = _mm512_or_si512(a1, _mm512_maskz_loadu_epi32((__mmask16)(m1 & rm[q]), base + rs[q]));
+        _mm512_storeu_si512(d + (size_t)p * 32, a0);
+        _mm512_storeu_si512(d + (size_t)p * 32 + 16, a1);
+        if (++tx == kw) {
+            tx = 0;
+            if (++ty == kh) {
+                ty = 0;
+                ch++;
+            }
+        }
+    }
+}
+#define HAVE_PANEL_GATHER 1
+#else
+#define HAVE_PANEL_GATHER 0
+#endif
+
+static void pack_cols_panel(const conv_cols_t *v, int p0, int kc, long c0, int r, int nr, float *d, int gather) {
+    const conv_geom_t *g = v->g;
+    long HW = (long)g->h * g->w, cs = v->cs ? v->cs : HW, bs = v->cs ? v->bs : g->c * HW, G = (long)g->gh * g->gw;
+    int iy[PANEL_MAX], ix[PANEL_MAX], off[PANEL_MAX];
+    long offl[PANEL_MAX];
+    long b = c0 / G, pos = c0 % G;
+    int oy = (int)(pos / g->gw), ox = (int)(pos % g->gw);
+    for (int j = 0; j < nr; j++) {
+        if (j >= r) { /* a column past the panel's: no tap reaches it, always zero */
+            iy[j] = -(1 << 30), ix[j] = 0, off[j] = 0, offl[j] = 0;
+            continue;
+        }
+        iy[j] = conv_src(oy, 0, g->sh, g->ph);
+        ix[j] = conv_src(ox, 0, g->sw, g->pw);
+        offl[j] = b * bs + (long)iy[j] * g->w + ix[j];
+        off[j] = (int)offl[j];
+        if (++ox == g->gw) {
+            ox = 0;
+            if (++oy == g->gh) {
+                oy = 0;
+                b++;
+            }
+        }
+    }
+#if HAVE_PANEL_GATHER
+    if (gather) {
+        long rs[PANEL_RUNS];
+        unsigned rm[PANEL_RUNS];
+        int nrun = 0, nrun0 = 0;
+        for (int j = 0; j < r && nrun <= PANEL_RUNS; j++) { /* a new part at a jump or a new half */
+            if (j == 0 || j == 16 || offl[j] != offl[j - 1] + 1) {
+                if (nrun == PANEL_RUNS) {
+                    nrun++;
+                    break;
+                }
+                rs[nrun] = offl[j] - j % 16;
+                rm[nrun++] = 0;
+            }
+            rm[nrun - 1] |= 1u << j % 16;
+            if (j < 16) nrun0 = nrun;
+        }
+        if (nrun <= PANEL_RUNS)
+            panel_runs(v->img, cs, g->h, g->w, g->kh, g->kw, p0, kc, iy, ix, nrun0, nrun, rs, rm, d);
+        else panel_gather(v->img, cs, g->h, g->w, g->kh, g->kw, p0, kc, iy, ix, off, offl[r - 1] + 64L * g->sw, d);
+        return;
+    }
+#else
+    (void)gather;
+    (void)off;
+#endif
+    long kk = (long)g->kh * g->kw;
+    int ch = (int)(p0 / kk), t = (int)(p0 % kk), ty = t / g->kw, tx = t % g->kw;
+    for (int p = 0; p < kc; p++) {
+        const float *base = v->img + ch * cs + (long)ty * g->w + tx;
+        float *dp = d + (size_t)p * nr;
+        for (int j = 0; j < nr; j++)
+            dp[j] = (unsigned)(iy[j] + ty) < (unsigned)g->h && (unsigned)(ix[j] + tx) < (unsigned)g->w ? base[offl[j]]
+                                                                                                      : 0.0f;
+        if (++tx == g->kw) {
+            tx = 0;
+            if (++ty == g->kh) {
+                ty = 0;
+                ch++;
+            }
+        }
+    }
+}
+
 void cpu_pack_cols(const void *ctx, int p0, int kc, long j0, int nc, int nr, float *dst) {
     const conv_cols_t *v = ctx;
     const conv_geom_t *g = v->g;
     if (!v->trans) { /* B = col: row p0 + p, columns j0 + jr .. of each panel */
-        col_row_t rows[PACK_ROWS];
-        col_span_t sp[PACK_SPANS];
+        long HW = (long)g->h * g->w, bs = v->cs ? v->bs : g->c * HW;
+        /* gathers: AVX-512's panels of 32, offsets (sample, row, column) within int range */
+        int gather = nr == 32 && sgemm_isa() == SGEMM_AVX512 &&
+                     (long)v->nb * bs + (long)(g->h + g->ph + g->kh) * g->w < (1L << 30) &&
+                     (long)g->ph * g->w + g->pw < (1L << 30);
         for (int jr = 0; jr < nc; jr += nr) {
             int r = nc - jr < nr ? nc - jr : nr;
-            int ns = col_spans(g, j0 + jr, r, sp, PACK_SPANS);
-            float *d = dst + (size_t)jr * kc;
-            for (int p = 0; p < kc; p++) {
-                col_row_t w1, *w = p < PACK_ROWS ? rows + p : &w1;
-                if (jr == 0 || p >= PACK_ROWS) *w = col_row(g, v->img, p0 + p);
-                float *dp = d + (size_t)p * nr;
-                for (int q = 0; q < ns; q++)
-                    col_seg(g, w, sp[q].b, sp[q].oy, sp[q].ox, sp[q].ox + sp[q].len, dp + sp[q].at, 1);
-                for (int j = r; j < nr; j++) dp[j] = 0.0f;
-            }
+            pack_cols_panel(v, p0, kc, j0 + jr, r, nr, dst + (size_t)jr * kc, gather);
         }
     } else { /* B = col^T: column j of B is row j of col, rows p0 .. of B its columns */
         col_span_t sp[PACK_SPANS];
@@ -230,7 +384,7 @@ void cpu_pack_cols(const void *ctx, int p0, int kc, long j0, int nc, int nr, flo
             int r = nc - jr < nr ? nc - jr : nr;
             float *d = dst + (size_t)jr * kc;
             for (int j = 0; j < r; j++) {
-                col_row_t w = col_row(g, v->img, j0 + jr + j);
+                col_row_t w = col_row(v, j0 + jr + j);
                 if (ns)
                     for (int q = 0; q < ns; q++)
                         col_seg(g, &w, sp[q].b, sp[q].oy, sp[q].ox, sp[q].ox + sp[q].len, d + (size_t)sp[q].at * nr + j,
@@ -242,6 +396,104 @@ void cpu_pack_cols(const void *ctx, int p0, int kc, long j0, int nc, int nr, flo
                 for (int j = r; j < nr; j++) d[(size_t)p * nr + j] = 0.0f;
         }
     }
+}
+
+/* ---- the scatter side by output phases (cpu_ops.h conv_phase_t; backend_cpu.c gemm_col2im) -- */
+
+/* One axis of phase r (stride s, padding p, kernel k, image length n, grid length gn): *taps
+ * (those t = r + s*u), and the phase positions [*lo, *hi) computed: image coordinate Y*s + r - p
+ * inside [0, n) and some tap's grid position Y - u inside [0, gn). */
+static void phase_axis(int r, int k, int s, int p, int n, int gn, int *taps, int *lo, int *hi) {
+    *taps = r < k ? (k - r + s - 1) / s : 0;
+    *lo = p - r <= 0 ? 0 : (p - r + s - 1) / s;
+    int last = n - 1 + p - r; /* the last Y with Y*s + r - p <= n - 1, when last >= 0 */
+    *hi = last < 0 ? 0 : last / s + 1;
+    if (*hi > gn + *taps - 1) *hi = gn + *taps - 1;
+    if (!*taps || *hi < *lo) *hi = *lo;
+}
+
+long cpu_conv_phase(const conv_geom_t *g, int k, int q, conv_phase_t *p) {
+    int ry = q / g->sw, rx = q % g->sw, ny, nx, ylo, yhi, xlo, xhi;
+    phase_axis(ry, g->kh, g->sh, g->ph, g->h, g->gh, &ny, &ylo, &yhi);
+    phase_axis(rx, g->kw, g->sw, g->pw, g->w, g->gw, &nx, &xlo, &xhi);
+    /* virtual tap u' = taps - 1 - u reads grid row Y - u = Y' + lo - (taps - 1) + u': padding taps - 1 - lo */
+    p->vg = (conv_geom_t){k, g->gh, g->gw, yhi - ylo, xhi - xlo, ny, nx, 1, 1, ny - 1 - ylo, nx - 1 - xlo};
+    p->y0 = ylo * g->sh + ry - g->ph;
+    p->x0 = xlo * g->sw + rx - g->pw;
+    p->kq = (long)k * ny * nx;
+    p->area = (long)(yhi - ylo) * (xhi - xlo);
+    return p->area;
+}
+
+typedef struct {
+    const conv_geom_t *g;
+    int k;
+    long rs, is; /* op(A)[r, i] at a[r*rs + i*is] */
+    const float *a;
+    float *wa;
+} phase_w_job_t;
+
+/* items: image-side channels; each writes its row of every phase's Wq */
+static void phase_weights_items(void *arg, long c0, long c1) {
+    const phase_w_job_t *j = arg;
+    const conv_geom_t *g = j->g;
+    long kk = (long)g->kh * g->kw;
+    for (long ch = c0; ch < c1; ch++) {
+        float *d = j->wa;
+        for (int q = 0; q < g->sh * g->sw; q++) {
+            conv_phase_t p;
+            cpu_conv_phase(g, j->k, q, &p);
+            float *row = d + ch * p.kq;
+            int ny = p.vg.kh, nx = p.vg.kw, ry = q / g->sw, rx = q % g->sw;
+            for (int i = 0; i < j->k; i++)
+                for (int u = 0; u < ny; u++)
+                    for (int v = 0; v < nx; v++) {
+                        long tap = (long)(ry + g->sh * (ny - 1 - u)) * g->kw + rx + g->sw * (nx - 1 - v);
+                        *row++ = j->a[(ch * kk + tap) * j->rs + i * j->is];
+                    }
+            d += (long)g->c * p.kq;
+        }
+    }
+}
+
+void cpu_phase_weights(backend_t *be, const conv_geom_t *g, int k, int trans_a, const float *a, int lda, float *wa) {
+    phase_w_job_t j = {g, k, trans_a ? 1 : lda, trans_a ? lda : 1, a, wa};
+    long floats = (long)g->c * g->kh * g->kw * k;
+    if (g->c > 1 && floats >= PAR_MIN) cpu_parallel_for(be, g->c, phase_weights_items, &j);
+    else phase_weights_items(&j, 0, g->c);
+}
+
+/* items: (sample, channel) planes: bias, then each phase's computed pixels */
+static void phase_join_items(void *arg, long i0, long i1) {
+    const conv_job_t *j = arg;
+    const conv_geom_t *g = j->g;
+    long HW = (long)g->h * g->w;
+    for (long i = i0; i < i1; i++) {
+        int b = (int)(i / g->c), ch = (int)(i % g->c);
+        float bias = j->bias ? j->bias[ch] : 0.0f, *plane = j->dst + i * HW;
+        for (long t = 0; t < HW; t++) plane[t] = bias;
+        const float *cq = j->src;
+        for (int q = 0; q < g->sh * g->sw; q++) {
+            conv_phase_t p;
+            if (!cpu_conv_phase(g, 0, q, &p)) continue;
+            const float *s = cq + ((long)ch * j->nb + b) * p.area;
+            for (int y = 0; y < p.vg.gh; y++) {
+                float *d = plane + (long)(p.y0 + y * g->sh) * g->w + p.x0;
+                const float *sr = s + (long)y * p.vg.gw;
+                if (j->bias)
+                    for (int x = 0; x < p.vg.gw; x++) d[(long)x * g->sw] = sr[x] + bias;
+                else
+                    for (int x = 0; x < p.vg.gw; x++) d[(long)x * g->sw] = sr[x];
+            }
+            cq += (long)g->c * j->nb * p.area;
+        }
+    }
+}
+
+void cpu_phase_join(backend_t *be, const conv_geom_t *g, float *img, const float *cb, const float *bias, int nb) {
+    long planes = (long)nb * g->c;
+    conv_job_t j = {g, 0, nb, 0, img, cb, bias};
+    run(be, planes, planes * g->h * g->w, phase_join_items, &j);
 }
 
 /* ---- col2im ---------------------------------------------------------------------------- */

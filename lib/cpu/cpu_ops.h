@@ -21,13 +21,37 @@ void cpu_sum_procs_wait(backend_t *be);
 
 /* conv.c: an image batch read as its column matrix (backend_ops.h im2col) by our sgemm
  * (sgemm.h sgemm_pb): B = col (trans 0) or col^T (trans 1) of the nb samples at img.
- * cpu_pack_cols is its sgemm_pack_b_fn (ctx: a conv_cols_t). */
+ * cpu_pack_cols is its sgemm_pack_b_fn (ctx: a conv_cols_t). cs, bs: the floats between
+ * channel planes and between samples of img; 0, 0: batch-major (h*w and c*h*w). */
 typedef struct {
     const conv_geom_t *g;
     const float *img;
     int nb, trans;
+    long cs, bs;
 } conv_cols_t;
 void cpu_pack_cols(const void *ctx, int p0, int kc, long j0, int nc, int nr, float *dst);
+
+/* conv.c: the scatter side (backend_ops.h gemm_col2im) by output phases. Phase q = ry*sw + rx
+ * of the image side of g holds the pixels (y, x) with (y + ph) % sh == ry and (x + pw) % sw
+ * == rx; the taps that reach it are ty = ry + sh*u, tx = rx + sw*v, from grid position
+ * (Y - u, X - v) where y = Y*sh + ry - ph. So the phase is a stride-1 correlation of the grid
+ * side's k channels with the phase's taps in reverse order: vg, whose image is the grid side
+ * (k channels, gh x gw) and whose grid is the phase's pixels that some tap reaches, pixel
+ * (Y', X') of it at image (y0 + Y'*sh, x0 + X'*sw). Its GEMM: C (c x nb*area) = Wq (c x kq)
+ * times vg's column matrix (kq = k * its taps), Wq from op(A) by cpu_phase_weights. */
+typedef struct {
+    conv_geom_t vg;
+    int y0, x0;
+    long kq, area; /* rows of the phase's B, and its pixels per sample (vg.gh * vg.gw) */
+} conv_phase_t;
+/* phase q of g with k grid-side channels; returns its area (0: no tap reaches the phase) */
+long cpu_conv_phase(const conv_geom_t *g, int k, int q, conv_phase_t *p);
+/* wa = the phases' Wq one after another, from op(A) (c*kh*kw x k): Wq[ch, (i, u', v')] =
+ * op(A)[(ch, ty, tx), i] for the phase's taps, u' and v' counting them from the last */
+void cpu_phase_weights(backend_t *be, const conv_geom_t *g, int k, int trans_a, const float *a, int lda, float *wa);
+/* img (nb, c, h, w) = bias[ch] (0 when NULL) + the phases' C, stored one after another in cb
+ * (phase q's C: c x nb*area, row stride nb*area); bias alone where no tap reaches */
+void cpu_phase_join(backend_t *be, const conv_geom_t *g, float *img, const float *cb, const float *bias, int nb);
 
 /* The passes of an operation with a tangent (activations in layers.c, LayerNorm in norm.c):
  * forward, backward, and their jvp forms (backend_ops.h act_*, ln_*). */

@@ -11,6 +11,9 @@
  *            The GEMMs by col and col^T are backend_ops.h's gemm_im2col, which reads x itself:
  *            with our sgemm (lib/cpu/README.md, "Convolutions without the column matrix") col
  *            is never made, its panels are packed from x; otherwise im2col into the workspace.
+ *            dx is gemm_col2im: with our sgemm one GEMM per phase of x's pixels (modulo the
+ *            stride) whose B is packed from dyt, so dcol is never made either ("The scatter
+ *            side"); otherwise the GEMM into the workspace, then col2im.
  *   kn2row:  (stride 1 and few output channels, e.g. a generator's last 7x7 conv to 1 channel,
  *            where col would be C*kk times the image)  xt (C, nb*Q) = x channel-major;
  *            z (O*kk, nb*Q) = W'^T xt with W' (C, O*kk) the weight regrouped (W itself when
@@ -75,8 +78,10 @@ static int conv_setup(layer_t *l) {
     l->b_shape[0] = l->channels;
     l->n_state = l->n_saved = l->n_saved_fixed = 0;
     if (conv_workspace(l, per_sample(l))) return -1;
-    /* kn2row with several output channels: W' and dW' (C, O*kk) */
-    l->workspace_fixed = use_kn2row(l) && O > 1 ? 2 * conv_align16((size_t)in.c * (size_t)(O * kk)) : 0;
+    /* kn2row with several output channels: W' and dW' (C, O*kk); im2col: gemm_col2im's wa */
+    l->workspace_fixed = !use_kn2row(l) ? conv_align16((size_t)in.c * (size_t)(O * kk))
+                         : O > 1        ? 2 * conv_align16((size_t)in.c * (size_t)(O * kk))
+                                        : 0;
     return 0;
 }
 
@@ -163,19 +168,18 @@ static void conv_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *d
         if (O > 1 && pg) be->from_cmajor(be, l->dw, dwp, NULL, C, kk, O, 1);
         return;
     }
+    float *wa = ctx->workspace; /* room for the weights regrouped (workspace_fixed) */
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
-        float *dyt = ctx->workspace, *col = dyt + conv_align16((size_t)O * n * P);
+        float *dyt = wa + l->workspace_fixed, *col = dyt + conv_align16((size_t)O * n * P);
         be->to_cmajor(be, dyt, dy + (size_t)b0 * O * P, O, P, n);
         if (pg) {
             be->gemm_im2col(be, &g, x + (size_t)b0 * C * Q, n, col, NULL, 0, 1, O, 1.0f, dyt, (int)(n * P), 1.0f,
                             l->dw, (int)(C * kk));
         }
-        if (dx) {
-            be->gemm(be, 1, 0, (int)(C * kk), (int)(n * P), O, 1.0f, l->w, (int)(C * kk), dyt, (int)(n * P), 0.0f,
-                     col, (int)(n * P));
-            be->col2im(be, &g, dx + (size_t)b0 * C * Q, col, NULL, n);
-        }
+        if (dx)
+            be->gemm_col2im(be, &g, dx + (size_t)b0 * C * Q, NULL, n, col, wa, 1, O, l->w, (int)(C * kk), dyt,
+                            (int)(n * P));
     }
 }
 

@@ -8,6 +8,8 @@
  * function of the shapes), each chunk by batch-wide GEMMs (torch 1.13 runs one small GEMM per
  * sample here):
  *   forward:  xt (I, nb*Q) = x channel-major;  col (O*kk, nb*Q) = W^T xt;  y = col2im(col) + b
+ *             (backend_ops.h's gemm_col2im: with our sgemm, one GEMM per output phase instead,
+ *             lib/cpu/README.md "The scatter side"; col never made)
  *   backward: dcol = im2col(dy);  xt = x channel-major;  dW += xt dcol^T;  dxt = W dcol (into xt's
  *             buffer);  dx = dxt transposed back;  db += sum of dy per channel.
  *             The GEMMs by dcol^T and dcol are backend_ops.h's gemm_im2col, reading dy itself
@@ -66,7 +68,7 @@ static int convT_setup(layer_t *l) {
     l->b_shape[0] = l->channels;
     l->n_state = l->n_saved = l->n_saved_fixed = 0;
     if (conv_workspace(l, per_sample(l))) return -1;
-    l->workspace_fixed = 0;
+    l->workspace_fixed = conv_align16((size_t)in.c * (size_t)(O * kk)); /* gemm_col2im's wa */
     return 0;
 }
 
@@ -80,13 +82,13 @@ static void convT_apply(const nn_ctx_t *ctx, const layer_t *l, float *y, const f
     conv_geom_t g = geom(l);
     int I = l->in.c, O = l->out.c, nb = conv_chunk(per_sample(l), B);
     long kk = conv_kk(l), Q = (long)l->in.h * l->in.w, P = (long)l->out.h * l->out.w;
+    float *wa = ctx->workspace; /* room for the weights regrouped (workspace_fixed) */
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
-        float *xt = ctx->workspace, *col = xt + conv_align16((size_t)I * n * Q);
+        float *xt = wa + l->workspace_fixed, *col = xt + conv_align16((size_t)I * n * Q);
         be->to_cmajor(be, xt, x + (size_t)b0 * I * Q, I, Q, n);
-        be->gemm(be, 1, 0, (int)(O * kk), (int)(n * Q), I, 1.0f, l->w, (int)(O * kk), xt, (int)(n * Q), 0.0f, col,
-                 (int)(n * Q));
-        be->col2im(be, &g, y + (size_t)b0 * O * P, col, with_bias ? l->b : NULL, n);
+        be->gemm_col2im(be, &g, y + (size_t)b0 * O * P, with_bias ? l->b : NULL, n, col, wa, 1, I, l->w,
+                        (int)(O * kk), xt, (int)(n * Q));
     }
 }
 

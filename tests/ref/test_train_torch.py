@@ -395,8 +395,12 @@ CASES = [
         "--G", "linear 32; relu; linear 64; tanh; reshape 1x8x8",
         "--D", "flatten; linear 32; tanh; linear 1", "--shape", "1x8x8", "--loss", "hinge", "--n-critic", "2",
         "--opt-g", "adam:lr=2e-3,b1=0.5,b2=0.9", "--opt-d", "rmsprop:lr=1e-3,eps=1e-6", "--lr-schedule", "cosine:8"]),
+    # seed 1: at the common seed 11 a kink flips at step 5 in torch's own float32 run (5.3e-3 from
+    # float64 after 10 steps, in opt_G.exp_avg), and in ours since the scatter side's sums changed
+    # order (lib/cpu/README.md, "The scatter side"); seeds 1, 2, 3, 5: both within 3e-5; seed 4:
+    # torch float32 flips (0.07), ours not
     ("conv critic with dropout, R1 every 3", ["--arch", "dcgan", "--shape", "1x8x8", "--r1", "1",
-                                              "--reg-every", "3"]),
+                                              "--reg-every", "3", "--seed", "1"]),
     ("mlp preset (BatchNorm) ns", ["--arch", "mlp", "--shape", "1x8x8", "--ema", "0.5",
                                    "--opt-g", "adam:lr=2e-4,b1=0.5,b2=0.999,eps=1e-6",
                                    "--opt-d", "adam:lr=2e-4,b1=0.5,b2=0.999,eps=1e-6"]),

@@ -1175,6 +1175,25 @@ static void conv_case(conv_geom_t g, int o_ch, int nb) {
         snprintf(w2, sizeof w2, "%s: col2im%s", what, b ? " with bias" : "");
         pair_check(&img2, w2, TOL_EXACT);
     }
+    /* gemm_col2im, op(A) = A^T as the layers give it (o_ch grid-side channels): the CPU by our
+     * sgemm's phases and by OpenBLAS then col2im (GT_GEMM), the GPU by cuBLAS then col2im */
+    {
+        int rows = (int)(g.c * kk), cols = (int)(nb * G);
+        pair_t a = pair_new((size_t)o_ch * rows, 1, 0), bm = pair_new((size_t)o_ch * cols, 1, 0),
+               out = pair_zero(img.n), ws = pair_zero(col.n), wa = pair_zero((size_t)rows * o_ch);
+        for (int e = 0; e < 2; e++) {
+            setenv("GT_GEMM", e ? "openblas" : "ours", 1);
+            backend_cpu(1);
+            cpu->gemm_col2im(cpu, &g, out.c, bias.c, nb, ws.c, wa.c, 1, o_ch, a.c, rows, bm.c, cols);
+            gpu->gemm_col2im(gpu, &g, out.g, bias.g, nb, ws.g, wa.g, 1, o_ch, a.g, rows, bm.g, cols);
+            snprintf(w2, sizeof w2, "%s: gemm_col2im (cpu: %s)", what, e ? "openblas" : "ours");
+            pair_check(&out, w2, TOL_OP);
+        }
+        unsetenv("GT_GEMM");
+        backend_cpu(1);
+        pair_t *all[] = {&a, &bm, &out, &ws, &wa};
+        for (int i = 0; i < 5; i++) pair_free(all[i]);
+    }
     if (g.sh == 1 && g.sw == 1) { /* kn2row: z one row per (o, tap), columns over the image */
         pair_t z = pair_new((size_t)o_ch * kk * nb * HW, 1, 0), y = pair_zero((size_t)nb * o_ch * G),
                ob = pair_new((size_t)o_ch, 1, 0), dz = pair_zero(z.n);
@@ -1212,6 +1231,7 @@ static void test_convolutions(void) {
     conv_case((conv_geom_t){3, 7, 10, 5, 4, 3, 4, 1, 2, 0, 1}, 2, 2);
     conv_case((conv_geom_t){2, 6, 5, 6, 5, 3, 1, 1, 1, 1, 0}, 3, 4);
     conv_case((conv_geom_t){4, 8, 8, 3, 3, 2, 2, 3, 3, 0, 0}, 1, 1); /* stride larger than the kernel */
+    conv_case((conv_geom_t){16, 14, 14, 7, 7, 4, 4, 2, 2, 1, 1}, 8, 2); /* dcgan's convT k4 s2 p1, 16 channels */
 }
 
 /* The data-movement kernels (kernels/cuda_check.h: GT_LAUNCH_IDX) index in 32 bits, as every

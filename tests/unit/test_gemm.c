@@ -301,8 +301,9 @@ static void test_gemm_small_m_threads(void) {
 /* ---- the column matrix packed from the image (conv.c cpu_pack_cols, backend gemm_im2col) ----
  * Packing is a copy, so sgemm_pb reading the image must give the bits of im2col then sgemm:
  * both operand forms (col: the forward, col^T: the weight gradient), strides 1 and 2, padding,
- * edge tiles, a k past one chunk (256) and columns past one block (2048), and a block of
- * columns starting inside a grid row (the backend's column blocks). */
+ * edge tiles, a k past one chunk (256) and columns past one block (2048), a block of columns
+ * starting inside a grid row (the backend's column blocks), and the image channel-major. With
+ * AVX-512 the panels of col come from runs of masked loads (stride 1) or gathers (the others). */
 static const conv_geom_t pack_geoms[] = {
     {3, 7, 10, 5, 4, 3, 4, 1, 2, 0, 1},   /* non-square, stride 1x2, padding on one axis */
     {32, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1}, /* k = 288 rows of col, 4 backend blocks at m = 64 */
@@ -337,7 +338,7 @@ static void test_sgemm_pack_cols(void) {
                 fill(a, (size_t)m * lda, 11);
                 fill(want, (size_t)m * n, 12);
                 memcpy(got, want, sizeof(float) * (size_t)m * n);
-                conv_cols_t v = {g, img, nb, tb};
+                conv_cols_t v = {g, img, nb, tb, 0, 0};
                 sgemm(0, tb, m, n, k, 1.5f, a, lda, col, ncol, 0.5f, want, n);
                 sgemm_pb(0, m, n, k, 1.5f, a, lda, cpu_pack_cols, &v, 0, 0.5f, got, n);
                 CHECK(!memcmp(want, got, sizeof(float) * (size_t)m * n), "%s geometry %zu tb=%d: other bits",
@@ -348,6 +349,19 @@ static void test_sgemm_pack_cols(void) {
                 sgemm_pb(0, m, n - j0, k, 1.0f, a, lda, cpu_pack_cols, &v, j0, 0.0f, got + j0, n);
                 CHECK(!memcmp(want, got, sizeof(float) * (size_t)m * n), "%s geometry %zu tb=%d: block from %d",
                       sgemm_isa_name((sgemm_isa_t)isa), gi, tb, j0);
+                if (!tb) { /* the image channel-major (c, nb, h*w), as gemm_col2im's phases read B */
+                    long HW = (long)g->h * g->w;
+                    float *cm = malloc(sizeof(float) * (size_t)nb * g->c * HW);
+                    for (int bb = 0; bb < nb; bb++)
+                        for (int ch = 0; ch < g->c; ch++)
+                            memcpy(cm + ((size_t)ch * nb + bb) * HW, img + ((size_t)bb * g->c + ch) * HW,
+                                   sizeof(float) * (size_t)HW);
+                    conv_cols_t vc = {g, cm, nb, 0, nb * HW, HW};
+                    sgemm_pb(0, m, n - j0, k, 1.0f, a, lda, cpu_pack_cols, &vc, j0, 0.0f, got + j0, n);
+                    CHECK(!memcmp(want, got, sizeof(float) * (size_t)m * n), "%s geometry %zu: channel-major image",
+                          sgemm_isa_name((sgemm_isa_t)isa), gi);
+                    free(cm);
+                }
                 free(a);
                 free(want);
                 free(got);
@@ -397,6 +411,101 @@ static void test_gemm_im2col(void) {
         free(ws);
         free(img);
     }
+    backend_cpu(1);
+}
+
+/* ---- the scatter side (backend gemm_col2im; cpu_ops.h conv_phase_t) -----------------------
+ * img = bias + col2im(op(A) B) against a double loop over the definition: with our sgemm one
+ * GEMM per output phase (each pixel one dot product), with OpenBLAS the GEMM then col2im. Our
+ * path for each ISA (AVX2 and AVX-512 the same bits), 1 and 2 threads the same bits, ws and wa
+ * full of NaNs before (nothing read before written), every pixel overwritten. Geometries: the
+ * DCGAN's transposed convolution (k4 s2 p1, 16 channels), stride 1 with padding (the sngan's
+ * 3x3 backward), output padding (odd sizes), a stride past the kernel (pixels no tap reaches),
+ * padding past the kernel (a phase whose virtual padding is negative), non-square kernel and
+ * strides, one channel. (h, w are the image side, gh, gw the grid side, as conv_geom_t.) */
+static const conv_geom_t scat_geoms[] = {
+    {16, 14, 14, 7, 7, 4, 4, 2, 2, 1, 1}, /* convT 16 k4 s2 p1 from 7x7 */
+    {24, 9, 11, 9, 11, 3, 3, 1, 1, 1, 1}, /* conv k3 p1's input gradient */
+    {5, 10, 9, 5, 4, 3, 4, 2, 2, 1, 1},   /* convT k3x4 s2 p1 op1 from 5x4 */
+    {3, 8, 8, 3, 3, 2, 2, 3, 3, 0, 0},    /* stride 3 past kernel 2 */
+    {4, 6, 8, 3, 4, 5, 4, 2, 3, 2, 3},    /* convT k5x4 s2x3 p2x3 op1 from 3x4: padding past the stride */
+    {1, 12, 12, 6, 6, 4, 4, 2, 2, 1, 1},  /* one channel */
+};
+static const int scat_k[] = {20, 7, 6, 5, 3, 9}, scat_nb[] = {3, 2, 2, 3, 2, 2};
+
+/* the definition in double: bias + sum over taps reaching (y, x) and i of op(A)[(ch, tap), i] B[i, col] */
+static double scat_ref(const conv_geom_t *g, int ta, int k, const float *a, int lda, const float *b, int ldb,
+                       const float *bias, int bb, int ch, int y, int x, double *mag) {
+    double s = bias ? bias[ch] : 0.0, m = fabs(s);
+    for (int ty = 0; ty < g->kh; ty++)
+        for (int tx = 0; tx < g->kw; tx++) {
+            int oy = conv_grid_of(y, ty, g->sh, g->ph, g->gh), ox = conv_grid_of(x, tx, g->sw, g->pw, g->gw);
+            if (oy < 0 || ox < 0) continue;
+            long r = ((long)ch * g->kh + ty) * g->kw + tx, col = ((long)bb * g->gh + oy) * g->gw + ox;
+            for (int i = 0; i < k; i++) {
+                double t = (double)(ta ? a[(long)i * lda + r] : a[r * lda + i]) * b[(long)i * ldb + col];
+                s += t;
+                m += fabs(t);
+            }
+        }
+    *mag = m;
+    return s;
+}
+
+static void test_gemm_col2im(void) {
+    sgemm_isa_t best = sgemm_isa();
+    for (size_t gi = 0; gi < sizeof scat_geoms / sizeof scat_geoms[0]; gi++) {
+        const conv_geom_t *g = &scat_geoms[gi];
+        int k = scat_k[gi], nb = scat_nb[gi], rows = g->c * g->kh * g->kw, ncol = nb * g->gh * g->gw;
+        int ta = gi % 2, lda = (ta ? rows : k) + 1, ldb = ncol + 3;
+        size_t na = (size_t)(ta ? k : rows) * lda, nimg = (size_t)nb * g->c * g->h * g->w;
+        size_t nws = (size_t)rows * ncol, nwa = (size_t)rows * k;
+        float *a = malloc(sizeof(float) * na), *b = malloc(sizeof(float) * (size_t)k * ldb),
+              *bias = malloc(sizeof(float) * (size_t)g->c), *ws = malloc(sizeof(float) * nws),
+              *wa = malloc(sizeof(float) * nwa), *got = malloc(sizeof(float) * nimg),
+              *first = malloc(sizeof(float) * nimg * (SGEMM_AVX512 + 1));
+        int ran_avx2 = 0;
+        fill(a, na, 30);
+        fill(b, (size_t)k * ldb, 31);
+        fill(bias, (size_t)g->c, 32);
+        /* runs: our sgemm with each ISA on 1 and 2 threads, then OpenBLAS's path */
+        for (int run = 0; run < 2 * (SGEMM_AVX512 + 1) + 1; run++) {
+            int isa = run / 2, threads = 1 + run % 2, ours = run < 2 * (SGEMM_AVX512 + 1);
+            if (ours && !sgemm_force_isa((sgemm_isa_t)isa)) continue;
+            setenv("GT_GEMM", ours ? "ours" : "openblas", 1);
+            backend_t *be = backend_cpu(threads);
+            memset(ws, 0xff, sizeof(float) * nws);
+            memset(wa, 0xff, sizeof(float) * nwa);
+            memset(got, 0xff, sizeof(float) * nimg);
+            const float *bi = gi % 3 == 1 ? NULL : bias;
+            be->gemm_col2im(be, g, got, bi, nb, ws, wa, ta, k, a, lda, b, ldb);
+            double worst = 0;
+            for (int bb = 0; bb < nb; bb++)
+                for (int ch = 0; ch < g->c; ch++)
+                    for (int y = 0; y < g->h; y++)
+                        for (int x = 0; x < g->w; x++) {
+                            double mag, want = scat_ref(g, ta, k, a, lda, b, ldb, bi, bb, ch, y, x, &mag);
+                            double v = got[(((size_t)bb * g->c + ch) * g->h + y) * g->w + x];
+                            double e = fabs(v - want) / (mag + 1e-30);
+                            if (!(e <= worst)) worst = e; /* NaN counts */
+                        }
+            CHECK(worst <= 1e-6, "geometry %zu, %s %s, %d thread(s): relative error %.3g", gi,
+                  ours ? "ours" : "openblas", ours ? sgemm_isa_name((sgemm_isa_t)isa) : "", threads, worst);
+            if (!ours) continue;
+            float *keep = first + (size_t)isa * nimg; /* this ISA's bits on 1 thread */
+            if (threads == 1) memcpy(keep, got, sizeof(float) * nimg);
+            else
+                CHECK(!memcmp(keep, got, sizeof(float) * nimg), "geometry %zu %s: 1 and 2 threads differ", gi,
+                      sgemm_isa_name((sgemm_isa_t)isa));
+            if (isa == SGEMM_AVX512 && threads == 1 && ran_avx2)
+                CHECK(!memcmp(first + (size_t)SGEMM_AVX2 * nimg, got, sizeof(float) * nimg),
+                      "geometry %zu: AVX-512 and AVX2 differ", gi);
+            if (isa == SGEMM_AVX2) ran_avx2 = 1;
+        }
+        free(a), free(b), free(bias), free(ws), free(wa), free(got), free(first);
+    }
+    unsetenv("GT_GEMM");
+    sgemm_force_isa(best);
     backend_cpu(1);
 }
 
@@ -498,6 +607,7 @@ int main(void) {
     RUN(test_gemm_small_m_threads);
     RUN(test_sgemm_pack_cols);
     RUN(test_gemm_im2col);
+    RUN(test_gemm_col2im);
     RUN(test_parallel_for_covers_once);
     RUN(test_nested_parallel);
     RUN(test_backend_memory);
