@@ -135,8 +135,11 @@ typedef struct {
     uint64_t launches, gemms, device_mallocs, transfers;
     double flops, bytes;
     uint64_t proc_sums;    /* sums across processes (sum_procs calls and started sums, one for
-                              those joined by sum_procs_start's more), on either backend */
-    double proc_sum_bytes; /* the bytes they summed */
+                              those joined by sum_procs_start's more; reduce_procs_start's too)
+                              and gather_procs's gathers, on either backend */
+    double proc_sum_bytes; /* the bytes they summed (a reduce-scatter counts its whole range,
+                              as an all-reduce does; a gather counts none: the all-reduce it
+                              completes was counted by its reduce-scatter) */
     /* CUDA: serial depth, the longest chain of dependent additions one thread does in a launch
      * (counted for the reductions and the class-conditional sums, whose threads loop; the
      * element-wise kernels' threads do a few operations each): summed over the launches, and
@@ -224,7 +227,7 @@ struct backend {
      * (one addition of two numbers), above in the library's order for a reduce, every run the
      * same. gather_procs: queued on the stream, in place: every process's v = the processes'
      * slices of v (n = cut[P] elements, floats or doubles when f64; MPI_Allgatherv, NCCL's
-     * broadcasts from each slice's owner); counted as one sum of n elements. */
+     * broadcasts from each slice's owner); counted as one sum of no bytes (counters). */
     void (*reduce_procs_start)(backend_t *be, float *v, size_t off, size_t n, const size_t *cut, int more);
     void (*gather_procs)(backend_t *be, void *v, const size_t *cut, int f64);
 
