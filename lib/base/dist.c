@@ -95,6 +95,16 @@ void dist_sum_f64(dist_t *d, double *v, size_t n) {
 #ifdef GT_HAVE_MPI
 static MPI_Request pending[DIST_PENDING];
 static int n_pending;
+
+/* the slot of the next started operation; when all are taken, the oldest is finished first */
+static MPI_Request *next_request(void) {
+    if (n_pending == DIST_PENDING) {
+        MPI_Wait(&pending[0], MPI_STATUS_IGNORE);
+        memmove(pending, pending + 1, sizeof *pending * (DIST_PENDING - 1));
+        n_pending--;
+    }
+    return &pending[n_pending++];
+}
 #endif
 
 void dist_isum(dist_t *d, void *v, size_t n, int f64) {
@@ -103,13 +113,8 @@ void dist_isum(dist_t *d, void *v, size_t n, int f64) {
     size_t es = f64 ? 8 : 4;
     for (size_t off = 0; off < n;) {
         size_t k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
-        if (n_pending == DIST_PENDING) { /* full: finish the oldest */
-            MPI_Wait(&pending[0], MPI_STATUS_IGNORE);
-            memmove(pending, pending + 1, sizeof *pending * (DIST_PENDING - 1));
-            n_pending--;
-        }
         MPI_Iallreduce(MPI_IN_PLACE, (char *)v + off * es, (int)k, f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM,
-                       MPI_COMM_WORLD, &pending[n_pending++]);
+                       MPI_COMM_WORLD, next_request());
         off += k;
     }
 #else
@@ -144,12 +149,7 @@ void dist_ireduce_slices(dist_t *d, float *v, size_t off, size_t n, const size_t
         counts[r] = a < b ? (int)(b - a) : 0;
         if (r == d->rank) mine = a;
     }
-    if (n_pending == DIST_PENDING) {
-        MPI_Wait(&pending[0], MPI_STATUS_IGNORE);
-        memmove(pending, pending + 1, sizeof *pending * (DIST_PENDING - 1));
-        n_pending--;
-    }
-    MPI_Ireduce_scatter(MPI_IN_PLACE, v + off, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &pending[n_pending++]);
+    MPI_Ireduce_scatter(MPI_IN_PLACE, v + off, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, next_request());
     if (counts[d->rank] && mine != off) { /* in place, the result lands at v + off */
         if (n_moves == moves_cap) {
             moves_cap = moves_cap ? 2 * moves_cap : 16;
