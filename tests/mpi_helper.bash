@@ -215,6 +215,6 @@ assert a.shape == b.shape and np.allclose(a, b, rtol=1e-6, atol=0), (a, b)' "$T/
     "${run2[@]}" --steps 1 --clip 0.05 --ema 0.9 --shard-optimizer off -i "$T/w0.st" -o "$T/woff.st" 2>/dev/null
     "${run2[@]}" --steps 1 --clip 0.05 --ema 0.9 -i "$T/w0.st" -o "$T/won.st" 2>/dev/null
     cmp "$T/won.st" "$T/woff.st"
-    run "${run2[@]}" --steps 1 --shard-optimizer maybe -i "$T/m0.st" -o "$T/x.st"
+    run gan-step -q --device $DEV --data "$T/d.npy" --steps 1 --shard-optimizer maybe -i "$T/m0.st" -o "$T/x.st"
     [ "$status" -eq 2 ] && [[ "$output" == *"--shard-optimizer 'maybe': on or off"* ]]
 }
