@@ -142,6 +142,7 @@ void dist_ireduce_slices(dist_t *d, float *v, size_t off, size_t n, const size_t
         rs_counts = gt_xrealloc(rs_counts, sizeof *rs_counts * (size_t)d->size * DIST_PENDING);
         rs_rows_cap = d->size;
     }
+    MPI_Request *req = next_request(); /* first: the row below may be the oldest operation's */
     int *counts = rs_counts + (size_t)(rs_next++ % DIST_PENDING) * (size_t)d->size;
     size_t mine = off;
     for (int r = 0; r < d->size; r++) {
@@ -149,7 +150,7 @@ void dist_ireduce_slices(dist_t *d, float *v, size_t off, size_t n, const size_t
         counts[r] = a < b ? (int)(b - a) : 0;
         if (r == d->rank) mine = a;
     }
-    MPI_Ireduce_scatter(MPI_IN_PLACE, v + off, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, next_request());
+    MPI_Ireduce_scatter(MPI_IN_PLACE, v + off, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, req);
     if (counts[d->rank] && mine != off) { /* in place, the result lands at v + off */
         if (n_moves == moves_cap) {
             moves_cap = moves_cap ? 2 * moves_cap : 16;
