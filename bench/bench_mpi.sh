@@ -6,7 +6,8 @@
 # difference of a long and a 2-step run over their difference in steps (start-up and loading
 # cancel out; long enough that the difference is seconds: 62 steps for mlp, 12 for dcgan); CPU time
 # (user + sys of every process) is printed beside wall time, steadier on a shared machine. P = 1
-# and P = 2 alternate, REPEAT rounds (default 3).
+# and P = 2 alternate, REPEAT rounds (default 3); P = 2 runs twice a round, its optimizer sharded
+# (gan-step's default, "2s") and not (--shard-optimizer off, "2").
 # Needs a gan-step built with MPI and mpirun; bench/bench_mpi.md turns the figures into
 # expected 8-GPU step times. Last, what a step sums across processes, as the backends count it.
 set -eu
@@ -18,16 +19,17 @@ T=${BENCH_TMP:-$(mktemp -d)}
 PY=/usr/bin/python3
 $PY -c 'import numpy as np; np.save("'"$T"'/d.npy", np.random.default_rng(0).integers(0, 256, (2048, 1, 28, 28)).astype(np.uint8))'
 
-# run_time P STEPS MODEL: "wall cpu" seconds of one run (cpu: user + sys of the run's processes,
+# run_time P STEPS MODEL [OPTION...]: "wall cpu" seconds of one run (cpu: user + sys of the run's processes,
 # which mpirun waits for, from bash's `times` before and after, in this subshell)
 run_time() {
     local p=$1 steps=$2 model=$3
+    shift 3
     (
         t0=$(date +%s.%N)
         if [ "$p" -eq 1 ]; then
             gan-step -q --threads 2 --data "$T/d.npy" --steps "$steps" -i "$model" -o "$T/out.st"
         else
-            mpirun -np "$p" gan-step -q --threads 1 --data "$T/d.npy" --steps "$steps" -i "$model" -o "$T/out.st"
+            mpirun -np "$p" gan-step -q --threads 1 --data "$T/d.npy" --steps "$steps" -i "$model" -o "$T/out.st" "$@"
         fi
         t1=$(date +%s.%N)
         # the second line of `times`: children's user and system time, e.g. "0m1.234s 0m0.100s"
@@ -52,12 +54,14 @@ print(cnt["G"], cnt["D"])' "$T/m.st")
     read -r nG nD <<< "$params"
     # P = 1 and P = 2 interleaved, REPEAT times (the machine is shared: compare within a round)
     for rep in $(seq "${REPEAT:-3}"); do
-        for p in 1 2; do
+        for p in 1 2 2s; do
             long=$([ $preset = mlp ] && echo 62 || echo 12)
-            read -r w2 c2 <<< "$(run_time $p 2 "$T/m.st")"
-            read -r w12 c12 <<< "$(run_time $p $long "$T/m.st")"
+            opt=()
+            [ $p = 2 ] && opt=(--shard-optimizer off)
+            read -r w2 c2 <<< "$(run_time ${p%s} 2 "$T/m.st" "${opt[@]}")"
+            read -r w12 c12 <<< "$(run_time ${p%s} $long "$T/m.st" "${opt[@]}")"
             awk -v pr=$preset -v p=$p -v w2=$w2 -v w12=$w12 -v c2=$c2 -v c12=$c12 -v g=$nG -v d=$nD -v k=$((long - 2)) \
-                'BEGIN {printf "%-6s %2d %12.3f %12.3f %14.2f %6.2fM+%.2fM\n", pr, p, (w12 - w2) / k, (c12 - c2) / k, 4 * (g + d) / 1e6, g / 1e6, d / 1e6}'
+                'BEGIN {printf "%-6s %2s %12.3f %12.3f %14.2f %6.2fM+%.2fM\n", pr, p, (w12 - w2) / k, (c12 - c2) / k, 4 * (g + d) / 1e6, g / 1e6, d / 1e6}'
         done
     done
 done

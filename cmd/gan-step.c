@@ -77,6 +77,9 @@ static void usage(void) {
            "  --bucket-mb X        under mpirun: sum the gradients across processes in buckets of at\n"
            "                       least X MB, each started as the backward pass completes it\n"
            "                       (default 25; 0: all after the backward pass)\n"
+           "  --shard-optimizer on|off  under mpirun: each process steps the optimizer over its 1/P\n"
+           "                       of the parameters, the gradients reduced to it and the updated\n"
+           "                       weights gathered (default on; off: every process steps all)\n"
            "  --device DEV         cpu, cuda or auto (default auto: cuda when built with CUDA and a GPU\n"
            "                       is found, said on stderr)\n"
            "  --tf32               let cuda's matrix products use TF32 tensor cores (faster, 10-bit\n"
@@ -103,7 +106,7 @@ static void usage(void) {
 
 enum { O_DATA = 256, O_LABELS, O_STEPS, O_EPOCHS, O_INPLACE, O_LOG, O_LOGEVERY, O_SNAPEVERY, O_SNAPDIR, O_THREADS,
        O_DEVICE, O_TF32, O_VERSION, O_DUMPSTEP, O_DUMPDIR, O_LOGLAYERS, O_EVALEVERY, O_EVALREF, O_EVALN, O_EVALFEAT,
-       O_EVALWEIGHTS, O_EVALMETRIC, O_KEEPBEST, O_EVALRESIZE, O_CUDAGRAPH, O_BUCKETMB };
+       O_EVALWEIGHTS, O_EVALMETRIC, O_KEEPBEST, O_EVALRESIZE, O_CUDAGRAPH, O_BUCKETMB, O_SHARDOPT };
 
 static const struct option longopts[] = {
     {"data", required_argument, 0, O_DATA},
@@ -129,6 +132,7 @@ static const struct option longopts[] = {
     {"snapshot-dir", required_argument, 0, O_SNAPDIR},
     {"threads", required_argument, 0, O_THREADS},
     {"bucket-mb", required_argument, 0, O_BUCKETMB},
+    {"shard-optimizer", required_argument, 0, O_SHARDOPT},
     {"device", required_argument, 0, O_DEVICE},
     {"tf32", no_argument, 0, O_TF32},
     {"cuda-graph", required_argument, 0, O_CUDAGRAPH},
@@ -362,6 +366,8 @@ int main(int argc, char **argv) {
     int log_layers = 0;
     long long steps = -1, epochs = -1, threads = 0, log_every = 50, snap_every = 0;
     double bucket_mb = TRAINER_BUCKET_MB;
+    int shard_opt = 1;
+    int64_t state_every[2] = {0, 0};
     gan_overrides_t ov = {0};
     int quiet = 0, tf32 = 0, cuda_graph = -1, c; /* -1: the backend's default */
     opterr = 0;
@@ -396,6 +402,11 @@ int main(int argc, char **argv) {
             break;
         case O_THREADS: threads = cli_long("--threads", optarg, 0, 1024); break;
         case O_BUCKETMB: bucket_mb = cli_double("--bucket-mb", optarg, 0, 1e6); break;
+        case O_SHARDOPT:
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
+                die_usage("--shard-optimizer '%s': on or off", optarg);
+            shard_opt = strcmp(optarg, "on") == 0;
+            break;
         case O_DEVICE: device = optarg; break;
         case O_TF32: tf32 = 1; break;
         case O_CUDAGRAPH:
@@ -433,6 +444,10 @@ int main(int argc, char **argv) {
                       "to mpirun's)",
                       dist.size);
         if (threads == 0) threads = default_threads();
+        /* the steps whose checkpoints (rank 0's snapshots, best) need the sharded optimizer's
+         * whole state, known on every rank */
+        state_every[0] = snap_every;
+        state_every[1] = keep_best ? eval_every : 0;
         if (!rank0) { /* rank 0 alone writes, logs, evaluates and shows progress */
             quiet = 1;
             eval_every = 0;
@@ -484,6 +499,9 @@ int main(int argc, char **argv) {
         tensor_free(&labels);
     }
     tr.bucket_mb = bucket_mb;
+    tr.shard_optimizer = shard_opt;
+    tr.state_every[0] = state_every[0];
+    tr.state_every[1] = state_every[1];
     if (trainer_distribute(&tr, &dist)) die_usage("%s", gt_errmsg());
     if (dist.size > 1 && rank0 && !quiet)
         warnx("%d processes, %d samples each of every batch of %d, %d threads each", dist.size, tr.b, tr.B,
@@ -578,6 +596,7 @@ int main(int argc, char **argv) {
     if (r.log && fclose(r.log) != 0) die(EXIT_DATA, "%s: write failed: %s", log_path, strerror(errno));
 
     if (trainer_check(&tr)) die(EXIT_DATA, "%s", gt_errmsg()); /* train_loop checked; a snapshot may not have */
+    trainer_sync_state(&tr); /* every rank: the sharded optimizer's state, whole for the checkpoint */
     if (rank0) {
         if (model_save(&m, o.f)) out_fail(&o);
         out_commit(&o);

@@ -220,6 +220,8 @@ static void fill_struct(backend_t *be) {
     be->sum_procs = cuda_sum_procs;
     be->sum_procs_start = cuda_sum_procs_start;
     be->sum_procs_wait = cuda_sum_procs_wait;
+    be->reduce_procs_start = cuda_reduce_procs_start;
+    be->gather_procs = cuda_gather_procs;
     be->gemm = cuda_gemm;
     be->graph_begin = cuda_graph_begin;
     be->graph_end = cuda_graph_end;

@@ -565,6 +565,47 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
     return ncclSuccess;
 }
 
+/* the in-place reduce and broadcast of the sharded optimizer (dist_nccl.cu), run when called */
+static ncclResult_t nccl_rooted(const char *what, const void *send, void *recv, size_t count, ncclDataType_t type,
+                                int root, ncclComm_t comm) {
+    if (gt_emu_capturing()) {
+        capture_refuse(what, "the emulation records no collectives");
+        return ncclInvalidUsage;
+    }
+    if (!comm || root < 0 || root >= comm->d.size || (type != ncclFloat && type != ncclDouble)) return ncclInvalidArgument;
+    if (count == 0) return ncclSuccess;
+    if (sticky != cudaSuccess) return ncclUnhandledCudaError;
+    size_t bytes = count * (type == ncclDouble ? 8 : 4);
+    if (send != recv || !gt_emu_is_device(recv, bytes)) {
+        fprintf(stderr, "cuda emulation: %s: only in place, on device memory\n", what);
+        return ncclInvalidArgument;
+    }
+    return ncclSuccess;
+}
+
+ncclResult_t ncclReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op, int root,
+                        ncclComm_t comm, cudaStream_t stream) {
+    (void)stream;
+    ncclResult_t r = nccl_rooted("ncclReduce", send, recv, count, type, root, comm);
+    if (r != ncclSuccess || count == 0) return r;
+    if (op != ncclSum || type != ncclFloat) return ncclInvalidArgument;
+    gt_emu_device_access(1);
+    dist_reduce_to(&comm->d, (float *)recv, count, root);
+    gt_emu_device_access(0);
+    return ncclSuccess;
+}
+
+ncclResult_t ncclBroadcast(const void *send, void *recv, size_t count, ncclDataType_t type, int root,
+                           ncclComm_t comm, cudaStream_t stream) {
+    (void)stream;
+    ncclResult_t r = nccl_rooted("ncclBroadcast", send, recv, count, type, root, comm);
+    if (r != ncclSuccess || count == 0) return r;
+    gt_emu_device_access(1);
+    dist_bcast_from(&comm->d, recv, count * (type == ncclDouble ? 8 : 4), root);
+    gt_emu_device_access(0);
+    return ncclSuccess;
+}
+
 const char *ncclGetErrorString(ncclResult_t r) {
     switch (r) {
     case ncclSuccess: return "no error";

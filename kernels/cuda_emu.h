@@ -44,6 +44,7 @@
  *              report none (to test the no-GPU paths).
  *   NCCL       the calls of kernels/dist_nccl.cu: a communicator is every process of the
  *              MPI run (lib/base/dist.h), and ncclAllReduce sums device memory with MPI_Allreduce
+ *              (ncclReduce, in place only, with MPI_Reduce; ncclBroadcast, in place only, with MPI_Bcast)
  *              (dist_sum_*), as the real one sums with every rank's result the same bits. The
  *              unique id is random bytes, and ncclCommInitRank checks that every rank was
  *              given the same id, so the bootstrap's broadcast is exercised too. Needs a
@@ -213,6 +214,10 @@ ncclResult_t ncclGetUniqueId(ncclUniqueId *id);
 ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int rank);
 ncclResult_t ncclCommDestroy(ncclComm_t comm);
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
+                           ncclComm_t comm, cudaStream_t stream);
+ncclResult_t ncclReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op, int root,
+                        ncclComm_t comm, cudaStream_t stream);
+ncclResult_t ncclBroadcast(const void *send, void *recv, size_t count, ncclDataType_t type, int root,
                            ncclComm_t comm, cudaStream_t stream);
 const char *ncclGetErrorString(ncclResult_t r);
 /* a group's all-reduces run at its end on a GPU; here each runs when called, and the group

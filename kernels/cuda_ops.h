@@ -19,6 +19,8 @@ int cuda_join(backend_t *be, struct dist *d);
 void cuda_sum_procs(backend_t *be, void *v, size_t n, int f64);
 void cuda_sum_procs_start(backend_t *be, void *v, size_t n, int f64, int more);
 void cuda_sum_procs_wait(backend_t *be);
+void cuda_reduce_procs_start(backend_t *be, float *v, size_t off, size_t n, const size_t *cut, int more);
+void cuda_gather_procs(backend_t *be, void *v, const size_t *cut, int f64);
 
 /* graph.cu: CUDA graphs (backend.h graph_begin, graph_end) */
 int cuda_graph_begin(backend_t *be);

@@ -37,6 +37,7 @@
     } while (0)
 
 static ncclComm_t comm;
+static int nranks; /* the processes of the run (join) */
 /* the all-reduces' side stream, and the events that hand work over to it and back (below) */
 static cudaStream_t side;
 static cudaEvent_t ev_main, ev_side;
@@ -94,6 +95,7 @@ int cuda_join(backend_t *be, dist_t *d) {
     if (d->rank == 0) NCCL_CHECK(ncclGetUniqueId(&id));
     dist_bcast(d, &id, sizeof id);
     NCCL_CHECK(ncclCommInitRank(&comm, d->size, id, d->rank));
+    nranks = d->size;
     CUDA_CHECK(cudaStreamCreate(&side));
     CUDA_CHECK(cudaEventCreateWithFlags(&ev_main, cudaEventDisableTiming));
     CUDA_CHECK(cudaEventCreateWithFlags(&ev_side, cudaEventDisableTiming));
@@ -149,6 +151,44 @@ void cuda_sum_procs_wait(backend_t *be) {
     from_side();
 }
 
+/* The sharded optimizer's collectives (backend.h): each slice that meets v[off, off + n) reduced
+ * to its owner with ncclReduce in place (uneven slices, which ncclReduceScatter cannot take
+ * without padding the vector; the same bytes, (P - 1) / P of the range from each process at
+ * P = 2), in the group the starts share; the updated slices broadcast from their owners, as one
+ * group of ncclBroadcast in place. */
+void cuda_reduce_procs_start(backend_t *be, float *v, size_t off, size_t n, const size_t *cut, int more) {
+    count(be, n, 0, !grouped);
+    if (!grouped) to_side();
+    NCCL_CHECK(ncclGroupStart());
+    for (int r = 0; r < nranks; r++) {
+        size_t a = cut[r] > off ? cut[r] : off, b = cut[r + 1] < off + n ? cut[r + 1] : off + n;
+        if (a < b) NCCL_CHECK(ncclReduce(v + a, v + a, b - a, ncclFloat, ncclSum, r, comm, side));
+    }
+    NCCL_CHECK(ncclGroupEnd());
+    if (!grouped && more) NCCL_CHECK(ncclGroupStart());
+    if (grouped && !more) NCCL_CHECK(ncclGroupEnd());
+    grouped = more;
+    if (!more) GT_SYNC_POINT("ncclReduce");
+}
+
+void cuda_gather_procs(backend_t *be, void *v, const size_t *cut, int f64) {
+    size_t es = f64 ? 8 : 4;
+    if (!cut[nranks]) return;
+    be->counters.launches++; /* a collective, but no bytes summed (backend.h counters) */
+    be->counters.proc_sums++;
+    be->counters.bytes += 2.0 * (double)cut[nranks] * (double)es;
+    to_side();
+    NCCL_CHECK(ncclGroupStart());
+    for (int r = 0; r < nranks; r++)
+        if (cut[r + 1] > cut[r]) {
+            char *p = (char *)v + cut[r] * es;
+            NCCL_CHECK(ncclBroadcast(p, p, cut[r + 1] - cut[r], f64 ? ncclDouble : ncclFloat, r, comm, side));
+        }
+    NCCL_CHECK(ncclGroupEnd());
+    from_side();
+    GT_SYNC_POINT("ncclBroadcast");
+}
+
 #else
 
 int cuda_join(backend_t *be, dist_t *d) {
@@ -173,5 +213,17 @@ void cuda_sum_procs_start(backend_t *be, void *v, size_t n, int f64, int more) {
 }
 
 void cuda_sum_procs_wait(backend_t *be) { (void)be; }
+
+void cuda_reduce_procs_start(backend_t *be, float *v, size_t off, size_t n, const size_t *cut, int more) {
+    (void)off;
+    (void)cut;
+    (void)more;
+    cuda_sum_procs(be, v, n, 0);
+}
+
+void cuda_gather_procs(backend_t *be, void *v, const size_t *cut, int f64) {
+    (void)cut;
+    cuda_sum_procs(be, v, 0, f64);
+}
 
 #endif

@@ -41,12 +41,50 @@ struct optim_store {
     }
 };
 
+/* The parts' figures (c->fig.parts): segment k of the reduction is part k (BE_FIG_PART
+ * elements, the last part shorter: its walk skips the elements past n, adding nothing) */
+struct optim_part_terms {
+    optim_terms t;
+    long n;
+    __device__ void operator()(long s, long e, double *acc) const {
+        long i = s * (long)BE_FIG_PART + e;
+        if (i < n) t(0, i, acc);
+    }
+};
+struct optim_part_store {
+    double *parts;
+    __device__ void operator()(long s, const double *sum) const {
+        parts[2 * s] = sum[0];
+        parts[2 * s + 1] = sum[1];
+    }
+};
+
+__global__ void k_sum_parts(double *sumsq, double *bad, const double *parts, long k) {
+    if (GT_TID() != 0) return;
+    double t0 = 0, t1 = 0;
+    for (long i = 0; i < k; i++) t0 += parts[2 * i], t1 += parts[2 * i + 1];
+    if (sumsq) sumsq[0] = t0;
+    if (bad && t1 != 0) bad[0] = 1;
+}
+
+void cuda_sum_parts(backend_t *be, double *sumsq, double *bad, const double *parts, long k) {
+    (void)be;
+    gt_count_bytes(16.0 * k);
+    gt_count_depth(k);
+    GT_LAUNCH(k_sum_parts, 1, 1, sumsq, bad, parts, k);
+}
+
 void cuda_optim(backend_t *be, const opt_step_t *c, float *p, float *g, float *s1, float *s2, float *s3,
                 size_t n) {
     (void)be;
     if (!n && !c->fig.sumsq) return;
     gt_count_bytes(4.0 * n * (3 + (c->zero_g != 0) + 2 * ((s1 != NULL) + (s2 != NULL) + (s3 != NULL))));
-    if (c->fig.sumsq || c->fig.bad)
+    if (c->fig.parts) {
+        long parts = (long)((n + BE_FIG_PART - 1) / BE_FIG_PART);
+        if (parts)
+            gt_reduce<2>(parts, parts > 1 ? (long)BE_FIG_PART : (long)n,
+                         optim_part_terms{optim_terms{*c, p, g, s1, s2, s3}, (long)n}, optim_part_store{c->fig.parts});
+    } else if (c->fig.sumsq || c->fig.bad)
         gt_reduce<2>(1, (long)n, optim_terms{*c, p, g, s1, s2, s3}, optim_store{c->fig.sumsq, c->fig.bad});
     else GT_LAUNCH(k_optim, gt_blocks(n), GT_BLOCK, *c, p, g, s1, s2, s3, n);
 }

@@ -178,6 +178,11 @@ assert a.shape == (1000, 1, 28, 28), a.shape' "$T"
     [ "$status" -eq 1 ]   # it trained
 }
 
+@test "mpirun -np 2: the sharded optimizer gives the unsharded bytes and log (mlp-tanh, wgan-gp-tanh with clip and EMA); its snapshot resumes exactly" {
+    need_mpi
+    sharded_equals_whole
+}
+
 @test "mpirun -np 2: gradient buckets give one sum's bytes; --bn-sync local equals torch's DDP without SyncBatchNorm, resumes exactly" {
     need_mpi
     buckets_and_local_bn

@@ -143,8 +143,11 @@ typedef struct {
     uint64_t launches, gemms, device_mallocs, transfers;
     double flops, bytes;
     uint64_t proc_sums;    /* sums across processes (sum_procs calls and started sums, one for
-                              those joined by sum_procs_start's more), on either backend */
-    double proc_sum_bytes; /* the bytes they summed */
+                              those joined by sum_procs_start's more; reduce_procs_start's too)
+                              and gather_procs's gathers, on either backend */
+    double proc_sum_bytes; /* the bytes they summed (a reduce-scatter counts its whole range,
+                              as an all-reduce does; a gather counts none: the all-reduce it
+                              completes was counted by its reduce-scatter) */
     /* CUDA: serial depth, the longest chain of dependent additions one thread does in a launch
      * (counted for the reductions and the class-conditional sums, whose threads loop; the
      * element-wise kernels' threads do a few operations each): summed over the launches, and
@@ -158,6 +161,10 @@ typedef struct {
 
 struct dist; /* lib/base/dist.h */
 enum { BE_SUMS_PENDING = 64 }; /* started sums a backend keeps before sum_procs_wait */
+/* The parts of a parameter vector whose figures the optimizer step writes one by one
+ * (opt_step_t.fig.parts): elements [k BE_FIG_PART, (k + 1) BE_FIG_PART) are part k. The CPU's
+ * reductions over a vector add their parts' figures in part order (lib/cpu/red.h). */
+enum { BE_FIG_PART = 65536 };
 typedef struct backend backend_t;
 
 struct backend {
@@ -217,6 +224,20 @@ struct backend {
     void (*sum_procs_start)(backend_t *be, void *v, size_t n, int f64, int more);
     void (*sum_procs_poll)(backend_t *be);
     void (*sum_procs_wait)(backend_t *be);
+    /* optional, both or neither (NULL: the optimizer is not sharded, lib/gan/ddp.h): the sharded
+     * optimizer's collectives. cut[0..P] (P processes; cut[0] = 0, non-decreasing) cuts a vector
+     * into slices, process r's [cut[r], cut[r+1]). reduce_procs_start: started like
+     * sum_procs_start (one sum, joining the group that more opens, waited for by
+     * sum_procs_wait): of the n floats v[off, off + n), process r's part of its slice then
+     * holds the sum over the processes (a reduce to r of each slice that meets the range: the
+     * CPU backend's MPI_Ireduce, the CUDA backend's ncclReduce, in place), the rest of v keeps
+     * this process's values. Each element is reduced once: at P = 2 the bits sum_procs gives
+     * (one addition of two numbers), above in the library's order for a reduce, every run the
+     * same. gather_procs: queued on the stream, in place: every process's v = the processes'
+     * slices of v (n = cut[P] elements, floats or doubles when f64; MPI_Allgatherv, NCCL's
+     * broadcasts from each slice's owner); counted as one sum of no bytes (counters). */
+    void (*reduce_procs_start)(backend_t *be, float *v, size_t off, size_t n, const size_t *cut, int more);
+    void (*gather_procs)(backend_t *be, void *v, const size_t *cut, int f64);
 
     /* ---- graphs (lib/gan/trainer.c; kernels/README.md, "CUDA graphs") ------------------- */
     /* optional (NULL: every operation runs as it is queued, as on the CPU). graph_begin starts

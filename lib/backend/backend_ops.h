@@ -183,6 +183,11 @@ BACKEND_OP(r1_scale, (backend_t *be, float *g, double *out, int B, int B_mean, s
 BACKEND_OP(sumsq, (backend_t *be, double *out, const float *x, size_t n))
 /* out[0] = 1 when any of x (n) is NaN or infinite (left as it is otherwise) */
 BACKEND_OP(nonfinite, (backend_t *be, double *out, const float *x, size_t n))
+/* The figures of a vector from its parts' (opt_step_t.fig.parts, k parts): sumsq[0] = 0 +
+ * parts[0] + parts[2] + ... + parts[2k - 2], added in part order (the CPU's sumsq bits when the
+ * parts are its parts), and bad[0] = 1 when some parts[2i + 1] != 0 (left as it is otherwise);
+ * either may be NULL */
+BACKEND_OP(sum_parts, (backend_t *be, double *sumsq, double *bad, const double *parts, long k))
 /* The step's bookkeeping on the statistics slots st (train_math.h: train_stats_apply). */
 BACKEND_OP(train_stats, (backend_t *be, double *st, int what, int64_t stepno))
 

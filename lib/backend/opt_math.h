@@ -34,8 +34,12 @@ struct opt_step {
                                 squares of the gradients it reads into sumsq[0], and 1 into bad[0] when
                                 an updated parameter is not finite, with the bits of the sumsq and
                                 nonfinite ops (lib/backend/backend_ops.h) run beside it; a struct of its
-                                own so that a kernel argument keeps at most 16 fields (kernels/cuda_emu.h) */
-        double *sumsq, *bad;
+                                own so that a kernel argument keeps at most 16 fields (kernels/cuda_emu.h).
+                                parts, when not NULL, replaces them: part k of the vector (backend.h
+                                BE_FIG_PART elements) writes its sum of squares into parts[2k] and its
+                                count of non-finite updated parameters into parts[2k + 1] (the sharded
+                                step, lib/gan/ddp.c, which adds them with the sum_parts op) */
+        double *sumsq, *bad, *parts;
     } fig;
 };
 
@@ -63,7 +67,7 @@ static inline struct opt_step opt_step_make(int kind, double lr, double b1, doub
     c.nesterov = nesterov;
     c.centered = centered;
     c.zero_g = 0;
-    c.fig.sumsq = c.fig.bad = 0;
+    c.fig.sumsq = c.fig.bad = c.fig.parts = 0;
     return c;
 }
 

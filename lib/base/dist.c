@@ -95,6 +95,16 @@ void dist_sum_f64(dist_t *d, double *v, size_t n) {
 #ifdef GT_HAVE_MPI
 static MPI_Request pending[DIST_PENDING];
 static int n_pending;
+
+/* the slot of the next started operation; when all are taken, the oldest is finished first */
+static MPI_Request *next_request(void) {
+    if (n_pending == DIST_PENDING) {
+        MPI_Wait(&pending[0], MPI_STATUS_IGNORE);
+        memmove(pending, pending + 1, sizeof *pending * (DIST_PENDING - 1));
+        n_pending--;
+    }
+    return &pending[n_pending++];
+}
 #endif
 
 void dist_isum(dist_t *d, void *v, size_t n, int f64) {
@@ -103,17 +113,91 @@ void dist_isum(dist_t *d, void *v, size_t n, int f64) {
     size_t es = f64 ? 8 : 4;
     for (size_t off = 0; off < n;) {
         size_t k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
-        if (n_pending == DIST_PENDING) { /* full: finish the oldest */
-            MPI_Wait(&pending[0], MPI_STATUS_IGNORE);
-            memmove(pending, pending + 1, sizeof *pending * (DIST_PENDING - 1));
-            n_pending--;
-        }
         MPI_Iallreduce(MPI_IN_PLACE, (char *)v + off * es, (int)k, f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM,
-                       MPI_COMM_WORLD, &pending[n_pending++]);
+                       MPI_COMM_WORLD, next_request());
         off += k;
     }
 #else
     (void)v;
+    (void)f64;
+#endif
+}
+
+#ifdef GT_HAVE_MPI
+/* dist_ireduce_slices' receive counts, one row of size ints per started operation (MPI reads
+ * them until it completes), in a ring of DIST_PENDING rows: the oldest row is free again when a
+ * new start must finish the oldest operation; and the moves of the results into place, done
+ * by dist_wait_sums. Grown once (the first step), so that steps allocate nothing. */
+static int *rs_counts, rs_rows_cap;
+static unsigned rs_next;
+static struct rs_move { float *dst; const float *src; size_t n; } *moves;
+static int n_moves, moves_cap;
+#endif
+
+void dist_ireduce_slices(dist_t *d, float *v, size_t off, size_t n, const size_t *cut) {
+    if (d->size <= 1 || n == 0) return;
+#ifdef GT_HAVE_MPI
+    if (n > (size_t)INT_MAX) gt_fatal(1, "dist_ireduce_slices: %zu elements, more than MPI counts hold", n);
+    if (rs_rows_cap < d->size) {
+        rs_counts = gt_xrealloc(rs_counts, sizeof *rs_counts * (size_t)d->size * DIST_PENDING);
+        rs_rows_cap = d->size;
+    }
+    MPI_Request *req = next_request(); /* first: the row below may be the oldest operation's */
+    int *counts = rs_counts + (size_t)(rs_next++ % DIST_PENDING) * (size_t)d->size;
+    size_t mine = off;
+    for (int r = 0; r < d->size; r++) {
+        size_t a = cut[r] > off ? cut[r] : off, b = cut[r + 1] < off + n ? cut[r + 1] : off + n;
+        counts[r] = a < b ? (int)(b - a) : 0;
+        if (r == d->rank) mine = a;
+    }
+    MPI_Ireduce_scatter(MPI_IN_PLACE, v + off, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, req);
+    if (counts[d->rank] && mine != off) { /* in place, the result lands at v + off */
+        if (n_moves == moves_cap) {
+            moves_cap = moves_cap ? 2 * moves_cap : 16;
+            moves = gt_xrealloc(moves, sizeof *moves * (size_t)moves_cap);
+        }
+        moves[n_moves++] = (struct rs_move){v + mine, v + off, (size_t)counts[d->rank]};
+    }
+#else
+    (void)v;
+    (void)off;
+    (void)cut;
+#endif
+}
+
+void dist_reduce_to(dist_t *d, float *v, size_t n, int root) {
+    if (d->size <= 1 || n == 0) return;
+#ifdef GT_HAVE_MPI
+    for (size_t off = 0; off < n;) {
+        size_t k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
+        MPI_Reduce(d->rank == root ? MPI_IN_PLACE : v + off, v + off, (int)k, MPI_FLOAT, MPI_SUM, root, MPI_COMM_WORLD);
+        off += k;
+    }
+#else
+    (void)v;
+    (void)root;
+#endif
+}
+
+void dist_gather_slices(dist_t *d, void *v, const size_t *cut, int f64) {
+    if (d->size <= 1) return;
+#ifdef GT_HAVE_MPI
+    static int *counts, *displs, cap; /* grown once, so that steps allocate nothing */
+    if (cap < d->size) {
+        counts = gt_xrealloc(counts, sizeof *counts * (size_t)d->size);
+        displs = gt_xrealloc(displs, sizeof *displs * (size_t)d->size);
+        cap = d->size;
+    }
+    if (cut[d->size] > (size_t)INT_MAX) gt_fatal(1, "dist_gather_slices: %zu elements, more than MPI counts hold", cut[d->size]);
+    for (int r = 0; r < d->size; r++) {
+        displs[r] = (int)cut[r];
+        counts[r] = (int)(cut[r + 1] - cut[r]);
+    }
+    MPI_Datatype t = f64 ? MPI_DOUBLE : MPI_FLOAT;
+    MPI_Allgatherv(MPI_IN_PLACE, 0, t, v, counts, displs, t, MPI_COMM_WORLD);
+#else
+    (void)v;
+    (void)cut;
     (void)f64;
 #endif
 }
@@ -131,21 +215,26 @@ void dist_wait_sums(dist_t *d) {
 #ifdef GT_HAVE_MPI
     if (n_pending) MPI_Waitall(n_pending, pending, MPI_STATUSES_IGNORE);
     n_pending = 0;
+    for (int i = 0; i < n_moves; i++) memmove(moves[i].dst, moves[i].src, sizeof(float) * moves[i].n);
+    n_moves = 0;
 #endif
 }
 
-void dist_bcast(dist_t *d, void *p, size_t n) {
+void dist_bcast_from(dist_t *d, void *p, size_t n, int root) {
     if (d->size <= 1 || n == 0) return;
 #ifdef GT_HAVE_MPI
     for (size_t off = 0; off < n;) {
         size_t k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
-        MPI_Bcast((char *)p + off, (int)k, MPI_BYTE, 0, MPI_COMM_WORLD);
+        MPI_Bcast((char *)p + off, (int)k, MPI_BYTE, root, MPI_COMM_WORLD);
         off += k;
     }
 #else
     (void)p;
+    (void)root;
 #endif
 }
+
+void dist_bcast(dist_t *d, void *p, size_t n) { dist_bcast_from(d, p, n, 0); }
 
 void dist_allgather(dist_t *d, const void *mine, size_t n, void *all) {
     if (n == 0) return;

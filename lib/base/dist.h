@@ -52,8 +52,27 @@ void dist_isum(dist_t *d, void *v, size_t n, int f64);
 void dist_poll_sums(dist_t *d);
 void dist_wait_sums(dist_t *d);
 
+/* Started like dist_isum (waited for by dist_wait_sums): of v[off, off + n) (floats, n below
+ * 2^31), process r's part of [cut[r], cut[r+1]) (cut: size + 1 offsets, cut[0] = 0,
+ * non-decreasing) = the sum of every process's (MPI_Ireduce_scatter in place, the result moved
+ * to its place when waited for); the rest of the range is left unspecified. At P = 2 each
+ * element is the one addition dist_sum_f32 makes (the same bits); above, MPI's order for a
+ * reduce-scatter of those counts (the same every run). */
+void dist_ireduce_slices(dist_t *d, float *v, size_t off, size_t n, const size_t *cut);
+
+/* v (n floats) on process root = the sum of every process's v (MPI_Reduce, in place on root);
+ * the others' v is left alone (the host emulation's ncclReduce, kernels/cuda_emu.cu). */
+void dist_reduce_to(dist_t *d, float *v, size_t n, int root);
+
+/* In place, on every process: v[cut[r] .. cut[r+1]) = process r's (MPI_Allgatherv), for the
+ * size + 1 offsets cut (cut[0] = 0, non-decreasing, cut[size] below 2^31); floats, or doubles
+ * when f64. No-op when size == 1. */
+void dist_gather_slices(dist_t *d, void *v, const size_t *cut, int f64);
+
 /* From rank 0 to every process: the n bytes at p (no-op when size == 1). */
 void dist_bcast(dist_t *d, void *p, size_t n);
+/* The same from process root. */
+void dist_bcast_from(dist_t *d, void *p, size_t n, int root);
 
 /* On every process: all (size * n bytes) = every process's n bytes at mine, in rank order
  * (rank r's at all + r n). n must be below 2^31. With size == 1, all = mine. */

@@ -43,3 +43,18 @@ void cpu_sum_procs_wait(backend_t *be) {
     (void)be;
     dist_wait_sums(cpu_dist);
 }
+
+/* the sharded optimizer's collectives (backend.h reduce_procs_start, gather_procs):
+ * MPI_Ireduce_scatter of the range over the slices it meets, started with the sums;
+ * MPI_Allgatherv */
+void cpu_reduce_procs_start(backend_t *be, float *v, size_t off, size_t n, const size_t *cut, int more) {
+    if (!joined) be->counters.proc_sums++;
+    joined = more;
+    be->counters.proc_sum_bytes += (double)n * 4;
+    dist_ireduce_slices(cpu_dist, v, off, n, cut);
+}
+
+void cpu_gather_procs(backend_t *be, void *v, const size_t *cut, int f64) {
+    be->counters.proc_sums++; /* a collective, but no bytes summed (backend.h counters) */
+    dist_gather_slices(cpu_dist, v, cut, f64);
+}

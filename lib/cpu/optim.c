@@ -119,6 +119,10 @@ static void opt_red_part(const void *arg, long k, double out[2]) {
 void cpu_optim(backend_t *be, const opt_step_t *c, float *p, float *g, float *s1, float *s2, float *s3,
                size_t n) {
     opt_job_t j = {optim_range, c, p, s1, s2, s3, NULL, g, (long)n, 0, 0};
+    if (c->fig.parts) {
+        red_run_parts(be, n, opt_red_part, &j, c->fig.parts);
+        return;
+    }
     if (!c->fig.sumsq && !c->fig.bad) {
         opt_run(be, &j);
         return;

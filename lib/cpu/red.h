@@ -16,7 +16,7 @@
 
 #include "cpu_ops.h"
 
-#define RED_PART 65536
+#define RED_PART BE_FIG_PART
 #define RED_BATCH 64
 
 /* Part k of a vector of a reduction: its two figures into out[0], out[1] (the part function's
@@ -26,6 +26,9 @@ typedef void (*red_part_fn)(const void *job, long k, double out[2]);
 /* total[i] = the sum over the parts of a vector of n elements of their figures out[i], added in
  * part order; each part computed by one thread (train.c). */
 void red_run(backend_t *be, size_t n, red_part_fn fn, const void *job, double total[2]);
+/* The parts' figures themselves: part k's into out[2k], out[2k + 1] (the optimizer step's
+ * opt_step_t.fig.parts; cpu_sum_parts adds them as red_run does). */
+void red_run_parts(backend_t *be, size_t n, red_part_fn fn, const void *job, double *out);
 
 /* add the squares of p[0..n), the piece of a part that starts at a multiple of 8, into acc[8] */
 static inline void red_sumsq_add(double acc[8], const float *p, size_t n) {

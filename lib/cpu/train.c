@@ -117,17 +117,36 @@ static void red_batch(void *arg, long k0, long k1) {
     for (long k = k0; k < k1; k++) r->fn(r->job, r->part0 + k, r->out[k]);
 }
 
-void red_run(backend_t *be, size_t n, red_part_fn fn, const void *job, double total[2]) {
+/* the parts' figures, RED_BATCH parts at a time, into out (2 per part) or added into total */
+static void red_drive(backend_t *be, size_t n, red_part_fn fn, const void *job, double *out_all, double total[2]) {
     long parts = (long)((n + RED_PART - 1) / RED_PART);
-    double out[RED_BATCH][2];
-    total[0] = total[1] = 0;
+    double buf[RED_BATCH][2];
     for (long p0 = 0; p0 < parts; p0 += RED_BATCH) {
         long np = parts - p0 < RED_BATCH ? parts - p0 : RED_BATCH;
+        double(*out)[2] = out_all ? (double(*)[2])(out_all + 2 * p0) : buf;
         red_batch_t r = {fn, job, p0, out};
         if (np > 1) cpu_parallel_for(be, np, red_batch, &r);
         else red_batch(&r, 0, np);
-        for (long k = 0; k < np; k++) total[0] += out[k][0], total[1] += out[k][1];
+        if (total)
+            for (long k = 0; k < np; k++) total[0] += out[k][0], total[1] += out[k][1];
     }
+}
+
+void red_run(backend_t *be, size_t n, red_part_fn fn, const void *job, double total[2]) {
+    total[0] = total[1] = 0;
+    red_drive(be, n, fn, job, NULL, total);
+}
+
+void red_run_parts(backend_t *be, size_t n, red_part_fn fn, const void *job, double *out) {
+    red_drive(be, n, fn, job, out, NULL);
+}
+
+void cpu_sum_parts(backend_t *be, double *sumsq, double *bad, const double *parts, long k) {
+    (void)be;
+    double t[2] = {0, 0};
+    for (long i = 0; i < k; i++) t[0] += parts[2 * i], t[1] += parts[2 * i + 1];
+    if (sumsq) sumsq[0] = t[0];
+    if (bad && t[1] != 0) bad[0] = 1;
 }
 
 /* sumsq's and nonfinite's part: its sum of squares (out[0]) and its non-finite count (out[1]),

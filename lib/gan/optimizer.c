@@ -41,15 +41,28 @@ void optim_init(optim_state_t *o, backend_t *be, const opt_conf_t *c, size_t n) 
  * 1 - (float)0.999 in float instead gives 9.9998713e-4, an error of 1.3e-5 in every exp_avg_sq). */
 void optim_step(optim_state_t *o, float *p, const float *g) { optim_step_lr(o, p, (float *)g, 1.0, 0, NULL, NULL); }
 
-void optim_step_lr(optim_state_t *o, float *p, float *g, double factor, int zero_g, double *sumsq, double *bad) {
+/* the step over elements [lo, hi) with figures fig */
+static void step_range(optim_state_t *o, float *p, float *g, size_t lo, size_t hi, double factor, int zero_g,
+                       struct opt_figures fig) {
     const opt_conf_t *c = &o->conf;
     o->t++;
     opt_step_t k = opt_step_make(c->kind, c->lr * factor, c->b1, c->b2, c->eps, c->wd, c->momentum, c->nesterov, c->centered,
                                  o->t);
     k.zero_g = zero_g;
-    k.fig.sumsq = sumsq;
-    k.fig.bad = bad;
-    o->be->optim(o->be, &k, p, g, o->s1, o->s2, o->s3, o->n);
+    k.fig = fig;
+    o->be->optim(o->be, &k, p + lo, g + lo, o->s1 ? o->s1 + lo : NULL, o->s2 ? o->s2 + lo : NULL,
+                 o->s3 ? o->s3 + lo : NULL, hi - lo);
+}
+
+void optim_step_lr(optim_state_t *o, float *p, float *g, double factor, int zero_g, double *sumsq, double *bad) {
+    struct opt_figures fig = {sumsq, bad, NULL};
+    step_range(o, p, g, 0, o->n, factor, zero_g, fig);
+}
+
+void optim_step_slice(optim_state_t *o, float *p, float *g, size_t lo, size_t hi, double factor, int zero_g,
+                      double *parts) {
+    struct opt_figures fig = {NULL, NULL, parts};
+    step_range(o, p, g, lo, hi, factor, zero_g, fig);
 }
 
 void optim_set(optim_state_t *o, backend_t *be, const opt_conf_t *c, size_t n) {

@@ -40,6 +40,12 @@ void optim_step(optim_state_t *o, float *p, const float *g);
  * nonfinite ops, without their passes over the vectors (opt_step_t.fig). */
 void optim_step_lr(optim_state_t *o, float *p, float *g, double factor, int zero_g, double *sumsq, double *bad);
 
+/* The same step (counted as one) over elements [lo, hi) only, the rest of p, g and the state left
+ * alone (the sharded step, lib/gan/ddp.c); with parts (on o's device, or NULL) the figures of
+ * the slice's parts (opt_step_t.fig.parts, lo a multiple of BE_FIG_PART). */
+void optim_step_slice(optim_state_t *o, float *p, float *g, size_t lo, size_t hi, double factor, int zero_g,
+                      double *parts);
+
 /* Buffer j (0..2) of o and its torch state name ("exp_avg", ...), or NULL when the settings do
  * not use it. What a checkpoint stores as opt_G.<name> (lib/gan/checkpoint.c). */
 float *optim_buffer(const optim_state_t *o, int j, const char **name);

@@ -76,6 +76,7 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
     t->stats = be->alloc(be, sizeof(double) * TS_COUNT);
     be->zero(be, t->stats, sizeof(double) * TS_COUNT);
     t->bucket_mb = TRAINER_BUCKET_MB;
+    t->shard_optimizer = 1;
     t->last_check = seconds();
     if (m->data_n != t->n) {
         if (m->data_n != 0 && m->epoch_pos != 0) {
@@ -120,6 +121,8 @@ int trainer_distribute(trainer_t *t, dist_t *d) {
     t->bn_sync.scratch = be->alloc(be, sizeof(double) * 2 * (size_t)widest);
     if (t->bucket_mb < 0) return gt_err("--bucket-mb must be at least 0");
     ddp_init(&t->ddp, be, t->bucket_mb);
+    size_t most = t->m->G.n_params > t->m->D.n_params ? t->m->G.n_params : t->m->D.n_params;
+    t->sharded = t->shard_optimizer && ddp_shard(&t->ddp, d, most);
     return 0;
 }
 
@@ -158,6 +161,7 @@ void trainer_free(trainer_t *t) {
         if (t->stats) be->free(be, t->stats);
         if (t->bn_sync.scratch) be->free(be, t->bn_sync.scratch);
         if (t->aug.policy) diffaug_free(&t->aug, be);
+        ddp_free(&t->ddp);
     }
     free(t->perm);
     memset(t, 0, sizeof *t);
@@ -361,8 +365,8 @@ int train_step(trainer_t *t) {
          * do), unless an observer watches: lib/gan/inspect.c reads them after the step. It also
          * logs their sum of squares and whether the weights it leaves are finite (the sumsq and
          * nonfinite ops' bits, without their passes); clipped weights are checked after the clip. */
-        optim_step_lr(&m->opt_D, m->D.params, m->D.grads, gan_lr_factor(&s->lr_sched_d, m->step), !m->D.observer,
-                      st + TS_SUMSQ_D, s->clip > 0 ? NULL : st + TS_BAD_D);
+        ddp_step(&t->ddp, &m->opt_D, m->D.params, m->D.grads, gan_lr_factor(&s->lr_sched_d, m->step), !m->D.observer,
+                 st + TS_SUMSQ_D, s->clip > 0 ? NULL : st + TS_BAD_D);
         if (!m->D.observer) net_grads_zeroed(&m->D);
         if (s->clip > 0) {
             be->clip(be, m->D.params, (float)s->clip, m->D.n_params);
@@ -386,8 +390,8 @@ int train_step(trainer_t *t) {
         int first = TS_LOSS_G, count = 2;
         ddp_finish(&t->ddp, m->G.grads, m->G.n_params, st, &first, &count, 1);
     }
-    optim_step_lr(&m->opt_G, m->G.params, m->G.grads, gan_lr_factor(&s->lr_sched_g, m->step), !m->G.observer,
-                  st + TS_SUMSQ_G, st + TS_BAD_G);
+    ddp_step(&t->ddp, &m->opt_G, m->G.params, m->G.grads, gan_lr_factor(&s->lr_sched_g, m->step), !m->G.observer,
+             st + TS_SUMSQ_G, st + TS_BAD_G);
     if (!m->G.observer) net_grads_zeroed(&m->G);
     if (m->G_ema) be->ema(be, m->G_ema, m->G.params, (float)s->ema, m->G.n_params);
     be->train_stats(be, st, TS_AFTER_G, stepno);
@@ -433,12 +437,22 @@ void trainer_stats(trainer_t *t, train_stats_t *last, train_stats_t *mean, int64
     }
 }
 
+void trainer_sync_state(trainer_t *t) {
+    ddp_gather_state(&t->ddp, &t->m->opt_D);
+    ddp_gather_state(&t->ddp, &t->m->opt_G);
+}
+
 int train_loop(trainer_t *t, int64_t until_step, volatile sig_atomic_t *stop, int (*after_step)(void *arg),
                void *arg) {
     int every_step = t->be->device == DEV_CPU;
     while (t->m->step < until_step) {
         if (train_step(t)) return -1;
         if ((every_step || seconds() - t->last_check >= 1.0) && trainer_check(t)) return -1;
+        for (int k = 0; k < 2; k++)
+            if (t->sharded && t->state_every[k] > 0 && t->m->step % t->state_every[k] == 0) {
+                trainer_sync_state(t);
+                break;
+            }
         int leave = after_step && after_step(arg);
         if (t->dist) { /* every process leaves after the same step */
             int v[2] = {stop ? (int)*stop : 0, leave};

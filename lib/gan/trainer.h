@@ -61,8 +61,10 @@
  * (the backend's loss, gp_scale and r1_scale divide by B, not b), so the gradients of the slices add up
  * to the one-process gradient: after each backward pass the trainer sums the parameter
  * gradients (float32) and the step's loss figures (float64) across the processes
- * (trainer_allreduce, through the backend's sum_procs: MPI on the CPU, NCCL on GPUs), and every
- * process then takes the same optimizer step on the same sums. BatchNorm in training mode
+ * (lib/gan/ddp.h, through the backend's sum_procs: MPI on the CPU, NCCL on GPUs), and every
+ * process then takes the same optimizer step on the same sums; or, with the optimizer sharded
+ * (shard_optimizer, the default when the backend can), each process steps its own slice of the
+ * parameters on the sums reduced to it, and the updated slices are gathered (ddp.h). BatchNorm in training mode
  * takes its statistics over the global batch (backend.h bn_sync_t: per-channel sums in float64
  * summed across processes). What is bit-exact against
  * one process and what agrees to rounding: README, "Distributed training". */
@@ -118,6 +120,13 @@ typedef struct {
     double bucket_mb;        /* gradient sums started during the backward pass in buckets of at
                                 least this many MB (0: after it); set before trainer_distribute */
     ddp_t ddp;
+    int shard_optimizer;     /* shard the optimizer step over the processes (ddp.h) when the
+                                backend can: 1 (trainer_init's default) or 0; set before
+                                trainer_distribute */
+    int sharded;             /* it is (trainer_distribute) */
+    int64_t state_every[2];  /* sharded: at steps that are multiples of these (> 0), train_loop
+                                completes the optimizer state on every process before after_step
+                                (trainer_sync_state), for the checkpoints after_step writes */
 } trainer_t;
 
 enum { TRAINER_BUCKET_MB = 25 }; /* bucket_mb's default (trainer_init) */
@@ -155,6 +164,11 @@ int trainer_check(trainer_t *t);
  * NULL) and, when mean is not NULL, their mean over the steps since the previous call that
  * asked for a mean (*count of them; that call's interval then ends). */
 void trainer_stats(trainer_t *t, train_stats_t *last, train_stats_t *mean, int64_t *count);
+
+/* Sharded (trainer_t.sharded): complete each process's optimizer state from the slices' owners
+ * (a collective: every process calls it at the same point), which a checkpoint needs; no-op
+ * otherwise. */
+void trainer_sync_state(trainer_t *t);
 
 /* The loop: steps until the model's step counter reaches `until_step`, or *stop becomes
  * non-zero (checked after each step), or after_step returns non-zero. Looks for a bad step

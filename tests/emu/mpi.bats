@@ -80,3 +80,8 @@ export GT_EMU_DEVICES=4
     need_mpi
     buckets_and_local_bn
 }
+
+@test "cuda, mpirun -np 2: the sharded optimizer (ncclReduce, ncclBroadcast) gives the unsharded bytes; its snapshot resumes exactly" {
+    need_mpi
+    sharded_equals_whole
+}

@@ -1096,6 +1096,67 @@ static void optim_case(const char *text, int steps) {
     free(hg);
 }
 
+/* The sharded step's figures (lib/gan/ddp.c): Adam over a vector of 3 parts and a piece,
+ * stepped as two slices of whole parts, each writing its parts' figures (opt_step_t.fig.parts),
+ * which sum_parts adds: the CPU's give the bits of its sumsq op on the gradients, the CUDA
+ * backend's each part's sum to rounding, and a non-finite updated weight in the last part is
+ * counted there and flagged; the parameters are the whole step's on either backend. */
+static void test_optim_parts(void) {
+    opt_conf_t c;
+    CHECK(opt_conf_parse("adam:lr=2e-4,b1=0.5,b2=0.999", &c) == 0, "%s", gt_errmsg());
+    size_t n = 3 * BE_FIG_PART + 1234, cut = 2 * BE_FIG_PART;
+    long parts = 4;
+    backend_t *bs[2] = {cpu, gpu};
+    pair_t g = pair_new(n, 0.01f, 0), p = pair_new(n, 0.1f, 0), s1 = pair_zero(n), s2 = pair_zero(n);
+    pair_t pw = pair_new(n, 0.1f, 0), w1 = pair_zero(n), w2 = pair_zero(n); /* the whole step's */
+    dpair_t figs = dpair_new(2 * (size_t)parts + 4);
+    float big = 3e38f, nbig = -3e38f, zero = 0; /* p - lr g = 3e38 + 3e38 overflows to +inf */
+    for (int side = 0; side < 2; side++) {
+        backend_t *b = bs[side];
+        int c_ = side == 0;
+        double *fig = c_ ? figs.c : figs.g;
+        float *pp = c_ ? p.c : p.g, *gg = c_ ? g.c : g.g, *m1 = c_ ? s1.c : s1.g, *m2 = c_ ? s2.c : s2.g;
+        b->zero(b, fig, sizeof(double) * (2 * (size_t)parts + 4));
+        b->sumsq(b, fig + 2 * parts, gg, n);
+        opt_step_t k = opt_step_make(c.kind, c.lr, c.b1, c.b2, c.eps, c.wd, c.momentum, c.nesterov, c.centered, 1);
+        b->optim(b, &k, c_ ? pw.c : pw.g, gg, c_ ? w1.c : w1.g, c_ ? w2.c : w2.g, NULL, n);
+        k.fig.parts = fig;
+        b->optim(b, &k, pp, gg, m1, m2, NULL, cut);
+        k.fig.parts = fig + 2 * (cut / BE_FIG_PART);
+        b->optim(b, &k, pp + cut, gg + cut, m1 + cut, m2 + cut, NULL, n - cut);
+        b->sum_parts(b, fig + 2 * parts + 1, fig + 2 * parts + 2, fig, parts);
+        double f[2 * 4 + 4];
+        b->download(b, f, fig, sizeof f);
+        CHECK(memcmp(&f[8], &f[9], sizeof(double)) == 0 || !c_, "cpu: summed parts %.17g, sumsq op %.17g", f[9], f[8]);
+        CHECK(fabs(f[9] - f[8]) <= TOL_DOUBLE * f[8] && f[10] == 0, "%s: summed parts %.17g, sumsq op %.17g, bad %g",
+              b->name, f[9], f[8], f[10]);
+        for (int i = 0; i < 4; i++) CHECK(f[2 * i + 1] == 0, "%s: part %d counts %g non-finite", b->name, i, f[2 * i + 1]);
+        /* a weight that overflows in the last part */
+        b->upload(b, pp + n - 7, &big, sizeof big);
+        b->upload(b, gg + n - 7, &nbig, sizeof nbig);
+        k = opt_step_make(OPT_SGD, 1, 0, 0, 0, 0, 0, 0, 0, 1);
+        k.fig.parts = fig + 2 * (cut / BE_FIG_PART);
+        b->optim(b, &k, pp + cut, gg + cut, NULL, NULL, NULL, n - cut);
+        b->sum_parts(b, NULL, fig + 2 * parts + 2, fig, parts);
+        b->download(b, f, fig, sizeof f);
+        CHECK(f[7] == 1 && f[5] == 0 && f[10] == 1, "%s: the overflow's part counts %g, the flag %g", b->name, f[7], f[10]);
+        b->upload(b, pp + n - 7, &zero, sizeof zero);
+    }
+    pair_check(&p, "sharded step: parameters", TOL_OP);
+    float *a = gt_xmalloc(sizeof(float) * n), *w = gt_xmalloc(sizeof(float) * n);
+    for (int side = 0; side < 2; side++) { /* before the overflow step, the slices' step was the whole one's */
+        backend_t *b = bs[side];
+        b->download(b, a, side ? s2.g : s2.c, sizeof(float) * n);
+        b->download(b, w, side ? w2.g : w2.c, sizeof(float) * n);
+        CHECK(memcmp(a, w, sizeof(float) * n) == 0, "%s: the slices' state is not the whole step's", b->name);
+    }
+    free(a);
+    free(w);
+    pair_t *all[] = {&g, &p, &s1, &s2, &pw, &w1, &w2};
+    for (int i = 0; i < 7; i++) pair_free(all[i]);
+    dpair_free(&figs);
+}
+
 static void test_optimizers(void) {
     optim_case("adam:lr=2e-4,b1=0.5,b2=0.999", 3);
     optim_case("adam:lr=1e-3,b1=0,b2=0.9,wd=0.01", 2);
@@ -1773,6 +1834,7 @@ int main(void) {
     RUN(test_weight_norm);
     RUN(test_train_stats);
     RUN(test_optimizers);
+    RUN(test_optim_parts);
     RUN(test_latents);
     RUN(test_convolutions);
     RUN(test_pooling);
