@@ -66,11 +66,16 @@ int dist_init(dist_t *d, int *argc, char ***argv) {
 #endif
 }
 
+#ifdef GT_HAVE_MPI
+/* MPI counts are int: the operations over n elements go in chunks of at most 2^30 */
+static size_t mpi_chunk(size_t left) { return left < (size_t)1 << 30 ? left : (size_t)1 << 30; }
+#endif
+
 void dist_sum_f32(dist_t *d, float *v, size_t n) {
     if (d->size <= 1 || n == 0) return;
 #ifdef GT_HAVE_MPI
-    for (size_t off = 0; off < n;) { /* MPI counts are int */
-        size_t k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
+    for (size_t off = 0; off < n;) {
+        size_t k = mpi_chunk(n - off);
         MPI_Allreduce(MPI_IN_PLACE, v + off, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
         off += k;
     }
@@ -83,7 +88,7 @@ void dist_sum_f64(dist_t *d, double *v, size_t n) {
     if (d->size <= 1 || n == 0) return;
 #ifdef GT_HAVE_MPI
     for (size_t off = 0; off < n;) {
-        size_t k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
+        size_t k = mpi_chunk(n - off);
         MPI_Allreduce(MPI_IN_PLACE, v + off, (int)k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
         off += k;
     }
@@ -112,7 +117,7 @@ void dist_isum(dist_t *d, void *v, size_t n, int f64) {
 #ifdef GT_HAVE_MPI
     size_t es = f64 ? 8 : 4;
     for (size_t off = 0; off < n;) {
-        size_t k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
+        size_t k = mpi_chunk(n - off);
         MPI_Iallreduce(MPI_IN_PLACE, (char *)v + off * es, (int)k, f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM,
                        MPI_COMM_WORLD, next_request());
         off += k;
@@ -169,7 +174,7 @@ void dist_reduce_to(dist_t *d, float *v, size_t n, int root) {
     if (d->size <= 1 || n == 0) return;
 #ifdef GT_HAVE_MPI
     for (size_t off = 0; off < n;) {
-        size_t k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
+        size_t k = mpi_chunk(n - off);
         MPI_Reduce(d->rank == root ? MPI_IN_PLACE : v + off, v + off, (int)k, MPI_FLOAT, MPI_SUM, root, MPI_COMM_WORLD);
         off += k;
     }
@@ -224,7 +229,7 @@ void dist_bcast_from(dist_t *d, void *p, size_t n, int root) {
     if (d->size <= 1 || n == 0) return;
 #ifdef GT_HAVE_MPI
     for (size_t off = 0; off < n;) {
-        size_t k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
+        size_t k = mpi_chunk(n - off);
         MPI_Bcast((char *)p + off, (int)k, MPI_BYTE, root, MPI_COMM_WORLD);
         off += k;
     }
