@@ -80,20 +80,22 @@ static void cpu_release_const(backend_t *be, const void *p) {
  * OpenBLAS's) and C at least 16 x 32: thinner products (one output channel, the critic's last
  * linear layer, the 16-column weight gradient of a one-channel convolution) would mostly pad
  * our 8 x 32 tiles. It replaces OpenBLAS's AVX2 kernels (what OPENBLAS_CORETYPE=Haswell
- * selects), which it beat on every such shape, but not OpenBLAS's own AVX-512 ones (SkylakeX,
- * Cooperlake, SapphireRapids): with those, ours everywhere took 24% (MLP) and 10% (DCGAN) more
- * CPU time per step, and ours on the shapes where it won alone (A transposed, small k) tied
- * within the noise; so did its small-m path (B read in place) on the MLP's products with at most
- * 64 rows, n >= 128 and k >= 256, though it beat them per shape by 1.02-1.6x: in the step those
- * products are bound by reading the weights from memory. GT_GEMM=openblas or GT_GEMM=ours in
- * the environment forces one (for measurements), read once by backend_cpu. The choice depends
- * only on the call's shape and the machine, so results stay independent of the thread count. */
+ * selects), which it beat on every such shape. Beside OpenBLAS's own AVX-512 kernels (SkylakeX,
+ * Cooperlake, SapphireRapids) it takes the convolutions (conv = 1: gemm_im2col and
+ * gemm_col2im), whose column matrix only ours can do without (B packed from the image, the
+ * scatter side by output phases): the dcgan step 0.92x the CPU time of OpenBLAS's, sngan 0.69x,
+ * wgan-gp 0.93x. The plain products stay OpenBLAS's: ours on them took 7% more at batch 256
+ * (MLP) and tied at 64 (its small-m path too, though it won per shape by 1.02-1.6x: in the
+ * step those products are bound by reading the weights from memory). GT_GEMM=openblas or
+ * GT_GEMM=ours in the environment forces one (for measurements), read once by backend_cpu.
+ * The choice depends only on the call's shape and kind and the machine, so results stay
+ * independent of the thread count. */
 static int gemm_engine = -1;    /* -1: by shape; 0: OpenBLAS; 1: ours */
 static int openblas_avx512 = 0; /* OpenBLAS runs its AVX-512 kernels */
 
-static int use_ours(int m, int n) {
+static int use_ours(int m, int n, int conv) {
     if (gemm_engine >= 0) return gemm_engine;
-    return !openblas_avx512 && sgemm_isa() == SGEMM_AVX512 && m >= 16 && n >= 32;
+    return (conv || !openblas_avx512) && sgemm_isa() == SGEMM_AVX512 && m >= 16 && n >= 32;
 }
 
 static void sgemm1(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
@@ -177,9 +179,11 @@ static void gemm_part(void *arg, long t0, long t1) {
     }
 }
 
-/* C = alpha op(A) op(B) + beta C, or with cols: B that image's column matrix */
-static void gemm_run(backend_t *be, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
-                     int lda, const float *b, int ldb, const conv_cols_t *cols, float beta, float *c, int ldc) {
+/* C = alpha op(A) op(B) + beta C, or with cols: B that image's column matrix (our sgemm's
+ * packer, so ours must be 1); ours: which engine (use_ours) */
+static void gemm_run(backend_t *be, int ours, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                     const float *a, int lda, const float *b, int ldb, const conv_cols_t *cols, float beta, float *c,
+                     int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) { /* C = beta * C: BLAS implementations disagree on k == 0, so do it here */
         for (int i = 0; i < m; i++)
@@ -189,7 +193,7 @@ static void gemm_run(backend_t *be, int trans_a, int trans_b, int m, int n, int 
     /* Blocks along the longer side of C: measured on the DCGAN/MLP shapes, column blocks of a
      * 64-row gemm keep OpenBLAS's speed where row blocks lose 30%. */
     int by_rows = m >= n;
-    gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, gemm_blocks(m, n, k, by_rows), use_ours(m, n), alpha, beta,
+    gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, gemm_blocks(m, n, k, by_rows), ours, alpha, beta,
                     a, b, c, lda, ldb, ldc, cols};
     if (g.blocks == 1) {
         gemm_block(&g, 0, by_rows ? m : n);
@@ -200,7 +204,7 @@ static void gemm_run(backend_t *be, int trans_a, int trans_b, int m, int n, int 
 
 static void cpu_gemm(backend_t *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
                      const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-    gemm_run(be, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc);
+    gemm_run(be, use_ours(m, n, 0), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc);
 }
 
 /* With our sgemm, B's panels are packed from the image (conv.c cpu_pack_cols): the same
@@ -211,14 +215,15 @@ void cpu_gemm_im2col(backend_t *be, const conv_geom_t *g, const float *img, int 
                      int ldc) {
     int rows = g->c * g->kh * g->kw, cols = nb * g->gh * g->gw;
     int n = trans_b ? rows : cols, k = trans_b ? cols : rows;
-    if (use_ours(m, n) && !(ws_col && *ws_col)) {
+    int ours = use_ours(m, n, 1);
+    if (ours && !(ws_col && *ws_col)) {
         conv_cols_t v = {g, img, nb, trans_b, 0, 0};
-        gemm_run(be, trans_a, trans_b, m, n, k, alpha, a, lda, NULL, 0, &v, beta, c, ldc);
+        gemm_run(be, 1, trans_a, trans_b, m, n, k, alpha, a, lda, NULL, 0, &v, beta, c, ldc);
         return;
     }
     if (!ws_col || !*ws_col) cpu_im2col(be, g, ws, img, nb);
     if (ws_col) *ws_col = 1;
-    gemm_run(be, trans_a, trans_b, m, n, k, alpha, a, lda, ws, cols, NULL, beta, c, ldc);
+    gemm_run(be, ours, trans_a, trans_b, m, n, k, alpha, a, lda, ws, cols, NULL, beta, c, ldc);
 }
 
 /* With our sgemm, phase by phase (cpu_ops.h conv_phase_t, README.md "The scatter side"): wa =
@@ -228,8 +233,8 @@ void cpu_gemm_im2col(backend_t *be, const conv_geom_t *g, const float *img, int 
 void cpu_gemm_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *bias, int nb, float *ws,
                      float *wa, int trans_a, int k, const float *a, int lda, const float *b, int ldb) {
     int rows = g->c * g->kh * g->kw, cols = nb * g->gh * g->gw;
-    if (!wa || !use_ours(g->c, nb * g->h * g->w)) {
-        gemm_run(be, trans_a, 0, rows, cols, k, 1.0f, a, lda, b, ldb, NULL, 0.0f, ws, cols);
+    if (!wa || !use_ours(g->c, nb * g->h * g->w, 1)) {
+        gemm_run(be, use_ours(rows, cols, 1), trans_a, 0, rows, cols, k, 1.0f, a, lda, b, ldb, NULL, 0.0f, ws, cols);
         cpu_col2im(be, g, img, ws, bias, nb);
         return;
     }
@@ -240,7 +245,7 @@ void cpu_gemm_col2im(backend_t *be, const conv_geom_t *g, float *img, const floa
         if (cpu_conv_phase(g, k, q, &p)) {
             conv_cols_t v = {&p.vg, b, nb, 0, ldb, (long)g->gh * g->gw};
             int n = (int)(nb * p.area);
-            gemm_run(be, 0, 0, g->c, n, (int)p.kq, 1.0f, wa, (int)p.kq, NULL, 0, &v, 0.0f, cq, n);
+            gemm_run(be, 1, 0, 0, g->c, n, (int)p.kq, 1.0f, wa, (int)p.kq, NULL, 0, &v, 0.0f, cq, n);
             cq += (long)g->c * n;
         }
         wa += (long)g->c * p.kq;
