@@ -61,7 +61,7 @@ print(cnt["G"], cnt["D"])' "$T/m.st")
             read -r w2 c2 <<< "$(run_time ${p%s} 2 "$T/m.st" "${opt[@]}")"
             read -r w12 c12 <<< "$(run_time ${p%s} $long "$T/m.st" "${opt[@]}")"
             awk -v pr=$preset -v p=$p -v w2=$w2 -v w12=$w12 -v c2=$c2 -v c12=$c12 -v g=$nG -v d=$nD -v k=$((long - 2)) \
-                'BEGIN {printf "%-6s %2s %12.3f %12.3f %14.2f %6.2fM+%.2fM\n", pr, p, (w12 - w2) / k, (c12 - c2) / k, 4 * (g + d) / 1e6, g / 1e6, d / 1e6}'
+                'BEGIN {printf "%-6s %2s %12.4f %12.4f %14.2f %6.2fM+%.2fM\n", pr, p, (w12 - w2) / k, (c12 - c2) / k, 4 * (g + d) / 1e6, g / 1e6, d / 1e6}'
         done
     done
 done
