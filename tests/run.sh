@@ -108,6 +108,13 @@ for t in tests/ref/test_*.py; do
     t=${t##*/}
     run_suite "ref/${t%.py}" env GT_BIN="$PWD/bin" $PY "tests/ref/$t"
 done
+# The convolutions' and training's parity once more with OpenBLAS choosing its own kernels: where
+# the environment pins OPENBLAS_CORETYPE (ours sets Haswell), the suites above never take the CPU
+# backend's other GEMM rule (on an AVX-512 CPU, OpenBLAS's AVX-512 kernels for the plain products
+# beside ours for the convolutions: lib/cpu/README.md, "The GEMM").
+for t in test_layers_conv test_train_torch; do
+    run_suite "ref/$t:openblas-own" env -u OPENBLAS_CORETYPE GT_BIN="$PWD/bin" $PY "tests/ref/$t.py"
+done
 
 for flavour in asan-cuda0 emu-cudaemu release-cuda0 release-cuda1; do
     for t in build/$flavour/tests/unit/test_*; do
