@@ -76,6 +76,12 @@ int layer_fuse_at(const nn_ctx_t *ctx, const layer_t *l, int cnt, int i) {
     return FUSE_NONE;
 }
 
+int layer_seq_first_param(const layer_t *ls, int cnt) {
+    for (int i = 0; i < cnt; i++)
+        if (ls[i].n_params) return i;
+    return cnt;
+}
+
 void layer_seq_forward(const nn_ctx_t *ctx, layer_t *ls, int cnt, float *const *outs, const float *x, int B) {
     for (int i = 0; i < cnt; i++) {
         layer_t *l = &ls[i];
@@ -106,12 +112,7 @@ static void seq_hook(const nn_ctx_t *ctx, const layer_t *l, size_t *from) {
 
 void layer_seq_backward(const nn_ctx_t *ctx, layer_t *ls, int cnt, float *const *outs, const float *x,
                         const float *g, float *gx, float *const *bufs, size_t *from, int B) {
-    int first = cnt; /* the first layer with parameters */
-    for (int i = 0; i < cnt; i++)
-        if (ls[i].n_params) {
-            first = i;
-            break;
-        }
+    int first = layer_seq_first_param(ls, cnt);
     for (int i = cnt - 1; i >= 0; i--) {
         layer_t *l = &ls[i];
         if (!gx && i < first) break;

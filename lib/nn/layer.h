@@ -408,6 +408,8 @@ void layer_bn_act_backward(const nn_ctx_t *ctx, layer_t *bn, const layer_t *act,
  *     ctx->grad_hook (when set) is told *from -= its n_params. */
 enum { FUSE_NONE, FUSE_ACT_DROPOUT, FUSE_LINEAR_ACT, FUSE_BN_ACT };
 int layer_fuse_at(const nn_ctx_t *ctx, const layer_t *ls, int cnt, int i);
+/* The index of the first layer of ls[0..cnt) with parameters; cnt when none has any. */
+int layer_seq_first_param(const layer_t *ls, int cnt);
 void layer_seq_forward(const nn_ctx_t *ctx, layer_t *ls, int cnt, float *const *outs, const float *x, int B);
 void layer_seq_backward(const nn_ctx_t *ctx, layer_t *ls, int cnt, float *const *outs, const float *x,
                         const float *g, float *gx, float *const *bufs, size_t *from, int B);

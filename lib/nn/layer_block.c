@@ -134,12 +134,7 @@ static void path_backward(const nn_ctx_t *ctx, layer_t *l, int a, int cnt, int j
         layer_seq_backward(ctx, l->sub + a, cnt, l->sub_acts + a, x, g, gx, l->gtmp, NULL, B);
         return;
     }
-    int want = gx || tgx, first = cnt;
-    for (int j = 0; j < cnt; j++)
-        if (l->sub[a + j].n_params) {
-            first = j;
-            break;
-        }
+    int want = gx || tgx, first = layer_seq_first_param(l->sub + a, cnt);
     for (int j = cnt - 1; j >= 0; j--) {
         layer_t *c = &l->sub[a + j];
         if (!want && j < first) break;

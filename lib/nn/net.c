@@ -382,12 +382,6 @@ const float *net_forward(net_t *n, const nn_ctx_t *ctx, const float *x, int B) {
 
 /* The first layer with parameters: when the caller wants no input gradient, layers up to
  * this one need not compute theirs (e.g. the D's first linear after a flatten). */
-static int first_param_layer(const net_t *n) {
-    for (int i = 0; i < n->n_layers; i++)
-        if (n->layers[i].n_params) return i;
-    return n->n_layers;
-}
-
 void net_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, float *dx, int B) {
     size_t from = n->n_params; /* grads [from, n_params) are final (ctx->grad_hook) */
     grads_touched(n, ctx);
@@ -448,7 +442,7 @@ const float *net_jvp_tangent(net_t *n, const nn_ctx_t *ctx, const float *x, cons
 void net_jvp_backward(net_t *n, const nn_ctx_t *ctx, const float *dy, const float *dty, float *dx, float *dtx,
                       int B) {
     const float *g = dy, *tg = dty; /* g NULL: the cotangent of y is zero (net.h) */
-    int first = first_param_layer(n);
+    int first = layer_seq_first_param(n->layers, n->n_layers);
     grads_touched(n, ctx);
     for (int i = n->n_layers - 1; i >= 0; i--) {
         layer_t *l = &n->layers[i];
