@@ -434,7 +434,7 @@ typedef struct {
 } phase_w_job_t;
 
 /* items: image-side channels; each writes its row of every phase's Wq */
-static void phase_weights_items(void *arg, long c0, long c1) {
+CPU_VEC_CLONES static void phase_weights_items(void *arg, long c0, long c1) {
     const phase_w_job_t *j = arg;
     const conv_geom_t *g = j->g;
     long kk = (long)g->kh * g->kw;
@@ -464,7 +464,7 @@ void cpu_phase_weights(backend_t *be, const conv_geom_t *g, int k, int trans_a, 
 }
 
 /* items: (sample, channel) planes: bias, then each phase's computed pixels */
-static void phase_join_items(void *arg, long i0, long i1) {
+CPU_VEC_CLONES static void phase_join_items(void *arg, long i0, long i1) {
     const conv_job_t *j = arg;
     const conv_geom_t *g = j->g;
     long HW = (long)g->h * g->w;
@@ -606,7 +606,7 @@ static void shiftscatter_row(const conv_geom_t *g, float *dst, const float *dyp,
 }
 
 /* items: (row, sample) pairs in row-major order */
-static void shiftscatter_items(void *arg, long i0, long i1) {
+CPU_VEC_CLONES static void shiftscatter_items(void *arg, long i0, long i1) {
     const conv_job_t *j = arg;
     const conv_geom_t *g = j->g;
     long G = (long)g->gh * g->gw, HW = (long)g->h * g->w, kk = (long)g->kh * g->kw;

@@ -8,6 +8,18 @@
 
 #include "lib/backend/backend.h"
 
+/* CPU_VEC_CLONES before a function with a hot element-wise loop: GCC compiles it three times, for
+ * AVX-512F, AVX2 and the generic x86-64 baseline (SSE2), and the loader picks the copy for the CPU
+ * it runs on (an ifunc). The build stays generic, so without it these loops run 4 floats at a time,
+ * and there Adam's square root and two divisions, not memory, bound the optimizer step. IEEE
+ * arithmetic gives the same result at every vector width, and -std=c11 never contracts a*b+c, so
+ * every copy computes the same bits (lib/cpu/README.md, "Vector widths"). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CPU_VEC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CPU_VEC_CLONES
+#endif
+
 #define BACKEND_OP(name, params) void cpu_##name params;
 #include "lib/backend/backend_ops.h"
 #undef BACKEND_OP

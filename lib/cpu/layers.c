@@ -49,7 +49,7 @@ typedef struct {
 
 enum { BIAS_BLK = 256 };
 
-static void bias_grad_items(void *arg, long i0, long i1) {
+CPU_VEC_CLONES static void bias_grad_items(void *arg, long i0, long i1) {
     const bias_job_t *j = arg;
     long C = j->C, inner = j->inner;
     for (long it = i0; it < i1; it++) {
@@ -111,7 +111,7 @@ static void act_bwd_range(const act_job_t *j, long b, long e) {
     }
 }
 
-static void act_range(void *arg, long b, long e) {
+CPU_VEC_CLONES static void act_range(void *arg, long b, long e) {
     const act_job_t *j = arg;
     switch (j->pass) {
     case P_FWD: act_fwd_range(j, b, e); break;
@@ -167,7 +167,7 @@ typedef struct {
                 }                                                                                         \
     }
 
-static void bias_act_rows(void *arg, long r0, long r1) {
+CPU_VEC_CLONES static void bias_act_rows(void *arg, long r0, long r1) {
     const bias_act_job_t *j = arg;
     long C = j->C, inner = j->inner;
     switch (j->kind) {
@@ -222,7 +222,7 @@ typedef struct {
 
 /* o1 = mask i1 * scale, o2 = mask i2 * scale over local elements [b, e) from the mask bytes
  * (scale times keep as 0/1, without a branch: the mask is random, a branch on it mispredicted) */
-static void drop_apply(const drop_job_t *j, long b, long e) {
+CPU_VEC_CLONES static void drop_apply(const drop_job_t *j, long b, long e) {
     const unsigned char *mask = j->mask;
     float scale = j->scale;
     for (int k = 0; k < 2; k++) {
@@ -293,7 +293,7 @@ typedef struct {
                 out[i] = act_dropout_forward_value(K, j->slope, x[i], dropout_mask_factor(mask[i], scale)); \
     } while (0)
 
-static void act_drop_range(void *arg, long b, long e) {
+CPU_VEC_CLONES static void act_drop_range(void *arg, long b, long e) {
     const act_drop_job_t *j = arg;
     if (b >= e) return;
     if (!j->backward) drop_draw_mask(&j->d, b, e);

@@ -84,7 +84,7 @@ static void plane_bwd_sums(const float *dy, const float *x, long n, float mean, 
 }
 
 /* y = BatchNorm's output over one plane, or the fused activation's (bn_out) */
-static void plane_apply(float *y, const float *x, long n, float mean, float istd, float w, float b, int act,
+CPU_VEC_CLONES static void plane_apply(float *y, const float *x, long n, float mean, float istd, float w, float b, int act,
                         float slope) {
 #define APPLY(A) for (long k = 0; k < n; k++) y[k] = bn_out(x[k], mean, istd, w, b, A, slope);
     BN_ACT_CASES(act, APPLY)
@@ -92,7 +92,7 @@ static void plane_apply(float *y, const float *x, long n, float mean, float istd
 }
 
 /* dx over one plane from the channel's terms sg_n, sgx_n (dy through a fused activation) */
-static void plane_dx(float *dx, const float *dy, const float *x, long n, float mean, float istd, float w, float b,
+CPU_VEC_CLONES static void plane_dx(float *dx, const float *dy, const float *x, long n, float mean, float istd, float w, float b,
                      int act, float slope, double sg_n, double sgx_n) {
 #define DX(A)                                                                                              \
     for (long k = 0; k < n; k++)                                                                           \
@@ -103,7 +103,7 @@ static void plane_dx(float *dx, const float *dy, const float *x, long n, float m
 }
 
 /* forward for channels [c0, c1) */
-static void bn_fwd_range(void *arg, long c0, long c1) {
+CPU_VEC_CLONES static void bn_fwd_range(void *arg, long c0, long c1) {
     const bn_args_t *j = arg;
     int C = j->C, B = j->B;
     long S = j->S;
@@ -134,7 +134,7 @@ static void bn_fwd_range(void *arg, long c0, long c1) {
 }
 
 /* backward for channels [c0, c1): dw, db (when wanted) and dx of each channel */
-static void bn_bwd_range(void *arg, long c0, long c1) {
+CPU_VEC_CLONES static void bn_bwd_range(void *arg, long c0, long c1) {
     const bn_args_t *j = arg;
     int C = j->C, B = j->B;
     long S = j->S;
@@ -164,7 +164,7 @@ static void bn_bwd_range(void *arg, long c0, long c1) {
  * Each feature's sums run over the samples in order. */
 enum { BN1D_BLK = 128 };
 
-static void bn1d_fwd_blocks(void *arg, long k0, long k1) {
+CPU_VEC_CLONES static void bn1d_fwd_blocks(void *arg, long k0, long k1) {
     const bn_args_t *j = arg;
     int C = j->C, B = j->B;
     for (long blk = k0; blk < k1; blk++) {
@@ -212,7 +212,7 @@ static void bn1d_fwd_blocks(void *arg, long k0, long k1) {
     }
 }
 
-static void bn1d_bwd_blocks(void *arg, long k0, long k1) {
+CPU_VEC_CLONES static void bn1d_bwd_blocks(void *arg, long k0, long k1) {
     const bn_args_t *j = arg;
     int C = j->C, B = j->B;
     for (long blk = k0; blk < k1; blk++) {

@@ -44,7 +44,7 @@ static inline void adam_loop(size_t n, float *restrict p, float *restrict g, flo
 static float opt_unused;
 
 /* one step over elements [i0, i1) */
-static void optim_range(void *arg, long i0, long i1) {
+CPU_VEC_CLONES static void optim_range(void *arg, long i0, long i1) {
     const opt_job_t *j = arg;
     const opt_step_t *c = j->c;
     float *p = j->p + i0;
@@ -101,7 +101,7 @@ static void opt_run(backend_t *be, opt_job_t *j) {
  * step's (OPT_PIECE is a multiple of 16: Adam's vectorized blocks fall the same way). */
 enum { OPT_PIECE = 1024 };
 
-static void opt_red_part(const void *arg, long k, double out[2]) {
+CPU_VEC_CLONES static void opt_red_part(const void *arg, long k, double out[2]) {
     const opt_job_t *j = arg;
     long b = k * RED_PART, e = b + RED_PART < j->n ? b + RED_PART : j->n;
     double acc[8] = {0};

@@ -157,7 +157,7 @@ typedef struct {
     int finite; /* 1: count non-finite elements; 0: sum of squares */
 } red_job_t;
 
-static void red_part(const void *arg, long k, double out[2]) {
+CPU_VEC_CLONES static void red_part(const void *arg, long k, double out[2]) {
     const red_job_t *j = arg;
     size_t b = (size_t)k * RED_PART, e = b + RED_PART < j->n ? b + RED_PART : j->n;
     out[0] = out[1] = 0;
