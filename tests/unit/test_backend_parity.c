@@ -232,7 +232,7 @@ static void test_bias(void) {
         pair_check(&y, "bias_add", TOL_EXACT); /* one float addition */
         cpu->bias_grad(cpu, db.c, y.c, o, C, in);
         gpu->bias_grad(gpu, db.g, y.g, o, C, in);
-        pair_check(&db, "bias_grad", TOL_OP);
+        pair_check(&db, "bias_grad", TOL_ELEM);
         pair_free(&y);
         pair_free(&b);
         pair_free(&db);
@@ -250,19 +250,19 @@ static void test_activations(void) {
         cpu->act_forward(cpu, (act_kind_t)k, slope, y.c, x.c, n);
         gpu->act_forward(gpu, (act_kind_t)k, slope, y.g, x.g, n);
         snprintf(what, sizeof what, "%s forward", names[k]);
-        pair_check(&y, what, TOL_OP);
+        pair_check(&y, what, TOL_ELEM);
         /* the backward passes from the CPU's y on both sides, so that only this pass is compared */
         gpu->upload(gpu, y.g, y.c, sizeof(float) * n);
         cpu->act_backward(cpu, (act_kind_t)k, slope, dx.c, dy.c, x.c, y.c, n);
         gpu->act_backward(gpu, (act_kind_t)k, slope, dx.g, dy.g, x.g, y.g, n);
         snprintf(what, sizeof what, "%s backward", names[k]);
-        pair_check(&dx, what, TOL_OP);
+        pair_check(&dx, what, TOL_ELEM);
         cpu->act_jvp_forward(cpu, (act_kind_t)k, slope, y.c, ty.c, x.c, tx.c, n);
         gpu->act_jvp_forward(gpu, (act_kind_t)k, slope, y.g, ty.g, x.g, tx.g, n);
         snprintf(what, sizeof what, "%s jvp forward y", names[k]);
-        pair_check(&y, what, TOL_OP);
+        pair_check(&y, what, TOL_ELEM);
         snprintf(what, sizeof what, "%s jvp forward ty", names[k]);
-        pair_check(&ty, what, TOL_OP);
+        pair_check(&ty, what, TOL_ELEM);
         gpu->upload(gpu, y.g, y.c, sizeof(float) * n);
         for (int nulls = 0; nulls < 3; nulls++) { /* dy and dty given; dy NULL; dtx not wanted */
             const float *dyc = nulls == 1 ? NULL : dy.c, *dyg = nulls == 1 ? NULL : dy.g;
@@ -271,9 +271,9 @@ static void test_activations(void) {
             gpu->act_jvp_backward(gpu, (act_kind_t)k, slope, dx.g, nulls == 2 ? NULL : dtx.g, dyg, dty.g, x.g, tx.g,
                                   y.g, n);
             snprintf(what, sizeof what, "%s jvp backward dx (case %d)", names[k], nulls);
-            pair_check(&dx, what, TOL_OP);
+            pair_check(&dx, what, TOL_ELEM);
             snprintf(what, sizeof what, "%s jvp backward dtx (case %d)", names[k], nulls);
-            pair_check(&dtx, what, TOL_OP);
+            pair_check(&dtx, what, TOL_ELEM);
         }
         pair_t *all[] = {&x, &tx, &dy, &dty, &y, &ty, &dx, &dtx};
         for (int i = 0; i < 8; i++) pair_free(all[i]);
@@ -455,24 +455,24 @@ static void ln_case(int B, long N, int affine, int C) {
     cpu->ln_forward(cpu, &a[0]);
     gpu->ln_forward(gpu, &a[1]);
     snprintf(w2, sizeof w2, "%s: y", what);
-    pair_check(&y, w2, TOL_OP);
+    pair_check(&y, w2, TOL_ELEM);
     snprintf(w2, sizeof w2, "%s: mean, inv_std", what);
-    pair_check(&saved, w2, TOL_OP);
+    pair_check(&saved, w2, TOL_ELEM);
     cpu->ln_backward(cpu, &a[0]);
     gpu->ln_backward(gpu, &a[1]);
     snprintf(w2, sizeof w2, "%s: dx", what);
-    pair_check(&dx, w2, TOL_OP);
+    pair_check(&dx, w2, TOL_ELEM);
     if (affine) {
         snprintf(w2, sizeof w2, "%s: dw, db", what);
-        pair_check(&dw, w2, TOL_OP);
-        pair_check(&db, w2, TOL_OP);
+        pair_check(&dw, w2, TOL_ELEM);
+        pair_check(&db, w2, TOL_ELEM);
     }
     cpu->ln_jvp_forward(cpu, &a[0]);
     gpu->ln_jvp_forward(gpu, &a[1]);
     snprintf(w2, sizeof w2, "%s: jvp forward y", what);
-    pair_check(&y, w2, TOL_OP);
+    pair_check(&y, w2, TOL_ELEM);
     snprintf(w2, sizeof w2, "%s: jvp forward ty", what);
-    pair_check(&ty, w2, TOL_OP);
+    pair_check(&ty, w2, TOL_ELEM);
     for (int c = 0; c < 3; c++) { /* everything; dy NULL (the penalty's pass); dx not wanted */
         a[0].dy = c == 1 ? NULL : dy.c;
         a[1].dy = c == 1 ? NULL : dy.g;
@@ -481,14 +481,14 @@ static void ln_case(int B, long N, int affine, int C) {
         cpu->ln_jvp_backward(cpu, &a[0]);
         gpu->ln_jvp_backward(gpu, &a[1]);
         snprintf(w2, sizeof w2, "%s: jvp backward dx, dtx (case %d)", what, c);
-        pair_check(&dx, w2, TOL_OP);
-        pair_check(&dtx, w2, TOL_OP);
+        pair_check(&dx, w2, TOL_ELEM);
+        pair_check(&dtx, w2, TOL_ELEM);
         snprintf(w2, sizeof w2, "%s: jvp backward workspace (case %d)", what, c);
-        pair_check(&ws, w2, TOL_OP);
+        pair_check(&ws, w2, TOL_ELEM);
         if (affine) {
             snprintf(w2, sizeof w2, "%s: jvp backward dw, db (case %d)", what, c);
-            pair_check(&dw, w2, TOL_OP);
-            pair_check(&db, w2, TOL_OP);
+            pair_check(&dw, w2, TOL_ELEM);
+            pair_check(&db, w2, TOL_ELEM);
         }
     }
     pair_t *all[] = {&x, &tx, &dy, &dty, &y, &ty, &dx, &dtx, &w, &b, &dw, &db, &saved, &ws};
@@ -550,7 +550,7 @@ static void test_bias_act(void) {
             cpu->bias_act(cpu, (act_kind_t)k, 0.2f, y.c, z.c, b.c, o, C, in);
             gpu->bias_act(gpu, (act_kind_t)k, 0.2f, y.g, z.g, b.g, o, C, in);
             pair_check(&y, "bias_act y", TOL_EXACT); /* one float addition */
-            pair_check(&z, "bias_act z", TOL_OP);
+            pair_check(&z, "bias_act z", TOL_ELEM);
             CHECK(!memcmp(ref, y.c, sizeof(float) * n) && !memcmp(rz, z.c, sizeof(float) * n),
                   "bias_act (kind %d, %ldx%ldx%ld): not the bits of bias_add then act_forward", k, o, C, in);
             free(ref);
@@ -1049,17 +1049,17 @@ static void optim_case(const char *text, int steps) {
     }
     char what[160];
     snprintf(what, sizeof what, "%s: parameters", text);
-    pair_check(&p, what, TOL_OP);
+    pair_check(&p, what, TOL_ELEM);
     snprintf(what, sizeof what, "%s: state", text);
-    pair_check(&s1, what, TOL_OP);
-    pair_check(&s2, what, TOL_OP);
-    pair_check(&s3, what, TOL_OP);
+    pair_check(&s1, what, TOL_ELEM);
+    pair_check(&s2, what, TOL_ELEM);
+    pair_check(&s3, what, TOL_ELEM);
     snprintf(what, sizeof what, "%s: ema", text);
-    pair_check(&ema, what, TOL_OP);
+    pair_check(&ema, what, TOL_ELEM);
     cpu->clip(cpu, p.c, 0.05f, n);
     gpu->clip(gpu, p.g, 0.05f, n);
     snprintf(what, sizeof what, "%s: clipped", text);
-    pair_check(&p, what, TOL_OP);
+    pair_check(&p, what, TOL_ELEM);
     pair_t *all[] = {&p, &s1, &s2, &s3, &ema};
     for (int i = 0; i < 5; i++) pair_free(all[i]);
     /* an infinite gradient: the step's figures are an infinite sum and a bad flag, as the ops' */

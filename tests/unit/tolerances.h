@@ -50,4 +50,16 @@
 #define TOL_FIGURES 2e-3
 #define TOL_STEP_RMS 1e-2
 
+/* TOL_ELEM: the element-wise operations without libm calls or reductions across threads (the
+ * optimizer steps and EMA, BatchNorm, the activations and their fused passes, bias). Under the
+ * host emulation the kernels run the CPU's per-element functions compiled for baseline x86-64
+ * (SSE2), while the CPU backend runs its AVX-512F or AVX2 copies of the same loops
+ * (lib/cpu/cpu_ops.h, CPU_VEC_CLONES): there the two must agree bit for bit, which shows that
+ * every copy computes exactly what the C says (a contracted a*b+c fails it). On a GPU, TOL_OP. */
+#ifdef GT_CUDA_EMU
+#define TOL_ELEM TOL_EXACT
+#else
+#define TOL_ELEM TOL_OP
+#endif
+
 #endif
