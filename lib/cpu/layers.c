@@ -30,7 +30,7 @@ void cpu_philox_fill(backend_t *be, float *dst, size_t n, fill_kind_t kind, uint
 
 /* ---- bias ------------------------------------------------------------------------------- */
 
-void cpu_bias_add(backend_t *be, float *y, const float *b, long outer, long C, long inner) {
+CPU_VEC_CLONES void cpu_bias_add(backend_t *be, float *y, const float *b, long outer, long C, long inner) {
     (void)be;
     for (long o = 0; o < outer; o++)
         for (long c = 0; c < C; c++) {
@@ -89,7 +89,7 @@ typedef struct {
      : (J)->kind == ACT_TANH  ? act_tanh_d((J)->yin[i])                                 \
                               : act_sigmoid_d((J)->yin[i]))
 
-static void act_fwd_range(const act_job_t *j, long b, long e) {
+CPU_VEC_CLONES static void act_fwd_range(const act_job_t *j, long b, long e) {
     const float *x = j->x;
     float *y = j->y;
     switch (j->kind) {
@@ -100,7 +100,7 @@ static void act_fwd_range(const act_job_t *j, long b, long e) {
     }
 }
 
-static void act_bwd_range(const act_job_t *j, long b, long e) {
+CPU_VEC_CLONES static void act_bwd_range(const act_job_t *j, long b, long e) {
     const float *x = j->x, *y = j->yin, *dy = j->dy;
     float *dx = j->dx;
     switch (j->kind) {

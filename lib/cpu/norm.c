@@ -34,7 +34,7 @@ static double lanes_total(const double *acc) {
 }
 
 /* sum of x[0..n) */
-static double plane_sum(const float *x, long n) {
+CPU_VEC_CLONES static double plane_sum(const float *x, long n) {
     double acc[8] = {0};
     long n8 = n - n % 8;
     for (long i = 0; i < n8; i += 8)
@@ -44,7 +44,7 @@ static double plane_sum(const float *x, long n) {
 }
 
 /* sum of (x - m)^2 over x[0..n) */
-static double plane_sqdev(const float *x, long n, double m) {
+CPU_VEC_CLONES static double plane_sqdev(const float *x, long n, double m) {
     double acc[8] = {0};
     long n8 = n - n % 8;
     for (long i = 0; i < n8; i += 8)
@@ -61,7 +61,7 @@ static double plane_sqdev(const float *x, long n, double m) {
 
 /* *sg += sum g, *sgx += sum g x_hat over one plane, g the gradient w.r.t. BatchNorm's output
  * (dy, or through a fused activation: bn_act_grad) */
-static void plane_bwd_sums(const float *dy, const float *x, long n, float mean, float istd, float w, float b, int act,
+CPU_VEC_CLONES static void plane_bwd_sums(const float *dy, const float *x, long n, float mean, float istd, float w, float b, int act,
                            float slope, double *sg, double *sgx) {
     double a[8] = {0}, q[8] = {0};
     long n8 = n - n % 8;

@@ -61,8 +61,27 @@ static void maxpool_bwd_plane(const pool_args_t *a, float *dx, const int32_t *ar
 /* ---- average ----------------------------------------------------------------------------- */
 
 /* one plane: y = window averages of x */
+/* Average pooling 2x2 with stride 2 and no padding (the SNGAN critic's downsampling): every window
+ * lies inside the plane and divides by 4 in both modes, so it is the general loop's arithmetic,
+ * the same sums in the same order, without its window bounds. */
+static int avgpool_is_2x2(const pool_args_t *a) {
+    return a->kh == 2 && a->kw == 2 && a->sh == 2 && a->sw == 2 && a->ph == 0 && a->pw == 0;
+}
+
 static void avgpool_fwd_plane(const pool_args_t *a, float *y, const float *x) {
     int H = a->h, W = a->w;
+    if (avgpool_is_2x2(a)) {
+        for (int oy = 0; oy < a->ho; oy++) {
+            const float *r0 = x + (long)2 * oy * W, *r1 = r0 + W;
+            float *yr = y + (long)oy * a->wo;
+            for (int ox = 0; ox < a->wo; ox++) {
+                float s = 0.0f;
+                s += r0[2 * ox], s += r0[2 * ox + 1], s += r1[2 * ox], s += r1[2 * ox + 1];
+                yr[ox] = s / 4.0f;
+            }
+        }
+        return;
+    }
     for (int oy = 0; oy < a->ho; oy++) {
         int y0, y1;
         int cy = pool_window(oy, a->kh, a->sh, a->ph, H, &y0, &y1);
@@ -82,6 +101,17 @@ static void avgpool_bwd_plane(const pool_args_t *a, float *dx, const float *dy) 
     int H = a->h, W = a->w;
     memset(dx, 0, sizeof(float) * (size_t)H * (size_t)W);
     if (!dy) return;
+    if (avgpool_is_2x2(a)) {
+        for (int oy = 0; oy < a->ho; oy++) {
+            float *r0 = dx + (long)2 * oy * W, *r1 = r0 + W;
+            const float *dr = dy + (long)oy * a->wo;
+            for (int ox = 0; ox < a->wo; ox++) {
+                float g = dr[ox] / 4.0f;
+                r0[2 * ox] += g, r0[2 * ox + 1] += g, r1[2 * ox] += g, r1[2 * ox + 1] += g;
+            }
+        }
+        return;
+    }
     for (int oy = 0; oy < a->ho; oy++) {
         int y0, y1;
         int cy = pool_window(oy, a->kh, a->sh, a->ph, H, &y0, &y1);
@@ -99,6 +129,15 @@ static void avgpool_bwd_plane(const pool_args_t *a, float *dx, const float *dy) 
 
 static void upsample_fwd_plane(const pool_args_t *a, float *y, const float *x) {
     int H = a->h, W = a->w, K = a->scale;
+    if (K == 2) { /* upsample_src is dst >> 1: each input twice in a row, each row twice */
+        for (int iy = 0; iy < H; iy++) {
+            const float *xr = x + (long)iy * W;
+            float *y0 = y + (long)2 * iy * a->wo, *y1 = y0 + a->wo;
+            for (int ix = 0; ix < W; ix++) y0[2 * ix] = y0[2 * ix + 1] = xr[ix];
+            memcpy(y1, y0, sizeof(float) * (size_t)a->wo);
+        }
+        return;
+    }
     for (int oy = 0; oy < a->ho; oy++) {
         const float *xr = x + (long)upsample_src(oy, H, K) * W;
         float *yr = y + (long)oy * a->wo;
@@ -109,6 +148,18 @@ static void upsample_fwd_plane(const pool_args_t *a, float *y, const float *x) {
 /* dx = the sums of dy over each input's outputs, in output order (overwrites dx) */
 static void upsample_bwd_plane(const pool_args_t *a, float *dx, const float *dy) {
     int H = a->h, W = a->w, K = a->scale;
+    if (K == 2 && dy) { /* each input's four outputs, added in the loop below's order */
+        for (int iy = 0; iy < H; iy++) {
+            const float *r0 = dy + (long)2 * iy * a->wo, *r1 = r0 + a->wo;
+            float *xr = dx + (long)iy * W;
+            for (int ix = 0; ix < W; ix++) {
+                float s = 0.0f;
+                s += r0[2 * ix], s += r0[2 * ix + 1], s += r1[2 * ix], s += r1[2 * ix + 1];
+                xr[ix] = s;
+            }
+        }
+        return;
+    }
     memset(dx, 0, sizeof(float) * (size_t)H * (size_t)W);
     if (!dy) return;
     for (int oy = 0; oy < a->ho; oy++) {
@@ -120,7 +171,7 @@ static void upsample_bwd_plane(const pool_args_t *a, float *dx, const float *dy)
 
 /* ---- drivers ------------------------------------------------------------------------------ */
 
-static void pool_planes(void *arg, long i0, long i1) {
+CPU_VEC_CLONES static void pool_planes(void *arg, long i0, long i1) {
     const pool_job_t *j = arg;
     const pool_args_t *a = j->a;
     long HW = (long)a->h * a->w, P = (long)a->ho * a->wo;
