@@ -14,7 +14,10 @@ and prints images/s of both and their ratio, gan-step's own images/s (bin/gan-in
 on random pixels, logging every step: the program users run, beside the harness), our GFLOP/s (the
 convolution and linear arithmetic of our step, bench/train_bench.c) beside OpenBLAS's 2-thread sgemm ceiling measured in the same
 environment, peak resident memory of both processes, and whether our steps after the first
-allocated anything. Step times are medians over the timed steps; images/s counts the real images
+allocated anything. Beside the ceiling it prints train_bench --cross-core: how much slower a pass
+runs over data the other core just wrote than over its own (about 1 where the two cores share a
+cache, up to 2 on a virtual machine whose cores do not: then every pass split unlike the one
+before it pays, and the 2-thread step's CPU time exceeds the 1-thread step's). Step times are medians over the timed steps; images/s counts the real images
 a step consumes (batch x critic steps). The progress lines also give the CPU time (all threads) a
 timed step took, ours and the peer's: on a loaded machine wall-clock ratios drift with the
 scheduling, CPU time much less.
@@ -105,6 +108,10 @@ def table(tb, probe, env, label, tmp):
     s1, s2 = float(ceil["sgemm1"]), float(ceil["sgemm2"])
     print(f"## {label}: OpenBLAS core {ceil['core']}, sgemm ceiling {s1:.0f} GFLOP/s on 1 thread, {s2:.0f} on 2",
           flush=True)
+    cross = run([tb, "--cross-core"], env)
+    print(f"# the two cores' caches: an Adam step over 1.5M parameters reading the gradients the other core wrote "
+          f"takes {cross['ratio']}x the time of reading its own ({cross['other_ms']} and {cross['own_ms']} ms; "
+          "near 1 where the cores share a cache)", flush=True)
     rows = []
     want = os.environ.get("BENCH_ARCHS")
     for arch, batches, loss in (("mlp", (64, 256), "ns"), ("dcgan", (64, 256), "ns"), ("wgan-gp", (64,), "wgan-gp"),

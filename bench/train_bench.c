@@ -22,6 +22,14 @@
  *       prints sgemm1=<GFLOP/s> sgemm2=<GFLOP/s> core=<OpenBLAS's kernel family>: OpenBLAS's own
  *       cblas_sgemm with 1 and 2 of its threads, best over large shapes (square 2048 and the
  *       DCGAN's 2048 x 3136 x 256).
+ *   train_bench --cross-core
+ *       prints own_ms=<ms> other_ms=<ms> ratio=<other/own>: an Adam step (with its gradient-norm
+ *       figures) over 1.5M parameters on 2 threads, the gradients just written by the two threads
+ *       (a GEMM's role in a step, after the caches were swept), each thread then updating the half
+ *       it wrote (own) or the half the other thread wrote (other); the median of 40 turns each. Near 1
+ *       when the two cores share their last-level cache; about 2 where they do not (where a pass
+ *       whose split differs from the pass before it reads the other core's data: lib/cpu/README.md,
+ *       "The two cores' caches").
  *
  * gflop_step counts the convolution and linear arithmetic of a step as lib/gan/trainer.h runs it:
  * per critic update D forward twice (real, fake) and backward on both (weight gradients, and
@@ -172,6 +180,57 @@ static double jvp_bwd_flops(const layer_t *l, int n, int *zero, const layer_t *f
         if (*zero && layer_jvp_curved(&l[i])) *zero = 0;
     }
     return f;
+}
+
+/* --cross-core: which half of g each thread writes before the step (cross_core_write) */
+typedef struct {
+    float *g;
+    size_t n;
+    int swapped; /* 0: the caller's thread (part 0) writes the first half, as the step reads it */
+} cross_job_t;
+
+static void cross_core_write(void *arg, long t0, long t1) {
+    const cross_job_t *j = arg;
+    for (long t = t0; t < t1; t++) {
+        int first = (t == 0) != j->swapped;
+        size_t lo = first ? 0 : j->n / 2, hi = first ? j->n / 2 : j->n;
+        for (size_t i = lo; i < hi; i++) j->g[i] = 1e-3f * (float)(i % 7);
+    }
+}
+
+static int cross_core(void) {
+    backend_t *be = backend_cpu(2);
+    const size_t n = 1500000, sweep = (size_t)64 << 20; /* floats: 256 MB, past any cache */
+    float *p = be->alloc(be, n * sizeof(float)), *g = be->alloc(be, n * sizeof(float)),
+          *m = be->alloc(be, n * sizeof(float)), *v = be->alloc(be, n * sizeof(float));
+    double *fig = be->alloc(be, 2 * sizeof(double));
+    float *junk = gt_xmalloc(sweep * sizeof(float));
+    for (size_t i = 0; i < sweep; i++) junk[i] = (float)(i & 255);
+    for (size_t i = 0; i < n; i++) p[i] = 0.1f, m[i] = v[i] = 0.0f;
+    enum { TURNS = 40 };
+    double ms[2][TURNS];
+    volatile float sink = 0;
+    for (int turn = 0; turn < 2 * TURNS; turn++) {
+        int swapped = turn >= TURNS;
+        float s = 0;
+        for (size_t i = 0; i < sweep; i += 16) s += junk[i];
+        sink += s;
+        cross_job_t j = {g, n, swapped};
+        cpu_parallel_for(be, 2, cross_core_write, &j);
+        opt_step_t c = opt_step_make(OPT_ADAM, 2e-4, 0.5, 0.999, 1e-8, 0, 0, 0, 0, turn % TURNS + 1);
+        c.zero_g = 1;
+        c.fig.sumsq = fig;
+        c.fig.bad = fig + 1;
+        double t0 = now();
+        be->optim(be, &c, p, g, m, v, NULL, n);
+        ms[swapped][turn % TURNS] = (now() - t0) * 1e3;
+    }
+    qsort(ms[0], TURNS, sizeof(double), cmp_double);
+    qsort(ms[1], TURNS, sizeof(double), cmp_double);
+    double own = ms[0][TURNS / 2], other = ms[1][TURNS / 2];
+    printf("own_ms=%.3f other_ms=%.3f ratio=%.2f\n", own, other, other / own);
+    free(junk);
+    return 0;
 }
 
 static double sgemm_best(int threads) {
@@ -328,7 +387,8 @@ static void usage(void) {
     fprintf(stderr, "usage: train_bench --arch mlp|dcgan|wgan-gp|sngan --batch B [--steps N] [--warmup W] [--threads T]\n"
                     "                   [--r1 GAMMA]\n"
                     "       train_bench --gemm [--isa avx2|avx512] [--reps N] [--small-m M]\n"
-                    "       train_bench --sgemm-ceiling\n");
+                    "       train_bench --sgemm-ceiling\n"
+                    "       train_bench --cross-core\n");
     exit(2);
 }
 
@@ -350,6 +410,7 @@ int main(int argc, char **argv) {
         return gemm_bench(isa, reps);
     }
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--cross-core") == 0) return cross_core();
         if (strcmp(argv[i], "--sgemm-ceiling") == 0) {
             double g1 = sgemm_best(1), g2 = sgemm_best(2);
             printf("sgemm1=%.1f sgemm2=%.1f core=%s\n", g1, g2, openblas_get_corename());
