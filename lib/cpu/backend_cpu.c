@@ -130,6 +130,9 @@ typedef struct {
 #define GEMM_BLOCK_FLOPS 4.0e6     /* below twice this a gemm is one block (thread start-up costs more) */
 #define GEMM_MIN_BLOCK 128         /* rows (columns) per block at least: each block packs the other
                                       operand again, which cost 40% at 16-row blocks */
+#define GEMM_MIN_ROWS_SMALL_M 32   /* ... but row blocks of our sgemm's small-m path (README.md), which
+                                      packs only its own rows of A and reads B in place: nothing is
+                                      packed twice, and a 64-row product of large k gets 2 threads */
 
 /* Start of block t of `blocks` over a dimension of `len`: a multiple of GEMM_ALIGN near
  * len * t / blocks (the last block ends at len). */
@@ -140,11 +143,13 @@ static int gemm_block_start(int len, int blocks, int t) {
 }
 
 /* The number of blocks for a shape: 1, or a power of two up to GEMM_MAX_BLOCKS with at least
- * GEMM_BLOCK_FLOPS and GEMM_MIN_BLOCK rows (columns) each. Even counts share evenly over 2 threads. */
-static int gemm_blocks(int m, int n, int k, int by_rows) {
+ * GEMM_BLOCK_FLOPS and GEMM_MIN_BLOCK rows (columns) each (GEMM_MIN_ROWS_SMALL_M rows for our
+ * small-m path). Even counts share evenly over 2 threads. */
+static int gemm_blocks(int m, int n, int k, int by_rows, int ours) {
     double flops = 2.0 * m * n * k;
     int len = by_rows ? m : n, blocks = 1;
-    while (blocks < GEMM_MAX_BLOCKS && flops / (2 * blocks) >= GEMM_BLOCK_FLOPS && len / (2 * blocks) >= GEMM_MIN_BLOCK)
+    int min_len = ours && by_rows && m <= SGEMM_SMALL_M ? GEMM_MIN_ROWS_SMALL_M : GEMM_MIN_BLOCK;
+    while (blocks < GEMM_MAX_BLOCKS && flops / (2 * blocks) >= GEMM_BLOCK_FLOPS && len / (2 * blocks) >= min_len)
         blocks *= 2;
     return blocks;
 }
@@ -193,7 +198,7 @@ static void gemm_run(backend_t *be, int ours, int trans_a, int trans_b, int m, i
     /* Blocks along the longer side of C: measured on the DCGAN/MLP shapes, column blocks of a
      * 64-row gemm keep OpenBLAS's speed where row blocks lose 30%. */
     int by_rows = m >= n;
-    gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, gemm_blocks(m, n, k, by_rows), ours, alpha, beta,
+    gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, gemm_blocks(m, n, k, by_rows, ours), ours, alpha, beta,
                     a, b, c, lda, ldb, ldc, cols};
     if (g.blocks == 1) {
         gemm_block(&g, 0, by_rows ? m : n);

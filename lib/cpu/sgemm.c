@@ -31,7 +31,6 @@
 #define SGEMM_MC 144  /* rows of A per packed block: a multiple of every MR (8, 6, 4) */
 #define SGEMM_KC 256  /* the chunk of k: an A panel (MR x KC) and a B panel (KC x NR) stay in L1/L2 */
 #define SGEMM_NC 2048 /* columns of B per packed block (KC x NC floats: 2 MiB, in L3) */
-#define SGEMM_SMALL_M 144 /* sgemm's small-m path up to this many rows of C (README.md, "The GEMM") */
 #define MAX_MR 8
 #define MAX_NR 32
 

@@ -36,6 +36,9 @@ void sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, int
  * "the small-m path"; the same bits either way). Returns the previous bound (tests, benchmarks). */
 int sgemm_set_small_m(int max);
 
+/* sgemm's small-m path by default up to this many rows of C (README.md, "The small-m path") */
+#define SGEMM_SMALL_M 144
+
 /* The ISA sgemm uses: the best the CPU has, unless sgemm_force_isa changed it. */
 sgemm_isa_t sgemm_isa(void);
 
