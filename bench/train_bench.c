@@ -10,6 +10,12 @@
  *       images, and prints one line (img_s counts the real images a step consumes, B x n_critic):
  *       arch=.. batch=.. threads=.. step_ms=<median> img_s=.. gflop_step=.. gflops=..
  *       peak_rss_mb=.. allocs_after_first=.. cpu_ms=<CPU time of all threads per step, mean>
+ *   train_bench --arch A --batch B ... --gemm-profile
+ *       the same, and then one line per GEMM shape of the timed steps (lib/cpu/sgemm.h
+ *       sgemm_observer), the most time first: kind (mat: a plain product; conv: a convolution's
+ *       gather side, B its column matrix or, tb 1, the transpose; scatter: its scatter side), the
+ *       shape, the engine, calls and milliseconds a step, the share of the step's wall time and
+ *       GFLOP/s (2 threads' wall time, the ceiling's measure)
  *   train_bench --gemm [--isa avx2|avx512] [--reps N]
  *       our sgemm (lib/cpu/sgemm.h) beside OpenBLAS's cblas_sgemm, one thread each, on the MLP's
  *       and the DCGAN's GEMM shapes, in turns (ours packed, ours, OpenBLAS) N times (default 5);
@@ -180,6 +186,54 @@ static double jvp_bwd_flops(const layer_t *l, int n, int *zero, const layer_t *f
         if (*zero && layer_jvp_curved(&l[i])) *zero = 0;
     }
     return f;
+}
+
+/* --gemm-profile: the timed steps' GEMMs by shape (sgemm_observer) */
+typedef struct {
+    int ta, tb, m, n, k, kind, ours;
+    long calls;
+    double seconds;
+} gemm_tally_t;
+
+enum { GEMM_TALLY_MAX = 256 };
+static gemm_tally_t gemm_tally[GEMM_TALLY_MAX];
+static int n_gemm_tally, gemm_tally_full;
+
+static void gemm_profile_add(int ta, int tb, int m, int n, int k, int kind, int ours, double seconds) {
+    for (int i = 0; i < n_gemm_tally; i++) {
+        gemm_tally_t *e = &gemm_tally[i];
+        if (e->ta == ta && e->tb == tb && e->m == m && e->n == n && e->k == k && e->kind == kind && e->ours == ours) {
+            e->calls++;
+            e->seconds += seconds;
+            return;
+        }
+    }
+    if (n_gemm_tally == GEMM_TALLY_MAX) {
+        gemm_tally_full = 1;
+        return;
+    }
+    gemm_tally[n_gemm_tally++] = (gemm_tally_t){ta, tb, m, n, k, kind, ours, 1, seconds};
+}
+
+static int cmp_tally_time(const void *a, const void *b) {
+    double x = ((const gemm_tally_t *)a)->seconds, y = ((const gemm_tally_t *)b)->seconds;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void gemm_profile_print(int steps, double step_seconds) {
+    static const char *const kinds[] = {"mat", "conv", "scatter"};
+    qsort(gemm_tally, (size_t)n_gemm_tally, sizeof *gemm_tally, cmp_tally_time);
+    double total = 0;
+    for (int i = 0; i < n_gemm_tally; i++) total += gemm_tally[i].seconds;
+    printf("gemm_ms_step=%.2f share=%.1f%% shapes=%d%s\n", total * 1e3 / steps, 100 * total / (step_seconds * steps),
+           n_gemm_tally, gemm_tally_full ? " (more shapes not counted)" : "");
+    for (int i = 0; i < n_gemm_tally; i++) {
+        const gemm_tally_t *e = &gemm_tally[i];
+        double flops = 2.0 * e->m * e->n * (double)e->k * (double)e->calls;
+        printf("  %-7s ta%d tb%d %6d x %6d x %6d %-8s calls/step %5.2f ms/step %7.3f %5.1f%% %6.1f GFLOP/s\n",
+               kinds[e->kind], e->ta, e->tb, e->m, e->n, e->k, e->ours ? "ours" : "openblas", (double)e->calls / steps,
+               e->seconds * 1e3 / steps, 100 * e->seconds / (step_seconds * steps), flops / e->seconds * 1e-9);
+    }
 }
 
 /* --cross-core: which half of g each thread writes before the step (cross_core_write) */
@@ -385,7 +439,7 @@ static int gemm_bench(const char *isa, int reps) {
 
 static void usage(void) {
     fprintf(stderr, "usage: train_bench --arch mlp|dcgan|wgan-gp|sngan --batch B [--steps N] [--warmup W] [--threads T]\n"
-                    "                   [--r1 GAMMA]\n"
+                    "                   [--r1 GAMMA] [--gemm-profile]\n"
                     "       train_bench --gemm [--isa avx2|avx512] [--reps N] [--small-m M]\n"
                     "       train_bench --sgemm-ceiling\n"
                     "       train_bench --cross-core\n");
@@ -394,7 +448,7 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
     const char *arch = NULL;
-    int B = 64, steps = 10, warmup = 2, threads = 0;
+    int B = 64, steps = 10, warmup = 2, threads = 0, gemm_profile = 0;
     double r1 = 0;
     if (argc > 1 && strcmp(argv[1], "--gemm") == 0) {
         const char *isa = NULL;
@@ -411,6 +465,10 @@ int main(int argc, char **argv) {
     }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--cross-core") == 0) return cross_core();
+        if (strcmp(argv[i], "--gemm-profile") == 0) {
+            gemm_profile = 1;
+            continue;
+        }
         if (strcmp(argv[i], "--sgemm-ceiling") == 0) {
             double g1 = sgemm_best(1), g2 = sgemm_best(2);
             printf("sgemm1=%.1f sgemm2=%.1f core=%s\n", g1, g2, openblas_get_corename());
@@ -459,6 +517,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < warmup + steps; i++) {
         if (i == 1) counting = 1; /* every step after the first */
         if (i == warmup) cpu0 = cpu_now();
+        if (i == warmup && gemm_profile) sgemm_observer = gemm_profile_add;
         double t0 = now();
         if (train_step(&t) || trainer_check(&t)) {
             fprintf(stderr, "train_bench: %s\n", gt_errmsg());
@@ -467,7 +526,11 @@ int main(int argc, char **argv) {
         if (i >= warmup) ms[i - warmup] = (now() - t0) * 1e3;
     }
     counting = 0;
-    double cpu_ms = (cpu_now() - cpu0) * 1e3 / steps;
+    sgemm_observer = NULL;
+    double cpu_ms = (cpu_now() - cpu0) * 1e3 / steps, total_ms = 0;
+    for (int i = 0; i < steps; i++) total_ms += ms[i];
+    if (gemm_profile) gemm_profile_print(steps, total_ms / 1e3 / steps); /* before the summary line, */
+                                                                         /* which scripts read last */
     qsort(ms, (size_t)steps, sizeof *ms, cmp_double);
     double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
     double gf, gw, gx, gx0, df, dw, dx, dx0;

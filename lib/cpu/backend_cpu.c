@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cblas.h>
 
@@ -186,7 +187,19 @@ static void gemm_part(void *arg, long t0, long t1) {
 
 /* C = alpha op(A) op(B) + beta C, or with cols: B that image's column matrix (our sgemm's
  * packer, so ours must be 1); ours: which engine (use_ours) */
-static void gemm_run(backend_t *be, int ours, int trans_a, int trans_b, int m, int n, int k, float alpha,
+/* sgemm.h: the benchmarks' view of every GEMM */
+void (*sgemm_observer)(int trans_a, int trans_b, int m, int n, int k, int kind, int ours, double seconds);
+
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* form: what the product is, for sgemm_observer: 0 a plain product, 1 a convolution's gather side
+ * (B its column matrix or the transpose), 2 its scatter side (the column matrix that col2im adds
+ * up, or an output phase) */
+static void gemm_run(backend_t *be, int ours, int form, int trans_a, int trans_b, int m, int n, int k, float alpha,
                      const float *a, int lda, const float *b, int ldb, const conv_cols_t *cols, float beta, float *c,
                      int ldc) {
     if (m <= 0 || n <= 0) return;
@@ -200,16 +213,16 @@ static void gemm_run(backend_t *be, int ours, int trans_a, int trans_b, int m, i
     int by_rows = m >= n;
     gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, gemm_blocks(m, n, k, by_rows, ours), ours, alpha, beta,
                     a, b, c, lda, ldb, ldc, cols};
-    if (g.blocks == 1) {
-        gemm_block(&g, 0, by_rows ? m : n);
-        return;
-    }
-    cpu_parallel_for(be, g.blocks, gemm_part, &g);
+    double t0 = sgemm_observer ? seconds_now() : 0;
+    if (g.blocks == 1) gemm_block(&g, 0, by_rows ? m : n);
+    else cpu_parallel_for(be, g.blocks, gemm_part, &g);
+    if (sgemm_observer)
+        sgemm_observer(trans_a, trans_b, m, n, k, form, ours, seconds_now() - t0);
 }
 
 static void cpu_gemm(backend_t *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
                      const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-    gemm_run(be, use_ours(m, n, 0), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc);
+    gemm_run(be, use_ours(m, n, 0), 0, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc);
 }
 
 /* With our sgemm, B's panels are packed from the image (conv.c cpu_pack_cols): the same
@@ -223,12 +236,12 @@ void cpu_gemm_im2col(backend_t *be, const conv_geom_t *g, const float *img, int 
     int ours = use_ours(m, n, 1);
     if (ours && !(ws_col && *ws_col)) {
         conv_cols_t v = {g, img, nb, trans_b, 0, 0};
-        gemm_run(be, 1, trans_a, trans_b, m, n, k, alpha, a, lda, NULL, 0, &v, beta, c, ldc);
+        gemm_run(be, 1, 1, trans_a, trans_b, m, n, k, alpha, a, lda, NULL, 0, &v, beta, c, ldc);
         return;
     }
     if (!ws_col || !*ws_col) cpu_im2col(be, g, ws, img, nb);
     if (ws_col) *ws_col = 1;
-    gemm_run(be, ours, trans_a, trans_b, m, n, k, alpha, a, lda, ws, cols, NULL, beta, c, ldc);
+    gemm_run(be, ours, 1, trans_a, trans_b, m, n, k, alpha, a, lda, ws, cols, NULL, beta, c, ldc);
 }
 
 /* With our sgemm, phase by phase (cpu_ops.h conv_phase_t, README.md "The scatter side"): wa =
@@ -239,7 +252,7 @@ void cpu_gemm_col2im(backend_t *be, const conv_geom_t *g, float *img, const floa
                      float *wa, int trans_a, int k, const float *a, int lda, const float *b, int ldb) {
     int rows = g->c * g->kh * g->kw, cols = nb * g->gh * g->gw;
     if (!wa || !use_ours(g->c, nb * g->h * g->w, 1)) {
-        gemm_run(be, use_ours(rows, cols, 1), trans_a, 0, rows, cols, k, 1.0f, a, lda, b, ldb, NULL, 0.0f, ws, cols);
+        gemm_run(be, use_ours(rows, cols, 1), 2, trans_a, 0, rows, cols, k, 1.0f, a, lda, b, ldb, NULL, 0.0f, ws, cols);
         cpu_col2im(be, g, img, ws, bias, nb);
         return;
     }
@@ -250,7 +263,7 @@ void cpu_gemm_col2im(backend_t *be, const conv_geom_t *g, float *img, const floa
         if (cpu_conv_phase(g, k, q, &p)) {
             conv_cols_t v = {&p.vg, b, nb, 0, ldb, (long)g->gh * g->gw};
             int n = (int)(nb * p.area);
-            gemm_run(be, 1, 0, 0, g->c, n, (int)p.kq, 1.0f, wa, (int)p.kq, NULL, 0, &v, 0.0f, cq, n);
+            gemm_run(be, 1, 2, 0, 0, g->c, n, (int)p.kq, 1.0f, wa, (int)p.kq, NULL, 0, &v, 0.0f, cq, n);
             cq += (long)g->c * n;
         }
         wa += (long)g->c * p.kq;

@@ -39,6 +39,13 @@ int sgemm_set_small_m(int max);
 /* sgemm's small-m path by default up to this many rows of C (README.md, "The small-m path") */
 #define SGEMM_SMALL_M 144
 
+/* When set, the CPU backend (backend_cpu.c) calls it after every GEMM it runs, with the shape
+ * (op(A) m x k, op(B) k x n), its kind (0: a plain product, 1: a convolution's gather side, B its
+ * column matrix or, trans_b, the transpose, 2: its scatter side, the column matrix col2im adds
+ * up or an output phase), whether our sgemm ran it (1) or OpenBLAS (0), and its wall time in
+ * seconds: bench/train_bench --gemm-profile. Set it before a step, never during one. */
+extern void (*sgemm_observer)(int trans_a, int trans_b, int m, int n, int k, int kind, int ours, double seconds);
+
 /* The ISA sgemm uses: the best the CPU has, unless sgemm_force_isa changed it. */
 sgemm_isa_t sgemm_isa(void);
 
