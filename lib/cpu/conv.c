@@ -290,6 +290,49 @@ __attribute__((target("avx512f"))) static void panel_runs(const float *plane, lo
         }
     }
 }
+
+/* One panel of B = col^T (the weight gradients' product): its rows p0 .. p0+kc-1 are image
+ * positions (sample, grid row, grid column), its r <= 32 columns from j0 are rows of col (channel,
+ * tap). One panel row of 32 lanes at a time by masked gathers: lane j loads its channel's pixel
+ * under tap (ty[j], tx[j]) at the position, or 0 where that falls outside the image or j >= r
+ * (ty = -2^30 there). Offsets from the sample's start, within int range (the caller checks). */
+__attribute__((target("avx512f"))) static void colT_panel_gather(const conv_cols_t *v, int p0, int kc, long j0,
+                                                                int r, float *d) {
+    const conv_geom_t *g = v->g;
+    long kk = (long)g->kh * g->kw, HW = (long)g->h * g->w, cs = v->cs ? v->cs : HW,
+         bs = v->cs ? v->bs : g->c * HW, G = (long)g->gh * g->gw;
+    int off[PANEL_MAX], ty[PANEL_MAX], tx[PANEL_MAX];
+    for (int j = 0; j < PANEL_MAX; j++) {
+        long row = j0 + (j < r ? j : 0);
+        int t = (int)(row % kk);
+        ty[j] = j < r ? t / g->kw : -(1 << 30);
+        tx[j] = t % g->kw;
+        off[j] = (int)((row / kk) * cs + (long)(t / g->kw) * g->w + t % g->kw);
+    }
+    __m512i vty0 = _mm512_loadu_si512(ty), vty1 = _mm512_loadu_si512(ty + 16), vtx0 = _mm512_loadu_si512(tx),
+            vtx1 = _mm512_loadu_si512(tx + 16), vo0 = _mm512_loadu_si512(off), vo1 = _mm512_loadu_si512(off + 16),
+            vh = _mm512_set1_epi32(g->h), vw = _mm512_set1_epi32(g->w);
+    int b = (int)(p0 / G), pos = (int)(p0 % G), oy = pos / g->gw, ox = pos % g->gw;
+    for (int p = 0; p < kc; p++) {
+        int iy = oy * g->sh - g->ph, ix = ox * g->sw - g->pw;
+        const float *base = v->img + (long)b * bs;
+        __m512i y = _mm512_set1_epi32(iy), x = _mm512_set1_epi32(ix), at = _mm512_set1_epi32(iy * g->w + ix);
+        __mmask16 m0 = _mm512_cmplt_epu32_mask(_mm512_add_epi32(vty0, y), vh) &
+                       _mm512_cmplt_epu32_mask(_mm512_add_epi32(vtx0, x), vw);
+        __mmask16 m1 = _mm512_cmplt_epu32_mask(_mm512_add_epi32(vty1, y), vh) &
+                       _mm512_cmplt_epu32_mask(_mm512_add_epi32(vtx1, x), vw);
+        __m512 z = _mm512_setzero_ps();
+        _mm512_storeu_ps(d + (size_t)p * 32, _mm512_mask_i32gather_ps(z, m0, _mm512_add_epi32(vo0, at), base, 4));
+        _mm512_storeu_ps(d + (size_t)p * 32 + 16, _mm512_mask_i32gather_ps(z, m1, _mm512_add_epi32(vo1, at), base, 4));
+        if (++ox == g->gw) {
+            ox = 0;
+            if (++oy == g->gh) {
+                oy = 0;
+                b++;
+            }
+        }
+    }
+}
 #define HAVE_PANEL_GATHER 1
 #else
 #define HAVE_PANEL_GATHER 0
@@ -377,6 +420,15 @@ void cpu_pack_cols(const void *ctx, int p0, int kc, long j0, int nc, int nr, flo
             pack_cols_panel(v, p0, kc, j0 + jr, r, nr, dst + (size_t)jr * kc, gather);
         }
     } else { /* B = col^T: column j of B is row j of col, rows p0 .. of B its columns */
+#if HAVE_PANEL_GATHER
+        long HW = (long)g->h * g->w, cs = v->cs ? v->cs : HW;
+        if (nr == PANEL_MAX && sgemm_isa() == SGEMM_AVX512 &&
+            (long)g->c * cs + (long)(2 * g->h + g->kh) * g->w + g->w < (1L << 30)) {
+            for (int jr = 0; jr < nc; jr += nr)
+                colT_panel_gather(v, p0, kc, j0 + jr, nc - jr < nr ? nc - jr : nr, dst + (size_t)jr * kc);
+            return;
+        }
+#endif
         col_span_t sp[PACK_SPANS];
         int ns = col_spans(g, p0, kc, sp, PACK_SPANS);
         if (sp[ns - 1].at + sp[ns - 1].len < kc) ns = 0; /* short grid rows: col_run makes them row by row */
