@@ -105,9 +105,11 @@ def load():
 
 
 def table(tb, probe, env, label, tmp, machine):
-    ceil = run([tb, "--sgemm-ceiling"], env)
+    """machine: train_bench --sgemm-ceiling's figures without OPENBLAS_CORETYPE, already measured
+    (None when the environment does not set it: then this table's own ceiling is the machine's)"""
+    ceil = machine if machine and env.get("OPENBLAS_CORETYPE", "") is None else run([tb, "--sgemm-ceiling"], env)
     s1, s2 = float(ceil["sgemm1"]), float(ceil["sgemm2"])
-    limit = max(machine, s2)
+    limit = max(float(machine["sgemm2"]) if machine else 0.0, s2)
     print(f"## {label}: OpenBLAS core {ceil['core']}, sgemm ceiling {s1:.0f} GFLOP/s on 1 thread, {s2:.0f} on 2",
           flush=True)
     cross = run([tb, "--cross-core"], env)
@@ -170,9 +172,11 @@ def main():
     # the machine's limit: OpenBLAS's 2-thread sgemm with the kernels it picks for this CPU (with
     # OPENBLAS_CORETYPE=Haswell on an AVX-512 machine the environment's ceiling is AVX2's, which
     # our AVX-512 kernels pass)
-    machine = float(run([tb, "--sgemm-ceiling"], {"OPENBLAS_CORETYPE": None})["sgemm2"])
-    print(f"# the machine's limit: {machine:.0f} GFLOP/s (OpenBLAS's own 2-thread sgemm, OPENBLAS_CORETYPE unset; "
-          "the tables' last percentage is of the larger of this and their own ceiling)", flush=True)
+    machine = run([tb, "--sgemm-ceiling"], {"OPENBLAS_CORETYPE": None}) if core else None
+    if machine:
+        print(f"# the machine's limit: {float(machine['sgemm2']):.0f} GFLOP/s (OpenBLAS's own 2-thread sgemm, "
+              "OPENBLAS_CORETYPE unset; the tables' last percentage is of the larger of this and their own "
+              "ceiling)", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_train_step.") as tmp:
         for key, label, env in envs:
             if want and key not in want.split(","):

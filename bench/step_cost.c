@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lib/base/common.h"
 #include "lib/base/dist.h"
@@ -38,12 +37,6 @@
 #include "lib/base/philox.h"
 #include "lib/gan/presets.h"
 #include "lib/gan/trainer.h"
-
-static double seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void usage(void) {
     fprintf(stderr, "usage: step_cost --preset NAME --shape CxHxW --batch B [--classes K] [--device cpu|cuda] [--warmup W] "
@@ -81,10 +74,10 @@ static int fid_cost(backend_t *be, const char *weights, int batch, int warmup, i
     be_sync(be);
     be->counters.serial_depth_max = 0;
     backend_counters_t c0 = be->counters;
-    double t0 = seconds();
+    double t0 = gt_seconds();
     for (int i = 0; i < steps; i++) bad |= inception_forward(inc, feats, x, batch, 3, 32, 32);
     be_sync(be);
-    double dt = seconds() - t0;
+    double dt = gt_seconds() - t0;
     if (bad) {
         fprintf(stderr, "step_cost: %s\n", gt_errmsg());
         return 1;
@@ -185,10 +178,10 @@ int main(int argc, char **argv) {
     be_sync(be);
     be->counters.serial_depth_max = 0;
     backend_counters_t c0 = be->counters;
-    double t0 = seconds();
+    double t0 = gt_seconds();
     for (int i = 0; i < steps; i++) train_step(&t);
     be_sync(be);
-    double dt = seconds() - t0;
+    double dt = gt_seconds() - t0;
     if (trainer_check(&t)) fprintf(stderr, "step_cost: note: %s\n", gt_errmsg());
     if (dist.rank == 0) report(preset, batch, s.n_critic, steps, dt, c0, be->counters);
     trainer_free(&t);

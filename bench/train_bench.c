@@ -101,11 +101,6 @@ int posix_memalign(void **p, size_t a, size_t n) {
 
 /* ---- timing ------------------------------------------------------------------------------ */
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* CPU seconds of the process (all threads, user and system) */
 static double cpu_now(void) {
@@ -275,15 +270,18 @@ static int cross_core(void) {
         c.zero_g = 1;
         c.fig.sumsq = fig;
         c.fig.bad = fig + 1;
-        double t0 = now();
+        double t0 = gt_seconds();
         be->optim(be, &c, p, g, m, v, NULL, n);
-        ms[swapped][turn % TURNS] = (now() - t0) * 1e3;
+        ms[swapped][turn % TURNS] = (gt_seconds() - t0) * 1e3;
     }
     qsort(ms[0], TURNS, sizeof(double), cmp_double);
     qsort(ms[1], TURNS, sizeof(double), cmp_double);
     double own = ms[0][TURNS / 2], other = ms[1][TURNS / 2];
     printf("own_ms=%.3f other_ms=%.3f ratio=%.2f\n", own, other, other / own);
     free(junk);
+    float *bufs[] = {p, g, m, v};
+    for (int i = 0; i < 4; i++) be->free(be, bufs[i]);
+    be->free(be, fig);
     return 0;
 }
 
@@ -298,9 +296,9 @@ static double sgemm_best(int threads) {
         for (size_t i = 0; i < (size_t)m * k; i++) a[i] = (float)(i % 7) * 0.1f;
         for (size_t i = 0; i < (size_t)k * n; i++) b[i] = (float)(i % 5) * 0.1f;
         for (int r = 0; r < 5; r++) {
-            double t0 = now();
+            double t0 = gt_seconds();
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
-            double g = 2.0 * m * n * k / (now() - t0) / 1e9;
+            double g = 2.0 * m * n * k / (gt_seconds() - t0) / 1e9;
             if (g > best) best = g;
         }
         gt_aligned_free(a);
@@ -518,12 +516,12 @@ int main(int argc, char **argv) {
         if (i == 1) counting = 1; /* every step after the first */
         if (i == warmup) cpu0 = cpu_now();
         if (i == warmup && gemm_profile) sgemm_observer = gemm_profile_add;
-        double t0 = now();
+        double t0 = gt_seconds();
         if (train_step(&t) || trainer_check(&t)) {
             fprintf(stderr, "train_bench: %s\n", gt_errmsg());
             return 1;
         }
-        if (i >= warmup) ms[i - warmup] = (now() - t0) * 1e3;
+        if (i >= warmup) ms[i - warmup] = (gt_seconds() - t0) * 1e3;
     }
     counting = 0;
     sgemm_observer = NULL;

@@ -288,7 +288,7 @@ static void process_npy(set_t *s, extractor_t *ex, const run_opts_t *ro) {
         }
         if (s->feats) memcpy(s->feats + (size_t)i0 * (size_t)d, f, sizeof(float) * (size_t)d * (size_t)b);
         if (ro->feat_out) out_write(ro->feat_out, f, sizeof(float) * (size_t)d * (size_t)b);
-        double el = now_seconds() - pr.t_start;
+        double el = gt_seconds() - pr.t_start;
         progress_update(&pr, i0 + b == N, "%s: %lld/%lld %s (%.1f/s)", s->name, (long long)(i0 + b), (long long)N,
                         unit, el > 0 ? (i0 + b) / el : 0.0);
     }

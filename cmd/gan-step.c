@@ -295,7 +295,7 @@ static void eval_text(const run_t *r, char *ev, size_t cap) {
 static int after_step(void *arg) {
     run_t *r = arg;
     gan_model_t *m = r->m;
-    double t = now_seconds();
+    double t = gt_seconds();
     watch_done(r);
     evaluate(r);
     int scored = r->eval && r->scored_step == m->step;
@@ -572,7 +572,7 @@ int main(int argc, char **argv) {
         free(header);
     }
     progress_init(&r.prog, quiet);
-    r.t0 = r.t_last_log = now_seconds();
+    r.t0 = r.t_last_log = gt_seconds();
     r.last_log_step = m.step;
 
     struct sigaction sa;
@@ -591,7 +591,7 @@ int main(int argc, char **argv) {
     char evt[256];
     eval_text(&r, evt, sizeof evt);
     progress_update(&r.prog, 1, "step %lld  epoch %lld  %.1f s%s%s", (long long)m.step, (long long)m.epoch,
-                    now_seconds() - r.t0, evt, got_signal ? "  (interrupted)" : "");
+                    gt_seconds() - r.t0, evt, got_signal ? "  (interrupted)" : "");
     progress_done(&r.prog);
     if (r.log && fclose(r.log) != 0) die(EXIT_DATA, "%s: write failed: %s", log_path, strerror(errno));
 

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_OUTPUTS 16
@@ -311,25 +310,19 @@ FILE *in_open(const char *path) {
 
 const char *in_name(const char *path) { return (!path || strcmp(path, "-") == 0) ? "stdin" : path; }
 
-double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 void progress_init(progress_t *p, int quiet) {
     p->quiet = quiet;
     p->tty = isatty(STDERR_FILENO);
-    p->t_start = p->t_last = now_seconds();
+    p->t_start = p->t_last = gt_seconds();
 }
 
 static double progress_interval(const progress_t *p) { return p->tty ? 0.2 : 5.0; }
 
-int progress_due(const progress_t *p) { return !p->quiet && now_seconds() - p->t_last >= progress_interval(p); }
+int progress_due(const progress_t *p) { return !p->quiet && gt_seconds() - p->t_last >= progress_interval(p); }
 
 void progress_update(progress_t *p, int force, const char *fmt, ...) {
     if (p->quiet) return;
-    double t = now_seconds();
+    double t = gt_seconds();
     if (!force && t - p->t_last < progress_interval(p)) return;
     p->t_last = t;
     va_list ap;

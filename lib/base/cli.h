@@ -119,7 +119,5 @@ void progress_update(progress_t *p, int force, const char *fmt, ...)
  * gathering figures that would not be shown). */
 int progress_due(const progress_t *p);
 void progress_done(progress_t *p);
-/* Seconds since an arbitrary origin (monotonic clock). */
-double now_seconds(void);
 
 #endif

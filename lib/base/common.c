@@ -1,11 +1,14 @@
 /* common.c: the per-thread error message, checked allocation and exact number text (see
  * common.h). */
+/* clock_gettime under -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include "common.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *gt_progname = "gan-tools";
 
@@ -84,4 +87,10 @@ void gt_format_exact(char *buf, size_t cap, double v, int min_prec, int as_float
         double r = strtod(buf, NULL);
         if (as_float ? (float)r == (float)v : r == v) return;
     }
+}
+
+double gt_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }

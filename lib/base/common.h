@@ -40,6 +40,9 @@ char *gt_xstrdup(const char *s);
 void *gt_aligned_alloc(size_t n);
 void gt_aligned_free(void *p);
 
+/* Seconds since an arbitrary origin (the monotonic clock): for timing, never for results. */
+double gt_seconds(void);
+
 /* Overflow-checked size arithmetic: return 1 when the result does not fit. */
 static inline int gt_mul_overflow(uint64_t a, uint64_t b, uint64_t *out) {
     if (a != 0 && b > UINT64_MAX / a) return 1;

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <cblas.h>
 
@@ -190,16 +189,10 @@ static void gemm_part(void *arg, long t0, long t1) {
 /* sgemm.h: the benchmarks' view of every GEMM */
 void (*sgemm_observer)(int trans_a, int trans_b, int m, int n, int k, int kind, int ours, double seconds);
 
-static double seconds_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* form: what the product is, for sgemm_observer: 0 a plain product, 1 a convolution's gather side
- * (B its column matrix or the transpose), 2 its scatter side (the column matrix that col2im adds
- * up, or an output phase) */
-static void gemm_run(backend_t *be, int ours, int form, int trans_a, int trans_b, int m, int n, int k, float alpha,
+/* kind: what the product is, for sgemm_observer (sgemm.h): 0 a plain product, 1 a convolution's
+ * gather side (B its column matrix or the transpose), 2 its scatter side (the column matrix that
+ * col2im adds up, or an output phase) */
+static void gemm_run(backend_t *be, int ours, int kind, int trans_a, int trans_b, int m, int n, int k, float alpha,
                      const float *a, int lda, const float *b, int ldb, const conv_cols_t *cols, float beta, float *c,
                      int ldc) {
     if (m <= 0 || n <= 0) return;
@@ -213,11 +206,11 @@ static void gemm_run(backend_t *be, int ours, int form, int trans_a, int trans_b
     int by_rows = m >= n;
     gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, gemm_blocks(m, n, k, by_rows, ours), ours, alpha, beta,
                     a, b, c, lda, ldb, ldc, cols};
-    double t0 = sgemm_observer ? seconds_now() : 0;
+    double t0 = sgemm_observer ? gt_seconds() : 0;
     if (g.blocks == 1) gemm_block(&g, 0, by_rows ? m : n);
     else cpu_parallel_for(be, g.blocks, gemm_part, &g);
     if (sgemm_observer)
-        sgemm_observer(trans_a, trans_b, m, n, k, form, ours, seconds_now() - t0);
+        sgemm_observer(trans_a, trans_b, m, n, k, kind, ours, gt_seconds() - t0);
 }
 
 static void cpu_gemm(backend_t *be, int trans_a, int trans_b, int m, int n, int k, float alpha,

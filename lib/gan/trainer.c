@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lib/base/common.h"
 #include "lib/base/philox.h"
@@ -13,12 +12,6 @@
 #include "trainer.h"
 #include "tricks.h"
 #include "lib/backend/train_math.h"
-
-static double seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
     memset(t, 0, sizeof *t);
@@ -77,7 +70,7 @@ int trainer_init(trainer_t *t, gan_model_t *m, const tensor_t *data) {
     be->zero(be, t->stats, sizeof(double) * TS_COUNT);
     t->bucket_mb = TRAINER_BUCKET_MB;
     t->shard_optimizer = 1;
-    t->last_check = seconds();
+    t->last_check = gt_seconds();
     if (m->data_n != t->n) {
         if (m->data_n != 0 && m->epoch_pos != 0) {
             m->epoch++;
@@ -403,7 +396,7 @@ int train_step(trainer_t *t) {
 int trainer_check(trainer_t *t) {
     double bad[3];
     t->be->download(t->be, bad, t->stats + TS_BAD_STEP, sizeof bad);
-    t->last_check = seconds();
+    t->last_check = gt_seconds();
     if (bad[0] == 0) return 0;
     long long stepno = (long long)bad[0];
     switch ((int)bad[1]) {
@@ -447,7 +440,7 @@ int train_loop(trainer_t *t, int64_t until_step, volatile sig_atomic_t *stop, in
     int every_step = t->be->device == DEV_CPU;
     while (t->m->step < until_step) {
         if (train_step(t)) return -1;
-        if ((every_step || seconds() - t->last_check >= 1.0) && trainer_check(t)) return -1;
+        if ((every_step || gt_seconds() - t->last_check >= 1.0) && trainer_check(t)) return -1;
         for (int k = 0; k < 2; k++)
             if (t->sharded && t->state_every[k] > 0 && t->m->step % t->state_every[k] == 0) {
                 trainer_sync_state(t);
