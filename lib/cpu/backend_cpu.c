@@ -122,6 +122,7 @@ typedef struct {
     float *c;
     int lda, ldb, ldc;
     const conv_cols_t *cols; /* B is this image's column matrix (ours only), b unused */
+    float *a_packed;         /* with cols and column blocks: A packed once for all blocks (sgemm.h) */
 } gemm_job_t;
 
 #define GEMM_ALIGN 16              /* block boundaries on multiples of this many rows/columns */
@@ -168,11 +169,19 @@ static void gemm_block(const gemm_job_t *g, int lo, int hi) {
         c += lo;
         n = hi - lo;
     }
-    if (g->cols)
+    if (g->cols && g->a_packed)
+        sgemm_pb_packed_a(m, n, g->k, g->alpha, g->a_packed, cpu_pack_cols, g->cols, lo, g->beta, c, g->ldc);
+    else if (g->cols)
         sgemm_pb(g->ta, m, n, g->k, g->alpha, a, g->lda, cpu_pack_cols, g->cols, g->by_rows ? 0 : lo, g->beta, c,
                  g->ldc);
     else
         sgemm1(g->ta, g->tb, m, n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c, g->ldc, g->ours);
+}
+
+/* chunks [t0, t1) of k of g's A into g->a_packed */
+static void gemm_pack_a_part(void *arg, long t0, long t1) {
+    const gemm_job_t *g = arg;
+    sgemm_pack_a(g->ta, g->m, g->k, g->a, g->lda, (int)t0, (int)t1, g->a_packed);
 }
 
 static void gemm_part(void *arg, long t0, long t1) {
@@ -205,10 +214,20 @@ static void gemm_run(backend_t *be, int ours, int kind, int trans_a, int trans_b
      * 64-row gemm keep OpenBLAS's speed where row blocks lose 30%. */
     int by_rows = m >= n;
     gemm_job_t g = {trans_a, trans_b, m, n, k, by_rows, gemm_blocks(m, n, k, by_rows, ours), ours, alpha, beta,
-                    a, b, c, lda, ldb, ldc, cols};
+                    a, b, c, lda, ldb, ldc, cols, NULL};
     double t0 = sgemm_observer ? gt_seconds() : 0;
-    if (g.blocks == 1) gemm_block(&g, 0, by_rows ? m : n);
-    else cpu_parallel_for(be, g.blocks, gemm_part, &g);
+    if (g.blocks == 1) {
+        gemm_block(&g, 0, by_rows ? m : n);
+    } else {
+        /* Column blocks of a convolution's product would each pack all of A again (for a weight
+         * gradient, dY: half as many floats as the column matrix): pack it once, shared out by
+         * chunks of k, and let the blocks read it. The same panels, so the same bits. */
+        if (cols && !by_rows) {
+            g.a_packed = sgemm_a_buffer(sgemm_packed_a_floats(m, k));
+            cpu_parallel_for(be, sgemm_a_chunks(k), gemm_pack_a_part, &g);
+        }
+        cpu_parallel_for(be, g.blocks, gemm_part, &g);
+    }
     if (sgemm_observer)
         sgemm_observer(trans_a, trans_b, m, n, k, kind, ours, gt_seconds() - t0);
 }

@@ -378,8 +378,8 @@ static void tile_out(const float *tile, int nr, int mm, int nn, float *cp, int l
 
 /* C = alpha op(A) B + beta C with B's panels made by pack (sgemm.h): the one loop nest behind
  * sgemm and sgemm_pb. */
-static void driver(int trans_a, int m, int n, int k, float alpha, const float *a, int lda, sgemm_pack_b_fn pack,
-                   const void *ctx, long j_off, float beta, float *c, int ldc) {
+static void driver(int trans_a, int m, int n, int k, float alpha, const float *a, int lda, const float *a_packed,
+                   sgemm_pack_b_fn pack, const void *ctx, long j_off, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         for (int i = 0; i < m; i++)
@@ -390,6 +390,7 @@ static void driver(int trans_a, int m, int n, int k, float alpha, const float *a
     const kernel_t kd = kernels[isa];
     const int mr = kd.mr, nr = kd.nr, vec = isa != SGEMM_C; /* vec: the CPU has AVX2 */
     float *abuf = thread_buffers(), *bbuf = abuf + (size_t)SGEMM_MC * SGEMM_KC;
+    const size_t m_pad = (size_t)((m + mr - 1) / mr) * mr; /* a_packed's rows (sgemm_pack_a) */
     _Alignas(64) float tile[MAX_MR * MAX_NR];
     for (int jc = 0; jc < n; jc += SGEMM_NC) {
         int nc = n - jc < SGEMM_NC ? n - jc : SGEMM_NC;
@@ -399,13 +400,15 @@ static void driver(int trans_a, int m, int n, int k, float alpha, const float *a
             pack(ctx, pc, kc, j_off + jc, nc, nr, bbuf);
             for (int ic = 0; ic < m; ic += SGEMM_MC) {
                 int mc = m - ic < SGEMM_MC ? m - ic : SGEMM_MC;
-                pack_a(trans_a, a, lda, ic, mc, pc, kc, mr, abuf, vec);
+                const float *ablk = abuf;
+                if (a_packed) ablk = a_packed + (size_t)pc * m_pad + (size_t)ic * kc;
+                else pack_a(trans_a, a, lda, ic, mc, pc, kc, mr, abuf, vec);
                 for (int jr = 0; jr < nc; jr += nr) {
                     int nn = nc - jr < nr ? nc - jr : nr;
                     const float *bp = bbuf + (size_t)jr * kc;
                     for (int ir = 0; ir < mc; ir += mr) {
                         int mm = mc - ir < mr ? mc - ir : mr;
-                        const float *ap = abuf + (size_t)ir * kc;
+                        const float *ap = ablk + (size_t)ir * kc;
                         float *cp = c + (size_t)(ic + ir) * ldc + jc + jr;
                         if (mm == mr && nn == nr) {
                             kd.fn(kc, ap, bp, cp, ldc, alpha, bet);
@@ -571,10 +574,57 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const flo
         return;
     }
     matrix_b_t mb = {trans_b, ldb, sgemm_isa() != SGEMM_C, b};
-    driver(trans_a, m, n, k, alpha, a, lda, pack_matrix_b, &mb, 0, beta, c, ldc);
+    driver(trans_a, m, n, k, alpha, a, lda, NULL, pack_matrix_b, &mb, 0, beta, c, ldc);
 }
 
 void sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, int lda, sgemm_pack_b_fn pack,
               const void *ctx, long j_off, float beta, float *c, int ldc) {
-    driver(trans_a, m, n, k, alpha, a, lda, pack, ctx, j_off, beta, c, ldc);
+    driver(trans_a, m, n, k, alpha, a, lda, NULL, pack, ctx, j_off, beta, c, ldc);
+}
+
+/* ---- op(A) packed once for several calls ------------------------------------------------- *
+ * The chunk of k from pc (kc columns) of all m rows at a_packed + pc * m_pad, m_pad = m rounded
+ * up to MR, in pack_a's panels: the driver's block of rows from ic is at + ic * kc, where it
+ * would otherwise have packed the same floats into its own buffer. */
+
+size_t sgemm_packed_a_floats(int m, int k) {
+    return (size_t)(m + MAX_MR - 1) * (size_t)(k > 0 ? k : 0);
+}
+
+/* this thread's buffer for a packed A: a header (its capacity in floats) and the floats */
+static pthread_key_t abuf_key;
+static pthread_once_t abuf_once = PTHREAD_ONCE_INIT;
+static void abuf_key_make(void) {
+    if (pthread_key_create(&abuf_key, buf_free) != 0) gt_fatal(1, "sgemm: cannot create a thread-specific key");
+}
+
+float *sgemm_a_buffer(size_t floats) {
+    pthread_once(&abuf_once, abuf_key_make);
+    float *p = pthread_getspecific(abuf_key);
+    const size_t head = 16; /* floats before the buffer: its capacity, and the alignment kept */
+    if (p && *(size_t *)p >= floats) return p + head;
+    gt_aligned_free(p);
+    p = gt_aligned_alloc(sizeof(float) * (head + floats));
+    *(size_t *)p = floats;
+    if (pthread_setspecific(abuf_key, p) != 0) gt_fatal(1, "sgemm: cannot set a thread-specific buffer");
+    return p + head;
+}
+
+void sgemm_pack_a(int trans_a, int m, int k, const float *a, int lda, int c0, int c1, float *a_packed) {
+    const sgemm_isa_t isa = sgemm_isa();
+    const int mr = kernels[isa].mr;
+    const size_t m_pad = (size_t)((m + mr - 1) / mr) * mr;
+    for (int ch = c0; ch < c1 && ch * SGEMM_KC < k; ch++) {
+        int pc = ch * SGEMM_KC, kc = k - pc < SGEMM_KC ? k - pc : SGEMM_KC;
+        pack_a(trans_a, a, lda, 0, m, pc, kc, mr, a_packed + (size_t)pc * m_pad, isa != SGEMM_C);
+    }
+}
+
+int sgemm_a_chunks(int k) {
+    return k > 0 ? (k + SGEMM_KC - 1) / SGEMM_KC : 0;
+}
+
+void sgemm_pb_packed_a(int m, int n, int k, float alpha, const float *a_packed, sgemm_pack_b_fn pack,
+                       const void *ctx, long j_off, float beta, float *c, int ldc) {
+    driver(0, m, n, k, alpha, NULL, 0, a_packed, pack, ctx, j_off, beta, c, ldc);
 }

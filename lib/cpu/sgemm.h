@@ -32,6 +32,19 @@ typedef void (*sgemm_pack_b_fn)(const void *ctx, int p0, int kc, long j0, int nc
 void sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, int lda, sgemm_pack_b_fn pack,
               const void *ctx, long j_off, float beta, float *c, int ldc);
 
+/* op(A) packed once for several sgemm_pb calls over the same A (the backend's column blocks of
+ * one product, which would each pack all of A again): sgemm_pack_a packs chunks [c0, c1) of
+ * the sgemm_a_chunks(k) chunks of k (so threads can share the packing) into a_packed, which
+ * holds sgemm_packed_a_floats(m, k) floats; sgemm_pb_packed_a is then sgemm_pb reading A from
+ * there, with the same bits. Pack and use under the same ISA (sgemm_force_isa). */
+size_t sgemm_packed_a_floats(int m, int k);
+/* the calling thread's buffer of at least `floats` floats for a packed A, kept between calls (it
+ * is reallocated only to grow: none after a training step's first) */
+float *sgemm_a_buffer(size_t floats);
+int sgemm_a_chunks(int k);
+void sgemm_pack_a(int trans_a, int m, int k, const float *a, int lda, int c0, int c1, float *a_packed);
+void sgemm_pb_packed_a(int m, int n, int k, float alpha, const float *a_packed, sgemm_pack_b_fn pack,
+                       const void *ctx, long j_off, float beta, float *c, int ldc);
 /* sgemm computes C with at most `max` rows (clamped to [0, 144]) without packing B (sgemm.c,
  * "the small-m path"; the same bits either way). Returns the previous bound (tests, benchmarks). */
 int sgemm_set_small_m(int max);
