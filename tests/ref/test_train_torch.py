@@ -438,11 +438,12 @@ CASES = [
     # with labels. Batch 8 and these seeds, for the other ill-conditioning: with 64 channels at
     # 8x8, G's ReLUs see 32768 pre-activations per pass, and one within float32 rounding of the
     # kink moves a gradient by a few percent, which Adam at b1 = 0 turns into a step. Measured
-    # over sngan seeds 1-6 at batch 8: seeds 2, 3, 4, 6 agree with float64 to 3e-5..6e-5; seed 5
-    # flips a kink in torch's own float32 run too (0.146 off, as we are, in the same tensor);
-    # seed 1 flips one for us, not for torch float32; csngan seeds 1-6: all within 5e-5 but
-    # seed 2 (3e-4). At batch 16 and seed 11 both presets flip.
-    ("sngan preset", ["--arch", "sngan", "--shape", "1x8x8", "--batch", "8", "--seed", "4"] + SNGAN_EPS),
+    # over sngan seeds 1-6 at batch 8 (with act_math.h's own tanh): seeds 1, 2, 3, 5, 6 agree with
+    # float64 to 2e-5..7e-5; seed 4 flips a kink, and torch's own float32 run flips it too (2.71
+    # off in opt_D.exp_avg, as we are); torch float32 flips seed 5 as well (0.146). (With glibc's
+    # tanhf seed 4 agreed and seed 1 flipped for us: which seed flips moves with any rounding.)
+    # csngan seeds 1-6: all within 5e-5 but seed 2 (3e-4). At batch 16 and seed 11 both presets flip.
+    ("sngan preset", ["--arch", "sngan", "--shape", "1x8x8", "--batch", "8", "--seed", "1"] + SNGAN_EPS),
     ("csngan preset (cbn in G's blocks, proj in D)", ["--arch", "csngan", "--shape", "1x8x8", "--batch", "8",
                                                       "--seed", "1"] + SNGAN_EPS, True),
 ]
