@@ -515,6 +515,77 @@ void cpu_phase_weights(backend_t *be, const conv_geom_t *g, int k, int trans_a, 
     else phase_weights_items(&j, 0, g->c);
 }
 
+/* Strides 2 x 2 where the four phases tile the image (each a full quarter: rows ry0 + 2y and
+ * columns cx0 + 2x for the phase pair of row parity ry): the join writes each output row once,
+ * interleaving the row's two phases (stores GCC vectorizes), instead of the bias fill and
+ * four strided passes. The same sums: every pixel is its phase value plus the bias, or the
+ * value alone. Returns 0 where the phases do not tile the image that way. */
+typedef struct {
+    long off[4]; /* phase (ry, rx)'s C in cb, at row ry*2 + rx: offset of channel 0, sample 0 */
+    int y0[2];   /* the output row of each row phase's first row */
+    int even[2]; /* for row phase ry: which rx (0 or 1) writes the even columns */
+} phase_pairs_t;
+
+static int phase_pairs(const conv_geom_t *g, int nb, phase_pairs_t *pp) {
+    if (g->sh != 2 || g->sw != 2 || g->h % 2 || g->w % 2) return 0;
+    long at = 0;
+    int rows_seen = 0;
+    for (int q = 0; q < 4; q++) {
+        conv_phase_t p;
+        if (!cpu_conv_phase(g, 0, q, &p)) return 0;
+        if (p.vg.gh != g->h / 2 || p.vg.gw != g->w / 2 || p.y0 < 0 || p.y0 > 1 || p.x0 < 0 || p.x0 > 1) return 0;
+        int ry = q / 2, rx = q % 2;
+        pp->off[q] = at;
+        at += (long)g->c * nb * p.area;
+        if (rx == 0) {
+            pp->y0[ry] = p.y0;
+            pp->even[ry] = p.x0 == 0 ? 0 : 1;
+            rows_seen |= 1 << p.y0;
+        } else if (p.y0 != pp->y0[ry] || p.x0 == (pp->even[ry] == 0 ? 0 : 1)) {
+            return 0; /* the pair must share its rows and split the columns */
+        }
+    }
+    return rows_seen == 3;
+}
+
+typedef struct {
+    const conv_job_t *j;
+    phase_pairs_t pp;
+} phase_pair_job_t;
+
+CPU_VEC_CLONES static void phase_pair_items(void *arg, long i0, long i1) {
+    const phase_pair_job_t *pj = arg;
+    const conv_job_t *j = pj->j;
+    const conv_geom_t *g = j->g;
+    long HW = (long)g->h * g->w, area = HW / 4;
+    int hw = g->w / 2;
+    for (long i = i0; i < i1; i++) {
+        int b = (int)(i / g->c), ch = (int)(i % g->c);
+        float *plane = j->dst + i * HW;
+        for (int ry = 0; ry < 2; ry++) {
+            long at = ((long)ch * j->nb + b) * area;
+            const float *ev = j->src + pj->pp.off[ry * 2 + pj->pp.even[ry]] + at;
+            const float *od = j->src + pj->pp.off[ry * 2 + 1 - pj->pp.even[ry]] + at;
+            for (int y = 0; y < g->h / 2; y++) {
+                float *restrict d = plane + (long)(pj->pp.y0[ry] + 2 * y) * g->w;
+                const float *restrict e = ev + (long)y * hw, *restrict o = od + (long)y * hw;
+                if (j->bias) {
+                    float bias = j->bias[ch];
+                    for (int x = 0; x < hw; x++) {
+                        d[2 * x] = e[x] + bias;
+                        d[2 * x + 1] = o[x] + bias;
+                    }
+                } else {
+                    for (int x = 0; x < hw; x++) {
+                        d[2 * x] = e[x];
+                        d[2 * x + 1] = o[x];
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* items: (sample, channel) planes: bias, then each phase's computed pixels */
 CPU_VEC_CLONES static void phase_join_items(void *arg, long i0, long i1) {
     const conv_job_t *j = arg;
@@ -545,6 +616,12 @@ CPU_VEC_CLONES static void phase_join_items(void *arg, long i0, long i1) {
 void cpu_phase_join(backend_t *be, const conv_geom_t *g, float *img, const float *cb, const float *bias, int nb) {
     long planes = (long)nb * g->c;
     conv_job_t j = {g, 0, nb, 0, img, cb, bias};
+    phase_pair_job_t pj = {&j, {{0}, {0}, {0}}};
+    if (phase_pairs(g, nb, &pj.pp)) {
+        if (planes > 1 && planes * g->h * g->w >= PAR_MIN) cpu_parallel_for(be, planes, phase_pair_items, &pj);
+        else phase_pair_items(&pj, 0, planes);
+        return;
+    }
     run(be, planes, planes * g->h * g->w, phase_join_items, &j);
 }
 
