@@ -305,7 +305,7 @@ typedef struct {
     _Atomic int sleepers;      /* workers asleep (or about to be) on `wake` */
     _Atomic int caller_sleeps; /* the caller asleep (or about to be) on `done` */
     _Atomic int quit;
-    int spin; /* rounds of pause before sleeping (GT_CPU_SPIN) */
+    double spin_s; /* seconds of spinning before sleeping (GT_CPU_SPIN_US) */
     /* the current job, written before gen is bumped */
     void (*fn)(void *, long, long);
     void *arg;
@@ -316,19 +316,33 @@ typedef struct {
 static pool_t pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
                       .done = PTHREAD_COND_INITIALIZER};
 
-/* Rounds of spinning before a thread sleeps (GT_CPU_SPIN=N, 0: sleep at once): 2000 is about
- * 30-90 microseconds (a pause is 40-140 cycles), longer than most gaps between a step's jobs.
- * Measured on the shared 2-core machine (lib/cpu/README.md, "The pool's spinning"): at load
- * 5 the dcgan step took 0.86x the time of sleeping at once (geometric mean of 8 interleaved
- * pairs) for the same CPU time; at load 13-15 it removed no futex sleeps. */
-#define POOL_SPIN_DEFAULT 2000
-
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
+}
+
+/* Microseconds a thread spins before it sleeps (GT_CPU_SPIN_US=N, 0: sleep at once). Measured by
+ * the clock, not in rounds of a pause instruction, whose length differs 10-fold between CPUs
+ * (18.7 ns on the development machine, 40-140 cycles on others). Measured on the 2-core
+ * development machine (lib/cpu/README.md, "The pool's spinning"): 37 us (the 2000 rounds of
+ * before) let the MLP step's workers fall asleep between its jobs (12-15 futex sleeps a step,
+ * each woken at a hypervisor's cost); 400 us took its step time to 0.90-0.95. */
+#define POOL_SPIN_US_DEFAULT 400
+
+/* one round of spinning: a pause, and every 64 rounds (about a microsecond) a look at the
+ * clock; returns 0 once pool.spin_s has passed since the first look (*until: 0 before it) */
+static int spin_round(unsigned *round, double *until) {
+    cpu_relax();
+    if (++*round % 64) return 1;
+    double t = gt_seconds();
+    if (*until == 0) {
+        *until = t + pool.spin_s;
+        return 1;
+    }
+    return t < *until;
 }
 
 /* Part t of [0, n) split in `parts`: a fixed function of (t, n, parts). */
@@ -349,7 +363,10 @@ static void *pool_worker(void *p) {
     int me = (int)(intptr_t)p; /* 1 .. n_workers; the caller does part 0 */
     unsigned long seen = pool.start_gen;
     for (;;) {
-        for (int s = 0; s < pool.spin && pool.gen == seen && !pool.quit; s++) cpu_relax();
+        unsigned round = 0;
+        double until = 0;
+        while (pool.spin_s > 0 && pool.gen == seen && !pool.quit && spin_round(&round, &until)) {
+        }
         if (pool.gen == seen && !pool.quit) {
             pthread_mutex_lock(&pool.mu);
             pool.sleepers++;
@@ -389,9 +406,9 @@ static void pool_stop(void) {
 }
 
 static void pool_start(int workers) {
-    const char *sp = getenv("GT_CPU_SPIN");
-    pool.spin = sp && *sp ? atoi(sp) : POOL_SPIN_DEFAULT;
-    if (pool.spin < 0) pool.spin = 0;
+    const char *sp = getenv("GT_CPU_SPIN_US");
+    double us = sp && *sp ? atof(sp) : POOL_SPIN_US_DEFAULT;
+    pool.spin_s = us > 0 ? us * 1e-6 : 0;
     pool.tid = gt_xcalloc((size_t)workers, sizeof *pool.tid);
     pool.start_gen = pool.gen;
     for (int i = 0; i < workers; i++) {
@@ -477,7 +494,10 @@ void cpu_parallel_for(backend_t *be, long n, void (*fn)(void *arg, long begin, l
     if (e > b) fn(arg, b, e);
     in_part = 0;
 
-    for (int s = 0; s < pool.spin && pool.pending > 0; s++) cpu_relax();
+    unsigned round = 0;
+    double until = 0;
+    while (pool.spin_s > 0 && pool.pending > 0 && spin_round(&round, &until)) {
+    }
     if (pool.pending > 0) {
         pthread_mutex_lock(&pool.mu);
         pool.caller_sleeps = 1;
