@@ -14,6 +14,7 @@
  * between jobs (the pool section below). Every call is synchronous. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -329,20 +330,31 @@ static inline void cpu_relax(void) {
  * (18.7 ns on the development machine, 40-140 cycles on others). Measured on the 2-core
  * development machine (lib/cpu/README.md, "The pool's spinning"): 37 us (the 2000 rounds of
  * before) let the MLP step's workers fall asleep between its jobs (12-15 futex sleeps a step,
- * each woken at a hypervisor's cost); 400 us took its step time to 0.90-0.95. */
+ * each woken at a hypervisor's cost); 400 us took its step time to 0.90-0.99. Past
+ * POOL_SPIN_PAUSE_S the spin yields instead of pausing (below). */
 #define POOL_SPIN_US_DEFAULT 400
 
-/* one round of spinning: a pause, and every 64 rounds (about a microsecond) a look at the
- * clock; returns 0 once pool.spin_s has passed since the first look (*until: 0 before it) */
-static int spin_round(unsigned *round, double *until) {
-    cpu_relax();
-    if (++*round % 64) return 1;
+/* Past this long a spinning thread yields its core at each round (sched_yield) instead of
+ * pausing: alone on its core the call returns at once, but on a machine busy with other work
+ * the spin then does not hold a core that another process's thread is waiting for. */
+#define POOL_SPIN_PAUSE_S 40e-6
+
+typedef struct {
+    unsigned round;
+    int yielding;
+    double start; /* the first look at the clock (0: not yet) */
+} spin_t;
+
+/* one round of spinning: a pause or a yield, and a look at the clock every 64 pauses (about a
+ * microsecond) or every yield; returns 0 once pool.spin_s has passed since the first look */
+static int spin_round(spin_t *sp) {
+    if (sp->yielding) sched_yield();
+    else cpu_relax();
+    if (!sp->yielding && ++sp->round % 64) return 1;
     double t = gt_seconds();
-    if (*until == 0) {
-        *until = t + pool.spin_s;
-        return 1;
-    }
-    return t < *until;
+    if (sp->start == 0) sp->start = t;
+    sp->yielding = t - sp->start >= POOL_SPIN_PAUSE_S;
+    return t - sp->start < pool.spin_s;
 }
 
 /* Part t of [0, n) split in `parts`: a fixed function of (t, n, parts). */
@@ -363,9 +375,8 @@ static void *pool_worker(void *p) {
     int me = (int)(intptr_t)p; /* 1 .. n_workers; the caller does part 0 */
     unsigned long seen = pool.start_gen;
     for (;;) {
-        unsigned round = 0;
-        double until = 0;
-        while (pool.spin_s > 0 && pool.gen == seen && !pool.quit && spin_round(&round, &until)) {
+        spin_t sp = {0, 0, 0};
+        while (pool.spin_s > 0 && pool.gen == seen && !pool.quit && spin_round(&sp)) {
         }
         if (pool.gen == seen && !pool.quit) {
             pthread_mutex_lock(&pool.mu);
@@ -494,9 +505,8 @@ void cpu_parallel_for(backend_t *be, long n, void (*fn)(void *arg, long begin, l
     if (e > b) fn(arg, b, e);
     in_part = 0;
 
-    unsigned round = 0;
-    double until = 0;
-    while (pool.spin_s > 0 && pool.pending > 0 && spin_round(&round, &until)) {
+    spin_t sp = {0, 0, 0};
+    while (pool.spin_s > 0 && pool.pending > 0 && spin_round(&sp)) {
     }
     if (pool.pending > 0) {
         pthread_mutex_lock(&pool.mu);
