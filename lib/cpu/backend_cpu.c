@@ -287,8 +287,8 @@ void cpu_gemm_col2im(backend_t *be, const conv_geom_t *g, float *img, const floa
 /* ---- thread pool ----------------------------------------------------------------------- *
  * The caller posts a job (fn, arg, n, parts) and bumps `gen`; worker t runs part t, the caller
  * part 0, and the caller returns when `pending` reaches 0. A thread that finds nothing to do
- * first spins for up to `spin` rounds (each a pause instruction and a look at the counter),
- * then sleeps on a condition variable: a step runs hundreds of short jobs back to back, and a
+ * first spins for up to `spin_s` (pause instructions, then yields, each followed by a look at
+ * the counter), then sleeps on a condition variable: a step runs hundreds of short jobs back to back, and a
  * sleeping worker costs a futex wake-up (and the kernel's scheduling) per job. The counters are
  * C11 atomics (sequentially consistent); a thread that is about to sleep says so in `sleepers`
  * (workers) or `caller_sleeps` under the mutex, and the other side looks at that flag after its
