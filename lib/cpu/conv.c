@@ -26,9 +26,9 @@ typedef struct {
     const float *src, *bias;
 } conv_job_t;
 
-static void run(backend_t *be, long items, long floats, void (*fn)(void *, long, long), conv_job_t *j) {
-    if (items > 1 && floats >= PAR_MIN) cpu_parallel_for(be, items, fn, j);
-    else fn(j, 0, items);
+static void run(backend_t *be, long items, long floats, void (*fn)(void *, long, long), void *job) {
+    if (items > 1 && floats >= PAR_MIN) cpu_parallel_for(be, items, fn, job);
+    else fn(job, 0, items);
 }
 
 /* the tap's grid range [*lo, *hi) along one axis, empty as lo == hi */
@@ -617,12 +617,8 @@ void cpu_phase_join(backend_t *be, const conv_geom_t *g, float *img, const float
     long planes = (long)nb * g->c;
     conv_job_t j = {g, 0, nb, 0, img, cb, bias};
     phase_pair_job_t pj = {&j, {{0}, {0}, {0}}};
-    if (phase_pairs(g, nb, &pj.pp)) {
-        if (planes > 1 && planes * g->h * g->w >= PAR_MIN) cpu_parallel_for(be, planes, phase_pair_items, &pj);
-        else phase_pair_items(&pj, 0, planes);
-        return;
-    }
-    run(be, planes, planes * g->h * g->w, phase_join_items, &j);
+    int paired = phase_pairs(g, nb, &pj.pp);
+    run(be, planes, planes * g->h * g->w, paired ? phase_pair_items : phase_join_items, paired ? (void *)&pj : &j);
 }
 
 /* ---- col2im ---------------------------------------------------------------------------- */

@@ -346,22 +346,35 @@ const char *sgemm_isa_name(sgemm_isa_t isa) {
 
 /* ---- the packing buffers: one pair per thread, made at its first call, freed when it ends -- */
 
-static pthread_key_t buf_key;
+static pthread_key_t buf_key, abuf_key; /* the packing buffers; a packed A (sgemm_a_buffer) */
 static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
 static void buf_free(void *p) {
     gt_aligned_free(p);
 }
-static void buf_key_make(void) {
-    if (pthread_key_create(&buf_key, buf_free) != 0) gt_fatal(1, "sgemm: cannot create a thread-specific key");
+static void buf_keys_make(void) {
+    if (pthread_key_create(&buf_key, buf_free) != 0 || pthread_key_create(&abuf_key, buf_free) != 0)
+        gt_fatal(1, "sgemm: cannot create a thread-specific key");
+}
+/* this thread's buffer under `key` of at least `floats` floats, reallocated only to grow: a
+ * header (its capacity) and the floats, kept until the thread ends */
+static float *thread_buffer(pthread_key_t *key, size_t floats) {
+    pthread_once(&buf_once, buf_keys_make);
+    float *p = pthread_getspecific(*key);
+    const size_t head = 16; /* floats before the buffer: its capacity, and the alignment kept */
+    if (p && *(size_t *)p >= floats) return p + head;
+    gt_aligned_free(p);
+    p = gt_aligned_alloc(sizeof(float) * (head + floats));
+    *(size_t *)p = floats;
+    if (pthread_setspecific(*key, p) != 0) gt_fatal(1, "sgemm: cannot set a thread-specific buffer");
+    return p + head;
 }
 static float *thread_buffers(void) {
-    pthread_once(&buf_once, buf_key_make);
-    float *p = pthread_getspecific(buf_key);
-    if (!p) {
-        p = gt_aligned_alloc(sizeof(float) * ((size_t)SGEMM_MC * SGEMM_KC + (size_t)SGEMM_KC * SGEMM_NC));
-        if (pthread_setspecific(buf_key, p) != 0) gt_fatal(1, "sgemm: cannot set a thread-specific buffer");
-    }
-    return p;
+    return thread_buffer(&buf_key, (size_t)SGEMM_MC * SGEMM_KC + (size_t)SGEMM_KC * SGEMM_NC);
+}
+
+/* rows of an A packed whole (sgemm_pack_a): m rounded up to the kernel's MR */
+static size_t packed_rows(int m, int mr) {
+    return (size_t)((m + mr - 1) / mr) * mr;
 }
 
 /* ---- the driver -------------------------------------------------------------------------- */
@@ -390,7 +403,7 @@ static void driver(int trans_a, int m, int n, int k, float alpha, const float *a
     const kernel_t kd = kernels[isa];
     const int mr = kd.mr, nr = kd.nr, vec = isa != SGEMM_C; /* vec: the CPU has AVX2 */
     float *abuf = thread_buffers(), *bbuf = abuf + (size_t)SGEMM_MC * SGEMM_KC;
-    const size_t m_pad = (size_t)((m + mr - 1) / mr) * mr; /* a_packed's rows (sgemm_pack_a) */
+    const size_t m_pad = packed_rows(m, mr); /* a_packed's rows (sgemm_pack_a) */
     _Alignas(64) float tile[MAX_MR * MAX_NR];
     for (int jc = 0; jc < n; jc += SGEMM_NC) {
         int nc = n - jc < SGEMM_NC ? n - jc : SGEMM_NC;
@@ -591,29 +604,14 @@ size_t sgemm_packed_a_floats(int m, int k) {
     return (size_t)(m + MAX_MR - 1) * (size_t)(k > 0 ? k : 0);
 }
 
-/* this thread's buffer for a packed A: a header (its capacity in floats) and the floats */
-static pthread_key_t abuf_key;
-static pthread_once_t abuf_once = PTHREAD_ONCE_INIT;
-static void abuf_key_make(void) {
-    if (pthread_key_create(&abuf_key, buf_free) != 0) gt_fatal(1, "sgemm: cannot create a thread-specific key");
-}
-
 float *sgemm_a_buffer(size_t floats) {
-    pthread_once(&abuf_once, abuf_key_make);
-    float *p = pthread_getspecific(abuf_key);
-    const size_t head = 16; /* floats before the buffer: its capacity, and the alignment kept */
-    if (p && *(size_t *)p >= floats) return p + head;
-    gt_aligned_free(p);
-    p = gt_aligned_alloc(sizeof(float) * (head + floats));
-    *(size_t *)p = floats;
-    if (pthread_setspecific(abuf_key, p) != 0) gt_fatal(1, "sgemm: cannot set a thread-specific buffer");
-    return p + head;
+    return thread_buffer(&abuf_key, floats);
 }
 
 void sgemm_pack_a(int trans_a, int m, int k, const float *a, int lda, int c0, int c1, float *a_packed) {
     const sgemm_isa_t isa = sgemm_isa();
     const int mr = kernels[isa].mr;
-    const size_t m_pad = (size_t)((m + mr - 1) / mr) * mr;
+    const size_t m_pad = packed_rows(m, mr);
     for (int ch = c0; ch < c1 && ch * SGEMM_KC < k; ch++) {
         int pc = ch * SGEMM_KC, kc = k - pc < SGEMM_KC ? k - pc : SGEMM_KC;
         pack_a(trans_a, a, lda, 0, m, pc, kc, mr, a_packed + (size_t)pc * m_pad, isa != SGEMM_C);
