@@ -504,8 +504,11 @@ int main(int argc, char **argv) {
     tr.state_every[1] = state_every[1];
     if (trainer_distribute(&tr, &dist)) die_usage("%s", gt_errmsg());
     if (dist.size > 1 && rank0 && !quiet)
-        warnx("%d processes, %d samples each of every batch of %d, %d threads each", dist.size, tr.b, tr.B,
-              be->threads);
+        warnx("%d processes, %d samples each of every batch of %d, %d threads each%s", dist.size, tr.b, tr.B,
+              be->threads,
+              tr.params_shared ? "; the optimizer sharded, the weights and gradients in shared memory"
+              : tr.sharded     ? "; the optimizer sharded"
+                               : "");
 
     int64_t per_epoch = tr.n / tr.B;
     /* an epoch is floor(N / B) real batches; a step draws n_critic of them */

@@ -187,3 +187,37 @@ assert a.shape == (1000, 1, 28, 28), a.shape' "$T"
     need_mpi
     buckets_and_local_bn
 }
+
+# The CPU backend on one machine puts the sharded nets' weights and gradients in memory every
+# rank maps (lib/base/dist.h dist_alloc_shared), and sums and gathers the slices from it instead
+# of passing messages: at P = 2 the same one addition per element, so the same bytes as
+# GT_DIST_SHARED=0's messages; at P = 3 (uneven slices, a sum of three in rank order) one
+# process's weights to 1e-5 (the biases before BatchNorm, whose gradient is rounding noise, to
+# 1e-3: MLP_LOOSE), and the message-passing run's. The choice is collective: one rank's
+# GT_DIST_SHARED=0 turns it off for both (a rank that mapped memory its partner does not would
+# wait for it forever).
+@test "mpirun -np 2, 3: weights and gradients in shared memory give the bytes of messages; one rank's GT_DIST_SHARED=0 turns it off for all" {
+    need_mpi
+    data 64 "$T/d.npy"
+    init_model mlp-tanh 16 "$T/m0.st"
+    local step=(gan-step --data "$T/d.npy" --steps 2 --bucket-mb 0.5 -i "$T/m0.st")
+    run mpirun -np 2 "${step[@]}" -o "$T/shm.st"
+    [ "$status" -eq 0 ] && [[ "$output" == *"the optimizer sharded, the weights and gradients in shared memory"* ]]
+    run env GT_DIST_SHARED=0 mpirun -np 2 "${step[@]}" -o "$T/msg.st"
+    [ "$status" -eq 0 ] && [[ "$output" == *"the optimizer sharded"* && "$output" != *"shared memory"* ]]
+    cmp "$T/shm.st" "$T/msg.st"
+    run mpirun -np 1 env GT_DIST_SHARED=0 "${step[@]}" -o "$T/mixed.st" : -np 1 "${step[@]}" -o "$T/mixed.st"
+    [ "$status" -eq 0 ] && [[ "$output" == *"the optimizer sharded"* && "$output" != *"shared memory"* ]]
+    cmp "$T/mixed.st" "$T/msg.st"
+    gan-step -q --threads 1 --data "$T/d.npy" --steps 2 -i "$T/m0.st" -o "$T/one.st"
+    run mpirun -np 3 "${step[@]}" -o "$T/shm3.st"
+    [ "$status" -eq 0 ] && [[ "$output" == *"3 processes"*"in shared memory"* ]]
+    GT_DIST_SHARED=0 mpirun -np 3 "${step[@]}" -q -o "$T/msg3.st"
+    for f in shm3 msg3; do
+        run $PY "$COMPARE" --norm l2 --rtol 1e-5 $MLP_LOOSE "$T/$f.st" "$T/one.st"
+        echo "np 3 ($f): ${lines[-1]}"
+        [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+    done
+    run $PY "$COMPARE" --norm l2 --rtol 1e-5 $MLP_LOOSE "$T/shm3.st" "$T/msg3.st"
+    [ "$status" -eq 0 ] || { echo "$output"; return 1; }
+}

@@ -238,6 +238,13 @@ struct backend {
      * broadcasts from each slice's owner); counted as one sum of no bytes (counters). */
     void (*reduce_procs_start)(backend_t *be, float *v, size_t off, size_t n, const size_t *cut, int more);
     void (*gather_procs)(backend_t *be, void *v, const size_t *cut, int f64);
+    /* optional (NULL: none): n bytes of memory that the other processes of the run read in
+     * place, or NULL when they cannot (the processes on several machines; lib/base/dist.h
+     * dist_alloc_shared): the CPU backend's reduce_procs_start and gather_procs on a vector in
+     * it add and copy the others' slices from their memory instead of passing messages (the
+     * same bits). A collective: every process asks for the same n. Never freed (the run's end
+     * releases it). The trainer puts the sharded nets' parameters and gradients there. */
+    void *(*alloc_shared)(backend_t *be, size_t n);
 
     /* ---- graphs (lib/gan/trainer.c; kernels/README.md, "CUDA graphs") ------------------- */
     /* optional (NULL: every operation runs as it is queued, as on the CPU). graph_begin starts

@@ -57,7 +57,11 @@ void dist_wait_sums(dist_t *d);
  * non-decreasing) = the sum of every process's (MPI_Ireduce_scatter in place, the result moved
  * to its place when waited for); the rest of the range is left unspecified. At P = 2 each
  * element is the one addition dist_sum_f32 makes (the same bits); above, MPI's order for a
- * reduce-scatter of those counts (the same every run). */
+ * reduce-scatter of those counts (the same every run).
+ * When v lies in memory from dist_alloc_shared, nothing is sent: dist_wait_sums waits for every
+ * process to reach it, adds each element of this process's part from every process's v in
+ * rank order (at P = 2 the same one addition), waits for every process again, and this
+ * process's v outside its part is left as it was. */
 void dist_ireduce_slices(dist_t *d, float *v, size_t off, size_t n, const size_t *cut);
 
 /* v (n floats) on process root = the sum of every process's v (MPI_Reduce, in place on root);
@@ -66,8 +70,18 @@ void dist_reduce_to(dist_t *d, float *v, size_t n, int root);
 
 /* In place, on every process: v[cut[r] .. cut[r+1]) = process r's (MPI_Allgatherv), for the
  * size + 1 offsets cut (cut[0] = 0, non-decreasing, cut[size] below 2^31); floats, or doubles
- * when f64. No-op when size == 1. */
+ * when f64. No-op when size == 1. When v lies in memory from dist_alloc_shared: every process
+ * waits for the others, copies their slices from their v, and waits for the others again. */
 void dist_gather_slices(dist_t *d, void *v, const size_t *cut, int f64);
+
+/* Memory the processes of one machine read in place. When every process of the run is on
+ * this machine (MPI-3 shared memory: MPI_Comm_split_type, MPI_Win_allocate_shared), a collective:
+ * every process calls it with the same n, and gets n bytes (64-byte aligned) that the others
+ * can read too; NULL when the processes are on several machines, when the run is a world of
+ * one or the build has no MPI, or when any process has GT_DIST_SHARED=0 in its environment.
+ * dist_ireduce_slices and dist_gather_slices on a vector that lies in it read the others'
+ * copies directly instead of passing messages. Released by dist_finalize, never freed. */
+void *dist_alloc_shared(dist_t *d, size_t n);
 
 /* From rank 0 to every process: the n bytes at p (no-op when size == 1). */
 void dist_bcast(dist_t *d, void *p, size_t n);

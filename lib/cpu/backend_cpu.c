@@ -448,6 +448,7 @@ static backend_t cpu_backend = {
     .sum_procs_wait = cpu_sum_procs_wait,
     .reduce_procs_start = cpu_reduce_procs_start,
     .gather_procs = cpu_gather_procs,
+    .alloc_shared = cpu_alloc_shared,
     .gemm = cpu_gemm,
     /* every compute operation: .name = cpu_name (a missing one does not link) */
 #define BACKEND_OP(name, params) .name = cpu_##name,

@@ -32,6 +32,7 @@ void cpu_sum_procs_poll(backend_t *be);
 void cpu_sum_procs_wait(backend_t *be);
 void cpu_reduce_procs_start(backend_t *be, float *v, size_t off, size_t n, const size_t *cut, int more);
 void cpu_gather_procs(backend_t *be, void *v, const size_t *cut, int f64);
+void *cpu_alloc_shared(backend_t *be, size_t n);
 
 /* conv.c: an image batch read as its column matrix (backend_ops.h im2col) by our sgemm
  * (sgemm.h sgemm_pb): B = col (trans 0) or col^T (trans 1) of the nb samples at img.

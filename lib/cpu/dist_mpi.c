@@ -58,3 +58,8 @@ void cpu_gather_procs(backend_t *be, void *v, const size_t *cut, int f64) {
     be->counters.proc_sums++; /* a collective, but no bytes summed (backend.h counters) */
     dist_gather_slices(cpu_dist, v, cut, f64);
 }
+
+void *cpu_alloc_shared(backend_t *be, size_t n) {
+    (void)be;
+    return dist_alloc_shared(cpu_dist, n);
+}

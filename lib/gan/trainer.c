@@ -116,6 +116,19 @@ int trainer_distribute(trainer_t *t, dist_t *d) {
     ddp_init(&t->ddp, be, t->bucket_mb);
     size_t most = t->m->G.n_params > t->m->D.n_params ? t->m->G.n_params : t->m->D.n_params;
     t->sharded = t->shard_optimizer && ddp_shard(&t->ddp, d, most);
+    /* the sharded nets' parameters and gradients where the other processes read them in place
+     * (processes on one machine, CPU backend): the optimizer's collectives then copy nothing
+     * but the parameter slices */
+    if (t->sharded && be->alloc_shared) {
+        net_t *nets[] = {&t->m->D, &t->m->G};
+        t->params_shared = 1;
+        for (int i = 0; i < 2; i++) {
+            size_t bytes = sizeof(float) * (nets[i]->n_params ? nets[i]->n_params : 1);
+            float *p = be->alloc_shared(be, bytes), *g = p ? be->alloc_shared(be, bytes) : NULL;
+            if (g) net_move_params(nets[i], p, g);
+            else t->params_shared = 0;
+        }
+    }
     return 0;
 }
 

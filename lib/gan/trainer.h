@@ -124,6 +124,9 @@ typedef struct {
                                 backend can: 1 (trainer_init's default) or 0; set before
                                 trainer_distribute */
     int sharded;             /* it is (trainer_distribute) */
+    int params_shared;       /* sharded, and both nets' parameters and gradients are in memory the
+                                processes share (backend.h alloc_shared): the CPU backend on one
+                                machine */
     int64_t state_every[2];  /* sharded: at steps that are multiples of these (> 0), train_loop
                                 completes the optimizer state on every process before after_step
                                 (trainer_sync_state), for the checkpoints after_step writes */

@@ -297,6 +297,37 @@ static void free_seq(backend_t *be, layer_t *ls, int cnt) {
     }
 }
 
+/* *p moved from [from, from + n) to to, when it points there */
+static void move_ptr(float **p, const float *from, float *to, size_t n) {
+    if (*p && *p >= from && *p < from + n) *p = to + (*p - from);
+}
+
+static void move_params_seq(layer_t *ls, int cnt, const float *p0, float *p1, const float *g0, float *g1, size_t n) {
+    for (int i = 0; i < cnt; i++) {
+        layer_t *l = &ls[i];
+        move_params_seq(l->sub, l->n_sub, p0, p1, g0, g1, n);
+        float **in_params[] = {&l->w, &l->b, &l->e, &l->sn_w_orig, &l->wn_v};
+        float **in_grads[] = {&l->dw, &l->db, &l->de, &l->sn_dw_orig, &l->wn_dv};
+        for (size_t k = 0; k < sizeof in_params / sizeof in_params[0]; k++) move_ptr(in_params[k], p0, p1, n);
+        for (size_t k = 0; k < sizeof in_grads / sizeof in_grads[0]; k++) move_ptr(in_grads[k], g0, g1, n);
+    }
+}
+
+void net_move_params(net_t *n, float *params, float *grads) {
+    backend_t *be = n->be;
+    size_t bytes = sizeof(float) * n->n_params;
+    be->copy(be, params, n->params, bytes);
+    be->copy(be, grads, n->grads, bytes);
+    move_params_seq(n->layers, n->n_layers, n->params, params, n->grads, grads, n->n_params);
+    if (!n->params_moved) {
+        be->free(be, n->params);
+        be->free(be, n->grads);
+    }
+    n->params = params;
+    n->grads = grads;
+    n->params_moved = 1;
+}
+
 void net_free(net_t *n) {
     backend_t *be = n->be;
     if (be) {
@@ -309,8 +340,8 @@ void net_free(net_t *n) {
             if (n->dacts) be->free(be, n->dacts[k]);
             if (n->dtacts) be->free(be, n->dtacts[k]);
         }
-        if (n->params) be->free(be, n->params);
-        if (n->grads) be->free(be, n->grads);
+        if (n->params && !n->params_moved) be->free(be, n->params);
+        if (n->grads && !n->params_moved) be->free(be, n->grads);
         if (n->state) be->free(be, n->state);
         if (n->saved) be->free(be, n->saved);
         if (n->workspace) be->free(be, n->workspace);

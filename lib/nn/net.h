@@ -24,6 +24,7 @@ typedef struct net {
 
     size_t n_params;        /* all layers' weights and biases, in layer order */
     float *params, *grads;  /* one allocation each on the backend's device */
+    int params_moved;       /* params and grads are the caller's (net_move_params), not freed here */
     size_t n_state;         /* BatchNorm running statistics and spectral normalization's u, v,
                                in layer order */
     float *state;
@@ -61,6 +62,11 @@ int net_alloc(net_t *n, int max_batch);
 /* Initialise parameters for the mode (see layer.h) from seed. */
 void net_init(net_t *n, init_mode_t mode, uint64_t seed);
 void net_free(net_t *n);
+/* Move the parameters and gradients to params and grads (n_params floats each, memory of the
+ * backend's device that the caller owns and keeps while the net lives, e.g. backend.h's
+ * alloc_shared): the values copied, every layer's slices moved with them, the old buffers
+ * freed. */
+void net_move_params(net_t *n, float *params, float *grads);
 
 /* Forward a batch x (B, in) -> returns the output (B, out), owned by the net (valid until
  * the next forward). B <= max_batch. */
