@@ -71,8 +71,9 @@ void cuda_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *c
 
 /* the GEMM into ws, then col2im (wa unused) */
 void cuda_gemm_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *bias, int nb, float *ws,
-                      float *wa, int trans_a, int k, const float *a, int lda, const float *b, int ldb) {
+                      float *wa, int *wa_ready, int trans_a, int k, const float *a, int lda, const float *b, int ldb) {
     (void)wa;
+    if (wa_ready) *wa_ready = 0;
     int rows = g->c * g->kh * g->kw, cols = nb * g->gh * g->gw;
     be->gemm(be, trans_a, 0, rows, cols, k, 1.0f, a, lda, b, ldb, 0.0f, ws, cols);
     cuda_col2im(be, g, img, ws, bias, nb);

@@ -260,16 +260,17 @@ void cpu_gemm_im2col(backend_t *be, const conv_geom_t *g, const float *img, int 
 /* With our sgemm, phase by phase (cpu_ops.h conv_phase_t, README.md "The scatter side"): wa =
  * the phases' weights, each phase's C (c x nb*area) into ws one after another (they fit: a
  * phase's area is at most its taps times gh*gw), B packed from b by cpu_pack_cols; then one
- * pass puts them in place with the bias. With OpenBLAS: the GEMM into ws, then col2im. */
+ * pass puts them in place with the bias. wa is regrouped once a pass (wa_ready), not per chunk. With OpenBLAS: the GEMM into ws, then col2im. */
 void cpu_gemm_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *bias, int nb, float *ws,
-                     float *wa, int trans_a, int k, const float *a, int lda, const float *b, int ldb) {
+                     float *wa, int *wa_ready, int trans_a, int k, const float *a, int lda, const float *b, int ldb) {
     int rows = g->c * g->kh * g->kw, cols = nb * g->gh * g->gw;
     if (!wa || !use_ours(g->c, nb * g->h * g->w, 1)) {
         gemm_run(be, use_ours(rows, cols, 1), 2, trans_a, 0, rows, cols, k, 1.0f, a, lda, b, ldb, NULL, 0.0f, ws, cols);
         cpu_col2im(be, g, img, ws, bias, nb);
         return;
     }
-    cpu_phase_weights(be, g, k, trans_a, a, lda, wa);
+    if (!wa_ready || !*wa_ready) cpu_phase_weights(be, g, k, trans_a, a, lda, wa);
+    if (wa_ready) *wa_ready = 1;
     float *cq = ws;
     for (int q = 0; q < g->sh * g->sw; q++) {
         conv_phase_t p;

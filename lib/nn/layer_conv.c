@@ -169,6 +169,7 @@ static void conv_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *d
         return;
     }
     float *wa = ctx->workspace; /* room for the weights regrouped (workspace_fixed) */
+    int wa_ready = 0;           /* regrouped by the first chunk's call, kept for the others */
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
         float *dyt = wa + l->workspace_fixed, *col = dyt + conv_align16((size_t)O * n * P);
@@ -178,8 +179,8 @@ static void conv_grad(const nn_ctx_t *ctx, layer_t *l, float *dx, const float *d
                             l->dw, (int)(C * kk));
         }
         if (dx)
-            be->gemm_col2im(be, &g, dx + (size_t)b0 * C * Q, NULL, n, col, wa, 1, O, l->w, (int)(C * kk), dyt,
-                            (int)(n * P));
+            be->gemm_col2im(be, &g, dx + (size_t)b0 * C * Q, NULL, n, col, wa, &wa_ready, 1, O, l->w, (int)(C * kk),
+                            dyt, (int)(n * P));
     }
 }
 

@@ -83,11 +83,12 @@ static void convT_apply(const nn_ctx_t *ctx, const layer_t *l, float *y, const f
     int I = l->in.c, O = l->out.c, nb = conv_chunk(per_sample(l), B);
     long kk = conv_kk(l), Q = (long)l->in.h * l->in.w, P = (long)l->out.h * l->out.w;
     float *wa = ctx->workspace; /* room for the weights regrouped (workspace_fixed) */
+    int wa_ready = 0;           /* regrouped by the first chunk's call, kept for the others */
     for (int b0 = 0; b0 < B; b0 += nb) {
         int n = B - b0 < nb ? B - b0 : nb;
         float *xt = wa + l->workspace_fixed, *col = xt + conv_align16((size_t)I * n * Q);
         be->to_cmajor(be, xt, x + (size_t)b0 * I * Q, I, Q, n);
-        be->gemm_col2im(be, &g, y + (size_t)b0 * O * P, with_bias ? l->b : NULL, n, col, wa, 1, I, l->w,
+        be->gemm_col2im(be, &g, y + (size_t)b0 * O * P, with_bias ? l->b : NULL, n, col, wa, &wa_ready, 1, I, l->w,
                         (int)(O * kk), xt, (int)(n * Q));
     }
 }

@@ -1245,8 +1245,8 @@ static void conv_case(conv_geom_t g, int o_ch, int nb) {
         for (int e = 0; e < 2; e++) {
             setenv("GT_GEMM", e ? "openblas" : "ours", 1);
             backend_cpu(1);
-            cpu->gemm_col2im(cpu, &g, out.c, bias.c, nb, ws.c, wa.c, 1, o_ch, a.c, rows, bm.c, cols);
-            gpu->gemm_col2im(gpu, &g, out.g, bias.g, nb, ws.g, wa.g, 1, o_ch, a.g, rows, bm.g, cols);
+            cpu->gemm_col2im(cpu, &g, out.c, bias.c, nb, ws.c, wa.c, NULL, 1, o_ch, a.c, rows, bm.c, cols);
+            gpu->gemm_col2im(gpu, &g, out.g, bias.g, nb, ws.g, wa.g, NULL, 1, o_ch, a.g, rows, bm.g, cols);
             snprintf(w2, sizeof w2, "%s: gemm_col2im (cpu: %s)", what, e ? "openblas" : "ours");
             pair_check(&out, w2, TOL_OP);
         }

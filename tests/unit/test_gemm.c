@@ -478,7 +478,11 @@ static void test_gemm_col2im(void) {
             memset(wa, 0xff, sizeof(float) * nwa);
             memset(got, 0xff, sizeof(float) * nimg);
             const float *bi = gi % 3 == 1 ? NULL : bias;
-            be->gemm_col2im(be, g, got, bi, nb, ws, wa, ta, k, a, lda, b, ldb);
+            int wa_ready = 0;
+            be->gemm_col2im(be, g, got, bi, nb, ws, wa, &wa_ready, ta, k, a, lda, b, ldb);
+            /* wa_ready: ours says wa holds the regrouped weights, OpenBLAS's path that it does not */
+            CHECK(wa_ready == ours, "geometry %zu: wa_ready %d after the %s path", gi, wa_ready,
+                  ours ? "ours" : "openblas");
             double worst = 0;
             for (int bb = 0; bb < nb; bb++)
                 for (int ch = 0; ch < g->c; ch++)
@@ -501,6 +505,15 @@ static void test_gemm_col2im(void) {
                 CHECK(!memcmp(first + (size_t)SGEMM_AVX2 * nimg, got, sizeof(float) * nimg),
                       "geometry %zu: AVX-512 and AVX2 differ", gi);
             if (isa == SGEMM_AVX2) ran_avx2 = 1;
+            /* a second chunk's call (wa_ready set): the same bits from the kept weights, and wa
+             * is not regrouped again (spoiled, it changes the result) */
+            float *again = malloc(sizeof(float) * nimg);
+            be->gemm_col2im(be, g, again, bi, nb, ws, wa, &wa_ready, ta, k, a, lda, b, ldb);
+            CHECK(!memcmp(again, got, sizeof(float) * nimg), "geometry %zu: the kept weights give other bits", gi);
+            wa[0] += 1.0f;
+            be->gemm_col2im(be, g, again, bi, nb, ws, wa, &wa_ready, ta, k, a, lda, b, ldb);
+            CHECK(memcmp(again, got, sizeof(float) * nimg), "geometry %zu: wa regrouped though it was ready", gi);
+            free(again);
         }
         free(a), free(b), free(bias), free(ws), free(wa), free(got), free(first);
     }
