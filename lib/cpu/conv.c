@@ -333,6 +333,92 @@ __attribute__((target("avx512f"))) static void colT_panel_gather(const conv_cols
         }
     }
 }
+
+/* 16 x 16 floats transposed in registers: r[j] lane i -> r[i] lane j (the 4-step unpack and
+ * 128-bit shuffle network) */
+__attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int j = 0; j < 16; j += 2) {
+        t[j] = _mm512_unpacklo_ps(r[j], r[j + 1]); /* lane k: r_j[4k], r_j+1[4k], r_j[4k+1], r_j+1[4k+1] */
+        t[j + 1] = _mm512_unpackhi_ps(r[j], r[j + 1]);
+    }
+    for (int g = 0; g < 16; g += 4) { /* u[g + m], lane k: rows g .. g+3 at column 4k + m */
+        __m512d a = _mm512_castps_pd(t[g]), b = _mm512_castps_pd(t[g + 1]), c = _mm512_castps_pd(t[g + 2]),
+                d = _mm512_castps_pd(t[g + 3]);
+        u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int m = 0; m < 4; m++) { /* column 4k + m: lane k of u[m], u[4 + m], u[8 + m], u[12 + m] */
+        __m512 x0 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x44), x1 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xEE),
+               y0 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x44),
+               y1 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xEE);
+        r[m] = _mm512_shuffle_f32x4(x0, y0, 0x88);
+        r[4 + m] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
+        r[8 + m] = _mm512_shuffle_f32x4(x1, y1, 0x88);
+        r[12 + m] = _mm512_shuffle_f32x4(x1, y1, 0xDD);
+    }
+}
+
+/* colT_panel_gather's panel where the positions of a sample are consecutive in the image
+ * (stride 1 and the grid as wide as the image: "same" convolutions, 1x1 kernels without
+ * padding): lane j's pixel at position pos is base[pos + off_j], so 16 consecutive positions of
+ * one sample are one masked load per lane (zero where the tap falls outside the image), and
+ * the 32 x 16 block is transposed into 16 panel rows. The same floats as the gathers. */
+__attribute__((target("avx512f"))) static void colT_panel_lin(const conv_cols_t *v, int p0, int kc, long j0, int r,
+                                                             float *d) {
+    const conv_geom_t *g = v->g;
+    long kk = (long)g->kh * g->kw, HW = (long)g->h * g->w, cs = v->cs ? v->cs : HW,
+         bs = v->cs ? v->bs : g->c * HW, G = (long)g->gh * g->gw;
+    long off[PANEL_MAX];
+    int ty[PANEL_MAX], tx[PANEL_MAX];
+    for (int j = 0; j < r; j++) {
+        long row = j0 + j;
+        int t = (int)(row % kk);
+        ty[j] = t / g->kw - g->ph;
+        tx[j] = t % g->kw - g->pw;
+        off[j] = (row / kk) * cs + (long)ty[j] * g->w + tx[j];
+    }
+    __m512i vh = _mm512_set1_epi32(g->h), vw = _mm512_set1_epi32(g->w);
+    long b = p0 / G, pos = p0 % G;
+    for (int p = 0; p < kc;) {
+        int n = kc - p < 16 ? kc - p : 16;
+        if (G - pos < n) n = (int)(G - pos); /* one sample's positions */
+        int iy[16], ix[16];
+        for (int i = 0; i < 16; i++) {
+            long q = pos + (i < n ? i : 0);
+            iy[i] = (int)(q / g->w);
+            ix[i] = (int)(q % g->w);
+        }
+        __m512i y = _mm512_loadu_si512(iy), x = _mm512_loadu_si512(ix);
+        __mmask16 live = (__mmask16)((1u << n) - 1);
+        const float *base = v->img + b * bs + pos;
+        __m512 lo[16], hi[16];
+        for (int j = 0; j < PANEL_MAX; j++) {
+            __m512 l = _mm512_setzero_ps();
+            if (j < r) {
+                __mmask16 m = live & _mm512_cmplt_epu32_mask(_mm512_add_epi32(y, _mm512_set1_epi32(ty[j])), vh) &
+                              _mm512_cmplt_epu32_mask(_mm512_add_epi32(x, _mm512_set1_epi32(tx[j])), vw);
+                l = _mm512_maskz_loadu_ps(m, base + off[j]);
+            }
+            if (j < 16) lo[j] = l;
+            else hi[j - 16] = l;
+        }
+        transpose16(lo);
+        transpose16(hi);
+        for (int i = 0; i < n; i++) {
+            _mm512_storeu_ps(d + (size_t)(p + i) * 32, lo[i]);
+            _mm512_storeu_ps(d + (size_t)(p + i) * 32 + 16, hi[i]);
+        }
+        p += n;
+        pos += n;
+        if (pos == G) {
+            pos = 0;
+            b++;
+        }
+    }
+}
 #define HAVE_PANEL_GATHER 1
 #else
 #define HAVE_PANEL_GATHER 0
@@ -424,8 +510,12 @@ void cpu_pack_cols(const void *ctx, int p0, int kc, long j0, int nc, int nr, flo
         long HW = (long)g->h * g->w, cs = v->cs ? v->cs : HW;
         if (nr == PANEL_MAX && sgemm_isa() == SGEMM_AVX512 &&
             (long)g->c * cs + (long)(2 * g->h + g->kh) * g->w + g->w < (1L << 30)) {
-            for (int jr = 0; jr < nc; jr += nr)
-                colT_panel_gather(v, p0, kc, j0 + jr, nc - jr < nr ? nc - jr : nr, dst + (size_t)jr * kc);
+            int lin = g->sh == 1 && g->sw == 1 && g->gw == g->w;
+            for (int jr = 0; jr < nc; jr += nr) {
+                int r = nc - jr < nr ? nc - jr : nr;
+                if (lin) colT_panel_lin(v, p0, kc, j0 + jr, r, dst + (size_t)jr * kc);
+                else colT_panel_gather(v, p0, kc, j0 + jr, r, dst + (size_t)jr * kc);
+            }
             return;
         }
 #endif

@@ -303,14 +303,20 @@ static void test_gemm_small_m_threads(void) {
  * both operand forms (col: the forward, col^T: the weight gradient), strides 1 and 2, padding,
  * edge tiles, a k past one chunk (256) and columns past one block (2048), a block of columns
  * starting inside a grid row (the backend's column blocks), and the image channel-major. With
- * AVX-512 the panels of col come from runs of masked loads (stride 1) or gathers (the others). */
+ * AVX-512 the panels of col come from runs of masked loads (stride 1) or gathers (the others),
+ * those of col^T from loads and transposes (stride 1, grid as wide as the image) or gathers. */
 static const conv_geom_t pack_geoms[] = {
     {3, 7, 10, 5, 4, 3, 4, 1, 2, 0, 1},   /* non-square, stride 1x2, padding on one axis */
     {32, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1}, /* k = 288 rows of col, 4 backend blocks at m = 64 */
     {2, 28, 28, 14, 14, 4, 4, 2, 2, 1, 1},  /* 2156 columns at nb = 11 */
     {4, 8, 8, 3, 3, 2, 2, 3, 3, 0, 0},      /* stride past the kernel; grid rows of 3 (col^T: 86 runs a chunk) */
+    /* stride 1, the grid as wide as the image: col^T's panels by loads of 16 positions and
+     * transposes, cut at the samples' ends (49, 30 and 42 positions) and the chunks' */
+    {5, 7, 7, 7, 7, 3, 3, 1, 1, 1, 1},      /* rows of 7: a block spans 3 grid rows */
+    {8, 5, 6, 5, 6, 1, 1, 1, 1, 0, 0},      /* 1x1 */
+    {3, 9, 6, 7, 6, 3, 3, 1, 1, 0, 1},      /* padding in x only: 2 grid rows fewer than the image */
 };
-static const int pack_nb[] = {2, 2, 11, 40}, pack_m[] = {17, 64, 9, 16};
+static const int pack_nb[] = {2, 2, 11, 40, 6, 9, 7}, pack_m[] = {17, 64, 9, 16, 20, 5, 33};
 
 static float *cols_of(const conv_geom_t *g, const float *img, int nb) {
     long rows = (long)g->c * g->kh * g->kw, cols = (long)nb * g->gh * g->gw;
@@ -349,17 +355,18 @@ static void test_sgemm_pack_cols(void) {
                 sgemm_pb(0, m, n - j0, k, 1.0f, a, lda, cpu_pack_cols, &v, j0, 0.0f, got + j0, n);
                 CHECK(!memcmp(want, got, sizeof(float) * (size_t)m * n), "%s geometry %zu tb=%d: block from %d",
                       sgemm_isa_name((sgemm_isa_t)isa), gi, tb, j0);
-                if (!tb) { /* the image channel-major (c, nb, h*w), as gemm_col2im's phases read B */
+                { /* the image channel-major (c, nb, h*w), as gemm_col2im's phases read B (and the
+                   * packers allow for col^T) */
                     long HW = (long)g->h * g->w;
                     float *cm = malloc(sizeof(float) * (size_t)nb * g->c * HW);
                     for (int bb = 0; bb < nb; bb++)
                         for (int ch = 0; ch < g->c; ch++)
                             memcpy(cm + ((size_t)ch * nb + bb) * HW, img + ((size_t)bb * g->c + ch) * HW,
                                    sizeof(float) * (size_t)HW);
-                    conv_cols_t vc = {g, cm, nb, 0, nb * HW, HW};
+                    conv_cols_t vc = {g, cm, nb, tb, nb * HW, HW};
                     sgemm_pb(0, m, n - j0, k, 1.0f, a, lda, cpu_pack_cols, &vc, j0, 0.0f, got + j0, n);
-                    CHECK(!memcmp(want, got, sizeof(float) * (size_t)m * n), "%s geometry %zu: channel-major image",
-                          sgemm_isa_name((sgemm_isa_t)isa), gi);
+                    CHECK(!memcmp(want, got, sizeof(float) * (size_t)m * n), "%s geometry %zu tb=%d: channel-major image",
+                          sgemm_isa_name((sgemm_isa_t)isa), gi, tb);
                     free(cm);
                 }
                 free(a);
