@@ -40,27 +40,39 @@ CPU_VEC_CLONES void cpu_bias_add(backend_t *be, float *y, const float *b, long o
 }
 
 /* Each channel's sum runs over outer, then inner, in order, in double. Items: blocks of 256
- * channels read row by row when inner == 1 (linear layers), else single channels (planes). */
+ * channels read row by row when inner == 1 (linear layers), else blocks of BIAS_PLANES channels
+ * whose planes are summed side by side: each channel's sum is one chain of dependent additions
+ * (its order fixed), and a chain alone waits out each addition's latency, so BIAS_PLANES of
+ * them are interleaved. */
 typedef struct {
     float *db;
     const float *dy;
     long outer, C, inner;
 } bias_job_t;
 
-enum { BIAS_BLK = 256 };
+enum { BIAS_BLK = 256, BIAS_PLANES = 8 };
 
 CPU_VEC_CLONES static void bias_grad_items(void *arg, long i0, long i1) {
     const bias_job_t *j = arg;
-    long C = j->C, inner = j->inner;
+    long C = j->C, inner = j->inner, blk = inner == 1 ? BIAS_BLK : BIAS_PLANES;
     for (long it = i0; it < i1; it++) {
-        long c0 = inner == 1 ? it * BIAS_BLK : it, n = inner == 1 ? (C - c0 < BIAS_BLK ? C - c0 : BIAS_BLK) : 1;
+        long c0 = it * blk, n = C - c0 < blk ? C - c0 : blk;
         double acc[BIAS_BLK] = {0};
         for (long o = 0; o < j->outer; o++) {
             const float *row = j->dy + ((size_t)o * C + c0) * inner;
             if (inner == 1)
                 for (long c = 0; c < n; c++) acc[c] += row[c];
-            else
-                for (long i = 0; i < inner; i++) acc[0] += row[i];
+            else if (n == BIAS_PLANES) { /* the chains in registers */
+                double a[BIAS_PLANES];
+                for (int c = 0; c < BIAS_PLANES; c++) a[c] = acc[c];
+                for (long i = 0; i < inner; i++) {
+#pragma GCC unroll 8
+                    for (int c = 0; c < BIAS_PLANES; c++) a[c] += row[c * inner + i];
+                }
+                for (int c = 0; c < BIAS_PLANES; c++) acc[c] = a[c];
+            } else
+                for (long i = 0; i < inner; i++)
+                    for (long c = 0; c < n; c++) acc[c] += row[c * inner + i];
         }
         for (long c = 0; c < n; c++) j->db[c0 + c] += (float)acc[c];
     }
@@ -68,7 +80,7 @@ CPU_VEC_CLONES static void bias_grad_items(void *arg, long i0, long i1) {
 
 void cpu_bias_grad(backend_t *be, float *db, const float *dy, long outer, long C, long inner) {
     bias_job_t j = {db, dy, outer, C, inner};
-    long items = inner == 1 ? (C + BIAS_BLK - 1) / BIAS_BLK : C;
+    long blk = inner == 1 ? BIAS_BLK : BIAS_PLANES, items = (C + blk - 1) / blk;
     if (items > 1 && outer * C * inner >= 32768) cpu_parallel_for(be, items, bias_grad_items, &j);
     else bias_grad_items(&j, 0, items);
 }
