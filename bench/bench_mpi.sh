@@ -6,8 +6,10 @@
 # difference of a long and a 2-step run over their difference in steps (start-up and loading
 # cancel out; long enough that the difference is seconds: 62 steps for mlp, 12 for dcgan); CPU time
 # (user + sys of every process) is printed beside wall time, steadier on a shared machine. P = 1
-# and P = 2 alternate, REPEAT rounds (default 3); P = 2 runs twice a round, its optimizer sharded
-# (gan-step's default, "2s") and not (--shard-optimizer off, "2").
+# and P = 2 alternate, REPEAT rounds (default 3); P = 2 runs three times a round, its optimizer
+# sharded (gan-step's default, "2s": on one machine the slices are read from memory the processes
+# share), not (--shard-optimizer off, "2"), and sharded with messages instead (GT_DIST_SHARED=0,
+# "2m").
 # Needs a gan-step built with MPI and mpirun; bench/bench_mpi.md turns the figures into
 # expected 8-GPU step times. Last, what a step sums across processes, as the backends count it.
 set -eu
@@ -54,12 +56,14 @@ print(cnt["G"], cnt["D"])' "$T/m.st")
     read -r nG nD <<< "$params"
     # P = 1 and P = 2 interleaved, REPEAT times (the machine is shared: compare within a round)
     for rep in $(seq "${REPEAT:-3}"); do
-        for p in 1 2 2s; do
+        for p in 1 2 2s 2m; do
             long=$([ $preset = mlp ] && echo 62 || echo 12)
             opt=()
             [ $p = 2 ] && opt=(--shard-optimizer off)
-            read -r w2 c2 <<< "$(run_time ${p%s} 2 "$T/m.st" "${opt[@]}")"
-            read -r w12 c12 <<< "$(run_time ${p%s} $long "$T/m.st" "${opt[@]}")"
+            # 2m: sharded, the slices passed as messages rather than read from shared memory
+            shared=$([ $p = 2m ] && echo 0 || echo 1)
+            read -r w2 c2 <<< "$(GT_DIST_SHARED=$shared run_time ${p:0:1} 2 "$T/m.st" "${opt[@]}")"
+            read -r w12 c12 <<< "$(GT_DIST_SHARED=$shared run_time ${p:0:1} $long "$T/m.st" "${opt[@]}")"
             awk -v pr=$preset -v p=$p -v w2=$w2 -v w12=$w12 -v c2=$c2 -v c12=$c12 -v g=$nG -v d=$nD -v k=$((long - 2)) \
                 'BEGIN {printf "%-6s %2s %12.4f %12.4f %14.2f %6.2fM+%.2fM\n", pr, p, (w12 - w2) / k, (c12 - c2) / k, 4 * (g + d) / 1e6, g / 1e6, d / 1e6}'
         done
