@@ -4,8 +4,9 @@
 # mpirun (1 thread each), and the bytes each step all-reduces (float32 gradients of D per critic
 # update and of G, plus a few float64 figures and BatchNorm sums). A step's time is the
 # difference of a long and a 2-step run over their difference in steps (start-up and loading
-# cancel out; long enough that the difference is seconds: 62 steps for mlp, 12 for dcgan); CPU time
-# (user + sys of every process) is printed beside wall time, steadier on a shared machine. P = 1
+# cancel out; long enough that the launch's jitter, some 50 ms, is a few percent of the
+# difference: 202 steps for mlp, 22 for dcgan); CPU time (user + sys of every process) is
+# printed beside wall time, steadier on a shared machine. P = 1
 # and P = 2 alternate, REPEAT rounds (default 3); P = 2 runs three times a round, its optimizer
 # sharded (gan-step's default, "2s": on one machine the slices are read from memory the processes
 # share), not (--shard-optimizer off, "2"), and sharded with messages instead (GT_DIST_SHARED=0,
@@ -57,7 +58,7 @@ print(cnt["G"], cnt["D"])' "$T/m.st")
     # P = 1 and P = 2 interleaved, REPEAT times (the machine is shared: compare within a round)
     for rep in $(seq "${REPEAT:-3}"); do
         for p in 1 2 2s 2m; do
-            long=$([ $preset = mlp ] && echo 62 || echo 12)
+            long=$([ $preset = mlp ] && echo 202 || echo 22)
             opt=()
             [ $p = 2 ] && opt=(--shard-optimizer off)
             # 2m: sharded, the slices passed as messages rather than read from shared memory
