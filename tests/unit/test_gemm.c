@@ -272,15 +272,31 @@ static void test_sgemm_small_m_bits(void) {
     sgemm_force_isa(best);
 }
 
+/* GT_GEMM (read by backend_cpu) set to `engine` for a test, and put back as it was: the shape
+ * rule picks by the machine and OPENBLAS_CORETYPE, which a test comparing two routes to one
+ * product must not depend on */
+static char saved_engine[32];
+static int had_engine;
+
+static void engine_force(const char *engine) {
+    const char *e = getenv("GT_GEMM");
+    had_engine = e != NULL;
+    if (e) snprintf(saved_engine, sizeof saved_engine, "%s", e);
+    setenv("GT_GEMM", engine, 1);
+}
+
+static void engine_restore(void) {
+    if (had_engine) setenv("GT_GEMM", saved_engine, 1);
+    else unsetenv("GT_GEMM");
+    backend_cpu(1);
+}
+
 /* through the backend's gemm, cut into column blocks: the same bits with the small-m path on and
  * off, with 1 and with 2 threads (GT_GEMM=ours: whatever engine the shape rule picks here) */
 static void test_gemm_small_m_threads(void) {
     static const int shapes[][5] = {{64, 520, 300, 0, 1}, {64, 520, 300, 0, 0}, {40, 600, 270, 1, 0},
                                     {32, 300, 513, 1, 1}};
-    const char *engine = getenv("GT_GEMM");
-    char saved[32] = "";
-    if (engine) snprintf(saved, sizeof saved, "%s", engine);
-    setenv("GT_GEMM", "ours", 1); /* read by backend_cpu() */
+    engine_force("ours");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int *z = shapes[s];
         size_t cnt = (size_t)z[0] * (z[1] + 1);
@@ -293,9 +309,7 @@ static void test_gemm_small_m_threads(void) {
         }
         free(ref);
     }
-    if (engine) setenv("GT_GEMM", saved, 1);
-    else unsetenv("GT_GEMM");
-    backend_cpu(1);
+    engine_restore();
 }
 
 /* ---- the column matrix packed from the image (conv.c cpu_pack_cols, backend gemm_im2col) ----
@@ -315,8 +329,14 @@ static const conv_geom_t pack_geoms[] = {
     {5, 7, 7, 7, 7, 3, 3, 1, 1, 1, 1},      /* rows of 7: a block spans 3 grid rows */
     {8, 5, 6, 5, 6, 1, 1, 1, 1, 0, 0},      /* 1x1 */
     {3, 9, 6, 7, 6, 3, 3, 1, 1, 0, 1},      /* padding in x only: 2 grid rows fewer than the image */
+    /* strided: gathers for both forms */
+    {6, 14, 14, 7, 7, 4, 4, 2, 2, 1, 1},    /* the dcgan critic's k4 s2 p1 */
+    {3, 9, 9, 5, 5, 3, 3, 2, 2, 1, 1},      /* odd sides */
+    {2, 11, 9, 4, 4, 3, 2, 3, 2, 1, 0},     /* strides 3x2 */
+    {2, 20, 20, 6, 6, 9, 9, 2, 2, 0, 0},    /* 81 taps */
 };
-static const int pack_nb[] = {2, 2, 11, 40, 6, 9, 7}, pack_m[] = {17, 64, 9, 16, 20, 5, 33};
+static const int pack_nb[] = {2, 2, 11, 40, 6, 9, 7, 5, 7, 6, 3},
+                 pack_m[] = {17, 64, 9, 16, 20, 5, 33, 20, 16, 24, 16};
 
 static float *cols_of(const conv_geom_t *g, const float *img, int nb) {
     long rows = (long)g->c * g->kh * g->kw, cols = (long)nb * g->gh * g->gw;
@@ -380,45 +400,48 @@ static void test_sgemm_pack_cols(void) {
     sgemm_force_isa(best);
 }
 
-/* The backend's gemm_im2col: the bits of im2col then gemm with 1 and 2 threads (whichever
- * engine the shape gets), with ws holding col or not (ws_col) */
+/* The backend's gemm_im2col: the bits of im2col then gemm with 1 and 2 threads, with ws holding
+ * col or not (ws_col), for each engine (GT_GEMM: the shape rule would pick by the machine) */
 static void test_gemm_im2col(void) {
-    for (size_t gi = 0; gi < sizeof pack_geoms / sizeof pack_geoms[0]; gi++) {
-        const conv_geom_t *g = &pack_geoms[gi];
-        int nb = pack_nb[gi], m = pack_m[gi];
-        int rows = g->c * g->kh * g->kw, ncol = nb * g->gh * g->gw;
-        float *img = malloc(sizeof(float) * (size_t)nb * g->c * g->h * g->w);
-        fill(img, (size_t)nb * g->c * g->h * g->w, 20);
-        float *col = cols_of(g, img, nb), *ws = malloc(sizeof(float) * (size_t)rows * ncol);
-        for (int tb = 0; tb < 2; tb++) {
-            int n = tb ? rows : ncol, k = tb ? ncol : rows;
-            float *a = malloc(sizeof(float) * (size_t)m * k), *want = malloc(sizeof(float) * (size_t)m * n),
-                  *got = malloc(sizeof(float) * (size_t)m * n);
-            fill(a, (size_t)m * k, 21);
-            fill(want, (size_t)m * n, 22);
-            backend_t *be = backend_cpu(1);
-            be->gemm(be, 0, tb, m, n, k, 1.0f, a, k, col, ncol, 1.0f, want, n);
-            for (int t = 1; t <= 3; t++) {
-                be = backend_cpu(t < 3 ? t : 2);
-                fill(got, (size_t)m * n, 22);
-                int held = t == 3;
-                if (held) memcpy(ws, col, sizeof(float) * (size_t)rows * ncol);
-                else memset(ws, 0xff, sizeof(float) * (size_t)rows * ncol); /* NaNs: must not be read */
-                be->gemm_im2col(be, g, img, nb, ws, t > 1 ? &held : NULL, 0, tb, m, 1.0f, a, k, 1.0f, got, n);
-                CHECK(!memcmp(want, got, sizeof(float) * (size_t)m * n), "geometry %zu tb=%d %s: other bits", gi, tb,
-                      t == 1 ? "1 thread" : t == 2 ? "2 threads" : "col held");
-                CHECK(t == 1 || !held || !memcmp(ws, col, sizeof(float) * (size_t)rows * ncol),
-                      "geometry %zu tb=%d: ws said to hold col does not", gi, tb);
+    for (int e = 0; e < 2; e++) {
+        engine_force(e ? "openblas" : "ours");
+        for (size_t gi = 0; gi < sizeof pack_geoms / sizeof pack_geoms[0]; gi++) {
+            const conv_geom_t *g = &pack_geoms[gi];
+            int nb = pack_nb[gi], m = pack_m[gi];
+            int rows = g->c * g->kh * g->kw, ncol = nb * g->gh * g->gw;
+            float *img = malloc(sizeof(float) * (size_t)nb * g->c * g->h * g->w);
+            fill(img, (size_t)nb * g->c * g->h * g->w, 20);
+            float *col = cols_of(g, img, nb), *ws = malloc(sizeof(float) * (size_t)rows * ncol);
+            for (int tb = 0; tb < 2; tb++) {
+                int n = tb ? rows : ncol, k = tb ? ncol : rows;
+                float *a = malloc(sizeof(float) * (size_t)m * k), *want = malloc(sizeof(float) * (size_t)m * n),
+                      *got = malloc(sizeof(float) * (size_t)m * n);
+                fill(a, (size_t)m * k, 21);
+                fill(want, (size_t)m * n, 22);
+                backend_t *be = backend_cpu(1);
+                be->gemm(be, 0, tb, m, n, k, 1.0f, a, k, col, ncol, 1.0f, want, n);
+                for (int t = 1; t <= 3; t++) {
+                    be = backend_cpu(t < 3 ? t : 2);
+                    fill(got, (size_t)m * n, 22);
+                    int held = t == 3;
+                    if (held) memcpy(ws, col, sizeof(float) * (size_t)rows * ncol);
+                    else memset(ws, 0xff, sizeof(float) * (size_t)rows * ncol); /* NaNs: must not be read */
+                    be->gemm_im2col(be, g, img, nb, ws, t > 1 ? &held : NULL, 0, tb, m, 1.0f, a, k, 1.0f, got, n);
+                    CHECK(!memcmp(want, got, sizeof(float) * (size_t)m * n), "%s: geometry %zu tb=%d %s: other bits",
+                          e ? "openblas" : "ours", gi, tb, t == 1 ? "1 thread" : t == 2 ? "2 threads" : "col held");
+                    CHECK(t == 1 || !held || !memcmp(ws, col, sizeof(float) * (size_t)rows * ncol),
+                          "geometry %zu tb=%d: ws said to hold col does not", gi, tb);
+                }
+                free(a);
+                free(want);
+                free(got);
             }
-            free(a);
-            free(want);
-            free(got);
+            free(col);
+            free(ws);
+            free(img);
         }
-        free(col);
-        free(ws);
-        free(img);
+        engine_restore();
     }
-    backend_cpu(1);
 }
 
 /* ---- the scatter side (backend gemm_col2im; cpu_ops.h conv_phase_t) -----------------------
