@@ -250,6 +250,13 @@ static int *rs_counts, rs_rows_cap;
 static unsigned rs_next;
 static struct rs_move { float *dst; const float *src; size_t n; } *moves;
 static int n_moves, moves_cap;
+
+/* rank r's part [*lo, *hi) of [off, off + n): its slice [cut[r], cut[r + 1]) clipped, empty as lo == hi */
+static void slice_part(const size_t *cut, int r, size_t off, size_t n, size_t *lo, size_t *hi) {
+    *lo = cut[r] > off ? cut[r] : off;
+    *hi = cut[r + 1] < off + n ? cut[r + 1] : off + n;
+    if (*hi < *lo) *hi = *lo;
+}
 #endif
 
 void dist_ireduce_slices(dist_t *d, float *v, size_t off, size_t n, const size_t *cut) {
@@ -257,13 +264,14 @@ void dist_ireduce_slices(dist_t *d, float *v, size_t off, size_t n, const size_t
 #ifdef GT_HAVE_MPI
     struct shared_window *w = shared_of(d, v + off, sizeof(float) * n);
     if (w) {
-        size_t lo = cut[d->rank] > off ? cut[d->rank] : off, hi = cut[d->rank + 1] < off + n ? cut[d->rank + 1] : off + n;
+        size_t lo, hi;
+        slice_part(cut, d->rank, off, n, &lo, &hi);
         if (n_shared_sums == shared_sums_cap) {
             shared_sums_cap = shared_sums_cap ? 2 * shared_sums_cap : 16;
             shared_sums = gt_xrealloc(shared_sums, sizeof *shared_sums * (size_t)shared_sums_cap);
         }
         /* an empty part still waits with the others in dist_wait_sums */
-        shared_sums[n_shared_sums++] = (struct shared_sum){w, v, lo, lo < hi ? hi : lo};
+        shared_sums[n_shared_sums++] = (struct shared_sum){w, v, lo, hi};
         return;
     }
     if (n > (size_t)INT_MAX) gt_fatal(1, "dist_ireduce_slices: %zu elements, more than MPI counts hold", n);
@@ -275,8 +283,9 @@ void dist_ireduce_slices(dist_t *d, float *v, size_t off, size_t n, const size_t
     int *counts = rs_counts + (size_t)(rs_next++ % DIST_PENDING) * (size_t)d->size;
     size_t mine = off;
     for (int r = 0; r < d->size; r++) {
-        size_t a = cut[r] > off ? cut[r] : off, b = cut[r + 1] < off + n ? cut[r + 1] : off + n;
-        counts[r] = a < b ? (int)(b - a) : 0;
+        size_t a, b;
+        slice_part(cut, r, off, n, &a, &b);
+        counts[r] = (int)(b - a);
         if (r == d->rank) mine = a;
     }
     MPI_Ireduce_scatter(MPI_IN_PLACE, v + off, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, req);
