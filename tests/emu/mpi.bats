@@ -18,7 +18,13 @@ export GT_EMU_DEVICES=4
 
 @test "cuda, mpirun -np 1, 2: wgan-gp's tanh twin (gradient penalty, LayerNorm; 4 steps, 20 critic updates) equals one process" {
     need_mpi
-    same_as_one_process wgan-gp-tanh 16 4 "2"
+    # 3e-5, as tests/mpi.bats: the 20 critic updates through a LayerNorm amplify the other
+    # summation order; here (the emulated cuBLAS's products are OpenBLAS's) 5.1e-6 with its
+    # Haswell kernels and 1.85e-5 with its AVX-512 ones (a user's machine without
+    # OPENBLAS_CORETYPE), worst tensor; seeds 1, 2, 5, 6 measured 2e-6 to 2.4e-5, seed 3 4e-4
+    # (one channel of G.1.bias whose gradient is near Adam's eps, so that its first step, 1.4e-5
+    # against the others' 1e-4, follows the gradient's last bits)
+    same_as_one_process wgan-gp-tanh 16 4 "2" --tol '*=3e-5'
 }
 
 @test "cuda, mpirun -np 1, 2, 4: dcgan's tanh twin (BatchNorm, dropout; 20 steps) equals one process" {
