@@ -111,11 +111,11 @@ BACKEND_OP(gemm_im2col, (backend_t *be, const conv_geom_t *g, const float *img, 
  * room for c*kh*kw*k floats (op(A) regrouped), where a backend may make them; wa_ready (may be
  * NULL), as ws_col for ws: *wa_ready != 0 on entry says wa already holds this op(A) regrouped
  * (an earlier call of the same pass, on another chunk of the batch, left it), and on return
- * says whether wa holds it. On CUDA, and
- * on the CPU with OpenBLAS, it is the GEMM into ws then col2im (those bits); the CPU with our
- * sgemm computes each output phase (y and x modulo the stride) as one GEMM whose B is packed
- * from b (lib/cpu/README.md, "The scatter side"): each pixel one dot product over (channel,
- * tap), not col2im's tap by tap sums, so other bits (the same on any thread count). */
+ * says whether wa holds it. On CUDA, and on the CPU with OpenBLAS, it is the GEMM into ws then
+ * col2im (those bits); the CPU with our sgemm computes each output phase (y and x modulo the
+ * stride) as one GEMM whose B is packed from b (lib/cpu/README.md, "The scatter side"): each
+ * pixel one dot product over (channel, tap), not col2im's tap by tap sums, so other bits (the
+ * same on any thread count). */
 BACKEND_OP(gemm_col2im, (backend_t *be, const conv_geom_t *g, float *img, const float *bias, int nb, float *ws,
                          float *wa, int *wa_ready, int trans_a, int k, const float *a, int lda, const float *b,
                          int ldb))

@@ -326,7 +326,8 @@ void dist_gather_slices(dist_t *d, void *v, const size_t *cut, int f64) {
         displs = gt_xrealloc(displs, sizeof *displs * (size_t)d->size);
         cap = d->size;
     }
-    if (cut[d->size] > (size_t)INT_MAX) gt_fatal(1, "dist_gather_slices: %zu elements, more than MPI counts hold", cut[d->size]);
+    if (cut[d->size] > (size_t)INT_MAX)
+        gt_fatal(1, "dist_gather_slices: %zu elements, more than MPI counts hold", cut[d->size]);
     for (int r = 0; r < d->size; r++) {
         displs[r] = (int)cut[r];
         counts[r] = (int)(cut[r + 1] - cut[r]);

@@ -260,7 +260,8 @@ void cpu_gemm_im2col(backend_t *be, const conv_geom_t *g, const float *img, int 
 /* With our sgemm, phase by phase (cpu_ops.h conv_phase_t, README.md "The scatter side"): wa =
  * the phases' weights, each phase's C (c x nb*area) into ws one after another (they fit: a
  * phase's area is at most its taps times gh*gw), B packed from b by cpu_pack_cols; then one
- * pass puts them in place with the bias. wa is regrouped once a pass (wa_ready), not per chunk. With OpenBLAS: the GEMM into ws, then col2im. */
+ * pass puts them in place with the bias. wa is regrouped once a pass (wa_ready), not per
+ * chunk. With OpenBLAS: the GEMM into ws, then col2im. */
 void cpu_gemm_col2im(backend_t *be, const conv_geom_t *g, float *img, const float *bias, int nb, float *ws,
                      float *wa, int *wa_ready, int trans_a, int k, const float *a, int lda, const float *b, int ldb) {
     int rows = g->c * g->kh * g->kw, cols = nb * g->gh * g->gw;
